@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds etcdpp and runs every test: the release build's whole suite (unit,
+# integration, e2e with the real etcdctl and python etcd3, crash tests), then
+# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+JOBS=$(nproc)
+echo "== release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j "$JOBS"
+echo "== release tests"
+(cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
+
+echo "== ASan+UBSan build (unit tests)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DETCDPP_SANITIZE=address >/dev/null
+ninja -C build-asan -j "$JOBS"
+echo "== ASan+UBSan unit tests"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j "$JOBS" -L unit --timeout 600)
