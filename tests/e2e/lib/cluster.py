@@ -1,0 +1,336 @@
+"""Launches etcd-compatible servers (etcdpp or the real etcd) for end-to-end tests.
+
+Python 3 standard library only; the python `etcd3` client is used for the
+readiness probe when it is importable (Debian's python3-etcd3 imports only
+under /usr/bin/python3), otherwise `etcdctl endpoint health` is polled.
+
+Guarantees every test relies on:
+  * members listen on 127.0.0.1 only, on free ports picked by binding port 0;
+  * every wait is bounded by a timeout (no test can hang on a dead server);
+  * processes are stopped by the PID we started (SIGTERM, then SIGKILL), and
+    all of them are killed and their temporary directories removed at exit,
+    even when a test fails or is interrupted.
+
+Typical use:
+
+    with Cluster(server="/usr/bin/etcd", size=1) as c:
+        client = c.client()          # python etcd3 client of member 0
+        c.kill(0)                    # kill -9
+        c.restart(0)                 # same data dir, same ports
+"""
+
+import argparse
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ETCDCTL = os.environ.get("ETCDCTL", "/usr/bin/etcdctl")
+
+# Ports handed out by this process; never hand the same one twice, even if the
+# kernel would (it may, once the probe socket is closed).
+_reserved_ports = set()
+# Every Cluster still alive; atexit tears them down.
+_live_clusters = []
+
+
+def free_port():
+    """Returns a TCP port on 127.0.0.1 that was free a moment ago."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _reserved_ports:
+            _reserved_ports.add(port)
+            return port
+    raise RuntimeError("could not find a free port")
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    """Polls predicate() until it returns a truthy value or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:  # the probe failing is the normal "not yet" case
+            last_error = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}"
+                       + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def try_import_etcd3():
+    try:
+        import etcd3  # noqa: F401
+        return etcd3
+    except Exception:
+        return None
+
+
+class Member:
+    """One server process: its identity, ports, data directory and log file."""
+
+    def __init__(self, name, base_dir):
+        self.name = name
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data_dir = os.path.join(base_dir, name + ".data")
+        self.log_path = os.path.join(base_dir, name + ".log")
+        self.proc = None
+        self._log_file = None
+
+    @property
+    def client_url(self):
+        return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self):
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(data[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def vm_hwm_kib(self):
+        """Peak resident set size of the running process (VmHWM), in KiB."""
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return None
+
+
+class Cluster:
+    """N members of one server binary on loopback.
+
+    size=1 is the common case. Members are started with the etcd flags both
+    etcd 3.4 and etcdpp accept; extra_flags are appended to every member.
+    """
+
+    def __init__(self, server, size=1, base_dir=None, extra_flags=(),
+                 token=None, start_timeout=30.0, keep=False, log_level="warn"):
+        if not os.access(server, os.X_OK):
+            raise FileNotFoundError(f"server binary not executable: {server}")
+        self.server = server
+        self.size = size
+        self.extra_flags = list(extra_flags)
+        self.start_timeout = start_timeout
+        self.keep = keep
+        self.log_level = log_level
+        self._own_dir = base_dir is None
+        self.base_dir = base_dir or tempfile.mkdtemp(prefix="etcdpp-e2e-")
+        self.token = token or f"e2e-{os.getpid()}-{int(time.time() * 1000)}"
+        self.members = [Member(f"m{i}", self.base_dir) for i in range(size)]
+        self._clients = {}
+        _live_clusters.append(self)
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def initial_cluster(self):
+        return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+
+    def command(self, i, state="new"):
+        m = self.members[i]
+        return [
+            self.server,
+            "--name", m.name,
+            "--data-dir", m.data_dir,
+            "--listen-client-urls", m.client_url,
+            "--advertise-client-urls", m.client_url,
+            "--listen-peer-urls", m.peer_url,
+            "--initial-advertise-peer-urls", m.peer_url,
+            "--initial-cluster", self.initial_cluster(),
+            "--initial-cluster-state", state,
+            "--initial-cluster-token", self.token,
+            "--log-level", self.log_level,
+        ] + self.extra_flags
+
+    def start(self):
+        """Starts every member and waits until each serves a linearizable read."""
+        for i in range(self.size):
+            self.spawn(i)
+        for i in range(self.size):
+            self.wait_ready(i)
+        return self
+
+    def spawn(self, i):
+        m = self.members[i]
+        if m.running():
+            raise RuntimeError(f"{m.name} already running (pid {m.pid})")
+        m._log_file = open(m.log_path, "ab")
+        m.proc = subprocess.Popen(self.command(i), stdout=m._log_file,
+                                  stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL,
+                                  start_new_session=True)
+        return m.proc.pid
+
+    def wait_ready(self, i, timeout=None):
+        m = self.members[i]
+        timeout = timeout or self.start_timeout
+
+        def probe():
+            if not m.running():
+                raise RuntimeError(
+                    f"{m.name} exited with code {m.proc.returncode}:\n{m.log_tail()}")
+            return self._probe(m)
+        try:
+            wait_until(probe, timeout, interval=0.1, what=f"{m.name} ready")
+        except TimeoutError as e:
+            raise TimeoutError(f"{e}\n--- {m.name} log ---\n{m.log_tail()}") from None
+
+    def _probe(self, m):
+        etcd3 = try_import_etcd3()
+        if etcd3 is not None:
+            c = etcd3.client(host="127.0.0.1", port=m.client_port, timeout=1)
+            try:
+                c.get("__e2e_ready_probe__")  # linearizable: needs a leader
+                return True
+            finally:
+                c.close()
+        r = subprocess.run([ETCDCTL, "--endpoints", m.endpoint,
+                            "--command-timeout=1s", "endpoint", "health"],
+                           env=etcdctl_env(), capture_output=True, timeout=5)
+        return r.returncode == 0
+
+    def stop(self, i, timeout=10.0):
+        """SIGTERM, then SIGKILL after timeout seconds. Returns the exit code."""
+        m = self.members[i]
+        self._drop_client(i)
+        if m.proc is None:
+            return None
+        if m.proc.poll() is None:
+            try:
+                m.proc.send_signal(signal.SIGTERM)
+                m.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                m.proc.kill()
+                m.proc.wait(timeout=timeout)
+        self._close_log(m)
+        return m.proc.returncode
+
+    def kill(self, i):
+        """kill -9: no chance to flush or sync anything."""
+        m = self.members[i]
+        self._drop_client(i)
+        if m.proc is not None and m.proc.poll() is None:
+            m.proc.send_signal(signal.SIGKILL)
+            m.proc.wait(timeout=10)
+        self._close_log(m)
+
+    def restart(self, i, timeout=None):
+        """Starts a stopped member again on the same data dir and ports."""
+        self.spawn(i)  # an existing data dir ignores --initial-cluster-state
+        self.wait_ready(i, timeout)
+
+    def close(self):
+        for i in range(len(self.members)):
+            try:
+                self.stop(i, timeout=5)
+            except Exception:
+                pass
+        if self._own_dir and not self.keep:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+        if self in _live_clusters:
+            _live_clusters.remove(self)
+
+    @staticmethod
+    def _close_log(m):
+        if m._log_file:
+            m._log_file.close()
+            m._log_file = None
+
+    # ---- clients ---------------------------------------------------------
+
+    def endpoints(self):
+        return ",".join(m.endpoint for m in self.members)
+
+    def client(self, i=0, timeout=5):
+        """A cached python etcd3 client of member i (closed on stop/kill)."""
+        if i not in self._clients:
+            etcd3 = try_import_etcd3()
+            if etcd3 is None:
+                raise RuntimeError("python etcd3 unavailable: run with /usr/bin/python3")
+            self._clients[i] = etcd3.client(host="127.0.0.1",
+                                            port=self.members[i].client_port,
+                                            timeout=timeout)
+        return self._clients[i]
+
+    def _drop_client(self, i):
+        c = self._clients.pop(i, None)
+        if c is not None:
+            try:
+                c.close()
+            except Exception:
+                pass
+
+    def etcdctl(self, *args, i=0, stdin=None, timeout=15, check=False):
+        """Runs etcdctl (API v3) against member i. Returns CompletedProcess (text)."""
+        cmd = [ETCDCTL, "--endpoints", self.members[i].endpoint] + list(args)
+        r = subprocess.run(cmd, env=etcdctl_env(), input=stdin,
+                           capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+
+def etcdctl_env():
+    env = dict(os.environ)
+    env["ETCDCTL_API"] = "3"
+    return env
+
+
+def _cleanup_all():
+    for c in list(_live_clusters):
+        c.close()
+
+
+atexit.register(_cleanup_all)
+
+
+def _on_signal(signum, frame):
+    _cleanup_all()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+
+
+def server_arg_parser(description):
+    """The command line every e2e script shares: --server (required)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--server", required=True,
+                   help="server binary under test (etcdpp or /usr/bin/etcd)")
+    p.add_argument("--keep", action="store_true",
+                   help="keep data dirs and logs for inspection")
+    return p
