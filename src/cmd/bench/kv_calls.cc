@@ -1,0 +1,47 @@
+#include "cmd/bench/kv_calls.h"
+
+namespace etcdpp::bench {
+
+std::string BenchmarkKey(int64_t index, int key_size) {
+  std::string key(static_cast<size_t>(key_size), '\0');
+  // Go's binary.PutVarint: zigzag, then little-endian base-128 groups.
+  uint64_t v = (static_cast<uint64_t>(index) << 1) ^ static_cast<uint64_t>(index >> 63);
+  for (size_t i = 0; i < key.size(); ++i) {
+    if (v < 0x80) {
+      key[i] = static_cast<char>(v);
+      break;
+    }
+    key[i] = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  return key;
+}
+
+PutCall::PutCall(const PutOptions& options, const std::string& value, uint64_t seed)
+    : options_(options), random_(seed) {
+  request_.set_value(value);
+}
+
+void PutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+                    grpc::CompletionQueue* queue, void* tag) {
+  int64_t index = options_.sequential_keys
+                      ? seq % options_.key_space_size
+                      : static_cast<int64_t>(random_() % options_.key_space_size);
+  request_.set_key(BenchmarkKey(index, options_.key_size));
+  reader_ = stub->AsyncPut(context, request_, queue);
+  reader_->Finish(&response_, &status_, tag);
+}
+
+RangeCall::RangeCall(const std::string& key, const std::string& range_end, bool serializable) {
+  request_.set_key(key);
+  request_.set_range_end(range_end);
+  request_.set_serializable(serializable);
+}
+
+void RangeCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t /*seq*/,
+                      grpc::CompletionQueue* queue, void* tag) {
+  reader_ = stub->AsyncRange(context, request_, queue);
+  reader_->Finish(&response_, &status_, tag);
+}
+
+}  // namespace etcdpp::bench

@@ -1,0 +1,62 @@
+// The requests etcdpp-bench sends: Put and Range, as etcd's benchmark does.
+#ifndef ETCDPP_CMD_BENCH_KV_CALLS_H_
+#define ETCDPP_CMD_BENCH_KV_CALLS_H_
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "cmd/bench/load_driver.h"
+
+namespace etcdpp::bench {
+
+struct PutOptions {
+  int key_size = 8;
+  int val_size = 8;
+  int64_t key_space_size = 1;
+  bool sequential_keys = false;
+};
+
+// Writes key_size bytes into a zero-filled key: the Go varint
+// (zigzag) encoding of `index`, as etcd's benchmark builds its keys, so both
+// tools write the same key space. Bytes past key_size are dropped.
+std::string BenchmarkKey(int64_t index, int key_size);
+
+// Puts one random value (chosen once, like etcd's tool) under keys picked
+// sequentially (request number modulo key space) or uniformly at random.
+class PutCall : public Call {
+ public:
+  PutCall(const PutOptions& options, const std::string& value, uint64_t seed);
+  void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+             grpc::CompletionQueue* queue, void* tag) override;
+  const grpc::Status& status() const override { return status_; }
+
+ private:
+  PutOptions options_;
+  std::mt19937_64 random_;
+  etcdserverpb::PutRequest request_;
+  etcdserverpb::PutResponse response_;
+  grpc::Status status_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> reader_;
+};
+
+// Reads [key, range_end) (just key when range_end is empty); serializable
+// reads are served locally, linearizable ones go through a ReadIndex.
+class RangeCall : public Call {
+ public:
+  RangeCall(const std::string& key, const std::string& range_end, bool serializable);
+  void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+             grpc::CompletionQueue* queue, void* tag) override;
+  const grpc::Status& status() const override { return status_; }
+
+ private:
+  etcdserverpb::RangeRequest request_;
+  etcdserverpb::RangeResponse response_;
+  grpc::Status status_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::RangeResponse>> reader_;
+};
+
+}  // namespace etcdpp::bench
+
+#endif  // ETCDPP_CMD_BENCH_KV_CALLS_H_

@@ -1,0 +1,150 @@
+#include "cmd/bench/load_driver.h"
+
+#include <atomic>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace etcdpp::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string StripScheme(const std::string& endpoint) {
+  for (const char* scheme : {"http://", "https://"}) {
+    if (endpoint.rfind(scheme, 0) == 0) return endpoint.substr(std::string(scheme).size());
+  }
+  return endpoint;
+}
+
+// Formats an error the way etcd's Go client prints a gRPC status.
+std::string ErrorMessage(const grpc::Status& status) {
+  static const char* const kCodeNames[] = {
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  int code = static_cast<int>(status.error_code());
+  const char* name = code >= 0 && code <= 16 ? kCodeNames[code] : "Unknown";
+  return fmt::format("rpc error: code = {} desc = {}", name, status.error_message());
+}
+
+// A client: one Call and the bookkeeping of its current request.
+struct Slot {
+  std::unique_ptr<Call> call;
+  etcdserverpb::KV::Stub* stub = nullptr;
+  std::unique_ptr<grpc::ClientContext> context;
+  Clock::time_point started;
+};
+
+// Shared by all worker threads; requests are numbered by next_seq.
+struct SharedState {
+  std::atomic<int64_t> next_seq{0};
+  int64_t total = 0;
+  std::chrono::milliseconds request_timeout{0};
+};
+
+struct WorkerResult {
+  std::vector<double> latencies_s;
+  std::map<std::string, int64_t> errors;
+  Clock::time_point last_completion{};
+};
+
+// Drives the slots of one completion queue until none has work left.
+void RunWorker(std::vector<Slot*> slots, SharedState* shared, WorkerResult* result) {
+  grpc::CompletionQueue queue;
+  // Claims the next request number and starts it; false when the load is done.
+  auto start_next = [&](Slot* slot) {
+    int64_t seq = shared->next_seq.fetch_add(1, std::memory_order_relaxed);
+    if (seq >= shared->total) return false;
+    slot->context = std::make_unique<grpc::ClientContext>();
+    slot->started = Clock::now();
+    slot->context->set_deadline(std::chrono::system_clock::now() + shared->request_timeout);
+    slot->call->Start(slot->stub, slot->context.get(), seq, &queue, slot);
+    return true;
+  };
+  result->latencies_s.reserve(static_cast<size_t>(shared->total / 4 + 1));
+  int64_t in_flight = 0;
+  for (Slot* slot : slots) {
+    if (start_next(slot)) ++in_flight;
+  }
+  void* tag = nullptr;
+  bool ok = false;
+  while (in_flight > 0 && queue.Next(&tag, &ok)) {
+    auto* slot = static_cast<Slot*>(tag);
+    Clock::time_point now = Clock::now();
+    result->last_completion = now;
+    --in_flight;
+    const grpc::Status& status = slot->call->status();
+    if (ok && status.ok()) {
+      result->latencies_s.push_back(std::chrono::duration<double>(now - slot->started).count());
+    } else {
+      ++result->errors[ok ? ErrorMessage(status) : "completion queue failure"];
+    }
+    if (start_next(slot)) ++in_flight;
+  }
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+}
+
+}  // namespace
+
+LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
+  LoadResult result;
+  if (options.endpoints.empty() || options.conns < 1 || options.clients < 1 ||
+      options.threads < 1 || options.total < 1) {
+    result.setup_error = "endpoints, conns, clients, threads and total must be positive";
+    return result;
+  }
+
+  // Distinct channel arguments and a local subchannel pool give every
+  // channel its own TCP connection, like etcd's --conns.
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> stubs;
+  for (int i = 0; i < options.conns; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("etcdpp.bench.connection_index", i);
+    const std::string target = StripScheme(options.endpoints[i % options.endpoints.size()]);
+    auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() + options.connect_timeout)) {
+      result.setup_error = fmt::format("cannot connect to {}", target);
+      return result;
+    }
+    stubs.push_back(etcdserverpb::KV::NewStub(channel));
+    channels.push_back(std::move(channel));
+  }
+
+  std::vector<Slot> slots(static_cast<size_t>(options.clients));
+  for (int i = 0; i < options.clients; ++i) {
+    slots[i].call = make_call(i);
+    slots[i].stub = stubs[i % stubs.size()].get();
+  }
+
+  SharedState shared;
+  shared.total = options.total;
+  shared.request_timeout = options.request_timeout;
+  const int threads = std::min(options.threads, options.clients);
+  std::vector<std::vector<Slot*>> slots_by_thread(static_cast<size_t>(threads));
+  for (int i = 0; i < options.clients; ++i) slots_by_thread[i % threads].push_back(&slots[i]);
+  std::vector<WorkerResult> worker_results(static_cast<size_t>(threads));
+
+  const Clock::time_point start = Clock::now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back(RunWorker, slots_by_thread[t], &shared, &worker_results[t]);
+  }
+  for (auto& w : workers) w.join();
+
+  Clock::time_point end = start;
+  for (auto& w : worker_results) {
+    end = std::max(end, w.last_completion);
+    result.latencies_s.insert(result.latencies_s.end(), w.latencies_s.begin(), w.latencies_s.end());
+    for (const auto& [message, count] : w.errors) result.errors[message] += count;
+  }
+  result.total_s = std::chrono::duration<double>(end - start).count();
+  return result;
+}
+
+}  // namespace etcdpp::bench

@@ -1,0 +1,67 @@
+// LoadDriver: keeps `clients` KV requests outstanding over `conns` gRPC
+// connections until `total` requests have completed.
+//
+// Model (same as etcd's benchmark tool): a "client" is one logical caller that
+// has exactly one request in flight and sends the next when it completes;
+// clients are spread round-robin over the connections. Unlike etcd's tool,
+// clients are not threads: each is a slot on a gRPC CompletionQueue, and a few
+// threads (one queue each) drive thousands of slots, so the benchmark spends
+// little CPU and leaves the cores to the server under test.
+//
+// Threading: RunLoad owns all threads it starts and joins them before
+// returning. A Call object belongs to one slot and is only touched by the
+// thread that polls the slot's queue.
+#ifndef ETCDPP_CMD_BENCH_LOAD_DRIVER_H_
+#define ETCDPP_CMD_BENCH_LOAD_DRIVER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+
+namespace etcdpp::bench {
+
+// One reusable in-flight request of a slot.
+class Call {
+ public:
+  virtual ~Call() = default;
+  // Starts request number `seq` (0-based, unique across the whole load);
+  // `context` is fresh for this request. The queue yields `tag` when done.
+  virtual void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+                     grpc::CompletionQueue* queue, void* tag) = 0;
+  // The outcome of the last started request, valid once its tag was yielded.
+  virtual const grpc::Status& status() const = 0;
+};
+
+// Makes the Call of slot `slot` (called once per slot, before the load starts).
+using CallFactory = std::function<std::unique_ptr<Call>(int slot)>;
+
+struct LoadOptions {
+  std::vector<std::string> endpoints;  // host:port (an http:// prefix is ignored)
+  int conns = 1;
+  int clients = 1;
+  int64_t total = 10000;
+  int threads = 1;  // completion-queue threads
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+struct LoadResult {
+  std::vector<double> latencies_s;        // one per successful request
+  std::map<std::string, int64_t> errors;  // etcd-style message -> count
+  double total_s = 0;                     // first request start to last completion
+  std::string setup_error;                // non-empty: the load did not run
+};
+
+LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call);
+
+}  // namespace etcdpp::bench
+
+#endif  // ETCDPP_CMD_BENCH_LOAD_DRIVER_H_

@@ -1,0 +1,134 @@
+// etcdpp-bench: a load generator for etcd v3 servers (etcdpp or etcd), with
+// the flags and report of etcd's tools/benchmark:
+//
+//   etcdpp-bench --endpoints 127.0.0.1:2379 --conns 100 --clients 1000
+//       --total 100000 put --key-size 8 --val-size 256 --key-space-size 100000
+//   etcdpp-bench --conns 10 --clients 100 --total 100000 range foo --consistency s
+//
+// --json prints a one-line JSON summary on stdout (the report goes to stderr).
+#include <cstdio>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "cmd/bench/kv_calls.h"
+#include "cmd/bench/latency_report.h"
+#include "cmd/bench/load_driver.h"
+
+namespace etcdpp::bench {
+namespace {
+
+std::vector<std::string> SplitEndpoints(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string RandomValue(int size) {
+  // Printable bytes, like etcd's mustRandBytes feeds a string value.
+  std::mt19937_64 random(42);
+  std::string value(static_cast<size_t>(size), '\0');
+  for (char& c : value) c = static_cast<char>('a' + random() % 26);
+  return value;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"etcdpp-bench: benchmark an etcd v3 compatible server"};
+  app.require_subcommand(1);
+  std::string endpoints = "127.0.0.1:2379";
+  LoadOptions load;
+  load.threads = 0;
+  bool json = false;
+  int request_timeout_s = 30;
+  app.add_option("--endpoints", endpoints, "comma-separated gRPC endpoints");
+  app.add_option("--conns", load.conns, "total number of gRPC connections")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--clients", load.clients,
+                 "total number of concurrent clients (in-flight requests)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--total", load.total, "total number of requests")->check(CLI::PositiveNumber);
+  app.add_option("--threads", load.threads,
+                 "completion-queue threads (default: min(2, hardware threads))");
+  app.add_option("--request-timeout", request_timeout_s, "per-request deadline, seconds");
+  app.add_flag("--json", json, "print a one-line JSON summary on stdout, the report on stderr");
+
+  PutOptions put;
+  auto* put_cmd = app.add_subcommand("put", "benchmark put");
+  put_cmd->add_option("--key-size", put.key_size, "key size in bytes")->check(CLI::PositiveNumber);
+  put_cmd->add_option("--val-size", put.val_size, "value size in bytes")
+      ->check(CLI::NonNegativeNumber);
+  put_cmd->add_option("--key-space-size", put.key_space_size, "maximum possible keys")
+      ->check(CLI::PositiveNumber);
+  put_cmd->add_flag("--sequential-keys", put.sequential_keys, "use sequential keys");
+
+  std::string range_key, range_end, consistency = "l";
+  auto* range_cmd = app.add_subcommand("range", "benchmark range");
+  range_cmd->add_option("key", range_key, "key to read")->required();
+  range_cmd->add_option("end", range_end, "range end (exclusive)");
+  range_cmd->add_option("--consistency", consistency, "linearizable (l) or serializable (s)")
+      ->check(CLI::IsMember({"l", "s"}));
+
+  CLI11_PARSE(app, argc, argv);
+
+  load.endpoints = SplitEndpoints(endpoints);
+  load.request_timeout = std::chrono::seconds(request_timeout_s);
+  if (load.threads <= 0) {
+    load.threads =
+        static_cast<int>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())));
+  }
+
+  std::string op;
+  CallFactory make_call;
+  std::string value;
+  if (put_cmd->parsed()) {
+    op = "put";
+    value = RandomValue(put.val_size);
+    make_call = [&](int slot) {
+      return std::make_unique<PutCall>(put, value, static_cast<uint64_t>(slot) * 7919 + 1);
+    };
+  } else {
+    op = consistency == "s" ? "range-serializable" : "range-linearizable";
+    make_call = [&](int) {
+      return std::make_unique<RangeCall>(range_key, range_end, consistency == "s");
+    };
+  }
+
+  std::FILE* report_out = json ? stderr : stdout;
+  fmt::print(report_out,
+             "{} benchmark: {} requests, {} clients, {} conns, {} threads, endpoints {}\n", op,
+             load.total, load.clients, load.conns, load.threads, endpoints);
+  LoadResult result = RunLoad(load, make_call);
+  if (!result.setup_error.empty()) {
+    fmt::print(stderr, "etcdpp-bench: {}\n", result.setup_error);
+    return 2;
+  }
+  LatencyReport report(std::move(result.latencies_s), std::move(result.errors), result.total_s);
+  fmt::print(report_out, "{}", report.ToText());
+  if (json) {
+    std::vector<std::pair<std::string, std::string>> fields = {
+        {"op", JsonString(op)},
+        {"total", std::to_string(load.total)},
+        {"clients", std::to_string(load.clients)},
+        {"conns", std::to_string(load.conns)},
+        {"threads", std::to_string(load.threads)},
+    };
+    if (op == "put") fields.emplace_back("val_size", std::to_string(put.val_size));
+    fmt::print("{}\n", report.ToJson(fields));
+  }
+  std::fflush(stdout);
+  return report.summary().succeeded > 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace etcdpp::bench
+
+int main(int argc, char** argv) { return etcdpp::bench::Main(argc, argv); }
