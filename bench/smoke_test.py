@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Smoke test of etcdpp-bench against a server: small put and range loads.
+
+Checks that every request succeeds, that the JSON summary is well formed, and
+that the put load wrote exactly the key space it was asked to (sequential
+keys modulo --key-space-size), read back with the python etcd3 client.
+
+    /usr/bin/python3 bench/smoke_test.py --bench build/bin/etcdpp-bench --server /usr/bin/etcd
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "tests", "e2e", "lib"))
+import cluster  # noqa: E402
+
+TOTAL = 2000
+KEY_SPACE = 100
+
+
+def run_bench(bench, endpoint, *load):
+    cmd = [bench, "--endpoints", endpoint, "--conns", "4", "--clients", "32",
+           "--total", str(TOTAL), "--json"] + list(load)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+    if r.returncode != 0 or len(lines) != 1:
+        return None, f"{' '.join(cmd)}: exit {r.returncode}\n{r.stdout}\n{r.stderr[-2000:]}"
+    return json.loads(lines[0]), None
+
+
+def main():
+    parser = cluster.server_arg_parser(__doc__.splitlines()[0])
+    parser.add_argument("--bench", required=True)
+    args = parser.parse_args()
+    failures = []
+    checks = 0
+    with cluster.Cluster(args.server, size=1, keep=args.keep) as c:
+        endpoint = c.members[0].endpoint
+        c.client().put("foo", "bar")
+        loads = [
+            ("put", ["put", "--key-size", "8", "--val-size", "64",
+                     "--key-space-size", str(KEY_SPACE), "--sequential-keys"]),
+            ("range-linearizable", ["range", "foo", "--consistency", "l"]),
+            ("range-serializable", ["range", "foo", "--consistency", "s"]),
+        ]
+        for op, load in loads:
+            checks += 1
+            summary, error = run_bench(args.bench, endpoint, *load)
+            if error:
+                failures.append(error)
+                continue
+            if (summary["op"], summary["succeeded"], summary["failed"]) != (op, TOTAL, 0):
+                failures.append(f"{op}: unexpected summary {summary}")
+            elif not (0 < summary["p50_ms"] <= summary["p99_ms"] <= summary["slowest_ms"]):
+                failures.append(f"{op}: inconsistent percentiles {summary}")
+        checks += 1
+        # Sequential keys are varint(i % KEY_SPACE) in 8 zero-padded bytes.
+        written = [m for _, m in c.client().get_all() if m.key != b"foo"]
+        versions = sorted(m.version for m in written)
+        if len(written) != KEY_SPACE or versions != [TOTAL // KEY_SPACE] * KEY_SPACE:
+            failures.append(f"put wrote {len(written)} keys with versions "
+                            f"{versions[:5]}..., expected {KEY_SPACE} keys of version "
+                            f"{TOTAL // KEY_SPACE}")
+    for f in failures:
+        print("FAIL " + f)
+    print(f"{checks - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
