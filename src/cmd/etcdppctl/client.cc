@@ -1,0 +1,281 @@
+#include "cmd/etcdppctl/client.h"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace etcdpp::ctl {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// How long to wait before cycling again through endpoints that all refused.
+constexpr auto kRetryPause = std::chrono::milliseconds(50);
+
+bool StartsWith(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Brings the channel to READY, giving up as soon as the connection attempt
+// fails (no waiting out gRPC's reconnect backoff) or at `deadline`.
+bool Connect(grpc::Channel& channel, Clock::time_point deadline) {
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
+    if (!channel.WaitForStateChange(state, deadline)) return false;
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
+  return true;
+}
+
+grpc::Status ContextDeadline() {
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "context deadline exceeded");
+}
+
+}  // namespace
+
+std::string StripScheme(const std::string& endpoint) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (StartsWith(endpoint, scheme)) return endpoint.substr(scheme.size());
+  }
+  return endpoint;
+}
+
+bool IsConnectionFailure(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         !StartsWith(status.error_message(), "etcdserver: ");
+}
+
+const char* GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "Canceled";
+    case grpc::StatusCode::UNKNOWN:
+      return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED:
+      return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "Internal";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      return "Unknown";
+  }
+}
+
+std::string ErrorText(const grpc::Status& status) {
+  const std::string& msg = status.error_message();
+  // clientv3 turns every error etcd defines into its bare message.
+  if (StartsWith(msg, "etcdserver: ")) return msg;
+  if (msg == "context deadline exceeded" || msg == "context canceled") return msg;
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return "context deadline exceeded";
+  }
+  return std::string("rpc error: code = ") + GrpcCodeName(status.error_code()) + " desc = " + msg;
+}
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  connections_.resize(options_.endpoints.size());
+  if (!options_.user.empty() && options_.password.empty()) {
+    size_t colon = options_.user.find(':');
+    if (colon != std::string::npos) {
+      options_.password = options_.user.substr(colon + 1);
+      options_.user.resize(colon);
+    }
+  }
+}
+
+Client::Connection& Client::ConnectionTo(size_t index) {
+  if (connections_[index]) return *connections_[index];
+  const std::string& endpoint = options_.endpoints[index];
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  bool tls = StartsWith(endpoint, "https://") || !options_.cacert_file.empty() ||
+             !options_.cert_file.empty() || !options_.key_file.empty();
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options_.cacert_file.empty()) ssl.pem_root_certs = ReadFile(options_.cacert_file);
+    if (!options_.cert_file.empty()) ssl.pem_cert_chain = ReadFile(options_.cert_file);
+    if (!options_.key_file.empty()) ssl.pem_private_key = ReadFile(options_.key_file);
+    creds = grpc::SslCredentials(ssl);
+  } else {
+    creds = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments args;
+  // Let a refused endpoint be retried soon: the command deadline, not gRPC's
+  // default 1s..120s backoff, bounds the wait.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+  args.SetMaxReceiveMessageSize(-1);
+  auto conn = std::make_unique<Connection>();
+  conn->channel = grpc::CreateCustomChannel(StripScheme(endpoint), creds, args);
+  conn->kv = etcdserverpb::KV::NewStub(conn->channel);
+  conn->cluster = etcdserverpb::Cluster::NewStub(conn->channel);
+  conn->maintenance = etcdserverpb::Maintenance::NewStub(conn->channel);
+  conn->auth = etcdserverpb::Auth::NewStub(conn->channel);
+  connections_[index] = std::move(conn);
+  return *connections_[index];
+}
+
+void Client::PrepareContext(grpc::ClientContext* ctx, const Connection& conn,
+                            Clock::time_point deadline) const {
+  ctx->set_deadline(deadline);
+  if (!conn.token.empty()) ctx->AddMetadata("token", conn.token);
+}
+
+grpc::Status Client::Authenticate(Connection& conn, Clock::time_point deadline) {
+  if (options_.user.empty() || conn.authenticated) return grpc::Status::OK;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline);
+  etcdserverpb::AuthenticateRequest req;
+  req.set_name(options_.user);
+  req.set_password(options_.password);
+  etcdserverpb::AuthenticateResponse resp;
+  grpc::Status st = conn.auth->Authenticate(&ctx, req, &resp);
+  if (st.ok()) {
+    conn.token = resp.token();
+    conn.authenticated = true;
+  }
+  return st;
+}
+
+template <typename Call>
+grpc::Status Client::WithFailover(Call call) {
+  const auto deadline = Clock::now() + options_.command_timeout;
+  const size_t n = options_.endpoints.size();
+  if (n == 0) return ContextDeadline();
+  while (Clock::now() < deadline) {
+    for (size_t k = 0; k < n; ++k) {
+      size_t index = (current_ + k) % n;
+      Connection& conn = ConnectionTo(index);
+      auto dial_deadline = std::min(deadline, Clock::now() + options_.dial_timeout);
+      if (!Connect(*conn.channel, dial_deadline)) continue;
+      grpc::Status st = Authenticate(conn, deadline);
+      if (st.ok()) {
+        grpc::ClientContext ctx;
+        PrepareContext(&ctx, conn, deadline);
+        st = call(conn, &ctx);
+      }
+      if (IsConnectionFailure(st)) continue;
+      current_ = index;
+      return st;
+    }
+    std::this_thread::sleep_for(kRetryPause);
+  }
+  return ContextDeadline();
+}
+
+template <typename Call>
+grpc::Status Client::OnEndpoint(const std::string& endpoint, Call call) {
+  const auto deadline = Clock::now() + options_.command_timeout;
+  size_t index = 0;
+  while (index < options_.endpoints.size() && options_.endpoints[index] != endpoint) ++index;
+  if (index == options_.endpoints.size()) {
+    options_.endpoints.push_back(endpoint);
+    connections_.emplace_back();
+  }
+  Connection& conn = ConnectionTo(index);
+  while (Clock::now() < deadline) {
+    if (!Connect(*conn.channel, deadline)) {
+      std::this_thread::sleep_for(kRetryPause);
+      continue;
+    }
+    grpc::Status st = Authenticate(conn, deadline);
+    if (st.ok()) {
+      grpc::ClientContext ctx;
+      PrepareContext(&ctx, conn, deadline);
+      st = call(conn, &ctx);
+    }
+    if (!IsConnectionFailure(st)) return st;
+  }
+  return ContextDeadline();
+}
+
+grpc::Status Client::Range(const etcdserverpb::RangeRequest& req,
+                           etcdserverpb::RangeResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.kv->Range(ctx, req, resp); });
+}
+
+grpc::Status Client::Put(const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.kv->Put(ctx, req, resp); });
+}
+
+grpc::Status Client::DeleteRange(const etcdserverpb::DeleteRangeRequest& req,
+                                 etcdserverpb::DeleteRangeResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.kv->DeleteRange(ctx, req, resp); });
+}
+
+grpc::Status Client::Txn(const etcdserverpb::TxnRequest& req, etcdserverpb::TxnResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.kv->Txn(ctx, req, resp); });
+}
+
+grpc::Status Client::Compact(const etcdserverpb::CompactionRequest& req,
+                             etcdserverpb::CompactionResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.kv->Compact(ctx, req, resp); });
+}
+
+grpc::Status Client::MemberList(const etcdserverpb::MemberListRequest& req,
+                                etcdserverpb::MemberListResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberList(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::StatusOf(const std::string& endpoint, etcdserverpb::StatusResponse* resp) {
+  return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
+    return c.maintenance->Status(ctx, etcdserverpb::StatusRequest(), resp);
+  });
+}
+
+grpc::Status Client::RangeOn(const std::string& endpoint, const etcdserverpb::RangeRequest& req,
+                             etcdserverpb::RangeResponse* resp) {
+  return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
+    return c.kv->Range(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::AlarmsOf(const std::string& endpoint, etcdserverpb::AlarmResponse* resp) {
+  return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
+    etcdserverpb::AlarmRequest req;
+    req.set_action(etcdserverpb::AlarmRequest::GET);
+    return c.maintenance->Alarm(ctx, req, resp);
+  });
+}
+
+}  // namespace etcdpp::ctl

@@ -1,0 +1,102 @@
+// etcdppctl's connection to an etcd v3 cluster over gRPC.
+//
+// Mirrors what etcdctl's clientv3 does for one short command: every call has
+// the --command-timeout deadline; endpoints are tried in order and a call
+// that could not reach one (connection refused, unreachable) moves on to the
+// next, cycling until the deadline, after which the call fails like Go's
+// context ("context deadline exceeded"). Errors answered by a server are
+// returned as they are. Not thread-safe: one command uses it at a time.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+
+namespace etcdpp::ctl {
+
+struct ClientOptions {
+  // As given on the command line: "host:port", "http://host:port" or "https://host:port".
+  std::vector<std::string> endpoints;
+  std::chrono::nanoseconds dial_timeout = std::chrono::seconds(2);
+  std::chrono::nanoseconds command_timeout = std::chrono::seconds(5);
+  // TLS: used when any is set or an endpoint is https://.
+  std::string cacert_file;
+  std::string cert_file;
+  std::string key_file;
+  bool insecure_skip_tls_verify = false;
+  // --user "name[:password]" / --password: authenticate and send the token.
+  std::string user;
+  std::string password;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+
+  grpc::Status Range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
+  grpc::Status Put(const etcdserverpb::PutRequest& req, etcdserverpb::PutResponse* resp);
+  grpc::Status DeleteRange(const etcdserverpb::DeleteRangeRequest& req,
+                           etcdserverpb::DeleteRangeResponse* resp);
+  grpc::Status Txn(const etcdserverpb::TxnRequest& req, etcdserverpb::TxnResponse* resp);
+  grpc::Status Compact(const etcdserverpb::CompactionRequest& req,
+                       etcdserverpb::CompactionResponse* resp);
+  grpc::Status MemberList(const etcdserverpb::MemberListRequest& req,
+                          etcdserverpb::MemberListResponse* resp);
+
+  // Calls addressed to one endpoint, for `endpoint status|health`.
+  grpc::Status StatusOf(const std::string& endpoint, etcdserverpb::StatusResponse* resp);
+  grpc::Status RangeOn(const std::string& endpoint, const etcdserverpb::RangeRequest& req,
+                       etcdserverpb::RangeResponse* resp);
+  grpc::Status AlarmsOf(const std::string& endpoint, etcdserverpb::AlarmResponse* resp);
+
+  const ClientOptions& options() const { return options_; }
+
+ private:
+  struct Connection {
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<etcdserverpb::KV::Stub> kv;
+    std::unique_ptr<etcdserverpb::Cluster::Stub> cluster;
+    std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance;
+    std::unique_ptr<etcdserverpb::Auth::Stub> auth;
+    // Auth token for this endpoint; empty without --user.
+    std::string token;
+    bool authenticated = false;
+  };
+
+  Connection& ConnectionTo(size_t index);
+  // Runs `call` against the endpoints, failing over as described above.
+  template <typename Call>
+  grpc::Status WithFailover(Call call);
+  template <typename Call>
+  grpc::Status OnEndpoint(const std::string& endpoint, Call call);
+  grpc::Status Authenticate(Connection& conn, std::chrono::system_clock::time_point deadline);
+  void PrepareContext(grpc::ClientContext* ctx, const Connection& conn,
+                      std::chrono::system_clock::time_point deadline) const;
+
+  ClientOptions options_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  // Index of the endpoint that answered last; calls start there.
+  size_t current_ = 0;
+};
+
+// True when a status means the server could not be reached at all (the
+// request was never delivered), so another endpoint may be tried.
+bool IsConnectionFailure(const grpc::Status& status);
+
+// The text etcdctl prints after "Error: " for a failed call: an etcd error's
+// own message ("etcdserver: ..."), Go's context errors, or gRPC's
+// "rpc error: code = <Code> desc = <message>".
+std::string ErrorText(const grpc::Status& status);
+
+// Go's name of a gRPC code: "OutOfRange", "DeadlineExceeded", ...
+const char* GrpcCodeName(grpc::StatusCode code);
+
+// "127.0.0.1:2379" for "http://127.0.0.1:2379".
+std::string StripScheme(const std::string& endpoint);
+
+}  // namespace etcdpp::ctl
