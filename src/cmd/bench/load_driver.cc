@@ -1,5 +1,6 @@
 #include "cmd/bench/load_driver.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 

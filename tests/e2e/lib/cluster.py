@@ -21,6 +21,7 @@ Typical use:
 
 import argparse
 import atexit
+import ctypes
 import os
 import shutil
 import signal
@@ -65,6 +66,18 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}"
                        + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """Runs in the child before exec: the kernel SIGKILLs the server if the
+    test process dies without cleaning up (e.g. ctest's timeout SIGKILL)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def try_import_etcd3():
@@ -192,7 +205,8 @@ class Cluster:
         m.proc = subprocess.Popen(self.command(i), stdout=m._log_file,
                                   stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL,
-                                  start_new_session=True)
+                                  start_new_session=True,
+                                  preexec_fn=_die_with_parent)
         return m.proc.pid
 
     def wait_ready(self, i, timeout=None):
