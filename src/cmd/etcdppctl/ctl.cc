@@ -229,11 +229,9 @@ class Command {
       std::optional<std::string> value = Getenv(env);
       if (!value || value->empty()) continue;
       used.insert(env);
-      std::string why;
-      if (!flags_.Set(name, *value, &why)) {
-        return CtlStatus::Fail(kExitBadArgs,
-                               "invalid value " + GoQuote(*value) + " for " + env + ": " + why);
-      }
+      // etcdctl ignores a value that does not parse: the flag keeps its default.
+      std::string ignored;
+      (void)flags_.Set(name, *value, &ignored);
     }
     for (const std::string& entry : io_.environ) {
       std::string key = entry.substr(0, entry.find('='));
@@ -472,7 +470,7 @@ class Command {
       rows.push_back(std::move(row));
     }
     auto printer = MakePrinter();
-    if (!printer->SupportsCluster()) return Unsupported();
+    if (!printer->SupportsEndpoints()) return Unsupported();
     printer->EndpointHealth(rows);
     if (unhealthy) return Fail(CtlStatus::Fail(kExitError, "unhealthy cluster"));
     return kExitSuccess;
@@ -498,7 +496,7 @@ class Command {
       rows.push_back(std::move(row));
     }
     auto printer = MakePrinter();
-    if (!printer->SupportsCluster()) return Unsupported();
+    if (!printer->SupportsEndpoints()) return Unsupported();
     printer->EndpointStatus(rows);
     return failed ? kExitError : kExitSuccess;
   }
@@ -562,6 +560,11 @@ int RunCtl(const std::vector<std::string>& args, CtlIo& io) {
   }
   if (path.empty() || path == "member" || path == "endpoint") {
     io.out << UsageText(path);
+    return kExitSuccess;
+  }
+  if (!kCommands.count(path) && positions.size() > 1) {
+    // An unknown sub-command of a group: cobra shows the group's help.
+    io.out << UsageText(args[positions[0]]);
     return kExitSuccess;
   }
   if (!kCommands.count(path)) {

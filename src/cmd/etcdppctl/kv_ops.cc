@@ -107,7 +107,7 @@ CtlStatus BuildGet(const std::vector<std::string>& args, const GetFlags& flags, 
     if (flags.prefix || flags.from_key) {
       return CtlStatus::Fail(kExitBadArgs,
                              "too many arguments, only accept one argument when `--prefix` or "
-                             "`--from-key` is set.");
+                             "`--from-key` is set");
     }
     out->set_range_end(args[1]);
   }
@@ -178,7 +178,7 @@ CtlStatus BuildDel(const std::vector<std::string>& args, const DelFlags& flags,
     if (flags.prefix || flags.from_key) {
       return CtlStatus::Fail(kExitBadArgs,
                              "too many arguments, only accept one argument when `--prefix` or "
-                             "`--from-key` is set.");
+                             "`--from-key` is set");
     }
     out->set_range_end(args[1]);
   }

@@ -20,7 +20,7 @@ using etcdserverpb::TxnResponse;
 using mvccpb::KeyValue;
 
 std::string JoinStrings(const google::protobuf::RepeatedPtrField<std::string>& items,
-                 std::string_view sep) {
+                        std::string_view sep) {
   std::string out;
   for (int i = 0; i < items.size(); ++i) {
     if (i > 0) out += sep;
@@ -480,7 +480,8 @@ class ProtobufPrinter : public Printer {
   explicit ProtobufPrinter(std::ostream& out) : out_(out) {}
 
   bool SupportsKV() const override { return true; }
-  bool SupportsCluster() const override { return false; }
+  bool SupportsCluster() const override { return true; }
+  bool SupportsEndpoints() const override { return false; }
 
   void Put(const PutResponse& r) override { out_ << r.SerializeAsString(); }
   void Get(const RangeResponse& r) override { out_ << r.SerializeAsString(); }

@@ -52,7 +52,10 @@ class Printer {
   // False when this format cannot render the command's response type; the
   // caller then fails with "<format> not supported as output format".
   virtual bool SupportsKV() const = 0;
+  // member list.
   virtual bool SupportsCluster() const = 0;
+  // endpoint status / endpoint health.
+  virtual bool SupportsEndpoints() const { return SupportsCluster(); }
 
   virtual void Put(const etcdserverpb::PutResponse& r) = 0;
   virtual void Get(const etcdserverpb::RangeResponse& r) = 0;

@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""etcdppctl against the real etcdctl 3.4: same commands, same bytes.
+
+Starts two fresh single-member servers from the same binary (the real etcd
+or etcdpp, see --server-cmd), runs one command script with etcdctl against
+the first and with etcdppctl against the second, and compares each step's
+stdout, stderr and exit code. Both servers see the same writes in the same
+order, so revisions line up; what differs between two servers (cluster and
+member IDs, ports, timings) is masked before comparing.
+
+    /usr/bin/python3 ctl_compare_test.py --etcdppctl build/bin/etcdppctl \
+        [--etcdctl /usr/bin/etcdctl] [--server-cmd /usr/bin/etcd] [-v]
+
+Exits 77 (skipped) when etcdctl or the server binary is missing, 1 when a
+step differs. Prints a closing "N passed, N failed" line.
+"""
+
+import argparse
+import difflib
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import etcd_launcher  # noqa: E402
+
+SKIP = 77
+TXN_OK = 'mod("k1") > "0"\nvalue("k2") = "v2"\n\nput k1 new1 --prev-kv\nget k --prefix --limit=2\n' \
+         'del k3 --prev-kv\nput "a b" "c d"\n\nput k1 fail\n\n'
+TXN_FAIL = 'version("k1") = "100"\nc("k1") < "5"\nver("k2") != "3"\n\nput k1 x\n\n' \
+           'put k1 y --prev-kv\nget k1\ndel k2 --prev-kv\n\n'
+
+
+def S(*args, stdin=None, env=None, mask=()):
+    """One step: command-line words; {EP} is the tool's own endpoint and
+    {DEAD} an endpoint nothing listens on."""
+    return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask)}
+
+
+TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
+DB_SIZE = [r'"dbSize":\d+', r'"dbSizeInUse":\d+', r'"DBSize" : \d+', r"\d+(\.\d+)? [kMG]?B"]
+
+STEPS = [
+    # put
+    S("put", "foo", "bar"),
+    S("put", "foo", "baz", "--prev-kv"),
+    S("put", "foo", "baz2", "--prev-kv", "-w", "json"),
+    S("put", "foo", "baz3", "--prev-kv", "-w", "fields"),
+    S("put", "stdinkey", stdin="value from stdin\n"),
+    S("put", "--", "-dash", "-v"),
+    S("put", "uni\u043a\u043b\u044e\u0447", "\u0437\u043d\u0430\u0447"),
+    S("put", "a<b>&c", "x\ty\"z\\"),
+    S("put", "ctrl\x01key", "v\x7f"),
+    S("put", "kk", "vv", "-w", "json", "--prev-kv"),
+    S("put", "foo", "--ignore-value"),
+    S("put", "ig", "v", "--ignore-lease", "-w", "json"),
+    S("put", "badlease", "v", "--lease=zz"),
+    S("put", "nolease", "v", "--lease=1234"),
+    S("put"),
+    S("put", "x", "y", "--ignore-value"),
+    S("put", "x", "--bogus"),
+    # get
+    S("put", "k1", "v1"), S("put", "k2", "v2"), S("put", "k3", "v3"), S("put", "k4", "v4"),
+    S("get", "foo"),
+    S("get", "foo", "-w", "json"),
+    S("get", "foo", "-w", "fields"),
+    S("get", "k", "--prefix"),
+    S("get", "k", "--prefix", "-w", "json"),
+    S("get", "k", "--prefix", "--keys-only"),
+    S("get", "k", "--prefix", "--keys-only", "-w", "json"),
+    S("get", "k", "--prefix", "--print-value-only"),
+    S("get", "k", "--prefix", "--print-value-only", "-w", "json"),
+    S("get", "k", "--prefix", "--limit", "2", "-w", "json"),
+    S("get", "k", "--prefix", "--limit=2", "-w", "fields"),
+    S("get", "k", "--prefix", "--sort-by=VALUE", "--order=DESCEND"),
+    S("get", "k", "--prefix", "--sort-by=create", "--order=ascend", "-w", "json"),
+    S("get", "k", "--prefix", "--sort-by=MODIFY"),
+    S("get", "k", "--prefix", "--sort-by=VERSION", "--order=DESCEND"),
+    S("get", "k", "--prefix", "--order=DESCEND", "--limit=3"),
+    S("get", "--from-key", "k3"),
+    S("get", "k1", "k3"),
+    S("get", "k1", "k3", "extra"),
+    S("get", "", "--prefix", "--keys-only"),
+    S("get", "foo", "--rev", "2"),
+    S("get", "foo", "--rev=3", "-w", "json"),
+    S("get", "foo", "--rev", "100000"),
+    S("get", "k", "--prefix", "--consistency=s"),
+    S("get", "k", "--prefix", "--consistency=x"),
+    S("get", "k", "--prefix", "--hex"),
+    S("get", "k", "--prefix", "--hex", "-w", "json"),
+    S("get", "uni", "--prefix", "-w", "fields"),
+    S("get", "a<", "--prefix", "-w", "json"),
+    S("get", "a<", "--prefix", "-w", "fields"),
+    S("get", "ctrl", "--prefix", "-w", "fields"),
+    S("get", "ctrl", "--prefix", "-w", "json"),
+    S("get", "nosuchkey"),
+    S("get", "nosuchkey", "-w", "json"),
+    S("get", "k", "--prefix", "-w", "table"),
+    S("get", "k", "--prefix", "-w", "yaml"),
+    S("get", "k", "--prefix", "--from-key"),
+    S("get", "k", "k2", "--prefix"),
+    S("get", "k", "--sort-by=FOO"),
+    S("get", "k", "--order=SIDEWAYS"),
+    S("get", "k", "--rev=abc"),
+    S("get"),
+    S("get", "--bogus"),
+    S("get", "-z", "k"),
+    S("get", "--help"),
+    # del
+    S("del", "k4", "--prev-kv"),
+    S("del", "nosuch"),
+    S("put", "d1", "1"), S("put", "d2", "2"), S("put", "d3", "3"), S("put", "e1", "1"),
+    S("del", "d1", "d3", "-w", "json"),
+    S("del", "d", "--prefix", "--prev-kv", "-w", "fields"),
+    S("del", "e", "--from-key", "--prev-kv", "-w", "json"),
+    S("del"),
+    S("del", "a", "b", "c"),
+    S("del", "a", "--prefix", "--from-key"),
+    # txn
+    S("txn", stdin=TXN_OK),
+    S("txn", stdin=TXN_FAIL),
+    S("txn", "-w", "json", stdin=TXN_OK),
+    S("txn", "-w", "fields", stdin=TXN_FAIL),
+    S("txn", "-i", stdin='c("k1") < "5"\nver("k1") != "3"\n\nget k1\n\n\n'),
+    S("txn", "--interactive", stdin='m("k2") > "1"\nval("k2") = "v2"\n\nget k2\n\nget k1\n\n'),
+    S("txn", stdin="\n\n\n"),
+    S("txn", stdin="bogus\n\n"),
+    S("txn", stdin='mod("k1") > 0\n\n'),
+    S("txn", stdin='mod("k1") > "x"\n\n'),
+    S("txn", stdin='foo("k1") > "1"\n\n\n\n'),
+    S("txn", stdin='mod("k1")>"1"\n\n\n\n'),
+    S("txn", stdin='mod("k1") > "1"\n'),
+    S("txn", stdin=""),
+    S("txn", stdin='mod("k1") > "1"\n\nput\n\n\n'),
+    S("txn", stdin='mod("k1") > "1"\n\nfoo bar\n\n\n'),
+    S("txn", stdin='mod("k1") > "1"\n\nput k1 --zz\n\n\n'),
+    S("txn", stdin='mod("k1") > "1"\n\nget k1 -w json\n\n\n'),
+    S("txn", stdin='mod("k1") > "1"\n\ndel k1 --bad\n\n\n'),
+    S("txn", stdin='\n\nput k1 x\ndel k1\n\n\n'),
+    S("txn", stdin='\n\nput "quoted key" "quoted\\tvalue"\nget "quoted key" -w json\n\n\n'),
+    S("txn", stdin='\n\nget k --prefix --keys-only --limit 1\n\n\n'),
+    S("txn", "extra", stdin="\n\n\n"),
+    S("get", "quoted key", "-w", "json"),
+    # compaction
+    S("compaction"),
+    S("compaction", "abc"),
+    S("compaction", "3"),
+    S("compaction", "3"),
+    S("compaction", "5", "--physical", "-w", "json"),
+    S("compaction", "100000"),
+    S("get", "foo", "--rev", "2"),
+    # cluster
+    S("member", "list"),
+    S("member", "list", "-w", "json"),
+    S("member", "list", "-w", "fields"),
+    S("member", "list", "-w", "table"),
+    # (-w protobuf embeds the server IDs in binary: covered by unit tests.)
+    S("endpoint", "status", "-w", "protobuf"),
+    S("member", "list", "extra"),
+    S("endpoint", "status", mask=DB_SIZE),
+    S("endpoint", "status", "-w", "json", mask=DB_SIZE),
+    S("endpoint", "status", "-w", "fields", mask=DB_SIZE),
+    S("endpoint", "status", "-w", "table", mask=DB_SIZE),
+    S("endpoint", "status", "--cluster", mask=DB_SIZE),
+    S("endpoint", "health", mask=TOOK),
+    S("endpoint", "health", "-w", "json", mask=TOOK),
+    S("endpoint", "health", "-w", "fields", mask=TOOK),
+    S("version"),
+    S("bogus"),
+    # global flags and environment
+    S("--endpoints={DEAD},{EP}", "get", "foo"),
+    S("--endpoints", "{DEAD},{EP}", "put", "failover", "ok"),
+    S("get", "foo", "--write-out=json", "--hex"),
+    S("-w", "fields", "get", "foo"),
+    S("--dial-timeout=3s", "--command-timeout=10s", "get", "foo"),
+    S("--command-timeout=bogus", "get", "foo"),
+    S("get", "foo", env={"ETCDCTL_WRITE_OUT": "json"}),
+    S("get", "foo", env={"ETCDCTL_HEX": "true"}),
+    S("get", "foo", env={"ETCDCTL_WRITE_OUT": "bogus"}),
+    S("get", "foo", env={"ETCDCTL_DIAL_TIMEOUT": "bogus"}),
+    S("get", "foo", env={"ETCDCTL_BOGUS": "1"}),
+    S("-w", "json", "get", "foo", env={"ETCDCTL_WRITE_OUT": "fields"}),
+]
+
+
+def run_tool(tool, endpoint, dead, step, timeout=60):
+    args = [a.replace("{EP}", endpoint).replace("{DEAD}", dead) for a in step["args"]]
+    has_endpoints = any(a.startswith("--endpoints") for a in args)
+    cmd = [tool] + ([] if has_endpoints else ["--endpoints=" + endpoint]) + args
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
+    env["ETCDCTL_API"] = "3"
+    env.update(step["env"])
+    stdin = step["stdin"].encode() if step["stdin"] is not None else b""
+    p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=timeout)
+    return p.stdout, p.stderr, p.returncode
+
+
+def server_ids(etcdctl, server):
+    """(cluster ID, member ID) of a fresh single-member server."""
+    out = subprocess.run([etcdctl, "--endpoints=" + server.endpoint, "member", "list", "-w", "json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"ETCDCTL_API": "3"},
+                         timeout=30, check=True).stdout
+    resp = json.loads(out)
+    return resp["header"]["cluster_id"], resp["members"][0]["ID"]
+
+
+def wait_ready(etcdctl, server):
+    """Until the server serves a linearizable read (it has a leader)."""
+    for _ in range(100):
+        p = subprocess.run([etcdctl, "--endpoints=" + server.endpoint, "get", "__ready__"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={"ETCDCTL_API": "3"}, timeout=30)
+        if p.returncode == 0:
+            return
+    raise RuntimeError("server not ready:\n" + server.log())
+
+
+def normalize(data, server, ids, mask):
+    """Masks what legitimately differs between two servers and two runs."""
+    text = data.decode("utf-8", "surrogateescape")
+    cluster_id, member_id = ids
+    for value, name in ((cluster_id, "CLUSTER_ID"), (member_id, "MEMBER_ID")):
+        text = text.replace(str(value), name).replace("%x" % value, name.lower())
+    text = text.replace(str(server.client_port), "CLIENT_PORT")
+    text = text.replace(str(server.peer_port), "PEER_PORT")
+    lines = []
+    for line in text.split("\n"):
+        if line.startswith('{"level":'):
+            continue  # clientv3's retry log: timestamps and random client IDs.
+        line = re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ", "TIME ", line)
+        lines.append(line)
+    text = "\n".join(lines)
+    for pattern in mask:
+        text = re.sub(pattern, "MASKED", text)
+    # Table columns widen with masked values: compare tables modulo padding.
+    if any(line.startswith("+-") for line in lines):
+        text = re.sub(r" +", " ", re.sub(r"-+", "-", text))
+    return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--etcdppctl", required=True)
+    ap.add_argument("--etcdctl", default="/usr/bin/etcdctl")
+    ap.add_argument("--server-cmd", default="/usr/bin/etcd",
+                    help="server binary for both servers: etcd or etcdpp")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    opts = ap.parse_args()
+    for path in (opts.etcdctl, opts.server_cmd):
+        if not os.access(path, os.X_OK):
+            print("SKIP: %s not found" % path)
+            return SKIP
+
+    dead = "127.0.0.1:%d" % etcd_launcher.free_port()
+    passed = failed = 0
+    with etcd_launcher.Server(opts.server_cmd) as ref, etcd_launcher.Server(opts.server_cmd) as ours:
+        wait_ready(opts.etcdctl, ref)
+        wait_ready(opts.etcdctl, ours)
+        ref_ids, our_ids = server_ids(opts.etcdctl, ref), server_ids(opts.etcdctl, ours)
+        for i, step in enumerate(STEPS):
+            name = "step %d: %s" % (i, " ".join(step["args"]))
+            want = run_tool(opts.etcdctl, ref.endpoint, dead, step)
+            got = run_tool(opts.etcdppctl, ours.endpoint, dead, step)
+            problems = []
+            for label, w, g in (("stdout", want[0], got[0]), ("stderr", want[1], got[1])):
+                wn = normalize(w, ref, ref_ids, step["mask"])
+                gn = normalize(g, ours, our_ids, step["mask"])
+                if wn != gn:
+                    diff = difflib.unified_diff(wn.splitlines(), gn.splitlines(), "etcdctl",
+                                                "etcdppctl", lineterm="")
+                    problems.append("%s differs:\n%s" % (label, "\n".join(diff)))
+            if want[2] != got[2]:
+                problems.append("exit code: etcdctl %d, etcdppctl %d" % (want[2], got[2]))
+            if problems:
+                failed += 1
+                print("FAIL %s\n  %s" % (name, "\n  ".join(problems)))
+            else:
+                passed += 1
+                if opts.verbose:
+                    print("ok   %s" % name)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
