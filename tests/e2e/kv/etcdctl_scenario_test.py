@@ -133,6 +133,12 @@ SCENARIO = [
     Step("get", "foo3", "--rev", "10", expect=["bar3"]),
     Step("put", "", "v", ok=False, expect=["etcdserver: key is not provided"]),
     Step("get", "", "--from-key", "-w", "json"),
+    Step("put", "foo", "--ignore-value", expect=["OK"]),
+    Step("get", "foo", "-w", "json", expect=['"version":2', '"value":"YWdhaW4="']),
+    Step("put", "nokey", "--ignore-value", ok=False, expect=["etcdserver: key not found"]),
+    Step("get", "", "--from-key", "--hex", expect=["\\x66\\x6f\\x6f\n"]),
+    Step("del", "foo", "--from-key", "--prev-kv"),
+    Step("get", "", "--from-key", "--rev", "0", "-w", "json"),
 ]
 
 _MASKS = [
