@@ -1,0 +1,755 @@
+#include "mvcc/kv_store.h"
+
+#include <cstring>
+#include <limits>
+#include <unordered_set>
+#include <vector>
+
+#include "mvcc/crc32c.h"
+#include "mvcc/key_codec.h"
+#include "mvcc/key_record.h"
+
+namespace etcdpp::mvcc {
+namespace {
+
+constexpr std::string_view kKeyTable = "key";
+constexpr std::string_view kRevTable = "rev";
+constexpr std::string_view kMetaTable = "meta";
+
+// meta names owned by mvcc.
+constexpr std::string_view kMetaRevision = "mvcc/revision";  // current || compacted
+constexpr std::string_view kMetaConsistentIndex = "mvcc/consistent_index";
+constexpr std::string_view kMetaScheduledCompact = "mvcc/scheduled_compact";
+constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
+constexpr std::string_view kReservedMetaPrefix = "mvcc/";
+
+// The `key` table key that sorts first among the records of a user key at
+// or below main revision `at`: ~at || 0x00 * 8 (0x00 is ~max sub).
+void AppendSeekSuffix(int64_t at, std::string* out) {
+  char buf[kRevisionBytes];
+  PutBigEndian64(~static_cast<uint64_t>(at), buf);
+  std::memset(buf + 8, 0, 8);
+  out->append(buf, kRevisionBytes);
+}
+
+// Sorts after every record of a user key: ~(0, 0) is all 0xFF and revision
+// (0, 0) is never written.
+void AppendPastKeySuffix(std::string* out) { out->append(kRevisionBytes, '\xff'); }
+
+void AppendInvertedRevision(Revision rev, std::string* out) {
+  char buf[kRevisionBytes];
+  EncodeInvertedRevision(rev, buf);
+  out->append(buf, kRevisionBytes);
+}
+
+std::string EncodeUint64(uint64_t v) {
+  std::string s(8, '\0');
+  PutBigEndian64(v, s.data());
+  return s;
+}
+
+Status Corrupt(std::string_view what) { return Status::Corruption(std::string(what)); }
+
+// True iff `k` is a key table key of the user key whose encoding is `prefix`.
+bool SameUserKey(std::string_view k, std::string_view prefix) {
+  return k.size() == prefix.size() + kRevisionBytes &&
+         std::memcmp(k.data(), prefix.data(), prefix.size()) == 0;
+}
+
+// Fills kv's key from an encoded user key, copying once.
+bool SetUserKey(std::string_view encoded, mvccpb::KeyValue* kv) {
+  std::string_view plain;
+  if (UnescapedUserKey(encoded, &plain)) {
+    kv->set_key(plain.data(), plain.size());
+    return true;
+  }
+  return DecodeUserKey(encoded, kv->mutable_key());
+}
+
+// Fills *kv from one `key` table entry.
+bool FillKeyValue(std::string_view encoded_key, Revision rev, std::string_view record,
+                  bool keys_only, mvccpb::KeyValue* kv) {
+  KeyRecordHeader h;
+  std::string_view value;
+  if (!DecodeKeyRecord(record, &h, &value) || !SetUserKey(encoded_key, kv)) return false;
+  kv->set_create_revision(h.create_revision);
+  kv->set_mod_revision(rev.main);
+  kv->set_version(h.version);
+  kv->set_lease(h.lease);
+  if (!keys_only) kv->set_value(value.data(), value.size());
+  return true;
+}
+
+class LogIterator final : public ChangeIterator {
+ public:
+  LogIterator(MDB_txn* txn, MDB_dbi rev_dbi, MDB_dbi key_dbi, int64_t from, int64_t to,
+              bool with_prev_kv)
+      : rev_cursor_(txn, rev_dbi), key_cursor_(txn, key_dbi), to_(to), with_prev_kv_(with_prev_kv) {
+    char start[kRevisionBytes];
+    EncodeRevision(Revision{from, 0}, start);
+    rev_cursor_.Seek(std::string_view(start, kRevisionBytes));
+    Load();
+  }
+
+  bool Valid() const override { return valid_; }
+  const mvccpb::Event& event() const override { return event_; }
+  Revision revision() const override { return rev_; }
+  void Next() override {
+    rev_cursor_.Next();
+    Load();
+  }
+  const Status& status() const override { return status_; }
+
+ private:
+  void Load() {
+    valid_ = false;
+    if (!rev_cursor_.Valid()) {
+      status_ = rev_cursor_.status();
+      return;
+    }
+    std::string_view k = rev_cursor_.key();
+    std::string_view v = rev_cursor_.value();
+    if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
+      status_ = Corrupt("rev table entry");
+      return;
+    }
+    rev_ = DecodeRevision(k.data());
+    if (rev_.main > to_) return;
+    bool tombstone = (static_cast<uint8_t>(v[0]) & kTombstoneFlag) != 0;
+    std::string_view user_key = v.substr(kRevRecordHeaderBytes);
+
+    event_.Clear();
+    event_.set_type(tombstone ? mvccpb::Event::DELETE : mvccpb::Event::PUT);
+    mvccpb::KeyValue* kv = event_.mutable_kv();
+    kv->set_key(user_key.data(), user_key.size());
+    kv->set_mod_revision(rev_.main);
+
+    table_key_.clear();
+    AppendEncodedUserKey(user_key, &table_key_);
+    size_t prefix_len = table_key_.size();
+    AppendInvertedRevision(rev_, &table_key_);
+    if (!key_cursor_.Seek(table_key_) || key_cursor_.key() != table_key_) {
+      status_ = key_cursor_.status().ok() ? Corrupt("rev entry without key record")
+                                          : key_cursor_.status();
+      return;
+    }
+    if (!tombstone && !FillKeyValue(std::string_view(table_key_).substr(0, prefix_len), rev_,
+                                    key_cursor_.value(), false, kv)) {
+      status_ = Corrupt("key record");
+      return;
+    }
+    if (with_prev_kv_ && key_cursor_.Next()) {
+      std::string_view prefix = std::string_view(table_key_).substr(0, prefix_len);
+      std::string_view pk = key_cursor_.key();
+      if (SameUserKey(pk, prefix)) {
+        std::string_view pv = key_cursor_.value();
+        if (pv.empty()) {
+          status_ = Corrupt("key record");
+          return;
+        }
+        if ((static_cast<uint8_t>(pv[0]) & kTombstoneFlag) == 0 &&
+            !FillKeyValue(prefix, DecodeInvertedRevision(pk.data() + prefix_len), pv, false,
+                          event_.mutable_prev_kv())) {
+          status_ = Corrupt("key record");
+          return;
+        }
+      }
+    }
+    if (!key_cursor_.status().ok()) {
+      status_ = key_cursor_.status();
+      return;
+    }
+    valid_ = true;
+  }
+
+  Cursor rev_cursor_;
+  Cursor key_cursor_;
+  int64_t to_;
+  bool with_prev_kv_;
+  bool valid_ = false;
+  Revision rev_;
+  mvccpb::Event event_;
+  std::string table_key_;
+  Status status_;
+};
+
+}  // namespace
+
+void KeyValueView::CopyTo(mvccpb::KeyValue* kv) const {
+  kv->set_key(key.data(), key.size());
+  kv->set_value(value.data(), value.size());
+  kv->set_create_revision(create_revision);
+  kv->set_mod_revision(mod_revision);
+  kv->set_version(version);
+  kv->set_lease(lease);
+}
+
+// ---------------------------------------------------------------------------
+// ReadView
+
+ReadView::ReadView(const KvStore* store, MDB_txn* txn)
+    : store_(store), txn_(txn), dbis_(store->dbis_) {}
+
+ReadView::~ReadView() = default;
+
+Status ReadView::LoadState() {
+  Table meta(txn_, dbis_.meta);
+  auto v = meta.Get(kMetaRevision);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) {
+    rev_ = compact_rev_ = 0;
+    return Status::OK();
+  }
+  std::string_view s = **v;
+  if (s.size() != 16) return Corrupt("meta revision");
+  rev_ = static_cast<int64_t>(GetBigEndian64(s.data()));
+  compact_rev_ = static_cast<int64_t>(GetBigEndian64(s.data() + 8));
+  return Status::OK();
+}
+
+uint64_t ReadView::ConsistentIndex() const {
+  auto v = Table(txn_, dbis_.meta).Get(kMetaConsistentIndex);
+  if (!v.ok() || !v->has_value() || (*v)->size() != 8) return 0;
+  return GetBigEndian64((*v)->data());
+}
+
+Result<std::optional<std::string>> ReadView::GetMeta(std::string_view name) const {
+  auto v = Table(txn_, dbis_.meta).Get(name);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(**v));
+}
+
+Result<int64_t> ReadView::ResolveRev(int64_t rev) const {
+  if (rev > rev_) return Status(Code::kFutureRev);
+  if (rev <= 0) return rev_;
+  if (rev < compact_rev_) return Status(Code::kCompacted);
+  return rev;
+}
+
+Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
+                        const std::function<bool(const MDB_val&, const MDB_val&)>& visit) const {
+  const bool single = end.empty();
+  const bool unbounded = (end == std::string_view("\0", 1));
+  std::string seek;
+  seek.reserve(EncodedUserKeySize(key) + kRevisionBytes);
+  AppendEncodedUserKey(key, &seek);
+  std::string end_encoded;
+  if (!single && !unbounded) {
+    end_encoded = EncodeUserKey(end);
+    if (std::string_view(end_encoded) <= std::string_view(seek)) return Status::OK();
+  }
+  const std::string start_encoded = single ? seek : std::string();
+  AppendSeekSuffix(at, &seek);
+
+  Cursor c(txn_, dbis_.key);
+  bool ok = c.Seek(seek);
+  while (ok) {
+    std::string_view k = c.key();
+    if (k.size() < kMinEncodedKeyBytes + kRevisionBytes) return Corrupt("key table key");
+    const size_t prefix_len = k.size() - kRevisionBytes;
+    std::string_view prefix = k.substr(0, prefix_len);
+    if (single) {
+      if (prefix != start_encoded) break;
+    } else if (!unbounded && k >= std::string_view(end_encoded)) {
+      break;
+    }
+    const int64_t main = static_cast<int64_t>(~GetBigEndian64(k.data() + prefix_len));
+    if (main > at) {
+      // Newer than the read revision: jump to this key's state at `at` (or
+      // to the next user key if it did not exist then).
+      seek.assign(prefix);
+      AppendSeekSuffix(at, &seek);
+      ok = c.Seek(seek);
+      continue;
+    }
+    const MDB_val& v = c.raw_value();
+    if (v.mv_size < kKeyRecordHeaderBytes) return Corrupt("key record");
+    if ((static_cast<const uint8_t*>(v.mv_data)[0] & kTombstoneFlag) == 0) {
+      if (!visit(c.raw_key(), v)) return Status::OK();
+    }
+    if (single) break;
+    // Skip the older records of this user key: usually there are none (the
+    // key was written once or history is compacted), so try Next first.
+    ok = c.Next();
+    if (ok && SameUserKey(c.key(), prefix)) {
+      seek.assign(prefix);
+      AppendPastKeySuffix(&seek);
+      ok = c.Seek(seek);
+    }
+  }
+  return c.status();
+}
+
+Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
+                                    const RangeOptions& options) const {
+  auto at = ResolveRev(options.rev);
+  if (!at.ok()) return at.status();
+  RangeResult result;
+  result.rev = rev_;
+  const int64_t limit = options.limit > 0 ? options.limit : std::numeric_limits<int64_t>::max();
+  const bool materialize = !options.count_only;
+  bool corrupt = false;
+  Status s = ScanAt(key, end, *at, [&](const MDB_val& k, const MDB_val& v) {
+    ++result.count;
+    if (materialize && result.kvs.size() < limit) {
+      std::string_view tk = FromMdbVal(k);
+      size_t prefix_len = tk.size() - kRevisionBytes;
+      if (!FillKeyValue(tk.substr(0, prefix_len), DecodeInvertedRevision(tk.data() + prefix_len),
+                        FromMdbVal(v), options.keys_only, result.kvs.Add())) {
+        corrupt = true;
+        return false;
+      }
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (corrupt) return Corrupt("key record");
+  return result;
+}
+
+Status ReadView::Scan(std::string_view key, std::string_view end, int64_t rev,
+                      const std::function<bool(const KeyValueView&)>& visit) const {
+  auto at = ResolveRev(rev);
+  if (!at.ok()) return at.status();
+  std::string decoded;
+  bool corrupt = false;
+  Status s = ScanAt(key, end, *at, [&](const MDB_val& k, const MDB_val& v) {
+    std::string_view tk = FromMdbVal(k);
+    size_t prefix_len = tk.size() - kRevisionBytes;
+    std::string_view encoded = tk.substr(0, prefix_len);
+    KeyValueView view;
+    KeyRecordHeader h;
+    if (!DecodeKeyRecord(FromMdbVal(v), &h, &view.value)) {
+      corrupt = true;
+      return false;
+    }
+    if (!UnescapedUserKey(encoded, &view.key)) {
+      if (!DecodeUserKey(encoded, &decoded)) {
+        corrupt = true;
+        return false;
+      }
+      view.key = decoded;
+    }
+    view.create_revision = h.create_revision;
+    view.mod_revision = DecodeInvertedRevision(tk.data() + prefix_len).main;
+    view.version = h.version;
+    view.lease = h.lease;
+    return visit(view);
+  });
+  if (!s.ok()) return s;
+  if (corrupt) return Corrupt("key record");
+  return Status::OK();
+}
+
+Result<std::unique_ptr<ChangeIterator>> ReadView::Changes(int64_t from_rev, int64_t to_rev,
+                                                          bool with_prev_kv) const {
+  if (from_rev < compact_rev_) return Status(Code::kCompacted);
+  if (to_rev <= 0 || to_rev > rev_) to_rev = rev_;
+  return std::unique_ptr<ChangeIterator>(std::make_unique<LogIterator>(
+      txn_, dbis_.rev, dbis_.key, std::max<int64_t>(from_rev, 1), to_rev, with_prev_kv));
+}
+
+Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
+  if (rev > rev_) return Status(Code::kFutureRev);
+  if (rev <= 0) rev = rev_;
+  if (rev < compact_rev_) return Status(Code::kCompacted);
+  uint32_t crc = Crc32cExtend(0, kKeyTable);
+  Cursor c(txn_, dbis_.key);
+  for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
+    std::string_view k = c.key();
+    if (k.size() < kMinEncodedKeyBytes + kRevisionBytes) return Corrupt("key table key");
+    if (DecodeInvertedRevision(k.data() + k.size() - kRevisionBytes).main > rev) continue;
+    crc = Crc32cExtend(crc, k);
+    crc = Crc32cExtend(crc, c.value());
+  }
+  if (!c.status().ok()) return c.status();
+  return HashKVResult{crc, compact_rev_, rev_};
+}
+
+// ---------------------------------------------------------------------------
+// ReadTxn
+
+ReadTxn::~ReadTxn() { mdb_txn_abort(txn_); }
+
+Result<Table> ReadTxn::OpenTable(std::string_view name) const {
+  auto dbi = store_->FindTable(name);
+  if (!dbi) return Status::NotFound("table " + std::string(name));
+  return Table(txn_, *dbi);
+}
+
+// ---------------------------------------------------------------------------
+// WriteTxn
+
+WriteTxn::~WriteTxn() {
+  if (!committed_) mdb_txn_abort(txn_);
+  mutable_store_->writer_active_.store(false, std::memory_order_release);
+}
+
+void WriteTxn::BeginRevision() {
+  assert(!in_scope_);
+  in_scope_ = true;
+  scope_main_ = rev_ + 1;
+  next_sub_ = 0;
+}
+
+void WriteTxn::EndRevision() {
+  assert(in_scope_);
+  in_scope_ = false;
+  // rev_ already advanced to scope_main_ by the first change, if any.
+  next_sub_ = 0;
+}
+
+Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags, int64_t create,
+                              int64_t version, int64_t lease, std::string_view value) {
+  std::string tk;
+  tk.reserve(EncodedUserKeySize(key) + kRevisionBytes);
+  AppendEncodedUserKey(key, &tk);
+  AppendInvertedRevision(rev, &tk);
+
+  MDB_val k = ToMdbVal(tk);
+  MDB_val v{kKeyRecordHeaderBytes + value.size(), nullptr};
+  int rc = mdb_put(txn_, dbis_.key, &k, &v, MDB_RESERVE);
+  if (rc != 0) {
+    failed_ = true;
+    return LmdbError(rc, "put key record");
+  }
+  KeyRecordHeader h{flags, create, version, lease};
+  char* out = static_cast<char*>(v.mv_data);
+  EncodeKeyRecordHeader(h, out);
+  if (!value.empty()) std::memcpy(out + kKeyRecordHeaderBytes, value.data(), value.size());
+
+  char rk[kRevisionBytes];
+  EncodeRevision(rev, rk);
+  MDB_val rkv{kRevisionBytes, rk};
+  MDB_val rv{kRevRecordHeaderBytes + key.size(), nullptr};
+  // Revisions only grow, so the change log is appended at its end.
+  rc = mdb_put(txn_, dbis_.rev, &rkv, &rv, MDB_RESERVE | MDB_APPEND);
+  if (rc != 0) {
+    failed_ = true;
+    return LmdbError(rc, "put rev record");
+  }
+  out = static_cast<char*>(rv.mv_data);
+  out[0] = static_cast<char>(flags);
+  if (!key.empty()) std::memcpy(out + kRevRecordHeaderBytes, key.data(), key.size());
+  return Status::OK();
+}
+
+Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, int64_t lease) {
+  assert(in_scope_);
+  if (failed_) return Status::Internal("write txn failed earlier");
+  PutResult result;
+  KeyRecordHeader prev;
+  {
+    std::string seek;
+    seek.reserve(EncodedUserKeySize(key) + kRevisionBytes);
+    AppendEncodedUserKey(key, &seek);
+    const size_t prefix_len = seek.size();
+    AppendSeekSuffix(scope_main_, &seek);
+    Cursor c(txn_, dbis_.key);
+    if (c.Seek(seek) && SameUserKey(c.key(), std::string_view(seek).substr(0, prefix_len))) {
+      std::string_view ignored;
+      if (!DecodeKeyRecord(c.value(), &prev, &ignored)) return Corrupt("key record");
+      result.existed = !prev.tombstone();
+    }
+    if (!c.status().ok()) return c.status();
+  }
+  const Revision rev{scope_main_, next_sub_};
+  const int64_t create = result.existed ? prev.create_revision : rev.main;
+  const int64_t version = result.existed ? prev.version + 1 : 1;
+  if (result.existed) result.prev_lease = prev.lease;
+  ETCDPP_RETURN_IF_ERROR(PutKeyRecord(key, rev, 0, create, version, lease, value));
+  ++next_sub_;
+  rev_ = scope_main_;
+  result.revision = rev.main;
+  return result;
+}
+
+Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end,
+                                      const std::function<void(const KeyValueView&)>& on_delete) {
+  assert(in_scope_);
+  if (failed_) return Status::Internal("write txn failed earlier");
+  // Collect first: LMDB views are invalidated by writes.
+  std::vector<std::string> doomed;
+  Status s = Scan(key, end, 0, [&](const KeyValueView& kv) {
+    if (on_delete) on_delete(kv);
+    doomed.emplace_back(kv.key);
+    return true;
+  });
+  if (!s.ok()) return s;
+  for (const std::string& k : doomed) {
+    ETCDPP_RETURN_IF_ERROR(
+        PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0, 0, {}));
+    ++next_sub_;
+    rev_ = scope_main_;
+  }
+  return static_cast<int64_t>(doomed.size());
+}
+
+Status WriteTxn::SetConsistentIndex(uint64_t index) {
+  consistent_index_ = index;
+  consistent_index_dirty_ = true;
+  return Table(txn_, dbis_.meta).Put(kMetaConsistentIndex, EncodeUint64(index));
+}
+
+Status WriteTxn::PutMeta(std::string_view name, std::string_view value) {
+  if (name.starts_with(kReservedMetaPrefix)) {
+    return Status::InvalidArgument("meta name reserved by mvcc: " + std::string(name));
+  }
+  return Table(txn_, dbis_.meta).Put(name, value);
+}
+
+Status WriteTxn::WriteState() {
+  char buf[16];
+  PutBigEndian64(static_cast<uint64_t>(rev_), buf);
+  PutBigEndian64(static_cast<uint64_t>(compact_rev_), buf + 8);
+  return Table(txn_, dbis_.meta).Put(kMetaRevision, std::string_view(buf, 16));
+}
+
+Status WriteTxn::ScheduleCompact(int64_t rev) {
+  assert(!in_scope_);
+  if (rev <= compact_rev_) return Status(Code::kCompacted);
+  if (rev > rev_) return Status(Code::kFutureRev);
+  compact_rev_ = rev;
+  scheduled_compact_ = rev;
+  ETCDPP_RETURN_IF_ERROR(WriteState());
+  return Table(txn_, dbis_.meta).Put(kMetaScheduledCompact, EncodeUint64(rev));
+}
+
+Result<bool> WriteTxn::CompactSome(size_t max_keys) {
+  if (finished_compact_ >= scheduled_compact_) return true;
+  // Every key changed in (finished, scheduled] may have history to drop;
+  // keys not changed there kept at most one record <= finished, which is
+  // still their latest record <= scheduled.
+  std::unordered_set<std::string> keys;
+  int64_t last_main = finished_compact_;
+  bool done = true;
+  {
+    Cursor c(txn_, dbis_.rev);
+    char start[kRevisionBytes];
+    EncodeRevision(Revision{finished_compact_ + 1, 0}, start);
+    for (bool ok = c.Seek(std::string_view(start, kRevisionBytes)); ok; ok = c.Next()) {
+      std::string_view k = c.key();
+      std::string_view v = c.value();
+      if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
+        return Corrupt("rev table entry");
+      }
+      const int64_t main = DecodeRevision(k.data()).main;
+      if (main > scheduled_compact_) break;
+      // Stop only between main revisions so progress is a main revision.
+      if (keys.size() >= max_keys && main != last_main) {
+        done = false;
+        break;
+      }
+      keys.emplace(v.substr(kRevRecordHeaderBytes));
+      last_main = main;
+    }
+    if (!c.status().ok()) return c.status();
+  }
+  for (const std::string& key : keys) ETCDPP_RETURN_IF_ERROR(CompactKey(key, scheduled_compact_));
+  finished_compact_ = done ? scheduled_compact_ : last_main;
+  ETCDPP_RETURN_IF_ERROR(
+      Table(txn_, dbis_.meta).Put(kMetaFinishedCompact, EncodeUint64(finished_compact_)));
+  return done;
+}
+
+Status WriteTxn::CompactKey(std::string_view user_key, int64_t rev) {
+  std::string seek;
+  AppendEncodedUserKey(user_key, &seek);
+  const size_t prefix_len = seek.size();
+  AppendSeekSuffix(rev, &seek);
+  std::vector<std::string> doomed;
+  {
+    Cursor c(txn_, dbis_.key);
+    std::string_view prefix = std::string_view(seek).substr(0, prefix_len);
+    bool ok = c.Seek(seek);
+    if (ok && SameUserKey(c.key(), prefix)) {
+      // The latest record <= rev survives unless it is a tombstone.
+      std::string_view v = c.value();
+      if (v.empty()) return Corrupt("key record");
+      if (static_cast<uint8_t>(v[0]) & kTombstoneFlag) doomed.emplace_back(c.key());
+      while (c.Next() && SameUserKey(c.key(), prefix)) doomed.emplace_back(c.key());
+    }
+    if (!c.status().ok()) return c.status();
+  }
+  for (const std::string& tk : doomed) {
+    MDB_val k = ToMdbVal(tk);
+    int rc = mdb_del(txn_, dbis_.key, &k, nullptr);
+    if (rc != 0) {
+      failed_ = true;
+      return LmdbError(rc, "compact key record");
+    }
+    char rk[kRevisionBytes];
+    EncodeRevision(DecodeInvertedRevision(tk.data() + tk.size() - kRevisionBytes), rk);
+    MDB_val rkv{kRevisionBytes, rk};
+    rc = mdb_del(txn_, dbis_.rev, &rkv, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+      failed_ = true;
+      return LmdbError(rc, "compact rev record");
+    }
+  }
+  return Status::OK();
+}
+
+Status WriteTxn::Compact(int64_t rev) {
+  ETCDPP_RETURN_IF_ERROR(ScheduleCompact(rev));
+  auto done = CompactSome(std::numeric_limits<size_t>::max());
+  if (!done.ok()) return done.status();
+  return Status::OK();
+}
+
+Result<Table> WriteTxn::OpenTable(std::string_view name) {
+  if (name == kKeyTable || name == kRevTable || name == kMetaTable) {
+    return Status::InvalidArgument("table reserved by mvcc: " + std::string(name));
+  }
+  if (auto dbi = store_->FindTable(name)) return Table(txn_, *dbi);
+  if (auto it = new_tables_.find(name); it != new_tables_.end()) return Table(txn_, it->second);
+  MDB_dbi dbi;
+  int rc = mdb_dbi_open(txn_, std::string(name).c_str(), MDB_CREATE, &dbi);
+  if (rc != 0) return LmdbError(rc, "open table " + std::string(name));
+  new_tables_.emplace(std::string(name), dbi);
+  return Table(txn_, dbi);
+}
+
+Status WriteTxn::Commit() {
+  assert(!in_scope_ && !committed_);
+  if (failed_) return Status::Internal("write txn failed earlier");
+  ETCDPP_RETURN_IF_ERROR(WriteState());
+  int rc = mdb_txn_commit(txn_);
+  committed_ = true;  // Even on failure LMDB has freed the transaction.
+  if (rc != 0) return LmdbError(rc, "commit");
+  KvStore* s = mutable_store_;
+  s->PublishTables(new_tables_);
+  s->current_rev_.store(rev_, std::memory_order_release);
+  s->compact_rev_.store(compact_rev_, std::memory_order_release);
+  if (consistent_index_dirty_) {
+    s->consistent_index_.store(consistent_index_, std::memory_order_release);
+  }
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// KvStore
+
+Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options options) {
+  LmdbOptions lmdb;
+  lmdb.map_size = options.quota_bytes;
+  lmdb.max_readers = options.max_readers;
+  lmdb.max_tables = options.max_tables;
+  auto env = LmdbEnv::Open(dir, lmdb);
+  if (!env.ok()) return env.status();
+  std::unique_ptr<KvStore> store(new KvStore(std::move(*env)));
+  ETCDPP_RETURN_IF_ERROR(store->Init());
+  return store;
+}
+
+KvStore::~KvStore() = default;
+
+Status KvStore::Init() {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->get(), nullptr, 0, &txn);
+  if (rc != 0) return LmdbError(rc, "begin init txn");
+  auto fail = [&](int code, std::string_view what) {
+    mdb_txn_abort(txn);
+    return LmdbError(code, what);
+  };
+  if ((rc = mdb_dbi_open(txn, "key", MDB_CREATE, &dbis_.key)) != 0) return fail(rc, "open key");
+  if ((rc = mdb_dbi_open(txn, "rev", MDB_CREATE, &dbis_.rev)) != 0) return fail(rc, "open rev");
+  if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &dbis_.meta)) != 0) return fail(rc, "open meta");
+
+  // Open every other named table now, so ReadTxns never need to.
+  MDB_dbi main_dbi;
+  if ((rc = mdb_dbi_open(txn, nullptr, 0, &main_dbi)) != 0) return fail(rc, "open main");
+  std::vector<std::string> names;
+  {
+    Cursor c(txn, main_dbi);
+    for (bool ok = c.SeekFirst(); ok; ok = c.Next()) names.emplace_back(c.key());
+    if (!c.status().ok()) {
+      mdb_txn_abort(txn);
+      return c.status();
+    }
+  }
+  for (const std::string& name : names) {
+    if (name == kKeyTable || name == kRevTable || name == kMetaTable) continue;
+    MDB_dbi dbi;
+    if ((rc = mdb_dbi_open(txn, name.c_str(), 0, &dbi)) != 0) return fail(rc, "open " + name);
+    tables_.emplace(name, dbi);
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0) return LmdbError(rc, "commit init txn");
+
+  int64_t scheduled = 0, finished = 0;
+  {
+    auto r = Read();
+    if (!r.ok()) return r.status();
+    current_rev_ = (*r)->Rev();
+    compact_rev_ = (*r)->CompactRev();
+    consistent_index_ = (*r)->ConsistentIndex();
+    auto get = [&](std::string_view name, int64_t* out) -> Status {
+      auto v = Table((*r)->txn_, dbis_.meta).Get(name);
+      if (!v.ok()) return v.status();
+      if (v->has_value() && (*v)->size() == 8) *out = GetBigEndian64((*v)->data());
+      return Status::OK();
+    };
+    ETCDPP_RETURN_IF_ERROR(get(kMetaScheduledCompact, &scheduled));
+    ETCDPP_RETURN_IF_ERROR(get(kMetaFinishedCompact, &finished));
+  }
+  if (scheduled > finished) {
+    // A compaction split over several transactions was interrupted: finish it.
+    auto w = Write();
+    if (!w.ok()) return w.status();
+    auto done = (*w)->CompactSome(std::numeric_limits<size_t>::max());
+    if (!done.ok()) return done.status();
+    ETCDPP_RETURN_IF_ERROR((*w)->Commit());
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<ReadTxn>> KvStore::Read() const {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->get(), nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return LmdbError(rc, "begin read txn");
+  std::unique_ptr<ReadTxn> r(new ReadTxn(this, txn));
+  ETCDPP_RETURN_IF_ERROR(r->LoadState());
+  return r;
+}
+
+Result<std::unique_ptr<WriteTxn>> KvStore::Write() {
+  bool expected = false;
+  if (!writer_active_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+    return Status(Code::kFailedPrecondition, "another WriteTxn is active");
+  }
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->get(), nullptr, 0, &txn);
+  if (rc != 0) {
+    writer_active_.store(false, std::memory_order_release);
+    return LmdbError(rc, "begin write txn");
+  }
+  std::unique_ptr<WriteTxn> w(new WriteTxn(this, txn));
+  ETCDPP_RETURN_IF_ERROR(w->LoadState());
+  auto load = [&](std::string_view name, int64_t* out) -> Status {
+    auto v = Table(txn, dbis_.meta).Get(name);
+    if (!v.ok()) return v.status();
+    if (v->has_value() && (*v)->size() == 8) *out = GetBigEndian64((*v)->data());
+    return Status::OK();
+  };
+  ETCDPP_RETURN_IF_ERROR(load(kMetaScheduledCompact, &w->scheduled_compact_));
+  ETCDPP_RETURN_IF_ERROR(load(kMetaFinishedCompact, &w->finished_compact_));
+  return w;
+}
+
+Status KvStore::Sync() { return env_->Sync(); }
+
+std::optional<MDB_dbi> KvStore::FindTable(std::string_view name) const {
+  std::shared_lock lock(tables_mu_);
+  auto it = tables_.find(name);
+  if (it == tables_.end()) return std::nullopt;
+  return it->second;
+}
+
+void KvStore::PublishTables(const std::map<std::string, MDB_dbi, std::less<>>& tables) {
+  if (tables.empty()) return;
+  std::unique_lock lock(tables_mu_);
+  tables_.insert(tables.begin(), tables.end());
+}
+
+}  // namespace etcdpp::mvcc

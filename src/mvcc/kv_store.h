@@ -1,0 +1,293 @@
+// KvStore: etcd's v3 MVCC key space, stored entirely in LMDB.
+//
+// There is no in-memory key index: every read is a B-tree walk over an LMDB
+// snapshot, so memory use is the page cache and the read path takes no lock.
+// The on-disk layout (see docs/mvcc.md for a worked example):
+//
+//   table `key`:  encode(user_key) || ~main || ~sub   ->  key record (key_record.h)
+//                 All records of a user key are contiguous, newest first.
+//   table `rev`:  main || sub                          ->  flags || user_key
+//                 The change log in revision order (compaction, watch, hash).
+//   table `meta`: name -> value. mvcc owns names starting with "mvcc/"; other
+//                 modules may store small values under their own prefix.
+//
+// Reading user key k at revision R: seek encode(k) || ~(R, max sub); the first
+// record found, if it still belongs to k, is k's state at R (absent if it is
+// a tombstone). Ranges repeat this per user key and then skip past the key.
+//
+// Threads: Read() may be called from any thread and its ReadTxn used by one
+// thread at a time (it may move between threads). Write() is for a single
+// writer thread (the apply loop): at most one WriteTxn exists at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "mvcc/lmdb_env.h"
+#include "mvcc/revision.h"
+#include "mvccpb/kv.pb.h"
+
+namespace etcdpp::mvcc {
+
+struct Options {
+  // LMDB map size: the backend quota. Writes beyond it fail with kNoSpace.
+  uint64_t quota_bytes = uint64_t{2} << 30;
+  unsigned max_readers = 4096;
+  // Named tables, including mvcc's own three.
+  unsigned max_tables = 64;
+};
+
+struct RangeOptions {
+  int64_t rev = 0;    // Revision to read at; <= 0 means the view's current one.
+  int64_t limit = 0;  // Maximum kvs returned; <= 0 means no limit.
+  bool count_only = false;
+  bool keys_only = false;  // Leave KeyValue.value empty.
+};
+
+struct RangeResult {
+  google::protobuf::RepeatedPtrField<mvccpb::KeyValue> kvs;
+  // Number of keys in the range at the revision, regardless of limit.
+  int64_t count = 0;
+  // The view's current revision (as etcd reports it; not the revision read).
+  int64_t rev = 0;
+};
+
+// One key's state, pointing into LMDB's memory map (valid only during the
+// callback that receives it).
+struct KeyValueView {
+  std::string_view key;
+  std::string_view value;
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+  int64_t version = 0;
+  int64_t lease = 0;
+
+  void CopyTo(mvccpb::KeyValue* kv) const;
+};
+
+struct HashKVResult {
+  uint32_t hash = 0;
+  int64_t compact_rev = 0;
+  int64_t rev = 0;  // The current revision of the view.
+};
+
+// Yields the changes with revision in [from, to] in revision order as watch
+// events. Borrows its transaction: must not outlive it.
+class ChangeIterator {
+ public:
+  virtual ~ChangeIterator() = default;
+  virtual bool Valid() const = 0;
+  virtual const mvccpb::Event& event() const = 0;
+  virtual Revision revision() const = 0;
+  virtual void Next() = 0;
+  // Not OK if iteration stopped because of an error or corruption.
+  virtual const Status& status() const = 0;
+};
+
+class KvStore;
+
+// A consistent view of the store: the shared read API of ReadTxn and WriteTxn.
+//
+// Range key semantics follow etcd's wire rules: `end` empty reads the single
+// key `key`; `end` == "\0" reads every key >= `key`; otherwise [key, end).
+class ReadView {
+ public:
+  virtual ~ReadView();
+  ReadView(const ReadView&) = delete;
+  ReadView& operator=(const ReadView&) = delete;
+
+  // Current revision of this view (for a WriteTxn: including the revision
+  // being written once it holds a change).
+  int64_t Rev() const { return rev_; }
+  int64_t CompactRev() const { return compact_rev_; }
+  uint64_t ConsistentIndex() const;
+
+  // Errors: kCompacted if options.rev < CompactRev(), kFutureRev if > Rev().
+  Result<RangeResult> Range(std::string_view key, std::string_view end,
+                            const RangeOptions& options) const;
+  // Calls visit() for each live key of the range at revision `rev` (<= 0:
+  // current) in key order; visit returns false to stop. Same errors as Range.
+  Status Scan(std::string_view key, std::string_view end, int64_t rev,
+              const std::function<bool(const KeyValueView&)>& visit) const;
+
+  // The change log for revisions [from_rev, to_rev] (to_rev <= 0: Rev()).
+  // kCompacted if from_rev < CompactRev(). With prev_kv, each event carries
+  // the key's previous state when it still exists.
+  Result<std::unique_ptr<ChangeIterator>> Changes(int64_t from_rev, int64_t to_rev,
+                                                  bool with_prev_kv) const;
+
+  // CRC-32C over every `key` table record with main revision <= rev, in
+  // table order (key, then newest revision first). rev <= 0 means Rev().
+  // Members with the same history and compaction produce the same hash.
+  Result<HashKVResult> HashKV(int64_t rev) const;
+
+  // A value stored with WriteTxn::PutMeta, or nullopt.
+  Result<std::optional<std::string>> GetMeta(std::string_view name) const;
+
+ protected:
+  struct Dbis {
+    MDB_dbi key = 0;
+    MDB_dbi rev = 0;
+    MDB_dbi meta = 0;
+  };
+  ReadView(const KvStore* store, MDB_txn* txn);
+  // Loads rev_, compact_rev_ from meta.
+  Status LoadState();
+  // Resolves a requested revision against this view's bounds.
+  Result<int64_t> ResolveRev(int64_t rev) const;
+  // Scan at an already resolved revision.
+  Status ScanAt(std::string_view key, std::string_view end, int64_t at,
+                const std::function<bool(const MDB_val& k, const MDB_val& v)>& visit) const;
+
+  const KvStore* store_;
+  MDB_txn* txn_;
+  const Dbis& dbis_;
+  int64_t rev_ = 0;
+  int64_t compact_rev_ = 0;
+};
+
+// A read-only snapshot. Thread-compatible; may move between threads.
+class ReadTxn : public ReadView {
+ public:
+  ~ReadTxn() override;
+  // A named table created by some committed WriteTxn, kNotFound otherwise.
+  Result<Table> OpenTable(std::string_view name) const;
+
+ private:
+  friend class KvStore;
+  ReadTxn(const KvStore* store, MDB_txn* txn) : ReadView(store, txn) {}
+};
+
+// Outcome of WriteTxn::Put.
+struct PutResult {
+  int64_t revision = 0;  // The main revision written.
+  bool existed = false;  // The key was live before the put.
+  int64_t prev_lease = 0;
+};
+
+// The single write transaction. Aborted on destruction unless committed.
+//
+// Changes happen inside a revision scope: BeginRevision(); Put/DeleteRange...;
+// EndRevision(). All changes of a scope share one main revision (Rev() + 1)
+// with sub revisions 0, 1, 2...; a scope that changed nothing consumes no
+// revision. Many scopes may be written before one Commit().
+class WriteTxn : public ReadView {
+ public:
+  ~WriteTxn() override;
+
+  void BeginRevision();
+  void EndRevision();
+  bool InRevision() const { return in_scope_; }
+  // Changes made so far in the current scope.
+  int64_t ScopeChanges() const { return next_sub_; }
+
+  // Writes key=value (lease 0: none) at the scope's revision. The new
+  // version is the previous + 1; create_revision is kept, or is this revision
+  // if the key did not exist.
+  Result<PutResult> Put(std::string_view key, std::string_view value, int64_t lease);
+  // Writes tombstones for the live keys of the range (key semantics as in
+  // Range); on_delete (optional) sees each key's state before deletion.
+  // Returns the number of keys deleted.
+  Result<int64_t> DeleteRange(std::string_view key, std::string_view end,
+                              const std::function<void(const KeyValueView&)>& on_delete = {});
+
+  Status SetConsistentIndex(uint64_t index);
+  // Stores a small value in `meta`; names starting with "mvcc/" are reserved.
+  Status PutMeta(std::string_view name, std::string_view value);
+
+  // Compacts history at `rev`: for each key, removes every revision that is
+  // superseded at or below rev; the latest revision <= rev is kept unless it
+  // is a tombstone. Reads below rev fail with kCompacted from now on.
+  // Errors: kCompacted if rev <= CompactRev(), kFutureRev if rev > Rev().
+  Status Compact(int64_t rev);
+  // Split form of Compact() for very long histories: ScheduleCompact records
+  // the new compact revision; CompactSome then removes the history of at most
+  // `max_keys` keys and returns true once compaction is complete. Progress is
+  // persisted, so a compaction may span several WriteTxns (and restarts).
+  Status ScheduleCompact(int64_t rev);
+  Result<bool> CompactSome(size_t max_keys);
+
+  // A named table, created if missing, usable in this transaction (and, once
+  // committed, by later ReadTxns via OpenTable).
+  Result<Table> OpenTable(std::string_view name);
+
+  // Makes every change of this transaction visible and (after Sync) durable.
+  Status Commit();
+
+ private:
+  friend class KvStore;
+  WriteTxn(KvStore* store, MDB_txn* txn) : ReadView(store, txn), mutable_store_(store) {}
+  Status WriteState();
+  Status PutKeyRecord(std::string_view key, Revision rev, uint8_t flags, int64_t create,
+                      int64_t version, int64_t lease, std::string_view value);
+  // Removes the superseded history at or below `rev` of one user key.
+  Status CompactKey(std::string_view user_key, int64_t rev);
+
+  KvStore* mutable_store_;
+  bool in_scope_ = false;
+  bool committed_ = false;
+  bool failed_ = false;  // An LMDB write failed: only abort remains.
+  int64_t scope_main_ = 0;
+  int64_t next_sub_ = 0;
+  uint64_t consistent_index_ = 0;
+  bool consistent_index_dirty_ = false;
+  int64_t scheduled_compact_ = 0;
+  int64_t finished_compact_ = 0;
+  std::map<std::string, MDB_dbi, std::less<>> new_tables_;
+};
+
+class KvStore {
+ public:
+  static Result<std::unique_ptr<KvStore>> Open(const std::string& dir, Options options = {});
+  ~KvStore();
+  KvStore(const KvStore&) = delete;
+  KvStore& operator=(const KvStore&) = delete;
+
+  // A snapshot of the latest committed state. Thread-safe, takes no lock
+  // shared with the writer.
+  Result<std::unique_ptr<ReadTxn>> Read() const;
+  // The write transaction. Only one may exist at a time; call from the
+  // writer thread only.
+  Result<std::unique_ptr<WriteTxn>> Write();
+
+  // fsyncs every committed transaction.
+  Status Sync();
+
+  // As of the last commit.
+  int64_t CurrentRevision() const { return current_rev_.load(std::memory_order_acquire); }
+  int64_t CompactRevision() const { return compact_rev_.load(std::memory_order_acquire); }
+  uint64_t ConsistentIndex() const { return consistent_index_.load(std::memory_order_acquire); }
+
+  uint64_t DbSizeBytes() const { return env_->FileSizeBytes(); }
+  uint64_t DbSizeInUseBytes() const { return env_->InUseBytes(); }
+  const std::string& dir() const { return env_->dir(); }
+
+ private:
+  friend class ReadView;
+  friend class ReadTxn;
+  friend class WriteTxn;
+  explicit KvStore(std::unique_ptr<LmdbEnv> env) : env_(std::move(env)) {}
+  Status Init();
+  std::optional<MDB_dbi> FindTable(std::string_view name) const;
+  void PublishTables(const std::map<std::string, MDB_dbi, std::less<>>& tables);
+
+  std::unique_ptr<LmdbEnv> env_;
+  ReadView::Dbis dbis_;
+  std::atomic<int64_t> current_rev_{0};
+  std::atomic<int64_t> compact_rev_{0};
+  std::atomic<uint64_t> consistent_index_{0};
+  std::atomic<bool> writer_active_{false};
+  // Named tables other than mvcc's own, opened by committed write txns.
+  mutable std::shared_mutex tables_mu_;
+  std::map<std::string, MDB_dbi, std::less<>> tables_;  // GUARDED_BY(tables_mu_)
+};
+
+}  // namespace etcdpp::mvcc

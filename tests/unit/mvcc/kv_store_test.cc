@@ -1,0 +1,386 @@
+#include "mvcc/kv_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "unit/mvcc/store_test_util.h"
+
+namespace etcdpp::mvcc {
+namespace {
+
+using namespace std::string_literals;
+using Strings = std::vector<std::string>;
+
+TEST_F(StoreTest, EmptyStoreStartsAtRevisionZero) {
+  EXPECT_EQ(store_->CurrentRevision(), 0);
+  auto r = Read()->Range("a", "", {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs.size(), 0);
+  EXPECT_EQ(r->count, 0);
+  EXPECT_EQ(r->rev, 0);
+}
+
+TEST_F(StoreTest, PutThenGetReturnsAllFields) {
+  EXPECT_EQ(Put("foo", "bar", 7), 1);
+  auto r = Read()->Range("foo", "", {});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1);
+  const auto& kv = r->kvs[0];
+  EXPECT_EQ(kv.key(), "foo");
+  EXPECT_EQ(kv.value(), "bar");
+  EXPECT_EQ(kv.create_revision(), 1);
+  EXPECT_EQ(kv.mod_revision(), 1);
+  EXPECT_EQ(kv.version(), 1);
+  EXPECT_EQ(kv.lease(), 7);
+  EXPECT_EQ(r->rev, 1);
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+}
+
+TEST_F(StoreTest, OverwriteBumpsVersionKeepsCreateRevision) {
+  Put("foo", "v1");
+  Put("other", "x");
+  Put("foo", "v2");
+  auto r = Read()->Range("foo", "", {});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1);
+  EXPECT_EQ(r->kvs[0].value(), "v2");
+  EXPECT_EQ(r->kvs[0].create_revision(), 1);
+  EXPECT_EQ(r->kvs[0].mod_revision(), 3);
+  EXPECT_EQ(r->kvs[0].version(), 2);
+}
+
+TEST_F(StoreTest, RecreateAfterDeleteStartsNewGeneration) {
+  Put("foo", "v1");             // 1
+  Put("foo", "v2");             // 2
+  EXPECT_EQ(Delete("foo"), 1);  // 3
+  EXPECT_TRUE(Dump("foo", "").empty());
+  Put("foo", "v3");  // 4
+  auto r = Read()->Range("foo", "", {});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1);
+  EXPECT_EQ(r->kvs[0].create_revision(), 4);
+  EXPECT_EQ(r->kvs[0].version(), 1);
+}
+
+TEST_F(StoreTest, DeleteOfNothingConsumesNoRevision) {
+  Put("a", "1");
+  EXPECT_EQ(Delete("zzz"), 0);
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(Put("b", "2"), 2);
+}
+
+TEST_F(StoreTest, EmptyRevisionScopeConsumesNoRevision) {
+  Put("a", "1");
+  auto w = Write();
+  w->BeginRevision();
+  auto r = w->Range("a", "", {});
+  ASSERT_TRUE(r.ok());
+  w->EndRevision();
+  ASSERT_TRUE(w->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+}
+
+TEST_F(StoreTest, RangeSemanticsSingleKeyHalfOpenAndFromKey) {
+  for (auto k : {"a", "b", "c", "d"}) Put(k, k);
+  EXPECT_EQ(Dump("b", ""), (Strings{"b=b@2"}));
+  EXPECT_EQ(Dump("b", "d"), (Strings{"b=b@2", "c=c@3"}));
+  EXPECT_EQ(Dump("b", kAll), (Strings{"b=b@2", "c=c@3", "d=d@4"}));
+  EXPECT_EQ(Dump(kAll, kAll).size(), 4u);
+  EXPECT_TRUE(Dump("d", "b").empty());  // end <= key: nothing.
+  EXPECT_TRUE(Dump("bb", "").empty());
+}
+
+TEST_F(StoreTest, KeysWithZeroAndFFBytesAndPrefixes) {
+  Strings keys = {"a", "a\0"s, "a\0\0"s, "a\xff"s, "ab", "\xff"s, "\0"s};
+  for (const auto& k : keys) Put(k, "v");
+  auto r = Read()->Range(""s + "\0"s, kAll, {});
+  ASSERT_TRUE(r.ok());
+  Strings got;
+  for (const auto& kv : r->kvs) got.push_back(kv.key());
+  Strings want = keys;
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  // [a\0, a\xff) holds a\0, a\0\0 and ab ('b' < 0xff).
+  EXPECT_EQ(Dump("a\0"s, "a\xff"s).size(), 3u);
+  EXPECT_EQ(Dump("a\0"s, "a\x01"s).size(), 2u);
+}
+
+TEST_F(StoreTest, LimitCountKeysOnlyCountOnly) {
+  for (auto k : {"a", "b", "c", "d"}) Put(k, "value");
+  auto read = Read();
+  auto r = read->Range("a", kAll, RangeOptions{.limit = 2});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs.size(), 2);
+  EXPECT_EQ(r->count, 4);
+  r = read->Range("a", kAll, RangeOptions{.keys_only = true});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 4);
+  EXPECT_EQ(r->kvs[0].value(), "");
+  EXPECT_EQ(r->kvs[0].version(), 1);
+  r = read->Range("a", kAll, RangeOptions{.count_only = true});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs.size(), 0);
+  EXPECT_EQ(r->count, 4);
+}
+
+TEST_F(StoreTest, HistoricalReadsAtEveryRevision) {
+  // Scripted history; want[rev] is the full key space after that revision.
+  Put("a", "1");     // 1
+  Put("b", "1");     // 2
+  Put("a", "2");     // 3
+  Delete("b");       // 4
+  Put("c", "1");     // 5
+  Delete("a", "z");  // 6 (a and c)
+  Put("a", "3");     // 7
+  std::vector<Strings> want = {
+      {}, {"a=1@1"}, {"a=1@1", "b=1@2"}, {"a=2@3", "b=1@2"}, {"a=2@3"}, {"a=2@3", "c=1@5"},
+      {}, {"a=3@7"},
+  };
+  for (int64_t rev = 1; rev <= 7; ++rev) EXPECT_EQ(Dump("a", kAll, rev), want[rev]) << rev;
+  EXPECT_EQ(Dump("a", kAll, 0), want[7]);
+  // Versions and create revisions at a historical revision.
+  auto r = Read()->Range("a", "", RangeOptions{.rev = 3});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs[0].version(), 2);
+  EXPECT_EQ(r->kvs[0].create_revision(), 1);
+  EXPECT_EQ(r->rev, 7);  // Reported revision is the current one, as in etcd.
+}
+
+TEST_F(StoreTest, FutureRevisionFails) {
+  Put("a", "1");
+  auto r = Read()->Range("a", "", RangeOptions{.rev = 2});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kFutureRev);
+}
+
+TEST_F(StoreTest, ManyRevisionsInOneWriteTxnSeeOwnWrites) {
+  auto w = Write();
+  for (int i = 0; i < 100; ++i) {
+    w->BeginRevision();
+    ASSERT_TRUE(w->Put("k", std::to_string(i), 0).ok());
+    w->EndRevision();
+    auto r = w->Range("k", "", {});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->kvs[0].value(), std::to_string(i));
+    EXPECT_EQ(r->kvs[0].version(), i + 1);
+    EXPECT_EQ(w->Rev(), i + 1);
+  }
+  // Not visible to readers before commit.
+  EXPECT_EQ(Read()->Rev(), 0);
+  ASSERT_TRUE(w->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), 100);
+  EXPECT_EQ(Dump("k", "", 50), (Strings{"k=49@50"}));
+}
+
+TEST_F(StoreTest, OneRevisionWithSubRevisions) {
+  auto w = Write();
+  w->BeginRevision();
+  ASSERT_EQ(w->Put("a", "1", 0)->revision, 1);
+  ASSERT_EQ(w->Put("b", "1", 0)->revision, 1);
+  ASSERT_EQ(*w->DeleteRange("a", ""), 1);
+  ASSERT_EQ(w->Put("a", "2", 0)->revision, 1);
+  w->EndRevision();
+  ASSERT_TRUE(w->Commit().ok());
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  auto r = Read()->Range("a", "", {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs[0].value(), "2");
+  EXPECT_EQ(r->kvs[0].version(), 1);  // A new generation after the delete.
+  EXPECT_EQ(Dump("a", kAll), (Strings{"a=2@1", "b=1@1"}));
+}
+
+TEST_F(StoreTest, DeleteRangeReportsPreviousState) {
+  Put("a", "1", 5);
+  Put("b", "2");
+  std::vector<std::string> seen;
+  auto w = Write();
+  w->BeginRevision();
+  auto n = w->DeleteRange("a", kAll, [&](const KeyValueView& kv) {
+    seen.push_back(std::string(kv.key) + "=" + std::string(kv.value) + "/" +
+                   std::to_string(kv.lease) + "@" + std::to_string(kv.mod_revision));
+  });
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2);
+  w->EndRevision();
+  ASSERT_TRUE(w->Commit().ok());
+  EXPECT_EQ(seen, (Strings{"a=1/5@1", "b=2/0@2"}));
+}
+
+TEST_F(StoreTest, AbortedWriteLeavesNoTrace) {
+  Put("a", "1");
+  {
+    auto w = Write();
+    w->BeginRevision();
+    ASSERT_TRUE(w->Put("a", "2", 0).ok());
+    w->EndRevision();
+  }  // Destroyed without Commit.
+  EXPECT_EQ(Dump("a", ""), (Strings{"a=1@1"}));
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(Put("b", "x"), 2);
+}
+
+TEST_F(StoreTest, OnlyOneWriteTxnAtATime) {
+  auto w = Write();
+  auto second = store_->Write();
+  EXPECT_FALSE(second.ok());
+}
+
+TEST_F(StoreTest, StatePersistsAcrossReopen) {
+  Put("a", "1");
+  Put("b", "2");
+  {
+    auto w = Write();
+    ASSERT_TRUE(w->SetConsistentIndex(42).ok());
+    ASSERT_TRUE(w->PutMeta("lease/x", "y").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  ASSERT_TRUE(Compact(1).ok());
+  ASSERT_TRUE(store_->Sync().ok());
+  Reopen();
+  EXPECT_EQ(store_->CurrentRevision(), 2);
+  EXPECT_EQ(store_->CompactRevision(), 1);
+  EXPECT_EQ(store_->ConsistentIndex(), 42u);
+  auto read = Read();
+  EXPECT_EQ(read->ConsistentIndex(), 42u);
+  auto meta = read->GetMeta("lease/x");
+  ASSERT_TRUE(meta.ok() && meta->has_value());
+  EXPECT_EQ(**meta, "y");
+  EXPECT_EQ(Dump("a", kAll), (Strings{"a=1@1", "b=2@2"}));
+  EXPECT_EQ(Put("c", "3"), 3);
+}
+
+TEST_F(StoreTest, ReservedMetaNamesAreRejected) {
+  auto w = Write();
+  EXPECT_FALSE(w->PutMeta("mvcc/revision", "x").ok());
+}
+
+TEST_F(StoreTest, ExtraTablesShareTheWriteTxnAndSurviveReopen) {
+  {
+    auto w = Write();
+    auto t = w->OpenTable("lease");
+    ASSERT_TRUE(t.ok());
+    ASSERT_TRUE(t->Put("id1", "ttl").ok());
+    w->BeginRevision();
+    ASSERT_TRUE(w->Put("k", "v", 0).ok());
+    w->EndRevision();
+    // Not visible to readers before commit.
+    EXPECT_FALSE(Read()->OpenTable("lease").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  auto check = [&] {
+    auto read = Read();
+    auto t = read->OpenTable("lease");
+    ASSERT_TRUE(t.ok());
+    auto v = t->Get("id1");
+    ASSERT_TRUE(v.ok() && v->has_value());
+    EXPECT_EQ(**v, "ttl");
+    EXPECT_EQ(t->Get("nope")->has_value(), false);
+  };
+  check();
+  Reopen();
+  check();
+  auto w = Write();
+  EXPECT_FALSE(w->OpenTable("key").ok());
+}
+
+TEST_F(StoreTest, ReaderKeepsItsSnapshotWhileWriterCommits) {
+  Put("k", "0");
+  auto snapshot = Read();
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0};
+  // The snapshot moves to another thread (MDB_NOTLS) and must keep seeing
+  // revision 1 while the writer commits revisions 2..200.
+  std::thread reader([&, txn = snapshot.get()] {
+    while (!stop.load() || reads.load() == 0) {
+      auto r = txn->Range("k", "", {});
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->kvs.size(), 1);
+      EXPECT_EQ(r->kvs[0].value(), "0");
+      EXPECT_EQ(r->rev, 1);
+      ++reads;
+    }
+  });
+  for (int i = 1; i < 200; ++i) Put("k", std::to_string(i));
+  stop = true;
+  reader.join();
+  EXPECT_EQ(snapshot->Rev(), 1);
+  EXPECT_EQ(Read()->Rev(), 200);
+  EXPECT_EQ(Dump("k", ""), (Strings{"k=199@200"}));
+}
+
+TEST_F(StoreTest, ChangesYieldEventsWithPrevKv) {
+  Put("a", "1");  // 1
+  Put("a", "2");  // 2
+  Delete("a");    // 3
+  Put("b", "1");  // 4
+  auto read = Read();
+  auto it = read->Changes(2, 0, /*with_prev_kv=*/true);
+  ASSERT_TRUE(it.ok());
+  Strings got;
+  for (; (*it)->Valid(); (*it)->Next()) {
+    const auto& e = (*it)->event();
+    got.push_back(std::string(e.type() == mvccpb::Event::PUT ? "PUT " : "DEL ") + e.kv().key() +
+                  "=" + e.kv().value() + "@" + std::to_string(e.kv().mod_revision()) + " prev=" +
+                  e.prev_kv().value() + "@" + std::to_string(e.prev_kv().mod_revision()));
+  }
+  ASSERT_TRUE((*it)->status().ok());
+  EXPECT_EQ(got, (Strings{"PUT a=2@2 prev=1@1", "DEL a=@3 prev=2@2", "PUT b=1@4 prev=@0"}));
+
+  auto bounded = read->Changes(1, 2, false);
+  ASSERT_TRUE(bounded.ok());
+  int n = 0;
+  for (; (*bounded)->Valid(); (*bounded)->Next()) ++n;
+  EXPECT_EQ(n, 2);
+}
+
+TEST_F(StoreTest, HashKVIsDeterministicAndRevisionBounded) {
+  Put("a", "1");
+  Put("b", "2");
+  auto h1 = Read()->HashKV(1);
+  auto h2 = Read()->HashKV(2);
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  EXPECT_NE(h1->hash, h2->hash);
+  Put("c", "3");
+  auto h1again = Read()->HashKV(1);
+  ASSERT_TRUE(h1again.ok());
+  EXPECT_EQ(h1->hash, h1again->hash);
+  EXPECT_EQ(Read()->HashKV(9).status().code(), Code::kFutureRev);
+
+  // A second store with the same history hashes the same.
+  testing::TempDir other_dir;
+  auto other = KvStore::Open(other_dir.path());
+  ASSERT_TRUE(other.ok());
+  for (auto [k, v] : {std::pair{"a", "1"}, {"b", "2"}, {"c", "3"}}) {
+    auto w = (*other)->Write().value();
+    w->BeginRevision();
+    ASSERT_TRUE(w->Put(k, v, 0).ok());
+    w->EndRevision();
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  EXPECT_EQ((*(*other)->Read())->HashKV(0)->hash, Read()->HashKV(0)->hash);
+}
+
+TEST_F(StoreTest, DbSizeIsReported) {
+  Put("a", std::string(10000, 'x'));
+  EXPECT_GT(store_->DbSizeBytes(), 0u);
+  EXPECT_GT(store_->DbSizeInUseBytes(), 10000u);
+}
+
+TEST(KvStoreQuotaTest, WritesBeyondQuotaFailWithNoSpace) {
+  testing::TempDir dir;
+  auto store = KvStore::Open(dir.path(), Options{.quota_bytes = 1 << 20});
+  ASSERT_TRUE(store.ok());
+  auto w = (*store)->Write().value();
+  w->BeginRevision();
+  Status last;
+  for (int i = 0; i < 100 && last.ok(); ++i) {
+    auto r = w->Put("k" + std::to_string(i), std::string(100000, 'x'), 0);
+    if (!r.ok()) last = r.status();
+  }
+  EXPECT_EQ(last.code(), Code::kNoSpace);
+}
+
+}  // namespace
+}  // namespace etcdpp::mvcc
