@@ -270,12 +270,4 @@ grpc::Status Client::RangeOn(const std::string& endpoint, const etcdserverpb::Ra
   });
 }
 
-grpc::Status Client::AlarmsOf(const std::string& endpoint, etcdserverpb::AlarmResponse* resp) {
-  return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
-    etcdserverpb::AlarmRequest req;
-    req.set_action(etcdserverpb::AlarmRequest::GET);
-    return c.maintenance->Alarm(ctx, req, resp);
-  });
-}
-
 }  // namespace etcdpp::ctl

@@ -52,7 +52,6 @@ class Client {
   grpc::Status StatusOf(const std::string& endpoint, etcdserverpb::StatusResponse* resp);
   grpc::Status RangeOn(const std::string& endpoint, const etcdserverpb::RangeRequest& req,
                        etcdserverpb::RangeResponse* resp);
-  grpc::Status AlarmsOf(const std::string& endpoint, etcdserverpb::AlarmResponse* resp);
 
   const ClientOptions& options() const { return options_; }
 

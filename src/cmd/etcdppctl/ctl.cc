@@ -7,9 +7,11 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "cmd/etcdppctl/client.h"
 #include "cmd/etcdppctl/ctl_status.h"
@@ -421,53 +423,63 @@ class Command {
     return eps;
   }
 
+  // One endpoint's health, as etcdctl 3.4's epHealthCommandFunc probes it: a
+  // linearizable Get of "health" succeeds (permission denied counts as
+  // healthy). 3.4 does not look at alarms: listing them is a Raft proposal.
+  static EndpointHealthRow CheckHealth(Client& client, const std::string& ep,
+                                       grpc::Status* get_error) {
+    etcdserverpb::RangeRequest req;
+    req.set_key("health");
+    etcdserverpb::RangeResponse resp;
+    auto start = std::chrono::steady_clock::now();
+    grpc::Status rpc = client.RangeOn(ep, req, &resp);
+    EndpointHealthRow row;
+    row.endpoint = ep;
+    row.took = FormatGoDuration(std::chrono::steady_clock::now() - start);
+    if (rpc.ok() || rpc.error_message() == "etcdserver: permission denied") {
+      row.healthy = true;
+    } else {
+      *get_error = rpc;
+      row.error = ErrorText(rpc);
+    }
+    return row;
+  }
+
   int EndpointHealth() {
     if (int rc = MustClient(); rc >= 0) return rc;
     int rc = kExitSuccess;
     std::optional<std::vector<std::string>> eps = TargetEndpoints(&rc);
     if (!eps) return rc;
+    // Endpoints are probed concurrently, each with its own client, and listed
+    // in the order their probes finish, as etcdctl does.
+    struct Probe {
+      EndpointHealthRow row;
+      grpc::Status get_error;
+    };
+    std::vector<Probe> finished;
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    for (const std::string& ep : *eps) {
+      threads.emplace_back([&, ep] {
+        ClientOptions opts = client_->options();
+        opts.endpoints = {ep};
+        Client client(opts);
+        Probe probe;
+        probe.row = CheckHealth(client, ep, &probe.get_error);
+        std::lock_guard<std::mutex> lock(mu);
+        finished.push_back(std::move(probe));
+      });
+    }
+    for (auto& t : threads) t.join();
     std::vector<EndpointHealthRow> rows;
     bool unhealthy = false;
-    for (const std::string& ep : *eps) {
-      etcdserverpb::RangeRequest req;
-      req.set_key("health");
-      etcdserverpb::RangeResponse resp;
-      auto start = std::chrono::steady_clock::now();
-      grpc::Status rpc = client_->RangeOn(ep, req, &resp);
-      EndpointHealthRow row;
-      row.endpoint = ep;
-      row.took = FormatGoDuration(std::chrono::steady_clock::now() - start);
-      if (rpc.ok() || rpc.error_message() == "etcdserver: permission denied") {
-        row.healthy = true;
-      } else {
-        LogRpcFailure(rpc, "endpoint://client-" + RandomUuid() + "/" + StripScheme(ep));
-        row.error = ErrorText(rpc);
+    for (auto& probe : finished) {
+      if (!probe.get_error.ok()) {
+        LogRpcFailure(probe.get_error,
+                      "endpoint://client-" + RandomUuid() + "/" + StripScheme(probe.row.endpoint));
       }
-      if (row.healthy) {
-        etcdserverpb::AlarmResponse alarms;
-        grpc::Status ast = client_->AlarmsOf(ep, &alarms);
-        if (ast.ok() && alarms.alarms_size() > 0) {
-          row.healthy = false;
-          row.error = "Active Alarm(s): ";
-          for (const auto& a : alarms.alarms()) {
-            switch (a.alarm()) {
-              case etcdserverpb::NOSPACE:
-                row.error += "NOSPACE ";
-                break;
-              case etcdserverpb::CORRUPT:
-                row.error += "CORRUPT ";
-                break;
-              default:
-                row.error += "UNKNOWN ";
-            }
-          }
-        } else if (!ast.ok()) {
-          row.healthy = false;
-          row.error = "Unable to fetch the alarm list";
-        }
-      }
-      unhealthy = unhealthy || !row.error.empty();
-      rows.push_back(std::move(row));
+      unhealthy = unhealthy || !probe.row.error.empty();
+      rows.push_back(std::move(probe.row));
     }
     auto printer = MakePrinter();
     if (!printer->SupportsEndpoints()) return Unsupported();

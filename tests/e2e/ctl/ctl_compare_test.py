@@ -34,8 +34,9 @@ TXN_FAIL = 'version("k1") = "100"\nc("k1") < "5"\nver("k2") != "3"\n\nput k1 x\n
 
 
 def S(*args, stdin=None, env=None, mask=()):
-    """One step: command-line words; {EP} is the tool's own endpoint and
-    {DEAD} an endpoint nothing listens on."""
+    """One step: command-line words; {EP} is the tool's own endpoint, {DEAD}
+    an endpoint nothing listens on and {LEASE} a lease granted on the tool's
+    server (hexadecimal)."""
     return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask)}
 
 
@@ -58,6 +59,10 @@ STEPS = [
     S("put", "ig", "v", "--ignore-lease", "-w", "json"),
     S("put", "badlease", "v", "--lease=zz"),
     S("put", "nolease", "v", "--lease=1234"),
+    S("put", "leased", "v", "--lease={LEASE}"),
+    S("put", "leased", "v2", "--ignore-lease", "--prev-kv", "-w", "json"),
+    S("put", "leased", "--ignore-value", "--prev-kv", "-w", "fields"),
+    S("get", "leased", "-w", "json"),
     S("put"),
     S("put", "x", "y", "--ignore-value"),
     S("put", "x", "--bogus"),
@@ -172,6 +177,11 @@ STEPS = [
     # global flags and environment
     S("--endpoints={DEAD},{EP}", "get", "foo"),
     S("--endpoints", "{DEAD},{EP}", "put", "failover", "ok"),
+    S("--endpoints={DEAD}", "--command-timeout=1s", "get", "foo"),
+    S("--endpoints={DEAD},{EP}", "--command-timeout=1s", "endpoint", "health", mask=TOOK),
+    S("--endpoints={DEAD},{EP}", "--command-timeout=1s", "endpoint", "health", "-w", "json",
+      mask=TOOK),
+    S("--endpoints={DEAD},{EP}", "--command-timeout=1s", "endpoint", "status", mask=DB_SIZE),
     S("get", "foo", "--write-out=json", "--hex"),
     S("-w", "fields", "get", "foo"),
     S("--dial-timeout=3s", "--command-timeout=10s", "get", "foo"),
@@ -185,8 +195,9 @@ STEPS = [
 ]
 
 
-def run_tool(tool, endpoint, dead, step, timeout=60):
-    args = [a.replace("{EP}", endpoint).replace("{DEAD}", dead) for a in step["args"]]
+def run_tool(tool, endpoint, dead, lease, step, timeout=60):
+    args = [a.replace("{EP}", endpoint).replace("{DEAD}", dead).replace("{LEASE}", "%x" % lease)
+            for a in step["args"]]
     has_endpoints = any(a.startswith("--endpoints") for a in args)
     cmd = [tool] + ([] if has_endpoints else ["--endpoints=" + endpoint]) + args
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
@@ -204,7 +215,15 @@ def server_ids(etcdctl, server):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"ETCDCTL_API": "3"},
                          timeout=30, check=True).stdout
     resp = json.loads(out)
-    return resp["header"]["cluster_id"], resp["members"][0]["ID"]
+    return (resp["header"]["cluster_id"], resp["members"][0]["ID"])
+
+
+def grant_lease(etcdctl, server):
+    """A long lease on the server; its ID differs between servers."""
+    out = subprocess.run([etcdctl, "--endpoints=" + server.endpoint, "lease", "grant", "3600"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"ETCDCTL_API": "3"},
+                         timeout=30, check=True).stdout.decode()
+    return int(re.match(r"lease ([0-9a-f]+) granted", out).group(1), 16)
 
 
 def wait_ready(etcdctl, server):
@@ -221,8 +240,8 @@ def wait_ready(etcdctl, server):
 def normalize(data, server, ids, mask):
     """Masks what legitimately differs between two servers and two runs."""
     text = data.decode("utf-8", "surrogateescape")
-    cluster_id, member_id = ids
-    for value, name in ((cluster_id, "CLUSTER_ID"), (member_id, "MEMBER_ID")):
+    cluster_id, member_id, lease = ids
+    for value, name in ((cluster_id, "CLUSTER_ID"), (member_id, "MEMBER_ID"), (lease, "LEASE")):
         text = text.replace(str(value), name).replace("%x" % value, name.lower())
     text = text.replace(str(server.client_port), "CLIENT_PORT")
     text = text.replace(str(server.peer_port), "PEER_PORT")
@@ -259,11 +278,12 @@ def main():
     with etcd_launcher.Server(opts.server_cmd) as ref, etcd_launcher.Server(opts.server_cmd) as ours:
         wait_ready(opts.etcdctl, ref)
         wait_ready(opts.etcdctl, ours)
-        ref_ids, our_ids = server_ids(opts.etcdctl, ref), server_ids(opts.etcdctl, ours)
+        ref_ids = server_ids(opts.etcdctl, ref) + (grant_lease(opts.etcdctl, ref),)
+        our_ids = server_ids(opts.etcdctl, ours) + (grant_lease(opts.etcdctl, ours),)
         for i, step in enumerate(STEPS):
             name = "step %d: %s" % (i, " ".join(step["args"]))
-            want = run_tool(opts.etcdctl, ref.endpoint, dead, step)
-            got = run_tool(opts.etcdppctl, ours.endpoint, dead, step)
+            want = run_tool(opts.etcdctl, ref.endpoint, dead, ref_ids[2], step)
+            got = run_tool(opts.etcdppctl, ours.endpoint, dead, our_ids[2], step)
             problems = []
             for label, w, g in (("stdout", want[0], got[0]), ("stderr", want[1], got[1])):
                 wn = normalize(w, ref, ref_ids, step["mask"])
