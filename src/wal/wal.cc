@@ -137,6 +137,17 @@ Result<SegmentEnd> ScanSegment(const SegmentId& id, std::string_view data, bool 
   return end;
 }
 
+// Removes segment files a crash left before their rename: never visible as
+// segments, so never acknowledged.
+Status RemoveTmpFiles(Env* env, const std::string& dir) {
+  auto children = env->GetChildren(dir);
+  if (!children.ok()) return children.status();
+  for (const auto& name : *children) {
+    if (EndsWith(name, kTmpSuffix)) ETCDPP_RETURN_IF_ERROR(env->RemoveFile(JoinPath(dir, name)));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 std::string SegmentName(uint64_t seq, uint64_t index) {
@@ -179,17 +190,6 @@ bool Wal::Exists(Env* env, const std::string& dir) {
   if (!children.ok()) return false;
   return std::any_of(children->begin(), children->end(),
                      [](const std::string& n) { return ParseSegmentName(n).has_value(); });
-}
-
-// Removes segment files a crash left before their rename: never visible as
-// segments, so never acknowledged.
-static Status RemoveTmpFiles(Env* env, const std::string& dir) {
-  auto children = env->GetChildren(dir);
-  if (!children.ok()) return children.status();
-  for (const auto& name : *children) {
-    if (EndsWith(name, kTmpSuffix)) ETCDPP_RETURN_IF_ERROR(env->RemoveFile(JoinPath(dir, name)));
-  }
-  return Status::OK();
 }
 
 Result<std::unique_ptr<Wal>> Wal::Create(Env* env, const std::string& dir, std::string metadata,
