@@ -166,6 +166,8 @@ grpc::Status Client::Authenticate(Connection& conn, Clock::time_point deadline) 
   if (st.ok()) {
     conn.token = resp.token();
     conn.authenticated = true;
+  } else if (!IsConnectionFailure(st)) {
+    auth_failed_ = true;
   }
   return st;
 }

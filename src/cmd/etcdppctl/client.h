@@ -54,6 +54,9 @@ class Client {
                        etcdserverpb::RangeResponse* resp);
 
   const ClientOptions& options() const { return options_; }
+  // True when the last call failed because --user could not authenticate
+  // (etcdctl then exits with its "bad connection" code).
+  bool auth_failed() const { return auth_failed_; }
 
  private:
   struct Connection {
@@ -81,6 +84,7 @@ class Client {
   std::vector<std::unique_ptr<Connection>> connections_;
   // Index of the endpoint that answered last; calls start there.
   size_t current_ = 0;
+  bool auth_failed_ = false;
 };
 
 // True when a status means the server could not be reached at all (the

@@ -214,6 +214,7 @@ class Command {
 
   int RpcFailure(const grpc::Status& st) {
     LogRpcFailure(st, ClientTarget());
+    if (client_->auth_failed()) return Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(st)));
     return Fail(CtlStatus::Fail(kExitError, ErrorText(st)));
   }
 
