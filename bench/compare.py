@@ -11,7 +11,8 @@ data dir, free ports), then these loads run in order:
 
 ("foo" holds a V-byte value, written before the range loads.) Reported per
 server and load: requests/s, average/p50/p99 latency, failed requests, and the
-server's CPU seconds during the load (utime+stime from /proc/<pid>/stat); per
+server's CPU seconds during the load (utime+stime from /proc/<pid>/stat) and
+the benchmark client's own CPU seconds (getrusage of children); per
 server: peak RSS (VmHWM from /proc/<pid>/status) and data dir size at the end.
 
     /usr/bin/python3 bench/compare.py --bench build/bin/etcdpp-bench \\
@@ -24,6 +25,7 @@ machine the benchmark client and the server compete for CPU: numbers are noisy.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -65,7 +67,8 @@ def loads(args):
 
 def run_server(name, binary, args):
     """Runs every load against a fresh cluster of binary; returns a result dict."""
-    result = {"server": name, "binary": binary, "loads": {}}
+    result = {"server": name, "binary": binary, "loads": {},
+              "loadavg_before": round(os.getloadavg()[0], 2)}
     flags = ["--snapshot-count", str(args.snapshot_count),
              "--quota-backend-bytes", str(args.quota_backend_bytes)]
     with cluster.Cluster(binary, size=1, extra_flags=flags, log_level="error") as c:
@@ -76,6 +79,7 @@ def run_server(name, binary, args):
             cmd = [args.bench, "--endpoints", m.endpoint, "--json",
                    "--request-timeout", "10"] + load_args
             cpu_before = cpu_seconds(m.pid)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True,
@@ -89,6 +93,9 @@ def run_server(name, binary, args):
                 if line.startswith("{"):
                     entry = json.loads(line)
             entry["server_cpu_s"] = round(cpu_seconds(m.pid) - cpu_before, 2)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            entry["bench_cpu_s"] = round(after.ru_utime + after.ru_stime
+                                         - children.ru_utime - children.ru_stime, 2)
             entry["wall_s"] = round(wall, 2)
             entry["command"] = " ".join(["etcdpp-bench"] + cmd[1:])
             result["loads"][load_name] = entry
@@ -96,12 +103,13 @@ def run_server(name, binary, args):
                   f"server cpu {entry['server_cpu_s']} s", flush=True)
         result["rss_peak_mib"] = round(m.vm_hwm_kib() / 1024, 1)
         result["data_dir_mib"] = round(dir_bytes(m.data_dir) / (1 << 20), 1)
+    result["loadavg_after"] = round(os.getloadavg()[0], 2)
     return result
 
 
 def print_table(results):
     header = (f"{'load':<8} {'server':<7} {'req/s':>9} {'avg ms':>8} {'p50 ms':>8} "
-              f"{'p99 ms':>8} {'failed':>7} {'srv cpu s':>9}")
+              f"{'p99 ms':>8} {'failed':>7} {'srv cpu s':>9} {'bench cpu s':>11}")
     print("\n" + header)
     print("-" * len(header))
     load_names = list(results[0]["loads"].keys())
@@ -113,8 +121,10 @@ def print_table(results):
                 continue
             print(f"{load:<8} {res['server']:<7} {e['requests_per_s']:>9.0f} "
                   f"{e['average_ms']:>8.2f} {e['p50_ms']:>8.2f} {e['p99_ms']:>8.2f} "
-                  f"{e['failed']:>7} {e['server_cpu_s']:>9.2f}")
+                  f"{e['failed']:>7} {e['server_cpu_s']:>9.2f} {e['bench_cpu_s']:>11.2f}")
     print()
+    print(f"load average before/after: {results[0]['loadavg_before']} / "
+          f"{results[-1]['loadavg_after']}")
     for res in results:
         print(f"{res['server']}: peak RSS {res['rss_peak_mib']} MiB, "
               f"data dir {res['data_dir_mib']} MiB")
