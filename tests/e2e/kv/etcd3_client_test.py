@@ -27,11 +27,13 @@ from etcd3 import etcdrpc  # noqa: E402
 
 SERVER = None
 CLUSTER = None
+FRESH_REVISION = None  # store revision before any test wrote
 
 
 def setUpModule():
-    global CLUSTER
+    global CLUSTER, FRESH_REVISION
     CLUSTER = cluster.Cluster(SERVER, size=1).start()
+    FRESH_REVISION = current_revision(CLUSTER.client())
 
 
 def tearDownModule():
@@ -335,6 +337,11 @@ class TransactionTest(KVTestBase):
 
 
 class RevisionTest(KVTestBase):
+    def test_fresh_store_is_at_revision_one(self):
+        # etcd's MVCC store starts at revision 1, so a new cluster's first
+        # write gets revision 2; clients and tools comparing revisions rely on it.
+        self.assertEqual(FRESH_REVISION, 1)
+
     def test_header_revisions_strictly_increase_with_writes(self):
         revs = [self.c.put(self.k(f"k{i}"), str(i)).header.revision for i in range(20)]
         self.assertEqual(revs, list(range(revs[0], revs[0] + 20)))
