@@ -144,6 +144,7 @@ Client::Connection& Client::ConnectionTo(size_t index) {
   conn->cluster = etcdserverpb::Cluster::NewStub(conn->channel);
   conn->maintenance = etcdserverpb::Maintenance::NewStub(conn->channel);
   conn->auth = etcdserverpb::Auth::NewStub(conn->channel);
+  conn->lease = etcdserverpb::Lease::NewStub(conn->channel);
   connections_[index] = std::move(conn);
   return *connections_[index];
 }
@@ -257,6 +258,98 @@ grpc::Status Client::MemberList(const etcdserverpb::MemberListRequest& req,
   return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
     return c.cluster->MemberList(ctx, req, resp);
   });
+}
+
+grpc::Status Client::LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
+                                etcdserverpb::LeaseGrantResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.lease->LeaseGrant(ctx, req, resp); });
+}
+
+grpc::Status Client::LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req,
+                                 etcdserverpb::LeaseRevokeResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.lease->LeaseRevoke(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
+                                     etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.lease->LeaseTimeToLive(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::LeaseLeases(etcdserverpb::LeaseLeasesResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.lease->LeaseLeases(ctx, etcdserverpb::LeaseLeasesRequest(), resp);
+  });
+}
+
+namespace {
+
+// One request/response exchange on a LeaseKeepAlive stream.
+grpc::Status KeepAliveExchange(
+    grpc::ClientReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
+                             etcdserverpb::LeaseKeepAliveResponse>& stream,
+    int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp) {
+  etcdserverpb::LeaseKeepAliveRequest req;
+  req.set_id(id);
+  if (stream.Write(req) && stream.Read(resp)) return grpc::Status::OK;
+  stream.WritesDone();
+  grpc::Status st = stream.Finish();
+  if (st.ok()) st = grpc::Status(grpc::StatusCode::UNAVAILABLE, "keep-alive stream closed");
+  return st;
+}
+
+grpc::Status LeaseNotFound() {
+  return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: requested lease not found");
+}
+
+}  // namespace
+
+grpc::Status Client::LeaseKeepAliveOnce(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    auto stream = c.lease->LeaseKeepAlive(ctx);
+    grpc::Status st = KeepAliveExchange(*stream, id, resp);
+    if (!st.ok()) return st;
+    stream->WritesDone();
+    ctx->TryCancel();
+    if (resp->ttl() <= 0) return LeaseNotFound();
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status Client::LeaseKeepAliveLoop(
+    int64_t id,
+    const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed) {
+  while (true) {
+    Connection& conn = ConnectionTo(current_ % options_.endpoints.size());
+    auto now = Clock::now();
+    if (!Connect(*conn.channel, now + options_.dial_timeout)) {
+      current_ = (current_ + 1) % options_.endpoints.size();
+      std::this_thread::sleep_for(kRetryPause);
+      continue;
+    }
+    grpc::Status st = Authenticate(conn, now + options_.command_timeout);
+    if (!st.ok()) return st;
+    grpc::ClientContext ctx;
+    if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
+    auto stream = conn.lease->LeaseKeepAlive(&ctx);
+    while (true) {
+      etcdserverpb::LeaseKeepAliveResponse resp;
+      st = KeepAliveExchange(*stream, id, &resp);
+      if (!st.ok()) break;
+      if (resp.ttl() <= 0) {
+        ctx.TryCancel();
+        return grpc::Status::OK;
+      }
+      on_renewed(resp);
+      std::this_thread::sleep_for(std::chrono::seconds(resp.ttl()) / 3);
+    }
+    if (!IsConnectionFailure(st)) return st;
+    current_ = (current_ + 1) % options_.endpoints.size();
+  }
 }
 
 grpc::Status Client::StatusOf(const std::string& endpoint, etcdserverpb::StatusResponse* resp) {

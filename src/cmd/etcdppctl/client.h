@@ -11,6 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,23 @@ class Client {
   grpc::Status MemberList(const etcdserverpb::MemberListRequest& req,
                           etcdserverpb::MemberListResponse* resp);
 
+  grpc::Status LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
+                          etcdserverpb::LeaseGrantResponse* resp);
+  grpc::Status LeaseRevoke(const etcdserverpb::LeaseRevokeRequest& req,
+                           etcdserverpb::LeaseRevokeResponse* resp);
+  grpc::Status LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
+                               etcdserverpb::LeaseTimeToLiveResponse* resp);
+  grpc::Status LeaseLeases(etcdserverpb::LeaseLeasesResponse* resp);
+  // One keep-alive round trip. A lease the server no longer has (TTL <= 0)
+  // is clientv3's ErrLeaseNotFound.
+  grpc::Status LeaseKeepAliveOnce(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp);
+  // Renews the lease every TTL/3 until it is gone, calling `on_renewed` for
+  // each renewal; returns when the lease expired or was revoked (OK) or the
+  // stream failed. Not bounded by --command-timeout, like etcdctl.
+  grpc::Status LeaseKeepAliveLoop(
+      int64_t id,
+      const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed);
+
   // Calls addressed to one endpoint, for `endpoint status|health`.
   grpc::Status StatusOf(const std::string& endpoint, etcdserverpb::StatusResponse* resp);
   grpc::Status RangeOn(const std::string& endpoint, const etcdserverpb::RangeRequest& req,
@@ -65,6 +83,7 @@ class Client {
     std::unique_ptr<etcdserverpb::Cluster::Stub> cluster;
     std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance;
     std::unique_ptr<etcdserverpb::Auth::Stub> auth;
+    std::unique_ptr<etcdserverpb::Lease::Stub> lease;
     // Auth token for this endpoint; empty without --user.
     std::string token;
     bool authenticated = false;

@@ -99,7 +99,12 @@ const std::set<std::string> kCommands = {"put",
                                          "member list",
                                          "endpoint health",
                                          "endpoint status",
-                                         "version"};
+                                         "version",
+                                         "lease grant",
+                                         "lease revoke",
+                                         "lease timetolive",
+                                         "lease list",
+                                         "lease keep-alive"};
 
 std::string EnvName(const std::string& flag) {
   std::string name = kEnvPrefix;
@@ -158,6 +163,8 @@ class Command {
     if (path_ == "del") del_.Register(&flags_);
     if (path_ == "txn") flags_.AddBool("interactive", 'i', &interactive_, false);
     if (path_ == "compaction") flags_.AddBool("physical", 0, &physical_, false);
+    if (path_ == "lease timetolive") flags_.AddBool("keys", 0, &lease_keys_, false);
+    if (path_ == "lease keep-alive") flags_.AddBool("once", 0, &lease_once_, false);
   }
 
   int Run(const std::vector<std::string>& args) {
@@ -182,6 +189,11 @@ class Command {
     if (path_ == "endpoint health") return EndpointHealth();
     if (path_ == "endpoint status") return EndpointStatus();
     if (path_ == "version") return Version();
+    if (path_ == "lease grant") return LeaseGrant();
+    if (path_ == "lease revoke") return LeaseRevoke();
+    if (path_ == "lease timetolive") return LeaseTimeToLive();
+    if (path_ == "lease list") return LeaseList();
+    if (path_ == "lease keep-alive") return LeaseKeepAlive();
     return kExitError;
   }
 
@@ -514,6 +526,133 @@ class Command {
     return failed ? kExitError : kExitSuccess;
   }
 
+  int UnsupportedUnless(bool supported) { return supported ? -1 : Unsupported(); }
+
+  // etcdctl's leaseFromArgs.
+  std::optional<int64_t> LeaseFromArg(const std::string& arg, int* rc) {
+    std::string why;
+    std::optional<int64_t> id = GoParseInt(arg, 16, &why);
+    if (!id) {
+      *rc = Fail(
+          CtlStatus::Fail(kExitBadArgs, "bad lease ID arg (" + why + "), expecting ID in Hex"));
+    }
+    return id;
+  }
+
+  int LeaseGrant() {
+    if (args_.size() != 1) {
+      return Fail(CtlStatus::Fail(kExitBadArgs, "lease grant command needs TTL argument"));
+    }
+    std::string why;
+    std::optional<int64_t> ttl = GoParseInt(args_[0], 10, &why);
+    if (!ttl) return Fail(CtlStatus::Fail(kExitBadArgs, "bad TTL (" + why + ")"));
+    if (int rc = MustClient(); rc >= 0) return rc;
+    etcdserverpb::LeaseGrantRequest req;
+    req.set_ttl(*ttl);
+    etcdserverpb::LeaseGrantResponse resp;
+    grpc::Status rpc = client_->LeaseGrant(req, &resp);
+    if (!rpc.ok()) {
+      LogRpcFailure(rpc, ClientTarget());
+      // etcdctl's message ends with its own newline.
+      return Fail(CtlStatus::Fail(kExitError, "failed to grant lease (" + ErrorText(rpc) + ")\n"));
+    }
+    auto printer = MakePrinter();
+    if (int rc = UnsupportedUnless(printer->SupportsLease()); rc >= 0) return rc;
+    printer->Grant(resp);
+    return kExitSuccess;
+  }
+
+  int LeaseRevoke() {
+    if (args_.size() != 1) {
+      return Fail(CtlStatus::Fail(kExitBadArgs, "lease revoke command needs 1 argument"));
+    }
+    int rc = kExitSuccess;
+    std::optional<int64_t> id = LeaseFromArg(args_[0], &rc);
+    if (!id) return rc;
+    if (int mrc = MustClient(); mrc >= 0) return mrc;
+    etcdserverpb::LeaseRevokeRequest req;
+    req.set_id(*id);
+    etcdserverpb::LeaseRevokeResponse resp;
+    grpc::Status rpc = client_->LeaseRevoke(req, &resp);
+    if (!rpc.ok()) {
+      LogRpcFailure(rpc, ClientTarget());
+      return Fail(CtlStatus::Fail(kExitError, "failed to revoke lease (" + ErrorText(rpc) + ")"));
+    }
+    auto printer = MakePrinter();
+    if (int urc = UnsupportedUnless(printer->SupportsLease()); urc >= 0) return urc;
+    printer->Revoke(*id, resp);
+    return kExitSuccess;
+  }
+
+  int LeaseTimeToLive() {
+    if (args_.size() != 1) {
+      return Fail(
+          CtlStatus::Fail(kExitBadArgs, "lease timetolive command needs lease ID as argument"));
+    }
+    int rc = kExitSuccess;
+    std::optional<int64_t> id = LeaseFromArg(args_[0], &rc);
+    if (!id) return rc;
+    if (int mrc = MustClient(); mrc >= 0) return mrc;
+    etcdserverpb::LeaseTimeToLiveRequest req;
+    req.set_id(*id);
+    req.set_keys(lease_keys_);
+    etcdserverpb::LeaseTimeToLiveResponse resp;
+    grpc::Status rpc = client_->LeaseTimeToLive(req, &resp);
+    if (!rpc.ok()) {
+      LogRpcFailure(rpc, ClientTarget());
+      return Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(rpc)));
+    }
+    auto printer = MakePrinter();
+    if (int urc = UnsupportedUnless(printer->SupportsLease()); urc >= 0) return urc;
+    printer->TimeToLive(resp, lease_keys_);
+    return kExitSuccess;
+  }
+
+  int LeaseList() {
+    if (int rc = MustClient(); rc >= 0) return rc;
+    etcdserverpb::LeaseLeasesResponse resp;
+    grpc::Status rpc = client_->LeaseLeases(&resp);
+    if (!rpc.ok()) {
+      LogRpcFailure(rpc, ClientTarget());
+      return Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(rpc)));
+    }
+    auto printer = MakePrinter();
+    if (int urc = UnsupportedUnless(printer->SupportsLease()); urc >= 0) return urc;
+    printer->Leases(resp);
+    return kExitSuccess;
+  }
+
+  int LeaseKeepAlive() {
+    if (args_.size() != 1) {
+      return Fail(
+          CtlStatus::Fail(kExitBadArgs, "lease keep-alive command needs lease ID as argument"));
+    }
+    int rc = kExitSuccess;
+    std::optional<int64_t> id = LeaseFromArg(args_[0], &rc);
+    if (!id) return rc;
+    if (int mrc = MustClient(); mrc >= 0) return mrc;
+    auto printer = MakePrinter();
+    if (lease_once_) {
+      etcdserverpb::LeaseKeepAliveResponse resp;
+      grpc::Status rpc = client_->LeaseKeepAliveOnce(*id, &resp);
+      if (!rpc.ok()) return Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(rpc)));
+      if (int urc = UnsupportedUnless(printer->SupportsLease()); urc >= 0) return urc;
+      printer->KeepAlive(resp);
+      return kExitSuccess;
+    }
+    if (int urc = UnsupportedUnless(printer->SupportsLease()); urc >= 0) return urc;
+    grpc::Status rpc =
+        client_->LeaseKeepAliveLoop(*id, [&](const etcdserverpb::LeaseKeepAliveResponse& resp) {
+          printer->KeepAlive(resp);
+          io_.out.flush();
+        });
+    if (!rpc.ok()) return Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(rpc)));
+    if (printer_options_.format == OutputFormat::kSimple) {
+      io_.out << fmt::format("lease {:016x} expired or revoked.\n", *id);
+    }
+    return kExitSuccess;
+  }
+
   int Version() {
     io_.out << "etcdctl version: " << kEtcdctlVersion << "\n";
     io_.out << "API version: " << kApiVersion << "\n";
@@ -530,6 +669,8 @@ class Command {
   DelFlags del_;
   bool interactive_ = false;
   bool physical_ = false;
+  bool lease_keys_ = false;
+  bool lease_once_ = false;
   std::vector<std::string> args_;
   PrinterOptions printer_options_;
   std::unique_ptr<Client> client_;
@@ -554,7 +695,7 @@ std::vector<size_t> CommandWordPositions(const std::vector<std::string>& args) {
       continue;
     }
     words.push_back(i);
-    if (words.size() == 1 && a != "member" && a != "endpoint") break;
+    if (words.size() == 1 && a != "member" && a != "endpoint" && a != "lease") break;
   }
   return words;
 }
@@ -571,7 +712,7 @@ int RunCtl(const std::vector<std::string>& args, CtlIo& io) {
       rest.push_back(args[i]);
     }
   }
-  if (path.empty() || path == "member" || path == "endpoint") {
+  if (path.empty() || path == "member" || path == "endpoint" || path == "lease") {
     io.out << UsageText(path);
     return kExitSuccess;
   }

@@ -137,6 +137,30 @@ class SimplePrinter : public Printer {
     }
   }
 
+  void Grant(const etcdserverpb::LeaseGrantResponse& r) override {
+    out_ << fmt::format("lease {:016x} granted with TTL({}s)\n", r.id(), r.ttl());
+  }
+  void Revoke(int64_t id, const etcdserverpb::LeaseRevokeResponse&) override {
+    out_ << fmt::format("lease {:016x} revoked\n", id);
+  }
+  void KeepAlive(const etcdserverpb::LeaseKeepAliveResponse& r) override {
+    out_ << fmt::format("lease {:016x} keepalived with TTL({})\n", r.id(), r.ttl());
+  }
+  void TimeToLive(const etcdserverpb::LeaseTimeToLiveResponse& r, bool keys) override {
+    if (r.grantedttl() == 0 && r.ttl() == -1) {
+      out_ << fmt::format("lease {:016x} already expired\n", r.id());
+      return;
+    }
+    out_ << fmt::format("lease {:016x} granted with TTL({}s), remaining({}s)", r.id(),
+                        r.grantedttl(), r.ttl());
+    if (keys) out_ << ", attached keys(" << GoStringSlice(r.keys()) << ")";
+    out_ << "\n";
+  }
+  void Leases(const etcdserverpb::LeaseLeasesResponse& r) override {
+    out_ << "found " << r.leases_size() << " leases\n";
+    for (const auto& l : r.leases()) out_ << fmt::format("{:016x}\n", l.id());
+  }
+
  private:
   void PrintKV(const KeyValue& kv) {
     if (!value_only_) out_ << (hex_ ? HexEscape(kv.key()) : kv.key()) << "\n";
@@ -243,6 +267,15 @@ void JsonTxn(JsonWriter& w, const TxnResponse& r) {
   w.EndObject();
 }
 
+// clientv3's lease responses embed *pb.ResponseHeader: its fields appear
+// inline in the response object, not under "header".
+void JsonInlineHeader(JsonWriter& w, const ResponseHeader& h) {
+  if (h.cluster_id() != 0) w.Key("cluster_id"), w.Uint(h.cluster_id());
+  if (h.member_id() != 0) w.Key("member_id"), w.Uint(h.member_id());
+  if (h.revision() != 0) w.Key("revision"), w.Int(h.revision());
+  if (h.raft_term() != 0) w.Key("raft_term"), w.Uint(h.raft_term());
+}
+
 void JsonStringArray(JsonWriter& w, const char* name,
                      const google::protobuf::RepeatedPtrField<std::string>& items) {
   if (items.empty()) return;
@@ -315,6 +348,65 @@ class JsonPrinter : public Printer {
         w.EndObject();
       }
       w.EndArray();
+    });
+  }
+  void Grant(const etcdserverpb::LeaseGrantResponse& r) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      JsonInlineHeader(w, r.header());
+      w.Key("ID"), w.Int(r.id());
+      w.Key("TTL"), w.Int(r.ttl());
+      w.Key("Error"), w.String(r.error());
+      w.EndObject();
+    });
+  }
+  void Revoke(int64_t, const etcdserverpb::LeaseRevokeResponse& r) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      if (r.has_header()) JsonHeader(w, r.header());
+      w.EndObject();
+    });
+  }
+  void KeepAlive(const etcdserverpb::LeaseKeepAliveResponse& r) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      JsonInlineHeader(w, r.header());
+      w.Key("ID"), w.Int(r.id());
+      w.Key("TTL"), w.Int(r.ttl());
+      w.EndObject();
+    });
+  }
+  void TimeToLive(const etcdserverpb::LeaseTimeToLiveResponse& r, bool) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      JsonInlineHeader(w, r.header());
+      w.Key("id"), w.Int(r.id());
+      w.Key("ttl"), w.Int(r.ttl());
+      w.Key("granted-ttl"), w.Int(r.grantedttl());
+      w.Key("keys");
+      if (r.keys_size() == 0) {
+        w.Null();
+      } else {
+        w.BeginArray();
+        for (const auto& k : r.keys()) w.Bytes(k);
+        w.EndArray();
+      }
+      w.EndObject();
+    });
+  }
+  void Leases(const etcdserverpb::LeaseLeasesResponse& r) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      JsonInlineHeader(w, r.header());
+      w.Key("leases");
+      w.BeginArray();
+      for (const auto& l : r.leases()) {
+        w.BeginObject();
+        w.Key("id"), w.Int(l.id());
+        w.EndObject();
+      }
+      w.EndArray();
+      w.EndObject();
     });
   }
   void EndpointHealth(const std::vector<EndpointHealthRow>& rows) override {
@@ -422,6 +514,28 @@ class FieldsPrinter : public Printer {
       out_ << "\n";
     }
   }
+  void Grant(const etcdserverpb::LeaseGrantResponse& r) override {
+    Header(r.header());
+    out_ << "\"ID\" : " << r.id() << "\n";
+    out_ << "\"TTL\" : " << r.ttl() << "\n";
+  }
+  void Revoke(int64_t, const etcdserverpb::LeaseRevokeResponse& r) override { Header(r.header()); }
+  void KeepAlive(const etcdserverpb::LeaseKeepAliveResponse& r) override {
+    Header(r.header());
+    out_ << "\"ID\" : " << r.id() << "\n";
+    out_ << "\"TTL\" : " << r.ttl() << "\n";
+  }
+  void TimeToLive(const etcdserverpb::LeaseTimeToLiveResponse& r, bool) override {
+    Header(r.header());
+    out_ << "\"ID\" : " << r.id() << "\n";
+    out_ << "\"TTL\" : " << r.ttl() << "\n";
+    out_ << "\"GrantedTTL\" : " << r.grantedttl() << "\n";
+    for (const auto& k : r.keys()) out_ << "\"Key\" : " << GoQuote(k) << "\n";
+  }
+  void Leases(const etcdserverpb::LeaseLeasesResponse& r) override {
+    Header(r.header());
+    for (const auto& l : r.leases()) out_ << "\"ID\" : " << l.id() << "\n";
+  }
 
  private:
   void Header(const ResponseHeader& h) {
@@ -482,6 +596,7 @@ class ProtobufPrinter : public Printer {
   bool SupportsKV() const override { return true; }
   bool SupportsCluster() const override { return true; }
   bool SupportsEndpoints() const override { return false; }
+  bool SupportsLease() const override { return false; }
 
   void Put(const PutResponse& r) override { out_ << r.SerializeAsString(); }
   void Get(const RangeResponse& r) override { out_ << r.SerializeAsString(); }

@@ -64,6 +64,14 @@ class Printer {
   virtual void MemberList(const etcdserverpb::MemberListResponse& r) = 0;
   virtual void EndpointStatus(const std::vector<EndpointStatusRow>& rows) = 0;
   virtual void EndpointHealth(const std::vector<EndpointHealthRow>& rows) = 0;
+
+  // lease commands (simple, json and fields only).
+  virtual bool SupportsLease() const { return SupportsKV(); }
+  virtual void Grant(const etcdserverpb::LeaseGrantResponse&) {}
+  virtual void Revoke(int64_t /*id*/, const etcdserverpb::LeaseRevokeResponse&) {}
+  virtual void KeepAlive(const etcdserverpb::LeaseKeepAliveResponse&) {}
+  virtual void TimeToLive(const etcdserverpb::LeaseTimeToLiveResponse&, bool /*keys*/) {}
+  virtual void Leases(const etcdserverpb::LeaseLeasesResponse&) {}
 };
 
 // `out` receives the command output; `err` what etcdctl writes to stderr

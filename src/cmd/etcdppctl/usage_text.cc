@@ -30,6 +30,11 @@ COMMANDS:
 	endpoint health		Checks the healthiness of endpoints specified in `--endpoints` flag
 	endpoint status		Prints out the status of endpoints specified in `--endpoints` flag
 	get			Gets the key or a range of keys
+	lease grant		Creates leases
+	lease keep-alive	Keeps leases alive (renew)
+	lease list		List all active leases
+	lease revoke		Revokes leases
+	lease timetolive	Get lease information
 	member list		Lists all members in the cluster
 	put			Puts the given key into the store
 	txn			Txn processes all the requests in one transaction
@@ -420,6 +425,47 @@ GLOBAL OPTIONS:
   -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
 
 )USAGE"},
+      {"lease", R"USAGE(NAME:
+	lease - Lease related commands
+
+USAGE:
+	etcdctl lease <subcommand> [flags]
+
+API VERSION:
+	3.4
+
+
+COMMANDS:
+	grant		Creates leases
+	keep-alive	Keeps leases alive (renew)
+	list		List all active leases
+	revoke		Revokes leases
+	timetolive	Get lease information
+
+OPTIONS:
+  -h, --help[=false]	help for lease
+
+GLOBAL OPTIONS:
+      --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
+      --cert=""					identify secure client using this TLS certificate file
+      --command-timeout=5s			timeout for short running command (excluding dial timeout)
+      --debug[=false]				enable client-side debug logging
+      --dial-timeout=2s				dial timeout for client connections
+  -d, --discovery-srv=""			domain name to query for SRV records describing cluster endpoints
+      --discovery-srv-name=""			service name to query when using DNS discovery
+      --endpoints=[127.0.0.1:2379]		gRPC endpoints
+      --hex[=false]				print byte strings as hex encoded strings
+      --insecure-discovery[=true]		accept insecure SRV records describing cluster endpoints
+      --insecure-skip-tls-verify[=false]	skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+      --insecure-transport[=true]		disable transport security for client connections
+      --keepalive-time=2s			keepalive time for client connections
+      --keepalive-timeout=6s			keepalive timeout for client connections
+      --key=""					identify secure client using this TLS key file
+      --password=""				password for authentication (if this option is used, --user option shouldn't include password)
+      --user=""					username[:password] for authentication (prompt if password is not supplied)
+  -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
+
+)USAGE"},
       {"version", R"USAGE(NAME:
 	version - Prints the version of etcdctl
 
@@ -485,6 +531,158 @@ Flags:
   -h, --help       help for del
       --prefix     delete keys with matching prefix
       --prev-kv    return deleted key-value pairs
+
+)USAGE"},
+      {"lease grant", R"USAGE(NAME:
+	lease grant - Creates leases
+
+USAGE:
+	etcdctl lease grant <ttl> [flags]
+
+OPTIONS:
+  -h, --help[=false]	help for grant
+
+GLOBAL OPTIONS:
+      --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
+      --cert=""					identify secure client using this TLS certificate file
+      --command-timeout=5s			timeout for short running command (excluding dial timeout)
+      --debug[=false]				enable client-side debug logging
+      --dial-timeout=2s				dial timeout for client connections
+  -d, --discovery-srv=""			domain name to query for SRV records describing cluster endpoints
+      --discovery-srv-name=""			service name to query when using DNS discovery
+      --endpoints=[127.0.0.1:2379]		gRPC endpoints
+      --hex[=false]				print byte strings as hex encoded strings
+      --insecure-discovery[=true]		accept insecure SRV records describing cluster endpoints
+      --insecure-skip-tls-verify[=false]	skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+      --insecure-transport[=true]		disable transport security for client connections
+      --keepalive-time=2s			keepalive time for client connections
+      --keepalive-timeout=6s			keepalive timeout for client connections
+      --key=""					identify secure client using this TLS key file
+      --password=""				password for authentication (if this option is used, --user option shouldn't include password)
+      --user=""					username[:password] for authentication (prompt if password is not supplied)
+  -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
+
+)USAGE"},
+      {"lease revoke", R"USAGE(NAME:
+	lease revoke - Revokes leases
+
+USAGE:
+	etcdctl lease revoke <leaseID> [flags]
+
+OPTIONS:
+  -h, --help[=false]	help for revoke
+
+GLOBAL OPTIONS:
+      --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
+      --cert=""					identify secure client using this TLS certificate file
+      --command-timeout=5s			timeout for short running command (excluding dial timeout)
+      --debug[=false]				enable client-side debug logging
+      --dial-timeout=2s				dial timeout for client connections
+  -d, --discovery-srv=""			domain name to query for SRV records describing cluster endpoints
+      --discovery-srv-name=""			service name to query when using DNS discovery
+      --endpoints=[127.0.0.1:2379]		gRPC endpoints
+      --hex[=false]				print byte strings as hex encoded strings
+      --insecure-discovery[=true]		accept insecure SRV records describing cluster endpoints
+      --insecure-skip-tls-verify[=false]	skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+      --insecure-transport[=true]		disable transport security for client connections
+      --keepalive-time=2s			keepalive time for client connections
+      --keepalive-timeout=6s			keepalive timeout for client connections
+      --key=""					identify secure client using this TLS key file
+      --password=""				password for authentication (if this option is used, --user option shouldn't include password)
+      --user=""					username[:password] for authentication (prompt if password is not supplied)
+  -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
+
+)USAGE"},
+      {"lease timetolive", R"USAGE(NAME:
+	lease timetolive - Get lease information
+
+USAGE:
+	etcdctl lease timetolive <leaseID> [options] [flags]
+
+OPTIONS:
+  -h, --help[=false]	help for timetolive
+      --keys[=false]	Get keys attached to this lease
+
+GLOBAL OPTIONS:
+      --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
+      --cert=""					identify secure client using this TLS certificate file
+      --command-timeout=5s			timeout for short running command (excluding dial timeout)
+      --debug[=false]				enable client-side debug logging
+      --dial-timeout=2s				dial timeout for client connections
+  -d, --discovery-srv=""			domain name to query for SRV records describing cluster endpoints
+      --discovery-srv-name=""			service name to query when using DNS discovery
+      --endpoints=[127.0.0.1:2379]		gRPC endpoints
+      --hex[=false]				print byte strings as hex encoded strings
+      --insecure-discovery[=true]		accept insecure SRV records describing cluster endpoints
+      --insecure-skip-tls-verify[=false]	skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+      --insecure-transport[=true]		disable transport security for client connections
+      --keepalive-time=2s			keepalive time for client connections
+      --keepalive-timeout=6s			keepalive timeout for client connections
+      --key=""					identify secure client using this TLS key file
+      --password=""				password for authentication (if this option is used, --user option shouldn't include password)
+      --user=""					username[:password] for authentication (prompt if password is not supplied)
+  -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
+
+)USAGE"},
+      {"lease list", R"USAGE(NAME:
+	lease list - List all active leases
+
+USAGE:
+	etcdctl lease list [flags]
+
+OPTIONS:
+  -h, --help[=false]	help for list
+
+GLOBAL OPTIONS:
+      --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
+      --cert=""					identify secure client using this TLS certificate file
+      --command-timeout=5s			timeout for short running command (excluding dial timeout)
+      --debug[=false]				enable client-side debug logging
+      --dial-timeout=2s				dial timeout for client connections
+  -d, --discovery-srv=""			domain name to query for SRV records describing cluster endpoints
+      --discovery-srv-name=""			service name to query when using DNS discovery
+      --endpoints=[127.0.0.1:2379]		gRPC endpoints
+      --hex[=false]				print byte strings as hex encoded strings
+      --insecure-discovery[=true]		accept insecure SRV records describing cluster endpoints
+      --insecure-skip-tls-verify[=false]	skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+      --insecure-transport[=true]		disable transport security for client connections
+      --keepalive-time=2s			keepalive time for client connections
+      --keepalive-timeout=6s			keepalive timeout for client connections
+      --key=""					identify secure client using this TLS key file
+      --password=""				password for authentication (if this option is used, --user option shouldn't include password)
+      --user=""					username[:password] for authentication (prompt if password is not supplied)
+  -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
+
+)USAGE"},
+      {"lease keep-alive", R"USAGE(NAME:
+	lease keep-alive - Keeps leases alive (renew)
+
+USAGE:
+	etcdctl lease keep-alive [options] <leaseID> [flags]
+
+OPTIONS:
+  -h, --help[=false]	help for keep-alive
+      --once[=false]	Resets the keep-alive time to its original value and exits immediately
+
+GLOBAL OPTIONS:
+      --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
+      --cert=""					identify secure client using this TLS certificate file
+      --command-timeout=5s			timeout for short running command (excluding dial timeout)
+      --debug[=false]				enable client-side debug logging
+      --dial-timeout=2s				dial timeout for client connections
+  -d, --discovery-srv=""			domain name to query for SRV records describing cluster endpoints
+      --discovery-srv-name=""			service name to query when using DNS discovery
+      --endpoints=[127.0.0.1:2379]		gRPC endpoints
+      --hex[=false]				print byte strings as hex encoded strings
+      --insecure-discovery[=true]		accept insecure SRV records describing cluster endpoints
+      --insecure-skip-tls-verify[=false]	skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+      --insecure-transport[=true]		disable transport security for client connections
+      --keepalive-time=2s			keepalive time for client connections
+      --keepalive-timeout=6s			keepalive timeout for client connections
+      --key=""					identify secure client using this TLS key file
+      --password=""				password for authentication (if this option is used, --user option shouldn't include password)
+      --user=""					username[:password] for authentication (prompt if password is not supplied)
+  -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
 
 )USAGE"},
   };

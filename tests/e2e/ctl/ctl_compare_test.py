@@ -41,6 +41,8 @@ def S(*args, stdin=None, env=None, mask=()):
 
 
 TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
+LEASE_IDS = [r'"(ID|id)":\d+', r'"ID" : \d+', r"\b[0-9a-f]{16}\b"]
+REMAINING = [r"remaining\(\d+s\)", r'"ttl":\d+', r'"TTL" : \d+']
 DB_SIZE = [r'"dbSize":\d+', r'"dbSizeInUse":\d+', r'"DBSize" : \d+', r"\d+(\.\d+)? [kMG]?B"]
 
 STEPS = [
@@ -174,6 +176,30 @@ STEPS = [
     S("endpoint", "health", "-w", "fields", mask=TOOK),
     S("version"),
     S("bogus"),
+    # leases ({LEASE} is revoked last)
+    S("lease", "grant", "100", mask=LEASE_IDS),
+    S("lease", "grant", "100", "-w", "json", mask=LEASE_IDS),
+    S("lease", "grant", "100", "-w", "fields", mask=LEASE_IDS),
+    S("lease", "grant", "100", "-w", "table"),
+    S("lease", "grant"),
+    S("lease", "grant", "x"),
+    S("lease", "list", mask=LEASE_IDS),
+    S("lease", "list", "-w", "json", mask=LEASE_IDS),
+    S("lease", "timetolive", "{LEASE}", mask=REMAINING),
+    S("lease", "timetolive", "{LEASE}", "--keys", mask=REMAINING),
+    S("lease", "timetolive", "{LEASE}", "--keys", "-w", "json", mask=REMAINING),
+    S("lease", "timetolive", "{LEASE}", "--keys", "-w", "fields", mask=REMAINING),
+    S("lease", "timetolive"),
+    S("lease", "timetolive", "123"),
+    S("lease", "keep-alive", "--once", "{LEASE}"),
+    S("lease", "keep-alive", "--once", "{LEASE}", "-w", "json"),
+    S("lease", "keep-alive", "--once", "123"),
+    S("lease", "revoke"),
+    S("lease", "revoke", "zz"),
+    S("lease", "revoke", "123"),
+    S("lease", "revoke", "{LEASE}", "-w", "json"),
+    S("lease", "timetolive", "{LEASE}"),
+    S("get", "leased", "-w", "json"),
     # global flags and environment
     S("--endpoints={DEAD},{EP}", "get", "foo"),
     S("--endpoints", "{DEAD},{EP}", "put", "failover", "ok"),

@@ -255,3 +255,57 @@ TEST(PrinterTest, FormatSupportMatchesEtcdctl) {
 
 }  // namespace
 }  // namespace etcdpp::ctl
+
+namespace etcdpp::ctl {
+namespace {
+
+TEST(LeasePrinterTest, SimpleLinesMatchEtcdctl) {
+  etcdserverpb::LeaseGrantResponse grant;
+  grant.set_id(0x390da217d9e45975);
+  grant.set_ttl(50);
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.Grant(grant); }).out,
+            "lease 390da217d9e45975 granted with TTL(50s)\n");
+
+  etcdserverpb::LeaseTimeToLiveResponse ttl;
+  ttl.set_id(0x390da217d9e45973);
+  ttl.set_ttl(99);
+  ttl.set_grantedttl(100);
+  ttl.add_keys("lk");
+  ttl.add_keys("lk2");
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.TimeToLive(ttl, true); }).out,
+            "lease 390da217d9e45973 granted with TTL(100s), remaining(99s), attached keys([lk "
+            "lk2])\n");
+  etcdserverpb::LeaseTimeToLiveResponse expired;
+  expired.set_id(0x123);
+  expired.set_ttl(-1);
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.TimeToLive(expired, false); }).out,
+            "lease 0000000000000123 already expired\n");
+
+  etcdserverpb::LeaseLeasesResponse list;
+  list.add_leases()->set_id(0x1);
+  list.add_leases()->set_id(0xabc);
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.Leases(list); }).out,
+            "found 2 leases\n0000000000000001\n0000000000000abc\n");
+}
+
+TEST(LeasePrinterTest, JsonInlinesTheHeaderLikeClientv3) {
+  etcdserverpb::LeaseGrantResponse grant;
+  FillHeader(grant.mutable_header(), 23);
+  grant.set_id(4111120258182699387);
+  grant.set_ttl(50);
+  EXPECT_EQ(Render(OutputFormat::kJson, [&](Printer& p) { p.Grant(grant); }).out,
+            "{\"cluster_id\":15118495548433857066,\"member_id\":13668033151171901709,\"revision\":"
+            "23,\"raft_term\":2,\"ID\":4111120258182699387,\"TTL\":50,\"Error\":\"\"}\n");
+
+  etcdserverpb::LeaseTimeToLiveResponse ttl;
+  FillHeader(ttl.mutable_header(), 25);
+  ttl.set_id(4111120258182699385);
+  ttl.set_ttl(-1);
+  EXPECT_EQ(Render(OutputFormat::kJson, [&](Printer& p) { p.TimeToLive(ttl, false); }).out,
+            "{\"cluster_id\":15118495548433857066,\"member_id\":13668033151171901709,\"revision\":"
+            "25,\"raft_term\":2,\"id\":4111120258182699385,\"ttl\":-1,\"granted-ttl\":0,\"keys\":"
+            "null}\n");
+}
+
+}  // namespace
+}  // namespace etcdpp::ctl
