@@ -1,0 +1,81 @@
+// Progress: the leader's view of one follower's log, and Inflights, the
+// flow-control window of MsgApp sent to it but not yet acknowledged.
+//
+// States (etcd raft's tracker):
+//   kProbe:     the leader does not know the follower's last matching index;
+//               it sends at most one MsgApp per heartbeat interval and waits
+//               for the answer (probe_sent pauses further sends).
+//   kReplicate: the follower is in sync; the leader streams entries
+//               optimistically (next advances on send), bounded by the
+//               inflight window.
+//   kSnapshot:  the leader sent a snapshot and sends nothing else until the
+//               follower reports it applied (or failed to receive) it.
+// Invariant: match < next.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace etcdpp::raft {
+
+enum class ProgressState { kProbe, kReplicate, kSnapshot };
+std::string_view ProgressStateName(ProgressState s);
+
+// A bounded FIFO of the last entry index of each in-flight MsgApp.
+class Inflights {
+ public:
+  explicit Inflights(size_t size) : size_(size) {}
+
+  bool Full() const { return count_ == size_; }
+  size_t Count() const { return count_; }
+  // Records a MsgApp whose last entry is `inflight`; indexes must increase.
+  void Add(uint64_t inflight);
+  // Frees every in-flight message whose last index is <= to.
+  void FreeLE(uint64_t to);
+  // Frees the oldest in-flight message (a heartbeat answer proves the
+  // follower is alive, so let one more message go).
+  void FreeFirstOne();
+  void Reset() {
+    count_ = 0;
+    start_ = 0;
+  }
+
+ private:
+  size_t start_ = 0;
+  size_t count_ = 0;
+  size_t size_;
+  std::vector<uint64_t> buffer_;  // grows lazily up to size_
+};
+
+struct Progress {
+  explicit Progress(size_t max_inflight) : inflights(max_inflight) {}
+
+  uint64_t match = 0;
+  uint64_t next = 0;
+  ProgressState state = ProgressState::kProbe;
+  // Index of the snapshot in flight, in kSnapshot.
+  uint64_t pending_snapshot = 0;
+  // Heard from this peer since the last CheckQuorum round.
+  bool recent_active = false;
+  // kProbe only: a probe is in flight, wait before sending another.
+  bool probe_sent = false;
+  Inflights inflights;
+  bool is_learner = false;
+
+  void ResetState(ProgressState s);
+  void BecomeProbe();
+  void BecomeReplicate();
+  void BecomeSnapshot(uint64_t snapshot_index);
+  // The follower acknowledged up to n. Returns whether match advanced.
+  bool MaybeUpdate(uint64_t n);
+  // Replicate state: entries up to n were sent.
+  void OptimisticUpdate(uint64_t n) { next = n + 1; }
+  // The follower rejected MsgApp at `rejected`; its last index is `last`.
+  // Returns false if the rejection is stale.
+  bool MaybeDecrTo(uint64_t rejected, uint64_t last);
+  // Whether sending to this peer is currently throttled.
+  bool IsPaused() const;
+};
+
+}  // namespace etcdpp::raft

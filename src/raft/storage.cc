@@ -1,0 +1,156 @@
+#include "raft/storage.h"
+
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+namespace etcdpp::raft {
+
+Status ErrCompacted() {
+  return Status(Code::kCompacted, "raft: requested index is unavailable due to compaction");
+}
+Status ErrUnavailable() {
+  return Status(Code::kUnavailable, "raft: requested entry at index is unavailable");
+}
+Status ErrSnapshotTemporarilyUnavailable() {
+  return Status(Code::kFailedPrecondition, "raft: snapshot is temporarily unavailable");
+}
+Status ErrSnapOutOfDate() {
+  return Status(Code::kFailedPrecondition,
+                "raft: requested index is older than the existing snapshot");
+}
+bool IsCompacted(const Status& s) { return s.code() == Code::kCompacted; }
+bool IsUnavailable(const Status& s) { return s.code() == Code::kUnavailable; }
+
+void LimitSize(std::vector<raftpb::Entry>* ents, uint64_t max_bytes) {
+  if (ents->empty() || max_bytes == kNoLimit) return;
+  uint64_t size = (*ents)[0].ByteSizeLong();
+  size_t limit = 1;
+  for (; limit < ents->size(); ++limit) {
+    size += (*ents)[limit].ByteSizeLong();
+    if (size > max_bytes) break;
+  }
+  ents->resize(limit);
+}
+
+MemoryStorage::MemoryStorage() : ents_(1) {}
+
+Result<InitialStateResult> MemoryStorage::InitialState() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InitialStateResult{hard_state_, snapshot_.metadata().conf_state()};
+}
+
+Result<std::vector<raftpb::Entry>> MemoryStorage::Entries(uint64_t lo, uint64_t hi,
+                                                          uint64_t max_bytes) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t offset = ents_.front().index();
+  if (lo <= offset) return ErrCompacted();
+  if (hi > LastIndexLocked() + 1) {
+    spdlog::critical("raft: entries' hi({}) is out of bound lastindex({})", hi, LastIndexLocked());
+    std::abort();
+  }
+  // Only the dummy entry.
+  if (ents_.size() == 1) return ErrUnavailable();
+  std::vector<raftpb::Entry> out(ents_.begin() + (lo - offset), ents_.begin() + (hi - offset));
+  LimitSize(&out, max_bytes);
+  return out;
+}
+
+Result<uint64_t> MemoryStorage::Term(uint64_t i) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t offset = ents_.front().index();
+  if (i < offset) return ErrCompacted();
+  if (i - offset >= ents_.size()) return ErrUnavailable();
+  return ents_[i - offset].term();
+}
+
+uint64_t MemoryStorage::LastIndex() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LastIndexLocked();
+}
+
+uint64_t MemoryStorage::FirstIndex() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FirstIndexLocked();
+}
+
+Result<raftpb::Snapshot> MemoryStorage::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+void MemoryStorage::SetHardState(const raftpb::HardState& hs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hard_state_ = hs;
+}
+
+Status MemoryStorage::ApplySnapshot(const raftpb::Snapshot& snap) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (snapshot_.metadata().index() >= snap.metadata().index()) return ErrSnapOutOfDate();
+  snapshot_ = snap;
+  ents_.assign(1, raftpb::Entry());
+  ents_[0].set_term(snap.metadata().term());
+  ents_[0].set_index(snap.metadata().index());
+  return Status::OK();
+}
+
+Result<raftpb::Snapshot> MemoryStorage::CreateSnapshot(uint64_t i, const raftpb::ConfState* cs,
+                                                       std::string data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (i <= snapshot_.metadata().index()) return ErrSnapOutOfDate();
+  const uint64_t offset = ents_.front().index();
+  if (i > LastIndexLocked()) {
+    spdlog::critical("raft: snapshot {} is out of bound lastindex({})", i, LastIndexLocked());
+    std::abort();
+  }
+  auto* md = snapshot_.mutable_metadata();
+  md->set_index(i);
+  md->set_term(ents_[i - offset].term());
+  if (cs != nullptr) *md->mutable_conf_state() = *cs;
+  snapshot_.set_data(std::move(data));
+  return snapshot_;
+}
+
+Status MemoryStorage::Compact(uint64_t compact_index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t offset = ents_.front().index();
+  if (compact_index <= offset) return ErrCompacted();
+  if (compact_index > LastIndexLocked()) {
+    spdlog::critical("raft: compact {} is out of bound lastindex({})", compact_index,
+                     LastIndexLocked());
+    std::abort();
+  }
+  const uint64_t i = compact_index - offset;
+  std::vector<raftpb::Entry> rest;
+  rest.reserve(ents_.size() - i);
+  rest.emplace_back();
+  rest[0].set_index(ents_[i].index());
+  rest[0].set_term(ents_[i].term());
+  for (size_t k = i + 1; k < ents_.size(); ++k) rest.push_back(std::move(ents_[k]));
+  ents_ = std::move(rest);
+  return Status::OK();
+}
+
+Status MemoryStorage::Append(const std::vector<raftpb::Entry>& entries) {
+  if (entries.empty()) return Status::OK();
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t first = FirstIndexLocked();
+  const uint64_t last = entries.front().index() + entries.size() - 1;
+  // Everything is already compacted away.
+  if (last < first) return Status::OK();
+  // Skip the already-compacted prefix of entries.
+  size_t skip = first > entries.front().index() ? first - entries.front().index() : 0;
+  const uint64_t start_index = entries[skip].index();
+  const uint64_t offset = start_index - ents_.front().index();
+  if (offset > ents_.size()) {
+    spdlog::critical("raft: missing log entry [last: {}, append at: {}]", LastIndexLocked(),
+                     start_index);
+    std::abort();
+  }
+  // Truncate the conflicting (or duplicated) suffix, then append.
+  ents_.resize(offset);
+  ents_.insert(ents_.end(), entries.begin() + skip, entries.end());
+  return Status::OK();
+}
+
+}  // namespace etcdpp::raft

@@ -1,0 +1,82 @@
+#include "raft/unstable.h"
+
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+namespace etcdpp::raft {
+
+std::optional<uint64_t> Unstable::MaybeFirstIndex() const {
+  if (snapshot_) return snapshot_->metadata().index() + 1;
+  return std::nullopt;
+}
+
+std::optional<uint64_t> Unstable::MaybeLastIndex() const {
+  if (!entries_.empty()) return offset_ + entries_.size() - 1;
+  if (snapshot_) return snapshot_->metadata().index();
+  return std::nullopt;
+}
+
+std::optional<uint64_t> Unstable::MaybeTerm(uint64_t i) const {
+  if (i < offset_) {
+    if (snapshot_ && snapshot_->metadata().index() == i) return snapshot_->metadata().term();
+    return std::nullopt;
+  }
+  auto last = MaybeLastIndex();
+  if (!last || i > *last) return std::nullopt;
+  return entries_[i - offset_].term();
+}
+
+void Unstable::StableTo(uint64_t i, uint64_t t) {
+  auto gt = MaybeTerm(i);
+  if (!gt) return;
+  // Only drop entries if the term matches: a newer append may have replaced
+  // entry i after the Ready that carried it was handed out.
+  if (*gt == t && i >= offset_) {
+    entries_.erase(entries_.begin(), entries_.begin() + (i + 1 - offset_));
+    offset_ = i + 1;
+  }
+}
+
+void Unstable::StableSnapTo(uint64_t i) {
+  if (snapshot_ && snapshot_->metadata().index() == i) snapshot_.reset();
+}
+
+void Unstable::Restore(const raftpb::Snapshot& snap) {
+  offset_ = snap.metadata().index() + 1;
+  entries_.clear();
+  snapshot_ = snap;
+}
+
+void Unstable::TruncateAndAppend(const std::vector<raftpb::Entry>& ents) {
+  if (ents.empty()) return;
+  const uint64_t after = ents.front().index();
+  if (after == offset_ + entries_.size()) {
+    // Directly append.
+  } else if (after <= offset_) {
+    // The log is being truncated to before our current offset: replace.
+    offset_ = after;
+    entries_.clear();
+  } else {
+    // Truncate to after, then append.
+    MustCheckOutOfBounds(offset_, after);
+    entries_.resize(after - offset_);
+  }
+  entries_.insert(entries_.end(), ents.begin(), ents.end());
+}
+
+std::vector<raftpb::Entry> Unstable::Slice(uint64_t lo, uint64_t hi) const {
+  MustCheckOutOfBounds(lo, hi);
+  return std::vector<raftpb::Entry>(entries_.begin() + (lo - offset_),
+                                    entries_.begin() + (hi - offset_));
+}
+
+void Unstable::MustCheckOutOfBounds(uint64_t lo, uint64_t hi) const {
+  const uint64_t upper = offset_ + entries_.size();
+  if (lo > hi || lo < offset_ || hi > upper) {
+    spdlog::critical("raft: unstable.slice[{},{}) out of bound [{},{}]", lo, hi, offset_, upper);
+    std::abort();
+  }
+}
+
+}  // namespace etcdpp::raft
