@@ -1,0 +1,73 @@
+#include "api/client_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+
+#include "api/kv_service.h"
+#include "api/maintenance_service.h"
+#include "api/read_executor.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/etcd_server.h"
+#include "v3electionpb/v3election.grpc.pb.h"
+#include "v3lockpb/v3lock.grpc.pb.h"
+
+namespace etcdpp::api {
+namespace {
+
+// gRPC framing on top of the largest request etcd accepts (etcd's
+// grpcOverheadBytes), so an oversized request reaches our check and gets
+// etcd's "request is too large" rather than a transport error.
+constexpr int kGrpcOverheadBytes = 512 * 1024;
+constexpr int kReadThreads = 2;
+
+}  // namespace
+
+Result<std::unique_ptr<ClientServer>> ClientServer::Start(
+    server::EtcdServer* server, const std::vector<std::string>& addresses) {
+  std::unique_ptr<ClientServer> cs(new ClientServer());
+  cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
+  cs->services_.push_back(std::make_unique<KvService>(server, cs->reads_.get()));
+  cs->services_.push_back(std::make_unique<MaintenanceService>(server));
+  cs->services_.push_back(std::make_unique<ClusterService>(server));
+  // Registered so every method exists; each answers UNIMPLEMENTED until built.
+  cs->services_.push_back(std::make_unique<etcdserverpb::Watch::CallbackService>());
+  cs->services_.push_back(std::make_unique<etcdserverpb::Lease::CallbackService>());
+  cs->services_.push_back(std::make_unique<etcdserverpb::Auth::CallbackService>());
+  cs->services_.push_back(std::make_unique<v3lockpb::Lock::CallbackService>());
+  cs->services_.push_back(std::make_unique<v3electionpb::Election::CallbackService>());
+
+  grpc::ServerBuilder builder;
+  std::vector<int> ports(addresses.size(), 0);
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    builder.AddListeningPort(addresses[i], grpc::InsecureServerCredentials(), &ports[i]);
+  }
+  const uint64_t max_request = server->options().max_request_bytes;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_request) + kGrpcOverheadBytes);
+  builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
+  // etcd's server keepalive defaults: clients may ping every 5 s.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, std::numeric_limits<int>::max());
+  for (auto& service : cs->services_) builder.RegisterService(service.get());
+  cs->grpc_server_ = builder.BuildAndStart();
+  if (!cs->grpc_server_) {
+    return Status::Unavailable("cannot listen on the client URLs (address in use?)");
+  }
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    if (ports[i] == 0) return Status::Unavailable("cannot listen on " + addresses[i]);
+  }
+  return cs;
+}
+
+ClientServer::~ClientServer() { Shutdown(0); }
+
+void ClientServer::Shutdown(int grace_ms) {
+  if (!grpc_server_) return;
+  grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
+  grpc_server_->Wait();
+  grpc_server_.reset();
+  reads_.reset();
+}
+
+}  // namespace etcdpp::api

@@ -1,0 +1,43 @@
+// The client-facing gRPC server: every etcd v3 service registered on the
+// --listen-client-urls. Methods a later milestone builds answer UNIMPLEMENTED
+// (gRPC's default for a callback service method without a reactor).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace etcdpp::server {
+class EtcdServer;
+}
+
+namespace etcdpp::api {
+
+class ReadExecutor;
+
+class ClientServer {
+ public:
+  // Binds every address ("127.0.0.1:2379") and starts serving.
+  static Result<std::unique_ptr<ClientServer>> Start(server::EtcdServer* server,
+                                                     const std::vector<std::string>& addresses);
+  ~ClientServer();
+
+  // Stops accepting, waits up to `grace_ms` for calls in flight, cancels the rest.
+  void Shutdown(int grace_ms);
+
+ private:
+  ClientServer() = default;
+
+  std::unique_ptr<ReadExecutor> reads_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+};
+
+}  // namespace etcdpp::api

@@ -1,0 +1,140 @@
+#include "api/kv_service.h"
+
+#include "api/grpc_status.h"
+#include "api/read_executor.h"
+#include "mvcc/kv_store.h"
+#include "server/etcd_server.h"
+#include "server/kv_applier.h"
+#include "server/request_validation.h"
+
+namespace etcdpp::api {
+namespace {
+
+// Proposes `request` and finishes the RPC when it is applied.
+template <typename Response>
+grpc::ServerUnaryReactor* ProposeAndFinish(server::EtcdServer* server,
+                                           grpc::CallbackServerContext* context,
+                                           internalpb::InternalRaftRequest request,
+                                           Response* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  server->Propose(std::move(request), response, [server, reactor, response](const Status& st) {
+    if (st.ok()) server->FillHeader(response->mutable_header());
+    reactor->Finish(ToGrpcStatus(st));
+  });
+  return reactor;
+}
+
+// Runs `read` (which fills the response and returns a Status) either at once
+// (serializable) or after the member has caught up with the leader's commit
+// index at the time of the call (linearizable).
+template <typename Response, typename ReadFn>
+grpc::ServerUnaryReactor* ReadAndFinish(server::EtcdServer* server, ReadExecutor* executor,
+                                        grpc::CallbackServerContext* context, bool serializable,
+                                        Response* response, ReadFn read) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto run = [server, reactor, response, read]() {
+    Status st = read();
+    if (st.ok()) server->FillHeader(response->mutable_header());
+    reactor->Finish(ToGrpcStatus(st));
+  };
+  if (serializable) {
+    run();
+    return reactor;
+  }
+  server->WaitLinearizable([executor, reactor, run](const Status& st) {
+    if (!st.ok()) {
+      reactor->Finish(ToGrpcStatus(st));
+      return;
+    }
+    executor->Submit(run);
+  });
+  return reactor;
+}
+
+// etcd's isTxnSerializable: a read-only txn is served locally only if each of
+// its ranges asked to be.
+bool IsSerializableTxn(const etcdserverpb::TxnRequest& txn) {
+  for (const auto* branch : {&txn.success(), &txn.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *branch) {
+      if (op.has_request_range() && !op.request_range().serializable()) return false;
+      if (op.has_request_txn() && !IsSerializableTxn(op.request_txn())) return false;
+    }
+  }
+  return true;
+}
+
+grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context, const Status& st) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(st));
+  return reactor;
+}
+
+}  // namespace
+
+KvService::KvService(server::EtcdServer* server, ReadExecutor* reads)
+    : server_(server), reads_(reads) {}
+
+grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
+                                           const etcdserverpb::RangeRequest* request,
+                                           etcdserverpb::RangeResponse* response) {
+  Status st = server::ValidateRange(*request);
+  if (!st.ok()) return FinishWith(context, st);
+  mvcc::KvStore* store = server_->store();
+  return ReadAndFinish(server_, reads_, context, request->serializable(), response,
+                       [store, request, response]() -> Status {
+                         auto view = store->Read();
+                         if (!view.ok()) return view.status();
+                         return server::KvApplier::Range(**view, *request, response);
+                       });
+}
+
+grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
+                                         const etcdserverpb::PutRequest* request,
+                                         etcdserverpb::PutResponse* response) {
+  Status st = server::ValidatePut(*request);
+  if (!st.ok()) return FinishWith(context, st);
+  internalpb::InternalRaftRequest proposal;
+  *proposal.mutable_put() = *request;
+  return ProposeAndFinish(server_, context, std::move(proposal), response);
+}
+
+grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* context,
+                                                 const etcdserverpb::DeleteRangeRequest* request,
+                                                 etcdserverpb::DeleteRangeResponse* response) {
+  Status st = server::ValidateDeleteRange(*request);
+  if (!st.ok()) return FinishWith(context, st);
+  internalpb::InternalRaftRequest proposal;
+  *proposal.mutable_delete_range() = *request;
+  return ProposeAndFinish(server_, context, std::move(proposal), response);
+}
+
+grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
+                                         const etcdserverpb::TxnRequest* request,
+                                         etcdserverpb::TxnResponse* response) {
+  Status st = server::ValidateTxn(*request, static_cast<int>(server_->options().max_txn_ops));
+  if (!st.ok()) return FinishWith(context, st);
+  if (server::IsReadOnlyTxn(*request)) {
+    // etcd serves read-only txns without a log entry; serializable only if
+    // every range in it is.
+    mvcc::KvStore* store = server_->store();
+    return ReadAndFinish(server_, reads_, context, IsSerializableTxn(*request), response,
+                         [store, request, response]() -> Status {
+                           auto view = store->Read();
+                           if (!view.ok()) return view.status();
+                           return server::KvApplier::TxnReadOnly(**view, *request, response);
+                         });
+  }
+  internalpb::InternalRaftRequest proposal;
+  *proposal.mutable_txn() = *request;
+  return ProposeAndFinish(server_, context, std::move(proposal), response);
+}
+
+grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* context,
+                                             const etcdserverpb::CompactionRequest* request,
+                                             etcdserverpb::CompactionResponse* response) {
+  internalpb::InternalRaftRequest proposal;
+  *proposal.mutable_compaction() = *request;
+  return ProposeAndFinish(server_, context, std::move(proposal), response);
+}
+
+}  // namespace etcdpp::api

@@ -1,0 +1,47 @@
+// The etcdserverpb.Maintenance and etcdserverpb.Cluster gRPC services: the
+// parts a single member answers (status, hashes, member list).
+#pragma once
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+
+namespace etcdpp::server {
+class EtcdServer;
+}
+
+namespace etcdpp::api {
+
+// The etcd API version etcdpp implements, reported where etcd reports its own
+// version (Status.version, /version), since clients gate features on it.
+inline constexpr char kEtcdApiVersion[] = "3.4.0";
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  explicit MaintenanceService(server::EtcdServer* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
+                                   const etcdserverpb::StatusRequest* request,
+                                   etcdserverpb::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,
+                                   const etcdserverpb::HashKVRequest* request,
+                                   etcdserverpb::HashKVResponse* response) override;
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context,
+                                  const etcdserverpb::AlarmRequest* request,
+                                  etcdserverpb::AlarmResponse* response) override;
+
+ private:
+  server::EtcdServer* const server_;
+};
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  explicit ClusterService(server::EtcdServer* server) : server_(server) {}
+
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
+                                       const etcdserverpb::MemberListRequest* request,
+                                       etcdserverpb::MemberListResponse* response) override;
+
+ private:
+  server::EtcdServer* const server_;
+};
+
+}  // namespace etcdpp::api

@@ -1,0 +1,170 @@
+// etcdpp: the server. Flags and environment variables are named like etcd's
+// (--name / ETCD_NAME, ...) so command lines and unit files that start etcd
+// start etcdpp.
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "api/client_server.h"
+#include "server/etcd_server.h"
+#include "server/membership.h"
+
+namespace {
+
+using etcdpp::Result;
+using etcdpp::Status;
+
+struct Flags {
+  std::string name = "default";
+  std::string data_dir;
+  std::string listen_client_urls = "http://127.0.0.1:2379";
+  std::string advertise_client_urls = "http://127.0.0.1:2379";
+  std::string listen_peer_urls = "http://127.0.0.1:2380";
+  std::string initial_advertise_peer_urls = "http://127.0.0.1:2380";
+  std::string initial_cluster;
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  uint64_t snapshot_count = 100000;
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint64_t max_txn_ops = 128;
+  int64_t quota_backend_bytes = 0;
+  uint64_t heartbeat_interval_ms = 100;
+  uint64_t election_timeout_ms = 1000;
+  std::string log_level = "info";
+  std::string log_format = "json";
+};
+
+// etcd's option, etcd's environment variable: --foo-bar <-> ETCD_FOO_BAR.
+template <typename T>
+CLI::Option* AddFlag(CLI::App& app, const std::string& name, T& value, const std::string& help) {
+  std::string env = "ETCD_";
+  for (char c : name) env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+  return app.add_option("--" + name, value, help)->envname(env)->capture_default_str();
+}
+
+void SetUpLogging(const Flags& flags) {
+  auto logger = spdlog::stderr_logger_mt("etcdpp");
+  if (flags.log_format == "json") {
+    // zap-like one JSON object per line, as etcd 3.4 logs with --logger=zap.
+    logger->set_pattern(R"({"level":"%l","ts":"%Y-%m-%dT%H:%M:%S.%f%z","msg":"%v"})");
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %L %v");
+  }
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+int Fail(const Status& st) {
+  spdlog::critical("{}", st.message());
+  std::fprintf(stderr, "etcdpp: %s\n", st.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  CLI::App app{"etcdpp: a distributed, reliable key-value store speaking etcd's v3 API"};
+  app.set_version_flag("--version", "etcdpp 0.1.0 (etcd API 3.4)");
+  AddFlag(app, "name", flags.name, "Human-readable name for this member.");
+  AddFlag(app, "data-dir", flags.data_dir, "Path to the data directory (default: ${name}.etcdpp).");
+  AddFlag(app, "listen-client-urls", flags.listen_client_urls,
+          "List of URLs to listen on for client traffic.");
+  AddFlag(app, "advertise-client-urls", flags.advertise_client_urls,
+          "List of this member's client URLs to advertise to the rest of the cluster.");
+  AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
+          "List of URLs to listen on for peer traffic.");
+  AddFlag(app, "initial-advertise-peer-urls", flags.initial_advertise_peer_urls,
+          "List of this member's peer URLs to advertise to the rest of the cluster.");
+  AddFlag(app, "initial-cluster", flags.initial_cluster,
+          "Initial cluster configuration for bootstrapping (name=peer-url,...).");
+  AddFlag(app, "initial-cluster-state", flags.initial_cluster_state,
+          "Initial cluster state ('new' or 'existing').")
+      ->check(CLI::IsMember({"new", "existing"}));
+  AddFlag(app, "initial-cluster-token", flags.initial_cluster_token,
+          "Initial cluster token for the etcd cluster during bootstrap.");
+  AddFlag(app, "snapshot-count", flags.snapshot_count,
+          "Number of committed transactions to trigger a snapshot to disk.");
+  AddFlag(app, "max-request-bytes", flags.max_request_bytes,
+          "Maximum client request size in bytes the server will accept.");
+  AddFlag(app, "max-txn-ops", flags.max_txn_ops,
+          "Maximum number of operations permitted in a transaction.");
+  AddFlag(app, "quota-backend-bytes", flags.quota_backend_bytes,
+          "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).");
+  AddFlag(app, "heartbeat-interval", flags.heartbeat_interval_ms,
+          "Time (in milliseconds) of a heartbeat interval.");
+  AddFlag(app, "election-timeout", flags.election_timeout_ms,
+          "Time (in milliseconds) for an election to timeout.");
+  AddFlag(app, "log-level", flags.log_level, "Log level: debug, info, warn, error.")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
+      ->check(CLI::IsMember({"json", "text"}));
+  CLI11_PARSE(app, argc, argv);
+
+  SetUpLogging(flags);
+
+  // Signals are taken synchronously by sigwait below; block them before any
+  // thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  etcdpp::server::ServerOptions options;
+  options.name = flags.name;
+  options.data_dir = flags.data_dir.empty() ? flags.name + ".etcdpp" : flags.data_dir;
+  auto client_urls = etcdpp::server::ParseUrls(flags.advertise_client_urls);
+  if (!client_urls.ok()) return Fail(client_urls.status());
+  options.client_urls = *client_urls;
+  auto peer_urls = etcdpp::server::ParseUrls(flags.initial_advertise_peer_urls);
+  if (!peer_urls.ok()) return Fail(peer_urls.status());
+  options.initial_advertise_peer_urls = *peer_urls;
+  options.initial_cluster = flags.initial_cluster;
+  if (options.initial_cluster.empty()) {
+    for (const std::string& u : *peer_urls) {
+      if (!options.initial_cluster.empty()) options.initial_cluster += ",";
+      options.initial_cluster += flags.name + "=" + u;
+    }
+  }
+  options.initial_cluster_state = flags.initial_cluster_state;
+  options.initial_cluster_token = flags.initial_cluster_token;
+  options.snapshot_count = flags.snapshot_count;
+  options.max_request_bytes = flags.max_request_bytes;
+  options.max_txn_ops = flags.max_txn_ops;
+  if (flags.quota_backend_bytes > 0) {
+    options.quota_backend_bytes = static_cast<uint64_t>(flags.quota_backend_bytes);
+  }
+  options.heartbeat_interval = std::chrono::milliseconds(flags.heartbeat_interval_ms);
+  options.election_timeout = std::chrono::milliseconds(flags.election_timeout_ms);
+  if (flags.election_timeout_ms < 5 * flags.heartbeat_interval_ms) {
+    return Fail(Status::InvalidArgument(
+        "--election-timeout should be at least 5 times --heartbeat-interval"));
+  }
+
+  auto listen = etcdpp::server::ParseUrls(flags.listen_client_urls);
+  if (!listen.ok()) return Fail(listen.status());
+  std::vector<std::string> addresses;
+  for (const std::string& u : *listen) addresses.push_back(*etcdpp::server::HostPort(u));
+
+  spdlog::info("starting etcdpp member {} with data dir {}", options.name, options.data_dir);
+  auto server = etcdpp::server::EtcdServer::Start(options);
+  if (!server.ok()) return Fail(server.status());
+  auto clients = etcdpp::api::ClientServer::Start(server->get(), addresses);
+  if (!clients.ok()) return Fail(clients.status());
+  spdlog::info("ready to serve client requests on {}", flags.listen_client_urls);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*clients)->Shutdown(2000);
+  (*server)->Stop();
+  spdlog::info("stopped");
+  return 0;
+}

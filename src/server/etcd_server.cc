@@ -1,0 +1,526 @@
+#include "server/etcd_server.h"
+
+#include <google/protobuf/message.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "base/env.h"
+#include "mvcc/kv_store.h"
+#include "raft/raw_node.h"
+#include "raft/storage.h"
+#include "server/kv_applier.h"
+#include "snap/snapshotter.h"
+#include "wal/wal.h"
+
+namespace etcdpp::server {
+namespace {
+
+// WAL metadata record: which member and cluster this WAL belongs to, so a data
+// dir cannot be started as another member by mistake.
+std::string EncodeWalMetadata(uint64_t member_id, uint64_t cluster_id) {
+  std::string out(16, '\0');
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<char>(member_id >> (56 - 8 * i));
+    out[8 + i] = static_cast<char>(cluster_id >> (56 - 8 * i));
+  }
+  return out;
+}
+
+bool DecodeWalMetadata(const std::string& in, uint64_t* member_id, uint64_t* cluster_id) {
+  if (in.size() != 16) return false;
+  *member_id = 0;
+  *cluster_id = 0;
+  for (int i = 0; i < 8; ++i) {
+    *member_id = (*member_id << 8) | static_cast<unsigned char>(in[i]);
+    *cluster_id = (*cluster_id << 8) | static_cast<unsigned char>(in[8 + i]);
+  }
+  return true;
+}
+
+std::string EncodeReadContext(uint64_t ctx) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(ctx >> (56 - 8 * i));
+  return out;
+}
+
+uint64_t DecodeReadContext(const std::string& in) {
+  uint64_t v = 0;
+  for (unsigned char c : in) v = (v << 8) | c;
+  return v;
+}
+
+// A response object of the right type for requests nobody waits for (WAL
+// replay, or another member's proposal): apply needs somewhere to write.
+std::unique_ptr<google::protobuf::Message> ScratchResponse(
+    const internalpb::InternalRaftRequest& request) {
+  using R = internalpb::InternalRaftRequest;
+  switch (request.request_case()) {
+    case R::kRange:
+      return std::make_unique<etcdserverpb::RangeResponse>();
+    case R::kPut:
+      return std::make_unique<etcdserverpb::PutResponse>();
+    case R::kDeleteRange:
+      return std::make_unique<etcdserverpb::DeleteRangeResponse>();
+    case R::kTxn:
+      return std::make_unique<etcdserverpb::TxnResponse>();
+    case R::kCompaction:
+      return std::make_unique<etcdserverpb::CompactionResponse>();
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+EtcdServer::EtcdServer(const ServerOptions& options) : options_(options) {
+  wal_dir_ = options_.data_dir + "/member/wal";
+  snap_dir_ = options_.data_dir + "/member/snap";
+}
+
+EtcdServer::~EtcdServer() { Stop(); }
+
+Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& options) {
+  std::unique_ptr<EtcdServer> server(new EtcdServer(options));
+  Status st = server->Open();
+  if (!st.ok()) return st;
+  server->loop_ = std::thread([s = server.get()] { s->Run(); });
+  return server;
+}
+
+Status EtcdServer::Open() {
+  std::error_code ec;
+  std::filesystem::create_directories(snap_dir_, ec);
+  if (ec) return Status::IOError("cannot create " + snap_dir_ + ": " + ec.message());
+
+  mvcc::Options store_options;
+  store_options.quota_bytes = options_.quota_backend_bytes;
+  auto store = mvcc::KvStore::Open(snap_dir_ + "/db", store_options);
+  if (!store.ok()) return store.status();
+  store_ = std::move(store.value());
+  kv_ = std::make_unique<KvApplier>();
+  snapshotter_ = std::make_unique<snap::Snapshotter>(Env::Default(), snap_dir_);
+  raft_storage_ = std::make_unique<raft::MemoryStorage>();
+
+  auto members = InitialMembers(options_.initial_cluster, options_.initial_cluster_token);
+  if (!members.ok()) return members.status();
+
+  if (!wal::Wal::Exists(Env::Default(), wal_dir_)) {
+    if (options_.initial_cluster_state != "new") {
+      return Status::Unimplemented("--initial-cluster-state=existing needs multi-member support");
+    }
+    return Bootstrap(*members);
+  }
+  return Restart();
+}
+
+Status EtcdServer::Bootstrap(const std::vector<Member>& members) {
+  const Member* self = nullptr;
+  for (const Member& m : members) {
+    if (m.name == options_.name) self = &m;
+  }
+  if (self == nullptr) {
+    return Status::InvalidArgument("couldn't find local name \"" + options_.name +
+                                   "\" in the initial cluster configuration");
+  }
+  member_id_ = self->id;
+  std::vector<uint64_t> ids;
+  for (const Member& m : members) ids.push_back(m.id);
+  cluster_id_ = ComputeClusterId(ids);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    members_ = members;
+    for (Member& m : members_) {
+      if (m.id == member_id_) m.client_urls = options_.client_urls;
+    }
+  }
+
+  auto wal = wal::Wal::Create(Env::Default(), wal_dir_, EncodeWalMetadata(member_id_, cluster_id_),
+                              wal::Options());
+  if (!wal.ok()) return wal.status();
+  wal_ = std::move(wal.value());
+
+  raft::Config config = RaftConfig();
+  auto node = raft::RawNode::Create(config);
+  if (!node.ok()) return node.status();
+  node_ = std::move(node.value());
+  std::vector<raft::Peer> peers;
+  for (const Member& m : members) peers.push_back(raft::Peer{m.id, m.name});
+  return node_->Bootstrap(peers);
+}
+
+Status EtcdServer::Restart() {
+  // The newest snapshot the WAL also records: replay starts from it.
+  auto markers = wal::Wal::ValidSnapshotMarkers(Env::Default(), wal_dir_);
+  if (!markers.ok()) return markers.status();
+  raftpb::Snapshot snapshot;
+  auto loaded = snapshotter_->LoadNewestAvailable(*markers);
+  if (loaded.ok()) {
+    snapshot = std::move(loaded.value());
+  } else if (loaded.status().code() != Code::kNotFound) {
+    return loaded.status();
+  } else if (markers->size() > 1) {
+    // The WAL names snapshots but none is readable: starting from index 0
+    // would replay a log whose beginning was purged.
+    return Status::Corruption("snap: no usable snapshot in " + snap_dir_ +
+                              " for the snapshot markers of the WAL in " + wal_dir_);
+  }
+  wal::SnapshotMarker marker{snapshot.metadata().index(), snapshot.metadata().term()};
+  auto wal = wal::Wal::Open(Env::Default(), wal_dir_, marker, wal::Options());
+  if (!wal.ok()) return wal.status();
+  wal_ = std::move(wal.value());
+  auto contents = wal_->ReadAll();
+  if (!contents.ok()) return contents.status();
+  if (!DecodeWalMetadata(contents->metadata, &member_id_, &cluster_id_)) {
+    return Status::Corruption("wal: metadata record of " + wal_dir_ + " is malformed");
+  }
+  if (snapshot.metadata().index() > 0) {
+    ETCDPP_RETURN_IF_ERROR(raft_storage_->ApplySnapshot(snapshot));
+    snapshot_index_ = snapshot.metadata().index();
+  }
+  raft_storage_->SetHardState(contents->hard_state);
+  ETCDPP_RETURN_IF_ERROR(raft_storage_->Append(contents->entries));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto members = InitialMembers(options_.initial_cluster, options_.initial_cluster_token);
+    if (members.ok()) members_ = *members;
+    for (Member& m : members_) {
+      if (m.id == member_id_) m.client_urls = options_.client_urls;
+    }
+  }
+  raft::Config config = RaftConfig();
+  config.applied = snapshot.metadata().index();
+  auto node = raft::RawNode::Create(config);
+  if (!node.ok()) return node.status();
+  node_ = std::move(node.value());
+  spdlog::info("restarted member {:x} in cluster {:x} at commit index {}, applied index {}",
+               member_id_, cluster_id_, contents->hard_state.commit(), store_->ConsistentIndex());
+  return Status::OK();
+}
+
+raft::Config EtcdServer::RaftConfig() const {
+  raft::Config config;
+  config.id = member_id_;
+  config.heartbeat_tick = 1;
+  config.election_tick =
+      std::max<int>(2, static_cast<int>(options_.election_timeout / options_.heartbeat_interval));
+  config.storage = raft_storage_.get();
+  config.max_size_per_msg = 1024 * 1024;
+  config.max_inflight_msgs = 512;
+  config.max_uncommitted_entries_size = 1ull << 30;
+  config.check_quorum = true;
+  config.pre_vote = true;
+  config.seed = member_id_ ^ static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  return config;
+}
+
+void EtcdServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      if (!loop_.joinable()) return;
+    }
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+void EtcdServer::Propose(internalpb::InternalRaftRequest request,
+                         google::protobuf::Message* response, ProposeCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      proposals_.push_back(PendingProposal{std::move(request), response, std::move(done),
+                                           Clock::now() + RequestTimeout()});
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  done(Status(Code::kStopped));
+}
+
+void EtcdServer::WaitLinearizable(ReadCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      reads_.push_back(std::move(done));
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  done(Status(Code::kStopped));
+}
+
+void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* header) const {
+  header->set_cluster_id(cluster_id_);
+  header->set_member_id(member_id_);
+  header->set_raft_term(term());
+}
+
+std::vector<Member> EtcdServer::Members() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return members_;
+}
+
+std::chrono::milliseconds EtcdServer::RequestTimeout() const {
+  // etcd: 5s plus two election timeouts.
+  return std::chrono::milliseconds(5000) + 2 * options_.election_timeout;
+}
+
+void EtcdServer::Run() {
+  Clock::time_point next_tick = Clock::now() + options_.heartbeat_interval;
+  std::deque<PendingProposal> proposals;
+  std::vector<ReadCallback> reads;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait_until(lock, next_tick, [&] {
+        return stopping_ || !proposals_.empty() || !reads_.empty() || node_->HasReady();
+      });
+      if (stopping_) break;
+      proposals.swap(proposals_);
+      reads.swap(reads_);
+    }
+    Clock::time_point now = Clock::now();
+    if (now >= next_tick) {
+      node_->Tick();
+      next_tick = now + options_.heartbeat_interval;
+      ExpireRequests(now);
+    }
+    for (PendingProposal& p : proposals) {
+      uint64_t id = ++next_request_id_;
+      p.request.mutable_header()->set_id(id);
+      std::string data = p.request.SerializeAsString();
+      if (data.size() > options_.max_request_bytes) {
+        p.done(Status(Code::kRequestTooLarge));
+        continue;
+      }
+      Status st = node_->Propose(std::move(data));
+      if (!st.ok()) {
+        p.done(st);
+        continue;
+      }
+      waiters_.emplace(id, Waiter{p.response, std::move(p.done), p.deadline});
+    }
+    proposals.clear();
+    if (!reads.empty()) {
+      uint64_t ctx = ++next_read_ctx_;
+      reads_in_flight_.emplace(ctx, ReadBatch{std::move(reads), now + RequestTimeout()});
+      reads.clear();
+      node_->ReadIndex(EncodeReadContext(ctx));
+    }
+    while (node_->HasReady()) {
+      raft::Ready ready = node_->GetReady();
+      HandleReady(ready);
+      node_->Advance(ready);
+    }
+    MaybeSnapshot();
+  }
+  FailAll(Status(Code::kStopped));
+  if (store_) (void)store_->Sync();
+}
+
+void EtcdServer::HandleReady(raft::Ready& ready) {
+  if (ready.soft_state) {
+    leader_id_.store(ready.soft_state->lead, std::memory_order_release);
+  }
+  if (ready.hard_state) {
+    term_.store(ready.hard_state->term(), std::memory_order_release);
+    commit_index_.store(ready.hard_state->commit(), std::memory_order_release);
+  }
+  // Persist before anything leaves this member or is applied (Raft: a vote or
+  // an acked append must survive a crash).
+  if (ready.snapshot.metadata().index() > 0) {
+    Status st = snapshotter_->SaveSnap(ready.snapshot);
+    if (st.ok()) {
+      st = wal_->SaveSnapshot(
+          wal::SnapshotMarker{ready.snapshot.metadata().index(), ready.snapshot.metadata().term()});
+    }
+    if (!st.ok()) Fatal("failed to persist snapshot", st);
+    st = raft_storage_->ApplySnapshot(ready.snapshot);
+    if (!st.ok()) Fatal("failed to apply snapshot to raft storage", st);
+  }
+  if (ready.hard_state || !ready.entries.empty()) {
+    raftpb::HardState hs = ready.hard_state ? *ready.hard_state : raftpb::HardState();
+    Status st = wal_->Save(hs, ready.entries, ready.must_sync);
+    if (!st.ok()) Fatal("failed to write WAL", st);
+    if (ready.hard_state) raft_storage_->SetHardState(*ready.hard_state);
+    st = raft_storage_->Append(ready.entries);
+    if (!st.ok()) Fatal("failed to append to raft storage", st);
+  }
+  // Single member for now: messages only go to peers, and there are none.
+  ApplyCommitted(ready);
+  for (const raft::ReadState& rs : ready.read_states) {
+    auto it = reads_in_flight_.find(DecodeReadContext(rs.request_ctx));
+    if (it == reads_in_flight_.end()) continue;
+    reads_waiting_apply_.emplace_back(rs.index, std::move(it->second.callbacks));
+    reads_in_flight_.erase(it);
+  }
+  CompleteAppliedReads();
+}
+
+void EtcdServer::ApplyCommitted(raft::Ready& ready) {
+  if (ready.committed_entries.empty()) return;
+  const uint64_t consistent_index = store_->ConsistentIndex();
+  std::vector<std::pair<Waiter, Status>> completed;
+  auto write = store_->Write();
+  if (!write.ok()) Fatal("cannot open a backend write transaction", write.status());
+  std::unique_ptr<mvcc::WriteTxn> txn = std::move(write.value());
+  uint64_t last_index = 0;
+  for (const raftpb::Entry& entry : ready.committed_entries) {
+    last_index = entry.index();
+    if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+      ApplyConfChange(entry.data());
+      continue;
+    }
+    // Entries at or below the consistent index are already in the store
+    // (replayed from the WAL after a restart): applying twice would bump
+    // revisions twice.
+    if (entry.index() <= consistent_index || entry.data().empty()) continue;
+    internalpb::InternalRaftRequest request;
+    if (!request.ParseFromString(entry.data())) {
+      Fatal("undecodable raft entry", Status::Corruption("index " + std::to_string(entry.index())));
+    }
+    auto waiter = waiters_.find(request.header().id());
+    std::unique_ptr<google::protobuf::Message> scratch;
+    google::protobuf::Message* response = nullptr;
+    if (waiter != waiters_.end()) {
+      response = waiter->second.response;
+    } else {
+      scratch = ScratchResponse(request);
+      response = scratch.get();
+    }
+    Status st = ApplyRequest(*txn, request, response);
+    if (waiter != waiters_.end()) {
+      completed.emplace_back(std::move(waiter->second), std::move(st));
+      waiters_.erase(waiter);
+    }
+  }
+  Status st;
+  if (last_index > consistent_index) st = txn->SetConsistentIndex(last_index);
+  if (st.ok()) st = txn->Commit();
+  if (!st.ok()) Fatal("failed to commit applied entries to the backend", st);
+  applied_index_.store(last_index, std::memory_order_release);
+  for (auto& [waiter, status] : completed) waiter.done(status);
+}
+
+Status EtcdServer::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
+                                google::protobuf::Message* response) {
+  using R = internalpb::InternalRaftRequest;
+  switch (request.request_case()) {
+    case R::kPut:
+      return kv_->Put(txn, request.put(), static_cast<etcdserverpb::PutResponse*>(response));
+    case R::kDeleteRange:
+      return kv_->DeleteRange(txn, request.delete_range(),
+                              static_cast<etcdserverpb::DeleteRangeResponse*>(response));
+    case R::kTxn:
+      return kv_->Txn(txn, request.txn(), static_cast<etcdserverpb::TxnResponse*>(response));
+    case R::kCompaction:
+      return kv_->Compact(txn, request.compaction(),
+                          static_cast<etcdserverpb::CompactionResponse*>(response));
+    default:
+      return Status::Unimplemented("request type not supported yet");
+  }
+}
+
+void EtcdServer::ApplyConfChange(const std::string& data) {
+  raftpb::ConfChange cc;
+  if (!cc.ParseFromString(data)) {
+    Fatal("undecodable conf change", Status::Corruption("conf change entry"));
+  }
+  conf_state_ = node_->ApplyConfChange(cc);
+}
+
+void EtcdServer::CompleteAppliedReads() {
+  const uint64_t applied = applied_index_.load(std::memory_order_acquire);
+  auto ready_end = std::partition(reads_waiting_apply_.begin(), reads_waiting_apply_.end(),
+                                  [&](const auto& r) { return r.first > applied; });
+  std::vector<ReadCallback> done;
+  for (auto it = ready_end; it != reads_waiting_apply_.end(); ++it) {
+    for (ReadCallback& cb : it->second) done.push_back(std::move(cb));
+  }
+  reads_waiting_apply_.erase(ready_end, reads_waiting_apply_.end());
+  for (ReadCallback& cb : done) cb(Status::OK());
+}
+
+void EtcdServer::ExpireRequests(Clock::time_point now) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->second.deadline <= now) {
+      it->second.done(Status(Code::kTimeout));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
+    if (it->second.deadline <= now) {
+      for (ReadCallback& cb : it->second.callbacks) cb(Status(Code::kTimeout));
+      it = reads_in_flight_.erase(it);
+    } else {
+      // A ReadIndex is dropped by Raft while there is no leader: ask again.
+      node_->ReadIndex(EncodeReadContext(it->first));
+      ++it;
+    }
+  }
+}
+
+void EtcdServer::MaybeSnapshot() {
+  const uint64_t applied = applied_index_.load(std::memory_order_acquire);
+  if (applied <= snapshot_index_ + options_.snapshot_count) return;
+  // The store must be durable up to `applied` before the WAL below it may go.
+  Status st = store_->Sync();
+  if (!st.ok()) Fatal("failed to sync the backend", st);
+  auto snapshot = raft_storage_->CreateSnapshot(applied, &conf_state_, std::string());
+  if (!snapshot.ok()) {
+    spdlog::warn("snapshot at {} skipped: {}", applied, snapshot.status().ToString());
+    return;
+  }
+  st = snapshotter_->SaveSnap(*snapshot);
+  if (st.ok()) {
+    st = wal_->SaveSnapshot(
+        wal::SnapshotMarker{snapshot->metadata().index(), snapshot->metadata().term()});
+  }
+  if (!st.ok()) Fatal("failed to save snapshot", st);
+  snapshot_index_ = applied;
+  if (applied > options_.snapshot_catchup_entries) {
+    st = raft_storage_->Compact(applied - options_.snapshot_catchup_entries);
+    if (!st.ok() && st.code() != Code::kCompacted) {
+      spdlog::warn("raft log compaction failed: {}", st.ToString());
+    }
+  }
+  st = wal_->ReleaseTo(applied);
+  if (!st.ok()) spdlog::warn("WAL purge failed: {}", st.ToString());
+  spdlog::info("saved snapshot at index {}", applied);
+}
+
+void EtcdServer::FailAll(const Status& status) {
+  for (auto& [id, waiter] : waiters_) waiter.done(status);
+  waiters_.clear();
+  for (auto& [ctx, batch] : reads_in_flight_) {
+    for (ReadCallback& cb : batch.callbacks) cb(status);
+  }
+  reads_in_flight_.clear();
+  for (auto& [index, callbacks] : reads_waiting_apply_) {
+    for (ReadCallback& cb : callbacks) cb(status);
+  }
+  reads_waiting_apply_.clear();
+  std::deque<PendingProposal> proposals;
+  std::vector<ReadCallback> reads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    proposals.swap(proposals_);
+    reads.swap(reads_);
+  }
+  for (PendingProposal& p : proposals) p.done(status);
+  for (ReadCallback& cb : reads) cb(status);
+}
+
+void EtcdServer::Fatal(const char* what, const Status& status) {
+  // A storage failure on the write path leaves no safe way forward: stopping
+  // is the only way not to acknowledge what is not durable.
+  spdlog::critical("{}: {}", what, status.ToString());
+  std::abort();
+}
+
+}  // namespace etcdpp::server

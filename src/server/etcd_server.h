@@ -1,0 +1,198 @@
+// EtcdServer: one etcd member. Owns the Raft node, the WAL, the snapshotter
+// and the MVCC store, and runs the Raft loop on its own thread.
+//
+// Threads:
+//  - the raft loop thread owns RawNode, MemoryStorage writes, the WAL, the
+//    snapshotter and the store's single WriteTxn; it is the only writer.
+//  - any thread (gRPC's) may call Propose, ReadIndex and Read*: they only
+//    enqueue under mu_ and are completed later from the raft loop thread.
+//
+// Invariants:
+//  - a proposal's callback runs only after its entry is fsynced in the WAL and
+//    applied to the store (LMDB txn committed), so a client never sees an ack
+//    for a write a restart could lose (kill -9 of the process).
+//  - applied_index_ only grows; it is published after the LMDB commit, so a
+//    read that waited for applied >= read index sees every write acked before
+//    the read started (linearizability).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "etcdpppb/internal.pb.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "raftpb/raft.pb.h"
+#include "server/membership.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace etcdpp::mvcc {
+class KvStore;
+}
+namespace etcdpp::mvcc {
+class WriteTxn;
+}
+namespace etcdpp::raft {
+class RawNode;
+class MemoryStorage;
+struct Config;
+struct Ready;
+}  // namespace etcdpp::raft
+namespace etcdpp::wal {
+class Wal;
+}
+namespace etcdpp::snap {
+class Snapshotter;
+}
+
+namespace etcdpp::server {
+
+class KvApplier;
+
+struct ServerOptions {
+  std::string name = "default";
+  std::string data_dir = "default.etcd";
+  std::vector<std::string> client_urls;  // advertised
+  std::vector<std::string> initial_advertise_peer_urls;
+  std::string initial_cluster;                // name=url,...
+  std::string initial_cluster_state = "new";  // new | existing
+  std::string initial_cluster_token = "etcd-cluster";
+  uint64_t snapshot_count = 100000;
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint64_t max_txn_ops = 128;
+  uint64_t quota_backend_bytes = 2ull << 30;
+  std::chrono::milliseconds heartbeat_interval{100};
+  std::chrono::milliseconds election_timeout{1000};
+  // Raft log entries kept in memory behind a snapshot so slow followers can
+  // catch up without a snapshot (etcd's SnapshotCatchUpEntries).
+  uint64_t snapshot_catchup_entries = 5000;
+};
+
+// Completion of one proposal: the status of applying it. The response object
+// handed to Propose has been filled when status is OK.
+using ProposeCallback = std::function<void(const Status&)>;
+using ReadCallback = std::function<void(const Status&)>;
+
+class EtcdServer {
+ public:
+  // Opens (or bootstraps) the member in options.data_dir and starts the raft
+  // loop. Replays the WAL past the store's consistent index before returning.
+  static Result<std::unique_ptr<EtcdServer>> Start(const ServerOptions& options);
+  ~EtcdServer();
+  EtcdServer(const EtcdServer&) = delete;
+  EtcdServer& operator=(const EtcdServer&) = delete;
+
+  // Stops the raft loop; pending requests complete with kStopped.
+  void Stop();
+
+  // Proposes a client request through Raft. `response` must be the response
+  // type of `request`'s operation and stay alive until `done` runs; `done`
+  // runs on the raft loop thread and must not block.
+  void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
+               ProposeCallback done);
+
+  // Calls `done` once every write committed before this call is applied
+  // (Raft ReadIndex). Reads issued after `done` runs are linearizable.
+  void WaitLinearizable(ReadCallback done);
+
+  // Fills cluster_id, member_id, raft_term (revision is the caller's).
+  void FillHeader(etcdserverpb::ResponseHeader* header) const;
+
+  mvcc::KvStore* store() const { return store_.get(); }
+  KvApplier* kv() const { return kv_.get(); }
+  const ServerOptions& options() const { return options_; }
+  uint64_t member_id() const { return member_id_; }
+  uint64_t cluster_id() const { return cluster_id_; }
+  uint64_t leader_id() const { return leader_id_.load(std::memory_order_acquire); }
+  uint64_t term() const { return term_.load(std::memory_order_acquire); }
+  uint64_t applied_index() const { return applied_index_.load(std::memory_order_acquire); }
+  uint64_t commit_index() const { return commit_index_.load(std::memory_order_acquire); }
+  std::vector<Member> Members() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct PendingProposal {
+    internalpb::InternalRaftRequest request;
+    google::protobuf::Message* response;
+    ProposeCallback done;
+    Clock::time_point deadline;
+  };
+  struct Waiter {
+    google::protobuf::Message* response;
+    ProposeCallback done;
+    Clock::time_point deadline;
+  };
+  struct ReadBatch {
+    std::vector<ReadCallback> callbacks;
+    Clock::time_point deadline;
+  };
+
+  explicit EtcdServer(const ServerOptions& options);
+  Status Open();
+  Status Bootstrap(const std::vector<Member>& members);
+  Status Restart();
+  raft::Config RaftConfig() const;
+  std::chrono::milliseconds RequestTimeout() const;
+  void Run();
+  // Persists, applies and answers what one Raft Ready holds.
+  void HandleReady(raft::Ready& ready);
+  void ApplyCommitted(raft::Ready& ready);
+  Status ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
+                      google::protobuf::Message* response);
+  void ApplyConfChange(const std::string& data);
+  void CompleteAppliedReads();
+  void ExpireRequests(Clock::time_point now);
+  void MaybeSnapshot();
+  void FailAll(const Status& status);
+  [[noreturn]] void Fatal(const char* what, const Status& status);
+
+  const ServerOptions options_;
+  uint64_t member_id_ = 0;
+  uint64_t cluster_id_ = 0;
+  std::string wal_dir_;
+  std::string snap_dir_;
+
+  std::unique_ptr<raft::MemoryStorage> raft_storage_;
+  std::unique_ptr<raft::RawNode> node_;
+  std::unique_ptr<wal::Wal> wal_;
+  std::unique_ptr<snap::Snapshotter> snapshotter_;
+  std::unique_ptr<mvcc::KvStore> store_;
+  std::unique_ptr<KvApplier> kv_;
+
+  std::atomic<uint64_t> leader_id_{0};
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> applied_index_{0};
+  std::atomic<uint64_t> commit_index_{0};
+  // Raft-loop-thread only.
+  uint64_t snapshot_index_ = 0;
+  raftpb::ConfState conf_state_;
+  uint64_t next_request_id_ = 0;
+  uint64_t next_read_ctx_ = 0;
+  std::unordered_map<uint64_t, Waiter> waiters_;
+  // Reads waiting for the ReadState of a given context, and then for apply.
+  std::unordered_map<uint64_t, ReadBatch> reads_in_flight_;
+  std::vector<std::pair<uint64_t, std::vector<ReadCallback>>> reads_waiting_apply_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::deque<PendingProposal> proposals_;  // guarded by mu_
+  std::vector<ReadCallback> reads_;        // guarded by mu_
+  std::vector<Member> members_;            // guarded by mu_
+  bool stopping_ = false;                  // guarded by mu_
+  std::thread loop_;
+};
+
+}  // namespace etcdpp::server
