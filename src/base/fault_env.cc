@@ -34,7 +34,8 @@ class FaultEnv::Handle final : public WritableFile {
   Status Sync() override {
     std::lock_guard<std::mutex> l(env_->mu_);
     ETCDPP_RETURN_IF_ERROR(CheckLocked("sync"));
-    if (env_->fail_syncs_) return Status::IOError("fdatasync " + path_ + ": injected failure");
+    if (env_->SyncFailsLocked())
+      return Status::IOError("fdatasync " + path_ + ": injected failure");
     file_->durable = file_->data;
     ++env_->syncs_;
     return Status::OK();
@@ -195,7 +196,7 @@ Status FaultEnv::RenameFile(const std::string& from, const std::string& to) {
 Status FaultEnv::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> l(mu_);
   if (!dirs_.count(dir)) return Status::NotFound("open " + dir + ": no such directory");
-  if (fail_syncs_) return Status::IOError("fsync " + dir + ": injected failure");
+  if (SyncFailsLocked()) return Status::IOError("fsync " + dir + ": injected failure");
   durable_[dir] = live_[dir];
   ++syncs_;
   return Status::OK();
@@ -277,6 +278,19 @@ void FaultEnv::SetFailWrites(bool fail) {
 void FaultEnv::SetFailSyncs(bool fail) {
   std::lock_guard<std::mutex> l(mu_);
   fail_syncs_ = fail;
+  syncs_before_failure_ = -1;
+}
+
+void FaultEnv::FailSyncsAfter(uint64_t n) {
+  std::lock_guard<std::mutex> l(mu_);
+  fail_syncs_ = false;
+  syncs_before_failure_ = static_cast<int64_t>(n);
+}
+
+bool FaultEnv::SyncFailsLocked() {
+  if (syncs_before_failure_ == 0) fail_syncs_ = true;
+  if (syncs_before_failure_ > 0) --syncs_before_failure_;
+  return fail_syncs_;
 }
 
 uint64_t FaultEnv::append_count() const {

@@ -60,6 +60,9 @@ class FaultEnv final : public Env {
   // While set, Append / Sync (and SyncDir) fail with kIOError and change nothing.
   void SetFailWrites(bool fail);
   void SetFailSyncs(bool fail);
+  // The next `n` syncs (WritableFile::Sync or SyncDir) succeed, then every
+  // one fails as with SetFailSyncs(true): stops a workload at sync point n.
+  void FailSyncsAfter(uint64_t n);
 
   // Counters of successful WritableFile::Append and ::Sync calls, so tests
   // can check that a batch costs one write and one sync.
@@ -83,9 +86,13 @@ class FaultEnv final : public Env {
   std::map<std::string, Dir> live_;     // What GetChildren sees.
   std::map<std::string, Dir> durable_;  // What survives a crash.
   std::set<std::string> locks_;
+  // Whether the next sync fails, consuming FailSyncsAfter's budget.
+  bool SyncFailsLocked();
+
   uint64_t crash_epoch_ = 0;  // Handles from an older epoch are dead.
   bool fail_writes_ = false;
   bool fail_syncs_ = false;
+  int64_t syncs_before_failure_ = -1;  // FailSyncsAfter's budget; -1: none.
   uint64_t appends_ = 0;
   uint64_t syncs_ = 0;
 };

@@ -36,8 +36,7 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// Every segment in `dir`, ordered by sequence number, which must have no gaps
-// (a missing segment in the middle loses entries).
+// Every segment in `dir`, ordered by sequence number.
 Result<std::vector<SegmentId>> ListSegments(Env* env, const std::string& dir) {
   auto children = env->GetChildren(dir);
   if (!children.ok()) return children.status();
@@ -47,14 +46,28 @@ Result<std::vector<SegmentId>> ListSegments(Env* env, const std::string& dir) {
   }
   std::sort(segments.begin(), segments.end(),
             [](const SegmentId& a, const SegmentId& b) { return a.seq < b.seq; });
-  for (size_t i = 1; i < segments.size(); ++i) {
+  return segments;
+}
+
+// The segments read from `from` on must have consecutive sequence numbers: a
+// missing one loses entries. Gaps before `from` are harmless (a purge that a
+// crash interrupted may have deleted some old segments but not others).
+Status CheckContiguous(const std::vector<SegmentId>& segments, size_t from) {
+  for (size_t i = from + 1; i < segments.size(); ++i) {
     if (segments[i].seq != segments[i - 1].seq + 1) {
       return Status::Corruption("wal: missing segment between " +
                                 SegmentName(segments[i - 1].seq, segments[i - 1].index) + " and " +
                                 SegmentName(segments[i].seq, segments[i].index));
     }
   }
-  return segments;
+  return Status::OK();
+}
+
+// The first segment of the gap-free run that ends with the last segment.
+size_t ContiguousSuffixStart(const std::vector<SegmentId>& segments) {
+  size_t from = segments.empty() ? 0 : segments.size() - 1;
+  while (from > 0 && segments[from - 1].seq + 1 == segments[from].seq) --from;
+  return from;
 }
 
 // Decoding stopped at `bad` in the last segment. Decides whether the bytes
@@ -225,6 +238,7 @@ Result<std::unique_ptr<Wal>> Wal::Open(Env* env, const std::string& dir, Snapsho
   if (from == 0) {
     return Status::NotFound("wal: no segment holds index " + std::to_string(start.index));
   }
+  ETCDPP_RETURN_IF_ERROR(CheckContiguous(*segments, from - 1));
   wal->segments_ = std::move(segments).value();
   wal->read_from_ = from - 1;
   wal->start_ = start;
@@ -355,7 +369,7 @@ Result<std::vector<SnapshotMarker>> Wal::ValidSnapshotMarkers(Env* env, const st
     return Status::OK();
   };
   std::optional<uint32_t> prev_crc;
-  for (size_t i = 0; i < segments->size(); ++i) {
+  for (size_t i = ContiguousSuffixStart(*segments); i < segments->size(); ++i) {
     const SegmentId& id = (*segments)[i];
     current = SegmentName(id.seq, id.index);
     auto data = env->ReadFile(JoinPath(dir, current));

@@ -78,6 +78,7 @@ class Wal {
 
   // Every snapshot marker in the WAL whose index the saved hard state has
   // committed (a snapshot beyond the commit index may not be the cluster's).
+  // Reads the gap-free run of segments that ends with the last one.
   // Read-only and lock-free: for choosing which snapshot file to load before
   // Open. Tolerates a torn tail; refuses corruption like ReadAll.
   static Result<std::vector<SnapshotMarker>> ValidSnapshotMarkers(Env* env, const std::string& dir);

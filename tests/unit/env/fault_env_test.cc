@@ -106,6 +106,17 @@ TEST_F(FaultEnvTest, InjectedFailuresChangeNothing) {
   EXPECT_EQ(env_.sync_count(), 0u);
 }
 
+TEST_F(FaultEnvTest, FailSyncsAfterStopsAtTheNthSync) {
+  auto f = Create("/d/f");
+  env_.FailSyncsAfter(2);
+  EXPECT_TRUE(f->Sync().ok());
+  EXPECT_TRUE(env_.SyncDir("/d").ok());
+  EXPECT_EQ(f->Sync().code(), Code::kIOError);
+  EXPECT_EQ(f->Sync().code(), Code::kIOError);
+  env_.SetFailSyncs(false);
+  EXPECT_TRUE(f->Sync().ok());
+}
+
 TEST_F(FaultEnvTest, CorruptByteHitsDurableContentsToo) {
   ASSERT_TRUE(WriteFileAtomically(&env_, "/d/f", "abc").ok());
   ASSERT_TRUE(env_.CorruptByte("/d/f", 1, 0x01).ok());
