@@ -300,6 +300,28 @@ class Cluster:
                                             timeout=timeout)
         return self._clients[i]
 
+    def status(self, i, timeout=2):
+        """Maintenance.Status of member i (raw StatusResponse: header.member_id, leader)."""
+        from etcd3 import etcdrpc
+        return self.client(i).maintenancestub.Status(etcdrpc.StatusRequest(), timeout)
+
+    def leader(self, timeout=20.0):
+        """Index of the leader once every running member reports the same one."""
+        def agreed_leader():
+            ids = {}
+            leaders = set()
+            for i, m in enumerate(self.members):
+                if m.running():
+                    s = self.status(i)
+                    ids[s.header.member_id] = i
+                    leaders.add(s.leader)
+            if len(leaders) == 1:
+                leader_id = leaders.pop()
+                if leader_id in ids:
+                    return ids[leader_id] + 1  # +1: index 0 must count as found
+            return None
+        return wait_until(agreed_leader, timeout, interval=0.1, what="an agreed leader") - 1
+
     def _drop_client(self, i):
         c = self._clients.pop(i, None)
         if c is not None:
