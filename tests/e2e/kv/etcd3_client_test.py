@@ -423,6 +423,27 @@ class ValidationTest(KVTestBase):
                             self.c.put, self.k("big"), value)
 
 
+class MaintenanceAndClusterTest(KVTestBase):
+    def test_single_member_is_its_own_leader(self):
+        status = self.c.maintenancestub.Status(etcdrpc.StatusRequest(), 5)
+        self.assertNotEqual(status.header.member_id, 0)
+        self.assertEqual(status.leader, status.header.member_id)
+        self.assertTrue(status.version)
+        self.assertGreaterEqual(status.raftTerm, 1)
+        self.assertGreater(status.dbSize, 0)
+
+    def test_member_list_shows_our_urls(self):
+        members = list(self.c.members)
+        self.assertEqual(len(members), 1)
+        m = CLUSTER.members[0]
+        self.assertEqual(members[0].name, m.name)
+        self.assertEqual(list(members[0].client_urls), [m.client_url])
+        self.assertEqual(list(members[0].peer_urls), [m.peer_url])
+
+    def test_no_alarms_on_a_healthy_member(self):
+        self.assertEqual(list(self.c.list_alarms()), [])
+
+
 class LeaseTest(KVTestBase):
     def setUp(self):
         super().setUp()
