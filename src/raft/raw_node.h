@@ -37,6 +37,15 @@
 // one-member cluster cost exactly one fsync per Ready.
 //
 // GetReady must be followed by Advance before the next GetReady.
+//
+// Restart: Create() restores term, vote and commit from
+// Storage::InitialState(), and the membership from its conf_state, which is
+// the membership of the latest snapshot only. Like etcd's server, restart
+// with Config::applied = the snapshot index: every committed entry after the
+// snapshot is handed out again, and the server re-applies it (skipping
+// normal entries its state machine already has, e.g. by consistent index,
+// but calling ApplyConfChange for every conf-change entry, which rebuilds the
+// membership).
 #pragma once
 
 #include <cstdint>

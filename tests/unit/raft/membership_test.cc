@@ -152,12 +152,18 @@ TEST(Membership6, RemovedLeaderDropsProposalsAndOthersElectNewLeader) {
   net.Campaign(1);
   ASSERT_TRUE(net.ProposeConfChange(1, raftpb::CONF_CHANGE_REMOVE_NODE, 1).ok());
   net.DeliverAll();
-  EXPECT_EQ(Voters(net.sim(2).conf_state), (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(Voters(net.sim(1).conf_state), (std::vector<uint64_t>{2, 3}));
   EXPECT_EQ(net.Propose(1, "x").code(), Code::kNotLeader);
-  // The server stops a removed member; the others elect a leader.
+  // The server stops a removed member; the others elect a leader, which
+  // commits (and so applies) the removal too.
   net.Crash(1);
   const uint64_t leader = net.WaitForStableLeader();
-  EXPECT_TRUE(leader == 2 || leader == 3);
+  ASSERT_TRUE(leader == 2 || leader == 3);
+  ASSERT_TRUE(net.Propose(leader, "y").ok());
+  net.DeliverAll();
+  EXPECT_EQ(Voters(net.sim(2).conf_state), (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(Voters(net.sim(3).conf_state), (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(net.sim(3).state, std::vector<std::string>{"y"});
 }
 
 // ---------------------------------------------------------------------------

@@ -188,6 +188,7 @@ class Network {
   void Crash(uint64_t id) { down_.insert(id); }
   void Recover(uint64_t id) { down_.erase(id); }
   bool IsDown(uint64_t id) const { return down_.count(id) != 0; }
+  bool IsRemoved(uint64_t id) const { return removed_.count(id) != 0; }
 
   // --- Driving ------------------------------------------------------------
 
@@ -284,9 +285,10 @@ class Network {
       uint64_t l = Leader();
       if (l != 0) {
         bool agreed = true;
-        for (const auto& [id, n] : nodes_) {
-          if (IsDown(id) || !Reachable(l, id)) continue;
-          if (n.node->lead() != l) agreed = false;
+        // Every live, reachable member (in the leader's configuration).
+        for (const auto& [id, pr] : raft(l).tracker().progress()) {
+          if (nodes_.count(id) == 0 || IsDown(id) || !Reachable(l, id)) continue;
+          if (node(id).lead() != l) agreed = false;
         }
         if (agreed) return l;
       }
@@ -487,8 +489,9 @@ class Network {
   }
 
   void Send(uint64_t from, raftpb::Message m) {
-    const bool lost = !Reachable(from, m.to()) || dropped_types_.count(m.type()) != 0 ||
-                      (filter && !filter(m)) ||
+    // Like etcd's transport, peers ignore members that were removed.
+    const bool lost = !Reachable(from, m.to()) || removed_.count(from) != 0 ||
+                      dropped_types_.count(m.type()) != 0 || (filter && !filter(m)) ||
                       (opts_.drop_rate > 0 && Uniform() < opts_.drop_rate);
     if (lost) {
       // The transport notices a failed snapshot and tells Raft, like etcd's.
@@ -549,6 +552,7 @@ class Network {
           raftpb::ConfChange cc;
           ASSERT_TRUE(cc.ParseFromString(e.data()));
           n.conf_state = n.node->ApplyConfChange(cc);
+          if (cc.type() == raftpb::CONF_CHANGE_REMOVE_NODE) removed_.insert(cc.node_id());
         } else if (!e.data().empty()) {
           n.state.push_back(e.data());
         }
@@ -569,6 +573,8 @@ class Network {
   std::set<std::pair<uint64_t, uint64_t>> blocked_;
   std::set<raftpb::MessageType> dropped_types_;
   std::set<uint64_t> down_;
+  // Members whose removal some node applied.
+  std::set<uint64_t> removed_;
   // Election Safety record: term -> leader.
   std::map<uint64_t, uint64_t> leaders_;
   // Committed content by index, as first observed.
