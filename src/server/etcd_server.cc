@@ -269,6 +269,14 @@ std::chrono::milliseconds EtcdServer::RequestTimeout() const {
 }
 
 void EtcdServer::Run() {
+  // Apply what bootstrap or WAL replay left committed, then elect at once if
+  // this member is the only voter.
+  while (node_->HasReady()) {
+    raft::Ready ready = node_->GetReady();
+    HandleReady(ready);
+    node_->Advance(ready);
+  }
+  CampaignIfSoleVoter();
   Clock::time_point next_tick = Clock::now() + options_.heartbeat_interval;
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
@@ -288,21 +296,14 @@ void EtcdServer::Run() {
       next_tick = now + options_.heartbeat_interval;
       ExpireRequests(now);
     }
-    for (PendingProposal& p : proposals) {
-      uint64_t id = ++next_request_id_;
-      p.request.mutable_header()->set_id(id);
-      std::string data = p.request.SerializeAsString();
-      if (data.size() > options_.max_request_bytes) {
-        p.done(Status(Code::kRequestTooLarge));
-        continue;
-      }
-      Status st = node_->Propose(std::move(data));
-      if (!st.ok()) {
-        p.done(st);
-        continue;
-      }
-      waiters_.emplace(id, Waiter{p.response, std::move(p.done), p.deadline});
+    // Proposals that found no leader wait for one, oldest first, until their
+    // deadline (etcd lets them time out rather than fail at once).
+    if (!stalled_proposals_.empty()) {
+      proposals.insert(proposals.begin(), std::make_move_iterator(stalled_proposals_.begin()),
+                       std::make_move_iterator(stalled_proposals_.end()));
+      stalled_proposals_.clear();
     }
+    for (PendingProposal& p : proposals) ProposeOne(p);
     proposals.clear();
     if (!reads.empty()) {
       uint64_t ctx = ++next_read_ctx_;
@@ -319,6 +320,35 @@ void EtcdServer::Run() {
   }
   FailAll(Status(Code::kStopped));
   if (store_) (void)store_->Sync();
+}
+
+void EtcdServer::ProposeOne(PendingProposal& p) {
+  if (!p.request.header().id()) p.request.mutable_header()->set_id(++next_request_id_);
+  std::string data = p.request.SerializeAsString();
+  if (data.size() > options_.max_request_bytes) {
+    p.done(Status(Code::kRequestTooLarge));
+    return;
+  }
+  const uint64_t id = p.request.header().id();
+  Status st = node_->Propose(std::move(data));
+  if (st.code() == Code::kNoLeader || st.code() == Code::kLeaderChanged) {
+    stalled_proposals_.push_back(std::move(p));
+    return;
+  }
+  if (!st.ok()) {
+    p.done(st);
+    return;
+  }
+  waiters_.emplace(id, Waiter{p.response, std::move(p.done), p.deadline});
+}
+
+void EtcdServer::CampaignIfSoleVoter() {
+  raftpb::ConfState cs = node_->conf_state();
+  if (cs.voters_size() == 1 && cs.voters(0) == member_id_ && node_->lead() == 0) {
+    // Nobody else can win: skip the election timeout (etcd fast-forwards
+    // ticks on start for the same reason).
+    (void)node_->Campaign();
+  }
 }
 
 void EtcdServer::HandleReady(raft::Ready& ready) {
@@ -453,6 +483,14 @@ void EtcdServer::ExpireRequests(Clock::time_point now) {
       ++it;
     }
   }
+  for (auto it = stalled_proposals_.begin(); it != stalled_proposals_.end();) {
+    if (it->deadline <= now) {
+      it->done(Status(Code::kTimeout));
+      it = stalled_proposals_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
     if (it->second.deadline <= now) {
       for (ReadCallback& cb : it->second.callbacks) cb(Status(Code::kTimeout));
@@ -505,6 +543,8 @@ void EtcdServer::FailAll(const Status& status) {
     for (ReadCallback& cb : callbacks) cb(status);
   }
   reads_waiting_apply_.clear();
+  for (PendingProposal& p : stalled_proposals_) p.done(status);
+  stalled_proposals_.clear();
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
   {

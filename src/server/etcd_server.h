@@ -147,6 +147,8 @@ class EtcdServer {
   raft::Config RaftConfig() const;
   std::chrono::milliseconds RequestTimeout() const;
   void Run();
+  void ProposeOne(PendingProposal& p);
+  void CampaignIfSoleVoter();
   // Persists, applies and answers what one Raft Ready holds.
   void HandleReady(raft::Ready& ready);
   void ApplyCommitted(raft::Ready& ready);
@@ -182,6 +184,7 @@ class EtcdServer {
   uint64_t next_request_id_ = 0;
   uint64_t next_read_ctx_ = 0;
   std::unordered_map<uint64_t, Waiter> waiters_;
+  std::deque<PendingProposal> stalled_proposals_;
   // Reads waiting for the ReadState of a given context, and then for apply.
   std::unordered_map<uint64_t, ReadBatch> reads_in_flight_;
   std::vector<std::pair<uint64_t, std::vector<ReadCallback>>> reads_waiting_apply_;
