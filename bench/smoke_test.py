@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Smoke test of etcdpp-bench against a server: small put and range loads.
 
-Checks that every request succeeds, that the JSON summary is well formed, and
+Checks that every request succeeds, that the JSON summary is well formed,
 that the put load wrote exactly the key space it was asked to (sequential
-keys modulo --key-space-size), read back with the python etcd3 client.
+keys modulo --key-space-size), read back with the python etcd3 client, and
+that txn-put makes one revision per transaction.
 
     /usr/bin/python3 bench/smoke_test.py --bench build/bin/etcdpp-bench --server /usr/bin/etcd
 """
@@ -64,6 +65,16 @@ def main():
             failures.append(f"put wrote {len(written)} keys with versions "
                             f"{versions[:5]}..., expected {KEY_SPACE} keys of version "
                             f"{TOTAL // KEY_SPACE}")
+        # Each transaction is one revision, whatever its number of puts.
+        checks += 1
+        before = c.client().get_response("foo").header.revision
+        summary, error = run_bench(args.bench, endpoint, "txn-put", "--txn-ops", "4",
+                                   "--key-space-size", str(KEY_SPACE), "--sequential-keys")
+        after = c.client().get_response("foo").header.revision
+        if error:
+            failures.append(error)
+        elif (summary["succeeded"], summary["failed"], after - before) != (TOTAL, 0, TOTAL):
+            failures.append(f"txn-put: summary {summary}, revisions {before} -> {after}")
     for f in failures:
         print("FAIL " + f)
     print(f"{checks - len(failures)} passed, {len(failures)} failed")

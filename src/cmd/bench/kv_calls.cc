@@ -32,6 +32,30 @@ void PutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, 
   reader_->Finish(&response_, &status_, tag);
 }
 
+TxnPutCall::TxnPutCall(const PutOptions& options, int txn_ops, const std::string& value,
+                       uint64_t seed)
+    : options_(options), txn_ops_(txn_ops), random_(seed) {
+  for (int i = 0; i < txn_ops_; ++i)
+    request_.add_success()->mutable_request_put()->set_value(value);
+}
+
+void TxnPutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+                       grpc::CompletionQueue* queue, void* tag) {
+  // Request seq covers key indexes [seq * txn_ops, (seq + 1) * txn_ops) in
+  // sequential mode; a transaction must not put the same key twice, so random
+  // mode offsets one random index.
+  const int64_t space = options_.key_space_size;
+  const int64_t base = options_.sequential_keys
+                           ? seq * txn_ops_
+                           : static_cast<int64_t>(random_() % static_cast<uint64_t>(space));
+  for (int i = 0; i < txn_ops_; ++i) {
+    request_.mutable_success(i)->mutable_request_put()->set_key(
+        BenchmarkKey((base + i) % space, options_.key_size));
+  }
+  reader_ = stub->AsyncTxn(context, request_, queue);
+  reader_->Finish(&response_, &status_, tag);
+}
+
 RangeCall::RangeCall(const std::string& key, const std::string& range_end, bool serializable) {
   request_.set_key(key);
   request_.set_range_end(range_end);

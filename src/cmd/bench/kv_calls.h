@@ -41,6 +41,25 @@ class PutCall : public Call {
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> reader_;
 };
 
+// One transaction of `txn_ops` puts (no compares) per request, keys chosen as
+// PutCall does (distinct within a transaction), like etcd's `txn-put`.
+class TxnPutCall : public Call {
+ public:
+  TxnPutCall(const PutOptions& options, int txn_ops, const std::string& value, uint64_t seed);
+  void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+             grpc::CompletionQueue* queue, void* tag) override;
+  const grpc::Status& status() const override { return status_; }
+
+ private:
+  PutOptions options_;
+  int txn_ops_;
+  std::mt19937_64 random_;
+  etcdserverpb::TxnRequest request_;
+  etcdserverpb::TxnResponse response_;
+  grpc::Status status_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> reader_;
+};
+
 // Reads [key, range_end) (just key when range_end is empty); serializable
 // reads are served locally, linearizable ones go through a ReadIndex.
 class RangeCall : public Call {

@@ -4,6 +4,7 @@
 //   etcdpp-bench --endpoints 127.0.0.1:2379 --conns 100 --clients 1000
 //       --total 100000 put --key-size 8 --val-size 256 --key-space-size 100000
 //   etcdpp-bench --conns 10 --clients 100 --total 100000 range foo --consistency s
+//   etcdpp-bench --total 10000 txn-put --txn-ops 4 --key-space-size 1000
 //
 // --json prints a one-line JSON summary on stdout (the report goes to stderr).
 #include <cstdio>
@@ -70,6 +71,18 @@ int Main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   put_cmd->add_flag("--sequential-keys", put.sequential_keys, "use sequential keys");
 
+  int txn_ops = 1;
+  PutOptions txn_put;
+  auto* txn_put_cmd = app.add_subcommand("txn-put", "benchmark txn with puts only");
+  txn_put_cmd->add_option("--key-size", txn_put.key_size, "key size in bytes")
+      ->check(CLI::PositiveNumber);
+  txn_put_cmd->add_option("--val-size", txn_put.val_size, "value size in bytes")
+      ->check(CLI::NonNegativeNumber);
+  txn_put_cmd->add_option("--key-space-size", txn_put.key_space_size, "maximum possible keys")
+      ->check(CLI::PositiveNumber);
+  txn_put_cmd->add_option("--txn-ops", txn_ops, "puts per transaction")->check(CLI::PositiveNumber);
+  txn_put_cmd->add_flag("--sequential-keys", txn_put.sequential_keys, "use sequential keys");
+
   std::string range_key, range_end, consistency = "l";
   auto* range_cmd = app.add_subcommand("range", "benchmark range");
   range_cmd->add_option("key", range_key, "key to read")->required();
@@ -94,6 +107,17 @@ int Main(int argc, char** argv) {
     value = RandomValue(put.val_size);
     make_call = [&](int slot) {
       return std::make_unique<PutCall>(put, value, static_cast<uint64_t>(slot) * 7919 + 1);
+    };
+  } else if (txn_put_cmd->parsed()) {
+    op = "txn-put";
+    if (txn_ops > txn_put.key_space_size) {
+      fmt::print(stderr, "etcdpp-bench: --txn-ops must not exceed --key-space-size\n");
+      return 2;
+    }
+    value = RandomValue(txn_put.val_size);
+    make_call = [&](int slot) {
+      return std::make_unique<TxnPutCall>(txn_put, txn_ops, value,
+                                          static_cast<uint64_t>(slot) * 7919 + 1);
     };
   } else {
     op = consistency == "s" ? "range-serializable" : "range-linearizable";
@@ -122,6 +146,10 @@ int Main(int argc, char** argv) {
         {"threads", std::to_string(load.threads)},
     };
     if (op == "put") fields.emplace_back("val_size", std::to_string(put.val_size));
+    if (op == "txn-put") {
+      fields.emplace_back("val_size", std::to_string(txn_put.val_size));
+      fields.emplace_back("txn_ops", std::to_string(txn_ops));
+    }
     fmt::print("{}\n", report.ToJson(fields));
   }
   std::fflush(stdout);
