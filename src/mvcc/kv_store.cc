@@ -1,7 +1,10 @@
 #include "mvcc/kv_store.h"
 
+#include <array>
 #include <cstring>
 #include <limits>
+#include <mutex>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -242,7 +245,7 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
   const std::string start_encoded = single ? seek : std::string();
   AppendSeekSuffix(at, &seek);
 
-  Cursor c(txn_, dbis_.key);
+  Cursor c = key_cursor_ != nullptr ? Cursor(key_cursor_) : Cursor(txn_, dbis_.key);
   bool ok = c.Seek(seek);
   while (ok) {
     std::string_view k = c.key();
@@ -368,9 +371,73 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
 }
 
 // ---------------------------------------------------------------------------
+// ReaderPool
+
+// Reset read transactions with their `key` cursor. Renewing one instead of
+// beginning a new transaction skips LMDB's reader-table mutex (with
+// MDB_NOTLS every new read txn takes a reader slot under it) and two
+// mallocs. Sharded by thread so concurrent readers rarely share a mutex; each
+// critical section is a vector push or pop.
+class KvStore::ReaderPool {
+ public:
+  struct Reader {
+    MDB_txn* txn = nullptr;
+    MDB_cursor* key_cursor = nullptr;
+  };
+
+  ~ReaderPool() {
+    for (Shard& shard : shards_) {
+      for (Reader& r : shard.free) Close(r);
+    }
+  }
+
+  bool Take(Reader* out) {
+    Shard& shard = MyShard();
+    std::lock_guard lock(shard.mu);
+    if (shard.free.empty()) return false;
+    *out = shard.free.back();
+    shard.free.pop_back();
+    return true;
+  }
+
+  // `r.txn` must be reset (mdb_txn_reset).
+  void Give(Reader r) {
+    Shard& shard = MyShard();
+    {
+      std::lock_guard lock(shard.mu);
+      if (shard.free.size() < kMaxPerShard) {
+        shard.free.push_back(r);
+        return;
+      }
+    }
+    Close(r);
+  }
+
+  static void Close(Reader r) {
+    if (r.key_cursor != nullptr) mdb_cursor_close(r.key_cursor);
+    mdb_txn_abort(r.txn);
+  }
+
+ private:
+  static constexpr size_t kShards = 8;
+  static constexpr size_t kMaxPerShard = 32;
+  struct alignas(64) Shard {
+    std::mutex mu;
+    std::vector<Reader> free;  // GUARDED_BY(mu)
+  };
+  Shard& MyShard() {
+    return shards_[std::hash<std::thread::id>()(std::this_thread::get_id()) % kShards];
+  }
+  std::array<Shard, kShards> shards_;
+};
+
+// ---------------------------------------------------------------------------
 // ReadTxn
 
-ReadTxn::~ReadTxn() { mdb_txn_abort(txn_); }
+ReadTxn::~ReadTxn() {
+  mdb_txn_reset(txn_);
+  const_cast<KvStore*>(store_)->readers_->Give({txn_, key_cursor_});
+}
 
 Result<Table> ReadTxn::OpenTable(std::string_view name) const {
   auto dbi = store_->FindTable(name);
@@ -446,7 +513,7 @@ Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, in
     AppendEncodedUserKey(key, &seek);
     const size_t prefix_len = seek.size();
     AppendSeekSuffix(scope_main_, &seek);
-    Cursor c(txn_, dbis_.key);
+    Cursor c(key_cursor_);
     if (c.Seek(seek) && SameUserKey(c.key(), std::string_view(seek).substr(0, prefix_len))) {
       std::string_view ignored;
       if (!DecodeKeyRecord(c.value(), &prev, &ignored)) return Corrupt("key record");
@@ -636,6 +703,7 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   lmdb.map_size = options.quota_bytes;
   lmdb.max_readers = options.max_readers;
   lmdb.max_tables = options.max_tables;
+  lmdb.write_map = options.write_map;
   auto env = LmdbEnv::Open(dir, lmdb);
   if (!env.ok()) return env.status();
   std::unique_ptr<KvStore> store(new KvStore(std::move(*env)));
@@ -643,7 +711,10 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   return store;
 }
 
-KvStore::~KvStore() = default;
+KvStore::~KvStore() {
+  // Pooled readers hold LMDB reader slots: release them before the env.
+  readers_.reset();
+}
 
 Status KvStore::Init() {
   MDB_txn* txn = nullptr;
@@ -704,11 +775,28 @@ Status KvStore::Init() {
   return Status::OK();
 }
 
+KvStore::KvStore(std::unique_ptr<LmdbEnv> env)
+    : env_(std::move(env)), readers_(std::make_unique<ReaderPool>()) {}
+
 Result<std::unique_ptr<ReadTxn>> KvStore::Read() const {
-  MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_->get(), nullptr, MDB_RDONLY, &txn);
-  if (rc != 0) return LmdbError(rc, "begin read txn");
-  std::unique_ptr<ReadTxn> r(new ReadTxn(this, txn));
+  ReaderPool::Reader reader;
+  if (readers_->Take(&reader)) {
+    if (mdb_txn_renew(reader.txn) != 0 || mdb_cursor_renew(reader.txn, reader.key_cursor) != 0) {
+      ReaderPool::Close(reader);
+      reader = {};
+    }
+  }
+  if (reader.txn == nullptr) {
+    int rc = mdb_txn_begin(env_->get(), nullptr, MDB_RDONLY, &reader.txn);
+    if (rc != 0) return LmdbError(rc, "begin read txn");
+    rc = mdb_cursor_open(reader.txn, dbis_.key, &reader.key_cursor);
+    if (rc != 0) {
+      mdb_txn_abort(reader.txn);
+      return LmdbError(rc, "open cursor");
+    }
+  }
+  std::unique_ptr<ReadTxn> r(new ReadTxn(this, reader.txn));
+  r->key_cursor_ = reader.key_cursor;
   ETCDPP_RETURN_IF_ERROR(r->LoadState());
   return r;
 }
@@ -725,6 +813,9 @@ Result<std::unique_ptr<WriteTxn>> KvStore::Write() {
     return LmdbError(rc, "begin write txn");
   }
   std::unique_ptr<WriteTxn> w(new WriteTxn(this, txn));
+  // Freed by LMDB when the transaction ends.
+  rc = mdb_cursor_open(txn, dbis_.key, &w->key_cursor_);
+  if (rc != 0) return LmdbError(rc, "open cursor");
   ETCDPP_RETURN_IF_ERROR(w->LoadState());
   auto load = [&](std::string_view name, int64_t* out) -> Status {
     auto v = Table(txn, dbis_.meta).Get(name);

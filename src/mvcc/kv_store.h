@@ -40,6 +40,8 @@ namespace etcdpp::mvcc {
 struct Options {
   // LMDB map size: the backend quota. Writes beyond it fail with kNoSpace.
   uint64_t quota_bytes = uint64_t{2} << 30;
+  // See LmdbOptions::write_map.
+  bool write_map = true;
   unsigned max_readers = 4096;
   // Named tables, including mvcc's own three.
   unsigned max_tables = 64;
@@ -150,11 +152,15 @@ class ReadView {
   const KvStore* store_;
   MDB_txn* txn_;
   const Dbis& dbis_;
+  // A cursor on `key` reused by every scan of this view (never two at once);
+  // null: each scan opens its own.
+  MDB_cursor* key_cursor_ = nullptr;
   int64_t rev_ = 0;
   int64_t compact_rev_ = 0;
 };
 
 // A read-only snapshot. Thread-compatible; may move between threads.
+// Must not outlive its KvStore.
 class ReadTxn : public ReadView {
  public:
   ~ReadTxn() override;
@@ -266,7 +272,9 @@ class KvStore {
   int64_t CompactRevision() const { return compact_rev_.load(std::memory_order_acquire); }
   uint64_t ConsistentIndex() const { return consistent_index_.load(std::memory_order_acquire); }
 
-  uint64_t DbSizeBytes() const { return env_->FileSizeBytes(); }
+  // etcd's dbSize (bytes up to the highest page used) and dbSizeInUse
+  // (minus free pages LMDB will reuse).
+  uint64_t DbSizeBytes() const { return env_->SizeBytes(); }
   uint64_t DbSizeInUseBytes() const { return env_->InUseBytes(); }
   const std::string& dir() const { return env_->dir(); }
 
@@ -274,7 +282,8 @@ class KvStore {
   friend class ReadView;
   friend class ReadTxn;
   friend class WriteTxn;
-  explicit KvStore(std::unique_ptr<LmdbEnv> env) : env_(std::move(env)) {}
+  class ReaderPool;
+  explicit KvStore(std::unique_ptr<LmdbEnv> env);
   Status Init();
   std::optional<MDB_dbi> FindTable(std::string_view name) const;
   void PublishTables(const std::map<std::string, MDB_dbi, std::less<>>& tables);
@@ -285,6 +294,8 @@ class KvStore {
   std::atomic<int64_t> compact_rev_{0};
   std::atomic<uint64_t> consistent_index_{0};
   std::atomic<bool> writer_active_{false};
+  // Reset read transactions kept for reuse (see Read()).
+  std::unique_ptr<ReaderPool> readers_;
   // Named tables other than mvcc's own, opened by committed write txns.
   mutable std::shared_mutex tables_mu_;
   std::map<std::string, MDB_dbi, std::less<>> tables_;  // GUARDED_BY(tables_mu_)

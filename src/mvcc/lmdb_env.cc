@@ -1,6 +1,7 @@
 #include "mvcc/lmdb_env.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -30,7 +31,9 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
     return fail(rc, "set_maxreaders");
   }
   if ((rc = mdb_env_set_maxdbs(env, options.max_tables)) != 0) return fail(rc, "set_maxdbs");
-  rc = mdb_env_open(env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD, 0644);
+  unsigned flags = MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD;
+  if (options.write_map) flags |= MDB_WRITEMAP;
+  rc = mdb_env_open(env, dir.c_str(), flags, 0644);
   if (rc != 0) return fail(rc, "mdb_env_open " + dir);
   return std::unique_ptr<LmdbEnv>(new LmdbEnv(env, dir));
 }
@@ -42,17 +45,37 @@ Status LmdbEnv::Sync() {
   return rc == 0 ? Status::OK() : LmdbError(rc, "mdb_env_sync");
 }
 
-uint64_t LmdbEnv::FileSizeBytes() const {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(std::filesystem::path(dir_) / "data.mdb", ec);
-  return ec ? 0 : size;
-}
-
-uint64_t LmdbEnv::InUseBytes() const {
+uint64_t LmdbEnv::SizeBytes() const {
   MDB_envinfo info;
   MDB_stat stat;
   if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return 0;
   return (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+}
+
+uint64_t LmdbEnv::InUseBytes() const {
+  MDB_stat stat;
+  if (mdb_env_stat(env_, &stat) != 0) return 0;
+  uint64_t size = SizeBytes();
+  // The free list (database 0) maps txn ids to lists of page numbers; the
+  // first word of each list is its length (as mdb_stat -f counts them).
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) return size;
+  uint64_t free_pages = 0;
+  MDB_cursor* cursor = nullptr;
+  if (mdb_cursor_open(txn, 0, &cursor) == 0) {
+    MDB_val k, v;
+    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+      if (v.mv_size >= sizeof(size_t)) {
+        size_t n;
+        std::memcpy(&n, v.mv_data, sizeof(n));
+        free_pages += n;
+      }
+    }
+    mdb_cursor_close(cursor);
+  }
+  mdb_txn_abort(txn);
+  uint64_t free_bytes = free_pages * stat.ms_psize;
+  return free_bytes < size ? size - free_bytes : 0;
 }
 
 Cursor::Cursor(MDB_txn* txn, MDB_dbi dbi) {
@@ -65,11 +88,12 @@ Cursor::Cursor(MDB_txn* txn, MDB_dbi dbi) {
 }
 
 Cursor::~Cursor() {
-  if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+  if (cursor_ != nullptr && owned_) mdb_cursor_close(cursor_);
 }
 
 Cursor::Cursor(Cursor&& other) noexcept
     : cursor_(other.cursor_),
+      owned_(other.owned_),
       key_(other.key_),
       value_(other.value_),
       valid_(other.valid_),

@@ -34,11 +34,16 @@ inline std::string_view FromMdbVal(const MDB_val& v) {
 
 struct LmdbOptions {
   uint64_t map_size = uint64_t{2} << 30;
+  // MDB_WRITEMAP: commits write pages in place instead of pwrite()-ing
+  // copies (about 1.6x faster batched puts). The data file is then sized to
+  // the map up front (sparse).
+  bool write_map = true;
   unsigned max_readers = 4096;
   unsigned max_tables = 64;
 };
 
-// Owns an MDB_env opened with MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD.
+// Owns an MDB_env opened with MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD (and
+// MDB_WRITEMAP if asked).
 // Durability comes from the caller's WAL plus explicit Sync().
 class LmdbEnv {
  public:
@@ -52,10 +57,10 @@ class LmdbEnv {
   const std::string& dir() const { return dir_; }
   // Flushes committed transactions to disk (fsync).
   Status Sync();
-  // Size of the data file in bytes.
-  uint64_t FileSizeBytes() const;
-  // Bytes up to the highest page in use (free pages inside are reused by
-  // LMDB, so this is an upper bound of the live data).
+  // Bytes up to the highest page ever used: the database's size (etcd's
+  // dbSize). With MDB_WRITEMAP the file itself may be larger (sparse).
+  uint64_t SizeBytes() const;
+  // SizeBytes() minus the free pages LMDB will reuse (etcd's dbSizeInUse).
   uint64_t InUseBytes() const;
 
  private:
@@ -70,6 +75,8 @@ class LmdbEnv {
 class Cursor {
  public:
   Cursor(MDB_txn* txn, MDB_dbi dbi);
+  // Uses a cursor owned elsewhere (not closed by this object).
+  explicit Cursor(MDB_cursor* borrowed) : cursor_(borrowed), owned_(false) {}
   ~Cursor();
   Cursor(Cursor&& other) noexcept;
   Cursor(const Cursor&) = delete;
@@ -94,6 +101,7 @@ class Cursor {
   bool Move(std::string_view key, MDB_cursor_op op);
 
   MDB_cursor* cursor_ = nullptr;
+  bool owned_ = true;
   MDB_val key_{0, nullptr};
   MDB_val value_{0, nullptr};
   bool valid_ = false;

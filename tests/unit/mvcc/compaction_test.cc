@@ -157,6 +157,39 @@ TEST_F(CompactionTest, SplitCompactionAcrossTransactionsAndRestart) {
   EXPECT_EQ(revs.front(), "11.0 k0");
 }
 
+// The worked example of docs/mvcc.md.
+TEST_F(CompactionTest, WorkedExampleFromDocs) {
+  Put("x", "1");    // 1
+  Put("foo", "a");  // 2
+  Put("foo", "b");  // 3
+  Put("x", "2");    // 4
+  Delete("foo");    // 5
+  Put("foo", "c");  // 6
+  Put("x", "3");    // 7
+  Put("foo", "d");  // 8
+  EXPECT_EQ(Dump("foo", "", 4), (Strings{"foo=b@3"}));
+  EXPECT_TRUE(Dump("foo", "", 5).empty());
+  EXPECT_EQ(Dump("foo", "", 7), (Strings{"foo=c@6"}));
+  auto foo_records = [&] {
+    Strings keys, revs, out;
+    DumpTables(&keys, &revs);
+    for (const auto& k : keys) {
+      if (k.rfind("foo@", 0) == 0) out.push_back(k);
+    }
+    return out;
+  };
+  ASSERT_TRUE(Compact(4).ok());
+  EXPECT_EQ(foo_records(), (Strings{"foo@8.0", "foo@6.0", "foo@5.0 T", "foo@3.0"}));
+  ASSERT_TRUE(Compact(5).ok());
+  EXPECT_EQ(foo_records(), (Strings{"foo@8.0", "foo@6.0"}));
+  ASSERT_TRUE(Compact(7).ok());
+  EXPECT_EQ(foo_records(), (Strings{"foo@8.0", "foo@6.0"}));
+  ASSERT_TRUE(Compact(8).ok());
+  EXPECT_EQ(foo_records(), (Strings{"foo@8.0"}));
+  EXPECT_EQ(Dump("foo", "", 8), (Strings{"foo=d@8"}));
+  EXPECT_EQ(Read()->Range("foo", "", RangeOptions{.rev = 7}).status().code(), Code::kCompacted);
+}
+
 TEST_F(CompactionTest, HashKVAgreesAfterSameCompaction) {
   WriteHistory();
   ASSERT_TRUE(Compact(4).ok());
