@@ -52,8 +52,15 @@ def free_port():
     raise RuntimeError("could not find a free port")
 
 
+class ProcessExited(RuntimeError):
+    """A server exited while we waited for it: waiting longer cannot help."""
+
+
 def wait_until(predicate, timeout, interval=0.05, what="condition"):
-    """Polls predicate() until it returns a truthy value or timeout seconds pass."""
+    """Polls predicate() until it returns a truthy value or timeout seconds pass.
+
+    Exceptions from predicate() mean "not yet", except ProcessExited.
+    """
     deadline = time.monotonic() + timeout
     last_error = None
     while time.monotonic() < deadline:
@@ -61,6 +68,8 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
             result = predicate()
             if result:
                 return result
+        except ProcessExited:
+            raise
         except Exception as e:  # the probe failing is the normal "not yet" case
             last_error = e
         time.sleep(interval)
@@ -189,12 +198,28 @@ class Cluster:
             "--log-level", self.log_level,
         ] + self.extra_flags
 
-    def start(self):
-        """Starts every member and waits until each serves a linearizable read."""
-        for i in range(self.size):
-            self.spawn(i)
-        for i in range(self.size):
-            self.wait_ready(i)
+    def start(self, attempts=3):
+        """Starts every member and waits until each serves a linearizable read.
+
+        A port picked free can be taken before the server binds it (another
+        test's connection may get it as its local port); then the members
+        start over on new ports and fresh data dirs, up to `attempts` times.
+        """
+        for attempt in range(attempts):
+            for i in range(self.size):
+                self.spawn(i)
+            try:
+                for i in range(self.size):
+                    self.wait_ready(i)
+                return self
+            except (RuntimeError, TimeoutError) as e:
+                if attempt + 1 == attempts or "address already in use" not in str(e).lower():
+                    raise
+                for i in range(self.size):
+                    self.stop(i, timeout=5)
+                    shutil.rmtree(self.members[i].data_dir, ignore_errors=True)
+                    self.members[i].client_port = free_port()
+                    self.members[i].peer_port = free_port()
         return self
 
     def spawn(self, i):
@@ -215,7 +240,7 @@ class Cluster:
 
         def probe():
             if not m.running():
-                raise RuntimeError(
+                raise ProcessExited(
                     f"{m.name} exited with code {m.proc.returncode}:\n{m.log_tail()}")
             return self._probe(m)
         try:
