@@ -93,7 +93,7 @@ bool Progress::MaybeUpdate(uint64_t n) {
   return updated;
 }
 
-bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t last) {
+bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t match_hint) {
   if (state == ProgressState::kReplicate) {
     // Stale if it rejects something we already know matches.
     if (rejected <= match) return false;
@@ -102,7 +102,7 @@ bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t last) {
   }
   // In probe, only the answer to the outstanding probe (next-1) counts.
   if (next - 1 != rejected) return false;
-  next = std::max<uint64_t>(std::min(rejected, last + 1), 1);
+  next = std::max<uint64_t>(std::min(rejected, match_hint + 1), 1);
   probe_sent = false;
   return true;
 }

@@ -71,9 +71,10 @@ struct Progress {
   bool MaybeUpdate(uint64_t n);
   // Replicate state: entries up to n were sent.
   void OptimisticUpdate(uint64_t n) { next = n + 1; }
-  // The follower rejected MsgApp at `rejected`; its last index is `last`.
-  // Returns false if the rejection is stale.
-  bool MaybeDecrTo(uint64_t rejected, uint64_t last);
+  // The follower rejected MsgApp at `rejected`; match_hint is the highest
+  // index that may match (the next probe goes after it). Returns false if
+  // the rejection is stale.
+  bool MaybeDecrTo(uint64_t rejected, uint64_t match_hint);
   // Whether sending to this peer is currently throttled.
   bool IsPaused() const;
 };

@@ -631,7 +631,11 @@ Status Raft::StepLeader(Message& m) {
     case raftpb::MSG_APP_RESP: {
       pr->recent_active = true;
       if (m.reject()) {
-        if (pr->MaybeDecrTo(m.index(), m.reject_hint())) {
+        // The follower's (reject_hint, log_term) is its best guess; skip our
+        // entries with higher terms too: they cannot match it.
+        uint64_t next_probe = m.reject_hint();
+        if (m.log_term() > 0) next_probe = log_.FindConflictByTerm(m.reject_hint(), m.log_term());
+        if (pr->MaybeDecrTo(m.index(), next_probe)) {
           if (pr->state == ProgressState::kReplicate) pr->BecomeProbe();
           SendAppend(m.from());
         }
@@ -828,9 +832,17 @@ void Raft::HandleAppendEntries(const Message& m) {
   if (auto last_new = log_.MaybeAppend(m.index(), m.log_term(), m.commit(), ents)) {
     resp.set_index(*last_new);
   } else {
+    // Hint the leader at the last index that could match: at most our last
+    // index, and skipping our entries with terms above the probe's term
+    // (they cannot match). The leader does the same on its side with
+    // (reject_hint, log_term), so a divergent term costs one round trip.
+    uint64_t hint = std::min(m.index(), log_.LastIndex());
+    hint = log_.FindConflictByTerm(hint, m.log_term());
+    auto hint_term = log_.Term(hint);
     resp.set_index(m.index());
     resp.set_reject(true);
-    resp.set_reject_hint(log_.LastIndex());
+    resp.set_reject_hint(hint);
+    resp.set_log_term(hint_term.ok() ? *hint_term : 0);
   }
   Send(std::move(resp));
 }

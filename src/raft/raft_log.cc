@@ -53,6 +53,16 @@ uint64_t RaftLog::FindConflict(const std::vector<raftpb::Entry>& ents) const {
   return 0;
 }
 
+uint64_t RaftLog::FindConflictByTerm(uint64_t index, uint64_t term) const {
+  if (index > LastIndex()) return index;
+  while (true) {
+    auto t = Term(index);
+    if (!t.ok() || *t <= term) break;
+    --index;
+  }
+  return index;
+}
+
 std::vector<raftpb::Entry> RaftLog::NextEntries() const {
   const uint64_t off = std::max(applied_ + 1, FirstIndex());
   if (committed_ + 1 > off) {

@@ -34,6 +34,11 @@ class RaftLog {
   // different term) or is new; 0 if all are already present.
   uint64_t FindConflict(const std::vector<raftpb::Entry>& ents) const;
 
+  // The largest index <= index whose term is <= term (or whose term is
+  // unknown because it was compacted). Used to skip a whole divergent term
+  // per probe round trip when backtracking (etcd raft's fast rejection).
+  uint64_t FindConflictByTerm(uint64_t index, uint64_t term) const;
+
   std::vector<raftpb::Entry> UnstableEntries() const { return unstable_.entries(); }
   // Committed entries not yet applied (bounded by max_next_ents_size).
   std::vector<raftpb::Entry> NextEntries() const;

@@ -387,12 +387,18 @@ TEST(RaftPaper53, FollowerChecksPrecedingEntry) {
     uint64_t term, index;
     bool reject;
     uint64_t want_index;
+    uint64_t want_hint = 0;
+    uint64_t want_hint_term = 0;
   };
+  // The rejection hints the highest (index, term) that may match: at most
+  // the follower's last index, skipping entries with a term above the
+  // probe's.
   const std::vector<Case> cases = {
-      {0, 0, false, 1},                    // match with committed entries
-      {1, 1, false, 1}, {2, 2, false, 2},  // match with uncommitted entries
-      {1, 2, true, 2},                     // unmatch with existing entry
-      {3, 3, true, 3},                     // unexisting entry
+      {0, 0, false, 1},       // match with committed entries
+      {1, 1, false, 1},       // match with committed entries
+      {2, 2, false, 2},       // match with uncommitted entries
+      {1, 2, true, 2, 1, 1},  // unmatch with existing entry
+      {3, 3, true, 3, 2, 2},  // unexisting entry
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     MemoryStorage ms;
@@ -412,7 +418,8 @@ TEST(RaftPaper53, FollowerChecksPrecedingEntry) {
     EXPECT_EQ(msgs[0].reject(), cases[i].reject) << "case " << i;
     EXPECT_EQ(msgs[0].index(), cases[i].want_index) << "case " << i;
     if (cases[i].reject) {
-      EXPECT_EQ(msgs[0].reject_hint(), 2u);
+      EXPECT_EQ(msgs[0].reject_hint(), cases[i].want_hint) << "case " << i;
+      EXPECT_EQ(msgs[0].log_term(), cases[i].want_hint_term) << "case " << i;
     }
   }
 }
@@ -488,6 +495,39 @@ TEST(RaftPaper53, LeaderSyncsFollowerLogFigure7) {
     }
     EXPECT_EQ(net.node(2).committed(), net.node(1).committed());
   }
+}
+
+// 5.3: "the leader can decrement nextIndex to bypass all of the conflicting
+// entries in that term; one AppendEntries RPC will be required for each term
+// with conflicting entries, rather than one RPC per entry." Figure 7 (f)
+// (terms 2 and 3 divergent) needs at most two rejections.
+TEST(RaftPaper53, RejectionHintsSkipWholeConflictingTerms) {
+  MemoryStorage leader_storage, follower_storage;
+  ASSERT_TRUE(leader_storage.Append(EntsWithTerms({1, 1, 1, 4, 4, 5, 5, 6, 6, 6})).ok());
+  ASSERT_TRUE(follower_storage.Append(EntsWithTerms({1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3})).ok());
+  auto leader = NewTestRaft(1, {1, 2}, 10, 1, &leader_storage);
+  auto follower = NewTestRaft(2, {1, 2}, 10, 1, &follower_storage);
+  leader->BecomeFollower(7, kNone);
+  leader->BecomeCandidate();
+  leader->BecomeLeader();  // term 8; the follower is probed from index 11
+  int rejections = 0;
+  ASSERT_TRUE(leader->Step(PropMsg(1, "x")).ok());
+  std::vector<Message> msgs = leader->TakeMessages();
+  for (int round = 0; round < 100 && !msgs.empty(); ++round) {
+    std::vector<Message> next;
+    for (const auto& m : msgs) {
+      Raft& to = m.to() == 1 ? *leader : *follower;
+      if (m.type() == raftpb::MSG_APP_RESP && m.reject()) ++rejections;
+      ASSERT_TRUE(to.Step(m).ok());
+      for (auto& out : to.TakeMessages()) next.push_back(out);
+    }
+    msgs = std::move(next);
+  }
+  EXPECT_LE(rejections, 2);
+  const auto want = leader->raft_log().AllEntries();
+  const auto got = follower->raft_log().AllEntries();
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(got[k].term(), want[k].term()) << k;
 }
 
 // 5.4.1: "The RequestVote RPC ... includes information about the candidate's
