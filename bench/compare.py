@@ -13,7 +13,8 @@ data dir, free ports), then these loads run in order:
 server and load: requests/s, average/p50/p99 latency, failed requests, and the
 server's CPU seconds during the load (utime+stime from /proc/<pid>/stat) and
 the benchmark client's own CPU seconds (getrusage of children); per
-server: peak RSS (VmHWM from /proc/<pid>/status) and data dir size at the end.
+server: peak RSS (VmHWM from /proc/<pid>/status) and data dir disk usage (du) at
+the end.
 
     /usr/bin/python3 bench/compare.py --bench build/bin/etcdpp-bench \\
         --etcd /usr/bin/etcd [--etcdpp build/bin/etcdpp] [--json-out results.json]
@@ -42,11 +43,13 @@ def cpu_seconds(pid):
 
 
 def dir_bytes(path):
+    """Bytes allocated on disk (like du), not apparent sizes: LMDB with
+    MDB_WRITEMAP and etcd's preallocated WAL files are sparse or padded."""
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
             try:
-                total += os.path.getsize(os.path.join(root, name))
+                total += os.stat(os.path.join(root, name)).st_blocks * 512
             except OSError:
                 pass
     return total
