@@ -268,7 +268,9 @@ def normalize(data, server, ids, mask):
     text = data.decode("utf-8", "surrogateescape")
     cluster_id, member_id, lease = ids
     for value, name in ((cluster_id, "CLUSTER_ID"), (member_id, "MEMBER_ID"), (lease, "LEASE")):
-        text = text.replace(str(value), name).replace("%x" % value, name.lower())
+        text = text.replace(str(value), name)
+        # Lease IDs print as %016x, member IDs as %x.
+        text = text.replace("%016x" % value, name.lower()).replace("%x" % value, name.lower())
     text = text.replace(str(server.client_port), "CLIENT_PORT")
     text = text.replace(str(server.peer_port), "PEER_PORT")
     lines = []
