@@ -34,12 +34,21 @@ inline constexpr char kEscapedZero = '\xff';
 inline constexpr char kTerminator = '\x01';
 // Smallest encoded key: the empty user key is encoded as 0x00 0x01.
 inline constexpr size_t kMinEncodedKeyBytes = 2;
+// LMDB's key size limit (MDB_MAXKEYSIZE of the default build).
+inline constexpr size_t kMaxTableKeyBytes = 511;
 
 // Appends encode(user_key) to *out.
 void AppendEncodedUserKey(std::string_view user_key, std::string* out);
 std::string EncodeUserKey(std::string_view user_key);
 // Size of encode(user_key) without building it.
 size_t EncodedUserKeySize(std::string_view user_key);
+
+// Whether `user_key` can be stored: its `key` table key (encoding plus a
+// 16-byte revision) must fit LMDB's key size limit. Plain keys up to 493
+// bytes always fit; each 0x00 byte costs one more.
+inline bool UserKeyFits(std::string_view user_key) {
+  return EncodedUserKeySize(user_key) + kRevisionBytes <= kMaxTableKeyBytes;
+}
 
 // Decodes encode(k) (terminator included) into *out. Returns false if
 // `encoded` is not a valid encoding.

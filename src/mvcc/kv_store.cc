@@ -25,6 +25,7 @@ constexpr std::string_view kMetaConsistentIndex = "mvcc/consistent_index";
 constexpr std::string_view kMetaScheduledCompact = "mvcc/scheduled_compact";
 constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
 constexpr std::string_view kReservedMetaPrefix = "mvcc/";
+constexpr std::string_view kKeyTooLarge = "etcdserver: key is too large";
 
 // The `key` table key that sorts first among the records of a user key at
 // or below main revision `at`: ~at || 0x00 * 8 (0x00 is ~max sub).
@@ -52,6 +53,16 @@ std::string EncodeUint64(uint64_t v) {
 }
 
 Status Corrupt(std::string_view what) { return Status::Corruption(std::string(what)); }
+
+// Positions `c` at the first entry >= `target`. LMDB cannot seek to a key
+// longer than its limit; no stored key is that long, so seek to the limit's
+// prefix and step over the (few) entries still below `target`.
+bool SeekAtLeast(Cursor& c, std::string_view target) {
+  if (target.size() <= kMaxTableKeyBytes) return c.Seek(target);
+  bool ok = c.Seek(target.substr(0, kMaxTableKeyBytes));
+  while (ok && c.key() < target) ok = c.Next();
+  return ok;
+}
 
 // True iff `k` is a key table key of the user key whose encoding is `prefix`.
 bool SameUserKey(std::string_view k, std::string_view prefix) {
@@ -246,7 +257,7 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
   AppendSeekSuffix(at, &seek);
 
   Cursor c = key_cursor_ != nullptr ? Cursor(key_cursor_) : Cursor(txn_, dbis_.key);
-  bool ok = c.Seek(seek);
+  bool ok = SeekAtLeast(c, seek);
   while (ok) {
     std::string_view k = c.key();
     if (k.size() < kMinEncodedKeyBytes + kRevisionBytes) return Corrupt("key table key");
@@ -263,7 +274,7 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
       // to the next user key if it did not exist then).
       seek.assign(prefix);
       AppendSeekSuffix(at, &seek);
-      ok = c.Seek(seek);
+      ok = SeekAtLeast(c, seek);
       continue;
     }
     const MDB_val& v = c.raw_value();
@@ -278,7 +289,7 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
     if (ok && SameUserKey(c.key(), prefix)) {
       seek.assign(prefix);
       AppendPastKeySuffix(&seek);
-      ok = c.Seek(seek);
+      ok = SeekAtLeast(c, seek);
     }
   }
   return c.status();
@@ -505,6 +516,7 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
 Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, int64_t lease) {
   assert(in_scope_);
   if (failed_) return Status::Internal("write txn failed earlier");
+  if (!UserKeyFits(key)) return Status(Code::kInvalidArgument, std::string(kKeyTooLarge));
   PutResult result;
   KeyRecordHeader prev;
   {
@@ -700,7 +712,7 @@ Status WriteTxn::Commit() {
 
 Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options options) {
   LmdbOptions lmdb;
-  lmdb.map_size = options.quota_bytes;
+  lmdb.map_size = options.quota_bytes + options.apply_headroom_bytes;
   lmdb.max_readers = options.max_readers;
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;

@@ -38,8 +38,13 @@
 namespace etcdpp::mvcc {
 
 struct Options {
-  // LMDB map size: the backend quota. Writes beyond it fail with kNoSpace.
+  // The backend quota. The server compares DbSizeBytes() with it before
+  // proposing writes (etcd's NOSPACE alarm).
   uint64_t quota_bytes = uint64_t{2} << 30;
+  // The LMDB map is quota + headroom, so applying writes that were accepted
+  // just below the quota cannot fail; writes beyond the map fail with
+  // kNoSpace and leave the WriteTxn unusable.
+  uint64_t apply_headroom_bytes = uint64_t{256} << 20;
   // See LmdbOptions::write_map.
   bool write_map = true;
   unsigned max_readers = 4096;
@@ -195,7 +200,9 @@ class WriteTxn : public ReadView {
   // Changes made so far in the current scope.
   int64_t ScopeChanges() const { return next_sub_; }
 
-  // Writes key=value (lease 0: none) at the scope's revision. The new
+  // Writes key=value (lease 0: none) at the scope's revision. A key that
+  // does not fit (see mvcc::UserKeyFits) fails with kInvalidArgument and
+  // leaves the txn usable. The new
   // version is the previous + 1; create_revision is kept, or is this revision
   // if the key did not exist.
   Result<PutResult> Put(std::string_view key, std::string_view value, int64_t lease);

@@ -60,6 +60,17 @@ TEST(RequestValidationTest, PutIgnoreFlags) {
   EXPECT_EQ(ValidatePut(r).code(), Code::kLeaseProvided);
 }
 
+TEST(RequestValidationTest, KeyTooLarge) {
+  etcdserverpb::PutRequest r;
+  r.set_key(std::string(493, 'k'));
+  EXPECT_TRUE(ValidatePut(r).ok());
+  r.set_key(std::string(494, 'k'));
+  EXPECT_EQ(ValidatePut(r).code(), Code::kInvalidArgument);
+  TxnRequest txn;
+  *txn.add_success()->mutable_request_put() = r;
+  EXPECT_EQ(ValidateTxn(txn).code(), Code::kInvalidArgument);
+}
+
 TEST(RequestValidationTest, InvalidSortOption) {
   etcdserverpb::RangeRequest r;
   r.set_key("k");

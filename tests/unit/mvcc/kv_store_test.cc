@@ -1,3 +1,4 @@
+#include "mvcc/key_codec.h"
 #include "mvcc/kv_store.h"
 
 #include <gtest/gtest.h>
@@ -362,6 +363,27 @@ TEST_F(StoreTest, HashKVIsDeterministicAndRevisionBounded) {
   EXPECT_EQ((*(*other)->Read())->HashKV(0)->hash, Read()->HashKV(0)->hash);
 }
 
+TEST_F(StoreTest, TooLongKeysAreRejectedAndReadAsAbsent) {
+  const std::string longest(493, 'k');
+  ASSERT_TRUE(UserKeyFits(longest));
+  ASSERT_FALSE(UserKeyFits(longest + "k"));
+  ASSERT_FALSE(UserKeyFits(std::string(492, 'k') + '\0'));
+  Put(longest, "v");
+  auto w = Write();
+  w->BeginRevision();
+  auto r = w->Put(longest + "k", "v", 0);
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  // The txn stays usable.
+  ASSERT_TRUE(w->Put("short", "v", 0).ok());
+  w->EndRevision();
+  ASSERT_TRUE(w->Commit().ok());
+  EXPECT_EQ(Dump(longest + "k", "").size(), 0u);
+  EXPECT_EQ(Dump(longest, "").size(), 1u);
+  // Range bounds longer than LMDB's key limit work.
+  EXPECT_EQ(Dump(longest + std::string(600, 'a'), kAll), (Strings{"short=v@2"}));
+  EXPECT_EQ(Dump(std::string(600, 'a'), longest + "z").size(), 1u);
+}
+
 TEST_F(StoreTest, DbSizeIsReported) {
   Put("a", std::string(10000, 'x'));
   EXPECT_GT(store_->DbSizeBytes(), 0u);
@@ -370,7 +392,8 @@ TEST_F(StoreTest, DbSizeIsReported) {
 
 TEST(KvStoreQuotaTest, WritesBeyondQuotaFailWithNoSpace) {
   testing::TempDir dir;
-  auto store = KvStore::Open(dir.path(), Options{.quota_bytes = 1 << 20});
+  auto store =
+      KvStore::Open(dir.path(), Options{.quota_bytes = 1 << 20, .apply_headroom_bytes = 0});
   ASSERT_TRUE(store.ok());
   auto w = (*store)->Write().value();
   w->BeginRevision();
