@@ -478,6 +478,21 @@ TEST(FlowControlTest, RejectionMovesNextBackToTheHint) {
   EXPECT_EQ(resend[0].index(), 2u);
 }
 
+// An unreachable follower in replicate state goes back to probing: an
+// optimistic MsgApp was probably lost.
+TEST(FlowControlTest, UnreachableFollowerIsProbedAgain) {
+  Network net({1, 2, 3});
+  net.Campaign(1);
+  ASSERT_EQ(net.GetProgressState(1, 2), ProgressState::kReplicate);
+  net.node(1).ReportUnreachable(2);
+  EXPECT_EQ(net.GetProgressState(1, 2), ProgressState::kProbe);
+  // The next heartbeat round brings it back to replicate.
+  ASSERT_TRUE(net.Propose(1, "x").ok());
+  net.DeliverAll();
+  EXPECT_EQ(net.GetProgressState(1, 2), ProgressState::kReplicate);
+  EXPECT_EQ(net.sim(2).state, std::vector<std::string>{"x"});
+}
+
 TEST(FlowControlTest, MaxSizePerMsgSplitsAppends) {
   NetworkOptions o;
   o.tweak = [](Config& c) { c.max_size_per_msg = 100; };
