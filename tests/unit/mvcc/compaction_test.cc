@@ -157,6 +157,23 @@ TEST_F(CompactionTest, SplitCompactionAcrossTransactionsAndRestart) {
   EXPECT_EQ(revs.front(), "11.0 k0");
 }
 
+TEST_F(CompactionTest, ChangesAfterCompactionLackCompactedPrevKv) {
+  WriteHistory();
+  ASSERT_TRUE(Compact(6).ok());
+  auto read = Read();
+  auto it = read->Changes(6, 0, /*with_prev_kv=*/true);
+  ASSERT_TRUE(it.ok());
+  Strings got;
+  for (; (*it)->Valid(); (*it)->Next()) {
+    const auto& e = (*it)->event();
+    got.push_back(std::to_string(e.kv().mod_revision()) + " " + e.kv().key() + " prev@" +
+                  std::to_string(e.prev_kv().mod_revision()));
+  }
+  ASSERT_TRUE((*it)->status().ok());
+  // c@6 survives (latest <= 6) and is 7's prev; 6's own prev was removed.
+  EXPECT_EQ(got, (Strings{"6 c prev@0", "7 c prev@6", "8 c prev@0"}));
+}
+
 // The worked example of docs/mvcc.md.
 TEST_F(CompactionTest, WorkedExampleFromDocs) {
   Put("x", "1");    // 1

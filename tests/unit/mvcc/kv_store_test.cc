@@ -1,5 +1,5 @@
-#include "mvcc/key_codec.h"
 #include "mvcc/kv_store.h"
+#include "mvcc/key_codec.h"
 
 #include <gtest/gtest.h>
 
@@ -173,6 +173,22 @@ TEST_F(StoreTest, ManyRevisionsInOneWriteTxnSeeOwnWrites) {
   ASSERT_TRUE(w->Commit().ok());
   EXPECT_EQ(store_->CurrentRevision(), 100);
   EXPECT_EQ(Dump("k", "", 50), (Strings{"k=49@50"}));
+}
+
+TEST_F(StoreTest, WriteTxnReadsItsInProgressRevisionExplicitly) {
+  Put("a", "1");
+  auto w = Write();
+  w->BeginRevision();
+  EXPECT_EQ(w->Range("a", "", RangeOptions{.rev = 2}).status().code(), Code::kFutureRev);
+  ASSERT_TRUE(w->Put("a", "2", 0).ok());
+  auto r = w->Range("a", "", RangeOptions{.rev = 2});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs[0].value(), "2");
+  EXPECT_EQ(r->rev, 2);
+  r = w->Range("a", "", RangeOptions{.rev = 1});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs[0].value(), "1");
+  w->EndRevision();
 }
 
 TEST_F(StoreTest, OneRevisionWithSubRevisions) {
