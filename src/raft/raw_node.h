@@ -116,12 +116,17 @@ class RawNode {
   // from config.storage). For a brand-new member, call Bootstrap next.
   static Result<std::unique_ptr<RawNode>> Create(const Config& config);
 
-  // Brand-new cluster member with empty storage: appends one committed
+  // Founding member of a new cluster, with empty storage (every founding
+  // member bootstraps with the same peers): appends one committed
   // ENTRY_CONF_CHANGE (CONF_CHANGE_ADD_NODE, term 1) per peer, which the next
   // Ready returns both in entries (persist) and committed_entries (apply:
   // the server calls ApplyConfChange for each as usual; re-adding a known
   // member is a no-op). kFailedPrecondition if the storage is not empty,
   // kInvalidArgument if peers is empty.
+  // A member joining an existing cluster does NOT bootstrap: it starts with
+  // empty storage and no membership, and learns the log (or a snapshot,
+  // which carries the membership) from the leader once the cluster
+  // committed the conf change adding it.
   Status Bootstrap(const std::vector<Peer>& peers);
 
   // One logical clock tick (election and heartbeat timeouts count ticks).

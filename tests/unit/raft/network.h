@@ -352,7 +352,7 @@ class Network {
       n.last_commit = r.raft_log().committed();
       // Committed entries never change.
       const RaftLog& log = r.raft_log();
-      const uint64_t first = std::max(log.FirstIndex(), committed_checked_from_);
+      const uint64_t first = log.FirstIndex();
       for (uint64_t i = first; i <= log.committed(); ++i) {
         auto ents = log.Slice(i, i + 1, kNoLimit);
         if (!ents.ok()) break;  // compacted concurrently
@@ -546,6 +546,10 @@ class Network {
       }
       for (const auto& e : rd.committed_entries) {
         ASSERT_EQ(e.index(), n.applied_index + 1) << "node " << id << " applies out of order";
+        // State Machine Safety: every node applies the same entry at an index.
+        auto [it, inserted] = committed_.emplace(e.index(), e);
+        ASSERT_TRUE(SameEntry(it->second, e))
+            << "node " << id << " applies a different entry at index " << e.index();
         n.applied_index = e.index();
         n.applied_entries[e.index()] = e;
         if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
@@ -579,7 +583,6 @@ class Network {
   std::map<uint64_t, uint64_t> leaders_;
   // Committed content by index, as first observed.
   std::map<uint64_t, raftpb::Entry> committed_;
-  uint64_t committed_checked_from_ = 0;
 };
 
 }  // namespace etcdpp::raft::testing
