@@ -115,12 +115,15 @@ Result<std::unique_ptr<Raft>> Raft::Create(const Config& c) {
   }
   const auto& hs = init->hard_state;
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) {
-    if (hs.commit() < r->log_.committed() || hs.commit() > r->log_.LastIndex()) {
+    if (hs.commit() > r->log_.LastIndex()) {
       return Status::Corruption("raft: hard state commit " + std::to_string(hs.commit()) +
-                                " is out of range [" + std::to_string(r->log_.committed()) + ", " +
-                                std::to_string(r->log_.LastIndex()) + "]");
+                                " is beyond the last index " + std::to_string(r->log_.LastIndex()) +
+                                ". Was the raft log corrupted, truncated, or lost?");
     }
-    r->log_.set_committed(hs.commit());
+    // A snapshot only holds committed state, so a commit below the snapshot
+    // index (the hard state was not yet persisted along with a newer
+    // snapshot when the process stopped) is raised to it.
+    r->log_.set_committed(std::max(hs.commit(), r->log_.committed()));
     r->term_ = hs.term();
     r->vote_ = hs.vote();
   }

@@ -195,6 +195,27 @@ TEST(RawNodeTest, RestartRestoresStateAndDoesNotReapplyEntries) {
   EXPECT_EQ(n2.term(), 3u);
 }
 
+TEST(RawNodeTest, CreateChecksHardStateAgainstTheLog) {
+  MemoryStorage s;
+  raftpb::Snapshot snap;
+  snap.mutable_metadata()->set_index(5);
+  snap.mutable_metadata()->set_term(2);
+  snap.mutable_metadata()->mutable_conf_state()->add_voters(1);
+  ASSERT_TRUE(s.ApplySnapshot(snap).ok());
+  ASSERT_TRUE(s.Append({testing::Ent(6, 2), testing::Ent(7, 2)}).ok());
+  raftpb::HardState hs;
+  hs.set_term(2);
+  hs.set_commit(3);  // older than the snapshot: the snapshot is committed
+  s.SetHardState(hs);
+  auto r = RawNode::Create(MakeConfig(1, &s));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value()->committed(), 5u);
+  EXPECT_EQ(r.value()->conf_state().voters_size(), 1);
+  hs.set_commit(9);  // beyond the log: lost entries
+  s.SetHardState(hs);
+  EXPECT_EQ(RawNode::Create(MakeConfig(1, &s)).status().code(), Code::kCorruption);
+}
+
 TEST(RawNodeTest, StepRejectsLocalMessagesAndResponsesFromStrangers) {
   MemoryStorage s;
   auto n = NewNode(1, &s);
