@@ -1,6 +1,10 @@
 #include "mvcc/kv_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -841,6 +845,22 @@ Result<std::unique_ptr<WriteTxn>> KvStore::Write() {
 }
 
 Status KvStore::Sync() { return env_->Sync(); }
+
+Status KvStore::CopyToFd(int fd) const {
+  int rc = mdb_env_copyfd2(env_->get(), fd, MDB_CP_COMPACT);
+  return rc == 0 ? Status::OK() : LmdbError(rc, "copy environment");
+}
+
+Status KvStore::CopyToFile(const std::string& path) const {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IOError("create " + path + ": " + std::strerror(errno));
+  Status s = CopyToFd(fd);
+  if (s.ok() && ::fsync(fd) != 0)
+    s = Status::IOError("fsync " + path + ": " + std::strerror(errno));
+  if (::close(fd) != 0 && s.ok())
+    s = Status::IOError("close " + path + ": " + std::strerror(errno));
+  return s;
+}
 
 std::optional<MDB_dbi> KvStore::FindTable(std::string_view name) const {
   std::shared_lock lock(tables_mu_);

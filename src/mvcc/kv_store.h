@@ -274,6 +274,14 @@ class KvStore {
   // fsyncs every committed transaction.
   Status Sync();
 
+  // Writes a compacted, consistent copy of the latest committed state (free
+  // pages omitted) to `fd` / to a new file `path`. The copy is a complete
+  // LMDB data file: placed as `<dir>/data.mdb` it opens with Open(dir).
+  // For etcd's Maintenance.Snapshot, Raft snapshots and defragmentation.
+  // Thread-safe; runs in its own read transaction, concurrently with writes.
+  Status CopyToFd(int fd) const;
+  Status CopyToFile(const std::string& path) const;
+
   // As of the last commit.
   int64_t CurrentRevision() const { return current_rev_.load(std::memory_order_acquire); }
   int64_t CompactRevision() const { return compact_rev_.load(std::memory_order_acquire); }

@@ -400,6 +400,29 @@ TEST_F(StoreTest, TooLongKeysAreRejectedAndReadAsAbsent) {
   EXPECT_EQ(Dump(std::string(600, 'a'), longest + "z").size(), 1u);
 }
 
+TEST_F(StoreTest, CopyOpensAsAStoreWithTheSameState) {
+  Put("a", "1");
+  Put("b", "2");
+  {
+    auto w = Write();
+    ASSERT_TRUE(w->SetConsistentIndex(9).ok());
+    ASSERT_TRUE(w->OpenTable("lease")->Put("x", "y").ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  testing::TempDir copy_dir;
+  ASSERT_TRUE(store_->CopyToFile(copy_dir.path() + "/data.mdb").ok());
+  auto copy = KvStore::Open(copy_dir.path());
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ((*copy)->CurrentRevision(), 2);
+  EXPECT_EQ((*copy)->ConsistentIndex(), 9u);
+  auto read = (*copy)->Read().value();
+  auto r = read->Range("a", kAll, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->count, 2);
+  EXPECT_EQ(**read->OpenTable("lease")->Get("x"), "y");
+  EXPECT_EQ(read->HashKV(0)->hash, Read()->HashKV(0)->hash);
+}
+
 TEST_F(StoreTest, DbSizeIsReported) {
   Put("a", std::string(10000, 'x'));
   EXPECT_GT(store_->DbSizeBytes(), 0u);
