@@ -34,6 +34,13 @@ void RunRandomSimulation(const SimParams& p, int steps) {
   o.bootstrap = p.bootstrap;
   o.drop_rate = 0.05;
   o.reorder = true;
+  if (p.seed % 7 < 3) {
+    // Stress flow control: one entry per MsgApp, a tiny inflight window.
+    o.tweak = [](Config& c) {
+      c.max_size_per_msg = 0;
+      c.max_inflight_msgs = 2;
+    };
+  }
   std::vector<uint64_t> ids;
   for (uint64_t i = 1; i <= p.nodes; ++i) ids.push_back(i);
   Network net(ids, o);
