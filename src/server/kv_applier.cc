@@ -110,10 +110,19 @@ Status KvApplier::Range(const mvcc::ReadView& view, const RangeRequest& req,
                         etcdserverpb::RangeResponse* resp) {
   const bool filtered = req.min_mod_revision() != 0 || req.max_mod_revision() != 0 ||
                         req.min_create_revision() != 0 || req.max_create_revision() != 0;
+  RangeRequest::SortOrder order = req.sort_order();
+  if (req.sort_target() != RangeRequest::KEY && order == RangeRequest::NONE) {
+    order = RangeRequest::ASCEND;
+  } else if (req.sort_target() == RangeRequest::KEY && order == RangeRequest::ASCEND) {
+    order = RangeRequest::NONE;  // Already in key order.
+  }
+  // Sorting by value needs the values even when the client wants keys only.
+  const bool drop_values_late =
+      req.keys_only() && order != RangeRequest::NONE && req.sort_target() == RangeRequest::VALUE;
   mvcc::RangeOptions opts;
   opts.rev = req.revision();
   opts.count_only = req.count_only();
-  opts.keys_only = req.keys_only();
+  opts.keys_only = req.keys_only() && !drop_values_late;
   // Like etcd: sorting or filtering needs every kv; otherwise fetch one more
   // than the limit to learn `more`.
   if (req.limit() > 0 && req.sort_order() == RangeRequest::NONE && !filtered) {
@@ -140,12 +149,6 @@ Status KvApplier::Range(const mvcc::ReadView& view, const RangeRequest& req,
     kvs.DeleteSubrange(kept, kvs.size() - kept);
   }
 
-  RangeRequest::SortOrder order = req.sort_order();
-  if (req.sort_target() != RangeRequest::KEY && order == RangeRequest::NONE) {
-    order = RangeRequest::ASCEND;
-  } else if (req.sort_target() == RangeRequest::KEY && order == RangeRequest::ASCEND) {
-    order = RangeRequest::NONE;  // Already in key order.
-  }
   if (order != RangeRequest::NONE) {
     const auto target = req.sort_target();
     const bool descend = order == RangeRequest::DESCEND;
@@ -158,6 +161,9 @@ Status KvApplier::Range(const mvcc::ReadView& view, const RangeRequest& req,
   if (req.limit() > 0 && kvs.size() > req.limit()) {
     kvs.DeleteSubrange(static_cast<int>(req.limit()), kvs.size() - static_cast<int>(req.limit()));
     resp->set_more(true);
+  }
+  if (drop_values_late) {
+    for (auto& kv : kvs) kv.clear_value();
   }
   resp->mutable_header()->set_revision(rr->rev);
   resp->set_count(rr->count);

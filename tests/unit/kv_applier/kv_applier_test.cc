@@ -89,6 +89,21 @@ TEST_F(RangeTest, SortOrdersAndTargets) {
   EXPECT_EQ(sorted(RangeRequest::NONE, RangeRequest::MOD), (Strings{"b", "c", "a", "d"}));
 }
 
+TEST_F(RangeTest, KeysOnlySortedByValue) {
+  auto req = MakeRange("a", "z");
+  req.set_keys_only(true);
+  req.set_sort_order(RangeRequest::ASCEND);
+  req.set_sort_target(RangeRequest::VALUE);
+  etcdserverpb::RangeResponse resp;
+  ASSERT_TRUE(Range(req, &resp).ok());
+  std::vector<std::string> keys;
+  for (const auto& kv : resp.kvs()) {
+    keys.push_back(kv.key());
+    EXPECT_EQ(kv.value(), "");
+  }
+  EXPECT_EQ(keys, (Strings{"d", "b", "c", "a"}));
+}
+
 TEST_F(RangeTest, SortThenLimit) {
   auto req = MakeRange("a", "z");
   req.set_sort_order(RangeRequest::DESCEND);
