@@ -145,6 +145,7 @@ Client::Connection& Client::ConnectionTo(size_t index) {
   conn->maintenance = etcdserverpb::Maintenance::NewStub(conn->channel);
   conn->auth = etcdserverpb::Auth::NewStub(conn->channel);
   conn->lease = etcdserverpb::Lease::NewStub(conn->channel);
+  conn->watch = etcdserverpb::Watch::NewStub(conn->channel);
   connections_[index] = std::move(conn);
   return *connections_[index];
 }
@@ -348,6 +349,46 @@ grpc::Status Client::LeaseKeepAliveLoop(
       std::this_thread::sleep_for(std::chrono::seconds(resp.ttl()) / 3);
     }
     if (!IsConnectionFailure(st)) return st;
+    current_ = (current_ + 1) % options_.endpoints.size();
+  }
+}
+
+grpc::Status Client::Watch(
+    etcdserverpb::WatchCreateRequest create,
+    const std::function<bool(const etcdserverpb::WatchResponse&)>& on_response) {
+  while (true) {
+    Connection& conn = ConnectionTo(current_ % options_.endpoints.size());
+    auto now = Clock::now();
+    if (!Connect(*conn.channel, now + options_.dial_timeout)) {
+      current_ = (current_ + 1) % options_.endpoints.size();
+      std::this_thread::sleep_for(kRetryPause);
+      continue;
+    }
+    grpc::Status st = Authenticate(conn, now + options_.command_timeout);
+    if (!st.ok()) return st;
+    grpc::ClientContext ctx;
+    if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
+    ctx.AddMetadata("hasleader", "true");  // clientv3.WithRequireLeader.
+    auto stream = conn.watch->Watch(&ctx);
+    etcdserverpb::WatchRequest req;
+    *req.mutable_create_request() = create;
+    if (stream->Write(req)) {
+      etcdserverpb::WatchResponse resp;
+      while (stream->Read(&resp)) {
+        if (resp.created() && resp.events_size() == 0 && !resp.canceled()) continue;
+        if (resp.events_size() > 0) {
+          create.set_start_revision(resp.events(resp.events_size() - 1).kv().mod_revision() + 1);
+        }
+        bool go_on = on_response(resp);
+        if (resp.canceled() || !go_on) {
+          ctx.TryCancel();
+          return grpc::Status::OK;
+        }
+      }
+    }
+    stream->WritesDone();
+    st = stream->Finish();
+    if (!IsConnectionFailure(st)) return st.ok() ? grpc::Status::OK : st;
     current_ = (current_ + 1) % options_.endpoints.size();
   }
 }

@@ -66,6 +66,15 @@ class Client {
       int64_t id,
       const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed);
 
+  // Streams a watch: `on_response` sees every response but the initial
+  // "created" one, the server's cancellation included, and returns false to
+  // stop watching. Returns OK once the server cancelled the watch or the
+  // callback stopped it, an error when the stream failed for good.
+  // Reconnects (resuming after the last seen revision) when an endpoint
+  // goes away. Not bounded by --command-timeout, like etcdctl.
+  grpc::Status Watch(etcdserverpb::WatchCreateRequest create,
+                     const std::function<bool(const etcdserverpb::WatchResponse&)>& on_response);
+
   // Calls addressed to one endpoint, for `endpoint status|health`.
   grpc::Status StatusOf(const std::string& endpoint, etcdserverpb::StatusResponse* resp);
   grpc::Status RangeOn(const std::string& endpoint, const etcdserverpb::RangeRequest& req,
@@ -84,6 +93,7 @@ class Client {
     std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance;
     std::unique_ptr<etcdserverpb::Auth::Stub> auth;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;
+    std::unique_ptr<etcdserverpb::Watch::Stub> watch;
     // Auth token for this endpoint; empty without --user.
     std::string token;
     bool authenticated = false;

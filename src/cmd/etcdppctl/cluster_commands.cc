@@ -167,7 +167,8 @@ std::unique_ptr<Command> NewClusterCommand(const std::string& path) {
 std::unique_ptr<Command> NewCommand(const std::string& path) {
   if (auto c = NewKvCommand(path)) return c;
   if (auto c = NewClusterCommand(path)) return c;
-  return NewLeaseCommand(path);
+  if (auto c = NewLeaseCommand(path)) return c;
+  return NewWatchCommand(path);
 }
 
 }  // namespace etcdpp::ctl

@@ -1,6 +1,7 @@
 // etcdppctl's commands. Each adds its own flags to the invocation's flag set
 // and runs with the parsed invocation; the implementations live in
-// kv_commands.cc, cluster_commands.cc and lease_commands.cc.
+// kv_commands.cc, cluster_commands.cc, lease_commands.cc and
+// watch_command.cc.
 #pragma once
 
 #include <memory>
@@ -23,6 +24,7 @@ class Command {
 std::unique_ptr<Command> NewKvCommand(const std::string& path);       // put get del txn compaction
 std::unique_ptr<Command> NewClusterCommand(const std::string& path);  // member, endpoint, version
 std::unique_ptr<Command> NewLeaseCommand(const std::string& path);    // lease *
+std::unique_ptr<Command> NewWatchCommand(const std::string& path);    // watch
 
 // The first of the above that implements `path`.
 std::unique_ptr<Command> NewCommand(const std::string& path);

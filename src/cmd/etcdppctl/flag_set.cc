@@ -125,6 +125,7 @@ bool FlagSet::Set(const std::string& name, const std::string& value, std::string
 std::optional<std::vector<std::string>> FlagSet::Parse(const std::vector<std::string>& args,
                                                        std::string* error) {
   std::vector<std::string> positional;
+  positionals_before_dash_ = static_cast<size_t>(-1);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg.size() < 2 || arg[0] != '-') {
@@ -132,6 +133,7 @@ std::optional<std::vector<std::string>> FlagSet::Parse(const std::vector<std::st
       continue;
     }
     if (arg == "--") {
+      positionals_before_dash_ = positional.size();
       positional.insert(positional.end(), args.begin() + static_cast<long>(i) + 1, args.end());
       break;
     }
@@ -194,6 +196,9 @@ std::optional<std::vector<std::string>> FlagSet::Parse(const std::vector<std::st
       }
       if (!Assign(name, flag, value, error)) return std::nullopt;
     }
+  }
+  if (positionals_before_dash_ == static_cast<size_t>(-1)) {
+    positionals_before_dash_ = positional.size();
   }
   return positional;
 }

@@ -39,6 +39,10 @@ class FlagSet {
   // ETCDCTL_* environment variables). False with *error on a bad value.
   bool Set(const std::string& name, const std::string& value, std::string* error);
 
+  // How many positional arguments of the last Parse came before a "--"
+  // (all of them when there was none): `watch key -- cmd args` needs it.
+  size_t positionals_before_dash() const { return positionals_before_dash_; }
+
   bool Has(const std::string& name) const { return flags_.count(name) > 0; }
   bool IsBool(const std::string& name) const;
   // True when the command line (or Set) gave the flag a value.
@@ -58,6 +62,7 @@ class FlagSet {
   bool Assign(const std::string& name, Flag* flag, const std::string& value, std::string* error);
 
   std::map<std::string, Flag> flags_;
+  size_t positionals_before_dash_ = 0;
 };
 
 }  // namespace etcdpp::ctl

@@ -140,6 +140,13 @@ class SimplePrinter : public Printer {
   void Grant(const etcdserverpb::LeaseGrantResponse& r) override {
     out_ << fmt::format("lease {:016x} granted with TTL({}s)\n", r.id(), r.ttl());
   }
+  void Watch(const etcdserverpb::WatchResponse& r) override {
+    for (const auto& e : r.events()) {
+      out_ << (e.type() == mvccpb::Event::DELETE ? "DELETE" : "PUT") << "\n";
+      if (e.has_prev_kv()) PrintKV(e.prev_kv());
+      PrintKV(e.kv());
+    }
+  }
   void Revoke(int64_t id, const etcdserverpb::LeaseRevokeResponse&) override {
     out_ << fmt::format("lease {:016x} revoked\n", id);
   }
@@ -350,6 +357,34 @@ class JsonPrinter : public Printer {
       w.EndArray();
     });
   }
+  void Watch(const etcdserverpb::WatchResponse& r) override {
+    // clientv3.WatchResponse: a value Header, then Events (null when none).
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      w.Key("Header");
+      w.BeginObject();
+      JsonInlineHeader(w, r.header());
+      w.EndObject();
+      w.Key("Events");
+      if (r.events_size() == 0) {
+        w.Null();
+      } else {
+        w.BeginArray();
+        for (const auto& e : r.events()) {
+          w.BeginObject();
+          if (e.type() != mvccpb::Event::PUT) w.Key("type"), w.Int(e.type());
+          if (e.has_kv()) w.Key("kv"), JsonKV(w, e.kv());
+          if (e.has_prev_kv()) w.Key("prev_kv"), JsonKV(w, e.prev_kv());
+          w.EndObject();
+        }
+        w.EndArray();
+      }
+      w.Key("CompactRevision"), w.Int(r.compact_revision());
+      w.Key("Canceled"), w.Bool(r.canceled());
+      w.Key("Created"), w.Bool(r.created());
+      w.EndObject();
+    });
+  }
   void Grant(const etcdserverpb::LeaseGrantResponse& r) override {
     Emit([&](JsonWriter& w) {
       w.BeginObject();
@@ -512,6 +547,14 @@ class FieldsPrinter : public Printer {
       out_ << "\"Took\" : " << h.took << "\n";
       out_ << "\"Error\" : " << h.error << "\n";
       out_ << "\n";
+    }
+  }
+  void Watch(const etcdserverpb::WatchResponse& r) override {
+    Header(r.header());
+    for (const auto& e : r.events()) {
+      out_ << "\"Type\" : " << (e.type() == mvccpb::Event::DELETE ? "DELETE" : "PUT") << "\n";
+      if (e.has_prev_kv()) KV("Prev", e.prev_kv());
+      KV("", e.kv());
     }
   }
   void Grant(const etcdserverpb::LeaseGrantResponse& r) override {

@@ -65,6 +65,9 @@ class Printer {
   virtual void EndpointStatus(const std::vector<EndpointStatusRow>& rows) = 0;
   virtual void EndpointHealth(const std::vector<EndpointHealthRow>& rows) = 0;
 
+  // watch (simple, json and fields only).
+  virtual void Watch(const etcdserverpb::WatchResponse&) {}
+
   // lease commands (simple, json and fields only).
   virtual bool SupportsLease() const { return SupportsKV(); }
   virtual void Grant(const etcdserverpb::LeaseGrantResponse&) {}

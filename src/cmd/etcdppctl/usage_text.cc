@@ -39,6 +39,7 @@ COMMANDS:
 	put			Puts the given key into the store
 	txn			Txn processes all the requests in one transaction
 	version			Prints the version of etcdctl
+	watch			Watches events stream on keys or prefixes
 
 OPTIONS:
       --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
@@ -444,6 +445,40 @@ COMMANDS:
 
 OPTIONS:
   -h, --help[=false]	help for lease
+
+GLOBAL OPTIONS:
+      --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle
+      --cert=""					identify secure client using this TLS certificate file
+      --command-timeout=5s			timeout for short running command (excluding dial timeout)
+      --debug[=false]				enable client-side debug logging
+      --dial-timeout=2s				dial timeout for client connections
+  -d, --discovery-srv=""			domain name to query for SRV records describing cluster endpoints
+      --discovery-srv-name=""			service name to query when using DNS discovery
+      --endpoints=[127.0.0.1:2379]		gRPC endpoints
+      --hex[=false]				print byte strings as hex encoded strings
+      --insecure-discovery[=true]		accept insecure SRV records describing cluster endpoints
+      --insecure-skip-tls-verify[=false]	skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+      --insecure-transport[=true]		disable transport security for client connections
+      --keepalive-time=2s			keepalive time for client connections
+      --keepalive-timeout=6s			keepalive timeout for client connections
+      --key=""					identify secure client using this TLS key file
+      --password=""				password for authentication (if this option is used, --user option shouldn't include password)
+      --user=""					username[:password] for authentication (prompt if password is not supplied)
+  -w, --write-out="simple"			set the output format (fields, json, protobuf, simple, table)
+
+)USAGE"},
+      {"watch", R"USAGE(NAME:
+	watch - Watches events stream on keys or prefixes
+
+USAGE:
+	etcdctl watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...] [flags]
+
+OPTIONS:
+  -h, --help[=false]		help for watch
+  -i, --interactive[=false]	Interactive mode
+      --prefix[=false]		Watch on a prefix if prefix is set
+      --prev-kv[=false]		get the previous key-value pair before the event happens
+      --rev=0			Revision to start watching
 
 GLOBAL OPTIONS:
       --cacert=""				verify certificates of TLS-enabled secure servers using this CA bundle

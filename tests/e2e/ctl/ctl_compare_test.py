@@ -33,11 +33,13 @@ TXN_FAIL = 'version("k1") = "100"\nc("k1") < "5"\nver("k2") != "3"\n\nput k1 x\n
            'put k1 y --prev-kv\nget k1\ndel k2 --prev-kv\n\n'
 
 
-def S(*args, stdin=None, env=None, mask=()):
+def S(*args, stdin=None, env=None, mask=(), kill_after=None):
     """One step: command-line words; {EP} is the tool's own endpoint, {DEAD}
     an endpoint nothing listens on and {LEASE} a lease granted on the tool's
-    server (hexadecimal)."""
-    return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask)}
+    server (hexadecimal). A step with kill_after (seconds) is a command that
+    does not end by itself (watch): it is stopped with SIGTERM then."""
+    return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask),
+            "kill_after": kill_after}
 
 
 TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
@@ -158,6 +160,16 @@ STEPS = [
     S("compaction", "5", "--physical", "-w", "json"),
     S("compaction", "100000"),
     S("get", "foo", "--rev", "2"),
+    # watch (history only: the servers see no writes while it runs)
+    S("watch", "foo", "--rev", "1"),
+    S("watch", "k", "--prefix", "--rev", "6", "--prev-kv", kill_after=2),
+    S("watch", "k", "--prefix", "--rev", "6", "-w", "json", kill_after=2),
+    S("watch", "k2", "--rev", "6", "-w", "fields", kill_after=2),
+    S("watch", "k1", "--rev", "6", "--", "sh", "-c",
+      "echo $ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE", kill_after=2),
+    S("watch", "k1", "--rev", "6", "--", "false"),
+    S("watch"),
+    S("watch", "a", "b", "--prefix"),
     # cluster
     S("member", "list"),
     S("member", "list", "-w", "json"),
@@ -234,9 +246,18 @@ def run_tool(tool, endpoint, dead, lease, step, timeout=60):
     env["ETCDCTL_API"] = "3"
     env.update(step_env)
     stdin = step["stdin"].encode() if step["stdin"] is not None else b""
-    p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=env, timeout=timeout)
-    return p.stdout, p.stderr, p.returncode
+    if step["kill_after"] is None:
+        p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=env, timeout=timeout)
+        return p.stdout, p.stderr, p.returncode
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        out, err = p.communicate(stdin, timeout=step["kill_after"])
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        out, err = p.communicate(timeout=timeout)
+    return out, err, p.returncode
 
 
 def server_ids(etcdctl, server):

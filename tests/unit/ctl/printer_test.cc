@@ -309,3 +309,32 @@ TEST(LeasePrinterTest, JsonInlinesTheHeaderLikeClientv3) {
 
 }  // namespace
 }  // namespace etcdpp::ctl
+
+namespace etcdpp::ctl {
+namespace {
+
+TEST(WatchPrinterTest, EventsInEachFormat) {
+  etcdserverpb::WatchResponse r;
+  FillHeader(r.mutable_header(), 5);
+  auto* del = r.add_events();
+  del->set_type(mvccpb::Event::DELETE);
+  del->mutable_kv()->set_key("wk1");
+  del->mutable_kv()->set_mod_revision(4);
+  auto* put = r.add_events();
+  put->mutable_kv()->set_key("wk2");
+  put->mutable_kv()->set_value("c");
+  put->mutable_kv()->set_create_revision(5);
+  put->mutable_kv()->set_mod_revision(5);
+  put->mutable_kv()->set_version(1);
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.Watch(r); }).out,
+            "DELETE\nwk1\n\nPUT\nwk2\nc\n");
+  EXPECT_EQ(Render(OutputFormat::kJson, [&](Printer& p) { p.Watch(r); }).out,
+            "{\"Header\":{\"cluster_id\":15118495548433857066,\"member_id\":13668033151171901709,"
+            "\"revision\":5,\"raft_term\":2},\"Events\":[{\"type\":1,\"kv\":{\"key\":\"d2sx\","
+            "\"mod_revision\":4}},{\"kv\":{\"key\":\"d2sy\",\"create_revision\":5,\"mod_revision\":"
+            "5,\"version\":1,\"value\":\"Yw==\"}}],\"CompactRevision\":0,\"Canceled\":false,"
+            "\"Created\":false}\n");
+}
+
+}  // namespace
+}  // namespace etcdpp::ctl
