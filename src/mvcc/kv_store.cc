@@ -101,8 +101,12 @@ bool FillKeyValue(std::string_view encoded_key, Revision rev, std::string_view r
 class LogIterator final : public ChangeIterator {
  public:
   LogIterator(MDB_txn* txn, MDB_dbi rev_dbi, MDB_dbi key_dbi, int64_t from, int64_t to,
-              bool with_prev_kv)
-      : rev_cursor_(txn, rev_dbi), key_cursor_(txn, key_dbi), to_(to), with_prev_kv_(with_prev_kv) {
+              bool with_prev_kv, std::optional<KeyRange> filter)
+      : rev_cursor_(txn, rev_dbi),
+        key_cursor_(txn, key_dbi),
+        to_(to),
+        with_prev_kv_(with_prev_kv),
+        filter_(std::move(filter)) {
     char start[kRevisionBytes];
     EncodeRevision(Revision{from, 0}, start);
     rev_cursor_.Seek(std::string_view(start, kRevisionBytes));
@@ -121,20 +125,24 @@ class LogIterator final : public ChangeIterator {
  private:
   void Load() {
     valid_ = false;
-    if (!rev_cursor_.Valid()) {
-      status_ = rev_cursor_.status();
-      return;
+    std::string_view k, v, user_key;
+    for (;; rev_cursor_.Next()) {
+      if (!rev_cursor_.Valid()) {
+        status_ = rev_cursor_.status();
+        return;
+      }
+      k = rev_cursor_.key();
+      v = rev_cursor_.value();
+      if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
+        status_ = Corrupt("rev table entry");
+        return;
+      }
+      rev_ = DecodeRevision(k.data());
+      if (rev_.main > to_) return;
+      user_key = v.substr(kRevRecordHeaderBytes);
+      if (!filter_ || filter_->Contains(user_key)) break;
     }
-    std::string_view k = rev_cursor_.key();
-    std::string_view v = rev_cursor_.value();
-    if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
-      status_ = Corrupt("rev table entry");
-      return;
-    }
-    rev_ = DecodeRevision(k.data());
-    if (rev_.main > to_) return;
     bool tombstone = (static_cast<uint8_t>(v[0]) & kTombstoneFlag) != 0;
-    std::string_view user_key = v.substr(kRevRecordHeaderBytes);
 
     event_.Clear();
     event_.set_type(tombstone ? mvccpb::Event::DELETE : mvccpb::Event::PUT);
@@ -184,6 +192,7 @@ class LogIterator final : public ChangeIterator {
   Cursor key_cursor_;
   int64_t to_;
   bool with_prev_kv_;
+  std::optional<KeyRange> filter_;
   bool valid_ = false;
   Revision rev_;
   mvccpb::Event event_;
@@ -360,12 +369,20 @@ Status ReadView::Scan(std::string_view key, std::string_view end, int64_t rev,
   return Status::OK();
 }
 
+bool KeyRange::Contains(std::string_view k) const {
+  if (end.empty()) return k == key;
+  if (end == std::string_view("\0", 1)) return k >= key;
+  return k >= key && k < end;
+}
+
 Result<std::unique_ptr<ChangeIterator>> ReadView::Changes(int64_t from_rev, int64_t to_rev,
-                                                          bool with_prev_kv) const {
+                                                          bool with_prev_kv,
+                                                          std::optional<KeyRange> keys) const {
   if (from_rev < compact_rev_) return Status(Code::kCompacted);
   if (to_rev <= 0 || to_rev > rev_) to_rev = rev_;
-  return std::unique_ptr<ChangeIterator>(std::make_unique<LogIterator>(
-      txn_, dbis_.rev, dbis_.key, std::max<int64_t>(from_rev, 1), to_rev, with_prev_kv));
+  return std::unique_ptr<ChangeIterator>(
+      std::make_unique<LogIterator>(txn_, dbis_.rev, dbis_.key, std::max<int64_t>(from_rev, 1),
+                                    to_rev, with_prev_kv, std::move(keys)));
 }
 
 Result<HashKVResult> ReadView::HashKV(int64_t rev) const {

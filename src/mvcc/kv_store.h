@@ -80,6 +80,15 @@ struct KeyValueView {
   void CopyTo(mvccpb::KeyValue* kv) const;
 };
 
+// A key range with etcd's wire rules: `end` empty is the single key `key`;
+// `end` == "\0" is every key >= `key`; otherwise [key, end).
+struct KeyRange {
+  std::string key;
+  std::string end;
+
+  bool Contains(std::string_view k) const;
+};
+
 struct HashKVResult {
   uint32_t hash = 0;
   int64_t compact_rev = 0;
@@ -127,9 +136,12 @@ class ReadView {
 
   // The change log for revisions [from_rev, to_rev] (to_rev <= 0: Rev()).
   // kCompacted if from_rev < CompactRev(). With prev_kv, each event carries
-  // the key's previous state when it still exists.
+  // the key's previous state when it still exists. With `keys`, only changes
+  // of keys in that range are yielded (others are skipped without reading
+  // their records).
   Result<std::unique_ptr<ChangeIterator>> Changes(int64_t from_rev, int64_t to_rev,
-                                                  bool with_prev_kv) const;
+                                                  bool with_prev_kv,
+                                                  std::optional<KeyRange> keys = {}) const;
 
   // CRC-32C over every `key` table record with main revision <= rev, in
   // table order (key, then newest revision first). rev <= 0 means Rev().

@@ -345,6 +345,21 @@ TEST_F(StoreTest, ChangesYieldEventsWithPrevKv) {
   ASSERT_TRUE((*it)->status().ok());
   EXPECT_EQ(got, (Strings{"PUT a=2@2 prev=1@1", "DEL a=@3 prev=2@2", "PUT b=1@4 prev=@0"}));
 
+  auto only_b = read->Changes(1, 0, false, KeyRange{"b", ""});
+  ASSERT_TRUE(only_b.ok());
+  ASSERT_TRUE((*only_b)->Valid());
+  EXPECT_EQ((*only_b)->event().kv().key(), "b");
+  EXPECT_EQ((*only_b)->revision(), (Revision{4, 0}));
+  (*only_b)->Next();
+  EXPECT_FALSE((*only_b)->Valid());
+  auto from_a = read->Changes(1, 0, false, KeyRange{"a", kAll});
+  ASSERT_TRUE(from_a.ok());
+  int events = 0;
+  for (; (*from_a)->Valid(); (*from_a)->Next()) ++events;
+  EXPECT_EQ(events, 4);
+  EXPECT_TRUE((KeyRange{"a", "b"}).Contains("a\xff"));
+  EXPECT_FALSE((KeyRange{"a", "b"}).Contains("b"));
+
   auto bounded = read->Changes(1, 2, false);
   ASSERT_TRUE(bounded.ok());
   int n = 0;
