@@ -42,7 +42,7 @@ class LeaseGrantCommand : public Command {
           CtlStatus::Fail(kExitError, "failed to grant lease (" + ErrorText(rpc) + ")\n"));
     }
     auto printer = inv.MakePrinter();
-    if (!printer->SupportsLease()) return inv.Unsupported();
+    if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
     printer->Grant(resp);
     return kExitSuccess;
   }
@@ -68,7 +68,7 @@ class LeaseRevokeCommand : public Command {
           CtlStatus::Fail(kExitError, "failed to revoke lease (" + ErrorText(rpc) + ")"));
     }
     auto printer = inv.MakePrinter();
-    if (!printer->SupportsLease()) return inv.Unsupported();
+    if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
     printer->Revoke(*id, resp);
     return kExitSuccess;
   }
@@ -97,7 +97,7 @@ class LeaseTimeToLiveCommand : public Command {
       return inv.Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(rpc)));
     }
     auto printer = inv.MakePrinter();
-    if (!printer->SupportsLease()) return inv.Unsupported();
+    if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
     printer->TimeToLive(resp, lease_keys_);
     return kExitSuccess;
   }
@@ -117,7 +117,7 @@ class LeaseListCommand : public Command {
       return inv.Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(rpc)));
     }
     auto printer = inv.MakePrinter();
-    if (!printer->SupportsLease()) return inv.Unsupported();
+    if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
     printer->Leases(resp);
     return kExitSuccess;
   }
@@ -141,11 +141,11 @@ class LeaseKeepAliveCommand : public Command {
       etcdserverpb::LeaseKeepAliveResponse resp;
       grpc::Status rpc = inv.client().LeaseKeepAliveOnce(*id, &resp);
       if (!rpc.ok()) return inv.Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(rpc)));
-      if (!printer->SupportsLease()) return inv.Unsupported();
+      if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
       printer->KeepAlive(resp);
       return kExitSuccess;
     }
-    if (!printer->SupportsLease()) return inv.Unsupported();
+    if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
     grpc::Status rpc =
         inv.client().LeaseKeepAliveLoop(*id, [&](const etcdserverpb::LeaseKeepAliveResponse& resp) {
           printer->KeepAlive(resp);

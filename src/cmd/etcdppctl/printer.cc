@@ -639,7 +639,7 @@ class ProtobufPrinter : public Printer {
   bool SupportsKV() const override { return true; }
   bool SupportsCluster() const override { return true; }
   bool SupportsEndpoints() const override { return false; }
-  bool SupportsLease() const override { return false; }
+  bool SupportsLeaseAndWatch() const override { return false; }
 
   void Put(const PutResponse& r) override { out_ << r.SerializeAsString(); }
   void Get(const RangeResponse& r) override { out_ << r.SerializeAsString(); }

@@ -68,8 +68,8 @@ class Printer {
   // watch (simple, json and fields only).
   virtual void Watch(const etcdserverpb::WatchResponse&) {}
 
-  // lease commands (simple, json and fields only).
-  virtual bool SupportsLease() const { return SupportsKV(); }
+  // lease commands (simple, json and fields only, like watch).
+  virtual bool SupportsLeaseAndWatch() const { return SupportsKV(); }
   virtual void Grant(const etcdserverpb::LeaseGrantResponse&) {}
   virtual void Revoke(int64_t /*id*/, const etcdserverpb::LeaseRevokeResponse&) {}
   virtual void KeepAlive(const etcdserverpb::LeaseKeepAliveResponse&) {}

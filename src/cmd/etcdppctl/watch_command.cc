@@ -103,7 +103,7 @@ class WatchCommand : public Command {
     create.set_prev_kv(prev_kv_);
 
     auto printer = inv.MakePrinter();
-    if (!printer->SupportsLease()) return inv.Unsupported();
+    if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
     std::optional<std::string> exec_error;
     grpc::Status st = inv.client().Watch(create, [&](const etcdserverpb::WatchResponse& resp) {
       if (resp.canceled()) {
