@@ -324,6 +324,7 @@ grpc::Status Client::LeaseKeepAliveOnce(int64_t id, etcdserverpb::LeaseKeepAlive
 grpc::Status Client::LeaseKeepAliveLoop(
     int64_t id,
     const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed) {
+  if (options_.endpoints.empty()) return ContextDeadline();
   while (true) {
     Connection& conn = ConnectionTo(current_ % options_.endpoints.size());
     auto now = Clock::now();
@@ -356,6 +357,7 @@ grpc::Status Client::LeaseKeepAliveLoop(
 grpc::Status Client::Watch(
     etcdserverpb::WatchCreateRequest create,
     const std::function<bool(const etcdserverpb::WatchResponse&)>& on_response) {
+  if (options_.endpoints.empty()) return ContextDeadline();
   while (true) {
     Connection& conn = ConnectionTo(current_ % options_.endpoints.size());
     auto now = Clock::now();

@@ -93,6 +93,7 @@ bool FlagSet::Assign(const std::string& name, Flag* flag, const std::string& val
     case Type::kStringSlice: {
       auto* dst = static_cast<std::vector<std::string>*>(flag->dst);
       if (!flag->changed) dst->clear();
+      if (value.empty()) break;  // pflag reads "" as no values at all.
       size_t start = 0;
       while (true) {
         size_t comma = value.find(',', start);

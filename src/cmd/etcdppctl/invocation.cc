@@ -182,6 +182,9 @@ std::optional<int> Invocation::PrepareClient() {
   }
   popts.hex = global_.hex;
   printer_options_ = popts;
+  if (global_.endpoints.empty()) {
+    return Fail(CtlStatus::Fail(kExitBadConnection, "etcdclient: no available endpoints"));
+  }
   ClientOptions copts;
   copts.endpoints = global_.endpoints;
   copts.dial_timeout = global_.dial_timeout;

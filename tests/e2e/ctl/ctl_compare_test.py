@@ -224,6 +224,7 @@ STEPS = [
     S("-w", "fields", "get", "foo"),
     S("--dial-timeout=3s", "--command-timeout=10s", "get", "foo"),
     S("--command-timeout=bogus", "get", "foo"),
+    S("--endpoints=", "get", "foo"),
     S("get", "foo", env={"ETCDCTL_WRITE_OUT": "json"}),
     S("get", "foo", env={"ETCDCTL_ENDPOINTS": "{DEAD},{EP}", "ETCDCTL_COMMAND_TIMEOUT": "3s"}),
     S("get", "foo", env={"ETCDCTL_HEX": "true"}),
