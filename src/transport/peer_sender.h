@@ -1,0 +1,90 @@
+// PeerSender: the outgoing half of the transport for one peer. Internal to
+// the transport module; see transport.h for the contract it implements.
+//
+// Invariants:
+//  - One thread (thread_) owns the gRPC stream: it connects, writes and
+//    reconnects. Other threads only touch queue_, addresses_ and the flags,
+//    under mu_, and may cancel the current call through ctx_ (under mu_).
+//  - queue_ never holds more than max_queued_messages messages.
+//  - When a stream fails, everything queued at that moment is dropped
+//    (counted) and the peer reported unreachable: Raft retransmits, and
+//    stale messages delivered late are worthless.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "raftpb/raft.pb.h"
+#include "transport/transport.h"
+#include "transportpb/transport.grpc.pb.h"
+
+namespace etcdpp::transport {
+
+class PeerSender {
+ public:
+  // on_unreachable(peer_id) is called from the sender thread, with no lock
+  // of this class held, whenever messages to the peer were lost.
+  PeerSender(uint64_t self_id, uint64_t cluster_id, uint64_t peer_id,
+             std::vector<std::string> addresses, const TransportOptions& options,
+             std::shared_ptr<std::atomic<uint64_t>> dropped,
+             std::function<void(uint64_t)> on_unreachable);
+  // Stops and joins.
+  ~PeerSender();
+
+  PeerSender(const PeerSender&) = delete;
+  PeerSender& operator=(const PeerSender&) = delete;
+
+  // Moves every message into the queue (leaving `messages` moved-from); returns how many were
+  // dropped because it was full (or the sender is stopping). Never blocks on I/O.
+  size_t Enqueue(std::vector<raftpb::Message>& messages);
+
+  // Replaces the addresses and reopens the stream on the first of them.
+  void UpdateAddresses(std::vector<std::string> addresses);
+  // The address the sender uses (or will try next); empty if none.
+  std::string CurrentAddress() const;
+
+  // Asks the thread to exit and cancels the call in flight. Does not wait.
+  void Stop();
+  // Waits for the thread to exit. Call after Stop.
+  void Join();
+
+  std::optional<std::chrono::steady_clock::time_point> ActiveSince() const;
+
+ private:
+  void Run();
+  // Writes batches until the stream fails or a stop/reconnect is requested.
+  // Returns the number of messages lost in a failed write.
+  size_t StreamBatches(grpc::ClientWriter<transportpb::MessageBatch>* writer);
+  void CountDropped(size_t n) { dropped_->fetch_add(n, std::memory_order_relaxed); }
+
+  const uint64_t self_id_;
+  const uint64_t cluster_id_;
+  const uint64_t peer_id_;
+  const TransportOptions options_;
+  const std::shared_ptr<std::atomic<uint64_t>> dropped_;
+  const std::function<void(uint64_t)> on_unreachable_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<raftpb::Message> queue_;   // Guarded by mu_.
+  std::vector<std::string> addresses_;  // Guarded by mu_.
+  size_t next_address_ = 0;             // Guarded by mu_.
+  bool stopping_ = false;               // Guarded by mu_.
+  bool reconnect_requested_ = false;    // Guarded by mu_.
+  grpc::ClientContext* ctx_ = nullptr;  // Guarded by mu_; the call in flight.
+  std::optional<std::chrono::steady_clock::time_point> active_since_;  // Guarded by mu_.
+
+  std::thread thread_;  // Last member: starts after everything above exists.
+};
+
+}  // namespace etcdpp::transport

@@ -1,0 +1,202 @@
+// Transport: Raft message delivery between the members of one cluster.
+//
+// The Raft loop hands its outgoing messages to Send, which never blocks: each
+// message is appended to its recipient's bounded queue and the call returns.
+// One sender thread per peer drains that queue, writing everything queued
+// since its last write as ONE MessageBatch on a long-lived gRPC client stream
+// (RaftPeer.Stream, proto/transportpb/transport.proto). A slow or dead peer
+// only fills its own queue; when the queue is full further messages to it
+// are dropped and counted (Raft retransmits what matters), and the peer is
+// reported unreachable.
+//
+// Inbound, the gRPC server built by Start calls Handler::OnMessage for every
+// message received, on gRPC's threads: one thread per inbound stream, so
+// messages from one peer arrive in the order that peer sent them.
+//
+// Snapshots travel on their own call (RaftPeer.Snapshot) and connection, so a
+// large file never holds up heartbeats: SendSnapshot streams the MsgSnap and
+// the file in 1 MiB chunks from a background thread; the receiver writes the
+// chunks to a new file under Options::snapshot_dir, fsyncs it (and the
+// directory), checks size and CRC-32C and only then calls
+// Handler::OnSnapshot; the sender's `done(true)` means exactly that.
+//
+// Threads and locks:
+//  - Send, AddPeer, RemovePeer, UpdatePeer, TakeUnreachable, PeerActive,
+//    ActiveSince, SendSnapshot and the counters may be called from any thread,
+//    concurrently. None of them waits for the network.
+//  - mu_ guards the peer table, the removed-id set and the unreachable set.
+//    Each peer's queue has its own mutex (PeerSender::mu_), always taken after
+//    mu_ if both are held, never the other way round.
+//  - Handler callbacks run on transport threads with no transport lock held;
+//    they must not block for long (enqueue and return) and may call back into
+//    the transport (e.g. Send).
+//  - Stop cancels every call in flight, joins every thread the transport
+//    started and returns; no Handler callback runs after Stop returns. A
+//    Handler callback blocked forever would block Stop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+#include "base/status.h"
+#include "raftpb/raft.pb.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace etcdpp::transport {
+
+class PeerSender;
+class PeerService;
+class SnapshotSender;
+
+// Receives what peers send. Implemented by the server, which enqueues for its
+// Raft loop. Called on transport threads (see the file comment).
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // A Raft message addressed to this member (m.to() == self id).
+  virtual void OnMessage(raftpb::Message m) = 0;
+  // A complete, fsynced snapshot: `m` is the MsgSnap (its snapshot metadata;
+  // snapshot.data is whatever the sender put there, normally empty) and
+  // `data_file_path` the received file under Options::snapshot_dir. The
+  // handler owns the file from now on (rename or delete it).
+  virtual void OnSnapshot(raftpb::Message m, std::string data_file_path) = 0;
+};
+
+struct TransportOptions {
+  // Where received snapshot files are written. Must exist when a snapshot
+  // arrives; if empty, inbound snapshots are refused.
+  std::string snapshot_dir;
+  // File system for received snapshots (tests may inject a fault Env).
+  Env* env = Env::Default();
+  // Messages queued per peer before further ones are dropped.
+  size_t max_queued_messages = 4096;
+  // A batch holds at most about this many bytes of entry data; the rest of
+  // the queue goes in the next write.
+  size_t max_batch_bytes = 8 << 20;
+  // Reconnect backoff after a failed stream: doubles from min to max.
+  std::chrono::milliseconds min_backoff{50};
+  std::chrono::milliseconds max_backoff{1000};
+  // Snapshot file chunk size on the wire.
+  size_t snapshot_chunk_bytes = 1 << 20;
+};
+
+class Transport {
+ public:
+  // `handler` must outlive the transport.
+  Transport(uint64_t self_id, uint64_t cluster_id, Handler* handler, TransportOptions options = {});
+  // Stops if still running.
+  ~Transport();
+
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Serves RaftPeer on every address: "http://host:port" peer URLs or bare
+  // "host:port"; port 0 picks a free port (see listen_ports). Call at most
+  // once, before or after adding peers. Fails with kUnavailable when an
+  // address cannot be bound, kInvalidArgument when it cannot be parsed.
+  Status Start(const std::vector<std::string>& listen_addresses);
+  // The ports Start bound, in the order of its addresses.
+  std::vector<int> listen_ports() const;
+
+  // Starts sending to member `id` at `urls` (peer URLs or host:port; the
+  // sender tries them in turn when one fails). Replaces an existing peer's
+  // URLs (same as UpdatePeer). Adding a removed id is ignored: ids are never
+  // reused in a cluster. Adding self is ignored.
+  void AddPeer(uint64_t id, std::vector<std::string> urls);
+  // Stops sending to `id`, drops what is queued for it, and from now on
+  // refuses its inbound calls and drops messages it sent.
+  void RemovePeer(uint64_t id);
+  // Switches `id` to new URLs: the current stream is closed and reopened on
+  // the first new URL. Unknown ids are ignored.
+  void UpdatePeer(uint64_t id, std::vector<std::string> urls);
+
+  // Queues every message for its recipient (m.to()) and returns at once.
+  // Messages to unknown peers or to self are dropped; when a peer's queue is
+  // full the message is dropped and the peer reported unreachable. Per
+  // recipient, messages go out in the order given (and across calls, in
+  // call order).
+  void Send(std::vector<raftpb::Message> messages);
+
+  // Streams `msg` (a MsgSnap; msg.to() is the recipient) and the file at
+  // `data_file_path` to the peer on a background thread, then calls
+  // done(ok) on that thread: ok means the peer has stored the whole file and
+  // handed it to its Handler. done(false) if the peer is unknown, the file
+  // cannot be read, the call fails or the transport stops first. `done` is
+  // always called exactly once, never on the calling thread (unless the
+  // transport is already stopped: then done(false) at once). `done` must not
+  // call SendSnapshot or Stop.
+  void SendSnapshot(raftpb::Message msg, std::string data_file_path,
+                    std::function<void(bool ok)> done);
+
+  // The peers whose messages were lost (stream failure, failed connect,
+  // full queue) since the last call, each once, ascending. The server
+  // passes each to RawNode::ReportUnreachable.
+  std::vector<uint64_t> TakeUnreachable();
+
+  // Whether a stream to `id` is currently established, and since when. A
+  // stream that broke while idle is noticed at the next write or keepalive.
+  bool PeerActive(uint64_t id) const;
+  std::optional<std::chrono::steady_clock::time_point> ActiveSince(uint64_t id) const;
+
+  // Messages dropped since construction (full queues, failed streams,
+  // unknown recipients).
+  uint64_t dropped_messages() const { return dropped_->load(std::memory_order_relaxed); }
+
+  // Cancels all calls, joins all threads; queued messages are dropped.
+  // Idempotent; bounded time (no network waits).
+  void Stop();
+
+  uint64_t self_id() const { return self_id_; }
+  uint64_t cluster_id() const { return cluster_id_; }
+
+ private:
+  friend class PeerService;
+
+  // Inbound side, called by PeerService.
+  // OK if a call from `from` for `to` in `cluster_id` may proceed.
+  Status CheckInbound(uint64_t from, uint64_t cluster_id, uint64_t to) const;
+  bool IsRemoved(uint64_t id) const;
+  void MarkUnreachable(uint64_t id);
+  // Destroys finished snapshot senders. Requires mu_.
+  void ReapSnapshotSenders();
+
+  const uint64_t self_id_;
+  const uint64_t cluster_id_;
+  Handler* const handler_;
+  const TransportOptions options_;
+  // Shared with the sender threads, which may count drops after a peer is
+  // removed.
+  const std::shared_ptr<std::atomic<uint64_t>> dropped_;
+
+  mutable std::mutex mu_;
+  bool stopped_ = false;                                           // Guarded by mu_.
+  std::map<uint64_t, std::shared_ptr<PeerSender>> peers_;          // Guarded by mu_.
+  std::vector<std::shared_ptr<PeerSender>> retired_;               // Guarded by mu_.
+  std::vector<std::unique_ptr<SnapshotSender>> snapshot_senders_;  // Guarded by mu_.
+  std::set<uint64_t> removed_;                                     // Guarded by mu_.
+  std::set<uint64_t> unreachable_;                                 // Guarded by mu_.
+
+  // Set by Start, torn down by Stop (never concurrently with each other).
+  std::unique_ptr<PeerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<int> listen_ports_;
+};
+
+// "host:port" from "http://host:port" (also accepts "host:port" and a
+// trailing '/'). https URLs are refused: peer TLS is not implemented.
+Result<std::string> PeerUrlToAddress(const std::string& url);
+
+}  // namespace etcdpp::transport
