@@ -101,10 +101,11 @@ bool FillKeyValue(std::string_view encoded_key, Revision rev, std::string_view r
 class LogIterator final : public ChangeIterator {
  public:
   LogIterator(MDB_txn* txn, MDB_dbi rev_dbi, MDB_dbi key_dbi, int64_t from, int64_t to,
-              bool with_prev_kv, std::optional<KeyRange> filter)
+              int64_t compact_rev, bool with_prev_kv, std::optional<KeyRange> filter)
       : rev_cursor_(txn, rev_dbi),
         key_cursor_(txn, key_dbi),
         to_(to),
+        compact_rev_(compact_rev),
         with_prev_kv_(with_prev_kv),
         filter_(std::move(filter)) {
     char start[kRevisionBytes];
@@ -125,72 +126,98 @@ class LogIterator final : public ChangeIterator {
  private:
   void Load() {
     valid_ = false;
-    std::string_view k, v, user_key;
     for (;; rev_cursor_.Next()) {
       if (!rev_cursor_.Valid()) {
         status_ = rev_cursor_.status();
         return;
       }
-      k = rev_cursor_.key();
-      v = rev_cursor_.value();
+      std::string_view k = rev_cursor_.key();
+      std::string_view v = rev_cursor_.value();
       if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
         status_ = Corrupt("rev table entry");
         return;
       }
       rev_ = DecodeRevision(k.data());
       if (rev_.main > to_) return;
-      user_key = v.substr(kRevRecordHeaderBytes);
-      if (!filter_ || filter_->Contains(user_key)) break;
+      std::string_view user_key = v.substr(kRevRecordHeaderBytes);
+      if (filter_ && !filter_->Contains(user_key)) continue;
+      const bool tombstone = (static_cast<uint8_t>(v[0]) & kTombstoneFlag) != 0;
+      // At or below the compact revision only what compaction keeps is
+      // part of history (a key's latest record there, if not a tombstone),
+      // however far the physical removal has got.
+      const bool compacted = rev_.main <= compact_rev_;
+      if (compacted && tombstone) continue;
+      if (!LoadEvent(user_key, tombstone, compacted)) {
+        if (!status_.ok()) return;
+        continue;  // Superseded at or below the compact revision.
+      }
+      valid_ = true;
+      return;
     }
-    bool tombstone = (static_cast<uint8_t>(v[0]) & kTombstoneFlag) != 0;
+  }
 
+  // Builds event_ for the rev entry at rev_. Returns false if the entry is
+  // not part of compacted history or on error (status_ set).
+  bool LoadEvent(std::string_view user_key, bool tombstone, bool compacted) {
+    table_key_.clear();
+    AppendEncodedUserKey(user_key, &table_key_);
+    const size_t prefix_len = table_key_.size();
+    AppendInvertedRevision(rev_, &table_key_);
+    const std::string_view prefix = std::string_view(table_key_).substr(0, prefix_len);
+    if (!key_cursor_.Seek(table_key_) || key_cursor_.key() != table_key_) {
+      status_ = key_cursor_.status().ok() ? Corrupt("rev entry without key record")
+                                          : key_cursor_.status();
+      return false;
+    }
+    if (compacted) {
+      // Kept only if no newer record of the key is also <= compact_rev_.
+      if (key_cursor_.Prev() && SameUserKey(key_cursor_.key(), prefix) &&
+          DecodeInvertedRevision(key_cursor_.key().data() + prefix_len).main <= compact_rev_) {
+        return false;
+      }
+      if (!key_cursor_.status().ok()) {
+        status_ = key_cursor_.status();
+        return false;
+      }
+      key_cursor_.Seek(table_key_);
+    }
     event_.Clear();
     event_.set_type(tombstone ? mvccpb::Event::DELETE : mvccpb::Event::PUT);
     mvccpb::KeyValue* kv = event_.mutable_kv();
     kv->set_key(user_key.data(), user_key.size());
     kv->set_mod_revision(rev_.main);
-
-    table_key_.clear();
-    AppendEncodedUserKey(user_key, &table_key_);
-    size_t prefix_len = table_key_.size();
-    AppendInvertedRevision(rev_, &table_key_);
-    if (!key_cursor_.Seek(table_key_) || key_cursor_.key() != table_key_) {
-      status_ = key_cursor_.status().ok() ? Corrupt("rev entry without key record")
-                                          : key_cursor_.status();
-      return;
-    }
-    if (!tombstone && !FillKeyValue(std::string_view(table_key_).substr(0, prefix_len), rev_,
-                                    key_cursor_.value(), false, kv)) {
+    if (!tombstone && !FillKeyValue(prefix, rev_, key_cursor_.value(), false, kv)) {
       status_ = Corrupt("key record");
-      return;
+      return false;
     }
-    if (with_prev_kv_ && key_cursor_.Next()) {
-      std::string_view prefix = std::string_view(table_key_).substr(0, prefix_len);
+    // The previous state is history only after the compact revision.
+    if (with_prev_kv_ && !compacted && key_cursor_.Next()) {
       std::string_view pk = key_cursor_.key();
       if (SameUserKey(pk, prefix)) {
         std::string_view pv = key_cursor_.value();
         if (pv.empty()) {
           status_ = Corrupt("key record");
-          return;
+          return false;
         }
         if ((static_cast<uint8_t>(pv[0]) & kTombstoneFlag) == 0 &&
             !FillKeyValue(prefix, DecodeInvertedRevision(pk.data() + prefix_len), pv, false,
                           event_.mutable_prev_kv())) {
           status_ = Corrupt("key record");
-          return;
+          return false;
         }
       }
     }
     if (!key_cursor_.status().ok()) {
       status_ = key_cursor_.status();
-      return;
+      return false;
     }
-    valid_ = true;
+    return true;
   }
 
   Cursor rev_cursor_;
   Cursor key_cursor_;
   int64_t to_;
+  int64_t compact_rev_;
   bool with_prev_kv_;
   std::optional<KeyRange> filter_;
   bool valid_ = false;
@@ -382,19 +409,37 @@ Result<std::unique_ptr<ChangeIterator>> ReadView::Changes(int64_t from_rev, int6
   if (to_rev <= 0 || to_rev > rev_) to_rev = rev_;
   return std::unique_ptr<ChangeIterator>(
       std::make_unique<LogIterator>(txn_, dbis_.rev, dbis_.key, std::max<int64_t>(from_rev, 1),
-                                    to_rev, with_prev_kv, std::move(keys)));
+                                    to_rev, compact_rev_, with_prev_kv, std::move(keys)));
 }
 
 Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
   if (rev > rev_) return Status(Code::kFutureRev);
   if (rev <= 0) rev = rev_;
   if (rev < compact_rev_) return Status(Code::kCompacted);
+  // Hash the logical content only, so the result does not depend on how far
+  // a compaction has physically got: records after the compact revision,
+  // plus each key's latest record at or below it unless a tombstone.
   uint32_t crc = Crc32cExtend(0, kKeyTable);
   Cursor c(txn_, dbis_.key);
+  std::string group;            // encode(user_key) of the current key
+  bool seen_compacted = false;  // its record <= compact_rev_ was handled
   for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
     std::string_view k = c.key();
     if (k.size() < kMinEncodedKeyBytes + kRevisionBytes) return Corrupt("key table key");
-    if (DecodeInvertedRevision(k.data() + k.size() - kRevisionBytes).main > rev) continue;
+    std::string_view prefix = k.substr(0, k.size() - kRevisionBytes);
+    if (prefix != group) {
+      group.assign(prefix);
+      seen_compacted = false;
+    }
+    const int64_t main = DecodeInvertedRevision(k.data() + prefix.size()).main;
+    if (main > rev) continue;
+    if (main <= compact_rev_) {
+      if (seen_compacted) continue;
+      seen_compacted = true;
+      std::string_view v = c.value();
+      if (v.empty()) return Corrupt("key record");
+      if (static_cast<uint8_t>(v[0]) & kTombstoneFlag) continue;
+    }
     crc = Crc32cExtend(crc, k);
     crc = Crc32cExtend(crc, c.value());
   }
@@ -693,8 +738,9 @@ Status WriteTxn::CompactKey(std::string_view user_key, int64_t rev) {
 
 Status WriteTxn::Compact(int64_t rev) {
   ETCDPP_RETURN_IF_ERROR(ScheduleCompact(rev));
-  auto done = CompactSome(std::numeric_limits<size_t>::max());
+  auto done = CompactSome(mutable_store_->compact_keys_per_txn_);
   if (!done.ok()) return done.status();
+  compacted_in_txn_ = true;
   return Status::OK();
 }
 
@@ -714,6 +760,10 @@ Result<Table> WriteTxn::OpenTable(std::string_view name) {
 Status WriteTxn::Commit() {
   assert(!in_scope_ && !committed_);
   if (failed_) return Status::Internal("write txn failed earlier");
+  if (CompactionPending() && !compacted_in_txn_) {
+    auto done = CompactSome(mutable_store_->compact_keys_per_txn_);
+    if (!done.ok()) return done.status();
+  }
   ETCDPP_RETURN_IF_ERROR(WriteState());
   int rc = mdb_txn_commit(txn_);
   committed_ = true;  // Even on failure LMDB has freed the transaction.
@@ -722,6 +772,7 @@ Status WriteTxn::Commit() {
   s->PublishTables(new_tables_);
   s->current_rev_.store(rev_, std::memory_order_release);
   s->compact_rev_.store(compact_rev_, std::memory_order_release);
+  s->compaction_pending_.store(CompactionPending(), std::memory_order_release);
   if (consistent_index_dirty_) {
     s->consistent_index_.store(consistent_index_, std::memory_order_release);
   }
@@ -737,9 +788,13 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   lmdb.max_readers = options.max_readers;
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;
+  if (options.compact_keys_per_txn == 0) {
+    return Status::InvalidArgument("compact_keys_per_txn must be positive");
+  }
   auto env = LmdbEnv::Open(dir, lmdb);
   if (!env.ok()) return env.status();
   std::unique_ptr<KvStore> store(new KvStore(std::move(*env)));
+  store->compact_keys_per_txn_ = options.compact_keys_per_txn;
   ETCDPP_RETURN_IF_ERROR(store->Init());
   return store;
 }
@@ -797,12 +852,12 @@ Status KvStore::Init() {
     ETCDPP_RETURN_IF_ERROR(get(kMetaScheduledCompact, &scheduled));
     ETCDPP_RETURN_IF_ERROR(get(kMetaFinishedCompact, &finished));
   }
-  if (scheduled > finished) {
-    // A compaction split over several transactions was interrupted: finish it.
+  // Finish an interrupted compaction, one bounded transaction at a time
+  // (each Commit() does a share of it).
+  compaction_pending_ = scheduled > finished;
+  while (CompactionPending()) {
     auto w = Write();
     if (!w.ok()) return w.status();
-    auto done = (*w)->CompactSome(std::numeric_limits<size_t>::max());
-    if (!done.ok()) return done.status();
     ETCDPP_RETURN_IF_ERROR((*w)->Commit());
   }
   return Status::OK();

@@ -50,6 +50,8 @@ struct Options {
   unsigned max_readers = 4096;
   // Named tables, including mvcc's own three.
   unsigned max_tables = 64;
+  // Physical compaction work per WriteTxn, in keys (see WriteTxn::Compact).
+  size_t compact_keys_per_txn = 10000;
 };
 
 struct RangeOptions {
@@ -230,15 +232,22 @@ class WriteTxn : public ReadView {
 
   // Compacts history at `rev`: for each key, removes every revision that is
   // superseded at or below rev; the latest revision <= rev is kept unless it
-  // is a tombstone. Reads below rev fail with kCompacted from now on.
+  // is a tombstone. Reads below rev fail with kCompacted from now on, and
+  // reads at or above it, HashKV and Changes never depend on how far the
+  // physical removal has got.
+  // The removal is bounded per transaction (Options::compact_keys_per_txn
+  // keys): Compact() does the first share, and every later Commit() goes on
+  // until done, so a huge history never makes one LMDB txn huge. When the
+  // writer is idle, an empty Write()+Commit() advances it
+  // (KvStore::CompactionPending()); Open() finishes an interrupted one.
   // Errors: kCompacted if rev <= CompactRev(), kFutureRev if rev > Rev().
   Status Compact(int64_t rev);
-  // Split form of Compact() for very long histories: ScheduleCompact records
-  // the new compact revision; CompactSome then removes the history of at most
-  // `max_keys` keys and returns true once compaction is complete. Progress is
-  // persisted, so a compaction may span several WriteTxns (and restarts).
+  // The parts of Compact(): ScheduleCompact records the new compact
+  // revision; CompactSome removes the history of at most `max_keys` keys and
+  // returns true once compaction is complete. Progress is persisted.
   Status ScheduleCompact(int64_t rev);
   Result<bool> CompactSome(size_t max_keys);
+  bool CompactionPending() const { return finished_compact_ < scheduled_compact_; }
 
   // A named table, created if missing, usable in this transaction (and, once
   // committed, by later ReadTxns via OpenTable).
@@ -266,6 +275,7 @@ class WriteTxn : public ReadView {
   bool consistent_index_dirty_ = false;
   int64_t scheduled_compact_ = 0;
   int64_t finished_compact_ = 0;
+  bool compacted_in_txn_ = false;  // Compact() already did this txn's share.
   std::map<std::string, MDB_dbi, std::less<>> new_tables_;
 };
 
@@ -298,6 +308,8 @@ class KvStore {
   int64_t CurrentRevision() const { return current_rev_.load(std::memory_order_acquire); }
   int64_t CompactRevision() const { return compact_rev_.load(std::memory_order_acquire); }
   uint64_t ConsistentIndex() const { return consistent_index_.load(std::memory_order_acquire); }
+  // Physical compaction is unfinished (see WriteTxn::Compact).
+  bool CompactionPending() const { return compaction_pending_.load(std::memory_order_acquire); }
 
   // etcd's dbSize (bytes up to the highest page used) and dbSizeInUse
   // (minus free pages LMDB will reuse).
@@ -321,6 +333,8 @@ class KvStore {
   std::atomic<int64_t> compact_rev_{0};
   std::atomic<uint64_t> consistent_index_{0};
   std::atomic<bool> writer_active_{false};
+  std::atomic<bool> compaction_pending_{false};
+  size_t compact_keys_per_txn_ = 10000;
   // Reset read transactions kept for reuse (see Read()).
   std::unique_ptr<ReaderPool> readers_;
   // Named tables other than mvcc's own, opened by committed write txns.
