@@ -145,9 +145,11 @@ class ReadView {
                                                   bool with_prev_kv,
                                                   std::optional<KeyRange> keys = {}) const;
 
-  // CRC-32C over every `key` table record with main revision <= rev, in
-  // table order (key, then newest revision first). rev <= 0 means Rev().
-  // Members with the same history and compaction produce the same hash.
+  // CRC-32C over the `key` table records with main revision <= rev that are
+  // part of history (after the compact revision, or a key's kept record at
+  // or below it), in table order. rev <= 0 means Rev(). Members with the same
+  // history and compact revision agree, whatever their physical compaction
+  // progress.
   Result<HashKVResult> HashKV(int64_t rev) const;
 
   // A value stored with WriteTxn::PutMeta, or nullopt.

@@ -55,8 +55,9 @@ class KvApplier {
   // revision after the txn.
   Status Txn(mvcc::WriteTxn& txn, const etcdserverpb::TxnRequest& req,
              etcdserverpb::TxnResponse* resp);
-  // kCompacted if revision <= compacted, kFutureRev if > current. The
-  // compaction is physically complete when this returns.
+  // kCompacted if revision <= compacted, kFutureRev if > current. Reads
+  // below the revision fail from now on; the physical removal continues in
+  // later commits (mvcc::WriteTxn::Compact), so `physical` is not waited for.
   Status Compact(mvcc::WriteTxn& txn, const etcdserverpb::CompactionRequest& req,
                  etcdserverpb::CompactionResponse* resp);
 
