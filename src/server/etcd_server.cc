@@ -3,7 +3,9 @@
 #include <google/protobuf/message.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "base/env.h"
 #include "mvcc/kv_store.h"
@@ -71,6 +73,9 @@ std::unique_ptr<google::protobuf::Message> ScratchResponse(
   }
 }
 
+// Snapshot files kept on disk (etcd keeps 5).
+constexpr size_t kSnapshotsToKeep = 5;
+
 }  // namespace
 
 EtcdServer::EtcdServer(const ServerOptions& options) : options_(options) {
@@ -84,7 +89,7 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   std::unique_ptr<EtcdServer> server(new EtcdServer(options));
   Status st = server->Open();
   if (!st.ok()) return st;
-  server->loop_ = std::thread([s = server.get()] { s->Run(); });
+  server->StartThreads();
   return server;
 }
 
@@ -176,7 +181,8 @@ Status EtcdServer::Restart() {
   }
   if (snapshot.metadata().index() > 0) {
     ETCDPP_RETURN_IF_ERROR(raft_storage_->ApplySnapshot(snapshot));
-    snapshot_index_ = snapshot.metadata().index();
+    snapshot_requested_index_ = snapshot.metadata().index();
+    conf_history_.emplace_back(snapshot.metadata().index(), snapshot.metadata().conf_state());
   }
   raft_storage_->SetHardState(contents->hard_state);
   ETCDPP_RETURN_IF_ERROR(raft_storage_->Append(contents->entries));
@@ -217,13 +223,20 @@ raft::Config EtcdServer::RaftConfig() const {
 void EtcdServer::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      if (!loop_.joinable()) return;
-    }
     stopping_ = true;
   }
   work_cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  // The raft loop has stopped feeding the applier; let it drain what it has
+  // (those entries are durable in the WAL) and stop.
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    apply_stopping_ = true;
+  }
+  apply_cv_.notify_all();
+  if (applier_.joinable()) applier_.join();
+  FailAll(Status(Code::kStopped));
+  if (store_) (void)store_->Sync();
 }
 
 void EtcdServer::Propose(internalpb::InternalRaftRequest request,
@@ -268,27 +281,37 @@ std::chrono::milliseconds EtcdServer::RequestTimeout() const {
   return std::chrono::milliseconds(5000) + 2 * options_.election_timeout;
 }
 
-void EtcdServer::Run() {
-  // Apply what bootstrap or WAL replay left committed, then elect at once if
-  // this member is the only voter.
-  while (node_->HasReady()) {
-    raft::Ready ready = node_->GetReady();
-    HandleReady(ready);
-    node_->Advance(ready);
-  }
+void EtcdServer::StartThreads() {
+  // Request IDs are unique across members and restarts, like etcd's idutil:
+  // 16 bits of member ID, then a millisecond timestamp, then a counter.
+  const uint64_t now_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  next_request_id_ = ((member_id_ & 0xffff) << 48) | ((now_ms & ((1ull << 40) - 1)) << 8);
+  applier_ = std::thread([this] { ApplyLoop(); });
+  loop_ = std::thread([this] { RaftLoop(); });
+}
+
+void EtcdServer::RaftLoop() {
+  // Hand over what bootstrap or WAL replay left committed, then elect at once
+  // if this member is the only voter.
+  DrainReady();
   CampaignIfSoleVoter();
   Clock::time_point next_tick = Clock::now() + options_.heartbeat_interval;
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
   for (;;) {
+    uint64_t snapshot_at = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait_until(lock, next_tick, [&] {
-        return stopping_ || !proposals_.empty() || !reads_.empty() || node_->HasReady();
+        return stopping_ || !proposals_.empty() || !reads_.empty() || snapshot_request_ != 0;
       });
       if (stopping_) break;
       proposals.swap(proposals_);
       reads.swap(reads_);
+      std::swap(snapshot_at, snapshot_request_);
     }
     Clock::time_point now = Clock::now();
     if (now >= next_tick) {
@@ -311,15 +334,19 @@ void EtcdServer::Run() {
       reads.clear();
       node_->ReadIndex(EncodeReadContext(ctx));
     }
-    while (node_->HasReady()) {
-      raft::Ready ready = node_->GetReady();
-      HandleReady(ready);
-      node_->Advance(ready);
-    }
-    MaybeSnapshot();
+    DrainReady();
+    if (snapshot_at != 0) Snapshot(snapshot_at);
   }
-  FailAll(Status(Code::kStopped));
-  if (store_) (void)store_->Sync();
+}
+
+void EtcdServer::DrainReady() {
+  while (node_->HasReady()) {
+    raft::Ready ready = node_->GetReady();
+    HandleReady(ready);
+    // Advance reads ready.committed_entries: hand them over only afterwards.
+    node_->Advance(ready);
+    QueueApply(ready);
+  }
 }
 
 void EtcdServer::ProposeOne(PendingProposal& p) {
@@ -330,16 +357,23 @@ void EtcdServer::ProposeOne(PendingProposal& p) {
     return;
   }
   const uint64_t id = p.request.header().id();
+  // Registered before proposing: on a single member the entry may be applied
+  // by the apply thread before Propose returns here.
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    waiters_.emplace(id, Waiter{p.response, p.done, p.deadline});
+  }
   Status st = node_->Propose(std::move(data));
+  if (st.ok()) return;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    waiters_.erase(id);
+  }
   if (st.code() == Code::kNoLeader || st.code() == Code::kLeaderChanged) {
     stalled_proposals_.push_back(std::move(p));
     return;
   }
-  if (!st.ok()) {
-    p.done(st);
-    return;
-  }
-  waiters_.emplace(id, Waiter{p.response, std::move(p.done), p.deadline});
+  p.done(st);
 }
 
 void EtcdServer::CampaignIfSoleVoter() {
@@ -380,52 +414,101 @@ void EtcdServer::HandleReady(raft::Ready& ready) {
     if (!st.ok()) Fatal("failed to append to raft storage", st);
   }
   // Single member for now: messages only go to peers, and there are none.
-  ApplyCommitted(ready);
+
+  // Membership changes take effect in Raft as they are handed to the applier
+  // (the RawNode belongs to this thread); remember the ConfState per index so
+  // a snapshot at index i records the membership as of i.
+  for (const raftpb::Entry& entry : ready.committed_entries) {
+    if (entry.type() != raftpb::ENTRY_CONF_CHANGE) continue;
+    raftpb::ConfChange cc;
+    if (!cc.ParseFromString(entry.data())) {
+      Fatal("undecodable conf change",
+            Status::Corruption("index " + std::to_string(entry.index())));
+    }
+    conf_history_.emplace_back(entry.index(), node_->ApplyConfChange(cc));
+  }
+}
+
+void EtcdServer::QueueApply(raft::Ready& ready) {
+  ApplyBatch batch;
+  batch.entries = std::move(ready.committed_entries);
   for (const raft::ReadState& rs : ready.read_states) {
     auto it = reads_in_flight_.find(DecodeReadContext(rs.request_ctx));
     if (it == reads_in_flight_.end()) continue;
-    reads_waiting_apply_.emplace_back(rs.index, std::move(it->second.callbacks));
+    batch.reads.emplace_back(rs.index, std::move(it->second.callbacks));
     reads_in_flight_.erase(it);
   }
-  CompleteAppliedReads();
+  if (batch.entries.empty() && batch.reads.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    apply_queue_.push_back(std::move(batch));
+  }
+  apply_cv_.notify_one();
 }
 
-void EtcdServer::ApplyCommitted(raft::Ready& ready) {
-  if (ready.committed_entries.empty()) return;
+void EtcdServer::ApplyLoop() {
+  std::deque<ApplyBatch> batches;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(apply_mu_);
+      apply_cv_.wait(lock, [&] { return apply_stopping_ || !apply_queue_.empty(); });
+      if (apply_queue_.empty()) return;  // Stopping, and everything is applied.
+      batches.swap(apply_queue_);
+    }
+    // Everything queued goes into one LMDB transaction: under load the
+    // applier falls behind by a few batches and catches up in one commit.
+    std::vector<raftpb::Entry> entries;
+    for (ApplyBatch& b : batches) {
+      for (raftpb::Entry& e : b.entries) entries.push_back(std::move(e));
+      for (auto& r : b.reads) reads_waiting_apply_.push_back(std::move(r));
+    }
+    batches.clear();
+    ApplyEntries(entries);
+    CompleteAppliedReads();
+    MaybeRequestSnapshot();
+  }
+}
+
+void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
+  if (entries.empty()) return;
   const uint64_t consistent_index = store_->ConsistentIndex();
-  std::vector<std::pair<Waiter, Status>> completed;
   auto write = store_->Write();
   if (!write.ok()) Fatal("cannot open a backend write transaction", write.status());
   std::unique_ptr<mvcc::WriteTxn> txn = std::move(write.value());
+  std::vector<std::pair<Waiter, Status>> completed;
   uint64_t last_index = 0;
-  for (const raftpb::Entry& entry : ready.committed_entries) {
+  for (const raftpb::Entry& entry : entries) {
     last_index = entry.index();
-    if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
-      ApplyConfChange(entry.data());
-      continue;
-    }
     // Entries at or below the consistent index are already in the store
     // (replayed from the WAL after a restart): applying twice would bump
-    // revisions twice.
-    if (entry.index() <= consistent_index || entry.data().empty()) continue;
+    // revisions twice. Conf changes were applied by the raft loop.
+    if (entry.index() <= consistent_index || entry.data().empty() ||
+        entry.type() != raftpb::ENTRY_NORMAL) {
+      continue;
+    }
     internalpb::InternalRaftRequest request;
     if (!request.ParseFromString(entry.data())) {
       Fatal("undecodable raft entry", Status::Corruption("index " + std::to_string(entry.index())));
     }
-    auto waiter = waiters_.find(request.header().id());
+    std::optional<Waiter> waiter;
+    {
+      std::lock_guard<std::mutex> lock(waiters_mu_);
+      auto it = waiters_.find(request.header().id());
+      if (it != waiters_.end()) {
+        waiter = std::move(it->second);
+        waiters_.erase(it);
+      }
+    }
     std::unique_ptr<google::protobuf::Message> scratch;
     google::protobuf::Message* response = nullptr;
-    if (waiter != waiters_.end()) {
-      response = waiter->second.response;
+    if (waiter) {
+      response = waiter->response;
     } else {
       scratch = ScratchResponse(request);
       response = scratch.get();
     }
     Status st = ApplyRequest(*txn, request, response);
-    if (waiter != waiters_.end()) {
-      completed.emplace_back(std::move(waiter->second), std::move(st));
-      waiters_.erase(waiter);
-    }
+    if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
   }
   Status st;
   if (last_index > consistent_index) st = txn->SetConsistentIndex(last_index);
@@ -454,14 +537,6 @@ Status EtcdServer::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalR
   }
 }
 
-void EtcdServer::ApplyConfChange(const std::string& data) {
-  raftpb::ConfChange cc;
-  if (!cc.ParseFromString(data)) {
-    Fatal("undecodable conf change", Status::Corruption("conf change entry"));
-  }
-  conf_state_ = node_->ApplyConfChange(cc);
-}
-
 void EtcdServer::CompleteAppliedReads() {
   const uint64_t applied = applied_index_.load(std::memory_order_acquire);
   auto ready_end = std::partition(reads_waiting_apply_.begin(), reads_waiting_apply_.end(),
@@ -475,14 +550,19 @@ void EtcdServer::CompleteAppliedReads() {
 }
 
 void EtcdServer::ExpireRequests(Clock::time_point now) {
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (it->second.deadline <= now) {
-      it->second.done(Status(Code::kTimeout));
-      it = waiters_.erase(it);
-    } else {
-      ++it;
+  std::vector<ProposeCallback> expired;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(std::move(it->second.done));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
+  for (ProposeCallback& done : expired) done(Status(Code::kTimeout));
   for (auto it = stalled_proposals_.begin(); it != stalled_proposals_.end();) {
     if (it->deadline <= now) {
       it->done(Status(Code::kTimeout));
@@ -503,38 +583,62 @@ void EtcdServer::ExpireRequests(Clock::time_point now) {
   }
 }
 
-void EtcdServer::MaybeSnapshot() {
+void EtcdServer::MaybeRequestSnapshot() {
   const uint64_t applied = applied_index_.load(std::memory_order_acquire);
-  if (applied <= snapshot_index_ + options_.snapshot_count) return;
+  if (applied <= snapshot_requested_index_ + options_.snapshot_count) return;
   // The store must be durable up to `applied` before the WAL below it may go.
   Status st = store_->Sync();
   if (!st.ok()) Fatal("failed to sync the backend", st);
-  auto snapshot = raft_storage_->CreateSnapshot(applied, &conf_state_, std::string());
+  snapshot_requested_index_ = applied;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_request_ = applied;
+  }
+  work_cv_.notify_one();
+}
+
+void EtcdServer::Snapshot(uint64_t index) {
+  raftpb::ConfState conf_state;
+  for (const auto& [at, cs] : conf_history_) {
+    if (at <= index) conf_state = cs;
+  }
+  auto snapshot = raft_storage_->CreateSnapshot(index, &conf_state, std::string());
   if (!snapshot.ok()) {
-    spdlog::warn("snapshot at {} skipped: {}", applied, snapshot.status().ToString());
+    spdlog::warn("snapshot at {} skipped: {}", index, snapshot.status().ToString());
     return;
   }
-  st = snapshotter_->SaveSnap(*snapshot);
+  Status st = snapshotter_->SaveSnap(*snapshot);
   if (st.ok()) {
     st = wal_->SaveSnapshot(
         wal::SnapshotMarker{snapshot->metadata().index(), snapshot->metadata().term()});
   }
   if (!st.ok()) Fatal("failed to save snapshot", st);
-  snapshot_index_ = applied;
-  if (applied > options_.snapshot_catchup_entries) {
-    st = raft_storage_->Compact(applied - options_.snapshot_catchup_entries);
+  // Keep only the ConfState that the snapshot now stands for, and later ones.
+  std::erase_if(conf_history_, [index](const auto& h) { return h.first < index; });
+  conf_history_.insert(conf_history_.begin(), {index, conf_state});
+  if (index > options_.snapshot_catchup_entries) {
+    st = raft_storage_->Compact(index - options_.snapshot_catchup_entries);
     if (!st.ok() && st.code() != Code::kCompacted) {
       spdlog::warn("raft log compaction failed: {}", st.ToString());
     }
   }
-  st = wal_->ReleaseTo(applied);
+  st = wal_->ReleaseTo(index);
   if (!st.ok()) spdlog::warn("WAL purge failed: {}", st.ToString());
-  spdlog::info("saved snapshot at index {}", applied);
+  st = snapshotter_->Purge(kSnapshotsToKeep);
+  if (!st.ok()) spdlog::warn("snapshot purge failed: {}", st.ToString());
+  spdlog::info("saved snapshot at index {}", index);
 }
 
 void EtcdServer::FailAll(const Status& status) {
-  for (auto& [id, waiter] : waiters_) waiter.done(status);
-  waiters_.clear();
+  // Only called once both threads have stopped.
+  std::unordered_map<uint64_t, Waiter> waiters;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    waiters.swap(waiters_);
+  }
+  for (auto& [id, waiter] : waiters) waiter.done(status);
+  for (PendingProposal& p : stalled_proposals_) p.done(status);
+  stalled_proposals_.clear();
   for (auto& [ctx, batch] : reads_in_flight_) {
     for (ReadCallback& cb : batch.callbacks) cb(status);
   }
@@ -543,8 +647,6 @@ void EtcdServer::FailAll(const Status& status) {
     for (ReadCallback& cb : callbacks) cb(status);
   }
   reads_waiting_apply_.clear();
-  for (PendingProposal& p : stalled_proposals_) p.done(status);
-  stalled_proposals_.clear();
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
   {

@@ -1,11 +1,16 @@
 // EtcdServer: one etcd member. Owns the Raft node, the WAL, the snapshotter
 // and the MVCC store, and runs the Raft loop on its own thread.
 //
-// Threads:
-//  - the raft loop thread owns RawNode, MemoryStorage writes, the WAL, the
-//    snapshotter and the store's single WriteTxn; it is the only writer.
-//  - any thread (gRPC's) may call Propose, ReadIndex and Read*: they only
-//    enqueue under mu_ and are completed later from the raft loop thread.
+// Threads (a pipeline: while the applier commits batch N to LMDB, the raft
+// loop fsyncs batch N+1 to the WAL):
+//  - the raft loop thread owns the RawNode, the WAL and the snapshotter. It
+//    turns queued proposals into Raft entries, persists each Ready, and hands
+//    committed entries and read states to the apply thread.
+//  - the apply thread owns the store's single WriteTxn: it applies committed
+//    entries (one LMDB txn per batch) and completes proposals and reads.
+//  - any thread (gRPC's) may call Propose and WaitLinearizable: they only
+//    enqueue under mu_. Callbacks run on the apply thread (or on the raft
+//    loop thread for errors) and must not block.
 //
 // Invariants:
 //  - a proposal's callback runs only after its entry is fsynced in the WAL and
@@ -100,7 +105,7 @@ class EtcdServer {
 
   // Proposes a client request through Raft. `response` must be the response
   // type of `request`'s operation and stay alive until `done` runs; `done`
-  // runs on the raft loop thread and must not block.
+  // must not block.
   void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
                ProposeCallback done);
 
@@ -140,24 +145,43 @@ class EtcdServer {
     Clock::time_point deadline;
   };
 
+  // What one Raft Ready hands the apply thread.
+  struct ApplyBatch {
+    std::vector<raftpb::Entry> entries;
+    // (read index, reads waiting for it): served once applied >= index.
+    std::vector<std::pair<uint64_t, std::vector<ReadCallback>>> reads;
+  };
+
   explicit EtcdServer(const ServerOptions& options);
   Status Open();
   Status Bootstrap(const std::vector<Member>& members);
   Status Restart();
   raft::Config RaftConfig() const;
   std::chrono::milliseconds RequestTimeout() const;
-  void Run();
+  void StartThreads();
+
+  // Raft loop thread.
+  void RaftLoop();
+  void DrainReady();
   void ProposeOne(PendingProposal& p);
   void CampaignIfSoleVoter();
-  // Persists, applies and answers what one Raft Ready holds.
+  // Persists what one Ready holds, sends its messages, applies its membership
+  // changes to Raft.
   void HandleReady(raft::Ready& ready);
-  void ApplyCommitted(raft::Ready& ready);
+  // Moves the Ready's committed entries and read states to the apply thread.
+  void QueueApply(raft::Ready& ready);
+  void ExpireRequests(Clock::time_point now);
+  void Snapshot(uint64_t index);
+
+  // Apply thread.
+  void ApplyLoop();
+  void ApplyEntries(std::vector<raftpb::Entry>& entries);
   Status ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
                       google::protobuf::Message* response);
-  void ApplyConfChange(const std::string& data);
   void CompleteAppliedReads();
-  void ExpireRequests(Clock::time_point now);
-  void MaybeSnapshot();
+  void MaybeRequestSnapshot();
+
+  // Once both threads are stopped.
   void FailAll(const Status& status);
   [[noreturn]] void Fatal(const char* what, const Status& status);
 
@@ -167,35 +191,49 @@ class EtcdServer {
   std::string wal_dir_;
   std::string snap_dir_;
 
-  std::unique_ptr<raft::MemoryStorage> raft_storage_;
-  std::unique_ptr<raft::RawNode> node_;
-  std::unique_ptr<wal::Wal> wal_;
-  std::unique_ptr<snap::Snapshotter> snapshotter_;
-  std::unique_ptr<mvcc::KvStore> store_;
-  std::unique_ptr<KvApplier> kv_;
+  std::unique_ptr<raft::MemoryStorage> raft_storage_;  // thread-safe
+  std::unique_ptr<raft::RawNode> node_;                // raft loop thread
+  std::unique_ptr<wal::Wal> wal_;                      // raft loop thread
+  std::unique_ptr<snap::Snapshotter> snapshotter_;     // raft loop thread
+  std::unique_ptr<mvcc::KvStore> store_;               // writes: apply thread; reads: any
+  std::unique_ptr<KvApplier> kv_;                      // apply thread
 
   std::atomic<uint64_t> leader_id_{0};
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> applied_index_{0};
   std::atomic<uint64_t> commit_index_{0};
-  // Raft-loop-thread only.
-  uint64_t snapshot_index_ = 0;
-  raftpb::ConfState conf_state_;
+
+  // Raft loop thread only.
+  // (index, membership after the conf change at index), oldest first.
+  std::vector<std::pair<uint64_t, raftpb::ConfState>> conf_history_;
   uint64_t next_request_id_ = 0;
   uint64_t next_read_ctx_ = 0;
-  std::unordered_map<uint64_t, Waiter> waiters_;
   std::deque<PendingProposal> stalled_proposals_;
-  // Reads waiting for the ReadState of a given context, and then for apply.
+  // Reads waiting for the ReadState of their context.
   std::unordered_map<uint64_t, ReadBatch> reads_in_flight_;
+
+  // Apply thread only.
+  uint64_t snapshot_requested_index_ = 0;
   std::vector<std::pair<uint64_t, std::vector<ReadCallback>>> reads_waiting_apply_;
+
+  // Proposals between registration (raft loop) and apply (apply thread).
+  std::mutex waiters_mu_;
+  std::unordered_map<uint64_t, Waiter> waiters_;  // guarded by waiters_mu_
+
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::deque<ApplyBatch> apply_queue_;  // guarded by apply_mu_
+  bool apply_stopping_ = false;         // guarded by apply_mu_
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
   std::deque<PendingProposal> proposals_;  // guarded by mu_
   std::vector<ReadCallback> reads_;        // guarded by mu_
   std::vector<Member> members_;            // guarded by mu_
+  uint64_t snapshot_request_ = 0;          // guarded by mu_: index the store is synced to
   bool stopping_ = false;                  // guarded by mu_
   std::thread loop_;
+  std::thread applier_;
 };
 
 }  // namespace etcdpp::server
