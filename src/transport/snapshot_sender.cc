@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -28,14 +29,16 @@ struct FdCloser {
 }  // namespace
 
 SnapshotSender::SnapshotSender(uint64_t self_id, uint64_t cluster_id, std::string address,
-                               raftpb::Message msg, std::string data_file_path, size_t chunk_bytes,
-                               std::function<void(bool ok)> done)
+                               raftpb::Message msg, std::string data_file_path,
+                               const TransportOptions& options, std::function<void(bool ok)> done)
     : self_id_(self_id),
       cluster_id_(cluster_id),
       address_(std::move(address)),
       msg_(std::move(msg)),
       path_(std::move(data_file_path)),
-      chunk_bytes_(chunk_bytes == 0 ? 1 : chunk_bytes),
+      chunk_bytes_(std::max<size_t>(options.snapshot_chunk_bytes, 1)),
+      base_timeout_(options.snapshot_base_timeout),
+      min_bytes_per_second_(std::max<uint64_t>(options.snapshot_min_bytes_per_second, 1)),
       done_(std::move(done)),
       thread_([this] {
         const bool ok = Transfer();
@@ -79,6 +82,8 @@ bool SnapshotSender::Transfer() {
     ctx_ = &ctx;
   }
   AddHandshake(&ctx, Handshake{cluster_id_, self_id_, to});
+  ctx.set_deadline(std::chrono::system_clock::now() + base_timeout_ +
+                   std::chrono::seconds(total / min_bytes_per_second_));
   auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(address_));
   transportpb::SnapshotAck ack;
   auto writer = stub->Snapshot(&ctx, &ack);

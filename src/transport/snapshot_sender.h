@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "raftpb/raft.pb.h"
+#include "transport/transport.h"
 
 namespace grpc {
 class ClientContext;
@@ -22,7 +24,8 @@ class SnapshotSender {
   // Starts the transfer of `msg` and the file to `address` (empty: fail at
   // once). done(ok) runs on the sender's thread, exactly once.
   SnapshotSender(uint64_t self_id, uint64_t cluster_id, std::string address, raftpb::Message msg,
-                 std::string data_file_path, size_t chunk_bytes, std::function<void(bool ok)> done);
+                 std::string data_file_path, const TransportOptions& options,
+                 std::function<void(bool ok)> done);
   // Cancels and joins.
   ~SnapshotSender();
 
@@ -44,6 +47,8 @@ class SnapshotSender {
   raftpb::Message msg_;  // Owned by the thread.
   const std::string path_;
   const size_t chunk_bytes_;
+  const std::chrono::milliseconds base_timeout_;
+  const uint64_t min_bytes_per_second_;
   const std::function<void(bool)> done_;
 
   std::mutex mu_;

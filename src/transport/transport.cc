@@ -182,9 +182,9 @@ void Transport::SendSnapshot(raftpb::Message msg, std::string data_file_path,
   std::string address;
   auto it = peers_.find(msg.to());
   if (it != peers_.end()) address = it->second->CurrentAddress();
-  snapshot_senders_.push_back(std::make_unique<SnapshotSender>(
-      self_id_, cluster_id_, std::move(address), std::move(msg), std::move(data_file_path),
-      options_.snapshot_chunk_bytes, std::move(done)));
+  snapshot_senders_.push_back(
+      std::make_unique<SnapshotSender>(self_id_, cluster_id_, std::move(address), std::move(msg),
+                                       std::move(data_file_path), options_, std::move(done)));
 }
 
 void Transport::ReapSnapshotSenders() {

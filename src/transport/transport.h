@@ -91,6 +91,11 @@ struct TransportOptions {
   std::chrono::milliseconds max_backoff{1000};
   // Snapshot file chunk size on the wire.
   size_t snapshot_chunk_bytes = 1 << 20;
+  // A snapshot transfer that has not finished after
+  //   snapshot_base_timeout + file size / snapshot_min_bytes_per_second
+  // fails (done(false)), so Raft never waits forever on a stuck transfer.
+  std::chrono::milliseconds snapshot_base_timeout{30'000};
+  uint64_t snapshot_min_bytes_per_second = 1 << 20;
 };
 
 class Transport {
