@@ -94,9 +94,25 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
 }
 
 Status EtcdServer::Open() {
-  std::error_code ec;
-  std::filesystem::create_directories(snap_dir_, ec);
-  if (ec) return Status::IOError("cannot create " + snap_dir_ + ": " + ec.message());
+  Env* env = Env::Default();
+  const std::string member_dir = options_.data_dir + "/member";
+  const bool fresh = !env->FileExists(member_dir);
+  ETCDPP_RETURN_IF_ERROR(env->CreateDir(snap_dir_));
+  if (fresh) {
+    // Make the new directories themselves durable, not only their files.
+    ETCDPP_RETURN_IF_ERROR(env->SyncDir(member_dir));
+    ETCDPP_RETURN_IF_ERROR(env->SyncDir(options_.data_dir));
+    ETCDPP_RETURN_IF_ERROR(env->SyncDir(DirName(options_.data_dir)));
+  }
+  // Two members sharing one data dir would corrupt it: the second one waits
+  // for nothing and fails at once.
+  auto lock = env->LockFile(member_dir + "/lock");
+  if (!lock.ok()) {
+    return Status(lock.status().code(),
+                  "data dir " + options_.data_dir +
+                      " is in use by another process: " + lock.status().message());
+  }
+  data_dir_lock_ = std::move(lock.value());
 
   mvcc::Options store_options;
   store_options.quota_bytes = options_.quota_backend_bytes;

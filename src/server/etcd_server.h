@@ -62,6 +62,9 @@ class Wal;
 namespace etcdpp::snap {
 class Snapshotter;
 }
+namespace etcdpp {
+class FileLock;
+}
 
 namespace etcdpp::server {
 
@@ -191,6 +194,7 @@ class EtcdServer {
   std::string wal_dir_;
   std::string snap_dir_;
 
+  std::unique_ptr<FileLock> data_dir_lock_;
   std::unique_ptr<raft::MemoryStorage> raft_storage_;  // thread-safe
   std::unique_ptr<raft::RawNode> node_;                // raft loop thread
   std::unique_ptr<wal::Wal> wal_;                      // raft loop thread

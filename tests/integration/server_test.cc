@@ -153,6 +153,14 @@ TEST_F(ServerTest, OversizedRequestIsRefused) {
   EXPECT_EQ(Get("big"), "<absent>");
 }
 
+TEST_F(ServerTest, SecondServerOnTheSameDataDirIsRefused) {
+  StartServer();
+  auto second = EtcdServer::Start(options_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos)
+      << second.status().ToString();
+}
+
 TEST_F(ServerTest, StopFailsPendingRequestsWithStopped) {
   StartServer();
   server_->Stop();
