@@ -390,11 +390,11 @@ class DoneLatch {
 
 TEST(TransportTest, SnapshotFileArrivesByteIdentical) {
   TransportOptions opts;
-  opts.snapshot_chunk_bytes = 64 << 10;  // Many chunks, last one partial.
+  opts.snapshot_chunk_bytes = 32 << 10;  // Several chunks, last one partial.
   Member a(1, 0, kCluster, opts), b(2);
   a.transport->AddPeer(2, {b.url()});
   testing::TempDir src;
-  const std::string data = RandomBytes((1 << 20) + 12345);
+  const std::string data = RandomBytes((256 << 10) + 12345);
   const std::string path = src.path() + "/db";
   std::ofstream(path, std::ios::binary) << data;
 
