@@ -92,7 +92,8 @@ Status Transport::Start(const std::vector<std::string>& listen_addresses) {
       return Status::Unavailable("transport: cannot listen on " + addresses[i]);
     }
   }
-  spdlog::info("transport: member {:x} serving peers on {}", self_id_, fmt::join(addresses, ", "));
+  spdlog::info("transport: member {:x} serving peers on {} (bound ports {})", self_id_,
+               fmt::join(addresses, ", "), fmt::join(ports, ", "));
   service_ = std::move(service);
   server_ = std::move(server);
   listen_ports_ = std::move(ports);

@@ -182,6 +182,17 @@ TEST(PeerUrlTest, ParsesHttpUrlsAndRefusesOthers) {
   EXPECT_FALSE(PeerUrlToAddress("http://127.0.0.1:port").ok());
 }
 
+TEST(TransportTest, StartFailsWhenPortIsTaken) {
+  Member a(1);
+  RecordingHandler handler;
+  Transport second(2, kCluster, &handler);
+  // Two members must never share a peer port (no SO_REUSEPORT).
+  Status s = second.Start({a.url()});
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  EXPECT_EQ(Transport(3, kCluster, &handler).Start({"https://127.0.0.1:1"}).code(),
+            Code::kInvalidArgument);
+}
+
 TEST(TransportTest, DeliversInOrderPerPeerAcrossManySends) {
   Member a(1), b(2), c(3);
   a.transport->AddPeer(2, {b.url()});
