@@ -31,6 +31,11 @@ constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
 constexpr std::string_view kReservedMetaPrefix = "mvcc/";
 constexpr std::string_view kKeyTooLarge = "etcdserver: key is too large";
 
+// etcd's empty store is at revision 1, so its first write is revision 2;
+// clients that compare revisions with etcd's rely on it. The compact
+// revision of a never compacted store is 0, so revision 1 may be compacted.
+constexpr int64_t kEmptyStoreRevision = 1;
+
 // The `key` table key that sorts first among the records of a user key at
 // or below main revision `at`: ~at || 0x00 * 8 (0x00 is ~max sub).
 void AppendSeekSuffix(int64_t at, std::string* out) {
@@ -251,13 +256,17 @@ Status ReadView::LoadState() {
   auto v = meta.Get(kMetaRevision);
   if (!v.ok()) return v.status();
   if (!v->has_value()) {
-    rev_ = compact_rev_ = 0;
+    rev_ = kEmptyStoreRevision;
+    compact_rev_ = 0;
     return Status::OK();
   }
   std::string_view s = **v;
   if (s.size() != 16) return Corrupt("meta revision");
   rev_ = static_cast<int64_t>(GetBigEndian64(s.data()));
   compact_rev_ = static_cast<int64_t>(GetBigEndian64(s.data() + 8));
+  // Older code recorded revision 0 when a store committed (e.g. only its
+  // consistent index) before its first write: that is still the empty store.
+  if (rev_ < kEmptyStoreRevision) rev_ = kEmptyStoreRevision;
   return Status::OK();
 }
 

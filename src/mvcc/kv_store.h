@@ -123,8 +123,10 @@ class ReadView {
   ReadView& operator=(const ReadView&) = delete;
 
   // Current revision of this view (for a WriteTxn: including the revision
-  // being written once it holds a change).
+  // being written once it holds a change). As in etcd, an empty store is at
+  // revision 1 and its first write is revision 2.
   int64_t Rev() const { return rev_; }
+  // 0 until the first compaction (which may be at revision 1).
   int64_t CompactRev() const { return compact_rev_; }
   uint64_t ConsistentIndex() const;
 

@@ -13,19 +13,20 @@ using Strings = std::vector<std::string>;
 
 class RangeTest : public ApplierTest {
  protected:
+  // The empty store is revision 1 (as in etcd), so the first put is 2.
   // key  value  create mod version
-  // a    "3"    1      4   2
-  // b    "1"    2      2   1
-  // c    "2"    3      3   1
-  // a    (rewritten at 4)
-  // d    "0"    5      5   1
+  // a    "3"    2      5   2
+  // b    "1"    3      3   1
+  // c    "2"    4      4   1
+  // a    (rewritten at 5)
+  // d    "0"    6      6   1
   void SetUp() override {
     ApplierTest::SetUp();
-    ASSERT_TRUE(Put("a", "9").ok());  // 1
-    ASSERT_TRUE(Put("b", "1").ok());  // 2
-    ASSERT_TRUE(Put("c", "2").ok());  // 3
-    ASSERT_TRUE(Put("a", "3").ok());  // 4
-    ASSERT_TRUE(Put("d", "0").ok());  // 5
+    ASSERT_TRUE(Put("a", "9").ok());  // 2
+    ASSERT_TRUE(Put("b", "1").ok());  // 3
+    ASSERT_TRUE(Put("c", "2").ok());  // 4
+    ASSERT_TRUE(Put("a", "3").ok());  // 5
+    ASSERT_TRUE(Put("d", "0").ok());  // 6
   }
 };
 
@@ -40,14 +41,14 @@ TEST_F(RangeTest, KeyAndRangeEndRules) {
 TEST_F(RangeTest, ResponseCarriesRevisionAndCount) {
   etcdserverpb::RangeResponse resp;
   ASSERT_TRUE(Range(MakeRange("a", "z"), &resp).ok());
-  EXPECT_EQ(resp.header().revision(), 5);
+  EXPECT_EQ(resp.header().revision(), 6);
   EXPECT_EQ(resp.count(), 4);
   EXPECT_FALSE(resp.more());
   const auto& a = resp.kvs(0);
   EXPECT_EQ(a.key(), "a");
   EXPECT_EQ(a.value(), "3");
-  EXPECT_EQ(a.create_revision(), 1);
-  EXPECT_EQ(a.mod_revision(), 4);
+  EXPECT_EQ(a.create_revision(), 2);
+  EXPECT_EQ(a.mod_revision(), 5);
   EXPECT_EQ(a.version(), 2);
 }
 
@@ -125,7 +126,7 @@ TEST_F(RangeTest, KeysOnlyAndCountOnly) {
   ASSERT_TRUE(Range(req, &resp).ok());
   ASSERT_EQ(resp.kvs_size(), 4);
   EXPECT_EQ(resp.kvs(0).value(), "");
-  EXPECT_EQ(resp.kvs(0).mod_revision(), 4);
+  EXPECT_EQ(resp.kvs(0).mod_revision(), 5);
 
   req = MakeRange("a", "z");
   req.set_count_only(true);
@@ -144,15 +145,15 @@ TEST_F(RangeTest, RevisionFilters) {
     req.set_max_create_revision(max_create);
     return Keys(req);
   };
-  EXPECT_EQ(filtered(4, 0, 0, 0), (Strings{"a", "d"}));
-  EXPECT_EQ(filtered(0, 3, 0, 0), (Strings{"b", "c"}));
-  EXPECT_EQ(filtered(0, 0, 3, 0), (Strings{"c", "d"}));
-  EXPECT_EQ(filtered(0, 0, 0, 2), (Strings{"a", "b"}));
-  EXPECT_EQ(filtered(3, 4, 1, 3), (Strings{"a", "c"}));
+  EXPECT_EQ(filtered(5, 0, 0, 0), (Strings{"a", "d"}));
+  EXPECT_EQ(filtered(0, 4, 0, 0), (Strings{"b", "c"}));
+  EXPECT_EQ(filtered(0, 0, 4, 0), (Strings{"c", "d"}));
+  EXPECT_EQ(filtered(0, 0, 0, 3), (Strings{"a", "b"}));
+  EXPECT_EQ(filtered(4, 5, 2, 4), (Strings{"a", "c"}));
 
   // Count is the range's total, as in etcd; limit applies after filtering.
   auto req = MakeRange("a", "z");
-  req.set_min_mod_revision(3);
+  req.set_min_mod_revision(4);
   req.set_limit(1);
   etcdserverpb::RangeResponse resp;
   ASSERT_TRUE(Range(req, &resp).ok());
@@ -164,25 +165,32 @@ TEST_F(RangeTest, RevisionFilters) {
 
 TEST_F(RangeTest, HistoricalRevisionCompactedAndFuture) {
   auto req = MakeRange("a");
-  req.set_revision(3);
+  req.set_revision(4);
   etcdserverpb::RangeResponse resp;
   ASSERT_TRUE(Range(req, &resp).ok());
+  ASSERT_EQ(resp.kvs_size(), 1);
   EXPECT_EQ(resp.kvs(0).value(), "9");
-  EXPECT_EQ(resp.header().revision(), 5);
+  EXPECT_EQ(resp.header().revision(), 6);
+  // Revision 1, the empty store's, exists and holds nothing.
+  req.set_revision(1);
+  resp.Clear();
+  ASSERT_TRUE(Range(req, &resp).ok());
+  EXPECT_EQ(resp.kvs_size(), 0);
+  EXPECT_EQ(resp.header().revision(), 6);
 
-  req.set_revision(6);
+  req.set_revision(7);
   EXPECT_EQ(Range(req, &resp).code(), Code::kFutureRev);
-  ASSERT_TRUE(Compact(4).ok());
-  req.set_revision(3);
-  EXPECT_EQ(Range(req, &resp).code(), Code::kCompacted);
+  ASSERT_TRUE(Compact(5).ok());
   req.set_revision(4);
+  EXPECT_EQ(Range(req, &resp).code(), Code::kCompacted);
+  req.set_revision(5);
   EXPECT_TRUE(Range(req, &resp).ok());
 }
 
 TEST_F(ApplierTest, PutReturnsRevisionAndPrevKv) {
   etcdserverpb::PutResponse resp;
   ASSERT_TRUE(Put("k", "v1", 0, &resp).ok());
-  EXPECT_EQ(resp.header().revision(), 1);
+  EXPECT_EQ(resp.header().revision(), 2);  // etcd's first write.
   EXPECT_FALSE(resp.has_prev_kv());
 
   etcdserverpb::PutRequest req;
@@ -191,10 +199,10 @@ TEST_F(ApplierTest, PutReturnsRevisionAndPrevKv) {
   req.set_prev_kv(true);
   resp.Clear();
   ASSERT_TRUE(Put(req, &resp).ok());
-  EXPECT_EQ(resp.header().revision(), 2);
+  EXPECT_EQ(resp.header().revision(), 3);
   ASSERT_TRUE(resp.has_prev_kv());
   EXPECT_EQ(resp.prev_kv().value(), "v1");
-  EXPECT_EQ(resp.prev_kv().mod_revision(), 1);
+  EXPECT_EQ(resp.prev_kv().mod_revision(), 2);
   EXPECT_EQ(Get("k"), "v2");
 }
 
@@ -231,7 +239,7 @@ TEST_F(ApplierTest, PutIgnoreOnMissingKeyFailsWithoutWriting) {
   req.set_ignore_value(false);
   req.set_ignore_lease(true);
   EXPECT_EQ(Put(req, &resp).code(), Code::kKeyNotFound);
-  EXPECT_EQ(store_->CurrentRevision(), 0);
+  EXPECT_EQ(store_->CurrentRevision(), 1);
 }
 
 TEST_F(ApplierTest, PutWithUnknownLeaseFails) {
@@ -244,7 +252,7 @@ TEST_F(ApplierTest, PutWithUnknownLeaseFails) {
   req.set_lease(1);
   etcdserverpb::PutResponse resp;
   EXPECT_EQ(no_leases.Put(**w, req, &resp).code(), Code::kLeaseNotFound);
-  EXPECT_EQ((*w)->Rev(), 0);
+  EXPECT_EQ((*w)->Rev(), 1);
 }
 
 TEST_F(ApplierTest, DeleteRangeCountsPrevKvsAndDetachesLeases) {
@@ -262,7 +270,7 @@ TEST_F(ApplierTest, DeleteRangeCountsPrevKvsAndDetachesLeases) {
   EXPECT_EQ(resp.prev_kvs(0).key(), "a");
   EXPECT_EQ(resp.prev_kvs(0).value(), "1");
   EXPECT_EQ(resp.prev_kvs(1).key(), "b");
-  EXPECT_EQ(resp.header().revision(), 4);
+  EXPECT_EQ(resp.header().revision(), 5);
   EXPECT_TRUE(leases_.keys[3].empty());
   EXPECT_EQ(Get("a"), "<none>");
   EXPECT_EQ(Get("c"), "3");
@@ -271,8 +279,8 @@ TEST_F(ApplierTest, DeleteRangeCountsPrevKvsAndDetachesLeases) {
   resp.Clear();
   ASSERT_TRUE(Delete(req, &resp).ok());
   EXPECT_EQ(resp.deleted(), 0);
-  EXPECT_EQ(resp.header().revision(), 4);
-  EXPECT_EQ(store_->CurrentRevision(), 4);
+  EXPECT_EQ(resp.header().revision(), 5);
+  EXPECT_EQ(store_->CurrentRevision(), 5);
 }
 
 TEST_F(ApplierTest, DeleteFromKey) {
@@ -288,14 +296,31 @@ TEST_F(ApplierTest, DeleteFromKey) {
 }
 
 TEST_F(ApplierTest, CompactRules) {
-  ASSERT_TRUE(Put("a", "1").ok());
-  ASSERT_TRUE(Put("a", "2").ok());
-  ASSERT_TRUE(Put("a", "3").ok());
-  EXPECT_EQ(Compact(4).code(), Code::kFutureRev);
-  ASSERT_TRUE(Compact(2).ok());
+  ASSERT_TRUE(Put("a", "1").ok());  // 2
+  ASSERT_TRUE(Put("a", "2").ok());  // 3
+  ASSERT_TRUE(Put("a", "3").ok());  // 4
+  EXPECT_EQ(Compact(5).code(), Code::kFutureRev);
+  ASSERT_TRUE(Compact(3).ok());
+  EXPECT_EQ(Compact(3).code(), Code::kCompacted);
   EXPECT_EQ(Compact(2).code(), Code::kCompacted);
+  EXPECT_TRUE(Compact(4).ok());
+}
+
+// etcd's fresh store (revision 1) can be compacted at revision 1 and the
+// response reports revision 1.
+TEST_F(ApplierTest, CompactEmptyStoreAtRevisionOne) {
+  etcdserverpb::CompactionRequest req;
+  req.set_revision(2);
+  etcdserverpb::CompactionResponse resp;
+  EXPECT_EQ(WriteOp(&KvApplier::Compact, req, &resp).code(), Code::kFutureRev);
+  req.set_revision(1);
+  ASSERT_TRUE(WriteOp(&KvApplier::Compact, req, &resp).ok());
+  EXPECT_EQ(resp.header().revision(), 1);
+  EXPECT_EQ(store_->CompactRevision(), 1);
   EXPECT_EQ(Compact(1).code(), Code::kCompacted);
-  EXPECT_TRUE(Compact(3).ok());
+  etcdserverpb::PutResponse put;
+  ASSERT_TRUE(Put("a", "1", 0, &put).ok());
+  EXPECT_EQ(put.header().revision(), 2);
 }
 
 }  // namespace

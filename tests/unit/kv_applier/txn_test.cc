@@ -61,11 +61,12 @@ RequestOp DeleteOp(const std::string& key, const std::string& end = "") {
 
 class TxnTest : public ApplierTest {
  protected:
-  // k: value "m", create 1, mod 2, version 2, lease 5.
+  // k: value "m", create 2, mod 3, version 2, lease 5 (the empty store is
+  // revision 1, as in etcd).
   void SetUp() override {
     ApplierTest::SetUp();
-    ASSERT_TRUE(Put("k", "a", 5).ok());  // 1
-    ASSERT_TRUE(Put("k", "m", 5).ok());  // 2
+    ASSERT_TRUE(Put("k", "a", 5).ok());  // 2
+    ASSERT_TRUE(Put("k", "m", 5).ok());  // 3
   }
   // Runs a txn with one compare and reports which branch ran.
   bool Holds(const Compare& c) {
@@ -83,7 +84,7 @@ TEST_F(TxnTest, CompareEveryTargetWithEveryResult) {
     Compare::CompareTarget target;
     int64_t actual;  // k's value of the target (for VALUE: ignored).
   };
-  for (Case c : {Case{Compare::VERSION, 2}, Case{Compare::CREATE, 1}, Case{Compare::MOD, 2},
+  for (Case c : {Case{Compare::VERSION, 2}, Case{Compare::CREATE, 2}, Case{Compare::MOD, 3},
                  Case{Compare::LEASE, 5}}) {
     SCOPED_TRACE(Compare::CompareTarget_Name(c.target));
     EXPECT_TRUE(Holds(MakeCompare("k", c.target, Compare::EQUAL, c.actual)));
@@ -103,7 +104,7 @@ TEST_F(TxnTest, CompareEveryTargetWithEveryResult) {
   EXPECT_TRUE(Holds(MakeCompare("k", Compare::VALUE, Compare::LESS, 0, "mm")));
   EXPECT_FALSE(Holds(MakeCompare("k", Compare::VALUE, Compare::LESS, 0, "m")));
   // Read-only txns change nothing.
-  EXPECT_EQ(store_->CurrentRevision(), 2);
+  EXPECT_EQ(store_->CurrentRevision(), 3);
 }
 
 TEST_F(TxnTest, MissingKeyComparesAsZeroButValueComparesFalse) {
@@ -124,7 +125,7 @@ TEST_F(TxnTest, OperandOfAnotherTargetCountsAsZero) {
 }
 
 TEST_F(TxnTest, RangeCompareRequiresEveryKey) {
-  ASSERT_TRUE(Put("k2", "z").ok());  // 3: version 1
+  ASSERT_TRUE(Put("k2", "z").ok());  // 4: version 1
   Compare c = MakeCompare("k", Compare::VERSION, Compare::GREATER, 0);
   c.set_range_end("l");
   EXPECT_TRUE(Holds(c));
@@ -147,18 +148,18 @@ TEST_F(TxnTest, BranchesOpsAndOneRevisionForTheWholeTxn) {
   TxnResponse resp;
   ASSERT_TRUE(Txn(req, &resp).ok());
   EXPECT_TRUE(resp.succeeded());
-  EXPECT_EQ(resp.header().revision(), 3);
+  EXPECT_EQ(resp.header().revision(), 4);
   ASSERT_EQ(resp.responses_size(), 4);
-  EXPECT_EQ(resp.responses(0).response_put().header().revision(), 3);
-  EXPECT_EQ(resp.responses(1).response_put().header().revision(), 3);
+  EXPECT_EQ(resp.responses(0).response_put().header().revision(), 4);
+  EXPECT_EQ(resp.responses(1).response_put().header().revision(), 4);
   // The range sees the txn's own writes.
   const auto& rr = resp.responses(2).response_range();
   ASSERT_EQ(rr.kvs_size(), 2);
   EXPECT_EQ(rr.kvs(1).value(), "2");
-  EXPECT_EQ(rr.kvs(1).mod_revision(), 3);
-  EXPECT_EQ(rr.header().revision(), 3);
+  EXPECT_EQ(rr.kvs(1).mod_revision(), 4);
+  EXPECT_EQ(rr.header().revision(), 4);
   EXPECT_EQ(resp.responses(3).response_delete_range().deleted(), 1);
-  EXPECT_EQ(store_->CurrentRevision(), 3);
+  EXPECT_EQ(store_->CurrentRevision(), 4);
   EXPECT_EQ(Get("k"), "<none>");
   EXPECT_EQ(Get("failed"), "<none>");
 
@@ -166,7 +167,7 @@ TEST_F(TxnTest, BranchesOpsAndOneRevisionForTheWholeTxn) {
   resp.Clear();
   ASSERT_TRUE(Txn(req, &resp).ok());
   EXPECT_FALSE(resp.succeeded());
-  EXPECT_EQ(resp.header().revision(), 4);
+  EXPECT_EQ(resp.header().revision(), 5);
   EXPECT_EQ(Get("failed"), "1");
 }
 
@@ -175,9 +176,9 @@ TEST_F(TxnTest, TxnWithOnlyReadsKeepsRevision) {
   *req.add_success() = RangeOp("k");
   TxnResponse resp;
   ASSERT_TRUE(Txn(req, &resp).ok());
-  EXPECT_EQ(resp.header().revision(), 2);
+  EXPECT_EQ(resp.header().revision(), 3);
   EXPECT_EQ(resp.responses(0).response_range().kvs(0).value(), "m");
-  EXPECT_EQ(store_->CurrentRevision(), 2);
+  EXPECT_EQ(store_->CurrentRevision(), 3);
 }
 
 TEST_F(TxnTest, NestedTxnComparesSeeStateBeforeTheTxn) {
@@ -196,9 +197,9 @@ TEST_F(TxnTest, NestedTxnComparesSeeStateBeforeTheTxn) {
   ASSERT_EQ(resp.responses_size(), 2);
   const auto& nested = resp.responses(1).response_txn();
   EXPECT_TRUE(nested.succeeded());
-  EXPECT_EQ(nested.header().revision(), 3);
-  EXPECT_EQ(nested.responses(0).response_put().header().revision(), 3);
-  EXPECT_EQ(store_->CurrentRevision(), 3);
+  EXPECT_EQ(nested.header().revision(), 4);
+  EXPECT_EQ(nested.responses(0).response_put().header().revision(), 4);
+  EXPECT_EQ(store_->CurrentRevision(), 4);
 }
 
 TEST_F(TxnTest, FailedCheckWritesNothing) {
@@ -210,7 +211,7 @@ TEST_F(TxnTest, FailedCheckWritesNothing) {
   TxnResponse resp;
   EXPECT_EQ(Txn(req, &resp).code(), Code::kLeaseNotFound);
   EXPECT_EQ(Get("a"), "<none>");
-  EXPECT_EQ(store_->CurrentRevision(), 2);
+  EXPECT_EQ(store_->CurrentRevision(), 3);
 
   req.Clear();
   *req.add_success() = PutOp("a", "1");
@@ -237,7 +238,7 @@ TEST_F(TxnTest, ReadOnlyTxnOnASnapshot) {
   TxnResponse resp;
   ASSERT_TRUE(KvApplier::TxnReadOnly(**read, req, &resp).ok());
   EXPECT_TRUE(resp.succeeded());
-  EXPECT_EQ(resp.header().revision(), 2);
+  EXPECT_EQ(resp.header().revision(), 3);
   EXPECT_EQ(resp.responses(0).response_range().kvs(0).value(), "m");
 
   TxnRequest writes;

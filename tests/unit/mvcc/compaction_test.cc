@@ -55,10 +55,11 @@ class CompactionTest : public StoreTest {
     Reopen();
   }
 
-  // History used by most tests:
-  //   a: put@1 put@2 put@3
-  //   b: put@4 del@5
-  //   c: put@6 del@7 put@8
+  // History used by most tests (the empty store is revision 1, so the first
+  // write is revision 2, as in etcd):
+  //   a: put@2 put@3 put@4
+  //   b: put@5 del@6
+  //   c: put@7 del@8 put@9
   void WriteHistory() {
     Put("a", "1");
     Put("a", "2");
@@ -73,95 +74,117 @@ class CompactionTest : public StoreTest {
 
 TEST_F(CompactionTest, KeepsLatestRevisionAtOrBelowCompactRevision) {
   WriteHistory();
-  ASSERT_TRUE(Compact(2).ok());
+  ASSERT_TRUE(Compact(3).ok());
   Strings keys, revs;
   DumpTables(&keys, &revs);
-  EXPECT_EQ(keys, (Strings{"a@3.0", "a@2.0", "b@5.0 T", "b@4.0", "c@8.0", "c@7.0 T", "c@6.0"}));
-  EXPECT_EQ(revs, (Strings{"2.0 a", "3.0 a", "4.0 b", "5.0 b T", "6.0 c", "7.0 c T", "8.0 c"}));
+  EXPECT_EQ(keys, (Strings{"a@4.0", "a@3.0", "b@6.0 T", "b@5.0", "c@9.0", "c@8.0 T", "c@7.0"}));
+  EXPECT_EQ(revs, (Strings{"3.0 a", "4.0 a", "5.0 b", "6.0 b T", "7.0 c", "8.0 c T", "9.0 c"}));
 }
 
 TEST_F(CompactionTest, DropsTombstoneAtCompactRevisionAndEverythingBelow) {
   WriteHistory();
-  ASSERT_TRUE(Compact(7).ok());
+  ASSERT_TRUE(Compact(8).ok());
   Strings keys, revs;
   DumpTables(&keys, &revs);
-  // a keeps its latest (3); b's generation ended at 5 <= 7: gone; c's
-  // tombstone at 7 goes with its generation, the new generation stays.
-  EXPECT_EQ(keys, (Strings{"a@3.0", "c@8.0"}));
-  EXPECT_EQ(revs, (Strings{"3.0 a", "8.0 c"}));
+  // a keeps its latest (4); b's generation ended at 6 <= 8: gone; c's
+  // tombstone at 8 goes with its generation, the new generation stays.
+  EXPECT_EQ(keys, (Strings{"a@4.0", "c@9.0"}));
+  EXPECT_EQ(revs, (Strings{"4.0 a", "9.0 c"}));
 }
 
 TEST_F(CompactionTest, IncrementalCompactionsMatchOneBigCompaction) {
   WriteHistory();
-  for (int64_t rev = 1; rev <= 8; ++rev) ASSERT_TRUE(Compact(rev).ok()) << rev;
+  // Starting at 1, the empty store's revision, which etcd also compacts.
+  for (int64_t rev = 1; rev <= 9; ++rev) ASSERT_TRUE(Compact(rev).ok()) << rev;
   Strings keys, revs;
   DumpTables(&keys, &revs);
-  EXPECT_EQ(keys, (Strings{"a@3.0", "c@8.0"}));
-  EXPECT_EQ(revs, (Strings{"3.0 a", "8.0 c"}));
+  EXPECT_EQ(keys, (Strings{"a@4.0", "c@9.0"}));
+  EXPECT_EQ(revs, (Strings{"4.0 a", "9.0 c"}));
 }
 
 TEST_F(CompactionTest, ReadsBelowCompactRevisionFail) {
   WriteHistory();
-  ASSERT_TRUE(Compact(5).ok());
+  ASSERT_TRUE(Compact(6).ok());
   auto read = Read();
-  EXPECT_EQ(read->CompactRev(), 5);
-  EXPECT_EQ(read->Range("a", "", RangeOptions{.rev = 4}).status().code(), Code::kCompacted);
+  EXPECT_EQ(read->CompactRev(), 6);
+  EXPECT_EQ(read->Range("a", "", RangeOptions{.rev = 5}).status().code(), Code::kCompacted);
+  EXPECT_EQ(read->Range("a", "", RangeOptions{.rev = 1}).status().code(), Code::kCompacted);
   // At the compact revision itself reads still work and see the kept state.
-  EXPECT_EQ(Dump("a", kAll, 5), (Strings{"a=3@3"}));
-  EXPECT_EQ(Dump("a", kAll, 6), (Strings{"a=3@3", "c=1@6"}));
-  EXPECT_EQ(Dump("a", kAll, 8), (Strings{"a=3@3", "c=2@8"}));
-  EXPECT_EQ(read->Changes(4, 0, false).status().code(), Code::kCompacted);
-  EXPECT_TRUE(read->Changes(5, 0, false).ok());
+  EXPECT_EQ(Dump("a", kAll, 6), (Strings{"a=3@4"}));
+  EXPECT_EQ(Dump("a", kAll, 7), (Strings{"a=3@4", "c=1@7"}));
+  EXPECT_EQ(Dump("a", kAll, 9), (Strings{"a=3@4", "c=2@9"}));
+  EXPECT_EQ(Dump("a", kAll, 0), (Strings{"a=3@4", "c=2@9"}));  // 0: current.
+  EXPECT_EQ(read->Changes(5, 0, false).status().code(), Code::kCompacted);
+  EXPECT_TRUE(read->Changes(6, 0, false).ok());
 }
 
 TEST_F(CompactionTest, RejectsOldAndFutureRevisions) {
   WriteHistory();
-  ASSERT_TRUE(Compact(3).ok());
+  ASSERT_TRUE(Compact(4).ok());
+  EXPECT_EQ(Compact(4).code(), Code::kCompacted);
   EXPECT_EQ(Compact(3).code(), Code::kCompacted);
-  EXPECT_EQ(Compact(2).code(), Code::kCompacted);
-  EXPECT_EQ(Compact(9).code(), Code::kFutureRev);
-  EXPECT_TRUE(Compact(8).ok());
+  EXPECT_EQ(Compact(10).code(), Code::kFutureRev);
+  EXPECT_TRUE(Compact(9).ok());
+}
+
+// etcd's fresh store is at revision 1 and may be compacted there; anything
+// later is in the future, and after it revision 1 is the compact revision.
+TEST_F(CompactionTest, EmptyStoreCompactsAtRevisionOne) {
+  EXPECT_EQ(Compact(2).code(), Code::kFutureRev);
+  ASSERT_TRUE(Compact(1).ok());
+  EXPECT_EQ(store_->CompactRevision(), 1);
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(Compact(1).code(), Code::kCompacted);
+  EXPECT_TRUE(Dump("a", kAll, 1).empty());  // Reading at the compact revision works.
+  Reopen();
+  EXPECT_EQ(store_->CompactRevision(), 1);
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(Put("a", "1"), 2);
+  ASSERT_TRUE(Compact(2).ok());
+  EXPECT_EQ(Dump("a", kAll, 2), (Strings{"a=1@2"}));
+  EXPECT_EQ(Read()->Range("a", "", RangeOptions{.rev = 1}).status().code(), Code::kCompacted);
 }
 
 TEST_F(CompactionTest, CompactionPersistsAndReadersKeepTheirSnapshot) {
   WriteHistory();
   auto before = Read();
-  ASSERT_TRUE(Compact(8).ok());
+  ASSERT_TRUE(Compact(9).ok());
   // The old snapshot still sees full history.
-  auto r = before->Range("a", "", RangeOptions{.rev = 1});
+  auto r = before->Range("a", "", RangeOptions{.rev = 2});
   ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1);
   EXPECT_EQ(r->kvs[0].value(), "1");
   before.reset();
   Reopen();
-  EXPECT_EQ(store_->CompactRevision(), 8);
-  EXPECT_EQ(Read()->Range("a", "", RangeOptions{.rev = 7}).status().code(), Code::kCompacted);
+  EXPECT_EQ(store_->CompactRevision(), 9);
+  EXPECT_EQ(Read()->Range("a", "", RangeOptions{.rev = 8}).status().code(), Code::kCompacted);
 }
 
 TEST_F(CompactionTest, SplitCompactionAcrossTransactionsAndRestart) {
   for (int i = 0; i < 20; ++i) Put("k" + std::to_string(i % 5), std::to_string(i));
   {
     auto w = Write();
-    ASSERT_TRUE(w->ScheduleCompact(15).ok());
+    ASSERT_TRUE(w->ScheduleCompact(16).ok());
     auto done = w->CompactSome(2);
     ASSERT_TRUE(done.ok());
     EXPECT_FALSE(*done);
     ASSERT_TRUE(w->Commit().ok());
   }
-  EXPECT_EQ(store_->CompactRevision(), 15);
+  EXPECT_EQ(store_->CompactRevision(), 16);
   Reopen();  // Finishes the scheduled compaction.
   Strings keys, revs;
   DumpTables(&keys, &revs);
-  // Each k_j was written at revisions j+1, j+6, j+11, j+16: the latest <= 15
-  // (j+11) survives together with j+16.
+  // Each k_j was written at revisions j+2, j+7, j+12, j+17: the latest <= 16
+  // (j+12) survives together with j+17.
   EXPECT_EQ(keys.size(), 10u);
-  EXPECT_EQ(revs.front(), "11.0 k0");
+  EXPECT_EQ(revs.front(), "12.0 k0");
 }
 
 TEST_F(CompactionTest, ChangesAfterCompactionLackCompactedPrevKv) {
   WriteHistory();
-  ASSERT_TRUE(Compact(6).ok());
+  ASSERT_TRUE(Compact(7).ok());
   auto read = Read();
-  auto it = read->Changes(6, 0, /*with_prev_kv=*/true);
+  auto it = read->Changes(7, 0, /*with_prev_kv=*/true);
   ASSERT_TRUE(it.ok());
   Strings got;
   for (; (*it)->Valid(); (*it)->Next()) {
@@ -170,23 +193,25 @@ TEST_F(CompactionTest, ChangesAfterCompactionLackCompactedPrevKv) {
                   std::to_string(e.prev_kv().mod_revision()));
   }
   ASSERT_TRUE((*it)->status().ok());
-  // c@6 survives (latest <= 6) and is 7's prev; 6's own prev was removed.
-  EXPECT_EQ(got, (Strings{"6 c prev@0", "7 c prev@6", "8 c prev@0"}));
+  // c@7 survives (latest <= 7) and is 8's prev; at or below the compact
+  // revision no event carries a prev_kv.
+  EXPECT_EQ(got, (Strings{"7 c prev@0", "8 c prev@7", "9 c prev@0"}));
 }
 
 // The worked example of docs/mvcc.md.
 TEST_F(CompactionTest, WorkedExampleFromDocs) {
-  Put("x", "1");    // 1
-  Put("foo", "a");  // 2
-  Put("foo", "b");  // 3
-  Put("x", "2");    // 4
-  Delete("foo");    // 5
-  Put("foo", "c");  // 6
-  Put("x", "3");    // 7
-  Put("foo", "d");  // 8
-  EXPECT_EQ(Dump("foo", "", 4), (Strings{"foo=b@3"}));
-  EXPECT_TRUE(Dump("foo", "", 5).empty());
-  EXPECT_EQ(Dump("foo", "", 7), (Strings{"foo=c@6"}));
+  Put("x", "1");    // 2
+  Put("foo", "a");  // 3
+  Put("foo", "b");  // 4
+  Put("x", "2");    // 5
+  Delete("foo");    // 6
+  Put("foo", "c");  // 7
+  Put("x", "3");    // 8
+  Put("foo", "d");  // 9
+  EXPECT_TRUE(Dump("foo", "", 1).empty());
+  EXPECT_EQ(Dump("foo", "", 5), (Strings{"foo=b@4"}));
+  EXPECT_TRUE(Dump("foo", "", 6).empty());
+  EXPECT_EQ(Dump("foo", "", 8), (Strings{"foo=c@7"}));
   auto foo_records = [&] {
     Strings keys, revs, out;
     DumpTables(&keys, &revs);
@@ -195,25 +220,26 @@ TEST_F(CompactionTest, WorkedExampleFromDocs) {
     }
     return out;
   };
-  ASSERT_TRUE(Compact(4).ok());
-  EXPECT_EQ(foo_records(), (Strings{"foo@8.0", "foo@6.0", "foo@5.0 T", "foo@3.0"}));
   ASSERT_TRUE(Compact(5).ok());
-  EXPECT_EQ(foo_records(), (Strings{"foo@8.0", "foo@6.0"}));
-  ASSERT_TRUE(Compact(7).ok());
-  EXPECT_EQ(foo_records(), (Strings{"foo@8.0", "foo@6.0"}));
+  EXPECT_EQ(foo_records(), (Strings{"foo@9.0", "foo@7.0", "foo@6.0 T", "foo@4.0"}));
+  ASSERT_TRUE(Compact(6).ok());
+  EXPECT_EQ(foo_records(), (Strings{"foo@9.0", "foo@7.0"}));
   ASSERT_TRUE(Compact(8).ok());
-  EXPECT_EQ(foo_records(), (Strings{"foo@8.0"}));
-  EXPECT_EQ(Dump("foo", "", 8), (Strings{"foo=d@8"}));
-  EXPECT_EQ(Read()->Range("foo", "", RangeOptions{.rev = 7}).status().code(), Code::kCompacted);
+  EXPECT_EQ(foo_records(), (Strings{"foo@9.0", "foo@7.0"}));
+  ASSERT_TRUE(Compact(9).ok());
+  EXPECT_EQ(foo_records(), (Strings{"foo@9.0"}));
+  EXPECT_EQ(Dump("foo", "", 9), (Strings{"foo=d@9"}));
+  EXPECT_EQ(Read()->Range("foo", "", RangeOptions{.rev = 8}).status().code(), Code::kCompacted);
 }
 
 TEST_F(CompactionTest, HashKVAgreesAfterSameCompaction) {
   WriteHistory();
-  ASSERT_TRUE(Compact(4).ok());
+  ASSERT_TRUE(Compact(5).ok());
   auto h = Read()->HashKV(0);
   ASSERT_TRUE(h.ok());
-  EXPECT_EQ(h->compact_rev, 4);
-  EXPECT_EQ(Read()->HashKV(3).status().code(), Code::kCompacted);
+  EXPECT_EQ(h->compact_rev, 5);
+  EXPECT_EQ(h->rev, 9);
+  EXPECT_EQ(Read()->HashKV(4).status().code(), Code::kCompacted);
 }
 
 }  // namespace

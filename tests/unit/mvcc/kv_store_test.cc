@@ -14,29 +14,91 @@ namespace {
 using namespace std::string_literals;
 using Strings = std::vector<std::string>;
 
-TEST_F(StoreTest, EmptyStoreStartsAtRevisionZero) {
-  EXPECT_EQ(store_->CurrentRevision(), 0);
-  auto r = Read()->Range("a", "", {});
+// As in etcd: an empty store is at revision 1 (its first write is revision
+// 2) and has compact revision 0.
+TEST_F(StoreTest, EmptyStoreStartsAtRevisionOne) {
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(store_->CompactRevision(), 0);
+  auto read = Read();
+  EXPECT_EQ(read->Rev(), 1);
+  EXPECT_EQ(read->CompactRev(), 0);
+  auto r = read->Range("a", "", {});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kvs.size(), 0);
   EXPECT_EQ(r->count, 0);
-  EXPECT_EQ(r->rev, 0);
+  EXPECT_EQ(r->rev, 1);
+  // Revision 1 exists (and is empty); revision 2 is in the future.
+  r = read->Range("a", kAll, RangeOptions{.rev = 1});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->count, 0);
+  EXPECT_EQ(r->rev, 1);
+  EXPECT_EQ(read->Range("a", "", RangeOptions{.rev = 2}).status().code(), Code::kFutureRev);
+  auto h = read->HashKV(0);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->rev, 1);
+  EXPECT_EQ(h->compact_rev, 0);
+  EXPECT_EQ(read->HashKV(1)->hash, h->hash);
+  EXPECT_EQ(read->HashKV(2).status().code(), Code::kFutureRev);
+  auto it = read->Changes(1, 0, false);
+  ASSERT_TRUE(it.ok());
+  EXPECT_FALSE((*it)->Valid());
+}
+
+// A commit without changes (e.g. only the consistent index) must not move
+// the empty store off revision 1, before or after a reopen.
+TEST_F(StoreTest, EmptyStoreStaysAtRevisionOneAcrossMetaCommitsAndReopen) {
+  {
+    auto w = Write();
+    EXPECT_EQ(w->Rev(), 1);
+    ASSERT_TRUE(w->SetConsistentIndex(3).ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  Reopen();
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(store_->CompactRevision(), 0);
+  EXPECT_EQ(store_->ConsistentIndex(), 3u);
+  EXPECT_EQ(Read()->Rev(), 1);
+  EXPECT_EQ(Put("a", "1"), 2);
+  Reopen();
+  EXPECT_EQ(store_->CurrentRevision(), 2);
+  EXPECT_EQ(Put("b", "1"), 3);
+}
+
+// Older code recorded revision 0 for a store that committed before its first
+// write; such a store must open as the empty store, at revision 1.
+TEST_F(StoreTest, StoredRevisionZeroOpensAsEmptyStoreAtRevisionOne) {
+  store_.reset();
+  {
+    auto env = LmdbEnv::Open(dir_.path() + "/db", LmdbOptions{});
+    ASSERT_TRUE(env.ok());
+    MDB_txn* txn;
+    ASSERT_EQ(mdb_txn_begin((*env)->get(), nullptr, 0, &txn), 0);
+    MDB_dbi meta;
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    ASSERT_TRUE(Table(txn, meta).Put("mvcc/revision", std::string(16, '\0')).ok());
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+  }
+  Reopen();
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(store_->CompactRevision(), 0);
+  EXPECT_EQ(Put("a", "1"), 2);
 }
 
 TEST_F(StoreTest, PutThenGetReturnsAllFields) {
-  EXPECT_EQ(Put("foo", "bar", 7), 1);
+  EXPECT_EQ(Put("foo", "bar", 7), 2);
   auto r = Read()->Range("foo", "", {});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->kvs.size(), 1);
   const auto& kv = r->kvs[0];
   EXPECT_EQ(kv.key(), "foo");
   EXPECT_EQ(kv.value(), "bar");
-  EXPECT_EQ(kv.create_revision(), 1);
-  EXPECT_EQ(kv.mod_revision(), 1);
+  EXPECT_EQ(kv.create_revision(), 2);
+  EXPECT_EQ(kv.mod_revision(), 2);
   EXPECT_EQ(kv.version(), 1);
   EXPECT_EQ(kv.lease(), 7);
-  EXPECT_EQ(r->rev, 1);
-  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(r->rev, 2);
+  EXPECT_EQ(store_->CurrentRevision(), 2);
 }
 
 TEST_F(StoreTest, OverwriteBumpsVersionKeepsCreateRevision) {
@@ -47,29 +109,29 @@ TEST_F(StoreTest, OverwriteBumpsVersionKeepsCreateRevision) {
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->kvs.size(), 1);
   EXPECT_EQ(r->kvs[0].value(), "v2");
-  EXPECT_EQ(r->kvs[0].create_revision(), 1);
-  EXPECT_EQ(r->kvs[0].mod_revision(), 3);
+  EXPECT_EQ(r->kvs[0].create_revision(), 2);
+  EXPECT_EQ(r->kvs[0].mod_revision(), 4);
   EXPECT_EQ(r->kvs[0].version(), 2);
 }
 
 TEST_F(StoreTest, RecreateAfterDeleteStartsNewGeneration) {
-  Put("foo", "v1");             // 1
-  Put("foo", "v2");             // 2
-  EXPECT_EQ(Delete("foo"), 1);  // 3
+  Put("foo", "v1");             // 2
+  Put("foo", "v2");             // 3
+  EXPECT_EQ(Delete("foo"), 1);  // 4
   EXPECT_TRUE(Dump("foo", "").empty());
-  Put("foo", "v3");  // 4
+  Put("foo", "v3");  // 5
   auto r = Read()->Range("foo", "", {});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->kvs.size(), 1);
-  EXPECT_EQ(r->kvs[0].create_revision(), 4);
+  EXPECT_EQ(r->kvs[0].create_revision(), 5);
   EXPECT_EQ(r->kvs[0].version(), 1);
 }
 
 TEST_F(StoreTest, DeleteOfNothingConsumesNoRevision) {
   Put("a", "1");
   EXPECT_EQ(Delete("zzz"), 0);
-  EXPECT_EQ(store_->CurrentRevision(), 1);
-  EXPECT_EQ(Put("b", "2"), 2);
+  EXPECT_EQ(store_->CurrentRevision(), 2);
+  EXPECT_EQ(Put("b", "2"), 3);
 }
 
 TEST_F(StoreTest, EmptyRevisionScopeConsumesNoRevision) {
@@ -80,14 +142,14 @@ TEST_F(StoreTest, EmptyRevisionScopeConsumesNoRevision) {
   ASSERT_TRUE(r.ok());
   w->EndRevision();
   ASSERT_TRUE(w->Commit().ok());
-  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(store_->CurrentRevision(), 2);
 }
 
 TEST_F(StoreTest, RangeSemanticsSingleKeyHalfOpenAndFromKey) {
   for (auto k : {"a", "b", "c", "d"}) Put(k, k);
-  EXPECT_EQ(Dump("b", ""), (Strings{"b=b@2"}));
-  EXPECT_EQ(Dump("b", "d"), (Strings{"b=b@2", "c=c@3"}));
-  EXPECT_EQ(Dump("b", kAll), (Strings{"b=b@2", "c=c@3", "d=d@4"}));
+  EXPECT_EQ(Dump("b", ""), (Strings{"b=b@3"}));
+  EXPECT_EQ(Dump("b", "d"), (Strings{"b=b@3", "c=c@4"}));
+  EXPECT_EQ(Dump("b", kAll), (Strings{"b=b@3", "c=c@4", "d=d@5"}));
   EXPECT_EQ(Dump(kAll, kAll).size(), 4u);
   EXPECT_TRUE(Dump("d", "b").empty());  // end <= key: nothing.
   EXPECT_TRUE(Dump("bb", "").empty());
@@ -127,31 +189,40 @@ TEST_F(StoreTest, LimitCountKeysOnlyCountOnly) {
 }
 
 TEST_F(StoreTest, HistoricalReadsAtEveryRevision) {
-  // Scripted history; want[rev] is the full key space after that revision.
-  Put("a", "1");     // 1
-  Put("b", "1");     // 2
-  Put("a", "2");     // 3
-  Delete("b");       // 4
-  Put("c", "1");     // 5
-  Delete("a", "z");  // 6 (a and c)
-  Put("a", "3");     // 7
+  // Scripted history; want[rev] is the full key space after that revision
+  // (revision 1 is the empty store's).
+  Put("a", "1");     // 2
+  Put("b", "1");     // 3
+  Put("a", "2");     // 4
+  Delete("b");       // 5
+  Put("c", "1");     // 6
+  Delete("a", "z");  // 7 (a and c)
+  Put("a", "3");     // 8
   std::vector<Strings> want = {
-      {}, {"a=1@1"}, {"a=1@1", "b=1@2"}, {"a=2@3", "b=1@2"}, {"a=2@3"}, {"a=2@3", "c=1@5"},
-      {}, {"a=3@7"},
+      {},
+      {},
+      {"a=1@2"},
+      {"a=1@2", "b=1@3"},
+      {"a=2@4", "b=1@3"},
+      {"a=2@4"},
+      {"a=2@4", "c=1@6"},
+      {},
+      {"a=3@8"},
   };
-  for (int64_t rev = 1; rev <= 7; ++rev) EXPECT_EQ(Dump("a", kAll, rev), want[rev]) << rev;
-  EXPECT_EQ(Dump("a", kAll, 0), want[7]);
+  for (int64_t rev = 1; rev <= 8; ++rev) EXPECT_EQ(Dump("a", kAll, rev), want[rev]) << rev;
+  EXPECT_EQ(Dump("a", kAll, 0), want[8]);
   // Versions and create revisions at a historical revision.
-  auto r = Read()->Range("a", "", RangeOptions{.rev = 3});
+  auto r = Read()->Range("a", "", RangeOptions{.rev = 4});
   ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1);
   EXPECT_EQ(r->kvs[0].version(), 2);
-  EXPECT_EQ(r->kvs[0].create_revision(), 1);
-  EXPECT_EQ(r->rev, 7);  // Reported revision is the current one, as in etcd.
+  EXPECT_EQ(r->kvs[0].create_revision(), 2);
+  EXPECT_EQ(r->rev, 8);  // Reported revision is the current one, as in etcd.
 }
 
 TEST_F(StoreTest, FutureRevisionFails) {
-  Put("a", "1");
-  auto r = Read()->Range("a", "", RangeOptions{.rev = 2});
+  Put("a", "1");  // 2
+  auto r = Read()->Range("a", "", RangeOptions{.rev = 3});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kFutureRev);
 }
@@ -166,27 +237,29 @@ TEST_F(StoreTest, ManyRevisionsInOneWriteTxnSeeOwnWrites) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->kvs[0].value(), std::to_string(i));
     EXPECT_EQ(r->kvs[0].version(), i + 1);
-    EXPECT_EQ(w->Rev(), i + 1);
+    EXPECT_EQ(w->Rev(), i + 2);
   }
   // Not visible to readers before commit.
-  EXPECT_EQ(Read()->Rev(), 0);
+  EXPECT_EQ(Read()->Rev(), 1);
   ASSERT_TRUE(w->Commit().ok());
-  EXPECT_EQ(store_->CurrentRevision(), 100);
-  EXPECT_EQ(Dump("k", "", 50), (Strings{"k=49@50"}));
+  EXPECT_EQ(store_->CurrentRevision(), 101);
+  EXPECT_EQ(Dump("k", "", 51), (Strings{"k=49@51"}));
 }
 
 TEST_F(StoreTest, WriteTxnReadsItsInProgressRevisionExplicitly) {
-  Put("a", "1");
+  Put("a", "1");  // 2
   auto w = Write();
   w->BeginRevision();
-  EXPECT_EQ(w->Range("a", "", RangeOptions{.rev = 2}).status().code(), Code::kFutureRev);
+  EXPECT_EQ(w->Range("a", "", RangeOptions{.rev = 3}).status().code(), Code::kFutureRev);
   ASSERT_TRUE(w->Put("a", "2", 0).ok());
-  auto r = w->Range("a", "", RangeOptions{.rev = 2});
+  auto r = w->Range("a", "", RangeOptions{.rev = 3});
   ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1);
   EXPECT_EQ(r->kvs[0].value(), "2");
-  EXPECT_EQ(r->rev, 2);
-  r = w->Range("a", "", RangeOptions{.rev = 1});
+  EXPECT_EQ(r->rev, 3);
+  r = w->Range("a", "", RangeOptions{.rev = 2});
   ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1);
   EXPECT_EQ(r->kvs[0].value(), "1");
   w->EndRevision();
 }
@@ -194,18 +267,18 @@ TEST_F(StoreTest, WriteTxnReadsItsInProgressRevisionExplicitly) {
 TEST_F(StoreTest, OneRevisionWithSubRevisions) {
   auto w = Write();
   w->BeginRevision();
-  ASSERT_EQ(w->Put("a", "1", 0)->revision, 1);
-  ASSERT_EQ(w->Put("b", "1", 0)->revision, 1);
+  ASSERT_EQ(w->Put("a", "1", 0)->revision, 2);
+  ASSERT_EQ(w->Put("b", "1", 0)->revision, 2);
   ASSERT_EQ(*w->DeleteRange("a", ""), 1);
-  ASSERT_EQ(w->Put("a", "2", 0)->revision, 1);
+  ASSERT_EQ(w->Put("a", "2", 0)->revision, 2);
   w->EndRevision();
   ASSERT_TRUE(w->Commit().ok());
-  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(store_->CurrentRevision(), 2);
   auto r = Read()->Range("a", "", {});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kvs[0].value(), "2");
   EXPECT_EQ(r->kvs[0].version(), 1);  // A new generation after the delete.
-  EXPECT_EQ(Dump("a", kAll), (Strings{"a=2@1", "b=1@1"}));
+  EXPECT_EQ(Dump("a", kAll), (Strings{"a=2@2", "b=1@2"}));
 }
 
 TEST_F(StoreTest, DeleteRangeReportsPreviousState) {
@@ -222,7 +295,7 @@ TEST_F(StoreTest, DeleteRangeReportsPreviousState) {
   EXPECT_EQ(*n, 2);
   w->EndRevision();
   ASSERT_TRUE(w->Commit().ok());
-  EXPECT_EQ(seen, (Strings{"a=1/5@1", "b=2/0@2"}));
+  EXPECT_EQ(seen, (Strings{"a=1/5@2", "b=2/0@3"}));
 }
 
 TEST_F(StoreTest, AbortedWriteLeavesNoTrace) {
@@ -233,9 +306,9 @@ TEST_F(StoreTest, AbortedWriteLeavesNoTrace) {
     ASSERT_TRUE(w->Put("a", "2", 0).ok());
     w->EndRevision();
   }  // Destroyed without Commit.
-  EXPECT_EQ(Dump("a", ""), (Strings{"a=1@1"}));
-  EXPECT_EQ(store_->CurrentRevision(), 1);
-  EXPECT_EQ(Put("b", "x"), 2);
+  EXPECT_EQ(Dump("a", ""), (Strings{"a=1@2"}));
+  EXPECT_EQ(store_->CurrentRevision(), 2);
+  EXPECT_EQ(Put("b", "x"), 3);
 }
 
 TEST_F(StoreTest, OnlyOneWriteTxnAtATime) {
@@ -245,27 +318,27 @@ TEST_F(StoreTest, OnlyOneWriteTxnAtATime) {
 }
 
 TEST_F(StoreTest, StatePersistsAcrossReopen) {
-  Put("a", "1");
-  Put("b", "2");
+  Put("a", "1");  // 2
+  Put("b", "2");  // 3
   {
     auto w = Write();
     ASSERT_TRUE(w->SetConsistentIndex(42).ok());
     ASSERT_TRUE(w->PutMeta("lease/x", "y").ok());
     ASSERT_TRUE(w->Commit().ok());
   }
-  ASSERT_TRUE(Compact(1).ok());
+  ASSERT_TRUE(Compact(2).ok());
   ASSERT_TRUE(store_->Sync().ok());
   Reopen();
-  EXPECT_EQ(store_->CurrentRevision(), 2);
-  EXPECT_EQ(store_->CompactRevision(), 1);
+  EXPECT_EQ(store_->CurrentRevision(), 3);
+  EXPECT_EQ(store_->CompactRevision(), 2);
   EXPECT_EQ(store_->ConsistentIndex(), 42u);
   auto read = Read();
   EXPECT_EQ(read->ConsistentIndex(), 42u);
   auto meta = read->GetMeta("lease/x");
   ASSERT_TRUE(meta.ok() && meta->has_value());
   EXPECT_EQ(**meta, "y");
-  EXPECT_EQ(Dump("a", kAll), (Strings{"a=1@1", "b=2@2"}));
-  EXPECT_EQ(Put("c", "3"), 3);
+  EXPECT_EQ(Dump("a", kAll), (Strings{"a=1@2", "b=2@3"}));
+  EXPECT_EQ(Put("c", "3"), 4);
 }
 
 TEST_F(StoreTest, ReservedMetaNamesAreRejected) {
@@ -303,37 +376,37 @@ TEST_F(StoreTest, ExtraTablesShareTheWriteTxnAndSurviveReopen) {
 }
 
 TEST_F(StoreTest, ReaderKeepsItsSnapshotWhileWriterCommits) {
-  Put("k", "0");
+  Put("k", "0");  // 2
   auto snapshot = Read();
   std::atomic<bool> stop{false};
   std::atomic<int> reads{0};
   // The snapshot moves to another thread (MDB_NOTLS) and must keep seeing
-  // revision 1 while the writer commits revisions 2..200.
+  // revision 2 while the writer commits revisions 3..201.
   std::thread reader([&, txn = snapshot.get()] {
     while (!stop.load() || reads.load() == 0) {
       auto r = txn->Range("k", "", {});
       ASSERT_TRUE(r.ok());
       ASSERT_EQ(r->kvs.size(), 1);
       EXPECT_EQ(r->kvs[0].value(), "0");
-      EXPECT_EQ(r->rev, 1);
+      EXPECT_EQ(r->rev, 2);
       ++reads;
     }
   });
   for (int i = 1; i < 200; ++i) Put("k", std::to_string(i));
   stop = true;
   reader.join();
-  EXPECT_EQ(snapshot->Rev(), 1);
-  EXPECT_EQ(Read()->Rev(), 200);
-  EXPECT_EQ(Dump("k", ""), (Strings{"k=199@200"}));
+  EXPECT_EQ(snapshot->Rev(), 2);
+  EXPECT_EQ(Read()->Rev(), 201);
+  EXPECT_EQ(Dump("k", ""), (Strings{"k=199@201"}));
 }
 
 TEST_F(StoreTest, ChangesYieldEventsWithPrevKv) {
-  Put("a", "1");  // 1
-  Put("a", "2");  // 2
-  Delete("a");    // 3
-  Put("b", "1");  // 4
+  Put("a", "1");  // 2
+  Put("a", "2");  // 3
+  Delete("a");    // 4
+  Put("b", "1");  // 5
   auto read = Read();
-  auto it = read->Changes(2, 0, /*with_prev_kv=*/true);
+  auto it = read->Changes(3, 0, /*with_prev_kv=*/true);
   ASSERT_TRUE(it.ok());
   Strings got;
   for (; (*it)->Valid(); (*it)->Next()) {
@@ -343,13 +416,13 @@ TEST_F(StoreTest, ChangesYieldEventsWithPrevKv) {
                   e.prev_kv().value() + "@" + std::to_string(e.prev_kv().mod_revision()));
   }
   ASSERT_TRUE((*it)->status().ok());
-  EXPECT_EQ(got, (Strings{"PUT a=2@2 prev=1@1", "DEL a=@3 prev=2@2", "PUT b=1@4 prev=@0"}));
+  EXPECT_EQ(got, (Strings{"PUT a=2@3 prev=1@2", "DEL a=@4 prev=2@3", "PUT b=1@5 prev=@0"}));
 
   auto only_b = read->Changes(1, 0, false, KeyRange{"b", ""});
   ASSERT_TRUE(only_b.ok());
   ASSERT_TRUE((*only_b)->Valid());
   EXPECT_EQ((*only_b)->event().kv().key(), "b");
-  EXPECT_EQ((*only_b)->revision(), (Revision{4, 0}));
+  EXPECT_EQ((*only_b)->revision(), (Revision{5, 0}));
   (*only_b)->Next();
   EXPECT_FALSE((*only_b)->Valid());
   auto from_a = read->Changes(1, 0, false, KeyRange{"a", kAll});
@@ -360,7 +433,7 @@ TEST_F(StoreTest, ChangesYieldEventsWithPrevKv) {
   EXPECT_TRUE((KeyRange{"a", "b"}).Contains("a\xff"));
   EXPECT_FALSE((KeyRange{"a", "b"}).Contains("b"));
 
-  auto bounded = read->Changes(1, 2, false);
+  auto bounded = read->Changes(1, 3, false);
   ASSERT_TRUE(bounded.ok());
   int n = 0;
   for (; (*bounded)->Valid(); (*bounded)->Next()) ++n;
@@ -368,14 +441,15 @@ TEST_F(StoreTest, ChangesYieldEventsWithPrevKv) {
 }
 
 TEST_F(StoreTest, HashKVIsDeterministicAndRevisionBounded) {
-  Put("a", "1");
-  Put("b", "2");
-  auto h1 = Read()->HashKV(1);
-  auto h2 = Read()->HashKV(2);
+  Put("a", "1");  // 2
+  Put("b", "2");  // 3
+  auto h1 = Read()->HashKV(2);
+  auto h2 = Read()->HashKV(3);
   ASSERT_TRUE(h1.ok() && h2.ok());
   EXPECT_NE(h1->hash, h2->hash);
+  EXPECT_NE(Read()->HashKV(1)->hash, h1->hash);  // The empty store's.
   Put("c", "3");
-  auto h1again = Read()->HashKV(1);
+  auto h1again = Read()->HashKV(2);
   ASSERT_TRUE(h1again.ok());
   EXPECT_EQ(h1->hash, h1again->hash);
   EXPECT_EQ(Read()->HashKV(9).status().code(), Code::kFutureRev);
@@ -411,7 +485,7 @@ TEST_F(StoreTest, TooLongKeysAreRejectedAndReadAsAbsent) {
   EXPECT_EQ(Dump(longest + "k", "").size(), 0u);
   EXPECT_EQ(Dump(longest, "").size(), 1u);
   // Range bounds longer than LMDB's key limit work.
-  EXPECT_EQ(Dump(longest + std::string(600, 'a'), kAll), (Strings{"short=v@2"}));
+  EXPECT_EQ(Dump(longest + std::string(600, 'a'), kAll), (Strings{"short=v@3"}));
   EXPECT_EQ(Dump(std::string(600, 'a'), longest + "z").size(), 1u);
 }
 
@@ -428,7 +502,7 @@ TEST_F(StoreTest, CopyOpensAsAStoreWithTheSameState) {
   ASSERT_TRUE(store_->CopyToFile(copy_dir.path() + "/data.mdb").ok());
   auto copy = KvStore::Open(copy_dir.path());
   ASSERT_TRUE(copy.ok()) << copy.status().ToString();
-  EXPECT_EQ((*copy)->CurrentRevision(), 2);
+  EXPECT_EQ((*copy)->CurrentRevision(), 3);
   EXPECT_EQ((*copy)->ConsistentIndex(), 9u);
   auto read = (*copy)->Read().value();
   auto r = read->Range("a", kAll, {});

@@ -26,7 +26,9 @@ struct ModelEvent {
 class Model {
  public:
   std::vector<ModelEvent> events;
-  int64_t current = 0;
+  // etcd's empty store is at revision 1 (its first write is revision 2) and
+  // may be compacted at 1; its compact revision starts at 0.
+  int64_t current = 1;
   int64_t compacted = 0;
 
   // Key state at main revision `at`, as etcd defines it.
@@ -110,10 +112,13 @@ TEST_P(ModelTest, RandomHistoryMatchesModel) {
       int64_t rev = model.compacted + 1 + rng() % (model.current - model.compacted);
       ASSERT_TRUE(Compact(rev).ok()) << rev;
       model.compacted = rev;
+      EXPECT_EQ(Compact(rev).code(), Code::kCompacted);
+      EXPECT_EQ(Compact(model.current + 1).code(), Code::kFutureRev);
     } else {
       Reopen();
     }
     ASSERT_EQ(store_->CurrentRevision(), model.current);
+    ASSERT_EQ(store_->CompactRevision(), model.compacted);
 
     // Reads at every revision from the compacted one on.
     auto read = Read();
