@@ -174,8 +174,9 @@ void Transport::Send(std::vector<raftpb::Message> messages) {
 
 void Transport::SendSnapshot(raftpb::Message msg, std::string data_file_path,
                              std::function<void(bool ok)> done) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (stopped_) {
+    lock.unlock();  // done may call back into the transport.
     if (done) done(false);
     return;
   }

@@ -16,7 +16,7 @@
 // Snapshots travel on their own call (RaftPeer.Snapshot) and connection, so a
 // large file never holds up heartbeats: SendSnapshot streams the MsgSnap and
 // the file in 1 MiB chunks from a background thread; the receiver writes the
-// chunks to a new file under Options::snapshot_dir, fsyncs it (and the
+// chunks to a new file under TransportOptions::snapshot_dir, fsyncs it (and the
 // directory), checks size and CRC-32C and only then calls
 // Handler::OnSnapshot; the sender's `done(true)` means exactly that.
 //
@@ -70,7 +70,7 @@ class Handler {
   virtual void OnMessage(raftpb::Message m) = 0;
   // A complete, fsynced snapshot: `m` is the MsgSnap (its snapshot metadata;
   // snapshot.data is whatever the sender put there, normally empty) and
-  // `data_file_path` the received file under Options::snapshot_dir. The
+  // `data_file_path` the received file under TransportOptions::snapshot_dir. The
   // handler owns the file from now on (rename or delete it).
   virtual void OnSnapshot(raftpb::Message m, std::string data_file_path) = 0;
 };
@@ -141,8 +141,8 @@ class Transport {
   // handed it to its Handler. done(false) if the peer is unknown, the file
   // cannot be read, the call fails or the transport stops first. `done` is
   // always called exactly once, never on the calling thread (unless the
-  // transport is already stopped: then done(false) at once). `done` must not
-  // call SendSnapshot or Stop.
+  // transport is already stopped: then done(false) at once). `done` may call
+  // into the transport, except Stop. The peer's URL is taken at call time.
   void SendSnapshot(raftpb::Message msg, std::string data_file_path,
                     std::function<void(bool ok)> done);
 
