@@ -89,6 +89,8 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const ServerOptions& optio
   std::unique_ptr<EtcdServer> server(new EtcdServer(options));
   Status st = server->Open();
   if (!st.ok()) return st;
+  st = server->StartTransport();
+  if (!st.ok()) return st;
   server->StartThreads();
   return server;
 }
@@ -236,6 +238,58 @@ raft::Config EtcdServer::RaftConfig() const {
   return config;
 }
 
+Status EtcdServer::StartTransport() {
+  std::vector<Member> members = Members();
+  if (members.size() <= 1) return Status::OK();
+  transport::TransportOptions topts;
+  topts.snapshot_dir = snap_dir_;
+  transport::Handler* handler = this;
+  transport_ = std::make_unique<transport::Transport>(member_id_, cluster_id_, handler, topts);
+  std::vector<std::string> listen = options_.listen_peer_urls;
+  if (listen.empty()) listen = options_.initial_advertise_peer_urls;
+  Status st = transport_->Start(listen);
+  if (!st.ok()) return st;
+  for (const Member& m : members) {
+    if (m.id != member_id_) transport_->AddPeer(m.id, m.peer_urls);
+  }
+  return Status::OK();
+}
+
+void EtcdServer::OnMessage(raftpb::Message m) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    incoming_.push_back(std::move(m));
+  }
+  work_cv_.notify_one();
+}
+
+void EtcdServer::OnSnapshot(raftpb::Message m, std::string data_file_path) {
+  // Installing a leader's backend is not built yet (a follower that fell
+  // behind the leader's retained log cannot catch up): refuse it visibly.
+  spdlog::error(
+      "received a snapshot at index {} from {:x}; installing snapshots is not supported yet",
+      m.snapshot().metadata().index(), m.from());
+  (void)Env::Default()->RemoveFile(data_file_path);
+}
+
+void EtcdServer::SendMessages(std::vector<raftpb::Message>& messages) {
+  if (messages.empty() || !transport_) return;
+  std::vector<raftpb::Message> out;
+  out.reserve(messages.size());
+  for (raftpb::Message& m : messages) {
+    if (m.type() == raftpb::MSG_SNAP) {
+      spdlog::warn(
+          "member {:x} needs a snapshot (index {}); sending snapshots is not supported yet", m.to(),
+          m.snapshot().metadata().index());
+      node_->ReportSnapshot(m.to(), /*failed=*/true);
+      continue;
+    }
+    out.push_back(std::move(m));
+  }
+  transport_->Send(std::move(out));
+}
+
 void EtcdServer::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -243,6 +297,7 @@ void EtcdServer::Stop() {
   }
   work_cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  if (transport_) transport_->Stop();
   // The raft loop has stopped feeding the applier; let it drain what it has
   // (those entries are durable in the WAL) and stop.
   {
@@ -317,22 +372,35 @@ void EtcdServer::RaftLoop() {
   Clock::time_point next_tick = Clock::now() + options_.heartbeat_interval;
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
+  std::vector<raftpb::Message> incoming;
   for (;;) {
     uint64_t snapshot_at = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait_until(lock, next_tick, [&] {
-        return stopping_ || !proposals_.empty() || !reads_.empty() || snapshot_request_ != 0;
+        return stopping_ || !proposals_.empty() || !reads_.empty() || !incoming_.empty() ||
+               snapshot_request_ != 0;
       });
       if (stopping_) break;
       proposals.swap(proposals_);
       reads.swap(reads_);
+      incoming.swap(incoming_);
       std::swap(snapshot_at, snapshot_request_);
     }
+    for (const raftpb::Message& m : incoming) {
+      Status st = node_->Step(m);
+      if (!st.ok() && st.code() != Code::kNotFound) {
+        spdlog::debug("dropped message from {:x}: {}", m.from(), st.ToString());
+      }
+    }
+    incoming.clear();
     Clock::time_point now = Clock::now();
     if (now >= next_tick) {
       node_->Tick();
       next_tick = now + options_.heartbeat_interval;
+      if (transport_) {
+        for (uint64_t id : transport_->TakeUnreachable()) node_->ReportUnreachable(id);
+      }
       ExpireRequests(now);
     }
     // Proposals that found no leader wait for one, oldest first, until their
@@ -429,7 +497,7 @@ void EtcdServer::HandleReady(raft::Ready& ready) {
     st = raft_storage_->Append(ready.entries);
     if (!st.ok()) Fatal("failed to append to raft storage", st);
   }
-  // Single member for now: messages only go to peers, and there are none.
+  SendMessages(ready.messages);
 
   // Membership changes take effect in Raft as they are handed to the applier
   // (the RawNode belongs to this thread); remember the ConfState per index so

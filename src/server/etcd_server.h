@@ -39,6 +39,7 @@
 #include "etcdserverpb/rpc.pb.h"
 #include "raftpb/raft.pb.h"
 #include "server/membership.h"
+#include "transport/transport.h"
 
 namespace google::protobuf {
 class Message;
@@ -75,6 +76,9 @@ struct ServerOptions {
   std::string data_dir = "default.etcd";
   std::vector<std::string> client_urls;  // advertised
   std::vector<std::string> initial_advertise_peer_urls;
+  // Where peers' Raft traffic arrives; only listened on when the cluster has
+  // more than one member.
+  std::vector<std::string> listen_peer_urls;
   std::string initial_cluster;                // name=url,...
   std::string initial_cluster_state = "new";  // new | existing
   std::string initial_cluster_token = "etcd-cluster";
@@ -94,7 +98,7 @@ struct ServerOptions {
 using ProposeCallback = std::function<void(const Status&)>;
 using ReadCallback = std::function<void(const Status&)>;
 
-class EtcdServer {
+class EtcdServer : private transport::Handler {
  public:
   // Opens (or bootstraps) the member in options.data_dir and starts the raft
   // loop. Replays the WAL past the store's consistent index before returning.
@@ -157,6 +161,11 @@ class EtcdServer {
 
   explicit EtcdServer(const ServerOptions& options);
   Status Open();
+  // transport::Handler: called on transport threads; only enqueue.
+  void OnMessage(raftpb::Message m) override;
+  void OnSnapshot(raftpb::Message m, std::string data_file_path) override;
+  Status StartTransport();
+  void SendMessages(std::vector<raftpb::Message>& messages);
   Status Bootstrap(const std::vector<Member>& members);
   Status Restart();
   raft::Config RaftConfig() const;
@@ -201,6 +210,7 @@ class EtcdServer {
   std::unique_ptr<snap::Snapshotter> snapshotter_;     // raft loop thread
   std::unique_ptr<mvcc::KvStore> store_;               // writes: apply thread; reads: any
   std::unique_ptr<KvApplier> kv_;                      // apply thread
+  std::unique_ptr<transport::Transport> transport_;    // null for a one-member cluster
 
   std::atomic<uint64_t> leader_id_{0};
   std::atomic<uint64_t> term_{0};
@@ -233,6 +243,7 @@ class EtcdServer {
   std::condition_variable work_cv_;
   std::deque<PendingProposal> proposals_;  // guarded by mu_
   std::vector<ReadCallback> reads_;        // guarded by mu_
+  std::vector<raftpb::Message> incoming_;  // guarded by mu_: from peers
   std::vector<Member> members_;            // guarded by mu_
   uint64_t snapshot_request_ = 0;          // guarded by mu_: index the store is synced to
   bool stopping_ = false;                  // guarded by mu_

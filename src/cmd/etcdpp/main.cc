@@ -131,6 +131,9 @@ int main(int argc, char** argv) {
   auto peer_urls = etcdpp::server::ParseUrls(flags.initial_advertise_peer_urls);
   if (!peer_urls.ok()) return Fail(peer_urls.status());
   options.initial_advertise_peer_urls = *peer_urls;
+  auto listen_peer = etcdpp::server::ParseUrls(flags.listen_peer_urls);
+  if (!listen_peer.ok()) return Fail(listen_peer.status());
+  options.listen_peer_urls = *listen_peer;
   options.initial_cluster = flags.initial_cluster;
   if (options.initial_cluster.empty()) {
     for (const std::string& u : *peer_urls) {
