@@ -13,9 +13,9 @@ ninja -C build -j "$JOBS"
 echo "== release tests"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 600)
 
-echo "== ASan+UBSan build (unit tests)"
+echo "== ASan+UBSan build (unit and integration tests)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DETCDPP_SANITIZE=address >/dev/null
 ninja -C build-asan -j "$JOBS"
-echo "== ASan+UBSan unit tests"
+echo "== ASan+UBSan unit and integration tests"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure -j "$JOBS" -L unit --timeout 600)
+  ctest --output-on-failure -j "$JOBS" -L "unit|integration" --timeout 600)
