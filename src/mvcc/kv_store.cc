@@ -12,7 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "mvcc/crc32c.h"
+#include "base/crc32c.h"
 #include "mvcc/key_codec.h"
 #include "mvcc/key_record.h"
 
@@ -428,7 +428,7 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
   // Hash the logical content only, so the result does not depend on how far
   // a compaction has physically got: records after the compact revision,
   // plus each key's latest record at or below it unless a tombstone.
-  uint32_t crc = Crc32cExtend(0, kKeyTable);
+  uint32_t crc = crc32c::Extend(0, kKeyTable.data(), kKeyTable.size());
   Cursor c(txn_, dbis_.key);
   std::string group;            // encode(user_key) of the current key
   bool seen_compacted = false;  // its record <= compact_rev_ was handled
@@ -449,8 +449,8 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
       if (v.empty()) return Corrupt("key record");
       if (static_cast<uint8_t>(v[0]) & kTombstoneFlag) continue;
     }
-    crc = Crc32cExtend(crc, k);
-    crc = Crc32cExtend(crc, c.value());
+    crc = crc32c::Extend(crc, k.data(), k.size());
+    crc = crc32c::Extend(crc, c.value().data(), c.value().size());
   }
   if (!c.status().ok()) return c.status();
   return HashKVResult{crc, compact_rev_, rev_};

@@ -9,9 +9,8 @@ namespace {
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 
-// Decodes one UTF-8 rune at s[i]. Returns the rune and its length, or
-// (-1, 1) for a byte that does not start a valid encoding (Go's RuneError
-// with width 1).
+}  // namespace
+
 std::pair<int32_t, size_t> DecodeRune(std::string_view s, size_t i) {
   auto b0 = static_cast<unsigned char>(s[i]);
   if (b0 < 0x80) return {b0, 1};
@@ -36,6 +35,8 @@ std::pair<int32_t, size_t> DecodeRune(std::string_view s, size_t i) {
   if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) return {-1, 1};
   return {r, n};
 }
+
+namespace {
 
 void AppendRune(std::string* out, uint32_t r) {
   if (r < 0x80) {

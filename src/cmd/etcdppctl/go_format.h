@@ -10,12 +10,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace etcdpp::ctl {
 
 // strconv.Quote: a double-quoted Go string literal; printable runes stay,
 // others become \a \b \f \n \r \t \v, \xNN (bytes of invalid UTF-8 and ASCII
 // controls), \uNNNN or \UNNNNNNNN.
+// Decodes the UTF-8 rune at s[i] like Go's utf8.DecodeRuneInString: the
+// rune and its length, or (-1, 1) for a byte that does not start a valid
+// encoding (overlong, surrogate, out of range or truncated).
+std::pair<int32_t, size_t> DecodeRune(std::string_view s, size_t i);
+
 std::string GoQuote(std::string_view s);
 
 // strconv.Unquote for a double-quoted or back-quoted literal (the whole of

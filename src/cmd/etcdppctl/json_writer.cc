@@ -9,27 +9,8 @@ constexpr char kHex[] = "0123456789abcdef";
 
 // Length of the valid UTF-8 sequence at s[i], 0 when invalid.
 size_t ValidRuneLength(std::string_view s, size_t i) {
-  auto b0 = static_cast<unsigned char>(s[i]);
-  size_t n;
-  uint32_t r;
-  uint32_t min;
-  if ((b0 & 0xE0) == 0xC0) {
-    n = 2, r = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    n = 3, r = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    n = 4, r = b0 & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    r = (r << 6) | (b & 0x3F);
-  }
-  if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) return 0;
-  return n;
+  auto [rune, width] = DecodeRune(s, i);
+  return rune < 0 ? 0 : width;
 }
 
 }  // namespace
