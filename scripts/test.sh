@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds etcdpp and runs every test: the release build's whole suite (unit,
 # integration, e2e with the real etcdctl and python etcd3, crash tests), then
-# the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# the unit and integration tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, and the multi-threaded server core and MVCC
+# store under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -21,3 +23,10 @@ ninja -C build-asan -j "$JOBS" $targets
 echo "== ASan+UBSan unit and integration tests"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j "$JOBS" -L "unit|integration" --timeout 600)
+
+echo "== TSan build (the multi-threaded server core and MVCC store)"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DETCDPP_SANITIZE=thread >/dev/null
+ninja -C build-tsan -j "$JOBS" server_test mvcc_test
+echo "== TSan tests"
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 \
+  ctest --output-on-failure -j "$JOBS" -R '^(server_test|mvcc_test)$' --timeout 600)
