@@ -31,6 +31,14 @@ import sys
 import tempfile
 import time
 
+# grpcio's fork handlers (pthread_atfork hooks) can deadlock a fork() made
+# while client calls run on other threads, which is what restarting a member
+# under load does (subprocess forks to run preexec_fn): seen as a test stuck
+# in __run_prefork_handlers. The servers are other programs and share no gRPC
+# state with this process, so the hooks are not needed. Must be set before
+# grpc is imported (etcd3 imports it).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 ETCDCTL = os.environ.get("ETCDCTL", "/usr/bin/etcdctl")
 
 # Ports handed out by this process; never hand the same one twice, even if the
