@@ -171,8 +171,11 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  (*clients)->Shutdown(2000);
+  // Stop the member first: requests still waiting on Raft complete with
+  // "etcdserver: server stopped" at once, so gRPC's shutdown, which waits for
+  // every call in flight, does not wait for their timeouts.
   (*server)->Stop();
+  (*clients)->Shutdown(2000);
   spdlog::info("stopped");
   return 0;
 }
