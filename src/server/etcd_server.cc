@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "base/coding.h"
 #include "base/env.h"
 #include "mvcc/kv_store.h"
 #include "raft/raw_node.h"
@@ -22,34 +23,27 @@ namespace {
 // dir cannot be started as another member by mistake.
 std::string EncodeWalMetadata(uint64_t member_id, uint64_t cluster_id) {
   std::string out(16, '\0');
-  for (int i = 0; i < 8; ++i) {
-    out[i] = static_cast<char>(member_id >> (56 - 8 * i));
-    out[8 + i] = static_cast<char>(cluster_id >> (56 - 8 * i));
-  }
+  PutBE64(out.data(), member_id);
+  PutBE64(out.data() + 8, cluster_id);
   return out;
 }
 
 bool DecodeWalMetadata(const std::string& in, uint64_t* member_id, uint64_t* cluster_id) {
   if (in.size() != 16) return false;
-  *member_id = 0;
-  *cluster_id = 0;
-  for (int i = 0; i < 8; ++i) {
-    *member_id = (*member_id << 8) | static_cast<unsigned char>(in[i]);
-    *cluster_id = (*cluster_id << 8) | static_cast<unsigned char>(in[8 + i]);
-  }
+  *member_id = GetBE64(in.data());
+  *cluster_id = GetBE64(in.data() + 8);
   return true;
 }
 
 std::string EncodeReadContext(uint64_t ctx) {
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(ctx >> (56 - 8 * i));
+  PutBE64(out.data(), ctx);
   return out;
 }
 
+// 0 (no context of ours) for anything but 8 bytes.
 uint64_t DecodeReadContext(const std::string& in) {
-  uint64_t v = 0;
-  for (unsigned char c : in) v = (v << 8) | c;
-  return v;
+  return in.size() == 8 ? GetBE64(in.data()) : 0;
 }
 
 // A response object of the right type for requests nobody waits for (WAL

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/coding.h"
 #include "base/crc32c.h"
 
 namespace etcdpp::snap {
@@ -18,23 +19,6 @@ constexpr size_t kHeaderSize = 24;
 constexpr char kSnapSuffix[] = ".snap";
 constexpr char kTmpSuffix[] = ".snap.tmp";
 constexpr char kBrokenSuffix[] = ".broken";
-
-void PutLE32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void PutLE64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-uint32_t GetLE32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint64_t GetLE64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "base/coding.h"
 #include "base/crc32c.h"
 
 namespace etcdpp::wal {
@@ -12,23 +13,6 @@ namespace {
 constexpr uint64_t kLengthMask = (uint64_t{1} << 56) - 1;
 constexpr uint64_t kPresentBit = uint64_t{1} << 63;
 constexpr uint64_t kReservedBits = uint64_t{0xf} << 59;
-
-void PutLE32(char* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void PutLE64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-uint32_t GetLE32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
-uint64_t GetLE64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
 
 size_t PadFor(uint64_t body_size) { return static_cast<size_t>((8 - body_size % 8) % 8); }
 
