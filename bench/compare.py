@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Runs the same etcdpp-bench loads against etcd and etcdpp, one after the other.
 
-Each server gets a fresh single-member cluster on loopback (same flags, fresh
-data dir, free ports), then these loads run in order:
+Each server gets a fresh cluster of --members members on loopback (same
+flags, fresh data dirs, free ports; default 1), then these loads run in order,
+the benchmark connecting to every member as etcd's performance docs do:
 
   put          --conns C --clients N --total T put --key-size 8 --val-size V
                --key-space-size T
@@ -11,13 +12,15 @@ data dir, free ports), then these loads run in order:
 
 ("foo" holds a V-byte value, written before the range loads.) Reported per
 server and load: requests/s, average/p50/p99 latency, failed requests, and the
-server's CPU seconds during the load (utime+stime from /proc/<pid>/stat) and
-the benchmark client's own CPU seconds (getrusage of children); per
-server: peak RSS (VmHWM from /proc/<pid>/status) and data dir disk usage (du) at
-the end.
+servers' CPU seconds during the load (utime+stime from /proc/<pid>/stat, summed
+over members) and the benchmark client's own CPU seconds (getrusage of
+children); per server: peak RSS (VmHWM from /proc/<pid>/status; the largest
+member's and the sum over members) and data dir disk usage (du, summed) at the
+end.
 
     /usr/bin/python3 bench/compare.py --bench build/bin/etcdpp-bench \\
-        --etcd /usr/bin/etcd [--etcdpp build/bin/etcdpp] [--json-out results.json]
+        --etcd /usr/bin/etcd [--etcdpp build/bin/etcdpp] [--members 3] \\
+        [--json-out results.json]
 
 Every load is bounded (--load-timeout, default 60 s). On a shared 2-core
 machine the benchmark client and the server compete for CPU: numbers are noisy.
@@ -70,18 +73,25 @@ def loads(args):
 
 def run_server(name, binary, args):
     """Runs every load against a fresh cluster of binary; returns a result dict."""
-    result = {"server": name, "binary": binary, "loads": {},
+    result = {"server": name, "binary": binary, "members": args.members, "loads": {},
               "loadavg_before": round(os.getloadavg()[0], 2)}
     flags = ["--snapshot-count", str(args.snapshot_count),
              "--quota-backend-bytes", str(args.quota_backend_bytes)]
-    with cluster.Cluster(binary, size=1, extra_flags=flags, log_level="error") as c:
-        m = c.members[0]
+    with cluster.Cluster(binary, size=args.members, extra_flags=flags,
+                         log_level="error") as c:
+        if args.members > 1:
+            c.leader()
         client = c.client()
         client.put("foo", "v" * args.val_size)
+        endpoints = ",".join(m.endpoint for m in c.members)
+
+        def servers_cpu():
+            return sum(cpu_seconds(m.pid) for m in c.members)
+
         for load_name, load_args in loads(args):
-            cmd = [args.bench, "--endpoints", m.endpoint, "--json",
+            cmd = [args.bench, "--endpoints", endpoints, "--json",
                    "--request-timeout", "10"] + load_args
-            cpu_before = cpu_seconds(m.pid)
+            cpu_before = servers_cpu()
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
             try:
@@ -95,7 +105,7 @@ def run_server(name, binary, args):
             for line in r.stdout.splitlines():
                 if line.startswith("{"):
                     entry = json.loads(line)
-            entry["server_cpu_s"] = round(cpu_seconds(m.pid) - cpu_before, 2)
+            entry["server_cpu_s"] = round(servers_cpu() - cpu_before, 2)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             entry["bench_cpu_s"] = round(after.ru_utime + after.ru_stime
                                          - children.ru_utime - children.ru_stime, 2)
@@ -104,8 +114,11 @@ def run_server(name, binary, args):
             result["loads"][load_name] = entry
             print(f"  {name} {load_name}: {entry.get('requests_per_s', '-')} req/s, "
                   f"server cpu {entry['server_cpu_s']} s", flush=True)
-        result["rss_peak_mib"] = round(m.vm_hwm_kib() / 1024, 1)
-        result["data_dir_mib"] = round(dir_bytes(m.data_dir) / (1 << 20), 1)
+        peaks = [m.vm_hwm_kib() / 1024 for m in c.members]
+        result["rss_peak_mib"] = round(max(peaks), 1)
+        result["rss_peak_sum_mib"] = round(sum(peaks), 1)
+        result["data_dir_mib"] = round(
+            sum(dir_bytes(m.data_dir) for m in c.members) / (1 << 20), 1)
     result["loadavg_after"] = round(os.getloadavg()[0], 2)
     return result
 
@@ -129,7 +142,8 @@ def print_table(results):
     print(f"load average before/after: {results[0]['loadavg_before']} / "
           f"{results[-1]['loadavg_after']}")
     for res in results:
-        print(f"{res['server']}: peak RSS {res['rss_peak_mib']} MiB, "
+        print(f"{res['server']}: peak RSS {res['rss_peak_mib']} MiB (largest member), "
+              f"{res['rss_peak_sum_mib']} MiB (all members), "
               f"data dir {res['data_dir_mib']} MiB")
 
 
@@ -138,6 +152,7 @@ def main():
     p.add_argument("--bench", required=True, help="etcdpp-bench binary")
     p.add_argument("--etcd", default="/usr/bin/etcd", help="reference etcd binary")
     p.add_argument("--etcdpp", help="etcdpp binary (omitted: etcd only)")
+    p.add_argument("--members", type=int, default=1, help="cluster size for both servers")
     p.add_argument("--conns", type=int, default=100)
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--total", type=int, default=50000)
