@@ -208,8 +208,9 @@ Status KvApplier::DoPut(mvcc::WriteTxn& txn, const etcdserverpb::PutRequest& req
   auto put = txn.Put(req.key(), value, lease);
   if (!put.ok()) return put.status();
   if (leases_ != nullptr) {
-    if (put->prev_lease != 0) leases_->Detach(put->prev_lease, req.key());
-    if (lease != 0) leases_->Attach(lease, req.key());
+    if (put->prev_lease != 0)
+      ETCDPP_RETURN_IF_ERROR(leases_->Detach(txn, put->prev_lease, req.key()));
+    if (lease != 0) ETCDPP_RETURN_IF_ERROR(leases_->Attach(txn, lease, req.key()));
   }
   resp->mutable_header()->set_revision(put->revision);
   if (req.prev_kv() && has_prev) resp->mutable_prev_kv()->Swap(&prev);
@@ -228,11 +229,14 @@ Status KvApplier::Put(mvcc::WriteTxn& txn, const etcdserverpb::PutRequest& req,
 Status KvApplier::DoDeleteRange(mvcc::WriteTxn& txn, const etcdserverpb::DeleteRangeRequest& req,
                                 etcdserverpb::DeleteRangeResponse* resp) {
   const bool want_prev = req.prev_kv();
+  // Detached after the delete: the callback runs inside the txn's scan.
+  std::vector<std::pair<int64_t, std::string>> leased;
   auto n = txn.DeleteRange(req.key(), req.range_end(), [&](const mvcc::KeyValueView& kv) {
     if (want_prev) kv.CopyTo(resp->add_prev_kvs());
-    if (leases_ != nullptr && kv.lease != 0) leases_->Detach(kv.lease, kv.key);
+    if (leases_ != nullptr && kv.lease != 0) leased.emplace_back(kv.lease, std::string(kv.key));
   });
   if (!n.ok()) return n.status();
+  for (const auto& [lease, key] : leased) ETCDPP_RETURN_IF_ERROR(leases_->Detach(txn, lease, key));
   resp->set_deleted(*n);
   // etcd reports the txn's new revision once anything changed in it.
   resp->mutable_header()->set_revision(txn.Rev());

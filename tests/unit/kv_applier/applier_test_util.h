@@ -23,8 +23,14 @@ using etcdserverpb::RangeRequest;
 class FakeLeaseIndex : public LeaseIndex {
  public:
   bool Exists(int64_t id) const override { return id > 0 && id < 100; }
-  void Attach(int64_t id, std::string_view key) override { keys[id].insert(std::string(key)); }
-  void Detach(int64_t id, std::string_view key) override { keys[id].erase(std::string(key)); }
+  Status Attach(mvcc::WriteTxn&, int64_t id, std::string_view key) override {
+    keys[id].insert(std::string(key));
+    return Status::OK();
+  }
+  Status Detach(mvcc::WriteTxn&, int64_t id, std::string_view key) override {
+    keys[id].erase(std::string(key));
+    return Status::OK();
+  }
   std::map<int64_t, std::set<std::string>> keys;
 };
 
