@@ -1,0 +1,526 @@
+#include "watch/watch_hub.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace etcdpp::watch {
+namespace {
+
+// etcd's prefix rule (clientv3.GetPrefixRangeEnd): the smallest key greater
+// than every key with the prefix, or "\0" (no end) for an all-0xff prefix.
+std::string PrefixEnd(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    unsigned char last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+enum class Kind { kExact, kPrefix, kRange };
+
+Kind KindOf(const WatchSpec& spec) {
+  if (spec.range_end.empty()) return Kind::kExact;
+  if (!spec.key.empty() && spec.range_end != std::string(1, '\0') &&
+      PrefixEnd(spec.key) == spec.range_end) {
+    return Kind::kPrefix;
+  }
+  return Kind::kRange;
+}
+
+}  // namespace
+
+struct WatchHub::Watcher {
+  WatcherId id = 0;
+  WatchSink* sink = nullptr;
+  WatchSpec spec;
+  mvcc::KeyRange range;
+  Kind kind = Kind::kExact;
+  bool synced = false;
+  // The first revision this watcher has not been sent. For a synced watcher
+  // the effective value is max(next_rev, synced_rev_ + 1) (a start revision
+  // in the future is kept here).
+  int64_t next_rev = 0;
+  // No events sent since the last progress tick (etcd's progress[id]).
+  bool quiet = true;
+  // Events gathered for the response being built.
+  std::vector<const mvccpb::Event*> pending;
+
+  bool Wants(const mvccpb::Event& e) const {
+    if (e.type() == mvccpb::Event::PUT) return !spec.no_put;
+    return !spec.no_delete;
+  }
+};
+
+WatchHub::WatchHub(mvcc::KvStore* store, WatchHubOptions options)
+    : options_(options), store_(store) {
+  synced_rev_ = store->CurrentRevision();
+  next_progress_ = Clock::now() + options_.progress_notify_interval;
+  thread_ = std::thread([this] { Run(); });
+}
+
+WatchHub::~WatchHub() { Stop(); }
+
+void WatchHub::Signal() {
+  {
+    std::lock_guard<std::mutex> lock(signal_mu_);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void WatchHub::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(signal_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [sink, state] : sinks_) sink->OnHubStopped();
+  synced_.Clear();
+  unsynced_.clear();
+  watchers_.clear();
+  sinks_.clear();
+  synced_count_ = 0;
+  synced_prev_kv_ = 0;
+  stopped_ = true;
+}
+
+Result<WatchHub::WatcherId> WatchHub::Add(WatchSink* sink, const WatchSpec& spec) {
+  WatcherId id = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return Status(Code::kStopped);
+    auto w = std::make_unique<Watcher>();
+    w->id = next_id_++;
+    w->sink = sink;
+    w->spec = spec;
+    w->range = mvcc::KeyRange{spec.key, spec.range_end};
+    w->kind = KindOf(spec);
+    w->next_rev = std::max<int64_t>(spec.start_revision, 1);
+    Watcher* raw = w.get();
+    id = raw->id;
+    watchers_.emplace(raw->id, std::move(w));
+    sinks_[sink].watchers++;
+    if (raw->next_rev > synced_rev_) {
+      // Nothing it wants has been dispatched yet: live from the start.
+      raw->synced = true;
+      synced_.Insert(raw);
+      synced_count_++;
+      if (raw->spec.prev_kv) synced_prev_kv_++;
+      return raw->id;
+    }
+    raw->synced = false;
+    unsynced_.insert(raw);
+    sinks_[sink].unsynced++;
+  }
+  Signal();  // Catch-up work.
+  return id;
+}
+
+void WatchHub::Remove(WatcherId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = watchers_.find(id);
+  if (it == watchers_.end()) return;
+  EraseLocked(it->second.get());
+}
+
+void WatchHub::RequestProgress(WatchSink* sink) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    auto it = sinks_.find(sink);
+    if (it == sinks_.end() || it->second.unsynced == 0) {
+      etcdserverpb::WatchResponse r;
+      r.set_watch_id(-1);
+      r.mutable_header()->set_revision(synced_rev_);
+      sink->TrySend(r, /*force=*/true);
+      return;
+    }
+    it->second.progress_requested = true;
+  }
+  Signal();
+}
+
+void WatchHub::Wake() { Signal(); }
+
+void WatchHub::Notify(int64_t /*revision*/) { Signal(); }
+
+void WatchHub::OnStoreReplaced(mvcc::KvStore* store) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    store_ = store;
+    std::vector<Watcher*> synced;
+    for (auto& [id, w] : watchers_) {
+      if (w->synced) synced.push_back(w.get());
+    }
+    for (Watcher* w : synced) MakeUnsyncedLocked(w, std::max(w->next_rev, synced_rev_ + 1));
+    // Nothing is synced now: the live position restarts at the new store's.
+    synced_rev_ = store->CurrentRevision();
+  }
+  Signal();
+}
+
+WatchHub::Stats WatchHub::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Stats{synced_count_, unsynced_.size(), synced_rev_};
+}
+
+// ---- groups and index ----
+
+void WatchHub::Index::Insert(Watcher* w) {
+  switch (w->kind) {
+    case Kind::kExact:
+      exact_[w->spec.key].insert(w);
+      break;
+    case Kind::kPrefix:
+      prefix_[w->spec.key].insert(w);
+      prefix_lengths_[w->spec.key.size()]++;
+      break;
+    case Kind::kRange:
+      ranges_.insert(w);
+      break;
+  }
+}
+
+void WatchHub::Index::Erase(Watcher* w) {
+  auto drop = [w](auto& map, const std::string& key) {
+    auto it = map.find(key);
+    if (it == map.end()) return;
+    it->second.erase(w);
+    if (it->second.empty()) map.erase(it);
+  };
+  switch (w->kind) {
+    case Kind::kExact:
+      drop(exact_, w->spec.key);
+      break;
+    case Kind::kPrefix: {
+      drop(prefix_, w->spec.key);
+      auto it = prefix_lengths_.find(w->spec.key.size());
+      if (it != prefix_lengths_.end() && --it->second == 0) prefix_lengths_.erase(it);
+      break;
+    }
+    case Kind::kRange:
+      ranges_.erase(w);
+      break;
+  }
+}
+
+void WatchHub::Index::Match(const std::string& key, std::vector<Watcher*>* out) const {
+  if (auto it = exact_.find(key); it != exact_.end()) {
+    out->insert(out->end(), it->second.begin(), it->second.end());
+  }
+  for (const auto& [len, count] : prefix_lengths_) {
+    if (len > key.size()) break;
+    auto it = prefix_.find(key.substr(0, len));
+    if (it != prefix_.end()) out->insert(out->end(), it->second.begin(), it->second.end());
+  }
+  for (Watcher* w : ranges_) {
+    if (w->range.Contains(key)) out->push_back(w);
+  }
+}
+
+void WatchHub::Index::Clear() {
+  exact_.clear();
+  prefix_.clear();
+  prefix_lengths_.clear();
+  ranges_.clear();
+}
+
+// Pre: w is unsynced.
+void WatchHub::MakeSyncedLocked(Watcher* w) {
+  unsynced_.erase(w);
+  sinks_[w->sink].unsynced--;
+  w->synced = true;
+  synced_.Insert(w);
+  synced_count_++;
+  if (w->spec.prev_kv) synced_prev_kv_++;
+}
+
+// Pre: w is synced.
+void WatchHub::MakeUnsyncedLocked(Watcher* w, int64_t next_rev) {
+  w->next_rev = next_rev;
+  synced_.Erase(w);
+  synced_count_--;
+  if (w->spec.prev_kv) synced_prev_kv_--;
+  w->synced = false;
+  unsynced_.insert(w);
+  sinks_[w->sink].unsynced++;
+}
+
+void WatchHub::EraseLocked(Watcher* w) {
+  if (w->synced) {
+    synced_.Erase(w);
+    synced_count_--;
+    if (w->spec.prev_kv) synced_prev_kv_--;
+  } else {
+    unsynced_.erase(w);
+    sinks_[w->sink].unsynced--;
+  }
+  auto sink = sinks_.find(w->sink);
+  if (sink != sinks_.end() && --sink->second.watchers == 0) {
+    // A pending progress request of a stream with no watchers left is
+    // answered by the next round.
+    if (!sink->second.progress_requested) sinks_.erase(sink);
+  }
+  watchers_.erase(w->id);
+}
+
+bool WatchHub::FlushLocked(Watcher* w, int64_t header_rev) {
+  etcdserverpb::WatchResponse r;
+  r.set_watch_id(w->spec.watch_id);
+  r.mutable_header()->set_revision(header_rev);
+  for (const mvccpb::Event* e : w->pending) {
+    mvccpb::Event* copy = r.add_events();
+    *copy = *e;
+    if (!w->spec.prev_kv) copy->clear_prev_kv();
+  }
+  w->pending.clear();
+  if (!w->sink->TrySend(r, /*force=*/false)) return false;
+  w->quiet = false;
+  return true;
+}
+
+// ---- the dispatcher ----
+
+void WatchHub::Run() {
+  for (;;) {
+    {
+      const Clock::time_point deadline =
+          std::min(Clock::now() + options_.poll_interval, next_progress_);
+      std::unique_lock<std::mutex> lock(signal_mu_);
+      cv_.wait_until(lock, deadline, [this] { return stopping_ || wake_; });
+      if (stopping_) return;
+      wake_ = false;
+    }
+    bool more = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      more = RoundLocked();
+      if (Clock::now() >= next_progress_) {
+        SendProgressLocked();
+        next_progress_ = Clock::now() + options_.progress_notify_interval;
+      }
+    }
+    if (more) Signal();
+  }
+}
+
+bool WatchHub::RoundLocked() {
+  auto read = store_->Read();
+  if (!read.ok()) {
+    spdlog::error("watch: cannot read the store: {}", read.status().ToString());
+    return false;
+  }
+  const mvcc::ReadView& view = **read;
+  bool more = DispatchLiveLocked(view);
+  if (CatchUpLocked(view)) more = true;
+  AnswerProgressRequestsLocked();
+  return more;
+}
+
+bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view) {
+  const int64_t target = view.Rev();
+  if (target <= synced_rev_) return false;
+  if (synced_count_ == 0) {
+    synced_rev_ = target;
+    return false;
+  }
+  auto changes = view.Changes(synced_rev_ + 1, target, synced_prev_kv_ > 0);
+  if (!changes.ok()) {
+    // History the synced watchers had not been sent yet was compacted (a
+    // compaction committed right after the writes, before this round read
+    // them). They catch up from the store, which cancels them with the
+    // compact revision like any watcher behind it.
+    std::vector<Watcher*> synced;
+    for (auto& [id, w] : watchers_) {
+      if (w->synced) synced.push_back(w.get());
+    }
+    for (Watcher* w : synced) MakeUnsyncedLocked(w, std::max(w->next_rev, synced_rev_ + 1));
+    synced_rev_ = target;
+    return true;
+  }
+  mvcc::ChangeIterator& it = **changes;
+  // Events of the revision being gathered; sent when the revision ends.
+  std::vector<mvccpb::Event> events;
+  std::vector<Watcher*> matched;
+  std::vector<Watcher*> touched;
+  size_t read_events = 0;
+  bool budget_hit = false;
+  auto flush_revision = [&](int64_t rev) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      matched.clear();
+      synced_.Match(events[i].kv().key(), &matched);
+      for (Watcher* w : matched) {
+        if (w->next_rev > rev || !w->Wants(events[i])) continue;
+        if (w->pending.empty()) touched.push_back(w);
+        w->pending.push_back(&events[i]);
+      }
+    }
+    for (Watcher* w : touched) {
+      if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, rev);
+    }
+    touched.clear();
+    events.clear();
+    synced_rev_ = rev;
+  };
+  int64_t current = 0;
+  for (; it.Valid(); it.Next()) {
+    const int64_t rev = it.revision().main;
+    if (rev != current) {
+      if (current != 0) flush_revision(current);
+      if (read_events >= options_.max_events_per_round) {
+        budget_hit = true;
+        break;
+      }
+      current = rev;
+    }
+    events.push_back(it.event());
+    read_events++;
+  }
+  if (!it.status().ok()) {
+    spdlog::error("watch: reading the change log failed: {}", it.status().ToString());
+    return false;
+  }
+  if (current != 0) flush_revision(current);
+  if (!budget_hit) synced_rev_ = target;
+  return budget_hit;
+}
+
+bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
+  if (unsynced_.empty()) return false;
+  // Catch-up reads up to synced_rev_ only: a watcher that got everything up
+  // to it joins the synced group, which has too.
+  const int64_t target = synced_rev_;
+  std::vector<Watcher*> group;
+  std::vector<Watcher*> to_sync;
+  for (Watcher* w : unsynced_) {
+    if (w->next_rev > target) {
+      to_sync.push_back(w);
+      continue;
+    }
+    if (group.size() < options_.catchup_watchers_per_round && w->sink->HasRoom()) {
+      group.push_back(w);
+    }
+  }
+  for (Watcher* w : to_sync) MakeSyncedLocked(w);
+  if (group.empty()) return false;
+
+  // Watchers behind the compaction get the compact revision and are dropped
+  // (etcd: "required revision has been compacted").
+  const int64_t compact = view.CompactRev();
+  std::vector<Watcher*> live;
+  for (Watcher* w : group) {
+    if (w->next_rev >= compact) {
+      live.push_back(w);
+      continue;
+    }
+    etcdserverpb::WatchResponse r;
+    r.set_watch_id(w->spec.watch_id);
+    r.set_compact_revision(compact);
+    r.set_canceled(true);
+    if (w->sink->TrySend(r, /*force=*/false)) EraseLocked(w);
+  }
+  if (live.empty()) return true;
+
+  int64_t from = std::numeric_limits<int64_t>::max();
+  bool prev_kv = false;
+  for (Watcher* w : live) {
+    from = std::min(from, w->next_rev);
+    prev_kv = prev_kv || w->spec.prev_kv;
+  }
+  // Bounded batch: at most max_revisions_per_catchup revisions and about
+  // max_events_per_round events, ending at a revision boundary.
+  int64_t to = target;
+  if (to - from + 1 > options_.max_revisions_per_catchup) {
+    to = from + options_.max_revisions_per_catchup - 1;
+  }
+  std::optional<mvcc::KeyRange> keys;
+  if (live.size() == 1) keys = live[0]->range;
+  auto changes = view.Changes(from, to, prev_kv, keys);
+  if (!changes.ok()) {
+    spdlog::error("watch: catch-up read failed: {}", changes.status().ToString());
+    return false;
+  }
+  mvcc::ChangeIterator& it = **changes;
+  std::vector<mvccpb::Event> events;
+  std::vector<int64_t> revs;
+  int64_t current = 0;
+  for (; it.Valid(); it.Next()) {
+    const int64_t rev = it.revision().main;
+    if (rev != current) {
+      if (events.size() >= options_.max_events_per_round) {
+        to = current;
+        break;
+      }
+      current = rev;
+    }
+    events.push_back(it.event());
+    revs.push_back(rev);
+  }
+  if (!it.status().ok()) {
+    spdlog::error("watch: catch-up read failed: {}", it.status().ToString());
+    return false;
+  }
+  Index index;
+  for (Watcher* w : live) index.Insert(w);
+  std::vector<Watcher*> matched;
+  for (size_t i = 0; i < events.size(); ++i) {
+    matched.clear();
+    index.Match(events[i].kv().key(), &matched);
+    for (Watcher* w : matched) {
+      if (revs[i] >= w->next_rev && w->Wants(events[i])) w->pending.push_back(&events[i]);
+    }
+  }
+  for (Watcher* w : live) {
+    if (!w->pending.empty() && !FlushLocked(w, target)) continue;  // Full: retry later.
+    // A watcher further ahead than `to` keeps its place.
+    w->next_rev = std::max(w->next_rev, to + 1);
+    if (w->next_rev > target) MakeSyncedLocked(w);
+  }
+  return true;
+}
+
+void WatchHub::SendProgressLocked() {
+  std::vector<Watcher*> due;
+  for (auto& [id, w] : watchers_) {
+    if (!w->spec.progress_notify) continue;
+    if (w->synced && w->quiet) due.push_back(w.get());
+    w->quiet = true;
+  }
+  for (Watcher* w : due) {
+    etcdserverpb::WatchResponse r;
+    r.set_watch_id(w->spec.watch_id);
+    r.mutable_header()->set_revision(synced_rev_);
+    // A full sink is receiving events: no progress needed (as etcd).
+    w->sink->TrySend(r, /*force=*/false);
+  }
+}
+
+void WatchHub::AnswerProgressRequestsLocked() {
+  for (auto it = sinks_.begin(); it != sinks_.end();) {
+    SinkState& s = it->second;
+    if (s.progress_requested && s.unsynced == 0) {
+      etcdserverpb::WatchResponse r;
+      r.set_watch_id(-1);
+      r.mutable_header()->set_revision(synced_rev_);
+      it->first->TrySend(r, /*force=*/true);
+      s.progress_requested = false;
+      if (s.watchers == 0) {
+        it = sinks_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+}
+
+}  // namespace etcdpp::watch

@@ -1,0 +1,569 @@
+// WatchHub against a real store: ordering, exactly-once delivery, filters,
+// compaction, slow consumers, many watchers, store replacement, progress.
+#include "watch/watch_hub.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "mvcc/kv_store.h"
+#include "unit/mvcc/temp_dir.h"
+
+namespace etcdpp::watch {
+namespace {
+
+using namespace std::chrono_literals;
+using etcdserverpb::WatchResponse;
+
+// A sink holding at most `capacity` responses until the test drains it.
+class TestSink : public WatchSink {
+ public:
+  explicit TestSink(size_t capacity = 1 << 30) : capacity_(capacity) {}
+
+  bool TrySend(WatchResponse& response, bool force) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!force && queued_.size() >= capacity_) {
+      refused_++;
+      return false;
+    }
+    queued_.push_back(std::move(response));
+    return true;
+  }
+  bool HasRoom() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queued_.size() < capacity_;
+  }
+  void OnHubStopped() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+
+  // Moves the queued responses to the consumed list; wakes the hub.
+  void Drain(WatchHub* hub) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& r : queued_) consumed_.push_back(std::move(r));
+      queued_.clear();
+    }
+    hub->Wake();
+  }
+  std::vector<WatchResponse> Consumed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return consumed_;
+  }
+  size_t refused() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return refused_;
+  }
+  bool stopped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopped_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  const size_t capacity_;
+  std::vector<WatchResponse> queued_;
+  std::vector<WatchResponse> consumed_;
+  size_t refused_ = 0;
+  bool stopped_ = false;
+};
+
+// Events of `watch_id` in the order the sink got them.
+std::vector<mvccpb::Event> EventsOf(const std::vector<WatchResponse>& rs, int64_t watch_id) {
+  std::vector<mvccpb::Event> out;
+  for (const auto& r : rs) {
+    if (r.watch_id() != watch_id) continue;
+    for (const auto& e : r.events()) out.push_back(e);
+  }
+  return out;
+}
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+class WatchHubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = mvcc::KvStore::Open(dir_.path() + "/db");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  void TearDown() override {
+    if (hub_) hub_->Stop();
+  }
+  void StartHub(WatchHubOptions options = {}) {
+    hub_ = std::make_unique<WatchHub>(store_.get(), options);
+  }
+
+  // One revision with the given puts (key -> value) and deletes.
+  int64_t Commit(const std::vector<std::pair<std::string, std::string>>& puts,
+                 const std::vector<std::string>& deletes = {}) {
+    auto w = store_->Write();
+    EXPECT_TRUE(w.ok());
+    (*w)->BeginRevision();
+    for (const auto& [k, v] : puts) EXPECT_TRUE((*w)->Put(k, v, 0).ok());
+    for (const auto& k : deletes) EXPECT_TRUE((*w)->DeleteRange(k, "").ok());
+    (*w)->EndRevision();
+    EXPECT_TRUE((*w)->Commit().ok());
+    int64_t rev = store_->CurrentRevision();
+    if (hub_) hub_->Notify(rev);
+    return rev;
+  }
+  int64_t Put(const std::string& k, const std::string& v) { return Commit({{k, v}}); }
+  int64_t Delete(const std::string& k) { return Commit({}, {k}); }
+  void Compact(int64_t rev) {
+    auto w = store_->Write();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Compact(rev).ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+  }
+
+  // Sinks outlive the hub (Stop() in TearDown talks to them).
+  TestSink& NewSink(size_t capacity = size_t{1} << 30) {
+    sinks_.push_back(std::make_unique<TestSink>(capacity));
+    return *sinks_.back();
+  }
+
+  WatchHub::WatcherId Add(TestSink* sink, WatchSpec spec) {
+    auto id = hub_->Add(sink, spec);
+    EXPECT_TRUE(id.ok());
+    return *id;
+  }
+  static WatchSpec Spec(std::string key, std::string end, int64_t start, int64_t watch_id) {
+    WatchSpec s;
+    s.key = std::move(key);
+    s.range_end = std::move(end);
+    s.start_revision = start;
+    s.watch_id = watch_id;
+    return s;
+  }
+
+  // Drains `sink` until watcher `watch_id` got `count` events.
+  std::vector<mvccpb::Event> Collect(TestSink* sink, int64_t watch_id, size_t count) {
+    std::vector<mvccpb::Event> got;
+    WaitFor([&] {
+      sink->Drain(hub_.get());
+      got = EventsOf(sink->Consumed(), watch_id);
+      return got.size() >= count;
+    });
+    return got;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<mvcc::KvStore> store_;
+  std::vector<std::unique_ptr<TestSink>> sinks_;
+  std::unique_ptr<WatchHub> hub_;
+};
+
+TEST_F(WatchHubTest, LiveKeyWatcherGetsItsEventsInOrderEachInItsOwnResponse) {
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  Add(&sink, Spec("a", "", start, 7));
+  int64_t r1 = Put("a", "1");
+  Put("b", "x");
+  int64_t r2 = Put("a", "2");
+  int64_t r3 = Delete("a");
+  auto events = Collect(&sink, 7, 3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].type(), mvccpb::Event::PUT);
+  EXPECT_EQ(events[0].kv().value(), "1");
+  EXPECT_EQ(events[0].kv().mod_revision(), r1);
+  EXPECT_EQ(events[1].kv().version(), 2);
+  EXPECT_EQ(events[1].kv().mod_revision(), r2);
+  EXPECT_EQ(events[2].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(events[2].kv().mod_revision(), r3);
+  // Live responses carry one revision each, with it as header revision.
+  for (const auto& r : sink.Consumed()) {
+    ASSERT_EQ(r.events_size(), 1);
+    EXPECT_EQ(r.header().revision(), r.events(0).kv().mod_revision());
+  }
+  std::this_thread::sleep_for(50ms);
+  sink.Drain(hub_.get());
+  EXPECT_EQ(EventsOf(sink.Consumed(), 7).size(), 3u);  // Nothing twice.
+}
+
+TEST_F(WatchHubTest, OneRevisionWithManyKeysIsOneResponse) {
+  StartHub();
+  TestSink& sink = NewSink();
+  Add(&sink, Spec("p/", "p0", store_->CurrentRevision() + 1, 1));
+  int64_t rev = Commit({{"p/a", "1"}, {"p/b", "2"}, {"q", "3"}});
+  auto events = Collect(&sink, 1, 2);
+  ASSERT_EQ(events.size(), 2u);
+  auto rs = sink.Consumed();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].header().revision(), rev);
+  EXPECT_EQ(events[0].kv().key(), "p/a");
+  EXPECT_EQ(events[1].kv().key(), "p/b");
+}
+
+TEST_F(WatchHubTest, PastStartRevisionReplaysHistoryThenGoesLive) {
+  int64_t r1 = Put("p/a", "1");
+  Put("q", "x");
+  Put("p/b", "2");
+  StartHub();
+  TestSink& sink = NewSink();
+  Add(&sink, Spec("p/", "p0", r1, 1));
+  Put("p/c", "3");
+  auto events = Collect(&sink, 1, 3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kv().key(), "p/a");
+  EXPECT_EQ(events[1].kv().key(), "p/b");
+  EXPECT_EQ(events[2].kv().key(), "p/c");
+  ASSERT_TRUE(WaitFor([&] { return hub_->stats().synced == 1; }));
+  EXPECT_EQ(hub_->stats().unsynced, 0u);
+  Put("p/d", "4");
+  EXPECT_EQ(Collect(&sink, 1, 4).size(), 4u);
+}
+
+TEST_F(WatchHubTest, FutureStartRevisionSkipsEarlierChanges) {
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t now = store_->CurrentRevision();
+  Add(&sink, Spec("a", "", now + 3, 1));
+  Put("a", "1");
+  Put("a", "2");
+  int64_t r3 = Put("a", "3");
+  auto events = Collect(&sink, 1, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kv().mod_revision(), r3);
+}
+
+TEST_F(WatchHubTest, FiltersAndPrevKv) {
+  Put("a", "old");
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  WatchSpec no_put = Spec("a", "", start, 1);
+  no_put.no_put = true;
+  WatchSpec no_delete = Spec("a", "", start, 2);
+  no_delete.no_delete = true;
+  no_delete.prev_kv = true;
+  WatchSpec plain = Spec("a", "", start, 3);
+  Add(&sink, no_put);
+  Add(&sink, no_delete);
+  Add(&sink, plain);
+  Put("a", "new");
+  Delete("a");
+  Collect(&sink, 3, 2);
+  auto deletes_only = Collect(&sink, 1, 1);
+  ASSERT_EQ(deletes_only.size(), 1u);
+  EXPECT_EQ(deletes_only[0].type(), mvccpb::Event::DELETE);
+  EXPECT_FALSE(deletes_only[0].has_prev_kv());
+  auto puts_only = Collect(&sink, 2, 1);
+  ASSERT_EQ(puts_only.size(), 1u);
+  EXPECT_EQ(puts_only[0].type(), mvccpb::Event::PUT);
+  EXPECT_EQ(puts_only[0].prev_kv().value(), "old");
+  auto plain_events = Collect(&sink, 3, 2);
+  EXPECT_FALSE(plain_events[0].has_prev_kv());
+  // A filtered-out revision sends nothing at all.
+  for (const auto& r : sink.Consumed()) EXPECT_GT(r.events_size(), 0);
+}
+
+TEST_F(WatchHubTest, RangeAndFromKeyWatchers) {
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  Add(&sink, Spec("b", "d", start, 1));                   // [b, d)
+  Add(&sink, Spec("c", std::string(1, '\0'), start, 2));  // >= c
+  Add(&sink, Spec("a", "b", start, 3));                   // prefix "a" written as a range
+  for (std::string k : {"a", "ab", "b", "bz", "c", "d", "zz"}) Put(k, "v");
+  auto keys = [](const std::vector<mvccpb::Event>& es) {
+    std::vector<std::string> out;
+    for (const auto& e : es) out.push_back(e.kv().key());
+    return out;
+  };
+  EXPECT_EQ(keys(Collect(&sink, 1, 3)), (std::vector<std::string>{"b", "bz", "c"}));
+  EXPECT_EQ(keys(Collect(&sink, 2, 3)), (std::vector<std::string>{"c", "d", "zz"}));
+  EXPECT_EQ(keys(Collect(&sink, 3, 2)), (std::vector<std::string>{"a", "ab"}));
+}
+
+TEST_F(WatchHubTest, WatchFromCompactedRevisionIsCanceledWithCompactRevision) {
+  int64_t r1 = Put("a", "1");
+  int64_t r2 = Put("a", "2");
+  Put("a", "3");
+  Compact(r2);
+  StartHub();
+  TestSink& sink = NewSink();
+  Add(&sink, Spec("a", "", r1, 5));
+  ASSERT_TRUE(WaitFor([&] {
+    sink.Drain(hub_.get());
+    return !sink.Consumed().empty();
+  }));
+  auto rs = sink.Consumed();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_TRUE(rs[0].canceled());
+  EXPECT_EQ(rs[0].compact_revision(), r2);
+  EXPECT_EQ(rs[0].watch_id(), 5);
+  EXPECT_EQ(rs[0].events_size(), 0);
+  EXPECT_EQ(hub_->stats().synced + hub_->stats().unsynced, 0u);
+  // Watching from the compact revision itself is allowed.
+  Add(&sink, Spec("a", "", r2, 6));
+  EXPECT_EQ(Collect(&sink, 6, 2).size(), 2u);
+}
+
+TEST_F(WatchHubTest, CompactionDuringWatchDoesNotDisturbSyncedWatchers) {
+  StartHub();
+  TestSink& sink = NewSink();
+  Add(&sink, Spec("a", "", store_->CurrentRevision() + 1, 1));
+  int64_t last = 0;
+  for (int i = 0; i < 5; ++i) last = Put("a", std::to_string(i));
+  ASSERT_EQ(Collect(&sink, 1, 5).size(), 5u);
+  Compact(last);
+  for (int i = 5; i < 10; ++i) Put("a", std::to_string(i));
+  auto events = Collect(&sink, 1, 10);
+  ASSERT_EQ(events.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(events[i].kv().value(), std::to_string(i));
+  for (const auto& r : sink.Consumed()) EXPECT_FALSE(r.canceled());
+}
+
+TEST_F(WatchHubTest, SlowWatcherCatchesUpWithoutBlockingOthers) {
+  WatchHubOptions options;
+  options.max_revisions_per_catchup = 7;  // Several catch-up batches.
+  StartHub(options);
+  TestSink& slow = NewSink(2);
+  TestSink& fast = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  Add(&slow, Spec("k", "", start, 1));
+  Add(&fast, Spec("k", "", start, 2));
+  constexpr int kWrites = 200;
+  for (int i = 0; i < kWrites; ++i) Put("k", std::to_string(i));
+  // The fast watcher gets everything while the slow one's sink stays full.
+  auto fast_events = Collect(&fast, 2, kWrites);
+  ASSERT_EQ(fast_events.size(), static_cast<size_t>(kWrites));
+  EXPECT_GT(slow.refused(), 0u);
+  EXPECT_EQ(hub_->stats().unsynced, 1u);
+  // Draining slowly, the slow one gets every event once, in order.
+  auto slow_events = Collect(&slow, 1, kWrites);
+  ASSERT_EQ(slow_events.size(), static_cast<size_t>(kWrites));
+  for (int i = 0; i < kWrites; ++i) {
+    EXPECT_EQ(slow_events[i].kv().value(), std::to_string(i));
+    EXPECT_EQ(slow_events[i].kv().mod_revision(), start + i);
+  }
+  ASSERT_TRUE(WaitFor([&] { return hub_->stats().synced == 2; }));
+}
+
+TEST_F(WatchHubTest, TenThousandWatchersOnOneSinkEachGetEveryEventOnce) {
+  StartHub();
+  TestSink& sink = NewSink(1024);
+  constexpr int kWatchers = 10000;
+  constexpr int kWrites = 5;
+  const int64_t start = store_->CurrentRevision() + 1;
+  for (int i = 0; i < kWatchers; ++i) {
+    // Half on one shared key, half on prefixes of their own.
+    if (i % 2 == 0) {
+      Add(&sink, Spec("shared", "", start, i));
+    } else {
+      std::string p = "own/" + std::to_string(i) + "/";
+      Add(&sink, Spec(p, p.substr(0, p.size() - 1) + "0", start, i));
+    }
+  }
+  for (int w = 0; w < kWrites; ++w) {
+    std::vector<std::pair<std::string, std::string>> puts{{"shared", std::to_string(w)}};
+    for (int i = 1; i < kWatchers; i += 2) {
+      puts.emplace_back("own/" + std::to_string(i) + "/x", std::to_string(w));
+    }
+    Commit(puts);
+  }
+  std::map<int64_t, std::vector<std::string>> got;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        sink.Drain(hub_.get());
+        size_t total = 0;
+        for (const auto& r : sink.Consumed()) total += r.events_size();
+        return total >= static_cast<size_t>(kWatchers * kWrites);
+      },
+      60s));
+  for (const auto& r : sink.Consumed()) {
+    for (const auto& e : r.events()) got[r.watch_id()].push_back(e.kv().value());
+  }
+  ASSERT_EQ(got.size(), static_cast<size_t>(kWatchers));
+  const std::vector<std::string> want{"0", "1", "2", "3", "4"};
+  for (const auto& [id, values] : got) ASSERT_EQ(values, want) << "watcher " << id;
+}
+
+// Random histories, random ranges and start revisions, sinks of random
+// capacity drained at random: each watcher's events must equal the store's
+// change log filtered by its range from its start revision.
+TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
+  WatchHubOptions options;
+  options.max_revisions_per_catchup = 5;
+  options.max_events_per_round = 8;
+  StartHub(options);
+  std::mt19937 rng(42);
+  auto key = [&] { return std::string(1, static_cast<char>('a' + rng() % 6)); };
+  std::vector<TestSink*> sinks;
+  for (int i = 0; i < 4; ++i) sinks.push_back(&NewSink(1 + rng() % 4));
+  struct Expect {
+    TestSink* sink;
+    WatchSpec spec;
+  };
+  std::vector<Expect> watchers;
+  for (int step = 0; step < 300; ++step) {
+    int op = static_cast<int>(rng() % 10);
+    if (op < 6) {
+      std::vector<std::pair<std::string, std::string>> puts;
+      int n = 1 + static_cast<int>(rng() % 3);
+      for (int j = 0; j < n; ++j) puts.emplace_back(key(), std::to_string(step));
+      std::vector<std::string> dels;
+      if (rng() % 3 == 0) dels.push_back(key());
+      // Duplicate keys in one revision are not what etcd produces.
+      std::sort(puts.begin(), puts.end());
+      puts.erase(std::unique(puts.begin(), puts.end(),
+                             [](auto& x, auto& y) { return x.first == y.first; }),
+                 puts.end());
+      for (auto it = dels.begin(); it != dels.end();) {
+        bool clash = false;
+        for (auto& p : puts) clash = clash || p.first == *it;
+        it = clash ? dels.erase(it) : it + 1;
+      }
+      Commit(puts, dels);
+    } else if (op < 8 && watchers.size() < 40) {
+      std::string a = key(), b = key();
+      if (a > b) std::swap(a, b);
+      WatchSpec spec;
+      spec.key = a;
+      spec.range_end = rng() % 2 ? "" : (a == b ? std::string(1, '\0') : b);
+      spec.start_revision = 1 + static_cast<int64_t>(rng() % store_->CurrentRevision());
+      spec.prev_kv = rng() % 2;
+      spec.watch_id = static_cast<int64_t>(watchers.size());
+      TestSink* sink = sinks[rng() % sinks.size()];
+      Add(sink, spec);
+      watchers.push_back({sink, spec});
+    } else {
+      sinks[rng() % sinks.size()]->Drain(hub_.get());
+    }
+  }
+  const int64_t final_rev = store_->CurrentRevision();
+  auto read = store_->Read();
+  ASSERT_TRUE(read.ok());
+  size_t want_total = 0;
+  std::vector<std::vector<mvccpb::Event>> want(watchers.size());
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    const WatchSpec& s = watchers[i].spec;
+    auto it = (*read)->Changes(s.start_revision, final_rev, s.prev_kv,
+                               mvcc::KeyRange{s.key, s.range_end});
+    ASSERT_TRUE(it.ok());
+    for (; (*it)->Valid(); (*it)->Next()) want[i].push_back((*it)->event());
+    want_total += want[i].size();
+  }
+  auto total = [&] {
+    size_t n = 0;
+    for (auto& s : sinks) {
+      s->Drain(hub_.get());
+      for (const auto& r : s->Consumed()) n += r.events_size();
+    }
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return total() >= want_total; }, 20s));
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(total(), want_total);
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    auto got = EventsOf(watchers[i].sink->Consumed(), static_cast<int64_t>(i));
+    if (got.size() != want[i].size()) {
+      std::string g, w;
+      for (auto& e : got) g += std::to_string(e.kv().mod_revision()) + e.kv().key() + " ";
+      for (auto& e : want[i]) w += std::to_string(e.kv().mod_revision()) + e.kv().key() + " ";
+      ADD_FAILURE() << "spec " << watchers[i].spec.key << ".." << watchers[i].spec.range_end.size()
+                    << " from " << watchers[i].spec.start_revision << "\ngot  " << g << "\nwant " << w;
+    }
+    ASSERT_EQ(got.size(), want[i].size()) << "watcher " << i;
+    for (size_t j = 0; j < got.size(); ++j) {
+      EXPECT_EQ(got[j].SerializeAsString(), want[i][j].SerializeAsString())
+          << "watcher " << i << " event " << j;
+    }
+  }
+}
+
+TEST_F(WatchHubTest, RemovedWatcherGetsNothingMore) {
+  StartHub();
+  TestSink& sink = NewSink();
+  auto id = Add(&sink, Spec("a", "", store_->CurrentRevision() + 1, 1));
+  Put("a", "1");
+  ASSERT_EQ(Collect(&sink, 1, 1).size(), 1u);
+  hub_->Remove(id);
+  hub_->Remove(id);  // Unknown ids are ignored.
+  Put("a", "2");
+  std::this_thread::sleep_for(50ms);
+  sink.Drain(hub_.get());
+  EXPECT_EQ(EventsOf(sink.Consumed(), 1).size(), 1u);
+  EXPECT_EQ(hub_->stats().synced, 0u);
+}
+
+TEST_F(WatchHubTest, ReplacedStoreResumesEveryWatcherByRevision) {
+  StartHub();
+  TestSink& sink = NewSink();
+  Add(&sink, Spec("a", "", store_->CurrentRevision() + 1, 1));
+  Put("a", "1");
+  ASSERT_EQ(Collect(&sink, 1, 1).size(), 1u);
+  // The "snapshot": a copy of this store, which then gets more writes the
+  // hub is not told about, as a member installing a leader's snapshot would.
+  testing::TempDir other;
+  ASSERT_TRUE(store_->CopyToFile(other.path() + "/data.mdb").ok());
+  auto replacement = mvcc::KvStore::Open(other.path());
+  ASSERT_TRUE(replacement.ok());
+  std::unique_ptr<mvcc::KvStore> old = std::move(store_);
+  store_ = std::move(*replacement);
+  std::unique_ptr<WatchHub> hub = std::move(hub_);  // Commit() must not notify yet.
+  Put("a", "2");
+  Put("a", "3");
+  hub_ = std::move(hub);
+  hub_->OnStoreReplaced(store_.get());
+  old.reset();
+  Put("a", "4");
+  auto events = Collect(&sink, 1, 4);
+  ASSERT_EQ(events.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(events[i].kv().value(), std::to_string(i + 1));
+}
+
+TEST_F(WatchHubTest, ProgressNotifyAndProgressRequest) {
+  WatchHubOptions options;
+  options.progress_notify_interval = 30ms;
+  StartHub(options);
+  TestSink& sink = NewSink();
+  int64_t rev = Put("other", "x");
+  WatchSpec spec = Spec("a", "", rev + 1, 3);
+  spec.progress_notify = true;
+  Add(&sink, spec);
+  ASSERT_TRUE(WaitFor([&] {
+    sink.Drain(hub_.get());
+    return !sink.Consumed().empty();
+  }));
+  auto r = sink.Consumed()[0];
+  EXPECT_EQ(r.watch_id(), 3);
+  EXPECT_EQ(r.events_size(), 0);
+  EXPECT_GE(r.header().revision(), rev);
+
+  TestSink& other = NewSink();
+  Add(&other, Spec("b", "", rev + 1, 1));
+  hub_->RequestProgress(&other);
+  other.Drain(hub_.get());
+  auto rs = other.Consumed();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].watch_id(), -1);
+  EXPECT_GE(rs[0].header().revision(), rev);
+}
+
+TEST_F(WatchHubTest, StopTellsSinksAndRefusesNewWatchers) {
+  StartHub();
+  TestSink& sink = NewSink();
+  Add(&sink, Spec("a", "", 1, 1));
+  hub_->Stop();
+  EXPECT_TRUE(sink.stopped());
+  EXPECT_EQ(hub_->Add(&sink, Spec("a", "", 1, 2)).status().code(), Code::kStopped);
+}
+
+}  // namespace
+}  // namespace etcdpp::watch
