@@ -33,6 +33,7 @@ unknown), dropping reads, and turning writes into "opaque" writes that make
 their revision but touch no key we still look at.
 """
 
+import bisect
 import json
 import time
 
@@ -42,6 +43,7 @@ WRITES = {PUT, DELETE, CAS, REVOKE, OPAQUE}
 READS = {GET, RANGE}
 
 INF = float("inf")
+_CACHE_LIMIT = 1_000_000
 
 
 class Op:
@@ -346,21 +348,37 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
     """Searches a linearization of ops from the initial state (rev, kv tuple).
 
     observed: {revision: frozenset of (kind, key, value)} from watches that
-    covered the whole key space. Returns a Result."""
+    covered the whole key space. Returns a Result.
+
+    Answered ops sit in Wing & Gong's list of call and return entries: the
+    candidates at each step are the calls before the first return. Ops of
+    unknown outcome have no return; they are kept out of the list and are
+    candidates only at a gap (the next revision is owned by no answered
+    write) and only if invoked before that first return."""
     t0 = time.monotonic()
     ops = prepare(ops, observed)
     model = Model(ops, observed, scope)
     for i, op in enumerate(ops):
         op.id = op.id if op.id is not None else i
     entries = []
+    unknown = []
     for i, op in enumerate(ops):
+        if not op.known:
+            unknown.append(i)
+            continue
         call = _Entry(op, i, True, op.invoke)
-        ret = _Entry(op, i, False, op.complete if op.known else INF)
+        ret = _Entry(op, i, False, op.complete)
         call.match, ret.match = ret, call
         entries.append(call)
         entries.append(ret)
     # At equal times a call sorts before a return: such ops count as concurrent.
     entries.sort(key=lambda e: (e.time, 0 if e.is_call else 1, e.index))
+    unknown.sort(key=lambda i: (ops[i].invoke, i))
+    unknown_invokes = [ops[i].invoke for i in unknown]
+    pinned_at = {}
+    for i in unknown:
+        if ops[i].pinned is not None:
+            pinned_at.setdefault(ops[i].pinned, []).append(i)
     head = _Entry(None, -1, False, -INF)
     prev = head
     for e in entries:
@@ -368,13 +386,25 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
         prev = e
     must = [op.pinned is not None or op.known for op in ops]
     remaining_must = sum(must)
+    placed = [False] * len(ops)
+    # The set of placed ops, compactly (a bitset over 10^5 ops would cost
+    # kilobytes per cache entry): answered ops are placed roughly in order of
+    # invocation, so they are kept as "the first k by invocation, plus the
+    # few placed beyond"; ops of unknown outcome as a bitset of their ranks.
+    known_rank = {}
+    for i in sorted((i for i, op in enumerate(ops) if op.known), key=lambda i: (ops[i].invoke, i)):
+        known_rank[i] = len(known_rank)
+    unknown_rank = {i: r for r, i in enumerate(unknown)}
+    prefix = 0
+    ahead = set()
     # Opaque writes of unknown outcome are interchangeable: any linearization
     # that uses one can use instead one invoked earlier that is still unused.
     # So they are used in invocation order only (else the search would try
     # every subset of them when no linearization exists).
-    opaque_order = sorted((i for i, op in enumerate(ops) if op.kind == OPAQUE and not op.known),
-                          key=lambda i: (ops[i].invoke, i))
-    opaque_rank = {i: r for r, i in enumerate(opaque_order)}
+    opaque_rank = {}
+    for i in unknown:
+        if ops[i].kind == OPAQUE:
+            opaque_rank[i] = len(opaque_rank)
     opaque_used = 0
 
     def lift(e):
@@ -395,72 +425,102 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
         if e.next:
             e.next.prev = e
 
+    def candidates(state):
+        """(list of candidate indices, the op whose return bounds them)."""
+        out = []
+        e = head.next
+        while e is not None and e.is_call:
+            out.append(e.index)
+            e = e.next
+        limit = e.time if e is not None else INF
+        nxt = state[0] + 1
+        if nxt in pinned_at:
+            # Observed at nxt: nothing else can make that revision.
+            out.extend(i for i in pinned_at[nxt] if not placed[i] and ops[i].invoke <= limit)
+        elif unknown and nxt not in model.owned:
+            # Newest first: an op that took effect at a gap was most likely
+            # invoked shortly before it (old ones mostly never arrived).
+            for j in range(bisect.bisect_right(unknown_invokes, limit) - 1, -1, -1):
+                i = unknown[j]
+                if not placed[i]:
+                    out.append(i)
+        return out, (e.op if e is not None else None)
+
+    by_index = {e.index: e for e in entries if e.is_call}
     state = initial
-    linearized = 0
+    unknown_bits = 0
     cache = set()
     stack = []
     best = (-1, None, None)
     explored = 0
-    entry = head.next
+    cands, blocker = candidates(state)
+    pos = 0
     while True:
         if remaining_must == 0:
             # Whatever is left has an unknown outcome: it took no effect.
-            lin = [(e.op, s) for e, s, _ in stack]
+            lin = [(ops[i], s) for i, s, *_ in stack]
             return Result(True, lin, explored=explored, seconds=time.monotonic() - t0)
-        if entry is None:
-            # Only unknown calls remain ahead and none could go: back up.
-            entry = _backtrack_marker
-        if entry is not _backtrack_marker and entry.is_call:
-            explored += 1
-            rank = opaque_rank.get(entry.index)
+        advanced = False
+        while pos < len(cands):
+            i = cands[pos]
+            pos += 1
+            rank = opaque_rank.get(i)
             if rank is not None and rank != opaque_used:
-                entry = entry.next
                 continue
-            new_state = model.step(state, entry.op)
-            if new_state is not None:
-                bit = linearized | (1 << entry.index)
-                key = (bit, new_state)
-                if key not in cache:
-                    cache.add(key)
-                    stack.append((entry, new_state, state))
-                    state = new_state
-                    linearized = bit
-                    if must[entry.index]:
-                        remaining_must -= 1
-                    if rank is not None:
-                        opaque_used += 1
-                    lift(entry)
-                    if len(stack) > best[0]:
-                        best = (len(stack), state, None)
-                    entry = head.next
-                    continue
-            entry = entry.next
+            explored += 1
+            new_state = model.step(state, ops[i])
+            if new_state is None:
+                continue
+            r = known_rank.get(i)
+            if r is None:
+                key = (prefix, frozenset(ahead), unknown_bits | (1 << unknown_rank[i]), new_state)
+            elif r == prefix:
+                p = prefix + 1
+                while p in ahead:
+                    p += 1
+                key = (p, frozenset(x for x in ahead if x > p), unknown_bits, new_state)
+            else:
+                key = (prefix, frozenset(ahead | {r}), unknown_bits, new_state)
+            if key in cache:
+                continue
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()  # only pruning is lost, never a linearization
+            cache.add(key)
+            stack.append((i, new_state, state, cands, pos, blocker, prefix, ahead, unknown_bits))
+            state = new_state
+            prefix, ahead, unknown_bits = key[0], set(key[1]), key[2]
+            placed[i] = True
+            if must[i]:
+                remaining_must -= 1
+            if rank is not None:
+                opaque_used += 1
+            if i in by_index:
+                lift(by_index[i])
+            cands, blocker = candidates(state)
+            pos = 0
+            advanced = True
+            break
+        if advanced:
             continue
-        # A return of an op not yet placed (or a dead end): undo the last choice.
-        if entry is not _backtrack_marker and len(stack) == best[0] and best[2] is None:
-            best = (best[0], state, entry.op)
+        if len(stack) > best[0]:
+            best = (len(stack), state, blocker)
         if not stack:
-            fr = _frontier(ops, best, head)
-            return Result(False, frontier=fr, explored=explored,
+            return Result(False, frontier=_frontier(best), explored=explored,
                           seconds=time.monotonic() - t0)
-        if time_limit is not None and explored % 1000 == 0 and time.monotonic() - t0 > time_limit:
-            return Result(False, frontier=_frontier(ops, best, head), explored=explored,
+        if time_limit is not None and time.monotonic() - t0 > time_limit:
+            return Result(False, frontier=_frontier(best), explored=explored,
                           seconds=time.monotonic() - t0, timed_out=True)
-        top, _, prev_state = stack.pop()
-        state = prev_state
-        linearized &= ~(1 << top.index)
-        if must[top.index]:
+        i, _, state, cands, pos, blocker, prefix, ahead, unknown_bits = stack.pop()
+        placed[i] = False
+        if must[i]:
             remaining_must += 1
-        if top.index in opaque_rank:
+        if i in opaque_rank:
             opaque_used -= 1
-        unlift(top)
-        entry = top.next
+        if i in by_index:
+            unlift(by_index[i])
 
 
-_backtrack_marker = object()
-
-
-def _frontier(ops, best, head):
+def _frontier(best):
     depth, state, blocked = best
     return {"depth": depth, "state": state, "blocked": blocked}
 
