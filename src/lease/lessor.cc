@@ -39,17 +39,27 @@ int64_t MinLeaseTtlSeconds(std::chrono::milliseconds heartbeat,
   return std::max<int64_t>(1, (min_ms + 999) / 1000);
 }
 
-Lessor::Lessor(mvcc::KvStore* store, LessorOptions options)
-    : store_(store), options_(std::move(options)) {
-  const uint64_t now_ms =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
-  next_id_suffix_ = (now_ms & ((uint64_t{1} << 40) - 1)) << 8;
+LeaseIdGenerator::LeaseIdGenerator(uint64_t member_id)
+    : prefix_((member_id & 0xffff) << 48),
+      suffix_((static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count()) &
+               ((uint64_t{1} << 40) - 1))
+              << 8) {}
+
+int64_t LeaseIdGenerator::Next() {
+  for (;;) {
+    const uint64_t suffix = (suffix_.fetch_add(1) + 1) & ((uint64_t{1} << 48) - 1);
+    const uint64_t id = (prefix_ | suffix) & static_cast<uint64_t>(INT64_MAX);
+    if (id != 0) return static_cast<int64_t>(id);
+  }
 }
 
-Result<std::unique_ptr<Lessor>> Lessor::Open(mvcc::KvStore* store, LessorOptions options) {
-  std::unique_ptr<Lessor> lessor(new Lessor(store, std::move(options)));
+Lessor::Lessor(StoreProvider store, LessorOptions options)
+    : store_(std::move(store)), options_(std::move(options)) {}
+
+Result<std::unique_ptr<Lessor>> Lessor::Open(StoreProvider store, LessorOptions options) {
+  std::unique_ptr<Lessor> lessor(new Lessor(std::move(store), std::move(options)));
   ETCDPP_RETURN_IF_ERROR(lessor->Recover());
   return lessor;
 }
@@ -58,7 +68,8 @@ Lessor::~Lessor() { Stop(); }
 
 Status Lessor::Recover() {
   std::unordered_map<int64_t, Lease> loaded;
-  auto read = store_->Read();
+  std::shared_ptr<mvcc::KvStore> store = store_();
+  auto read = store->Read();
   if (!read.ok()) return read.status();
   auto table = (*read)->OpenTable(kLeaseTable);
   if (table.ok()) {
@@ -301,7 +312,8 @@ Status Lessor::TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
     resp->set_grantedttl(it->second.ttl);
   }
   if (!req.keys()) return Status::OK();
-  auto read = store_->Read();
+  std::shared_ptr<mvcc::KvStore> store = store_();
+  auto read = store->Read();
   if (!read.ok()) return read.status();
   auto table = (*read)->OpenTable(kLeaseKeysTable);
   if (!table.ok()) {
@@ -329,16 +341,6 @@ std::vector<int64_t> Lessor::Leases() const {
 size_t Lessor::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return leases_.size();
-}
-
-int64_t Lessor::NewLeaseId() {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (;;) {
-    next_id_suffix_ = (next_id_suffix_ + 1) & ((uint64_t{1} << 48) - 1);
-    const uint64_t id = (((options_.member_id & 0xffff) << 48) | next_id_suffix_) &
-                        static_cast<uint64_t>(INT64_MAX);
-    if (id != 0) return static_cast<int64_t>(id);
-  }
 }
 
 void Lessor::ServePeerCall(const std::string& method, const std::string& body, PeerCallDone done) {

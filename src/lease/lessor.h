@@ -33,6 +33,7 @@
 // are always called without mu_ held.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -76,9 +77,6 @@ struct LessorOptions {
   // At most this many revokes are proposed per second (etcd's
   // leaseRevokeRate), so a mass expiry cannot flood the Raft log.
   size_t max_revokes_per_second = 1000;
-  // Upper 16 bits of server-chosen lease IDs (the member ID's low bits, like
-  // etcd's idutil), so members never pick the same ID.
-  uint64_t member_id = 0;
   // Tests inject a clock; default steady_clock::now.
   std::function<std::chrono::steady_clock::time_point()> now;
 };
@@ -88,6 +86,20 @@ struct LessorOptions {
 inline constexpr char kPeerRenewMethod[] = "lease/renew";     // LeaseKeepAlive{Request,Response}
 inline constexpr char kPeerTimeToLiveMethod[] = "lease/ttl";  // LeaseTimeToLive{Request,Response}
 
+// Picks the IDs of LeaseGrant requests with ID 0 on the member that
+// proposes them: positive, and never the same as another member's (etcd's
+// idutil: 16 bits of member ID, then a millisecond timestamp and a counter).
+// Thread-safe.
+class LeaseIdGenerator {
+ public:
+  explicit LeaseIdGenerator(uint64_t member_id);
+  int64_t Next();
+
+ private:
+  const uint64_t prefix_;
+  std::atomic<uint64_t> suffix_;
+};
+
 class Lessor final : public server::LeaseIndex {
  public:
   using Clock = std::chrono::steady_clock;
@@ -96,8 +108,12 @@ class Lessor final : public server::LeaseIndex {
   using RenewCallback = std::function<void(Result<int64_t>)>;
   using PeerCallDone = std::function<void(Result<std::string>)>;
 
-  // Loads the leases persisted in `store` (which must outlive the lessor).
-  static Result<std::unique_ptr<Lessor>> Open(mvcc::KvStore* store, LessorOptions options);
+  // The store the lessor reads (TimeToLive's keys, Recover); called for each
+  // use, so a replaced store is picked up.
+  using StoreProvider = std::function<std::shared_ptr<mvcc::KvStore>()>;
+
+  // Loads the leases persisted in the store.
+  static Result<std::unique_ptr<Lessor>> Open(StoreProvider store, LessorOptions options);
   ~Lessor() override;
   Lessor(const Lessor&) = delete;
   Lessor& operator=(const Lessor&) = delete;
@@ -144,9 +160,6 @@ class Lessor final : public server::LeaseIndex {
   // Every lease ID, ascending (served by any member).
   std::vector<int64_t> Leases() const;
   size_t size() const;
-  // A positive ID no other member picks (etcd's idutil: 16 bits of member ID,
-  // then a millisecond timestamp and a counter).
-  int64_t NewLeaseId();
   // Serves a follower's forwarded call (kPeer*Method).
   void ServePeerCall(const std::string& method, const std::string& body, PeerCallDone done);
 
@@ -168,7 +181,7 @@ class Lessor final : public server::LeaseIndex {
   };
   using Waiters = std::vector<std::pair<RenewCallback, Status>>;
 
-  Lessor(mvcc::KvStore* store, LessorOptions options);
+  Lessor(StoreProvider store, LessorOptions options);
   TimePoint Now() const { return options_.now ? options_.now() : Clock::now(); }
   // Requires mu_. Forgets every deadline; moves waiting renewals to `out`
   // with kNotLeader.
@@ -178,7 +191,7 @@ class Lessor final : public server::LeaseIndex {
                    std::vector<std::pair<RenewCallback, int64_t>>* renewed);
   void ExpiryLoop(std::function<void(int64_t)> revoke);
 
-  mvcc::KvStore* const store_;
+  const StoreProvider store_;
   const LessorOptions options_;
 
   mutable std::mutex mu_;
@@ -192,7 +205,6 @@ class Lessor final : public server::LeaseIndex {
   std::unordered_map<int64_t, std::vector<RenewCallback>> revoke_waiters_;
   // Renewals that reached the leader before its promotion (guarded by mu_).
   std::vector<std::pair<int64_t, RenewCallback>> promotion_waiters_;
-  uint64_t next_id_suffix_ = 0;  // guarded by mu_
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;

@@ -34,9 +34,11 @@ class LessorTest : public ::testing::Test {
     options.min_ttl_seconds = 2;
     options.promote_extension = 1s;
     options.revoke_retry = 3s;
-    options.member_id = 0xabcd;
     options.now = [this] { return now_; };
-    auto l = Lessor::Open(store_.get(), options);
+    mvcc::KvStore* store = store_.get();
+    auto l = Lessor::Open(
+        [store] { return std::shared_ptr<mvcc::KvStore>(std::shared_ptr<void>(), store); },
+        options);
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     lessor_ = std::move(*l);
     kv_ = std::make_unique<server::KvApplier>(lessor_.get());
@@ -319,10 +321,11 @@ TEST_F(LessorTest, RestartRebuildsLeasesAndAttachmentsFromTheStore) {
   EXPECT_EQ(KeyLease("a"), std::nullopt);
 }
 
-TEST_F(LessorTest, ServerPickedIdsAreUniquePositiveAndCarryTheMemberId) {
+TEST(LeaseIdGeneratorTest, IdsAreUniquePositiveAndCarryTheMemberId) {
+  LeaseIdGenerator gen(0xabcd);
   std::set<int64_t> ids;
   for (int i = 0; i < 1000; ++i) {
-    const int64_t id = lessor_->NewLeaseId();
+    const int64_t id = gen.Next();
     EXPECT_GT(id, 0);
     EXPECT_EQ(static_cast<uint64_t>(id) >> 48, 0xabcdu & 0x7fff);
     ids.insert(id);

@@ -1,0 +1,195 @@
+#include "api/lease_service.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "api/grpc_status.h"
+#include "mvcc/kv_store.h"
+#include "server/etcd_server.h"
+
+namespace etcdpp::api {
+namespace {
+
+using etcdserverpb::LeaseKeepAliveRequest;
+using etcdserverpb::LeaseKeepAliveResponse;
+
+// cluster_id, member_id, raft_term and this member's current revision (etcd's
+// header filler for lease responses).
+void FillLocalHeader(server::EtcdServer* server, etcdserverpb::ResponseHeader* header) {
+  server->FillHeader(header);
+  auto store = server->store();
+  header->set_revision(store->CurrentRevision());
+}
+
+// The leader turned out not to be primary any more: the client should retry
+// (an UNAVAILABLE error, which clients treat as transient).
+Status RetryableLeaderError(const Status& st) {
+  return st.code() == Code::kNotLeader ? Status(Code::kLeaderChanged) : st;
+}
+
+// etcd's LeaseRenew: on the primary lessor, else forwarded to the leader.
+void RenewAnywhere(server::EtcdServer* server, int64_t id,
+                   std::function<void(Result<int64_t>)> done) {
+  server->lessor()->Renew(id, [server, id, done = std::move(done)](Result<int64_t> ttl) mutable {
+    if (ttl.ok() || ttl.status().code() != Code::kNotLeader) {
+      done(std::move(ttl));
+      return;
+    }
+    LeaseKeepAliveRequest req;
+    req.set_id(id);
+    server->CallLeader(lease::kPeerRenewMethod, req.SerializeAsString(),
+                       [done = std::move(done)](Result<std::string> reply) {
+                         if (!reply.ok()) {
+                           done(RetryableLeaderError(reply.status()));
+                           return;
+                         }
+                         LeaseKeepAliveResponse resp;
+                         if (!resp.ParseFromString(*reply)) {
+                           done(Status::Internal("lease: malformed keep-alive reply from leader"));
+                           return;
+                         }
+                         done(resp.ttl());
+                       });
+  });
+}
+
+class KeepAliveReactor final
+    : public grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
+ public:
+  explicit KeepAliveReactor(server::EtcdServer* server) : server_(server) { StartRead(&request_); }
+
+  // Lifetime: at any moment exactly one of a read, a renewal or a write is
+  // outstanding, and Finish is called only when none is, so the reactor is
+  // deleted (OnDone) only after the last callback that uses it.
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client closed its side (or the call ended): etcd returns nil.
+      Finish(grpc::Status::OK);
+      return;
+    }
+    // The header is taken before the renewal, as etcd does, so a keep-alive
+    // never reports a revision later than the renewal.
+    response_.Clear();
+    response_.set_id(request_.id());
+    FillLocalHeader(server_, response_.mutable_header());
+    RenewAnywhere(server_, request_.id(), [this](Result<int64_t> ttl) { OnRenewed(ttl); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "lease keep-alive stream closed"));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void OnRenewed(const Result<int64_t>& ttl) {
+    if (!ttl.ok() && ttl.status().code() != Code::kLeaseNotFound) {
+      Finish(ToGrpcStatus(ttl.status()));
+      return;
+    }
+    // A lease that does not exist (any more) answers TTL 0 (etcd).
+    response_.set_ttl(ttl.ok() ? *ttl : 0);
+    StartWrite(&response_);
+  }
+
+  server::EtcdServer* const server_;
+  LeaseKeepAliveRequest request_;
+  LeaseKeepAliveResponse response_;
+};
+
+}  // namespace
+
+LeaseService::LeaseService(server::EtcdServer* server)
+    : server_(server), ids_(server->member_id()) {}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* context,
+                                                   const etcdserverpb::LeaseGrantRequest* request,
+                                                   etcdserverpb::LeaseGrantResponse* response) {
+  internalpb::InternalRaftRequest proposal;
+  *proposal.mutable_lease_grant() = *request;
+  // ID 0: this member picks one (etcd's LeaseGrant does so before proposing).
+  if (request->id() == 0) proposal.mutable_lease_grant()->set_id(ids_.Next());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  server::EtcdServer* server = server_;
+  server_->Propose(std::move(proposal), response, [server, reactor, response](const Status& st) {
+    if (st.ok()) server->FillHeader(response->mutable_header());
+    reactor->Finish(ToGrpcStatus(st));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* context,
+                                                    const etcdserverpb::LeaseRevokeRequest* request,
+                                                    etcdserverpb::LeaseRevokeResponse* response) {
+  internalpb::InternalRaftRequest proposal;
+  *proposal.mutable_lease_revoke() = *request;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  server::EtcdServer* server = server_;
+  server_->Propose(std::move(proposal), response, [server, reactor, response](const Status& st) {
+    if (st.ok()) server->FillHeader(response->mutable_header());
+    reactor->Finish(ToGrpcStatus(st));
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>*
+LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* /*context*/) {
+  return new KeepAliveReactor(server_);
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
+    grpc::CallbackServerContext* context, const etcdserverpb::LeaseTimeToLiveRequest* request,
+    etcdserverpb::LeaseTimeToLiveResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  server::EtcdServer* server = server_;
+  const int64_t id = request->id();
+  // etcd answers a lease that does not exist with TTL -1, not an error.
+  auto finish = [server, reactor, response, id](const Status& st) {
+    if (st.code() == Code::kLeaseNotFound) {
+      response->Clear();
+      response->set_id(id);
+      response->set_ttl(-1);
+    } else if (!st.ok()) {
+      reactor->Finish(ToGrpcStatus(RetryableLeaderError(st)));
+      return;
+    }
+    FillLocalHeader(server, response->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  };
+  Status st = server_->lessor()->TimeToLive(*request, response);
+  if (st.code() != Code::kNotLeader) {
+    finish(st);
+    return reactor;
+  }
+  server_->CallLeader(lease::kPeerTimeToLiveMethod, request->SerializeAsString(),
+                      [response, finish](Result<std::string> reply) {
+                        if (!reply.ok()) {
+                          finish(reply.status());
+                          return;
+                        }
+                        if (!response->ParseFromString(*reply)) {
+                          finish(Status::Internal("lease: malformed time-to-live reply"));
+                          return;
+                        }
+                        finish(Status::OK());
+                      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* context,
+                                                    const etcdserverpb::LeaseLeasesRequest*,
+                                                    etcdserverpb::LeaseLeasesResponse* response) {
+  for (int64_t id : server_->lessor()->Leases()) response->add_leases()->set_id(id);
+  FillLocalHeader(server_, response->mutable_header());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace etcdpp::api
