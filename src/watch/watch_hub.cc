@@ -133,6 +133,20 @@ void WatchHub::Remove(WatcherId id) {
   EraseLocked(it->second.get());
 }
 
+void WatchHub::RemoveSink(WatchSink* sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto state = sinks_.find(sink);
+  if (state == sinks_.end()) return;
+  if (state->second.watchers > 0) {
+    std::vector<Watcher*> doomed;
+    for (auto& [id, w] : watchers_) {
+      if (w->sink == sink) doomed.push_back(w.get());
+    }
+    for (Watcher* w : doomed) EraseLocked(w);
+  }
+  sinks_.erase(sink);
+}
+
 void WatchHub::RequestProgress(WatchSink* sink) {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -123,6 +123,9 @@ class WatchHub {
   // After Remove returns, the hub sends nothing more for the watcher. Unknown
   // ids (e.g. a watcher already dropped for compaction) are ignored.
   void Remove(WatcherId id);
+  // Removes every watcher of `sink` and forgets it: after this returns the
+  // hub never calls `sink` again (call before destroying a sink).
+  void RemoveSink(WatchSink* sink);
   // etcd's ProgressRequest for a stream: sends `sink` a response with
   // watch_id -1 and header revision R once every watcher of the sink has been
   // sent every change up to R (at once if all are synced).
