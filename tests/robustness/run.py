@@ -1,0 +1,875 @@
+#!/usr/bin/python3
+"""Robustness harness: a cluster under faults and concurrent traffic, then checks.
+
+  tests/robustness/run.py --profile short --target etcdpp --server build/bin/etcdpp --seed 1
+  tests/robustness/run.py --profile long --target etcd --duration 600
+
+One round: start a cluster (3 or 5 members on loopback, a fault proxy on every
+peer link, see faultproxy.py), run clients on every member (get, prefix range,
+put, delete, txn CAS on mod_revision; put with lease and lease revoke, and
+watches opened from past revisions, when the target has Lease and Watch),
+compact every few hundred ms, and inject faults while traffic runs (SIGKILL
+and restart of a member, SIGSTOP/SIGCONT, partition of the leader, one-way
+blackhole, dropped or delayed links). Then heal, kill -9 every member and
+restart them all, read everything back, and check:
+  * the history is linearizable (checker.py; a failure writes the shrunk
+    history and a readable report into the output directory);
+  * every watch: revisions increase, no gaps (every revision of the cluster
+    is a write under the test prefix, so a watch from S must report S, S+1,
+    ... without holes), no duplicates, and its events are those of the write
+    the checker put at that revision; every watch reaches the final revision;
+  * no acknowledged write lost (the final reads are part of the history);
+  * all members' HashKV equal at the same revision;
+  * no key of a revoked lease remains.
+Exit status: 0 all checks passed, 1 a check failed, 2 the harness could not
+decide (cluster did not come up, checker ran out of time).
+Run with /usr/bin/python3 (Debian's python3-etcd3 and grpc).
+"""
+
+import argparse
+import json
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "e2e", "lib"))
+import cluster as e2e  # noqa: E402  (sets GRPC_ENABLE_FORK_SUPPORT before grpc loads)
+import grpc  # noqa: E402
+from etcd3 import etcdrpc  # noqa: E402
+
+import checker  # noqa: E402
+from checker import Op  # noqa: E402
+
+PREFIX = "/rob/"
+REQUEST_TIMEOUT = 2.0
+
+PROFILES = {
+    # One 3-member round; what CI runs on every change.
+    "short": {"sizes": [3], "round_seconds": 30},
+    # Rounds alternating 3 and 5 members, each with its own seed, until
+    # --duration is used up.
+    "long": {"sizes": [3, 5], "round_seconds": 60},
+}
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def prefix_end(p):
+    b = bytearray(p.encode())
+    b[-1] += 1
+    return bytes(b)
+
+
+# ---- cluster with a fault proxy on every peer link -----------------------------
+
+class FaultProxy:
+    def __init__(self, specs):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faultproxy.py")] + specs,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     preexec_fn=e2e._die_with_parent)
+        self.lock = threading.Lock()
+        first = json.loads(self.proc.stdout.readline())
+        if not first.get("ok"):
+            raise RuntimeError(f"fault proxy failed: {first}")
+
+    def cmd(self, **c):
+        with self.lock:
+            self.proc.stdin.write(json.dumps(c) + "\n")
+            self.proc.stdin.flush()
+            r = json.loads(self.proc.stdout.readline())
+        if not r.get("ok"):
+            raise RuntimeError(f"fault proxy: {c}: {r}")
+        return r
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except Exception:
+            self.proc.kill()
+
+
+class ProxiedCluster(e2e.Cluster):
+    """Members advertise the proxy's port (member.peer_port) and listen behind it."""
+
+    def __init__(self, server, size, base_dir, extra_flags=()):
+        super().__init__(server, size=size, base_dir=base_dir, extra_flags=extra_flags,
+                         start_timeout=60.0, keep=True)
+        for m in self.members:
+            m.listen_peer_port = e2e.free_port()
+        self._spawn_requests = queue.Queue()
+        self._spawn_thread = threading.Thread(target=self._spawner, daemon=True)
+        self._spawn_thread.start()
+        self.proxy = FaultProxy([f"{m.name}:{m.peer_port}:{m.listen_peer_port}"
+                                 for m in self.members])
+
+    def command(self, i, state="new"):
+        cmd = super().command(i, state)
+        j = cmd.index("--listen-peer-urls")
+        cmd[j + 1] = f"http://127.0.0.1:{self.members[i].listen_peer_port}"
+        return cmd
+
+    def spawn(self, i):
+        # PR_SET_PDEATHSIG (cluster.py) kills a server when the THREAD that
+        # forked it ends, so every spawn runs on one thread that lives as long
+        # as the cluster (the fault injector's thread ends before the checks).
+        done = queue.Queue()
+        self._spawn_requests.put((i, done))
+        ok, value = done.get()
+        if not ok:
+            raise value
+        self.tell_pids()
+        return value
+
+    def _spawner(self):
+        while True:
+            req = self._spawn_requests.get()
+            if req is None:
+                return
+            i, done = req
+            try:
+                done.put((True, e2e.Cluster.spawn(self, i)))
+            except Exception as e:
+                done.put((False, e))
+
+    def tell_pids(self):
+        self.proxy.cmd(cmd="pids", pids={m.name: m.pid for m in self.members if m.running()})
+
+    def close(self):
+        super().close()
+        self._spawn_requests.put(None)
+        self.proxy.close()
+
+
+# ---- history -------------------------------------------------------------------
+
+class History:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ops = []
+        self.next_id = 0
+        self.failed_definitely = 0
+
+    def add(self, op):
+        with self.lock:
+            op.id = self.next_id
+            self.next_id += 1
+            self.ops.append(op)
+
+
+def kvs_of(resp_kvs):
+    return [(kv.key.decode(), kv.value.decode(), kv.create_revision, kv.mod_revision,
+             kv.version, kv.lease) for kv in resp_kvs]
+
+
+def not_sent(e):
+    """True when the call provably never reached a server."""
+    if e.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    d = (e.details() or "").lower()
+    return "failed to connect" in d or "connection refused" in d
+
+
+class Client:
+    """One client thread's connection to one member."""
+
+    def __init__(self, member):
+        self.member = member
+        self.channel = grpc.insecure_channel(member.endpoint)
+        self.kv = etcdrpc.KVStub(self.channel)
+        self.lease = etcdrpc.LeaseStub(self.channel)
+        self.maint = etcdrpc.MaintenanceStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+
+
+def run_op(client, history, op, call):
+    """Runs call() (an RPC returning the response) and records op with its outcome."""
+    op.invoke = time.monotonic()
+    try:
+        resp = call()
+    except grpc.RpcError as e:
+        if op.kind in checker.READS:
+            return None  # a read without an answer tells nothing
+        if not_sent(e):
+            history.failed_definitely += 1
+            return None
+        op.error = f"{e.code().name}: {e.details()}"
+        history.add(op)
+        return None
+    op.complete = time.monotonic()
+    op.rev = resp.header.revision
+    history.add(op)
+    return resp
+
+
+def kv_client(cid, cl, member_index, history, stop, rng, keys):
+    c = Client(cl.members[member_index])
+    last_mod = {}
+    n = 0
+    try:
+        while not stop.is_set():
+            n += 1
+            key = rng.choice(keys)
+            r = rng.random()
+            value = f"c{cid}-{n}"
+            if r < 0.15:
+                op = Op(checker.GET, client=cid, key=key)
+                resp = run_op(c, history, op, lambda: c.kv.Range(
+                    etcdrpc.RangeRequest(key=key.encode()), REQUEST_TIMEOUT))
+                if resp is not None:
+                    op.kvs = kvs_of(resp.kvs)
+                    last_mod[key] = resp.kvs[0].mod_revision if resp.kvs else 0
+            elif r < 0.25:
+                op = Op(checker.RANGE, client=cid, key=PREFIX)
+                resp = run_op(c, history, op, lambda: c.kv.Range(etcdrpc.RangeRequest(
+                    key=PREFIX.encode(), range_end=prefix_end(PREFIX)), REQUEST_TIMEOUT))
+                if resp is not None:
+                    op.kvs = kvs_of(resp.kvs)
+            elif r < 0.6:
+                op = Op(checker.PUT, client=cid, key=key, value=value)
+                resp = run_op(c, history, op, lambda: c.kv.Put(
+                    etcdrpc.PutRequest(key=key.encode(), value=value.encode()), REQUEST_TIMEOUT))
+                if resp is not None:
+                    last_mod[key] = resp.header.revision
+            elif r < 0.7:
+                op = Op(checker.DELETE, client=cid, key=key)
+                resp = run_op(c, history, op, lambda: c.kv.DeleteRange(
+                    etcdrpc.DeleteRangeRequest(key=key.encode()), REQUEST_TIMEOUT))
+                if resp is not None:
+                    op.deleted = resp.deleted
+            else:
+                expect = last_mod.get(key, 0)
+                op = Op(checker.CAS, client=cid, key=key, expect_mod=expect, value=value)
+                req = etcdrpc.TxnRequest(
+                    compare=[etcdrpc.Compare(result=etcdrpc.Compare.EQUAL,
+                                             target=etcdrpc.Compare.MOD,
+                                             key=key.encode(), mod_revision=expect)],
+                    success=[etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(
+                        key=key.encode(), value=value.encode()))],
+                    failure=[etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(
+                        key=key.encode()))])
+                resp = run_op(c, history, op, lambda: c.kv.Txn(req, REQUEST_TIMEOUT))
+                if resp is not None:
+                    op.succeeded = resp.succeeded
+                    if resp.succeeded:
+                        last_mod[key] = resp.header.revision
+                    else:
+                        kvs = resp.responses[0].response_range.kvs
+                        op.kvs = kvs_of(kvs)
+                        last_mod[key] = kvs[0].mod_revision if kvs else 0
+            if op.complete is None:
+                time.sleep(0.05)  # the member is down or cut off: do not spin
+    finally:
+        c.close()
+
+
+def lease_client(cid, cl, history, stop, rng, stats):
+    n = 0
+    member_index = 0
+    while not stop.is_set():
+        member_index = (member_index + 1) % len(cl.members)
+        c = Client(cl.members[member_index])
+        try:
+            try:
+                g = c.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=600), REQUEST_TIMEOUT)
+            except grpc.RpcError:
+                time.sleep(0.1)
+                continue
+            stats["granted"] += 1
+            lid = g.ID
+            for j in range(rng.randint(1, 3)):
+                n += 1
+                key = f"{PREFIX}lease/{cid}-{n}"
+                value = f"c{cid}-L{n}"
+                op = Op(checker.PUT, client=cid, key=key, value=value, lease=lid)
+                run_op(c, history, op, lambda: c.kv.Put(etcdrpc.PutRequest(
+                    key=key.encode(), value=value.encode(), lease=lid), REQUEST_TIMEOUT))
+            time.sleep(rng.uniform(0.05, 0.4))
+            op = Op(checker.REVOKE, client=cid, lease=lid)
+            if run_op(c, history, op, lambda: c.lease.LeaseRevoke(
+                    etcdrpc.LeaseRevokeRequest(ID=lid), REQUEST_TIMEOUT)) is not None:
+                stats["revoked"].add(lid)
+        finally:
+            c.close()
+
+
+class Watcher:
+    """Watches the whole test prefix from past revisions on one member.
+
+    Each stream is a segment: (start revision, events in arrival order, how it
+    ended). A broken stream is reopened from the revision after the last one
+    seen; a compacted start is reopened near the current revision."""
+
+    def __init__(self, cl, member_index, stop, rng, first_rev):
+        self.cl, self.member_index, self.stop, self.rng = cl, member_index, stop, rng
+        self.segments = []
+        self.first_rev = first_rev
+        self.last_rev = first_rev - 1
+        self.current_call = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        channel = None
+        while not self.stop.is_set():
+            member = self.cl.members[self.member_index]
+            if channel is None:
+                channel = grpc.insecure_channel(member.endpoint)
+            stub = etcdrpc.WatchStub(channel)
+            # From the past: resume after what we saw, or go back further.
+            start = self.last_rev + 1
+            if self.segments and self.rng.random() < 0.3:
+                start = max(self.first_rev, start - self.rng.randint(1, 50))
+            seg = {"start": start, "events": [], "end": None}
+            self.segments.append(seg)
+            reqs = queue.Queue()
+            reqs.put(etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(
+                key=PREFIX.encode(), range_end=prefix_end(PREFIX), start_revision=start)))
+
+            def gen():
+                while True:
+                    r = reqs.get()
+                    if r is None:
+                        return
+                    yield r
+            try:
+                call = stub.Watch(gen())
+                self.current_call = call
+                for resp in call:
+                    if resp.compact_revision:
+                        seg["end"] = f"compacted at {resp.compact_revision}"
+                        self.last_rev = max(self.last_rev, resp.compact_revision - 1)
+                        break
+                    if resp.canceled:
+                        seg["end"] = f"canceled: {resp.cancel_reason}"
+                        break
+                    for ev in resp.events:
+                        kind = "delete" if ev.type == 1 else "put"
+                        seg["events"].append((ev.kv.mod_revision, kind, ev.kv.key.decode(),
+                                              ev.kv.value.decode() if kind == "put" else None))
+                        self.last_rev = max(self.last_rev, ev.kv.mod_revision)
+                    if self.stop.is_set():
+                        break
+            except grpc.RpcError as e:
+                seg["end"] = f"{e.code().name}"
+            except Exception as e:  # the harness's own bug: make it visible
+                seg["end"] = f"harness error {e!r}"
+            finally:
+                reqs.put(None)
+                self.current_call = None
+            if seg["end"] is None:
+                seg["end"] = "stopped"
+            if not self.stop.is_set():
+                time.sleep(0.1)
+            if seg["end"] not in ("stopped",):
+                channel.close()
+                channel = None
+        if channel is not None:
+            channel.close()
+
+    def cancel(self):
+        c = self.current_call
+        if c is not None:
+            c.cancel()
+
+
+def compactor(cl, stop, rng, stats):
+    last = 0
+    while not stop.wait(rng.uniform(0.2, 0.5)):
+        m = rng.choice([m for m in cl.members])
+        c = Client(m)
+        try:
+            r = c.kv.Range(etcdrpc.RangeRequest(key=b"/", limit=1), 1.0)
+            target = r.header.revision - 100
+            if target > last:
+                c.kv.Compact(etcdrpc.CompactionRequest(revision=target), 1.0)
+                last = target
+                stats["compactions"] += 1
+        except grpc.RpcError:
+            pass
+        finally:
+            c.close()
+
+
+# ---- faults --------------------------------------------------------------------
+
+def member_status(cl, i, timeout=1.0):
+    c = Client(cl.members[i])
+    try:
+        return c.maint.Status(etcdrpc.StatusRequest(), timeout)
+    finally:
+        c.close()
+
+
+def find_leader(cl):
+    ids = {}
+    leader = None
+    for i, m in enumerate(cl.members):
+        if not m.running():
+            continue
+        try:
+            s = member_status(cl, i)
+        except grpc.RpcError:
+            continue
+        ids[s.header.member_id] = i
+        if s.leader:
+            leader = s.leader
+    return ids.get(leader)
+
+
+FAULTS = ["kill", "pause", "partition_leader", "blackhole_link", "drop_link", "delay_links"]
+
+
+def fault_injector(cl, stop, rng, faults, t0):
+    n = len(cl.members)
+    names = [m.name for m in cl.members]
+    # Every kind once (in a random order), then at random.
+    plan = list(FAULTS)
+    rng.shuffle(plan)
+    while not stop.wait(rng.uniform(0.5, 2.0)):
+        kind = plan.pop(0) if plan else rng.choice(FAULTS)
+        dur = rng.uniform(1.0, 3.0)
+        rec = {"t": round(time.monotonic() - t0, 2), "fault": kind, "seconds": round(dur, 2)}
+        try:
+            if kind == "kill":
+                i = rng.randrange(n)
+                rec["member"] = names[i]
+                cl.kill(i)
+                time.sleep(dur)
+                cl.spawn(i)
+                cl.wait_ready(i, timeout=30)
+            elif kind == "pause":
+                i = rng.randrange(n)
+                rec["member"] = names[i]
+                os.kill(cl.members[i].pid, signal.SIGSTOP)
+                time.sleep(dur)
+                os.kill(cl.members[i].pid, signal.SIGCONT)
+            elif kind == "partition_leader":
+                li = find_leader(cl)
+                li = rng.randrange(n) if li is None else li
+                rec["member"] = names[li]
+                for j in range(n):
+                    if j != li:
+                        cl.proxy.cmd(cmd="set", src=names[li], dst=names[j], mode="blackhole")
+                        cl.proxy.cmd(cmd="set", src=names[j], dst=names[li], mode="blackhole")
+                time.sleep(dur)
+                cl.proxy.cmd(cmd="heal")
+            elif kind == "blackhole_link":
+                a, b = rng.sample(range(n), 2)
+                rec["link"] = f"{names[a]}->{names[b]}"
+                cl.proxy.cmd(cmd="set", src=names[a], dst=names[b], mode="blackhole")
+                time.sleep(dur)
+                cl.proxy.cmd(cmd="heal")
+            elif kind == "drop_link":
+                a, b = rng.sample(range(n), 2)
+                rec["link"] = f"{names[a]}<->{names[b]}"
+                cl.proxy.cmd(cmd="set", src=names[a], dst=names[b], mode="drop")
+                time.sleep(dur)
+                cl.proxy.cmd(cmd="heal")
+            elif kind == "delay_links":
+                ms = rng.randint(20, 200)
+                i = rng.randrange(n)
+                rec["member"], rec["delay_ms"] = names[i], ms
+                for j in range(n):
+                    if j != i:
+                        cl.proxy.cmd(cmd="set", src=names[i], dst=names[j], mode=f"delay:{ms}")
+                        cl.proxy.cmd(cmd="set", src=names[j], dst=names[i], mode=f"delay:{ms}")
+                time.sleep(dur)
+                cl.proxy.cmd(cmd="heal")
+        except Exception as e:
+            rec["error"] = repr(e)
+        faults.append(rec)
+
+
+def heal_all(cl):
+    cl.proxy.cmd(cmd="heal")
+    for i, m in enumerate(cl.members):
+        if m.running():
+            try:
+                os.kill(m.pid, signal.SIGCONT)
+            except OSError:
+                pass
+    for i, m in enumerate(cl.members):
+        if not m.running():
+            cl.spawn(i)
+    for i in range(len(cl.members)):
+        cl.wait_ready(i, timeout=60)
+
+
+# ---- features --------------------------------------------------------------------
+
+def probe_features(cl):
+    """What the target serves: {feature: (on, why)}."""
+    feats = {"kv": (True, "always")}
+    c = Client(cl.members[0])
+    try:
+        try:
+            g = c.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=60), 5)
+            c.lease.LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=g.ID), 5)
+            feats["lease"] = (True, "LeaseGrant/LeaseRevoke answered")
+        except grpc.RpcError as e:
+            feats["lease"] = (False, f"LeaseGrant: {e.code().name}")
+        reqs = queue.Queue()
+        reqs.put(etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"/probe")))
+
+        def gen():
+            while True:
+                r = reqs.get()
+                if r is None:
+                    return
+                yield r
+        call = etcdrpc.WatchStub(c.channel).Watch(gen(), timeout=5)
+        try:
+            first = next(iter(call))
+            feats["watch"] = (bool(first.created), "Watch created" if first.created
+                              else "Watch answered without created")
+        except grpc.RpcError as e:
+            feats["watch"] = (False, f"Watch: {e.code().name}")
+        finally:
+            reqs.put(None)
+            call.cancel()
+    finally:
+        c.close()
+    return feats
+
+
+# ---- checks --------------------------------------------------------------------
+
+def check_watches(watchers, final_rev):
+    """Returns (problems, observed {rev: frozenset(events)})."""
+    problems = []
+    observed = {}
+    for w in watchers:
+        for si, seg in enumerate(w.segments):
+            name = f"watcher m{w.member_index} segment {si} (from {seg['start']}, ended {seg['end']})"
+            evs = seg["events"]
+            by_rev = {}
+            prev = None
+            for rev, kind, key, value in evs:
+                if prev is not None and rev < prev:
+                    problems.append(f"{name}: revision {rev} after {prev}")
+                prev = rev
+                if (key) in {e[1] for e in by_rev.get(rev, set())}:
+                    problems.append(f"{name}: duplicate event for {key!r} at {rev}")
+                by_rev.setdefault(rev, set()).add((kind, key, value))
+            if evs:
+                if evs[0][0] < seg["start"]:
+                    problems.append(f"{name}: first event at {evs[0][0]} before start")
+                want = set(range(seg["start"], evs[-1][0] + 1))
+                missing = sorted(want - set(by_rev))
+                if missing:
+                    problems.append(f"{name}: no events for revisions {missing[:10]}"
+                                    f"{'...' if len(missing) > 10 else ''} (gap)")
+            for rev, s in by_rev.items():
+                s = frozenset(s)
+                if rev in observed and observed[rev] != s:
+                    problems.append(f"{name}: revision {rev} has {sorted(s, key=str)}, another"
+                                    f" watcher saw {sorted(observed[rev], key=str)}")
+                observed.setdefault(rev, s)
+        if w.last_rev < final_rev:
+            problems.append(f"watcher m{w.member_index}: stuck at revision {w.last_rev},"
+                            f" final revision is {final_rev}")
+    return problems, observed
+
+
+def plant_violations(ops, rng):
+    """Copies of the history with one violation each: (what, ops)."""
+    out = []
+    known_writes = {op.rev: op for op in ops if op.known and op.kind in (checker.PUT, checker.CAS)
+                    and (op.kind == checker.PUT or op.succeeded)}
+    gets = [op for op in ops if op.known and op.kind == checker.GET and op.kvs]
+    # A stale read: a get whose key was last written by an acknowledged write
+    # at m answers what an earlier get saw at a mod revision below m.
+    rng.shuffle(gets)
+    for g in gets:
+        m = g.kvs[0][3]
+        w = known_writes.get(m)
+        if w is None or w.key != g.key:
+            continue
+        older = [o for o in gets if o.key == g.key and o.complete < g.invoke and o.kvs[0][3] < m]
+        if older:
+            bad = [op.copy() for op in ops]
+            bad[ops.index(g)].kvs = list(older[0].kvs)
+            out.append(("stale read", bad))
+            break
+    if gets:
+        bad = [op.copy() for op in ops]
+        g = gets[0]
+        k, v, c, m, ver, le = g.kvs[0]
+        bad[ops.index(g)].kvs = [(k, v + "-never-written", c, m, ver, le)]
+        out.append(("read of a never-written value", bad))
+    # A lost write: an acknowledged put whose value nobody else saw, gone
+    # from the final reads (they read the state at the same revision).
+    finals = [op for op in ops if op.client >= 1000 and op.known]
+    if finals:
+        f = finals[0]
+        last = {kv[0]: kv for kv in f.kvs}
+        cands = [kv for kv in f.kvs if kv[3] in known_writes and known_writes[kv[3]].key == kv[0]]
+        if cands:
+            gone = rng.choice(cands)[0]
+            bad = [op.copy() for op in ops]
+            for b in bad:
+                if b.client >= 1000 and b.known:
+                    b.kvs = [kv for kv in b.kvs if kv[0] != gone]
+            del last
+            out.append(("lost write", bad))
+    if not out:
+        raise RuntimeError("history too small to plant violations")
+    return out
+
+
+def hashkv_all(cl, rev, timeout=30):
+    deadline = time.monotonic() + timeout
+    out = {}
+    while time.monotonic() < deadline and len(out) < len(cl.members):
+        for i, m in enumerate(cl.members):
+            if i in out:
+                continue
+            c = Client(m)
+            try:
+                r = c.maint.HashKV(etcdrpc.HashKVRequest(revision=rev), 2)
+                out[i] = (r.hash, r.compact_revision)
+            except grpc.RpcError:
+                pass
+            finally:
+                c.close()
+        time.sleep(0.2)
+    return out
+
+
+# ---- one round -------------------------------------------------------------------
+
+def run_round(args, size, seed, seconds, out_dir):
+    rng = random.Random(seed)
+    base = tempfile.mkdtemp(prefix=f"rob-{args.target}-{size}-", dir=args.work_dir)
+    result = {"target": args.target, "members": size, "seed": seed, "seconds": seconds,
+              "dir": base, "ok": False, "problems": []}
+    cl = ProxiedCluster(args.server, size, base)
+    try:
+        log(f"round: {args.target}, {size} members, seed {seed}, {seconds} s; data in {base}")
+        cl.start()
+        feats = probe_features(cl)
+        for f in ("lease", "watch"):
+            if args.require and f in args.require and not feats[f][0]:
+                raise RuntimeError(f"{f} required but {feats[f][1]}")
+        log("features: " + ", ".join(f"{k}={'on' if v[0] else 'OFF'} ({v[1]})"
+                                     for k, v in feats.items()))
+        result["features"] = {k: v[0] for k, v in feats.items()}
+        c0 = Client(cl.members[0])
+        r0 = c0.kv.Range(etcdrpc.RangeRequest(key=PREFIX.encode(), range_end=prefix_end(PREFIX)), 5)
+        c0.close()
+        if r0.kvs:
+            raise RuntimeError("test prefix not empty at start")
+        initial = (r0.header.revision, ())
+        history = History()
+        stop = threading.Event()
+        stop_faults = threading.Event()
+        t0 = time.monotonic()
+        stats = {"compactions": 0, "granted": 0, "revoked": set()}
+        keys = [f"{PREFIX}k/{i}" for i in range(8)]
+        threads = []
+        cid = 0
+        for i in range(size):
+            for _ in range(2):
+                threads.append(threading.Thread(target=kv_client, daemon=True, args=(
+                    cid, cl, i, history, stop, random.Random(rng.random()), keys)))
+                cid += 1
+        if feats["lease"][0]:
+            threads.append(threading.Thread(target=lease_client, daemon=True, args=(
+                cid, cl, history, stop, random.Random(rng.random()), stats)))
+            cid += 1
+        threads.append(threading.Thread(target=compactor, daemon=True,
+                                        args=(cl, stop, random.Random(rng.random()), stats)))
+        watchers = []
+        if feats["watch"][0]:
+            for i in range(size):
+                w = Watcher(cl, i, stop, random.Random(rng.random()), initial[0] + 1)
+                watchers.append(w)
+                threads.append(w.thread)
+        faults = []
+        fthread = threading.Thread(target=fault_injector, daemon=True,
+                                   args=(cl, stop_faults, random.Random(rng.random()), faults, t0))
+        for t in threads:
+            t.start()
+        fthread.start()
+        time.sleep(seconds)
+        stop_faults.set()
+        fthread.join(60)
+        log(f"faults done ({len(faults)}); healing")
+        heal_all(cl)
+        time.sleep(1.0)  # traffic on the healed cluster
+        stop.set()
+        for w in watchers:
+            w.cancel()
+        for t in threads:
+            t.join(30)
+        log("kill -9 of every member, then restart all")
+        for i in range(size):
+            cl.kill(i)
+        for i in range(size):
+            cl.spawn(i)
+        for i in range(size):
+            cl.wait_ready(i, timeout=60)
+        # Final reads on every member: every acknowledged write must be there.
+        final_rev = 0
+        for i in range(size):
+            c = Client(cl.members[i])
+            op = Op(checker.RANGE, client=1000 + i, key=PREFIX)
+            resp = run_op(c, history, op, lambda: c.kv.Range(etcdrpc.RangeRequest(
+                key=PREFIX.encode(), range_end=prefix_end(PREFIX)), 10))
+            c.close()
+            if resp is None:
+                result["problems"].append(f"final read on m{i} failed")
+                continue
+            op.kvs = kvs_of(resp.kvs)
+            final_rev = max(final_rev, resp.header.revision)
+            for kv in op.kvs:
+                if kv[5] and kv[5] in stats["revoked"]:
+                    result["problems"].append(f"key {kv[0]!r} of revoked lease {kv[5]:x} still there")
+        hashes = hashkv_all(cl, final_rev)
+        if len(hashes) < size:
+            result["problems"].append(f"HashKV at {final_rev} answered by {len(hashes)}/{size} members")
+        elif len(set(hashes.values())) != 1:
+            result["problems"].append(f"HashKV at {final_rev} differs: "
+                                      + ", ".join(f"m{i}={h}" for i, h in sorted(hashes.items())))
+        # Watches: reopen on the restarted members and catch up to final_rev.
+        if watchers:
+            stop2 = threading.Event()
+            for w in watchers:
+                w.stop = stop2
+                w.thread = threading.Thread(target=w.run, daemon=True)
+                w.thread.start()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and any(w.last_rev < final_rev for w in watchers):
+                time.sleep(0.2)
+            stop2.set()
+            for w in watchers:
+                w.cancel()
+            for w in watchers:
+                w.thread.join(10)
+        wproblems, observed = check_watches(watchers, final_rev)
+        result["problems"] += wproblems
+        ops = history.ops
+        counts = {}
+        for op in ops:
+            k = op.kind + ("?" if not op.known else "")
+            counts[k] = counts.get(k, 0) + 1
+        result.update(ops=len(ops), op_counts=counts, unknown=sum(1 for o in ops if not o.known),
+                      not_sent=history.failed_definitely, faults=faults,
+                      compactions=stats["compactions"], leases_revoked=len(stats["revoked"]),
+                      watch_segments=sum(len(w.segments) for w in watchers),
+                      watch_events=sum(len(s["events"]) for w in watchers for s in w.segments),
+                      final_revision=final_rev)
+        fault_counts = {}
+        for f in faults:
+            fault_counts[f["fault"]] = fault_counts.get(f["fault"], 0) + 1
+        log(f"history: {len(ops)} ops {counts}, {result['not_sent']} not sent; faults {fault_counts};"
+            f" {stats['compactions']} compactions; watch events {result['watch_events']}"
+            f" in {result['watch_segments']} streams; final revision {final_rev}")
+        hist_path = os.path.join(out_dir, f"history-{args.target}-{size}-{seed}.json")
+        checker.dump(hist_path, ops, observed)
+        tc = time.monotonic()
+        r = checker.check([op.copy() for op in ops], observed=observed, initial=initial,
+                          time_limit=args.check_seconds)
+        log(f"linearizability: {'OK' if r.ok else ('UNDECIDED (time limit)' if r.timed_out else 'VIOLATION')}"
+            f" ({r.explored} steps, {time.monotonic() - tc:.1f} s)")
+        result["linearizable"] = r.ok
+        if r.ok:
+            # The checker must reject this same history with a violation planted.
+            for what, bad in plant_violations(ops, random.Random(seed)):
+                rb = checker.check(bad, observed=observed, initial=initial,
+                                   time_limit=args.check_seconds)
+                verdict = "rejected" if not rb.ok and not rb.timed_out else (
+                    "undecided" if rb.timed_out else "ACCEPTED")
+                log(f"self-test: planted {what}: {verdict}")
+                if verdict != "rejected":
+                    result["problems"].append(f"checker did not reject a planted {what}")
+        if not r.ok and r.timed_out:
+            result["undecided"] = f"checker gave up after {args.check_seconds} s"
+        elif not r.ok:
+            text, small = checker.report(ops, r, initial=initial, observed=observed)
+            rpath = os.path.join(out_dir, f"violation-{args.target}-{size}-{seed}.txt")
+            with open(rpath, "w") as f:
+                f.write(text + "\n")
+            checker.dump(rpath.replace(".txt", ".json"), small, text=text)
+            result["problems"].append(f"not linearizable: report {rpath}")
+            print(text[:4000])
+        result["ok"] = r.ok and not result["problems"]
+        for p in result["problems"]:
+            log("PROBLEM: " + p)
+        return result
+    except Exception as e:
+        result["problems"].append(f"harness: {e!r}")
+        result["undecided"] = traceback.format_exc()
+        log(traceback.format_exc())
+        for m in cl.members:
+            log(f"--- {m.name} log tail ---\n{m.log_tail(15)}")
+        return result
+    finally:
+        cl.close()
+        if result.get("ok") and not args.keep:
+            import shutil
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--profile", choices=sorted(PROFILES), default="short")
+    p.add_argument("--target", choices=["etcdpp", "etcd"], default="etcdpp")
+    p.add_argument("--server", help="server binary (default: build/bin/etcdpp or /usr/bin/etcd)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds of faults per round (short) or in total (long)")
+    p.add_argument("--out", default=None, help="where histories and reports go")
+    p.add_argument("--work-dir", default=None, help="where data dirs go")
+    p.add_argument("--check-seconds", type=float, default=180.0)
+    p.add_argument("--require", default="", help="comma list of features that must be on (lease,watch)")
+    p.add_argument("--keep", action="store_true")
+    args = p.parse_args()
+    args.require = [x for x in args.require.split(",") if x]
+    if args.server is None:
+        args.server = "/usr/bin/etcd" if args.target == "etcd" else os.path.join(
+            HERE, "..", "..", "build", "bin", "etcdpp")
+    seed = args.seed if args.seed is not None else int(time.time()) % 100000
+    prof = PROFILES[args.profile]
+    out_dir = args.out or tempfile.mkdtemp(prefix="robustness-")
+    os.makedirs(out_dir, exist_ok=True)
+    log(f"profile {args.profile}, target {args.target} ({args.server}), seed {seed}, output {out_dir}")
+    results = []
+    if args.profile == "short":
+        results.append(run_round(args, prof["sizes"][0], seed,
+                                 args.duration or prof["round_seconds"], out_dir))
+    else:
+        total = args.duration or 600
+        t_end = time.monotonic() + total
+        k = 0
+        while time.monotonic() < t_end:
+            size = prof["sizes"][k % len(prof["sizes"])]
+            results.append(run_round(args, size, seed + k, prof["round_seconds"], out_dir))
+            k += 1
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    ops = sum(r.get("ops", 0) for r in results)
+    nf = sum(len(r.get("faults", [])) for r in results)
+    bad = [r for r in results if not r["ok"]]
+    log(f"{len(results)} round(s), seeds {[r['seed'] for r in results]}, {ops} ops, {nf} faults:"
+        f" {'ALL PASSED' if not bad else f'{len(bad)} FAILED'} (summary {out_dir}/summary.json)")
+    if not bad:
+        return 0
+    return 1 if any(not r.get("undecided") for r in bad) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
