@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "api/kv_service.h"
+#include "api/lease_service.h"
 #include "api/maintenance_service.h"
 #include "api/read_executor.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -30,9 +31,9 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
   cs->services_.push_back(std::make_unique<KvService>(server, cs->reads_.get()));
   cs->services_.push_back(std::make_unique<MaintenanceService>(server));
   cs->services_.push_back(std::make_unique<ClusterService>(server));
+  cs->services_.push_back(std::make_unique<LeaseService>(server));
   // Registered so every method exists; each answers UNIMPLEMENTED until built.
   cs->services_.push_back(std::make_unique<etcdserverpb::Watch::CallbackService>());
-  cs->services_.push_back(std::make_unique<etcdserverpb::Lease::CallbackService>());
   cs->services_.push_back(std::make_unique<etcdserverpb::Auth::CallbackService>());
   cs->services_.push_back(std::make_unique<v3lockpb::Lock::CallbackService>());
   cs->services_.push_back(std::make_unique<v3electionpb::Election::CallbackService>());

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <optional>
+#include <type_traits>
 
 #include "base/coding.h"
 #include "base/env.h"
+#include "lease/lessor.h"
 #include "mvcc/kv_store.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
@@ -62,6 +64,10 @@ std::unique_ptr<google::protobuf::Message> ScratchResponse(
       return std::make_unique<etcdserverpb::TxnResponse>();
     case R::kCompaction:
       return std::make_unique<etcdserverpb::CompactionResponse>();
+    case R::kLeaseGrant:
+      return std::make_unique<etcdserverpb::LeaseGrantResponse>();
+    case R::kLeaseRevoke:
+      return std::make_unique<etcdserverpb::LeaseRevokeResponse>();
     default:
       return nullptr;
   }
@@ -115,7 +121,26 @@ Status EtcdServer::Open() {
   auto store = mvcc::KvStore::Open(snap_dir_ + "/db", store_options);
   if (!store.ok()) return store.status();
   store_ = std::move(store.value());
-  kv_ = std::make_unique<KvApplier>();
+  lease::LessorOptions lease_options;
+  lease_options.min_ttl_seconds =
+      lease::MinLeaseTtlSeconds(options_.heartbeat_interval, options_.election_timeout);
+  lease_options.promote_extension = options_.election_timeout;
+  auto lessor = lease::Lessor::Open(
+      [this]() -> std::shared_ptr<mvcc::KvStore> {
+        // Whether store() hands out a raw or a shared pointer.
+        auto shared = [](auto s) -> std::shared_ptr<mvcc::KvStore> {
+          if constexpr (std::is_pointer_v<decltype(s)>) {
+            return std::shared_ptr<mvcc::KvStore>(std::shared_ptr<void>(), s);  // not owning
+          } else {
+            return s;
+          }
+        };
+        return shared(this->store());
+      },
+      lease_options);
+  if (!lessor.ok()) return lessor.status();
+  lessor_ = std::move(lessor.value());
+  kv_ = std::make_unique<KvApplier>(lessor_.get());
   snapshotter_ = std::make_unique<snap::Snapshotter>(Env::Default(), snap_dir_);
   raft_storage_ = std::make_unique<raft::MemoryStorage>();
 
@@ -285,6 +310,7 @@ void EtcdServer::SendMessages(std::vector<raftpb::Message>& messages) {
 }
 
 void EtcdServer::Stop() {
+  if (lessor_) lessor_->Stop();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -330,6 +356,29 @@ void EtcdServer::WaitLinearizable(ReadCallback done) {
   done(Status(Code::kStopped));
 }
 
+void EtcdServer::CallLeader(const std::string& method, std::string body,
+                            std::function<void(Result<std::string>)> done) {
+  const uint64_t leader = leader_id();
+  if (leader == 0) {
+    done(Status(Code::kNoLeader));
+    return;
+  }
+  if (leader == member_id_ || !transport_) {
+    done(Status(Code::kLeaderChanged));
+    return;
+  }
+  transport_->Call(leader, method, std::move(body), RequestTimeout(), std::move(done));
+}
+
+void EtcdServer::OnCall(uint64_t /*from*/, const std::string& method, const std::string& body,
+                        CallDone done) {
+  if (method.starts_with("lease/")) {
+    lessor_->ServePeerCall(method, body, std::move(done));
+    return;
+  }
+  done(Status::Unimplemented("no handler for peer call " + method));
+}
+
 void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* header) const {
   header->set_cluster_id(cluster_id_);
   header->set_member_id(member_id_);
@@ -354,6 +403,14 @@ void EtcdServer::StartThreads() {
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count());
   next_request_id_ = ((member_id_ & 0xffff) << 48) | ((now_ms & ((1ull << 40) - 1)) << 8);
+  // Expired leases are revoked through Raft like a client's LeaseRevoke;
+  // nobody waits for the outcome (a revoke that is lost is proposed again).
+  lessor_->StartExpiryLoop([this](int64_t id) {
+    internalpb::InternalRaftRequest request;
+    request.mutable_lease_revoke()->set_id(id);
+    auto response = std::make_shared<etcdserverpb::LeaseRevokeResponse>();
+    Propose(std::move(request), response.get(), [response](const Status&) {});
+  });
   applier_ = std::thread([this] { ApplyLoop(); });
   loop_ = std::thread([this] { RaftLoop(); });
 }
@@ -471,6 +528,10 @@ void EtcdServer::HandleReady(raft::Ready& ready) {
     term_.store(ready.hard_state->term(), std::memory_order_release);
     commit_index_.store(ready.hard_state->commit(), std::memory_order_release);
   }
+  // Lease deadlines exist only on the leader (docs/lease.md).
+  if (ready.soft_state && lessor_) {
+    lessor_->SetLeader(ready.soft_state->lead == member_id_, term());
+  }
   // Persist before anything leaves this member or is applied (Raft: a vote or
   // an acked append must survive a crash).
   if (ready.snapshot.metadata().index() > 0) {
@@ -557,6 +618,11 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   uint64_t last_index = 0;
   for (const raftpb::Entry& entry : entries) {
     last_index = entry.index();
+    // A leader's empty entry: every entry of earlier terms is applied, so
+    // its lessor takes over the deadlines (etcd's Promote).
+    if (entry.type() == raftpb::ENTRY_NORMAL && entry.data().empty()) {
+      lessor_->Promote(entry.term());
+    }
     // Entries at or below the consistent index are already in the store
     // (replayed from the WAL after a restart): applying twice would bump
     // revisions twice. Conf changes were applied by the raft loop.
@@ -610,6 +676,12 @@ Status EtcdServer::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalR
     case R::kCompaction:
       return kv_->Compact(txn, request.compaction(),
                           static_cast<etcdserverpb::CompactionResponse*>(response));
+    case R::kLeaseGrant:
+      return lessor_->Grant(txn, request.lease_grant(),
+                            static_cast<etcdserverpb::LeaseGrantResponse*>(response));
+    case R::kLeaseRevoke:
+      return lessor_->Revoke(txn, request.lease_revoke(),
+                             static_cast<etcdserverpb::LeaseRevokeResponse*>(response));
     default:
       return Status::Unimplemented("request type not supported yet");
   }

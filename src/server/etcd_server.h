@@ -63,6 +63,9 @@ class Wal;
 namespace etcdpp::snap {
 class Snapshotter;
 }
+namespace etcdpp::lease {
+class Lessor;
+}
 namespace etcdpp {
 class FileLock;
 }
@@ -125,6 +128,15 @@ class EtcdServer : private transport::Handler {
 
   mvcc::KvStore* store() const { return store_.get(); }
   KvApplier* kv() const { return kv_.get(); }
+  // Leases (docs/lease.md). Thread-safe; never null once Start returned.
+  lease::Lessor* lessor() const { return lessor_.get(); }
+  // Sends a request that only the leader serves (lease keep-alive and
+  // time-to-live) to the leader over the peer transport; done(reply body)
+  // or done(error) exactly once, on another thread: kNoLeader without a
+  // leader, kLeaderChanged if this member is the leader (the caller asked
+  // because the local lessor was not primary), transport or leader errors.
+  void CallLeader(const std::string& method, std::string body,
+                  std::function<void(Result<std::string>)> done);
   const ServerOptions& options() const { return options_; }
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -164,6 +176,8 @@ class EtcdServer : private transport::Handler {
   // transport::Handler: called on transport threads; only enqueue.
   void OnMessage(raftpb::Message m) override;
   void OnSnapshot(raftpb::Message m, std::string data_file_path) override;
+  void OnCall(uint64_t from, const std::string& method, const std::string& body,
+              CallDone done) override;
   Status StartTransport();
   void SendMessages(std::vector<raftpb::Message>& messages);
   Status Bootstrap(const std::vector<Member>& members);
@@ -210,6 +224,7 @@ class EtcdServer : private transport::Handler {
   std::unique_ptr<snap::Snapshotter> snapshotter_;     // raft loop thread
   std::unique_ptr<mvcc::KvStore> store_;               // writes: apply thread; reads: any
   std::unique_ptr<KvApplier> kv_;                      // apply thread
+  std::unique_ptr<lease::Lessor> lessor_;              // thread-safe
   std::unique_ptr<transport::Transport> transport_;    // null for a one-member cluster
 
   std::atomic<uint64_t> leader_id_{0};

@@ -1,5 +1,8 @@
 #include "transport/peer_service.h"
 
+#include <chrono>
+#include <future>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -7,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/crc32c.h"
+#include "transport/peer_call.h"
 #include "transport/wire.h"
 
 namespace etcdpp::transport {
@@ -85,6 +89,25 @@ grpc::Status PeerService::Snapshot(grpc::ServerContext* ctx,
   spdlog::info("transport: received snapshot [term {}, index {}] from peer {:x} into {}",
                msg.snapshot().metadata().term(), msg.snapshot().metadata().index(), from, path);
   handler_->OnSnapshot(std::move(msg), std::move(path));
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::Call(grpc::ServerContext* ctx, const transportpb::PeerCall* request,
+                               transportpb::PeerCallReply* reply) {
+  uint64_t from = 0;
+  grpc::Status admitted = Admit(*ctx, &from);
+  if (!admitted.ok()) return admitted;
+  // Shared: the handler may answer after this call gave up waiting.
+  auto answer = std::make_shared<std::promise<Result<std::string>>>();
+  std::future<Result<std::string>> future = answer->get_future();
+  handler_->OnCall(from, request->method(), request->body(),
+                   [answer](Result<std::string> r) { answer->set_value(std::move(r)); });
+  while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (ctx->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "etcdpp transport: call cancelled");
+    }
+  }
+  EncodeCallResult(future.get(), reply);
   return grpc::Status::OK;
 }
 

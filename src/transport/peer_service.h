@@ -25,6 +25,10 @@ class PeerService final : public transportpb::RaftPeer::Service {
   grpc::Status Snapshot(grpc::ServerContext* ctx,
                         grpc::ServerReader<transportpb::SnapshotChunk>* reader,
                         transportpb::SnapshotAck* ack) override;
+  // Waits (this gRPC thread) for the Handler's answer, at most until the
+  // call's deadline or cancellation.
+  grpc::Status Call(grpc::ServerContext* ctx, const transportpb::PeerCall* request,
+                    transportpb::PeerCallReply* reply) override;
 
  private:
   // Validates the handshake of an inbound call; the error to answer with, or

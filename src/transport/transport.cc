@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "transport/peer_call.h"
 #include "transport/peer_sender.h"
 #include "transport/peer_service.h"
 #include "transport/snapshot_sender.h"
@@ -57,7 +58,8 @@ Transport::Transport(uint64_t self_id, uint64_t cluster_id, Handler* handler,
       cluster_id_(cluster_id),
       handler_(handler),
       options_(std::move(options)),
-      dropped_(std::make_shared<std::atomic<uint64_t>>(0)) {}
+      dropped_(std::make_shared<std::atomic<uint64_t>>(0)),
+      caller_(std::make_unique<PeerCaller>(self_id, cluster_id)) {}
 
 Transport::~Transport() { Stop(); }
 
@@ -238,8 +240,25 @@ void Transport::Stop() {
   for (auto& [id, peer] : peers) peer->Join();
   for (auto& peer : retired) peer->Join();
   for (auto& s : snapshots) s->Join();
+  caller_->Stop();
   server_.reset();
   service_.reset();
+}
+
+void Transport::Call(uint64_t to, const std::string& method, std::string body,
+                     std::chrono::milliseconds timeout,
+                     std::function<void(Result<std::string>)> done) {
+  std::string address;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = peers_.find(to);
+    if (!stopped_ && it != peers_.end()) address = it->second->CurrentAddress();
+  }
+  if (address.empty()) {
+    done(Status::Unavailable(fmt::format("etcdpp transport: no address for member {:x}", to)));
+    return;
+  }
+  caller_->Call(to, address, method, std::move(body), timeout, std::move(done));
 }
 
 Status Transport::CheckInbound(uint64_t from, uint64_t cluster_id, uint64_t to) const {

@@ -54,6 +54,9 @@
 namespace grpc {
 class Server;
 }
+namespace etcdpp::transport {
+class PeerCaller;
+}
 
 namespace etcdpp::transport {
 
@@ -73,6 +76,13 @@ class Handler {
   // `data_file_path` the received file under TransportOptions::snapshot_dir. The
   // handler owns the file from now on (rename or delete it).
   virtual void OnSnapshot(raftpb::Message m, std::string data_file_path) = 0;
+  // A peer's Transport::Call. `done` must be called exactly once, from any
+  // thread, with the reply body or an error; the default refuses the call.
+  using CallDone = std::function<void(Result<std::string>)>;
+  virtual void OnCall(uint64_t /*from*/, const std::string& method, const std::string& /*body*/,
+                      CallDone done) {
+    done(Status::Unimplemented("no handler for peer call " + method));
+  }
 };
 
 struct TransportOptions {
@@ -146,6 +156,14 @@ class Transport {
   void SendSnapshot(raftpb::Message msg, std::string data_file_path,
                     std::function<void(bool ok)> done);
 
+  // Sends one request to peer `to` (RaftPeer.Call, answered by its
+  // Handler::OnCall) and calls done(reply body) or done(error) exactly
+  // once, on a gRPC thread, or at once if `to` is unknown or the transport
+  // stopped. kUnavailable when the call fails on the wire (including after
+  // `timeout`), else the peer handler's error. Never blocks.
+  void Call(uint64_t to, const std::string& method, std::string body,
+            std::chrono::milliseconds timeout, std::function<void(Result<std::string>)> done);
+
   // The peers whose messages were lost (stream failure, failed connect,
   // full queue) since the last call, each once, ascending. The server
   // passes each to RawNode::ReportUnreachable.
@@ -198,6 +216,8 @@ class Transport {
   std::unique_ptr<PeerService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<int> listen_ports_;
+  // Outgoing Calls; stopped by Stop.
+  const std::unique_ptr<PeerCaller> caller_;
 };
 
 // "host:port" from "http://host:port" (also accepts "host:port" and a
