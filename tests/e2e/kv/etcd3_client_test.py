@@ -94,9 +94,6 @@ class KVTestBase(unittest.TestCase):
             done.set()
             stream.cancel()
 
-    def probe_lease(self):
-        self.c.leasestub.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=60), 5)
-
     def assertRpcError(self, code, message_part, fn, *args, **kwargs):
         with self.assertRaises(grpc.RpcError) as cm:
             fn(*args, **kwargs)
@@ -513,10 +510,6 @@ class WatchTest(KVTestBase):
 
 
 class LeaseTest(KVTestBase):
-    def setUp(self):
-        super().setUp()
-        self.skip_if_unimplemented("Lease", self.probe_lease)
-
     def test_key_attached_to_revoked_lease_is_deleted(self):
         lease = self.c.lease(60)
         self.c.put(self.k("a"), "v", lease=lease)
