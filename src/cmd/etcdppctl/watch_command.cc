@@ -2,11 +2,18 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <regex>
+#include <thread>
 #include <vector>
 
+#include "cmd/etcdppctl/client.h"
 #include "cmd/etcdppctl/commands.h"
 #include "cmd/etcdppctl/go_format.h"
 #include "cmd/etcdppctl/kv_ops.h"
@@ -43,6 +50,52 @@ std::optional<std::string> RunExec(const std::vector<std::string>& argv, int64_t
   return "signal: " + std::to_string(WTERMSIG(status));
 }
 
+// etcdctl's argify: words separated by spaces, or Go double-quoted strings
+// (unquoted; a quoted word that does not unquote is kept as it is).
+std::vector<std::string> Argify(const std::string& line) {
+  static const std::regex kWord(R"("(?:[^"\\]|\\.)*"|\S+)");
+  std::vector<std::string> out;
+  for (auto it = std::sregex_iterator(line.begin(), line.end(), kWord);
+       it != std::sregex_iterator(); ++it) {
+    std::string w = it->str();
+    if (w.size() >= 2 && w.front() == '"' && w.back() == '"') {
+      std::string u;
+      bool ok = true;
+      for (size_t i = 1; i + 1 < w.size(); ++i) {
+        if (w[i] != '\\') {
+          u.push_back(w[i]);
+          continue;
+        }
+        if (i + 2 >= w.size()) {
+          ok = false;
+          break;
+        }
+        char c = w[++i];
+        switch (c) {
+          case 'n':
+            u.push_back('\n');
+            break;
+          case 't':
+            u.push_back('\t');
+            break;
+          case '\\':
+            u.push_back('\\');
+            break;
+          case '"':
+            u.push_back('"');
+            break;
+          default:
+            ok = false;
+        }
+        if (!ok) break;
+      }
+      if (ok) w = u;
+    }
+    out.push_back(w);
+  }
+  return out;
+}
+
 class WatchCommand : public Command {
  public:
   void AddFlags(FlagSet* f) override {
@@ -68,10 +121,7 @@ class WatchCommand : public Command {
                                       "ETCDCTL_WATCH_RANGE_END=" +
                                           GoQuote(env_range)));
     }
-    if (interactive_) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadFeature, "interactive watch is not supported by etcdppctl"));
-    }
+    if (interactive_) return RunInteractive(inv, env_key, env_range);
     const auto& all = inv.args();
     size_t split = std::min(inv.flags().positionals_before_dash(), all.size());
     std::vector<std::string> watch_args(all.begin(), all.begin() + static_cast<long>(split));
@@ -134,6 +184,132 @@ class WatchCommand : public Command {
   }
 
  private:
+  // The create request for key [range_end] with the current flags, or an
+  // error text (etcdctl's getWatchChan).
+  std::optional<std::string> MakeCreate(const std::vector<std::string>& watch_args,
+                                        etcdserverpb::WatchCreateRequest* create) const {
+    if (watch_args.size() == 2 && prefix_) {
+      return std::string("`range_end` and `--prefix` are mutually exclusive");
+    }
+    create->set_key(watch_args[0]);
+    if (watch_args.size() >= 2) create->set_range_end(watch_args[1]);
+    if (prefix_) {
+      create->set_range_end(watch_args[0].empty() ? std::string(1, '\0')
+                                                  : PrefixRangeEnd(watch_args[0]));
+      if (watch_args[0].empty()) create->set_key(std::string(1, '\0'));
+    }
+    create->set_start_revision(rev_);
+    create->set_prev_kv(prev_kv_);
+    return std::nullopt;
+  }
+
+  // etcdctl watch -i: each stdin line "watch [options] key [range_end] [--
+  // command...]" starts one more watch, printed as it comes; the flags of a
+  // line stay set for the following ones (etcdctl's flags are globals). At
+  // the end of input etcdctl exits with an error, watches and all.
+  int RunInteractive(Invocation& inv, const std::string& env_key, const std::string& env_range) {
+    if (auto rc = inv.PrepareClient()) return *rc;
+    auto printer = inv.MakePrinter();
+    if (!printer->SupportsLeaseAndWatch()) return inv.Unsupported();
+    FlagSet line_flags;
+    bool ignored_interactive = false;
+    line_flags.AddBool("interactive", 'i', &ignored_interactive, false);
+    line_flags.AddBool("prefix", 0, &prefix_, prefix_);
+    line_flags.AddInt64("rev", 0, &rev_, rev_);
+    line_flags.AddBool("prev-kv", 0, &prev_kv_, prev_kv_);
+    auto out_mu = std::make_shared<std::mutex>();
+    std::string line;
+    bool watching = false;
+    while (std::getline(inv.io().in, line)) {
+      std::vector<std::string> args = Argify(line);
+      if (args.size() < 2 && env_key.empty()) {
+        std::lock_guard<std::mutex> lock(*out_mu);
+        inv.io().err << "Invalid command " << line << " (command type or key is not provided)\n";
+        continue;
+      }
+      if (args.empty() || args[0] != "watch") {
+        std::lock_guard<std::mutex> lock(*out_mu);
+        inv.io().err << "Invalid command " << line << " (only support watch)\n";
+        continue;
+      }
+      std::string error;
+      std::vector<std::string> rest(args.begin() + 1, args.end());
+      std::optional<std::vector<std::string>> positional;
+      {
+        std::lock_guard<std::mutex> lock(
+            *out_mu);  // Flags are read by running watches' setup only.
+        positional = line_flags.Parse(rest, &error);
+      }
+      if (!positional) {
+        std::lock_guard<std::mutex> lock(*out_mu);
+        return inv.Fail(CtlStatus::Fail(kExitBadArgs, error));
+      }
+      const size_t split = std::min(line_flags.positionals_before_dash(), positional->size());
+      std::vector<std::string> watch_args(positional->begin(),
+                                          positional->begin() + static_cast<long>(split));
+      std::vector<std::string> exec_args(positional->begin() + static_cast<long>(split),
+                                         positional->end());
+      if (!env_key.empty()) {
+        std::vector<std::string> with_env{env_key};
+        if (!env_range.empty()) with_env.push_back(env_range);
+        with_env.insert(with_env.end(), watch_args.begin(), watch_args.end());
+        watch_args = std::move(with_env);
+      }
+      if (watch_args.empty()) {
+        std::lock_guard<std::mutex> lock(*out_mu);
+        return inv.Fail(CtlStatus::Fail(kExitBadArgs, "bad number of arguments"));
+      }
+      etcdserverpb::WatchCreateRequest create;
+      if (auto bad = MakeCreate(watch_args, &create)) {
+        std::lock_guard<std::mutex> lock(*out_mu);
+        inv.io().err << "Invalid command " << line << " (" << *bad << ")\n";
+        continue;
+      }
+      // Each watch has its own connection (Client is single-threaded) and
+      // thread; output is serialized so events of two watches never mix.
+      auto client = std::make_shared<Client>(inv.client().options());
+      Printer* shared_printer = printer.get();
+      CtlIo* io = &inv.io();
+      std::thread([client, create, exec_args, out_mu, shared_printer, io] {
+        client->Watch(create, [&](const etcdserverpb::WatchResponse& resp) {
+          std::lock_guard<std::mutex> lock(*out_mu);
+          if (resp.canceled()) {
+            std::string why = resp.compact_revision() != 0
+                                  ? "etcdserver: mvcc: required revision has been compacted"
+                                  : resp.cancel_reason();
+            io->err << "watch was canceled (" << why << ")\n";
+          }
+          shared_printer->Watch(resp);
+          io->out.flush();
+          for (const auto& event : resp.events()) {
+            if (exec_args.empty()) break;
+            if (auto failed = RunExec(exec_args, resp.header().revision(), event)) {
+              std::string quoted = "[";
+              for (size_t i = 0; i < exec_args.size(); ++i) {
+                quoted += (i ? " " : "") + GoQuote(exec_args[i]);
+              }
+              io->err << "command " << quoted << "] error (" << *failed << ")\n";
+              io->err.flush();
+              _exit(kExitError);
+            }
+          }
+          return true;
+        });
+      }).detach();
+      watching = true;
+    }
+    std::lock_guard<std::mutex> lock(*out_mu);
+    int rc = inv.Fail(CtlStatus::Fail(kExitInvalidInput, "Error reading watch request line: EOF"));
+    if (watching) {
+      // Watch threads are still running on this command's printer: end the
+      // process here, as etcdctl's os.Exit does.
+      inv.io().out.flush();
+      inv.io().err.flush();
+      _exit(rc);
+    }
+    return rc;
+  }
+
   bool interactive_ = false;
   bool prefix_ = false;
   int64_t rev_ = 0;
