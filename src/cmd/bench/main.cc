@@ -5,6 +5,7 @@
 //       --total 100000 put --key-size 8 --val-size 256 --key-space-size 100000
 //   etcdpp-bench --conns 10 --clients 100 --total 100000 range foo --consistency s
 //   etcdpp-bench --total 10000 txn-put --txn-ops 4 --key-space-size 1000
+//   etcdpp-bench watch --streams 10 --watchers 10000 --puts 1000   (fan-out)
 //
 // --json prints a one-line JSON summary on stdout (the report goes to stderr).
 #include <absl/synchronization/mutex.h>
@@ -21,6 +22,7 @@
 #include "cmd/bench/kv_calls.h"
 #include "cmd/bench/latency_report.h"
 #include "cmd/bench/load_driver.h"
+#include "cmd/bench/watch_fanout.h"
 
 namespace etcdpp::bench {
 namespace {
@@ -91,7 +93,43 @@ int Main(int argc, char** argv) {
   range_cmd->add_option("--consistency", consistency, "linearizable (l) or serializable (s)")
       ->check(CLI::IsMember({"l", "s"}));
 
+  WatchFanoutOptions fanout;
+  auto* watch_cmd = app.add_subcommand(
+      "watch", "watch fan-out: watchers on one key, sequential puts to it, events/s delivered");
+  watch_cmd->add_option("--streams", fanout.streams, "watch streams (one connection each)")
+      ->check(CLI::PositiveNumber);
+  watch_cmd->add_option("--watchers", fanout.watchers, "watchers in all")
+      ->check(CLI::PositiveNumber);
+  watch_cmd->add_option("--puts", fanout.puts, "puts to the watched key")
+      ->check(CLI::PositiveNumber);
+  watch_cmd->add_option("--val-size", fanout.val_size, "value size in bytes")
+      ->check(CLI::NonNegativeNumber);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (watch_cmd->parsed()) {
+    fanout.endpoints = SplitEndpoints(endpoints);
+    fanout.timeout = std::chrono::seconds(request_timeout_s * 4);
+    WatchFanoutResult r = RunWatchFanout(fanout);
+    std::FILE* out = json ? stderr : stdout;
+    fmt::print(out,
+               "watch fan-out: {} watchers on {} streams, {} puts of {} bytes\n"
+               "  setup {:.3f} s, puts {:.3f} s, delivery {:.3f} s\n"
+               "  {} events delivered, {:.0f} events/s\n",
+               fanout.watchers, fanout.streams, fanout.puts, fanout.val_size, r.setup_s, r.puts_s,
+               r.delivery_s, r.events, r.events_per_s);
+    if (!r.error.empty()) fmt::print(stderr, "etcdpp-bench: {}\n", r.error);
+    if (json) {
+      fmt::print(
+          "{{\"op\":\"watch\",\"watchers\":{},\"streams\":{},\"puts\":{},\"val_size\":{},"
+          "\"setup_s\":{:.6f},\"puts_s\":{:.6f},\"delivery_s\":{:.6f},\"events\":{},"
+          "\"events_per_s\":{:.1f}}}\n",
+          fanout.watchers, fanout.streams, fanout.puts, fanout.val_size, r.setup_s, r.puts_s,
+          r.delivery_s, r.events, r.events_per_s);
+    }
+    std::fflush(stdout);
+    return r.error.empty() ? 0 : 1;
+  }
 
   load.endpoints = SplitEndpoints(endpoints);
   load.request_timeout = std::chrono::seconds(request_timeout_s);

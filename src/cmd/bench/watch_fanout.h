@@ -1,0 +1,35 @@
+// Watch fan-out benchmark: N watchers on one key spread over S streams (one
+// gRPC connection each), then P sequential puts to that key; measures how
+// fast every watcher gets every event (etcd's tools/benchmark "watch-latency"
+// idea, reported as events delivered per second).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace etcdpp::bench {
+
+struct WatchFanoutOptions {
+  std::vector<std::string> endpoints;
+  int streams = 10;
+  int watchers = 1000;  // In all, split evenly over the streams.
+  int puts = 1000;
+  int val_size = 64;
+  std::string key = "etcdpp-bench-watch";
+  std::chrono::seconds timeout{120};
+};
+
+struct WatchFanoutResult {
+  std::string error;        // Empty on success.
+  uint64_t events = 0;      // Delivered (watchers * puts when complete).
+  double setup_s = 0;       // Creating every watcher.
+  double puts_s = 0;        // First put sent .. last put acknowledged.
+  double delivery_s = 0;    // First put sent .. last event received.
+  double events_per_s = 0;  // events / delivery_s.
+};
+
+WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& options);
+
+}  // namespace etcdpp::bench
