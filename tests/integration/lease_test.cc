@@ -384,5 +384,47 @@ TEST_F(LeaseTest, NewLeaderExtendsLeasesAndExpiresThoseNotKeptAlive) {
   EXPECT_TRUE(Eventually([&] { return KeyLease(*survivor, "k") == -1; }, 6s));
 }
 
+TEST_F(LeaseTest, LeaseKeptAliveThroughAFailoverDoesNotExpire) {
+  StartCluster(3);
+  Member* old_leader = &Leader();
+  Member* client_member = &Follower();
+  const int64_t kept = Grant(*client_member, 1);
+  const int64_t dropped = Grant(*client_member, 1);
+  ASSERT_TRUE(Put(*client_member, "kept", kept).ok());
+  ASSERT_TRUE(Put(*client_member, "dropped", dropped).ok());
+
+  // A client keeping `kept` alive through the follower, reopening its stream
+  // after errors as clientv3 does, while the leader is stopped.
+  bool stopped_leader = false;
+  int renewals_after_failover = 0;
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < until) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    auto stream = client_member->lease->LeaseKeepAlive(&ctx);
+    while (std::chrono::steady_clock::now() < until) {
+      LeaseKeepAliveRequest req;
+      req.set_id(kept);
+      LeaseKeepAliveResponse resp;
+      if (!stream->Write(req) || !stream->Read(&resp)) break;
+      EXPECT_EQ(resp.ttl(), 1) << "the kept lease expired";
+      if (stopped_leader) ++renewals_after_failover;
+      if (!stopped_leader && std::chrono::steady_clock::now() + 3500ms > until) {
+        old_leader->Stop();
+        stopped_leader = true;
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+    ctx.TryCancel();
+    (void)stream->Finish();
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(stopped_leader);
+  EXPECT_GT(renewals_after_failover, 0);
+  EXPECT_EQ(KeyLease(*client_member, "kept"), kept);
+  // The lease nobody kept alive expired under the new leader.
+  EXPECT_TRUE(Eventually([&] { return KeyLease(*client_member, "dropped") == -1; }, 6s));
+}
+
 }  // namespace
 }  // namespace etcdpp::api
