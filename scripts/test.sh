@@ -2,8 +2,11 @@
 # Builds etcdpp and runs every test: the release build's whole suite (unit,
 # integration, e2e with the real etcdctl and python etcd3, crash tests), then
 # the unit and integration tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and the multi-threaded server core and MVCC
-# store under ThreadSanitizer.
+# UndefinedBehaviorSanitizer, the multi-threaded server core and MVCC store
+# under ThreadSanitizer, and the fuzzers (clang) for a bounded time each. The
+# release suite includes the short robustness profile (ctest label
+# "robustness": faults injected into 3-member etcdpp and etcd 3.4 clusters,
+# histories checked for linearizability; docs/robustness.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -30,3 +33,6 @@ ninja -C build-tsan -j "$JOBS" server_test mvcc_test
 echo "== TSan tests"
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 \
   ctest --output-on-failure -j "$JOBS" -R '^(server_test|mvcc_test)$' --timeout 600)
+
+echo "== fuzzers (clang, ASan+UBSan, 20 s each from fuzz/corpus)"
+fuzz/run.sh 20

@@ -158,6 +158,9 @@ class ReadView {
   Result<std::optional<std::string>> GetMeta(std::string_view name) const;
 
  protected:
+  // KvStore owns the table handles every view shares (clang, unlike gcc,
+  // needs this to let it name ReadView::Dbis).
+  friend class KvStore;
   struct Dbis {
     MDB_dbi key = 0;
     MDB_dbi rev = 0;
