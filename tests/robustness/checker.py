@@ -375,6 +375,11 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
     entries.sort(key=lambda e: (e.time, 0 if e.is_call else 1, e.index))
     unknown.sort(key=lambda i: (ops[i].invoke, i))
     unknown_invokes = [ops[i].invoke for i in unknown]
+    # No answered op and no watch event lies beyond max_rev: once the model
+    # passes it no answered op can be placed any more, so an unknown op never
+    # needs to make a revision above it.
+    max_rev = max([op.rev for op in ops if op.known and op.rev is not None]
+                  + list((observed or {}).keys()) + [initial[0]])
     pinned_at = {}
     for i in unknown:
         if ops[i].pinned is not None:
@@ -437,7 +442,7 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
         if nxt in pinned_at:
             # Observed at nxt: nothing else can make that revision.
             out.extend(i for i in pinned_at[nxt] if not placed[i] and ops[i].invoke <= limit)
-        elif unknown and nxt not in model.owned:
+        elif unknown and nxt not in model.owned and nxt <= max_rev:
             # Newest first: an op that took effect at a gap was most likely
             # invoked shortly before it (old ones mostly never arrived).
             for j in range(bisect.bisect_right(unknown_invokes, limit) - 1, -1, -1):
