@@ -8,6 +8,7 @@
 #include "api/lease_service.h"
 #include "api/maintenance_service.h"
 #include "api/read_executor.h"
+#include "api/watch_service.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/etcd_server.h"
 #include "v3electionpb/v3election.grpc.pb.h"
@@ -32,8 +33,8 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
   cs->services_.push_back(std::make_unique<MaintenanceService>(server));
   cs->services_.push_back(std::make_unique<ClusterService>(server));
   cs->services_.push_back(std::make_unique<LeaseService>(server));
+  cs->services_.push_back(std::make_unique<WatchService>(server));
   // Registered so every method exists; each answers UNIMPLEMENTED until built.
-  cs->services_.push_back(std::make_unique<etcdserverpb::Watch::CallbackService>());
   cs->services_.push_back(std::make_unique<etcdserverpb::Auth::CallbackService>());
   cs->services_.push_back(std::make_unique<v3lockpb::Lock::CallbackService>());
   cs->services_.push_back(std::make_unique<v3electionpb::Election::CallbackService>());

@@ -17,6 +17,7 @@
 #include "server/kv_applier.h"
 #include "snap/snapshotter.h"
 #include "wal/wal.h"
+#include "watch/watch_hub.h"
 
 namespace etcdpp::server {
 namespace {
@@ -141,6 +142,9 @@ Status EtcdServer::Open() {
   if (!lessor.ok()) return lessor.status();
   lessor_ = std::move(lessor.value());
   kv_ = std::make_unique<KvApplier>(lessor_.get());
+  watch::WatchHubOptions watch_options;
+  watch_options.progress_notify_interval = options_.watch_progress_notify_interval;
+  watch_hub_ = std::make_unique<watch::WatchHub>(store_.get(), watch_options);
   snapshotter_ = std::make_unique<snap::Snapshotter>(Env::Default(), snap_dir_);
   raft_storage_ = std::make_unique<raft::MemoryStorage>();
 
@@ -326,6 +330,9 @@ void EtcdServer::Stop() {
   }
   apply_cv_.notify_all();
   if (applier_.joinable()) applier_.join();
+  // Watch streams end with "server stopped" instead of holding up gRPC's
+  // shutdown.
+  if (watch_hub_) watch_hub_->Stop();
   FailAll(Status(Code::kStopped));
   if (store_) (void)store_->Sync();
 }
@@ -659,6 +666,8 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   if (st.ok()) st = txn->Commit();
   if (!st.ok()) Fatal("failed to commit applied entries to the backend", st);
   applied_index_.store(last_index, std::memory_order_release);
+  // Watchers read the new changes on the hub's own thread.
+  watch_hub_->Notify(store_->CurrentRevision());
   for (auto& [waiter, status] : completed) waiter.done(status);
 }
 

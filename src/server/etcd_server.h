@@ -60,6 +60,9 @@ struct Ready;
 namespace etcdpp::wal {
 class Wal;
 }
+namespace etcdpp::watch {
+class WatchHub;
+}
 namespace etcdpp::snap {
 class Snapshotter;
 }
@@ -94,6 +97,8 @@ struct ServerOptions {
   // Raft log entries kept in memory behind a snapshot so slow followers can
   // catch up without a snapshot (etcd's SnapshotCatchUpEntries).
   uint64_t snapshot_catchup_entries = 5000;
+  // etcd's --experimental-watch-progress-notify-interval.
+  std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
 };
 
 // Completion of one proposal: the status of applying it. The response object
@@ -137,6 +142,8 @@ class EtcdServer : private transport::Handler {
   // because the local lessor was not primary), transport or leader errors.
   void CallLeader(const std::string& method, std::string body,
                   std::function<void(Result<std::string>)> done);
+  // Every watcher of this member; told by the apply thread after each commit.
+  watch::WatchHub* watch_hub() const { return watch_hub_.get(); }
   const ServerOptions& options() const { return options_; }
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -225,6 +232,9 @@ class EtcdServer : private transport::Handler {
   std::unique_ptr<mvcc::KvStore> store_;               // writes: apply thread; reads: any
   std::unique_ptr<KvApplier> kv_;                      // apply thread
   std::unique_ptr<lease::Lessor> lessor_;              // thread-safe
+  // Reads the store itself; Notify()d after each commit, switched in
+  // OnStoreReplaced(), stopped (sinks told) in Stop().
+  std::unique_ptr<watch::WatchHub> watch_hub_;
   std::unique_ptr<transport::Transport> transport_;    // null for a one-member cluster
 
   std::atomic<uint64_t> leader_id_{0};

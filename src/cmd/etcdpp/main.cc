@@ -36,6 +36,7 @@ struct Flags {
   int64_t quota_backend_bytes = 0;
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;
+  std::string watch_progress_notify_interval = "10m0s";
   std::string log_level = "info";
   std::string log_format = "json";
 };
@@ -59,6 +60,42 @@ void SetUpLogging(const Flags& flags) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
   spdlog::flush_on(spdlog::level::info);
+}
+
+// A Go time.Duration string as etcd's flags take it: a sequence of decimal
+// numbers with units h, m, s, ms, us (or µs), ns, e.g. "10m0s", "1.5s",
+// "500ms"; "0" alone is zero. Rounded down to milliseconds, at least 1 ms.
+Result<std::chrono::milliseconds> ParseGoDuration(const std::string& text) {
+  auto bad = [&] { return Status::InvalidArgument("invalid duration \"" + text + "\""); };
+  if (text == "0") return bad();  // A zero interval would spin.
+  static const std::pair<const char*, double> kUnits[] = {
+      {"ns", 1e-6}, {"us", 1e-3}, {"\u00b5s", 1e-3}, {"ms", 1.0},
+      {"s", 1e3},   {"m", 6e4},   {"h", 3.6e6}};
+  double total_ms = 0;
+  size_t i = 0;
+  if (text.empty()) return bad();
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.'))
+      ++j;
+    if (j == i) return bad();
+    const double value = std::stod(text.substr(i, j - i));
+    size_t k = j;
+    while (k < text.size() && !std::isdigit(static_cast<unsigned char>(text[k])) && text[k] != '.')
+      ++k;
+    const std::string unit = text.substr(j, k - j);
+    bool known = false;
+    for (const auto& [name, ms] : kUnits) {
+      if (unit == name) {
+        total_ms += value * ms;
+        known = true;
+      }
+    }
+    if (!known) return bad();
+    i = k;
+  }
+  if (total_ms < 1) return bad();
+  return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
 }
 
 int Fail(const Status& st) {
@@ -102,6 +139,8 @@ int main(int argc, char** argv) {
           "Time (in milliseconds) of a heartbeat interval.");
   AddFlag(app, "election-timeout", flags.election_timeout_ms,
           "Time (in milliseconds) for an election to timeout.");
+  AddFlag(app, "experimental-watch-progress-notify-interval", flags.watch_progress_notify_interval,
+          "Duration of periodic watch progress notifications (Go syntax: 10m0s, 500ms).");
   AddFlag(app, "log-level", flags.log_level, "Log level: debug, info, warn, error.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
@@ -151,6 +190,9 @@ int main(int argc, char** argv) {
   }
   options.heartbeat_interval = std::chrono::milliseconds(flags.heartbeat_interval_ms);
   options.election_timeout = std::chrono::milliseconds(flags.election_timeout_ms);
+  auto progress_interval = ParseGoDuration(flags.watch_progress_notify_interval);
+  if (!progress_interval.ok()) return Fail(progress_interval.status());
+  options.watch_progress_notify_interval = *progress_interval;
   if (flags.election_timeout_ms < 5 * flags.heartbeat_interval_ms) {
     return Fail(Status::InvalidArgument(
         "--election-timeout should be at least 5 times --heartbeat-interval"));
