@@ -84,7 +84,7 @@ std::vector<mvccpb::Event> EventsOf(const std::vector<WatchResponse>& rs, int64_
   return out;
 }
 
-bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds limit = 30s) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) return true;
@@ -359,7 +359,7 @@ TEST_F(WatchHubTest, TenThousandWatchersOnOneSinkEachGetEveryEventOnce) {
   StartHub();
   TestSink& sink = NewSink(1024);
   constexpr int kWatchers = 10000;
-  constexpr int kWrites = 5;
+  constexpr int kWrites = 3;
   const int64_t start = store_->CurrentRevision() + 1;
   for (int i = 0; i < kWatchers; ++i) {
     // Half on one shared key, half on prefixes of their own.
@@ -385,12 +385,12 @@ TEST_F(WatchHubTest, TenThousandWatchersOnOneSinkEachGetEveryEventOnce) {
         for (const auto& r : sink.Consumed()) total += r.events_size();
         return total >= static_cast<size_t>(kWatchers * kWrites);
       },
-      60s));
+      240s));  // Generous: sanitizer builds are many times slower.
   for (const auto& r : sink.Consumed()) {
     for (const auto& e : r.events()) got[r.watch_id()].push_back(e.kv().value());
   }
   ASSERT_EQ(got.size(), static_cast<size_t>(kWatchers));
-  const std::vector<std::string> want{"0", "1", "2", "3", "4"};
+  const std::vector<std::string> want{"0", "1", "2"};
   for (const auto& [id, values] : got) ASSERT_EQ(values, want) << "watcher " << id;
 }
 
@@ -467,7 +467,7 @@ TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
     }
     return n;
   };
-  ASSERT_TRUE(WaitFor([&] { return total() >= want_total; }, 20s));
+  ASSERT_TRUE(WaitFor([&] { return total() >= want_total; }, 60s));
   std::this_thread::sleep_for(20ms);
   EXPECT_EQ(total(), want_total);
   for (size_t i = 0; i < watchers.size(); ++i) {
@@ -477,7 +477,8 @@ TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
       for (auto& e : got) g += std::to_string(e.kv().mod_revision()) + e.kv().key() + " ";
       for (auto& e : want[i]) w += std::to_string(e.kv().mod_revision()) + e.kv().key() + " ";
       ADD_FAILURE() << "spec " << watchers[i].spec.key << ".." << watchers[i].spec.range_end.size()
-                    << " from " << watchers[i].spec.start_revision << "\ngot  " << g << "\nwant " << w;
+                    << " from " << watchers[i].spec.start_revision << "\ngot  " << g << "\nwant "
+                    << w;
     }
     ASSERT_EQ(got.size(), want[i].size()) << "watcher " << i;
     for (size_t j = 0; j < got.size(); ++j) {
