@@ -79,9 +79,12 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
                                            etcdserverpb::RangeResponse* response) {
   Status st = server::ValidateRange(*request);
   if (!st.ok()) return FinishWith(context, st);
-  mvcc::KvStore* store = server_->store();
+  // The store is taken when the read runs (after ReadIndex), never held
+  // across the wait: a snapshot install replaces it and waits for holders.
+  server::EtcdServer* server = server_;
   return ReadAndFinish(server_, reads_, context, request->serializable(), response,
-                       [store, request, response]() -> Status {
+                       [server, request, response]() -> Status {
+                         std::shared_ptr<mvcc::KvStore> store = server->store();
                          auto view = store->Read();
                          if (!view.ok()) return view.status();
                          return server::KvApplier::Range(**view, *request, response);
@@ -116,9 +119,10 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
   if (server::IsReadOnlyTxn(*request)) {
     // etcd serves read-only txns without a log entry; serializable only if
     // every range in it is.
-    mvcc::KvStore* store = server_->store();
+    server::EtcdServer* server = server_;
     return ReadAndFinish(server_, reads_, context, IsSerializableTxn(*request), response,
-                         [store, request, response]() -> Status {
+                         [server, request, response]() -> Status {
+                           std::shared_ptr<mvcc::KvStore> store = server->store();
                            auto view = store->Read();
                            if (!view.ok()) return view.status();
                            return server::KvApplier::TxnReadOnly(**view, *request, response);

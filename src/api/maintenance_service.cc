@@ -10,7 +10,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
                                                      const etcdserverpb::StatusRequest*,
                                                      etcdserverpb::StatusResponse* response) {
   server_->FillHeader(response->mutable_header());
-  mvcc::KvStore* store = server_->store();
+  std::shared_ptr<mvcc::KvStore> store = server_->store();
   response->mutable_header()->set_revision(store->CurrentRevision());
   response->set_version(kEtcdApiVersion);
   response->set_dbsize(store->DbSizeBytes());
@@ -28,7 +28,9 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* request,
                                                      etcdserverpb::HashKVResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto view = server_->store()->Read();
+  // The view must not outlive the store it reads.
+  std::shared_ptr<mvcc::KvStore> store = server_->store();
+  auto view = store->Read();
   if (!view.ok()) {
     reactor->Finish(ToGrpcStatus(view.status()));
     return reactor;
@@ -61,12 +63,33 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   return reactor;
 }
 
-grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
-                                                     const etcdserverpb::MemberListRequest*,
-                                                     etcdserverpb::MemberListResponse* response) {
-  server_->FillHeader(response->mutable_header());
-  response->mutable_header()->set_revision(server_->store()->CurrentRevision());
-  for (const server::Member& m : server_->Members()) {
+grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
+    grpc::CallbackServerContext* context, const etcdserverpb::MoveLeaderRequest* request,
+    etcdserverpb::MoveLeaderResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto timeout = std::chrono::milliseconds(5000) + 2 * server_->options().election_timeout;
+  const auto client_left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      context->deadline() - std::chrono::system_clock::now());
+  if (client_left > std::chrono::milliseconds(0) && client_left < timeout) timeout = client_left;
+  server::EtcdServer* server = server_;
+  server_->MoveLeader(
+      request->targetid(), timeout, [server, reactor, response](const etcdpp::Status& st) {
+        if (st.ok()) {
+          server->FillHeader(response->mutable_header());
+          response->mutable_header()->set_revision(server->store()->CurrentRevision());
+        }
+        reactor->Finish(ToGrpcStatus(st));
+      });
+  return reactor;
+}
+
+namespace {
+
+template <typename Response>
+void FillMembers(server::EtcdServer* server, Response* response) {
+  server->FillHeader(response->mutable_header());
+  response->mutable_header()->set_revision(server->store()->CurrentRevision());
+  for (const server::Member& m : server->Members()) {
     etcdserverpb::Member* out = response->add_members();
     out->set_id(m.id);
     out->set_name(m.name);
@@ -74,8 +97,74 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
     for (const std::string& u : m.client_urls) out->add_clienturls(u);
     out->set_islearner(m.is_learner);
   }
+}
+
+// The callback for a membership change: answers with the members after it.
+template <typename Response>
+server::ProposeCallback FinishWithMembers(server::EtcdServer* server,
+                                          grpc::ServerUnaryReactor* reactor, Response* response) {
+  return [server, reactor, response](const etcdpp::Status& st) {
+    if (st.ok()) FillMembers(server, response);
+    reactor->Finish(ToGrpcStatus(st));
+  };
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
+                                                     const etcdserverpb::MemberListRequest*,
+                                                     etcdserverpb::MemberListResponse* response) {
+  FillMembers(server_, response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* context,
+                                                    const etcdserverpb::MemberAddRequest* request,
+                                                    etcdserverpb::MemberAddResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto member = std::make_shared<server::Member>();
+  member->peer_urls.assign(request->peerurls().begin(), request->peerurls().end());
+  member->is_learner = request->islearner();
+  server::EtcdServer* server = server_;
+  server_->AddMember(member.get(), [server, reactor, response, member](const etcdpp::Status& st) {
+    if (st.ok()) {
+      FillMembers(server, response);
+      etcdserverpb::Member* added = response->mutable_member();
+      added->set_id(member->id);
+      for (const std::string& u : member->peer_urls) added->add_peerurls(u);
+      added->set_islearner(member->is_learner);
+    }
+    reactor->Finish(ToGrpcStatus(st));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(
+    grpc::CallbackServerContext* context, const etcdserverpb::MemberRemoveRequest* request,
+    etcdserverpb::MemberRemoveResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  server_->RemoveMember(request->id(), FinishWithMembers(server_, reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
+    grpc::CallbackServerContext* context, const etcdserverpb::MemberUpdateRequest* request,
+    etcdserverpb::MemberUpdateResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  server_->UpdateMember(
+      request->id(),
+      std::vector<std::string>(request->peerurls().begin(), request->peerurls().end()),
+      FinishWithMembers(server_, reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberPromote(
+    grpc::CallbackServerContext* context, const etcdserverpb::MemberPromoteRequest* request,
+    etcdserverpb::MemberPromoteResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  server_->PromoteMember(request->id(), FinishWithMembers(server_, reactor, response));
   return reactor;
 }
 

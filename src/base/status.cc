@@ -112,6 +112,8 @@ constexpr std::array<CodeInfo, static_cast<size_t>(Code::kCodeCount)> kCodes = {
      "etcdserver: rpc not supported for learner"},
     {Code::kBadLeaderTransferee, "BadLeaderTransferee", GrpcCode::kFailedPrecondition,
      "etcdserver: bad leader transferee"},
+    {Code::kTimeoutLeaderTransfer, "TimeoutLeaderTransfer", GrpcCode::kUnavailable,
+     "etcdserver: request timed out, leader transfer took too long"},
 }};
 
 constexpr bool RowsInEnumOrder() {

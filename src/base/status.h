@@ -77,6 +77,7 @@ enum class Code : unsigned char {
   kCorrupt,
   kNotSupportedForLearner,
   kBadLeaderTransferee,
+  kTimeoutLeaderTransfer,
   kCodeCount,  // Not a code: the number of codes.
 };
 

@@ -3,8 +3,13 @@
 #include <google/protobuf/message.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <type_traits>
 
@@ -77,6 +82,22 @@ std::unique_ptr<google::protobuf::Message> ScratchResponse(
 // Snapshot files kept on disk (etcd keeps 5).
 constexpr size_t kSnapshotsToKeep = 5;
 
+// Where the applied membership lives in the store's meta table.
+constexpr char kMembershipMetaKey[] = "membership/state";
+
+// etcd's HealthInterval: a peer counts as connected for reconfiguration
+// checks once its stream has been up this long.
+constexpr std::chrono::seconds kHealthInterval{5};
+
+// etcd's readyPercent: a learner may be promoted once its log reaches 90% of
+// the leader's.
+constexpr double kLearnerReadyPercent = 0.9;
+
+std::vector<std::string> SortedUrls(std::vector<std::string> urls) {
+  std::sort(urls.begin(), urls.end());
+  return urls;
+}
+
 }  // namespace
 
 EtcdServer::EtcdServer(const ServerOptions& options) : options_(options) {
@@ -117,6 +138,10 @@ Status EtcdServer::Open() {
   }
   data_dir_lock_ = std::move(lock.value());
 
+  // A snapshot install that crashed before its exchange (or the old store
+  // it exchanged out): never the live store, which is always at db/.
+  std::error_code ec;
+  std::filesystem::remove_all(snap_dir_ + "/db.incoming", ec);
   mvcc::Options store_options;
   store_options.quota_bytes = options_.quota_backend_bytes;
   auto store = mvcc::KvStore::Open(snap_dir_ + "/db", store_options);
@@ -152,8 +177,9 @@ Status EtcdServer::Open() {
   if (!members.ok()) return members.status();
 
   if (!wal::Wal::Exists(Env::Default(), wal_dir_)) {
+    if (options_.initial_cluster_state == "existing") return JoinExisting();
     if (options_.initial_cluster_state != "new") {
-      return Status::Unimplemented("--initial-cluster-state=existing needs multi-member support");
+      return Status::InvalidArgument("--initial-cluster-state must be new or existing");
     }
     return Bootstrap(*members);
   }
@@ -173,13 +199,8 @@ Status EtcdServer::Bootstrap(const std::vector<Member>& members) {
   std::vector<uint64_t> ids;
   for (const Member& m : members) ids.push_back(m.id);
   cluster_id_ = ComputeClusterId(ids);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    members_ = members;
-    for (Member& m : members_) {
-      if (m.id == member_id_) m.client_urls = options_.client_urls;
-    }
-  }
+  // The applied membership starts empty: the bootstrap entries add everyone.
+  initial_peers_ = members;
 
   auto wal = wal::Wal::Create(Env::Default(), wal_dir_, EncodeWalMetadata(member_id_, cluster_id_),
                               wal::Options());
@@ -190,9 +211,100 @@ Status EtcdServer::Bootstrap(const std::vector<Member>& members) {
   auto node = raft::RawNode::Create(config);
   if (!node.ok()) return node.status();
   node_ = std::move(node.value());
+  // Every founding member writes the same entries, so the context holds only
+  // what all of them know alike: id and peer URLs (names come by publish).
   std::vector<raft::Peer> peers;
-  for (const Member& m : members) peers.push_back(raft::Peer{m.id, m.name});
+  for (const Member& m : members) {
+    internalpb::ConfChangeContext ctx;
+    ctx.mutable_member()->set_id(m.id);
+    for (const std::string& u : m.peer_urls) ctx.mutable_member()->add_peer_urls(u);
+    peers.push_back(raft::Peer{m.id, ctx.SerializeAsString()});
+  }
   return node_->Bootstrap(peers);
+}
+
+Status EtcdServer::JoinExisting() {
+  // Like etcd's getClusterFromRemotePeers: ask the other members listed in
+  // --initial-cluster for the cluster; this member must already have been
+  // added (member add), which gave it its id.
+  auto initial = InitialMembers(options_.initial_cluster, options_.initial_cluster_token);
+  if (!initial.ok()) return initial.status();
+  const std::vector<std::string> own_urls = SortedUrls(options_.initial_advertise_peer_urls);
+  std::vector<std::string> remote_urls;
+  for (const Member& m : *initial) {
+    if (SortedUrls(m.peer_urls) == own_urls) continue;
+    remote_urls.insert(remote_urls.end(), m.peer_urls.begin(), m.peer_urls.end());
+  }
+  if (remote_urls.empty()) {
+    return Status::InvalidArgument(
+        "--initial-cluster-state=existing: --initial-cluster names no other member to join");
+  }
+  auto fetched = transport::FetchMembership(remote_urls, RequestTimeout());
+  if (!fetched.ok()) {
+    return Status::Unavailable("cannot fetch cluster info from peer urls: " +
+                               fetched.status().message());
+  }
+  auto membership = Membership::Decode(fetched->membership);
+  if (!membership.ok()) return membership.status();
+  for (const Member& m : membership->List()) {
+    if (SortedUrls(m.peer_urls) == own_urls) member_id_ = m.id;
+  }
+  if (member_id_ == 0) {
+    return Status::InvalidArgument(
+        "this member's peer URLs are not in the cluster's membership; add it with "
+        "`member add` before starting it with --initial-cluster-state=existing");
+  }
+  cluster_id_ = fetched->cluster_id;
+  initial_peers_ = membership->List();
+  auto wal = wal::Wal::Create(Env::Default(), wal_dir_, EncodeWalMetadata(member_id_, cluster_id_),
+                              wal::Options());
+  if (!wal.ok()) return wal.status();
+  wal_ = std::move(wal.value());
+  // No bootstrap: the leader sends the log (or a snapshot) from the start,
+  // membership included.
+  auto node = raft::RawNode::Create(RaftConfig());
+  if (!node.ok()) return node.status();
+  node_ = std::move(node.value());
+  spdlog::info("joining cluster {:x} as member {:x}", cluster_id_, member_id_);
+  return Status::OK();
+}
+
+Status EtcdServer::LoadMembership(const raftpb::Snapshot& snapshot) {
+  Membership loaded;
+  if (snapshot.metadata().index() > 0 && !snapshot.data().empty()) {
+    auto decoded = Membership::Decode(snapshot.data());
+    if (!decoded.ok()) return decoded.status();
+    loaded = std::move(decoded.value());
+  } else if (snapshot.metadata().index() > 0) {
+    // A snapshot from before membership was recorded in snapshots: the
+    // store's copy, else the flags.
+    auto view = store_->Read();
+    if (!view.ok()) return view.status();
+    auto meta = (*view)->GetMeta(kMembershipMetaKey);
+    if (!meta.ok()) return meta.status();
+    std::string encoded;
+    if (meta->has_value()) {
+      encoded = **meta;
+    } else {
+      auto members = InitialMembers(options_.initial_cluster, options_.initial_cluster_token);
+      if (!members.ok()) return members.status();
+      internalpb::MembershipState state;
+      for (const Member& m : *members) *state.add_members() = ToProto(m);
+      encoded = state.SerializeAsString();
+    }
+    auto decoded = Membership::Decode(encoded);
+    if (!decoded.ok()) return decoded.status();
+    loaded = std::move(decoded.value());
+  }
+  // Otherwise the log from index 1 (bootstrap entries first) rebuilds it.
+  initial_peers_ = loaded.List();
+  if (initial_peers_.empty()) {
+    auto members = InitialMembers(options_.initial_cluster, options_.initial_cluster_token);
+    if (members.ok()) initial_peers_ = *members;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  membership_ = std::move(loaded);
+  return Status::OK();
 }
 
 Status EtcdServer::Restart() {
@@ -227,14 +339,7 @@ Status EtcdServer::Restart() {
   }
   raft_storage_->SetHardState(contents->hard_state);
   ETCDPP_RETURN_IF_ERROR(raft_storage_->Append(contents->entries));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto members = InitialMembers(options_.initial_cluster, options_.initial_cluster_token);
-    if (members.ok()) members_ = *members;
-    for (Member& m : members_) {
-      if (m.id == member_id_) m.client_urls = options_.client_urls;
-    }
-  }
+  ETCDPP_RETURN_IF_ERROR(LoadMembership(snapshot));
   raft::Config config = RaftConfig();
   config.applied = snapshot.metadata().index();
   auto node = raft::RawNode::Create(config);
@@ -262,20 +367,44 @@ raft::Config EtcdServer::RaftConfig() const {
 }
 
 Status EtcdServer::StartTransport() {
-  std::vector<Member> members = Members();
-  if (members.size() <= 1) return Status::OK();
   transport::TransportOptions topts;
   topts.snapshot_dir = snap_dir_;
   transport::Handler* handler = this;
   transport_ = std::make_unique<transport::Transport>(member_id_, cluster_id_, handler, topts);
-  std::vector<std::string> listen = options_.listen_peer_urls;
-  if (listen.empty()) listen = options_.initial_advertise_peer_urls;
-  Status st = transport_->Start(listen);
-  if (!st.ok()) return st;
-  for (const Member& m : members) {
+  // A one-member cluster listens for peers only once it gets a second member.
+  if (initial_peers_.size() > 1 || options_.initial_cluster_state == "existing") {
+    std::vector<std::string> listen = options_.listen_peer_urls;
+    if (listen.empty()) listen = options_.initial_advertise_peer_urls;
+    Status st = transport_->Start(listen);
+    if (!st.ok()) return st;
+    transport_listening_ = true;
+  }
+  for (const Member& m : initial_peers_) {
     if (m.id != member_id_) transport_->AddPeer(m.id, m.peer_urls);
   }
   return Status::OK();
+}
+
+void EtcdServer::EnsureTransportListening() {
+  if (transport_listening_) return;
+  transport_listening_ = true;
+  std::vector<std::string> listen = options_.listen_peer_urls;
+  if (listen.empty()) listen = options_.initial_advertise_peer_urls;
+  Status st = transport_->Start(listen);
+  if (!st.ok()) spdlog::error("cannot listen for peers: {}", st.ToString());
+}
+
+void EtcdServer::OnRemovedFromCluster() { MarkRemoved(); }
+
+void EtcdServer::MarkRemoved() {
+  if (removed_.exchange(true)) return;
+  spdlog::warn("the member has been permanently removed from the cluster");
+  if (options_.on_removed) options_.on_removed();
+}
+
+std::string EtcdServer::MembershipForPeers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return membership_.Encode();
 }
 
 void EtcdServer::OnMessage(raftpb::Message m) {
@@ -288,11 +417,14 @@ void EtcdServer::OnMessage(raftpb::Message m) {
 }
 
 void EtcdServer::OnSnapshot(raftpb::Message m, std::string data_file_path) {
-  // Installing a leader's backend is not built yet (a follower that fell
-  // behind the leader's retained log cannot catch up): refuse it visibly.
-  spdlog::error(
-      "received a snapshot at index {} from {:x}; installing snapshots is not supported yet",
-      m.snapshot().metadata().index(), m.from());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      incoming_snapshots_.push_back(IncomingSnapshot{std::move(m), std::move(data_file_path)});
+      work_cv_.notify_one();
+      return;
+    }
+  }
   (void)Env::Default()->RemoveFile(data_file_path);
 }
 
@@ -302,15 +434,42 @@ void EtcdServer::SendMessages(std::vector<raftpb::Message>& messages) {
   out.reserve(messages.size());
   for (raftpb::Message& m : messages) {
     if (m.type() == raftpb::MSG_SNAP) {
-      spdlog::warn(
-          "member {:x} needs a snapshot (index {}); sending snapshots is not supported yet", m.to(),
-          m.snapshot().metadata().index());
-      node_->ReportSnapshot(m.to(), /*failed=*/true);
+      SendSnapshot(std::move(m));
       continue;
     }
     out.push_back(std::move(m));
   }
   transport_->Send(std::move(out));
+}
+
+void EtcdServer::SendSnapshot(raftpb::Message m) {
+  // The data is the whole store as applied now (at or past the snapshot's
+  // index, like etcd's backend snapshot): the receiver skips the entries its
+  // store already holds by consistent index. Copied off the raft loop: a
+  // large store must not hold up heartbeats.
+  const uint64_t to = m.to();
+  const std::string path = snap_dir_ + "/" + std::to_string(m.snapshot().metadata().index()) + "-" +
+                           std::to_string(to) + ".send.db";
+  auto report = [this, to](bool failed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_reports_.emplace_back(to, failed);
+    work_cv_.notify_one();
+  };
+  spdlog::info("sending snapshot at index {} to member {:x}", m.snapshot().metadata().index(), to);
+  snapshot_copiers_.emplace_back([this, m = std::move(m), path, report]() mutable {
+    (void)Env::Default()->RemoveFile(path);
+    Status st = store()->CopyToFile(path);
+    if (!st.ok()) {
+      spdlog::warn("cannot copy the store for a snapshot: {}", st.ToString());
+      (void)Env::Default()->RemoveFile(path);
+      report(true);
+      return;
+    }
+    transport_->SendSnapshot(std::move(m), path, [path, report](bool ok) {
+      (void)Env::Default()->RemoveFile(path);
+      report(!ok);
+    });
+  });
 }
 
 void EtcdServer::Stop() {
@@ -321,6 +480,8 @@ void EtcdServer::Stop() {
   }
   work_cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  for (std::thread& t : snapshot_copiers_) t.join();
+  snapshot_copiers_.clear();
   if (transport_) transport_->Stop();
   // The raft loop has stopped feeding the applier; let it drain what it has
   // (those entries are durable in the WAL) and stop.
@@ -339,16 +500,242 @@ void EtcdServer::Stop() {
 
 void EtcdServer::Propose(internalpb::InternalRaftRequest request,
                          google::protobuf::Message* response, ProposeCallback done) {
+  PendingProposal p;
+  p.request = std::move(request);
+  p.response = response;
+  p.done = std::move(done);
+  EnqueueProposal(std::move(p));
+}
+
+void EtcdServer::EnqueueProposal(PendingProposal p) {
+  p.deadline = Clock::now() + RequestTimeout();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      proposals_.push_back(PendingProposal{std::move(request), response, std::move(done),
-                                           Clock::now() + RequestTimeout()});
+      proposals_.push_back(std::move(p));
       work_cv_.notify_one();
       return;
     }
   }
-  done(Status(Code::kStopped));
+  p.done(Status(Code::kStopped));
+}
+
+std::shared_ptr<mvcc::KvStore> EtcdServer::store() const {
+  std::lock_guard<std::mutex> lock(store_mu_);
+  return store_;
+}
+
+size_t EtcdServer::ConnectedVotersSince(const std::vector<uint64_t>& voters,
+                                        Clock::time_point since) const {
+  size_t n = 0;
+  for (uint64_t id : voters) {
+    if (id == member_id_) {
+      ++n;
+      continue;
+    }
+    std::optional<Clock::time_point> t = transport_->ActiveSince(id);
+    if (t && *t < since) ++n;
+  }
+  return n;
+}
+
+Status EtcdServer::MayAddMember(const Member& member) const {
+  if (!options_.strict_reconfig_check) return Status::OK();
+  Membership membership;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    membership = membership_;
+  }
+  if (!member.is_learner && !membership.IsReadyToAddVoter()) {
+    return Status(Code::kMemberNotEnoughStarted);
+  }
+  std::vector<uint64_t> voters = membership.VoterIds();
+  if (ConnectedVotersSince(voters, Clock::now() - kHealthInterval) != voters.size()) {
+    return Status(Code::kUnhealthy);
+  }
+  return Status::OK();
+}
+
+Status EtcdServer::MayRemoveMember(uint64_t id) const {
+  if (!options_.strict_reconfig_check) return Status::OK();
+  Membership membership;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    membership = membership_;
+  }
+  const Member* m = membership.Find(id);
+  if (m != nullptr && m->is_learner) return Status::OK();
+  if (!membership.IsReadyToRemoveVoter(id)) return Status(Code::kMemberNotEnoughStarted);
+  // A member that is down is not part of the active quorum: safe to remove.
+  if (id != member_id_ && !transport_->ActiveSince(id)) return Status::OK();
+  std::vector<uint64_t> voters = membership.VoterIds();
+  const size_t active = ConnectedVotersSince(voters, Clock::now() - kHealthInterval);
+  if (active < 1 + 1 + (voters.size() - 1) / 2) return Status(Code::kUnhealthy);
+  return Status::OK();
+}
+
+void EtcdServer::AddMember(Member* member, ProposeCallback done) {
+  for (const std::string& u : member->peer_urls) {
+    if (!HostPort(u).ok()) return done(Status(Code::kMemberBadURLs));
+  }
+  if (member->peer_urls.empty()) return done(Status(Code::kMemberBadURLs));
+  // etcd's NewMember for MemberAdd: no cluster name, the time in seconds.
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  member->id = ComputeMemberId(member->peer_urls, std::to_string(now_s.count()));
+  Status st = MayAddMember(*member);
+  if (!st.ok()) return done(st);
+  raftpb::ConfChange cc;
+  cc.set_type(member->is_learner ? raftpb::CONF_CHANGE_ADD_LEARNER_NODE
+                                 : raftpb::CONF_CHANGE_ADD_NODE);
+  cc.set_node_id(member->id);
+  internalpb::ConfChangeContext ctx;
+  *ctx.mutable_member() = ToProto(*member);
+  cc.set_context(ctx.SerializeAsString());
+  PendingProposal p;
+  p.done = std::move(done);
+  p.conf_change = std::move(cc);
+  EnqueueProposal(std::move(p));
+}
+
+void EtcdServer::RemoveMember(uint64_t id, ProposeCallback done) {
+  Status st = MayRemoveMember(id);
+  if (!st.ok()) return done(st);
+  raftpb::ConfChange cc;
+  cc.set_type(raftpb::CONF_CHANGE_REMOVE_NODE);
+  cc.set_node_id(id);
+  internalpb::ConfChangeContext ctx;
+  ctx.mutable_member()->set_id(id);
+  cc.set_context(ctx.SerializeAsString());
+  PendingProposal p;
+  p.done = std::move(done);
+  p.conf_change = std::move(cc);
+  EnqueueProposal(std::move(p));
+}
+
+void EtcdServer::UpdateMember(uint64_t id, std::vector<std::string> peer_urls,
+                              ProposeCallback done) {
+  for (const std::string& u : peer_urls) {
+    if (!HostPort(u).ok()) return done(Status(Code::kMemberBadURLs));
+  }
+  if (peer_urls.empty()) return done(Status(Code::kMemberBadURLs));
+  raftpb::ConfChange cc;
+  cc.set_type(raftpb::CONF_CHANGE_UPDATE_NODE);
+  cc.set_node_id(id);
+  internalpb::ConfChangeContext ctx;
+  ctx.mutable_member()->set_id(id);
+  for (const std::string& u : peer_urls) ctx.mutable_member()->add_peer_urls(u);
+  cc.set_context(ctx.SerializeAsString());
+  PendingProposal p;
+  p.done = std::move(done);
+  p.conf_change = std::move(cc);
+  EnqueueProposal(std::move(p));
+}
+
+void EtcdServer::PromoteMember(uint64_t id, ProposeCallback done) {
+  Status refused;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The verdicts the leader would reach from the membership alone, so a
+    // follower gives them too (etcd forwards the call to the leader).
+    const Member* m = membership_.Find(id);
+    if (m == nullptr) {
+      refused = Status(Code::kMemberNotFound);
+    } else if (!m->is_learner) {
+      refused = Status(Code::kMemberNotLearner);
+    } else if (options_.strict_reconfig_check && !membership_.IsReadyToPromote(id)) {
+      refused = Status(Code::kMemberNotEnoughStarted);
+    }
+  }
+  if (!refused.ok()) return done(refused);
+  raftpb::ConfChange cc;
+  cc.set_type(raftpb::CONF_CHANGE_ADD_NODE);
+  cc.set_node_id(id);
+  internalpb::ConfChangeContext ctx;
+  ctx.mutable_member()->set_id(id);
+  ctx.set_is_promote(true);
+  cc.set_context(ctx.SerializeAsString());
+  PendingProposal p;
+  p.done = std::move(done);
+  p.conf_change = std::move(cc);
+  p.check_learner_ready = true;
+  EnqueueProposal(std::move(p));
+}
+
+void EtcdServer::MoveLeader(uint64_t transferee, std::chrono::milliseconds timeout,
+                            ProposeCallback done) {
+  if (leader_id() != member_id_) return done(Status(Code::kNotLeader));
+  Status refused(Code::kStopped);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Member* m = membership_.Find(transferee);
+    if (m == nullptr || m->is_learner) {
+      refused = Status(Code::kBadLeaderTransferee);
+    } else if (!stopping_) {
+      transfer_requests_.push_back(
+          PendingTransfer{transferee, Clock::now() + timeout, std::move(done)});
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  done(refused);
+}
+
+Status EtcdServer::TransferLeadershipForStop(std::chrono::milliseconds timeout) {
+  if (leader_id() != member_id_) return Status::OK();
+  auto result = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = result->get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::OK();
+    // Transferee 0: the raft loop picks the most up-to-date voter.
+    transfer_requests_.push_back(PendingTransfer{
+        0, Clock::now() + timeout, [result](const Status& st) { result->set_value(st); }});
+    work_cv_.notify_one();
+  }
+  if (future.wait_for(timeout + std::chrono::seconds(1)) != std::future_status::ready) {
+    return Status(Code::kTimeoutLeaderTransfer);
+  }
+  return future.get();
+}
+
+void EtcdServer::ProgressTransfers(Clock::time_point now) {
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    PendingTransfer& t = *it;
+    if (!t.started) {
+      t.started = true;
+      if (t.transferee == 0) {
+        // The voter with the longest log: it needs no catch-up first.
+        raft::NodeStatus status = node_->GetStatus();
+        uint64_t best = 0;
+        uint64_t best_match = 0;
+        for (const auto& [id, pr] : status.progress) {
+          if (id == member_id_ || pr.is_learner) continue;
+          if (best == 0 || pr.match > best_match) {
+            best = id;
+            best_match = pr.match;
+          }
+        }
+        if (best == 0 || node_->lead() != member_id_) {
+          t.done(Status::OK());
+          it = transfers_.erase(it);
+          continue;
+        }
+        t.transferee = best;
+        spdlog::info("transferring leadership to {:x} before stopping", best);
+      }
+      node_->TransferLeader(t.transferee);
+    }
+    if (node_->lead() == t.transferee) {
+      t.done(Status::OK());
+      it = transfers_.erase(it);
+    } else if (now >= t.deadline) {
+      t.done(Status(Code::kTimeoutLeaderTransfer));
+      it = transfers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void EtcdServer::WaitLinearizable(ReadCallback done) {
@@ -394,7 +781,7 @@ void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* header) const {
 
 std::vector<Member> EtcdServer::Members() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return members_;
+  return membership_.List();
 }
 
 std::chrono::milliseconds EtcdServer::RequestTimeout() const {
@@ -431,20 +818,33 @@ void EtcdServer::RaftLoop() {
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
   std::vector<raftpb::Message> incoming;
+  std::vector<IncomingSnapshot> snapshots;
+  std::vector<std::pair<uint64_t, bool>> snapshot_reports;
+  std::string snapshot_membership;
   for (;;) {
     uint64_t snapshot_at = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait_until(lock, next_tick, [&] {
         return stopping_ || !proposals_.empty() || !reads_.empty() || !incoming_.empty() ||
-               snapshot_request_ != 0;
+               snapshot_request_ != 0 || !incoming_snapshots_.empty() ||
+               !snapshot_reports_.empty() || !transfer_requests_.empty();
       });
       if (stopping_) break;
       proposals.swap(proposals_);
       reads.swap(reads_);
       incoming.swap(incoming_);
       std::swap(snapshot_at, snapshot_request_);
+      snapshot_membership.swap(snapshot_membership_);
+      snapshots.swap(incoming_snapshots_);
+      snapshot_reports.swap(snapshot_reports_);
+      for (PendingTransfer& t : transfer_requests_) transfers_.push_back(std::move(t));
+      transfer_requests_.clear();
     }
+    for (const auto& [to, failed] : snapshot_reports) node_->ReportSnapshot(to, failed);
+    snapshot_reports.clear();
+    for (IncomingSnapshot& in : snapshots) StepSnapshot(std::move(in));
+    snapshots.clear();
     for (const raftpb::Message& m : incoming) {
       Status st = node_->Step(m);
       if (!st.ok() && st.code() != Code::kNotFound) {
@@ -476,8 +876,72 @@ void EtcdServer::RaftLoop() {
       reads.clear();
       node_->ReadIndex(EncodeReadContext(ctx));
     }
+    ProgressTransfers(now);
     DrainReady();
-    if (snapshot_at != 0) Snapshot(snapshot_at);
+    MaybePublish();
+    if (snapshot_at != 0) Snapshot(snapshot_at, snapshot_membership);
+  }
+}
+
+void EtcdServer::MaybePublish() {
+  if (publish_done_.load() || publish_in_flight_.load() || node_->lead() == 0 || removed()) {
+    return;
+  }
+  publish_in_flight_.store(true);
+  PendingProposal p;
+  internalpb::MemberAttributesRequest* attrs = p.request.mutable_member_attributes();
+  attrs->set_member_id(member_id_);
+  attrs->set_name(options_.name);
+  for (const std::string& u : options_.client_urls) attrs->add_client_urls(u);
+  p.response = nullptr;
+  p.deadline = Clock::now() + RequestTimeout();
+  p.done = [this](const Status& st) {
+    if (st.ok()) {
+      publish_done_.store(true);
+      spdlog::info("published member {:x} name={} to the cluster", member_id_, options_.name);
+    } else if (st.code() != Code::kStopped) {
+      spdlog::warn("publishing member attributes failed (will retry): {}", st.ToString());
+    }
+    publish_in_flight_.store(false);
+  };
+  ProposeOne(p);
+}
+
+void EtcdServer::StepSnapshot(IncomingSnapshot in) {
+  const raftpb::SnapshotMetadata& meta = in.message.snapshot().metadata();
+  // Raft ignores a snapshot it already covers or from a stale term: keep the
+  // store (it may be ahead of it) and let Raft answer.
+  if (meta.index() <= node_->committed() || in.message.term() < node_->term()) {
+    (void)Env::Default()->RemoveFile(in.path);
+    Status st = node_->Step(in.message);
+    if (!st.ok()) spdlog::debug("stale snapshot from {:x}: {}", in.message.from(), st.ToString());
+    return;
+  }
+  spdlog::info("installing snapshot at index {} (term {}) from {:x}", meta.index(), meta.term(),
+               in.message.from());
+  raftpb::Message message = in.message;
+  // The store is swapped on the apply thread, after every entry before it.
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    install_done_ = false;
+    ApplyBatch batch;
+    batch.install = std::move(in);
+    apply_queue_.push_back(std::move(batch));
+  }
+  apply_cv_.notify_one();
+  {
+    std::unique_lock<std::mutex> lock(apply_mu_);
+    conf_cv_.wait(lock, [&] { return install_done_; });
+  }
+  // Raft persists the snapshot (HandleReady: snapshot file, WAL marker)
+  // before its acknowledgement leaves.
+  Status st = node_->Step(message);
+  if (!st.ok()) spdlog::warn("snapshot from {:x} refused: {}", message.from(), st.ToString());
+  std::vector<Member> members = Members();
+  for (const Member& m : members) {
+    if (m.id == member_id_) continue;
+    EnsureTransportListening();
+    transport_->AddPeer(m.id, m.peer_urls);
   }
 }
 
@@ -485,13 +949,89 @@ void EtcdServer::DrainReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
     HandleReady(ready);
+    uint64_t last_conf_index = 0;
+    for (const raftpb::Entry& e : ready.committed_entries) {
+      if (e.type() == raftpb::ENTRY_CONF_CHANGE) last_conf_index = e.index();
+    }
     // Advance reads ready.committed_entries: hand them over only afterwards.
     node_->Advance(ready);
     QueueApply(ready);
+    if (last_conf_index != 0) ApplyConfChangeResults(last_conf_index);
+  }
+}
+
+void EtcdServer::ApplyConfChangeResults(uint64_t last_conf_index) {
+  // Like etcd's raft loop: wait for the applier to decide on the membership
+  // changes before Raft uses them (at most one is pending in the cluster, so
+  // this wait is rare and short).
+  std::vector<std::pair<uint64_t, raftpb::ConfChange>> results;
+  {
+    std::unique_lock<std::mutex> lock(apply_mu_);
+    conf_cv_.wait(lock, [&] { return conf_applied_index_ >= last_conf_index; });
+    results.swap(conf_results_);
+  }
+  for (const auto& [index, cc] : results) {
+    conf_history_.emplace_back(index, node_->ApplyConfChange(cc));
+    if (cc.node_id() == 0) continue;
+    internalpb::ConfChangeContext ctx;
+    (void)ctx.ParseFromString(cc.context());
+    std::vector<std::string> urls(ctx.member().peer_urls().begin(), ctx.member().peer_urls().end());
+    switch (cc.type()) {
+      case raftpb::CONF_CHANGE_ADD_NODE:
+      case raftpb::CONF_CHANGE_ADD_LEARNER_NODE:
+        if (cc.node_id() != member_id_ && !ctx.is_promote()) {
+          EnsureTransportListening();
+          transport_->AddPeer(cc.node_id(), urls);
+        }
+        break;
+      case raftpb::CONF_CHANGE_REMOVE_NODE:
+        if (cc.node_id() == member_id_) {
+          MarkRemoved();
+        } else {
+          transport_->RemovePeer(cc.node_id());
+        }
+        break;
+      case raftpb::CONF_CHANGE_UPDATE_NODE:
+        if (cc.node_id() != member_id_) transport_->UpdatePeer(cc.node_id(), urls);
+        break;
+      default:
+        break;
+    }
   }
 }
 
 void EtcdServer::ProposeOne(PendingProposal& p) {
+  if (p.conf_change) {
+    if (p.check_learner_ready) {
+      // etcd's isLearnerReady: only the leader knows the learner's progress.
+      raft::NodeStatus status = node_->GetStatus();
+      if (status.progress.empty()) return p.done(Status(Code::kNotLeader));
+      auto learner = status.progress.find(p.conf_change->node_id());
+      auto leader = status.progress.find(member_id_);
+      if (learner != status.progress.end() && leader != status.progress.end() &&
+          static_cast<double>(learner->second.match) <
+              static_cast<double>(leader->second.match) * kLearnerReadyPercent) {
+        return p.done(Status(Code::kLearnerNotReady));
+      }
+    }
+    if (!p.conf_change->id()) p.conf_change->set_id(++next_request_id_);
+    const uint64_t id = p.conf_change->id();
+    {
+      std::lock_guard<std::mutex> lock(waiters_mu_);
+      waiters_.emplace(id, Waiter{nullptr, p.done, p.deadline});
+    }
+    Status st = node_->ProposeConfChange(*p.conf_change);
+    if (st.ok()) return;
+    {
+      std::lock_guard<std::mutex> lock(waiters_mu_);
+      waiters_.erase(id);
+    }
+    if (st.code() == Code::kNoLeader || st.code() == Code::kLeaderChanged) {
+      stalled_proposals_.push_back(std::move(p));
+      return;
+    }
+    return p.done(st);
+  }
   if (!p.request.header().id()) p.request.mutable_header()->set_id(++next_request_id_);
   std::string data = p.request.SerializeAsString();
   if (data.size() > options_.max_request_bytes) {
@@ -540,8 +1080,11 @@ void EtcdServer::HandleReady(raft::Ready& ready) {
     lessor_->SetLeader(ready.soft_state->lead == member_id_, term());
   }
   // Persist before anything leaves this member or is applied (Raft: a vote or
-  // an acked append must survive a crash).
+  // an acked append must survive a crash). A snapshot's store was installed
+  // by StepSnapshot before Raft saw it.
   if (ready.snapshot.metadata().index() > 0) {
+    conf_history_.emplace_back(ready.snapshot.metadata().index(),
+                               ready.snapshot.metadata().conf_state());
     Status st = snapshotter_->SaveSnap(ready.snapshot);
     if (st.ok()) {
       st = wal_->SaveSnapshot(
@@ -560,19 +1103,9 @@ void EtcdServer::HandleReady(raft::Ready& ready) {
     if (!st.ok()) Fatal("failed to append to raft storage", st);
   }
   SendMessages(ready.messages);
-
-  // Membership changes take effect in Raft as they are handed to the applier
-  // (the RawNode belongs to this thread); remember the ConfState per index so
-  // a snapshot at index i records the membership as of i.
-  for (const raftpb::Entry& entry : ready.committed_entries) {
-    if (entry.type() != raftpb::ENTRY_CONF_CHANGE) continue;
-    raftpb::ConfChange cc;
-    if (!cc.ParseFromString(entry.data())) {
-      Fatal("undecodable conf change",
-            Status::Corruption("index " + std::to_string(entry.index())));
-    }
-    conf_history_.emplace_back(entry.index(), node_->ApplyConfChange(cc));
-  }
+  // Membership changes reach Raft in ApplyConfChangeResults, once the
+  // applier has validated them; conf_history_ remembers the ConfState per
+  // index so a snapshot at index i records the membership as of i.
 }
 
 void EtcdServer::QueueApply(raft::Ready& ready) {
@@ -605,6 +1138,17 @@ void EtcdServer::ApplyLoop() {
     // applier falls behind by a few batches and catches up in one commit.
     std::vector<raftpb::Entry> entries;
     for (ApplyBatch& b : batches) {
+      if (b.install) {
+        // Everything before the snapshot is applied first.
+        ApplyEntries(entries);
+        entries.clear();
+        InstallSnapshot(*b.install);
+        {
+          std::lock_guard<std::mutex> lock(apply_mu_);
+          install_done_ = true;
+        }
+        conf_cv_.notify_all();
+      }
       for (raftpb::Entry& e : b.entries) entries.push_back(std::move(e));
       for (auto& r : b.reads) reads_waiting_apply_.push_back(std::move(r));
     }
@@ -622,7 +1166,16 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   if (!write.ok()) Fatal("cannot open a backend write transaction", write.status());
   std::unique_ptr<mvcc::WriteTxn> txn = std::move(write.value());
   std::vector<std::pair<Waiter, Status>> completed;
+  std::vector<std::pair<uint64_t, raftpb::ConfChange>> conf_results;
   uint64_t last_index = 0;
+  auto take_waiter = [this](uint64_t id) -> std::optional<Waiter> {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) return std::nullopt;
+    Waiter w = std::move(it->second);
+    waiters_.erase(it);
+    return w;
+  };
   for (const raftpb::Entry& entry : entries) {
     last_index = entry.index();
     // A leader's empty entry: every entry of earlier terms is applied, so
@@ -632,15 +1185,40 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     }
     // Entries at or below the consistent index are already in the store
     // (replayed from the WAL after a restart): applying twice would bump
-    // revisions twice. Conf changes were applied by the raft loop.
-    if (entry.index() <= consistent_index || entry.data().empty() ||
-        entry.type() != raftpb::ENTRY_NORMAL) {
+    // revisions twice. Membership entries are still applied to the
+    // in-memory membership (rebuilt from the snapshot's), not to the store.
+    const bool in_store = entry.index() <= consistent_index;
+    if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+      raftpb::ConfChange effective;
+      Status st = ApplyConfChangeEntry(in_store ? nullptr : txn.get(), entry, &effective);
+      conf_results.emplace_back(entry.index(), effective);
+      if (auto waiter = take_waiter(effective.id())) {
+        completed.emplace_back(std::move(*waiter), std::move(st));
+      }
       continue;
     }
+    if (entry.data().empty() || entry.type() != raftpb::ENTRY_NORMAL) continue;
     internalpb::InternalRaftRequest request;
     if (!request.ParseFromString(entry.data())) {
       Fatal("undecodable raft entry", Status::Corruption("index " + std::to_string(entry.index())));
     }
+    if (request.has_member_attributes()) {
+      std::string encoded;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        membership_.SetAttributes(request.member_attributes());
+        encoded = membership_.Encode();
+      }
+      if (!in_store) {
+        Status st = txn->PutMeta(kMembershipMetaKey, encoded);
+        if (!st.ok()) Fatal("failed to store the membership", st);
+      }
+      if (auto waiter = take_waiter(request.header().id())) {
+        completed.emplace_back(std::move(*waiter), Status::OK());
+      }
+      continue;
+    }
+    if (in_store) continue;
     std::optional<Waiter> waiter;
     {
       std::lock_guard<std::mutex> lock(waiters_mu_);
@@ -668,6 +1246,12 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   applied_index_.store(last_index, std::memory_order_release);
   // Watchers read the new changes on the hub's own thread.
   watch_hub_->Notify(store_->CurrentRevision());
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    for (auto& r : conf_results) conf_results_.push_back(std::move(r));
+    conf_applied_index_ = last_index;
+  }
+  conf_cv_.notify_all();
   for (auto& [waiter, status] : completed) waiter.done(status);
 }
 
@@ -694,6 +1278,93 @@ Status EtcdServer::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalR
     default:
       return Status::Unimplemented("request type not supported yet");
   }
+}
+
+Status EtcdServer::ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry& entry,
+                                        raftpb::ConfChange* effective) {
+  if (!effective->ParseFromString(entry.data())) {
+    Fatal("undecodable conf change", Status::Corruption("index " + std::to_string(entry.index())));
+  }
+  internalpb::ConfChangeContext ctx;
+  if (!ctx.ParseFromString(effective->context())) ctx.Clear();
+  Status st;
+  std::string encoded;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    st = membership_.Validate(*effective, ctx);
+    if (st.ok()) {
+      membership_.Apply(*effective, ctx);
+      encoded = membership_.Encode();
+    }
+  }
+  if (!st.ok()) {
+    // Refused on every member alike (the membership is the same at this
+    // index): Raft applies nothing (etcd sets NodeID to None).
+    spdlog::warn("membership change at index {} refused: {}", entry.index(), st.message());
+    effective->set_node_id(0);
+    return st;
+  }
+  if (txn != nullptr) {
+    Status put = txn->PutMeta(kMembershipMetaKey, encoded);
+    if (!put.ok()) Fatal("failed to store the membership", put);
+  }
+  return Status::OK();
+}
+
+void EtcdServer::InstallSnapshot(IncomingSnapshot& in) {
+  const std::string db_dir = snap_dir_ + "/db";
+  const std::string incoming_dir = snap_dir_ + "/db.incoming";
+  std::error_code ec;
+  std::filesystem::remove_all(incoming_dir, ec);
+  std::filesystem::create_directories(incoming_dir, ec);
+  if (ec) Fatal("cannot create the snapshot directory", Status::IOError(ec.message()));
+  std::filesystem::rename(in.path, incoming_dir + "/data.mdb", ec);
+  if (ec) Fatal("cannot move the received snapshot", Status::IOError(ec.message()));
+  Status st = Env::Default()->SyncDir(incoming_dir);
+  if (!st.ok()) Fatal("cannot sync the snapshot directory", st);
+  mvcc::Options store_options;
+  store_options.quota_bytes = options_.quota_backend_bytes;
+  auto opened = mvcc::KvStore::Open(incoming_dir, store_options);
+  if (!opened.ok()) Fatal("cannot open the received snapshot", opened.status());
+  std::shared_ptr<mvcc::KvStore> fresh = std::move(opened.value());
+  auto membership = Membership::Decode(in.message.snapshot().data());
+  if (!membership.ok()) Fatal("received snapshot carries no valid membership", membership.status());
+
+  std::shared_ptr<mvcc::KvStore> old;
+  {
+    std::lock_guard<std::mutex> lock(store_mu_);
+    old = std::move(store_);
+    store_ = fresh;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    membership_ = std::move(membership.value());
+  }
+  const uint64_t applied =
+      std::max(fresh->ConsistentIndex(), in.message.snapshot().metadata().index());
+  applied_index_.store(std::max(applied, applied_index_.load()), std::memory_order_release);
+  snapshot_requested_index_ = applied;
+  OnStoreReplaced();
+  // Readers that copied the old pointer finish with it; nobody takes it anew.
+  while (old.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  old.reset();
+  // Atomically make the new store the one at db/ (the open env follows its
+  // files, not its path); what ends up in db.incoming/ is the old store.
+  if (::renameat2(AT_FDCWD, incoming_dir.c_str(), AT_FDCWD, db_dir.c_str(), RENAME_EXCHANGE) != 0) {
+    Fatal("cannot exchange the store directories", Status::IOError(std::strerror(errno)));
+  }
+  st = Env::Default()->SyncDir(snap_dir_);
+  if (!st.ok()) Fatal("cannot sync the snapshot directory", st);
+  std::filesystem::remove_all(incoming_dir, ec);
+  spdlog::info("installed snapshot at index {}; store at consistent index {}",
+               in.message.snapshot().metadata().index(), fresh->ConsistentIndex());
+}
+
+void EtcdServer::OnStoreReplaced() {
+  // Hooks of modules that cache the store go here (watch hub, lessor).
+  Status lease_status = lessor_->Recover();
+  if (!lease_status.ok()) Fatal("cannot load the leases of the installed store", lease_status);
+  watch_hub_->OnStoreReplaced(store_.get());
 }
 
 void EtcdServer::CompleteAppliedReads() {
@@ -752,16 +1423,19 @@ void EtcdServer::MaybeRequestSnapshot() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     snapshot_request_ = applied;
+    snapshot_membership_ = membership_.Encode();
   }
   work_cv_.notify_one();
 }
 
-void EtcdServer::Snapshot(uint64_t index) {
+void EtcdServer::Snapshot(uint64_t index, const std::string& membership) {
   raftpb::ConfState conf_state;
   for (const auto& [at, cs] : conf_history_) {
     if (at <= index) conf_state = cs;
   }
-  auto snapshot = raft_storage_->CreateSnapshot(index, &conf_state, std::string());
+  // The data is the membership as of `index`: a restart (or a follower
+  // installing it) replays the log after `index` on top of it.
+  auto snapshot = raft_storage_->CreateSnapshot(index, &conf_state, membership);
   if (!snapshot.ok()) {
     spdlog::warn("snapshot at {} skipped: {}", index, snapshot.status().ToString());
     return;

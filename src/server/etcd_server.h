@@ -19,6 +19,23 @@
 //  - applied_index_ only grows; it is published after the LMDB commit, so a
 //    read that waited for applied >= read index sees every write acked before
 //    the read started (linearizability).
+//
+// Membership (docs/membership.md): the applied Membership lives on the apply
+// thread (copied under mu_ for Members()), persisted in the store's meta and
+// in every snapshot's data. Conf change entries are validated and applied to
+// it by the apply thread; the raft loop waits for that before calling
+// RawNode::ApplyConfChange with the outcome (etcd's applyWait), and then adds
+// or removes transport peers.
+//
+// Snapshot install and the store object: a follower that receives a
+// snapshot gets the leader's whole LMDB file. The apply thread, after every
+// earlier entry is applied, opens it, publishes it as the new store, calls
+// OnStoreReplaced() (the one place for modules that cache the store or state
+// derived from it to switch over), waits until no reader holds the old store
+// and closes it. Readers (any thread) must therefore hold the shared_ptr
+// returned by store() for as long as they use the store or anything read
+// from it (a ReadTxn must not outlive it), and must not call store() again
+// while holding one across a blocking wait.
 #pragma once
 
 #include <atomic>
@@ -29,6 +46,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -99,6 +117,14 @@ struct ServerOptions {
   uint64_t snapshot_catchup_entries = 5000;
   // etcd's --experimental-watch-progress-notify-interval.
   std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
+  // Called once, on the raft loop or a transport thread, when this member
+  // learns it was removed from the cluster (it applied its removal, or a
+  // peer refused it as removed); must not block. The owner should then
+  // Stop() it from another thread.
+  std::function<void()> on_removed;
+  // etcd's --strict-reconfig-check (on by default): refuse membership changes
+  // that would leave too few started or connected members.
+  bool strict_reconfig_check = true;
 };
 
 // Completion of one proposal: the status of applying it. The response object
@@ -131,7 +157,33 @@ class EtcdServer : private transport::Handler {
   // Fills cluster_id, member_id, raft_term (revision is the caller's).
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
 
-  mvcc::KvStore* store() const { return store_.get(); }
+  // Membership changes (Cluster service). Each is one Raft conf change
+  // (at most one in flight in the cluster); `done` runs once it is applied
+  // on this member, with etcd's errors (kMemberExist, kPeerURLExist,
+  // kMemberNotFound, kMemberNotLearner, kLearnerNotReady, kTooManyLearners,
+  // kMemberNotEnoughStarted, kUnhealthy, kTimeout, kStopped).
+  // AddMember fills member->id (etcd's scheme: peer URLs and the time).
+  void AddMember(Member* member, ProposeCallback done);
+  void RemoveMember(uint64_t id, ProposeCallback done);
+  void UpdateMember(uint64_t id, std::vector<std::string> peer_urls, ProposeCallback done);
+  // Leader only (kNotLeader elsewhere): the learner must have caught up.
+  void PromoteMember(uint64_t id, ProposeCallback done);
+
+  // Maintenance.MoveLeader: this member must be the leader (kNotLeader),
+  // `transferee` a voter (kBadLeaderTransferee). `done` runs once the
+  // transferee leads, or with kTimeoutLeaderTransfer after `timeout`.
+  void MoveLeader(uint64_t transferee, std::chrono::milliseconds timeout, ProposeCallback done);
+  // Before a graceful stop (SIGTERM): if this member leads a cluster with
+  // other voters, hands leadership to the most up-to-date one and waits for
+  // it (at most `timeout`). OK when there was nothing to do.
+  Status TransferLeadershipForStop(std::chrono::milliseconds timeout);
+
+  // This member has been removed from the cluster (see on_removed).
+  bool removed() const { return removed_.load(std::memory_order_acquire); }
+
+  // The current store; hold the pointer while using the store (see the file
+  // comment: a snapshot install replaces it).
+  std::shared_ptr<mvcc::KvStore> store() const;
   KvApplier* kv() const { return kv_.get(); }
   // Leases (docs/lease.md). Thread-safe; never null once Start returned.
   lease::Lessor* lessor() const { return lessor_.get(); }
@@ -160,6 +212,22 @@ class EtcdServer : private transport::Handler {
     google::protobuf::Message* response;
     ProposeCallback done;
     Clock::time_point deadline;
+    // Set for a membership change: proposed as a ConfChange instead.
+    std::optional<raftpb::ConfChange> conf_change;
+    // MemberPromote: the raft loop checks the learner caught up first.
+    bool check_learner_ready = false;
+  };
+  // A leader transfer waiting for the transferee to lead.
+  struct PendingTransfer {
+    uint64_t transferee;
+    Clock::time_point deadline;
+    ProposeCallback done;
+    bool started = false;
+  };
+  // A snapshot file received from the leader, waiting for the raft loop.
+  struct IncomingSnapshot {
+    raftpb::Message message;
+    std::string path;
   };
   struct Waiter {
     google::protobuf::Message* response;
@@ -176,6 +244,8 @@ class EtcdServer : private transport::Handler {
     std::vector<raftpb::Entry> entries;
     // (read index, reads waiting for it): served once applied >= index.
     std::vector<std::pair<uint64_t, std::vector<ReadCallback>>> reads;
+    // A received snapshot to install before `entries` (which are then empty).
+    std::optional<IncomingSnapshot> install;
   };
 
   explicit EtcdServer(const ServerOptions& options);
@@ -185,6 +255,40 @@ class EtcdServer : private transport::Handler {
   void OnSnapshot(raftpb::Message m, std::string data_file_path) override;
   void OnCall(uint64_t from, const std::string& method, const std::string& body,
               CallDone done) override;
+  std::string MembershipForPeers() override;
+  void OnRemovedFromCluster() override;
+  // Marks this member removed and tells the owner once.
+  void MarkRemoved();
+  // Membership at start: of the newest snapshot, else empty (the log from
+  // index 1 rebuilds it), else (older data dirs) the store's or the flags'.
+  Status LoadMembership(const raftpb::Snapshot& snapshot);
+  Status JoinExisting();
+  void EnqueueProposal(PendingProposal p);
+  // Strict reconfiguration checks of etcd 3.4 (mayAddMember, mayRemoveMember).
+  Status MayAddMember(const Member& member) const;
+  Status MayRemoveMember(uint64_t id) const;
+  // Voters other than self whose stream has been up since `since`, plus self.
+  size_t ConnectedVotersSince(const std::vector<uint64_t>& voters, Clock::time_point since) const;
+  // Raft loop: applies what the apply thread decided for the conf changes
+  // in `last` and before; waits for it first.
+  void ApplyConfChangeResults(uint64_t last_conf_index);
+  void EnsureTransportListening();
+  void MaybePublish();
+  void StepSnapshot(IncomingSnapshot in);
+  void SendSnapshot(raftpb::Message m);
+  void ProgressTransfers(Clock::time_point now);
+  // Apply thread.
+  void InstallSnapshot(IncomingSnapshot& in);
+  // Validates and applies one conf change entry to the membership (and to
+  // the store's meta through `txn` unless null); *effective is the change
+  // for Raft (node_id 0 when refused). Returns the client's outcome.
+  Status ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry& entry,
+                              raftpb::ConfChange* effective);
+  // The store was replaced by a snapshot install (apply thread, after the
+  // new store is published and before the old one is closed). Modules that
+  // cache the store or state derived from it (watch hub, lessor) switch to
+  // store() here and must stop using the old one before returning.
+  void OnStoreReplaced();
   Status StartTransport();
   void SendMessages(std::vector<raftpb::Message>& messages);
   Status Bootstrap(const std::vector<Member>& members);
@@ -204,7 +308,8 @@ class EtcdServer : private transport::Handler {
   // Moves the Ready's committed entries and read states to the apply thread.
   void QueueApply(raft::Ready& ready);
   void ExpireRequests(Clock::time_point now);
-  void Snapshot(uint64_t index);
+  // `membership`: the encoded membership as of `index`.
+  void Snapshot(uint64_t index, const std::string& membership);
 
   // Apply thread.
   void ApplyLoop();
@@ -223,19 +328,28 @@ class EtcdServer : private transport::Handler {
   uint64_t cluster_id_ = 0;
   std::string wal_dir_;
   std::string snap_dir_;
+  // Members the transport sends to from the start (flags, applied state or,
+  // when joining, the cluster's answer); later ones come with conf changes.
+  std::vector<Member> initial_peers_;
 
   std::unique_ptr<FileLock> data_dir_lock_;
   std::unique_ptr<raft::MemoryStorage> raft_storage_;  // thread-safe
   std::unique_ptr<raft::RawNode> node_;                // raft loop thread
   std::unique_ptr<wal::Wal> wal_;                      // raft loop thread
   std::unique_ptr<snap::Snapshotter> snapshotter_;     // raft loop thread
-  std::unique_ptr<mvcc::KvStore> store_;               // writes: apply thread; reads: any
-  std::unique_ptr<KvApplier> kv_;                      // apply thread
-  std::unique_ptr<lease::Lessor> lessor_;              // thread-safe
+  // Replaced only by the apply thread (snapshot install) under store_mu_;
+  // readers copy it under store_mu_ (store()).
+  mutable std::mutex store_mu_;
+  std::shared_ptr<mvcc::KvStore> store_;
+  std::unique_ptr<KvApplier> kv_;          // apply thread
+  std::unique_ptr<lease::Lessor> lessor_;  // thread-safe
   // Reads the store itself; Notify()d after each commit, switched in
   // OnStoreReplaced(), stopped (sinks told) in Stop().
   std::unique_ptr<watch::WatchHub> watch_hub_;
-  std::unique_ptr<transport::Transport> transport_;    // null for a one-member cluster
+  // Created by Start; listens once the cluster has (had) other members.
+  std::unique_ptr<transport::Transport> transport_;
+  bool transport_listening_ = false;  // raft loop thread (and Start)
+  std::atomic<bool> removed_{false};
 
   std::atomic<uint64_t> leader_id_{0};
   std::atomic<uint64_t> term_{0};
@@ -248,6 +362,12 @@ class EtcdServer : private transport::Handler {
   uint64_t next_request_id_ = 0;
   uint64_t next_read_ctx_ = 0;
   std::deque<PendingProposal> stalled_proposals_;
+  std::vector<PendingTransfer> transfers_;
+  bool published_ = false;
+  std::atomic<bool> publish_in_flight_{false};
+  std::atomic<bool> publish_done_{false};
+  // Threads copying the store for a follower's snapshot.
+  std::vector<std::thread> snapshot_copiers_;
   // Reads waiting for the ReadState of their context.
   std::unordered_map<uint64_t, ReadBatch> reads_in_flight_;
 
@@ -261,17 +381,28 @@ class EtcdServer : private transport::Handler {
 
   std::mutex apply_mu_;
   std::condition_variable apply_cv_;
-  std::deque<ApplyBatch> apply_queue_;  // guarded by apply_mu_
-  bool apply_stopping_ = false;         // guarded by apply_mu_
+  // The apply thread's verdict for each conf change entry (index, the
+  // ConfChange to give Raft: node_id 0 when refused), and the membership as
+  // of the last installed snapshot; taken by the raft loop.
+  std::condition_variable conf_cv_;
+  std::vector<std::pair<uint64_t, raftpb::ConfChange>> conf_results_;  // guarded by apply_mu_
+  uint64_t conf_applied_index_ = 0;                                    // guarded by apply_mu_
+  bool install_done_ = false;                                          // guarded by apply_mu_
+  std::deque<ApplyBatch> apply_queue_;                                 // guarded by apply_mu_
+  bool apply_stopping_ = false;                                        // guarded by apply_mu_
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;
-  std::deque<PendingProposal> proposals_;  // guarded by mu_
-  std::vector<ReadCallback> reads_;        // guarded by mu_
-  std::vector<raftpb::Message> incoming_;  // guarded by mu_: from peers
-  std::vector<Member> members_;            // guarded by mu_
-  uint64_t snapshot_request_ = 0;          // guarded by mu_: index the store is synced to
-  bool stopping_ = false;                  // guarded by mu_
+  std::deque<PendingProposal> proposals_;             // guarded by mu_
+  std::vector<ReadCallback> reads_;                   // guarded by mu_
+  std::vector<raftpb::Message> incoming_;             // guarded by mu_: from peers
+  Membership membership_;                             // guarded by mu_; written by the apply thread
+  std::vector<IncomingSnapshot> incoming_snapshots_;  // guarded by mu_
+  std::vector<std::pair<uint64_t, bool>> snapshot_reports_;  // guarded by mu_: (to, failed)
+  std::vector<PendingTransfer> transfer_requests_;           // guarded by mu_
+  std::string snapshot_membership_;  // guarded by mu_: membership at snapshot_request_
+  uint64_t snapshot_request_ = 0;    // guarded by mu_: index the store is synced to
+  bool stopping_ = false;            // guarded by mu_
   std::thread loop_;
   std::thread applier_;
 };

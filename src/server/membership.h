@@ -9,10 +9,13 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "etcdpppb/internal.pb.h"
+#include "raftpb/raft.pb.h"
 
 namespace etcdpp::server {
 
@@ -41,5 +44,54 @@ uint64_t ComputeClusterId(std::vector<uint64_t> member_ids);
 // The bootstrap membership: every member of --initial-cluster with its ID.
 Result<std::vector<Member>> InitialMembers(const std::string& initial_cluster,
                                            const std::string& cluster_token);
+
+internalpb::MemberInfo ToProto(const Member& m);
+Member FromProto(const internalpb::MemberInfo& p);
+
+// The applied membership of the cluster: a pure value, changed only by
+// committed Raft entries (ConfChange entries and MemberAttributesRequests),
+// so every member holds the same one at the same applied index.
+// Not thread-safe: its owner (the server's apply thread) guards it.
+//
+// Changes are single-server Raft conf changes, one at a time (see
+// docs/membership.md); Validate implements etcd 3.4's
+// ValidateConfigurationChange with etcd's client errors.
+class Membership {
+ public:
+  // At most this many learners (etcd 3.4's maxLearners).
+  static constexpr size_t kMaxLearners = 1;
+
+  Membership() = default;
+  static Result<Membership> Decode(const std::string& data);
+  std::string Encode() const;
+
+  // Members in ascending id order.
+  std::vector<Member> List() const;
+  const Member* Find(uint64_t id) const;
+  bool IsRemoved(uint64_t id) const { return removed_.count(id) != 0; }
+  bool empty() const { return members_.empty(); }
+  size_t size() const { return members_.size(); }
+  std::vector<uint64_t> VoterIds() const;
+
+  // Whether `cc` (with its decoded context) may be applied now. Errors:
+  // kMemberNotFound (unknown or removed id), kMemberExist, kPeerURLExist,
+  // kMemberNotLearner, kTooManyLearners.
+  Status Validate(const raftpb::ConfChange& cc, const internalpb::ConfChangeContext& ctx) const;
+  // Applies a change Validate accepted.
+  void Apply(const raftpb::ConfChange& cc, const internalpb::ConfChangeContext& ctx);
+  // A member's published name and client URLs; unknown ids are ignored.
+  void SetAttributes(const internalpb::MemberAttributesRequest& attrs);
+
+  // etcd's strict reconfiguration checks ("started" = has published its
+  // name): adding a voter keeps a quorum of started voters; removing voter
+  // `id` leaves one.
+  bool IsReadyToAddVoter() const;
+  bool IsReadyToRemoveVoter(uint64_t id) const;
+  bool IsReadyToPromote(uint64_t id) const;
+
+ private:
+  std::map<uint64_t, Member> members_;
+  std::set<uint64_t> removed_;
+};
 
 }  // namespace etcdpp::server

@@ -23,13 +23,15 @@ size_t ApproximateSize(const raftpb::Message& m) {
 PeerSender::PeerSender(uint64_t self_id, uint64_t cluster_id, uint64_t peer_id,
                        std::vector<std::string> addresses, const TransportOptions& options,
                        std::shared_ptr<std::atomic<uint64_t>> dropped,
-                       std::function<void(uint64_t)> on_unreachable)
+                       std::function<void(uint64_t)> on_unreachable,
+                       std::function<void()> on_self_removed)
     : self_id_(self_id),
       cluster_id_(cluster_id),
       peer_id_(peer_id),
       options_(options),
       dropped_(std::move(dropped)),
       on_unreachable_(std::move(on_unreachable)),
+      on_self_removed_(std::move(on_self_removed)),
       addresses_(std::move(addresses)),
       thread_([this] { Run(); }) {}
 
@@ -124,8 +126,19 @@ void PeerSender::Run() {
       failure_logged = false;
       lost = StreamBatches(writer.get());
     }
-    ctx.TryCancel();  // Ends the call whatever state it is in; Finish then returns.
+    // Ends an established call whatever state it is in; Finish then returns.
+    // A call that was never accepted has ended already (the receiver
+    // answered with its status, or Stop/UpdateAddresses cancelled it), and
+    // cancelling it here would hide the receiver's reason.
+    if (established) ctx.TryCancel();
     grpc::Status status = writer->Finish();
+    // The peer knows us as removed (see Transport::CheckInbound): we may
+    // never learn it from Raft, whose leader no longer sends to us.
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        status.error_message().find(RemovedMemberMessage(self_id_)) != std::string::npos &&
+        on_self_removed_) {
+      on_self_removed_();
+    }
 
     bool report = lost > 0;
     {

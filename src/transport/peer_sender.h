@@ -33,11 +33,13 @@ namespace etcdpp::transport {
 class PeerSender {
  public:
   // on_unreachable(peer_id) is called from the sender thread, with no lock
-  // of this class held, whenever messages to the peer were lost.
+  // of this class held, whenever messages to the peer were lost;
+  // on_self_removed() likewise when the peer refuses us as a removed member.
   PeerSender(uint64_t self_id, uint64_t cluster_id, uint64_t peer_id,
              std::vector<std::string> addresses, const TransportOptions& options,
              std::shared_ptr<std::atomic<uint64_t>> dropped,
-             std::function<void(uint64_t)> on_unreachable);
+             std::function<void(uint64_t)> on_unreachable,
+             std::function<void()> on_self_removed = {});
   // Stops and joins.
   ~PeerSender();
 
@@ -73,6 +75,7 @@ class PeerSender {
   const TransportOptions options_;
   const std::shared_ptr<std::atomic<uint64_t>> dropped_;
   const std::function<void(uint64_t)> on_unreachable_;
+  const std::function<void()> on_self_removed_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -59,13 +59,20 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
     // The peer may have been removed while its stream was open.
     if (transport_->IsRemoved(from)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          fmt::format("etcdpp transport: member {:x} was removed", from));
+                          "etcdpp transport: " + RemovedMemberMessage(from));
     }
     for (auto& m : *batch.mutable_messages()) {
       if (m.to() != self) continue;  // Not ours: Raft tolerates the loss.
       handler_->OnMessage(std::move(m));
     }
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::Members(grpc::ServerContext*, const transportpb::MembersRequest*,
+                                  transportpb::MembersResponse* response) {
+  response->set_cluster_id(transport_->cluster_id());
+  response->set_membership(handler_->MembershipForPeers());
   return grpc::Status::OK;
 }
 

@@ -29,6 +29,8 @@ class PeerService final : public transportpb::RaftPeer::Service {
   // call's deadline or cancellation.
   grpc::Status Call(grpc::ServerContext* ctx, const transportpb::PeerCall* request,
                     transportpb::PeerCallReply* reply) override;
+  grpc::Status Members(grpc::ServerContext* ctx, const transportpb::MembersRequest* request,
+                       transportpb::MembersResponse* response) override;
 
  private:
   // Validates the handshake of an inbound call; the error to answer with, or

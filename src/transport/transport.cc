@@ -114,9 +114,10 @@ void Transport::AddPeer(uint64_t id, std::vector<std::string> urls) {
     it->second->UpdateAddresses(std::move(addresses));
     return;
   }
-  peers_.emplace(
-      id, std::make_shared<PeerSender>(self_id_, cluster_id_, id, std::move(addresses), options_,
-                                       dropped_, [this](uint64_t peer) { MarkUnreachable(peer); }));
+  peers_.emplace(id, std::make_shared<PeerSender>(
+                         self_id_, cluster_id_, id, std::move(addresses), options_, dropped_,
+                         [this](uint64_t peer) { MarkUnreachable(peer); },
+                         [this] { handler_->OnRemovedFromCluster(); }));
 }
 
 void Transport::RemovePeer(uint64_t id) {
@@ -274,10 +275,7 @@ Status Transport::CheckInbound(uint64_t from, uint64_t cluster_id, uint64_t to) 
                               "member {:x}",
                               from, to, self_id_));
   }
-  if (IsRemoved(from)) {
-    return Status(Code::kFailedPrecondition,
-                  fmt::format("member {:x} was removed from the cluster", from));
-  }
+  if (IsRemoved(from)) return Status(Code::kFailedPrecondition, RemovedMemberMessage(from));
   return Status::OK();
 }
 
@@ -289,6 +287,28 @@ bool Transport::IsRemoved(uint64_t id) const {
 void Transport::MarkUnreachable(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (peers_.contains(id)) unreachable_.insert(id);
+}
+
+std::string RemovedMemberMessage(uint64_t id) {
+  return fmt::format("member {:x} was removed from the cluster", id);
+}
+
+Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,
+                                       std::chrono::milliseconds timeout) {
+  std::string errors;
+  for (const std::string& url : peer_urls) {
+    Result<std::string> address = PeerUrlToAddress(url);
+    if (!address.ok()) return address.status();
+    auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(*address));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+    ctx.set_wait_for_ready(true);
+    transportpb::MembersResponse response;
+    grpc::Status st = stub->Members(&ctx, transportpb::MembersRequest(), &response);
+    if (st.ok()) return PeerMembership{response.cluster_id(), response.membership()};
+    errors += fmt::format("; {}: {}", url, st.error_message());
+  }
+  return Status::Unavailable("could not retrieve the cluster from its members" + errors);
 }
 
 }  // namespace etcdpp::transport

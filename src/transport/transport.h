@@ -83,6 +83,11 @@ class Handler {
                       CallDone done) {
     done(Status::Unimplemented("no handler for peer call " + method));
   }
+  // The applied membership, encoded by the server, for RaftPeer.Members.
+  virtual std::string MembershipForPeers() { return {}; }
+  // A peer refused this member as removed from the cluster (it may never
+  // learn that through Raft). Must not block.
+  virtual void OnRemovedFromCluster() {}
 };
 
 struct TransportOptions {
@@ -219,6 +224,21 @@ class Transport {
   // Outgoing Calls; stopped by Stop.
   const std::unique_ptr<PeerCaller> caller_;
 };
+
+// How a member refuses calls from a member removed from the cluster.
+std::string RemovedMemberMessage(uint64_t id);
+
+// What RaftPeer.Members answered.
+struct PeerMembership {
+  uint64_t cluster_id = 0;
+  std::string membership;  // the server's encoding
+};
+
+// Asks the members at `peer_urls`, in turn, for their cluster id and
+// membership; the first answer wins. kUnavailable if none answers within
+// `timeout` each.
+Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,
+                                       std::chrono::milliseconds timeout);
 
 // "host:port" from "http://host:port" (also accepts "host:port" and a
 // trailing '/'). https URLs are refused: peer TLS is not implemented.

@@ -63,7 +63,8 @@ class ServerTest : public ::testing::Test {
     etcdserverpb::RangeRequest request;
     request.set_key(key);
     etcdserverpb::RangeResponse response;
-    auto view = server_->store()->Read();
+    auto store = server_->store();
+    auto view = store->Read();
     EXPECT_TRUE(view.ok());
     Status st = KvApplier::Range(**view, request, &response);
     EXPECT_TRUE(st.ok()) << st.ToString();

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -203,6 +204,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> addresses;
   for (const std::string& u : *listen) addresses.push_back(*etcdpp::server::HostPort(u));
 
+  // A member removed from the cluster stops itself, as if told to.
+  options.on_removed = [] { kill(getpid(), SIGTERM); };
+
   spdlog::info("starting etcdpp member {} with data dir {}", options.name, options.data_dir);
   auto server = etcdpp::server::EtcdServer::Start(options);
   if (!server.ok()) return Fail(server.status());
@@ -213,6 +217,12 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  // A leader hands over first, so the cluster does not wait out an election
+  // timeout (etcd does the same; bounded).
+  if (!(*server)->removed()) {
+    etcdpp::Status transferred = (*server)->TransferLeadershipForStop(options.election_timeout * 3);
+    if (!transferred.ok()) spdlog::warn("leadership transfer: {}", transferred.ToString());
+  }
   // Stop the member first: requests still waiting on Raft complete with
   // "etcdserver: server stopped" at once, so gRPC's shutdown, which waits for
   // every call in flight, does not wait for their timeouts.

@@ -261,6 +261,34 @@ grpc::Status Client::MemberList(const etcdserverpb::MemberListRequest& req,
   });
 }
 
+grpc::Status Client::MemberAdd(const etcdserverpb::MemberAddRequest& req,
+                               etcdserverpb::MemberAddResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberAdd(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::MemberRemove(const etcdserverpb::MemberRemoveRequest& req,
+                                  etcdserverpb::MemberRemoveResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberRemove(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::MemberUpdate(const etcdserverpb::MemberUpdateRequest& req,
+                                  etcdserverpb::MemberUpdateResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberUpdate(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
+                                   etcdserverpb::MemberPromoteResponse* resp) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.cluster->MemberPromote(ctx, req, resp);
+  });
+}
+
 grpc::Status Client::LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
                                 etcdserverpb::LeaseGrantResponse* resp) {
   return WithFailover(

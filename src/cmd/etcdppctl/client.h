@@ -48,6 +48,14 @@ class Client {
                        etcdserverpb::CompactionResponse* resp);
   grpc::Status MemberList(const etcdserverpb::MemberListRequest& req,
                           etcdserverpb::MemberListResponse* resp);
+  grpc::Status MemberAdd(const etcdserverpb::MemberAddRequest& req,
+                         etcdserverpb::MemberAddResponse* resp);
+  grpc::Status MemberRemove(const etcdserverpb::MemberRemoveRequest& req,
+                            etcdserverpb::MemberRemoveResponse* resp);
+  grpc::Status MemberUpdate(const etcdserverpb::MemberUpdateRequest& req,
+                            etcdserverpb::MemberUpdateResponse* resp);
+  grpc::Status MemberPromote(const etcdserverpb::MemberPromoteRequest& req,
+                             etcdserverpb::MemberPromoteResponse* resp);
 
   grpc::Status LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
                           etcdserverpb::LeaseGrantResponse* resp);

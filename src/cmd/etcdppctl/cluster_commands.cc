@@ -32,6 +32,195 @@ class MemberListCommand : public Command {
   }
 };
 
+// Splits --peer-urls as etcdctl does (strings.Split on ",").
+std::vector<std::string> SplitUrls(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = s.find(',', start);
+    out.push_back(s.substr(start, comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
+// Go's strconv.ParseUint for bases up to 16 (no sign, no prefix).
+std::optional<uint64_t> GoParseUint(const std::string& s, int base, std::string* error) {
+  auto fail = [&](const char* why) -> std::optional<uint64_t> {
+    *error = "strconv.ParseUint: parsing " + GoQuote(s) + ": " + why;
+    return std::nullopt;
+  };
+  if (s.empty()) return fail("invalid syntax");
+  unsigned __int128 v = 0;
+  bool overflow = false;
+  for (char c : s) {
+    int d = -1;
+    if (c >= '0' && c <= '9') d = c - '0';
+    if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+    if (d < 0 || d >= base) return fail("invalid syntax");
+    v = v * static_cast<unsigned>(base) + static_cast<unsigned>(d);
+    if (v > UINT64_MAX) overflow = true;
+  }
+  if (overflow) return fail("value out of range");
+  return static_cast<uint64_t>(v);
+}
+
+// etcdctl's member ID argument: hexadecimal.
+std::optional<uint64_t> MemberIdArg(Invocation& inv, int* rc) {
+  if (inv.args().size() != 1) {
+    *rc = inv.Fail(CtlStatus::Fail(kExitBadArgs, "member ID is not provided"));
+    return std::nullopt;
+  }
+  std::string why;
+  std::optional<uint64_t> id = GoParseUint(inv.args()[0], 16, &why);
+  if (!id) {
+    *rc = inv.Fail(
+        CtlStatus::Fail(kExitBadArgs, "bad member ID arg (" + why + "), expecting ID in Hex"));
+  }
+  return id;
+}
+
+// The membership changes print etcdctl's simple lines; the table format
+// falls back to them as in etcdctl. Other formats are not rendered yet.
+bool SimpleMemberOutput(Invocation& inv) {
+  OutputFormat f = inv.printer_options().format;
+  return f == OutputFormat::kSimple || f == OutputFormat::kTable;
+}
+
+class MemberAddCommand : public Command {
+ public:
+  void AddFlags(FlagSet* f) override {
+    f->AddString("peer-urls", 0, &peer_urls_, "");
+    f->AddBool("learner", 0, &learner_, false);
+  }
+  int Run(Invocation& inv) override {
+    if (inv.args().empty()) {
+      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "member name not provided"));
+    }
+    if (inv.args().size() > 1) {
+      std::string why = "too many arguments";
+      for (const std::string& a : inv.args()) {
+        std::string lower = a;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (lower.rfind("http", 0) == 0) why += ", did you mean --peer-urls=" + a;
+      }
+      return inv.Fail(CtlStatus::Fail(kExitBadArgs, why));
+    }
+    const std::string name = inv.args()[0];
+    if (peer_urls_.empty()) {
+      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "member peer urls not provided"));
+    }
+    if (auto rc = inv.PrepareClient()) return *rc;
+    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
+    etcdserverpb::MemberAddRequest req;
+    for (const std::string& u : SplitUrls(peer_urls_)) req.add_peerurls(u);
+    req.set_islearner(learner_);
+    etcdserverpb::MemberAddResponse resp;
+    grpc::Status rpc = inv.client().MemberAdd(req, &resp);
+    if (!rpc.ok()) return inv.RpcFailure(rpc);
+    std::ostream& out = inv.io().out;
+    out << fmt::format("Member {:16x} added{}to cluster {:16x}\n", resp.member().id(),
+                       learner_ ? " as learner " : " ", resp.header().cluster_id());
+    // The list as the answering member sees it once it applied the change
+    // (etcdctl's quorum Get loop when another member answers).
+    etcdserverpb::MemberListResponse list;
+    rpc = inv.client().MemberList(etcdserverpb::MemberListRequest(), &list);
+    while (rpc.ok() && list.header().member_id() != resp.header().member_id()) {
+      etcdserverpb::RangeRequest get;
+      get.set_key("_");
+      etcdserverpb::RangeResponse got;
+      rpc = inv.client().Range(get, &got);
+      if (!rpc.ok()) break;
+      resp.mutable_header()->set_member_id(got.header().member_id());
+      rpc = inv.client().MemberList(etcdserverpb::MemberListRequest(), &list);
+    }
+    if (!rpc.ok()) return inv.RpcFailure(rpc);
+    std::vector<std::string> conf;
+    for (const auto& m : list.members()) {
+      for (const std::string& u : m.peerurls()) {
+        conf.push_back((m.id() == resp.member().id() ? name : m.name()) + "=" + u);
+      }
+    }
+    out << "\n";
+    out << "ETCD_NAME=" << GoQuote(name) << "\n";
+    out << "ETCD_INITIAL_CLUSTER=" << GoQuote(fmt::format("{}", fmt::join(conf, ","))) << "\n";
+    out << "ETCD_INITIAL_ADVERTISE_PEER_URLS="
+        << GoQuote(fmt::format("{}", fmt::join(resp.member().peerurls(), ","))) << "\n";
+    out << "ETCD_INITIAL_CLUSTER_STATE=\"existing\"\n";
+    return kExitSuccess;
+  }
+
+ private:
+  std::string peer_urls_;
+  bool learner_ = false;
+};
+
+class MemberRemoveCommand : public Command {
+ public:
+  int Run(Invocation& inv) override {
+    int rc = kExitSuccess;
+    std::optional<uint64_t> id = MemberIdArg(inv, &rc);
+    if (!id) return rc;
+    if (auto rc = inv.PrepareClient()) return *rc;
+    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
+    etcdserverpb::MemberRemoveRequest req;
+    req.set_id(*id);
+    etcdserverpb::MemberRemoveResponse resp;
+    grpc::Status rpc = inv.client().MemberRemove(req, &resp);
+    if (!rpc.ok()) return inv.RpcFailure(rpc);
+    inv.io().out << fmt::format("Member {:16x} removed from cluster {:16x}\n", *id,
+                                resp.header().cluster_id());
+    return kExitSuccess;
+  }
+};
+
+class MemberUpdateCommand : public Command {
+ public:
+  void AddFlags(FlagSet* f) override { f->AddString("peer-urls", 0, &peer_urls_, ""); }
+  int Run(Invocation& inv) override {
+    int rc = kExitSuccess;
+    std::optional<uint64_t> id = MemberIdArg(inv, &rc);
+    if (!id) return rc;
+    if (peer_urls_.empty()) {
+      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "member peer urls not provided"));
+    }
+    if (auto rc = inv.PrepareClient()) return *rc;
+    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
+    etcdserverpb::MemberUpdateRequest req;
+    req.set_id(*id);
+    for (const std::string& u : SplitUrls(peer_urls_)) req.add_peerurls(u);
+    etcdserverpb::MemberUpdateResponse resp;
+    grpc::Status rpc = inv.client().MemberUpdate(req, &resp);
+    if (!rpc.ok()) return inv.RpcFailure(rpc);
+    inv.io().out << fmt::format("Member {:16x} updated in cluster {:16x}\n", *id,
+                                resp.header().cluster_id());
+    return kExitSuccess;
+  }
+
+ private:
+  std::string peer_urls_;
+};
+
+class MemberPromoteCommand : public Command {
+ public:
+  int Run(Invocation& inv) override {
+    int rc = kExitSuccess;
+    std::optional<uint64_t> id = MemberIdArg(inv, &rc);
+    if (!id) return rc;
+    if (auto rc = inv.PrepareClient()) return *rc;
+    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
+    etcdserverpb::MemberPromoteRequest req;
+    req.set_id(*id);
+    etcdserverpb::MemberPromoteResponse resp;
+    grpc::Status rpc = inv.client().MemberPromote(req, &resp);
+    if (!rpc.ok()) return inv.RpcFailure(rpc);
+    inv.io().out << fmt::format("Member {:16x} promoted in cluster {:16x}\n", *id,
+                                resp.header().cluster_id());
+    return kExitSuccess;
+  }
+};
+
 // etcdctl's endpointsFromCluster: --endpoints, or with --cluster every
 // member's client URLs.
 std::optional<std::vector<std::string>> TargetEndpoints(Invocation& inv, int* rc) {
@@ -158,6 +347,10 @@ class VersionCommand : public Command {
 
 std::unique_ptr<Command> NewClusterCommand(const std::string& path) {
   if (path == "member list") return std::make_unique<MemberListCommand>();
+  if (path == "member add") return std::make_unique<MemberAddCommand>();
+  if (path == "member remove") return std::make_unique<MemberRemoveCommand>();
+  if (path == "member update") return std::make_unique<MemberUpdateCommand>();
+  if (path == "member promote") return std::make_unique<MemberPromoteCommand>();
   if (path == "endpoint health") return std::make_unique<EndpointHealthCommand>();
   if (path == "endpoint status") return std::make_unique<EndpointStatusCommand>();
   if (path == "version") return std::make_unique<VersionCommand>();

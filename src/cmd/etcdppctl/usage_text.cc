@@ -35,7 +35,11 @@ COMMANDS:
 	lease list		List all active leases
 	lease revoke		Revokes leases
 	lease timetolive	Get lease information
+	member add		Adds a member into the cluster
 	member list		Lists all members in the cluster
+	member promote		Promotes a non-voting member in the cluster
+	member remove		Removes a member from the cluster
+	member update		Updates a member in the cluster
 	put			Puts the given key into the store
 	txn			Txn processes all the requests in one transaction
 	version			Prints the version of etcdctl
@@ -261,7 +265,11 @@ API VERSION:
 
 
 COMMANDS:
+	add	Adds a member into the cluster
 	list	Lists all members in the cluster
+	promote	Promotes a non-voting member in the cluster
+	remove	Removes a member from the cluster
+	update	Updates a member in the cluster
 
 OPTIONS:
   -h, --help[=false]	help for member
