@@ -184,7 +184,7 @@ Status Membership::Validate(const raftpb::ConfChange& cc,
           }
         }
       }
-      if (ctx.member().is_learner()) {
+      if (cc.type() == raftpb::CONF_CHANGE_ADD_LEARNER_NODE || ctx.member().is_learner()) {
         size_t learners = 0;
         for (const auto& [other_id, m] : members_) learners += m.is_learner ? 1 : 0;
         if (learners + 1 > kMaxLearners) return Status(Code::kTooManyLearners);
