@@ -6,6 +6,7 @@
 //   etcdpp-bench --conns 10 --clients 100 --total 100000 range foo --consistency s
 //   etcdpp-bench --total 10000 txn-put --txn-ops 4 --key-space-size 1000
 //   etcdpp-bench watch --streams 10 --watchers 10000 --puts 1000   (fan-out)
+//   etcdpp-bench --clients 10 --total 100000 lease-keepalive   (one lease per client)
 //
 // --json prints a one-line JSON summary on stdout (the report goes to stderr).
 #include <absl/synchronization/mutex.h>
@@ -21,6 +22,7 @@
 
 #include "cmd/bench/kv_calls.h"
 #include "cmd/bench/latency_report.h"
+#include "cmd/bench/lease_keepalive.h"
 #include "cmd/bench/load_driver.h"
 #include "cmd/bench/watch_fanout.h"
 
@@ -105,7 +107,34 @@ int Main(int argc, char** argv) {
   watch_cmd->add_option("--val-size", fanout.val_size, "value size in bytes")
       ->check(CLI::NonNegativeNumber);
 
+  auto* lease_cmd = app.add_subcommand(
+      "lease-keepalive",
+      "lease keep-alive throughput: --clients streams, one lease and one request in flight each");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (lease_cmd->parsed()) {
+    LeaseKeepAliveOptions ka;
+    ka.endpoints = SplitEndpoints(endpoints);
+    ka.streams = load.clients;
+    ka.total = load.total;
+    ka.timeout = std::chrono::seconds(request_timeout_s * 4);
+    LeaseKeepAliveResult r = RunLeaseKeepAlive(ka);
+    std::FILE* out = json ? stderr : stdout;
+    fmt::print(out,
+               "lease keep-alive: {} streams, {} keep-alives in {:.3f} s (one grant per stream "
+               "included)\n  {:.0f} keep-alives/s, latency avg {:.4f} s, p99 {:.4f} s\n",
+               ka.streams, r.keepalives, r.total_s, r.per_s, r.avg_latency_s, r.p99_latency_s);
+    if (!r.error.empty()) fmt::print(stderr, "etcdpp-bench: {}\n", r.error);
+    if (json) {
+      fmt::print(
+          "{{\"op\":\"lease-keepalive\",\"clients\":{},\"keepalives\":{},\"total_s\":{:.6f},"
+          "\"per_s\":{:.1f},\"avg_s\":{:.6f},\"p99_s\":{:.6f}}}\n",
+          ka.streams, r.keepalives, r.total_s, r.per_s, r.avg_latency_s, r.p99_latency_s);
+    }
+    std::fflush(stdout);
+    return r.error.empty() ? 0 : 1;
+  }
 
   if (watch_cmd->parsed()) {
     fanout.endpoints = SplitEndpoints(endpoints);

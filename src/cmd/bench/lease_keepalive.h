@@ -1,0 +1,34 @@
+// Lease keep-alive throughput: S keep-alive streams (one gRPC connection
+// each), each with its own lease, each keeping one LeaseKeepAlive request
+// outstanding (write, read, write...), until `total` keep-alives were
+// answered; reports keep-alives/s and latency (etcd's tools/benchmark
+// "lease-keepalive", over long-lived streams as clientv3's KeepAlive uses).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace etcdpp::bench {
+
+struct LeaseKeepAliveOptions {
+  std::vector<std::string> endpoints;  // streams are spread over them
+  int streams = 10;
+  int64_t total = 10000;
+  int64_t ttl = 60;
+  std::chrono::seconds timeout{120};
+};
+
+struct LeaseKeepAliveResult {
+  std::string error;  // Empty on success.
+  int64_t keepalives = 0;
+  double total_s = 0;
+  double per_s = 0;
+  double avg_latency_s = 0;
+  double p99_latency_s = 0;
+};
+
+LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& options);
+
+}  // namespace etcdpp::bench
