@@ -123,7 +123,9 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   bool HasRoom() const override {
     std::lock_guard<std::mutex> lock(mu_);
-    return out_.empty() || RoomLocked();
+    if (out_.empty() || RoomLocked()) return true;
+    was_full_ = true;  // The hub is waiting for room: wake it when there is.
+    return false;
   }
 
   void OnHubStopped() override {
@@ -295,7 +297,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   std::set<int64_t> fragment_;     // guarded by mu_: ids that asked for fragments
   bool writing_ = false;           // guarded by mu_
   size_t writing_bytes_ = 0;       // guarded by mu_
-  bool was_full_ = false;          // guarded by mu_: refused a response since last room
+  mutable bool was_full_ = false;  // guarded by mu_: the hub found no room since last wake
   bool broken_ = false;            // guarded by mu_: a write failed
   bool finishing_ = false;         // guarded by mu_
   std::optional<grpc::Status> pending_finish_;  // guarded by mu_
