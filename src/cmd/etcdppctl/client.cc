@@ -429,6 +429,15 @@ grpc::Status Client::StatusOf(const std::string& endpoint, etcdserverpb::StatusR
   });
 }
 
+grpc::Status Client::MoveLeaderOn(const std::string& endpoint, uint64_t target,
+                                  etcdserverpb::MoveLeaderResponse* resp) {
+  etcdserverpb::MoveLeaderRequest req;
+  req.set_targetid(target);
+  return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
+    return c.maintenance->MoveLeader(ctx, req, resp);
+  });
+}
+
 grpc::Status Client::RangeOn(const std::string& endpoint, const etcdserverpb::RangeRequest& req,
                              etcdserverpb::RangeResponse* resp) {
   return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {

@@ -85,6 +85,8 @@ class Client {
 
   // Calls addressed to one endpoint, for `endpoint status|health`.
   grpc::Status StatusOf(const std::string& endpoint, etcdserverpb::StatusResponse* resp);
+  grpc::Status MoveLeaderOn(const std::string& endpoint, uint64_t target,
+                            etcdserverpb::MoveLeaderResponse* resp);
   grpc::Status RangeOn(const std::string& endpoint, const etcdserverpb::RangeRequest& req,
                        etcdserverpb::RangeResponse* resp);
 

@@ -221,6 +221,44 @@ class MemberPromoteCommand : public Command {
   }
 };
 
+// etcdctl's move-leader: finds the leader among --endpoints (Status of each
+// in turn) and asks it to hand leadership to the target.
+class MoveLeaderCommand : public Command {
+ public:
+  int Run(Invocation& inv) override {
+    if (inv.args().size() != 1) {
+      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "move-leader command needs 1 argument"));
+    }
+    std::string why;
+    std::optional<uint64_t> target = GoParseUint(inv.args()[0], 16, &why);
+    if (!target) return inv.Fail(CtlStatus::Fail(kExitBadArgs, why));
+    if (auto rc = inv.PrepareClient()) return *rc;
+    std::optional<std::string> leader_ep;
+    uint64_t leader_id = 0;
+    for (const std::string& ep : inv.global().endpoints) {
+      etcdserverpb::StatusResponse status;
+      grpc::Status rpc = inv.client().StatusOf(ep, &status);
+      if (!rpc.ok()) return inv.RpcFailure(rpc);
+      if (status.header().member_id() == status.leader()) {
+        leader_ep = ep;
+        leader_id = status.leader();
+        break;
+      }
+    }
+    if (!leader_ep) {
+      return inv.Fail(CtlStatus::Fail(
+          kExitBadArgs,
+          fmt::format("no leader endpoint given at [{}]", fmt::join(inv.global().endpoints, " "))));
+    }
+    etcdserverpb::MoveLeaderResponse resp;
+    grpc::Status rpc = inv.client().MoveLeaderOn(*leader_ep, *target, &resp);
+    if (!rpc.ok()) return inv.RpcFailure(rpc);
+    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
+    inv.io().out << fmt::format("Leadership transferred from {:x} to {:x}\n", leader_id, *target);
+    return kExitSuccess;
+  }
+};
+
 // etcdctl's endpointsFromCluster: --endpoints, or with --cluster every
 // member's client URLs.
 std::optional<std::vector<std::string>> TargetEndpoints(Invocation& inv, int* rc) {
@@ -351,6 +389,7 @@ std::unique_ptr<Command> NewClusterCommand(const std::string& path) {
   if (path == "member remove") return std::make_unique<MemberRemoveCommand>();
   if (path == "member update") return std::make_unique<MemberUpdateCommand>();
   if (path == "member promote") return std::make_unique<MemberPromoteCommand>();
+  if (path == "move-leader") return std::make_unique<MoveLeaderCommand>();
   if (path == "endpoint health") return std::make_unique<EndpointHealthCommand>();
   if (path == "endpoint status") return std::make_unique<EndpointStatusCommand>();
   if (path == "version") return std::make_unique<VersionCommand>();

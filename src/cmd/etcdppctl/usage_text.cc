@@ -40,6 +40,7 @@ COMMANDS:
 	member promote		Promotes a non-voting member in the cluster
 	member remove		Removes a member from the cluster
 	member update		Updates a member in the cluster
+	move-leader		Transfers leadership to another etcd cluster member.
 	put			Puts the given key into the store
 	txn			Txn processes all the requests in one transaction
 	version			Prints the version of etcdctl

@@ -9,7 +9,8 @@
      --initial-cluster-state existing, joins and catches up;
   4. `etcdppctl member remove` a follower: it stops by itself, the cluster
      goes on with the other three, and the output matches etcdctl's format;
-     etcdppctl with the removed member first in --endpoints fails over.
+     etcdppctl with the removed member first in --endpoints fails over;
+  5. move-leader with etcdppctl and etcdctl.
 Bounded: well under 60 s.
 
     /usr/bin/python3 cluster_test.py --server build/bin/etcdpp --ctl build/bin/etcdppctl
@@ -150,6 +151,19 @@ def main():
         check(ours.stderr.splitlines()[-1] == theirs.stderr.splitlines()[-1] ==
               "Error: etcdserver: can only promote a learner member",
               f"promote errors: {ours.stderr!r} {theirs.stderr!r}")
+        # move-leader with every endpoint: etcdppctl finds the leader, then
+        # etcdctl moves it back; both print the same line.
+        leader = c.leader()
+        ids = {row[2]: row[0] for row in member_list(c, rest[0])}
+        target = next(i for i in rest if i != leader)
+        eps = ",".join(c.members[i].endpoint for i in rest)
+        for ctl, to, frm in ((args.ctl, target, leader), (cluster.ETCDCTL, leader, target)):
+            r = run_ctl(ctl, eps, "move-leader", ids[c.members[to].name])
+            check(r.returncode == 0, f"move-leader with {ctl}: {r.stderr}")
+            want = (f"Leadership transferred from {ids[c.members[frm].name]} to "
+                    f"{ids[c.members[to].name]}\n")
+            check(r.stdout == want, f"move-leader output {r.stdout!r}, want {want!r}")
+            check(c.leader() == to, f"leader after move-leader with {ctl}")
         print("cluster e2e: OK")
         return 0
     except Exception:
