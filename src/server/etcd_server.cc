@@ -1472,6 +1472,8 @@ void EtcdServer::FailAll(const Status& status) {
   for (auto& [id, waiter] : waiters) waiter.done(status);
   for (PendingProposal& p : stalled_proposals_) p.done(status);
   stalled_proposals_.clear();
+  for (PendingTransfer& t : transfers_) t.done(status);
+  transfers_.clear();
   for (auto& [ctx, batch] : reads_in_flight_) {
     for (ReadCallback& cb : batch.callbacks) cb(status);
   }
@@ -1482,11 +1484,14 @@ void EtcdServer::FailAll(const Status& status) {
   reads_waiting_apply_.clear();
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
+  std::vector<PendingTransfer> transfers;
   {
     std::lock_guard<std::mutex> lock(mu_);
     proposals.swap(proposals_);
     reads.swap(reads_);
+    transfers.swap(transfer_requests_);
   }
+  for (PendingTransfer& t : transfers) t.done(status);
   for (PendingProposal& p : proposals) p.done(status);
   for (ReadCallback& cb : reads) cb(status);
 }
