@@ -82,6 +82,10 @@ std::unique_ptr<google::protobuf::Message> ScratchResponse(
 // Snapshot files kept on disk (etcd keeps 5).
 constexpr size_t kSnapshotsToKeep = 5;
 
+// The peer call a follower forwards MemberPromote with (body: the member id,
+// 8 bytes big-endian).
+constexpr char kPromoteMemberCall[] = "membership/promote";
+
 // Where the applied membership lives in the store's meta table.
 constexpr char kMembershipMetaKey[] = "membership/state";
 
@@ -656,7 +660,15 @@ void EtcdServer::PromoteMember(uint64_t id, ProposeCallback done) {
   ctx.set_is_promote(true);
   cc.set_context(ctx.SerializeAsString());
   PendingProposal p;
-  p.done = std::move(done);
+  // Only the leader knows whether the learner caught up: a follower forwards
+  // the call to it, as etcd does.
+  p.done = [this, id, done = std::move(done)](const Status& st) {
+    if (st.code() != Code::kNotLeader) return done(st);
+    std::string body(8, '\0');
+    PutBE64(body.data(), id);
+    CallLeader(kPromoteMemberCall, std::move(body),
+               [done](Result<std::string> r) { done(r.ok() ? Status::OK() : r.status()); });
+  };
   p.conf_change = std::move(cc);
   p.check_learner_ready = true;
   EnqueueProposal(std::move(p));
@@ -768,6 +780,12 @@ void EtcdServer::OnCall(uint64_t /*from*/, const std::string& method, const std:
                         CallDone done) {
   if (method.starts_with("lease/")) {
     lessor_->ServePeerCall(method, body, std::move(done));
+    return;
+  }
+  if (method == kPromoteMemberCall && body.size() == 8) {
+    PromoteMember(GetBE64(body.data()), [done = std::move(done)](const Status& st) {
+      done(st.ok() ? Result<std::string>(std::string()) : Result<std::string>(st));
+    });
     return;
   }
   done(Status::Unimplemented("no handler for peer call " + method));

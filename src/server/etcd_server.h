@@ -166,7 +166,8 @@ class EtcdServer : private transport::Handler {
   void AddMember(Member* member, ProposeCallback done);
   void RemoveMember(uint64_t id, ProposeCallback done);
   void UpdateMember(uint64_t id, std::vector<std::string> peer_urls, ProposeCallback done);
-  // Leader only (kNotLeader elsewhere): the learner must have caught up.
+  // The learner must have caught up with the leader; a follower forwards
+  // the call to the leader (peer call "membership/promote").
   void PromoteMember(uint64_t id, ProposeCallback done);
 
   // Maintenance.MoveLeader: this member must be the leader (kNotLeader),

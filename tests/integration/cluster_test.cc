@@ -292,8 +292,11 @@ TEST_F(ClusterTest, AddAndRemoveMembersWhileWriting) {
   EXPECT_EQ(joiner.server->member_id(), added.id);
   ASSERT_TRUE(Put(s, "before-promote", "x").ok());
   EXPECT_TRUE(Eventually([&] { return Get(joiner.server.get(), "before-promote") == "x"; }));
-  EXPECT_TRUE(Eventually(
-      [&] { return Call([&](ProposeCallback cb) { s->PromoteMember(added.id, cb); }).ok(); }));
+  // Asked on a follower: forwarded to the leader, which knows the progress.
+  EtcdServer* follower = nodes_[(leader + 1) % 3].server.get();
+  EXPECT_TRUE(Eventually([&] {
+    return Call([&](ProposeCallback cb) { follower->PromoteMember(added.id, cb); }).ok();
+  }));
   {
     std::lock_guard<std::mutex> lock(nodes_mu_);
     nodes_.push_back(std::move(joiner));
