@@ -222,14 +222,23 @@ class WatchCommand : public Command {
     bool watching = false;
     while (std::getline(inv.io().in, line)) {
       std::vector<std::string> args = Argify(line);
+      if (args.empty()) {
+        std::lock_guard<std::mutex> lock(*out_mu);
+        inv.io().err << "Invalid command: " << line << " (watch and progress supported)\n";
+        continue;
+      }
+      // etcdctl 3.4.23 also takes "progress" (a ProgressRequest on its
+      // watch streams); its answer prints nothing in the simple format, and
+      // etcdppctl's watches run on separate streams: accepted, not sent.
+      if (args[0] == "progress") continue;
+      if (args[0] != "watch") {
+        std::lock_guard<std::mutex> lock(*out_mu);
+        inv.io().err << "Invalid command " << line << " (only support watch)\n";
+        continue;
+      }
       if (args.size() < 2 && env_key.empty()) {
         std::lock_guard<std::mutex> lock(*out_mu);
         inv.io().err << "Invalid command " << line << " (command type or key is not provided)\n";
-        continue;
-      }
-      if (args.empty() || args[0] != "watch") {
-        std::lock_guard<std::mutex> lock(*out_mu);
-        inv.io().err << "Invalid command " << line << " (only support watch)\n";
         continue;
       }
       std::string error;
