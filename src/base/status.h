@@ -146,7 +146,7 @@ std::string_view CodeName(Code code);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design.
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design.
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "Result needs a value or an error");
   }
@@ -169,8 +169,8 @@ class [[nodiscard]] Result {
 }  // namespace etcdpp
 
 // Returns early with the error of an expression yielding a Status.
-#define ETCDPP_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::etcdpp::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                \
+#define ETCDPP_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::etcdpp::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
