@@ -102,6 +102,27 @@ std::vector<std::string> SortedUrls(std::vector<std::string> urls) {
   return urls;
 }
 
+// MemberAdd and MemberUpdate refuse an empty or unparsable peer URL list
+// before anything is proposed, as etcd does.
+Status CheckPeerUrls(const std::vector<std::string>& urls) {
+  if (urls.empty()) return Status(Code::kMemberBadURLs);
+  for (const std::string& u : urls) {
+    if (!HostPort(u).ok()) return Status(Code::kMemberBadURLs);
+  }
+  return Status::OK();
+}
+
+// A conf change for the member ctx names; ctx travels as its context so the
+// applier can validate and record the member change.
+raftpb::ConfChange MemberConfChange(raftpb::ConfChangeType type,
+                                    const internalpb::ConfChangeContext& ctx) {
+  raftpb::ConfChange cc;
+  cc.set_type(type);
+  cc.set_node_id(ctx.member().id());
+  cc.set_context(ctx.SerializeAsString());
+  return cc;
+}
+
 }  // namespace
 
 EtcdServer::EtcdServer(const ServerOptions& options) : options_(options) {
@@ -579,57 +600,41 @@ Status EtcdServer::MayRemoveMember(uint64_t id) const {
 }
 
 void EtcdServer::AddMember(Member* member, ProposeCallback done) {
-  for (const std::string& u : member->peer_urls) {
-    if (!HostPort(u).ok()) return done(Status(Code::kMemberBadURLs));
-  }
-  if (member->peer_urls.empty()) return done(Status(Code::kMemberBadURLs));
+  Status st = CheckPeerUrls(member->peer_urls);
+  if (!st.ok()) return done(st);
   // etcd's NewMember for MemberAdd: no cluster name, the time in seconds.
   const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
       std::chrono::system_clock::now().time_since_epoch());
   member->id = ComputeMemberId(member->peer_urls, std::to_string(now_s.count()));
-  Status st = MayAddMember(*member);
+  st = MayAddMember(*member);
   if (!st.ok()) return done(st);
-  raftpb::ConfChange cc;
-  cc.set_type(member->is_learner ? raftpb::CONF_CHANGE_ADD_LEARNER_NODE
-                                 : raftpb::CONF_CHANGE_ADD_NODE);
-  cc.set_node_id(member->id);
   internalpb::ConfChangeContext ctx;
   *ctx.mutable_member() = ToProto(*member);
-  cc.set_context(ctx.SerializeAsString());
-  PendingProposal p;
-  p.done = std::move(done);
-  p.conf_change = std::move(cc);
-  EnqueueProposal(std::move(p));
+  ProposeConfChange(MemberConfChange(member->is_learner ? raftpb::CONF_CHANGE_ADD_LEARNER_NODE
+                                                        : raftpb::CONF_CHANGE_ADD_NODE,
+                                     ctx),
+                    std::move(done));
 }
 
 void EtcdServer::RemoveMember(uint64_t id, ProposeCallback done) {
   Status st = MayRemoveMember(id);
   if (!st.ok()) return done(st);
-  raftpb::ConfChange cc;
-  cc.set_type(raftpb::CONF_CHANGE_REMOVE_NODE);
-  cc.set_node_id(id);
   internalpb::ConfChangeContext ctx;
   ctx.mutable_member()->set_id(id);
-  cc.set_context(ctx.SerializeAsString());
-  PendingProposal p;
-  p.done = std::move(done);
-  p.conf_change = std::move(cc);
-  EnqueueProposal(std::move(p));
+  ProposeConfChange(MemberConfChange(raftpb::CONF_CHANGE_REMOVE_NODE, ctx), std::move(done));
 }
 
 void EtcdServer::UpdateMember(uint64_t id, std::vector<std::string> peer_urls,
                               ProposeCallback done) {
-  for (const std::string& u : peer_urls) {
-    if (!HostPort(u).ok()) return done(Status(Code::kMemberBadURLs));
-  }
-  if (peer_urls.empty()) return done(Status(Code::kMemberBadURLs));
-  raftpb::ConfChange cc;
-  cc.set_type(raftpb::CONF_CHANGE_UPDATE_NODE);
-  cc.set_node_id(id);
+  Status st = CheckPeerUrls(peer_urls);
+  if (!st.ok()) return done(st);
   internalpb::ConfChangeContext ctx;
   ctx.mutable_member()->set_id(id);
   for (const std::string& u : peer_urls) ctx.mutable_member()->add_peer_urls(u);
-  cc.set_context(ctx.SerializeAsString());
+  ProposeConfChange(MemberConfChange(raftpb::CONF_CHANGE_UPDATE_NODE, ctx), std::move(done));
+}
+
+void EtcdServer::ProposeConfChange(raftpb::ConfChange cc, ProposeCallback done) {
   PendingProposal p;
   p.done = std::move(done);
   p.conf_change = std::move(cc);
@@ -652,13 +657,9 @@ void EtcdServer::PromoteMember(uint64_t id, ProposeCallback done) {
     }
   }
   if (!refused.ok()) return done(refused);
-  raftpb::ConfChange cc;
-  cc.set_type(raftpb::CONF_CHANGE_ADD_NODE);
-  cc.set_node_id(id);
   internalpb::ConfChangeContext ctx;
   ctx.mutable_member()->set_id(id);
   ctx.set_is_promote(true);
-  cc.set_context(ctx.SerializeAsString());
   PendingProposal p;
   // Only the leader knows whether the learner caught up: a follower forwards
   // the call to it, as etcd does.
@@ -669,7 +670,7 @@ void EtcdServer::PromoteMember(uint64_t id, ProposeCallback done) {
     CallLeader(kPromoteMemberCall, std::move(body),
                [done](Result<std::string> r) { done(r.ok() ? Status::OK() : r.status()); });
   };
-  p.conf_change = std::move(cc);
+  p.conf_change = MemberConfChange(raftpb::CONF_CHANGE_ADD_NODE, ctx);
   p.check_learner_ready = true;
   EnqueueProposal(std::move(p));
 }

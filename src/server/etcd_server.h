@@ -265,6 +265,8 @@ class EtcdServer : private transport::Handler {
   Status LoadMembership(const raftpb::Snapshot& snapshot);
   Status JoinExisting();
   void EnqueueProposal(PendingProposal p);
+  // Queues a membership change the caller has validated.
+  void ProposeConfChange(raftpb::ConfChange cc, ProposeCallback done);
   // Strict reconfiguration checks of etcd 3.4 (mayAddMember, mayRemoveMember).
   Status MayAddMember(const Member& member) const;
   Status MayRemoveMember(uint64_t id) const;
