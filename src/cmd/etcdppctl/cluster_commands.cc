@@ -6,7 +6,9 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cmd/etcdppctl/go_format.h"
@@ -156,22 +158,31 @@ class MemberAddCommand : public Command {
   bool learner_ = false;
 };
 
+// Sends a change to member `id` (remove, update, promote) and prints etcdctl's
+// one-line answer: "Member <id> <what> cluster <cluster id>".
+template <typename Request, typename Response>
+int SendMemberChange(Invocation& inv, uint64_t id, Request req,
+                     grpc::Status (Client::*call)(const Request&, Response*),
+                     std::string_view what) {
+  if (auto rc = inv.PrepareClient()) return *rc;
+  if (!SimpleMemberOutput(inv)) return inv.Unsupported();
+  req.set_id(id);
+  Response resp;
+  grpc::Status rpc = (inv.client().*call)(req, &resp);
+  if (!rpc.ok()) return inv.RpcFailure(rpc);
+  inv.io().out << fmt::format("Member {:16x} {} cluster {:16x}\n", id, what,
+                              resp.header().cluster_id());
+  return kExitSuccess;
+}
+
 class MemberRemoveCommand : public Command {
  public:
   int Run(Invocation& inv) override {
     int rc = kExitSuccess;
     std::optional<uint64_t> id = MemberIdArg(inv, &rc);
     if (!id) return rc;
-    if (auto rc = inv.PrepareClient()) return *rc;
-    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
-    etcdserverpb::MemberRemoveRequest req;
-    req.set_id(*id);
-    etcdserverpb::MemberRemoveResponse resp;
-    grpc::Status rpc = inv.client().MemberRemove(req, &resp);
-    if (!rpc.ok()) return inv.RpcFailure(rpc);
-    inv.io().out << fmt::format("Member {:16x} removed from cluster {:16x}\n", *id,
-                                resp.header().cluster_id());
-    return kExitSuccess;
+    return SendMemberChange(inv, *id, etcdserverpb::MemberRemoveRequest(), &Client::MemberRemove,
+                            "removed from");
   }
 };
 
@@ -185,17 +196,9 @@ class MemberUpdateCommand : public Command {
     if (peer_urls_.empty()) {
       return inv.Fail(CtlStatus::Fail(kExitBadArgs, "member peer urls not provided"));
     }
-    if (auto rc = inv.PrepareClient()) return *rc;
-    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
     etcdserverpb::MemberUpdateRequest req;
-    req.set_id(*id);
     for (const std::string& u : SplitUrls(peer_urls_)) req.add_peerurls(u);
-    etcdserverpb::MemberUpdateResponse resp;
-    grpc::Status rpc = inv.client().MemberUpdate(req, &resp);
-    if (!rpc.ok()) return inv.RpcFailure(rpc);
-    inv.io().out << fmt::format("Member {:16x} updated in cluster {:16x}\n", *id,
-                                resp.header().cluster_id());
-    return kExitSuccess;
+    return SendMemberChange(inv, *id, std::move(req), &Client::MemberUpdate, "updated in");
   }
 
  private:
@@ -208,16 +211,8 @@ class MemberPromoteCommand : public Command {
     int rc = kExitSuccess;
     std::optional<uint64_t> id = MemberIdArg(inv, &rc);
     if (!id) return rc;
-    if (auto rc = inv.PrepareClient()) return *rc;
-    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
-    etcdserverpb::MemberPromoteRequest req;
-    req.set_id(*id);
-    etcdserverpb::MemberPromoteResponse resp;
-    grpc::Status rpc = inv.client().MemberPromote(req, &resp);
-    if (!rpc.ok()) return inv.RpcFailure(rpc);
-    inv.io().out << fmt::format("Member {:16x} promoted in cluster {:16x}\n", *id,
-                                resp.header().cluster_id());
-    return kExitSuccess;
+    return SendMemberChange(inv, *id, etcdserverpb::MemberPromoteRequest(), &Client::MemberPromote,
+                            "promoted in");
   }
 };
 
