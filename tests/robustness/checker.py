@@ -54,7 +54,7 @@ class Op:
       delete: key
       cas:    key, expect_mod (compare mod_revision(key) == expect_mod), value
               (put in the success branch; the failure branch gets key)
-      revoke: lease
+      revoke: lease (an explicit LeaseRevoke, or a lease's expiry: see below)
       get:    key
       range:  key (a prefix)
       opaque: nothing (a write of no interest, made by shrinking)
@@ -63,6 +63,16 @@ class Op:
       cas: succeeded, kvs (the failure branch's range result);
       get/range: kvs, a list of (key, value, create_revision, mod_revision,
       version, lease) sorted by key; revoke: nothing.
+
+    A lease's expiry is a revoke nobody asked for: invoked when the grant was
+    invoked (it can happen any time after), of unknown outcome until someone
+    saw the lease gone (LeaseTimeToLive TTL -1): from then on it is a revoke
+    with complete = that moment and rev = None (no revision was reported). It
+    must then be placed before complete: deleting the lease's keys at a
+    revision no answered write owns, or, if no key is attached any more, as a
+    no-op at the last moment (an expired lease takes no put after it: etcd
+    refuses puts on a missing lease, so moving a no-op expiry later changes
+    nothing, and trying it early would only multiply the search).
     """
 
     __slots__ = ("id", "client", "kind", "key", "value", "lease", "expect_mod",
@@ -115,6 +125,8 @@ class Op:
             s = f"txn(if mod_rev({self.key!r})=={self.expect_mod} then put {self.value!r} else get)"
         elif k == REVOKE:
             s = f"lease_revoke({self.lease:x})"
+            if self.known and self.rev is None:
+                return f"lease_expiry({self.lease:x}) -> gone (TTL -1) by then"
         elif k == GET:
             s = f"get({self.key!r})"
         elif k == RANGE:
@@ -206,13 +218,18 @@ class Model:
     def __init__(self, ops, observed=None, scope=None):
         self.owned = {op.rev for op in ops if op.known and op.kind in WRITES and
                       _writes_when_known(op)}
+        self.pinned = {op.pinned for op in ops if op.pinned is not None}
         self.observed = observed or {}
         self.scope = scope
 
-    def step(self, state, op):
-        """Returns the state after op, or None if op cannot go here."""
+    def step(self, state, op, forced=False):
+        """Returns the state after op, or None if op cannot go here.
+
+        forced: op's return is the first one left (it cannot wait longer)."""
         rev, kv = state
         k = op.kind
+        if k == REVOKE and op.known and op.rev is None:
+            return self._expiry(state, op, forced)
         if not op.known:
             if k in READS:
                 return None  # never scheduled: reads of unknown outcome are dropped
@@ -277,6 +294,19 @@ class Model:
         if not self._events_ok(op.rev, events):
             return None
         return (op.rev, new_kv)
+
+    def _expiry(self, state, op, forced):
+        """A lease expiry seen by its complete time (see Op); rev unknown."""
+        rev, kv = state
+        gone = [x for x in kv if x[5] == op.lease]
+        if not gone:
+            return state if forced else None
+        nxt = rev + 1
+        if nxt in self.owned or nxt in self.pinned:
+            return None
+        if not self._events_ok(nxt, frozenset(("delete", x[0], None) for x in gone)):
+            return None
+        return (nxt, tuple(x for x in kv if x[5] != op.lease))
 
     def _events_ok(self, rev, events):
         seen = self.observed.get(rev)
@@ -396,10 +426,16 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
     # kilobytes per cache entry): answered ops are placed roughly in order of
     # invocation, so they are kept as "the first k by invocation, plus the
     # few placed beyond"; ops of unknown outcome as a bitset of their ranks.
+    # Lease expiries are invoked early and placed late: in the prefix they
+    # would hold back everything after them (and "ahead" would grow with the
+    # history), so they are ranked with the unknown ops in the bitset.
+    expiries = [i for i, op in enumerate(ops) if op.known and op.kind == REVOKE and op.rev is None]
     known_rank = {}
-    for i in sorted((i for i, op in enumerate(ops) if op.known), key=lambda i: (ops[i].invoke, i)):
+    for i in sorted((i for i, op in enumerate(ops) if op.known and op.rev is not None
+                     or op.known and op.kind != REVOKE),
+                    key=lambda i: (ops[i].invoke, i)):
         known_rank[i] = len(known_rank)
-    unknown_rank = {i: r for r, i in enumerate(unknown)}
+    unknown_rank = {i: r for r, i in enumerate(unknown + expiries)}
     prefix = 0
     ahead = set()
     # Opaque writes of unknown outcome are interchangeable: any linearization
@@ -433,10 +469,15 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
     def candidates(state):
         """(list of candidate indices, the op whose return bounds them)."""
         out = []
+        expiries = []
         e = head.next
         while e is not None and e.is_call:
-            out.append(e.index)
+            if e.op.kind == REVOKE and e.op.rev is None:
+                expiries.append(e.index)  # pending for long: try them last
+            else:
+                out.append(e.index)
             e = e.next
+        out.extend(expiries)
         limit = e.time if e is not None else INF
         nxt = state[0] + 1
         if nxt in pinned_at:
@@ -473,7 +514,7 @@ def check(ops, observed=None, initial=(1, ()), scope=None, time_limit=None):
             if rank is not None and rank != opaque_used:
                 continue
             explored += 1
-            new_state = model.step(state, ops[i])
+            new_state = model.step(state, ops[i], ops[i] is blocker)
             if new_state is None:
                 continue
             r = known_rank.get(i)
@@ -558,7 +599,10 @@ def project(ops, keys):
         if op.kind in READS:
             continue
         if op.kind == REVOKE:
-            out.append(op)  # its effect on kept keys matters (check with scope=keys)
+            # Its effect on kept keys matters (check with scope=keys). An
+            # expiry becomes one of unknown outcome: out of scope it may have
+            # deleted keys we no longer see (a weaker history: still sound).
+            out.append(op.copy(complete=None) if op.known and op.rev is None else op)
             continue
         if op.known and not _writes_when_known(op):
             continue

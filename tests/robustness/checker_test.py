@@ -173,6 +173,96 @@ class PlantedViolations(unittest.TestCase):
         self.assertFalse(check(bad).ok)
 
 
+def expiry(lease, granted, seen_gone=None):
+    """A lease's expiry: invoked at the grant, complete once seen gone (or unknown)."""
+    return Op("revoke", lease=lease, invoke=granted, complete=seen_gone)
+
+
+class LeaseExpiry(unittest.TestCase):
+    def test_expiry_deletes_the_keys_at_a_gap(self):
+        h = [put(0, 1, 2, "a", "x", rev=2, lease=7),
+             put(1, 3, 4, "b", "y", rev=4),  # the expiry took 3
+             expiry(7, 0, seen_gone=5),
+             get(1, 6, 7, "a", 4, []),
+             get(1, 6, 7, "b", 4, [kv("b", "y", 4, 4, 1)])]
+        self.assertTrue(check(h).ok)
+
+    def test_expiry_is_checked_against_the_watch(self):
+        h = [put(0, 1, 2, "a", "x", rev=2, lease=7),
+             put(1, 3, 4, "b", "y", rev=4),
+             expiry(7, 0, seen_gone=5),
+             get(1, 6, 7, "a", 4, [])]
+        self.assertTrue(check(h, observed={3: frozenset({("delete", "a", None)})}).ok)
+        self.assertFalse(check(h, observed={3: frozenset({("delete", "b", None)})}).ok)
+
+    def test_key_of_an_expired_lease_read_after_the_expiry_was_seen(self):
+        h = [put(0, 1, 2, "a", "x", rev=2, lease=7),
+             expiry(7, 0, seen_gone=5),
+             get(1, 6, 7, "a", 2, [kv("a", "x", 2, 2, 1, 7)])]
+        self.assertFalse(check(h).ok)
+        # Before anybody saw it gone, the key may still be there.
+        h[1] = expiry(7, 0)
+        self.assertTrue(check(h).ok)
+
+    def test_read_before_the_expiry_sees_the_key(self):
+        h = [put(0, 1, 2, "a", "x", rev=2, lease=7),
+             get(1, 3, 4, "a", 2, [kv("a", "x", 2, 2, 1, 7)]),
+             expiry(7, 0, seen_gone=8),
+             get(1, 5, 6, "a", 3, []),
+             get(1, 9, 10, "a", 3, [])]
+        self.assertTrue(check(h).ok)
+        # Gone, then back: no place for the expiry explains both reads.
+        h[4] = get(1, 9, 10, "a", 2, [kv("a", "x", 2, 2, 1, 7)])
+        self.assertFalse(check(h).ok)
+
+    def test_expiry_of_a_lease_without_keys_makes_no_revision(self):
+        h = [Op("put", client=0, key="a", value="x", lease=7, invoke=1),  # unknown
+             expiry(7, 0, seen_gone=5),
+             put(1, 6, 7, "b", "y", rev=2),
+             get(1, 8, 9, "a", 2, [])]
+        self.assertTrue(check(h).ok)
+
+    def test_many_pending_expiries_stay_cheap(self):
+        # 60 leases, each with a key, all expiring at the end, as in the
+        # harness after its final restart; 600 writes before. The watches saw
+        # every expiry (they name the keys deleted at each revision), which
+        # leaves one place for each. Without them the expiries at the end
+        # could go in any order and proving a violation would try every
+        # subset (2^60); the harness always has the watches.
+        h, rev, t = [], 1, 0.0
+        for i in range(60):
+            rev += 1
+            h.append(put(0, t, t + 0.5, f"l{i}", f"v{i}", rev=rev, lease=100 + i))
+            h.append(expiry(100 + i, t - 0.1, seen_gone=10_000))
+            t += 1
+        for j in range(600):
+            rev += 1
+            h.append(put(1 + j % 3, t, t + 0.5, f"k{j % 5}", f"w{j}", rev=rev))
+            t += 1
+        order = list(range(60))
+        random.Random(1).shuffle(order)
+        observed = {rev + 1 + n: frozenset({("delete", f"l{i}", None)}) for n, i in enumerate(order)}
+        for i in range(60):
+            h.append(get(9, 10_001 + i, 10_002 + i, f"l{i}", rev + 60, []))
+        r = check(h, observed=observed, time_limit=30)
+        self.assertTrue(r.ok)
+        self.assertLess(r.explored, 200_000)
+        # One key still there after all were seen gone: rejected, also fast.
+        h[-1] = get(9, 10_100, 10_101, "l59", rev + 60, [kv("l59", "v59", 61, 61, 1, 159)])
+        r = check(h, observed=observed, time_limit=30)
+        self.assertFalse(r.ok)
+        self.assertFalse(r.timed_out)
+        # Without the watches, a few expiries at the end are still decided.
+        small = [op for op in h[:16]]  # leases 100..107, keys at revisions 2..9
+        small += [put(1, 20 + j, 20.5 + j, "k", f"s{j}", rev=10 + j) for j in range(20)]
+        small += [get(9, 10_001, 10_002, f"l{i}", 37, []) for i in range(7)]
+        self.assertTrue(check(small, time_limit=30).ok)
+        small[-1] = get(9, 10_001, 10_002, "l6", 37, [kv("l6", "v6", 8, 8, 1, 106)])
+        r = check(small, time_limit=30)
+        self.assertFalse(r.ok)
+        self.assertFalse(r.timed_out)
+
+
 # ---- random histories from a simulated linearizable store --------------------
 
 class Store:

@@ -31,6 +31,7 @@ import json
 import os
 import queue
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,9 +114,12 @@ class ProxiedCluster(e2e.Cluster):
         self._spawn_thread.start()
         self.proxy = FaultProxy([f"{m.name}:{m.peer_port}:{m.listen_peer_port}"
                                  for m in self.members])
+        # Members re-added after a removal: they start empty and join the
+        # running cluster (the flag is ignored once the data dir exists).
+        self.joining = set()
 
     def command(self, i, state="new"):
-        cmd = super().command(i, state)
+        cmd = super().command(i, "existing" if i in self.joining else state)
         j = cmd.index("--listen-peer-urls")
         cmd[j + 1] = f"http://127.0.0.1:{self.members[i].listen_peer_port}"
         return cmd
@@ -174,10 +178,14 @@ def kvs_of(resp_kvs):
 
 
 def not_sent(e):
-    """True when the call provably never reached a server."""
+    """True when the call provably never reached a server, or changed nothing
+    (a put on a lease that expired is refused: etcd checks the lease when it
+    applies the put, which then makes no revision)."""
+    d = (e.details() or "").lower()
+    if e.code() == grpc.StatusCode.NOT_FOUND:
+        return "requested lease not found" in d
     if e.code() != grpc.StatusCode.UNAVAILABLE:
         return False
-    d = (e.details() or "").lower()
     return "failed to connect" in d or "connection refused" in d
 
 
@@ -190,6 +198,7 @@ class Client:
         self.kv = etcdrpc.KVStub(self.channel)
         self.lease = etcdrpc.LeaseStub(self.channel)
         self.maint = etcdrpc.MaintenanceStub(self.channel)
+        self.cluster = etcdrpc.ClusterStub(self.channel)
 
     def close(self):
         self.channel.close()
@@ -304,6 +313,135 @@ def lease_client(cid, cl, history, stop, rng, stats):
                 stats["revoked"].add(lid)
         finally:
             c.close()
+
+
+EXPIRING_TTL = 3   # etcd's minimum TTL here is 2 s (3/2 election timeout)
+KEPT_TTL = 15
+
+
+def expiring_lease_client(cid, cl, history, stop, rng, expiring):
+    """Grants short leases, puts keys with them, and lets them expire.
+
+    The expiry is a revoke nobody asked for, recorded as one of unknown
+    outcome invoked when the grant was (checker.Op): it may take effect at
+    any later point. Once every member reports the lease gone (end of the
+    round) it gets that moment as its completion."""
+    n = 0
+    member_index = cid
+    while not stop.is_set():
+        member_index = (member_index + 1) % len(cl.members)
+        c = Client(cl.members[member_index])
+        try:
+            t = time.monotonic()
+            try:
+                g = c.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=EXPIRING_TTL), REQUEST_TIMEOUT)
+            except grpc.RpcError:
+                time.sleep(0.1)
+                continue
+            exp = Op(checker.REVOKE, client=cid, lease=g.ID, error="lease expiry")
+            exp.invoke = t
+            history.add(exp)
+            expiring.append({"id": g.ID, "ttl": g.TTL, "op": exp})
+            for _ in range(rng.randint(1, 2)):
+                n += 1
+                key = f"{PREFIX}exp/{cid}-{n}"
+                value = f"c{cid}-E{n}"
+                op = Op(checker.PUT, client=cid, key=key, value=value, lease=g.ID)
+                run_op(c, history, op, lambda: c.kv.Put(etcdrpc.PutRequest(
+                    key=key.encode(), value=value.encode(), lease=g.ID), REQUEST_TIMEOUT))
+        finally:
+            c.close()
+        stop.wait(rng.uniform(0.3, 1.0))
+
+
+def lease_keeper(cid, cl, history, stop, rng, kept, problems):
+    """Holds two leases of KEPT_TTL for the whole round, keys attached, and
+    keeps them alive (a keep-alive every second on a LeaseKeepAlive stream,
+    moving to another member when one does not answer). A keep-alive answered
+    with TTL 0 means the lease expired: a problem."""
+    member_index = rng.randrange(len(cl.members))
+    c = None
+    n = 0
+
+    def rotate():
+        nonlocal c, member_index
+        if c is not None:
+            c.close()
+        member_index = (member_index + 1) % len(cl.members)
+        c = Client(cl.members[member_index])
+    rotate()
+    try:
+        while len(kept) < 2 and not stop.is_set():
+            try:
+                g = c.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=KEPT_TTL), REQUEST_TIMEOUT)
+                kept[g.ID] = {"ttl": g.TTL, "keys": []}
+            except grpc.RpcError:
+                rotate()
+                stop.wait(0.1)
+        for lid, info in kept.items():
+            # Until one put is acknowledged (each try writes a new value).
+            for _ in range(20):
+                if stop.is_set():
+                    break
+                n += 1
+                key, value = f"{PREFIX}kept/{cid}-{n}", f"c{cid}-K{n}"
+                op = Op(checker.PUT, client=cid, key=key, value=value, lease=lid)
+                if run_op(c, history, op, lambda: c.kv.Put(etcdrpc.PutRequest(
+                        key=key.encode(), value=value.encode(), lease=lid), REQUEST_TIMEOUT)):
+                    info["keys"].append((key, value))
+                    break
+                rotate()
+        while not stop.wait(1.0):
+            for lid in kept:
+                try:
+                    call = c.lease.LeaseKeepAlive(iter([etcdrpc.LeaseKeepAliveRequest(ID=lid)]),
+                                                  REQUEST_TIMEOUT)
+                    resp = next(iter(call))
+                    call.cancel()
+                    if resp.TTL <= 0:
+                        problems.append(f"kept-alive lease {lid:x} expired (keep-alive answered"
+                                        f" TTL {resp.TTL} on {cl.members[member_index].name})")
+                        return
+                except (grpc.RpcError, StopIteration):
+                    rotate()
+    finally:
+        if c is not None:
+            c.close()
+
+
+def lease_ttl(m, lid, timeout=2.0):
+    c = Client(m)
+    try:
+        return c.lease.LeaseTimeToLive(etcdrpc.LeaseTimeToLiveRequest(ID=lid), timeout).TTL
+    finally:
+        c.close()
+
+
+def wait_expired(cl, expiring, timeout):
+    """Completes the expiry ops of leases every member reports gone (TTL -1).
+
+    Every member served a linearizable read after the restart, so each has
+    applied the grants; a -1 then means the revoke was applied. Returns the
+    leases still alive at the deadline: {id: ttl seen}."""
+    pending = {e["id"]: e for e in expiring}
+    alive = {}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for lid in list(pending):
+            ttls = []
+            for m in cl.members:
+                try:
+                    ttls.append(lease_ttl(m, lid))
+                except grpc.RpcError:
+                    ttls.append(None)
+            if all(t == -1 for t in ttls):
+                pending.pop(lid)["op"].complete = time.monotonic()
+                alive.pop(lid, None)
+            else:
+                alive[lid] = ttls
+        if pending:
+            time.sleep(0.3)
+    return {lid: alive.get(lid) for lid in pending}
 
 
 class Watcher:
@@ -429,16 +567,144 @@ def find_leader(cl):
     return ids.get(leader)
 
 
-FAULTS = ["kill", "pause", "partition_leader", "blackhole_link", "drop_link", "delay_links"]
+FAULTS = ["kill", "pause", "partition_leader", "blackhole_link", "drop_link", "delay_links",
+          "leader_transfer", "member_replace"]
+
+
+def member_ids(cl):
+    """{member index: ID} of the running members that answer Status (IDs
+    change when a member is replaced: never cache them)."""
+    ids = {}
+    for i, m in enumerate(cl.members):
+        if m.running():
+            try:
+                ids[i] = member_status(cl, i).header.member_id
+            except grpc.RpcError:
+                pass
+    return ids
+
+
+def leader_transfer(cl, rng, rec):
+    """Maintenance.MoveLeader on the leader, to a random other member."""
+    deadline = time.monotonic() + 10
+    while True:
+        li = find_leader(cl)
+        ids = member_ids(cl)
+        others = [j for j in ids if j != li]
+        if li is not None and others:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("no leader to move")
+        time.sleep(0.2)
+    j = rng.choice(others)
+    rec["member"], rec["to"] = cl.members[li].name, cl.members[j].name
+    c = Client(cl.members[li])
+    try:
+        c.maint.MoveLeader(etcdrpc.MoveLeaderRequest(targetID=ids[j]), 5)
+        rec["result"] = "moved"
+    except grpc.RpcError as e:
+        # The leader may have changed meanwhile ("not leader"), or the
+        # transfer timed out: a fault all the same, the traffic ran through it.
+        rec["result"] = f"{e.code().name}: {e.details()}"
+    finally:
+        c.close()
+
+
+def _member_call(cl, avoid, fn, deadline, what):
+    """fn(Client) on any running member but `avoid`, until it answers or the
+    deadline passes. etcd refuses a membership change while a member was
+    unreachable in the last 5 s (strict reconfiguration check): retried."""
+    last = None
+    while time.monotonic() < deadline:
+        for j, m in enumerate(cl.members):
+            if j == avoid or not m.running():
+                continue
+            c = Client(m)
+            try:
+                return fn(c)
+            except grpc.RpcError as e:
+                last = f"{e.code().name}: {e.details()}"
+            finally:
+                c.close()
+        time.sleep(0.3)
+    raise RuntimeError(f"{what}: no member did it before the deadline (last: {last})")
+
+
+def member_replace(cl, i, rec):
+    """Cluster.MemberRemove of member i (asked to another member), wait until
+    it exits (killed if it does not), wipe its data dir, Cluster.MemberAdd of
+    the same peer URL (its proxy port), start it empty with
+    --initial-cluster-state existing, wait until it serves."""
+    m = cl.members[i]
+    rec["member"] = m.name
+    deadline = time.monotonic() + 30
+
+    def find_id(c):
+        for mem in c.cluster.MemberList(etcdrpc.MemberListRequest(), REQUEST_TIMEOUT).members:
+            if m.peer_url in mem.peerURLs:
+                return mem.ID
+        return None
+
+    old_id = _member_call(cl, i, find_id, deadline, "MemberList")
+    if old_id is None:
+        raise RuntimeError(f"{m.name} ({m.peer_url}) not in the member list")
+    rec["old_id"] = f"{old_id:x}"
+
+    def remove(c):
+        try:
+            c.cluster.MemberRemove(etcdrpc.MemberRemoveRequest(ID=old_id), 5)
+        except grpc.RpcError as e:
+            # An earlier try that timed out may have done it.
+            if find_id(c) != old_id:
+                return True
+            raise e
+        return True
+    t0 = time.monotonic()
+    _member_call(cl, i, remove, deadline, "MemberRemove")
+    t = time.monotonic()
+    rec["removed_after"] = round(t - t0, 2)
+    try:
+        m.proc.wait(timeout=15)
+        rec["exited_after"] = round(time.monotonic() - t, 2)
+        rec["exit_code"] = m.proc.returncode
+    except subprocess.TimeoutExpired:
+        rec["killed"] = "did not exit 15 s after its removal"
+    cl.kill(i)
+    shutil.rmtree(m.data_dir, ignore_errors=True)
+    deadline = time.monotonic() + 60
+
+    def add(c):
+        try:
+            return c.cluster.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=[m.peer_url]), 5).member.ID
+        except grpc.RpcError as e:
+            new = find_id(c)
+            if new is not None:
+                return new
+            raise e
+    new_id = _member_call(cl, i, add, deadline, "MemberAdd")
+    rec["new_id"] = f"{new_id:x}"
+    cl.joining.add(i)
+    try:
+        cl.spawn(i)
+        cl.wait_ready(i, timeout=60)
+    finally:
+        cl.joining.discard(i)
+    rec["replaced_after"] = round(time.monotonic() - t0, 2)
 
 
 def fault_injector(cl, stop, rng, faults, t0):
     n = len(cl.members)
     names = [m.name for m in cl.members]
-    # Every kind once (in a random order), then at random.
+    # Every kind once (in a random order, even if that takes longer than the
+    # round), then at random until stopped.
     plan = list(FAULTS)
     rng.shuffle(plan)
-    while not stop.wait(rng.uniform(0.5, 2.0)):
+    while True:
+        pause = rng.uniform(0.5, 2.0)
+        if plan:
+            time.sleep(pause)
+        elif stop.wait(pause):
+            break
         kind = plan.pop(0) if plan else rng.choice(FAULTS)
         dur = rng.uniform(1.0, 3.0)
         rec = {"t": round(time.monotonic() - t0, 2), "fault": kind, "seconds": round(dur, 2)}
@@ -488,6 +754,11 @@ def fault_injector(cl, stop, rng, faults, t0):
                         cl.proxy.cmd(cmd="set", src=names[j], dst=names[i], mode=f"delay:{ms}")
                 time.sleep(dur)
                 cl.proxy.cmd(cmd="heal")
+            elif kind == "leader_transfer":
+                leader_transfer(cl, rng, rec)
+                time.sleep(dur)
+            elif kind == "member_replace":
+                member_replace(cl, rng.randrange(n), rec)
         except Exception as e:
             rec["error"] = repr(e)
         faults.append(rec)
@@ -640,6 +911,18 @@ def plant_violations(ops, rng):
                     b.kvs = [kv for kv in b.kvs if kv[0] != gone]
             del last
             out.append(("lost write", bad))
+    # A key of an expired lease still there after every member reported the
+    # lease gone: the final reads show it as its put wrote it.
+    expired = {op.lease for op in ops if op.kind == checker.REVOKE and op.known and op.rev is None}
+    lease_puts = [op for op in ops if op.known and op.kind == checker.PUT and op.lease in expired]
+    if finals and lease_puts:
+        p = rng.choice(lease_puts)
+        item = (p.key, p.value, p.rev, p.rev, 1, p.lease)
+        bad = [op.copy() for op in ops]
+        for b in bad:
+            if b.client >= 1000 and b.known:
+                b.kvs = sorted(b.kvs + [item])
+        out.append(("key of an expired lease read after it was gone", bad))
     if not out:
         raise RuntimeError("history too small to plant violations")
     return out
@@ -701,9 +984,19 @@ def run_round(args, size, seed, seconds, out_dir):
                 threads.append(threading.Thread(target=kv_client, daemon=True, args=(
                     cid, cl, i, history, stop, random.Random(rng.random()), keys)))
                 cid += 1
+        expiring, kept = [], {}
+        stop_keep = threading.Event()  # the keeper runs until the checks are done
+        keeper = None
         if feats["lease"][0]:
             threads.append(threading.Thread(target=lease_client, daemon=True, args=(
                 cid, cl, history, stop, random.Random(rng.random()), stats)))
+            cid += 1
+            threads.append(threading.Thread(target=expiring_lease_client, daemon=True, args=(
+                cid, cl, history, stop, random.Random(rng.random()), expiring)))
+            cid += 1
+            keeper = threading.Thread(target=lease_keeper, daemon=True, args=(
+                cid, cl, history, stop_keep, random.Random(rng.random()), kept,
+                result["problems"]))
             cid += 1
         threads.append(threading.Thread(target=compactor, daemon=True,
                                         args=(cl, stop, random.Random(rng.random()), stats)))
@@ -718,10 +1011,14 @@ def run_round(args, size, seed, seconds, out_dir):
                                    args=(cl, stop_faults, random.Random(rng.random()), faults, t0))
         for t in threads:
             t.start()
+        if keeper is not None:
+            keeper.start()
         fthread.start()
         time.sleep(seconds)
         stop_faults.set()
-        fthread.join(60)
+        fthread.join(120)
+        if fthread.is_alive():
+            raise RuntimeError("fault injector stuck")
         log(f"faults done ({len(faults)}); healing")
         heal_all(cl)
         time.sleep(1.0)  # traffic on the healed cluster
@@ -737,6 +1034,25 @@ def run_round(args, size, seed, seconds, out_dir):
             cl.spawn(i)
         for i in range(size):
             cl.wait_ready(i, timeout=60)
+        # A kept-alive lease survives the restart with its full TTL (etcd 3.4:
+        # the new leader renews every lease), on every member.
+        for lid in kept:
+            for m in cl.members:
+                try:
+                    ttl = lease_ttl(m, lid, timeout=5)
+                except grpc.RpcError as e:
+                    ttl = f"{e.code().name}"
+                if not isinstance(ttl, int) or ttl <= 0:
+                    result["problems"].append(f"kept-alive lease {lid:x}: TTL {ttl} on {m.name}"
+                                              " after the restart")
+        # Short leases: every member must report them gone (their keys deleted
+        # with them) before the final reads, which then must not show them.
+        t_exp = time.monotonic()
+        alive = wait_expired(cl, expiring, timeout=3 * EXPIRING_TTL + 20)
+        for lid, ttls in alive.items():
+            result["problems"].append(f"lease {lid:x} (TTL {EXPIRING_TTL}, never kept alive) not gone"
+                                      f" {time.monotonic() - t_exp:.0f} s after the restart: TTLs {ttls}")
+        expired = {e["id"] for e in expiring if e["op"].known}
         # Final reads on every member: every acknowledged write must be there.
         final_rev = 0
         for i in range(size):
@@ -753,6 +1069,13 @@ def run_round(args, size, seed, seconds, out_dir):
             for kv in op.kvs:
                 if kv[5] and kv[5] in stats["revoked"]:
                     result["problems"].append(f"key {kv[0]!r} of revoked lease {kv[5]:x} still there")
+                if kv[5] and kv[5] in expired:
+                    result["problems"].append(f"m{i}: key {kv[0]!r} of expired lease {kv[5]:x} still there")
+            have = {(kv[0], kv[1]) for kv in op.kvs}
+            for lid, info in kept.items():
+                for key, value in info["keys"]:
+                    if (key, value) not in have:
+                        result["problems"].append(f"m{i}: key {key!r} of kept-alive lease {lid:x} missing")
         hashes = hashkv_all(cl, final_rev)
         if len(hashes) < size:
             result["problems"].append(f"HashKV at {final_rev} answered by {len(hashes)}/{size} members")
@@ -774,6 +1097,9 @@ def run_round(args, size, seed, seconds, out_dir):
                 w.cancel()
             for w in watchers:
                 w.thread.join(10)
+        stop_keep.set()
+        if keeper is not None:
+            keeper.join(10)
         wproblems, observed = check_watches(watchers, final_rev, history.ops)
         if watchers:
             with open(os.path.join(out_dir, f"watches-{args.target}-{size}-{seed}.json"), "w") as f:
@@ -782,19 +1108,26 @@ def run_round(args, size, seed, seconds, out_dir):
         ops = history.ops
         counts = {}
         for op in ops:
-            k = op.kind + ("?" if not op.known else "")
+            k = ("expiry" if op.error == "lease expiry" else op.kind) + ("?" if not op.known else "")
             counts[k] = counts.get(k, 0) + 1
         result.update(ops=len(ops), op_counts=counts, unknown=sum(1 for o in ops if not o.known),
                       not_sent=history.failed_definitely, faults=faults,
                       compactions=stats["compactions"], leases_revoked=len(stats["revoked"]),
+                      leases_expired=len(expired), leases_kept=len(kept),
                       watch_segments=sum(len(w.segments) for w in watchers),
                       watch_events=sum(len(s["events"]) for w in watchers for s in w.segments),
                       final_revision=final_rev)
         fault_counts = {}
         for f in faults:
             fault_counts[f["fault"]] = fault_counts.get(f["fault"], 0) + 1
+            if f["fault"] == "member_replace" and "error" in f:
+                result["problems"].append(f"member_replace of {f.get('member')} failed: {f['error']}")
+        missing = [k for k in FAULTS if k not in fault_counts]
+        if missing:
+            result["problems"].append(f"fault kinds not injected: {missing}")
         log(f"history: {len(ops)} ops {counts}, {result['not_sent']} not sent; faults {fault_counts};"
-            f" {stats['compactions']} compactions; watch events {result['watch_events']}"
+            f" {stats['compactions']} compactions; leases: {len(stats['revoked'])} revoked,"
+            f" {len(expired)}/{len(expiring)} expired, {len(kept)} kept alive; watch events {result['watch_events']}"
             f" in {result['watch_segments']} streams; final revision {final_rev}")
         hist_path = os.path.join(out_dir, f"history-{args.target}-{size}-{seed}.json")
         checker.dump(hist_path, ops, observed)
