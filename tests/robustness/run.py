@@ -6,12 +6,14 @@
 
 One round: start a cluster (3 or 5 members on loopback, a fault proxy on every
 peer link, see faultproxy.py), run clients on every member (get, prefix range,
-put, delete, txn CAS on mod_revision; put with lease and lease revoke, and
-watches opened from past revisions, when the target has Lease and Watch),
-compact every few hundred ms, and inject faults while traffic runs (SIGKILL
-and restart of a member, SIGSTOP/SIGCONT, partition of the leader, one-way
-blackhole, dropped or delayed links). Then heal, kill -9 every member and
-restart them all, read everything back, and check:
+put, delete, txn CAS on mod_revision; put with lease and lease revoke,
+short leases left to expire, leases kept alive, and watches opened from past
+revisions, when the target has Lease and Watch), compact every few hundred
+ms, and inject faults while traffic runs (SIGKILL and restart of a member,
+SIGSTOP/SIGCONT, partition of the leader, one-way blackhole, dropped or
+delayed links, leader transfer, removal and re-add of a member with a wiped
+data dir). Then heal, kill -9 every member and restart them all, read
+everything back, and check:
   * the history is linearizable (checker.py; a failure writes the shrunk
     history and a readable report into the output directory);
   * every watch: revisions increase, no gaps (every revision of the cluster
@@ -20,7 +22,9 @@ restart them all, read everything back, and check:
     the checker put at that revision; every watch reaches the final revision;
   * no acknowledged write lost (the final reads are part of the history);
   * all members' HashKV equal at the same revision;
-  * no key of a revoked lease remains.
+  * no key of a revoked or expired lease remains (expired: every member
+    reports it gone after the restart); kept-alive leases never expired and
+    their keys are there.
 Exit status: 0 all checks passed, 1 a check failed, 2 the harness could not
 decide (cluster did not come up, checker ran out of time).
 Run with /usr/bin/python3 (Debian's python3-etcd3 and grpc).
