@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "api/kv_service.h"
+#include "api/leader_monitor.h"
 #include "api/lease_service.h"
 #include "api/maintenance_service.h"
 #include "api/read_executor.h"
@@ -29,11 +30,12 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
     server::EtcdServer* server, const std::vector<std::string>& addresses) {
   std::unique_ptr<ClientServer> cs(new ClientServer());
   cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
+  cs->leader_monitor_ = std::make_unique<LeaderMonitor>(server, server->options().election_timeout);
   cs->services_.push_back(std::make_unique<KvService>(server, cs->reads_.get()));
   cs->services_.push_back(std::make_unique<MaintenanceService>(server));
   cs->services_.push_back(std::make_unique<ClusterService>(server));
-  cs->services_.push_back(std::make_unique<LeaseService>(server));
-  cs->services_.push_back(std::make_unique<WatchService>(server));
+  cs->services_.push_back(std::make_unique<LeaseService>(server, cs->leader_monitor_.get()));
+  cs->services_.push_back(std::make_unique<WatchService>(server, cs->leader_monitor_.get()));
   // Registered so every method exists; each answers UNIMPLEMENTED until built.
   cs->services_.push_back(std::make_unique<etcdserverpb::Auth::CallbackService>());
   cs->services_.push_back(std::make_unique<v3lockpb::Lock::CallbackService>());
@@ -70,6 +72,7 @@ void ClientServer::Shutdown(int grace_ms) {
   grpc_server_->Wait();
   grpc_server_.reset();
   reads_.reset();
+  leader_monitor_.reset();
 }
 
 }  // namespace etcdpp::api

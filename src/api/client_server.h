@@ -20,6 +20,7 @@ class EtcdServer;
 
 namespace etcdpp::api {
 
+class LeaderMonitor;
 class ReadExecutor;
 
 class ClientServer {
@@ -36,6 +37,9 @@ class ClientServer {
   ClientServer() = default;
 
   std::unique_ptr<ReadExecutor> reads_;
+  // Outlives every stream that registers with it (destroyed after the
+  // services and the gRPC server, or in Shutdown once they are done).
+  std::unique_ptr<LeaderMonitor> leader_monitor_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> grpc_server_;
 };

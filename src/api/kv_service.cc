@@ -1,5 +1,6 @@
 #include "api/kv_service.h"
 
+#include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/read_executor.h"
 #include "mvcc/kv_store.h"
@@ -77,6 +78,9 @@ KvService::KvService(server::EtcdServer* server, ReadExecutor* reads)
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
                                            const etcdserverpb::RangeRequest* request,
                                            etcdserverpb::RangeResponse* response) {
+  if (auto* refused = RefuseCall(
+          *server_, context, request->serializable() ? LearnerServes::kYes : LearnerServes::kNo))
+    return refused;
   Status st = server::ValidateRange(*request);
   if (!st.ok()) return FinishWith(context, st);
   // The store is taken when the read runs (after ReadIndex), never held
@@ -94,6 +98,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
                                          const etcdserverpb::PutRequest* request,
                                          etcdserverpb::PutResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidatePut(*request);
   if (!st.ok()) return FinishWith(context, st);
   internalpb::InternalRaftRequest proposal;
@@ -104,6 +109,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* context,
                                                  const etcdserverpb::DeleteRangeRequest* request,
                                                  etcdserverpb::DeleteRangeResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidateDeleteRange(*request);
   if (!st.ok()) return FinishWith(context, st);
   internalpb::InternalRaftRequest proposal;
@@ -114,6 +120,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
                                          const etcdserverpb::TxnRequest* request,
                                          etcdserverpb::TxnResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidateTxn(*request, static_cast<int>(server_->options().max_txn_ops));
   if (!st.ok()) return FinishWith(context, st);
   if (server::IsReadOnlyTxn(*request)) {
@@ -136,6 +143,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* context,
                                              const etcdserverpb::CompactionRequest* request,
                                              etcdserverpb::CompactionResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_compaction() = *request;
   return ProposeAndFinish(server_, context, std::move(proposal), response);

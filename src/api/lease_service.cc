@@ -2,10 +2,13 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
+#include "api/call_gate.h"
 #include "api/grpc_status.h"
+#include "api/leader_monitor.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
 
@@ -58,16 +61,28 @@ void RenewAnywhere(server::EtcdServer* server, int64_t id,
 class KeepAliveReactor final
     : public grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
  public:
-  explicit KeepAliveReactor(server::EtcdServer* server) : server_(server) { StartRead(&request_); }
+  // With `monitor`, the stream ends with "etcdserver: no leader" when its
+  // member loses the leader for long (the client asked for a leader).
+  KeepAliveReactor(server::EtcdServer* server, LeaderMonitor* monitor)
+      : server_(server), monitor_(monitor) {
+    if (monitor_ != nullptr) monitor_token_ = monitor_->Register([this] { OnNoLeader(); });
+    StartRead(&request_);
+  }
 
   // Lifetime: at any moment exactly one of a read, a renewal or a write is
-  // outstanding, and Finish is called only when none is, so the reactor is
-  // deleted (OnDone) only after the last callback that uses it.
+  // outstanding. Finish is called at most once, only while nothing but a
+  // read is outstanding (gRPC then ends the read), so the reactor is deleted
+  // (OnDone) only after the last callback that uses it.
   void OnReadDone(bool ok) override {
     if (!ok) {
       // The client closed its side (or the call ended): etcd returns nil.
-      Finish(grpc::Status::OK);
+      End(grpc::Status::OK);
       return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
+      reading_ = false;
     }
     // The header is taken before the renewal, as etcd does, so a keep-alive
     // never reports a revision later than the renewal.
@@ -79,38 +94,82 @@ class KeepAliveReactor final
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "lease keep-alive stream closed"));
+      End(grpc::Status(grpc::StatusCode::CANCELLED, "lease keep-alive stream closed"));
       return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (no_leader_) {
+        FinishLocked(ToGrpcStatus(Status(Code::kNoLeader)));
+        return;
+      }
+      reading_ = true;
     }
     StartRead(&request_);
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (monitor_ != nullptr) monitor_->Unregister(monitor_token_);
+    delete this;
+  }
 
  private:
   void OnRenewed(const Result<int64_t>& ttl) {
     if (!ttl.ok() && ttl.status().code() != Code::kLeaseNotFound) {
-      Finish(ToGrpcStatus(ttl.status()));
+      End(ToGrpcStatus(ttl.status()));
       return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (no_leader_) {
+        FinishLocked(ToGrpcStatus(Status(Code::kNoLeader)));
+        return;
+      }
     }
     // A lease that does not exist (any more) answers TTL 0 (etcd).
     response_.set_ttl(ttl.ok() ? *ttl : 0);
     StartWrite(&response_);
   }
 
+  // From the monitor: finish now if only a read is outstanding, else once the
+  // renewal or write in flight is done.
+  void OnNoLeader() {
+    std::lock_guard<std::mutex> lock(mu_);
+    no_leader_ = true;
+    if (reading_) FinishLocked(ToGrpcStatus(Status(Code::kNoLeader)));
+  }
+
+  void End(const grpc::Status& status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishLocked(status);
+  }
+
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
   server::EtcdServer* const server_;
+  LeaderMonitor* const monitor_;
+  LeaderMonitor::Token monitor_token_ = 0;
   LeaseKeepAliveRequest request_;
   LeaseKeepAliveResponse response_;
+  std::mutex mu_;
+  bool reading_ = true;     // guarded by mu_: the outstanding operation is a read
+  bool no_leader_ = false;  // guarded by mu_
+  bool finished_ = false;   // guarded by mu_
 };
 
 }  // namespace
 
-LeaseService::LeaseService(server::EtcdServer* server)
-    : server_(server), ids_(server->member_id()) {}
+LeaseService::LeaseService(server::EtcdServer* server, LeaderMonitor* monitor)
+    : server_(server), monitor_(monitor), ids_(server->member_id()) {}
 
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* context,
                                                    const etcdserverpb::LeaseGrantRequest* request,
                                                    etcdserverpb::LeaseGrantResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_lease_grant() = *request;
   // ID 0: this member picks one (etcd's LeaseGrant does so before proposing).
@@ -127,6 +186,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::LeaseRevokeRequest* request,
                                                     etcdserverpb::LeaseRevokeResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_lease_revoke() = *request;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -139,13 +199,16 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
 }
 
 grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>*
-LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* /*context*/) {
-  return new KeepAliveReactor(server_);
+LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* context) {
+  Status st = CheckCall(*server_, *context, LearnerServes::kNo);
+  if (!st.ok()) return new RefusedStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(st);
+  return new KeepAliveReactor(server_, RequiresLeader(*context) ? monitor_ : nullptr);
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* context, const etcdserverpb::LeaseTimeToLiveRequest* request,
     etcdserverpb::LeaseTimeToLiveResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   server::EtcdServer* server = server_;
   const int64_t id = request->id();
@@ -185,6 +248,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::LeaseLeasesRequest*,
                                                     etcdserverpb::LeaseLeasesResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   for (int64_t id : server_->lessor()->Leases()) response->add_leases()->set_id(id);
   FillLocalHeader(server_, response->mutable_header());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

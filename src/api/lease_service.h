@@ -11,13 +11,16 @@ class EtcdServer;
 
 namespace etcdpp::api {
 
+class LeaderMonitor;
+
 // Grant and revoke go through Raft (EtcdServer::Propose). Keep-alive and
 // time-to-live are the leader's: a follower forwards them to the leader over
 // the peer transport (EtcdServer::CallLeader). LeaseLeases is answered by
 // any member from its applied state. Handlers never block a gRPC thread.
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
-  explicit LeaseService(server::EtcdServer* server);
+  // `monitor` ends keep-alive streams that asked for a leader when there is none.
+  LeaseService(server::EtcdServer* server, LeaderMonitor* monitor);
 
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* context,
                                        const etcdserverpb::LeaseGrantRequest* request,
@@ -38,6 +41,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
 
  private:
   server::EtcdServer* const server_;
+  LeaderMonitor* const monitor_;
   lease::LeaseIdGenerator ids_;
 };
 

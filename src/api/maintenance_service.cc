@@ -1,5 +1,6 @@
 #include "api/maintenance_service.h"
 
+#include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
@@ -9,6 +10,7 @@ namespace etcdpp::api {
 grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* context,
                                                      const etcdserverpb::StatusRequest*,
                                                      etcdserverpb::StatusResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kYes)) return refused;
   server_->FillHeader(response->mutable_header());
   std::shared_ptr<mvcc::KvStore> store = server_->store();
   response->mutable_header()->set_revision(store->CurrentRevision());
@@ -27,6 +29,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* context,
                                                      const etcdserverpb::HashKVRequest* request,
                                                      etcdserverpb::HashKVResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // The view must not outlive the store it reads.
   std::shared_ptr<mvcc::KvStore> store = server_->store();
@@ -51,6 +54,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::AlarmRequest* request,
                                                     etcdserverpb::AlarmResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (request->action() != etcdserverpb::AlarmRequest::GET) {
     reactor->Finish(ToGrpcStatus(Status::Unimplemented("alarm activation is not supported yet")));
@@ -66,6 +70,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
     grpc::CallbackServerContext* context, const etcdserverpb::MoveLeaderRequest* request,
     etcdserverpb::MoveLeaderResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto timeout = std::chrono::milliseconds(5000) + 2 * server_->options().election_timeout;
   const auto client_left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -114,6 +119,7 @@ server::ProposeCallback FinishWithMembers(server::EtcdServer* server,
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* context,
                                                      const etcdserverpb::MemberListRequest*,
                                                      etcdserverpb::MemberListResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   FillMembers(server_, response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -123,6 +129,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::MemberAddRequest* request,
                                                     etcdserverpb::MemberAddResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto member = std::make_shared<server::Member>();
   member->peer_urls.assign(request->peerurls().begin(), request->peerurls().end());
@@ -144,6 +151,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(
     grpc::CallbackServerContext* context, const etcdserverpb::MemberRemoveRequest* request,
     etcdserverpb::MemberRemoveResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   server_->RemoveMember(request->id(), FinishWithMembers(server_, reactor, response));
   return reactor;
@@ -152,6 +160,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(
 grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
     grpc::CallbackServerContext* context, const etcdserverpb::MemberUpdateRequest* request,
     etcdserverpb::MemberUpdateResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   server_->UpdateMember(
       request->id(),
@@ -163,6 +172,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     grpc::CallbackServerContext* context, const etcdserverpb::MemberPromoteRequest* request,
     etcdserverpb::MemberPromoteResponse* response) {
+  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   server_->PromoteMember(request->id(), FinishWithMembers(server_, reactor, response));
   return reactor;

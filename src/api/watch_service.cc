@@ -7,6 +7,9 @@
 #include <optional>
 #include <set>
 
+#include "api/call_gate.h"
+#include "api/grpc_status.h"
+#include "api/leader_monitor.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
 #include "watch/watch_hub.h"
@@ -61,7 +64,13 @@ std::vector<WatchResponse> Fragment(WatchResponse&& response, size_t max_bytes) 
 class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>,
                           public watch::WatchSink {
  public:
-  explicit WatchStream(server::EtcdServer* server) : server_(server), hub_(server->watch_hub()) {
+  // With `monitor`, the stream ends with "etcdserver: no leader" when its
+  // member loses the leader for long (the client asked for a leader).
+  WatchStream(server::EtcdServer* server, LeaderMonitor* monitor)
+      : server_(server), hub_(server->watch_hub()), monitor_(monitor) {
+    if (monitor_ != nullptr) {
+      monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
+    }
     StartRead(&request_);
   }
 
@@ -101,6 +110,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   void OnCancel() override { End(grpc::Status(grpc::StatusCode::CANCELLED, "context canceled")); }
 
   void OnDone() override {
+    if (monitor_ != nullptr) monitor_->Unregister(monitor_token_);
     hub_->RemoveSink(this);
     delete this;
   }
@@ -283,6 +293,8 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   server::EtcdServer* const server_;
   watch::WatchHub* const hub_;
+  LeaderMonitor* const monitor_;
+  LeaderMonitor::Token monitor_token_ = 0;
   WatchRequest request_;  // Reading side only (one read at a time).
 
   // Watch ids of this stream -> hub watcher ids. Lock order: ids_mu_, then
@@ -306,11 +318,14 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
 }  // namespace
 
-WatchService::WatchService(server::EtcdServer* server) : server_(server) {}
+WatchService::WatchService(server::EtcdServer* server, LeaderMonitor* monitor)
+    : server_(server), monitor_(monitor) {}
 
 grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
-    grpc::CallbackServerContext* /*context*/) {
-  return new WatchStream(server_);
+    grpc::CallbackServerContext* context) {
+  Status st = CheckCall(*server_, *context, LearnerServes::kNo);
+  if (!st.ok()) return new RefusedStream<WatchRequest, WatchResponse>(st);
+  return new WatchStream(server_, RequiresLeader(*context) ? monitor_ : nullptr);
 }
 
 }  // namespace etcdpp::api

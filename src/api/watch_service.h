@@ -12,15 +12,19 @@ class EtcdServer;
 
 namespace etcdpp::api {
 
+class LeaderMonitor;
+
 class WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
-  explicit WatchService(server::EtcdServer* server);
+  // `monitor` ends streams that asked for a leader when there is none.
+  WatchService(server::EtcdServer* server, LeaderMonitor* monitor);
 
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* context) override;
 
  private:
   server::EtcdServer* const server_;
+  LeaderMonitor* const monitor_;
 };
 
 }  // namespace etcdpp::api

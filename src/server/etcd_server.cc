@@ -329,6 +329,7 @@ Status EtcdServer::LoadMembership(const raftpb::Snapshot& snapshot) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   membership_ = std::move(loaded);
+  NoteMembershipLocked();
   return Status::OK();
 }
 
@@ -796,6 +797,11 @@ void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* header) const {
   header->set_cluster_id(cluster_id_);
   header->set_member_id(member_id_);
   header->set_raft_term(term());
+}
+
+void EtcdServer::NoteMembershipLocked() {
+  const Member* self = membership_.Find(member_id_);
+  is_learner_.store(self != nullptr && self->is_learner, std::memory_order_release);
 }
 
 std::vector<Member> EtcdServer::Members() const {
@@ -1313,6 +1319,7 @@ Status EtcdServer::ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry
     st = membership_.Validate(*effective, ctx);
     if (st.ok()) {
       membership_.Apply(*effective, ctx);
+      NoteMembershipLocked();
       encoded = membership_.Encode();
     }
   }
@@ -1358,6 +1365,7 @@ void EtcdServer::InstallSnapshot(IncomingSnapshot& in) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     membership_ = std::move(membership.value());
+    NoteMembershipLocked();
   }
   const uint64_t applied =
       std::max(fresh->ConsistentIndex(), in.message.snapshot().metadata().index());

@@ -201,6 +201,8 @@ class EtcdServer : private transport::Handler {
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
   uint64_t leader_id() const { return leader_id_.load(std::memory_order_acquire); }
+  // This member is a learner in the applied membership.
+  bool is_learner() const { return is_learner_.load(std::memory_order_acquire); }
   uint64_t term() const { return term_.load(std::memory_order_acquire); }
   uint64_t applied_index() const { return applied_index_.load(std::memory_order_acquire); }
   uint64_t commit_index() const { return commit_index_.load(std::memory_order_acquire); }
@@ -250,6 +252,9 @@ class EtcdServer : private transport::Handler {
   };
 
   explicit EtcdServer(const ServerOptions& options);
+  // Refreshes what mirrors membership_ outside mu_ (is_learner_); call after
+  // every change of membership_, with mu_ held.
+  void NoteMembershipLocked();
   Status Open();
   // transport::Handler: called on transport threads; only enqueue.
   void OnMessage(raftpb::Message m) override;
@@ -355,6 +360,7 @@ class EtcdServer : private transport::Handler {
   std::atomic<bool> removed_{false};
 
   std::atomic<uint64_t> leader_id_{0};
+  std::atomic<bool> is_learner_{false};  // mirrors membership_ (NoteMembershipLocked)
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> applied_index_{0};
   std::atomic<uint64_t> commit_index_{0};

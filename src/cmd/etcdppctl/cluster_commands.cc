@@ -6,7 +6,6 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
-#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -83,11 +82,14 @@ std::optional<uint64_t> MemberIdArg(Invocation& inv, int* rc) {
   return id;
 }
 
-// The membership changes print etcdctl's simple lines; the table format
-// falls back to them as in etcdctl. Other formats are not rendered yet.
-bool SimpleMemberOutput(Invocation& inv) {
-  OutputFormat f = inv.printer_options().format;
-  return f == OutputFormat::kSimple || f == OutputFormat::kTable;
+// Prints a member change's answer; etcdctl makes the change first, so a
+// format that cannot print it fails only afterwards.
+template <typename PrintFn>
+int PrintMemberChange(Invocation& inv, PrintFn print) {
+  auto printer = inv.MakePrinter();
+  if (!printer->SupportsMemberChange()) return inv.Unsupported();
+  print(*printer);
+  return kExitSuccess;
 }
 
 class MemberAddCommand : public Command {
@@ -114,16 +116,17 @@ class MemberAddCommand : public Command {
       return inv.Fail(CtlStatus::Fail(kExitBadArgs, "member peer urls not provided"));
     }
     if (auto rc = inv.PrepareClient()) return *rc;
-    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
     etcdserverpb::MemberAddRequest req;
     for (const std::string& u : SplitUrls(peer_urls_)) req.add_peerurls(u);
     req.set_islearner(learner_);
     etcdserverpb::MemberAddResponse resp;
     grpc::Status rpc = inv.client().MemberAdd(req, &resp);
     if (!rpc.ok()) return inv.RpcFailure(rpc);
+    int printed = PrintMemberChange(inv, [&](Printer& p) { p.MemberAdd(resp); });
+    if (printed != kExitSuccess || inv.printer_options().format != OutputFormat::kSimple) {
+      return printed;
+    }
     std::ostream& out = inv.io().out;
-    out << fmt::format("Member {:16x} added{}to cluster {:16x}\n", resp.member().id(),
-                       learner_ ? " as learner " : " ", resp.header().cluster_id());
     // The list as the answering member sees it once it applied the change
     // (etcdctl's quorum Get loop when another member answers).
     etcdserverpb::MemberListResponse list;
@@ -158,21 +161,18 @@ class MemberAddCommand : public Command {
   bool learner_ = false;
 };
 
-// Sends a change to member `id` (remove, update, promote) and prints etcdctl's
-// one-line answer: "Member <id> <what> cluster <cluster id>".
+// Sends a change to member `id` (remove, update, promote) and prints the
+// answer with `print` (a Printer method).
 template <typename Request, typename Response>
 int SendMemberChange(Invocation& inv, uint64_t id, Request req,
                      grpc::Status (Client::*call)(const Request&, Response*),
-                     std::string_view what) {
+                     void (Printer::*print)(uint64_t, const Response&)) {
   if (auto rc = inv.PrepareClient()) return *rc;
-  if (!SimpleMemberOutput(inv)) return inv.Unsupported();
   req.set_id(id);
   Response resp;
   grpc::Status rpc = (inv.client().*call)(req, &resp);
   if (!rpc.ok()) return inv.RpcFailure(rpc);
-  inv.io().out << fmt::format("Member {:16x} {} cluster {:16x}\n", id, what,
-                              resp.header().cluster_id());
-  return kExitSuccess;
+  return PrintMemberChange(inv, [&](Printer& p) { (p.*print)(id, resp); });
 }
 
 class MemberRemoveCommand : public Command {
@@ -182,7 +182,7 @@ class MemberRemoveCommand : public Command {
     std::optional<uint64_t> id = MemberIdArg(inv, &rc);
     if (!id) return rc;
     return SendMemberChange(inv, *id, etcdserverpb::MemberRemoveRequest(), &Client::MemberRemove,
-                            "removed from");
+                            &Printer::MemberRemove);
   }
 };
 
@@ -198,7 +198,8 @@ class MemberUpdateCommand : public Command {
     }
     etcdserverpb::MemberUpdateRequest req;
     for (const std::string& u : SplitUrls(peer_urls_)) req.add_peerurls(u);
-    return SendMemberChange(inv, *id, std::move(req), &Client::MemberUpdate, "updated in");
+    return SendMemberChange(inv, *id, std::move(req), &Client::MemberUpdate,
+                            &Printer::MemberUpdate);
   }
 
  private:
@@ -212,7 +213,7 @@ class MemberPromoteCommand : public Command {
     std::optional<uint64_t> id = MemberIdArg(inv, &rc);
     if (!id) return rc;
     return SendMemberChange(inv, *id, etcdserverpb::MemberPromoteRequest(), &Client::MemberPromote,
-                            "promoted in");
+                            &Printer::MemberPromote);
   }
 };
 
@@ -248,9 +249,7 @@ class MoveLeaderCommand : public Command {
     etcdserverpb::MoveLeaderResponse resp;
     grpc::Status rpc = inv.client().MoveLeaderOn(*leader_ep, *target, &resp);
     if (!rpc.ok()) return inv.RpcFailure(rpc);
-    if (!SimpleMemberOutput(inv)) return inv.Unsupported();
-    inv.io().out << fmt::format("Leadership transferred from {:x} to {:x}\n", leader_id, *target);
-    return kExitSuccess;
+    return PrintMemberChange(inv, [&](Printer& p) { p.MoveLeader(leader_id, *target, resp); });
   }
 };
 

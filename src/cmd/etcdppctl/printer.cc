@@ -123,6 +123,24 @@ class SimplePrinter : public Printer {
   void MemberList(const MemberListResponse& r) override {
     PrintJoinedRows(out_, MemberListRows(r));
   }
+  bool SupportsMemberChange() const override { return true; }
+  void MemberAdd(const etcdserverpb::MemberAddResponse& r) override {
+    out_ << fmt::format("Member {:16x} added{}to cluster {:16x}\n", r.member().id(),
+                        r.member().islearner() ? " as learner " : " ", r.header().cluster_id());
+  }
+  void MemberRemove(uint64_t id, const etcdserverpb::MemberRemoveResponse& r) override {
+    out_ << fmt::format("Member {:16x} removed from cluster {:16x}\n", id, r.header().cluster_id());
+  }
+  void MemberUpdate(uint64_t id, const etcdserverpb::MemberUpdateResponse& r) override {
+    out_ << fmt::format("Member {:16x} updated in cluster {:16x}\n", id, r.header().cluster_id());
+  }
+  void MemberPromote(uint64_t id, const etcdserverpb::MemberPromoteResponse& r) override {
+    out_ << fmt::format("Member {:16x} promoted in cluster {:16x}\n", id, r.header().cluster_id());
+  }
+  void MoveLeader(uint64_t leader, uint64_t target,
+                  const etcdserverpb::MoveLeaderResponse&) override {
+    out_ << fmt::format("Leadership transferred from {:x} to {:x}\n", leader, target);
+  }
   void EndpointStatus(const std::vector<EndpointStatusRow>& rows) override {
     PrintJoinedRows(out_, EndpointStatusRows(rows));
   }
@@ -292,6 +310,35 @@ void JsonStringArray(JsonWriter& w, const char* name,
   w.EndArray();
 }
 
+void JsonMember(JsonWriter& w, const etcdserverpb::Member& m) {
+  w.BeginObject();
+  if (m.id() != 0) w.Key("ID"), w.Uint(m.id());
+  if (!m.name().empty()) w.Key("name"), w.String(m.name());
+  JsonStringArray(w, "peerURLs", m.peerurls());
+  JsonStringArray(w, "clientURLs", m.clienturls());
+  if (m.islearner()) w.Key("isLearner"), w.Bool(true);
+  w.EndObject();
+}
+
+void JsonMemberArray(JsonWriter& w,
+                     const google::protobuf::RepeatedPtrField<etcdserverpb::Member>& members) {
+  if (members.empty()) return;
+  w.Key("members");
+  w.BeginArray();
+  for (const auto& m : members) JsonMember(w, m);
+  w.EndArray();
+}
+
+// MemberList, MemberRemove, MemberUpdate and MemberPromote responses: a
+// header and the members after the change.
+template <typename Response>
+void JsonMembersResponse(JsonWriter& w, const Response& r) {
+  w.BeginObject();
+  if (r.has_header()) JsonHeader(w, r.header());
+  JsonMemberArray(w, r.members());
+  w.EndObject();
+}
+
 class JsonPrinter : public Printer {
  public:
   explicit JsonPrinter(std::ostream& out) : out_(out) {}
@@ -312,23 +359,31 @@ class JsonPrinter : public Printer {
     Emit([&](JsonWriter& w) { JsonTxn(w, r); });
   }
   void MemberList(const MemberListResponse& r) override {
+    Emit([&](JsonWriter& w) { JsonMembersResponse(w, r); });
+  }
+  bool SupportsMemberChange() const override { return true; }
+  void MemberAdd(const etcdserverpb::MemberAddResponse& r) override {
     Emit([&](JsonWriter& w) {
       w.BeginObject();
       if (r.has_header()) JsonHeader(w, r.header());
-      if (r.members_size() > 0) {
-        w.Key("members");
-        w.BeginArray();
-        for (const auto& m : r.members()) {
-          w.BeginObject();
-          if (m.id() != 0) w.Key("ID"), w.Uint(m.id());
-          if (!m.name().empty()) w.Key("name"), w.String(m.name());
-          JsonStringArray(w, "peerURLs", m.peerurls());
-          JsonStringArray(w, "clientURLs", m.clienturls());
-          if (m.islearner()) w.Key("isLearner"), w.Bool(true);
-          w.EndObject();
-        }
-        w.EndArray();
-      }
+      if (r.has_member()) w.Key("member"), JsonMember(w, r.member());
+      JsonMemberArray(w, r.members());
+      w.EndObject();
+    });
+  }
+  void MemberRemove(uint64_t, const etcdserverpb::MemberRemoveResponse& r) override {
+    Emit([&](JsonWriter& w) { JsonMembersResponse(w, r); });
+  }
+  void MemberUpdate(uint64_t, const etcdserverpb::MemberUpdateResponse& r) override {
+    Emit([&](JsonWriter& w) { JsonMembersResponse(w, r); });
+  }
+  void MemberPromote(uint64_t, const etcdserverpb::MemberPromoteResponse& r) override {
+    Emit([&](JsonWriter& w) { JsonMembersResponse(w, r); });
+  }
+  void MoveLeader(uint64_t, uint64_t, const etcdserverpb::MoveLeaderResponse& r) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      if (r.has_header()) JsonHeader(w, r.header());
       w.EndObject();
     });
   }
@@ -646,6 +701,22 @@ class ProtobufPrinter : public Printer {
   void Del(const DeleteRangeResponse& r) override { out_ << r.SerializeAsString(); }
   void Txn(const TxnResponse& r) override { out_ << r.SerializeAsString(); }
   void MemberList(const MemberListResponse& r) override { out_ << r.SerializeAsString(); }
+  bool SupportsMemberChange() const override { return true; }
+  void MemberAdd(const etcdserverpb::MemberAddResponse& r) override {
+    out_ << r.SerializeAsString();
+  }
+  void MemberRemove(uint64_t, const etcdserverpb::MemberRemoveResponse& r) override {
+    out_ << r.SerializeAsString();
+  }
+  void MemberUpdate(uint64_t, const etcdserverpb::MemberUpdateResponse& r) override {
+    out_ << r.SerializeAsString();
+  }
+  void MemberPromote(uint64_t, const etcdserverpb::MemberPromoteResponse& r) override {
+    out_ << r.SerializeAsString();
+  }
+  void MoveLeader(uint64_t, uint64_t, const etcdserverpb::MoveLeaderResponse& r) override {
+    out_ << r.SerializeAsString();
+  }
   void EndpointStatus(const std::vector<EndpointStatusRow>&) override {}
   void EndpointHealth(const std::vector<EndpointHealthRow>&) override {}
 

@@ -75,6 +75,18 @@ class Printer {
   virtual void KeepAlive(const etcdserverpb::LeaseKeepAliveResponse&) {}
   virtual void TimeToLive(const etcdserverpb::LeaseTimeToLiveResponse&, bool /*keys*/) {}
   virtual void Leases(const etcdserverpb::LeaseLeasesResponse&) {}
+
+  // member add/remove/update/promote and move-leader: simple lines, or the
+  // response itself (json, protobuf: etcdctl's printerRPC). In the other
+  // formats etcdctl makes the change and then fails with "<format> not
+  // supported as output format"; the commands do the same.
+  virtual bool SupportsMemberChange() const { return false; }
+  virtual void MemberAdd(const etcdserverpb::MemberAddResponse&) {}
+  virtual void MemberRemove(uint64_t /*id*/, const etcdserverpb::MemberRemoveResponse&) {}
+  virtual void MemberUpdate(uint64_t /*id*/, const etcdserverpb::MemberUpdateResponse&) {}
+  virtual void MemberPromote(uint64_t /*id*/, const etcdserverpb::MemberPromoteResponse&) {}
+  virtual void MoveLeader(uint64_t /*leader*/, uint64_t /*target*/,
+                          const etcdserverpb::MoveLeaderResponse&) {}
 };
 
 // `out` receives the command output; `err` what etcdctl writes to stderr

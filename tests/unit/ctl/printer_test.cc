@@ -239,18 +239,76 @@ TEST(PrinterTest, ProtobufWritesTheWireEncoding) {
 
 TEST(PrinterTest, FormatSupportMatchesEtcdctl) {
   std::ostringstream out, err;
-  for (auto [format, kv, endpoints] :
-       {std::tuple{OutputFormat::kSimple, true, true}, std::tuple{OutputFormat::kJson, true, true},
-        std::tuple{OutputFormat::kFields, true, true},
-        std::tuple{OutputFormat::kTable, false, true},
-        std::tuple{OutputFormat::kProtobuf, true, false}}) {
+  for (auto [format, kv, endpoints, member_change] :
+       {std::tuple{OutputFormat::kSimple, true, true, true},
+        std::tuple{OutputFormat::kJson, true, true, true},
+        std::tuple{OutputFormat::kFields, true, true, false},
+        std::tuple{OutputFormat::kTable, false, true, false},
+        std::tuple{OutputFormat::kProtobuf, true, false, true}}) {
     PrinterOptions opts;
     opts.format = format;
     auto p = NewPrinter(opts, out, err);
     EXPECT_EQ(p->SupportsKV(), kv) << OutputFormatName(format);
     EXPECT_TRUE(p->SupportsCluster()) << OutputFormatName(format);
     EXPECT_EQ(p->SupportsEndpoints(), endpoints) << OutputFormatName(format);
+    EXPECT_EQ(p->SupportsMemberChange(), member_change) << OutputFormatName(format);
   }
+}
+
+// What etcdctl 3.4.23 printed for `member add --learner`, `member update`
+// and `member remove` against etcd 3.4 (ids from that run).
+TEST(PrinterTest, MemberChangesMatchEtcdctl) {
+  etcdserverpb::MemberAddResponse added;
+  added.mutable_header()->set_cluster_id(kClusterId);
+  added.mutable_header()->set_member_id(kMemberId);
+  added.mutable_header()->set_raft_term(2);
+  auto* m = added.mutable_member();
+  m->set_id(6752094429456888861ull);
+  m->add_peerurls("http://127.0.0.1:23994");
+  m->set_islearner(true);
+  *added.add_members() = *m;
+  auto* self = added.add_members();
+  self->set_id(kMemberId);
+  self->set_name("a");
+  self->add_peerurls("http://127.0.0.1:23801");
+  self->add_clienturls("http://127.0.0.1:23791");
+  EXPECT_EQ(Render(OutputFormat::kJson, [&](Printer& p) { p.MemberAdd(added); }).out,
+            "{\"header\":{\"cluster_id\":15118495548433857066,\"member_id\":13668033151171901709,"
+            "\"raft_term\":2},\"member\":{\"ID\":6752094429456888861,\"peerURLs\":[\"http://"
+            "127.0.0.1:23994\"],\"isLearner\":true},\"members\":[{\"ID\":6752094429456888861,"
+            "\"peerURLs\":[\"http://127.0.0.1:23994\"],\"isLearner\":true},{\"ID\":"
+            "13668033151171901709,\"name\":\"a\",\"peerURLs\":[\"http://127.0.0.1:23801\"],"
+            "\"clientURLs\":[\"http://127.0.0.1:23791\"]}]}\n");
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.MemberAdd(added); }).out,
+            "Member 5db4421c05abf41d added as learner to cluster d1cfaf999eb97a2a\n");
+  EXPECT_EQ(Render(OutputFormat::kProtobuf, [&](Printer& p) { p.MemberAdd(added); }).out,
+            added.SerializeAsString());
+
+  etcdserverpb::MemberRemoveResponse removed;
+  *removed.mutable_header() = added.header();
+  *removed.add_members() = *self;
+  EXPECT_EQ(Render(OutputFormat::kJson,
+                   [&](Printer& p) { p.MemberRemove(6752094429456888861ull, removed); })
+                .out,
+            "{\"header\":{\"cluster_id\":15118495548433857066,\"member_id\":"
+            "13668033151171901709,\"raft_term\":2},\"members\":[{\"ID\":13668033151171901709,"
+            "\"name\":\"a\",\"peerURLs\":[\"http://127.0.0.1:23801\"],\"clientURLs\":[\"http:/"
+            "/127.0.0.1:23791\"]}]}\n");
+  EXPECT_EQ(Render(OutputFormat::kSimple,
+                   [&](Printer& p) { p.MemberRemove(0x5db4421c05abf41dull, removed); })
+                .out,
+            "Member 5db4421c05abf41d removed from cluster d1cfaf999eb97a2a\n");
+  etcdserverpb::MemberUpdateResponse updated;
+  *updated.mutable_header() = added.header();
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.MemberUpdate(0xabc, updated); }).out,
+            "Member              abc updated in cluster d1cfaf999eb97a2a\n");
+  etcdserverpb::MoveLeaderResponse moved;
+  *moved.mutable_header() = added.header();
+  EXPECT_EQ(Render(OutputFormat::kSimple, [&](Printer& p) { p.MoveLeader(0xa, 0xb, moved); }).out,
+            "Leadership transferred from a to b\n");
+  EXPECT_EQ(Render(OutputFormat::kJson, [&](Printer& p) { p.MoveLeader(0xa, 0xb, moved); }).out,
+            "{\"header\":{\"cluster_id\":15118495548433857066,\"member_id\":"
+            "13668033151171901709,\"raft_term\":2}}\n");
 }
 
 }  // namespace
