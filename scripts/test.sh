@@ -27,12 +27,12 @@ echo "== ASan+UBSan unit and integration tests"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j "$JOBS" -L "unit|integration" --timeout 600)
 
-echo "== TSan build (the multi-threaded server core and MVCC store)"
+echo "== TSan build (the multi-threaded server core, MVCC store and leader monitor)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DETCDPP_SANITIZE=thread >/dev/null
-ninja -C build-tsan -j "$JOBS" server_test mvcc_test
+ninja -C build-tsan -j "$JOBS" server_test mvcc_test api_test
 echo "== TSan tests"
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 \
-  ctest --output-on-failure -j "$JOBS" -R '^(server_test|mvcc_test)$' --timeout 600)
+  ctest --output-on-failure -j "$JOBS" -R '^(server_test|mvcc_test|api_test)$' --timeout 600)
 
 echo "== fuzzers (clang, ASan+UBSan, 20 s each from fuzz/corpus)"
 fuzz/run.sh 20

@@ -30,7 +30,8 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
     server::EtcdServer* server, const std::vector<std::string>& addresses) {
   std::unique_ptr<ClientServer> cs(new ClientServer());
   cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
-  cs->leader_monitor_ = std::make_unique<LeaderMonitor>(server, server->options().election_timeout);
+  cs->leader_monitor_ = std::make_unique<LeaderMonitor>([server] { return server->leader_id(); },
+                                                        server->options().election_timeout);
   cs->services_.push_back(std::make_unique<KvService>(server, cs->reads_.get()));
   cs->services_.push_back(std::make_unique<MaintenanceService>(server));
   cs->services_.push_back(std::make_unique<ClusterService>(server));

@@ -1,11 +1,10 @@
 #include "api/leader_monitor.h"
 
-#include "server/etcd_server.h"
-
 namespace etcdpp::api {
 
-LeaderMonitor::LeaderMonitor(const server::EtcdServer* server, std::chrono::milliseconds interval)
-    : server_(server), interval_(interval), thread_([this] { Run(); }) {}
+LeaderMonitor::LeaderMonitor(std::function<uint64_t()> leader_id,
+                             std::chrono::milliseconds interval)
+    : leader_id_(std::move(leader_id)), interval_(interval), thread_([this] { Run(); }) {}
 
 LeaderMonitor::~LeaderMonitor() {
   {
@@ -32,7 +31,7 @@ void LeaderMonitor::Run() {
   int checks_without_leader = 0;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
-    if (server_->leader_id() != 0) {
+    if (leader_id_() != 0) {
       checks_without_leader = 0;
       continue;
     }

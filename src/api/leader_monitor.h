@@ -14,10 +14,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
-
-namespace etcdpp::server {
-class EtcdServer;
-}
+#include <utility>
 
 namespace etcdpp::api {
 
@@ -25,8 +22,9 @@ class LeaderMonitor {
  public:
   static constexpr int kMaxNoLeaderChecks = 3;
 
-  // Checks `server` every `interval` (its election timeout) until destroyed.
-  LeaderMonitor(const server::EtcdServer* server, std::chrono::milliseconds interval);
+  // Calls `leader_id` (0: no leader known) every `interval` (the election
+  // timeout) until destroyed.
+  LeaderMonitor(std::function<uint64_t()> leader_id, std::chrono::milliseconds interval);
   ~LeaderMonitor();
   LeaderMonitor(const LeaderMonitor&) = delete;
   LeaderMonitor& operator=(const LeaderMonitor&) = delete;
@@ -42,7 +40,7 @@ class LeaderMonitor {
  private:
   void Run();
 
-  const server::EtcdServer* const server_;
+  const std::function<uint64_t()> leader_id_;
   const std::chrono::milliseconds interval_;
   std::mutex mu_;
   std::condition_variable stop_cv_;
