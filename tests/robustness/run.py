@@ -378,7 +378,7 @@ def lease_keeper(cid, cl, history, stop, rng, kept, problems):
         while len(kept) < 2 and not stop.is_set():
             try:
                 g = c.lease.LeaseGrant(etcdrpc.LeaseGrantRequest(TTL=KEPT_TTL), REQUEST_TIMEOUT)
-                kept[g.ID] = {"ttl": g.TTL, "keys": []}
+                kept[g.ID] = {"ttl": g.TTL, "keys": [], "renewals": 0}
             except grpc.RpcError:
                 rotate()
                 stop.wait(0.1)
@@ -402,6 +402,7 @@ def lease_keeper(cid, cl, history, stop, rng, kept, problems):
                                                   REQUEST_TIMEOUT)
                     resp = next(iter(call))
                     call.cancel()
+                    kept[lid]["renewals"] += 1
                     if resp.TTL <= 0:
                         problems.append(f"kept-alive lease {lid:x} expired (keep-alive answered"
                                         f" TTL {resp.TTL} on {cl.members[member_index].name})")
@@ -1038,6 +1039,8 @@ def run_round(args, size, seed, seconds, out_dir):
             cl.spawn(i)
         for i in range(size):
             cl.wait_ready(i, timeout=60)
+        if keeper is not None and len(kept) < 2:
+            result["problems"].append(f"the lease keeper granted {len(kept)} of 2 leases")
         # A kept-alive lease survives the restart with its full TTL (etcd 3.4:
         # the new leader renews every lease), on every member.
         for lid in kept:
@@ -1131,7 +1134,8 @@ def run_round(args, size, seed, seconds, out_dir):
             result["problems"].append(f"fault kinds not injected: {missing}")
         log(f"history: {len(ops)} ops {counts}, {result['not_sent']} not sent; faults {fault_counts};"
             f" {stats['compactions']} compactions; leases: {len(stats['revoked'])} revoked,"
-            f" {len(expired)}/{len(expiring)} expired, {len(kept)} kept alive; watch events {result['watch_events']}"
+            f" {len(expired)}/{len(expiring)} expired, {len(kept)} kept alive"
+            f" ({sum(k['renewals'] for k in kept.values())} keep-alives); watch events {result['watch_events']}"
             f" in {result['watch_segments']} streams; final revision {final_rev}")
         hist_path = os.path.join(out_dir, f"history-{args.target}-{size}-{seed}.json")
         checker.dump(hist_path, ops, observed)
