@@ -763,7 +763,11 @@ def fault_injector(cl, stop, rng, faults, t0):
                 leader_transfer(cl, rng, rec)
                 time.sleep(dur)
             elif kind == "member_replace":
-                member_replace(cl, rng.randrange(n), rec)
+                # Half the time the leader: it must step down once it has
+                # committed its own removal.
+                li = find_leader(cl) if rng.random() < 0.5 else None
+                rec["was_leader"] = li is not None
+                member_replace(cl, rng.randrange(n) if li is None else li, rec)
         except Exception as e:
             rec["error"] = repr(e)
         faults.append(rec)
