@@ -1202,6 +1202,7 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     return w;
   };
   for (const raftpb::Entry& entry : entries) {
+    const uint64_t previous_index = last_index;
     last_index = entry.index();
     // A leader's empty entry: every entry of earlier terms is applied, so
     // its lessor takes over the deadlines (etcd's Promote).
@@ -1244,6 +1245,28 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       continue;
     }
     if (in_store) continue;
+    if (request.has_compaction() &&
+        watch_hub_->NeedsSnapshotBeforeCompaction(request.compaction().revision())) {
+      // The hub has not yet sent its synced watchers every write the
+      // compaction may remove from the change log: commit the writes before
+      // it and hand the hub a snapshot of them (docs/watch.md, Compaction).
+      Status st;
+      if (previous_index > consistent_index) st = txn->SetConsistentIndex(previous_index);
+      if (st.ok()) st = txn->Commit();
+      if (!st.ok()) Fatal("failed to commit applied entries to the backend", st);
+      txn.reset();
+      auto snapshot = store_->Read();
+      if (snapshot.ok()) {
+        watch_hub_->KeepSnapshot(std::move(snapshot.value()));
+      } else {
+        // Degrades to what etcd does to a watcher behind a compaction.
+        spdlog::error("no snapshot for watchers before compaction: {}",
+                      snapshot.status().ToString());
+      }
+      auto next = store_->Write();
+      if (!next.ok()) Fatal("cannot open a backend write transaction", next.status());
+      txn = std::move(next.value());
+    }
     std::optional<Waiter> waiter;
     {
       std::lock_guard<std::mutex> lock(waiters_mu_);

@@ -60,7 +60,7 @@ struct WatchHub::Watcher {
 
 WatchHub::WatchHub(mvcc::KvStore* store, WatchHubOptions options)
     : options_(options), store_(store) {
-  synced_rev_ = store->CurrentRevision();
+  SetSyncedRevLocked(store->CurrentRevision());
   next_progress_ = Clock::now() + options_.progress_notify_interval;
   thread_ = std::thread([this] { Run(); });
 }
@@ -83,7 +83,14 @@ void WatchHub::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::vector<std::unique_ptr<mvcc::ReadTxn>> handed;
+  {
+    std::lock_guard<std::mutex> lock(snapshots_mu_);
+    snapshots_closed_ = true;
+    handed.swap(handed_snapshots_);
+  }
   std::lock_guard<std::mutex> lock(mu_);
+  snapshots_.clear();
   for (auto& [sink, state] : sinks_) sink->OnHubStopped();
   synced_.Clear();
   unsynced_.clear();
@@ -110,7 +117,9 @@ Result<WatchHub::WatcherId> WatchHub::Add(WatchSink* sink, const WatchSpec& spec
     id = raw->id;
     watchers_.emplace(raw->id, std::move(w));
     sinks_[sink].watchers++;
-    if (raw->next_rev > synced_rev_) {
+    // A start revision compacted away (possibly by a compaction the hub has
+    // not dispatched up to yet) is answered by catch-up with compact_revision.
+    if (raw->next_rev > synced_rev_ && raw->next_rev >= store_->CompactRevision()) {
       // Nothing it wants has been dispatched yet: live from the start.
       raw->synced = true;
       synced_.Insert(raw);
@@ -166,11 +175,45 @@ void WatchHub::RequestProgress(WatchSink* sink) {
 
 void WatchHub::Wake() { Signal(); }
 
+void WatchHub::PauseForTesting(bool paused) {
+  std::unique_lock<std::mutex> lock(signal_mu_);
+  paused_ = paused;
+  if (paused) {
+    round_done_cv_.wait(lock, [this] { return !in_round_; });
+    return;
+  }
+  wake_ = true;  // Whatever piled up.
+  lock.unlock();
+  cv_.notify_one();
+}
+
 void WatchHub::Notify(int64_t /*revision*/) { Signal(); }
+
+bool WatchHub::NeedsSnapshotBeforeCompaction(int64_t revision) const {
+  // synced_rev_ only grows (OnStoreReplaced runs on the caller's thread): once
+  // it has reached `revision`, no round reads the change log at or below it
+  // for synced watchers again.
+  return revision > dispatched_rev_.load(std::memory_order_acquire);
+}
+
+void WatchHub::KeepSnapshot(std::unique_ptr<mvcc::ReadTxn> snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(snapshots_mu_);
+    if (snapshots_closed_) return;  // Stopped: dropped here, on the caller's thread.
+    handed_snapshots_.push_back(std::move(snapshot));
+  }
+  Signal();
+}
 
 void WatchHub::OnStoreReplaced(mvcc::KvStore* store) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Snapshots of the old store: released before it closes.
+    {
+      std::lock_guard<std::mutex> snapshots_lock(snapshots_mu_);
+      handed_snapshots_.clear();
+    }
+    snapshots_.clear();
     store_ = store;
     std::vector<Watcher*> synced;
     for (auto& [id, w] : watchers_) {
@@ -178,7 +221,7 @@ void WatchHub::OnStoreReplaced(mvcc::KvStore* store) {
     }
     for (Watcher* w : synced) MakeUnsyncedLocked(w, std::max(w->next_rev, synced_rev_ + 1));
     // Nothing is synced now: the live position restarts at the new store's.
-    synced_rev_ = store->CurrentRevision();
+    SetSyncedRevLocked(store->CurrentRevision());
   }
   Signal();
 }
@@ -249,6 +292,11 @@ void WatchHub::Index::Clear() {
   ranges_.clear();
 }
 
+void WatchHub::SetSyncedRevLocked(int64_t rev) {
+  synced_rev_ = rev;
+  dispatched_rev_.store(rev, std::memory_order_release);
+}
+
 // Pre: w is unsynced.
 void WatchHub::MakeSyncedLocked(Watcher* w) {
   unsynced_.erase(w);
@@ -312,8 +360,10 @@ void WatchHub::Run() {
           std::min(Clock::now() + options_.poll_interval, next_progress_);
       std::unique_lock<std::mutex> lock(signal_mu_);
       cv_.wait_until(lock, deadline, [this] { return stopping_ || wake_; });
+      cv_.wait(lock, [this] { return stopping_ || !paused_; });
       if (stopping_) return;
       wake_ = false;
+      in_round_ = true;
     }
     bool more = false;
     {
@@ -324,6 +374,11 @@ void WatchHub::Run() {
         next_progress_ = Clock::now() + options_.progress_notify_interval;
       }
     }
+    {
+      std::lock_guard<std::mutex> lock(signal_mu_);
+      in_round_ = false;
+    }
+    round_done_cv_.notify_all();
     if (more) Signal();
   }
 }
@@ -335,31 +390,57 @@ bool WatchHub::RoundLocked() {
     return false;
   }
   const mvcc::ReadView& view = **read;
-  bool more = DispatchLiveLocked(view);
+  // Taken after opening `view`: a compaction committed in `view` was
+  // preceded by its snapshot (KeepSnapshot), which is here now.
+  {
+    std::lock_guard<std::mutex> lock(snapshots_mu_);
+    for (auto& s : handed_snapshots_) snapshots_.push_back(std::move(s));
+    handed_snapshots_.clear();
+  }
+  // Live dispatch goes through the snapshots in order, then `view`. Each of
+  // them still has the changes from synced_rev_ + 1 on: every compaction
+  // committed before it either needed no snapshot (its revision was <=
+  // synced_rev_ then) or directly followed an earlier snapshot, whose
+  // revision is >= the compaction's and which is dropped only once
+  // synced_rev_ has reached that revision.
+  size_t budget = options_.max_events_per_round;
+  bool more = false;
+  for (;;) {
+    while (!snapshots_.empty() && snapshots_.front()->Rev() <= synced_rev_) snapshots_.pop_front();
+    const mvcc::ReadView& from = snapshots_.empty() ? view : *snapshots_.front();
+    if (DispatchLiveLocked(from, &budget)) {
+      more = true;
+      break;
+    }
+    // Done, or a read error (logged; the next round retries).
+    if (snapshots_.empty() || synced_rev_ < from.Rev()) break;
+  }
   if (CatchUpLocked(view)) more = true;
   AnswerProgressRequestsLocked();
   return more;
 }
 
-bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view) {
+bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view, size_t* budget) {
   const int64_t target = view.Rev();
   if (target <= synced_rev_) return false;
   if (synced_count_ == 0) {
-    synced_rev_ = target;
+    SetSyncedRevLocked(target);
     return false;
   }
   auto changes = view.Changes(synced_rev_ + 1, target, synced_prev_kv_ > 0);
   if (!changes.ok()) {
-    // History the synced watchers had not been sent yet was compacted (a
-    // compaction committed right after the writes, before this round read
-    // them). They catch up from the store, which cancels them with the
-    // compact revision like any watcher behind it.
+    // History the synced watchers had not been sent yet was compacted by
+    // someone not following the compaction protocol (KeepSnapshot; the
+    // server does). They catch up from the store, which cancels them with
+    // the compact revision like any watcher behind it.
+    spdlog::warn("watch: history not yet dispatched was compacted: {}",
+                 changes.status().ToString());
     std::vector<Watcher*> synced;
     for (auto& [id, w] : watchers_) {
       if (w->synced) synced.push_back(w.get());
     }
     for (Watcher* w : synced) MakeUnsyncedLocked(w, std::max(w->next_rev, synced_rev_ + 1));
-    synced_rev_ = target;
+    SetSyncedRevLocked(target);
     return true;
   }
   mvcc::ChangeIterator& it = **changes;
@@ -384,14 +465,14 @@ bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view) {
     }
     touched.clear();
     events.clear();
-    synced_rev_ = rev;
+    SetSyncedRevLocked(rev);
   };
   int64_t current = 0;
   for (; it.Valid(); it.Next()) {
     const int64_t rev = it.revision().main;
     if (rev != current) {
       if (current != 0) flush_revision(current);
-      if (read_events >= options_.max_events_per_round) {
+      if (read_events >= *budget) {
         budget_hit = true;
         break;
       }
@@ -405,7 +486,8 @@ bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view) {
     return false;
   }
   if (current != 0) flush_revision(current);
-  if (!budget_hit) synced_rev_ = target;
+  if (!budget_hit) SetSyncedRevLocked(target);
+  *budget -= std::min(read_events, *budget);
   return budget_hit;
 }
 
@@ -414,10 +496,11 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
   // Catch-up reads up to synced_rev_ only: a watcher that got everything up
   // to it joins the synced group, which has too.
   const int64_t target = synced_rev_;
+  const int64_t compact = view.CompactRev();
   std::vector<Watcher*> group;
   std::vector<Watcher*> to_sync;
   for (Watcher* w : unsynced_) {
-    if (w->next_rev > target) {
+    if (w->next_rev > target && w->next_rev >= compact) {
       to_sync.push_back(w);
       continue;
     }
@@ -430,7 +513,6 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
 
   // Watchers behind the compaction get the compact revision and are dropped
   // (etcd: "required revision has been compacted").
-  const int64_t compact = view.CompactRev();
   std::vector<Watcher*> live;
   for (Watcher* w : group) {
     if (w->next_rev >= compact) {

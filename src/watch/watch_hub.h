@@ -12,12 +12,15 @@
 //
 // One dispatcher thread does all reading and sending, in rounds. The apply
 // thread only calls Notify() after each LMDB commit (a store of an integer and
-// a wake-up), so writers never wait for watchers.
+// a wake-up), and KeepSnapshot() before a compaction the hub has not passed,
+// so writers never wait for watchers.
 //
 // Guarantees (per watcher): responses carry events in revision order; every
 // matching change at or after the start revision is sent exactly once, no
-// gaps, unless the watcher's next revision was compacted away, in which case
-// it gets one response with compact_revision set and is dropped. All events
+// gaps, unless the watcher's next revision was compacted away while it was
+// unsynced, in which case it gets one response with compact_revision set and
+// is dropped. A synced watcher is never behind a compaction applied with the
+// NeedsSnapshotBeforeCompaction/KeepSnapshot protocol. All events
 // of one revision are in one response. Memory is bounded: a sink that refuses
 // a response (full) makes the watcher unsynced at the first revision it did
 // not get; it resumes from the store once the sink has room.
@@ -26,9 +29,11 @@
 // called with the hub's mutex held (see WatchSink).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -135,12 +140,26 @@ class WatchHub {
 
   // Apply thread, after each commit: the store reached `revision`. Cheap.
   void Notify(int64_t revision);
+  // Compaction protocol (docs/watch.md, Compaction). The apply thread, about
+  // to apply a compaction to `revision`, asks whether the hub may still need
+  // the history it removes for its synced watchers (it has not dispatched up
+  // to `revision`). If so, it commits every write before the compaction and
+  // hands the hub a snapshot of that state (KeepSnapshot), then applies the
+  // compaction: the hub feeds the synced watchers from the snapshot up to its
+  // revision, then drops it. Neither call waits for a round.
+  bool NeedsSnapshotBeforeCompaction(int64_t revision) const;
+  void KeepSnapshot(std::unique_ptr<mvcc::ReadTxn> snapshot);
   // The store object was replaced (snapshot install). Waits for a round in
   // progress to finish, then reads only `store`; every watcher resumes from
   // the new store at its next revision (all become unsynced).
   void OnStoreReplaced(mvcc::KvStore* store);
 
   Stats stats() const;
+
+  // Testing: while paused the dispatcher starts no round (one in progress has
+  // finished when this returns), so writes pile up unread as behind a slow
+  // hub. Stop() works while paused.
+  void PauseForTesting(bool paused);
 
  private:
   struct Watcher;
@@ -173,11 +192,14 @@ class WatchHub {
   // One dispatcher round with the lock held; returns whether more work can be
   // done at once.
   bool RoundLocked();
-  bool DispatchLiveLocked(const mvcc::ReadView& view);
+  // Live dispatch from `view` of at most about *budget events (decreased by
+  // what it read); returns whether it stopped short of view.Rev().
+  bool DispatchLiveLocked(const mvcc::ReadView& view, size_t* budget);
   bool CatchUpLocked(const mvcc::ReadView& view);
   void SendProgressLocked();
   void AnswerProgressRequestsLocked();
 
+  void SetSyncedRevLocked(int64_t rev);
   void MakeSyncedLocked(Watcher* w);
   void MakeUnsyncedLocked(Watcher* w, int64_t next_rev);
   void EraseLocked(Watcher* w);
@@ -192,13 +214,26 @@ class WatchHub {
   std::condition_variable cv_;
   bool wake_ = false;      // guarded by signal_mu_: work may be possible
   bool stopping_ = false;  // guarded by signal_mu_
+  bool paused_ = false;    // guarded by signal_mu_ (PauseForTesting)
+  bool in_round_ = false;  // guarded by signal_mu_
+  std::condition_variable round_done_cv_;
 
   // Watcher state. Held by the dispatcher for a whole (bounded) round.
   mutable std::mutex mu_;
   mvcc::KvStore* store_;  // guarded by mu_
   bool stopped_ = false;  // guarded by mu_
   // Every change up to synced_rev_ has been sent to every synced watcher.
-  int64_t synced_rev_ = 0;                                            // guarded by mu_
+  // Only grows, except in OnStoreReplaced (apply thread). Set with
+  // SetSyncedRevLocked, which mirrors it into dispatched_rev_.
+  int64_t synced_rev_ = 0;  // guarded by mu_
+  std::atomic<int64_t> dispatched_rev_{0};
+  // Snapshots from KeepSnapshot, oldest first. The apply thread appends to
+  // handed_snapshots_ (a leaf lock, never held during a round); each round
+  // moves them to snapshots_ after opening its own view of the store.
+  std::mutex snapshots_mu_;
+  std::vector<std::unique_ptr<mvcc::ReadTxn>> handed_snapshots_;      // guarded by snapshots_mu_
+  bool snapshots_closed_ = false;                                     // guarded by snapshots_mu_
+  std::deque<std::unique_ptr<mvcc::ReadTxn>> snapshots_;              // guarded by mu_
   WatcherId next_id_ = 1;                                             // guarded by mu_
   Clock::time_point next_progress_;                                   // dispatcher thread only
   std::unordered_map<WatcherId, std::unique_ptr<Watcher>> watchers_;  // guarded by mu_

@@ -7,9 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -17,6 +20,7 @@
 #include "api/client_server.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/etcd_server.h"
+#include "watch/watch_hub.h"
 
 namespace etcdpp::api {
 namespace {
@@ -24,6 +28,15 @@ namespace {
 using etcdserverpb::WatchRequest;
 using etcdserverpb::WatchResponse;
 using namespace std::chrono_literals;
+
+bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return pred();
+}
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -112,6 +125,24 @@ class Stream {
       for (const auto& e : r.events()) out.push_back(e);
     }
     return out;
+  }
+  // The next response of watcher `id`; others are kept as in Events().
+  WatchResponse Next(int64_t id) {
+    for (auto it = others_.begin(); it != others_.end(); ++it) {
+      if (it->watch_id() != id) continue;
+      WatchResponse r = std::move(*it);
+      others_.erase(it);
+      return r;
+    }
+    for (;;) {
+      WatchResponse r;
+      if (!rw_->Read(&r)) {
+        ADD_FAILURE() << "stream ended";
+        return r;
+      }
+      if (r.watch_id() == id) return r;
+      others_.push_back(r);
+    }
   }
   grpc::ClientReaderWriter<WatchRequest, WatchResponse>* rw() { return rw_.get(); }
 
@@ -310,6 +341,99 @@ TEST_F(WatchServiceTest, WatchFromCompactedRevisionIsCanceled) {
   EXPECT_EQ(compacted.watch_id(), created.watch_id());
   EXPECT_TRUE(compacted.canceled());
   EXPECT_EQ(compacted.compact_revision(), r2);
+}
+
+// Writes and a compaction to their last revision, applied in one batch
+// before the watch hub has read the writes (the hub is paused; the applier
+// is held so that the writes and the compaction queue up behind it), must not
+// cost a synced watcher any event nor cancel it (etcd delivers writes to
+// synced watchers at write time). A watcher that was behind the compaction
+// gets compact_revision.
+TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
+  Start();
+  const int64_t old = Put("k/0", "old");
+  watch::WatchHub* hub = server_->watch_hub();
+  Stream s(watch_.get());
+  const int64_t live = s.Watch("k/", "k0");
+  ASSERT_TRUE(WaitUntil([&] { return hub->stats().synced_revision >= old; }));
+  hub->PauseForTesting(true);
+  const int64_t behind = s.Watch("k/", "k0", old);
+
+  // Hold the apply thread in the completion of one request. The callbacks
+  // share `state`, which outlives the test body if it fails early.
+  constexpr int kPuts = 5;
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool held = false;
+    bool release = false;
+    std::vector<Status> statuses;
+    etcdserverpb::PutResponse responses[kPuts + 1];
+    etcdserverpb::CompactionResponse compact_response;
+    void Release() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        release = true;
+      }
+      cv.notify_all();
+    }
+  };
+  auto state = std::make_shared<State>();
+  struct ReleaseOnExit {
+    std::shared_ptr<State> state;
+    ~ReleaseOnExit() { state->Release(); }
+  } release_on_exit{state};
+  internalpb::InternalRaftRequest hold;
+  hold.mutable_put()->set_key("hold");
+  server_->Propose(hold, &state->responses[kPuts], [state](const Status&) {
+    std::unique_lock<std::mutex> lock(state->mu);
+    state->held = true;
+    state->cv.notify_all();
+    state->cv.wait(lock, [&] { return state->release; });
+  });
+  {
+    std::unique_lock<std::mutex> lock(state->mu);
+    ASSERT_TRUE(state->cv.wait_for(lock, 30s, [&] { return state->held; }));
+  }
+  const uint64_t held_index = server_->applied_index();
+  const int64_t base = server_->store()->CurrentRevision();
+  auto record = [state](const Status& st) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->statuses.push_back(st);
+    state->cv.notify_all();
+  };
+  for (int i = 1; i <= kPuts; ++i) {
+    internalpb::InternalRaftRequest put;
+    put.mutable_put()->set_key("k/" + std::to_string(i));
+    put.mutable_put()->set_value(std::to_string(i));
+    server_->Propose(put, &state->responses[i - 1], record);
+  }
+  internalpb::InternalRaftRequest compact;
+  compact.mutable_compaction()->set_revision(base + kPuts);
+  server_->Propose(compact, &state->compact_response, record);
+  ASSERT_TRUE(WaitUntil([&] { return server_->commit_index() >= held_index + kPuts + 1; }));
+  state->Release();
+  {
+    std::unique_lock<std::mutex> lock(state->mu);
+    ASSERT_TRUE(state->cv.wait_for(lock, 30s, [&] { return state->statuses.size() == kPuts + 1; }));
+    for (const Status& st : state->statuses) EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+  EXPECT_EQ(server_->store()->CompactRevision(), base + kPuts);
+  hub->PauseForTesting(false);
+  Put("k/6", "6");
+
+  for (int i = 1; i <= kPuts + 1; ++i) {
+    WatchResponse r = s.Next(live);
+    ASSERT_FALSE(r.canceled()) << "compact_revision " << r.compact_revision();
+    ASSERT_EQ(r.events_size(), 1);
+    EXPECT_EQ(r.events(0).kv().key(), "k/" + std::to_string(i));
+    EXPECT_EQ(r.events(0).kv().value(), std::to_string(i));
+    EXPECT_EQ(r.events(0).kv().mod_revision(), base + i);
+  }
+  WatchResponse compacted = s.Next(behind);
+  EXPECT_TRUE(compacted.canceled());
+  EXPECT_EQ(compacted.compact_revision(), base + kPuts);
+  EXPECT_EQ(compacted.events_size(), 0);
 }
 
 TEST_F(WatchServiceTest, LargeCatchUpIsFragmentedWhenAsked) {

@@ -129,6 +129,16 @@ class WatchHubTest : public ::testing::Test {
     ASSERT_TRUE((*w)->Compact(rev).ok());
     ASSERT_TRUE((*w)->Commit().ok());
   }
+  // A compaction as EtcdServer::ApplyEntries applies it (the writes before
+  // it are committed already).
+  void CompactAsApplier(int64_t rev) {
+    if (hub_->NeedsSnapshotBeforeCompaction(rev)) {
+      auto snapshot = store_->Read();
+      ASSERT_TRUE(snapshot.ok());
+      hub_->KeepSnapshot(std::move(*snapshot));
+    }
+    Compact(rev);
+  }
 
   // Sinks outlive the hub (Stop() in TearDown talks to them).
   TestSink& NewSink(size_t capacity = size_t{1} << 30) {
@@ -327,6 +337,149 @@ TEST_F(WatchHubTest, CompactionDuringWatchDoesNotDisturbSyncedWatchers) {
   ASSERT_EQ(events.size(), 10u);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(events[i].kv().value(), std::to_string(i));
   for (const auto& r : sink.Consumed()) EXPECT_FALSE(r.canceled());
+}
+
+// The apply thread commits writes and then a compaction to their last
+// revision before the hub's next round (here the hub is paused; in a server
+// the writes and the compaction come in one apply batch, or the hub is
+// slow). A watcher synced at that point still gets every event, in order,
+// once, and is not canceled; watchers behind the compaction (one that
+// started below it before, one that asks for a compacted revision after)
+// get compact_revision. Two compactions in a row and a tiny read budget
+// make the hub read several snapshots over several rounds.
+TEST_F(WatchHubTest, CompactionOfUndispatchedWritesKeepsSyncedWatchersWhole) {
+  WatchHubOptions options;
+  options.max_events_per_round = 2;
+  StartHub(options);
+  TestSink& sink = NewSink();
+  const int64_t old = Put("k/0", "old");
+  ASSERT_TRUE(WaitFor([&] { return hub_->stats().synced_revision >= old; }));
+  Add(&sink, Spec("k/", "k0", old + 1, 1));
+  hub_->PauseForTesting(true);
+  Add(&sink, Spec("k/", "k0", old, 2));  // Behind: unsynced, not caught up yet.
+  // Like one apply batch: several revisions in one transaction.
+  auto put_batch = [&](int from, int to) {
+    auto w = store_->Write();
+    ASSERT_TRUE(w.ok());
+    for (int i = from; i <= to; ++i) {
+      (*w)->BeginRevision();
+      ASSERT_TRUE((*w)->Put("k/" + std::to_string(i), std::to_string(i), 0).ok());
+      (*w)->EndRevision();
+    }
+    ASSERT_TRUE((*w)->Commit().ok());
+    hub_->Notify(store_->CurrentRevision());
+  };
+  put_batch(1, 3);
+  const int64_t first_compact = store_->CurrentRevision();
+  CompactAsApplier(first_compact);
+  put_batch(4, 6);
+  const int64_t second_compact = store_->CurrentRevision();
+  CompactAsApplier(second_compact);
+  Add(&sink, Spec("k/", "k0", second_compact - 1, 3));  // Asks for compacted history.
+  hub_->PauseForTesting(false);
+  Put("k/7", "7");
+
+  auto events = Collect(&sink, 1, 7);
+  ASSERT_EQ(events.size(), 7u);
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_EQ(events[i].kv().key(), "k/" + std::to_string(i + 1));
+    EXPECT_EQ(events[i].kv().mod_revision(), old + 1 + i);
+  }
+  std::map<int64_t, std::vector<WatchResponse>> by_id;
+  for (const auto& r : sink.Consumed()) by_id[r.watch_id()].push_back(r);
+  for (const auto& r : by_id[1]) EXPECT_FALSE(r.canceled());
+  for (int64_t id : {2, 3}) {
+    ASSERT_EQ(by_id[id].size(), 1u) << "watch id " << id;
+    EXPECT_TRUE(by_id[id][0].canceled());
+    EXPECT_EQ(by_id[id][0].compact_revision(), second_compact);
+    EXPECT_EQ(by_id[id][0].events_size(), 0);
+  }
+  EXPECT_EQ(hub_->stats().synced, 1u);
+  EXPECT_EQ(hub_->stats().unsynced, 0u);
+}
+
+// Random batches of writes, compactions (often to the latest revision), hub
+// pauses and new live watchers: every watcher, synced from its creation,
+// gets exactly the writes of its keys from its start on, in order, and is
+// never canceled, whatever the compactions did.
+TEST_F(WatchHubTest, RandomCompactionsNeverCostSyncedWatchersAnEvent) {
+  WatchHubOptions options;
+  options.max_events_per_round = 3;
+  StartHub(options);
+  std::mt19937 rng(7);
+  struct Write {
+    int64_t rev;
+    std::string key;
+    std::string value;
+  };
+  std::vector<Write> writes;
+  TestSink& sink = NewSink();
+  std::vector<WatchSpec> watchers;
+  bool paused = false;
+  for (int step = 0; step < 400; ++step) {
+    const int op = static_cast<int>(rng() % 10);
+    if (op < 5) {
+      auto w = store_->Write();
+      ASSERT_TRUE(w.ok());
+      const int revisions = 1 + static_cast<int>(rng() % 4);
+      for (int i = 0; i < revisions; ++i) {
+        const std::string key = "k" + std::to_string(rng() % 4);
+        const std::string value = std::to_string(step) + "." + std::to_string(i);
+        (*w)->BeginRevision();
+        ASSERT_TRUE((*w)->Put(key, value, 0).ok());
+        (*w)->EndRevision();
+        writes.push_back({(*w)->Rev(), key, value});
+      }
+      ASSERT_TRUE((*w)->Commit().ok());
+      hub_->Notify(store_->CurrentRevision());
+    } else if (op < 7) {
+      const int64_t current = store_->CurrentRevision();
+      const int64_t compacted = store_->CompactRevision();
+      if (current <= compacted) continue;
+      const int64_t rev =
+          rng() % 2 ? current : compacted + 1 + static_cast<int64_t>(rng() % (current - compacted));
+      CompactAsApplier(rev);
+    } else if (op < 8) {
+      paused = !paused;
+      hub_->PauseForTesting(paused);
+    } else if (watchers.size() < 20) {
+      WatchSpec spec =
+          rng() % 2 ? Spec("k" + std::to_string(rng() % 4), "", 0, 0) : Spec("k", "l", 0, 0);
+      spec.start_revision = store_->CurrentRevision() + 1;
+      spec.watch_id = static_cast<int64_t>(watchers.size());
+      Add(&sink, spec);
+      watchers.push_back(spec);
+    }
+  }
+  if (paused) hub_->PauseForTesting(false);
+  std::vector<std::vector<const Write*>> want(watchers.size());
+  size_t want_total = 0;
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    const WatchSpec& spec = watchers[i];
+    for (const Write& w : writes) {
+      const bool match = spec.range_end.empty() ? w.key == spec.key : w.key.starts_with(spec.key);
+      if (match && w.rev >= spec.start_revision) want[i].push_back(&w);
+    }
+    want_total += want[i].size();
+  }
+  auto total = [&] {
+    sink.Drain(hub_.get());
+    size_t n = 0;
+    for (const auto& r : sink.Consumed()) n += r.events_size();
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return total() >= want_total; }));
+  EXPECT_EQ(total(), want_total);
+  for (const auto& r : sink.Consumed()) EXPECT_FALSE(r.canceled()) << r.watch_id();
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    auto got = EventsOf(sink.Consumed(), static_cast<int64_t>(i));
+    ASSERT_EQ(got.size(), want[i].size()) << "watcher " << i;
+    for (size_t j = 0; j < got.size(); ++j) {
+      EXPECT_EQ(got[j].kv().mod_revision(), want[i][j]->rev) << "watcher " << i;
+      EXPECT_EQ(got[j].kv().key(), want[i][j]->key);
+      EXPECT_EQ(got[j].kv().value(), want[i][j]->value);
+    }
+  }
 }
 
 TEST_F(WatchHubTest, SlowWatcherCatchesUpWithoutBlockingOthers) {
