@@ -852,8 +852,9 @@ void EtcdServer::RaftLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait_until(lock, next_tick, [&] {
         return stopping_ || !proposals_.empty() || !reads_.empty() || !incoming_.empty() ||
-               snapshot_request_ != 0 || !incoming_snapshots_.empty() ||
-               !snapshot_reports_.empty() || !transfer_requests_.empty();
+               (reads_in_flight_.empty() && !reads_next_batch_.empty()) || snapshot_request_ != 0 ||
+               !incoming_snapshots_.empty() || !snapshot_reports_.empty() ||
+               !transfer_requests_.empty();
       });
       if (stopping_) break;
       proposals.swap(proposals_);
@@ -895,12 +896,9 @@ void EtcdServer::RaftLoop() {
     }
     for (PendingProposal& p : proposals) ProposeOne(p);
     proposals.clear();
-    if (!reads.empty()) {
-      uint64_t ctx = ++next_read_ctx_;
-      reads_in_flight_.emplace(ctx, ReadBatch{std::move(reads), now + RequestTimeout()});
-      reads.clear();
-      node_->ReadIndex(EncodeReadContext(ctx));
-    }
+    for (ReadCallback& r : reads) reads_next_batch_.push_back(std::move(r));
+    reads.clear();
+    MaybeStartReadIndex(now);
     ProgressTransfers(now);
     DrainReady();
     MaybePublish();
@@ -1131,6 +1129,14 @@ void EtcdServer::HandleReady(raft::Ready& ready) {
   // Membership changes reach Raft in ApplyConfChangeResults, once the
   // applier has validated them; conf_history_ remembers the ConfState per
   // index so a snapshot at index i records the membership as of i.
+}
+
+void EtcdServer::MaybeStartReadIndex(Clock::time_point now) {
+  if (!reads_in_flight_.empty() || reads_next_batch_.empty()) return;
+  uint64_t ctx = ++next_read_ctx_;
+  reads_in_flight_.emplace(ctx, ReadBatch{std::move(reads_next_batch_), now + RequestTimeout()});
+  reads_next_batch_.clear();
+  node_->ReadIndex(EncodeReadContext(ctx));
 }
 
 void EtcdServer::QueueApply(raft::Ready& ready) {
@@ -1528,6 +1534,8 @@ void EtcdServer::FailAll(const Status& status) {
     for (ReadCallback& cb : batch.callbacks) cb(status);
   }
   reads_in_flight_.clear();
+  for (ReadCallback& cb : reads_next_batch_) cb(status);
+  reads_next_batch_.clear();
   for (auto& [index, callbacks] : reads_waiting_apply_) {
     for (ReadCallback& cb : callbacks) cb(status);
   }
