@@ -231,8 +231,7 @@ def main():
         print("cluster e2e: OK")
         return 0
     except Exception:
-        for m in c.members:
-            print(f"--- {m.name} log tail ---\n{m.log_tail()}", file=sys.stderr)
+        c.print_log_tails()
         raise
     finally:
         c.close()

@@ -167,8 +167,7 @@ def main():
         print("no-leader e2e: OK")
         return 0
     except Exception:
-        for m in c.members:
-            print(f"--- {m.name} log tail ---\n{m.log_tail()}", file=sys.stderr)
+        c.print_log_tails()
         raise
     finally:
         for s in streams:

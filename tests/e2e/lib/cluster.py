@@ -355,6 +355,11 @@ class Cluster:
             return None
         return wait_until(agreed_leader, timeout, interval=0.1, what="an agreed leader") - 1
 
+    def print_log_tails(self, lines=40):
+        """Every member's last log lines on stderr (for a failing test's report)."""
+        for m in self.members:
+            print(f"--- {m.name} log tail ---\n{m.log_tail(lines)}", file=sys.stderr)
+
     def _drop_client(self, i):
         c = self._clients.pop(i, None)
         if c is not None:
