@@ -99,10 +99,7 @@ class KeepAliveReactor final
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (no_leader_) {
-        FinishLocked(ToGrpcStatus(Status(Code::kNoLeader)));
-        return;
-      }
+      if (FinishIfNoLeaderLocked()) return;
       reading_ = true;
     }
     StartRead(&request_);
@@ -121,10 +118,7 @@ class KeepAliveReactor final
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (no_leader_) {
-        FinishLocked(ToGrpcStatus(Status(Code::kNoLeader)));
-        return;
-      }
+      if (FinishIfNoLeaderLocked()) return;
     }
     // A lease that does not exist (any more) answers TTL 0 (etcd).
     response_.set_ttl(ttl.ok() ? *ttl : 0);
@@ -136,7 +130,14 @@ class KeepAliveReactor final
   void OnNoLeader() {
     std::lock_guard<std::mutex> lock(mu_);
     no_leader_ = true;
-    if (reading_) FinishLocked(ToGrpcStatus(Status(Code::kNoLeader)));
+    if (reading_) FinishIfNoLeaderLocked();
+  }
+
+  // True if the monitor asked to end the stream; it is finished then.
+  bool FinishIfNoLeaderLocked() {
+    if (!no_leader_) return false;
+    FinishLocked(ToGrpcStatus(Status(Code::kNoLeader)));
+    return true;
   }
 
   void End(const grpc::Status& status) {

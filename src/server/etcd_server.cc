@@ -852,7 +852,7 @@ void EtcdServer::RaftLoop() {
       std::unique_lock<std::mutex> lock(mu_);
       work_cv_.wait_until(lock, next_tick, [&] {
         return stopping_ || !proposals_.empty() || !reads_.empty() || !incoming_.empty() ||
-               (reads_in_flight_.empty() && !reads_next_batch_.empty()) || snapshot_request_ != 0 ||
+               (!read_in_flight_ && !reads_next_batch_.empty()) || snapshot_request_ != 0 ||
                !incoming_snapshots_.empty() || !snapshot_reports_.empty() ||
                !transfer_requests_.empty();
       });
@@ -1132,21 +1132,21 @@ void EtcdServer::HandleReady(raft::Ready& ready) {
 }
 
 void EtcdServer::MaybeStartReadIndex(Clock::time_point now) {
-  if (!reads_in_flight_.empty() || reads_next_batch_.empty()) return;
-  uint64_t ctx = ++next_read_ctx_;
-  reads_in_flight_.emplace(ctx, ReadBatch{std::move(reads_next_batch_), now + RequestTimeout()});
+  if (read_in_flight_ || reads_next_batch_.empty()) return;
+  read_in_flight_ =
+      ReadBatch{++next_read_ctx_, std::move(reads_next_batch_), now + RequestTimeout()};
   reads_next_batch_.clear();
-  node_->ReadIndex(EncodeReadContext(ctx));
+  node_->ReadIndex(EncodeReadContext(read_in_flight_->ctx));
 }
 
 void EtcdServer::QueueApply(raft::Ready& ready) {
   ApplyBatch batch;
   batch.entries = std::move(ready.committed_entries);
   for (const raft::ReadState& rs : ready.read_states) {
-    auto it = reads_in_flight_.find(DecodeReadContext(rs.request_ctx));
-    if (it == reads_in_flight_.end()) continue;
-    batch.reads.emplace_back(rs.index, std::move(it->second.callbacks));
-    reads_in_flight_.erase(it);
+    // A ReadState for an earlier context answers a re-asked or expired batch.
+    if (!read_in_flight_ || DecodeReadContext(rs.request_ctx) != read_in_flight_->ctx) continue;
+    batch.reads.emplace_back(rs.index, std::move(read_in_flight_->callbacks));
+    read_in_flight_.reset();
   }
   if (batch.entries.empty() && batch.reads.empty()) return;
   {
@@ -1457,15 +1457,12 @@ void EtcdServer::ExpireRequests(Clock::time_point now) {
       ++it;
     }
   }
-  for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
-    if (it->second.deadline <= now) {
-      for (ReadCallback& cb : it->second.callbacks) cb(Status(Code::kTimeout));
-      it = reads_in_flight_.erase(it);
-    } else {
-      // A ReadIndex is dropped by Raft while there is no leader: ask again.
-      node_->ReadIndex(EncodeReadContext(it->first));
-      ++it;
-    }
+  if (read_in_flight_ && read_in_flight_->deadline <= now) {
+    for (ReadCallback& cb : read_in_flight_->callbacks) cb(Status(Code::kTimeout));
+    read_in_flight_.reset();
+  } else if (read_in_flight_) {
+    // A ReadIndex is dropped by Raft while there is no leader: ask again.
+    node_->ReadIndex(EncodeReadContext(read_in_flight_->ctx));
   }
 }
 
@@ -1530,10 +1527,10 @@ void EtcdServer::FailAll(const Status& status) {
   stalled_proposals_.clear();
   for (PendingTransfer& t : transfers_) t.done(status);
   transfers_.clear();
-  for (auto& [ctx, batch] : reads_in_flight_) {
-    for (ReadCallback& cb : batch.callbacks) cb(status);
+  if (read_in_flight_) {
+    for (ReadCallback& cb : read_in_flight_->callbacks) cb(status);
+    read_in_flight_.reset();
   }
-  reads_in_flight_.clear();
   for (ReadCallback& cb : reads_next_batch_) cb(status);
   reads_next_batch_.clear();
   for (auto& [index, callbacks] : reads_waiting_apply_) {

@@ -238,6 +238,7 @@ class EtcdServer : private transport::Handler {
     Clock::time_point deadline;
   };
   struct ReadBatch {
+    uint64_t ctx;  // The ReadIndex request context its ReadState carries back.
     std::vector<ReadCallback> callbacks;
     Clock::time_point deadline;
   };
@@ -385,7 +386,7 @@ class EtcdServer : private transport::Handler {
   // in reads_next_batch_ and share the next ReadIndex, so under load one
   // leader heartbeat round confirms thousands of reads instead of one per
   // loop iteration.
-  std::unordered_map<uint64_t, ReadBatch> reads_in_flight_;
+  std::optional<ReadBatch> read_in_flight_;
   std::vector<ReadCallback> reads_next_batch_;
 
   // Apply thread only.
