@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "base/status.h"
 #include "raft/read_only.h"
@@ -49,6 +50,12 @@ struct Config {
   // Seed of the election-timeout randomization (combined with id, so nodes
   // configured with the same seed still pick different timeouts).
   uint64_t seed = 0;
+  // Chooses the election timeout, in ticks, each time it is reset (every
+  // change of term or role). Called with election_tick; must return a value
+  // in [election_tick, 2*election_tick) (the node aborts otherwise). Empty:
+  // uniform over that range from the generator seeded by `seed`. Lets a
+  // test fix the timeout instead of searching for a seed that gives it.
+  std::function<int(int election_tick)> pick_election_timeout;
 
   // kInvalidArgument explaining the first invalid field, or OK.
   Status Validate() const;

@@ -21,13 +21,15 @@ std::string_view ProgressStateName(ProgressState s) {
 
 void Inflights::Add(uint64_t inflight) {
   if (Full()) {
-    spdlog::critical("raft: cannot add into a full inflights");
+    spdlog::critical("raft: all {} inflight slots are taken; callers must check IsPaused() first",
+                     size_);
     std::abort();
   }
   size_t next = start_ + count_;
   if (next >= size_) next -= size_;
   if (next >= buffer_.size()) {
-    // Grow geometrically up to size_.
+    // Most followers keep few messages in flight: allocate on demand,
+    // doubling, and never beyond the window.
     buffer_.resize(std::min(size_, std::max<size_t>(buffer_.size() * 2, 1)));
   }
   buffer_[next] = inflight;
@@ -44,7 +46,8 @@ void Inflights::FreeLE(uint64_t to) {
   }
   count_ -= i;
   start_ = idx;
-  // Inflights is empty: reset start to reduce wrap-around work.
+  // Empty: restart at slot 0 so the next Adds reuse the slots already
+  // allocated instead of walking towards the end and growing the buffer.
   if (count_ == 0) start_ = 0;
 }
 
@@ -61,7 +64,8 @@ void Progress::ResetState(ProgressState s) {
 }
 
 void Progress::BecomeProbe() {
-  // After a snapshot, probe from after the snapshot: the follower has it.
+  // Leaving kSnapshot means the follower reported the snapshot installed
+  // (a failed one was cleared to 0 first): probe right after it.
   if (state == ProgressState::kSnapshot) {
     const uint64_t pending = pending_snapshot;
     ResetState(ProgressState::kProbe);
@@ -95,12 +99,13 @@ bool Progress::MaybeUpdate(uint64_t n) {
 
 bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t match_hint) {
   if (state == ProgressState::kReplicate) {
-    // Stale if it rejects something we already know matches.
+    // A rejection at or below match answers an older MsgApp: ignore it.
     if (rejected <= match) return false;
     next = match + 1;
     return true;
   }
-  // In probe, only the answer to the outstanding probe (next-1) counts.
+  // A prober sends one MsgApp at a time, at next-1; any other rejection is
+  // a leftover from before.
   if (next - 1 != rejected) return false;
   next = std::max<uint64_t>(std::min(rejected, match_hint + 1), 1);
   probe_sent = false;

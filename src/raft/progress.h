@@ -1,7 +1,7 @@
 // Progress: the leader's view of one follower's log, and Inflights, the
 // flow-control window of MsgApp sent to it but not yet acknowledged.
 //
-// States (etcd raft's tracker):
+// States (the three of etcd's raft library; see docs/raft.md):
 //   kProbe:     the leader does not know the follower's last matching index;
 //               it sends at most one MsgApp per heartbeat interval and waits
 //               for the answer (probe_sent pauses further sends).
@@ -31,7 +31,8 @@ class Inflights {
   size_t Count() const { return count_; }
   // Records a MsgApp whose last entry is `inflight`; indexes must increase.
   void Add(uint64_t inflight);
-  // Frees every in-flight message whose last index is <= to.
+  // An acknowledgement up to `to` covers every message whose last entry is
+  // at or below it: their slots are freed.
   void FreeLE(uint64_t to);
   // Frees the oldest in-flight message (a heartbeat answer proves the
   // follower is alive, so let one more message go).
@@ -75,7 +76,8 @@ struct Progress {
   // index that may match (the next probe goes after it). Returns false if
   // the rejection is stale.
   bool MaybeDecrTo(uint64_t rejected, uint64_t match_hint);
-  // Whether sending to this peer is currently throttled.
+  // True while no MsgApp may go to this peer: its probe is unanswered, its
+  // window is full, or it is receiving a snapshot.
   bool IsPaused() const;
 };
 

@@ -64,23 +64,26 @@ MessageType VoteRespMsgType(MessageType t) {
     case raftpb::MSG_PRE_VOTE:
       return raftpb::MSG_PRE_VOTE_RESP;
     default:
-      Fatal("not a vote message: " + raftpb::MessageType_Name(t));
+      Fatal("VoteRespMsgType needs MsgVote or MsgPreVote, got " + raftpb::MessageType_Name(t));
   }
 }
 
 Status Config::Validate() const {
-  if (id == kNone) return Status::InvalidArgument("raft: cannot use none as id");
-  if (heartbeat_tick <= 0) return Status::InvalidArgument("raft: heartbeat tick must be > 0");
-  if (election_tick <= heartbeat_tick) {
-    return Status::InvalidArgument("raft: election tick must be greater than heartbeat tick");
+  if (id == kNone) {
+    return Status::InvalidArgument("raft config: id is 0, which the wire reserves for no node");
   }
-  if (storage == nullptr) return Status::InvalidArgument("raft: storage cannot be nil");
+  if (heartbeat_tick <= 0)
+    return Status::InvalidArgument("raft config: heartbeat_tick is not positive");
+  if (election_tick <= heartbeat_tick) {
+    return Status::InvalidArgument("raft config: election_tick does not exceed heartbeat_tick");
+  }
+  if (storage == nullptr) return Status::InvalidArgument("raft config: no storage given");
   if (max_inflight_msgs <= 0) {
-    return Status::InvalidArgument("raft: max inflight messages must be > 0");
+    return Status::InvalidArgument("raft config: max_inflight_msgs is not positive");
   }
   if (read_only_option == ReadOnlyOption::kLeaseBased && !check_quorum) {
-    return Status::InvalidArgument(
-        "raft: check_quorum must be enabled when read_only_option is kLeaseBased");
+    // The lease is only sound while a leader that lost its quorum steps down.
+    return Status::InvalidArgument("raft config: lease-based reads need check_quorum");
   }
   return Status::OK();
 }
@@ -99,6 +102,7 @@ Raft::Raft(const Config& c)
       heartbeat_timeout_(c.heartbeat_tick),
       election_timeout_(c.election_tick),
       disable_proposal_forwarding_(c.disable_proposal_forwarding),
+      pick_election_timeout_(c.pick_election_timeout),
       rng_(c.seed * 0x9E3779B97F4A7C15ULL + c.id) {}
 
 Result<std::unique_ptr<Raft>> Raft::Create(const Config& c) {
@@ -116,9 +120,11 @@ Result<std::unique_ptr<Raft>> Raft::Create(const Config& c) {
   const auto& hs = init->hard_state;
   if (hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0) {
     if (hs.commit() > r->log_.LastIndex()) {
-      return Status::Corruption("raft: hard state commit " + std::to_string(hs.commit()) +
-                                " is beyond the last index " + std::to_string(r->log_.LastIndex()) +
-                                ". Was the raft log corrupted, truncated, or lost?");
+      // The commit index is only persisted after the entries it covers, so
+      // storage lost entries that this node had acknowledged.
+      return Status::Corruption("raft: persisted commit index " + std::to_string(hs.commit()) +
+                                " lies past the last stored entry " +
+                                std::to_string(r->log_.LastIndex()));
     }
     // A snapshot only holds committed state, so a commit below the snapshot
     // index (the hard state was not yet persisted along with a newer
@@ -129,14 +135,17 @@ Result<std::unique_ptr<Raft>> Raft::Create(const Config& c) {
   }
   if (c.applied > 0) {
     if (c.applied > r->log_.committed()) {
-      return Status::InvalidArgument("raft: applied index is beyond the commit index");
+      return Status::InvalidArgument("raft: Config::applied " + std::to_string(c.applied) +
+                                     " exceeds the persisted commit index " +
+                                     std::to_string(r->log_.committed()));
     }
     r->log_.AppliedTo(c.applied);
   }
   r->BecomeFollower(r->term_, kNone);
-  spdlog::debug("raft: newRaft {:x} term: {}, commit: {}, applied: {}, lastindex: {}, lastterm: {}",
-                r->id_, r->term_, r->log_.committed(), r->log_.applied(), r->log_.LastIndex(),
-                r->log_.LastTerm());
+  spdlog::debug(
+      "raft: node {:x} starts at term {} with log up to {} (term {}), commit {}, applied {}",
+      r->id_, r->term_, r->log_.LastIndex(), r->log_.LastTerm(), r->log_.committed(),
+      r->log_.applied());
   return r;
 }
 
@@ -167,13 +176,16 @@ void Raft::Send(Message m) {
   const auto t = m.type();
   if (t == raftpb::MSG_VOTE || t == raftpb::MSG_VOTE_RESP || t == raftpb::MSG_PRE_VOTE ||
       t == raftpb::MSG_PRE_VOTE_RESP) {
-    // Vote messages carry the term they are about (for PreVote: a future
-    // term), set by the caller.
-    if (m.term() == 0) Fatal("term should be set when sending " + raftpb::MessageType_Name(t));
+    // The caller knows which term an election message speaks for; it is not
+    // always ours (a pre-vote names the next term, a grant echoes the
+    // candidate's).
+    if (m.term() == 0) Fatal(raftpb::MessageType_Name(t) + " built without its election term");
   } else {
-    if (m.term() != 0) Fatal("term should not be set when sending " + raftpb::MessageType_Name(t));
-    // Proposals and read requests forwarded to the leader are treated as
-    // local messages there: no term.
+    if (m.term() != 0) {
+      Fatal(raftpb::MessageType_Name(t) + " built with a term; Send stamps the current one");
+    }
+    // MsgProp and MsgReadIndex only relay a local request to the leader,
+    // which steps them as if they had been made there: they stay termless.
     if (t != raftpb::MSG_PROP && t != raftpb::MSG_READ_INDEX) m.set_term(term_);
   }
   msgs_.push_back(std::move(m));
@@ -189,19 +201,24 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
   if (ents.ok() && ents->empty() && !send_if_empty) return false;
 
   if (!term.ok() || !ents.ok()) {
-    // The entries the follower needs were compacted: send a snapshot.
+    // Our log no longer reaches back to pr->next - 1: only a snapshot can
+    // bring this follower up to date. Not to a peer we have not heard from
+    // lately: the transfer is expensive and would likely be lost.
     if (!pr->recent_active) return false;
     auto snap = log_.Snapshot();
     if (!snap.ok()) {
-      if (snap.status().code() == Code::kFailedPrecondition) return false;  // retry later
-      Fatal("snapshot: " + snap.status().ToString());
+      // Still being built: the next heartbeat response triggers a retry.
+      if (snap.status().code() == Code::kFailedPrecondition) return false;
+      Fatal("cannot read the snapshot a follower needs: " + snap.status().ToString());
     }
-    if (snap->metadata().index() == 0) Fatal("need non-empty snapshot");
+    if (snap->metadata().index() == 0) {
+      Fatal("the log is compacted but storage offers no snapshot to replace it");
+    }
     m.set_type(raftpb::MSG_SNAP);
     *m.mutable_snapshot() = *snap;
     pr->BecomeSnapshot(snap->metadata().index());
-    spdlog::debug("raft: {:x} paused sending replication messages to {:x}, sent snapshot {}", id_,
-                  to, snap->metadata().index());
+    spdlog::debug("raft: {:x} sends {:x} the snapshot at index {}; appends wait for its report",
+                  id_, to, snap->metadata().index());
   } else {
     m.set_type(raftpb::MSG_APP);
     m.set_index(pr->next - 1);
@@ -211,7 +228,9 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
     if (const int n = m.entries_size(); n != 0) {
       switch (pr->state) {
         case ProgressState::kReplicate: {
-          // Optimistically stream in replicate state.
+          // Assume delivery and move next past this batch now, so the next
+          // MsgApp can leave before this one is acknowledged; the inflight
+          // window bounds how far ahead we get.
           const uint64_t last = m.entries(n - 1).index();
           pr->OptimisticUpdate(last);
           pr->inflights.Add(last);
@@ -221,7 +240,8 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
           pr->probe_sent = true;
           break;
         case ProgressState::kSnapshot:
-          Fatal("sending append in unhandled state StateSnapshot");
+          // IsPaused() is true in this state, so we returned above.
+          Fatal("MsgApp built for a follower that awaits a snapshot");
       }
     }
   }
@@ -230,8 +250,8 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
 }
 
 void Raft::SendHeartbeat(uint64_t to, const std::string& ctx) {
-  // Never advance a follower's commit beyond what it is known to have: it
-  // might not have the entries yet.
+  // Only up to match is the follower's log known to equal ours; a commit
+  // index past it could make the follower apply entries we never sent it.
   const Progress* pr = prs_.Get(to);
   const uint64_t commit = std::min(pr->match, log_.committed());
   Message m;
@@ -307,7 +327,8 @@ bool Raft::AppendEntry(std::vector<Entry>* es) {
   // The leader's own copy counts towards the quorum as soon as it is in the
   // log: the server persists Ready.entries before applying committed ones.
   if (Progress* self = prs_.Get(id_)) self->MaybeUpdate(li);
-  // The caller broadcasts regardless of whether this committed anything.
+  // A single voter commits here. Whether anything committed does not change
+  // what the caller does next: it sends the new entries to every follower.
   MaybeCommit();
   return true;
 }
@@ -316,49 +337,63 @@ void Raft::BecomeFollower(uint64_t term, uint64_t lead) {
   Reset(term);
   lead_ = lead;
   state_ = StateType::kFollower;
-  spdlog::debug("raft: {:x} became follower at term {}", id_, term_);
+  spdlog::debug("raft: {:x} follows at term {} (leader {:x})", id_, term_, lead_);
 }
 
 void Raft::BecomeCandidate() {
-  if (state_ == StateType::kLeader) Fatal("invalid transition [leader -> candidate]");
+  if (state_ == StateType::kLeader) Fatal("a leader cannot start an election");
   Reset(term_ + 1);
   vote_ = id_;
   state_ = StateType::kCandidate;
-  spdlog::debug("raft: {:x} became candidate at term {}", id_, term_);
+  spdlog::debug("raft: {:x} campaigns for term {}", id_, term_);
 }
 
 void Raft::BecomePreCandidate() {
-  if (state_ == StateType::kLeader) Fatal("invalid transition [leader -> pre-candidate]");
-  // A pre-candidate changes neither term nor vote: a failed pre-election
-  // leaves no trace on the cluster.
+  if (state_ == StateType::kLeader) Fatal("a leader cannot start a pre-election");
+  // Term and vote stay untouched: a pre-election is only a poll, and a node
+  // that loses it must be exactly where it was before.
   prs_.ResetVotes();
   lead_ = kNone;
   state_ = StateType::kPreCandidate;
-  spdlog::debug("raft: {:x} became pre-candidate at term {}", id_, term_);
+  spdlog::debug("raft: {:x} polls for term {} (pre-election)", id_, term_ + 1);
 }
 
 void Raft::BecomeLeader() {
-  if (state_ == StateType::kFollower) Fatal("invalid transition [follower -> leader]");
+  if (state_ == StateType::kFollower) Fatal("a follower cannot lead without winning an election");
   Reset(term_);
   lead_ = id_;
   state_ = StateType::kLeader;
-  // The leader trivially replicates to itself.
+  // Our own log needs no probing: Reset() set match to our last index.
   if (Progress* self = prs_.Get(id_)) self->BecomeReplicate();
-  // There may or may not be a pending conf change in the uncommitted tail;
-  // conservatively wait until all of it is applied before accepting one.
+  // Entries inherited from earlier terms are uncommitted and unscanned; one
+  // of them may be a membership change. Accept a new one only once all of
+  // them are applied.
   pending_conf_index_ = log_.LastIndex();
-  // Raft paper 5.4.2 / 8: commit an entry of the new term, which also
-  // commits everything before it.
+  // Earlier terms' entries can only be committed through one of our own
+  // term (paper 5.4.2, Figure 8), so append it now rather than waiting for
+  // a client write.
   std::vector<Entry> empty(1);
-  if (!AppendEntry(&empty)) Fatal("empty entry was dropped");
-  // The empty entry does not count against the uncommitted quota.
+  if (!AppendEntry(&empty)) Fatal("the uncommitted-size limit refused a new leader's empty entry");
+  // It carries no payload, so it must not count against the client quota.
   ReduceUncommittedSize(empty);
-  spdlog::debug("raft: {:x} became leader at term {}", id_, term_);
+  spdlog::debug("raft: {:x} leads term {}", id_, term_);
 }
 
 void Raft::ResetRandomizedElectionTimeout() {
-  randomized_election_timeout_ =
-      election_timeout_ + static_cast<int>(rng_() % static_cast<uint64_t>(election_timeout_));
+  if (!pick_election_timeout_) {
+    randomized_election_timeout_ =
+        election_timeout_ + static_cast<int>(rng_() % static_cast<uint64_t>(election_timeout_));
+    return;
+  }
+  const int t = pick_election_timeout_(election_timeout_);
+  // Below election_tick a follower would campaign while its peers still
+  // honour the leader lease and ignore it; the upper bound keeps the
+  // failover time within what the configuration promises.
+  if (t < election_timeout_ || t >= 2 * election_timeout_) {
+    Fatal("pick_election_timeout returned " + std::to_string(t) + " ticks, outside [" +
+          std::to_string(election_timeout_) + ", " + std::to_string(2 * election_timeout_) + ")");
+  }
+  randomized_election_timeout_ = t;
 }
 
 // ---------------------------------------------------------------------------
@@ -394,8 +429,8 @@ void Raft::TickHeartbeat() {
       m.set_type(raftpb::MSG_CHECK_QUORUM);
       (void)Step(std::move(m));
     }
-    // A transfer that did not finish within an election timeout is aborted
-    // so the leader accepts proposals again.
+    // The transferee had a full election timeout to take over; it did not,
+    // so stop refusing proposals and keep leading.
     if (state_ == StateType::kLeader && lead_transferee_ != kNone) AbortLeaderTransfer();
   }
   if (state_ != StateType::kLeader) return;
@@ -414,7 +449,9 @@ void Raft::TickHeartbeat() {
 size_t Raft::NumPendingConfChanges() const {
   if (log_.committed() <= log_.applied()) return 0;
   auto ents = log_.Slice(log_.applied() + 1, log_.committed() + 1, kNoLimit);
-  if (!ents.ok()) Fatal("unexpected error getting unapplied entries: " + ents.status().ToString());
+  if (!ents.ok()) {
+    Fatal("cannot read the committed, unapplied entries: " + ents.status().ToString());
+  }
   size_t n = 0;
   for (const auto& e : *ents) n += e.type() == raftpb::ENTRY_CONF_CHANGE ? 1 : 0;
   return n;
@@ -423,14 +460,17 @@ size_t Raft::NumPendingConfChanges() const {
 void Raft::Hup(CampaignType t) {
   if (state_ == StateType::kLeader) return;
   if (!Promotable()) {
-    spdlog::warn("raft: {:x} is unpromotable and can not campaign", id_);
+    spdlog::warn("raft: {:x} stays passive: it is not a voter, or awaits a snapshot", id_);
     return;
   }
-  // A committed but unapplied conf change may remove us or change the
-  // quorum: wait until it is applied.
+  // Until the server applies a committed membership change we would count
+  // votes against a configuration that is about to change (it may even
+  // remove us).
   if (NumPendingConfChanges() != 0) {
-    spdlog::warn("raft: {:x} cannot campaign at term {}: pending configuration changes to apply",
-                 id_, term_);
+    spdlog::warn(
+        "raft: {:x} defers its campaign at term {} until committed membership changes "
+        "are applied",
+        id_, term_);
     return;
   }
   Campaign(t);
@@ -448,7 +488,8 @@ void Raft::Campaign(CampaignType t) {
   if (t == CampaignType::kPreElection) {
     BecomePreCandidate();
     vote_msg = raftpb::MSG_PRE_VOTE;
-    // Pre-votes are requested for the next term without incrementing ours.
+    // Ask about the term we would campaign for; term_ itself moves only
+    // after the poll is won.
     term = term_ + 1;
   } else {
     BecomeCandidate();
@@ -456,7 +497,7 @@ void Raft::Campaign(CampaignType t) {
     term = term_;
   }
   if (Poll(id_, true).result == VoteResult::kWon) {
-    // We are the only voter.
+    // Our own vote was a majority: there is no other voter to ask.
     if (t == CampaignType::kPreElection) {
       Campaign(CampaignType::kElection);
     } else {
@@ -492,16 +533,18 @@ Status Raft::Step(Message m) {
       const bool in_lease =
           check_quorum_ && lead_ != kNone && election_elapsed_ < election_timeout_;
       if (!force && in_lease) {
-        // Leader lease (thesis 4.2.3): while we hear from a live leader, a
-        // disruptive candidate neither moves our term nor gets our vote.
+        // Leader lease (thesis 4.2.3): we heard from a leader within the
+        // minimum election timeout, so this candidate cannot be replacing a
+        // failed one. Ignoring it keeps, e.g., a rejoining partitioned node
+        // from deposing a healthy leader.
         return Status::OK();
       }
     }
     if (m.type() == raftpb::MSG_PRE_VOTE) {
-      // Never change our term in response to a pre-vote.
+      // A poll must not move anyone's term: that is its whole point.
     } else if (m.type() == raftpb::MSG_PRE_VOTE_RESP && !m.reject()) {
-      // Granted pre-votes carry the future term we asked about; we bump our
-      // term when we win the pre-election.
+      // A grant echoes the term we polled for, not one anybody holds; our
+      // term moves when Campaign(kElection) runs after the poll is won.
     } else {
       if (m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_HEARTBEAT ||
           m.type() == raftpb::MSG_SNAP) {
@@ -513,15 +556,18 @@ Status Raft::Step(Message m) {
   } else if (m.term() < term_) {
     if ((check_quorum_ || pre_vote_) &&
         (m.type() == raftpb::MSG_HEARTBEAT || m.type() == raftpb::MSG_APP)) {
-      // A stale leader (e.g. one that was partitioned away and cannot win an
-      // election because of the lease/pre-vote) would otherwise never learn
-      // the new term. Answer so it steps down.
+      // With CheckQuorum or PreVote, a higher term no longer spreads through
+      // vote requests alone (they can be ignored or are only polls). So when
+      // the sender of this MsgApp/heartbeat leads an older term, e.g. we
+      // raised ours while cut off, answer with our term: it steps down, and
+      // the cluster converges on one term instead of ignoring us forever.
       Message resp;
       resp.set_to(m.from());
       resp.set_type(raftpb::MSG_APP_RESP);
       Send(std::move(resp));
     } else if (m.type() == raftpb::MSG_PRE_VOTE) {
-      // Reject so a pre-candidate with a lower term does not wait forever.
+      // A poll from an older term cannot succeed; say so, with our term,
+      // instead of leaving the pre-candidate to time out.
       Message resp;
       resp.set_to(m.from());
       resp.set_term(term_);
@@ -538,22 +584,23 @@ Status Raft::Step(Message m) {
       return Status::OK();
     case raftpb::MSG_VOTE:
     case raftpb::MSG_PRE_VOTE: {
-      // We can vote if this is a repeat of a vote we already cast, or we have
-      // not voted and know no leader in this term, or it is a pre-vote for a
-      // future term...
+      // One vote per term (paper 5.2): grant only a candidate we already
+      // voted for (a retransmission), or anyone if we have neither voted nor
+      // seen a leader this term. A poll for a later term binds nothing, so
+      // it may always be granted.
       const bool can_vote = vote_ == m.from() || (vote_ == kNone && lead_ == kNone) ||
                             (m.type() == raftpb::MSG_PRE_VOTE && m.term() > term_);
-      // ...and the candidate's log is at least as up to date (paper 5.4.1).
+      // In every case the candidate's log must hold all we have (paper 5.4.1).
       Message resp;
       resp.set_to(m.from());
       resp.set_type(VoteRespMsgType(m.type()));
       if (can_vote && log_.IsUpToDate(m.index(), m.log_term())) {
-        // The response carries the term of the request (for pre-votes, the
-        // future term) so the candidate recognizes it.
+        // Answer in the term asked about. For a poll our own term may be
+        // older, and the pre-candidate drops answers from older terms.
         resp.set_term(m.term());
         Send(std::move(resp));
         if (m.type() == raftpb::MSG_VOTE) {
-          // Only real votes are recorded.
+          // A poll grant promises nothing; a real vote must survive a restart.
           election_elapsed_ = 0;
           vote_ = m.from();
         }
@@ -580,7 +627,7 @@ Status Raft::Step(Message m) {
 }
 
 Status Raft::StepLeader(Message& m) {
-  // Messages that need no progress of the sender.
+  // Local messages and client requests: no sender progress involved.
   switch (m.type()) {
     case raftpb::MSG_BEAT:
       BcastHeartbeat();
@@ -588,19 +635,23 @@ Status Raft::StepLeader(Message& m) {
     case raftpb::MSG_CHECK_QUORUM: {
       if (Progress* self = prs_.Get(id_)) self->recent_active = true;
       if (!prs_.QuorumActive()) {
-        spdlog::warn("raft: {:x} stepped down to follower since quorum is not active", id_);
+        spdlog::warn(
+            "raft: {:x} gives up leading term {}: no quorum of voters was heard from "
+            "within the last election timeout",
+            id_, term_);
         BecomeFollower(term_, kNone);
       }
-      // Mark everyone but ourselves inactive for the next round.
+      // Each round starts from nothing: a peer must be heard from again.
       for (auto& [id, pr] : prs_.progress()) {
         if (id != id_) pr.recent_active = false;
       }
       return Status::OK();
     }
     case raftpb::MSG_PROP: {
-      if (m.entries_size() == 0) Fatal("stepped empty MsgProp");
+      if (m.entries_size() == 0) Fatal("MsgProp without entries");
       if (prs_.Get(id_) == nullptr) {
-        // We were removed from the configuration while leading.
+        // Our own removal was applied: nothing we append can commit any
+        // more, and the client should go to the next leader.
         return ErrProposalDropped(Code::kNotLeader);
       }
       if (lead_transferee_ != kNone) return ErrProposalDropped(Code::kLeaderChanged);
@@ -610,8 +661,10 @@ Status Raft::StepLeader(Message& m) {
         if (pending_conf_index_ > log_.applied()) {
           // One conf change at a time: a second one becomes a no-op entry
           // (its proposer sees it applied as an empty entry and retries).
-          spdlog::info("raft: {:x} ignoring conf change at index {}: previous change pending", id_,
-                       log_.LastIndex() + i + 1);
+          spdlog::info(
+              "raft: {:x} turns the membership change at index {} into an empty entry: "
+              "the one at index {} is not applied yet",
+              id_, log_.LastIndex() + i + 1, pending_conf_index_);
           ents[i] = Entry();
         } else {
           pending_conf_index_ = log_.LastIndex() + i + 1;
@@ -665,14 +718,16 @@ Status Raft::StepLeader(Message& m) {
         ReleasePendingReadIndexMessages();
         BcastAppend();
       } else if (old_paused) {
-        // The follower may be missing the latest commit index.
+        // While paused this follower got nothing, so it may not know our
+        // commit index yet; an append (even empty) carries it.
         SendAppend(m.from());
       }
-      // Flow control may now allow several messages at once.
+      // The acknowledgement may have opened the window by several slots (or
+      // moved a probe into replicate state): fill it, without empty appends.
       while (MaybeSendAppend(m.from(), false)) {
       }
       if (m.from() == lead_transferee_ && pr->match == log_.LastIndex()) {
-        spdlog::info("raft: {:x} sent MsgTimeoutNow to {:x} after its log caught up", id_,
+        spdlog::info("raft: {:x} hands leadership to {:x}, whose log is now complete", id_,
                      m.from());
         SendTimeoutNow(m.from());
       }
@@ -681,7 +736,8 @@ Status Raft::StepLeader(Message& m) {
     case raftpb::MSG_HEARTBEAT_RESP: {
       pr->recent_active = true;
       pr->probe_sent = false;
-      // Free one slot of a full window so replication makes progress.
+      // The follower is alive, so an acknowledgement was probably lost;
+      // without one slot back, a full window would stall it until a timeout.
       if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) {
         pr->inflights.FreeFirstOne();
       }
@@ -696,27 +752,30 @@ Status Raft::StepLeader(Message& m) {
       if (pr->state != ProgressState::kSnapshot) break;
       if (m.reject()) pr->pending_snapshot = 0;
       pr->BecomeProbe();
-      // Success: wait for the follower's MsgAppResp before sending more.
-      // Failure: wait a heartbeat interval before retrying.
+      // Pause either way. After a delivered snapshot the follower's
+      // MsgAppResp tells us where to continue; after a failed one the next
+      // heartbeat response unpauses us, which spaces out the retries.
       pr->probe_sent = true;
       break;
     }
     case raftpb::MSG_UNREACHABLE:
-      // An optimistic MsgApp was probably lost: go back to probing.
+      // Something we streamed ahead of acknowledgements did not arrive, so
+      // next is likely wrong: find the follower's real position again.
       if (pr->state == ProgressState::kReplicate) pr->BecomeProbe();
       break;
     case raftpb::MSG_TRANSFER_LEADER: {
       if (pr->is_learner) {
-        spdlog::info("raft: {:x} is learner, ignored transferring leadership", m.from());
+        spdlog::info("raft: leadership cannot go to {:x}: it is a learner", m.from());
         break;
       }
       const uint64_t transferee = m.from();
       if (lead_transferee_ != kNone) {
-        if (lead_transferee_ == transferee) break;  // already in progress
+        if (lead_transferee_ == transferee) break;  // a retransmitted request
         AbortLeaderTransfer();
       }
-      if (transferee == id_) break;  // already leader
-      // The transfer must finish within an election timeout.
+      if (transferee == id_) break;  // nothing to hand over
+      // Proposals are refused until the transfer ends, so bound it: the
+      // heartbeat tick aborts it one election timeout from now.
       election_elapsed_ = 0;
       lead_transferee_ = transferee;
       if (pr->match == log_.LastIndex()) {
@@ -733,14 +792,14 @@ Status Raft::StepLeader(Message& m) {
 }
 
 Status Raft::StepCandidate(Message& m) {
-  // Only the responses to our own kind of election count.
+  // Late answers to an earlier poll or election must not be counted here.
   const MessageType my_resp =
       state_ == StateType::kPreCandidate ? raftpb::MSG_PRE_VOTE_RESP : raftpb::MSG_VOTE_RESP;
   switch (m.type()) {
     case raftpb::MSG_PROP:
       return ErrProposalDropped(Code::kNoLeader);
     case raftpb::MSG_APP:
-      // A leader exists for this term (m.term() == term_).
+      // Someone already won this term (m.term() == term_): follow it.
       BecomeFollower(m.term(), m.from());
       HandleAppendEntries(m);
       break;
@@ -764,7 +823,8 @@ Status Raft::StepCandidate(Message& m) {
             BcastAppend();
           }
         } else if (tally.result == VoteResult::kLost) {
-          // A rejected pre-vote carries a term we may not have seen; keep ours.
+          // Lost. Stay at our own term: m.term() may be the term we polled
+          // for, which nobody holds.
           BecomeFollower(term_, kNone);
         }
       }
@@ -802,12 +862,12 @@ Status Raft::StepFollower(Message& m) {
       Send(std::move(m));
       break;
     case raftpb::MSG_TIMEOUT_NOW:
-      // Leadership transfers skip pre-vote: we know the leader is alive and
-      // wants us to take over.
+      // No poll first: the leader itself asked us to take over, so this is
+      // not a node returning from a partition.
       Hup(CampaignType::kTransfer);
       break;
     case raftpb::MSG_READ_INDEX:
-      if (lead_ == kNone) break;  // the requester times out and retries
+      if (lead_ == kNone) break;  // dropped; the requester retries after its timeout
       m.set_to(lead_);
       Send(std::move(m));
       break;
@@ -826,7 +886,8 @@ void Raft::HandleAppendEntries(const Message& m) {
   resp.set_to(m.from());
   resp.set_type(raftpb::MSG_APP_RESP);
   if (m.index() < log_.committed()) {
-    // Everything up to our commit index matches: tell the leader.
+    // A duplicate or delayed MsgApp: our committed prefix already matches
+    // the leader's, so report it as our match.
     resp.set_index(log_.committed());
     Send(std::move(resp));
     return;
@@ -835,10 +896,11 @@ void Raft::HandleAppendEntries(const Message& m) {
   if (auto last_new = log_.MaybeAppend(m.index(), m.log_term(), m.commit(), ents)) {
     resp.set_index(*last_new);
   } else {
-    // Hint the leader at the last index that could match: at most our last
-    // index, and skipping our entries with terms above the probe's term
-    // (they cannot match). The leader does the same on its side with
-    // (reject_hint, log_term), so a divergent term costs one round trip.
+    // Point the leader at the highest index that can still match: not past
+    // our log's end, and below any of our entries whose term exceeds the
+    // probed term (a match needs equal terms, and terms only grow along a
+    // log). The leader skips down the same way on its side, so each round
+    // trip eliminates a whole term rather than one entry.
     uint64_t hint = std::min(m.index(), log_.LastIndex());
     hint = log_.FindConflictByTerm(hint, m.log_term());
     auto hint_term = log_.Term(hint);
@@ -864,7 +926,7 @@ void Raft::HandleSnapshot(const Message& m) {
   resp.set_to(m.from());
   resp.set_type(raftpb::MSG_APP_RESP);
   if (Restore(m.snapshot())) {
-    spdlog::info("raft: {:x} restored snapshot [index: {}, term: {}]", id_,
+    spdlog::info("raft: {:x} takes the leader's snapshot at index {} (term {}) as its log", id_,
                  m.snapshot().metadata().index(), m.snapshot().metadata().term());
     resp.set_index(log_.LastIndex());
   } else {
@@ -877,22 +939,25 @@ bool Raft::Restore(const raftpb::Snapshot& s) {
   const auto& md = s.metadata();
   if (md.index() <= log_.committed()) return false;
   if (state_ != StateType::kFollower) {
-    // Only followers restore (a leader never receives a snapshot of its term).
-    spdlog::warn("raft: {:x} attempted to restore snapshot as non-follower", id_);
+    // Step() only hands MsgSnap to followers; reaching here means a broken
+    // caller. Refuse and leave the term, which forces a fresh election.
+    spdlog::warn("raft: {:x} refuses a snapshot while not a follower", id_);
     BecomeFollower(term_ + 1, kNone);
     return false;
   }
-  // A voter cannot be demoted to learner by a snapshot.
+  // Demotion is not a single-server change we support; a snapshot claiming
+  // it must come from a diverged configuration.
   if (!is_learner_) {
     for (uint64_t l : md.conf_state().learners()) {
       if (l == id_) {
-        spdlog::error("raft: {:x} can't become learner when restoring snapshot", id_);
+        spdlog::error("raft: {:x} refuses a snapshot that lists this voter as a learner", id_);
         return false;
       }
     }
   }
   if (log_.MatchTerm(md.index(), md.term())) {
-    // We already have the snapshot's entries: just fast-forward the commit.
+    // Our log already holds the snapshot's last entry, so it holds
+    // everything before it too (log matching); only the commit index lags.
     log_.CommitTo(md.index());
     return false;
   }
@@ -937,7 +1002,7 @@ void Raft::SendReadIndexResponse(const Message& m) {
   switch (read_only_.option()) {
     case ReadOnlyOption::kSafe:
       read_only_.AddRequest(log_.committed(), m);
-      // We acknowledge our own request.
+      // The leader's own acknowledgement counts toward the quorum.
       read_only_.RecvAck(id_, m.entries(0).data());
       BcastHeartbeatWithCtx(m.entries(0).data());
       break;
@@ -995,7 +1060,7 @@ void Raft::AddNodeOrLearner(uint64_t id, bool is_learner) {
     prs_.Set(id, 0, log_.LastIndex() + 1, is_learner);
   } else {
     if (is_learner && !pr->is_learner) {
-      spdlog::info("raft: {:x} ignored addLearner: cannot demote voter {:x} to learner", id_, id);
+      spdlog::info("raft: {:x} keeps {:x} a voter: demotion to learner is not supported", id_, id);
       return;
     }
     // Redundant (e.g. the bootstrap entries are applied a second time).
@@ -1004,8 +1069,8 @@ void Raft::AddNodeOrLearner(uint64_t id, bool is_learner) {
     pr->is_learner = false;
   }
   if (id == id_) is_learner_ = is_learner;
-  // A new member counts as active, or CheckQuorum could fire before it had a
-  // chance to talk to us.
+  // Treat the newcomer as heard from: it has not had a chance to answer
+  // yet, and counting it as silent could cost us the CheckQuorum round.
   prs_.Get(id)->recent_active = true;
 }
 
@@ -1013,7 +1078,8 @@ void Raft::RemoveNode(uint64_t id) {
   prs_.Remove(id);
   if (id == id_) is_learner_ = false;
   if (prs_.progress().empty()) return;
-  // The quorum may have shrunk: entries may now be committed.
+  // Fewer voters means a smaller majority, which may already hold entries
+  // that the old configuration could not commit.
   if (state_ == StateType::kLeader) {
     if (MaybeCommit()) {
       ReleasePendingReadIndexMessages();
@@ -1025,9 +1091,10 @@ void Raft::RemoveNode(uint64_t id) {
 
 bool Raft::IncreaseUncommittedSize(const std::vector<Entry>& ents) {
   const uint64_t s = PayloadSize(ents);
+  // The limit applies only while something is outstanding, so a single
+  // proposal larger than the limit still goes through on an idle leader.
+  // Payload-free entries (the new leader's empty entry) always pass.
   if (uncommitted_size_ > 0 && s > 0 && uncommitted_size_ + s > max_uncommitted_size_) {
-    // Always allow at least one proposal, however large, when nothing is
-    // outstanding.
     return false;
   }
   uncommitted_size_ += s;
@@ -1037,6 +1104,8 @@ bool Raft::IncreaseUncommittedSize(const std::vector<Entry>& ents) {
 void Raft::ReduceUncommittedSize(const std::vector<Entry>& ents) {
   if (uncommitted_size_ == 0) return;  // followers do not track it
   const uint64_t s = PayloadSize(ents);
+  // Entries appended in an earlier term were never counted (Reset() zeroes
+  // the tally), so the subtraction saturates at 0 rather than wrapping.
   uncommitted_size_ = s > uncommitted_size_ ? 0 : uncommitted_size_ - s;
 }
 

@@ -6,11 +6,15 @@
 //
 // Purely deterministic: input is Step(message) and Tick(); output is the
 // outbox (TakeMessages), the log (raft_log()) and read_states(). No I/O, no
-// threads, no clocks; election-timeout randomness comes from a generator
-// seeded by Config::seed and the node id.
+// threads, no clocks; the election timeout comes from
+// Config::pick_election_timeout, or else from a generator seeded by
+// Config::seed and the node id.
+//
+// Thread-compatible: owned by one RawNode, used by the thread driving it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -106,8 +110,6 @@ class Raft {
   int election_timeout() const { return election_timeout_; }
   int heartbeat_timeout() const { return heartbeat_timeout_; }
   int randomized_election_timeout() const { return randomized_election_timeout_; }
-  // Tests only: pin the randomized timeout.
-  void set_randomized_election_timeout(int t) { randomized_election_timeout_ = t; }
   RaftLog& raft_log() { return log_; }
   const RaftLog& raft_log() const { return log_; }
   ProgressTracker& tracker() { return prs_; }
@@ -196,6 +198,8 @@ class Raft {
   int election_timeout_;
   int randomized_election_timeout_ = 0;
   bool disable_proposal_forwarding_;
+  // Config::pick_election_timeout; when empty, rng_ picks.
+  std::function<int(int)> pick_election_timeout_;
   std::mt19937_64 rng_;
 };
 

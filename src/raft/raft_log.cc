@@ -12,7 +12,8 @@ RaftLog::RaftLog(Storage* storage, uint64_t max_next_ents_size)
   const uint64_t first = storage_->FirstIndex();
   const uint64_t last = storage_->LastIndex();
   unstable_.set_offset(last + 1);
-  // Everything up to the last compaction is committed and applied.
+  // Only committed entries are ever compacted, and only after the state
+  // machine holds them (in the snapshot), so both cursors start there.
   committed_ = first - 1;
   applied_ = first - 1;
 }
@@ -24,8 +25,10 @@ std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term, 
   const uint64_t ci = FindConflict(ents);
   if (ci != 0) {
     if (ci <= committed_) {
-      spdlog::critical("raft: entry {} conflicts with committed entry [committed({})]", ci,
-                       committed_);
+      spdlog::critical(
+          "raft: the leader's entry {} differs from ours although we committed up to {}; a "
+          "committed entry can never change",
+          ci, committed_);
       std::abort();
     }
     const uint64_t offset = index + 1;
@@ -39,7 +42,8 @@ uint64_t RaftLog::Append(const std::vector<raftpb::Entry>& ents) {
   if (ents.empty()) return LastIndex();
   const uint64_t after = ents.front().index() - 1;
   if (after < committed_) {
-    spdlog::critical("raft: after({}) is out of range [committed({})]", after, committed_);
+    spdlog::critical("raft: an append after index {} would replace committed entries (commit {})",
+                     after, committed_);
     std::abort();
   }
   unstable_.TruncateAndAppend(ents);
@@ -68,7 +72,7 @@ std::vector<raftpb::Entry> RaftLog::NextEntries() const {
   if (committed_ + 1 > off) {
     auto ents = Slice(off, committed_ + 1, max_next_ents_size_);
     if (!ents.ok()) {
-      spdlog::critical("raft: unexpected error when getting unapplied entries: {}",
+      spdlog::critical("raft: cannot read the committed entries to apply: {}",
                        ents.status().ToString());
       std::abort();
     }
@@ -100,7 +104,7 @@ uint64_t RaftLog::LastIndex() const {
 uint64_t RaftLog::LastTerm() const {
   auto t = Term(LastIndex());
   if (!t.ok()) {
-    spdlog::critical("raft: unexpected error when getting the last term: {}",
+    spdlog::critical("raft: the term of the last log entry is unreadable: {}",
                      t.status().ToString());
     std::abort();
   }
@@ -108,13 +112,14 @@ uint64_t RaftLog::LastTerm() const {
 }
 
 Result<uint64_t> RaftLog::Term(uint64_t i) const {
-  // The valid term range is [index of dummy entry, last index].
+  // Terms are known from the snapshot position (FirstIndex() - 1, kept as
+  // the storage's dummy entry) to the end of the log; outside that, 0.
   const uint64_t dummy = FirstIndex() - 1;
   if (i < dummy || i > LastIndex()) return uint64_t{0};
   if (auto t = unstable_.MaybeTerm(i)) return *t;
   auto t = storage_->Term(i);
   if (t.ok() || IsCompacted(t.status()) || IsUnavailable(t.status())) return t;
-  spdlog::critical("raft: storage Term({}) failed: {}", i, t.status().ToString());
+  spdlog::critical("raft: storage cannot give the term of entry {}: {}", i, t.status().ToString());
   std::abort();
 }
 
@@ -126,9 +131,10 @@ Result<std::vector<raftpb::Entry>> RaftLog::Entries(uint64_t i, uint64_t max_siz
 std::vector<raftpb::Entry> RaftLog::AllEntries() const {
   auto ents = Entries(FirstIndex(), kNoLimit);
   if (ents.ok()) return std::move(ents).value();
-  // Racing with a compaction: try again.
+  // The server compacted between FirstIndex() and the read: read again
+  // from the new first index.
   if (IsCompacted(ents.status())) return AllEntries();
-  spdlog::critical("raft: AllEntries: {}", ents.status().ToString());
+  spdlog::critical("raft: cannot read the whole log: {}", ents.status().ToString());
   std::abort();
 }
 
@@ -154,13 +160,14 @@ bool RaftLog::MaybeCommit(uint64_t max_index, uint64_t term) {
 }
 
 void RaftLog::CommitTo(uint64_t to_commit) {
-  // Never decrease commit.
+  // The commit index only grows: a smaller to_commit (from a heartbeat that
+  // was delayed, say) is old news, not a rollback.
   if (committed_ < to_commit) {
     if (LastIndex() < to_commit) {
-      spdlog::critical(
-          "raft: tocommit({}) is out of range [lastIndex({})]. Was the raft log corrupted, "
-          "truncated, or lost?",
-          to_commit, LastIndex());
+      // The leader only sends a commit index we acknowledged holding, so
+      // our storage lost entries it had reported durable.
+      spdlog::critical("raft: told to commit up to {} but the log ends at {}", to_commit,
+                       LastIndex());
       std::abort();
     }
     committed_ = to_commit;
@@ -170,8 +177,10 @@ void RaftLog::CommitTo(uint64_t to_commit) {
 void RaftLog::AppliedTo(uint64_t i) {
   if (i == 0) return;
   if (committed_ < i || i < applied_) {
-    spdlog::critical("raft: applied({}) is out of range [prevApplied({}), committed({})]", i,
-                     applied_, committed_);
+    spdlog::critical(
+        "raft: applied index {} must lie between the previous applied index {} and the commit "
+        "index {}",
+        i, applied_, committed_);
     std::abort();
   }
   applied_ = i;
@@ -193,12 +202,13 @@ Result<std::vector<raftpb::Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi,
     auto stored = storage_->Entries(lo, stable_hi, max_size);
     if (!stored.ok()) {
       if (IsCompacted(stored.status())) return stored.status();
-      spdlog::critical("raft: entries[{}:{}) is unavailable from storage: {}", lo, stable_hi,
+      spdlog::critical("raft: storage cannot return entries [{}, {}): {}", lo, stable_hi,
                        stored.status().ToString());
       std::abort();
     }
     ents = std::move(stored).value();
-    // The size limit was reached inside storage.
+    // Storage stopped early at max_size: the unstable tail would only be
+    // cut off again.
     if (ents.size() < stable_hi - lo) return ents;
   }
   if (hi > uoff) {
@@ -212,14 +222,15 @@ Result<std::vector<raftpb::Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi,
 
 Status RaftLog::CheckOutOfBounds(uint64_t lo, uint64_t hi) const {
   if (lo > hi) {
-    spdlog::critical("raft: invalid slice {} > {}", lo, hi);
+    spdlog::critical("raft: log range with lo {} above hi {}", lo, hi);
     std::abort();
   }
   const uint64_t fi = FirstIndex();
   if (lo < fi) return ErrCompacted();
   const uint64_t length = LastIndex() + 1 - fi;
   if (hi > fi + length) {
-    spdlog::critical("raft: slice[{},{}) out of bound [{},{}]", lo, hi, fi, LastIndex());
+    spdlog::critical("raft: log range [{}, {}) reaches past the log, which holds [{}, {}]", lo, hi,
+                     fi, LastIndex());
     std::abort();
   }
   return Status::OK();

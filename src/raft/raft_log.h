@@ -30,13 +30,14 @@ class RaftLog {
                                       const std::vector<raftpb::Entry>& ents);
   // Appends without checks beyond "never below committed"; returns LastIndex().
   uint64_t Append(const std::vector<raftpb::Entry>& ents);
-  // Index of the first entry of ents that conflicts with the log (same index,
-  // different term) or is new; 0 if all are already present.
+  // Where ents first departs from our log: the index of its first entry
+  // that we lack or hold with another term; 0 if we hold all of them.
   uint64_t FindConflict(const std::vector<raftpb::Entry>& ents) const;
 
-  // The largest index <= index whose term is <= term (or whose term is
-  // unknown because it was compacted). Used to skip a whole divergent term
-  // per probe round trip when backtracking (etcd raft's fast rejection).
+  // Walks down from `index` past our entries with terms above `term` and
+  // returns where it stops (also at a compacted entry, whose term is
+  // unknown). No entry above the result can match an entry of term <= term
+  // at the same index, so log backtracking can skip them in one round trip.
   uint64_t FindConflictByTerm(uint64_t index, uint64_t term) const;
 
   std::vector<raftpb::Entry> UnstableEntries() const { return unstable_.entries(); }

@@ -35,11 +35,12 @@ Result<std::unique_ptr<RawNode>> RawNode::Create(const Config& config) {
 
 Status RawNode::Bootstrap(const std::vector<Peer>& peers) {
   if (peers.empty()) {
-    return Status::InvalidArgument("raft: must provide at least one peer to Bootstrap");
+    return Status::InvalidArgument("raft: Bootstrap called with no peers");
   }
   RaftLog& log = raft_->raft_log();
   if (log.storage()->LastIndex() != 0 || log.LastIndex() != 0) {
-    return Status(Code::kFailedPrecondition, "raft: can't bootstrap a nonempty Storage");
+    return Status(Code::kFailedPrecondition,
+                  "raft: Bootstrap on a log that already has entries; restart it instead");
   }
   // The hard state (term 1, commit) must come out in the next Ready.
   prev_hard_state_ = raftpb::HardState();
@@ -104,12 +105,16 @@ raftpb::ConfState RawNode::ApplyConfChange(const raftpb::ConfChange& cc) {
 
 Status RawNode::Step(const raftpb::Message& m) {
   if (IsLocalMsg(m.type())) {
-    return Status::InvalidArgument("raft: cannot step raft local message");
+    return Status::InvalidArgument("raft: " + raftpb::MessageType_Name(m.type()) +
+                                   " is generated locally and cannot come from a peer");
   }
   if (raft_->tracker().Get(m.from()) != nullptr || !IsResponseMsg(m.type())) {
     return raft_->Step(m);
   }
-  return Status::NotFound("raft: cannot step as peer not found");
+  // A response from a removed (or never added) member has no progress to
+  // update.
+  return Status::NotFound("raft: response from " + std::to_string(m.from()) +
+                          ", which is not a member");
 }
 
 bool RawNode::HasReady() const {

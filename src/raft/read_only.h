@@ -40,10 +40,13 @@ class ReadOnly {
   // Records that `id` acknowledged the heartbeat with `ctx`; returns the acks
   // so far, or nullptr if ctx is unknown.
   const std::map<uint64_t, bool>* RecvAck(uint64_t id, const std::string& ctx);
-  // Dequeues and returns every request up to and including the one with
-  // context ctx (empty if ctx is unknown).
+  // Confirms the request with context ctx and every request queued before
+  // it (a quorum that acknowledged the later heartbeat also vouches for the
+  // earlier arrivals); removes and returns them, oldest first. Empty if ctx
+  // is not pending.
   std::vector<ReadIndexStatus> Advance(const std::string& ctx);
-  // Context of the newest pending request, or "" if none.
+  // The context that a plain heartbeat should carry: the newest pending
+  // request's, so its acknowledgements also serve that request. "" if none.
   std::string LastPendingRequestCtx() const;
   size_t PendingCount() const { return queue_.size(); }
 

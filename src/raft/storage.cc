@@ -7,17 +7,18 @@
 namespace etcdpp::raft {
 
 Status ErrCompacted() {
-  return Status(Code::kCompacted, "raft: requested index is unavailable due to compaction");
+  return Status(Code::kCompacted, "raft: log index below the first stored entry (compacted)");
 }
 Status ErrUnavailable() {
-  return Status(Code::kUnavailable, "raft: requested entry at index is unavailable");
+  return Status(Code::kUnavailable, "raft: log index past the last stored entry");
 }
 Status ErrSnapshotTemporarilyUnavailable() {
-  return Status(Code::kFailedPrecondition, "raft: snapshot is temporarily unavailable");
+  return Status(Code::kFailedPrecondition, "raft: snapshot not ready yet");
 }
 Status ErrSnapOutOfDate() {
   return Status(Code::kFailedPrecondition,
-                "raft: requested index is older than the existing snapshot");
+                "raft: storage already holds a snapshot at or past "
+                "that index");
 }
 bool IsCompacted(const Status& s) { return s.code() == Code::kCompacted; }
 bool IsUnavailable(const Status& s) { return s.code() == Code::kUnavailable; }
@@ -46,10 +47,11 @@ Result<std::vector<raftpb::Entry>> MemoryStorage::Entries(uint64_t lo, uint64_t 
   const uint64_t offset = ents_.front().index();
   if (lo <= offset) return ErrCompacted();
   if (hi > LastIndexLocked() + 1) {
-    spdlog::critical("raft: entries' hi({}) is out of bound lastindex({})", hi, LastIndexLocked());
+    spdlog::critical("raft: MemoryStorage::Entries up to {} (exclusive), but the last index is {}",
+                     hi, LastIndexLocked());
     std::abort();
   }
-  // Only the dummy entry.
+  // Nothing stored beyond the snapshot position.
   if (ents_.size() == 1) return ErrUnavailable();
   std::vector<raftpb::Entry> out(ents_.begin() + (lo - offset), ents_.begin() + (hi - offset));
   LimitSize(&out, max_bytes);
@@ -100,7 +102,8 @@ Result<raftpb::Snapshot> MemoryStorage::CreateSnapshot(uint64_t i, const raftpb:
   if (i <= snapshot_.metadata().index()) return ErrSnapOutOfDate();
   const uint64_t offset = ents_.front().index();
   if (i > LastIndexLocked()) {
-    spdlog::critical("raft: snapshot {} is out of bound lastindex({})", i, LastIndexLocked());
+    spdlog::critical("raft: CreateSnapshot at index {}, past the last index {}", i,
+                     LastIndexLocked());
     std::abort();
   }
   auto* md = snapshot_.mutable_metadata();
@@ -116,7 +119,7 @@ Status MemoryStorage::Compact(uint64_t compact_index) {
   const uint64_t offset = ents_.front().index();
   if (compact_index <= offset) return ErrCompacted();
   if (compact_index > LastIndexLocked()) {
-    spdlog::critical("raft: compact {} is out of bound lastindex({})", compact_index,
+    spdlog::critical("raft: Compact at index {}, past the last index {}", compact_index,
                      LastIndexLocked());
     std::abort();
   }
@@ -136,15 +139,15 @@ Status MemoryStorage::Append(const std::vector<raftpb::Entry>& entries) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t first = FirstIndexLocked();
   const uint64_t last = entries.front().index() + entries.size() - 1;
-  // Everything is already compacted away.
+  // A snapshot already covers all of them.
   if (last < first) return Status::OK();
-  // Skip the already-compacted prefix of entries.
+  // Entries at or below the snapshot position are part of the snapshot.
   size_t skip = first > entries.front().index() ? first - entries.front().index() : 0;
   const uint64_t start_index = entries[skip].index();
   const uint64_t offset = start_index - ents_.front().index();
   if (offset > ents_.size()) {
-    spdlog::critical("raft: missing log entry [last: {}, append at: {}]", LastIndexLocked(),
-                     start_index);
+    spdlog::critical("raft: MemoryStorage::Append at index {} leaves a gap after index {}",
+                     start_index, LastIndexLocked());
     std::abort();
   }
   // Truncate the conflicting (or duplicated) suffix, then append.

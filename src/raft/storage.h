@@ -52,15 +52,15 @@ class Storage {
   // The persisted HardState and the ConfState of the latest snapshot (or the
   // bootstrap configuration).
   virtual Result<InitialStateResult> InitialState() const = 0;
-  // Entries in [lo, hi), limited to about max_bytes in total (protobuf
-  // encoded size), but at least one entry if any exists in range.
+  // The entries with index in [lo, hi). A prefix of them when their encoded
+  // sizes add up to more than max_bytes, but never an empty one: an entry
+  // larger than max_bytes must still be deliverable.
   virtual Result<std::vector<raftpb::Entry>> Entries(uint64_t lo, uint64_t hi,
                                                      uint64_t max_bytes) const = 0;
   // Term of entry i, for i in [FirstIndex()-1, LastIndex()].
   virtual Result<uint64_t> Term(uint64_t i) const = 0;
   virtual uint64_t LastIndex() const = 0;
-  // Index of the first entry still available through Entries (older ones
-  // were compacted into a snapshot).
+  // Entries below this index were folded into Snapshot() and dropped.
   virtual uint64_t FirstIndex() const = 0;
   // The most recent snapshot. A leader sends it to a follower whose needed
   // entries were compacted.
@@ -82,15 +82,17 @@ class MemoryStorage final : public Storage {
   Result<raftpb::Snapshot> Snapshot() const override;
 
   void SetHardState(const raftpb::HardState& hs);
-  // Replaces the whole content with the snapshot (entries are discarded).
+  // Makes snap the new starting point: every stored entry is dropped (the
+  // follower's log restarts after snap's index).
   Status ApplySnapshot(const raftpb::Snapshot& snap);
   // Records a snapshot of the state at index i (i <= LastIndex()), with the
   // application data `data`. cs, if given, replaces the snapshot ConfState.
   // Does not compact: call Compact to drop the entries.
   Result<raftpb::Snapshot> CreateSnapshot(uint64_t i, const raftpb::ConfState* cs,
                                           std::string data);
-  // Discards entries before index compact_index (compact_index becomes the
-  // dummy entry). compact_index must be <= LastIndex().
+  // Drops the entries below compact_index, keeping entry compact_index's
+  // index and term as the new dummy entry. The caller compacts only what a
+  // saved snapshot covers; compact_index must be <= LastIndex().
   Status Compact(uint64_t compact_index);
   // Appends entries, truncating any existing suffix that conflicts with
   // them. Entries must be contiguous; entries already compacted are ignored.

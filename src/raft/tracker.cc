@@ -89,7 +89,9 @@ VoteResult ProgressTracker::VoteResultOf(const std::map<uint64_t, bool>& votes) 
       ++rejected;
     }
   }
-  if (voters == 0) return VoteResult::kWon;  // an empty config agrees with anything
+  // No voters: nobody can object. Only reached while a node has no
+  // membership yet, and it cannot campaign then.
+  if (voters == 0) return VoteResult::kWon;
   const size_t quorum = voters / 2 + 1;
   if (granted >= quorum) return VoteResult::kWon;
   if (voters - rejected >= quorum) return VoteResult::kPending;

@@ -30,8 +30,9 @@ std::optional<uint64_t> Unstable::MaybeTerm(uint64_t i) const {
 void Unstable::StableTo(uint64_t i, uint64_t t) {
   auto gt = MaybeTerm(i);
   if (!gt) return;
-  // Only drop entries if the term matches: a newer append may have replaced
-  // entry i after the Ready that carried it was handed out.
+  // The server persisted the Ready that ended with (i, t). If entry i has
+  // another term now, a later append replaced it after that Ready was
+  // built: the new entries are not on disk yet, so keep them.
   if (*gt == t && i >= offset_) {
     entries_.erase(entries_.begin(), entries_.begin() + (i + 1 - offset_));
     offset_ = i + 1;
@@ -52,13 +53,14 @@ void Unstable::TruncateAndAppend(const std::vector<raftpb::Entry>& ents) {
   if (ents.empty()) return;
   const uint64_t after = ents.front().index();
   if (after == offset_ + entries_.size()) {
-    // Directly append.
+    // ents continue the tail: nothing to drop.
   } else if (after <= offset_) {
-    // The log is being truncated to before our current offset: replace.
+    // ents replace the whole tail and possibly stable entries too; the
+    // server overwrites those when it persists the next Ready.
     offset_ = after;
     entries_.clear();
   } else {
-    // Truncate to after, then append.
+    // ents replace a suffix of the tail: keep what precedes index `after`.
     MustCheckOutOfBounds(offset_, after);
     entries_.resize(after - offset_);
   }
@@ -74,7 +76,8 @@ std::vector<raftpb::Entry> Unstable::Slice(uint64_t lo, uint64_t hi) const {
 void Unstable::MustCheckOutOfBounds(uint64_t lo, uint64_t hi) const {
   const uint64_t upper = offset_ + entries_.size();
   if (lo > hi || lo < offset_ || hi > upper) {
-    spdlog::critical("raft: unstable.slice[{},{}) out of bound [{},{}]", lo, hi, offset_, upper);
+    spdlog::critical("raft: range [{}, {}) is not inside the unpersisted tail [{}, {})", lo, hi,
+                     offset_, upper);
     std::abort();
   }
 }

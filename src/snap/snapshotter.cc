@@ -26,7 +26,7 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 
 }  // namespace
 
-Status NoSnapshot() { return Status::NotFound("snap: no available snapshot"); }
+Status NoSnapshot() { return Status::NotFound("snap: no intact snapshot file to load"); }
 
 std::string SnapName(uint64_t term, uint64_t index) {
   char buf[64];

@@ -31,7 +31,8 @@
 
 namespace etcdpp::snap {
 
-// etcd's ErrNoSnapshot: code kNotFound, message "snap: no available snapshot".
+// Load's answer, kNotFound, when no snapshot file reads back intact: the
+// member never saved one, or every file it had was set aside as broken.
 Status NoSnapshot();
 
 // "<term:016x>-<index:016x>.snap".

@@ -203,15 +203,20 @@ TEST(CheckQuorumTest, IsolatedLeaderStepsDownAndMajorityElectsNewLeader) {
 // timeout ignores a vote request, even of a higher term.
 TEST(CheckQuorumTest, FollowerWithLiveLeaderIgnoresVoteRequests) {
   MemoryStorage ms;
-  auto r = NewTestRaft(1, {1, 2, 3}, 10, 1, &ms, [](Config& c) { c.check_quorum = true; });
+  auto r = NewTestRaft(1, {1, 2, 3}, 10, 1, &ms, [](Config& c) {
+    c.check_quorum = true;
+    // The longest allowed timeout, so that after election_tick ticks the
+    // lease has run out but the follower has not campaigned itself.
+    c.pick_election_timeout = [](int election_tick) { return 2 * election_tick - 1; };
+  });
   r->BecomeFollower(1, 2);
   Message vote = Msg(3, 1, raftpb::MSG_VOTE, 2);
   ASSERT_TRUE(r->Step(vote).ok());
   EXPECT_EQ(r->term(), 1u);
   EXPECT_TRUE(r->messages().empty());
   // After an election timeout without hearing from the leader, the vote is
-  // granted (pin the randomized timeout so the follower does not campaign).
-  r->set_randomized_election_timeout(1000);
+  // granted.
+  ASSERT_GT(r->randomized_election_timeout(), r->election_timeout());
   for (int i = 0; i < r->election_timeout(); ++i) r->Tick();
   ASSERT_TRUE(r->Step(vote).ok());
   EXPECT_EQ(r->term(), 2u);
@@ -219,6 +224,22 @@ TEST(CheckQuorumTest, FollowerWithLiveLeaderIgnoresVoteRequests) {
   ASSERT_EQ(msgs.size(), 1u);
   EXPECT_EQ(msgs[0].type(), raftpb::MSG_VOTE_RESP);
   EXPECT_FALSE(msgs[0].reject());
+}
+
+// Config::pick_election_timeout decides, tick for tick, when a follower that
+// hears nothing starts an election.
+TEST(ElectionTimeoutTest, InjectedPickerDecidesWhenAFollowerCampaigns) {
+  MemoryStorage ms;
+  auto r = NewTestRaft(1, {1, 2, 3}, 10, 1, &ms, [](Config& c) {
+    c.pick_election_timeout = [](int election_tick) { return election_tick + 3; };
+  });
+  r->BecomeFollower(1, 2);
+  EXPECT_EQ(r->randomized_election_timeout(), 13);
+  for (int i = 0; i < 12; ++i) r->Tick();
+  EXPECT_EQ(r->state(), StateType::kFollower);
+  r->Tick();
+  EXPECT_EQ(r->state(), StateType::kCandidate);
+  EXPECT_EQ(r->term(), 2u);
 }
 
 // With CheckQuorum, a stale leader's heartbeat gets an answer at the current

@@ -1,5 +1,4 @@
-// RaftLog: log matching, conflict detection, commit rules, unstable handling
-// (etcd raft's log_test.go, abridged).
+// RaftLog: log matching, conflict detection, commit rules, unstable handling.
 #include "raft/raft_log.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// MemoryStorage and Unstable/RaftLog basics (etcd raft's storage_test.go).
+// MemoryStorage: the dummy entry at the snapshot position, half-open and
+// size-limited ranges, overwrites, compaction and snapshots.
 #include "raft/storage.h"
 
 #include <gtest/gtest.h>

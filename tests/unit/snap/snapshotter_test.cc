@@ -47,7 +47,7 @@ TEST_F(SnapshotterTest, SaveThenLoadRoundTrips) {
 TEST_F(SnapshotterTest, NoSnapshotIsNotFound) {
   auto loaded = snapshotter_.Load();  // Directory does not even exist.
   EXPECT_EQ(loaded.status().code(), Code::kNotFound);
-  EXPECT_EQ(loaded.status().message(), "snap: no available snapshot");
+  EXPECT_EQ(loaded.status().message(), "snap: no intact snapshot file to load");
   ASSERT_TRUE(snapshotter_.SaveSnap(raftpb::Snapshot()).ok());  // Empty: not saved.
   EXPECT_EQ(snapshotter_.Load().status(), NoSnapshot());
 }
