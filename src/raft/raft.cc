@@ -939,8 +939,10 @@ bool Raft::Restore(const raftpb::Snapshot& s) {
   const auto& md = s.metadata();
   if (md.index() <= log_.committed()) return false;
   if (state_ != StateType::kFollower) {
-    // Step() only hands MsgSnap to followers; reaching here means a broken
-    // caller. Refuse and leave the term, which forces a fresh election.
+    // Through Step() only followers get here (a candidate steps down
+    // first). A direct caller asking a leader or candidate to replace its
+    // log is refused, and the node moves on to the next term as a follower
+    // rather than keep acting on that log.
     spdlog::warn("raft: {:x} refuses a snapshot while not a follower", id_);
     BecomeFollower(term_ + 1, kNone);
     return false;
