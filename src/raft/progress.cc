@@ -36,7 +36,7 @@ void Inflights::Add(uint64_t inflight) {
   ++count_;
 }
 
-void Inflights::FreeLE(uint64_t to) {
+void Inflights::FreeUpTo(uint64_t to) {
   if (count_ == 0 || to < buffer_[start_]) return;
   size_t idx = start_;
   size_t i = 0;
@@ -51,9 +51,9 @@ void Inflights::FreeLE(uint64_t to) {
   if (count_ == 0) start_ = 0;
 }
 
-void Inflights::FreeFirstOne() {
+void Inflights::FreeOldest() {
   if (count_ == 0) return;
-  FreeLE(buffer_[start_]);
+  FreeUpTo(buffer_[start_]);
 }
 
 void Progress::ResetState(ProgressState s) {
@@ -97,7 +97,7 @@ bool Progress::MaybeUpdate(uint64_t n) {
   return updated;
 }
 
-bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t match_hint) {
+bool Progress::BackOffAfterRejection(uint64_t rejected, uint64_t match_hint) {
   if (state == ProgressState::kReplicate) {
     // A rejection at or below match answers an older MsgApp: ignore it.
     if (rejected <= match) return false;

@@ -33,10 +33,10 @@ class Inflights {
   void Add(uint64_t inflight);
   // An acknowledgement up to `to` covers every message whose last entry is
   // at or below it: their slots are freed.
-  void FreeLE(uint64_t to);
+  void FreeUpTo(uint64_t to);
   // Frees the oldest in-flight message (a heartbeat answer proves the
   // follower is alive, so let one more message go).
-  void FreeFirstOne();
+  void FreeOldest();
   void Reset() {
     count_ = 0;
     start_ = 0;
@@ -71,11 +71,11 @@ struct Progress {
   // The follower acknowledged up to n. Returns whether match advanced.
   bool MaybeUpdate(uint64_t n);
   // Replicate state: entries up to n were sent.
-  void OptimisticUpdate(uint64_t n) { next = n + 1; }
+  void SentUpTo(uint64_t n) { next = n + 1; }
   // The follower rejected MsgApp at `rejected`; match_hint is the highest
   // index that may match (the next probe goes after it). Returns false if
   // the rejection is stale.
-  bool MaybeDecrTo(uint64_t rejected, uint64_t match_hint);
+  bool BackOffAfterRejection(uint64_t rejected, uint64_t match_hint);
   // True while no MsgApp may go to this peer: its probe is unanswered, its
   // window is full, or it is receiving a snapshot.
   bool IsPaused() const;

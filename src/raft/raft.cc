@@ -232,7 +232,7 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
           // MsgApp can leave before this one is acknowledged; the inflight
           // window bounds how far ahead we get.
           const uint64_t last = m.entries(n - 1).index();
-          pr->OptimisticUpdate(last);
+          pr->SentUpTo(last);
           pr->inflights.Add(last);
           break;
         }
@@ -690,8 +690,8 @@ Status Raft::StepLeader(Message& m) {
         // The follower's (reject_hint, log_term) is its best guess; skip our
         // entries with higher terms too: they cannot match it.
         uint64_t next_probe = m.reject_hint();
-        if (m.log_term() > 0) next_probe = log_.FindConflictByTerm(m.reject_hint(), m.log_term());
-        if (pr->MaybeDecrTo(m.index(), next_probe)) {
+        if (m.log_term() > 0) next_probe = log_.HighestPossibleMatch(m.reject_hint(), m.log_term());
+        if (pr->BackOffAfterRejection(m.index(), next_probe)) {
           if (pr->state == ProgressState::kReplicate) pr->BecomeProbe();
           SendAppend(m.from());
         }
@@ -710,7 +710,7 @@ Status Raft::StepLeader(Message& m) {
           }
           break;
         case ProgressState::kReplicate:
-          pr->inflights.FreeLE(m.index());
+          pr->inflights.FreeUpTo(m.index());
           break;
       }
       if (MaybeCommit()) {
@@ -739,7 +739,7 @@ Status Raft::StepLeader(Message& m) {
       // The follower is alive, so an acknowledgement was probably lost;
       // without one slot back, a full window would stall it until a timeout.
       if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) {
-        pr->inflights.FreeFirstOne();
+        pr->inflights.FreeOldest();
       }
       if (pr->match < log_.LastIndex()) SendAppend(m.from());
       if (read_only_.option() != ReadOnlyOption::kSafe || m.context().empty()) break;
@@ -902,7 +902,7 @@ void Raft::HandleAppendEntries(const Message& m) {
     // log). The leader skips down the same way on its side, so each round
     // trip eliminates a whole term rather than one entry.
     uint64_t hint = std::min(m.index(), log_.LastIndex());
-    hint = log_.FindConflictByTerm(hint, m.log_term());
+    hint = log_.HighestPossibleMatch(hint, m.log_term());
     auto hint_term = log_.Term(hint);
     resp.set_index(m.index());
     resp.set_reject(true);

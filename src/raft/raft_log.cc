@@ -57,7 +57,7 @@ uint64_t RaftLog::FindConflict(const std::vector<raftpb::Entry>& ents) const {
   return 0;
 }
 
-uint64_t RaftLog::FindConflictByTerm(uint64_t index, uint64_t term) const {
+uint64_t RaftLog::HighestPossibleMatch(uint64_t index, uint64_t term) const {
   if (index > LastIndex()) return index;
   while (true) {
     auto t = Term(index);

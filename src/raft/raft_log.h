@@ -38,7 +38,7 @@ class RaftLog {
   // returns where it stops (also at a compacted entry, whose term is
   // unknown). No entry above the result can match an entry of term <= term
   // at the same index, so log backtracking can skip them in one round trip.
-  uint64_t FindConflictByTerm(uint64_t index, uint64_t term) const;
+  uint64_t HighestPossibleMatch(uint64_t index, uint64_t term) const;
 
   std::vector<raftpb::Entry> UnstableEntries() const { return unstable_.entries(); }
   // Committed entries not yet applied (bounded by max_next_ents_size).

@@ -61,19 +61,19 @@ void Unstable::TruncateAndAppend(const std::vector<raftpb::Entry>& ents) {
     entries_.clear();
   } else {
     // ents replace a suffix of the tail: keep what precedes index `after`.
-    MustCheckOutOfBounds(offset_, after);
+    CheckWithinTail(offset_, after);
     entries_.resize(after - offset_);
   }
   entries_.insert(entries_.end(), ents.begin(), ents.end());
 }
 
 std::vector<raftpb::Entry> Unstable::Slice(uint64_t lo, uint64_t hi) const {
-  MustCheckOutOfBounds(lo, hi);
+  CheckWithinTail(lo, hi);
   return std::vector<raftpb::Entry>(entries_.begin() + (lo - offset_),
                                     entries_.begin() + (hi - offset_));
 }
 
-void Unstable::MustCheckOutOfBounds(uint64_t lo, uint64_t hi) const {
+void Unstable::CheckWithinTail(uint64_t lo, uint64_t hi) const {
   const uint64_t upper = offset_ + entries_.size();
   if (lo > hi || lo < offset_ || hi > upper) {
     spdlog::critical("raft: range [{}, {}) is not inside the unpersisted tail [{}, {})", lo, hi,

@@ -1,8 +1,10 @@
 // Unstable: the tail of the Raft log not yet persisted by the server, and an
 // incoming snapshot not yet persisted.
 //
-// Invariant: entries[i] has index offset + i. If snapshot is set, offset ==
-// snapshot index + 1 and the snapshot precedes every unstable entry.
+// Invariants: entries_ holds the consecutive indexes offset_, offset_+1, ...
+// (offset_ is where the persisted log would continue, or where an overwrite
+// starts). A snapshot, when present, ends right before offset_ and comes
+// before every entry in entries_.
 #pragma once
 
 #include <cstdint>
@@ -40,7 +42,8 @@ class Unstable {
   void set_offset(uint64_t offset) { offset_ = offset; }
 
  private:
-  void MustCheckOutOfBounds(uint64_t lo, uint64_t hi) const;
+  // Aborts unless lo <= hi and [lo, hi) lies inside [offset_, offset_ + size).
+  void CheckWithinTail(uint64_t lo, uint64_t hi) const;
 
   std::optional<raftpb::Snapshot> snapshot_;
   std::vector<raftpb::Entry> entries_;
