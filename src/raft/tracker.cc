@@ -89,8 +89,9 @@ VoteResult ProgressTracker::VoteResultOf(const std::map<uint64_t, bool>& votes) 
       ++rejected;
     }
   }
-  // No voters: nobody can object. Only reached while a node has no
-  // membership yet, and it cannot campaign then.
+  // No voters (e.g. a joining node that has not learned the membership
+  // yet): nobody can object. Such a node is not Promotable(), so this
+  // never elects anyone.
   if (voters == 0) return VoteResult::kWon;
   const size_t quorum = voters / 2 + 1;
   if (granted >= quorum) return VoteResult::kWon;
