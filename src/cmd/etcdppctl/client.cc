@@ -41,6 +41,39 @@ grpc::Status ContextDeadline() {
 
 }  // namespace
 
+void Canceller::Cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  if (in_flight_ != nullptr) in_flight_->TryCancel();
+  cv_.notify_all();
+}
+
+bool Canceller::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+bool Canceller::WaitFor(std::chrono::nanoseconds d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, d, [this] { return cancelled_; });
+}
+
+bool Canceller::Attach(grpc::ClientContext* ctx) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled_) return false;
+  in_flight_ = ctx;
+  return true;
+}
+
+void Canceller::Detach() {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_ = nullptr;
+}
+
+grpc::Status ContextCanceled() {
+  return grpc::Status(grpc::StatusCode::CANCELLED, "context canceled");
+}
+
 std::string StripScheme(const std::string& endpoint) {
   for (std::string_view scheme : {"http://", "https://"}) {
     if (StartsWith(endpoint, scheme)) return endpoint.substr(scheme.size());
@@ -146,6 +179,8 @@ Client::Connection& Client::ConnectionTo(size_t index) {
   conn->auth = etcdserverpb::Auth::NewStub(conn->channel);
   conn->lease = etcdserverpb::Lease::NewStub(conn->channel);
   conn->watch = etcdserverpb::Watch::NewStub(conn->channel);
+  conn->lock = v3lockpb::Lock::NewStub(conn->channel);
+  conn->election = v3electionpb::Election::NewStub(conn->channel);
   connections_[index] = std::move(conn);
   return *connections_[index];
 }
@@ -224,6 +259,38 @@ grpc::Status Client::OnEndpoint(const std::string& endpoint, Call call) {
     if (!IsConnectionFailure(st)) return st;
   }
   return ContextDeadline();
+}
+
+template <typename Call>
+grpc::Status Client::Unbounded(Canceller* canceller, Call call) {
+  const size_t n = options_.endpoints.size();
+  if (n == 0) return ContextDeadline();
+  while (canceller == nullptr || !canceller->cancelled()) {
+    for (size_t k = 0; k < n; ++k) {
+      size_t index = (current_ + k) % n;
+      Connection& conn = ConnectionTo(index);
+      if (!Connect(*conn.channel, Clock::now() + options_.dial_timeout)) continue;
+      grpc::Status st = Authenticate(conn, Clock::now() + options_.command_timeout);
+      if (st.ok()) {
+        grpc::ClientContext ctx;
+        if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
+        if (canceller != nullptr && !canceller->Attach(&ctx)) return ContextCanceled();
+        st = call(conn, &ctx);
+        if (canceller != nullptr) {
+          canceller->Detach();
+          if (canceller->cancelled()) return ContextCanceled();
+        }
+      }
+      if (IsConnectionFailure(st)) continue;
+      current_ = index;
+      return st;
+    }
+    if (canceller != nullptr ? canceller->WaitFor(kRetryPause)
+                             : (std::this_thread::sleep_for(kRetryPause), false)) {
+      break;
+    }
+  }
+  return ContextCanceled();
 }
 
 grpc::Status Client::Range(const etcdserverpb::RangeRequest& req,
@@ -350,33 +417,52 @@ grpc::Status Client::LeaseKeepAliveOnce(int64_t id, etcdserverpb::LeaseKeepAlive
 }
 
 grpc::Status Client::LeaseKeepAliveLoop(
-    int64_t id,
-    const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed) {
+    int64_t id, const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed,
+    Canceller* canceller) {
   if (options_.endpoints.empty()) return ContextDeadline();
   while (true) {
+    if (canceller != nullptr && canceller->cancelled()) return ContextCanceled();
     Connection& conn = ConnectionTo(current_ % options_.endpoints.size());
     auto now = Clock::now();
     if (!Connect(*conn.channel, now + options_.dial_timeout)) {
       current_ = (current_ + 1) % options_.endpoints.size();
-      std::this_thread::sleep_for(kRetryPause);
+      if (canceller != nullptr ? canceller->WaitFor(kRetryPause)
+                               : (std::this_thread::sleep_for(kRetryPause), false)) {
+        return ContextCanceled();
+      }
       continue;
     }
     grpc::Status st = Authenticate(conn, now + options_.command_timeout);
     if (!st.ok()) return st;
     grpc::ClientContext ctx;
     if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
+    if (canceller != nullptr && !canceller->Attach(&ctx)) return ContextCanceled();
     auto stream = conn.lease->LeaseKeepAlive(&ctx);
+    bool expired = false;
+    bool stopped = false;
     while (true) {
       etcdserverpb::LeaseKeepAliveResponse resp;
       st = KeepAliveExchange(*stream, id, &resp);
       if (!st.ok()) break;
       if (resp.ttl() <= 0) {
-        ctx.TryCancel();
-        return grpc::Status::OK;
+        expired = true;
+        break;
       }
       on_renewed(resp);
-      std::this_thread::sleep_for(std::chrono::seconds(resp.ttl()) / 3);
+      auto pause = std::chrono::seconds(resp.ttl()) / 3;
+      if (canceller != nullptr ? canceller->WaitFor(pause)
+                               : (std::this_thread::sleep_for(pause), false)) {
+        stopped = true;
+        break;
+      }
     }
+    if (canceller != nullptr) canceller->Detach();
+    if (expired || stopped) {
+      ctx.TryCancel();
+      stream->Finish();
+      return stopped ? ContextCanceled() : grpc::Status::OK;
+    }
+    if (canceller != nullptr && canceller->cancelled()) return ContextCanceled();
     if (!IsConnectionFailure(st)) return st;
     current_ = (current_ + 1) % options_.endpoints.size();
   }
@@ -442,6 +528,103 @@ grpc::Status Client::RangeOn(const std::string& endpoint, const etcdserverpb::Ra
                              etcdserverpb::RangeResponse* resp) {
   return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
     return c.kv->Range(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::AlarmList(etcdserverpb::AlarmResponse* resp) {
+  etcdserverpb::AlarmRequest req;
+  req.set_action(etcdserverpb::AlarmRequest::GET);
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+    return c.maintenance->Alarm(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::AlarmDisarmAll(const etcdserverpb::AlarmResponse& active,
+                                    etcdserverpb::AlarmResponse* resp) {
+  // One request per alarm, as etcdctl's client does; the answer lists the
+  // alarms each request cleared and has no header.
+  for (const etcdserverpb::AlarmMember& alarm : active.alarms()) {
+    etcdserverpb::AlarmRequest req;
+    req.set_action(etcdserverpb::AlarmRequest::DEACTIVATE);
+    req.set_memberid(alarm.memberid());
+    req.set_alarm(alarm.alarm());
+    etcdserverpb::AlarmResponse one;
+    grpc::Status st = WithFailover([&](Connection& c, grpc::ClientContext* ctx) {
+      return c.maintenance->Alarm(ctx, req, &one);
+    });
+    if (!st.ok()) return st;
+    for (const auto& cleared : one.alarms()) *resp->add_alarms() = cleared;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Client::DefragmentOn(const std::string& endpoint,
+                                  etcdserverpb::DefragmentResponse* resp) {
+  return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
+    return c.maintenance->Defragment(ctx, etcdserverpb::DefragmentRequest(), resp);
+  });
+}
+
+grpc::Status Client::HashKVOn(const std::string& endpoint, etcdserverpb::HashKVResponse* resp) {
+  return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
+    return c.maintenance->HashKV(ctx, etcdserverpb::HashKVRequest(), resp);
+  });
+}
+
+grpc::Status Client::Snapshot(const std::function<bool(const std::string& blob)>& on_chunk) {
+  // One endpoint, no failover: a stream cut halfway must not be resumed
+  // from another member's database.
+  if (options_.endpoints.empty()) return ContextDeadline();
+  Connection& conn = ConnectionTo(0);
+  if (!Connect(*conn.channel, Clock::now() + options_.dial_timeout)) return ContextDeadline();
+  grpc::Status st = Authenticate(conn, Clock::now() + options_.command_timeout);
+  if (!st.ok()) return st;
+  grpc::ClientContext ctx;
+  if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
+  auto reader = conn.maintenance->Snapshot(&ctx, etcdserverpb::SnapshotRequest());
+  etcdserverpb::SnapshotResponse chunk;
+  while (reader->Read(&chunk)) {
+    if (!on_chunk(chunk.blob())) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  return reader->Finish();
+}
+
+grpc::Status Client::Lock(const v3lockpb::LockRequest& req, Canceller* canceller,
+                          v3lockpb::LockResponse* resp) {
+  return Unbounded(canceller, [&](Connection& c, grpc::ClientContext* ctx) {
+    return c.lock->Lock(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::Unlock(const v3lockpb::UnlockRequest& req, v3lockpb::UnlockResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.lock->Unlock(ctx, req, resp); });
+}
+
+grpc::Status Client::Campaign(const v3electionpb::CampaignRequest& req, Canceller* canceller,
+                              v3electionpb::CampaignResponse* resp) {
+  return Unbounded(canceller, [&](Connection& c, grpc::ClientContext* ctx) {
+    return c.election->Campaign(ctx, req, resp);
+  });
+}
+
+grpc::Status Client::Resign(const v3electionpb::ResignRequest& req,
+                            v3electionpb::ResignResponse* resp) {
+  return WithFailover(
+      [&](Connection& c, grpc::ClientContext* ctx) { return c.election->Resign(ctx, req, resp); });
+}
+
+grpc::Status Client::Observe(
+    const v3electionpb::LeaderRequest& req, Canceller* canceller,
+    const std::function<void(const v3electionpb::LeaderResponse&)>& on_leader) {
+  return Unbounded(canceller, [&](Connection& c, grpc::ClientContext* ctx) {
+    auto reader = c.election->Observe(ctx, req);
+    v3electionpb::LeaderResponse leader;
+    while (reader->Read(&leader)) on_leader(leader);
+    return reader->Finish();
   });
 }
 

@@ -11,14 +11,44 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "v3electionpb/v3election.grpc.pb.h"
+#include "v3lockpb/v3lock.grpc.pb.h"
 
 namespace etcdpp::ctl {
+
+// Lets another thread (a signal watcher, a lease keeper) stop a call that
+// has no deadline: Cancel() cancels the call in flight, if any, and every
+// later one. Thread-safe; mu_ guards all fields.
+class Canceller {
+ public:
+  void Cancel();
+  bool cancelled() const;
+  // Sleeps for `d` or until Cancel(); true when cancelled.
+  bool WaitFor(std::chrono::nanoseconds d);
+
+  // The call that Cancel() must stop. Attach is false (and leaves nothing
+  // attached) when Cancel() already happened.
+  bool Attach(grpc::ClientContext* ctx);
+  void Detach();
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;
+  grpc::ClientContext* in_flight_ = nullptr;
+};
+
+// The status of a call stopped by a Canceller: Go's context error text, which
+// etcdctl prints.
+grpc::Status ContextCanceled();
 
 struct ClientOptions {
   // As given on the command line: "host:port", "http://host:port" or "https://host:port".
@@ -70,9 +100,36 @@ class Client {
   // Renews the lease every TTL/3 until it is gone, calling `on_renewed` for
   // each renewal; returns when the lease expired or was revoked (OK) or the
   // stream failed. Not bounded by --command-timeout, like etcdctl.
+  // With `canceller`, Cancel() ends the loop early (returning ContextCanceled()).
   grpc::Status LeaseKeepAliveLoop(
       int64_t id,
-      const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed);
+      const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed,
+      Canceller* canceller = nullptr);
+
+  // Maintenance.
+  grpc::Status AlarmList(etcdserverpb::AlarmResponse* resp);
+  grpc::Status AlarmDisarmAll(const etcdserverpb::AlarmResponse& active,
+                              etcdserverpb::AlarmResponse* resp);
+  grpc::Status DefragmentOn(const std::string& endpoint, etcdserverpb::DefragmentResponse* resp);
+  grpc::Status HashKVOn(const std::string& endpoint, etcdserverpb::HashKVResponse* resp);
+  // Streams the database of the first endpoint's member to `on_chunk`
+  // (which returns false to stop). Bounded by --dial-timeout to connect,
+  // not by --command-timeout.
+  grpc::Status Snapshot(const std::function<bool(const std::string& blob)>& on_chunk);
+
+  // Distributed lock and election services (v3lockpb, v3electionpb). The
+  // calls that wait for others (Lock, Campaign, Observe) have no deadline;
+  // `canceller` stops them.
+  grpc::Status Lock(const v3lockpb::LockRequest& req, Canceller* canceller,
+                    v3lockpb::LockResponse* resp);
+  grpc::Status Unlock(const v3lockpb::UnlockRequest& req, v3lockpb::UnlockResponse* resp);
+  grpc::Status Campaign(const v3electionpb::CampaignRequest& req, Canceller* canceller,
+                        v3electionpb::CampaignResponse* resp);
+  grpc::Status Resign(const v3electionpb::ResignRequest& req, v3electionpb::ResignResponse* resp);
+  // Calls `on_leader` for each leader the election has, in turn, until the
+  // stream ends (OK) or fails.
+  grpc::Status Observe(const v3electionpb::LeaderRequest& req, Canceller* canceller,
+                       const std::function<void(const v3electionpb::LeaderResponse&)>& on_leader);
 
   // Streams a watch: `on_response` sees every response but the initial
   // "created" one, the server's cancellation included, and returns false to
@@ -104,6 +161,8 @@ class Client {
     std::unique_ptr<etcdserverpb::Auth::Stub> auth;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;
     std::unique_ptr<etcdserverpb::Watch::Stub> watch;
+    std::unique_ptr<v3lockpb::Lock::Stub> lock;
+    std::unique_ptr<v3electionpb::Election::Stub> election;
     // Auth token for this endpoint; empty without --user.
     std::string token;
     bool authenticated = false;
@@ -115,6 +174,10 @@ class Client {
   grpc::Status WithFailover(Call call);
   template <typename Call>
   grpc::Status OnEndpoint(const std::string& endpoint, Call call);
+  // Like WithFailover without a deadline: endpoints are tried until one
+  // answers or `canceller` (may be null) is cancelled.
+  template <typename Call>
+  grpc::Status Unbounded(Canceller* canceller, Call call);
   grpc::Status Authenticate(Connection& conn, std::chrono::system_clock::time_point deadline);
   void PrepareContext(grpc::ClientContext* ctx, const Connection& conn,
                       std::chrono::system_clock::time_point deadline) const;

@@ -1,4 +1,4 @@
-// member list, endpoint health, endpoint status, version.
+// member *, move-leader, endpoint health and status, version.
 #include "cmd/etcdppctl/commands.h"
 
 #include <fmt/format.h>
@@ -95,8 +95,10 @@ int PrintMemberChange(Invocation& inv, PrintFn print) {
 class MemberAddCommand : public Command {
  public:
   void AddFlags(FlagSet* f) override {
-    f->AddString("peer-urls", 0, &peer_urls_, "");
-    f->AddBool("learner", 0, &learner_, false);
+    f->AddString("peer-urls", 0, &peer_urls_, "",
+                 "the new member's peer URLs, comma-separated (required)");
+    f->AddBool("learner", 0, &learner_, false,
+               "add a non-voting learner, to be promoted once it has caught up");
   }
   int Run(Invocation& inv) override {
     if (inv.args().empty()) {
@@ -188,7 +190,10 @@ class MemberRemoveCommand : public Command {
 
 class MemberUpdateCommand : public Command {
  public:
-  void AddFlags(FlagSet* f) override { f->AddString("peer-urls", 0, &peer_urls_, ""); }
+  void AddFlags(FlagSet* f) override {
+    f->AddString("peer-urls", 0, &peer_urls_, "",
+                 "the member's new peer URLs, comma-separated (required)");
+  }
   int Run(Invocation& inv) override {
     int rc = kExitSuccess;
     std::optional<uint64_t> id = MemberIdArg(inv, &rc);
@@ -377,24 +382,33 @@ class VersionCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> NewClusterCommand(const std::string& path) {
-  if (path == "member list") return std::make_unique<MemberListCommand>();
-  if (path == "member add") return std::make_unique<MemberAddCommand>();
-  if (path == "member remove") return std::make_unique<MemberRemoveCommand>();
-  if (path == "member update") return std::make_unique<MemberUpdateCommand>();
-  if (path == "member promote") return std::make_unique<MemberPromoteCommand>();
-  if (path == "move-leader") return std::make_unique<MoveLeaderCommand>();
-  if (path == "endpoint health") return std::make_unique<EndpointHealthCommand>();
-  if (path == "endpoint status") return std::make_unique<EndpointStatusCommand>();
-  if (path == "version") return std::make_unique<VersionCommand>();
-  return nullptr;
-}
-
-std::unique_ptr<Command> NewCommand(const std::string& path) {
-  if (auto c = NewKvCommand(path)) return c;
-  if (auto c = NewClusterCommand(path)) return c;
-  if (auto c = NewLeaseCommand(path)) return c;
-  return NewWatchCommand(path);
+std::vector<CommandSpec> ClusterCommandSpecs() {
+  return {
+      {"member list", "", "list the cluster's members",
+       "Simple output has one comma-separated line per member: ID, status,\n"
+       "name, peer URLs, client URLs, whether it is a learner.",
+       Make<MemberListCommand>},
+      {"member add", "<name>", "add a member to the cluster",
+       "Prints the new member's ID and, in simple format, the ETCD_* settings to\n"
+       "start it with (it joins an existing cluster).",
+       Make<MemberAddCommand>},
+      {"member remove", "<member ID (hex)>", "remove a member from the cluster", "",
+       Make<MemberRemoveCommand>},
+      {"member update", "<member ID (hex)>", "change a member's peer URLs", "",
+       Make<MemberUpdateCommand>},
+      {"member promote", "<member ID (hex)>", "make a learner a voting member",
+       "The learner must have caught up with the leader's log.", Make<MemberPromoteCommand>},
+      {"move-leader", "<member ID (hex)>", "hand the leadership to another member",
+       "--endpoints must include the current leader: its status is asked of\n"
+       "each endpoint to find it.",
+       Make<MoveLeaderCommand>},
+      {"endpoint health", "", "check that each endpoint serves a linearizable read",
+       "Exits 1 when any endpoint is unhealthy.", Make<EndpointHealthCommand>},
+      {"endpoint status", "", "show each endpoint's version, database size and raft state", "",
+       Make<EndpointStatusCommand>},
+      {"version", "", "print the etcdctl version etcdppctl is compatible with, and the API version",
+       "", Make<VersionCommand>},
+  };
 }
 
 }  // namespace etcdpp::ctl

@@ -1,11 +1,16 @@
-// etcdppctl's commands. Each adds its own flags to the invocation's flag set
-// and runs with the parsed invocation; the implementations live in
-// kv_commands.cc, cluster_commands.cc, lease_commands.cc and
-// watch_command.cc.
+// etcdppctl's commands and the table that names them.
+//
+// The table is the single source for command finding (ctl.cc) and for every
+// help screen (help.cc): a command exists, is listed and is described exactly
+// when it has an entry. Each command registers its flags, with their
+// descriptions, in AddFlags; help screens list what AddFlags registers, so a
+// flag cannot be accepted without being documented.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cmd/etcdppctl/flag_set.h"
 #include "cmd/etcdppctl/invocation.h"
@@ -20,13 +25,44 @@ class Command {
   virtual int Run(Invocation& inv) = 0;
 };
 
-// Each returns nullptr for a path it does not implement.
-std::unique_ptr<Command> NewKvCommand(const std::string& path);       // put get del txn compaction
-std::unique_ptr<Command> NewClusterCommand(const std::string& path);  // member, endpoint, version
-std::unique_ptr<Command> NewLeaseCommand(const std::string& path);    // lease *
-std::unique_ptr<Command> NewWatchCommand(const std::string& path);    // watch
+struct CommandSpec {
+  // One word, or a group and a word: "get", "member list".
+  std::string_view path;
+  // What follows the path and its flags on a command line, for the usage
+  // line: "<key> [range_end]". Empty for none.
+  std::string_view arguments;
+  // One line, lower case, no final period: shown in command lists.
+  std::string_view summary;
+  // Paragraphs for the command's own help screen; may be empty.
+  std::string_view details;
+  std::unique_ptr<Command> (*make)();
+};
 
-// The first of the above that implements `path`.
-std::unique_ptr<Command> NewCommand(const std::string& path);
+// A word that only groups commands ("member" in "member list").
+struct GroupSpec {
+  std::string_view name;
+  std::string_view summary;
+};
+
+// Every command, sorted by path.
+const std::vector<CommandSpec>& AllCommands();
+const std::vector<GroupSpec>& AllGroups();
+// nullptr when there is no such command or group.
+const CommandSpec* FindCommand(std::string_view path);
+const GroupSpec* FindGroup(std::string_view name);
+
+// Each file's share of the table.
+std::vector<CommandSpec> KvCommandSpecs();           // put get del txn compaction
+std::vector<CommandSpec> ClusterCommandSpecs();      // member, endpoint, move-leader, version
+std::vector<CommandSpec> LeaseCommandSpecs();        // lease *
+std::vector<CommandSpec> WatchCommandSpecs();        // watch
+std::vector<CommandSpec> MaintenanceCommandSpecs();  // alarm, defrag, snapshot, hashkv
+std::vector<CommandSpec> ConcurrencyCommandSpecs();  // lock, elect
+
+// A factory for CommandSpec::make.
+template <typename T>
+std::unique_ptr<Command> Make() {
+  return std::make_unique<T>();
+}
 
 }  // namespace etcdpp::ctl

@@ -1,9 +1,10 @@
 // etcdppctl's entry point: etcdctl 3.4's (ETCDCTL_API=3) command line.
 //
-// Supported: put, get, del, txn, compaction, member list, endpoint health,
-// endpoint status, version; global flags and ETCDCTL_* environment
-// variables as etcdctl reads them. Output, error texts and exit codes follow
-// etcdctl 3.4.23 byte for byte (see docs/etcdppctl.md for the exceptions).
+// The commands are those of the table in commands.h; global flags and
+// ETCDCTL_* environment variables are read as etcdctl reads them. What
+// programs parse (command output in every -w format, error lines, exit
+// codes) follows etcdctl 3.4.23 byte for byte; help screens are etcdppctl's
+// own (help.h). docs/etcdppctl.md lists the differences.
 #pragma once
 
 #include <istream>

@@ -4,32 +4,48 @@
 
 namespace etcdpp::ctl {
 
-void FlagSet::AddBool(const std::string& name, char shorthand, bool* dst, bool def) {
+void FlagSet::AddBool(const std::string& name, char shorthand, bool* dst, bool def,
+                      std::string help) {
   *dst = def;
-  flags_[name] = Flag{Type::kBool, shorthand, dst};
+  flags_[name] = Flag{Type::kBool, shorthand, dst, false, def ? "true" : "", std::move(help)};
 }
 
-void FlagSet::AddString(const std::string& name, char shorthand, std::string* dst,
-                        std::string def) {
+void FlagSet::AddString(const std::string& name, char shorthand, std::string* dst, std::string def,
+                        std::string help) {
+  std::string shown = def.empty() ? "" : GoQuote(def);
   *dst = std::move(def);
-  flags_[name] = Flag{Type::kString, shorthand, dst};
+  flags_[name] = Flag{Type::kString, shorthand, dst, false, std::move(shown), std::move(help)};
 }
 
-void FlagSet::AddInt64(const std::string& name, char shorthand, int64_t* dst, int64_t def) {
+void FlagSet::AddInt64(const std::string& name, char shorthand, int64_t* dst, int64_t def,
+                       std::string help) {
   *dst = def;
-  flags_[name] = Flag{Type::kInt64, shorthand, dst};
+  flags_[name] =
+      Flag{Type::kInt64, shorthand, dst, false, def ? std::to_string(def) : "", std::move(help)};
 }
 
 void FlagSet::AddDuration(const std::string& name, char shorthand, std::chrono::nanoseconds* dst,
-                          std::chrono::nanoseconds def) {
+                          std::chrono::nanoseconds def, std::string help) {
   *dst = def;
-  flags_[name] = Flag{Type::kDuration, shorthand, dst};
+  flags_[name] =
+      Flag{Type::kDuration, shorthand, dst, false, def.count() ? FormatGoDuration(def) : "",
+           std::move(help)};
 }
 
 void FlagSet::AddStringSlice(const std::string& name, char shorthand, std::vector<std::string>* dst,
-                             std::vector<std::string> def) {
+                             std::vector<std::string> def, std::string help) {
+  std::string shown;
+  for (const std::string& v : def) shown += (shown.empty() ? "" : ",") + v;
   *dst = std::move(def);
-  flags_[name] = Flag{Type::kStringSlice, shorthand, dst};
+  flags_[name] = Flag{Type::kStringSlice, shorthand, dst, false, std::move(shown), std::move(help)};
+}
+
+std::vector<FlagSet::Description> FlagSet::Describe() const {
+  std::vector<Description> out;
+  for (const auto& [name, flag] : flags_) {
+    out.push_back({name, flag.shorthand, flag.type, flag.default_text, flag.help});
+  }
+  return out;
 }
 
 FlagSet::Flag* FlagSet::Find(const std::string& name) {

@@ -20,14 +20,31 @@ class FlagSet {
  public:
   enum class Type { kBool, kString, kInt64, kDuration, kStringSlice };
 
-  void AddBool(const std::string& name, char shorthand, bool* dst, bool def);
-  void AddString(const std::string& name, char shorthand, std::string* dst, std::string def);
-  void AddInt64(const std::string& name, char shorthand, int64_t* dst, int64_t def);
+  // Each Add* sets *dst to `def` now. `help` is the flag's one-line
+  // description in help screens; every flag a command registers has one
+  // (tests/unit/ctl checks), the help screens are built from these.
+  void AddBool(const std::string& name, char shorthand, bool* dst, bool def, std::string help = "");
+  void AddString(const std::string& name, char shorthand, std::string* dst, std::string def,
+                 std::string help = "");
+  void AddInt64(const std::string& name, char shorthand, int64_t* dst, int64_t def,
+                std::string help = "");
   void AddDuration(const std::string& name, char shorthand, std::chrono::nanoseconds* dst,
-                   std::chrono::nanoseconds def);
+                   std::chrono::nanoseconds def, std::string help = "");
   // Comma-separated values; each occurrence on the command line appends.
   void AddStringSlice(const std::string& name, char shorthand, std::vector<std::string>* dst,
-                      std::vector<std::string> def);
+                      std::vector<std::string> def, std::string help = "");
+
+  // What a help screen shows of one flag.
+  struct Description {
+    std::string name;
+    char shorthand = 0;
+    Type type = Type::kBool;
+    // The default as a user would type it; empty for false, 0 and "".
+    std::string default_text;
+    std::string help;
+  };
+  // All flags, sorted by name.
+  std::vector<Description> Describe() const;
 
   // Parses `args`, setting flags and returning the positional arguments.
   // On failure returns nullopt and sets *error to pflag's message, e.g.
@@ -55,6 +72,8 @@ class FlagSet {
     char shorthand = 0;
     void* dst = nullptr;
     bool changed = false;
+    std::string default_text;
+    std::string help;
   };
 
   Flag* Find(const std::string& name);

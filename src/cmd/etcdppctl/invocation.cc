@@ -17,21 +17,26 @@ using std::chrono::seconds;
 
 constexpr const char* kEnvPrefix = "ETCDCTL_";
 
-const std::set<std::string> kGlobalBoolFlags = {"hex", "debug", "insecure-transport",
-                                                "insecure-discovery", "insecure-skip-tls-verify"};
-const std::set<std::string> kGlobalValueFlags = {"endpoints",
-                                                 "dial-timeout",
-                                                 "command-timeout",
-                                                 "keepalive-time",
-                                                 "keepalive-timeout",
-                                                 "write-out",
-                                                 "cacert",
-                                                 "cert",
-                                                 "key",
-                                                 "user",
-                                                 "password",
-                                                 "discovery-srv",
-                                                 "discovery-srv-name"};
+// The global flags' names, and which of them take no value.
+struct GlobalFlagNames {
+  std::set<std::string> all;
+  std::set<std::string> bools;
+};
+
+const GlobalFlagNames& GlobalNames() {
+  static const GlobalFlagNames kNames = [] {
+    FlagSet flags;
+    GlobalFlags global;
+    global.Register(&flags, /*with_cluster=*/false);
+    GlobalFlagNames names;
+    for (const std::string& name : flags.Names()) {
+      names.all.insert(name);
+      if (flags.IsBool(name)) names.bools.insert(name);
+    }
+    return names;
+  }();
+  return kNames;
+}
 
 std::string EnvName(const std::string& flag) {
   std::string name = kEnvPrefix;
@@ -82,32 +87,55 @@ std::string RandomUuid() {
 }  // namespace
 
 void GlobalFlags::Register(FlagSet* f, bool with_cluster) {
-  f->AddStringSlice("endpoints", 0, &endpoints, {"127.0.0.1:2379"});
-  f->AddDuration("dial-timeout", 0, &dial_timeout, seconds(2));
-  f->AddDuration("command-timeout", 0, &command_timeout, seconds(5));
-  f->AddDuration("keepalive-time", 0, &keepalive_time, seconds(2));
-  f->AddDuration("keepalive-timeout", 0, &keepalive_timeout, seconds(6));
-  f->AddString("write-out", 'w', &write_out, "simple");
-  f->AddBool("hex", 0, &hex, false);
-  f->AddBool("debug", 0, &debug, false);
-  f->AddBool("insecure-transport", 0, &insecure_transport, true);
-  f->AddBool("insecure-discovery", 0, &insecure_discovery, true);
-  f->AddBool("insecure-skip-tls-verify", 0, &insecure_skip_tls_verify, false);
-  f->AddString("cacert", 0, &cacert, "");
-  f->AddString("cert", 0, &cert, "");
-  f->AddString("key", 0, &key, "");
-  f->AddString("user", 0, &user, "");
-  f->AddString("password", 0, &password, "");
-  f->AddString("discovery-srv", 'd', &discovery_srv, "");
-  f->AddString("discovery-srv-name", 0, &discovery_srv_name, "");
-  if (with_cluster) f->AddBool("cluster", 0, &cluster, false);
+  f->AddStringSlice("endpoints", 0, &endpoints, {"127.0.0.1:2379"},
+                    "servers to talk to, comma-separated: host:port, http://host:port or "
+                    "https://host:port; the first reachable one answers");
+  f->AddDuration("dial-timeout", 0, &dial_timeout, seconds(2),
+                 "give up on one endpoint's connection after this long and try the next");
+  f->AddDuration("command-timeout", 0, &command_timeout, seconds(5),
+                 "deadline of one request, failing over between endpoints included");
+  f->AddDuration("keepalive-time", 0, &keepalive_time, seconds(2),
+                 "accepted for etcdctl compatibility; not used");
+  f->AddDuration("keepalive-timeout", 0, &keepalive_timeout, seconds(6),
+                 "accepted for etcdctl compatibility; not used");
+  f->AddString("write-out", 'w', &write_out, "simple",
+               "output format: simple, json, fields, table or protobuf (not every command has "
+               "every format)");
+  f->AddBool("hex", 0, &hex, false, "write keys and values as \\xNN escapes (simple format)");
+  f->AddBool("debug", 0, &debug, false, "accepted for etcdctl compatibility; not used");
+  f->AddBool("insecure-transport", 0, &insecure_transport, true,
+             "accepted for etcdctl compatibility; TLS is used when an endpoint is https:// "
+             "or a certificate flag is given");
+  f->AddBool("insecure-discovery", 0, &insecure_discovery, true,
+             "accepted for etcdctl compatibility; not used");
+  f->AddBool("insecure-skip-tls-verify", 0, &insecure_skip_tls_verify, false,
+             "do not check the server's certificate (for tests only)");
+  f->AddString("cacert", 0, &cacert, "",
+               "PEM file of the CAs the server's certificate must chain to");
+  f->AddString("cert", 0, &cert, "", "PEM client certificate to present to the server");
+  f->AddString("key", 0, &key, "", "PEM private key of --cert");
+  f->AddString("user", 0, &user, "",
+               "authenticate as this user; \"name:password\" also gives the password");
+  f->AddString("password", 0, &password, "", "password of --user");
+  f->AddString("discovery-srv", 'd', &discovery_srv, "",
+               "accepted for etcdctl compatibility; DNS discovery is not supported");
+  f->AddString("discovery-srv-name", 0, &discovery_srv_name, "",
+               "accepted for etcdctl compatibility; DNS discovery is not supported");
+  if (with_cluster) RegisterClusterFlag(f);
 }
 
-bool GlobalFlags::IsBoolFlag(const std::string& name) { return kGlobalBoolFlags.count(name) > 0; }
+void GlobalFlags::RegisterClusterFlag(FlagSet* f) {
+  f->AddBool("cluster", 0, &cluster, false,
+             "ask every member (the client URLs of `member list`) instead of --endpoints");
+}
+
+bool GlobalFlags::IsBoolFlag(const std::string& name) {
+  return GlobalNames().bools.count(name) > 0;
+}
 
 Invocation::Invocation(std::string path, CtlIo& io) : path_(std::move(path)), io_(io) {
   global_.Register(&flags_, path_.rfind("endpoint", 0) == 0);
-  flags_.AddBool("help", 'h', &help_, false);
+  flags_.AddBool("help", 'h', &help_, false, "show this help and exit");
 }
 
 int Invocation::Fail(const CtlStatus& st) {
@@ -115,20 +143,14 @@ int Invocation::Fail(const CtlStatus& st) {
   return st.exit_code;
 }
 
-// clientv3's retry interceptor logs every failed unary call before
-// etcdctl reports it.
+// A one-line JSON warning before the "Error: ..." line, in the shape of
+// etcdctl's client log lines (programs that filter those skip it too).
 void Invocation::LogRpcFailure(const grpc::Status& st, const std::string& target) {
   std::string error = std::string("rpc error: code = ") + GrpcCodeName(st.error_code()) +
                       " desc = " + st.error_message();
-  if (st.error_message() == "context deadline exceeded") {
-    error =
-        "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in "
-        "TransientFailure";
-  }
   io_.err << "{\"level\":\"warn\",\"ts\":\"" << ZapTime()
-          << "\",\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary "
-             "invoker failed\",\"target\":"
-          << GoJsonString(target) << ",\"attempt\":0,\"error\":" << GoJsonString(error) << "}\n";
+          << "\",\"msg\":\"etcdppctl: request failed\",\"target\":" << GoJsonString(target)
+          << ",\"error\":" << GoJsonString(error) << "}\n";
 }
 
 std::string Invocation::ClientTarget() const {
@@ -165,15 +187,13 @@ std::optional<int> Invocation::PrepareClient() {
     std::string key = entry.substr(0, entry.find('='));
     if (used.count(key) || key == "ETCDCTL_API") continue;
     if (already_set.count(key)) {
-      io_.err << CapnslogTime() << " C | pkg/flags: conflicting environment variable "
-              << GoQuote(key)
-              << " is shadowed by corresponding command-line flag (either unset environment "
-                 "variable or disable flag)\n";
+      io_.err << CapnslogTime() << " C | pkg/flags: " << key
+              << " is set both in the environment and as a flag; keep only one of them\n";
       return kExitError;  // capnslog's Fatal.
     }
     if (key.rfind(kEnvPrefix, 0) == 0) {
-      io_.err << CapnslogTime() << " W | pkg/flags: unrecognized environment variable " << entry
-              << "\n";
+      io_.err << CapnslogTime() << " W | pkg/flags: ignoring " << entry
+              << ": no flag of this command reads it\n";
     }
   }
   PrinterOptions popts;
@@ -200,8 +220,7 @@ std::optional<int> Invocation::PrepareClient() {
 }
 
 bool Invocation::IsInherited(const std::string& name) const {
-  return kGlobalBoolFlags.count(name) || kGlobalValueFlags.count(name) ||
-         (name == "cluster" && path_.rfind("endpoint", 0) == 0);
+  return GlobalNames().all.count(name) || (name == "cluster" && path_.rfind("endpoint", 0) == 0);
 }
 
 std::optional<std::string> Invocation::Getenv(const std::string& name) const {

@@ -35,6 +35,8 @@ struct GlobalFlags {
   bool cluster = false;
 
   void Register(FlagSet* flags, bool with_cluster);
+  // The `endpoint` group's --cluster alone.
+  void RegisterClusterFlag(FlagSet* flags);
   // True for a global flag that takes no value (cobra's command finding
   // must know which flags consume the next word).
   static bool IsBoolFlag(const std::string& name);
@@ -66,10 +68,11 @@ class Invocation {
 
   // Prints "Error: <message>" (after any stderr prefix); returns the code.
   int Fail(const CtlStatus& status);
-  // A failed RPC: clientv3's warning line, then the error, exit 1 (2 when
-  // --user could not authenticate).
+  // A failed RPC: a warning line, then the error, exit 1 (2 when --user
+  // could not authenticate).
   int RpcFailure(const grpc::Status& status);
-  // clientv3's retry-interceptor warning for a failed call to `target`.
+  // The JSON warning line etcdctl's client logs for a failed call to
+  // `target` (ours has its own message; scripts skip such lines).
   void LogRpcFailure(const grpc::Status& status, const std::string& target);
   // clientv3's balancer target name for the configured endpoints, or for a
   // client of just `endpoint`.

@@ -95,7 +95,10 @@ class DelCommand : public Command {
 
 class TxnCommand : public Command {
  public:
-  void AddFlags(FlagSet* f) override { f->AddBool("interactive", 'i', &interactive_, false); }
+  void AddFlags(FlagSet* f) override {
+    f->AddBool("interactive", 'i', &interactive_, false,
+               "prompt for each of the three sections of the input");
+  }
 
   int Run(Invocation& inv) override {
     if (!inv.args().empty()) {
@@ -120,7 +123,10 @@ class TxnCommand : public Command {
 
 class CompactionCommand : public Command {
  public:
-  void AddFlags(FlagSet* f) override { f->AddBool("physical", 0, &physical_, false); }
+  void AddFlags(FlagSet* f) override {
+    f->AddBool("physical", 0, &physical_, false,
+               "return only once every member has removed the old revisions from disk");
+  }
 
   int Run(Invocation& inv) override {
     if (inv.args().size() != 1) {
@@ -146,13 +152,45 @@ class CompactionCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> NewKvCommand(const std::string& path) {
-  if (path == "put") return std::make_unique<PutCommand>();
-  if (path == "get") return std::make_unique<GetCommand>();
-  if (path == "del") return std::make_unique<DelCommand>();
-  if (path == "txn") return std::make_unique<TxnCommand>();
-  if (path == "compaction") return std::make_unique<CompactionCommand>();
-  return nullptr;
+std::vector<CommandSpec> KvCommandSpecs() {
+  return {
+      {"put", "<key> [value]", "write a key",
+       "Without [value], the value is all of standard input. A value that starts\n"
+       "with '-' must follow `--`: etcdppctl put -- key -value.\n"
+       "Prints OK (and with --prev-kv the key as it was before).",
+       Make<PutCommand>},
+      {"get", "<key> [range_end]", "read a key, or the keys of a range",
+       "With [range_end], reads every key in [key, range_end), in byte order.\n"
+       "Prints each key on one line and its value on the next.",
+       Make<GetCommand>},
+      {"del", "<key> [range_end]", "delete a key, or the keys of a range",
+       "With [range_end], deletes every key in [key, range_end). Prints how many\n"
+       "keys were deleted.",
+       Make<DelCommand>},
+      {"txn", "", "run a transaction read from standard input",
+       "The input has three sections, each ended by an empty line: compares,\n"
+       "then the requests to run when every compare holds, then those to run\n"
+       "otherwise.\n"
+       "\n"
+       "  A compare: <target>(\"<key>\") <op> \"<value>\", where <target> is one of\n"
+       "  ver/version, c/create, m/mod (revisions), val/value or lease (hex ID)\n"
+       "  and <op> one of = != < >.\n"
+       "  A request: a put, get or del line with the flags those commands take.\n"
+       "\n"
+       "Example:\n"
+       "  mod(\"k1\") > \"0\"\n"
+       "\n"
+       "  put k1 \"new value\"\n"
+       "\n"
+       "  get k1\n"
+       "\n"
+       "Prints SUCCESS or FAILURE, then each request's result.",
+       Make<TxnCommand>},
+      {"compaction", "<revision>", "discard the history older than a revision",
+       "Keys keep their latest value; reads and watches of revisions before\n"
+       "<revision> fail afterwards.",
+       Make<CompactionCommand>},
+  };
 }
 
 }  // namespace etcdpp::ctl

@@ -17,29 +17,35 @@ std::string Upper(std::string s) {
 }  // namespace
 
 void PutFlags::Register(FlagSet* flags) {
-  flags->AddBool("prev-kv", 0, &prev_kv, false);
-  flags->AddBool("ignore-value", 0, &ignore_value, false);
-  flags->AddBool("ignore-lease", 0, &ignore_lease, false);
-  flags->AddString("lease", 0, &lease, "0");
+  flags->AddBool("prev-kv", 0, &prev_kv, false, "also print the key's value before this write");
+  flags->AddBool("ignore-value", 0, &ignore_value, false,
+                 "keep the current value (only the lease changes); takes no value argument");
+  flags->AddBool("ignore-lease", 0, &ignore_lease, false, "keep the key's current lease");
+  flags->AddString("lease", 0, &lease, "0", "attach the key to this lease (hexadecimal ID)");
 }
 
 void GetFlags::Register(FlagSet* flags) {
-  flags->AddString("consistency", 0, &consistency, "l");
-  flags->AddString("order", 0, &order, "");
-  flags->AddString("sort-by", 0, &sort_by, "");
-  flags->AddBool("from-key", 0, &from_key, false);
-  flags->AddBool("keys-only", 0, &keys_only, false);
-  flags->AddBool("prefix", 0, &prefix, false);
-  flags->AddBool("print-value-only", 0, &print_value_only, false);
-  flags->AddBool("count-only", 0, &count_only, false);
-  flags->AddInt64("limit", 0, &limit, 0);
-  flags->AddInt64("rev", 0, &rev, 0);
+  flags->AddString("consistency", 0, &consistency, "l",
+                   "l: linearizable read (through the leader), s: serializable (this member's "
+                   "possibly stale copy)");
+  flags->AddString("order", 0, &order, "", "ASCEND or DESCEND (with --sort-by; KEY if none)");
+  flags->AddString("sort-by", 0, &sort_by, "",
+                   "sort by CREATE, KEY, MODIFY, VALUE or VERSION (ascending unless --order)");
+  flags->AddBool("from-key", 0, &from_key, false, "every key from <key> on (byte order)");
+  flags->AddBool("keys-only", 0, &keys_only, false, "print keys without their values");
+  flags->AddBool("prefix", 0, &prefix, false, "every key that starts with <key>");
+  flags->AddBool("print-value-only", 0, &print_value_only, false,
+                 "print values without their keys (simple format only)");
+  flags->AddBool("count-only", 0, &count_only, false,
+                 "print only how many keys match (fields format only)");
+  flags->AddInt64("limit", 0, &limit, 0, "return at most this many keys (0: no limit)");
+  flags->AddInt64("rev", 0, &rev, 0, "read as of this revision (0: the latest)");
 }
 
 void DelFlags::Register(FlagSet* flags) {
-  flags->AddBool("prefix", 0, &prefix, false);
-  flags->AddBool("prev-kv", 0, &prev_kv, false);
-  flags->AddBool("from-key", 0, &from_key, false);
+  flags->AddBool("prefix", 0, &prefix, false, "delete every key that starts with <key>");
+  flags->AddBool("prev-kv", 0, &prev_kv, false, "print the deleted keys and values");
+  flags->AddBool("from-key", 0, &from_key, false, "delete every key from <key> on (byte order)");
 }
 
 std::string PrefixRangeEnd(const std::string& prefix) {

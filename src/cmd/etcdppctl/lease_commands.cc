@@ -76,7 +76,9 @@ class LeaseRevokeCommand : public Command {
 
 class LeaseTimeToLiveCommand : public Command {
  public:
-  void AddFlags(FlagSet* f) override { f->AddBool("keys", 0, &lease_keys_, false); }
+  void AddFlags(FlagSet* f) override {
+    f->AddBool("keys", 0, &lease_keys_, false, "also list the keys attached to the lease");
+  }
 
   int Run(Invocation& inv) override {
     if (inv.args().size() != 1) {
@@ -125,7 +127,9 @@ class LeaseListCommand : public Command {
 
 class LeaseKeepAliveCommand : public Command {
  public:
-  void AddFlags(FlagSet* f) override { f->AddBool("once", 0, &lease_once_, false); }
+  void AddFlags(FlagSet* f) override {
+    f->AddBool("once", 0, &lease_once_, false, "renew the lease once and exit");
+  }
 
   int Run(Invocation& inv) override {
     if (inv.args().size() != 1) {
@@ -164,13 +168,20 @@ class LeaseKeepAliveCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> NewLeaseCommand(const std::string& path) {
-  if (path == "lease grant") return std::make_unique<LeaseGrantCommand>();
-  if (path == "lease revoke") return std::make_unique<LeaseRevokeCommand>();
-  if (path == "lease timetolive") return std::make_unique<LeaseTimeToLiveCommand>();
-  if (path == "lease list") return std::make_unique<LeaseListCommand>();
-  if (path == "lease keep-alive") return std::make_unique<LeaseKeepAliveCommand>();
-  return nullptr;
+std::vector<CommandSpec> LeaseCommandSpecs() {
+  return {
+      {"lease grant", "<ttl seconds>", "create a lease", "Prints the new lease's ID (hexadecimal).",
+       Make<LeaseGrantCommand>},
+      {"lease revoke", "<lease ID (hex)>", "revoke a lease, deleting the keys attached to it", "",
+       Make<LeaseRevokeCommand>},
+      {"lease timetolive", "<lease ID (hex)>", "show a lease's granted and remaining TTL", "",
+       Make<LeaseTimeToLiveCommand>},
+      {"lease list", "", "list the IDs of all leases", "", Make<LeaseListCommand>},
+      {"lease keep-alive", "<lease ID (hex)>", "keep renewing a lease",
+       "Renews the lease every third of its TTL and prints each renewal, until\n"
+       "the lease expires or is revoked.",
+       Make<LeaseKeepAliveCommand>},
+  };
 }
 
 }  // namespace etcdpp::ctl

@@ -31,7 +31,9 @@ std::string JoinStrings(const google::protobuf::RepeatedPtrField<std::string>& i
 
 // Go's fmt.Println of a []string: "[a b c]".
 std::string GoStringSlice(const google::protobuf::RepeatedPtrField<std::string>& items) {
-  return "[" + JoinStrings(items, " ") + "]";
+  std::string out = "[";
+  out.append(JoinStrings(items, " ")).append("]");
+  return out;
 }
 
 const char* GoBool(bool b) { return b ? "true" : "false"; }
@@ -799,14 +801,17 @@ std::string RenderTable(const std::vector<std::string>& header,
   for (size_t i = 0; i < titles.size(); ++i) {
     size_t gap = width[i] - titles[i].size();
     size_t left = gap / 2;
-    out += " " + std::string(left, ' ') + titles[i] + std::string(gap - left, ' ') + " |";
+    // Appended piece by piece: `"literal" + std::string` inserts at the
+    // front of a temporary, which GCC 12 at -O3 misreads as an overlapping
+    // copy (-Wrestrict).
+    out.append(1 + left, ' ').append(titles[i]).append(gap - left, ' ').append(" |");
   }
   out += "\n" + line;
   for (const auto& row : rows) {
     out += "|";
     for (size_t i = 0; i < width.size(); ++i) {
       std::string cell = i < row.size() ? row[i] : "";
-      out += " " + std::string(width[i] - cell.size(), ' ') + cell + " |";
+      out.append(1 + width[i] - cell.size(), ' ').append(cell).append(" |");
     }
     out += "\n";
   }

@@ -2,8 +2,8 @@
 
 #include "cmd/etcdppctl/flag_set.h"
 #include "cmd/etcdppctl/go_format.h"
+#include "cmd/etcdppctl/help.h"
 #include "cmd/etcdppctl/kv_ops.h"
-#include "cmd/etcdppctl/usage_text.h"
 
 namespace etcdpp::ctl {
 namespace {
@@ -192,9 +192,10 @@ CtlStatus ParseRequestOp(std::string_view line, etcdserverpb::RequestOp* out) {
   std::string error;
   std::optional<std::vector<std::string>> positional = flags.Parse(rest, &error);
   if (!positional || help) {
-    // cobra prints the sub-command's usage to stderr, then etcdctl fails.
+    // The request's flags go to stderr before the error, where etcdctl
+    // also prints a usage.
     CtlStatus fail = InvalidInput("invalid txn request: " + text);
-    fail.stderr_prefix = std::string(UsageText("txn-op " + command));
+    fail.stderr_prefix = TxnRequestUsage(command);
     return fail;
   }
   if (command == "put") {

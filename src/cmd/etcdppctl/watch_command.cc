@@ -1,4 +1,5 @@
-// watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]
+// The watch command: events of a key or range as they happen, printed or
+// handed to a program, and `watch -i` reading watches from standard input.
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -99,10 +100,11 @@ std::vector<std::string> Argify(const std::string& line) {
 class WatchCommand : public Command {
  public:
   void AddFlags(FlagSet* f) override {
-    f->AddBool("interactive", 'i', &interactive_, false);
-    f->AddBool("prefix", 0, &prefix_, false);
-    f->AddInt64("rev", 0, &rev_, 0);
-    f->AddBool("prev-kv", 0, &prev_kv_, false);
+    f->AddBool("interactive", 'i', &interactive_, false,
+               "read `watch <key> [range_end] [flags]` lines from standard input, one watch each");
+    f->AddBool("prefix", 0, &prefix_, false, "watch every key that starts with <key>");
+    f->AddInt64("rev", 0, &rev_, 0, "start from this revision, replaying history (0: from now on)");
+    f->AddBool("prev-kv", 0, &prev_kv_, false, "also print each key's value before the event");
   }
 
   int Run(Invocation& inv) override {
@@ -141,7 +143,6 @@ class WatchCommand : public Command {
 
     etcdserverpb::WatchCreateRequest create;
     create.set_key(watch_args[0]);
-    // Like etcdctl, a third word drops the range end instead of failing.
     // Like etcdctl, a third word drops the range end instead of failing.
     if (watch_args.size() == 2) create.set_range_end(watch_args[1]);
     if (prefix_) {
@@ -327,9 +328,18 @@ class WatchCommand : public Command {
 
 }  // namespace
 
-std::unique_ptr<Command> NewWatchCommand(const std::string& path) {
-  if (path == "watch") return std::make_unique<WatchCommand>();
-  return nullptr;
+std::vector<CommandSpec> WatchCommandSpecs() {
+  return {
+      {"watch", "<key> [range_end] [-- <command> [args...]]",
+       "print changes to a key or range as they happen",
+       "Each event prints as PUT or DELETE, the key, then the value. After `--`,\n"
+       "runs <command> for every event instead, with ETCD_WATCH_REVISION,\n"
+       "ETCD_WATCH_EVENT_TYPE, ETCD_WATCH_KEY and ETCD_WATCH_VALUE in its\n"
+       "environment. The key may also come from ETCDCTL_WATCH_KEY (and the range\n"
+       "end from ETCDCTL_WATCH_RANGE_END). Runs until interrupted, or until the\n"
+       "server cancels the watch (exit 5).",
+       Make<WatchCommand>},
+  };
 }
 
 }  // namespace etcdpp::ctl

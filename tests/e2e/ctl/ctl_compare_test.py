@@ -33,18 +33,25 @@ TXN_FAIL = 'version("k1") = "100"\nc("k1") < "5"\nver("k2") != "3"\n\nput k1 x\n
            'put k1 y --prev-kv\nget k1\ndel k2 --prev-kv\n\n'
 
 
-def S(*args, stdin=None, env=None, mask=(), kill_after=None):
+def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False):
     """One step: command-line words; {EP} is the tool's own endpoint, {DEAD}
     an endpoint nothing listens on and {LEASE} a lease granted on the tool's
     server (hexadecimal). A step with kill_after (seconds) is a command that
-    does not end by itself (watch): it is stopped with SIGTERM then."""
+    does not end by itself (watch): it is stopped with SIGTERM then.
+
+    help=True marks a step that prints a help screen (--help, a bad flag).
+    etcdppctl's help is its own text, so such a step compares the error lines
+    and the exit code, and only checks that both tools printed help (or that
+    neither did) where etcdctl does."""
     return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask),
-            "kill_after": kill_after}
+            "kill_after": kill_after, "help": help}
 
 
 TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
 LEASE_IDS = [r'"(ID|id)":\d+', r'"ID" : \d+', r"\b[0-9a-f]{16}\b"]
 REMAINING = [r"remaining\(\d+s\)", r'"ttl":\d+', r'"TTL" : \d+']
+# etcdppctl words its warnings about ETCDCTL_* variables its own way.
+ENV_WARNING = [r"pkg/flags: .*"]
 DB_SIZE = [r'"dbSize":\d+', r'"dbSizeInUse":\d+', r'"DBSize" : \d+', r"\d+(\.\d+)? [kMG]?B"]
 
 STEPS = [
@@ -69,7 +76,7 @@ STEPS = [
     S("get", "leased", "-w", "json"),
     S("put"),
     S("put", "x", "y", "--ignore-value"),
-    S("put", "x", "--bogus"),
+    S("put", "x", "--bogus", help=True),
     # get
     S("put", "k1", "v1"), S("put", "k2", "v2"), S("put", "k3", "v3"), S("put", "k4", "v4"),
     S("get", "foo"),
@@ -112,11 +119,11 @@ STEPS = [
     S("get", "k", "k2", "--prefix"),
     S("get", "k", "--sort-by=FOO"),
     S("get", "k", "--order=SIDEWAYS"),
-    S("get", "k", "--rev=abc"),
+    S("get", "k", "--rev=abc", help=True),
     S("get"),
-    S("get", "--bogus"),
-    S("get", "-z", "k"),
-    S("get", "--help"),
+    S("get", "--bogus", help=True),
+    S("get", "-z", "k", help=True),
+    S("get", "--help", help=True),
     # del
     S("del", "k4", "--prev-kv"),
     S("del", "nosuch"),
@@ -144,11 +151,12 @@ STEPS = [
     S("txn", stdin=""),
     S("txn", stdin='mod("k1") > "1"\n\nput\n\n\n'),
     S("txn", stdin='mod("k1") > "1"\n\nfoo bar\n\n\n'),
-    S("txn", stdin='mod("k1") > "1"\n\nput k1 --zz\n\n\n'),
-    S("txn", stdin='mod("k1") > "1"\n\nget k1 -w json\n\n\n'),
-    S("txn", stdin='mod("k1") > "1"\n\ndel k1 --bad\n\n\n'),
+    S("txn", stdin='mod("k1") > "1"\n\nput k1 --zz\n\n\n', help=True),
+    S("txn", stdin='mod("k1") > "1"\n\nget k1 -w json\n\n\n', help=True),
+    S("txn", stdin='mod("k1") > "1"\n\ndel k1 --bad\n\n\n', help=True),
     S("txn", stdin='\n\nput k1 x\ndel k1\n\n\n'),
-    S("txn", stdin='\n\nput "quoted key" "quoted\\tvalue"\nget "quoted key" -w json\n\n\n'),
+    S("txn", stdin='\n\nput "quoted key" "quoted\\tvalue"\nget "quoted key" -w json\n\n\n',
+      help=True),
     S("txn", stdin='\n\nget k --prefix --keys-only --limit 1\n\n\n'),
     S("txn", "extra", stdin="\n\n\n"),
     S("get", "quoted key", "-w", "json"),
@@ -223,15 +231,15 @@ STEPS = [
     S("get", "foo", "--write-out=json", "--hex"),
     S("-w", "fields", "get", "foo"),
     S("--dial-timeout=3s", "--command-timeout=10s", "get", "foo"),
-    S("--command-timeout=bogus", "get", "foo"),
+    S("--command-timeout=bogus", "get", "foo", help=True),
     S("--endpoints=", "get", "foo"),
     S("get", "foo", env={"ETCDCTL_WRITE_OUT": "json"}),
     S("get", "foo", env={"ETCDCTL_ENDPOINTS": "{DEAD},{EP}", "ETCDCTL_COMMAND_TIMEOUT": "3s"}),
     S("get", "foo", env={"ETCDCTL_HEX": "true"}),
     S("get", "foo", env={"ETCDCTL_WRITE_OUT": "bogus"}),
     S("get", "foo", env={"ETCDCTL_DIAL_TIMEOUT": "bogus"}),
-    S("get", "foo", env={"ETCDCTL_BOGUS": "1"}),
-    S("-w", "json", "get", "foo", env={"ETCDCTL_WRITE_OUT": "fields"}),
+    S("get", "foo", env={"ETCDCTL_BOGUS": "1"}, mask=ENV_WARNING),
+    S("-w", "json", "get", "foo", env={"ETCDCTL_WRITE_OUT": "fields"}, mask=ENV_WARNING),
 ]
 
 
@@ -319,6 +327,25 @@ def normalize(data, server, ids, mask):
     return text
 
 
+def help_problems(want, got):
+    """What a help step requires of etcdppctl's help screen: there when
+    etcdctl prints one, with a usage line."""
+    problems = []
+    if bool(want[0]) != bool(got[0]):
+        problems.append("stdout: etcdctl printed %d bytes, etcdppctl %d" % (len(want[0]), len(got[0])))
+    if got[0] and b"Usage:" not in got[0]:
+        problems.append("stdout: etcdppctl's help has no usage line:\n" + got[0].decode())
+    return problems
+
+
+def strip_help(result):
+    """A help step's result without its help text: stdout dropped, stderr
+    from its first error line on (txn prints a usage there before it)."""
+    out, err, code = result
+    start = err.find(b"Error:")
+    return b"", err[start:] if start >= 0 else err, code
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--etcdppctl", required=True)
@@ -344,6 +371,9 @@ def main():
             want = run_tool(opts.etcdctl, ref.endpoint, dead, ref_ids[2], step)
             got = run_tool(opts.etcdppctl, ours.endpoint, dead, our_ids[2], step)
             problems = []
+            if step["help"]:
+                problems += help_problems(want, got)
+                want, got = strip_help(want), strip_help(got)
             for label, w, g in (("stdout", want[0], got[0]), ("stderr", want[1], got[1])):
                 wn = normalize(w, ref, ref_ids, step["mask"])
                 gn = normalize(g, ours, our_ids, step["mask"])

@@ -113,10 +113,17 @@ TEST(ParseRequestOpTest, RejectsBadLinesLikeEtcdctl) {
   st = ParseRequestOp("foo bar", &op);
   EXPECT_EQ(st.message, "invalid txn request: foo bar");
   EXPECT_EQ(st.exit_code, kExitInvalidInput);
-  // A bad flag also prints the request's usage, as cobra does.
+  // A bad flag also prints what a get line accepts, every flag included.
   st = ParseRequestOp("get k1 -w json", &op);
   EXPECT_EQ(st.message, "invalid txn request: get k1 -w json");
-  EXPECT_EQ(st.stderr_prefix.rfind("Usage:\n   get [options] <key> [range_end] [flags]", 0), 0u);
+  EXPECT_EQ(st.exit_code, kExitInvalidInput);
+  for (const char* flag : {"--consistency", "--count-only", "--from-key", "--keys-only", "--limit",
+                           "--order", "--prefix", "--print-value-only", "--rev", "--sort-by"}) {
+    EXPECT_NE(st.stderr_prefix.find(flag), std::string::npos) << flag;
+  }
+  st = ParseRequestOp("put k v --bogus", &op);
+  EXPECT_EQ(st.exit_code, kExitInvalidInput);
+  EXPECT_NE(st.stderr_prefix.find("--ignore-lease"), std::string::npos);
 }
 
 TEST(ReadTxnTest, ReadsThreeSections) {

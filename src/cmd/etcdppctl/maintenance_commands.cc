@@ -1,0 +1,7 @@
+#include "cmd/etcdppctl/commands.h"
+
+namespace etcdpp::ctl {
+
+std::vector<CommandSpec> MaintenanceCommandSpecs() { return {}; }
+
+}  // namespace etcdpp::ctl
