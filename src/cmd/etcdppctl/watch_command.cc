@@ -1,8 +1,5 @@
 // The watch command: events of a key or range as they happen, printed or
 // handed to a program, and `watch -i` reading watches from standard input.
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "cmd/etcdppctl/child_process.h"
 #include "cmd/etcdppctl/client.h"
 #include "cmd/etcdppctl/commands.h"
 #include "cmd/etcdppctl/go_format.h"
@@ -24,8 +22,8 @@ extern char** environ;
 namespace etcdpp::ctl {
 namespace {
 
-// Runs `argv` with the event in ETCD_WATCH_* variables, stdout and stderr
-// inherited, as etcdctl's exec-command does. Returns an error text on failure.
+// Runs `argv` with the event in ETCD_WATCH_* variables, as etcdctl's
+// exec-command does. Returns an error text on failure.
 std::optional<std::string> RunExec(const std::vector<std::string>& argv, int64_t revision,
                                    const mvccpb::Event& event) {
   std::vector<std::string> env;
@@ -35,20 +33,7 @@ std::optional<std::string> RunExec(const std::vector<std::string>& argv, int64_t
                 GoQuote(event.type() == mvccpb::Event::DELETE ? "DELETE" : "PUT"));
   env.push_back("ETCD_WATCH_KEY=" + GoQuote(event.kv().key()));
   env.push_back("ETCD_WATCH_VALUE=" + GoQuote(event.kv().value()));
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-  std::cout.flush();
-  pid_t pid;
-  int rc = posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), cenv.data());
-  if (rc != 0) return "exec: " + GoQuote(argv[0]) + ": executable file not found in $PATH";
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return std::nullopt;
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  return "signal: " + std::to_string(WTERMSIG(status));
+  return RunChild(argv, env);
 }
 
 // etcdctl's argify: words separated by spaces, or Go double-quoted strings

@@ -20,6 +20,7 @@ import difflib
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 
@@ -33,7 +34,7 @@ TXN_FAIL = 'version("k1") = "100"\nc("k1") < "5"\nver("k2") != "3"\n\nput k1 x\n
            'put k1 y --prev-kv\nget k1\ndel k2 --prev-kv\n\n'
 
 
-def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False):
+def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False, holder=None):
     """One step: command-line words; {EP} is the tool's own endpoint, {DEAD}
     an endpoint nothing listens on and {LEASE} a lease granted on the tool's
     server (hexadecimal). A step with kill_after (seconds) is a command that
@@ -42,14 +43,22 @@ def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False):
     help=True marks a step that prints a help screen (--help, a bad flag).
     etcdppctl's help is its own text, so such a step compares the error lines
     and the exit code, and only checks that both tools printed help (or that
-    neither did) where etcdctl does."""
+    neither did) where etcdctl does.
+
+    holder: the words of a command (`lock L`, `elect E p`) that the same tool
+    runs first against the same server; the step starts once the holder has
+    printed its first line (it holds the lock or leads), and the holder is
+    stopped with SIGTERM after the step and must then exit 0."""
     return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask),
-            "kill_after": kill_after, "help": help}
+            "kill_after": kill_after, "help": help, "holder": holder}
 
 
 TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
 LEASE_IDS = [r'"(ID|id)":\d+', r'"ID" : \d+', r"\b[0-9a-f]{16}\b"]
 REMAINING = [r"remaining\(\d+s\)", r'"ttl":\d+', r'"TTL" : \d+']
+# A lock's or candidate's key ends in its lease ID, which differs between
+# servers (and so does its base64 in JSON).
+SESSION_KEYS = LEASE_IDS + [r'"key":"[^"]*"', r'"lease":\d+', r'"Lease" : \d+']
 # etcdppctl words its warnings about ETCDCTL_* variables its own way.
 ENV_WARNING = [r"pkg/flags: .*"]
 DB_SIZE = [r'"dbSize":\d+', r'"dbSizeInUse":\d+', r'"DBSize" : \d+', r"\d+(\.\d+)? [kMG]?B"]
@@ -240,7 +249,49 @@ STEPS = [
     S("get", "foo", env={"ETCDCTL_DIAL_TIMEOUT": "bogus"}),
     S("get", "foo", env={"ETCDCTL_BOGUS": "1"}, mask=ENV_WARNING),
     S("-w", "json", "get", "foo", env={"ETCDCTL_WRITE_OUT": "fields"}, mask=ENV_WARNING),
+    # lock and elect. Last: etcdctl leaves their session leases to expire,
+    # etcdppctl revokes them, so later lease listings would differ.
+    S("lock"),
+    S("lock", "--ttl=x", "L", help=True),
+    S("lock", "L1", "--", "sh", "-c", "echo $ETCD_LOCK_KEY $ETCD_LOCK_REV; exit 3",
+      mask=SESSION_KEYS),
+    S("lock", "L1", "--", "nosuchprogram"),
+    S("lock", "--ttl", "5", "L1", "echo", "done"),
+    S("lock", "L2", kill_after=3, mask=SESSION_KEYS),
+    S("lock", "L2", "-w", "json", kill_after=3, mask=SESSION_KEYS),
+    S("get", "L", "--prefix", "--keys-only"),
+    S("lock", "L3", "--", "echo", "never", holder=["lock", "L3"], kill_after=3),
+    S("elect"),
+    S("elect", "E1"),
+    S("elect", "a", "b", "c"),
+    S("elect", "E1", "p1", kill_after=3, mask=SESSION_KEYS),
+    S("elect", "E1", "p1", "-w", "fields", kill_after=3, mask=SESSION_KEYS),
+    S("elect", "-l", "E2", holder=["elect", "E2", "p2"], kill_after=3, mask=SESSION_KEYS),
+    S("elect", "-l", "E2", "-w", "json", holder=["elect", "E2", "p2"], kill_after=3,
+      mask=SESSION_KEYS),
+    S("elect", "E3", "second", holder=["elect", "E3", "first"], kill_after=3),
+    S("get", "E", "--prefix", "--keys-only"),
 ]
+
+
+def start_holder(tool, endpoint, words, env):
+    """Starts `tool words...` and waits until it printed a line (it holds)."""
+    p = subprocess.Popen([tool, "--endpoints=" + endpoint] + words, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    ready, _, _ = select.select([p.stdout], [], [], 30)
+    if not ready or not p.stdout.readline():
+        p.kill()
+        raise RuntimeError("holder %s did not start: %s" % (words, p.stderr.read().decode()))
+    return p
+
+
+def stop_holder(p):
+    """SIGTERM; a holder lets go and exits 0. Returns a problem or None."""
+    p.terminate()
+    _, err = p.communicate(timeout=30)
+    if p.returncode != 0:
+        return "holder exited %d: %s" % (p.returncode, err.decode())
+    return None
 
 
 def run_tool(tool, endpoint, dead, lease, step, timeout=60):
@@ -255,6 +306,18 @@ def run_tool(tool, endpoint, dead, lease, step, timeout=60):
     env["ETCDCTL_API"] = "3"
     env.update(step_env)
     stdin = step["stdin"].encode() if step["stdin"] is not None else b""
+    holder = start_holder(tool, endpoint, step["holder"], env) if step["holder"] else None
+    try:
+        out, err, code = run_command(cmd, env, stdin, step, timeout)
+    finally:
+        if holder:
+            problem = stop_holder(holder)
+    if holder and problem:
+        err += ("\nTEST: " + problem).encode()
+    return out, err, code
+
+
+def run_command(cmd, env, stdin, step, timeout):
     if step["kill_after"] is None:
         p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            env=env, timeout=timeout)
