@@ -565,13 +565,17 @@ grpc::Status Client::DefragmentOn(const std::string& endpoint,
   });
 }
 
-grpc::Status Client::HashKVOn(const std::string& endpoint, etcdserverpb::HashKVResponse* resp) {
+grpc::Status Client::HashKVOn(const std::string& endpoint, int64_t revision,
+                              etcdserverpb::HashKVResponse* resp) {
+  etcdserverpb::HashKVRequest req;
+  req.set_revision(revision);
   return OnEndpoint(endpoint, [&](Connection& c, grpc::ClientContext* ctx) {
-    return c.maintenance->HashKV(ctx, etcdserverpb::HashKVRequest(), resp);
+    return c.maintenance->HashKV(ctx, req, resp);
   });
 }
 
-grpc::Status Client::Snapshot(const std::function<bool(const std::string& blob)>& on_chunk) {
+grpc::Status Client::Snapshot(std::chrono::nanoseconds timeout,
+                              const std::function<bool(const std::string& blob)>& on_chunk) {
   // One endpoint, no failover: a stream cut halfway must not be resumed
   // from another member's database.
   if (options_.endpoints.empty()) return ContextDeadline();
@@ -581,6 +585,9 @@ grpc::Status Client::Snapshot(const std::function<bool(const std::string& blob)>
   if (!st.ok()) return st;
   grpc::ClientContext ctx;
   if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
+  if (timeout.count() > 0) {
+    ctx.set_deadline(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+  }
   auto reader = conn.maintenance->Snapshot(&ctx, etcdserverpb::SnapshotRequest());
   etcdserverpb::SnapshotResponse chunk;
   while (reader->Read(&chunk)) {

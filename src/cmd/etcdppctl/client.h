@@ -111,11 +111,13 @@ class Client {
   grpc::Status AlarmDisarmAll(const etcdserverpb::AlarmResponse& active,
                               etcdserverpb::AlarmResponse* resp);
   grpc::Status DefragmentOn(const std::string& endpoint, etcdserverpb::DefragmentResponse* resp);
-  grpc::Status HashKVOn(const std::string& endpoint, etcdserverpb::HashKVResponse* resp);
+  grpc::Status HashKVOn(const std::string& endpoint, int64_t revision,
+                        etcdserverpb::HashKVResponse* resp);
   // Streams the database of the first endpoint's member to `on_chunk`
-  // (which returns false to stop). Bounded by --dial-timeout to connect,
-  // not by --command-timeout.
-  grpc::Status Snapshot(const std::function<bool(const std::string& blob)>& on_chunk);
+  // (which returns false to stop). Bounded by --dial-timeout to connect and
+  // then by `timeout` when it is not zero.
+  grpc::Status Snapshot(std::chrono::nanoseconds timeout,
+                        const std::function<bool(const std::string& blob)>& on_chunk);
 
   // Distributed lock and election services (v3lockpb, v3electionpb). The
   // calls that wait for others (Lock, Campaign, Observe) have no deadline;

@@ -258,10 +258,10 @@ class MoveLeaderCommand : public Command {
   }
 };
 
-// etcdctl's endpointsFromCluster: --endpoints, or with --cluster every
-// member's client URLs.
-std::optional<std::vector<std::string>> TargetEndpoints(Invocation& inv, int* rc) {
-  if (!inv.global().cluster) return inv.global().endpoints;
+}  // namespace
+
+std::optional<std::vector<std::string>> TargetEndpoints(Invocation& inv, bool cluster, int* rc) {
+  if (!cluster) return inv.global().endpoints;
   etcdserverpb::MemberListResponse resp;
   grpc::Status rpc = inv.client().MemberList(etcdserverpb::MemberListRequest(), &resp);
   if (!rpc.ok()) {
@@ -275,6 +275,8 @@ std::optional<std::vector<std::string>> TargetEndpoints(Invocation& inv, int* rc
   }
   return eps;
 }
+
+namespace {
 
 // One endpoint's health, as etcdctl 3.4's epHealthCommandFunc probes it: a
 // linearizable Get of "health" succeeds (permission denied counts as
@@ -302,7 +304,7 @@ class EndpointHealthCommand : public Command {
   int Run(Invocation& inv) override {
     if (auto rc = inv.PrepareClient()) return *rc;
     int rc = kExitSuccess;
-    std::optional<std::vector<std::string>> eps = TargetEndpoints(inv, &rc);
+    std::optional<std::vector<std::string>> eps = TargetEndpoints(inv, inv.global().cluster, &rc);
     if (!eps) return rc;
     // Endpoints are probed concurrently, each with its own client, and listed
     // in the order their probes finish, as etcdctl does.
@@ -347,7 +349,7 @@ class EndpointStatusCommand : public Command {
   int Run(Invocation& inv) override {
     if (auto rc = inv.PrepareClient()) return *rc;
     int rc = kExitSuccess;
-    std::optional<std::vector<std::string>> eps = TargetEndpoints(inv, &rc);
+    std::optional<std::vector<std::string>> eps = TargetEndpoints(inv, inv.global().cluster, &rc);
     if (!eps) return rc;
     std::vector<EndpointStatusRow> rows;
     bool failed = false;

@@ -21,9 +21,11 @@ const std::vector<CommandSpec>& AllCommands() {
 
 const std::vector<GroupSpec>& AllGroups() {
   static const std::vector<GroupSpec> kGroups = {
+      {"alarm", "list or clear the cluster's alarms (e.g. NOSPACE)"},
       {"endpoint", "ask each endpoint (or, with --cluster, each member) about itself"},
       {"lease", "grant, renew, inspect and revoke leases"},
       {"member", "list the cluster's members and change the membership"},
+      {"snapshot", "save a backup of a member's database"},
   };
   return kGroups;
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,11 @@ std::vector<CommandSpec> LeaseCommandSpecs();        // lease *
 std::vector<CommandSpec> WatchCommandSpecs();        // watch
 std::vector<CommandSpec> MaintenanceCommandSpecs();  // alarm, defrag, snapshot, hashkv
 std::vector<CommandSpec> ConcurrencyCommandSpecs();  // lock, elect
+
+// The endpoints a command addresses one by one: --endpoints, or with
+// `cluster` every member's client URLs (etcdctl's --cluster). On failure
+// reports it and sets *rc.
+std::optional<std::vector<std::string>> TargetEndpoints(Invocation& inv, bool cluster, int* rc);
 
 // A factory for CommandSpec::make.
 template <typename T>

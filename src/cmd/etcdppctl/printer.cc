@@ -146,6 +146,20 @@ class SimplePrinter : public Printer {
   void EndpointStatus(const std::vector<EndpointStatusRow>& rows) override {
     PrintJoinedRows(out_, EndpointStatusRows(rows));
   }
+  void EndpointHashKV(const std::vector<EndpointHashKVRow>& rows) override {
+    for (const auto& row : rows) out_ << row.endpoint << ", " << row.hash.hash() << "\n";
+  }
+  void Alarm(const etcdserverpb::AlarmResponse& r) override {
+    // Go's %+v of the alarm: protobuf's compact text form, each set field
+    // followed by a space.
+    for (const auto& a : r.alarms()) {
+      if (a.memberid() != 0) out_ << "memberID:" << a.memberid() << " ";
+      if (a.alarm() != etcdserverpb::NONE) {
+        out_ << "alarm:" << etcdserverpb::AlarmType_Name(a.alarm()) << " ";
+      }
+      out_ << "\n";
+    }
+  }
   void EndpointHealth(const std::vector<EndpointHealthRow>& rows) override {
     for (const auto& h : rows) {
       if (h.error.empty()) {
@@ -414,6 +428,42 @@ class JsonPrinter : public Printer {
       w.EndArray();
     });
   }
+  void EndpointHashKV(const std::vector<EndpointHashKVRow>& rows) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginArray();
+      for (const auto& row : rows) {
+        const auto& h = row.hash;
+        w.BeginObject();
+        w.Key("Endpoint"), w.String(row.endpoint);
+        w.Key("HashKV");
+        w.BeginObject();
+        if (h.has_header()) JsonHeader(w, h.header());
+        if (h.hash() != 0) w.Key("hash"), w.Uint(h.hash());
+        if (h.compact_revision() != 0) w.Key("compact_revision"), w.Int(h.compact_revision());
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+    });
+  }
+  void Alarm(const etcdserverpb::AlarmResponse& r) override {
+    Emit([&](JsonWriter& w) {
+      w.BeginObject();
+      if (r.has_header()) JsonHeader(w, r.header());
+      if (r.alarms_size() > 0) {
+        w.Key("alarms");
+        w.BeginArray();
+        for (const auto& a : r.alarms()) {
+          w.BeginObject();
+          if (a.memberid() != 0) w.Key("memberID"), w.Uint(a.memberid());
+          if (a.alarm() != etcdserverpb::NONE) w.Key("alarm"), w.Int(a.alarm());
+          w.EndObject();
+        }
+        w.EndArray();
+      }
+      w.EndObject();
+    });
+  }
   void Watch(const etcdserverpb::WatchResponse& r) override {
     // clientv3.WatchResponse: a value Header, then Events (null when none).
     Emit([&](JsonWriter& w) {
@@ -597,6 +647,23 @@ class FieldsPrinter : public Printer {
       out_ << "\n";
     }
   }
+  void EndpointHashKV(const std::vector<EndpointHashKVRow>& rows) override {
+    for (const auto& row : rows) {
+      Header(row.hash.header());
+      out_ << "\"Endpoint\" : " << GoQuote(row.endpoint) << "\n";
+      out_ << "\"Hash\" : " << row.hash.hash() << "\n";
+      out_ << "\n";
+    }
+  }
+  void Alarm(const etcdserverpb::AlarmResponse& r) override {
+    // etcd 3.4 answers alarm requests without a header (etcdctl then
+    // crashes in this format); print it only when there is one.
+    if (r.has_header()) Header(r.header());
+    for (const auto& a : r.alarms()) {
+      out_ << "\"MemberID\" : " << a.memberid() << "\n";
+      out_ << "\"AlarmType\" : " << etcdserverpb::AlarmType_Name(a.alarm()) << "\n";
+    }
+  }
   void EndpointHealth(const std::vector<EndpointHealthRow>& rows) override {
     for (const auto& h : rows) {
       out_ << "\"Endpoint\" : " << GoQuote(h.endpoint) << "\n";
@@ -681,6 +748,12 @@ class TablePrinter : public Printer {
   void EndpointHealth(const std::vector<EndpointHealthRow>& rows) override {
     out_ << RenderTable({"endpoint", "health", "took", "error"}, EndpointHealthRows(rows));
   }
+  void EndpointHashKV(const std::vector<EndpointHashKVRow>& rows) override {
+    std::vector<std::vector<std::string>> cells;
+    for (const auto& row : rows) cells.push_back({row.endpoint, std::to_string(row.hash.hash())});
+    out_ << RenderTable({"endpoint", "hash"}, cells);
+  }
+  bool SupportsAlarm() const override { return false; }
 
  private:
   std::ostream& out_;
@@ -721,6 +794,7 @@ class ProtobufPrinter : public Printer {
   }
   void EndpointStatus(const std::vector<EndpointStatusRow>&) override {}
   void EndpointHealth(const std::vector<EndpointHealthRow>&) override {}
+  void Alarm(const etcdserverpb::AlarmResponse& r) override { out_ << r.SerializeAsString(); }
 
  private:
   std::ostream& out_;

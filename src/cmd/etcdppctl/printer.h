@@ -37,6 +37,12 @@ struct EndpointHealthRow {
   std::string error;
 };
 
+// One endpoint's answer to `endpoint hashkv`.
+struct EndpointHashKVRow {
+  std::string endpoint;
+  etcdserverpb::HashKVResponse hash;
+};
+
 struct PrinterOptions {
   OutputFormat format = OutputFormat::kSimple;
   // --hex: keys and values as \xNN (simple format only, like etcdctl).
@@ -64,6 +70,13 @@ class Printer {
   virtual void MemberList(const etcdserverpb::MemberListResponse& r) = 0;
   virtual void EndpointStatus(const std::vector<EndpointStatusRow>& rows) = 0;
   virtual void EndpointHealth(const std::vector<EndpointHealthRow>& rows) = 0;
+
+  // endpoint hashkv (as endpoint status: every format but protobuf).
+  virtual void EndpointHashKV(const std::vector<EndpointHashKVRow>&) {}
+
+  // alarm list / disarm: simple, json, fields, protobuf.
+  virtual bool SupportsAlarm() const { return true; }
+  virtual void Alarm(const etcdserverpb::AlarmResponse&) {}
 
   // watch (simple, json and fields only).
   virtual void Watch(const etcdserverpb::WatchResponse&) {}

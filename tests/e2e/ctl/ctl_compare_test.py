@@ -17,12 +17,14 @@ step differs. Prints a closing "N passed, N failed" line.
 
 import argparse
 import difflib
+import hashlib
 import json
 import os
 import re
 import select
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import etcd_launcher  # noqa: E402
@@ -34,10 +36,11 @@ TXN_FAIL = 'version("k1") = "100"\nc("k1") < "5"\nver("k2") != "3"\n\nput k1 x\n
            'put k1 y --prev-kv\nget k1\ndel k2 --prev-kv\n\n'
 
 
-def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False, holder=None):
+def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False, holder=None,
+      snapshot=None):
     """One step: command-line words; {EP} is the tool's own endpoint, {DEAD}
-    an endpoint nothing listens on and {LEASE} a lease granted on the tool's
-    server (hexadecimal). A step with kill_after (seconds) is a command that
+    an endpoint nothing listens on, {LEASE} a lease granted on the tool's
+    server (hexadecimal) and {DIR} a scratch directory of the tool's own. A step with kill_after (seconds) is a command that
     does not end by itself (watch): it is stopped with SIGTERM then.
 
     help=True marks a step that prints a help screen (--help, a bad flag).
@@ -48,9 +51,12 @@ def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False, holder=
     holder: the words of a command (`lock L`, `elect E p`) that the same tool
     runs first against the same server; the step starts once the holder has
     printed its first line (it holds the lock or leads), and the holder is
-    stopped with SIGTERM after the step and must then exit 0."""
+    stopped with SIGTERM after the step and must then exit 0.
+
+    snapshot: a file under {DIR} the step saves a snapshot to; it must then
+    hold a whole database stream (etcd ends it with the SHA-256 of the rest)."""
     return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask),
-            "kill_after": kill_after, "help": help, "holder": holder}
+            "kill_after": kill_after, "help": help, "holder": holder, "snapshot": snapshot}
 
 
 TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
@@ -59,6 +65,8 @@ REMAINING = [r"remaining\(\d+s\)", r'"ttl":\d+', r'"TTL" : \d+']
 # A lock's or candidate's key ends in its lease ID, which differs between
 # servers (and so does its base64 in JSON).
 SESSION_KEYS = LEASE_IDS + [r'"key":"[^"]*"', r'"lease":\d+', r'"Lease" : \d+']
+# endpoint hashkv: the servers' histories differ in lease IDs.
+HASHES = [r"(?m), \d+$", r'"hash":\d+', r'"Hash" : \d+', r"(?m)\| +\d+ +\|$"]
 # etcdppctl words its warnings about ETCDCTL_* variables its own way.
 ENV_WARNING = [r"pkg/flags: .*"]
 DB_SIZE = [r'"dbSize":\d+', r'"dbSizeInUse":\d+', r'"DBSize" : \d+', r"\d+(\.\d+)? [kMG]?B"]
@@ -249,6 +257,35 @@ STEPS = [
     S("get", "foo", env={"ETCDCTL_DIAL_TIMEOUT": "bogus"}),
     S("get", "foo", env={"ETCDCTL_BOGUS": "1"}, mask=ENV_WARNING),
     S("-w", "json", "get", "foo", env={"ETCDCTL_WRITE_OUT": "fields"}, mask=ENV_WARNING),
+    S("endpoint", "health", "--cluster", mask=TOOK),
+    # maintenance (fields is left out of alarm: etcdctl 3.4 crashes on etcd's
+    # header-less alarm responses)
+    S("alarm", "list"),
+    S("alarm", "list", "-w", "json"),
+    S("alarm", "list", "-w", "protobuf"),
+    S("alarm", "list", "-w", "table"),
+    S("alarm", "list", "extra"),
+    S("alarm", "disarm"),
+    S("alarm", "disarm", "-w", "json"),
+    S("alarm", "disarm", "extra"),
+    S("alarm", help=True),
+    S("defrag"),
+    S("defrag", "--cluster"),
+    S("defrag", "-w", "json"),
+    S("--endpoints={EP},{DEAD}", "--command-timeout=1s", "defrag"),
+    S("endpoint", "hashkv", mask=HASHES),
+    S("endpoint", "hashkv", "--cluster", mask=HASHES),
+    S("endpoint", "hashkv", "--rev", "5", "-w", "json", mask=HASHES),
+    S("endpoint", "hashkv", "-w", "fields", mask=HASHES),
+    S("endpoint", "hashkv", "-w", "table", mask=HASHES),
+    S("endpoint", "hashkv", "-w", "protobuf"),
+    S("--endpoints={EP},{DEAD}", "--command-timeout=1s", "endpoint", "hashkv", mask=HASHES),
+    S("snapshot", "save", "{DIR}/snap.db", snapshot="snap.db"),
+    S("snapshot", "save", "{DIR}/snap2.db", "--command-timeout=20s", snapshot="snap2.db"),
+    S("snapshot", "save"),
+    S("snapshot", "save", "{DIR}/missing/snap.db"),
+    S("--endpoints={EP},{EP}", "snapshot", "save", "{DIR}/snap3.db"),
+    S("snapshot", help=True),
     # lock and elect. Last: etcdctl leaves their session leases to expire,
     # etcdppctl revokes them, so later lease listings would differ.
     S("lock"),
@@ -294,9 +331,10 @@ def stop_holder(p):
     return None
 
 
-def run_tool(tool, endpoint, dead, lease, step, timeout=60):
+def run_tool(tool, endpoint, dead, lease, scratch, step, timeout=60):
     def subst(a):
-        return a.replace("{EP}", endpoint).replace("{DEAD}", dead).replace("{LEASE}", "%x" % lease)
+        return (a.replace("{EP}", endpoint).replace("{DEAD}", dead)
+                .replace("{LEASE}", "%x" % lease).replace("{DIR}", scratch))
     args = [subst(a) for a in step["args"]]
     step_env = {k: subst(v) for k, v in step["env"].items()}
     has_endpoints = (any(a.startswith("--endpoints") for a in args) or
@@ -363,9 +401,21 @@ def wait_ready(etcdctl, server):
     raise RuntimeError("server not ready:\n" + server.log())
 
 
-def normalize(data, server, ids, mask):
+def snapshot_problem(path):
+    """None when `path` holds a complete snapshot stream."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return "snapshot file: %s" % e
+    if len(data) <= 32 or hashlib.sha256(data[:-32]).digest() != data[-32:]:
+        return "snapshot file %s (%d bytes) does not end with its SHA-256" % (path, len(data))
+    return None
+
+
+def normalize(data, server, ids, mask, scratch):
     """Masks what legitimately differs between two servers and two runs."""
-    text = data.decode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "surrogateescape").replace(scratch, "DIR")
     cluster_id, member_id, lease = ids
     for value, name in ((cluster_id, "CLUSTER_ID"), (member_id, "MEMBER_ID"), (lease, "LEASE")):
         if not value:
@@ -424,22 +474,29 @@ def main():
 
     dead = "127.0.0.1:%d" % etcd_launcher.free_port()
     passed = failed = 0
-    with etcd_launcher.Server(opts.server_cmd) as ref, etcd_launcher.Server(opts.server_cmd) as ours:
+    with etcd_launcher.Server(opts.server_cmd) as ref, \
+            etcd_launcher.Server(opts.server_cmd) as ours, \
+            tempfile.TemporaryDirectory() as ref_dir, tempfile.TemporaryDirectory() as our_dir:
         wait_ready(opts.etcdctl, ref)
         wait_ready(opts.etcdctl, ours)
         ref_ids = server_ids(opts.etcdctl, ref) + (grant_lease(opts.etcdctl, ref),)
         our_ids = server_ids(opts.etcdctl, ours) + (grant_lease(opts.etcdctl, ours),)
         for i, step in enumerate(STEPS):
             name = "step %d: %s" % (i, " ".join(step["args"]))
-            want = run_tool(opts.etcdctl, ref.endpoint, dead, ref_ids[2], step)
-            got = run_tool(opts.etcdppctl, ours.endpoint, dead, our_ids[2], step)
+            want = run_tool(opts.etcdctl, ref.endpoint, dead, ref_ids[2], ref_dir, step)
+            got = run_tool(opts.etcdppctl, ours.endpoint, dead, our_ids[2], our_dir, step)
             problems = []
+            if step["snapshot"]:
+                for scratch in (ref_dir, our_dir):
+                    problem = snapshot_problem(os.path.join(scratch, step["snapshot"]))
+                    if problem:
+                        problems.append(problem)
             if step["help"]:
                 problems += help_problems(want, got)
                 want, got = strip_help(want), strip_help(got)
             for label, w, g in (("stdout", want[0], got[0]), ("stderr", want[1], got[1])):
-                wn = normalize(w, ref, ref_ids, step["mask"])
-                gn = normalize(g, ours, our_ids, step["mask"])
+                wn = normalize(w, ref, ref_ids, step["mask"], ref_dir)
+                gn = normalize(g, ours, our_ids, step["mask"], our_dir)
                 if wn != gn:
                     diff = difflib.unified_diff(wn.splitlines(), gn.splitlines(), "etcdctl",
                                                 "etcdppctl", lineterm="")

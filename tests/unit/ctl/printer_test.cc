@@ -394,5 +394,58 @@ TEST(WatchPrinterTest, EventsInEachFormat) {
             "\"Created\":false}\n");
 }
 
+// An active NOSPACE alarm as etcd 3.4 answers it: no header.
+etcdserverpb::AlarmResponse SampleAlarms() {
+  etcdserverpb::AlarmResponse r;
+  auto* alarm = r.add_alarms();
+  alarm->set_memberid(185828541645115251ull);
+  alarm->set_alarm(etcdserverpb::NOSPACE);
+  return r;
+}
+
+TEST(AlarmPrinterTest, MatchesEtcdctl) {
+  auto print = [](Printer& p) { p.Alarm(SampleAlarms()); };
+  EXPECT_EQ(Render(OutputFormat::kSimple, print).out,
+            "memberID:185828541645115251 alarm:NOSPACE \n");
+  EXPECT_EQ(Render(OutputFormat::kJson, print).out,
+            "{\"alarms\":[{\"memberID\":185828541645115251,\"alarm\":1}]}\n");
+  EXPECT_EQ(Render(OutputFormat::kProtobuf, print).out, SampleAlarms().SerializeAsString());
+  // etcdctl crashes here on a header-less response; etcdppctl prints the alarms.
+  EXPECT_EQ(Render(OutputFormat::kFields, print).out,
+            "\"MemberID\" : 185828541645115251\n\"AlarmType\" : NOSPACE\n");
+  auto none = [](Printer& p) { p.Alarm(etcdserverpb::AlarmResponse()); };
+  EXPECT_EQ(Render(OutputFormat::kSimple, none).out, "");
+  EXPECT_EQ(Render(OutputFormat::kJson, none).out, "{}\n");
+  EXPECT_EQ(Render(OutputFormat::kProtobuf, none).out, "");
+  std::ostringstream out, err;
+  PrinterOptions table;
+  table.format = OutputFormat::kTable;
+  EXPECT_FALSE(NewPrinter(table, out, err)->SupportsAlarm());
+}
+
+TEST(EndpointHashKVPrinterTest, MatchesEtcdctl) {
+  EndpointHashKVRow row;
+  row.endpoint = "127.0.0.1:23791";
+  FillHeader(row.hash.mutable_header(), 57);
+  row.hash.set_hash(3348432398u);
+  row.hash.set_compact_revision(-1);
+  auto print = [&](Printer& p) { p.EndpointHashKV({row}); };
+  EXPECT_EQ(Render(OutputFormat::kSimple, print).out, "127.0.0.1:23791, 3348432398\n");
+  EXPECT_EQ(Render(OutputFormat::kJson, print).out,
+            "[{\"Endpoint\":\"127.0.0.1:23791\",\"HashKV\":{\"header\":{\"cluster_id\":"
+            "15118495548433857066,\"member_id\":13668033151171901709,\"revision\":57,\"raft_"
+            "term\":2},\"hash\":3348432398,\"compact_revision\":-1}}]\n");
+  EXPECT_EQ(Render(OutputFormat::kFields, print).out,
+            "\"ClusterID\" : 15118495548433857066\n\"MemberID\" : 13668033151171901709\n"
+            "\"Revision\" : 57\n\"RaftTerm\" : 2\n\"Endpoint\" : \"127.0.0.1:23791\"\n"
+            "\"Hash\" : 3348432398\n\n");
+  EXPECT_EQ(Render(OutputFormat::kTable, print).out,
+            "+-----------------+------------+\n"
+            "|    ENDPOINT     |    HASH    |\n"
+            "+-----------------+------------+\n"
+            "| 127.0.0.1:23791 | 3348432398 |\n"
+            "+-----------------+------------+\n");
+}
+
 }  // namespace
 }  // namespace etcdpp::ctl
