@@ -36,6 +36,17 @@ std::optional<std::string> RunExec(const std::vector<std::string>& argv, int64_t
   return RunChild(argv, env);
 }
 
+// Go's %q of a []string: `["a" "b"]`.
+std::string QuotedArgs(const std::vector<std::string>& args) {
+  std::string out = "[";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) out.append(" ");
+    out.append(GoQuote(args[i]));
+  }
+  out.append("]");
+  return out;
+}
+
 // etcdctl's argify: words separated by spaces, or Go double-quoted strings
 // (unquoted; a quoted word that does not unquote is kept as it is).
 std::vector<std::string> Argify(const std::string& line) {
@@ -158,11 +169,7 @@ class WatchCommand : public Command {
       return true;
     });
     if (exec_error) {
-      std::string quoted = "[";
-      for (size_t i = 0; i < exec_args.size(); ++i) {
-        quoted += (i ? " " : "") + GoQuote(exec_args[i]);
-      }
-      inv.io().err << "command " << quoted << "] error (" << *exec_error << ")\n";
+      inv.io().err << "command " << QuotedArgs(exec_args) << " error (" << *exec_error << ")\n";
       return kExitError;
     }
     if (!st.ok()) return inv.Fail(CtlStatus::Fail(kExitBadConnection, ErrorText(st)));
@@ -279,11 +286,7 @@ class WatchCommand : public Command {
           for (const auto& event : resp.events()) {
             if (exec_args.empty()) break;
             if (auto failed = RunExec(exec_args, resp.header().revision(), event)) {
-              std::string quoted = "[";
-              for (size_t i = 0; i < exec_args.size(); ++i) {
-                quoted += (i ? " " : "") + GoQuote(exec_args[i]);
-              }
-              io->err << "command " << quoted << "] error (" << *failed << ")\n";
+              io->err << "command " << QuotedArgs(exec_args) << " error (" << *failed << ")\n";
               io->err.flush();
               _exit(kExitError);
             }

@@ -58,23 +58,32 @@ TEST(BuildGetTest, AscendingKeySortIsSentAsNoSort) {
   EXPECT_EQ(req.sort_target(), RangeRequest::MOD);
 }
 
-TEST(BuildGetTest, RejectsBadArgumentsWithEtcdctlCodes) {
+// Flags as the command line leaves them: consistency "l", the rest unset.
+GetFlags DefaultGetFlags() {
   GetFlags flags;
-  flags.consistency = "l";
+  flags.consistency.assign(1, 'l');
+  return flags;
+}
+
+TEST(BuildGetTest, RejectsBadArgumentsWithEtcdctlCodes) {
   RangeRequest req;
-  EXPECT_EQ(BuildGet({}, flags, &req).exit_code, kExitBadArgs);
-  flags.sort_by = "FOO";
-  CtlStatus st = BuildGet({"k"}, flags, &req);
+  EXPECT_EQ(BuildGet({}, DefaultGetFlags(), &req).exit_code, kExitBadArgs);
+
+  GetFlags bad_sort = DefaultGetFlags();
+  bad_sort.sort_by.assign("FOO");
+  CtlStatus st = BuildGet({"k"}, bad_sort, &req);
   EXPECT_EQ(st.exit_code, kExitBadFeature);
   EXPECT_EQ(st.message, "bad sort target FOO");
-  flags.sort_by = "";
-  flags.consistency = "x";
-  st = BuildGet({"k"}, flags, &req);
+
+  GetFlags bad_consistency = DefaultGetFlags();
+  bad_consistency.consistency.assign(1, 'x');
+  st = BuildGet({"k"}, bad_consistency, &req);
   EXPECT_EQ(st.exit_code, kExitBadFeature);
   EXPECT_EQ(st.message, "unknown consistency flag \"x\"");
-  flags.consistency = "l";
-  flags.prefix = flags.from_key = true;
-  EXPECT_EQ(BuildGet({"k"}, flags, &req).exit_code, kExitBadArgs);
+
+  GetFlags both_ranges = DefaultGetFlags();
+  both_ranges.prefix = both_ranges.from_key = true;
+  EXPECT_EQ(BuildGet({"k"}, both_ranges, &req).exit_code, kExitBadArgs);
 }
 
 TEST(BuildPutTest, ValueFromArgumentOrStdin) {
