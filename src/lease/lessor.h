@@ -50,8 +50,8 @@
 #include "base/status.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "lease/expiry_queue.h"
+#include "lease/interfaces.h"
 #include "mvcc/kv_store.h"
-#include "server/kv_applier.h"
 
 namespace etcdpp::lease {
 
@@ -100,12 +100,11 @@ class LeaseIdGenerator {
   std::atomic<uint64_t> suffix_;
 };
 
-class Lessor final : public server::LeaseIndex {
+class Lessor final : public LeaseIndex, public ClientLeases {
  public:
   using Clock = std::chrono::steady_clock;
   using TimePoint = Clock::time_point;
   // The TTL in seconds after a successful renewal, or the error.
-  using RenewCallback = std::function<void(Result<int64_t>)>;
   using PeerCallDone = std::function<void(Result<std::string>)>;
 
   // The store the lessor reads (TimeToLive's keys, Recover); called for each
@@ -134,7 +133,7 @@ class Lessor final : public server::LeaseIndex {
   // waiting for this lease's revoke get kLeaseNotFound.
   Status Revoke(mvcc::WriteTxn& txn, const etcdserverpb::LeaseRevokeRequest& req,
                 etcdserverpb::LeaseRevokeResponse* resp);
-  // server::LeaseIndex (KvApplier's puts and deletes).
+  // LeaseIndex (KvApplier's puts and deletes).
   bool Exists(int64_t lease_id) const override;
   Status Attach(mvcc::WriteTxn& txn, int64_t lease_id, std::string_view key) override;
   Status Detach(mvcc::WriteTxn& txn, int64_t lease_id, std::string_view key) override;
@@ -152,13 +151,13 @@ class Lessor final : public server::LeaseIndex {
   // leader). A renewal of an expired lease waits until its revoke is applied
   // (then kLeaseNotFound) or leadership is lost (kNotLeader). A leader not
   // yet promoted answers once promoted. `done` may run before Renew returns.
-  void Renew(int64_t lease_id, RenewCallback done);
+  void Renew(int64_t lease_id, RenewCallback done) override;
   // The primary's view: TTL = whole seconds left, granted TTL, and the
   // attached keys if asked. kNotLeader if not primary, kLeaseNotFound.
   Status TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
-                    etcdserverpb::LeaseTimeToLiveResponse* resp) const;
+                    etcdserverpb::LeaseTimeToLiveResponse* resp) const override;
   // Every lease ID, ascending (served by any member).
-  std::vector<int64_t> Leases() const;
+  std::vector<int64_t> Leases() const override;
   size_t size() const;
   // Serves a follower's forwarded call (kPeer*Method).
   void ServePeerCall(const std::string& method, const std::string& body, PeerCallDone done);

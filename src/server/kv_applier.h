@@ -18,21 +18,12 @@
 
 #include "base/status.h"
 #include "etcdserverpb/rpc.pb.h"
+#include "lease/interfaces.h"
 #include "mvcc/kv_store.h"
 
 namespace etcdpp::server {
 
-// The lease bookkeeping KV writes need; implemented by the lease module.
-// Attach/Detach record a key's lease in the same WriteTxn as the key (never
-// while a scan of that txn is open: LMDB views die with the next write); an
-// error from them leaves the txn unusable.
-class LeaseIndex {
- public:
-  virtual ~LeaseIndex() = default;
-  virtual bool Exists(int64_t lease_id) const = 0;
-  virtual Status Attach(mvcc::WriteTxn& txn, int64_t lease_id, std::string_view key) = 0;
-  virtual Status Detach(mvcc::WriteTxn& txn, int64_t lease_id, std::string_view key) = 0;
-};
+using lease::LeaseIndex;
 
 class KvApplier {
  public:
