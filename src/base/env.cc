@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 namespace etcdpp {
 namespace {
@@ -203,6 +205,20 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
 
+  Status RemoveTree(const std::string& path) override {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec) return Status::IOError("cannot remove " + path + ": " + ec.message());
+    return Status::OK();
+  }
+
+  Status ExchangePaths(const std::string& a, const std::string& b) override {
+    if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) != 0) {
+      return Status::IOError("cannot exchange " + a + " and " + b + ": " + std::strerror(errno));
+    }
+    return Status::OK();
+  }
+
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return PosixError("open " + path, errno);
@@ -219,6 +235,14 @@ class PosixEnv final : public Env {
 };
 
 }  // namespace
+
+Status Env::RemoveTree(const std::string& path) {
+  return Status::Unimplemented("RemoveTree is not supported by this Env: " + path);
+}
+
+Status Env::ExchangePaths(const std::string& a, const std::string&) {
+  return Status::Unimplemented("ExchangePaths is not supported by this Env: " + a);
+}
 
 Env* Env::Default() {
   static PosixEnv* env = new PosixEnv();  // Never destroyed: outlives every user.

@@ -81,6 +81,14 @@ class Env {
   // processes, or two opens in one process, cannot own the same data. Fails
   // with kUnavailable when the lock is held.
   virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
+
+  // Removes `path` and everything below it; OK if it does not exist. Only the
+  // POSIX Env implements it (the server's store directories); others answer
+  // kUnimplemented.
+  virtual Status RemoveTree(const std::string& path);
+  // Atomically swaps the directory entries `a` and `b` (both must exist), so
+  // a crash leaves either both old or both new names. POSIX Env only.
+  virtual Status ExchangePaths(const std::string& a, const std::string& b);
 };
 
 // "a/b" from ("a", "b"); tolerates a trailing '/' on dir.
