@@ -282,4 +282,48 @@ bool Membership::IsReadyToPromote(uint64_t) const {
   return started >= voters / 2 + 1;
 }
 
+Membership SharedMembership::Copy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return membership_;
+}
+
+std::vector<Member> SharedMembership::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return membership_.List();
+}
+
+std::string SharedMembership::Encode() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return membership_.Encode();
+}
+
+void SharedMembership::Replace(Membership membership) {
+  std::lock_guard<std::mutex> lock(mu_);
+  membership_ = std::move(membership);
+  NoteSelfLocked();
+}
+
+Status SharedMembership::ValidateAndApply(const raftpb::ConfChange& cc,
+                                          const internalpb::ConfChangeContext& ctx,
+                                          std::string* encoded) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Status st = membership_.Validate(cc, ctx);
+  if (!st.ok()) return st;
+  membership_.Apply(cc, ctx);
+  NoteSelfLocked();
+  *encoded = membership_.Encode();
+  return Status::OK();
+}
+
+std::string SharedMembership::SetAttributes(const internalpb::MemberAttributesRequest& attrs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  membership_.SetAttributes(attrs);
+  return membership_.Encode();
+}
+
+void SharedMembership::NoteSelfLocked() {
+  const Member* self = membership_.Find(self_id_);
+  self_is_learner_.store(self != nullptr && self->is_learner, std::memory_order_release);
+}
+
 }  // namespace etcdpp::server

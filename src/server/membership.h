@@ -7,8 +7,10 @@
 // IDs under etcd and etcdpp.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,6 +20,11 @@
 #include "raftpb/raft.pb.h"
 
 namespace etcdpp::server {
+
+// The key of the applied membership in the store's meta table. The store
+// keeps a copy so that data dirs whose snapshots predate membership in
+// snapshot data still find it.
+inline constexpr char kMembershipMetaKey[] = "membership/state";
 
 struct Member {
   uint64_t id = 0;
@@ -92,6 +99,38 @@ class Membership {
  private:
   std::map<uint64_t, Member> members_;
   std::set<uint64_t> removed_;
+};
+
+// The applied Membership shared between threads: the apply thread changes
+// it (conf change entries, published attributes, snapshot installs); the
+// raft loop, the reconfiguration checks and the API read copies. mu_ guards
+// the value; whether this member is a learner is mirrored in an atomic so
+// the per-request learner check takes no lock.
+class SharedMembership {
+ public:
+  explicit SharedMembership(uint64_t self_id) : self_id_(self_id) {}
+
+  Membership Copy() const;
+  std::vector<Member> List() const;
+  std::string Encode() const;
+  bool self_is_learner() const { return self_is_learner_.load(std::memory_order_acquire); }
+
+  // Apply thread only, below.
+  void Replace(Membership membership);
+  // Validates `cc` and applies it when valid; *encoded is the membership
+  // after it (untouched when refused).
+  Status ValidateAndApply(const raftpb::ConfChange& cc, const internalpb::ConfChangeContext& ctx,
+                          std::string* encoded);
+  // Returns the membership after the attributes, encoded.
+  std::string SetAttributes(const internalpb::MemberAttributesRequest& attrs);
+
+ private:
+  void NoteSelfLocked();
+
+  const uint64_t self_id_;
+  mutable std::mutex mu_;
+  Membership membership_;  // guarded by mu_
+  std::atomic<bool> self_is_learner_{false};
 };
 
 }  // namespace etcdpp::server

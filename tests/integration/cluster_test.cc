@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "integration/jumping_clock.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
 #include "server/kv_applier.h"
@@ -76,6 +77,7 @@ class ClusterTest : public ::testing::Test {
     o.heartbeat_interval = 50ms;
     o.election_timeout = 500ms;
     o.initial_cluster_token = "cluster-test";
+    o.clock = &clock_;
     return o;
   }
 
@@ -194,7 +196,8 @@ class ClusterTest : public ::testing::Test {
   };
 
   std::filesystem::path dir_;
-  std::mutex nodes_mu_;  // the Writer's access to nodes_ vs. stops/restarts
+  etcdpp::testing::JumpingClock clock_;  // every member's; outlives them
+  std::mutex nodes_mu_;                  // the Writer's access to nodes_ vs. stops/restarts
   std::vector<Node> nodes_;
 };
 
@@ -264,7 +267,9 @@ TEST_F(ClusterTest, AddAndRemoveMembersWhileWriting) {
   early.peer_urls = {"http://127.0.0.1:" + std::to_string(FreePort())};
   Status st = Call([&](ProposeCallback cb) { s->AddMember(&early, cb); });
   EXPECT_EQ(st.code(), Code::kUnhealthy) << st.ToString();
-  std::this_thread::sleep_for(5500ms);
+  // Every voter has been connected for the whole health interval once the
+  // clock is past it.
+  clock_.Jump(nodes_[leader].options.peer_health_interval + 500ms);
 
   // Errors of etcd 3.4.
   Member dup;

@@ -16,6 +16,7 @@
 
 #include "api/client_server.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "integration/jumping_clock.h"
 #include "lease/lessor.h"
 #include "server/etcd_server.h"
 
@@ -106,6 +107,7 @@ class LeaseTest : public ::testing::Test {
       o.heartbeat_interval = 20ms;
       o.election_timeout = 200ms;
       o.initial_cluster_token = "lease-test";
+      o.clock = &clock_;
       initial += (i ? "," : "") + o.name + "=" + peer;
     }
     for (Member& m : members_) m.options.initial_cluster = initial;
@@ -180,6 +182,7 @@ class LeaseTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  etcdpp::testing::JumpingClock clock_;  // every member's; outlives them
   std::vector<Member> members_;
 };
 
@@ -360,7 +363,7 @@ TEST_F(LeaseTest, NewLeaderExtendsLeasesAndExpiresThoseNotKeptAlive) {
   Member& old_leader = Leader();
   const int64_t id = Grant(old_leader, 2);
   ASSERT_TRUE(Put(old_leader, "k", id).ok());
-  std::this_thread::sleep_for(1500ms);  // 0.5 s left under the old leader
+  clock_.Jump(1500ms);  // 0.5 s left under the old leader
   old_leader.Stop();
   Member* survivor = nullptr;
   for (Member& m : members_) {

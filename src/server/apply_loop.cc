@@ -1,0 +1,329 @@
+#include "server/apply_loop.h"
+
+#include <google/protobuf/message.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "base/env.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "lease/lessor.h"
+#include "mvcc/kv_store.h"
+#include "server/fatal.h"
+#include "server/kv_applier.h"
+#include "server/membership.h"
+#include "server/store_slot.h"
+#include "server/waiters.h"
+
+namespace etcdpp::server {
+namespace {
+
+// Somewhere to write the result of a request nobody waits for (another
+// member's proposal, or one replayed from the WAL).
+std::unique_ptr<google::protobuf::Message> ScratchResponse(
+    const internalpb::InternalRaftRequest& request) {
+  using R = internalpb::InternalRaftRequest;
+  switch (request.request_case()) {
+    case R::kRange:
+      return std::make_unique<etcdserverpb::RangeResponse>();
+    case R::kPut:
+      return std::make_unique<etcdserverpb::PutResponse>();
+    case R::kDeleteRange:
+      return std::make_unique<etcdserverpb::DeleteRangeResponse>();
+    case R::kTxn:
+      return std::make_unique<etcdserverpb::TxnResponse>();
+    case R::kCompaction:
+      return std::make_unique<etcdserverpb::CompactionResponse>();
+    case R::kLeaseGrant:
+      return std::make_unique<etcdserverpb::LeaseGrantResponse>();
+    case R::kLeaseRevoke:
+      return std::make_unique<etcdserverpb::LeaseRevokeResponse>();
+    default:
+      return nullptr;
+  }
+}
+
+std::unique_ptr<mvcc::WriteTxn> BeginWrite(mvcc::KvStore& store) {
+  auto write = store.Write();
+  if (!write.ok()) Fatal("no write transaction on the store", write.status());
+  return std::move(write.value());
+}
+
+void CommitUpTo(mvcc::WriteTxn& txn, uint64_t index, uint64_t consistent_index) {
+  Status st;
+  if (index > consistent_index) st = txn.SetConsistentIndex(index);
+  if (st.ok()) st = txn.Commit();
+  if (!st.ok()) Fatal("committing applied entries to the store failed", st);
+}
+
+}  // namespace
+
+Applier::Applier(ApplierContext context, uint64_t snapshot_index)
+    : ctx_(std::move(context)), snapshot_index_(snapshot_index) {}
+
+Applier::~Applier() { Stop(); }
+
+void Applier::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Applier::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Applier::Enqueue(ApplyBatch batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(batch));
+  }
+  queue_cv_.notify_one();
+}
+
+std::vector<std::pair<uint64_t, raftpb::ConfChange>> Applier::WaitConfChanges(uint64_t index) {
+  std::vector<std::pair<uint64_t, raftpb::ConfChange>> verdicts;
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [&] { return verdict_index_ >= index; });
+  verdicts.swap(verdicts_);
+  return verdicts;
+}
+
+void Applier::InstallAndWait(IncomingSnapshot snapshot) {
+  ApplyBatch batch;
+  batch.install = std::move(snapshot);
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t ticket = ++installs_queued_;
+  queue_.push_back(std::move(batch));
+  queue_cv_.notify_one();
+  done_cv_.wait(lock, [&] { return installs_done_ >= ticket; });
+}
+
+void Applier::FailAll(const Status& status) { reads_.FailAll(status); }
+
+void Applier::Run() {
+  std::deque<ApplyBatch> batches;
+  std::vector<raftpb::Entry> entries;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, with nothing left to apply
+      batches.swap(queue_);
+    }
+    // All queued batches share one transaction: a thread that fell behind
+    // catches up with one commit instead of many.
+    for (ApplyBatch& b : batches) {
+      if (b.install) {
+        ApplyEntries(entries);
+        entries.clear();
+        Install(*b.install);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ++installs_done_;
+        }
+        done_cv_.notify_all();
+      }
+      for (raftpb::Entry& e : b.entries) entries.push_back(std::move(e));
+      for (ConfirmedReads& r : b.reads) reads_.Add(std::move(r));
+    }
+    batches.clear();
+    ApplyEntries(entries);
+    entries.clear();
+    reads_.RunUpTo(applied_index());
+    MaybeRequestSnapshot();
+  }
+}
+
+void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
+  if (entries.empty()) return;
+  mvcc::KvStore& store = *ctx_.store->raw();
+  const uint64_t consistent_index = store.ConsistentIndex();
+  std::unique_ptr<mvcc::WriteTxn> txn = BeginWrite(store);
+  std::vector<std::pair<WaiterRegistry::Waiter, Status>> completed;
+  std::vector<std::pair<uint64_t, raftpb::ConfChange>> verdicts;
+  uint64_t last_index = 0;
+  for (const raftpb::Entry& entry : entries) {
+    const uint64_t previous_index = last_index;
+    last_index = entry.index();
+    // The new leader's empty entry: everything of earlier terms is applied,
+    // so the lessor may take over lease deadlines now.
+    if (entry.type() == raftpb::ENTRY_NORMAL && entry.data().empty()) {
+      ctx_.lessor->Promote(entry.term());
+    }
+    const bool in_store = entry.index() <= consistent_index;
+    if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+      raftpb::ConfChange effective;
+      Status st = ApplyConfChangeEntry(in_store ? nullptr : txn.get(), entry, &effective);
+      verdicts.emplace_back(entry.index(), effective);
+      if (auto waiter = ctx_.waiters->Take(effective.id())) {
+        completed.emplace_back(std::move(*waiter), std::move(st));
+      }
+      continue;
+    }
+    if (entry.data().empty() || entry.type() != raftpb::ENTRY_NORMAL) continue;
+    internalpb::InternalRaftRequest request;
+    if (!request.ParseFromString(entry.data())) {
+      Fatal("a committed entry does not decode",
+            Status::Corruption("entry " + std::to_string(entry.index())));
+    }
+    if (request.has_member_attributes()) {
+      const std::string encoded = ctx_.membership->SetAttributes(request.member_attributes());
+      if (!in_store) {
+        Status st = txn->PutMeta(kMembershipMetaKey, encoded);
+        if (!st.ok()) Fatal("writing the membership to the store failed", st);
+      }
+      if (auto waiter = ctx_.waiters->Take(request.header().id())) {
+        completed.emplace_back(std::move(*waiter), Status::OK());
+      }
+      continue;
+    }
+    if (in_store) continue;
+    if (request.has_compaction() &&
+        ctx_.observer->WantsSnapshotBeforeCompaction(request.compaction().revision())) {
+      // Commit what precedes the compaction so the observer's view holds it.
+      CommitUpTo(*txn, previous_index, consistent_index);
+      txn.reset();
+      auto view = store.Read();
+      if (view.ok()) {
+        ctx_.observer->KeepSnapshot(std::move(view.value()));
+      } else {
+        // The observer then treats its readers as compacted away.
+        spdlog::error("no read view to keep before compaction: {}", view.status().ToString());
+      }
+      txn = BeginWrite(store);
+    }
+    std::optional<WaiterRegistry::Waiter> waiter = ctx_.waiters->Take(request.header().id());
+    std::unique_ptr<google::protobuf::Message> scratch;
+    google::protobuf::Message* response = nullptr;
+    if (waiter) {
+      response = waiter->response;
+    } else {
+      scratch = ScratchResponse(request);
+      response = scratch.get();
+    }
+    Status st = ApplyRequest(*txn, request, response);
+    if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
+  }
+  CommitUpTo(*txn, last_index, consistent_index);
+  txn.reset();
+  applied_index_.store(last_index, std::memory_order_release);
+  ctx_.observer->OnCommitted(store.CurrentRevision());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& v : verdicts) verdicts_.push_back(std::move(v));
+    verdict_index_ = last_index;
+  }
+  done_cv_.notify_all();
+  for (auto& [waiter, status] : completed) waiter.done(status);
+}
+
+Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
+                             google::protobuf::Message* response) {
+  using R = internalpb::InternalRaftRequest;
+  KvApplier& kv = *ctx_.kv;
+  switch (request.request_case()) {
+    case R::kPut:
+      return kv.Put(txn, request.put(), static_cast<etcdserverpb::PutResponse*>(response));
+    case R::kDeleteRange:
+      return kv.DeleteRange(txn, request.delete_range(),
+                            static_cast<etcdserverpb::DeleteRangeResponse*>(response));
+    case R::kTxn:
+      return kv.Txn(txn, request.txn(), static_cast<etcdserverpb::TxnResponse*>(response));
+    case R::kCompaction:
+      return kv.Compact(txn, request.compaction(),
+                        static_cast<etcdserverpb::CompactionResponse*>(response));
+    case R::kLeaseGrant:
+      return ctx_.lessor->Grant(txn, request.lease_grant(),
+                                static_cast<etcdserverpb::LeaseGrantResponse*>(response));
+    case R::kLeaseRevoke:
+      return ctx_.lessor->Revoke(txn, request.lease_revoke(),
+                                 static_cast<etcdserverpb::LeaseRevokeResponse*>(response));
+    default:
+      return Status::Unimplemented("request type not supported yet");
+  }
+}
+
+Status Applier::ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry& entry,
+                                     raftpb::ConfChange* effective) {
+  if (!effective->ParseFromString(entry.data())) {
+    Fatal("a committed conf change does not decode",
+          Status::Corruption("entry " + std::to_string(entry.index())));
+  }
+  internalpb::ConfChangeContext change;
+  if (!change.ParseFromString(effective->context())) change.Clear();
+  std::string encoded;
+  Status st = ctx_.membership->ValidateAndApply(*effective, change, &encoded);
+  if (!st.ok()) {
+    // Every member holds the same membership at this index and refuses the
+    // change alike; Raft is then told of no change at all.
+    spdlog::warn("conf change in entry {} refused: {}", entry.index(), st.ToString());
+    effective->set_node_id(0);
+    return st;
+  }
+  if (txn != nullptr) {
+    Status put = txn->PutMeta(kMembershipMetaKey, encoded);
+    if (!put.ok()) Fatal("writing the membership to the store failed", put);
+  }
+  return Status::OK();
+}
+
+void Applier::Install(IncomingSnapshot& in) {
+  Env* env = ctx_.env;
+  const DataDirLayout& layout = ctx_.layout;
+  const std::string& incoming = layout.incoming_store_dir;
+  Status st = env->RemoveTree(incoming);
+  if (st.ok()) st = env->CreateDir(incoming);
+  if (!st.ok()) Fatal("preparing the directory for a received store failed", st);
+  st = env->RenameFile(in.path, incoming + "/data.mdb");
+  if (st.ok()) st = env->SyncDir(incoming);
+  if (!st.ok()) Fatal("moving the received store into place failed", st);
+  mvcc::Options store_options;
+  store_options.quota_bytes = ctx_.options->quota_backend_bytes;
+  auto opened = mvcc::KvStore::Open(incoming, store_options);
+  if (!opened.ok()) Fatal("the received store does not open", opened.status());
+  std::shared_ptr<mvcc::KvStore> fresh = std::move(opened.value());
+  auto membership = Membership::Decode(in.message.snapshot().data());
+  if (!membership.ok()) Fatal("the received snapshot has no valid membership", membership.status());
+
+  mvcc::KvStore* fresh_raw = fresh.get();
+  const uint64_t snapshot_index = in.message.snapshot().metadata().index();
+  const uint64_t applied = std::max(fresh_raw->ConsistentIndex(), snapshot_index);
+  // New readers get the new store at once; the lessor and the observers
+  // switch next, and then the old store waits for its last reader.
+  ctx_.store->Publish(std::move(fresh));
+  ctx_.membership->Replace(std::move(membership.value()));
+  applied_index_.store(std::max(applied, applied_index()), std::memory_order_release);
+  snapshot_index_ = applied;
+  Status lease_status = ctx_.lessor->Recover();
+  if (!lease_status.ok()) Fatal("the leases of the received store do not load", lease_status);
+  ctx_.observer->OnStoreReplaced(fresh_raw);
+  ctx_.store->Retire().reset();
+  // The open environment follows its files, not its path: swapping the two
+  // directories makes the new store the one at store_dir in one step, and
+  // leaves the old one in incoming_store_dir to be removed.
+  st = env->ExchangePaths(incoming, layout.store_dir);
+  if (!st.ok()) Fatal("swapping in the received store failed", st);
+  st = env->SyncDir(layout.snap_dir);
+  if (!st.ok()) Fatal("syncing the snapshot directory failed", st);
+  st = env->RemoveTree(incoming);
+  if (!st.ok()) spdlog::warn("the replaced store was not removed: {}", st.ToString());
+  spdlog::info("received snapshot at index {} installed; the store is at index {}", snapshot_index,
+               fresh_raw->ConsistentIndex());
+}
+
+void Applier::MaybeRequestSnapshot() {
+  const uint64_t applied = applied_index();
+  if (applied <= snapshot_index_ + ctx_.options->snapshot_count) return;
+  // The WAL before the snapshot may be purged only once the store holds
+  // everything up to it durably.
+  Status st = ctx_.store->raw()->Sync();
+  if (!st.ok()) Fatal("syncing the store failed", st);
+  snapshot_index_ = applied;
+  ctx_.request_snapshot(applied, ctx_.membership->Encode());
+}
+
+}  // namespace etcdpp::server

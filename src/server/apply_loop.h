@@ -1,0 +1,176 @@
+// Applier: the apply thread. It owns the store's write side: committed
+// entries become one LMDB write transaction per batch, after which their
+// proposals complete, the reads waiting for that index run and the
+// observers hear of the new revision.
+//
+// Pipeline: the raft loop hands over batches (Enqueue) and goes on to
+// persist the next Ready while this thread commits the previous one; when
+// this thread falls behind, every queued batch goes into one transaction.
+//
+// Invariants:
+//  - a proposal completes only after its entry is applied and the
+//    transaction committed; the raft loop made it durable in the WAL first,
+//    so an acknowledged write survives kill -9;
+//  - applied_index() only grows (a snapshot install moves it forward) and is
+//    published after the commit, so a read that waited for index i sees
+//    every write acknowledged before its ReadIndex round;
+//  - entries at or below the store's consistent index are already in the
+//    store (a restart replays them): their membership changes are applied
+//    to the in-memory membership again, nothing is written twice.
+//
+// Membership changes: the apply thread validates each conf change entry and
+// applies it to the membership; the raft loop waits for that verdict
+// (WaitConfChanges) before telling Raft, so every member refuses the same
+// changes. etcd's raft loop waits on its applier at the same point.
+//
+// Snapshot install (follower): after every earlier entry is applied, the
+// received LMDB file becomes the store, the observers switch to it, and the
+// old store is closed once its last reader is gone (StoreSlot).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "etcdpppb/internal.pb.h"
+#include "raftpb/raft.pb.h"
+#include "server/bootstrap.h"
+#include "server/read_index.h"
+
+namespace etcdpp {
+class Env;
+}
+namespace etcdpp::mvcc {
+class KvStore;
+class ReadTxn;
+class WriteTxn;
+}  // namespace etcdpp::mvcc
+namespace etcdpp::lease {
+class Lessor;
+}
+
+namespace etcdpp::server {
+
+class KvApplier;
+class SharedMembership;
+class StoreSlot;
+class WaiterRegistry;
+
+// A snapshot received from the leader: Raft's message and the store file
+// that came with it.
+struct IncomingSnapshot {
+  raftpb::Message message;
+  std::string path;
+};
+
+// What one Raft Ready hands the apply thread.
+struct ApplyBatch {
+  std::vector<raftpb::Entry> entries;
+  std::vector<ConfirmedReads> reads;
+  // A snapshot to install before anything else in the batch (which then
+  // holds nothing else).
+  std::optional<IncomingSnapshot> install;
+};
+
+// Whoever derives state from the store and must follow its changes (the
+// watch hub). Called on the apply thread; must not block on it.
+class ApplyObserver {
+ public:
+  virtual ~ApplyObserver() = default;
+  // A batch was committed; `revision` is the store's revision after it.
+  virtual void OnCommitted(int64_t revision) = 0;
+  // A compaction to `revision` is next. True asks for a read view of the
+  // store as committed before it, through KeepSnapshot, so the observer can
+  // still read the history the compaction removes.
+  virtual bool WantsSnapshotBeforeCompaction(int64_t revision) = 0;
+  virtual void KeepSnapshot(std::unique_ptr<mvcc::ReadTxn> snapshot) = 0;
+  // A snapshot install replaced the store: switch to `store` and stop using
+  // the old one before returning.
+  virtual void OnStoreReplaced(mvcc::KvStore* store) = 0;
+};
+
+struct ApplierContext {
+  const ServerOptions* options;
+  Env* env;
+  DataDirLayout layout;
+  StoreSlot* store;
+  SharedMembership* membership;
+  WaiterRegistry* waiters;
+  KvApplier* kv;
+  lease::Lessor* lessor;
+  ApplyObserver* observer;
+  // Asks the raft loop for a snapshot at `index`; `membership` is the
+  // encoded membership as of that index. The store is synced to it.
+  std::function<void(uint64_t index, std::string membership)> request_snapshot;
+};
+
+class Applier {
+ public:
+  // `snapshot_index`: the snapshot the member started from.
+  Applier(ApplierContext context, uint64_t snapshot_index);
+  ~Applier();
+  Applier(const Applier&) = delete;
+  Applier& operator=(const Applier&) = delete;
+
+  void Start();
+  // Applies what is queued (it is durable in the WAL), then stops the thread.
+  void Stop();
+
+  // Raft loop thread.
+  void Enqueue(ApplyBatch batch);
+  // Waits until the entries up to `index` are applied; returns the verdict
+  // on every conf change since the last call: (index, the change to give
+  // Raft, node_id 0 when it was refused).
+  std::vector<std::pair<uint64_t, raftpb::ConfChange>> WaitConfChanges(uint64_t index);
+  // Queues the install behind every earlier batch and waits until it is done.
+  void InstallAndWait(IncomingSnapshot snapshot);
+
+  uint64_t applied_index() const { return applied_index_.load(std::memory_order_acquire); }
+
+  // Once the thread has stopped: fails the reads still waiting.
+  void FailAll(const Status& status);
+
+ private:
+  void Run();
+  void ApplyEntries(std::vector<raftpb::Entry>& entries);
+  Status ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
+                      google::protobuf::Message* response);
+  // Validates a conf change entry and applies it to the membership (and to
+  // the store's meta through `txn` unless null). *effective is what Raft
+  // gets: node_id 0 when refused. Returns the client's answer.
+  Status ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry& entry,
+                              raftpb::ConfChange* effective);
+  void Install(IncomingSnapshot& in);
+  void MaybeRequestSnapshot();
+
+  const ApplierContext ctx_;
+  std::atomic<uint64_t> applied_index_{0};
+
+  // Apply thread only.
+  uint64_t snapshot_index_;  // of the newest snapshot asked for or installed
+  AppliedReadQueue reads_;
+
+  std::mutex mu_;
+  std::condition_variable queue_cv_;
+  // Signalled when conf change verdicts or an install are ready.
+  std::condition_variable done_cv_;
+  std::deque<ApplyBatch> queue_;                                   // guarded by mu_
+  bool stopping_ = false;                                          // guarded by mu_
+  std::vector<std::pair<uint64_t, raftpb::ConfChange>> verdicts_;  // guarded by mu_
+  uint64_t verdict_index_ = 0;                                     // guarded by mu_
+  uint64_t installs_queued_ = 0;                                   // guarded by mu_
+  uint64_t installs_done_ = 0;                                     // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace etcdpp::server

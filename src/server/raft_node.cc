@@ -1,0 +1,506 @@
+#include "server/raft_node.h"
+
+#include <spdlog/spdlog.h>
+
+#include "base/env.h"
+#include "lease/lessor.h"
+#include "raft/raw_node.h"
+#include "raft/storage.h"
+#include "server/fatal.h"
+#include "server/membership.h"
+#include "server/reconfiguration.h"
+#include "server/snapshot_sender.h"
+#include "server/waiters.h"
+#include "snap/snapshotter.h"
+#include "transport/transport.h"
+#include "wal/wal.h"
+
+namespace etcdpp::server {
+namespace {
+
+// Snapshot files kept on disk; older ones are purged (etcd keeps five too).
+constexpr size_t kSnapshotsToKeep = 5;
+
+// A proposal Raft dropped for want of a leader may still succeed once one
+// is elected.
+bool WaitsForLeader(const Status& st) {
+  return st.code() == Code::kNoLeader || st.code() == Code::kLeaderChanged;
+}
+
+}  // namespace
+
+RaftNode::RaftNode(RaftNodeContext context, BootstrappedMember& member)
+    : ctx_(std::move(context)),
+      clock_(ctx_.options->clock),
+      self_id_(member.member_id),
+      raft_storage_(std::move(member.raft_storage)),
+      node_(std::move(member.node)),
+      wal_(std::move(member.wal)),
+      snapshotter_(std::move(member.snapshotter)),
+      transfers_(member.member_id) {
+  if (member.snapshot.index() > 0) {
+    conf_history_.emplace_back(member.snapshot.index(), member.snapshot.conf_state());
+  }
+  // Request ids must be unique across members and restarts: 16 bits of the
+  // member id, 40 bits of wall-clock milliseconds, then a counter (the same
+  // layout etcd's id generator uses).
+  const uint64_t now_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_->WallNow().time_since_epoch())
+          .count());
+  next_request_id_ = ((self_id_ & 0xffff) << 48) | ((now_ms & ((1ull << 40) - 1)) << 8);
+  snapshot_sender_ = std::make_unique<SnapshotSender>(
+      ctx_.options->env, ctx_.layout.snap_dir, ctx_.store, ctx_.transport,
+      ctx_.options->snapshot_send_threads,
+      [this](uint64_t to, bool failed) { ReportSnapshot(to, failed); });
+}
+
+RaftNode::~RaftNode() { Stop(); }
+
+Status RaftNode::Listen() {
+  std::vector<std::string> urls = ctx_.options->listen_peer_urls;
+  if (urls.empty()) urls = ctx_.options->initial_advertise_peer_urls;
+  Status st = ctx_.transport->Start(urls);
+  if (st.ok()) listening_ = true;
+  return st;
+}
+
+void RaftNode::EnsureListening() {
+  if (listening_) return;
+  Status st = Listen();
+  // Marked listening either way: retrying on every conf change would only
+  // repeat the error.
+  listening_ = true;
+  if (!st.ok()) spdlog::error("listening for peers failed: {}", st.ToString());
+}
+
+void RaftNode::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void RaftNode::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (snapshot_sender_) snapshot_sender_->Stop();
+}
+
+void RaftNode::Propose(PendingProposal proposal) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      proposals_.push_back(std::move(proposal));
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  proposal.done(Status(Code::kStopped));
+}
+
+void RaftNode::Read(ReadCallback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      reads_.push_back(std::move(done));
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  done(Status(Code::kStopped));
+}
+
+void RaftNode::Step(raftpb::Message message) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    incoming_.push_back(std::move(message));
+  }
+  work_cv_.notify_one();
+}
+
+void RaftNode::StepSnapshot(IncomingSnapshot snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      incoming_snapshots_.push_back(std::move(snapshot));
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  (void)ctx_.options->env->RemoveFile(snapshot.path);
+}
+
+void RaftNode::ReportSnapshot(uint64_t to, bool failed) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_reports_.emplace_back(to, failed);
+  }
+  work_cv_.notify_one();
+}
+
+void RaftNode::TransferLeadership(TransferRequest request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      transfer_requests_.push_back(std::move(request));
+      work_cv_.notify_one();
+      return;
+    }
+  }
+  request.done(Status(Code::kStopped));
+}
+
+void RaftNode::RequestSnapshot(uint64_t index, std::string membership) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_request_ = index;
+    snapshot_membership_ = std::move(membership);
+  }
+  work_cv_.notify_one();
+}
+
+void RaftNode::Run() {
+  // Hand over what bootstrap or replay left committed; a sole voter need
+  // not wait out an election timeout to lead.
+  DrainReady();
+  CampaignIfSoleVoter();
+  const auto heartbeat = ctx_.options->heartbeat_interval;
+  Clock::TimePoint next_tick = clock_->Now() + heartbeat;
+  std::deque<PendingProposal> proposals;
+  std::vector<ReadCallback> reads;
+  std::vector<raftpb::Message> incoming;
+  std::vector<IncomingSnapshot> snapshots;
+  std::vector<std::pair<uint64_t, bool>> reports;
+  std::vector<TransferRequest> transfers;
+  std::string snapshot_membership;
+  for (;;) {
+    uint64_t snapshot_at = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // The wait is in real time and at most one heartbeat long, so a fake
+      // clock that tests move forward is noticed within a heartbeat.
+      const auto wait = std::min<Clock::TimePoint::duration>(
+          std::max<Clock::TimePoint::duration>(next_tick - clock_->Now(), {}), heartbeat);
+      work_cv_.wait_for(lock, wait, [&] {
+        return stopping_ || !proposals_.empty() || !reads_.empty() || !incoming_.empty() ||
+               reads_batcher_.CanStart() || snapshot_request_ != 0 ||
+               !incoming_snapshots_.empty() || !snapshot_reports_.empty() ||
+               !transfer_requests_.empty();
+      });
+      if (stopping_) break;
+      proposals.swap(proposals_);
+      reads.swap(reads_);
+      incoming.swap(incoming_);
+      std::swap(snapshot_at, snapshot_request_);
+      snapshot_membership.swap(snapshot_membership_);
+      snapshots.swap(incoming_snapshots_);
+      reports.swap(snapshot_reports_);
+      transfers.swap(transfer_requests_);
+    }
+    for (const auto& [to, failed] : reports) node_->ReportSnapshot(to, failed);
+    reports.clear();
+    for (IncomingSnapshot& in : snapshots) InstallSnapshot(std::move(in));
+    snapshots.clear();
+    for (const raftpb::Message& m : incoming) {
+      Status st = node_->Step(m);
+      if (!st.ok() && st.code() != Code::kNotFound) {
+        spdlog::debug("message from {:x} not stepped: {}", m.from(), st.ToString());
+      }
+    }
+    incoming.clear();
+    for (TransferRequest& t : transfers) transfers_.Add(std::move(t));
+    transfers.clear();
+    const Clock::TimePoint now = clock_->Now();
+    if (now >= next_tick) {
+      Tick(now);
+      next_tick = now + heartbeat;
+    }
+    // Stalled proposals go first, oldest first; they keep waiting for a
+    // leader until their deadline (etcd times them out rather than failing
+    // them at once).
+    if (!stalled_.empty()) {
+      proposals.insert(proposals.begin(), std::make_move_iterator(stalled_.begin()),
+                       std::make_move_iterator(stalled_.end()));
+      stalled_.clear();
+    }
+    for (PendingProposal& p : proposals) ProposeOne(p);
+    proposals.clear();
+    for (ReadCallback& r : reads) reads_batcher_.Add(std::move(r));
+    reads.clear();
+    if (auto ctx = reads_batcher_.MaybeStart(now, RequestTimeout(*ctx_.options))) {
+      node_->ReadIndex(*ctx);
+    }
+    transfers_.Progress(*node_, now);
+    DrainReady();
+    MaybePublish();
+    if (snapshot_at != 0) TakeSnapshot(snapshot_at, snapshot_membership);
+  }
+}
+
+void RaftNode::Tick(Clock::TimePoint now) {
+  node_->Tick();
+  for (uint64_t id : ctx_.transport->TakeUnreachable()) node_->ReportUnreachable(id);
+  for (ProposeCallback& done : ctx_.waiters->TakeExpired(now)) done(Status(Code::kTimeout));
+  for (auto it = stalled_.begin(); it != stalled_.end();) {
+    if (it->deadline <= now) {
+      it->done(Status(Code::kTimeout));
+      it = stalled_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (auto ctx = reads_batcher_.OnTick(now)) node_->ReadIndex(*ctx);
+}
+
+void RaftNode::MaybePublish() {
+  if (published_.load() || publish_in_flight_.load() || node_->lead() == 0 || ctx_.removed()) {
+    return;
+  }
+  publish_in_flight_.store(true);
+  PendingProposal p;
+  internalpb::MemberAttributesRequest* attrs = p.request.mutable_member_attributes();
+  attrs->set_member_id(self_id_);
+  attrs->set_name(ctx_.options->name);
+  for (const std::string& u : ctx_.options->client_urls) attrs->add_client_urls(u);
+  p.deadline = clock_->Now() + RequestTimeout(*ctx_.options);
+  p.done = [this](const Status& st) {
+    if (st.ok()) {
+      published_.store(true);
+      spdlog::info("member {:x} published its name {} and client URLs", self_id_,
+                   ctx_.options->name);
+    } else if (st.code() != Code::kStopped) {
+      spdlog::warn("publishing this member's attributes failed, will try again: {}", st.ToString());
+    }
+    publish_in_flight_.store(false);
+  };
+  ProposeOne(p);
+}
+
+void RaftNode::InstallSnapshot(IncomingSnapshot in) {
+  const raftpb::SnapshotMetadata& meta = in.message.snapshot().metadata();
+  // A snapshot Raft already covers, or one from an old term: Raft answers
+  // it and the store (which may be ahead of it) stays.
+  if (meta.index() <= node_->committed() || in.message.term() < node_->term()) {
+    (void)ctx_.options->env->RemoveFile(in.path);
+    Status st = node_->Step(in.message);
+    if (!st.ok()) spdlog::debug("stale snapshot from {:x}: {}", in.message.from(), st.ToString());
+    return;
+  }
+  spdlog::info("installing the snapshot at index {} (term {}) from {:x}", meta.index(), meta.term(),
+               in.message.from());
+  const raftpb::Message message = in.message;
+  // The store is replaced on the apply thread, behind every entry before
+  // the snapshot; Raft hears of the snapshot only once that is done.
+  ctx_.applier->InstallAndWait(std::move(in));
+  // Persist (in DrainReady: snapshot file, then WAL marker) comes before
+  // Raft's acknowledgement is sent.
+  Status st = node_->Step(message);
+  if (!st.ok()) spdlog::warn("snapshot from {:x} not accepted: {}", message.from(), st.ToString());
+  for (const Member& m : ctx_.membership->List()) {
+    if (m.id == self_id_) continue;
+    EnsureListening();
+    ctx_.transport->AddPeer(m.id, m.peer_urls);
+  }
+}
+
+void RaftNode::DrainReady() {
+  while (node_->HasReady()) {
+    raft::Ready ready = node_->GetReady();
+    Persist(ready);
+    uint64_t last_conf_index = 0;
+    for (const raftpb::Entry& e : ready.committed_entries) {
+      if (e.type() == raftpb::ENTRY_CONF_CHANGE) last_conf_index = e.index();
+    }
+    // Advance reads the Ready's committed entries, so they move only after.
+    node_->Advance(ready);
+    HandOver(ready);
+    if (last_conf_index != 0) ApplyConfChanges(last_conf_index);
+  }
+}
+
+void RaftNode::Persist(raft::Ready& ready) {
+  if (ready.soft_state) {
+    leader_id_.store(ready.soft_state->lead, std::memory_order_release);
+  }
+  if (ready.hard_state) {
+    term_.store(ready.hard_state->term(), std::memory_order_release);
+    commit_index_.store(ready.hard_state->commit(), std::memory_order_release);
+  }
+  // Only a leader keeps lease deadlines (docs/lease.md).
+  if (ready.soft_state) ctx_.lessor->SetLeader(ready.soft_state->lead == self_id_, term());
+  const raftpb::SnapshotMetadata& snap_meta = ready.snapshot.metadata();
+  if (snap_meta.index() > 0) {
+    // The store was installed before Raft accepted the snapshot.
+    conf_history_.emplace_back(snap_meta.index(), snap_meta.conf_state());
+    Status st = snapshotter_->SaveSnap(ready.snapshot);
+    if (st.ok()) st = wal_->SaveSnapshot(wal::SnapshotMarker{snap_meta.index(), snap_meta.term()});
+    if (!st.ok()) Fatal("persisting a received snapshot failed", st);
+    st = raft_storage_->ApplySnapshot(ready.snapshot);
+    if (!st.ok()) Fatal("Raft's log refused a received snapshot", st);
+  }
+  if (ready.hard_state || !ready.entries.empty()) {
+    const raftpb::HardState hs = ready.hard_state ? *ready.hard_state : raftpb::HardState();
+    Status st = wal_->Save(hs, ready.entries, ready.must_sync);
+    if (!st.ok()) Fatal("writing the WAL failed", st);
+    if (ready.hard_state) raft_storage_->SetHardState(*ready.hard_state);
+    st = raft_storage_->Append(ready.entries);
+    if (!st.ok()) Fatal("appending to Raft's log failed", st);
+  }
+  Send(ready.messages);
+}
+
+void RaftNode::Send(std::vector<raftpb::Message>& messages) {
+  if (messages.empty()) return;
+  std::vector<raftpb::Message> out;
+  out.reserve(messages.size());
+  for (raftpb::Message& m : messages) {
+    if (m.type() == raftpb::MSG_SNAP) {
+      snapshot_sender_->Send(std::move(m));
+    } else {
+      out.push_back(std::move(m));
+    }
+  }
+  ctx_.transport->Send(std::move(out));
+}
+
+void RaftNode::HandOver(raft::Ready& ready) {
+  ApplyBatch batch;
+  batch.entries = std::move(ready.committed_entries);
+  for (const raft::ReadState& state : ready.read_states) {
+    if (auto confirmed = reads_batcher_.Confirm(state))
+      batch.reads.push_back(std::move(*confirmed));
+  }
+  if (batch.entries.empty() && batch.reads.empty()) return;
+  ctx_.applier->Enqueue(std::move(batch));
+}
+
+void RaftNode::ApplyConfChanges(uint64_t index) {
+  // At most one conf change is pending in the cluster, so this wait for the
+  // apply thread is rare and short.
+  for (const auto& [at, cc] : ctx_.applier->WaitConfChanges(index)) {
+    conf_history_.emplace_back(at, node_->ApplyConfChange(cc));
+    if (cc.node_id() == 0) continue;  // refused by the apply thread
+    internalpb::ConfChangeContext change;
+    (void)change.ParseFromString(cc.context());
+    const std::vector<std::string> urls(change.member().peer_urls().begin(),
+                                        change.member().peer_urls().end());
+    switch (cc.type()) {
+      case raftpb::CONF_CHANGE_ADD_NODE:
+      case raftpb::CONF_CHANGE_ADD_LEARNER_NODE:
+        if (cc.node_id() != self_id_ && !change.is_promote()) {
+          EnsureListening();
+          ctx_.transport->AddPeer(cc.node_id(), urls);
+        }
+        break;
+      case raftpb::CONF_CHANGE_REMOVE_NODE:
+        if (cc.node_id() == self_id_) {
+          ctx_.on_removed();
+        } else {
+          ctx_.transport->RemovePeer(cc.node_id());
+        }
+        break;
+      case raftpb::CONF_CHANGE_UPDATE_NODE:
+        if (cc.node_id() != self_id_) ctx_.transport->UpdatePeer(cc.node_id(), urls);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void RaftNode::ProposeOne(PendingProposal& p) {
+  uint64_t id;
+  Status st;
+  if (p.conf_change) {
+    if (p.check_learner_ready) {
+      Status ready = LearnerCaughtUp(node_->GetStatus(), p.conf_change->node_id(), self_id_);
+      if (!ready.ok()) return p.done(ready);
+    }
+    if (!p.conf_change->id()) p.conf_change->set_id(++next_request_id_);
+    id = p.conf_change->id();
+    ctx_.waiters->Register(id, WaiterRegistry::Waiter{nullptr, p.done, p.deadline});
+    st = node_->ProposeConfChange(*p.conf_change);
+  } else {
+    if (!p.request.header().id()) p.request.mutable_header()->set_id(++next_request_id_);
+    std::string data = p.request.SerializeAsString();
+    if (data.size() > ctx_.options->max_request_bytes)
+      return p.done(Status(Code::kRequestTooLarge));
+    id = p.request.header().id();
+    // Registered first: on a single member the entry can be applied before
+    // Propose returns.
+    ctx_.waiters->Register(id, WaiterRegistry::Waiter{p.response, p.done, p.deadline});
+    st = node_->Propose(std::move(data));
+  }
+  if (st.ok()) return;
+  (void)ctx_.waiters->Take(id);
+  if (WaitsForLeader(st)) {
+    stalled_.push_back(std::move(p));
+    return;
+  }
+  p.done(st);
+}
+
+void RaftNode::CampaignIfSoleVoter() {
+  const raftpb::ConfState cs = node_->conf_state();
+  if (cs.voters_size() == 1 && cs.voters(0) == self_id_ && node_->lead() == 0) {
+    (void)node_->Campaign();
+  }
+}
+
+void RaftNode::TakeSnapshot(uint64_t index, const std::string& membership) {
+  raftpb::ConfState conf_state;
+  for (const auto& [at, cs] : conf_history_) {
+    if (at <= index) conf_state = cs;
+  }
+  // The snapshot's data is the membership as of `index`; the store itself
+  // is already durable up to it. Whoever starts from the snapshot replays
+  // the log after `index` on top.
+  auto snapshot = raft_storage_->CreateSnapshot(index, &conf_state, membership);
+  if (!snapshot.ok()) {
+    spdlog::warn("no snapshot at index {}: {}", index, snapshot.status().ToString());
+    return;
+  }
+  const raftpb::SnapshotMetadata& meta = snapshot->metadata();
+  Status st = snapshotter_->SaveSnap(*snapshot);
+  if (st.ok()) st = wal_->SaveSnapshot(wal::SnapshotMarker{meta.index(), meta.term()});
+  if (!st.ok()) Fatal("saving a snapshot failed", st);
+  // The snapshot now stands for every ConfState up to `index`.
+  std::erase_if(conf_history_, [index](const auto& h) { return h.first < index; });
+  conf_history_.insert(conf_history_.begin(), {index, conf_state});
+  const uint64_t catchup = ctx_.options->snapshot_catchup_entries;
+  if (index > catchup) {
+    st = raft_storage_->Compact(index - catchup);
+    if (!st.ok() && st.code() != Code::kCompacted) {
+      spdlog::warn("compacting Raft's in-memory log failed: {}", st.ToString());
+    }
+  }
+  st = wal_->ReleaseTo(index);
+  if (!st.ok())
+    spdlog::warn("releasing WAL files before index {} failed: {}", index, st.ToString());
+  st = snapshotter_->Purge(kSnapshotsToKeep);
+  if (!st.ok()) spdlog::warn("purging old snapshot files failed: {}", st.ToString());
+  spdlog::info("snapshot saved at index {}", index);
+}
+
+void RaftNode::FailAll(const Status& status) {
+  for (PendingProposal& p : stalled_) p.done(status);
+  stalled_.clear();
+  transfers_.FailAll(status);
+  reads_batcher_.FailAll(status);
+  std::deque<PendingProposal> proposals;
+  std::vector<ReadCallback> reads;
+  std::vector<TransferRequest> transfers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    proposals.swap(proposals_);
+    reads.swap(reads_);
+    transfers.swap(transfer_requests_);
+  }
+  for (TransferRequest& t : transfers) t.done(status);
+  for (PendingProposal& p : proposals) p.done(status);
+  for (ReadCallback& r : reads) r(status);
+}
+
+}  // namespace etcdpp::server

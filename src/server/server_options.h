@@ -1,0 +1,69 @@
+// ServerOptions: how one member is configured. Plain data, copied into the
+// server at Start; the Env and Clock it points at must outlive the server.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace etcdpp {
+class Env;
+class Clock;
+}  // namespace etcdpp
+
+namespace etcdpp::server {
+
+struct ServerOptions {
+  std::string name = "default";
+  std::string data_dir = "default.etcd";
+  std::vector<std::string> client_urls;  // advertised
+  std::vector<std::string> initial_advertise_peer_urls;
+  // Peers' Raft traffic arrives here. A cluster of one starts listening only
+  // when a second member is added.
+  std::vector<std::string> listen_peer_urls;
+  std::string initial_cluster;                // name=url,...
+  std::string initial_cluster_state = "new";  // new | existing
+  std::string initial_cluster_token = "etcd-cluster";
+  uint64_t snapshot_count = 100000;
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint64_t max_txn_ops = 128;
+  uint64_t quota_backend_bytes = 2ull << 30;
+  std::chrono::milliseconds heartbeat_interval{100};
+  std::chrono::milliseconds election_timeout{1000};
+  // How far behind a snapshot the in-memory Raft log reaches, so a follower
+  // that lags by less than this catches up from the log (etcd's flag of the
+  // same meaning is SnapshotCatchUpEntries).
+  uint64_t snapshot_catchup_entries = 5000;
+  // --experimental-watch-progress-notify-interval.
+  std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
+  // Runs once, on the raft loop or a transport thread, when this member
+  // learns it is no longer in the cluster (it applied its own removal, or a
+  // peer rejected it as removed). Must return quickly; the owner is expected
+  // to call Stop() from a thread of its own.
+  std::function<void()> on_removed;
+  // --strict-reconfig-check (default on): a membership change is refused when
+  // it would leave the cluster without enough started or connected voters.
+  bool strict_reconfig_check = true;
+  // The strict check counts a peer as connected once its stream has stayed
+  // up this long (etcd uses five seconds).
+  std::chrono::milliseconds peer_health_interval{std::chrono::seconds(5)};
+  // Threads that copy the store for followers that need a snapshot. A
+  // snapshot send waits in a queue when all of them are busy.
+  int snapshot_send_threads = 2;
+
+  // Every file operation of the server (not LMDB's own) goes through `env`,
+  // every deadline and tick through `clock`. Null means Env::Default() and
+  // Clock::Real(). Not owned.
+  Env* env = nullptr;
+  Clock* clock = nullptr;
+};
+
+// How long a request may wait for Raft before it fails with kTimeout: five
+// seconds plus two election timeouts, the budget etcd gives its requests.
+inline std::chrono::milliseconds RequestTimeout(const ServerOptions& options) {
+  return std::chrono::milliseconds(5000) + 2 * options.election_timeout;
+}
+
+}  // namespace etcdpp::server

@@ -1,0 +1,42 @@
+#include "server/waiters.h"
+
+namespace etcdpp::server {
+
+void WaiterRegistry::Register(uint64_t id, Waiter waiter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  waiters_.emplace(id, std::move(waiter));
+}
+
+std::optional<WaiterRegistry::Waiter> WaiterRegistry::Take(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return std::nullopt;
+  Waiter waiter = std::move(it->second);
+  waiters_.erase(it);
+  return waiter;
+}
+
+std::vector<ProposeCallback> WaiterRegistry::TakeExpired(Clock::TimePoint now) {
+  std::vector<ProposeCallback> expired;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->second.deadline <= now) {
+      expired.push_back(std::move(it->second.done));
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return expired;
+}
+
+std::vector<WaiterRegistry::Waiter> WaiterRegistry::TakeAll() {
+  std::vector<Waiter> all;
+  std::lock_guard<std::mutex> lock(mu_);
+  all.reserve(waiters_.size());
+  for (auto& [id, waiter] : waiters_) all.push_back(std::move(waiter));
+  waiters_.clear();
+  return all;
+}
+
+}  // namespace etcdpp::server
