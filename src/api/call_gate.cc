@@ -3,7 +3,6 @@
 #include <grpcpp/server_context.h>
 
 #include "api/grpc_status.h"
-#include "server/etcd_server.h"
 
 namespace etcdpp::api {
 namespace {
@@ -21,7 +20,7 @@ bool RequiresLeader(const grpc::CallbackServerContext& context) {
   return it != metadata.end() && it->second == kHasLeader;
 }
 
-Status CheckCall(const server::EtcdServer& server, const grpc::CallbackServerContext& context,
+Status CheckCall(const server::ClusterView& server, const grpc::CallbackServerContext& context,
                  LearnerServes learner) {
   if (learner == LearnerServes::kNo && server.is_learner()) {
     return Status(Code::kNotSupportedForLearner);
@@ -30,7 +29,7 @@ Status CheckCall(const server::EtcdServer& server, const grpc::CallbackServerCon
   return Status::OK();
 }
 
-grpc::ServerUnaryReactor* RefuseCall(const server::EtcdServer& server,
+grpc::ServerUnaryReactor* RefuseCall(const server::ClusterView& server,
                                      grpc::CallbackServerContext* context, LearnerServes learner) {
   Status st = CheckCall(server, *context, learner);
   if (st.ok()) return nullptr;

@@ -19,9 +19,7 @@ namespace grpc {
 class CallbackServerContext;
 }
 
-namespace etcdpp::server {
-class EtcdServer;
-}
+#include "server/interfaces.h"
 
 namespace etcdpp::api {
 
@@ -32,12 +30,12 @@ enum class LearnerServes { kNo, kYes };
 bool RequiresLeader(const grpc::CallbackServerContext& context);
 
 // OK when the call may run; else the error etcd gives.
-Status CheckCall(const server::EtcdServer& server, const grpc::CallbackServerContext& context,
+Status CheckCall(const server::ClusterView& server, const grpc::CallbackServerContext& context,
                  LearnerServes learner);
 
 // For unary handlers: nullptr when the call may run; else the call's reactor,
 // already finished with CheckCall's error (the handler returns it).
-grpc::ServerUnaryReactor* RefuseCall(const server::EtcdServer& server,
+grpc::ServerUnaryReactor* RefuseCall(const server::ClusterView& server,
                                      grpc::CallbackServerContext* context, LearnerServes learner);
 
 // The reactor of a stream CheckCall refused: it only finishes with the error.

@@ -31,12 +31,16 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
   std::unique_ptr<ClientServer> cs(new ClientServer());
   cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
   cs->leader_monitor_ = std::make_unique<LeaderMonitor>([server] { return server->leader_id(); },
-                                                        server->options().election_timeout);
-  cs->services_.push_back(std::make_unique<KvService>(server, cs->reads_.get()));
-  cs->services_.push_back(std::make_unique<MaintenanceService>(server));
-  cs->services_.push_back(std::make_unique<ClusterService>(server));
-  cs->services_.push_back(std::make_unique<LeaseService>(server, cs->leader_monitor_.get()));
-  cs->services_.push_back(std::make_unique<WatchService>(server, cs->leader_monitor_.get()));
+                                                        server->election_timeout());
+  // Every service is registered here, and each gets only the views of the
+  // member it needs (server/interfaces.h).
+  cs->services_.push_back(std::make_unique<KvService>(server, server, server, cs->reads_.get()));
+  cs->services_.push_back(std::make_unique<MaintenanceService>(server, server));
+  cs->services_.push_back(std::make_unique<ClusterService>(server, server));
+  cs->services_.push_back(std::make_unique<LeaseService>(
+      LeaseServiceDeps{server, server, server, server->lessor()}, cs->leader_monitor_.get()));
+  cs->services_.push_back(
+      std::make_unique<WatchService>(server, server->watch_hub(), cs->leader_monitor_.get()));
   // Registered so every method exists; each answers UNIMPLEMENTED until built.
   cs->services_.push_back(std::make_unique<etcdserverpb::Auth::CallbackService>());
   cs->services_.push_back(std::make_unique<v3lockpb::Lock::CallbackService>());
@@ -47,7 +51,7 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
   for (size_t i = 0; i < addresses.size(); ++i) {
     builder.AddListeningPort(addresses[i], grpc::InsecureServerCredentials(), &ports[i]);
   }
-  const uint64_t max_request = server->options().max_request_bytes;
+  const uint64_t max_request = server->max_request_bytes();
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_request) + kGrpcOverheadBytes);
   builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
   // etcd's server keepalive defaults: clients may ping every 5 s.

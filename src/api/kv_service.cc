@@ -4,45 +4,46 @@
 #include "api/grpc_status.h"
 #include "api/read_executor.h"
 #include "mvcc/kv_store.h"
-#include "server/etcd_server.h"
 #include "server/kv_applier.h"
 #include "server/request_validation.h"
 
 namespace etcdpp::api {
 namespace {
 
-// Proposes `request` and finishes the RPC when it is applied.
+// Proposes `request`; the call finishes once it is applied (or failed).
 template <typename Response>
-grpc::ServerUnaryReactor* ProposeAndFinish(server::EtcdServer* server,
+grpc::ServerUnaryReactor* ProposeAndFinish(server::Proposer* proposer,
+                                           const server::ClusterView* cluster,
                                            grpc::CallbackServerContext* context,
                                            internalpb::InternalRaftRequest request,
                                            Response* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  server->Propose(std::move(request), response, [server, reactor, response](const Status& st) {
-    if (st.ok()) server->FillHeader(response->mutable_header());
+  proposer->Propose(std::move(request), response, [cluster, reactor, response](const Status& st) {
+    if (st.ok()) cluster->FillHeader(response->mutable_header());
     reactor->Finish(ToGrpcStatus(st));
   });
   return reactor;
 }
 
-// Runs `read` (which fills the response and returns a Status) either at once
-// (serializable) or after the member has caught up with the leader's commit
-// index at the time of the call (linearizable).
+// Runs `read` (it fills the response and returns a Status) at once when
+// serializable; otherwise on the read pool once the barrier has passed, so
+// the read sees every write committed before the call.
 template <typename Response, typename ReadFn>
-grpc::ServerUnaryReactor* ReadAndFinish(server::EtcdServer* server, ReadExecutor* executor,
+grpc::ServerUnaryReactor* ReadAndFinish(server::ReadBarrier* barrier,
+                                        const server::ClusterView* cluster, ReadExecutor* executor,
                                         grpc::CallbackServerContext* context, bool serializable,
                                         Response* response, ReadFn read) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto run = [server, reactor, response, read]() {
+  auto run = [cluster, reactor, response, read]() {
     Status st = read();
-    if (st.ok()) server->FillHeader(response->mutable_header());
+    if (st.ok()) cluster->FillHeader(response->mutable_header());
     reactor->Finish(ToGrpcStatus(st));
   };
   if (serializable) {
     run();
     return reactor;
   }
-  server->WaitLinearizable([executor, reactor, run](const Status& st) {
+  barrier->WaitLinearizable([executor, reactor, run](const Status& st) {
     if (!st.ok()) {
       reactor->Finish(ToGrpcStatus(st));
       return;
@@ -72,23 +73,24 @@ grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context, const
 
 }  // namespace
 
-KvService::KvService(server::EtcdServer* server, ReadExecutor* reads)
-    : server_(server), reads_(reads) {}
+KvService::KvService(server::Proposer* proposer, server::ReadBarrier* barrier,
+                     const server::ClusterView* cluster, ReadExecutor* reads)
+    : proposer_(proposer), barrier_(barrier), cluster_(cluster), reads_(reads) {}
 
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
                                            const etcdserverpb::RangeRequest* request,
                                            etcdserverpb::RangeResponse* response) {
   if (auto* refused = RefuseCall(
-          *server_, context, request->serializable() ? LearnerServes::kYes : LearnerServes::kNo))
+          *cluster_, context, request->serializable() ? LearnerServes::kYes : LearnerServes::kNo))
     return refused;
   Status st = server::ValidateRange(*request);
   if (!st.ok()) return FinishWith(context, st);
-  // The store is taken when the read runs (after ReadIndex), never held
-  // across the wait: a snapshot install replaces it and waits for holders.
-  server::EtcdServer* server = server_;
-  return ReadAndFinish(server_, reads_, context, request->serializable(), response,
-                       [server, request, response]() -> Status {
-                         std::shared_ptr<mvcc::KvStore> store = server->store();
+  // The store is taken when the read runs, after the barrier, and never
+  // held across it: a snapshot install waits for every holder.
+  const server::ClusterView* cluster = cluster_;
+  return ReadAndFinish(barrier_, cluster_, reads_, context, request->serializable(), response,
+                       [cluster, request, response]() -> Status {
+                         std::shared_ptr<mvcc::KvStore> store = cluster->store();
                          auto view = store->Read();
                          if (!view.ok()) return view.status();
                          return server::KvApplier::Range(**view, *request, response);
@@ -98,38 +100,38 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
                                          const etcdserverpb::PutRequest* request,
                                          etcdserverpb::PutResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidatePut(*request);
   if (!st.ok()) return FinishWith(context, st);
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_put() = *request;
-  return ProposeAndFinish(server_, context, std::move(proposal), response);
+  return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* context,
                                                  const etcdserverpb::DeleteRangeRequest* request,
                                                  etcdserverpb::DeleteRangeResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidateDeleteRange(*request);
   if (!st.ok()) return FinishWith(context, st);
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_delete_range() = *request;
-  return ProposeAndFinish(server_, context, std::move(proposal), response);
+  return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
                                          const etcdserverpb::TxnRequest* request,
                                          etcdserverpb::TxnResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
-  Status st = server::ValidateTxn(*request, static_cast<int>(server_->options().max_txn_ops));
+  if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  Status st = server::ValidateTxn(*request, static_cast<int>(cluster_->max_txn_ops()));
   if (!st.ok()) return FinishWith(context, st);
   if (server::IsReadOnlyTxn(*request)) {
-    // etcd serves read-only txns without a log entry; serializable only if
-    // every range in it is.
-    server::EtcdServer* server = server_;
-    return ReadAndFinish(server_, reads_, context, IsSerializableTxn(*request), response,
-                         [server, request, response]() -> Status {
-                           std::shared_ptr<mvcc::KvStore> store = server->store();
+    // A read-only txn needs no log entry (etcd does the same); it is
+    // serializable only when each of its ranges is.
+    const server::ClusterView* cluster = cluster_;
+    return ReadAndFinish(barrier_, cluster_, reads_, context, IsSerializableTxn(*request), response,
+                         [cluster, request, response]() -> Status {
+                           std::shared_ptr<mvcc::KvStore> store = cluster->store();
                            auto view = store->Read();
                            if (!view.ok()) return view.status();
                            return server::KvApplier::TxnReadOnly(**view, *request, response);
@@ -137,16 +139,16 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
   }
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_txn() = *request;
-  return ProposeAndFinish(server_, context, std::move(proposal), response);
+  return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* context,
                                              const etcdserverpb::CompactionRequest* request,
                                              etcdserverpb::CompactionResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_compaction() = *request;
-  return ProposeAndFinish(server_, context, std::move(proposal), response);
+  return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }
 
 }  // namespace etcdpp::api

@@ -3,20 +3,20 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 
-namespace etcdpp::server {
-class EtcdServer;
-}
+#include "server/interfaces.h"
 
 namespace etcdpp::api {
 
 class ReadExecutor;
 
-// Writes go through Raft (EtcdServer::Propose); reads are served from an MVCC
-// snapshot, after a ReadIndex round unless the request is serializable.
-// Handlers never block a gRPC thread on Raft: they finish from callbacks.
+// Writes are proposed through Raft; reads run on a store snapshot, behind
+// the read barrier unless the request is serializable. No handler blocks a
+// gRPC thread on Raft: each finishes its call from the member's callback.
+// The pointers are not owned and outlive the service.
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
-  KvService(server::EtcdServer* server, ReadExecutor* reads);
+  KvService(server::Proposer* proposer, server::ReadBarrier* barrier,
+            const server::ClusterView* cluster, ReadExecutor* reads);
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
                                   const etcdserverpb::RangeRequest* request,
@@ -35,7 +35,9 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                     etcdserverpb::CompactionResponse* response) override;
 
  private:
-  server::EtcdServer* const server_;
+  server::Proposer* const proposer_;
+  server::ReadBarrier* const barrier_;
+  const server::ClusterView* const cluster_;
   ReadExecutor* const reads_;
 };
 

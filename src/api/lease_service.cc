@@ -10,7 +10,6 @@
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
 #include "mvcc/kv_store.h"
-#include "server/etcd_server.h"
 
 namespace etcdpp::api {
 namespace {
@@ -20,9 +19,9 @@ using etcdserverpb::LeaseKeepAliveResponse;
 
 // cluster_id, member_id, raft_term and this member's current revision (etcd's
 // header filler for lease responses).
-void FillLocalHeader(server::EtcdServer* server, etcdserverpb::ResponseHeader* header) {
-  server->FillHeader(header);
-  auto store = server->store();
+void FillLocalHeader(const LeaseServiceDeps* server, etcdserverpb::ResponseHeader* header) {
+  server->cluster->FillHeader(header);
+  auto store = server->cluster->store();
   header->set_revision(store->CurrentRevision());
 }
 
@@ -33,28 +32,29 @@ Status RetryableLeaderError(const Status& st) {
 }
 
 // etcd's LeaseRenew: on the primary lessor, else forwarded to the leader.
-void RenewAnywhere(server::EtcdServer* server, int64_t id,
+void RenewAnywhere(const LeaseServiceDeps* server, int64_t id,
                    std::function<void(Result<int64_t>)> done) {
-  server->lessor()->Renew(id, [server, id, done = std::move(done)](Result<int64_t> ttl) mutable {
+  server->leases->Renew(id, [server, id, done = std::move(done)](Result<int64_t> ttl) mutable {
     if (ttl.ok() || ttl.status().code() != Code::kNotLeader) {
       done(std::move(ttl));
       return;
     }
     LeaseKeepAliveRequest req;
     req.set_id(id);
-    server->CallLeader(lease::kPeerRenewMethod, req.SerializeAsString(),
-                       [done = std::move(done)](Result<std::string> reply) {
-                         if (!reply.ok()) {
-                           done(RetryableLeaderError(reply.status()));
-                           return;
-                         }
-                         LeaseKeepAliveResponse resp;
-                         if (!resp.ParseFromString(*reply)) {
-                           done(Status::Internal("lease: malformed keep-alive reply from leader"));
-                           return;
-                         }
-                         done(resp.ttl());
-                       });
+    server->leader->CallLeader(
+        lease::kPeerRenewMethod, req.SerializeAsString(),
+        [done = std::move(done)](Result<std::string> reply) {
+          if (!reply.ok()) {
+            done(RetryableLeaderError(reply.status()));
+            return;
+          }
+          LeaseKeepAliveResponse resp;
+          if (!resp.ParseFromString(*reply)) {
+            done(Status::Internal("lease: malformed keep-alive reply from leader"));
+            return;
+          }
+          done(resp.ttl());
+        });
   });
 }
 
@@ -63,8 +63,8 @@ class KeepAliveReactor final
  public:
   // With `monitor`, the stream ends with "etcdserver: no leader" when its
   // member loses the leader for long (the client asked for a leader).
-  KeepAliveReactor(server::EtcdServer* server, LeaderMonitor* monitor)
-      : server_(server), monitor_(monitor) {
+  KeepAliveReactor(const LeaseServiceDeps* member, LeaderMonitor* monitor)
+      : member_(member), monitor_(monitor) {
     if (monitor_ != nullptr) monitor_token_ = monitor_->Register([this] { OnNoLeader(); });
     StartRead(&request_);
   }
@@ -88,8 +88,8 @@ class KeepAliveReactor final
     // never reports a revision later than the renewal.
     response_.Clear();
     response_.set_id(request_.id());
-    FillLocalHeader(server_, response_.mutable_header());
-    RenewAnywhere(server_, request_.id(), [this](Result<int64_t> ttl) { OnRenewed(ttl); });
+    FillLocalHeader(member_, response_.mutable_header());
+    RenewAnywhere(member_, request_.id(), [this](Result<int64_t> ttl) { OnRenewed(ttl); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -151,7 +151,7 @@ class KeepAliveReactor final
     Finish(status);
   }
 
-  server::EtcdServer* const server_;
+  const LeaseServiceDeps* const member_;
   LeaderMonitor* const monitor_;
   LeaderMonitor::Token monitor_token_ = 0;
   LeaseKeepAliveRequest request_;
@@ -164,54 +164,56 @@ class KeepAliveReactor final
 
 }  // namespace
 
-LeaseService::LeaseService(server::EtcdServer* server, LeaderMonitor* monitor)
-    : server_(server), monitor_(monitor), ids_(server->member_id()) {}
+LeaseService::LeaseService(LeaseServiceDeps deps, LeaderMonitor* monitor)
+    : deps_(deps), monitor_(monitor), ids_(deps.cluster->member_id()) {}
 
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* context,
                                                    const etcdserverpb::LeaseGrantRequest* request,
                                                    etcdserverpb::LeaseGrantResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseCall(*deps_.cluster, context, LearnerServes::kNo)) return refused;
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_lease_grant() = *request;
   // ID 0: this member picks one (etcd's LeaseGrant does so before proposing).
   if (request->id() == 0) proposal.mutable_lease_grant()->set_id(ids_.Next());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  server::EtcdServer* server = server_;
-  server_->Propose(std::move(proposal), response, [server, reactor, response](const Status& st) {
-    if (st.ok()) server->FillHeader(response->mutable_header());
-    reactor->Finish(ToGrpcStatus(st));
-  });
+  const LeaseServiceDeps* server = &deps_;
+  deps_.proposer->Propose(std::move(proposal), response,
+                          [server, reactor, response](const Status& st) {
+                            if (st.ok()) server->cluster->FillHeader(response->mutable_header());
+                            reactor->Finish(ToGrpcStatus(st));
+                          });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::LeaseRevokeRequest* request,
                                                     etcdserverpb::LeaseRevokeResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseCall(*deps_.cluster, context, LearnerServes::kNo)) return refused;
   internalpb::InternalRaftRequest proposal;
   *proposal.mutable_lease_revoke() = *request;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  server::EtcdServer* server = server_;
-  server_->Propose(std::move(proposal), response, [server, reactor, response](const Status& st) {
-    if (st.ok()) server->FillHeader(response->mutable_header());
-    reactor->Finish(ToGrpcStatus(st));
-  });
+  const LeaseServiceDeps* server = &deps_;
+  deps_.proposer->Propose(std::move(proposal), response,
+                          [server, reactor, response](const Status& st) {
+                            if (st.ok()) server->cluster->FillHeader(response->mutable_header());
+                            reactor->Finish(ToGrpcStatus(st));
+                          });
   return reactor;
 }
 
 grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse>*
 LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* context) {
-  Status st = CheckCall(*server_, *context, LearnerServes::kNo);
+  Status st = CheckCall(*deps_.cluster, *context, LearnerServes::kNo);
   if (!st.ok()) return new RefusedStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(st);
-  return new KeepAliveReactor(server_, RequiresLeader(*context) ? monitor_ : nullptr);
+  return new KeepAliveReactor(&deps_, RequiresLeader(*context) ? monitor_ : nullptr);
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* context, const etcdserverpb::LeaseTimeToLiveRequest* request,
     etcdserverpb::LeaseTimeToLiveResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseCall(*deps_.cluster, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  server::EtcdServer* server = server_;
+  const LeaseServiceDeps* server = &deps_;
   const int64_t id = request->id();
   // etcd answers a lease that does not exist with TTL -1, not an error.
   auto finish = [server, reactor, response, id](const Status& st) {
@@ -226,32 +228,32 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     FillLocalHeader(server, response->mutable_header());
     reactor->Finish(grpc::Status::OK);
   };
-  Status st = server_->lessor()->TimeToLive(*request, response);
+  Status st = deps_.leases->TimeToLive(*request, response);
   if (st.code() != Code::kNotLeader) {
     finish(st);
     return reactor;
   }
-  server_->CallLeader(lease::kPeerTimeToLiveMethod, request->SerializeAsString(),
-                      [response, finish](Result<std::string> reply) {
-                        if (!reply.ok()) {
-                          finish(reply.status());
-                          return;
-                        }
-                        if (!response->ParseFromString(*reply)) {
-                          finish(Status::Internal("lease: malformed time-to-live reply"));
-                          return;
-                        }
-                        finish(Status::OK());
-                      });
+  deps_.leader->CallLeader(lease::kPeerTimeToLiveMethod, request->SerializeAsString(),
+                           [response, finish](Result<std::string> reply) {
+                             if (!reply.ok()) {
+                               finish(reply.status());
+                               return;
+                             }
+                             if (!response->ParseFromString(*reply)) {
+                               finish(Status::Internal("lease: malformed time-to-live reply"));
+                               return;
+                             }
+                             finish(Status::OK());
+                           });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::LeaseLeasesRequest*,
                                                     etcdserverpb::LeaseLeasesResponse* response) {
-  if (auto* refused = RefuseCall(*server_, context, LearnerServes::kNo)) return refused;
-  for (int64_t id : server_->lessor()->Leases()) response->add_leases()->set_id(id);
-  FillLocalHeader(server_, response->mutable_header());
+  if (auto* refused = RefuseCall(*deps_.cluster, context, LearnerServes::kNo)) return refused;
+  for (int64_t id : deps_.leases->Leases()) response->add_leases()->set_id(id);
+  FillLocalHeader(&deps_, response->mutable_header());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

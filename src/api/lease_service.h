@@ -3,24 +3,31 @@
 #pragma once
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "lease/interfaces.h"
 #include "lease/lessor.h"
-
-namespace etcdpp::server {
-class EtcdServer;
-}
+#include "server/interfaces.h"
 
 namespace etcdpp::api {
 
 class LeaderMonitor;
 
-// Grant and revoke go through Raft (EtcdServer::Propose). Keep-alive and
-// time-to-live are the leader's: a follower forwards them to the leader over
-// the peer transport (EtcdServer::CallLeader). LeaseLeases is answered by
-// any member from its applied state. Handlers never block a gRPC thread.
+// The parts of the member the lease service uses. Not owned; they outlive
+// the service and every stream it opened.
+struct LeaseServiceDeps {
+  server::Proposer* proposer;
+  const server::ClusterView* cluster;
+  server::LeaderChannel* leader;
+  lease::ClientLeases* leases;
+};
+
+// Grant and revoke are proposed through Raft. Keep-alive and time-to-live
+// belong to the leader's lessor: a follower passes them to the leader over
+// the peer transport. Any member answers LeaseLeases from its applied
+// state. No handler blocks a gRPC thread.
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
   // `monitor` ends keep-alive streams that asked for a leader when there is none.
-  LeaseService(server::EtcdServer* server, LeaderMonitor* monitor);
+  LeaseService(LeaseServiceDeps deps, LeaderMonitor* monitor);
 
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* context,
                                        const etcdserverpb::LeaseGrantRequest* request,
@@ -40,7 +47,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         etcdserverpb::LeaseLeasesResponse* response) override;
 
  private:
-  server::EtcdServer* const server_;
+  const LeaseServiceDeps deps_;
   LeaderMonitor* const monitor_;
   lease::LeaseIdGenerator ids_;
 };

@@ -3,9 +3,7 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 
-namespace etcdpp::server {
-class EtcdServer;
-}
+#include "server/interfaces.h"
 
 namespace etcdpp::api {
 
@@ -15,7 +13,9 @@ inline constexpr char kEtcdApiVersion[] = "3.4.0";
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  explicit MaintenanceService(server::EtcdServer* server) : server_(server) {}
+  // Not owned; both outlive the service.
+  MaintenanceService(const server::ClusterView* cluster, server::ClusterAdmin* admin)
+      : cluster_(cluster), admin_(admin) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const etcdserverpb::StatusRequest* request,
@@ -33,12 +33,15 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                        etcdserverpb::MoveLeaderResponse* response) override;
 
  private:
-  server::EtcdServer* const server_;
+  const server::ClusterView* const cluster_;
+  server::ClusterAdmin* const admin_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
-  explicit ClusterService(server::EtcdServer* server) : server_(server) {}
+  // Not owned; both outlive the service.
+  ClusterService(const server::ClusterView* cluster, server::ClusterAdmin* admin)
+      : cluster_(cluster), admin_(admin) {}
 
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
                                        const etcdserverpb::MemberListRequest* request,
@@ -59,7 +62,8 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                           etcdserverpb::MemberPromoteResponse* response) override;
 
  private:
-  server::EtcdServer* const server_;
+  const server::ClusterView* const cluster_;
+  server::ClusterAdmin* const admin_;
 };
 
 }  // namespace etcdpp::api

@@ -11,7 +11,6 @@
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
 #include "mvcc/kv_store.h"
-#include "server/etcd_server.h"
 #include "watch/watch_hub.h"
 
 namespace etcdpp::api {
@@ -66,8 +65,8 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
  public:
   // With `monitor`, the stream ends with "etcdserver: no leader" when its
   // member loses the leader for long (the client asked for a leader).
-  WatchStream(server::EtcdServer* server, LeaderMonitor* monitor)
-      : server_(server), hub_(server->watch_hub()), monitor_(monitor) {
+  WatchStream(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor)
+      : cluster_(cluster), hub_(hub), monitor_(monitor) {
     if (monitor_ != nullptr) {
       monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
     }
@@ -171,7 +170,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       if (f == etcdserverpb::WatchCreateRequest::NOPUT) spec.no_put = true;
       if (f == etcdserverpb::WatchCreateRequest::NODELETE) spec.no_delete = true;
     }
-    const int64_t rev = server_->store()->CurrentRevision();
+    const int64_t rev = cluster_->store()->CurrentRevision();
     spec.start_revision = create.start_revision() == 0 ? rev + 1 : create.start_revision();
 
     std::lock_guard<std::mutex> ids_lock(ids_mu_);
@@ -207,7 +206,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     Send(std::move(created));
     auto hub_id = hub_->Add(this, spec);
     if (!hub_id.ok()) {
-      End(grpc::Status(grpc::StatusCode::UNAVAILABLE, hub_id.status().message()));
+      End(grpc::Status(grpc::StatusCode::UNAVAILABLE, ClientMessage(hub_id.status())));
       return;
     }
     ids_[id] = *hub_id;
@@ -224,7 +223,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       fragment_.erase(id);
     }
     WatchResponse canceled;
-    canceled.mutable_header()->set_revision(server_->store()->CurrentRevision());
+    canceled.mutable_header()->set_revision(cluster_->store()->CurrentRevision());
     canceled.set_watch_id(id);
     canceled.set_canceled(true);
     Send(std::move(canceled));
@@ -246,11 +245,10 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   void EnqueueLocked(WatchResponse&& response) {
     const int64_t rev = response.header().revision();
-    server_->FillHeader(response.mutable_header());
+    cluster_->FillHeader(response.mutable_header());
     response.mutable_header()->set_revision(rev);
     if (fragment_.count(response.watch_id()) != 0) {
-      for (WatchResponse& part :
-           Fragment(std::move(response), server_->options().max_request_bytes)) {
+      for (WatchResponse& part : Fragment(std::move(response), cluster_->max_request_bytes())) {
         queued_bytes_ += part.ByteSizeLong();
         out_.push_back(std::move(part));
       }
@@ -291,7 +289,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     if (now) Finish(status);
   }
 
-  server::EtcdServer* const server_;
+  const server::ClusterView* const cluster_;
   watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
   LeaderMonitor::Token monitor_token_ = 0;
@@ -318,14 +316,15 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
 }  // namespace
 
-WatchService::WatchService(server::EtcdServer* server, LeaderMonitor* monitor)
-    : server_(server), monitor_(monitor) {}
+WatchService::WatchService(const server::ClusterView* cluster, watch::WatchHub* hub,
+                           LeaderMonitor* monitor)
+    : cluster_(cluster), hub_(hub), monitor_(monitor) {}
 
 grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
     grpc::CallbackServerContext* context) {
-  Status st = CheckCall(*server_, *context, LearnerServes::kNo);
+  Status st = CheckCall(*cluster_, *context, LearnerServes::kNo);
   if (!st.ok()) return new RefusedStream<WatchRequest, WatchResponse>(st);
-  return new WatchStream(server_, RequiresLeader(*context) ? monitor_ : nullptr);
+  return new WatchStream(cluster_, hub_, RequiresLeader(*context) ? monitor_ : nullptr);
 }
 
 }  // namespace etcdpp::api

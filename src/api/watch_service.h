@@ -6,8 +6,10 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 
-namespace etcdpp::server {
-class EtcdServer;
+#include "server/interfaces.h"
+
+namespace etcdpp::watch {
+class WatchHub;
 }
 
 namespace etcdpp::api {
@@ -16,14 +18,16 @@ class LeaderMonitor;
 
 class WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
-  // `monitor` ends streams that asked for a leader when there is none.
-  WatchService(server::EtcdServer* server, LeaderMonitor* monitor);
+  // `monitor` ends streams that asked for a leader when there is none. Not
+  // owned; all three outlive the service and its streams.
+  WatchService(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor);
 
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* context) override;
 
  private:
-  server::EtcdServer* const server_;
+  const server::ClusterView* const cluster_;
+  watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
 };
 

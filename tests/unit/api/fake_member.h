@@ -1,0 +1,185 @@
+// A member without Raft, for the gRPC services' unit tests: it implements
+// the interfaces of server/interfaces.h over a real store in a temp dir.
+// Proposals are applied at once with KvApplier unless the test scripts an
+// error; the read barrier passes at once unless scripted otherwise. Every
+// call is recorded, so a test can check what the service asked for.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mvcc/kv_store.h"
+#include "server/interfaces.h"
+#include "server/kv_applier.h"
+#include "unit/mvcc/temp_dir.h"
+
+namespace etcdpp::api::testing {
+
+class FakeMember final : public server::Proposer,
+                         public server::ReadBarrier,
+                         public server::ClusterView,
+                         public server::ClusterAdmin {
+ public:
+  FakeMember() {
+    auto store = mvcc::KvStore::Open(dir_.path());
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store.value());
+  }
+
+  // ---- Scripted behaviour (set before the call under test).
+  std::optional<Status> propose_error;
+  std::optional<Status> barrier_error;
+  std::optional<Status> admin_error;
+  uint64_t leader = 1;
+  bool learner = false;
+  uint64_t txn_ops_limit = 128;
+  std::vector<server::Member> members;
+  uint64_t next_member_id = 0x1234;
+
+  // ---- Recorded calls.
+  int proposals = 0;
+  int barrier_waits = 0;
+  std::vector<std::string> admin_calls;
+  uint64_t last_transferee = 0;
+  std::chrono::milliseconds last_transfer_timeout{0};
+
+  // Proposer: applies the request at once, like a one-member cluster.
+  void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
+               server::ProposeCallback done) override {
+    ++proposals;
+    if (propose_error) return done(*propose_error);
+    auto txn = store_->Write();
+    ASSERT_TRUE(txn.ok());
+    Status st;
+    if (request.has_put()) {
+      st = kv_.Put(**txn, request.put(), static_cast<etcdserverpb::PutResponse*>(response));
+    } else if (request.has_delete_range()) {
+      st = kv_.DeleteRange(**txn, request.delete_range(),
+                           static_cast<etcdserverpb::DeleteRangeResponse*>(response));
+    } else if (request.has_txn()) {
+      st = kv_.Txn(**txn, request.txn(), static_cast<etcdserverpb::TxnResponse*>(response));
+    } else if (request.has_compaction()) {
+      st = kv_.Compact(**txn, request.compaction(),
+                       static_cast<etcdserverpb::CompactionResponse*>(response));
+    } else {
+      st = Status::Unimplemented("not faked");
+    }
+    if (st.ok()) st = (*txn)->Commit();
+    done(st);
+  }
+
+  void WaitLinearizable(server::ReadCallback done) override {
+    ++barrier_waits;
+    done(barrier_error ? *barrier_error : Status::OK());
+  }
+
+  // ClusterView.
+  uint64_t member_id() const override { return 0xaa; }
+  uint64_t cluster_id() const override { return 0xcc; }
+  uint64_t leader_id() const override { return leader; }
+  bool is_learner() const override { return learner; }
+  uint64_t term() const override { return 7; }
+  uint64_t applied_index() const override { return 41; }
+  uint64_t commit_index() const override { return 42; }
+  std::vector<server::Member> Members() const override { return members; }
+  void FillHeader(etcdserverpb::ResponseHeader* header) const override {
+    header->set_cluster_id(cluster_id());
+    header->set_member_id(member_id());
+    header->set_raft_term(term());
+  }
+  std::shared_ptr<mvcc::KvStore> store() const override { return store_; }
+  uint64_t max_request_bytes() const override { return 1536 * 1024; }
+  uint64_t max_txn_ops() const override { return txn_ops_limit; }
+  std::chrono::milliseconds request_timeout() const override {
+    return std::chrono::milliseconds(7000);
+  }
+  std::chrono::milliseconds election_timeout() const override {
+    return std::chrono::milliseconds(1000);
+  }
+
+  // ClusterAdmin: records the call and answers with admin_error or OK.
+  void AddMember(server::Member* member, server::ProposeCallback done) override {
+    admin_calls.push_back("add");
+    if (admin_error) return done(*admin_error);
+    member->id = next_member_id;
+    members.push_back(*member);
+    done(Status::OK());
+  }
+  void RemoveMember(uint64_t id, server::ProposeCallback done) override {
+    admin_calls.push_back("remove " + std::to_string(id));
+    if (admin_error) return done(*admin_error);
+    std::erase_if(members, [id](const server::Member& m) { return m.id == id; });
+    done(Status::OK());
+  }
+  void UpdateMember(uint64_t id, std::vector<std::string> peer_urls,
+                    server::ProposeCallback done) override {
+    admin_calls.push_back("update " + std::to_string(id));
+    if (admin_error) return done(*admin_error);
+    for (server::Member& m : members) {
+      if (m.id == id) m.peer_urls = peer_urls;
+    }
+    done(Status::OK());
+  }
+  void PromoteMember(uint64_t id, server::ProposeCallback done) override {
+    admin_calls.push_back("promote " + std::to_string(id));
+    if (admin_error) return done(*admin_error);
+    for (server::Member& m : members) {
+      if (m.id == id) m.is_learner = false;
+    }
+    done(Status::OK());
+  }
+  void MoveLeader(uint64_t transferee, std::chrono::milliseconds timeout,
+                  server::ProposeCallback done) override {
+    admin_calls.push_back("move " + std::to_string(transferee));
+    last_transferee = transferee;
+    last_transfer_timeout = timeout;
+    if (admin_error) return done(*admin_error);
+    leader = transferee;
+    done(Status::OK());
+  }
+
+ private:
+  etcdpp::testing::TempDir dir_;
+  std::shared_ptr<mvcc::KvStore> store_;
+  server::KvApplier kv_;
+};
+
+// One gRPC service on a free local port, with a channel to it.
+class InProcessServer {
+ public:
+  explicit InProcessServer(grpc::Service* service) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(service);
+    server_ = builder.BuildAndStart();
+    EXPECT_NE(server_, nullptr);
+    EXPECT_NE(port_, 0);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                   grpc::InsecureChannelCredentials());
+  }
+  ~InProcessServer() { server_->Shutdown(); }
+
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// A client context that gives up after a few seconds, so a handler that
+// never finishes fails the test instead of hanging it.
+inline std::unique_ptr<grpc::ClientContext> Context(bool require_leader = false) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (require_leader) context->AddMetadata("hasleader", "true");
+  return context;
+}
+
+}  // namespace etcdpp::api::testing
