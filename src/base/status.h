@@ -1,9 +1,10 @@
 // Status and Result<T>: the only error channel across etcdpp's modules.
 //
-// Codes form a closed set. Each etcd-specific code has exactly one gRPC code
-// and one message, the ones etcd's clients match on (clientv3's rpctypes), so
-// the API layer converts a Status to a grpc::Status without a table of its
-// own. Generic codes (kIOError, kCorruption, ...) carry a free-form message.
+// Codes form a closed set: generic ones (kIOError, kCorruption, ...) with a
+// message chosen where the error arises, and the etcd errors (kCompacted,
+// kNoLeader, ...), which lower layers raise by code alone. What a client
+// sees for a code, its gRPC code and etcd's exact message, is the API
+// layer's business (api/grpc_status.h); base knows no gRPC.
 #pragma once
 
 #include <cassert>
@@ -81,33 +82,12 @@ enum class Code : unsigned char {
   kCodeCount,  // Not a code: the number of codes.
 };
 
-// Numeric gRPC status codes (grpc::StatusCode), kept here so modules below
-// the API layer need no gRPC headers.
-enum class GrpcCode : int {
-  kOk = 0,
-  kCancelled = 1,
-  kUnknown = 2,
-  kInvalidArgument = 3,
-  kDeadlineExceeded = 4,
-  kNotFound = 5,
-  kAlreadyExists = 6,
-  kPermissionDenied = 7,
-  kResourceExhausted = 8,
-  kFailedPrecondition = 9,
-  kAborted = 10,
-  kOutOfRange = 11,
-  kUnimplemented = 12,
-  kInternal = 13,
-  kUnavailable = 14,
-  kDataLoss = 15,
-  kUnauthenticated = 16,
-};
-
 class [[nodiscard]] Status {
  public:
   // OK. Cheap: no allocation.
   Status() = default;
-  // An etcd error with its fixed message, or a generic code with `message`.
+  // `message` may be empty for the etcd codes: the API layer supplies
+  // etcd's text for them.
   explicit Status(Code code, std::string message = {});
 
   static Status OK() { return Status(); }
@@ -121,10 +101,9 @@ class [[nodiscard]] Status {
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
-  // The message clients see: etcd's text for etcd codes.
+  // The caller's message; empty for an etcd code raised without one.
   const std::string& message() const { return message_; }
-  GrpcCode grpc_code() const;
-  // "CodeName: message", for logs.
+  // "CodeName: message" (or just the name), for logs.
   std::string ToString() const;
 
   bool operator==(const Status& other) const {
@@ -136,10 +115,7 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// etcd's client-visible message for an etcd code ("etcdserver: ..."), empty
-// for generic codes.
-std::string_view EtcdMessage(Code code);
-GrpcCode ToGrpcCode(Code code);
+// "NoLeader", "IOError", ...: stable, used in logs and on the peer wire.
 std::string_view CodeName(Code code);
 
 // A value or the Status explaining why there is none.

@@ -16,8 +16,32 @@
 namespace etcdpp::transport {
 namespace {
 
+// Peer-facing errors only; clients never see these.
 grpc::Status ToGrpc(const Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.grpc_code()), s.message());
+  grpc::StatusCode code = grpc::StatusCode::INTERNAL;
+  switch (s.code()) {
+    case Code::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case Code::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case Code::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case Code::kCancelled:
+      code = grpc::StatusCode::CANCELLED;
+      break;
+    case Code::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case Code::kCorruption:
+      code = grpc::StatusCode::DATA_LOSS;
+      break;
+    default:
+      break;
+  }
+  return grpc::Status(code, s.message());
 }
 
 }  // namespace

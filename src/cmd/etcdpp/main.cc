@@ -100,8 +100,9 @@ Result<std::chrono::milliseconds> ParseGoDuration(const std::string& text) {
 }
 
 int Fail(const Status& st) {
-  spdlog::critical("{}", st.message());
-  std::fprintf(stderr, "etcdpp: %s\n", st.message().c_str());
+  const std::string text = st.message().empty() ? st.ToString() : st.message();
+  spdlog::critical("{}", text);
+  std::fprintf(stderr, "etcdpp: %s\n", text.c_str());
   return 1;
 }
 
