@@ -74,6 +74,9 @@ void RaftNode::EnsureListening() {
 }
 
 void RaftNode::Start() {
+  // Taken here, not on the loop thread, so the first tick is due one
+  // heartbeat after Start returns whenever the thread gets going.
+  first_tick_ = clock_->Now() + ctx_.options->heartbeat_interval;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -167,7 +170,7 @@ void RaftNode::Run() {
   DrainReady();
   CampaignIfSoleVoter();
   const auto heartbeat = ctx_.options->heartbeat_interval;
-  Clock::TimePoint next_tick = clock_->Now() + heartbeat;
+  Clock::TimePoint next_tick = first_tick_;
   std::deque<PendingProposal> proposals;
   std::vector<ReadCallback> reads;
   std::vector<raftpb::Message> incoming;

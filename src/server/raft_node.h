@@ -140,6 +140,9 @@ class RaftNode {
   Clock* const clock_;
   const uint64_t self_id_;
 
+  // Set by Start before the loop thread exists.
+  Clock::TimePoint first_tick_;
+
   // Raft loop thread only, below.
   std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<raft::RawNode> node_;
