@@ -58,7 +58,7 @@ Member FromProto(const internalpb::MemberInfo& p);
 // The applied membership of the cluster: a pure value, changed only by
 // committed Raft entries (ConfChange entries and MemberAttributesRequests),
 // so every member holds the same one at the same applied index.
-// Not thread-safe: its owner (the server's apply thread) guards it.
+// Not thread-safe: SharedMembership (below) wraps it for the server.
 //
 // Changes are single-server Raft conf changes, one at a time (see
 // docs/membership.md); Validate implements etcd 3.4's
