@@ -6,8 +6,11 @@
 
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,7 +19,10 @@
 
 #include "base/clock.h"
 #include "mvcc/kv_store.h"
+#include "raft/raft.h"
 #include "server/kv_applier.h"
+#include "server/read_index.h"
+#include "server/store_slot.h"
 
 namespace etcdpp::server {
 namespace {
@@ -233,6 +239,76 @@ TEST_F(ServerTest, RequestsTimeOutOnTheInjectedClock) {
   EXPECT_EQ(read.get().code(), Code::kTimeout);
   // Far less than the five seconds and more a real clock would have taken.
   EXPECT_LT(std::chrono::steady_clock::now() - real_start, timeout);
+}
+
+// A replaced store is handed back for closing only once its last reader has
+// let go; the wait is on the readers' releases, from any thread.
+TEST(StoreSlotTest, RetireWaitsForTheLastReaderOfTheOldStore) {
+  const auto base = std::filesystem::temp_directory_path() /
+                    ("etcdpp-store-slot-" + std::to_string(std::random_device()()));
+  auto first = mvcc::KvStore::Open((base / "a").string());
+  auto second = mvcc::KvStore::Open((base / "b").string());
+  ASSERT_TRUE(first.ok() && second.ok());
+  mvcc::KvStore* old_raw = first->get();
+  StoreSlot slot(std::move(first.value()));
+  std::shared_ptr<mvcc::KvStore> reader = slot.Get();
+  ASSERT_EQ(reader.get(), old_raw);
+
+  slot.Publish(std::move(second.value()));
+  EXPECT_NE(slot.Get().get(), old_raw);  // new readers get the new store
+  std::promise<void> release;
+  std::thread holder([&] {
+    release.get_future().wait();
+    reader.reset();  // the last handle to the old store, on another thread
+  });
+  auto retired = std::async(std::launch::async, [&] { return slot.Retire(); });
+  EXPECT_EQ(retired.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  release.set_value();
+  std::shared_ptr<mvcc::KvStore> old = retired.get();
+  holder.join();
+  EXPECT_EQ(old.get(), old_raw);
+  EXPECT_EQ(old.use_count(), 1);
+  old.reset();
+  std::filesystem::remove_all(base);
+}
+
+// One ReadIndex round in flight; reads arriving meanwhile share the next.
+TEST(ReadIndexBatcherTest, OneRoundInFlightAndTheNextBatchWaits) {
+  ReadIndexBatcher batcher;
+  std::vector<std::string> outcomes;
+  auto read = [&](std::string name) {
+    return [&outcomes, name](const Status& st) { outcomes.push_back(name + ":" + st.ToString()); };
+  };
+  const Clock::TimePoint t0 = Clock::Real()->Now();
+  batcher.Add(read("a"));
+  batcher.Add(read("b"));
+  std::optional<std::string> first = batcher.MaybeStart(t0, std::chrono::seconds(5));
+  ASSERT_TRUE(first.has_value());
+  batcher.Add(read("c"));
+  EXPECT_FALSE(batcher.CanStart());
+  EXPECT_FALSE(batcher.MaybeStart(t0, std::chrono::seconds(5)).has_value());
+
+  // A state for another context is ignored; the matching one confirms a and b.
+  EXPECT_FALSE(batcher.Confirm(raft::ReadState{7, "stale-ctx"}).has_value());
+  std::optional<ConfirmedReads> confirmed = batcher.Confirm(raft::ReadState{42, *first});
+  ASSERT_TRUE(confirmed.has_value());
+  EXPECT_EQ(confirmed->index, 42u);
+  EXPECT_EQ(confirmed->callbacks.size(), 2u);
+
+  // c goes out in the next round, which then expires on its deadline.
+  std::optional<std::string> second = batcher.MaybeStart(t0, std::chrono::seconds(5));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_NE(*first, *second);
+  EXPECT_EQ(batcher.OnTick(t0 + std::chrono::seconds(1)), second);  // asked again
+  EXPECT_FALSE(batcher.OnTick(t0 + std::chrono::seconds(5)).has_value());
+  EXPECT_EQ(outcomes, std::vector<std::string>{"c:Timeout"});
+
+  AppliedReadQueue queue;
+  queue.Add(std::move(*confirmed));
+  queue.RunUpTo(41);
+  EXPECT_EQ(outcomes.size(), 1u);
+  queue.RunUpTo(42);
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"c:Timeout", "a:OK", "b:OK"}));
 }
 
 }  // namespace
