@@ -85,6 +85,8 @@ class ServerTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  // For tests that inject it; outlives server_, which may run on it.
+  FakeClock fake_clock_;
   ServerOptions options_;
   std::unique_ptr<EtcdServer> server_;
 };
@@ -198,7 +200,7 @@ int FreePort() {
 // a linearizable read can only time out, and they do the moment the fake
 // clock passes the request timeout, without waiting out five real seconds.
 TEST_F(ServerTest, RequestsTimeOutOnTheInjectedClock) {
-  FakeClock clock;
+  FakeClock& clock = fake_clock_;
   options_.clock = &clock;
   const std::string self = "http://127.0.0.1:" + std::to_string(FreePort());
   const std::string absent = "http://127.0.0.1:" + std::to_string(FreePort());
