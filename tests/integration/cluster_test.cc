@@ -10,10 +10,12 @@
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 
+#include "base/clock.h"
 #include "integration/jumping_clock.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
@@ -380,6 +382,72 @@ TEST_F(ClusterTest, MoveLeader) {
   EXPECT_TRUE(nodes_[target].server->TransferLeadershipForStop(3s).ok());
   EXPECT_NE(nodes_[target].server->leader_id(), nodes_[target].server->member_id());
   ASSERT_TRUE(Put(nodes_[target].server.get(), "k", "v").ok());
+}
+
+// Deadlines follow the injected clock, not the wall: with the second member
+// of a two-member cluster never started there is no leader, so a write and
+// a linearizable read can only time out, and they do the moment the fake
+// clock passes the request timeout, without waiting out five real seconds.
+TEST(InjectedClockTest, RequestsTimeOutOnTheInjectedClock) {
+  std::random_device rd;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("etcdpp-clock-test-" + std::to_string(rd()) + std::to_string(rd()));
+  FakeClock clock;  // outlives the server below
+  ServerOptions options;
+  options.name = "m1";
+  options.data_dir = dir.string();
+  options.heartbeat_interval = std::chrono::milliseconds(10);
+  options.election_timeout = std::chrono::milliseconds(100);
+  options.clock = &clock;
+  const std::string self = "http://127.0.0.1:" + std::to_string(FreePort());
+  const std::string absent = "http://127.0.0.1:" + std::to_string(FreePort());
+  options.initial_cluster = "m1=" + self + ",m2=" + absent;
+  options.initial_advertise_peer_urls = {self};
+  auto started = EtcdServer::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  std::unique_ptr<EtcdServer> server = std::move(started.value());
+
+  std::promise<Status> write_done;
+  etcdserverpb::PutResponse response;
+  internalpb::InternalRaftRequest request;
+  request.mutable_put()->set_key("k");
+  server->Propose(std::move(request), &response,
+                  [&](const Status& st) { write_done.set_value(st); });
+  std::promise<Status> read_done;
+  server->WaitLinearizable([&](const Status& st) { read_done.set_value(st); });
+  std::future<Status> write = write_done.get_future();
+  std::future<Status> read = read_done.get_future();
+  EXPECT_EQ(write.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+
+  // Fake time moves in one-second steps; after each the test waits (on the
+  // futures, in real time) for the raft loop to notice. Both requests must
+  // fail once fake time has passed their deadline, and not before.
+  const Clock::TimePoint fake_start = clock.Now();
+  const auto real_start = std::chrono::steady_clock::now();
+  const auto timeout = RequestTimeout(options);
+  // Fake time at which each request was first seen finished.
+  std::optional<Clock::TimePoint::duration> write_seen;
+  std::optional<Clock::TimePoint::duration> read_seen;
+  for (int step = 0; step < 30 && !(write_seen && read_seen); ++step) {
+    if (!write_seen &&
+        write.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) {
+      write_seen = clock.Now() - fake_start;
+    }
+    if (!read_seen && read.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) {
+      read_seen = clock.Now() - fake_start;
+    }
+    clock.Advance(std::chrono::seconds(1));
+  }
+  ASSERT_TRUE(write_seen && read_seen);
+  EXPECT_GE(*write_seen, timeout);
+  EXPECT_GE(*read_seen, timeout);
+  EXPECT_EQ(write.get().code(), Code::kTimeout);
+  EXPECT_EQ(read.get().code(), Code::kTimeout);
+  // Far less than the five seconds and more a real clock would have taken.
+  EXPECT_LT(std::chrono::steady_clock::now() - real_start, timeout);
+  server.reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -12,11 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include "base/clock.h"
 #include "mvcc/kv_store.h"
 #include "raft/raft.h"
@@ -85,8 +80,6 @@ class ServerTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  // For tests that inject it; outlives server_, which may run on it.
-  FakeClock fake_clock_;
   ServerOptions options_;
   std::unique_ptr<EtcdServer> server_;
 };
@@ -180,72 +173,6 @@ TEST_F(ServerTest, StopFailsPendingRequestsWithStopped) {
   server_->Stop();
   etcdserverpb::PutResponse r;
   EXPECT_EQ(Put("a", "1", &r).code(), Code::kStopped);
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Deadlines follow the injected clock, not the wall: with the second member
-// of a two-member cluster never started there is no leader, so a write and
-// a linearizable read can only time out, and they do the moment the fake
-// clock passes the request timeout, without waiting out five real seconds.
-TEST_F(ServerTest, RequestsTimeOutOnTheInjectedClock) {
-  FakeClock& clock = fake_clock_;
-  options_.clock = &clock;
-  const std::string self = "http://127.0.0.1:" + std::to_string(FreePort());
-  const std::string absent = "http://127.0.0.1:" + std::to_string(FreePort());
-  options_.initial_cluster = "m1=" + self + ",m2=" + absent;
-  options_.initial_advertise_peer_urls = {self};
-  StartServer();
-
-  std::promise<Status> write_done;
-  etcdserverpb::PutResponse response;
-  internalpb::InternalRaftRequest request;
-  request.mutable_put()->set_key("k");
-  server_->Propose(std::move(request), &response,
-                   [&](const Status& st) { write_done.set_value(st); });
-  std::promise<Status> read_done;
-  server_->WaitLinearizable([&](const Status& st) { read_done.set_value(st); });
-  std::future<Status> write = write_done.get_future();
-  std::future<Status> read = read_done.get_future();
-  EXPECT_EQ(write.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
-
-  // Fake time moves in one-second steps; after each the test waits (on the
-  // futures, in real time) for the raft loop to notice. Both requests must
-  // fail once fake time has passed their deadline, and not before.
-  const Clock::TimePoint fake_start = clock.Now();
-  const auto real_start = std::chrono::steady_clock::now();
-  const auto timeout = RequestTimeout(options_);
-  // Fake time at which each request was first seen finished.
-  std::optional<Clock::TimePoint::duration> write_seen;
-  std::optional<Clock::TimePoint::duration> read_seen;
-  for (int step = 0; step < 30 && !(write_seen && read_seen); ++step) {
-    if (!write_seen &&
-        write.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) {
-      write_seen = clock.Now() - fake_start;
-    }
-    if (!read_seen && read.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) {
-      read_seen = clock.Now() - fake_start;
-    }
-    clock.Advance(std::chrono::seconds(1));
-  }
-  ASSERT_TRUE(write_seen && read_seen);
-  EXPECT_GE(*write_seen, timeout);
-  EXPECT_GE(*read_seen, timeout);
-  EXPECT_EQ(write.get().code(), Code::kTimeout);
-  EXPECT_EQ(read.get().code(), Code::kTimeout);
-  // Far less than the five seconds and more a real clock would have taken.
-  EXPECT_LT(std::chrono::steady_clock::now() - real_start, timeout);
 }
 
 // A replaced store is handed back for closing only once its last reader has
