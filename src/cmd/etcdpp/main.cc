@@ -3,7 +3,6 @@
 // start etcdpp.
 #include <absl/synchronization/mutex.h>
 #include <signal.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -13,6 +12,9 @@
 #include <string>
 
 #include "api/client_server.h"
+#include "cmd/etcdpp/listen_check.h"
+#include "cmd/etcdpp/logging.h"
+#include "cmd/version/version.h"
 #include "server/etcd_server.h"
 #include "server/membership.h"
 
@@ -40,6 +42,7 @@ struct Flags {
   std::string watch_progress_notify_interval = "10m0s";
   std::string log_level = "info";
   std::string log_format = "json";
+  std::string log_outputs = "stderr";
 };
 
 // etcd's option, etcd's environment variable: --foo-bar <-> ETCD_FOO_BAR.
@@ -48,19 +51,6 @@ CLI::Option* AddFlag(CLI::App& app, const std::string& name, T& value, const std
   std::string env = "ETCD_";
   for (char c : name) env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
   return app.add_option("--" + name, value, help)->envname(env)->capture_default_str();
-}
-
-void SetUpLogging(const Flags& flags) {
-  auto logger = spdlog::stderr_logger_mt("etcdpp");
-  if (flags.log_format == "json") {
-    // zap-like one JSON object per line, as etcd 3.4 logs with --logger=zap.
-    logger->set_pattern(R"({"level":"%l","ts":"%Y-%m-%dT%H:%M:%S.%f%z","msg":"%v"})");
-  } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %L %v");
-  }
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
-  spdlog::flush_on(spdlog::level::info);
 }
 
 // A Go time.Duration string as etcd's flags take it: a sequence of decimal
@@ -111,7 +101,7 @@ int Fail(const Status& st) {
 int main(int argc, char** argv) {
   Flags flags;
   CLI::App app{"etcdpp: a distributed, reliable key-value store speaking etcd's v3 API"};
-  app.set_version_flag("--version", "etcdpp 0.1.0 (etcd API 3.4)");
+  app.set_version_flag("--version", etcdpp::version::ServerVersionText());
   AddFlag(app, "name", flags.name, "Human-readable name for this member.");
   AddFlag(app, "data-dir", flags.data_dir, "Path to the data directory (default: ${name}.etcdpp).");
   AddFlag(app, "listen-client-urls", flags.listen_client_urls,
@@ -147,9 +137,22 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
       ->check(CLI::IsMember({"json", "text"}));
+  AddFlag(app, "log-outputs", flags.log_outputs,
+          "Where logs go, comma-separated: stderr, stdout or a file path (appended to).");
   CLI11_PARSE(app, argc, argv);
 
-  SetUpLogging(flags);
+  if (Status logging =
+          etcdpp::cmd::SetUpLogging({flags.log_outputs, flags.log_format, flags.log_level});
+      !logging.ok()) {
+    std::fprintf(stderr, "etcdpp: %s\n", logging.message().c_str());
+    return 1;
+  }
+  // Before the data dir is touched: a taken port ends the start in one line.
+  if (Status listenable = etcdpp::cmd::CheckListenUrls(
+          flags.listen_client_urls, flags.listen_peer_urls, flags.initial_cluster);
+      !listenable.ok()) {
+    return Fail(listenable);
+  }
   // Debian builds abseil with deadlock detection on, so every absl::Mutex
   // gRPC takes walks a lock graph (measured: ~4% of the server's CPU under a
   // put load). It finds bugs in gRPC, not in etcdpp: turn it off.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cmd/etcdppctl/go_format.h"
+#include "cmd/version/version.h"
 
 namespace etcdpp::ctl {
 namespace {
@@ -391,6 +392,10 @@ class VersionCommand : public Command {
   int Run(Invocation& inv) override {
     inv.io().out << "etcdctl version: " << kEtcdctlVersion << "\n";
     inv.io().out << "API version: " << kApiVersion << "\n";
+    // Scripts parse the two lines above; what this build is follows them.
+    inv.io().out << "etcdppctl version: " << version::Release() << "\n";
+    inv.io().out << "Git SHA: " << version::GitCommit() << "\n";
+    inv.io().out << "Compiler: " << version::Compiler() << "\n";
     return kExitSuccess;
   }
 };
