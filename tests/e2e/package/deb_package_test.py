@@ -121,33 +121,71 @@ def depends_packages(depends):
     return names
 
 
-def owning_package(path):
-    """The installed package that ships a library, trying both sides of
-    Debian's merged /usr (dpkg records whichever path the package used)."""
-    real = os.path.realpath(path)
-    candidates = [path, real]
-    for p in (path, real):
-        candidates.append(p[4:] if p.startswith("/usr/") else "/usr" + p)
-    for candidate in candidates:
-        result = run(["dpkg", "-S", candidate], check=False)
-        if result.returncode == 0:
-            return result.stdout.split(":")[0].strip()
-    raise AssertionError(f"no installed package ships {path}")
+def owning_packages(paths):
+    """{path: installed package shipping it}, trying both sides of Debian's
+    merged /usr (dpkg records whichever path the package used). One dpkg -S
+    for all paths: each call reads the whole file database."""
+    variants = {}
+    for path in paths:
+        real = os.path.realpath(path)
+        for p in (path, real):
+            variants.setdefault(path, []).extend(
+                [p, p[4:] if p.startswith("/usr/") else "/usr" + p])
+    every = sorted({v for vs in variants.values() for v in vs})
+    found = {}
+    for line in run(["dpkg", "-S"] + every, check=False).stdout.splitlines():
+        package, _, path = line.partition(": ")
+        found[path.strip()] = package.split(":")[0]
+    owners = {}
+    for path, candidates in variants.items():
+        owner = next((found[c] for c in candidates if c in found), None)
+        assert owner, f"no installed package ships {path}"
+        owners[path] = owner
+    return owners
+
+
+def dependency_closure(names):
+    """The installed packages that installing something which Depends on
+    `names` pulls in, following Depends and Pre-Depends (every alternative)
+    and resolving virtual names through Provides."""
+    fmt = "${Package}\t${Provides}\t${Depends}, ${Pre-Depends}\n"
+    listing = run(["dpkg-query", "-W", "-f=" + fmt]).stdout
+    providers, depends_of = {}, {}
+    for line in listing.splitlines():
+        package, provides, depends = line.split("\t")
+        depends_of[package] = depends_packages(depends)
+        for name in {package} | depends_packages(provides):
+            providers.setdefault(name, set()).add(package)
+    closure, pending = set(), list(names)
+    while pending:
+        for package in providers.get(pending.pop(), ()):
+            if package not in closure:
+                closure.add(package)
+                pending.extend(depends_of[package])
+    return closure
 
 
 def check_dependencies(root, depends):
+    """Every library the programs load (ldd: direct and indirect) ships in a
+    package that installing this one pulls in. dpkg-shlibdeps lists only the
+    libraries whose symbols the programs use; the rest must come through
+    those packages' own dependencies."""
     declared = depends_packages(depends)
     assert "libc6" in declared, f"Depends lacks libc6: {depends}"
+    pulled_in = dependency_closure(declared)
+    loaded = {}  # library path -> a program loading it
     for program in PROGRAMS:
         ldd = run(["ldd", os.path.join(root, "usr/bin", program)]).stdout
         for line in ldd.splitlines():
+            if "not found" in line:
+                raise AssertionError(f"{program}: {line.strip()}")
             match = re.search(r"=> (/\S+)", line)
-            if not match:
-                continue  # linux-vdso and the dynamic loader line
-            package = owning_package(match.group(1))
-            assert package in declared, (
-                f"{program} loads {match.group(1)} from {package}, which Depends "
-                f"does not list: {depends}")
+            if match:  # (linux-vdso and the dynamic loader have no "=> path")
+                loaded.setdefault(match.group(1), program)
+    for path, package in owning_packages(loaded).items():
+        assert package in pulled_in, (
+            f"{loaded[path]} loads {path} from {package}, which Depends "
+            f"({depends}) does not pull in")
 
 
 def check_man_pages(root):
@@ -383,20 +421,27 @@ def main():
             with open(LOCK_PATH, "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
-                    install(deb)
+                    timed("install", install, deb)
                     check_everything("/", fields, work, args.etcdctl)
                 except BaseException:
                     run(["dpkg", "--purge", PACKAGE], timeout=120, check=False)
                     raise
-                purge()
+                timed("purge", purge)
     print(f"PASS ({mode}) in {time.monotonic() - started:.1f}s")
 
 
 def check_everything(root, fields, work, etcdctl):
-    check_dependencies(root, fields["Depends"])
+    timed("dependencies", check_dependencies, root, fields["Depends"])
     check_man_pages(root)
     check_version_output(root, fields["Version"])
-    start_unit_command(root, work, etcdctl)
+    timed("unit command", start_unit_command, root, work, etcdctl)
+
+
+def timed(what, fn, *args):
+    started = time.monotonic()
+    result = fn(*args)
+    print(f"{what}: {time.monotonic() - started:.1f}s")
+    return result
 
 
 if __name__ == "__main__":
