@@ -12,11 +12,13 @@
 #include <string>
 
 #include "api/client_server.h"
+#include "server/etcd_server.h"
+#include "server/membership.h"
+
+// The program's own pieces: log setup, the listen-port check, --version.
 #include "cmd/etcdpp/listen_check.h"
 #include "cmd/etcdpp/logging.h"
 #include "cmd/version/version.h"
-#include "server/etcd_server.h"
-#include "server/membership.h"
 
 namespace {
 
