@@ -10,9 +10,11 @@
 # exactly the shared libraries the package declares, and nothing to build with.
 
 FROM debian:bookworm AS build
-# The same packages scripts/install-deps.sh gives a developer machine.
+# The same packages scripts/install-deps.sh gives a developer machine. Some
+# (etcd-server) would start a service when installed: policy-rc.d forbids it.
 COPY scripts/install-deps.sh /usr/local/sbin/etcdpp-install-deps
-RUN etcdpp-install-deps && rm -rf /var/lib/apt/lists/*
+RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \
+ && etcdpp-install-deps && rm -rf /var/lib/apt/lists/*
 COPY . /src
 # .git is not copied (.dockerignore): the commit comes in as a build argument.
 ARG GIT_COMMIT=unknown
