@@ -63,8 +63,9 @@ TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?
 LEASE_IDS = [r'"(ID|id)":\d+', r'"ID" : \d+', r"\b[0-9a-f]{16}\b"]
 REMAINING = [r"remaining\(\d+s\)", r'"ttl":\d+', r'"TTL" : \d+']
 # A lock's or candidate's key ends in its lease ID, which differs between
-# servers (and so does its base64 in JSON).
-SESSION_KEYS = LEASE_IDS + [r'"key":"[^"]*"', r'"lease":\d+', r'"Lease" : \d+']
+# servers (and so does its base64 in JSON). The ID is printed with %x, so it
+# has fewer than 16 digits when its top nibble is zero.
+SESSION_KEYS = LEASE_IDS + [r"(?<=/)[0-9a-f]{1,16}\b", r'"key":"[^"]*"', r'"lease":\d+', r'"Lease" : \d+']
 # endpoint hashkv: the servers' histories differ in lease IDs.
 HASHES = [r"(?m), \d+$", r'"hash":\d+', r'"Hash" : \d+', r"(?m)\| +\d+ +\|$"]
 # etcdppctl words its warnings about ETCDCTL_* variables its own way.
