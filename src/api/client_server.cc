@@ -4,6 +4,9 @@
 
 #include <chrono>
 
+#include "api/call_gate.h"
+#include "api/concurrency/election_service.h"
+#include "api/concurrency/lock_service.h"
 #include "api/kv_service.h"
 #include "api/leader_monitor.h"
 #include "api/lease_service.h"
@@ -43,8 +46,16 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
       std::make_unique<WatchService>(server, server->watch_hub(), cs->leader_monitor_.get()));
   // Registered so every method exists; each answers UNIMPLEMENTED until built.
   cs->services_.push_back(std::make_unique<etcdserverpb::Auth::CallbackService>());
-  cs->services_.push_back(std::make_unique<v3lockpb::Lock::CallbackService>());
-  cs->services_.push_back(std::make_unique<v3electionpb::Election::CallbackService>());
+  // Lock and Election are clients of the services above, over the in-process
+  // channel (connected once the server is built); etcd's interceptors' checks
+  // (learner, "hasleader") apply to them as to the rest.
+  cs->self_client_ = std::make_unique<concurrency::SelfClientSlot>();
+  concurrency::CallGate gate = [server](const grpc::CallbackServerContext& context) {
+    return ToGrpcStatus(CheckCall(*server, context, LearnerServes::kNo));
+  };
+  cs->services_.push_back(std::make_unique<concurrency::LockService>(cs->self_client_.get(), gate));
+  cs->services_.push_back(
+      std::make_unique<concurrency::ElectionService>(cs->self_client_.get(), gate));
 
   grpc::ServerBuilder builder;
   std::vector<int> ports(addresses.size(), 0);
@@ -66,6 +77,9 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
   for (size_t i = 0; i < addresses.size(); ++i) {
     if (ports[i] == 0) return Status::Unavailable("cannot listen on " + addresses[i]);
   }
+  grpc::ChannelArguments self_args;
+  self_args.SetMaxReceiveMessageSize(-1);
+  cs->self_client_->Connect(cs->grpc_server_->InProcessChannel(self_args));
   return cs;
 }
 

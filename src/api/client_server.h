@@ -19,6 +19,9 @@ class EtcdServer;
 }
 
 namespace etcdpp::api {
+namespace concurrency {
+class SelfClientSlot;
+}
 
 class LeaderMonitor;
 class ReadExecutor;
@@ -40,6 +43,8 @@ class ClientServer {
   // Outlives every stream that registers with it (destroyed after the
   // services and the gRPC server, or in Shutdown once they are done).
   std::unique_ptr<LeaderMonitor> leader_monitor_;
+  // The Lock and Election services' channel to the others; outlives them.
+  std::unique_ptr<concurrency::SelfClientSlot> self_client_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> grpc_server_;
 };
