@@ -409,11 +409,14 @@ class ObserveCall::Watch final : public grpc::ClientBidiReactor<WatchRequest, Wa
         WatchRequest create)
       : observer_(std::move(observer)), context_(std::move(context)), create_(std::move(create)) {}
 
-  void Start() {
-    observer_->client_->watch().async()->Watch(context_.get(), this);
-    StartWrite(&create_);
-    StartRead(&response_);
-    StartCall();
+  // False if the stream could not open (the client is closed); the caller
+  // then still owns this object.
+  bool Start() {
+    return observer_->client_->OpenWatch(context_.get(), this, [this] {
+      StartWrite(&create_);
+      StartRead(&response_);
+      StartCall();
+    });
   }
   void ReadNext() { StartRead(&response_); }
   void Stop() { context_->TryCancel(); }
@@ -446,7 +449,11 @@ void ObserveCall::StartWatch(Phase phase, const std::string& key, const std::str
   create.mutable_create_request()->set_range_end(range_end);
   create.mutable_create_request()->set_start_revision(from_rev);
   watch_ = new Watch(shared_from_this(), std::move(context), std::move(create));
-  watch_->Start();
+  if (!watch_->Start()) {
+    delete watch_;
+    watch_ = nullptr;
+    Finish(grpc::Status::OK);  // As for any failed watch: the stream ends quietly.
+  }
 }
 
 void ObserveCall::ReadWatch() { watch_->ReadNext(); }

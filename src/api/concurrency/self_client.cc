@@ -82,7 +82,8 @@ grpc::Status AsRecipeError(const grpc::Status& status) {
 }
 
 bool IsTransient(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE;
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         status.error_message() != kErrStopped;
 }
 
 SelfClient::SelfClient(std::shared_ptr<grpc::Channel> channel)
@@ -103,38 +104,84 @@ std::unique_ptr<grpc::ClientContext> SelfClient::DetachedContext(
   return context;
 }
 
+bool SelfClient::BeginStart() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return false;
+  ++starting_;
+  return true;
+}
+
+void SelfClient::EndStart() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--starting_ == 0) no_starts_.notify_all();
+}
+
+void SelfClient::Close() {
+  std::unique_lock<std::mutex> lock(mu_);
+  closed_ = true;
+  no_starts_.wait(lock, [this] { return starting_ == 0; });
+}
+
+template <typename Response, typename Start>
+void SelfClient::Gated(Done<Response>& done, Start start) {
+  if (!BeginStart()) {
+    Response none;
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, kErrStopped), none);
+    return;
+  }
+  start();
+  EndStart();
+}
+
 void SelfClient::Txn(std::shared_ptr<grpc::ClientContext> context, etcdserverpb::TxnRequest request,
                      Done<etcdserverpb::TxnResponse> done) {
-  CallUnary(std::move(context), std::move(request), std::move(done),
-            [this](auto* c, auto* req, auto* resp, auto cb) {
-              kv_->async()->Txn(c, req, resp, std::move(cb));
-            });
+  Gated(done, [&] {
+    CallUnary(std::move(context), std::move(request), std::move(done),
+              [this](auto* c, auto* req, auto* resp, auto cb) {
+                kv_->async()->Txn(c, req, resp, std::move(cb));
+              });
+  });
 }
 
 void SelfClient::Range(std::shared_ptr<grpc::ClientContext> context,
                        etcdserverpb::RangeRequest request, Done<etcdserverpb::RangeResponse> done) {
-  CallUnary(std::move(context), std::move(request), std::move(done),
-            [this](auto* c, auto* req, auto* resp, auto cb) {
-              kv_->async()->Range(c, req, resp, std::move(cb));
-            });
+  Gated(done, [&] {
+    CallUnary(std::move(context), std::move(request), std::move(done),
+              [this](auto* c, auto* req, auto* resp, auto cb) {
+                kv_->async()->Range(c, req, resp, std::move(cb));
+              });
+  });
 }
 
 void SelfClient::DeleteRange(std::shared_ptr<grpc::ClientContext> context,
                              etcdserverpb::DeleteRangeRequest request,
                              Done<etcdserverpb::DeleteRangeResponse> done) {
-  CallUnary(std::move(context), std::move(request), std::move(done),
-            [this](auto* c, auto* req, auto* resp, auto cb) {
-              kv_->async()->DeleteRange(c, req, resp, std::move(cb));
-            });
+  Gated(done, [&] {
+    CallUnary(std::move(context), std::move(request), std::move(done),
+              [this](auto* c, auto* req, auto* resp, auto cb) {
+                kv_->async()->DeleteRange(c, req, resp, std::move(cb));
+              });
+  });
 }
 
 void SelfClient::LeaseGrant(std::shared_ptr<grpc::ClientContext> context,
                             etcdserverpb::LeaseGrantRequest request,
                             Done<etcdserverpb::LeaseGrantResponse> done) {
-  CallUnary(std::move(context), std::move(request), std::move(done),
-            [this](auto* c, auto* req, auto* resp, auto cb) {
-              lease_->async()->LeaseGrant(c, req, resp, std::move(cb));
-            });
+  Gated(done, [&] {
+    CallUnary(std::move(context), std::move(request), std::move(done),
+              [this](auto* c, auto* req, auto* resp, auto cb) {
+                lease_->async()->LeaseGrant(c, req, resp, std::move(cb));
+              });
+  });
+}
+
+bool SelfClient::OpenWatch(grpc::ClientContext* context, WatchReactor* reactor,
+                           const std::function<void()>& start) {
+  if (!BeginStart()) return false;
+  watch_->async()->Watch(context, reactor);
+  start();
+  EndStart();
+  return true;
 }
 
 void RunAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
@@ -200,6 +247,11 @@ void SelfClientSlot::Connect(std::shared_ptr<grpc::Channel> channel) {
   auto client = std::make_shared<SelfClient>(std::move(channel));
   std::lock_guard<std::mutex> lock(mu_);
   client_ = std::move(client);
+}
+
+void SelfClientSlot::Close() {
+  std::shared_ptr<SelfClient> client = Get();
+  if (client) client->Close();
 }
 
 std::shared_ptr<SelfClient> SelfClientSlot::Get() const {

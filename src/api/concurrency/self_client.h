@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -50,8 +51,12 @@ std::string LeaseHex(int64_t lease);
 // passes on as UNKNOWN with the original message.
 grpc::Status AsRecipeError(const grpc::Status& status);
 
+// What a call gets once the client is closed (the server is stopping).
+constexpr char kErrStopped[] = "etcdserver: server stopped";
+
 // Whether a retry may cure `status`: etcd's transient server errors (no
-// leader, leader changed, request timed out) are all UNAVAILABLE.
+// leader, leader changed, request timed out) are all UNAVAILABLE; a stopping
+// server is too, but will not recover.
 bool IsTransient(const grpc::Status& status);
 
 // Runs `fn` on a gRPC thread after `delay` (not cancellable).
@@ -100,13 +105,36 @@ class SelfClient {
                   etcdserverpb::LeaseGrantRequest request,
                   Done<etcdserverpb::LeaseGrantResponse> done);
 
-  etcdserverpb::Watch::Stub& watch() { return *watch_; }
+  using WatchReactor =
+      grpc::ClientBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
+  // Opens a Watch stream for `reactor` and runs `start` (its first
+  // StartWrite/StartRead/StartCall). False if the client is closed: then
+  // nothing started and the reactor gets no reactions.
+  bool OpenWatch(grpc::ClientContext* context, WatchReactor* reactor,
+                 const std::function<void()>& start);
+
+  // Once this returns no call starts any more (each fails at once with
+  // kErrStopped): the in-process channel must not create calls on a server
+  // that is being destroyed. Calls in flight end as the server cancels them.
+  void Close();
 
  private:
+  // Brackets the start of a call; false (nothing to end) once closed.
+  bool BeginStart();
+  void EndStart();
+  template <typename Response, typename Start>
+  void Gated(Done<Response>& done, Start start);
+
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<etcdserverpb::KV::Stub> kv_;
   const std::unique_ptr<etcdserverpb::Lease::Stub> lease_;
   const std::unique_ptr<etcdserverpb::Watch::Stub> watch_;
+
+  std::mutex mu_;
+  std::condition_variable no_starts_;
+  bool closed_ = false;  // guarded by mu_
+  int starting_ = 0;     // guarded by mu_: calls being started (may nest: a
+                         // completion can run inside the start of a call)
 };
 
 // Where the services find their SelfClient: the in-process channel exists
@@ -117,6 +145,8 @@ class SelfClientSlot {
   void Connect(std::shared_ptr<grpc::Channel> channel);
   // nullptr until Connect.
   std::shared_ptr<SelfClient> Get() const;
+  // SelfClient::Close on the connected client (before the server goes away).
+  void Close();
 
  private:
   mutable std::mutex mu_;

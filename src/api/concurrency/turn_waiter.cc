@@ -44,11 +44,14 @@ class TurnWaiter::DeleteWatch final : public grpc::ClientBidiReactor<WatchReques
     }
   }
 
-  void Start() {
-    waiter_->client_->watch().async()->Watch(context_.get(), this);
-    StartWrite(&creates_[0]);
-    StartRead(&response_);
-    StartCall();
+  // False if the stream could not open (the client is closed); the caller
+  // then still owns this object.
+  bool Start() {
+    return waiter_->client_->OpenWatch(context_.get(), this, [this] {
+      StartWrite(&creates_[0]);
+      StartRead(&response_);
+      StartCall();
+    });
   }
 
   // Writes are sequential: the next create starts when the one before is sent.
