@@ -87,9 +87,11 @@ ClientServer::~ClientServer() { Shutdown(0); }
 
 void ClientServer::Shutdown(int grace_ms) {
   if (!grpc_server_) return;
-  grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
-  // No in-process call may start on a server being destroyed.
+  // Before the server stops: an in-process call created while it shuts down
+  // reaches a torn-down transport (gRPC crashes). Lock and Election calls
+  // still running then fail with "etcdserver: server stopped".
   if (self_client_) self_client_->Close();
+  grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
   grpc_server_->Wait();
   grpc_server_.reset();
   reads_.reset();

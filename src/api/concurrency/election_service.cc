@@ -119,7 +119,7 @@ class CampaignCall final : public grpc::ServerUnaryReactor,
     put->set_value(request_->value());
     put->set_lease(lease);
     txn.add_failure()->mutable_request_range()->set_key(key_);
-    client_->Txn(SelfClient::ChildContext(*context_), std::move(txn),
+    client_->Txn(SelfClient::DetachedContext(kEnqueueTimeout), std::move(txn),
                  [self = shared_from_this()](const grpc::Status& status,
                                              etcdserverpb::TxnResponse& response) {
                    self->OnEntered(status, response);
@@ -128,6 +128,7 @@ class CampaignCall final : public grpc::ServerUnaryReactor,
 
   void OnEntered(const grpc::Status& status, etcdserverpb::TxnResponse& response) {
     if (!status.ok()) {
+      if (OutcomeUnknown(status)) ReleaseKey(client_, key_, 0);
       Finish(AsRecipeError(status));
       return;
     }
@@ -368,6 +369,7 @@ class ObserveCall final : public grpc::ServerWriteReactor<LeaderResponse>,
                   int64_t from_rev);
   void ReadWatch();
   void StopWatch();
+  void OnWatchBroken();
   void OnWatchResponse(const WatchResponse& response);
   void OnWatchEnded(const grpc::Status& status);
 
@@ -402,7 +404,10 @@ class ObserveCall final : public grpc::ServerWriteReactor<LeaderResponse>,
 };
 
 // The inner watch of an ObserveCall: one watcher, read one response at a
-// time when the observer asks. Deletes itself in OnDone.
+// time when the observer asks. A hold keeps OnDone back until the observer
+// releases the stream, so the stream never ends behind the observer's back
+// (say, cancelled while the observer writes): the observer learns of a
+// failed read, decides, and releases. Deletes itself in OnDone.
 class ObserveCall::Watch final : public grpc::ClientBidiReactor<WatchRequest, WatchResponse> {
  public:
   Watch(std::shared_ptr<ObserveCall> observer, std::shared_ptr<grpc::ClientContext> context,
@@ -413,16 +418,25 @@ class ObserveCall::Watch final : public grpc::ClientBidiReactor<WatchRequest, Wa
   // then still owns this object.
   bool Start() {
     return observer_->client_->OpenWatch(context_.get(), this, [this] {
+      AddHold();
       StartWrite(&create_);
       StartRead(&response_);
       StartCall();
     });
   }
   void ReadNext() { StartRead(&response_); }
-  void Stop() { context_->TryCancel(); }
+  // Ends the stream; OnDone (and the observer's OnWatchEnded) follows.
+  void Release() {
+    context_->TryCancel();
+    RemoveHold();
+  }
 
   void OnReadDone(bool ok) override {
-    if (ok) observer_->OnWatchResponse(response_);  // Else OnDone follows.
+    if (ok) {
+      observer_->OnWatchResponse(response_);
+    } else {
+      observer_->OnWatchBroken();
+    }
   }
   void OnDone(const grpc::Status& status) override {
     observer_->OnWatchEnded(status);
@@ -458,7 +472,12 @@ void ObserveCall::StartWatch(Phase phase, const std::string& key, const std::str
 
 void ObserveCall::ReadWatch() { watch_->ReadNext(); }
 
-void ObserveCall::StopWatch() { watch_->Stop(); }
+void ObserveCall::StopWatch() { watch_->Release(); }
+
+// The stream failed or was cancelled under a read: release it, and finish
+// when it is done (neither stopped_for_writes_ nor end_when_watch_ends_ is
+// set, so OnWatchEnded reports the failure).
+void ObserveCall::OnWatchBroken() { StopWatch(); }
 
 void ObserveCall::OnWatchResponse(const WatchResponse& response) {
   if (response.canceled()) {

@@ -81,7 +81,7 @@ class LockCall final : public grpc::ServerUnaryReactor,
       oldest->set_sort_order(etcdserverpb::RangeRequest::ASCEND);
       oldest->set_limit(1);
     }
-    client_->Txn(SelfClient::ChildContext(*context_), std::move(txn),
+    client_->Txn(SelfClient::DetachedContext(kEnqueueTimeout), std::move(txn),
                  [self = shared_from_this()](const grpc::Status& status,
                                              etcdserverpb::TxnResponse& response) {
                    self->OnEnqueued(status, response);
@@ -90,6 +90,7 @@ class LockCall final : public grpc::ServerUnaryReactor,
 
   void OnEnqueued(const grpc::Status& status, etcdserverpb::TxnResponse& response) {
     if (!status.ok()) {
+      if (OutcomeUnknown(status)) ReleaseKey(client_, key_, 0);
       Finish(AsRecipeError(status));
       return;
     }
@@ -101,6 +102,11 @@ class LockCall final : public grpc::ServerUnaryReactor,
     key_rev_ = response.succeeded()
                    ? response.header().revision()
                    : response.responses(0).response_range().kvs(0).create_revision();
+    if (Cancelled()) {
+      ReleaseKey(client_, key_, key_rev_);
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "context canceled"));
+      return;
+    }
     const auto& oldest = response.responses(1).response_range();
     if (oldest.kvs_size() == 0 || oldest.kvs(0).create_revision() == key_rev_) {
       Grant(response.header());
@@ -137,6 +143,11 @@ class LockCall final : public grpc::ServerUnaryReactor,
     ReleaseKey(client_, key_, key_rev_);
     Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "context canceled")
                      : AsRecipeError(outcome.status));
+  }
+
+  bool Cancelled() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_;
   }
 
   void Grant(const etcdserverpb::ResponseHeader& header) {

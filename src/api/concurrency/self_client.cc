@@ -81,6 +81,19 @@ grpc::Status AsRecipeError(const grpc::Status& status) {
   }
 }
 
+bool OutcomeUnknown(const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool IsTransient(const grpc::Status& status) {
   return status.error_code() == grpc::StatusCode::UNAVAILABLE &&
          status.error_message() != kErrStopped;
@@ -203,11 +216,13 @@ constexpr std::chrono::milliseconds kFirstReleasePause{100};
 void TryRelease(std::shared_ptr<SelfClient> client, std::string key, int64_t create_rev,
                 int attempt) {
   etcdserverpb::TxnRequest txn;
-  auto* same_key = txn.add_compare();
-  same_key->set_key(key);
-  same_key->set_target(etcdserverpb::Compare::CREATE);
-  same_key->set_result(etcdserverpb::Compare::EQUAL);
-  same_key->set_create_revision(create_rev);
+  if (create_rev != 0) {
+    auto* same_key = txn.add_compare();
+    same_key->set_key(key);
+    same_key->set_target(etcdserverpb::Compare::CREATE);
+    same_key->set_result(etcdserverpb::Compare::EQUAL);
+    same_key->set_create_revision(create_rev);
+  }
   txn.add_success()->mutable_request_delete_range()->set_key(key);
   SelfClient* raw = client.get();
   raw->Txn(SelfClient::DetachedContext(kReleaseTimeout), std::move(txn),

@@ -63,11 +63,21 @@ bool IsTransient(const grpc::Status& status);
 void RunAfter(std::chrono::milliseconds delay, std::function<void()> fn);
 
 // Deletes `key` if it is still the one created at `create_rev` (a newer key
-// of that name belongs to someone else), retrying transient failures in the
-// background for a few seconds. For a contender that gives up: its key must
-// not linger in the queue to be granted later; if every try fails, the
-// key's lease still removes it.
+// of that name belongs to someone else), or whatever its incarnation when
+// `create_rev` is 0 (the put that may have created it has an unknown
+// outcome), retrying transient failures in the background for a few
+// seconds. For a contender that gives up: its key must not linger in the
+// queue to be granted later; if every try fails, the key's lease still
+// removes it.
 void ReleaseKey(std::shared_ptr<SelfClient> client, std::string key, int64_t create_rev);
+
+// Whether a failed write may still have been applied (its answer was lost).
+bool OutcomeUnknown(const grpc::Status& status);
+
+// How long a contender's put into the queue may take. It runs detached from
+// the client's call, so a client giving up meanwhile cannot leave a key
+// nobody knows of: the put's answer says which key to release.
+constexpr std::chrono::milliseconds kEnqueueTimeout{30000};
 
 // Calls `done` with `lease`, or when it is 0 with a new lease of
 // kDefaultSessionTtl seconds, as etcd's servers do for a request without a
@@ -114,8 +124,9 @@ class SelfClient {
                  const std::function<void()>& start);
 
   // Once this returns no call starts any more (each fails at once with
-  // kErrStopped): the in-process channel must not create calls on a server
-  // that is being destroyed. Calls in flight end as the server cancels them.
+  // kErrStopped). Call it before the gRPC server shuts down: creating a call
+  // on the in-process channel of a server that is shutting down or gone
+  // crashes inside gRPC. Calls in flight end as the server cancels them.
   void Close();
 
  private:
