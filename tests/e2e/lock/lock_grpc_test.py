@@ -61,7 +61,7 @@ class Session:
     def masked(self, text):
         for hexed, name in self.lease_names.items():
             text = text.replace(hexed, name)
-        return re.sub(r"[0-9a-f]{16}", "<other-lease>", text)
+        return re.sub(r"(?<=/)[0-9a-f]{8,16}\b", "<other-lease>", text)
 
     def call(self, what, method, request, timeout=TIMEOUT):
         """Returns (response, None) or (None, RpcError); records both."""
