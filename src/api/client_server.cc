@@ -29,8 +29,9 @@ constexpr int kReadThreads = 2;
 
 }  // namespace
 
-Result<std::unique_ptr<ClientServer>> ClientServer::Start(
-    server::EtcdServer* server, const std::vector<std::string>& addresses) {
+Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* server,
+                                                          const std::vector<std::string>& addresses,
+                                                          Interceptors interceptors) {
   std::unique_ptr<ClientServer> cs(new ClientServer());
   cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
   cs->leader_monitor_ = std::make_unique<LeaderMonitor>([server] { return server->leader_id(); },
@@ -70,6 +71,7 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, std::numeric_limits<int>::max());
   for (auto& service : cs->services_) builder.RegisterService(service.get());
+  if (!interceptors.empty()) builder.experimental().SetInterceptorCreators(std::move(interceptors));
   cs->grpc_server_ = builder.BuildAndStart();
   if (!cs->grpc_server_) {
     return Status::Unavailable("cannot listen on the client URLs (address in use?)");

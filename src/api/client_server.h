@@ -3,6 +3,8 @@
 // (gRPC's default for a callback service method without a reactor).
 #pragma once
 
+#include <grpcpp/support/server_interceptor.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,13 +30,21 @@ class ReadExecutor;
 
 class ClientServer {
  public:
-  // Binds every address ("127.0.0.1:2379") and starts serving.
+  // Binds every address ("127.0.0.1:2379") and starts serving. With no
+  // address it listens nowhere and is handed connections through
+  // grpc_server() (http::Listener does, for the client port). `interceptors`
+  // see every call (metrics).
+  using Interceptors =
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>;
   static Result<std::unique_ptr<ClientServer>> Start(server::EtcdServer* server,
-                                                     const std::vector<std::string>& addresses);
+                                                     const std::vector<std::string>& addresses,
+                                                     Interceptors interceptors = {});
   ~ClientServer();
 
   // Stops accepting, waits up to `grace_ms` for calls in flight, cancels the rest.
   void Shutdown(int grace_ms);
+
+  grpc::Server* grpc_server() const { return grpc_server_.get(); }
 
  private:
   ClientServer() = default;

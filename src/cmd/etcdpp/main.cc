@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <string>
 
-#include "api/client_server.h"
+#include "http/client_port.h"
 #include "server/etcd_server.h"
 #include "server/membership.h"
 
@@ -30,6 +30,7 @@ struct Flags {
   std::string data_dir;
   std::string listen_client_urls = "http://127.0.0.1:2379";
   std::string advertise_client_urls = "http://127.0.0.1:2379";
+  std::string listen_metrics_urls;
   std::string listen_peer_urls = "http://127.0.0.1:2380";
   std::string initial_advertise_peer_urls = "http://127.0.0.1:2380";
   std::string initial_cluster;
@@ -110,6 +111,8 @@ int main(int argc, char** argv) {
           "List of URLs to listen on for client traffic.");
   AddFlag(app, "advertise-client-urls", flags.advertise_client_urls,
           "List of this member's client URLs to advertise to the rest of the cluster.");
+  AddFlag(app, "listen-metrics-urls", flags.listen_metrics_urls,
+          "List of URLs to also serve /metrics and /health on (HTTP only).");
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
           "List of URLs to listen on for peer traffic.");
   AddFlag(app, "initial-advertise-peer-urls", flags.initial_advertise_peer_urls,
@@ -207,8 +210,17 @@ int main(int argc, char** argv) {
 
   auto listen = etcdpp::server::ParseUrls(flags.listen_client_urls);
   if (!listen.ok()) return Fail(listen.status());
-  std::vector<std::string> addresses;
-  for (const std::string& u : *listen) addresses.push_back(*etcdpp::server::HostPort(u));
+  etcdpp::http::ClientPortOptions port_options;
+  for (const std::string& u : *listen) {
+    port_options.client_addresses.push_back(*etcdpp::server::HostPort(u));
+  }
+  if (!flags.listen_metrics_urls.empty()) {
+    auto metrics_urls = etcdpp::server::ParseUrls(flags.listen_metrics_urls);
+    if (!metrics_urls.ok()) return Fail(metrics_urls.status());
+    for (const std::string& u : *metrics_urls) {
+      port_options.metrics_addresses.push_back(*etcdpp::server::HostPort(u));
+    }
+  }
 
   // A member removed from the cluster stops itself, as if told to.
   options.on_removed = [] { kill(getpid(), SIGTERM); };
@@ -216,7 +228,7 @@ int main(int argc, char** argv) {
   spdlog::info("starting etcdpp member {} with data dir {}", options.name, options.data_dir);
   auto server = etcdpp::server::EtcdServer::Start(options);
   if (!server.ok()) return Fail(server.status());
-  auto clients = etcdpp::api::ClientServer::Start(server->get(), addresses);
+  auto clients = etcdpp::http::ClientPort::Start(server->get(), port_options);
   if (!clients.ok()) return Fail(clients.status());
   spdlog::info("ready to serve client requests on {}", flags.listen_client_urls);
 

@@ -1,0 +1,67 @@
+#include "http/client_port.h"
+
+#include "api/client_server.h"
+#include "api/maintenance_service.h"
+#include "http/listener.h"
+#include "http/member_metrics.h"
+#include "metrics/grpc_metrics.h"
+#include "metrics/metrics.h"
+#include "metrics/process_metrics.h"
+#include "server/etcd_server.h"
+
+namespace etcdpp::http {
+namespace {
+
+// The services ClientServer registers, counted by grpc_server_* metrics.
+const std::vector<std::string> kServices = {
+    "etcdserverpb.KV",      "etcdserverpb.Watch",       "etcdserverpb.Lease",
+    "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "etcdserverpb.Auth",
+    "v3lockpb.Lock",        "v3electionpb.Election"};
+
+// gRPC framing above the largest request, as ClientServer allows it; JSON
+// inflates bytes by a third (base64), so the HTTP body may be twice as big.
+constexpr uint64_t kBodyOverheadBytes = 1 << 20;
+
+}  // namespace
+
+Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server,
+                                                      const ClientPortOptions& options) {
+  metrics::Registry& registry =
+      options.registry != nullptr ? *options.registry : metrics::DefaultRegistry();
+  std::unique_ptr<ClientPort> port(new ClientPort());
+  api::ClientServer::Interceptors interceptors;
+  interceptors.push_back(metrics::MakeGrpcServerMetrics(registry, kServices));
+  auto grpc = api::ClientServer::Start(server, {}, std::move(interceptors));
+  if (!grpc.ok()) return grpc.status();
+  port->grpc_ = std::move(*grpc);
+
+  metrics::RegisterProcessMetrics(registry);
+  RegisterMemberMetrics(registry, server, api::kEtcdApiVersion, api::kEtcdApiVersion);
+
+  ListenerOptions listen;
+  listen.client_addresses = options.client_addresses;
+  listen.metrics_addresses = options.metrics_addresses;
+  listen.grpc_server = port->grpc_->grpc_server();
+  listen.registry = &registry;
+  listen.server_version = api::kEtcdApiVersion;
+  listen.cluster_version = api::kEtcdApiVersion;
+  listen.max_body_bytes = 2 * server->options().max_request_bytes + kBodyOverheadBytes;
+  auto listener = Listener::Start(listen);
+  if (!listener.ok()) {
+    port->grpc_->Shutdown(0);
+    return listener.status();
+  }
+  port->listener_ = std::move(*listener);
+  return port;
+}
+
+ClientPort::~ClientPort() { Shutdown(0); }
+
+void ClientPort::Shutdown(int grace_ms) {
+  if (listener_ != nullptr) listener_->Stop();
+  if (grpc_ != nullptr) grpc_->Shutdown(grace_ms);
+  // Every gateway call has ended with the gRPC server.
+  listener_.reset();
+}
+
+}  // namespace etcdpp::http

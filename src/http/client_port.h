@@ -1,0 +1,50 @@
+// Everything a member serves its clients, wired together: the gRPC services
+// (api::ClientServer, listening nowhere itself), the Listener that owns the
+// client URLs and hands it the gRPC connections, the HTTP endpoints and the
+// metrics they expose. The program's one call to start serving clients.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace etcdpp::server {
+class EtcdServer;
+}
+namespace etcdpp::metrics {
+class Registry;
+}
+namespace etcdpp::api {
+class ClientServer;
+}
+
+namespace etcdpp::http {
+
+class Listener;
+
+struct ClientPortOptions {
+  std::vector<std::string> client_addresses;   // host:port (--listen-client-urls)
+  std::vector<std::string> metrics_addresses;  // host:port (--listen-metrics-urls)
+  // Where the metrics go; null: metrics::DefaultRegistry(). One ClientPort
+  // per registry (the names are registered once).
+  metrics::Registry* registry = nullptr;
+};
+
+class ClientPort {
+ public:
+  static Result<std::unique_ptr<ClientPort>> Start(server::EtcdServer* server,
+                                                   const ClientPortOptions& options);
+  ~ClientPort();
+
+  // Stops HTTP, then gRPC (waiting up to `grace_ms` for calls in flight).
+  void Shutdown(int grace_ms);
+
+ private:
+  ClientPort() = default;
+  std::unique_ptr<api::ClientServer> grpc_;
+  std::unique_ptr<Listener> listener_;
+};
+
+}  // namespace etcdpp::http

@@ -1,0 +1,68 @@
+// The client port: accepts every connection itself and tells gRPC from HTTP
+// by the first bytes (sniff.h). An HTTP/2 connection (gRPC) is handed, as
+// its socket, to the gRPC server (grpc::AddInsecureChannelFromFd) before
+// anything is read from it: from then on gRPC owns it exactly as if it had
+// accepted it, with no hop or copy per request. Anything else is HTTP/1.1,
+// served here with Boost.Beast: /health, /version, /metrics and the v3 JSON
+// gateway; a keep-alive connection stays HTTP. Metrics listeners
+// (--listen-metrics-urls) serve only /metrics and /health, without sniffing.
+//
+// Threads: `threads` Asio threads run accepts, sniffing and HTTP; each
+// connection is served on its own strand. The gateway's gRPC calls complete
+// on gRPC's threads and hand their results back to the connection's strand.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace etcdpp::metrics {
+class Registry;
+}
+
+namespace etcdpp::http {
+
+struct ListenerOptions {
+  // host:port, sniffed: gRPC and HTTP (the --listen-client-urls).
+  std::vector<std::string> client_addresses;
+  // host:port, HTTP only: /metrics and /health (the --listen-metrics-urls).
+  std::vector<std::string> metrics_addresses;
+  // Takes the gRPC connections and answers the gateway (in-process channel).
+  // Must outlive the Listener; shut it down after Stop().
+  grpc::Server* grpc_server = nullptr;
+  metrics::Registry* registry = nullptr;
+  // /version's reply.
+  std::string server_version = "3.4.0";
+  std::string cluster_version = "3.4.0";
+  // Largest HTTP request body accepted (413 beyond).
+  uint64_t max_body_bytes = 16 << 20;
+  int threads = 2;
+};
+
+class Listener {
+ public:
+  // Binds every address (all the addresses a host name resolves to) and starts serving.
+  static Result<std::unique_ptr<Listener>> Start(const ListenerOptions& options);
+  // Stop(), then waits for the gateway's calls to end: shut the gRPC server
+  // down (or let its calls finish) before destroying the Listener.
+  ~Listener();
+
+  // Stops accepting and serving HTTP, and cancels the gateway's streams.
+  // Open connections are closed when the Listener is destroyed. Connections
+  // already handed to gRPC are gRPC's (grpc::Server::Shutdown ends them).
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit Listener(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace etcdpp::http

@@ -1,0 +1,114 @@
+#include "metrics/grpc_metrics.h"
+
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/support/interceptor.h>
+
+#include <array>
+#include <string_view>
+#include <unordered_map>
+
+namespace etcdpp::metrics {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+// grpc::StatusCode 0..16 spelled as Go's codes.Code.String().
+constexpr std::array<const char*, 17> kCodeNames = {
+    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated"};
+
+// Lets the per-call lookup take the method's C string without building a
+// std::string (an allocation on every call).
+struct PathHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view path) const { return std::hash<std::string_view>{}(path); }
+};
+
+struct MethodCounters {
+  Counter* started = nullptr;
+  std::array<Counter*, kCodeNames.size()> handled{};
+  Counter* received = nullptr;
+  Counter* sent = nullptr;
+};
+
+// One per call; the counters it points to live as long as the registry.
+class CallCounter final : public grpc::experimental::Interceptor {
+ public:
+  explicit CallCounter(const MethodCounters* counters) : counters_(counters) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      counters_->received->Inc();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      counters_->sent->Inc();
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const size_t code = static_cast<size_t>(methods->GetSendStatus().error_code());
+      if (code < kCodeNames.size()) counters_->handled[code]->Inc();
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const MethodCounters* const counters_;
+};
+
+class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  GrpcServerMetrics(Registry& registry, const std::vector<std::string>& services) {
+    const std::vector<std::string> labels = {"grpc_method", "grpc_service", "grpc_type"};
+    auto& started = registry.AddCounterFamily("grpc_server_started_total",
+                                              "RPCs the server has begun.", labels);
+    auto& handled = registry.AddCounterFamily(
+        "grpc_server_handled_total", "RPCs the server has finished, by status code.",
+        {"grpc_code", "grpc_method", "grpc_service", "grpc_type"});
+    auto& received = registry.AddCounterFamily("grpc_server_msg_received_total",
+                                               "Stream messages the server has received.", labels);
+    auto& sent = registry.AddCounterFamily("grpc_server_msg_sent_total",
+                                           "Stream messages the server has sent.", labels);
+    const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+    for (const std::string& service_name : services) {
+      const auto* service = pool->FindServiceByName(service_name);
+      if (service == nullptr) continue;
+      for (int i = 0; i < service->method_count(); ++i) {
+        const auto* method = service->method(i);
+        const char* type = method->client_streaming()
+                               ? (method->server_streaming() ? "bidi_stream" : "client_stream")
+                               : (method->server_streaming() ? "server_stream" : "unary");
+        const std::vector<std::string> values = {method->name(), service_name, type};
+        MethodCounters& c = by_path_["/" + service_name + "/" + method->name()];
+        c.started = &started.WithLabels(values);
+        c.received = &received.WithLabels(values);
+        c.sent = &sent.WithLabels(values);
+        for (size_t code = 0; code < kCodeNames.size(); ++code) {
+          c.handled[code] =
+              &handled.WithLabels({kCodeNames[code], method->name(), service_name, type});
+        }
+      }
+    }
+  }
+
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    // by_path_ is not modified after construction: lookups need no lock.
+    auto it = by_path_.find(std::string_view(info->method()));
+    if (it == by_path_.end()) return nullptr;
+    it->second.started->Inc();
+    return new CallCounter(&it->second);
+  }
+
+ private:
+  std::unordered_map<std::string, MethodCounters, PathHash, std::equal_to<>> by_path_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcServerMetrics(
+    Registry& registry, const std::vector<std::string>& services) {
+  return std::make_unique<GrpcServerMetrics>(registry, services);
+}
+
+}  // namespace etcdpp::metrics
