@@ -60,8 +60,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
     return reactor;
   }
   // No alarm is ever raised yet (NOSPACE comes with quota enforcement).
-  cluster_->FillHeader(response->mutable_header());
-  response->mutable_header()->set_revision(cluster_->store()->CurrentRevision());
+  // etcd's Alarm reply has no header (it is built by the applier, which
+  // leaves it unset): clients see an empty message.
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -91,8 +91,8 @@ namespace {
 
 template <typename Response>
 void FillMembers(const server::ClusterView* server, Response* response) {
+  // etcd's Cluster replies carry no revision (its header has only IDs and term).
   server->FillHeader(response->mutable_header());
-  response->mutable_header()->set_revision(server->store()->CurrentRevision());
   for (const server::Member& m : server->Members()) {
     etcdserverpb::Member* out = response->add_members();
     out->set_id(m.id);
