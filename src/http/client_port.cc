@@ -30,7 +30,9 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
       options.registry != nullptr ? *options.registry : metrics::DefaultRegistry();
   std::unique_ptr<ClientPort> port(new ClientPort());
   api::ClientServer::Interceptors interceptors;
-  interceptors.push_back(metrics::MakeGrpcServerMetrics(registry, kServices));
+  if (options.grpc_call_metrics) {
+    interceptors.push_back(metrics::MakeGrpcServerMetrics(registry, kServices));
+  }
   auto grpc = api::ClientServer::Start(server, {}, std::move(interceptors));
   if (!grpc.ok()) return grpc.status();
   port->grpc_ = std::move(*grpc);

@@ -4,6 +4,7 @@
 #include <grpcpp/support/interceptor.h>
 
 #include <array>
+#include <chrono>
 #include <string_view>
 #include <unordered_map>
 
@@ -31,12 +32,14 @@ struct MethodCounters {
   std::array<Counter*, kCodeNames.size()> handled{};
   Counter* received = nullptr;
   Counter* sent = nullptr;
+  Histogram* handling_seconds = nullptr;
 };
 
 // One per call; the counters it points to live as long as the registry.
 class CallCounter final : public grpc::experimental::Interceptor {
  public:
-  explicit CallCounter(const MethodCounters* counters) : counters_(counters) {}
+  explicit CallCounter(const MethodCounters* counters)
+      : counters_(counters), started_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
@@ -48,12 +51,15 @@ class CallCounter final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const size_t code = static_cast<size_t>(methods->GetSendStatus().error_code());
       if (code < kCodeNames.size()) counters_->handled[code]->Inc();
+      counters_->handling_seconds->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
     }
     methods->Proceed();
   }
 
  private:
   const MethodCounters* const counters_;
+  const std::chrono::steady_clock::time_point started_;
 };
 
 class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFactoryInterface {
@@ -69,6 +75,10 @@ class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFact
                                                "Stream messages the server has received.", labels);
     auto& sent = registry.AddCounterFamily("grpc_server_msg_sent_total",
                                            "Stream messages the server has sent.", labels);
+    // go-grpc-prometheus' default buckets (Prometheus' DefBuckets).
+    auto& handling = registry.AddHistogramFamily(
+        "grpc_server_handling_seconds", "Time from an RPC's start to its status, in seconds.",
+        labels, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
     const auto* pool = google::protobuf::DescriptorPool::generated_pool();
     for (const std::string& service_name : services) {
       const auto* service = pool->FindServiceByName(service_name);
@@ -83,6 +93,7 @@ class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFact
         c.started = &started.WithLabels(values);
         c.received = &received.WithLabels(values);
         c.sent = &sent.WithLabels(values);
+        c.handling_seconds = &handling.WithLabels(values);
         for (size_t code = 0; code < kCodeNames.size(); ++code) {
           c.handled[code] =
               &handled.WithLabels({kCodeNames[code], method->name(), service_name, type});

@@ -31,6 +31,7 @@ struct Flags {
   std::string listen_client_urls = "http://127.0.0.1:2379";
   std::string advertise_client_urls = "http://127.0.0.1:2379";
   std::string listen_metrics_urls;
+  std::string metrics = "basic";
   std::string listen_peer_urls = "http://127.0.0.1:2380";
   std::string initial_advertise_peer_urls = "http://127.0.0.1:2380";
   std::string initial_cluster;
@@ -113,6 +114,9 @@ int main(int argc, char** argv) {
           "List of this member's client URLs to advertise to the rest of the cluster.");
   AddFlag(app, "listen-metrics-urls", flags.listen_metrics_urls,
           "List of URLs to also serve /metrics and /health on (HTTP only).");
+  AddFlag(app, "metrics", flags.metrics,
+          "'basic', or 'extensive' to also count every gRPC call (costs CPU per call).")
+      ->check(CLI::IsMember({"basic", "extensive"}));
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
           "List of URLs to listen on for peer traffic.");
   AddFlag(app, "initial-advertise-peer-urls", flags.initial_advertise_peer_urls,
@@ -211,6 +215,7 @@ int main(int argc, char** argv) {
   auto listen = etcdpp::server::ParseUrls(flags.listen_client_urls);
   if (!listen.ok()) return Fail(listen.status());
   etcdpp::http::ClientPortOptions port_options;
+  port_options.grpc_call_metrics = flags.metrics == "extensive";
   for (const std::string& u : *listen) {
     port_options.client_addresses.push_back(*etcdpp::server::HostPort(u));
   }
