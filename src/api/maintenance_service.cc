@@ -52,7 +52,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* context,
                                                     const etcdserverpb::AlarmRequest* request,
-                                                    etcdserverpb::AlarmResponse* response) {
+                                                    etcdserverpb::AlarmResponse*) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (request->action() != etcdserverpb::AlarmRequest::GET) {
