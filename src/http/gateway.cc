@@ -30,7 +30,7 @@ void Gateway::WaitIdle() {
 
 void Gateway::CancelStreams() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (GatewayStream* stream : streams_) stream->Cancel();
+  for (GatewayStream* stream : streams_) stream->Abandon();
 }
 
 void Gateway::AddStream(GatewayStream* stream) {
@@ -145,8 +145,27 @@ void GatewayStream::OnWriteDone(bool ok) {
 }
 
 void GatewayStream::ReadNext() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!read_hold_) return;  // abandoned meanwhile
+    read_hold_ = false;
+  }
   StartRead(&reply_);
   RemoveHold();  // the read hold taken in OnReadDone
+}
+
+void GatewayStream::Abandon() {
+  context_.TryCancel();
+  std::lock_guard<std::mutex> lock(mu_);
+  abandoned_ = true;
+  // Nothing more will be sent either.
+  writes_finished_ = true;
+  outgoing_.clear();
+  if (!writing_) ReleaseWriteHoldLocked();
+  if (read_hold_) {
+    read_hold_ = false;
+    RemoveHold();
+  }
 }
 
 void GatewayStream::OnReadDone(bool ok) {
@@ -158,8 +177,13 @@ void GatewayStream::OnReadDone(bool ok) {
     if (!writing_) ReleaseWriteHoldLocked();
     return;
   }
-  // The read hold: the sink owes a ReadNext(), and OnDone must not come first.
-  AddHold();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (abandoned_) return;  // no more reads: the call ends
+    // The read hold: the sink owes a ReadNext(), and OnDone must not come first.
+    read_hold_ = true;
+    AddHold();
+  }
   sink_->OnReply(FromByteBuffer(reply_));
 }
 

@@ -58,6 +58,9 @@ class GatewayStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
   void ReadNext();
   // Ends the call (the HTTP client went away); OnEnd follows.
   void Cancel() { context_.TryCancel(); }
+  // Cancel() for a sink that will never call ReadNext() again (the HTTP
+  // side has stopped): releases the reply it was handed, so the call can end.
+  void Abandon();
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -76,6 +79,8 @@ class GatewayStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
   bool close_send_ = false;                // guarded by mu_
   bool writes_finished_ = false;           // guarded by mu_: WritesDone issued or writes broken
   bool write_hold_ = true;                 // guarded by mu_: the hold taken in Start
+  bool read_hold_ = false;                 // guarded by mu_: a reply awaits ReadNext()
+  bool abandoned_ = false;                 // guarded by mu_
   grpc::ByteBuffer writing_buffer_;        // guarded by mu_ (alive while gRPC writes it)
   std::shared_ptr<StreamSink> sink_;       // reset in OnDone
 };
@@ -93,7 +98,7 @@ class Gateway {
 
   grpc::GenericStub& stub() { return stub_; }
 
-  // Cancels every stream in flight (at shutdown).
+  // Abandons every stream in flight (at shutdown, the HTTP side stopped).
   void CancelStreams();
   // Returns once no call is in flight.
   void WaitIdle();
