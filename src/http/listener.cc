@@ -400,8 +400,12 @@ void HttpSession::StartStream(bool body_is_stream) {
   call_ = std::make_shared<GatewayStream>(impl_->gateway.get(), *route_, metadata_,
                                           std::make_shared<SessionSink>(shared_from_this()));
   call_->Start();
-  auto close_send = [this] {
-    if (auto rest = splitter_.TakeRest()) SendStreamRequest(*rest);
+  auto close_send = [this, body_is_stream] {
+    if (auto rest = splitter_.TakeRest()) {
+      SendStreamRequest(*rest);
+    } else if (!body_is_stream && !send_closed_) {
+      SendStreamRequest("");  // a server stream takes one request: an empty body is {}
+    }
     send_closed_ = true;
     call_->CloseSend();
     WatchForClose();
