@@ -66,11 +66,16 @@ void Gateway::CallUnary(const Route& route, std::string request, Metadata metada
   for (auto& [key, value] : metadata) call->context.AddMetadata(key, value);
   CallStarted();
   stub_.UnaryCall(&call->context, route.grpc_method, grpc::StubOptions(), &call->request,
-                  &call->reply, [this, call, done = std::move(done)](grpc::Status status) {
-                    std::string reply;
-                    if (status.ok()) reply = FromByteBuffer(call->reply);
-                    delete call;
-                    done(std::move(status), std::move(reply));
+                  &call->reply, [this, call, done = std::move(done)](grpc::Status status) mutable {
+                    {
+                      // Destroyed before CallEnded(): what it holds (an HTTP
+                      // session) must be gone before the gateway may be.
+                      auto on_done = std::move(done);
+                      std::string reply;
+                      if (status.ok()) reply = FromByteBuffer(call->reply);
+                      delete call;
+                      on_done(std::move(status), std::move(reply));
+                    }
                     CallEnded();
                   });
 }
@@ -194,6 +199,7 @@ void GatewayStream::OnDone(const grpc::Status& status) {
   // Nothing of this object is touched after OnEnd: the sink may drop its
   // last reference to it from another thread.
   sink->OnEnd(status);
+  sink.reset();  // before CallEnded(): the gateway may be destroyed right after
   gateway->CallEnded();
 }
 

@@ -32,10 +32,14 @@ struct HealthProbe {
   }
 
   void Finish(bool healthy) {
-    auto on_done = std::move(done);
     auto on_ended = std::move(ended);
-    delete this;
-    on_done(healthy);
+    {
+      // Destroyed before on_ended(): what it holds (an HTTP session) must
+      // be gone before the checker may be destroyed.
+      auto on_done = std::move(done);
+      delete this;
+      on_done(healthy);
+    }
     on_ended();
   }
 
