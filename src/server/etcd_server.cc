@@ -194,6 +194,7 @@ Status EtcdServer::Open() {
   kv_ = std::make_unique<KvApplier>(lessor_.get());
   watch::WatchHubOptions watch_options;
   watch_options.progress_notify_interval = options_.watch_progress_notify_interval;
+  watch_options.scheduler = options_.watch_round_scheduler;
   watch_hub_ = std::make_unique<watch::WatchHub>(store_.get(), watch_options);
   snapshotter_ = std::make_unique<snap::Snapshotter>(Env::Default(), snap_dir_);
   raft_storage_ = std::make_unique<raft::MemoryStorage>();

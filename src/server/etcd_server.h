@@ -79,8 +79,9 @@ namespace etcdpp::wal {
 class Wal;
 }
 namespace etcdpp::watch {
+class RoundScheduler;
 class WatchHub;
-}
+}  // namespace etcdpp::watch
 namespace etcdpp::snap {
 class Snapshotter;
 }
@@ -117,6 +118,9 @@ struct ServerOptions {
   uint64_t snapshot_catchup_entries = 5000;
   // etcd's --experimental-watch-progress-notify-interval.
   std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
+  // Tests only: steers the watch hub's rounds (watch::RoundScheduler). Not
+  // owned; must outlive the server.
+  watch::RoundScheduler* watch_round_scheduler = nullptr;
   // Called once, on the raft loop or a transport thread, when this member
   // learns it was removed from the cluster (it applied its removal, or a
   // peer refused it as removed); must not block. The owner should then
