@@ -28,18 +28,27 @@ fi
 
 timings=()
 report_timings() {
-  echo "== step times"
+  echo "== step times (wall; CPU of the step's processes, user + system)"
   for line in "${timings[@]}"; do echo "$line"; done
 }
-trap report_timings EXIT
+trap 'report_timings; rm -f "$times_file"' EXIT
+# Sets $1 to the CPU seconds this shell's finished child processes have used
+# (`times` must run in this shell, not in a subshell).
+times_file=$(mktemp)
+children_cpu() {
+  times >"$times_file"
+  printf -v "$1" '%d' "$(tail -1 "$times_file" | awk '{ s = 0; for (i = 1; i <= 2; i++) {
+    split($i, t, "m"); sub("s", "", t[2]); s += t[1] * 60 + t[2] } printf "%d", s }')"
+}
 # step NAME COMMAND...: runs COMMAND, records how long it took.
 step() {
-  local name=$1
+  local name=$1 start=$SECONDS cpu_start cpu_end
   shift
   echo "== $name"
-  local start=$SECONDS
+  children_cpu cpu_start
   "$@"
-  timings+=("$(printf '%-34s %5d s' "$name" $((SECONDS - start)))")
+  children_cpu cpu_end
+  timings+=("$(printf '%-28s %5d s wall %6d s CPU' "$name" $((SECONDS - start)) $((cpu_end - cpu_start)))")
 }
 # Test binaries with one of ctest's labels in a configured build directory
 # (each GoogleTest binary is registered under its target's name).

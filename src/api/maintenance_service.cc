@@ -92,8 +92,8 @@ namespace {
 
 template <typename Response>
 void FillMembers(server::EtcdServer* server, Response* response) {
+  // etcd 3.4's Cluster responses carry no revision in their header.
   server->FillHeader(response->mutable_header());
-  response->mutable_header()->set_revision(server->store()->CurrentRevision());
   for (const server::Member& m : server->Members()) {
     etcdserverpb::Member* out = response->add_members();
     out->set_id(m.id);

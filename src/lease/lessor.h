@@ -157,7 +157,9 @@ class Lessor final : public server::LeaseIndex {
   // attached keys if asked. kNotLeader if not primary, kLeaseNotFound.
   Status TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
                     etcdserverpb::LeaseTimeToLiveResponse* resp) const;
-  // Every lease ID, ascending (served by any member).
+  // Every lease ID, soonest expiry first, as etcd 3.4 lists them (LeaseLeases
+  // output is compared with etcd's); leases without a deadline here (not
+  // primary) come last, by ID. Served by any member.
   std::vector<int64_t> Leases() const;
   size_t size() const;
   // Serves a follower's forwarded call (kPeer*Method).
