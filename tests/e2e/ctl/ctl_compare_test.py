@@ -301,7 +301,7 @@ ACROSS_SERVERS = [
     (r'("version":"|"Version" : ")3\.4\.\d+"', r'\1VERSION"'),
     (r'("raftIndex":|"raftAppliedIndex":|"RaftIndex" : |"RaftAppliedIndex" : )\d+', r"\1RAFT_INDEX"),
     # simple and table rows: ... version, db size, is leader, is learner, term, index, applied
-    (r"([,|] )3\.4\.\d+( [,|]|,)", r"\1VERSION\2"),
+    (r"([,|] +)3\.4\.\d+( +[,|]|,)", r"\1VERSION\2"),
     (r"((?:true|false) ?[,|] +(?:true|false) ?[,|] +\d+ ?[,|] +)\d+( ?[,|] +)\d+",
      r"\1RAFT_INDEX\2RAFT_INDEX"),
 ]
