@@ -101,7 +101,8 @@ class RoundScheduler {
  public:
   virtual ~RoundScheduler() = default;
   // Before each round. False skips it: the dispatcher then sleeps until the
-  // next Wake() or Notify() (call Wake() when rounds may run again).
+  // next Wake() or Notify(), or the poll interval (so call Wake() when rounds
+  // may run again).
   virtual bool MayStartRound() = 0;
   // After each round MayStartRound allowed. `more_work` is true when the
   // round stopped at its budget and the next one starts at once; false means
