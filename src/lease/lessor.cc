@@ -328,13 +328,16 @@ Status Lessor::TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
 }
 
 std::vector<int64_t> Lessor::Leases() const {
-  std::vector<int64_t> ids;
+  std::vector<std::pair<TimePoint, int64_t>> by_expiry;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ids.reserve(leases_.size());
-    for (const auto& [id, lease] : leases_) ids.push_back(id);
+    by_expiry.reserve(leases_.size());
+    for (const auto& [id, lease] : leases_) by_expiry.emplace_back(lease.expiry, id);
   }
-  std::sort(ids.begin(), ids.end());
+  std::sort(by_expiry.begin(), by_expiry.end());
+  std::vector<int64_t> ids;
+  ids.reserve(by_expiry.size());
+  for (const auto& [expiry, id] : by_expiry) ids.push_back(id);
   return ids;
 }
 

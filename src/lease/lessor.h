@@ -156,7 +156,9 @@ class Lessor final : public LeaseIndex, public ClientLeases {
   // attached keys if asked. kNotLeader if not primary, kLeaseNotFound.
   Status TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req,
                     etcdserverpb::LeaseTimeToLiveResponse* resp) const override;
-  // Every lease ID, ascending (served by any member).
+  // Every lease ID, soonest expiry first, as etcd 3.4 lists them (LeaseLeases
+  // output is compared with etcd's); leases without a deadline here (not
+  // primary) come last, by ID. Served by any member.
   std::vector<int64_t> Leases() const override;
   size_t size() const;
   // Serves a follower's forwarded call (kPeer*Method).

@@ -90,6 +90,7 @@ Status EtcdServer::Open() {
   kv_ = std::make_unique<KvApplier>(lessor_.get());
   watch::WatchHubOptions watch_options;
   watch_options.progress_notify_interval = options_.watch_progress_notify_interval;
+  watch_options.scheduler = options_.watch_round_scheduler;
   watch_hub_ = std::make_unique<watch::WatchHub>(store_->raw(), watch_options);
   watch_observer_ = std::make_unique<WatchHubObserver>(watch_hub_.get());
 

@@ -12,6 +12,9 @@ namespace etcdpp {
 class Env;
 class Clock;
 }  // namespace etcdpp
+namespace etcdpp::watch {
+class RoundScheduler;
+}
 
 namespace etcdpp::server {
 
@@ -38,6 +41,9 @@ struct ServerOptions {
   uint64_t snapshot_catchup_entries = 5000;
   // --experimental-watch-progress-notify-interval.
   std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
+  // Tests only: steers the watch hub's rounds (watch::RoundScheduler). Not
+  // owned; must outlive the server.
+  watch::RoundScheduler* watch_round_scheduler = nullptr;
   // Runs once, on the raft loop or a transport thread, when this member
   // learns it is no longer in the cluster (it applied its own removal, or a
   // peer rejected it as removed). Must return quickly; the owner is expected

@@ -8,8 +8,9 @@
 namespace etcdpp::watch {
 namespace {
 
-// etcd's prefix rule (clientv3.GetPrefixRangeEnd): the smallest key greater
-// than every key with the prefix, or "\0" (no end) for an all-0xff prefix.
+// The range end clients send for "every key starting with `prefix`": the
+// prefix with its last byte below 0xff incremented and what follows dropped,
+// i.e. the first key after all of them; "\0" (no end) if every byte is 0xff.
 std::string PrefixEnd(const std::string& prefix) {
   std::string end = prefix;
   while (!end.empty()) {
@@ -47,7 +48,7 @@ struct WatchHub::Watcher {
   // the effective value is max(next_rev, synced_rev_ + 1) (a start revision
   // in the future is kept here).
   int64_t next_rev = 0;
-  // No events sent since the last progress tick (etcd's progress[id]).
+  // Nothing has been sent to it since the last progress notification tick.
   bool quiet = true;
   // Events gathered for the response being built.
   std::vector<const mvccpb::Event*> pending;
@@ -61,7 +62,7 @@ struct WatchHub::Watcher {
 WatchHub::WatchHub(mvcc::KvStore* store, WatchHubOptions options)
     : options_(options), store_(store) {
   SetSyncedRevLocked(store->CurrentRevision());
-  next_progress_ = Clock::now() + options_.progress_notify_interval;
+  next_progress_ = Now() + options_.progress_notify_interval;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -174,18 +175,6 @@ void WatchHub::RequestProgress(WatchSink* sink) {
 }
 
 void WatchHub::Wake() { Signal(); }
-
-void WatchHub::PauseForTesting(bool paused) {
-  std::unique_lock<std::mutex> lock(signal_mu_);
-  paused_ = paused;
-  if (paused) {
-    round_done_cv_.wait(lock, [this] { return !in_round_; });
-    return;
-  }
-  wake_ = true;  // Whatever piled up.
-  lock.unlock();
-  cv_.notify_one();
-}
 
 void WatchHub::Notify(int64_t /*revision*/) { Signal(); }
 
@@ -354,31 +343,34 @@ bool WatchHub::FlushLocked(Watcher* w, int64_t header_rev) {
 // ---- the dispatcher ----
 
 void WatchHub::Run() {
+  RoundScheduler* const scheduler = options_.scheduler;
+  // A scheduler that held the last round back will call Wake() when rounds
+  // may run again; until then a due progress tick must not spin the loop.
+  bool held_back = false;
   for (;;) {
     {
-      const Clock::time_point deadline =
-          std::min(Clock::now() + options_.poll_interval, next_progress_);
+      // A duration, not a deadline: Now() may be a test's clock.
+      Clock::duration wait = options_.poll_interval;
+      if (!held_back) {
+        wait = std::clamp<Clock::duration>(next_progress_ - Now(), Clock::duration::zero(), wait);
+      }
       std::unique_lock<std::mutex> lock(signal_mu_);
-      cv_.wait_until(lock, deadline, [this] { return stopping_ || wake_; });
-      cv_.wait(lock, [this] { return stopping_ || !paused_; });
+      cv_.wait_for(lock, wait, [this] { return stopping_ || wake_; });
       if (stopping_) return;
       wake_ = false;
-      in_round_ = true;
     }
+    held_back = scheduler != nullptr && !scheduler->MayStartRound();
+    if (held_back) continue;
     bool more = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       more = RoundLocked();
-      if (Clock::now() >= next_progress_) {
+      if (Now() >= next_progress_) {
         SendProgressLocked();
-        next_progress_ = Clock::now() + options_.progress_notify_interval;
+        next_progress_ = Now() + options_.progress_notify_interval;
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(signal_mu_);
-      in_round_ = false;
-    }
-    round_done_cv_.notify_all();
+    if (scheduler != nullptr) scheduler->RoundFinished(more);
     if (more) Signal();
   }
 }
@@ -511,8 +503,9 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
   for (Watcher* w : to_sync) MakeSyncedLocked(w);
   if (group.empty()) return false;
 
-  // Watchers behind the compaction get the compact revision and are dropped
-  // (etcd: "required revision has been compacted").
+  // A watcher whose next revision was compacted away cannot be served: it
+  // gets the compact revision (clients report "required revision has been
+  // compacted") and is dropped.
   std::vector<Watcher*> live;
   for (Watcher* w : group) {
     if (w->next_rev >= compact) {
@@ -596,7 +589,8 @@ void WatchHub::SendProgressLocked() {
     etcdserverpb::WatchResponse r;
     r.set_watch_id(w->spec.watch_id);
     r.mutable_header()->set_revision(synced_rev_);
-    // A full sink is receiving events: no progress needed (as etcd).
+    // A full sink has events queued, which tell the client more than a
+    // progress notification would: skip it.
     w->sink->TrySend(r, /*force=*/false);
   }
 }

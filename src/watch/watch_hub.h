@@ -1,32 +1,33 @@
-// WatchHub: every watcher of a member, fed from the MVCC store's change log
-// (etcd's watchableStore). Design notes: docs/watch.md.
+// WatchHub: every watcher of a member, fed from the MVCC store's change log.
+// Design notes: docs/watch.md.
 //
-// A watcher wants the changes of a key range from a start revision on. The
-// hub keeps two groups:
+// A watcher asks for the changes of a key range from a start revision on. The
+// hub sorts its watchers into two groups:
 //  - synced: has been sent every matching change up to the hub's revision
-//    (synced_revision()); fed live, from one read of the change log per round
-//    shared by all synced watchers.
-//  - unsynced: behind (new with a past start revision, or its stream's buffer
-//    was full); caught up from the store's change log in bounded batches, then
-//    moved to synced.
+//    (synced_revision()); served live, all of them from one read of the
+//    change log per round.
+//  - unsynced: behind, either new with a start revision in the past or
+//    refused by its stream's full buffer. Served from the change log in
+//    bounded batches until it reaches the hub's revision, then synced.
 //
-// One dispatcher thread does all reading and sending, in rounds. The apply
-// thread only calls Notify() after each LMDB commit (a store of an integer and
-// a wake-up), and KeepSnapshot() before a compaction the hub has not passed,
-// so writers never wait for watchers.
+// One dispatcher thread does every read and every send, in rounds. The apply
+// thread only calls Notify() after each LMDB commit (a flag and a wake-up)
+// and, before a compaction the hub has not read past, KeepSnapshot(): a
+// writer never waits for a watcher.
 //
-// Guarantees (per watcher): responses carry events in revision order; every
-// matching change at or after the start revision is sent exactly once, no
-// gaps, unless the watcher's next revision was compacted away while it was
-// unsynced, in which case it gets one response with compact_revision set and
-// is dropped. A synced watcher is never behind a compaction applied with the
-// NeedsSnapshotBeforeCompaction/KeepSnapshot protocol. All events
-// of one revision are in one response. Memory is bounded: a sink that refuses
-// a response (full) makes the watcher unsynced at the first revision it did
-// not get; it resumes from the store once the sink has room.
+// What each watcher can rely on: its responses carry events in revision
+// order; every matching change from its start revision on reaches it exactly
+// once, with no gap, unless the revision it needed next was compacted while
+// it was unsynced (it then gets one response with compact_revision set and is
+// dropped). A compaction applied through NeedsSnapshotBeforeCompaction and
+// KeepSnapshot never puts a synced watcher behind. The events of one revision
+// travel in one response. Memory stays bounded: when a sink refuses a
+// response (full), its watcher becomes unsynced at the first revision it
+// missed and resumes from the store once the sink has room.
 //
 // Thread safety: every public method may be called from any thread. Sinks are
-// called with the hub's mutex held (see WatchSink).
+// called with the hub's mutex held (see WatchSink); a RoundScheduler with
+// none held.
 #pragma once
 
 #include <atomic>
@@ -34,6 +35,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,57 +51,84 @@
 
 namespace etcdpp::watch {
 
-// What a watcher watches. Key range rules are etcd's mvcc ones (see
-// mvcc::KeyRange): range_end empty is the single key, "\0" every key >= key,
-// otherwise [key, range_end). The caller (the Watch service) has already
-// turned the wire request into this form and checked key < range_end.
+// What a watcher watches. Ranges follow mvcc::KeyRange: an empty range_end
+// means the single key, "\0" every key >= key, anything else [key,
+// range_end). The Watch service has already converted the wire request into
+// this form and checked that key < range_end.
 struct WatchSpec {
   std::string key;
   std::string range_end;
   // First revision to send (> 0).
   int64_t start_revision = 1;
   bool prev_kv = false;
-  bool no_put = false;     // etcd's NOPUT filter
-  bool no_delete = false;  // etcd's NODELETE filter
-  // Send an empty response (header revision = the hub's revision) at each
-  // progress interval in which this watcher, while synced, got no events.
+  bool no_put = false;     // WatchCreateRequest filter NOPUT: drop put events
+  bool no_delete = false;  // filter NODELETE: drop delete events
+  // At the end of each progress interval in which this watcher was synced
+  // and received no events, send it an empty response whose header revision
+  // is the hub's revision.
   bool progress_notify = false;
   // Copied into each response's watch_id; the hub does not interpret it.
   int64_t watch_id = 0;
 };
 
-// Receives the responses of the watchers of one stream. Every method is
-// called with the hub's mutex held: it must not block and must not call the
-// hub. The hub fills watch_id, events, compact_revision/canceled and
-// header.revision; the sink fills the rest of the header.
+// Where the responses of one stream's watchers go. The hub calls every
+// method with its mutex held, so a sink must neither block nor call back into
+// the hub. The hub sets watch_id, events, compact_revision, canceled and
+// header.revision; the sink completes the header.
 class WatchSink {
  public:
   virtual ~WatchSink() = default;
-  // Takes `response` and queues it, or returns false and leaves it alone when
-  // the sink's buffer is full (the hub then retries from the store later).
-  // `force` responses (small control responses) must be taken.
+  // Queues `response` (moving from it), or returns false without touching it
+  // when the buffer is full; the hub then re-reads those events from the
+  // store later. A `force` response (a small control message) is always
+  // queued.
   virtual bool TrySend(etcdserverpb::WatchResponse& response, bool force) = 0;
-  // Whether TrySend would currently take a response. When a full sink gets
-  // room again it calls WatchHub::Wake() (outside the hub's mutex).
+  // Whether TrySend would queue a response now. A sink that was full calls
+  // WatchHub::Wake(), outside the hub's mutex, once it has room again.
   virtual bool HasRoom() const = 0;
-  // The hub stopped: no more responses will come.
+  // The hub has stopped; nothing more will be sent.
   virtual void OnHubStopped() = 0;
+};
+
+// Decides whether the dispatcher may start a round, and hears when one ends.
+// A server's hub has none (every round starts as soon as there is work).
+// Tests inject one to hold rounds back, which stands for a hub that has
+// fallen behind the writes, and to learn when a round that saw every write so
+// far is over instead of sleeping. Both methods run on the dispatcher thread
+// with none of the hub's locks held; they must not block for long, and may
+// call WatchHub::Wake() but nothing else of the hub.
+class RoundScheduler {
+ public:
+  virtual ~RoundScheduler() = default;
+  // Before each round. False skips it: the dispatcher then sleeps until the
+  // next Wake() or Notify(), or the poll interval (so call Wake() when rounds
+  // may run again).
+  virtual bool MayStartRound() = 0;
+  // After each round MayStartRound allowed. `more_work` is true when the
+  // round stopped at its budget and the next one starts at once; false means
+  // the round left nothing it could do, given the sinks' room when it ran.
+  virtual void RoundFinished(bool more_work) = 0;
 };
 
 struct WatchHubOptions {
   // Live dispatch reads at most about this many events per round (never
   // splitting a revision), so one round holds the hub's lock briefly.
   size_t max_events_per_round = 10000;
-  // Catch-up: watchers served per round and revisions per response (etcd's
-  // maxWatchersPerSync and watchBatchMaxRevs).
+  // Catch-up serves at most this many watchers per round, and at most this
+  // many revisions per response.
   size_t catchup_watchers_per_round = 512;
   int64_t max_revisions_per_catchup = 1000;
   // Period of progress notifications for watchers that asked for them
-  // (etcd's --experimental-watch-progress-notify-interval).
+  // (the server's --experimental-watch-progress-notify-interval).
   std::chrono::milliseconds progress_notify_interval{std::chrono::minutes(10)};
   // Without Notify() calls the dispatcher still looks at the store this often
   // (catches writes made by someone not calling Notify, e.g. tests).
   std::chrono::milliseconds poll_interval{std::chrono::milliseconds(500)};
+  // The clock progress notifications are timed by; steady_clock::now when
+  // empty. A test's fake clock must be followed by Wake() when advanced.
+  std::function<std::chrono::steady_clock::time_point()> now;
+  // Not owned; must outlive the hub. Null: rounds are never held back.
+  RoundScheduler* scheduler = nullptr;
 };
 
 class WatchHub {
@@ -131,11 +160,11 @@ class WatchHub {
   // Removes every watcher of `sink` and forgets it: after this returns the
   // hub never calls `sink` again (call before destroying a sink).
   void RemoveSink(WatchSink* sink);
-  // etcd's ProgressRequest for a stream: sends `sink` a response with
-  // watch_id -1 and header revision R once every watcher of the sink has been
-  // sent every change up to R (at once if all are synced).
+  // A stream's progress request (WatchProgressRequest): sends `sink` a
+  // response with watch_id -1 and header revision R once each of the sink's
+  // watchers has been sent every change up to R (at once if all are synced).
   void RequestProgress(WatchSink* sink);
-  // A sink has room again: lets waiting catch-up proceed.
+  // Starts a round soon: a sink has room again, or a scheduler lets rounds run.
   void Wake();
 
   // Apply thread, after each commit: the store reached `revision`. Cheap.
@@ -155,11 +184,6 @@ class WatchHub {
   void OnStoreReplaced(mvcc::KvStore* store);
 
   Stats stats() const;
-
-  // Testing: while paused the dispatcher starts no round (one in progress has
-  // finished when this returns), so writes pile up unread as behind a slow
-  // hub. Stop() works while paused.
-  void PauseForTesting(bool paused);
 
  private:
   struct Watcher;
@@ -188,6 +212,7 @@ class WatchHub {
   using Clock = std::chrono::steady_clock;
 
   void Run();
+  Clock::time_point Now() const { return options_.now ? options_.now() : Clock::now(); }
   void Signal();
   // One dispatcher round with the lock held; returns whether more work can be
   // done at once.
@@ -214,9 +239,6 @@ class WatchHub {
   std::condition_variable cv_;
   bool wake_ = false;      // guarded by signal_mu_: work may be possible
   bool stopping_ = false;  // guarded by signal_mu_
-  bool paused_ = false;    // guarded by signal_mu_ (PauseForTesting)
-  bool in_round_ = false;  // guarded by signal_mu_
-  std::condition_variable round_done_cv_;
 
   // Watcher state. Held by the dispatcher for a whole (bounded) round.
   mutable std::mutex mu_;

@@ -20,6 +20,7 @@
 #include "api/client_server.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/etcd_server.h"
+#include "unit/watch/test_round_scheduler.h"
 #include "watch/watch_hub.h"
 
 namespace etcdpp::api {
@@ -165,6 +166,7 @@ class WatchServiceTest : public ::testing::Test {
     options_.client_urls = {"http://127.0.0.1:2379"};
     options_.heartbeat_interval = 10ms;
     options_.election_timeout = 100ms;
+    options_.watch_round_scheduler = &hub_rounds_;
   }
   void TearDown() override {
     if (server_) server_->Stop();
@@ -221,6 +223,8 @@ class WatchServiceTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  // Steers the server's watch hub; declared before the server it outlives.
+  watch::TestRoundScheduler hub_rounds_;
   server::ServerOptions options_;
   std::unique_ptr<server::EtcdServer> server_;
   std::unique_ptr<ClientServer> clients_;
@@ -356,7 +360,7 @@ TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
   Stream s(watch_.get());
   const int64_t live = s.Watch("k/", "k0");
   ASSERT_TRUE(WaitUntil([&] { return hub->stats().synced_revision >= old; }));
-  hub->PauseForTesting(true);
+  hub_rounds_.Hold();
   const int64_t behind = s.Watch("k/", "k0", old);
 
   // Hold the apply thread in the completion of one request. The callbacks
@@ -419,7 +423,7 @@ TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
     for (const Status& st : state->statuses) EXPECT_TRUE(st.ok()) << st.ToString();
   }
   EXPECT_EQ(server_->store()->CompactRevision(), base + kPuts);
-  hub->PauseForTesting(false);
+  hub_rounds_.Release(hub);
   Put("k/6", "6");
 
   for (int i = 1; i <= kPuts + 1; ++i) {

@@ -4,15 +4,18 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "mvcc/kv_store.h"
 #include "unit/mvcc/temp_dir.h"
+#include "unit/watch/test_round_scheduler.h"
 
 namespace etcdpp::watch {
 namespace {
@@ -103,8 +106,35 @@ class WatchHubTest : public ::testing::Test {
   void TearDown() override {
     if (hub_) hub_->Stop();
   }
+  // Every hub runs under the test's scheduler and on the test's clock, which
+  // moves only in AdvanceClock.
   void StartHub(WatchHubOptions options = {}) {
+    options.scheduler = &scheduler_;
+    options.now = [this] {
+      return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(fake_now_ns_.load()));
+    };
     hub_ = std::make_unique<WatchHub>(store_.get(), options);
+  }
+  void AdvanceClock(std::chrono::nanoseconds d) { fake_now_ns_ += d.count(); }
+
+  // Drains every sink until a round that started after a drain ended with
+  // nothing more to do and sent nothing: every response the hub will ever
+  // send for the writes so far has been consumed.
+  void Settle() {
+    auto consumed = [&] {
+      size_t n = 0;
+      for (auto& s : sinks_) {
+        s->Drain(hub_.get());
+        n += s->Consumed().size();
+      }
+      return n;
+    };
+    for (size_t before = consumed();;) {
+      ASSERT_TRUE(scheduler_.WaitForQuietRound(hub_.get()));
+      const size_t after = consumed();
+      if (after == before) return;
+      before = after;
+    }
   }
 
   // One revision with the given puts (key -> value) and deletes.
@@ -174,6 +204,8 @@ class WatchHubTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<mvcc::KvStore> store_;
   std::vector<std::unique_ptr<TestSink>> sinks_;
+  std::atomic<int64_t> fake_now_ns_{int64_t{1} << 40};
+  TestRoundScheduler scheduler_;  // Outlives the hub.
   std::unique_ptr<WatchHub> hub_;
 };
 
@@ -200,8 +232,7 @@ TEST_F(WatchHubTest, LiveKeyWatcherGetsItsEventsInOrderEachInItsOwnResponse) {
     ASSERT_EQ(r.events_size(), 1);
     EXPECT_EQ(r.header().revision(), r.events(0).kv().mod_revision());
   }
-  std::this_thread::sleep_for(50ms);
-  sink.Drain(hub_.get());
+  Settle();
   EXPECT_EQ(EventsOf(sink.Consumed(), 7).size(), 3u);  // Nothing twice.
 }
 
@@ -355,7 +386,7 @@ TEST_F(WatchHubTest, CompactionOfUndispatchedWritesKeepsSyncedWatchersWhole) {
   const int64_t old = Put("k/0", "old");
   ASSERT_TRUE(WaitFor([&] { return hub_->stats().synced_revision >= old; }));
   Add(&sink, Spec("k/", "k0", old + 1, 1));
-  hub_->PauseForTesting(true);
+  scheduler_.Hold();
   Add(&sink, Spec("k/", "k0", old, 2));  // Behind: unsynced, not caught up yet.
   // Like one apply batch: several revisions in one transaction.
   auto put_batch = [&](int from, int to) {
@@ -376,7 +407,7 @@ TEST_F(WatchHubTest, CompactionOfUndispatchedWritesKeepsSyncedWatchersWhole) {
   const int64_t second_compact = store_->CurrentRevision();
   CompactAsApplier(second_compact);
   Add(&sink, Spec("k/", "k0", second_compact - 1, 3));  // Asks for compacted history.
-  hub_->PauseForTesting(false);
+  scheduler_.Release(hub_.get());
   Put("k/7", "7");
 
   auto events = Collect(&sink, 1, 7);
@@ -441,7 +472,11 @@ TEST_F(WatchHubTest, RandomCompactionsNeverCostSyncedWatchersAnEvent) {
       CompactAsApplier(rev);
     } else if (op < 8) {
       paused = !paused;
-      hub_->PauseForTesting(paused);
+      if (paused) {
+        scheduler_.Hold();
+      } else {
+        scheduler_.Release(hub_.get());
+      }
     } else if (watchers.size() < 20) {
       WatchSpec spec =
           rng() % 2 ? Spec("k" + std::to_string(rng() % 4), "", 0, 0) : Spec("k", "l", 0, 0);
@@ -451,7 +486,7 @@ TEST_F(WatchHubTest, RandomCompactionsNeverCostSyncedWatchersAnEvent) {
       watchers.push_back(spec);
     }
   }
-  if (paused) hub_->PauseForTesting(false);
+  if (paused) scheduler_.Release(hub_.get());
   std::vector<std::vector<const Write*>> want(watchers.size());
   size_t want_total = 0;
   for (size_t i = 0; i < watchers.size(); ++i) {
@@ -469,6 +504,7 @@ TEST_F(WatchHubTest, RandomCompactionsNeverCostSyncedWatchersAnEvent) {
     return n;
   };
   ASSERT_TRUE(WaitFor([&] { return total() >= want_total; }));
+  Settle();
   EXPECT_EQ(total(), want_total);
   for (const auto& r : sink.Consumed()) EXPECT_FALSE(r.canceled()) << r.watch_id();
   for (size_t i = 0; i < watchers.size(); ++i) {
@@ -621,7 +657,7 @@ TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
     return n;
   };
   ASSERT_TRUE(WaitFor([&] { return total() >= want_total; }, 60s));
-  std::this_thread::sleep_for(20ms);
+  Settle();
   EXPECT_EQ(total(), want_total);
   for (size_t i = 0; i < watchers.size(); ++i) {
     auto got = EventsOf(watchers[i].sink->Consumed(), static_cast<int64_t>(i));
@@ -649,9 +685,9 @@ TEST_F(WatchHubTest, RemovedWatcherGetsNothingMore) {
   ASSERT_EQ(Collect(&sink, 1, 1).size(), 1u);
   hub_->Remove(id);
   hub_->Remove(id);  // Unknown ids are ignored.
-  Put("a", "2");
-  std::this_thread::sleep_for(50ms);
-  sink.Drain(hub_.get());
+  const int64_t unwatched = Put("a", "2");
+  Settle();
+  EXPECT_GE(hub_->stats().synced_revision, unwatched);
   EXPECT_EQ(EventsOf(sink.Consumed(), 1).size(), 1u);
   EXPECT_EQ(hub_->stats().synced, 0u);
 }
@@ -682,32 +718,82 @@ TEST_F(WatchHubTest, ReplacedStoreResumesEveryWatcherByRevision) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(events[i].kv().value(), std::to_string(i + 1));
 }
 
-TEST_F(WatchHubTest, ProgressNotifyAndProgressRequest) {
+// Progress notifications go, at the end of each interval, to the watchers
+// that asked for them and were sent nothing in it; the interval is measured
+// on the hub's clock (here the test's), so "not yet" is checked exactly.
+TEST_F(WatchHubTest, ProgressNotifyGoesToQuietWatchersAtEachInterval) {
   WatchHubOptions options;
-  options.progress_notify_interval = 30ms;
+  options.progress_notify_interval = 10s;
   StartHub(options);
   TestSink& sink = NewSink();
-  int64_t rev = Put("other", "x");
-  WatchSpec spec = Spec("a", "", rev + 1, 3);
-  spec.progress_notify = true;
-  Add(&sink, spec);
-  ASSERT_TRUE(WaitFor([&] {
-    sink.Drain(hub_.get());
-    return !sink.Consumed().empty();
-  }));
-  auto r = sink.Consumed()[0];
-  EXPECT_EQ(r.watch_id(), 3);
-  EXPECT_EQ(r.events_size(), 0);
-  EXPECT_GE(r.header().revision(), rev);
+  const int64_t rev = Put("other", "x");
+  WatchSpec quiet = Spec("a", "", rev + 1, 3);
+  quiet.progress_notify = true;
+  Add(&sink, quiet);
+  WatchSpec busy = Spec("b", "", rev + 1, 4);
+  busy.progress_notify = true;
+  Add(&sink, busy);
+  Add(&sink, Spec("a", "", rev + 1, 5));  // Did not ask.
 
-  TestSink& other = NewSink();
-  Add(&other, Spec("b", "", rev + 1, 1));
-  hub_->RequestProgress(&other);
-  other.Drain(hub_.get());
-  auto rs = other.Consumed();
+  AdvanceClock(9s);
+  Settle();
+  EXPECT_TRUE(sink.Consumed().empty()) << "progress before the interval ended";
+
+  const int64_t busy_rev = Put("b", "1");
+  AdvanceClock(1s);
+  Settle();
+  auto rs = sink.Consumed();
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].watch_id(), 4);  // The event, not a progress notification.
+  ASSERT_EQ(rs[0].events_size(), 1);
+  EXPECT_EQ(rs[0].events(0).kv().mod_revision(), busy_rev);
+  EXPECT_EQ(rs[1].watch_id(), 3);
+  EXPECT_EQ(rs[1].events_size(), 0);
+  EXPECT_EQ(rs[1].header().revision(), busy_rev);
+
+  // Next interval: both were quiet in it.
+  AdvanceClock(10s);
+  Settle();
+  rs = sink.Consumed();
+  ASSERT_EQ(rs.size(), 4u);
+  std::set<int64_t> notified{rs[2].watch_id(), rs[3].watch_id()};
+  EXPECT_EQ(notified, (std::set<int64_t>{3, 4}));
+  for (size_t i = 2; i < 4; ++i) {
+    EXPECT_EQ(rs[i].events_size(), 0);
+    EXPECT_EQ(rs[i].header().revision(), busy_rev);
+  }
+}
+
+// A progress request is answered at once when every watcher of the sink is
+// synced, and only once they are when some are behind.
+TEST_F(WatchHubTest, ProgressRequestWaitsForTheSinksWatchersToCatchUp) {
+  const int64_t first = Put("a", "1");
+  Put("a", "2");
+  StartHub();
+  TestSink& synced = NewSink();
+  const int64_t rev = store_->CurrentRevision();
+  Add(&synced, Spec("b", "", rev + 1, 1));
+  hub_->RequestProgress(&synced);
+  synced.Drain(hub_.get());
+  auto rs = synced.Consumed();
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].watch_id(), -1);
-  EXPECT_GE(rs[0].header().revision(), rev);
+  EXPECT_EQ(rs[0].header().revision(), rev);
+
+  TestSink& behind = NewSink();
+  scheduler_.Hold();
+  Add(&behind, Spec("a", "", first, 2));  // Unsynced until a round runs.
+  hub_->RequestProgress(&behind);
+  behind.Drain(hub_.get());
+  EXPECT_TRUE(behind.Consumed().empty());
+  scheduler_.Release(hub_.get());
+  Settle();
+  rs = behind.Consumed();
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].watch_id(), 2);
+  EXPECT_EQ(rs[0].events_size(), 2);
+  EXPECT_EQ(rs[1].watch_id(), -1);
+  EXPECT_EQ(rs[1].header().revision(), rev);
 }
 
 TEST_F(WatchHubTest, StopTellsSinksAndRefusesNewWatchers) {
