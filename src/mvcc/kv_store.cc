@@ -423,8 +423,11 @@ Result<std::unique_ptr<ChangeIterator>> ReadView::Changes(int64_t from_rev, int6
 
 Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
   if (rev > rev_) return Status(Code::kFutureRev);
+  // A revision at the compact revision is refused too (etcd 3.4 answers
+  // ErrCompacted there), while rev <= 0 hashes the current state even when it
+  // is the compact revision.
+  if (rev > 0 && rev <= compact_rev_) return Status(Code::kCompacted);
   if (rev <= 0) rev = rev_;
-  if (rev < compact_rev_) return Status(Code::kCompacted);
   // Hash the logical content only, so the result does not depend on how far
   // a compaction has physically got: records after the compact revision,
   // plus each key's latest record at or below it unless a tombstone.

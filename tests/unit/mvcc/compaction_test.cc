@@ -240,6 +240,9 @@ TEST_F(CompactionTest, HashKVAgreesAfterSameCompaction) {
   EXPECT_EQ(h->compact_rev, 5);
   EXPECT_EQ(h->rev, 9);
   EXPECT_EQ(Read()->HashKV(4).status().code(), Code::kCompacted);
+  // At the compact revision itself etcd 3.4 refuses too.
+  EXPECT_EQ(Read()->HashKV(5).status().code(), Code::kCompacted);
+  EXPECT_TRUE(Read()->HashKV(6).ok());
 }
 
 }  // namespace
