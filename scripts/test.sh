@@ -74,7 +74,11 @@ step "ASan+UBSan tests" bash -c "cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
 # reactors and messages between threads through that uninstrumented core, so
 # TSan reports hundreds of hand-offs whose suppression would also hide races
 # in our reactors. They need an instrumented gRPC or an in-memory transport.
-tsan_tests=(server_test mvcc_test api_test watch_hub_test lease_test)
+# watch_hub_test is not here yet either: the hub reads records in place in
+# LMDB's map that the writer wrote there before its commit, ordered by
+# liblmdb's commit and read-transaction start, which TSan does not see; it
+# needs that ordering annotated (__tsan_release/__tsan_acquire) in src/mvcc.
+tsan_tests=(server_test mvcc_test api_test lease_test)
 tsan_regex="^($(
   IFS='|'
   echo "${tsan_tests[*]}"
