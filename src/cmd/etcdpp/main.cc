@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status());
   auto clients = etcdpp::http::ClientPort::Start(server->get(), port_options);
   if (!clients.ok()) return Fail(clients.status());
-  spdlog::info("ready to serve client requests on {}", flags.listen_client_urls);
+  spdlog::info("serving clients (gRPC and HTTP) on {}", flags.listen_client_urls);
 
   int sig = 0;
   sigwait(&signals, &sig);
