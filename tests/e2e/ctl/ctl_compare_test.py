@@ -509,6 +509,7 @@ def main():
             print("FAIL: %s not found (run scripts/install-deps.sh, build etcdpp)" % path)
             return 1
 
+    same_tool = os.path.realpath(opts.etcdctl) == os.path.realpath(opts.etcdppctl)
     dead = "127.0.0.1:%d" % etcd_launcher.free_port()
     passed = failed = not_run = 0
     with etcd_launcher.Server(opts.server_cmd) as ref, etcd_launcher.Server(opts.server) as ours, \
@@ -531,7 +532,9 @@ def main():
                     problem = snapshot_problem(os.path.join(scratch, step["snapshot"]))
                     if problem:
                         problems.append(problem)
-            if step["help"]:
+            # etcdppctl's help screens are its own text; when the tool under
+            # test is etcdctl itself (against etcdpp), help is compared whole.
+            if step["help"] and not same_tool:
                 problems += help_problems(want, got)
                 want, got = strip_help(want), strip_help(got)
             for label, w, g in (("stdout", want[0], got[0]), ("stderr", want[1], got[1])):
