@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "base/env.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "lease/lessor.h"
+#include "metrics/etcd_metrics.h"
 #include "mvcc/kv_store.h"
 #include "server/fatal.h"
 #include "server/kv_applier.h"
@@ -52,7 +54,12 @@ std::unique_ptr<mvcc::WriteTxn> BeginWrite(mvcc::KvStore& store) {
 void CommitUpTo(mvcc::WriteTxn& txn, uint64_t index, uint64_t consistent_index) {
   Status st;
   if (index > consistent_index) st = txn.SetConsistentIndex(index);
-  if (st.ok()) st = txn.Commit();
+  if (st.ok()) {
+    const auto start = std::chrono::steady_clock::now();
+    st = txn.Commit();
+    metrics::BackendCommitDurationSeconds().Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   if (!st.ok()) Fatal("committing applied entries to the store failed", st);
 }
 

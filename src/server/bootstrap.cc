@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "base/coding.h"
 #include "base/env.h"
+#include "metrics/etcd_metrics.h"
 #include "mvcc/kv_store.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
@@ -16,6 +17,16 @@
 
 namespace etcdpp::server {
 namespace {
+
+// The member's WAL reports each fsync's duration to /metrics.
+wal::Options WalOptions() {
+  wal::Options options;
+  metrics::Histogram& fsync = metrics::WalFsyncDurationSeconds();
+  options.on_sync = [&fsync](std::chrono::nanoseconds took) {
+    fsync.Observe(std::chrono::duration<double>(took).count());
+  };
+  return options;
+}
 
 // The WAL's metadata record names the member and cluster it belongs to, so
 // a data dir copied to another member's flags is refused instead of merged.
@@ -110,7 +121,7 @@ class Bootstrapper {
 
   Status CreateWal() {
     auto wal = wal::Wal::Create(env_, layout_.wal_dir,
-                                EncodeWalMetadata(out_.member_id, out_.cluster_id), wal::Options());
+                                EncodeWalMetadata(out_.member_id, out_.cluster_id), WalOptions());
     if (!wal.ok()) return wal.status();
     out_.wal = std::move(wal.value());
     return Status::OK();
@@ -211,7 +222,7 @@ class Bootstrapper {
     }
     const raftpb::SnapshotMetadata& meta = snapshot.metadata();
     auto wal = wal::Wal::Open(env_, layout_.wal_dir, wal::SnapshotMarker{meta.index(), meta.term()},
-                              wal::Options());
+                              WalOptions());
     if (!wal.ok()) return wal.status();
     out_.wal = std::move(wal.value());
     auto contents = out_.wal->ReadAll();

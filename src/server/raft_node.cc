@@ -4,6 +4,7 @@
 
 #include "base/env.h"
 #include "lease/lessor.h"
+#include "metrics/etcd_metrics.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "server/fatal.h"
@@ -248,6 +249,7 @@ void RaftNode::Tick(Clock::TimePoint now) {
   for (ProposeCallback& done : ctx_.waiters->TakeExpired(now)) done(Status(Code::kTimeout));
   for (auto it = stalled_.begin(); it != stalled_.end();) {
     if (it->deadline <= now) {
+      metrics::ProposalsFailedTotal().Inc();
       it->done(Status(Code::kTimeout));
       it = stalled_.erase(it);
     } else {
@@ -325,7 +327,11 @@ void RaftNode::DrainReady() {
 
 void RaftNode::Persist(raft::Ready& ready) {
   if (ready.soft_state) {
-    leader_id_.store(ready.soft_state->lead, std::memory_order_release);
+    const uint64_t previous =
+        leader_id_.exchange(ready.soft_state->lead, std::memory_order_acq_rel);
+    if (ready.soft_state->lead != 0 && ready.soft_state->lead != previous) {
+      metrics::LeaderChangesSeenTotal().Inc();
+    }
   }
   if (ready.hard_state) {
     term_.store(ready.hard_state->term(), std::memory_order_release);
@@ -442,6 +448,7 @@ void RaftNode::ProposeOne(PendingProposal& p) {
     stalled_.push_back(std::move(p));
     return;
   }
+  metrics::ProposalsFailedTotal().Inc();
   p.done(st);
 }
 
@@ -488,6 +495,7 @@ void RaftNode::TakeSnapshot(uint64_t index, const std::string& membership) {
 }
 
 void RaftNode::FailAll(const Status& status) {
+  metrics::ProposalsFailedTotal().Inc(stalled_.size());
   for (PendingProposal& p : stalled_) p.done(status);
   stalled_.clear();
   transfers_.FailAll(status);
@@ -502,6 +510,7 @@ void RaftNode::FailAll(const Status& status) {
     transfers.swap(transfer_requests_);
   }
   for (TransferRequest& t : transfers) t.done(status);
+  metrics::ProposalsFailedTotal().Inc(proposals.size());
   for (PendingProposal& p : proposals) p.done(status);
   for (ReadCallback& r : reads) r(status);
 }

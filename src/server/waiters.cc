@@ -1,10 +1,15 @@
 #include "server/waiters.h"
 
+#include "metrics/etcd_metrics.h"
+
 namespace etcdpp::server {
+
+WaiterRegistry::WaiterRegistry()
+    : pending_(metrics::ProposalsPending()), failed_(metrics::ProposalsFailedTotal()) {}
 
 void WaiterRegistry::Register(uint64_t id, Waiter waiter) {
   std::lock_guard<std::mutex> lock(mu_);
-  waiters_.emplace(id, std::move(waiter));
+  if (waiters_.emplace(id, std::move(waiter)).second) pending_.Add(1);
 }
 
 std::optional<WaiterRegistry::Waiter> WaiterRegistry::Take(uint64_t id) {
@@ -13,6 +18,7 @@ std::optional<WaiterRegistry::Waiter> WaiterRegistry::Take(uint64_t id) {
   if (it == waiters_.end()) return std::nullopt;
   Waiter waiter = std::move(it->second);
   waiters_.erase(it);
+  pending_.Add(-1);
   return waiter;
 }
 
@@ -27,6 +33,8 @@ std::vector<ProposeCallback> WaiterRegistry::TakeExpired(Clock::TimePoint now) {
       ++it;
     }
   }
+  pending_.Add(-static_cast<double>(expired.size()));
+  failed_.Inc(expired.size());
   return expired;
 }
 
@@ -36,6 +44,8 @@ std::vector<WaiterRegistry::Waiter> WaiterRegistry::TakeAll() {
   all.reserve(waiters_.size());
   for (auto& [id, waiter] : waiters_) all.push_back(std::move(waiter));
   waiters_.clear();
+  pending_.Add(-static_cast<double>(all.size()));
+  failed_.Inc(all.size());
   return all;
 }
 

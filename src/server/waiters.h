@@ -6,6 +6,10 @@
 //
 // Thread-safe: mu_ guards the map. Callbacks are never run under mu_.
 // Invariant: a registered callback runs exactly once, by whoever takes it.
+// The registry is what etcd calls pending proposals, so it keeps
+// etcd_server_proposals_pending equal to its size, and counts the waiters
+// that end without being applied (expired, or dropped at shutdown) in
+// etcd_server_proposals_failed_total.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +20,15 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "metrics/metrics.h"
 #include "server/interfaces.h"
 
 namespace etcdpp::server {
 
 class WaiterRegistry {
  public:
+  WaiterRegistry();
+
   struct Waiter {
     // Where the applier writes the result; null for requests without one
     // (membership changes, published attributes).
@@ -39,6 +46,8 @@ class WaiterRegistry {
  private:
   std::mutex mu_;
   std::unordered_map<uint64_t, Waiter> waiters_;  // guarded by mu_
+  metrics::Gauge& pending_;
+  metrics::Counter& failed_;
 };
 
 }  // namespace etcdpp::server

@@ -402,7 +402,7 @@ Status Wal::WriteBuffer(bool sync) {
   if (!s.ok()) return Fail(s);
   offset_ += buffer_.size();
   if (sync) {
-    s = file_->Sync();
+    s = TimedSync();
     if (!s.ok()) return Fail(s);
     durable_offset_ = offset_;
   }
@@ -443,10 +443,18 @@ Status Wal::SaveSnapshot(const SnapshotMarker& marker) {
 Status Wal::Sync() {
   ETCDPP_RETURN_IF_ERROR(CheckWritable());
   if (durable_offset_ == offset_) return Status::OK();
-  Status s = file_->Sync();
+  Status s = TimedSync();
   if (!s.ok()) return Fail(s);
   durable_offset_ = offset_;
   return Status::OK();
+}
+
+Status Wal::TimedSync() {
+  if (!options_.on_sync) return file_->Sync();
+  const auto start = std::chrono::steady_clock::now();
+  Status s = file_->Sync();
+  if (s.ok()) options_.on_sync(std::chrono::steady_clock::now() - start);
+  return s;
 }
 
 Status Wal::MaybeCut() {

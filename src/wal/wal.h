@@ -21,7 +21,9 @@
 // on-disk tail is unknown, so the process must reopen (etcd exits here).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -39,6 +41,10 @@ struct Options {
   // A segment is cut once it holds at least this many bytes; new segments are
   // preallocated to this size. etcd's default, 64 MiB.
   uint64_t segment_size = 64 << 20;
+  // Told how long each fsync of a record-holding segment took (etcd's
+  // wal_fsync_duration). Runs on the writer's thread, between the fsync and
+  // the return of the call that synced; keep it cheap.
+  std::function<void(std::chrono::nanoseconds)> on_sync;
 };
 
 // What ReadAll recovers.
@@ -133,6 +139,8 @@ class Wal {
   Status WriteBuffer(bool sync);
   // Cuts a new segment if the current one is full.
   Status MaybeCut();
+  // file_->Sync(), timed for options_.on_sync.
+  Status TimedSync();
   Status Cut();
   // Creates segment (seq, index) holding its header, the metadata and the
   // latest hard state, durably; becomes the current segment.

@@ -303,6 +303,18 @@ class HttpTest(unittest.TestCase):
                                  grpc_service="etcdserverpb.KV", grpc_type="unary"), 4)
         self.assertGreaterEqual(value(after, "etcd_server_proposals_committed_total"),
                                 value(before, "etcd_server_proposals_committed_total") + 4)
+        # The server's own events: every acknowledged put was fsynced in the
+        # WAL and committed to the backend, this member saw itself elected,
+        # and nothing is left pending or failed after the puts returned.
+        for histogram in ("etcd_disk_wal_fsync_duration_seconds",
+                          "etcd_disk_backend_commit_duration_seconds"):
+            self.assertGreaterEqual(value(after, histogram + "_count")
+                                    - value(before, histogram + "_count"), 1, histogram)
+            self.assertEqual(value(after, histogram + "_bucket", le="+Inf"),
+                             value(after, histogram + "_count"), histogram)
+        self.assertGreaterEqual(value(after, "etcd_server_leader_changes_seen_total"), 1)
+        self.assertEqual(value(after, "etcd_server_proposals_pending"), 0)
+        self.assertEqual(value(after, "etcd_server_proposals_failed_total"), 0)
 
     # ---- the gateway -----------------------------------------------------
 

@@ -151,6 +151,26 @@ TEST_F(WalTest, SaveOfABatchIsOneWriteAndOneSync) {
   EXPECT_EQ(env_.sync_count() - syncs, 1u);
 }
 
+TEST_F(WalTest, EachRecordSyncIsReportedToTheSyncObserver) {
+  int reported = 0;
+  options_.on_sync = [&reported](std::chrono::nanoseconds took) {
+    EXPECT_GE(took.count(), 0);
+    ++reported;
+  };
+  auto wal = CreateWal();
+  const int after_create = reported;
+  ASSERT_TRUE(wal->Save(MakeHardState(1, 1, 1), MakeEntries(1, 10, 1)).ok());
+  EXPECT_EQ(reported - after_create, 1);
+  // Unsynced writes are reported when a later Sync makes them durable, and a
+  // Sync with nothing new to flush reports nothing.
+  ASSERT_TRUE(wal->Save(MakeHardState(1, 1, 2), MakeEntries(11, 20, 1), false).ok());
+  EXPECT_EQ(reported - after_create, 1);
+  ASSERT_TRUE(wal->Sync().ok());
+  EXPECT_EQ(reported - after_create, 2);
+  ASSERT_TRUE(wal->Sync().ok());
+  EXPECT_EQ(reported - after_create, 2);
+}
+
 TEST_F(WalTest, CutsSegmentsAndReadsAcrossThem) {
   auto wal = CreateWal();
   uint64_t index = 0;
