@@ -195,7 +195,12 @@ void TurnWaiter::Watch(const std::string& predecessor, int64_t from_rev) {
   }
   auto* watch =
       new DeleteWatch(shared_from_this(), std::move(context), {predecessor, own_key_}, from_rev);
-  watch->Start();
+  if (!watch->Start()) {
+    // The client closed (the member is stopping): no reaction will ever
+    // reach the watch, so it cannot delete itself or end this wait.
+    delete watch;
+    Finish(Failed(grpc::Status(grpc::StatusCode::UNAVAILABLE, kErrStopped)));
+  }
 }
 
 void TurnWaiter::OnWatchEnded(const grpc::Status& status) {
