@@ -9,6 +9,7 @@ PACKAGES=(
   liblmdb-dev libboost-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client python3 python3-etcd3 python3-prometheus-client
+  fuse3 libfuse3-dev
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -31,11 +32,72 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
     return fail(rc, "set_maxreaders");
   }
   if ((rc = mdb_env_set_maxdbs(env, options.max_tables)) != 0) return fail(rc, "set_maxdbs");
-  unsigned flags = MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD;
+  unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD;
   if (options.write_map) flags |= MDB_WRITEMAP;
   rc = mdb_env_open(env, dir.c_str(), flags, 0644);
   if (rc != 0) return fail(rc, "mdb_env_open " + dir);
-  return std::unique_ptr<LmdbEnv>(new LmdbEnv(env, dir));
+  std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir));
+  ETCDPP_RETURN_IF_ERROR(opened->CheckIntegrity());
+  return opened;
+}
+
+Status LmdbEnv::CheckIntegrity() const {
+  const std::string file = dir_ + "/data.mdb";
+  auto damaged = [&file](const std::string& why) {
+    return Status::Corruption("backend " + file + " is damaged (" + why +
+                              "); refusing to serve it: restore this member from a snapshot "
+                              "or remove and re-add it");
+  };
+  MDB_envinfo info;
+  MDB_stat stat;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) {
+    return damaged("no environment info");
+  }
+  // Every page the newest meta page can reach must be inside the file: a
+  // mapped page past its end faults (SIGBUS) instead of failing a read.
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(file, ec);
+  const uint64_t needed = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+  if (ec) return damaged("cannot stat: " + ec.message());
+  if (file_size < needed) {
+    return damaged("truncated: " + std::to_string(file_size) + " bytes, its pages need " +
+                   std::to_string(needed));
+  }
+  // Walk every B-tree (the main one and each named table) leaf by leaf:
+  // LMDB checks each page's type and bounds as a cursor reaches it, so a
+  // torn or stale page surfaces here rather than under a client's read.
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return LmdbError(rc, "begin integrity walk");
+  auto walk = [&](MDB_dbi dbi, const std::string& name, std::vector<std::string>* names) {
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn, dbi, &cursor);
+    MDB_val key, value;
+    uint64_t entries = 0;
+    for (rc = rc != 0 ? rc : mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+      ++entries;
+      if (names != nullptr) names->emplace_back(FromMdbVal(key));
+    }
+    if (cursor != nullptr) mdb_cursor_close(cursor);
+    if (rc == MDB_NOTFOUND) return Status::OK();
+    return damaged("table '" + name + "' after " + std::to_string(entries) +
+                   " entries: " + mdb_strerror(rc));
+  };
+  MDB_dbi main_dbi;
+  std::vector<std::string> names;
+  Status st = (rc = mdb_dbi_open(txn, nullptr, 0, &main_dbi)) != 0
+                  ? damaged(std::string("main table: ") + mdb_strerror(rc))
+                  : walk(main_dbi, "(main)", &names);
+  for (size_t i = 0; st.ok() && i < names.size(); ++i) {
+    MDB_dbi dbi;
+    rc = mdb_dbi_open(txn, names[i].c_str(), 0, &dbi);
+    if (rc == MDB_INCOMPATIBLE) continue;  // a plain key of the main table, not a table
+    st = rc != 0 ? damaged("table '" + names[i] + "': " + mdb_strerror(rc))
+                 : walk(dbi, names[i], nullptr);
+  }
+  mdb_txn_abort(txn);
+  return st;
 }
 
 LmdbEnv::~LmdbEnv() { mdb_env_close(env_); }
