@@ -43,6 +43,7 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
   ListenerOptions listen;
   listen.client_addresses = options.client_addresses;
   listen.metrics_addresses = options.metrics_addresses;
+  listen.enable_ui = options.enable_ui;
   listen.grpc_server = port->grpc_->grpc_server();
   listen.registry = &registry;
   listen.server_version = api::kEtcdApiVersion;

@@ -35,6 +35,8 @@ struct ClientPortOptions {
   // which costs every call an extra completion per batch (measured: ~10%
   // more server CPU on a serializable range; docs/http.md).
   bool grpc_call_metrics = false;
+  // The web console at /ui (--enable-ui).
+  bool enable_ui = true;
 };
 
 class ClientPort {

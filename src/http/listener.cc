@@ -23,6 +23,7 @@
 #include "http/json_stream.h"
 #include "http/sniff.h"
 #include "metrics/metrics.h"
+#include "ui/ui.h"
 
 namespace etcdpp::http {
 
@@ -115,6 +116,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Reads the whole body into body_, then runs `next`.
   void ReadWholeBody(std::function<void()> next);
   void ServeHealth();
+  void ServeUi();
   void ServeUnary();
   void StartStream(bool body_is_stream);
   void SendStreamRequest(const std::string& json);
@@ -269,6 +271,9 @@ void HttpSession::Dispatch() {
       self->Respond(std::move(res));
     });
   }
+  if (kind_ == PortKind::kClient && impl_->options.enable_ui && ui::IsUiPath(path_)) {
+    return ReadWholeBody([self] { self->ServeUi(); });
+  }
   if (kind_ == PortKind::kClient && IsGatewayPath(path_)) {
     route_ = FindRoute(path_);
     if (route_ == nullptr) {
@@ -351,6 +356,18 @@ void HttpSession::ServeHealth() {
       self->RespondText(bhttp::status::service_unavailable, "{\"health\":\"false\"}");
     });
   });
+}
+
+void HttpSession::ServeUi() {
+  const auto& req = parser_->get();
+  const ui::Reply reply =
+      ui::Serve(std::string_view(req.method_string().data(), req.method_string().size()), path_,
+                std::string_view(req[bhttp::field::if_none_match].data(),
+                                 req[bhttp::field::if_none_match].size()));
+  auto res = NewResponse(static_cast<bhttp::status>(reply.status));
+  for (const auto& [name, value] : reply.headers) res.set(name, value);
+  res.body() = std::string(reply.body);
+  Respond(std::move(res));
 }
 
 void HttpSession::ServeUnary() {

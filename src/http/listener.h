@@ -40,6 +40,8 @@ struct ListenerOptions {
   // /version's reply.
   std::string server_version = "3.4.0";
   std::string cluster_version = "3.4.0";
+  // Serve the web console at /ui on the client addresses (src/ui).
+  bool enable_ui = true;
   // Largest HTTP request body accepted (413 beyond).
   uint64_t max_body_bytes = 16 << 20;
   int threads = 2;

@@ -32,6 +32,7 @@ struct Flags {
   std::string advertise_client_urls = "http://127.0.0.1:2379";
   std::string listen_metrics_urls;
   std::string metrics = "basic";
+  bool enable_ui = true;
   std::string listen_peer_urls = "http://127.0.0.1:2380";
   std::string initial_advertise_peer_urls = "http://127.0.0.1:2380";
   std::string initial_cluster;
@@ -117,6 +118,11 @@ int main(int argc, char** argv) {
   AddFlag(app, "metrics", flags.metrics,
           "'basic', or 'extensive' to also count every gRPC call (costs CPU per call).")
       ->check(CLI::IsMember({"basic", "extensive"}));
+  // A flag, so both "--enable-ui" and "--enable-ui=false" parse.
+  app.add_flag("--enable-ui", flags.enable_ui,
+               "Serve the web console at /ui on the client URLs (--enable-ui=false turns it off).")
+      ->envname("ETCD_ENABLE_UI")
+      ->capture_default_str();
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
           "List of URLs to listen on for peer traffic.");
   AddFlag(app, "initial-advertise-peer-urls", flags.initial_advertise_peer_urls,
@@ -216,6 +222,7 @@ int main(int argc, char** argv) {
   if (!listen.ok()) return Fail(listen.status());
   etcdpp::http::ClientPortOptions port_options;
   port_options.grpc_call_metrics = flags.metrics == "extensive";
+  port_options.enable_ui = flags.enable_ui;
   for (const std::string& u : *listen) {
     port_options.client_addresses.push_back(*etcdpp::server::HostPort(u));
   }

@@ -1,0 +1,448 @@
+#!/usr/bin/python3
+"""The web console (/ui) in a real headless browser, against real members.
+
+    /usr/bin/python3 ui_test.py --server build/bin/etcdpp \
+        [--chromium /usr/bin/chromium] [--screenshots DIR]
+
+Debian's chromium runs headless and is driven over its DevTools protocol
+(python3-websocket), as a user would use the console: open /ui, walk the
+key tree to keys etcdctl wrote, read a JSON value and its history, save an
+edit (compare-and-swap), see a save refused after etcdctl changed the key
+meanwhile, delete with the confirmation, watch a prefix while etcdctl
+writes, read the cluster and leases pages. A screenshot of each page is
+saved. The browser's network log is recorded throughout: outside the
+steps where the test clicks Save, Create or Delete, every request must be a
+read (GET, a range, a watch, status, member list, alarm GET, leases).
+Then a 3-member cluster: the console of a follower lists all members,
+healthy, with one leader. And --enable-ui=false answers 404.
+
+Every wait is a poll of a condition with a deadline.
+"""
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cluster  # noqa: E402
+
+try:
+    import websocket  # Debian: python3-websocket
+except ImportError:
+    websocket = None
+
+SERVER = None
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = None
+WAIT = 15  # seconds for any one thing to appear in the page
+
+# Gateway paths that only read. Anything else (put, txn, deleterange,
+# compaction, lease grant/revoke, member changes, ...) writes or may.
+READ_PATHS = {
+    "/v3/kv/range", "/v3/watch", "/v3/maintenance/status", "/v3/cluster/member/list",
+    "/v3/maintenance/alarm", "/v3/lease/leases", "/v3/lease/timetolive",
+}
+
+
+def b64(data):
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.b64encode(data).decode()
+
+
+class Browser:
+    """One headless chromium with one page, driven over the DevTools protocol."""
+
+    def __init__(self, chromium, log_path):
+        self.profile = tempfile.mkdtemp(prefix="etcdpp-ui-chromium-")
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
+             "--disable-extensions", "--disable-background-networking", "--disable-sync",
+             "--disable-component-update", "--mute-audio", "--hide-scrollbars",
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+             f"--user-data-dir={self.profile}", "--window-size=1280,860", "about:blank"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        port_file = os.path.join(self.profile, "DevToolsActivePort")
+
+        def devtools_port():
+            if self.proc.poll() is not None:
+                raise cluster.ProcessExited(f"chromium exited with {self.proc.returncode}")
+            with open(port_file) as f:
+                return int(f.readline().strip())
+        port = cluster.wait_until(devtools_port, 30, what="chromium's DevTools port")
+
+        def page_target():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+                pages = [t for t in json.load(r) if t.get("type") == "page"]
+            return pages[0] if pages else None
+        target = cluster.wait_until(page_target, 15, what="chromium's page")
+        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=WAIT,
+                                              suppress_origin=True)
+        self.next_id = 0
+        self.requests = []     # (phase, method, url, post data)
+        self.exceptions = []   # uncaught exceptions in the page
+        self.csp_reports = []  # console messages about the policy
+        self.phase = "load"
+        self.command("Network.enable")
+        self.command("Runtime.enable")
+        self.command("Page.enable")
+        self.command("Emulation.setDeviceMetricsOverride",
+                     width=1280, height=860, deviceScaleFactor=1, mobile=False)
+
+    def close(self):
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _on_event(self, message):
+        method = message.get("method")
+        params = message.get("params", {})
+        if method == "Network.requestWillBeSent":
+            req = params["request"]
+            self.requests.append((self.phase, req["method"], req["url"], req.get("postData", "")))
+        elif method == "Runtime.exceptionThrown":
+            self.exceptions.append(params["exceptionDetails"])
+        elif method == "Runtime.consoleAPICalled":
+            pass
+        elif method == "Log.entryAdded":
+            pass
+
+    def command(self, method, **params):
+        self.next_id += 1
+        my_id = self.next_id
+        self.ws.send(json.dumps({"id": my_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get("id") == my_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self._on_event(message)
+
+    def js(self, expression):
+        """Evaluates `expression` in the page (awaiting a promise) and returns its value."""
+        result = self.command("Runtime.evaluate", expression=expression,
+                              awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page error in {expression!r}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_js(self, expression, what, timeout=WAIT):
+        return cluster.wait_until(lambda: self.js(expression), timeout, interval=0.1, what=what)
+
+    def navigate(self, url):
+        self.command("Page.navigate", url=url)
+        self.wait_js("document.readyState === 'complete'", f"{url} loaded")
+
+    def click(self, selector):
+        self.wait_js(f"!!document.querySelector({json.dumps(selector)})", f"element {selector}")
+        self.js(f"document.querySelector({json.dumps(selector)}).click()")
+
+    def type_into(self, selector, text):
+        self.wait_js(f"!!document.querySelector({json.dumps(selector)})", f"element {selector}")
+        self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+                f" e.value = {json.dumps(text)}; e.dispatchEvent(new Event('input')); }})()")
+
+    def text(self, selector):
+        return self.js(f"document.querySelector({json.dumps(selector)})?.textContent ?? null")
+
+    def wait_text(self, selector, needle, timeout=WAIT):
+        return self.wait_js(
+            f"(document.querySelector({json.dumps(selector)})?.textContent ?? '')"
+            f".includes({json.dumps(needle)})", f"{selector} showing {needle!r}", timeout)
+
+    def screenshot(self, name):
+        if not SCREENSHOTS:
+            return
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        data = self.command("Page.captureScreenshot", format="png")["data"]
+        with open(os.path.join(SCREENSHOTS, name + ".png"), "wb") as f:
+            f.write(base64.b64decode(data))
+
+
+def tree_dir(prefix):
+    return f'li[data-prefix="{b64(prefix)}"] > .node'
+
+
+def tree_key(key):
+    return f'li[data-key="{b64(key)}"] > .node'
+
+
+def gateway(port, path, body):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", path, body=json.dumps(body))
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def fetch(port, path, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+class ConsoleTest(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="etcdpp-ui-")
+        self.browser = None
+
+    def tearDown(self):
+        if self.browser is not None:
+            self.browser.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def base_dir(self, name):
+        path = os.path.join(self.workdir, name)
+        os.makedirs(path)
+        return path
+
+    def start_browser(self):
+        self.browser = Browser(CHROMIUM, os.path.join(self.workdir, "chromium.log"))
+        return self.browser
+
+    def assert_only_reads(self, allowed_writes):
+        """Every request outside the named phases is a read; each named phase wrote."""
+        wrote = set()
+        for phase, method, url, body in self.browser.requests:
+            path = urllib.parse.urlsplit(url).path
+            if url.startswith("data:") or method in ("GET", "OPTIONS"):
+                continue
+            read = path in READ_PATHS
+            if path == "/v3/maintenance/alarm":
+                action = json.loads(body or "{}").get("action", "GET")
+                read = action in ("GET", 0)
+            if read:
+                continue
+            self.assertIn(phase, allowed_writes,
+                          f"the console wrote ({method} {path} {body}) during {phase!r},"
+                          " which the test did not cause")
+            self.assertIn(path, allowed_writes[phase], f"unexpected write {path} during {phase}")
+            wrote.add(phase)
+        self.assertEqual(wrote, set(allowed_writes), "a write the test clicked was not sent")
+
+    def test_console_single_member(self):
+        with cluster.Cluster(SERVER, size=1, base_dir=self.base_dir("c1")) as c:
+            port = c.members[0].client_port
+            ctl = lambda *args: c.etcdctl(*args, check=True).stdout  # noqa: E731
+
+            # --- what the console serves: types, caching, security headers
+            status, headers, _ = fetch(port, "/ui")
+            self.assertEqual((status, headers.get("location")), (301, "/ui/"))
+            status, headers, body = fetch(port, "/ui/")
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+            csp = headers["content-security-policy"]
+            self.assertIn("script-src 'self'", csp)
+            self.assertNotIn("unsafe-inline", csp)
+            self.assertNotIn("unsafe-eval", csp)
+            self.assertEqual(headers["x-content-type-options"], "nosniff")
+            self.assertIn(b'<script type="module" src="app.js">', body)
+            status, headers, _ = fetch(port, "/ui/app.js")
+            self.assertEqual((status, headers["content-type"]), (200, "text/javascript; charset=utf-8"))
+            status, again, body = fetch(port, "/ui/app.js", {"If-None-Match": headers["etag"]})
+            self.assertEqual((status, body), (304, b""))
+            self.assertEqual(fetch(port, "/ui/style.css")[1]["content-type"], "text/css; charset=utf-8")
+            self.assertEqual(fetch(port, "/ui/nope.js")[0], 404)
+
+            # --- keys written by the real etcdctl
+            ctl("put", "/app/config/db", '{"host":"a","port":5432,"v":1}')
+            ctl("put", "/app/config/db", '{"host":"a","port":5432,"v":2}')
+            ctl("put", "/app/config/db", '{"host":"a","port":5432,"v":3}')
+            ctl("put", "/app/config/cache", "lru")
+            ctl("put", "/app/name", "hello console")
+            # More keys in one directory than one listing request returns.
+            for first in range(0, 250, 125):
+                ops = [{"request_put": {"key": b64(f"/bulk/k{i:04d}"), "value": b64("x")}}
+                       for i in range(first, first + 125)]
+                self.assertEqual(gateway(port, "/v3/kv/txn", {"success": ops})[0], 200)
+
+            b = self.start_browser()
+            url = f"http://127.0.0.1:{port}/ui/"
+            b.navigate(url)
+
+            # --- the tree: "/" → "app/" → "config/" → "db", with counts
+            b.wait_text(f'li[data-prefix=""] > .node .count', "253")
+            b.click(tree_dir("/"))
+            b.wait_js(f"!!document.querySelector('{tree_dir('/app/')}')", "app/ in the tree")
+            self.assertIsNotNone(b.js(f"document.querySelector('{tree_dir('/bulk/')}')"))
+            b.wait_text(tree_dir("/bulk/") + " .count", "250")
+            b.wait_text(tree_dir("/app/") + " .count", "3")
+            b.click(tree_dir("/app/"))
+            b.click(tree_dir("/app/config/"))
+            b.click(tree_key("/app/config/db"))
+            b.wait_text("#key-value", '"v": 3')
+            self.assertEqual(b.js("document.querySelector('#key-value').dataset.mode"), "json")
+            self.assertEqual(b.text("#key-version"), "3")
+            # History: every version back to the creation.
+            b.click("#history-btn")
+            b.wait_text("#history-status", "created at revision")
+            self.assertEqual(b.js("document.querySelectorAll('#history tbody tr').length"), 3)
+            b.screenshot("keys")
+            # A directory bigger than one listing page is listed in pages.
+            b.click(tree_dir("/bulk/"))
+            b.wait_js(f"!!document.querySelector('{tree_key('/bulk/k0099')}')", "the first page of /bulk/")
+            self.assertIsNone(b.js(f"document.querySelector('{tree_key('/bulk/k0100')}')"))
+            b.click(f'li[data-prefix="{b64("/bulk/")}"] > ul > li > button.more')
+            b.wait_js(f"!!document.querySelector('{tree_key('/bulk/k0199')}')", "the second page of /bulk/")
+
+            # --- compare-and-swap edit that succeeds
+            b.click("#edit-btn")
+            b.type_into("#edit-value", '{"host":"b","port":5432}')
+            b.phase = "save"
+            b.click("#save-btn")
+            b.wait_text("#key-message", "Saved at revision")
+            b.phase = "after save"
+            self.assertEqual(ctl("get", "--print-value-only", "/app/config/db").strip(),
+                             '{"host":"b","port":5432}')
+
+            # --- an edit refused because etcdctl changed the key meanwhile
+            b.click("#reload-btn")
+            b.wait_text("#key-value", '"host": "b"')
+            b.click("#edit-btn")
+            b.type_into("#edit-value", "mine")
+            ctl("put", "/app/config/db", "theirs")
+            b.phase = "conflicting save"
+            b.click("#save-btn")
+            b.wait_text("#key-message", "changed since you opened it")
+            b.phase = "after conflicting save"
+            self.assertEqual(ctl("get", "--print-value-only", "/app/config/db").strip(), "theirs")
+            b.screenshot("key-conflict")
+
+            # --- delete, after the confirmation
+            b.click(tree_key("/app/name"))
+            b.wait_text("#key-value", "hello console")
+            b.click("#delete-btn")
+            b.wait_js("!!document.querySelector('#delete-confirm')", "the delete confirmation")
+            self.assertEqual(ctl("get", "--print-value-only", "/app/name").strip(), "hello console")
+            b.phase = "delete"
+            b.click("#delete-confirm-btn")
+            b.wait_text("#key-message", "Deleted")
+            b.phase = "after delete"
+            self.assertEqual(ctl("get", "/app/name").strip(), "")
+
+            # --- watch a prefix while etcdctl writes
+            b.navigate(url + "#/watch")
+            b.type_into("#watch-prefix", "/app/")
+            b.click("#watch-start")
+            b.wait_text("#watch-status", "watching")
+            ctl("put", "/app/live", "first")
+            ctl("put", "/app/live", "second")
+            ctl("del", "/app/live")
+            ctl("put", "/other/ignored", "x")
+            b.wait_js("document.querySelectorAll('#watch-rows tr').length === 3", "three watch events")
+            rows = b.js("[...document.querySelectorAll('#watch-rows tr')].map("
+                        "r => [...r.children].slice(1, 4).map(td => td.textContent))")
+            self.assertEqual(rows, [["DELETE", "/app/live", ""], ["PUT", "/app/live", "second"],
+                                    ["PUT", "/app/live", "first"]])
+            b.screenshot("watch")
+            b.click("#watch-stop")
+
+            # --- leases
+            lease = ctl("lease", "grant", "300").split()[1]
+            ctl("put", "--lease", lease, "/app/leased", "v")
+            b.navigate(url + "#/leases")
+            b.wait_text(f'tr[data-lease="{lease}"]', "/app/leased")
+            ttl = b.text(f'tr[data-lease="{lease}"] td:nth-child(2)')
+            self.assertTrue(ttl.endswith(" s") and 0 < int(ttl.split()[0]) <= 300, ttl)
+            b.screenshot("leases")
+            # The key page shows the lease and its remaining TTL.
+            b.navigate(url + "#/keys")
+            b.navigate(url + "#/key/" + b64("/app/leased").rstrip("=").replace("+", "-").replace("/", "_"))
+            b.wait_text("#key-lease", lease)
+            self.assertIn("s left of 300 s", b.text("#key-lease"))
+
+            # --- the cluster page
+            b.navigate(url + "#/cluster")
+            b.wait_js("document.querySelectorAll('#members tr').length === 1", "the member list")
+            b.wait_text("#members tr", "healthy")
+            b.wait_text("#members tr", "leader")
+            b.wait_text("#no-alarms", "none")
+            self.assertRegex(b.text("#cluster-term"), r"^[1-9]\d*$")
+            self.assertRegex(b.text("#cluster-db-size"), r"\d")
+            # Two scrapes make a rate: the requests chart has a value.
+            b.wait_js("!/–/.test(document.querySelector('#chart-requests').parentElement.querySelector('.now').textContent)",
+                      "the requests/s chart")
+            b.screenshot("cluster")
+
+            # --- what the browser did on its own
+            self.assertEqual(b.exceptions, [], "uncaught errors in the page")
+            # The policy holds in the browser: an inline script does not run.
+            b.js("(() => { const s = document.createElement('script');"
+                 " s.textContent = 'window.inlineRan = true'; document.body.append(s); })()")
+            self.assertIsNone(b.js("window.inlineRan ?? null"))
+            self.assertGreater(len(b.requests), 20)
+            self.assert_only_reads({"save": {"/v3/kv/txn"}, "conflicting save": {"/v3/kv/txn"},
+                                    "delete": {"/v3/kv/deleterange"}})
+
+    def test_cluster_of_three_and_disabled(self):
+        with cluster.Cluster(SERVER, size=3, base_dir=self.base_dir("c3")) as c:
+            leader = c.leader()
+            follower = (leader + 1) % 3
+            c.etcdctl("put", "/from/etcdctl", "on a follower's console", check=True)
+            b = self.start_browser()
+            url = f"http://127.0.0.1:{c.members[follower].client_port}/ui/"
+            b.navigate(url + "#/cluster")
+            b.wait_js("document.querySelectorAll('#members tr').length === 3", "three members")
+            b.wait_js("[...document.querySelectorAll('#members td.health')]"
+                      ".every(td => td.textContent === 'healthy')", "every member healthy", timeout=20)
+            b.wait_js("document.querySelectorAll('#members .badge.leader').length === 1", "one leader")
+            leader_row = b.js("document.querySelector('#members .badge.leader').closest('tr').dataset.member")
+            self.assertEqual(int(leader_row, 16), c.status(leader).header.member_id)
+            b.screenshot("cluster-3-members")
+            b.navigate(url + "#/key/" + b64("/from/etcdctl").rstrip("="))
+            b.wait_text("#key-value", "on a follower's console")
+            self.assertEqual(b.exceptions, [])
+            self.assert_only_reads({})
+
+        with cluster.Cluster(SERVER, size=1, base_dir=self.base_dir("off"),
+                             extra_flags=["--enable-ui=false"]) as c:
+            port = c.members[0].client_port
+            self.assertEqual(fetch(port, "/ui/")[0], 404)
+            self.assertEqual(fetch(port, "/ui")[0], 404)
+            self.assertEqual(fetch(port, "/health")[0], 200)
+
+
+def main():
+    global SERVER, CHROMIUM, SCREENSHOTS
+    p = cluster.server_arg_parser(__doc__.splitlines()[0])
+    p.add_argument("--chromium", default=CHROMIUM)
+    p.add_argument("--screenshots", default=None, help="directory for the pages' screenshots")
+    args, rest = p.parse_known_args()
+    SERVER, CHROMIUM, SCREENSHOTS = args.server, args.chromium, args.screenshots
+    if websocket is None:
+        sys.exit("python3's websocket module is missing (Debian package python3-websocket);"
+                 " run scripts/install-deps.sh")
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
