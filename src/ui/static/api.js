@@ -228,15 +228,15 @@ export function el(tag, attrs = {}, ...children) {
     else if (name === 'class') node.className = value;
     else node.setAttribute(name, value === true ? '' : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : String(child));
   }
   return node;
 }
 
-// A lease ID as etcdctl prints it (hex).
-export const leaseHex = (id) => BigInt(id).toString(16);
+// A lease ID as etcdctl prints it (16 hex digits).
+export const leaseHex = (id) => BigInt(id).toString(16).padStart(16, '0');
 
 export function formatBytes(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -138,14 +138,15 @@ export function mount(main) {
       const localId = BigInt(status.header.member_id).toString(16);
       const leaderId = status.leader ? BigInt(status.leader).toString(16) : null;
       const field = (name, value, id) => [el('dt', {}, name), el('dd', { id }, value)];
-      summary.replaceChildren(
+      summary.replaceChildren(...[
         field('cluster ID', BigInt(status.header.cluster_id).toString(16), 'cluster-id'),
         field('leader', leaderId ?? 'none (no leader known)', 'cluster-leader'),
         field('raft term', status.raftTerm || '0', 'cluster-term'),
         field('raft index', status.raftIndex || '0', 'cluster-index'),
         field('revision', status.header.revision || '0', 'cluster-revision'),
         field('db size', `${formatBytes(status.dbSize || 0)}` + (status.dbSizeInUse ? ` (${formatBytes(status.dbSizeInUse)} in use)` : ''), 'cluster-db-size'),
-        field('server version', status.version || '', 'cluster-version'));
+        field('server version', status.version || '', 'cluster-version'),
+      ].flat());
       const ids = (list.members || []).map((m) => BigInt(m.ID).toString(16)).join(',');
       if ([...entries.keys()].join(',') !== ids) {
         entries = new Map();
