@@ -95,6 +95,7 @@ class Browser:
         self.exceptions = []   # uncaught exceptions in the page
         self.csp_reports = []  # console messages about the policy
         self.phase = "load"
+        self.paused = []       # Fetch.requestPaused events not handled yet
         self.command("Network.enable")
         self.command("Runtime.enable")
         self.command("Page.enable")
@@ -122,12 +123,10 @@ class Browser:
         if method == "Network.requestWillBeSent":
             req = params["request"]
             self.requests.append((self.phase, req["method"], req["url"], req.get("postData", "")))
+        elif method == "Fetch.requestPaused":
+            self.paused.append(params)
         elif method == "Runtime.exceptionThrown":
             self.exceptions.append(params["exceptionDetails"])
-        elif method == "Runtime.consoleAPICalled":
-            pass
-        elif method == "Log.entryAdded":
-            pass
 
     def command(self, method, **params):
         self.next_id += 1
@@ -141,8 +140,19 @@ class Browser:
                 return message.get("result", {})
             self._on_event(message)
 
+    def intercept(self, patterns, handler):
+        """Pauses requests matching `patterns`; handler(paused) answers each
+        (with Fetch.fulfillRequest or Fetch.continueRequest) while the test waits."""
+        self.handler = handler
+        self.command("Fetch.enable", patterns=[{"urlPattern": p} for p in patterns])
+
+    def answer_paused(self):
+        while self.paused:
+            self.handler(self.paused.pop(0))
+
     def js(self, expression):
         """Evaluates `expression` in the page (awaiting a promise) and returns its value."""
+        self.answer_paused()
         result = self.command("Runtime.evaluate", expression=expression,
                               awaitPromise=True, returnByValue=True)
         if "exceptionDetails" in result:
@@ -402,6 +412,61 @@ class ConsoleTest(unittest.TestCase):
             self.assertGreater(len(b.requests), 20)
             self.assert_only_reads({"save": {"/v3/kv/txn"}, "conflicting save": {"/v3/kv/txn"},
                                     "delete": {"/v3/kv/deleterange"}})
+
+            # --- the sign-in hook, against a gateway that asks for a token
+            # (answered by the browser's request interception: this member
+            # has no auth). The token goes in the Authorization header; the
+            # password is not kept anywhere.
+            token = "console-test.42"
+            seen_tokens = []
+
+            def fake_auth(paused):
+                req = paused["request"]
+                path = urllib.parse.urlsplit(req["url"]).path
+                given = req["headers"].get("Authorization")
+                if path == "/v3/auth/authenticate":
+                    creds = json.loads(req.get("postData", "{}"))
+                    ok = creds == {"name": "root", "password": "s3cret"}
+                    body = {"header": {}, "token": token} if ok else {
+                        "error": "etcdserver: authentication failed, invalid user ID or password",
+                        "message": "etcdserver: authentication failed, invalid user ID or password",
+                        "code": 3}
+                    return b.command("Fetch.fulfillRequest", requestId=paused["requestId"],
+                                     responseCode=200 if ok else 400,
+                                     responseHeaders=[{"name": "Content-Type", "value": "application/json"}],
+                                     body=b64(json.dumps(body)))
+                if given is None:
+                    body = {"error": "etcdserver: user name is empty",
+                            "message": "etcdserver: user name is empty", "code": 3}
+                    return b.command("Fetch.fulfillRequest", requestId=paused["requestId"],
+                                     responseCode=400,
+                                     responseHeaders=[{"name": "Content-Type", "value": "application/json"}],
+                                     body=b64(json.dumps(body)))
+                seen_tokens.append(given)
+                b.command("Fetch.continueRequest", requestId=paused["requestId"])
+
+            b.intercept(["*/v3/kv/range*", "*/v3/auth/authenticate*"], fake_auth)
+            b.navigate(url + "#/keys")
+            b.command("Page.reload")
+            b.wait_js("document.getElementById('login') && !document.getElementById('login').hidden",
+                      "the sign-in form")
+            self.assertIn("user name is empty", b.text("#login-reason"))
+            b.screenshot("sign-in")
+            b.type_into("#login-user", "root")
+            b.type_into("#login-password", "wrong")
+            b.click("#login-form button")
+            b.wait_text("#login-error", "authentication failed")
+            self.assertEqual(b.js("document.getElementById('login-password').value"), "")
+            b.type_into("#login-password", "s3cret")
+            b.click("#login-form button")
+            b.wait_js("document.getElementById('login').hidden", "the form gone after signing in")
+            b.wait_js("/^[0-9]+$/.test(document.querySelector('li[data-prefix=\"\"] > .node .count')?.textContent)",
+                      "the tree loaded with the token")
+            self.assertTrue(seen_tokens)
+            self.assertEqual(set(seen_tokens), {token})
+            self.assertEqual(b.js("[localStorage.length, sessionStorage.length, document.cookie]"),
+                             [0, 0, ""])
+            self.assertEqual(b.exceptions, [])
 
     def test_cluster_of_three_and_disabled(self):
         with cluster.Cluster(SERVER, size=3, base_dir=self.base_dir("c3")) as c:
