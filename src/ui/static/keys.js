@@ -7,8 +7,8 @@ import {
   keyToHash, hashToKey, leaseHex, Code,
 } from './api.js';
 
-const kChildrenPerPage = 100;  // entries shown per "more" click
-const kKeysPerRequest = 200;   // keys_only page size while grouping
+const kChildrenPerPage = 50;  // entries shown per "more" click
+const kKeysPerRequest = 200;   // most keys one listing request asks for
 const kHistoryPerPage = 10;
 
 // The tree outlives page switches, so the user's expansions are kept.
@@ -28,7 +28,11 @@ async function listLevel(prefix, start, want) {
   let cursor = start;
   while (cursor !== null && entries.length < want) {
     const reply = await call('/v3/kv/range', {
-      key: b64(cursor === '' ? '\0' : cursor), range_end: b64(end), keys_only: true, limit: kKeysPerRequest,
+      key: b64(cursor === '' ? '\0' : cursor), range_end: b64(end), keys_only: true,
+      // One more key than entries still wanted tells whether more follow; a
+      // level of many sub-directories then costs about `want` keys per
+      // request (each directory skipped), not a fixed large batch.
+      limit: Math.min(kKeysPerRequest, want - entries.length + 1),
     });
     const kvs = reply.kvs || [];
     if (kvs.length === 0) return { entries, next: null };

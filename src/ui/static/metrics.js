@@ -37,6 +37,7 @@ export class Sparkline {
     this.unit = unit;
     this.color = color;
     this.points = [];
+    this.draw();
   }
 
   push(value) {
@@ -53,7 +54,12 @@ export class Sparkline {
     ctx.lineWidth = 1;
     ctx.strokeRect(0.5, 0.5, width - 1, height - 1);
     const values = this.points.filter((v) => v !== null && Number.isFinite(v));
-    if (values.length === 0) return;
+    if (values.length === 0) {
+      ctx.fillStyle = '#6b7483';
+      ctx.font = '11px sans-serif';
+      ctx.fillText('no data yet', 8, height / 2 + 4);
+      return;
+    }
     const max = Math.max(...values) || 1;
     const pad = 14;
     ctx.fillStyle = '#6b7483';

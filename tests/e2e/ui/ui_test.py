@@ -319,10 +319,10 @@ class ConsoleTest(unittest.TestCase):
             b.screenshot("keys")
             # A directory bigger than one listing page is listed in pages.
             b.click(tree_dir("/bulk/"))
-            b.wait_js(f"!!document.querySelector('{tree_key('/bulk/k0099')}')", "the first page of /bulk/")
-            self.assertIsNone(b.js(f"document.querySelector('{tree_key('/bulk/k0100')}')"))
+            b.wait_js(f"!!document.querySelector('{tree_key('/bulk/k0049')}')", "the first page of /bulk/")
+            self.assertIsNone(b.js(f"document.querySelector('{tree_key('/bulk/k0050')}')"))
             b.click(f'li[data-prefix="{b64("/bulk/")}"] > ul > li > button.more')
-            b.wait_js(f"!!document.querySelector('{tree_key('/bulk/k0199')}')", "the second page of /bulk/")
+            b.wait_js(f"!!document.querySelector('{tree_key('/bulk/k0099')}')", "the second page of /bulk/")
 
             # --- compare-and-swap edit that succeeds
             b.click("#edit-btn")
