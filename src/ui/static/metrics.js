@@ -43,6 +43,7 @@ export class Sparkline {
   push(value) {
     this.points.push(value);
     if (this.points.length > this.capacity) this.points.shift();
+    this.canvas.dataset.points = String(this.points.filter((v) => v !== null).length);
     this.draw();
   }
 
@@ -83,6 +84,7 @@ export class Sparkline {
 
 export function formatNumber(v) {
   if (v === null || !Number.isFinite(v)) return '–';
+  if (Number.isInteger(v)) return String(v);
   if (Math.abs(v) >= 100) return v.toFixed(0);
   if (Math.abs(v) >= 10) return v.toFixed(1);
   return v.toFixed(2);

@@ -23,7 +23,6 @@ export function mount(main) {
       create_request: {
         key: b64(key === '' ? '\0' : key),
         range_end: b64(prefixEnd(key)),
-        prev_kv: true,
       },
     };
     start.disabled = true;

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -398,9 +399,33 @@ class ConsoleTest(unittest.TestCase):
             b.wait_text("#no-alarms", "none")
             self.assertRegex(b.text("#cluster-term"), r"^[1-9]\d*$")
             self.assertRegex(b.text("#cluster-db-size"), r"\d")
-            # Two scrapes make a rate: the requests chart has a value.
-            b.wait_js("!/–/.test(document.querySelector('#chart-requests').parentElement.querySelector('.now').textContent)",
-                      "the requests/s chart")
+            # Writes while the page scrapes /metrics every 2 s: the charts
+            # fill, and the requests chart sees a rate above 0.
+            stop_writing = threading.Event()
+
+            def write_until_stopped():
+                n = 0
+                while not stop_writing.is_set():
+                    gateway(port, "/v3/kv/put", {"key": b64(f"/load/{n % 10}"), "value": b64(str(n))})
+                    n += 1
+            writer = threading.Thread(target=write_until_stopped, daemon=True)
+            writer.start()
+            try:
+                b.wait_js("Number(document.querySelector('#chart-requests').dataset.points) >= 3 &&"
+                          " Number(document.querySelector('#chart-requests').parentElement"
+                          ".querySelector('.now').textContent.split('/')[0]) > 0",
+                          "the requests/s chart showing the writes", timeout=30)
+            finally:
+                stop_writing.set()
+                writer.join(10)
+            metrics_text = fetch(port, "/metrics")[2].decode()
+            for chart, metric in (("chart-leader-changes", "etcd_server_leader_changes_seen_total"),
+                                  ("chart-fsync", "etcd_disk_wal_fsync_duration_seconds_count")):
+                if f"\n{metric}" in metrics_text:
+                    # Exported: the chart draws it (else it says it cannot).
+                    self.assertGreaterEqual(int(b.js(f"document.getElementById('{chart}').dataset.points")), 1)
+                else:
+                    self.assertIn("not exported", b.text(f"#{chart} ~ .note"))
             b.screenshot("cluster")
 
             # --- what the browser did on its own
