@@ -283,6 +283,12 @@ class ConsoleTest(unittest.TestCase):
             self.assertEqual((status, body), (304, b""))
             self.assertEqual(fetch(port, "/ui/style.css")[1]["content-type"], "text/css; charset=utf-8")
             self.assertEqual(fetch(port, "/ui/nope.js")[0], 404)
+            # The binary serves the checked-in files byte for byte.
+            static = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                  "..", "..", "..", "src", "ui", "static")
+            for name in sorted(os.listdir(static)):
+                with open(os.path.join(static, name), "rb") as f:
+                    self.assertEqual(fetch(port, "/ui/" + name)[2], f.read(), name)
 
             # --- keys written by the real etcdctl
             ctl("put", "/app/config/db", '{"host":"a","port":5432,"v":1}')
