@@ -72,7 +72,15 @@ async function countUnder(prefix) {
 }
 
 async function loadMore(node) {
-  const { entries, next } = await listLevel(node.prefix, node.next, kChildrenPerPage);
+  if (node.loading) return;  // a second click while the page is on its way
+  node.loading = true;
+  let listed;
+  try {
+    listed = await listLevel(node.prefix, node.next, kChildrenPerPage);
+  } finally {
+    node.loading = false;
+  }
+  const { entries, next } = listed;
   node.children = (node.children || []).concat(entries);
   node.next = next;
   // Counts after the listing is shown, one directory at a time: a large
@@ -135,7 +143,6 @@ function invalidatePath(key) {
     const child = node.children.find((c) => c.kind === 'dir' && key.startsWith(c.prefix));
     node.children = null;
     node.next = node.prefix;
-    if (node === root) node.next = '';
     if (!child) return;
     node = child;
   }
@@ -234,7 +241,9 @@ async function historyFrom(key, beforeRevision, into, status) {
   return revision;
 }
 
-async function renderKey(panel, key, onChanged) {
+// Shows `key` in `panel`; `notice` ({className, text}) is a message to show
+// with it (the outcome of the action that led here).
+async function renderKey(panel, key, onChanged, notice = null) {
   panel.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
   const reply = await call('/v3/kv/range', { key: b64(key) });
   const kv = (reply.kvs || [])[0];
@@ -245,7 +254,7 @@ async function renderKey(panel, key, onChanged) {
     return;
   }
   const value = unb64(kv.value);
-  const message = el('p', { id: 'key-message' });
+  const message = el('p', { id: 'key-message', class: notice?.className }, notice?.text ?? '');
   const ttl = kv.lease ? await leaseTtl(kv.lease) : '';
   const body = el('div', {}, valueView(value));
 
@@ -269,9 +278,9 @@ async function renderKey(panel, key, onChanged) {
         failure: [{ request_range: { key: b64(key) } }],
       });
       if (result.succeeded) {
-        message.className = 'ok';
-        message.textContent = `Saved at revision ${result.header.revision}.`;
-        onChanged(key);
+        // Shown again from the server, so a next edit compares against the
+        // new mod revision. The tree is unchanged: the key existed.
+        await renderKey(panel, key, onChanged, { className: 'ok', text: `Saved at revision ${result.header.revision}.` });
         return;
       }
       const now = ((result.responses || [])[0]?.response_range?.kvs || [])[0];

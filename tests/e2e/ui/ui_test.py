@@ -337,6 +337,8 @@ class ConsoleTest(unittest.TestCase):
             b.phase = "save"
             b.click("#save-btn")
             b.wait_text("#key-message", "Saved at revision")
+            # Shown again from the server: the next edit compares against the new revision.
+            b.wait_text("#key-value", '"host": "b"')
             b.phase = "after save"
             self.assertEqual(ctl("get", "--print-value-only", "/app/config/db").strip(),
                              '{"host":"b","port":5432}')
