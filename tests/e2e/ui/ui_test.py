@@ -356,6 +356,17 @@ class ConsoleTest(unittest.TestCase):
             self.assertEqual(ctl("get", "--print-value-only", "/app/config/db").strip(), "theirs")
             b.screenshot("key-conflict")
 
+            # --- a binary value: shown as a hex dump, not offered for text editing
+            blob = bytes([0, 1, 2, 0xff, 0xfe]) + b"etcd"
+            self.assertEqual(gateway(port, "/v3/kv/put", {"key": b64("/bin/blob"), "value": base64.b64encode(blob).decode()})[0], 200)
+            b.navigate(url + "#/key/" + b64("/bin/blob").rstrip("=").replace("+", "-").replace("/", "_"))
+            b.wait_text("#key-value", "00 01 02 ff fe 65 74 63 64")
+            self.assertEqual(b.js("document.querySelector('#key-value').dataset.mode"), "hex")
+            self.assertEqual(b.js("[...document.querySelectorAll('#value-mode option')].map(o => o.value)"), ["hex"])
+            b.click("#edit-btn")
+            b.wait_text("#key-message", "binary")
+            self.assertIsNone(b.js("document.querySelector('#edit-value')"))
+
             # --- delete, after the confirmation
             b.click(tree_key("/app/name"))
             b.wait_text("#key-value", "hello console")
