@@ -7,6 +7,12 @@
 //   17      8     lease id, big-endian two's complement (0 = none)
 //   25      n     value bytes (empty for a tombstone)
 //
+// A record under a long key's slot (key_codec.h) holds the user key first:
+//
+//   25      4     user key length, big-endian
+//   29      m     user key bytes
+//   29+m    n     value bytes
+//
 // mod_revision is not stored: it is the revision in the record's key.
 #pragma once
 
@@ -47,6 +53,40 @@ inline bool DecodeKeyRecord(std::string_view record, KeyRecordHeader* h, std::st
   *value = record.substr(kKeyRecordHeaderBytes);
   return true;
 }
+
+inline constexpr size_t kLongKeyLengthBytes = 4;
+
+// Splits the body after the header of a long key's record into the user key
+// and the value. Returns false if the lengths do not add up.
+inline bool SplitLongKeyBody(std::string_view body, std::string_view* user_key,
+                             std::string_view* value) {
+  if (body.size() < kLongKeyLengthBytes) return false;
+  uint32_t n = 0;
+  for (size_t i = 0; i < kLongKeyLengthBytes; ++i) {
+    n = (n << 8) | static_cast<unsigned char>(body[i]);
+  }
+  if (body.size() - kLongKeyLengthBytes < n) return false;
+  *user_key = body.substr(kLongKeyLengthBytes, n);
+  *value = body.substr(kLongKeyLengthBytes + n);
+  return true;
+}
+
+inline void PutLongKeyLength(uint32_t n, char out[kLongKeyLengthBytes]) {
+  for (int i = 3; i >= 0; --i) {
+    out[i] = static_cast<char>(n & 0xff);
+    n >>= 8;
+  }
+}
+
+// One `key` table entry, decoded. Views point into the table (or a caller's
+// buffer for an inline key with 0x00 bytes).
+struct KeyEntry {
+  std::string_view slot;  // key_codec.h
+  Revision rev;
+  KeyRecordHeader header;
+  std::string_view user_key;
+  std::string_view value;
+};
 
 // `rev` table value: flags (as above) || user key (raw bytes).
 inline constexpr size_t kRevRecordHeaderBytes = 1;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -28,8 +29,11 @@ constexpr std::string_view kMetaRevision = "mvcc/revision";  // current || compa
 constexpr std::string_view kMetaConsistentIndex = "mvcc/consistent_index";
 constexpr std::string_view kMetaScheduledCompact = "mvcc/scheduled_compact";
 constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
+// Absent: layout 1 (inline keys only, up to 493 escaped bytes); "2": long
+// keys in buckets (key_codec.h). Open() converts 1 to 2.
+constexpr std::string_view kMetaKeyLayout = "mvcc/key_layout";
+constexpr std::string_view kKeyLayoutCurrent = "2";
 constexpr std::string_view kReservedMetaPrefix = "mvcc/";
-constexpr std::string_view kKeyTooLarge = "etcdserver: key is too large";
 
 // etcd's empty store is at revision 1, so its first write is revision 2;
 // clients that compare revisions with etcd's rely on it. The compact
@@ -63,44 +67,38 @@ std::string EncodeUint64(uint64_t v) {
 
 Status Corrupt(std::string_view what) { return Status::Corruption(std::string(what)); }
 
-// Positions `c` at the first entry >= `target`. LMDB cannot seek to a key
-// longer than its limit; no stored key is that long, so seek to the limit's
-// prefix and step over the (few) entries still below `target`.
-bool SeekAtLeast(Cursor& c, std::string_view target) {
-  if (target.size() <= kMaxTableKeyBytes) return c.Seek(target);
-  bool ok = c.Seek(target.substr(0, kMaxTableKeyBytes));
-  while (ok && c.key() < target) ok = c.Next();
-  return ok;
+// True iff `k` is a key table key under `slot`.
+bool SameSlot(std::string_view k, std::string_view slot) {
+  return k.size() == slot.size() + kRevisionBytes &&
+         std::memcmp(k.data(), slot.data(), slot.size()) == 0;
 }
 
-// True iff `k` is a key table key of the user key whose encoding is `prefix`.
-bool SameUserKey(std::string_view k, std::string_view prefix) {
-  return k.size() == prefix.size() + kRevisionBytes &&
-         std::memcmp(k.data(), prefix.data(), prefix.size()) == 0;
-}
-
-// Fills kv's key from an encoded user key, copying once.
-bool SetUserKey(std::string_view encoded, mvccpb::KeyValue* kv) {
-  std::string_view plain;
-  if (UnescapedUserKey(encoded, &plain)) {
-    kv->set_key(plain.data(), plain.size());
-    return true;
+// Decodes one `key` table entry. The user key of an inline slot with an
+// escaped 0x00 is decoded into *scratch (so `out` is valid until the next
+// call with it); otherwise every view points into `table_key`/`record`.
+bool DecodeEntry(std::string_view table_key, std::string_view record, std::string* scratch,
+                 KeyEntry* out) {
+  if (!SplitKeyTableKey(table_key, &out->slot, &out->rev)) return false;
+  std::string_view body;
+  if (!DecodeKeyRecord(record, &out->header, &body)) return false;
+  if (IsLongSlot(out->slot)) {
+    return out->slot.size() <= kMaxTableKeyBytes - kRevisionBytes &&
+           SplitLongKeyBody(body, &out->user_key, &out->value);
   }
-  return DecodeUserKey(encoded, kv->mutable_key());
+  out->value = body;
+  if (UnescapedUserKey(out->slot, &out->user_key)) return true;
+  if (!DecodeUserKey(out->slot, scratch)) return false;
+  out->user_key = *scratch;
+  return true;
 }
 
-// Fills *kv from one `key` table entry.
-bool FillKeyValue(std::string_view encoded_key, Revision rev, std::string_view record,
-                  bool keys_only, mvccpb::KeyValue* kv) {
-  KeyRecordHeader h;
-  std::string_view value;
-  if (!DecodeKeyRecord(record, &h, &value) || !SetUserKey(encoded_key, kv)) return false;
-  kv->set_create_revision(h.create_revision);
-  kv->set_mod_revision(rev.main);
-  kv->set_version(h.version);
-  kv->set_lease(h.lease);
-  if (!keys_only) kv->set_value(value.data(), value.size());
-  return true;
+void FillKeyValue(const KeyEntry& e, bool keys_only, mvccpb::KeyValue* kv) {
+  kv->set_key(e.user_key.data(), e.user_key.size());
+  kv->set_create_revision(e.header.create_revision);
+  kv->set_mod_revision(e.rev.main);
+  kv->set_version(e.header.version);
+  kv->set_lease(e.header.lease);
+  if (!keys_only) kv->set_value(e.value.data(), e.value.size());
 }
 
 class LogIterator final : public ChangeIterator {
@@ -165,7 +163,7 @@ class LogIterator final : public ChangeIterator {
   // not part of compacted history or on error (status_ set).
   bool LoadEvent(std::string_view user_key, bool tombstone, bool compacted) {
     table_key_.clear();
-    AppendEncodedUserKey(user_key, &table_key_);
+    AppendKeySlot(user_key, &table_key_);
     const size_t prefix_len = table_key_.size();
     AppendInvertedRevision(rev_, &table_key_);
     const std::string_view prefix = std::string_view(table_key_).substr(0, prefix_len);
@@ -176,7 +174,7 @@ class LogIterator final : public ChangeIterator {
     }
     if (compacted) {
       // Kept only if no newer record of the key is also <= compact_rev_.
-      if (key_cursor_.Prev() && SameUserKey(key_cursor_.key(), prefix) &&
+      if (key_cursor_.Prev() && SameSlot(key_cursor_.key(), prefix) &&
           DecodeInvertedRevision(key_cursor_.key().data() + prefix_len).main <= compact_rev_) {
         return false;
       }
@@ -191,25 +189,24 @@ class LogIterator final : public ChangeIterator {
     mvccpb::KeyValue* kv = event_.mutable_kv();
     kv->set_key(user_key.data(), user_key.size());
     kv->set_mod_revision(rev_.main);
-    if (!tombstone && !FillKeyValue(prefix, rev_, key_cursor_.value(), false, kv)) {
-      status_ = Corrupt("key record");
-      return false;
+    if (!tombstone) {
+      KeyEntry e;
+      if (!DecodeEntry(key_cursor_.key(), key_cursor_.value(), &scratch_, &e) ||
+          e.user_key != user_key) {
+        status_ = Corrupt("key record");
+        return false;
+      }
+      FillKeyValue(e, false, kv);
     }
     // The previous state is history only after the compact revision.
     if (with_prev_kv_ && !compacted && key_cursor_.Next()) {
-      std::string_view pk = key_cursor_.key();
-      if (SameUserKey(pk, prefix)) {
-        std::string_view pv = key_cursor_.value();
-        if (pv.empty()) {
+      if (SameSlot(key_cursor_.key(), prefix)) {
+        KeyEntry e;
+        if (!DecodeEntry(key_cursor_.key(), key_cursor_.value(), &scratch_, &e)) {
           status_ = Corrupt("key record");
           return false;
         }
-        if ((static_cast<uint8_t>(pv[0]) & kTombstoneFlag) == 0 &&
-            !FillKeyValue(prefix, DecodeInvertedRevision(pk.data() + prefix_len), pv, false,
-                          event_.mutable_prev_kv())) {
-          status_ = Corrupt("key record");
-          return false;
-        }
+        if (!e.header.tombstone()) FillKeyValue(e, false, event_.mutable_prev_kv());
       }
     }
     if (!key_cursor_.status().ok()) {
@@ -229,6 +226,7 @@ class LogIterator final : public ChangeIterator {
   Revision rev_;
   mvccpb::Event event_;
   std::string table_key_;
+  std::string scratch_;
   Status status_;
 };
 
@@ -291,57 +289,115 @@ Result<int64_t> ReadView::ResolveRev(int64_t rev) const {
 }
 
 Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
-                        const std::function<bool(const MDB_val&, const MDB_val&)>& visit) const {
-  const bool single = end.empty();
-  const bool unbounded = (end == std::string_view("\0", 1));
-  std::string seek;
-  seek.reserve(EncodedUserKeySize(key) + kRevisionBytes);
-  AppendEncodedUserKey(key, &seek);
-  std::string end_encoded;
-  if (!single && !unbounded) {
-    end_encoded = EncodeUserKey(end);
-    if (std::string_view(end_encoded) <= std::string_view(seek)) return Status::OK();
-  }
-  const std::string start_encoded = single ? seek : std::string();
-  AppendSeekSuffix(at, &seek);
-
+                        const std::function<bool(const KeyEntry&)>& visit) const {
   Cursor c = key_cursor_ != nullptr ? Cursor(key_cursor_) : Cursor(txn_, dbis_.key);
-  bool ok = SeekAtLeast(c, seek);
+  std::string seek;
+  std::string scratch;
+  KeyEntry entry;
+  if (end.empty()) {
+    // One key: its slot's first record at or below `at`.
+    AppendKeySlot(key, &seek);
+    const size_t slot_len = seek.size();
+    AppendSeekSuffix(at, &seek);
+    if (!c.Seek(seek)) return c.status();
+    if (!SameSlot(c.key(), std::string_view(seek).substr(0, slot_len))) return Status::OK();
+    if (!DecodeEntry(c.key(), c.value(), &scratch, &entry)) return Corrupt("key record");
+    // Another key with the same hash: Put refused `key`, so it is absent.
+    if (entry.user_key != key) return Status::OK();
+    if (!entry.header.tombstone()) visit(entry);
+    return Status::OK();
+  }
+  const bool unbounded = (end == std::string_view("\0", 1));
+  if (!unbounded && end <= key) return Status::OK();
+  std::string end_position;
+  if (!unbounded) AppendKeyPosition(end, &end_position);
+  const KeyRange range{std::string(key), std::string(end)};
+
+  if (IsInlineKey(key)) {
+    AppendKeySlot(key, &seek);
+    AppendSeekSuffix(at, &seek);
+  } else {
+    AppendKeyPosition(key, &seek);  // The start of its bucket.
+  }
+  bool ok = c.Seek(seek);
   while (ok) {
     std::string_view k = c.key();
-    if (k.size() < kMinEncodedKeyBytes + kRevisionBytes) return Corrupt("key table key");
-    const size_t prefix_len = k.size() - kRevisionBytes;
-    std::string_view prefix = k.substr(0, prefix_len);
-    if (single) {
-      if (prefix != start_encoded) break;
-    } else if (!unbounded && k >= std::string_view(end_encoded)) {
-      break;
+    if (k.size() < kMinSlotBytes + kRevisionBytes) return Corrupt("key table key");
+    const size_t slot_len = k.size() - kRevisionBytes;
+    std::string_view slot = k.substr(0, slot_len);
+    if (IsLongSlot(slot)) {
+      // Buckets sort like their keys against everything outside them, so
+      // only the bucket of `end` itself needs a per-key bound.
+      std::string_view bucket = BucketOf(slot);
+      if (!unbounded && bucket > std::string_view(end_position)) break;
+      bool stopped = false;
+      ETCDPP_RETURN_IF_ERROR(ScanBucket(c, bucket, at, range, visit, &ok, &stopped));
+      if (stopped) return Status::OK();
+      continue;
     }
-    const int64_t main = static_cast<int64_t>(~GetBigEndian64(k.data() + prefix_len));
+    if (!unbounded && k >= std::string_view(end_position)) break;
+    const int64_t main = static_cast<int64_t>(~GetBigEndian64(k.data() + slot_len));
     if (main > at) {
       // Newer than the read revision: jump to this key's state at `at` (or
       // to the next user key if it did not exist then).
-      seek.assign(prefix);
+      seek.assign(slot);
       AppendSeekSuffix(at, &seek);
-      ok = SeekAtLeast(c, seek);
+      ok = c.Seek(seek);
       continue;
     }
-    const MDB_val& v = c.raw_value();
-    if (v.mv_size < kKeyRecordHeaderBytes) return Corrupt("key record");
-    if ((static_cast<const uint8_t*>(v.mv_data)[0] & kTombstoneFlag) == 0) {
-      if (!visit(c.raw_key(), v)) return Status::OK();
-    }
-    if (single) break;
+    if (!DecodeEntry(k, c.value(), &scratch, &entry)) return Corrupt("key record");
+    if (!entry.header.tombstone() && !visit(entry)) return Status::OK();
     // Skip the older records of this user key: usually there are none (the
     // key was written once or history is compacted), so try Next first.
     ok = c.Next();
-    if (ok && SameUserKey(c.key(), prefix)) {
-      seek.assign(prefix);
+    if (ok && SameSlot(c.key(), slot)) {
+      seek.assign(slot);
       AppendPastKeySuffix(&seek);
-      ok = SeekAtLeast(c, seek);
+      ok = c.Seek(seek);
     }
   }
   return c.status();
+}
+
+Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, const KeyRange& range,
+                            const std::function<bool(const KeyEntry&)>& visit, bool* ok,
+                            bool* stopped) const {
+  // The table orders a bucket's keys by hash: collect each key's state at
+  // `at`, then visit them in key order. The views stay valid: nothing writes
+  // during a scan.
+  const std::string bucket_copy(bucket);  // `bucket` points at the cursor's key.
+  std::vector<KeyEntry> live;
+  std::string_view slot;
+  bool slot_done = false;
+  std::string unused;
+  for (; *ok && c.key().starts_with(bucket_copy); *ok = c.Next()) {
+    std::string_view k = c.key();
+    if (k.size() != bucket_copy.size() + kKeyHashBytes + kRevisionBytes) {
+      return Corrupt("key table key in a long key bucket");
+    }
+    std::string_view this_slot = k.substr(0, k.size() - kRevisionBytes);
+    if (this_slot != slot) {
+      slot = this_slot;
+      slot_done = false;
+    }
+    if (slot_done) continue;
+    const int64_t main = static_cast<int64_t>(~GetBigEndian64(k.data() + slot.size()));
+    if (main > at) continue;
+    slot_done = true;  // Newest first: this is the key's state at `at`.
+    KeyEntry e;
+    if (!DecodeEntry(k, c.value(), &unused, &e)) return Corrupt("key record");
+    if (!e.header.tombstone() && range.Contains(e.user_key)) live.push_back(e);
+  }
+  if (!c.status().ok()) return c.status();
+  std::sort(live.begin(), live.end(),
+            [](const KeyEntry& a, const KeyEntry& b) { return a.user_key < b.user_key; });
+  for (const KeyEntry& e : live) {
+    if (!visit(e)) {
+      *stopped = true;
+      break;
+    }
+  }
+  return Status::OK();
 }
 
 Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
@@ -352,22 +408,13 @@ Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
   result.rev = rev_;
   const int64_t limit = options.limit > 0 ? options.limit : std::numeric_limits<int64_t>::max();
   const bool materialize = !options.count_only;
-  bool corrupt = false;
-  Status s = ScanAt(key, end, *at, [&](const MDB_val& k, const MDB_val& v) {
+  Status s = ScanAt(key, end, *at, [&](const KeyEntry& e) {
     ++result.count;
-    if (materialize && result.kvs.size() < limit) {
-      std::string_view tk = FromMdbVal(k);
-      size_t prefix_len = tk.size() - kRevisionBytes;
-      if (!FillKeyValue(tk.substr(0, prefix_len), DecodeInvertedRevision(tk.data() + prefix_len),
-                        FromMdbVal(v), options.keys_only, result.kvs.Add())) {
-        corrupt = true;
-        return false;
-      }
-    }
+    if (materialize && result.kvs.size() < limit)
+      FillKeyValue(e, options.keys_only, result.kvs.Add());
     return true;
   });
   if (!s.ok()) return s;
-  if (corrupt) return Corrupt("key record");
   return result;
 }
 
@@ -375,34 +422,16 @@ Status ReadView::Scan(std::string_view key, std::string_view end, int64_t rev,
                       const std::function<bool(const KeyValueView&)>& visit) const {
   auto at = ResolveRev(rev);
   if (!at.ok()) return at.status();
-  std::string decoded;
-  bool corrupt = false;
-  Status s = ScanAt(key, end, *at, [&](const MDB_val& k, const MDB_val& v) {
-    std::string_view tk = FromMdbVal(k);
-    size_t prefix_len = tk.size() - kRevisionBytes;
-    std::string_view encoded = tk.substr(0, prefix_len);
+  return ScanAt(key, end, *at, [&](const KeyEntry& e) {
     KeyValueView view;
-    KeyRecordHeader h;
-    if (!DecodeKeyRecord(FromMdbVal(v), &h, &view.value)) {
-      corrupt = true;
-      return false;
-    }
-    if (!UnescapedUserKey(encoded, &view.key)) {
-      if (!DecodeUserKey(encoded, &decoded)) {
-        corrupt = true;
-        return false;
-      }
-      view.key = decoded;
-    }
-    view.create_revision = h.create_revision;
-    view.mod_revision = DecodeInvertedRevision(tk.data() + prefix_len).main;
-    view.version = h.version;
-    view.lease = h.lease;
+    view.key = e.user_key;
+    view.value = e.value;
+    view.create_revision = e.header.create_revision;
+    view.mod_revision = e.rev.main;
+    view.version = e.header.version;
+    view.lease = e.header.lease;
     return visit(view);
   });
-  if (!s.ok()) return s;
-  if (corrupt) return Corrupt("key record");
-  return Status::OK();
 }
 
 bool KeyRange::Contains(std::string_view k) const {
@@ -433,11 +462,11 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
   // plus each key's latest record at or below it unless a tombstone.
   uint32_t crc = crc32c::Extend(0, kKeyTable.data(), kKeyTable.size());
   Cursor c(txn_, dbis_.key);
-  std::string group;            // encode(user_key) of the current key
+  std::string group;            // slot of the current key
   bool seen_compacted = false;  // its record <= compact_rev_ was handled
   for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
     std::string_view k = c.key();
-    if (k.size() < kMinEncodedKeyBytes + kRevisionBytes) return Corrupt("key table key");
+    if (k.size() < kMinSlotBytes + kRevisionBytes) return Corrupt("key table key");
     std::string_view prefix = k.substr(0, k.size() - kRevisionBytes);
     if (prefix != group) {
       group.assign(prefix);
@@ -559,12 +588,14 @@ void WriteTxn::EndRevision() {
 Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags, int64_t create,
                               int64_t version, int64_t lease, std::string_view value) {
   std::string tk;
-  tk.reserve(EncodedUserKeySize(key) + kRevisionBytes);
-  AppendEncodedUserKey(key, &tk);
+  tk.reserve(kMaxTableKeyBytes);
+  AppendKeySlot(key, &tk);
+  const bool long_key = IsLongSlot(tk);
   AppendInvertedRevision(rev, &tk);
 
+  const size_t key_bytes = long_key ? kLongKeyLengthBytes + key.size() : 0;
   MDB_val k = ToMdbVal(tk);
-  MDB_val v{kKeyRecordHeaderBytes + value.size(), nullptr};
+  MDB_val v{kKeyRecordHeaderBytes + key_bytes + value.size(), nullptr};
   int rc = mdb_put(txn_, dbis_.key, &k, &v, MDB_RESERVE);
   if (rc != 0) {
     failed_ = true;
@@ -573,7 +604,13 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
   KeyRecordHeader h{flags, create, version, lease};
   char* out = static_cast<char*>(v.mv_data);
   EncodeKeyRecordHeader(h, out);
-  if (!value.empty()) std::memcpy(out + kKeyRecordHeaderBytes, value.data(), value.size());
+  out += kKeyRecordHeaderBytes;
+  if (long_key) {
+    PutLongKeyLength(static_cast<uint32_t>(key.size()), out);
+    std::memcpy(out + kLongKeyLengthBytes, key.data(), key.size());
+    out += key_bytes;
+  }
+  if (!value.empty()) std::memcpy(out, value.data(), value.size());
 
   char rk[kRevisionBytes];
   EncodeRevision(rev, rk);
@@ -594,19 +631,28 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
 Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, int64_t lease) {
   assert(in_scope_);
   if (failed_) return Status::Internal("write txn failed earlier");
-  if (!UserKeyFits(key)) return Status(Code::kInvalidArgument, std::string(kKeyTooLarge));
+  if (key.size() > std::numeric_limits<uint32_t>::max()) {
+    return Status(Code::kRequestTooLarge);
+  }
   PutResult result;
   KeyRecordHeader prev;
   {
     std::string seek;
-    seek.reserve(EncodedUserKeySize(key) + kRevisionBytes);
-    AppendEncodedUserKey(key, &seek);
-    const size_t prefix_len = seek.size();
+    seek.reserve(kMaxTableKeyBytes);
+    AppendKeySlot(key, &seek);
+    const size_t slot_len = seek.size();
     AppendSeekSuffix(scope_main_, &seek);
     Cursor c(key_cursor_);
-    if (c.Seek(seek) && SameUserKey(c.key(), std::string_view(seek).substr(0, prefix_len))) {
-      std::string_view ignored;
-      if (!DecodeKeyRecord(c.value(), &prev, &ignored)) return Corrupt("key record");
+    if (c.Seek(seek) && SameSlot(c.key(), std::string_view(seek).substr(0, slot_len))) {
+      KeyEntry e;
+      std::string scratch;
+      if (!DecodeEntry(c.key(), c.value(), &scratch, &e)) return Corrupt("key record");
+      if (e.user_key != key) {
+        // Two keys whose SHA-256 agree in 128 bits: never seen, but sharing
+        // a slot would mix their histories, so the second is refused.
+        return Status::Internal("key hash collides with a stored key");
+      }
+      prev = e.header;
       result.existed = !prev.tombstone();
     }
     if (!c.status().ok()) return c.status();
@@ -712,7 +758,7 @@ Result<bool> WriteTxn::CompactSome(size_t max_keys) {
 
 Status WriteTxn::CompactKey(std::string_view user_key, int64_t rev) {
   std::string seek;
-  AppendEncodedUserKey(user_key, &seek);
+  AppendKeySlot(user_key, &seek);
   const size_t prefix_len = seek.size();
   AppendSeekSuffix(rev, &seek);
   std::vector<std::string> doomed;
@@ -720,12 +766,12 @@ Status WriteTxn::CompactKey(std::string_view user_key, int64_t rev) {
     Cursor c(txn_, dbis_.key);
     std::string_view prefix = std::string_view(seek).substr(0, prefix_len);
     bool ok = c.Seek(seek);
-    if (ok && SameUserKey(c.key(), prefix)) {
+    if (ok && SameSlot(c.key(), prefix)) {
       // The latest record <= rev survives unless it is a tombstone.
       std::string_view v = c.value();
       if (v.empty()) return Corrupt("key record");
       if (static_cast<uint8_t>(v[0]) & kTombstoneFlag) doomed.emplace_back(c.key());
-      while (c.Next() && SameUserKey(c.key(), prefix)) doomed.emplace_back(c.key());
+      while (c.Next() && SameSlot(c.key(), prefix)) doomed.emplace_back(c.key());
     }
     if (!c.status().ok()) return c.status();
   }
@@ -846,6 +892,10 @@ Status KvStore::Init() {
     if ((rc = mdb_dbi_open(txn, name.c_str(), 0, &dbi)) != 0) return fail(rc, "open " + name);
     tables_.emplace(name, dbi);
   }
+  if (Status s = UpgradeKeyLayout(txn); !s.ok()) {
+    mdb_txn_abort(txn);
+    return s;
+  }
   if ((rc = mdb_txn_commit(txn)) != 0) return LmdbError(rc, "commit init txn");
 
   int64_t scheduled = 0, finished = 0;
@@ -873,6 +923,58 @@ Status KvStore::Init() {
     ETCDPP_RETURN_IF_ERROR((*w)->Commit());
   }
   return Status::OK();
+}
+
+Status KvStore::UpgradeKeyLayout(MDB_txn* txn) {
+  Table meta(txn, dbis_.meta);
+  auto layout = meta.Get(kMetaKeyLayout);
+  if (!layout.ok()) return layout.status();
+  if (layout->has_value()) {
+    if (**layout == kKeyLayoutCurrent) return Status::OK();
+    return Status(Code::kFailedPrecondition,
+                  dir() + "/data.mdb: key layout " + std::string(**layout) +
+                      " is unknown to this etcdpp (it reads layouts 1 and " +
+                      std::string(kKeyLayoutCurrent) + "); run the etcdpp that wrote it");
+  }
+  // Layout 1 stored keys of up to 493 escaped bytes inline. Those above
+  // today's inline limit move to their long-key slot; every other record
+  // is already in place. One pass over the table, once per data dir.
+  std::vector<std::pair<std::string, std::string>> moved;
+  {
+    Cursor c(txn, dbis_.key);
+    for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
+      std::string_view k = c.key();
+      if (k.size() <= kMaxInlineSlotBytes + kRevisionBytes) continue;
+      if (k.size() > kV1MaxSlotBytes + kRevisionBytes) {
+        return Corrupt(dir() + "/data.mdb: layout 1 key table key longer than its limit");
+      }
+      moved.emplace_back(k, c.value());
+    }
+    if (!c.status().ok()) return c.status();
+  }
+  std::string user_key;
+  for (const auto& [old_key, record] : moved) {
+    std::string_view slot;
+    Revision rev;
+    KeyRecordHeader header;
+    std::string_view value;
+    if (!SplitKeyTableKey(old_key, &slot, &rev) || !DecodeUserKey(slot, &user_key) ||
+        !DecodeKeyRecord(record, &header, &value)) {
+      return Corrupt(dir() + "/data.mdb: layout 1 key record");
+    }
+    MDB_val k = ToMdbVal(old_key);
+    if (int rc = mdb_del(txn, dbis_.key, &k, nullptr); rc != 0) {
+      return LmdbError(rc, "move layout 1 key record");
+    }
+    std::string new_record = record.substr(0, kKeyRecordHeaderBytes);
+    char length[kLongKeyLengthBytes];
+    PutLongKeyLength(static_cast<uint32_t>(user_key.size()), length);
+    new_record.append(length, kLongKeyLengthBytes);
+    new_record += user_key;
+    new_record += value;
+    ETCDPP_RETURN_IF_ERROR(Table(txn, dbis_.key).Put(MakeKeyTableKey(user_key, rev), new_record));
+  }
+  return meta.Put(kMetaKeyLayout, kKeyLayoutCurrent);
 }
 
 KvStore::KvStore(std::unique_ptr<LmdbEnv> env)

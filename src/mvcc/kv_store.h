@@ -4,16 +4,18 @@
 // snapshot, so memory use is the page cache and the read path takes no lock.
 // The on-disk layout (see docs/mvcc.md for a worked example):
 //
-//   table `key`:  encode(user_key) || ~main || ~sub   ->  key record (key_record.h)
-//                 All records of a user key are contiguous, newest first.
+//   table `key`:  slot(user_key) || ~main || ~sub       ->  key record (key_record.h)
+//                 All records of a user key are contiguous, newest first;
+//                 slots (key_codec.h) hold keys of any length and bytes.
 //   table `rev`:  main || sub                          ->  flags || user_key
 //                 The change log in revision order (compaction, watch, hash).
 //   table `meta`: name -> value. mvcc owns names starting with "mvcc/"; other
 //                 modules may store small values under their own prefix.
 //
-// Reading user key k at revision R: seek encode(k) || ~(R, max sub); the first
+// Reading user key k at revision R: seek slot(k) || ~(R, max sub); the first
 // record found, if it still belongs to k, is k's state at R (absent if it is
-// a tombstone). Ranges repeat this per user key and then skip past the key.
+// a tombstone). Ranges repeat this per user key and then skip past the key;
+// a bucket of long keys is read whole and sorted.
 //
 // Threads: Read() may be called from any thread and its ReadTxn used by one
 // thread at a time (it may move between threads). Write() is for a single
@@ -111,6 +113,7 @@ class ChangeIterator {
 };
 
 class KvStore;
+struct KeyEntry;  // key_record.h
 
 // A consistent view of the store: the shared read API of ReadTxn and WriteTxn.
 //
@@ -171,9 +174,15 @@ class ReadView {
   Status LoadState();
   // Resolves a requested revision against this view's bounds.
   Result<int64_t> ResolveRev(int64_t rev) const;
-  // Scan at an already resolved revision.
+  // Scan at an already resolved revision; visit returns false to stop.
   Status ScanAt(std::string_view key, std::string_view end, int64_t at,
-                const std::function<bool(const MDB_val& k, const MDB_val& v)>& visit) const;
+                const std::function<bool(const KeyEntry&)>& visit) const;
+  // The part of a scan inside one long key bucket, `c` on its first entry:
+  // visits the bucket's keys of `range` in key order and leaves `c` past the
+  // bucket (*ok: on an entry). *stopped: visit returned false.
+  Status ScanBucket(Cursor& c, std::string_view bucket, int64_t at, const KeyRange& range,
+                    const std::function<bool(const KeyEntry&)>& visit, bool* ok,
+                    bool* stopped) const;
 
   const KvStore* store_;
   MDB_txn* txn_;
@@ -221,11 +230,11 @@ class WriteTxn : public ReadView {
   // Changes made so far in the current scope.
   int64_t ScopeChanges() const { return next_sub_; }
 
-  // Writes key=value (lease 0: none) at the scope's revision. A key that
-  // does not fit (see mvcc::UserKeyFits) fails with kInvalidArgument and
-  // leaves the txn usable. The new
-  // version is the previous + 1; create_revision is kept, or is this revision
-  // if the key did not exist.
+  // Writes key=value (lease 0: none) at the scope's revision. Keys of any
+  // bytes and length are stored (the request limit bounds them); a long key
+  // whose 128-bit hash equals a stored key's fails with kInternal and leaves
+  // the txn usable. The new version is the previous + 1; create_revision is
+  // kept, or is this revision if the key did not exist.
   Result<PutResult> Put(std::string_view key, std::string_view value, int64_t lease);
   // Writes tombstones for the live keys of the range (key semantics as in
   // Range); on_delete (optional) sees each key's state before deletion.
@@ -331,6 +340,9 @@ class KvStore {
   class ReaderPool;
   explicit KvStore(std::unique_ptr<LmdbEnv> env);
   Status Init();
+  // Converts an older key layout in place (txn: Init's write txn), or
+  // refuses a newer one naming the data file.
+  Status UpgradeKeyLayout(MDB_txn* txn);
   std::optional<MDB_dbi> FindTable(std::string_view name) const;
   void PublishTables(const std::map<std::string, MDB_dbi, std::less<>>& tables);
 

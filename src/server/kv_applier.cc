@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "mvcc/key_codec.h"
 
 namespace etcdpp::server {
 
@@ -175,9 +174,6 @@ Status KvApplier::Range(const mvcc::ReadView& view, const RangeRequest& req,
 // Put / DeleteRange
 
 Status KvApplier::CheckPut(const mvcc::ReadView& view, const etcdserverpb::PutRequest& req) const {
-  if (!mvcc::UserKeyFits(req.key())) {
-    return Status(Code::kInvalidArgument, "etcdserver: key is too large");
-  }
   if (req.lease() != 0 && (leases_ == nullptr || !leases_->Exists(req.lease()))) {
     return Status(Code::kLeaseNotFound);
   }

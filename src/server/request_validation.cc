@@ -4,7 +4,6 @@
 #include <unordered_set>
 #include <vector>
 
-#include "mvcc/key_codec.h"
 
 namespace etcdpp::server {
 namespace {
@@ -116,9 +115,6 @@ Status ValidateRange(const etcdserverpb::RangeRequest& r) {
 
 Status ValidatePut(const etcdserverpb::PutRequest& r) {
   if (r.key().empty()) return Status(Code::kEmptyKey);
-  if (!mvcc::UserKeyFits(r.key())) {
-    return Status(Code::kInvalidArgument, "etcdserver: key is too large");
-  }
   if (r.ignore_value() && !r.value().empty()) return Status(Code::kValueProvided);
   if (r.ignore_lease() && r.lease() != 0) return Status(Code::kLeaseProvided);
   return Status::OK();

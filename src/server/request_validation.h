@@ -16,10 +16,9 @@ inline constexpr int kDefaultMaxTxnOps = 128;
 // kEmptyKey for an empty key; kInvalidArgument ("etcdserver: invalid sort
 // option") for an unknown sort order or target.
 Status ValidateRange(const etcdserverpb::RangeRequest& r);
-// kEmptyKey; kInvalidArgument ("etcdserver: key is too large") if the key
-// exceeds the store's limit (mvcc::UserKeyFits: 493 bytes, less with 0x00
-// bytes; etcd has no such limit); kValueProvided if ignore_value with a
-// value; kLeaseProvided if ignore_lease with a lease.
+// kEmptyKey; kValueProvided if ignore_value with a value; kLeaseProvided if
+// ignore_lease with a lease. Keys of any length are valid (the request size
+// limit bounds them, as in etcd).
 Status ValidatePut(const etcdserverpb::PutRequest& r);
 // kEmptyKey.
 Status ValidateDeleteRange(const etcdserverpb::DeleteRangeRequest& r);

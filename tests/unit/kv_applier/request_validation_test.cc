@@ -60,15 +60,17 @@ TEST(RequestValidationTest, PutIgnoreFlags) {
   EXPECT_EQ(ValidatePut(r).code(), Code::kLeaseProvided);
 }
 
-TEST(RequestValidationTest, KeyTooLarge) {
+TEST(RequestValidationTest, KeysOfAnyLengthAndBytesAreValid) {
+  // etcd bounds keys only by the request size (checked when proposing).
   etcdserverpb::PutRequest r;
-  r.set_key(std::string(493, 'k'));
-  EXPECT_TRUE(ValidatePut(r).ok());
-  r.set_key(std::string(494, 'k'));
-  EXPECT_EQ(ValidatePut(r).code(), Code::kInvalidArgument);
-  TxnRequest txn;
-  *txn.add_success()->mutable_request_put() = r;
-  EXPECT_EQ(ValidateTxn(txn).code(), Code::kInvalidArgument);
+  for (const std::string& key :
+       {std::string(493, 'k'), std::string(494, 'k'), std::string(1 << 20, '\0')}) {
+    r.set_key(key);
+    EXPECT_TRUE(ValidatePut(r).ok()) << key.size();
+    TxnRequest txn;
+    *txn.add_success()->mutable_request_put() = r;
+    EXPECT_TRUE(ValidateTxn(txn).ok()) << key.size();
+  }
 }
 
 TEST(RequestValidationTest, InvalidSortOption) {
