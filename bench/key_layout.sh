@@ -31,7 +31,7 @@ run() {
   shift
   local before out
   before=$(ticks)
-  out=$("$bench" --endpoints="127.0.0.1:$port" "$@" 2>&1)
+  out=$("$bench" --endpoints="127.0.0.1:$port" "$@" 2>&1) || true
   echo "$name: $(echo "$out" | awk '/Requests\/sec/ {print $2}') req/s," \
     "errors $(echo "$out" | grep -c -i 'error' || true)," \
     "server cpu ticks $(($(ticks) - before))"
@@ -40,6 +40,6 @@ echo "== $server, key size $key_size, $total keys"
 run put --conns 10 --clients 100 --total "$total" put --key-size "$key_size" --val-size 256 \
   --key-space-size "$total" --sequential-keys
 run range-1 --conns 10 --clients 100 --total 20000 range $'\x02' $'\x03' --consistency s
-run range-N --conns 10 --clients 100 --total 2000 range $'\x82' $'\x83' --consistency s
+run range-N --conns 10 --clients 100 --total 500 range $'\x82' $'\x83' --consistency s
 grep -E 'VmRSS|VmHWM' "/proc/$pid/status" | tr -s ' \t' ' ' | paste -sd' '
-du -sk --apparent-size "$dir/data" | awk '{print "data dir apparent KiB " $1}'
+du -sk "$dir/data" | awk '{print "data dir KiB on disk " $1}'
