@@ -311,7 +311,6 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
   if (!unbounded && end <= key) return Status::OK();
   std::string end_position;
   if (!unbounded) AppendKeyPosition(end, &end_position);
-  const KeyRange range{std::string(key), std::string(end)};
 
   if (IsInlineKey(key)) {
     AppendKeySlot(key, &seek);
@@ -331,7 +330,7 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
       std::string_view bucket = BucketOf(slot);
       if (!unbounded && bucket > std::string_view(end_position)) break;
       bool stopped = false;
-      ETCDPP_RETURN_IF_ERROR(ScanBucket(c, bucket, at, range, visit, &ok, &stopped));
+      ETCDPP_RETURN_IF_ERROR(ScanBucket(c, bucket, at, key, end, visit, &ok, &stopped));
       if (stopped) return Status::OK();
       continue;
     }
@@ -359,9 +358,9 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
   return c.status();
 }
 
-Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, const KeyRange& range,
-                            const std::function<bool(const KeyEntry&)>& visit, bool* ok,
-                            bool* stopped) const {
+Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, std::string_view key,
+                            std::string_view end, const std::function<bool(const KeyEntry&)>& visit,
+                            bool* ok, bool* stopped) const {
   // The table orders a bucket's keys by hash: collect each key's state at
   // `at`, then visit them in key order. The views stay valid: nothing writes
   // during a scan.
@@ -370,6 +369,7 @@ Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, cons
   std::string_view slot;
   bool slot_done = false;
   std::string unused;
+  const bool unbounded = (end == std::string_view("\0", 1));
   for (; *ok && c.key().starts_with(bucket_copy); *ok = c.Next()) {
     std::string_view k = c.key();
     if (k.size() != bucket_copy.size() + kKeyHashBytes + kRevisionBytes) {
@@ -386,7 +386,9 @@ Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, cons
     slot_done = true;  // Newest first: this is the key's state at `at`.
     KeyEntry e;
     if (!DecodeEntry(k, c.value(), &unused, &e)) return Corrupt("key record");
-    if (!e.header.tombstone() && range.Contains(e.user_key)) live.push_back(e);
+    if (!e.header.tombstone() && e.user_key >= key && (unbounded || e.user_key < end)) {
+      live.push_back(e);
+    }
   }
   if (!c.status().ok()) return c.status();
   std::sort(live.begin(), live.end(),

@@ -178,11 +178,12 @@ class ReadView {
   Status ScanAt(std::string_view key, std::string_view end, int64_t at,
                 const std::function<bool(const KeyEntry&)>& visit) const;
   // The part of a scan inside one long key bucket, `c` on its first entry:
-  // visits the bucket's keys of `range` in key order and leaves `c` past the
-  // bucket (*ok: on an entry). *stopped: visit returned false.
-  Status ScanBucket(Cursor& c, std::string_view bucket, int64_t at, const KeyRange& range,
-                    const std::function<bool(const KeyEntry&)>& visit, bool* ok,
-                    bool* stopped) const;
+  // visits the bucket's keys in [key, end) (end "\0": unbounded) in key
+  // order and leaves `c` past the bucket (*ok: on an entry). *stopped: visit
+  // returned false.
+  Status ScanBucket(Cursor& c, std::string_view bucket, int64_t at, std::string_view key,
+                    std::string_view end, const std::function<bool(const KeyEntry&)>& visit,
+                    bool* ok, bool* stopped) const;
 
   const KvStore* store_;
   MDB_txn* txn_;
