@@ -18,6 +18,7 @@ any failure.
 """
 
 import os
+import queue
 import re
 import sys
 import time
@@ -132,6 +133,24 @@ def run_zero_bytes(c):
           got[:3] == sorted(k for k in keys if k >= b"z" + b"\x00" * 300)[:3])
     check("0x00 keys: delete", client.delete(b"z" + b"\x00" * 300)
           and client.get(b"z" + b"\x00" * 300)[0] is None)
+    # Watch: history from a revision, and a live watch, on a long 0x00 key.
+    long_key = b"w\x00" * 400 + b"tail"
+    rev = client.put(long_key, b"first").header.revision
+    event = client.watch_once(long_key, timeout=10, start_revision=rev)
+    check("0x00 long key: watch from its revision", event.key == long_key and event.value == b"first",
+          repr(event))
+    events = queue.Queue()
+    watch_id = client.add_watch_prefix_callback(b"w\x00", events.put)
+    client.put(long_key, b"second")
+    try:
+        got = events.get(timeout=10)
+        got_events = getattr(got, "events", [got])
+        check("0x00 long key: live prefix watch",
+              any(e.key == long_key and e.value == b"second" for e in got_events), repr(got))
+    except queue.Empty:
+        check("0x00 long key: live prefix watch", False, "no event within 10 s")
+    client.cancel_watch(watch_id)
+
     # Over the request limit through python etcd3 too (it raises the gRPC
     # error itself).
     import grpc
