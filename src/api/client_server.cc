@@ -39,7 +39,7 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
   // Every service is registered here, and each gets only the views of the
   // member it needs (server/interfaces.h).
   cs->services_.push_back(std::make_unique<KvService>(server, server, server, cs->reads_.get()));
-  cs->services_.push_back(std::make_unique<MaintenanceService>(server, server));
+  cs->services_.push_back(std::make_unique<MaintenanceService>(server, server, server));
   cs->services_.push_back(std::make_unique<ClusterService>(server, server));
   cs->services_.push_back(std::make_unique<LeaseService>(
       LeaseServiceDeps{server, server, server, server->lessor()}, cs->leader_monitor_.get()));

@@ -13,9 +13,11 @@ inline constexpr char kEtcdApiVersion[] = "3.4.0";
 
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
-  // Not owned; both outlive the service.
-  MaintenanceService(const server::ClusterView* cluster, server::ClusterAdmin* admin)
-      : cluster_(cluster), admin_(admin) {}
+  // Not owned; all outlive the service. Without `backend`, Defragment and
+  // alarm changes answer UNIMPLEMENTED and no alarm is listed.
+  MaintenanceService(const server::ClusterView* cluster, server::ClusterAdmin* admin,
+                     server::BackendAdmin* backend = nullptr)
+      : cluster_(cluster), admin_(admin), backend_(backend) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const etcdserverpb::StatusRequest* request,
@@ -23,9 +25,25 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,
                                    const etcdserverpb::HashKVRequest* request,
                                    etcdserverpb::HashKVResponse* response) override;
+  // The hash of the whole backend (etcd's Hash): see HashBackend in
+  // maintenance_service.cc for what it covers.
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* context,
+                                 const etcdserverpb::HashRequest* request,
+                                 etcdserverpb::HashResponse* response) override;
+  // GET lists the applied alarms; ACTIVATE and DEACTIVATE go through Raft.
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context,
                                   const etcdserverpb::AlarmRequest* request,
                                   etcdserverpb::AlarmResponse* response) override;
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* context,
+                                       const etcdserverpb::DefragmentRequest* request,
+                                       etcdserverpb::DefragmentResponse* response) override;
+  // A compacted copy of the store as of one read transaction, in chunks of
+  // 32 KiB with remaining_bytes counting down, then one last message whose
+  // blob is the SHA-256 of everything before it (what etcdctl's snapshot
+  // restore checks). The copy goes to an unnamed temporary file next to the
+  // store first, so writes are never held up by a slow client.
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* context, const etcdserverpb::SnapshotRequest* request) override;
   // Leader only ("etcdserver: not leader"); waits until the target leads or
   // the client's deadline (at most the server's request timeout) passes.
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* context,
@@ -35,6 +53,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
  private:
   const server::ClusterView* const cluster_;
   server::ClusterAdmin* const admin_;
+  server::BackendAdmin* const backend_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {

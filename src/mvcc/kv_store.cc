@@ -1050,6 +1050,26 @@ Status KvStore::CopyToFile(const std::string& path) const {
   return s;
 }
 
+Result<uint32_t> KvStore::HashBackend() const {
+  std::vector<NamedTable> tables = {{std::string(kKeyTable), dbis_.key},
+                                    {std::string(kMetaTable), dbis_.meta},
+                                    {std::string(kRevTable), dbis_.rev}};
+  {
+    std::shared_lock lock(tables_mu_);
+    for (const auto& [name, dbi] : tables_) tables.push_back({name, dbi});
+  }
+  std::sort(tables.begin(), tables.end(),
+            [](const NamedTable& a, const NamedTable& b) { return a.name < b.name; });
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_->get(), nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return LmdbError(rc, "begin read txn");
+  auto hash = HashTables(txn, tables, [](std::string_view table, std::string_view key) {
+    return table == kMetaTable && (key == kMetaConsistentIndex || key == kMetaFinishedCompact);
+  });
+  mdb_txn_abort(txn);
+  return hash;
+}
+
 std::optional<MDB_dbi> KvStore::FindTable(std::string_view name) const {
   std::shared_lock lock(tables_mu_);
   auto it = tables_.find(name);

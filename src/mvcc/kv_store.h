@@ -320,6 +320,12 @@ class KvStore {
   // Thread-safe; runs in its own read transaction, concurrently with writes.
   Status CopyToFd(int fd) const;
   Status CopyToFile(const std::string& path) const;
+  // The hash of every table as of the latest commit (HashTables; tables in
+  // name order), leaving out the meta values that differ between members
+  // holding the same data: the consistent index and the progress of
+  // physical compaction. Members agree once their physical compactions are
+  // done (etcd's Maintenance.Hash has the same caveat).
+  Result<uint32_t> HashBackend() const;
 
   // As of the last commit.
   int64_t CurrentRevision() const { return current_rev_.load(std::memory_order_acquire); }

@@ -8,11 +8,37 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/coding.h"
+#include "base/crc32c.h"
+
 namespace etcdpp::mvcc {
 
 Status LmdbError(int rc, std::string_view what) {
   if (rc == MDB_MAP_FULL) return Status(Code::kNoSpace);
   return Status::IOError(std::string(what) + ": " + mdb_strerror(rc));
+}
+
+Result<uint32_t> HashTables(
+    MDB_txn* txn, const std::vector<NamedTable>& tables,
+    const std::function<bool(std::string_view table, std::string_view key)>& skip) {
+  uint32_t crc = 0;
+  auto add = [&crc](std::string_view field) {
+    char length[8];
+    PutBE64(length, field.size());
+    crc = crc32c::Extend(crc, length, sizeof(length));
+    crc = crc32c::Extend(crc, field.data(), field.size());
+  };
+  for (const NamedTable& table : tables) {
+    add(table.name);
+    Cursor c(txn, table.dbi);
+    for (bool on = c.SeekFirst(); on; on = c.Next()) {
+      if (skip && skip(table.name, c.key())) continue;
+      add(c.key());
+      add(c.value());
+    }
+    ETCDPP_RETURN_IF_ERROR(c.status());
+  }
+  return crc;
 }
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const LmdbOptions& options) {

@@ -12,10 +12,12 @@
 #include <lmdb.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -78,6 +80,20 @@ class LmdbEnv {
   MDB_env* env_;
   std::string dir_;
 };
+
+// One named table of an environment, for whole-backend walks.
+struct NamedTable {
+  std::string name;
+  MDB_dbi dbi = 0;
+};
+
+// CRC-32C over `tables` as `txn` sees them: for each table in the order
+// given, its name, then each record's key and value in key order (every
+// field preceded by its length, so boundaries count). Records for which
+// skip(table, key) is true are left out.
+Result<uint32_t> HashTables(
+    MDB_txn* txn, const std::vector<NamedTable>& tables,
+    const std::function<bool(std::string_view table, std::string_view key)>& skip);
 
 // A cursor over one table in one transaction; closed on destruction.
 // Positioning calls return true iff the cursor is on an entry; on false,

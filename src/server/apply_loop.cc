@@ -11,6 +11,7 @@
 #include "lease/lessor.h"
 #include "metrics/etcd_metrics.h"
 #include "mvcc/kv_store.h"
+#include "server/alarms.h"
 #include "server/fatal.h"
 #include "server/kv_applier.h"
 #include "server/membership.h"
@@ -40,6 +41,8 @@ std::unique_ptr<google::protobuf::Message> ScratchResponse(
       return std::make_unique<etcdserverpb::LeaseGrantResponse>();
     case R::kLeaseRevoke:
       return std::make_unique<etcdserverpb::LeaseRevokeResponse>();
+    case R::kAlarm:
+      return std::make_unique<etcdserverpb::AlarmResponse>();
     default:
       return nullptr;
   }
@@ -109,6 +112,12 @@ void Applier::InstallAndWait(IncomingSnapshot snapshot) {
   done_cv_.wait(lock, [&] { return installs_done_ >= ticket; });
 }
 
+void Applier::Defragment(std::function<void(const Status&)> done) {
+  ApplyBatch batch;
+  batch.defragment_done = std::move(done);
+  Enqueue(std::move(batch));
+}
+
 void Applier::FailAll(const Status& status) { reads_.FailAll(status); }
 
 void Applier::Run() {
@@ -133,6 +142,11 @@ void Applier::Run() {
           ++installs_done_;
         }
         done_cv_.notify_all();
+      }
+      if (b.defragment_done) {
+        ApplyEntries(entries);
+        entries.clear();
+        b.defragment_done(DefragmentStore());
       }
       for (raftpb::Entry& e : b.entries) entries.push_back(std::move(e));
       for (ConfirmedReads& r : b.reads) reads_.Add(std::move(r));
@@ -232,6 +246,11 @@ Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaft
                              google::protobuf::Message* response) {
   using R = internalpb::InternalRaftRequest;
   KvApplier& kv = *ctx_.kv;
+  // Every member applies the same alarms at the same index, so all of them
+  // refuse the same writes while NOSPACE is raised.
+  if (QuotaCost(request) > 0 && ctx_.alarms->Raised(etcdserverpb::NOSPACE)) {
+    return Status(Code::kNoSpace);
+  }
   switch (request.request_case()) {
     case R::kPut:
       return kv.Put(txn, request.put(), static_cast<etcdserverpb::PutResponse*>(response));
@@ -249,9 +268,46 @@ Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaft
     case R::kLeaseRevoke:
       return ctx_.lessor->Revoke(txn, request.lease_revoke(),
                                  static_cast<etcdserverpb::LeaseRevokeResponse*>(response));
+    case R::kAlarm:
+      return ApplyAlarm(txn, request.alarm(), static_cast<etcdserverpb::AlarmResponse*>(response));
     default:
       return Status::Unimplemented("request type not supported yet");
   }
+}
+
+Status Applier::ApplyAlarm(mvcc::WriteTxn& txn, const etcdserverpb::AlarmRequest& request,
+                           etcdserverpb::AlarmResponse* response) {
+  bool changed = false;
+  switch (request.action()) {
+    case etcdserverpb::AlarmRequest::ACTIVATE:
+      if (request.alarm() == etcdserverpb::NONE) return Status::OK();
+      changed = ctx_.alarms->Activate(request.memberid(), request.alarm());
+      if (changed) {
+        spdlog::warn("alarm {} raised for member {:x}",
+                     etcdserverpb::AlarmType_Name(request.alarm()), request.memberid());
+      }
+      break;
+    case etcdserverpb::AlarmRequest::DEACTIVATE:
+      changed = ctx_.alarms->Deactivate(request.memberid(), request.alarm());
+      if (changed) {
+        spdlog::info("alarm {} cleared for member {:x}",
+                     etcdserverpb::AlarmType_Name(request.alarm()), request.memberid());
+      }
+      break;
+    default:
+      // GET is answered from the applied set without Raft.
+      for (etcdserverpb::AlarmMember& a : ctx_.alarms->List(request.alarm())) {
+        *response->add_alarms() = std::move(a);
+      }
+      return Status::OK();
+  }
+  if (!changed) return Status::OK();
+  etcdserverpb::AlarmMember* alarm = response->add_alarms();
+  alarm->set_memberid(request.memberid());
+  alarm->set_alarm(request.alarm());
+  Status st = txn.PutMeta(kAlarmsMetaKey, ctx_.alarms->Encode());
+  if (!st.ok()) Fatal("writing the alarms to the store failed", st);
+  return Status::OK();
 }
 
 Status Applier::ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry& entry,
@@ -307,6 +363,12 @@ void Applier::Install(IncomingSnapshot& in) {
   snapshot_index_ = applied;
   Status lease_status = ctx_.lessor->Recover();
   if (!lease_status.ok()) Fatal("the leases of the received store do not load", lease_status);
+  Status alarm_status;
+  {
+    auto fresh_view = fresh_raw->Read();
+    alarm_status = fresh_view.ok() ? ctx_.alarms->Load(**fresh_view) : fresh_view.status();
+  }
+  if (!alarm_status.ok()) Fatal("the alarms of the received store do not load", alarm_status);
   ctx_.observer->OnStoreReplaced(fresh_raw);
   ctx_.store->Retire().reset();
   // The open environment follows its files, not its path: swapping the two
@@ -320,6 +382,53 @@ void Applier::Install(IncomingSnapshot& in) {
   if (!st.ok()) spdlog::warn("the replaced store was not removed: {}", st.ToString());
   spdlog::info("received snapshot at index {} installed; the store is at index {}", snapshot_index,
                fresh_raw->ConsistentIndex());
+}
+
+Status Applier::DefragmentStore() {
+  Env* env = ctx_.env;
+  const DataDirLayout& layout = ctx_.layout;
+  // The apply thread owns incoming_store_dir: an install never runs at the
+  // same time.
+  const std::string& target = layout.incoming_store_dir;
+  mvcc::KvStore& old = *ctx_.store->raw();
+  const uint64_t size_before = old.DbSizeBytes();
+  const auto started = std::chrono::steady_clock::now();
+  Status st = env->RemoveTree(target);
+  if (st.ok()) st = env->CreateDir(target);
+  // The copy omits free pages and is fsynced; the old store keeps serving
+  // until it is complete.
+  if (st.ok()) st = old.CopyToFile(target + "/data.mdb");
+  if (st.ok()) st = env->SyncDir(target);
+  if (!st.ok()) {
+    (void)env->RemoveTree(target);
+    return st;
+  }
+  mvcc::Options store_options;
+  store_options.quota_bytes = ctx_.options->quota_backend_bytes;
+  auto opened = mvcc::KvStore::Open(target, store_options);
+  if (!opened.ok()) {
+    (void)env->RemoveTree(target);
+    return opened.status();
+  }
+  std::shared_ptr<mvcc::KvStore> fresh = std::move(opened.value());
+  mvcc::KvStore* fresh_raw = fresh.get();
+  // Same content, same consistent index: the lessor and the alarms read the
+  // store afresh each time, so only the readers and observers move.
+  ctx_.store->Publish(std::move(fresh));
+  ctx_.observer->OnStoreReplaced(fresh_raw);
+  ctx_.store->Retire().reset();
+  st = env->ExchangePaths(target, layout.store_dir);
+  if (!st.ok()) Fatal("swapping in the defragmented store failed", st);
+  st = env->SyncDir(layout.snap_dir);
+  if (!st.ok()) Fatal("syncing the snapshot directory failed", st);
+  st = env->RemoveTree(target);
+  if (!st.ok())
+    spdlog::warn("the store replaced by defragmentation was not removed: {}", st.ToString());
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  spdlog::info("defragmented the store from {} to {} bytes in {} ms (writes waited meanwhile)",
+               size_before, fresh_raw->DbSizeBytes(), took.count());
+  return Status::OK();
 }
 
 void Applier::MaybeRequestSnapshot() {

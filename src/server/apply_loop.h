@@ -61,6 +61,7 @@ class Lessor;
 
 namespace etcdpp::server {
 
+class AlarmSet;
 class KvApplier;
 class SharedMembership;
 class StoreSlot;
@@ -80,6 +81,9 @@ struct ApplyBatch {
   // A snapshot to install before anything else in the batch (which then
   // holds nothing else).
   std::optional<IncomingSnapshot> install;
+  // Set only in a batch of its own: defragment the store once every earlier
+  // batch is applied, then call this with the outcome.
+  std::function<void(const Status&)> defragment_done;
 };
 
 // Whoever derives state from the store and must follow its changes (the
@@ -108,6 +112,7 @@ struct ApplierContext {
   WaiterRegistry* waiters;
   KvApplier* kv;
   lease::Lessor* lessor;
+  AlarmSet* alarms;
   ApplyObserver* observer;
   // Asks the raft loop for a snapshot at `index`; `membership` is the
   // encoded membership as of that index. The store is synced to it.
@@ -134,6 +139,9 @@ class Applier {
   std::vector<std::pair<uint64_t, raftpb::ConfChange>> WaitConfChanges(uint64_t index);
   // Queues the install behind every earlier batch and waits until it is done.
   void InstallAndWait(IncomingSnapshot snapshot);
+  // Any thread: queues a defragmentation behind every batch queued so far;
+  // `done` runs on the apply thread. Entries queued meanwhile wait for it.
+  void Defragment(std::function<void(const Status&)> done);
 
   uint64_t applied_index() const { return applied_index_.load(std::memory_order_acquire); }
 
@@ -151,6 +159,13 @@ class Applier {
   Status ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry& entry,
                               raftpb::ConfChange* effective);
   void Install(IncomingSnapshot& in);
+  // Copies the store without free pages and swaps the copy in (as Install
+  // does with a received one). A failed copy leaves the old store serving.
+  Status DefragmentStore();
+  // ACTIVATE or DEACTIVATE, written to the store's meta in `txn`; the
+  // response lists the alarm when the set changed (as etcd's does).
+  Status ApplyAlarm(mvcc::WriteTxn& txn, const etcdserverpb::AlarmRequest& request,
+                    etcdserverpb::AlarmResponse* response);
   void MaybeRequestSnapshot();
 
   const ApplierContext ctx_;

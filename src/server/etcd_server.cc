@@ -9,6 +9,7 @@
 #include "base/env.h"
 #include "lease/lessor.h"
 #include "mvcc/kv_store.h"
+#include "server/alarms.h"
 #include "server/apply_loop.h"
 #include "server/bootstrap.h"
 #include "server/kv_applier.h"
@@ -75,6 +76,12 @@ Status EtcdServer::Open() {
   member.store.reset();
   membership_ = std::make_unique<SharedMembership>(member_id_);
   membership_->Replace(std::move(member.membership));
+  alarms_ = std::make_unique<AlarmSet>();
+  {
+    auto view = store_->raw()->Read();
+    if (!view.ok()) return view.status();
+    ETCDPP_RETURN_IF_ERROR(alarms_->Load(**view));
+  }
   waiters_ = std::make_unique<WaiterRegistry>();
 
   lease::LessorOptions lease_options;
@@ -109,6 +116,7 @@ Status EtcdServer::Open() {
                            waiters_.get(),
                            kv_.get(),
                            lessor_.get(),
+                           alarms_.get(),
                            watch_observer_.get(),
                            [this](uint64_t index, std::string membership) {
                              raft_node_->RequestSnapshot(index, std::move(membership));
@@ -174,8 +182,44 @@ void EtcdServer::Stop() {
 
 void EtcdServer::Propose(internalpb::InternalRaftRequest request,
                          google::protobuf::Message* response, ProposeCallback done) {
+  if (const uint64_t cost = QuotaCost(request); cost > 0) {
+    if (alarms_->Raised(etcdserverpb::NOSPACE)) return done(Status(Code::kNoSpace));
+    if (store_->Get()->DbSizeBytes() + cost > options_.quota_backend_bytes) {
+      // Raised for the whole cluster; nobody waits for it, and a lost
+      // proposal is made again by the next write refused here.
+      internalpb::InternalRaftRequest raise;
+      etcdserverpb::AlarmRequest* alarm = raise.mutable_alarm();
+      alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+      alarm->set_memberid(member_id_);
+      alarm->set_alarm(etcdserverpb::NOSPACE);
+      auto ignored = std::make_shared<etcdserverpb::AlarmResponse>();
+      PendingProposal p;
+      p.request = std::move(raise);
+      p.response = ignored.get();
+      p.done = [ignored](const Status&) {};
+      p.deadline = options_.clock->Now() + RequestTimeout(options_);
+      raft_node_->Propose(std::move(p));
+      return done(Status(Code::kNoSpace));
+    }
+  }
   PendingProposal p;
   p.request = std::move(request);
+  p.response = response;
+  p.done = std::move(done);
+  p.deadline = options_.clock->Now() + RequestTimeout(options_);
+  raft_node_->Propose(std::move(p));
+}
+
+void EtcdServer::Defragment(ProposeCallback done) { applier_->Defragment(std::move(done)); }
+
+std::vector<etcdserverpb::AlarmMember> EtcdServer::Alarms() const { return alarms_->List(); }
+
+void EtcdServer::ChangeAlarm(const etcdserverpb::AlarmRequest& request,
+                             etcdserverpb::AlarmResponse* response, ProposeCallback done) {
+  internalpb::InternalRaftRequest raft_request;
+  *raft_request.mutable_alarm() = request;
+  PendingProposal p;
+  p.request = std::move(raft_request);
   p.response = response;
   p.done = std::move(done);
   p.deadline = options_.clock->Now() + RequestTimeout(options_);

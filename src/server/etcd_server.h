@@ -51,6 +51,7 @@ class WatchHub;
 
 namespace etcdpp::server {
 
+class AlarmSet;
 class Applier;
 class KvApplier;
 class RaftNode;
@@ -63,6 +64,7 @@ class EtcdServer final : public Proposer,
                          public ReadBarrier,
                          public ClusterView,
                          public ClusterAdmin,
+                         public BackendAdmin,
                          public LeaderChannel,
                          private transport::Handler {
  public:
@@ -77,7 +79,9 @@ class EtcdServer final : public Proposer,
   // Stops every thread; requests still pending complete with kStopped.
   void Stop();
 
-  // Proposer, ReadBarrier.
+  // Proposer, ReadBarrier. A write that would take the backend past the
+  // quota (or any write while NOSPACE is raised) fails with kNoSpace, and
+  // the first such write raises NOSPACE through Raft.
   void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
                ProposeCallback done) override;
   void WaitLinearizable(ReadCallback done) override;
@@ -95,6 +99,12 @@ class EtcdServer final : public Proposer,
   // the most caught-up one and waits up to `timeout` for it. OK when there
   // was nothing to hand over.
   Status TransferLeadershipForStop(std::chrono::milliseconds timeout);
+
+  // BackendAdmin.
+  void Defragment(ProposeCallback done) override;
+  std::vector<etcdserverpb::AlarmMember> Alarms() const override;
+  void ChangeAlarm(const etcdserverpb::AlarmRequest& request, etcdserverpb::AlarmResponse* response,
+                   ProposeCallback done) override;
 
   // LeaderChannel.
   void CallLeader(const std::string& method, std::string body,
@@ -153,6 +163,7 @@ class EtcdServer final : public Proposer,
   std::unique_ptr<FileLock> data_dir_lock_;
   std::unique_ptr<StoreSlot> store_;
   std::unique_ptr<SharedMembership> membership_;
+  std::unique_ptr<AlarmSet> alarms_;
   std::unique_ptr<WaiterRegistry> waiters_;
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<KvApplier> kv_;

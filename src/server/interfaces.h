@@ -100,6 +100,23 @@ class ClusterAdmin {
                           ProposeCallback done) = 0;
 };
 
+// The member's own backend and the cluster's alarms (Maintenance.Defragment
+// and Maintenance.Alarm).
+class BackendAdmin {
+ public:
+  virtual ~BackendAdmin() = default;
+  // Rewrites this member's store without its free pages and swaps the copy
+  // in. Writes wait behind it on the apply thread (none is lost); reads go
+  // on, first from the old store and then from the copy.
+  virtual void Defragment(ProposeCallback done) = 0;
+  // The alarms raised in the cluster, as applied by this member.
+  virtual std::vector<etcdserverpb::AlarmMember> Alarms() const = 0;
+  // ACTIVATE or DEACTIVATE goes through Raft, so every member holds the same
+  // alarms; `response` (alive until `done`) lists the alarm changed.
+  virtual void ChangeAlarm(const etcdserverpb::AlarmRequest& request,
+                           etcdserverpb::AlarmResponse* response, ProposeCallback done) = 0;
+};
+
 // Reaches the leader over the peer transport, for what only the leader
 // answers (lease keep-alive and time-to-live).
 class LeaderChannel {
