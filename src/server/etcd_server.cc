@@ -11,6 +11,7 @@
 #include "mvcc/kv_store.h"
 #include "server/alarms.h"
 #include "server/apply_loop.h"
+#include "server/auto_compactor.h"
 #include "server/bootstrap.h"
 #include "server/kv_applier.h"
 #include "server/raft_node.h"
@@ -158,9 +159,24 @@ void EtcdServer::StartThreads() {
   });
   applier_->Start();
   raft_node_->Start();
+  if (options_.auto_compaction.enabled()) {
+    auto_compactor_ = std::make_unique<AutoCompactor>(
+        options_.auto_compaction, options_.clock,
+        [this] { return store_->Get()->CurrentRevision(); },
+        [this] { return leader_id() == member_id_; },
+        [this](int64_t revision, std::function<void(const Status&)> done) {
+          internalpb::InternalRaftRequest request;
+          request.mutable_compaction()->set_revision(revision);
+          auto response = std::make_shared<etcdserverpb::CompactionResponse>();
+          Propose(std::move(request), response.get(),
+                  [response, done = std::move(done)](const Status& st) { done(st); });
+        });
+    auto_compactor_->Start();
+  }
 }
 
 void EtcdServer::Stop() {
+  if (auto_compactor_) auto_compactor_->Stop();
   if (lessor_) lessor_->Stop();
   // The raft loop first: it stops feeding the applier.
   if (raft_node_) raft_node_->Stop();

@@ -53,6 +53,7 @@ namespace etcdpp::server {
 
 class AlarmSet;
 class Applier;
+class AutoCompactor;
 class KvApplier;
 class RaftNode;
 class SharedMembership;
@@ -172,6 +173,8 @@ class EtcdServer final : public Proposer,
   std::unique_ptr<transport::Transport> transport_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<RaftNode> raft_node_;
+  // Null unless --auto-compaction-retention is set.
+  std::unique_ptr<AutoCompactor> auto_compactor_;
 };
 
 }  // namespace etcdpp::server

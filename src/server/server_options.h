@@ -18,6 +18,19 @@ class RoundScheduler;
 
 namespace etcdpp::server {
 
+// --auto-compaction-mode and --auto-compaction-retention
+// (server/auto_compactor.h).
+struct AutoCompactionOptions {
+  enum class Mode { kPeriodic, kRevision };
+  Mode mode = Mode::kPeriodic;
+  // Periodic: how much history to keep; zero turns auto-compaction off.
+  std::chrono::milliseconds period{0};
+  // Revision: how many revisions to keep; zero turns auto-compaction off.
+  int64_t revisions = 0;
+
+  bool enabled() const { return mode == Mode::kPeriodic ? period.count() > 0 : revisions > 0; }
+};
+
 struct ServerOptions {
   std::string name = "default";
   std::string data_dir = "default.etcd";
@@ -32,7 +45,9 @@ struct ServerOptions {
   uint64_t snapshot_count = 100000;
   uint64_t max_request_bytes = 1536 * 1024;
   uint64_t max_txn_ops = 128;
+  // --quota-backend-bytes: past it, writes are refused and NOSPACE raised.
   uint64_t quota_backend_bytes = 2ull << 30;
+  AutoCompactionOptions auto_compaction;
   std::chrono::milliseconds heartbeat_interval{100};
   std::chrono::milliseconds election_timeout{1000};
   // How far behind a snapshot the in-memory Raft log reaches, so a follower

@@ -37,15 +37,8 @@ TXN_FAIL = 'version("k1") = "100"\nc("k1") < "5"\nver("k2") != "3"\n\nput k1 x\n
            'put k1 y --prev-kv\nget k1\ndel k2 --prev-kv\n\n'
 
 
-# Server methods etcdpp has not built yet (issue 14). A step that needs one
-# runs only when the server under test is the reference etcd; against etcdpp
-# it is reported as NOT RUN, by name, and counted apart from passes.
-DEFRAGMENT = "Maintenance.Defragment"
-SNAPSHOT = "Maintenance.Snapshot"
-
-
 def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False, holder=None,
-      snapshot=None, needs=None):
+      snapshot=None):
     """One step: command-line words; {EP} is the tool's own endpoint, {DEAD}
     an endpoint nothing listens on, {LEASE} a lease granted on the tool's
     server (hexadecimal) and {DIR} a scratch directory of the tool's own. A step with kill_after (seconds) is a command that
@@ -62,13 +55,9 @@ def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False, holder=
     stopped with SIGTERM after the step and must then exit 0.
 
     snapshot: a file under {DIR} the step saves a snapshot to; it must then
-    hold a whole database stream (etcd ends it with the SHA-256 of the rest).
-
-    needs: a server method etcdpp lacks (DEFRAGMENT, SNAPSHOT): the step is
-    not run when the server under test is not the reference."""
+    hold a whole database stream (etcd ends it with the SHA-256 of the rest)."""
     return {"args": list(args), "stdin": stdin, "env": env or {}, "mask": list(mask),
-            "kill_after": kill_after, "help": help, "holder": holder, "snapshot": snapshot,
-            "needs": needs}
+            "kill_after": kill_after, "help": help, "holder": holder, "snapshot": snapshot}
 
 
 TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
@@ -284,11 +273,11 @@ STEPS = [
     S("alarm", "disarm", "-w", "json"),
     S("alarm", "disarm", "extra"),
     S("alarm", help=True),
-    S("defrag", needs=DEFRAGMENT),
-    S("defrag", "--cluster", needs=DEFRAGMENT),
-    S("defrag", "-w", "json", needs=DEFRAGMENT),
+    S("defrag"),
+    S("defrag", "--cluster"),
+    S("defrag", "-w", "json"),
     # (defragmenting takes a while on a busy machine: more than the 1s used elsewhere)
-    S("--endpoints={EP},{DEAD}", "--command-timeout=4s", "defrag", needs=DEFRAGMENT),
+    S("--endpoints={EP},{DEAD}", "--command-timeout=4s", "defrag"),
     S("endpoint", "hashkv", mask=HASHES),
     S("endpoint", "hashkv", "--cluster", mask=HASHES),
     S("endpoint", "hashkv", "--rev", "5", "-w", "json", mask=HASHES),
@@ -296,12 +285,11 @@ STEPS = [
     S("endpoint", "hashkv", "-w", "table", mask=HASHES),
     S("endpoint", "hashkv", "-w", "protobuf"),
     S("--endpoints={EP},{DEAD}", "--command-timeout=1s", "endpoint", "hashkv", mask=HASHES),
-    S("snapshot", "save", "{DIR}/snap.db", snapshot="snap.db", needs=SNAPSHOT),
-    S("snapshot", "save", "{DIR}/snap2.db", "--command-timeout=20s", snapshot="snap2.db",
-      needs=SNAPSHOT),
+    S("snapshot", "save", "{DIR}/snap.db", snapshot="snap.db"),
+    S("snapshot", "save", "{DIR}/snap2.db", "--command-timeout=20s", snapshot="snap2.db"),
     S("snapshot", "save"),
     S("snapshot", "save", "{DIR}/missing/snap.db"),
-    S("--endpoints={EP},{EP}", "snapshot", "save", "{DIR}/snap3.db", needs=SNAPSHOT),
+    S("--endpoints={EP},{EP}", "snapshot", "save", "{DIR}/snap3.db"),
     S("snapshot", help=True),
     # lock and elect. Last: etcdctl leaves their session leases to expire,
     # etcdppctl revokes them, so later lease listings would differ.
@@ -511,7 +499,7 @@ def main():
 
     same_tool = os.path.realpath(opts.etcdctl) == os.path.realpath(opts.etcdppctl)
     dead = "127.0.0.1:%d" % etcd_launcher.free_port()
-    passed = failed = not_run = 0
+    passed = failed = 0
     with etcd_launcher.Server(opts.server_cmd) as ref, etcd_launcher.Server(opts.server) as ours, \
             tempfile.TemporaryDirectory() as ref_dir, tempfile.TemporaryDirectory() as our_dir:
         wait_ready(opts.etcdctl, ref)
@@ -520,10 +508,6 @@ def main():
         our_ids = server_ids(opts.etcdctl, ours) + (grant_lease(opts.etcdctl, ours),)
         for i, step in enumerate(STEPS):
             name = "step %d: %s" % (i, " ".join(step["args"]))
-            if step["needs"] and opts.server != opts.server_cmd:
-                not_run += 1
-                print("NOT RUN %s: %s is not built in etcdpp yet" % (name, step["needs"]))
-                continue
             want = run_tool(opts.etcdctl, ref.endpoint, dead, ref_ids[2], ref_dir, step)
             got = run_tool(opts.etcdppctl, ours.endpoint, dead, our_ids[2], our_dir, step)
             problems = []
@@ -554,8 +538,7 @@ def main():
                 passed += 1
                 if opts.verbose:
                     print("ok   %s" % name)
-    print("%d passed, %d failed" % (passed, failed)
-          + (", %d not run (server methods etcdpp lacks)" % not_run if not_run else ""))
+    print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
 
