@@ -79,7 +79,8 @@ Result<AutoCompactionOptions> ParseAutoCompaction(const std::string& mode,
   return options;
 }
 
-CompactionSchedule::CompactionSchedule(const AutoCompactionOptions& options, Clock::TimePoint start)
+CompactionSchedule::CompactionSchedule(const AutoCompactionOptions& options, Clock::TimePoint start,
+                                       int64_t start_revision)
     : options_(options), last_done_(start) {
   if (options_.mode == AutoCompactionOptions::Mode::kRevision) {
     step_ = kRevisionStep;
@@ -92,6 +93,7 @@ CompactionSchedule::CompactionSchedule(const AutoCompactionOptions& options, Clo
   // The samples cover one retention period: the oldest is the revision of
   // about `period` ago.
   samples_kept_ = static_cast<size_t>(options_.period / step_) + 1;
+  samples_.push_back(start_revision);
 }
 
 int64_t CompactionSchedule::Step(Clock::TimePoint now, int64_t current_revision, bool leader) {
@@ -120,7 +122,7 @@ AutoCompactor::AutoCompactor(const AutoCompactionOptions& options, Clock* clock,
       current_revision_(std::move(current_revision)),
       is_leader_(std::move(is_leader)),
       compact_(std::move(compact)),
-      schedule_(options, clock->Now()) {}
+      schedule_(options, clock->Now(), current_revision_()) {}
 
 AutoCompactor::~AutoCompactor() { Stop(); }
 

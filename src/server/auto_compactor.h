@@ -48,7 +48,9 @@ Result<AutoCompactionOptions> ParseAutoCompaction(const std::string& mode,
 // Single-threaded: its owner calls Step.
 class CompactionSchedule {
  public:
-  CompactionSchedule(const AutoCompactionOptions& options, Clock::TimePoint start);
+  // `start_revision`: the store's revision at `start` (the first sample).
+  CompactionSchedule(const AutoCompactionOptions& options, Clock::TimePoint start,
+                     int64_t start_revision);
 
   // Time between steps.
   Clock::TimePoint::duration step_interval() const { return step_; }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "http/client_port.h"
+#include "server/auto_compactor.h"
 #include "server/etcd_server.h"
 #include "server/membership.h"
 
@@ -42,6 +43,8 @@ struct Flags {
   uint64_t max_request_bytes = 1536 * 1024;
   uint64_t max_txn_ops = 128;
   int64_t quota_backend_bytes = 0;
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;
   std::string watch_progress_notify_interval = "10m0s";
@@ -141,7 +144,14 @@ int main(int argc, char** argv) {
   AddFlag(app, "max-txn-ops", flags.max_txn_ops,
           "Maximum number of operations permitted in a transaction.");
   AddFlag(app, "quota-backend-bytes", flags.quota_backend_bytes,
-          "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).");
+          "Backend size in bytes past which writes are refused and the NOSPACE alarm is "
+          "raised; 0 means 2 GiB, the largest is 8 GiB.");
+  AddFlag(app, "auto-compaction-mode", flags.auto_compaction_mode,
+          "How the retention is counted: 'periodic' (a time span) or 'revision' (a number of "
+          "revisions).");
+  AddFlag(app, "auto-compaction-retention", flags.auto_compaction_retention,
+          "History the leader keeps when it compacts by itself: hours or a duration such as "
+          "'30m' in periodic mode, revisions in revision mode; 0 turns it off.");
   AddFlag(app, "heartbeat-interval", flags.heartbeat_interval_ms,
           "Time (in milliseconds) of a heartbeat interval.");
   AddFlag(app, "election-timeout", flags.election_timeout_ms,
@@ -205,9 +215,20 @@ int main(int argc, char** argv) {
   options.snapshot_count = flags.snapshot_count;
   options.max_request_bytes = flags.max_request_bytes;
   options.max_txn_ops = flags.max_txn_ops;
+  // The LMDB map is sized from the quota, so a quota cannot be turned off
+  // (etcd's negative value); it is capped where etcd stops recommending it.
+  constexpr int64_t kMaxQuotaBytes = int64_t{8} << 30;
+  if (flags.quota_backend_bytes < 0 || flags.quota_backend_bytes > kMaxQuotaBytes) {
+    return Fail(Status::InvalidArgument("--quota-backend-bytes must be between 0 and " +
+                                        std::to_string(kMaxQuotaBytes)));
+  }
   if (flags.quota_backend_bytes > 0) {
     options.quota_backend_bytes = static_cast<uint64_t>(flags.quota_backend_bytes);
   }
+  auto auto_compaction = etcdpp::server::ParseAutoCompaction(flags.auto_compaction_mode,
+                                                             flags.auto_compaction_retention);
+  if (!auto_compaction.ok()) return Fail(auto_compaction.status());
+  options.auto_compaction = *auto_compaction;
   options.heartbeat_interval = std::chrono::milliseconds(flags.heartbeat_interval_ms);
   options.election_timeout = std::chrono::milliseconds(flags.election_timeout_ms);
   auto progress_interval = ParseGoDuration(flags.watch_progress_notify_interval);

@@ -4,8 +4,13 @@
 #include "api/maintenance_service.h"
 
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 
+#include <fstream>
+
+#include "mvcc/kv_store.h"
 #include "unit/api/fake_member.h"
+#include "unit/mvcc/temp_dir.h"
 
 namespace etcdpp::api {
 namespace {
@@ -77,6 +82,72 @@ TEST_F(MaintenanceServiceTest, MoveLeaderErrorsAreEtcds) {
   grpc::Status st = stub_->MoveLeader(Context().get(), req, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(st.error_message(), "etcdserver: not leader");
+}
+
+void PutKey(FakeMember& member, const std::string& key, const std::string& value) {
+  internalpb::InternalRaftRequest request;
+  request.mutable_put()->set_key(key);
+  request.mutable_put()->set_value(value);
+  etcdserverpb::PutResponse resp;
+  member.Propose(request, &resp, [](const Status& st) { ASSERT_TRUE(st.ok()) << st.ToString(); });
+}
+
+TEST_F(MaintenanceServiceTest, SnapshotStreamsAStoreCopyEndingInItsSha256) {
+  // Enough data for several chunks.
+  for (int i = 0; i < 200; ++i) PutKey(member_, "key" + std::to_string(i), std::string(1000, 'v'));
+  auto context = Context();
+  auto reader = stub_->Snapshot(context.get(), etcdserverpb::SnapshotRequest());
+  std::vector<etcdserverpb::SnapshotResponse> chunks;
+  etcdserverpb::SnapshotResponse chunk;
+  while (reader->Read(&chunk)) chunks.push_back(chunk);
+  grpc::Status st = reader->Finish();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_GE(chunks.size(), 3u);
+  std::string data;
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+    data += chunks[i].blob();
+    // remaining_bytes counts what is left of the copy after this chunk.
+    EXPECT_EQ(chunks[i].remaining_bytes(),
+              i + 2 == chunks.size()
+                  ? 0u
+                  : chunks[i + 1].remaining_bytes() + chunks[i + 1].blob().size());
+  }
+  EXPECT_EQ(chunks[0].blob().size(), 32u * 1024);
+  const etcdserverpb::SnapshotResponse& last = chunks.back();
+  EXPECT_EQ(last.remaining_bytes(), 0u);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  EXPECT_EQ(last.blob(), std::string(reinterpret_cast<const char*>(digest), sizeof(digest)));
+
+  // The copy is a store that opens with every key.
+  etcdpp::testing::TempDir restored;
+  std::ofstream(restored.path() + "/data.mdb", std::ios::binary) << data;
+  auto store = mvcc::KvStore::Open(restored.path());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto view = (*store)->Read();
+  ASSERT_TRUE(view.ok());
+  auto range = (*view)->Range("key", std::string("kez"), mvcc::RangeOptions{});
+  ASSERT_TRUE(range.ok());
+  EXPECT_EQ(range->count, 200);
+  EXPECT_EQ(range->rev, member_.store()->CurrentRevision());
+}
+
+TEST_F(MaintenanceServiceTest, HashCoversTheWholeBackendAndOnlyChangesWithIt) {
+  PutKey(member_, "a", "1");
+  etcdserverpb::HashResponse first, again, after;
+  ASSERT_TRUE(stub_->Hash(Context().get(), etcdserverpb::HashRequest(), &first).ok());
+  ASSERT_TRUE(stub_->Hash(Context().get(), etcdserverpb::HashRequest(), &again).ok());
+  EXPECT_EQ(first.hash(), again.hash());
+  EXPECT_EQ(first.header().revision(), member_.store()->CurrentRevision());
+  PutKey(member_, "a", "2");
+  ASSERT_TRUE(stub_->Hash(Context().get(), etcdserverpb::HashRequest(), &after).ok());
+  EXPECT_NE(first.hash(), after.hash());
+}
+
+TEST_F(MaintenanceServiceTest, WithoutABackendAdminDefragmentSaysItIsUnbuilt) {
+  etcdserverpb::DefragmentResponse resp;
+  grpc::Status st = stub_->Defragment(Context().get(), etcdserverpb::DefragmentRequest(), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 class ClusterServiceTest : public ::testing::Test {
