@@ -207,7 +207,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
   }
   cluster_->FillHeader(response->mutable_header());
   response->mutable_header()->set_revision(revision);
-  response->set_hash(*hash);
+  response->set_hash(hash->hash);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

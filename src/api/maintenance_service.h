@@ -25,8 +25,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* context,
                                    const etcdserverpb::HashKVRequest* request,
                                    etcdserverpb::HashKVResponse* response) override;
-  // The hash of the whole backend (etcd's Hash): see HashBackend in
-  // maintenance_service.cc for what it covers.
+  // The hash of the whole backend (etcd's Hash): mvcc::KvStore::HashBackend.
   grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* context,
                                  const etcdserverpb::HashRequest* request,
                                  etcdserverpb::HashResponse* response) override;

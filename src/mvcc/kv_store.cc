@@ -1050,7 +1050,7 @@ Status KvStore::CopyToFile(const std::string& path) const {
   return s;
 }
 
-Result<uint32_t> KvStore::HashBackend() const {
+Result<TablesDigest> KvStore::HashBackend() const {
   std::vector<NamedTable> tables = {{std::string(kKeyTable), dbis_.key},
                                     {std::string(kMetaTable), dbis_.meta},
                                     {std::string(kRevTable), dbis_.rev}};

@@ -325,7 +325,7 @@ class KvStore {
   // holding the same data: the consistent index and the progress of
   // physical compaction. Members agree once their physical compactions are
   // done (etcd's Maintenance.Hash has the same caveat).
-  Result<uint32_t> HashBackend() const;
+  Result<TablesDigest> HashBackend() const;
 
   // As of the last commit.
   int64_t CurrentRevision() const { return current_rev_.load(std::memory_order_acquire); }

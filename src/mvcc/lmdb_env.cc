@@ -18,10 +18,11 @@ Status LmdbError(int rc, std::string_view what) {
   return Status::IOError(std::string(what) + ": " + mdb_strerror(rc));
 }
 
-Result<uint32_t> HashTables(
+Result<TablesDigest> HashTables(
     MDB_txn* txn, const std::vector<NamedTable>& tables,
     const std::function<bool(std::string_view table, std::string_view key)>& skip) {
-  uint32_t crc = 0;
+  TablesDigest digest;
+  uint32_t& crc = digest.hash;
   auto add = [&crc](std::string_view field) {
     char length[8];
     PutBE64(length, field.size());
@@ -35,10 +36,11 @@ Result<uint32_t> HashTables(
       if (skip && skip(table.name, c.key())) continue;
       add(c.key());
       add(c.value());
+      ++digest.records;
     }
     ETCDPP_RETURN_IF_ERROR(c.status());
   }
-  return crc;
+  return digest;
 }
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const LmdbOptions& options) {

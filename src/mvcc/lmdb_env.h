@@ -90,8 +90,12 @@ struct NamedTable {
 // CRC-32C over `tables` as `txn` sees them: for each table in the order
 // given, its name, then each record's key and value in key order (every
 // field preceded by its length, so boundaries count). Records for which
-// skip(table, key) is true are left out.
-Result<uint32_t> HashTables(
+// skip(table, key) is true are left out, of the hash and of the count.
+struct TablesDigest {
+  uint32_t hash = 0;
+  uint64_t records = 0;
+};
+Result<TablesDigest> HashTables(
     MDB_txn* txn, const std::vector<NamedTable>& tables,
     const std::function<bool(std::string_view table, std::string_view key)>& skip);
 
