@@ -241,8 +241,9 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* MaintenanceService::Defragment(
     grpc::CallbackServerContext* context, const etcdserverpb::DefragmentRequest*,
     etcdserverpb::DefragmentResponse* response) {
-  // A learner defragments its own store like any member.
-  if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kYes)) return refused;
+  // etcd 3.4 refuses Defragment on a learner, as every call but Status and
+  // serializable reads.
+  if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (backend_ == nullptr) {
     reactor->Finish(ToGrpcStatus(Status::Unimplemented("this member cannot defragment")));

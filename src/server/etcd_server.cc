@@ -201,21 +201,23 @@ void EtcdServer::Propose(internalpb::InternalRaftRequest request,
   if (const uint64_t cost = QuotaCost(request); cost > 0) {
     if (alarms_->Raised(etcdserverpb::NOSPACE)) return done(Status(Code::kNoSpace));
     if (store_->Get()->DbSizeBytes() + cost > options_.quota_backend_bytes) {
-      // Raised for the whole cluster; nobody waits for it, and a lost
-      // proposal is made again by the next write refused here.
+      // Raised for the whole cluster before the client hears of it, as etcd
+      // does: once the error arrives, `alarm list` shows NOSPACE.
       internalpb::InternalRaftRequest raise;
       etcdserverpb::AlarmRequest* alarm = raise.mutable_alarm();
       alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
       alarm->set_memberid(member_id_);
       alarm->set_alarm(etcdserverpb::NOSPACE);
-      auto ignored = std::make_shared<etcdserverpb::AlarmResponse>();
+      auto raised = std::make_shared<etcdserverpb::AlarmResponse>();
       PendingProposal p;
       p.request = std::move(raise);
-      p.response = ignored.get();
-      p.done = [ignored](const Status&) {};
+      p.response = raised.get();
+      // The write is refused whatever became of the alarm; a lost alarm is
+      // proposed again by the next write refused here.
+      p.done = [raised, done = std::move(done)](const Status&) { done(Status(Code::kNoSpace)); };
       p.deadline = options_.clock->Now() + RequestTimeout(options_);
       raft_node_->Propose(std::move(p));
-      return done(Status(Code::kNoSpace));
+      return;
     }
   }
   PendingProposal p;

@@ -144,6 +144,22 @@ TEST_F(MaintenanceServiceTest, HashCoversTheWholeBackendAndOnlyChangesWithIt) {
   EXPECT_NE(first.hash(), after.hash());
 }
 
+TEST_F(MaintenanceServiceTest, ALearnerRefusesSnapshotDefragmentAndHash) {
+  member_.learner = true;
+  auto context = Context();
+  auto reader = stub_->Snapshot(context.get(), etcdserverpb::SnapshotRequest());
+  etcdserverpb::SnapshotResponse chunk;
+  EXPECT_FALSE(reader->Read(&chunk));
+  EXPECT_EQ(reader->Finish().error_message(), "etcdserver: rpc not supported for learner");
+  etcdserverpb::DefragmentResponse defrag;
+  EXPECT_EQ(stub_->Defragment(Context().get(), etcdserverpb::DefragmentRequest(), &defrag)
+                .error_message(),
+            "etcdserver: rpc not supported for learner");
+  etcdserverpb::HashResponse hash;
+  EXPECT_EQ(stub_->Hash(Context().get(), etcdserverpb::HashRequest(), &hash).error_message(),
+            "etcdserver: rpc not supported for learner");
+}
+
 TEST_F(MaintenanceServiceTest, WithoutABackendAdminDefragmentSaysItIsUnbuilt) {
   etcdserverpb::DefragmentResponse resp;
   grpc::Status st = stub_->Defragment(Context().get(), etcdserverpb::DefragmentRequest(), &resp);
