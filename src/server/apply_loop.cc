@@ -17,6 +17,8 @@
 #include "server/membership.h"
 #include "server/store_slot.h"
 #include "server/waiters.h"
+#include "v2store/apply.h"
+#include "v2store/persistence.h"
 
 namespace etcdpp::server {
 namespace {
@@ -167,6 +169,14 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   std::vector<std::pair<WaiterRegistry::Waiter, Status>> completed;
   std::vector<std::pair<uint64_t, raftpb::ConfChange>> verdicts;
   uint64_t last_index = 0;
+  bool v2_changed = false;
+  // The v2 tree's changes go into the transaction that records their index.
+  auto save_v2 = [&] {
+    if (!v2_changed) return;
+    Status st = v2store::SaveChanges(*ctx_.v2, *txn);
+    if (!st.ok()) Fatal("writing the v2 store failed", st);
+    v2_changed = false;
+  };
   for (const raftpb::Entry& entry : entries) {
     const uint64_t previous_index = last_index;
     last_index = entry.index();
@@ -203,9 +213,19 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       continue;
     }
     if (in_store) continue;
+    if (request.has_v2()) {
+      std::optional<WaiterRegistry::Waiter> waiter = ctx_.waiters->Take(request.header().id());
+      v2store::ApplyV2Request(
+          *ctx_.v2, request.v2(),
+          waiter ? static_cast<internalpb::V2Response*>(waiter->response) : nullptr);
+      v2_changed = true;
+      if (waiter) completed.emplace_back(std::move(*waiter), Status::OK());
+      continue;
+    }
     if (request.has_compaction() &&
         ctx_.observer->WantsSnapshotBeforeCompaction(request.compaction().revision())) {
       // Commit what precedes the compaction so the observer's view holds it.
+      save_v2();
       CommitUpTo(*txn, previous_index, consistent_index);
       txn.reset();
       auto view = store.Read();
@@ -229,6 +249,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     Status st = ApplyRequest(*txn, request, response);
     if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
   }
+  save_v2();
   CommitUpTo(*txn, last_index, consistent_index);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);
@@ -369,6 +390,8 @@ void Applier::Install(IncomingSnapshot& in) {
     alarm_status = fresh_view.ok() ? ctx_.alarms->Load(**fresh_view) : fresh_view.status();
   }
   if (!alarm_status.ok()) Fatal("the alarms of the received store do not load", alarm_status);
+  Status v2_status = v2store::LoadStore(*ctx_.v2, *fresh_raw);
+  if (!v2_status.ok()) Fatal("the v2 store of the received snapshot does not load", v2_status);
   ctx_.observer->OnStoreReplaced(fresh_raw);
   ctx_.store->Retire().reset();
   // The open environment follows its files, not its path: swapping the two

@@ -58,6 +58,9 @@ class WriteTxn;
 namespace etcdpp::lease {
 class Lessor;
 }
+namespace etcdpp::v2store {
+class Store;
+}
 
 namespace etcdpp::server {
 
@@ -117,6 +120,9 @@ struct ApplierContext {
   // Asks the raft loop for a snapshot at `index`; `membership` is the
   // encoded membership as of that index. The store is synced to it.
   std::function<void(uint64_t index, std::string membership)> request_snapshot;
+  // The v2 key space (docs/v2.md): V2Requests apply to it, and its changed
+  // nodes are written in the same transaction.
+  v2store::Store* v2 = nullptr;
 };
 
 class Applier {

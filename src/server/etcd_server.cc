@@ -16,7 +16,10 @@
 #include "server/kv_applier.h"
 #include "server/raft_node.h"
 #include "server/store_slot.h"
+#include "server/v2_expiry.h"
 #include "server/waiters.h"
+#include "v2store/persistence.h"
+#include "v2store/store.h"
 #include "watch/watch_hub.h"
 
 namespace etcdpp::server {
@@ -96,6 +99,11 @@ Status EtcdServer::Open() {
   if (!lessor.ok()) return lessor.status();
   lessor_ = std::move(lessor.value());
   kv_ = std::make_unique<KvApplier>(lessor_.get());
+  v2_ = std::make_unique<v2store::Store>([clock] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(clock->WallNow().time_since_epoch())
+        .count();
+  });
+  ETCDPP_RETURN_IF_ERROR(v2store::LoadStore(*v2_, *store_->raw()));
   watch::WatchHubOptions watch_options;
   watch_options.progress_notify_interval = options_.watch_progress_notify_interval;
   watch_options.scheduler = options_.watch_round_scheduler;
@@ -121,7 +129,8 @@ Status EtcdServer::Open() {
                            watch_observer_.get(),
                            [this](uint64_t index, std::string membership) {
                              raft_node_->RequestSnapshot(index, std::move(membership));
-                           }};
+                           },
+                           v2_.get()};
   applier_ = std::make_unique<Applier>(std::move(apply_ctx), member.snapshot.index());
   RaftNodeContext raft_ctx{&options_,
                            layout,
@@ -157,6 +166,18 @@ void EtcdServer::StartThreads() {
     auto response = std::make_shared<etcdserverpb::LeaseRevokeResponse>();
     Propose(std::move(request), response.get(), [response](const Status&) {});
   });
+  // v2 TTLs expire when the leader's SYNC request is applied.
+  v2_expiry_ = std::make_unique<V2ExpiryTicker>(
+      [this] { return leader_id() == member_id_ && v2_->HasTtlKeys(); },
+      [this] {
+        internalpb::InternalRaftRequest request;
+        request.mutable_v2()->set_method("SYNC");
+        request.mutable_v2()->set_time(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           options_.clock->WallNow().time_since_epoch())
+                                           .count());
+        auto response = std::make_shared<internalpb::V2Response>();
+        Propose(std::move(request), response.get(), [response](const Status&) {});
+      });
   applier_->Start();
   raft_node_->Start();
   if (options_.auto_compaction.enabled()) {
@@ -173,9 +194,11 @@ void EtcdServer::StartThreads() {
         });
     auto_compactor_->Start();
   }
+  v2_expiry_->Start();
 }
 
 void EtcdServer::Stop() {
+  if (v2_expiry_) v2_expiry_->Stop();
   if (auto_compactor_) auto_compactor_->Stop();
   if (lessor_) lessor_->Stop();
   // The raft loop first: it stops feeding the applier.

@@ -48,6 +48,9 @@ class Lessor;
 namespace etcdpp::watch {
 class WatchHub;
 }
+namespace etcdpp::v2store {
+class Store;
+}
 
 namespace etcdpp::server {
 
@@ -58,6 +61,7 @@ class KvApplier;
 class RaftNode;
 class SharedMembership;
 class StoreSlot;
+class V2ExpiryTicker;
 class WaiterRegistry;
 class WatchHubObserver;
 
@@ -134,6 +138,9 @@ class EtcdServer final : public Proposer,
   // Every watcher of this member; told by the apply thread after each commit.
   watch::WatchHub* watch_hub() const { return watch_hub_.get(); }
   const ServerOptions& options() const { return options_; }
+  // The v2 key space (docs/v2.md), applied on every member whether or not
+  // it serves the v2 API. Thread-safe; never null once Start returned.
+  v2store::Store* v2_store() const { return v2_.get(); }
 
  private:
   explicit EtcdServer(const ServerOptions& options);
@@ -168,6 +175,8 @@ class EtcdServer final : public Proposer,
   std::unique_ptr<WaiterRegistry> waiters_;
   std::unique_ptr<lease::Lessor> lessor_;
   std::unique_ptr<KvApplier> kv_;
+  std::unique_ptr<v2store::Store> v2_;
+  std::unique_ptr<V2ExpiryTicker> v2_expiry_;
   std::unique_ptr<watch::WatchHub> watch_hub_;
   std::unique_ptr<WatchHubObserver> watch_observer_;
   std::unique_ptr<transport::Transport> transport_;
