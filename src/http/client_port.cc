@@ -4,6 +4,7 @@
 #include "api/maintenance_service.h"
 #include "http/listener.h"
 #include "http/member_metrics.h"
+#include "http/v2_api.h"
 #include "metrics/grpc_metrics.h"
 #include "metrics/metrics.h"
 #include "metrics/process_metrics.h"
@@ -49,6 +50,11 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
   listen.server_version = api::kEtcdApiVersion;
   listen.cluster_version = api::kEtcdApiVersion;
   listen.max_body_bytes = 2 * server->options().max_request_bytes + kBodyOverheadBytes;
+  if (options.enable_v2) {
+    port->v2_ = std::make_unique<V2Api>(
+        V2ApiContext{server, server, server, server->v2_store(), server->options().name});
+    listen.v2 = port->v2_.get();
+  }
   auto listener = Listener::Start(listen);
   if (!listener.ok()) {
     port->grpc_->Shutdown(0);

@@ -23,6 +23,7 @@ class ClientServer;
 namespace etcdpp::http {
 
 class Listener;
+class V2Api;
 
 struct ClientPortOptions {
   std::vector<std::string> client_addresses;   // host:port (--listen-client-urls)
@@ -37,6 +38,9 @@ struct ClientPortOptions {
   bool grpc_call_metrics = false;
   // The web console at /ui (--enable-ui).
   bool enable_ui = true;
+  // Serve the v2 API (/v2/keys, /v2/members, ...): etcd's --enable-v2,
+  // off by default as in etcd 3.4.
+  bool enable_v2 = false;
 };
 
 class ClientPort {
@@ -51,6 +55,7 @@ class ClientPort {
  private:
   ClientPort() = default;
   std::unique_ptr<api::ClientServer> grpc_;
+  std::unique_ptr<V2Api> v2_;  // outlives the listener that calls it
   std::unique_ptr<Listener> listener_;
 };
 

@@ -15,6 +15,7 @@
 #include <deque>
 #include <limits>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "http/gateway.h"
@@ -22,6 +23,7 @@
 #include "http/health.h"
 #include "http/json_stream.h"
 #include "http/sniff.h"
+#include "http/v2_api.h"
 #include "metrics/metrics.h"
 #include "ui/ui.h"
 
@@ -37,8 +39,23 @@ enum class PortKind {
   kMetrics,  // HTTP only; /metrics and /health
 };
 
+namespace {
+class SessionV2Responder;
+}  // namespace
+
+// Lets replies from other threads (v2 proposals and watches) reach a
+// session only while the io_context runs. A responder holds its session
+// (nothing else may while a write is in Raft); Stop closes the gate and
+// makes every live responder let go, so no session outlives the io_context.
+struct ReplyGate {
+  std::mutex mu;
+  bool open = true;                    // guarded by mu
+  std::set<SessionV2Responder*> live;  // guarded by mu
+};
+
 struct Listener::Impl {
   ListenerOptions options;
+  std::shared_ptr<ReplyGate> gate = std::make_shared<ReplyGate>();
   std::unique_ptr<Gateway> gateway;
   std::unique_ptr<HealthChecker> health;
   std::atomic<bool> stopping{false};
@@ -100,6 +117,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void OnStreamReply(std::string serialized);
   void OnStreamEnd(grpc::Status status);
+  // The v2 API's replies (V2Responder), on the strand.
+  void RespondV2(V2HttpResponse response);
+  void BeginV2Stream(V2HttpResponse head);
+  void V2Chunk(std::string data);
+  void EndV2Stream();
   template <typename F>
   void Post(F&& f) {
     net::post(stream_.get_executor(), std::forward<F>(f));
@@ -118,6 +140,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void ServeHealth();
   void ServeUi();
   void ServeUnary();
+  void ServeV2();
   void StartStream(bool body_is_stream);
   void SendStreamRequest(const std::string& json);
   void RejectStreamRequest(const grpc::Status& why);
@@ -175,6 +198,61 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<bhttp::response_serializer<bhttp::empty_body>> chunked_serializer_;
   std::shared_ptr<void> response_in_flight_;
   bool closing_ = false;
+
+  // A v2 watch waiting for its event: cancels it when the client goes.
+  std::function<void()> v2_cancel_;
+  std::vector<std::string> v2_early_chunks_;  // arrived before the head was sent
+  bool v2_end_early_ = false;
+};
+
+// Hands the v2 API's replies to the session's strand, while the listener runs.
+class SessionV2Responder final : public V2Responder {
+ public:
+  SessionV2Responder(std::shared_ptr<HttpSession> session, std::shared_ptr<ReplyGate> gate)
+      : session_(std::move(session)), gate_(std::move(gate)) {
+    std::lock_guard<std::mutex> lock(gate_->mu);
+    if (gate_->open) {
+      gate_->live.insert(this);
+    } else {
+      session_.reset();
+    }
+  }
+  ~SessionV2Responder() override {
+    std::shared_ptr<HttpSession> last;
+    {
+      std::lock_guard<std::mutex> lock(gate_->mu);
+      gate_->live.erase(this);
+      last = std::move(session_);
+    }
+  }
+  // The gate is closing (its mutex held): drop the session.
+  std::shared_ptr<HttpSession> Release() { return std::move(session_); }
+  void Reply(V2HttpResponse response) override {
+    Post([response = std::move(response)](HttpSession& s) mutable {
+      s.RespondV2(std::move(response));
+    });
+  }
+  void BeginStream(V2HttpResponse head) override {
+    Post([head = std::move(head)](HttpSession& s) mutable { s.BeginV2Stream(std::move(head)); });
+  }
+  void StreamChunk(std::string data) override {
+    Post([data = std::move(data)](HttpSession& s) mutable { s.V2Chunk(std::move(data)); });
+  }
+  void EndStream() override {
+    Post([](HttpSession& s) { s.EndV2Stream(); });
+  }
+
+ private:
+  template <typename F>
+  void Post(F&& f) {
+    std::lock_guard<std::mutex> lock(gate_->mu);
+    if (!gate_->open || session_ == nullptr) return;
+    std::shared_ptr<HttpSession> session = session_;
+    session->Post([session, f = std::forward<F>(f)]() mutable { f(*session); });
+  }
+
+  std::shared_ptr<HttpSession> session_;  // guarded by gate_->mu
+  std::shared_ptr<ReplyGate> gate_;
 };
 
 void SessionSink::OnReply(std::string serialized) {
@@ -294,7 +372,76 @@ void HttpSession::Dispatch() {
         return StartStream(true);
     }
   }
+  if (kind_ == PortKind::kClient && impl_->options.v2 != nullptr && V2Api::Handles(path_)) {
+    return ReadWholeBody([self] { self->ServeV2(); });
+  }
   ReadWholeBody([self] { self->RespondText(bhttp::status::not_found, "404 page not found"); });
+}
+
+void HttpSession::ServeV2() {
+  const auto& req = parser_->get();
+  V2HttpRequest request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  request.content_type = std::string(req[bhttp::field::content_type]);
+  request.body = std::move(body_);
+  v2_early_chunks_.clear();
+  v2_end_early_ = false;
+  auto responder = std::make_shared<SessionV2Responder>(shared_from_this(), impl_->gate);
+  v2_cancel_ = impl_->options.v2->Serve(request, std::move(responder));
+  if (v2_cancel_) {
+    // A watch: the reply may take forever; notice the client leaving.
+    keep_alive_ = false;
+    WatchForClose();
+  }
+}
+
+void HttpSession::RespondV2(V2HttpResponse response) {
+  if (closing_) return;
+  auto res = NewResponse(static_cast<bhttp::status>(response.status));
+  for (auto& [name, value] : response.headers) res.set(name, value);
+  res.body() = std::move(response.body);
+  Respond(std::move(res));
+}
+
+void HttpSession::BeginV2Stream(V2HttpResponse head) {
+  if (closing_) return;
+  reply_started_ = true;
+  chunked_header_.emplace(static_cast<bhttp::status>(head.status), 11);
+  AddCommonHeaders(chunked_header_->base());
+  for (auto& [name, value] : head.headers) chunked_header_->set(name, value);
+  chunked_header_->keep_alive(keep_alive_);
+  chunked_header_->chunked(true);
+  chunked_serializer_.emplace(*chunked_header_);
+  writing_ = true;
+  bhttp::async_write_header(stream_, *chunked_serializer_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->writing_ = false;
+                              if (ec) self->ConnectionLost();
+                              self->WriteNextChunk();
+                            });
+  for (std::string& chunk : v2_early_chunks_) QueueChunk(std::move(chunk), false);
+  v2_early_chunks_.clear();
+  if (v2_end_early_) EndV2Stream();
+}
+
+void HttpSession::V2Chunk(std::string data) {
+  if (closing_) return;
+  if (!reply_started_) {
+    v2_early_chunks_.push_back(std::move(data));
+    return;
+  }
+  QueueChunk(std::move(data), false);
+}
+
+void HttpSession::EndV2Stream() {
+  if (closing_) return;
+  if (!reply_started_) {
+    v2_end_early_ = true;
+    return;
+  }
+  v2_cancel_ = nullptr;
+  QueueLastChunk({});
 }
 
 void HttpSession::ReadBody(std::function<void(std::string_view)> on_piece,
@@ -632,6 +779,11 @@ void HttpSession::OnResponseWritten() {
 
 void HttpSession::Close() {
   closing_ = true;
+  if (v2_cancel_) {
+    auto cancel = std::move(v2_cancel_);
+    v2_cancel_ = nullptr;
+    cancel();
+  }
   if (call_ != nullptr) {
     call_->Cancel();  // the session lives on until OnStreamEnd
     return;
@@ -794,6 +946,12 @@ Result<std::unique_ptr<Listener>> Listener::Start(const ListenerOptions& options
 
 void Listener::Stop() {
   if (impl_->stopping.exchange(true)) return;
+  std::vector<std::shared_ptr<HttpSession>> released;
+  {
+    std::lock_guard<std::mutex> lock(impl_->gate->mu);
+    impl_->gate->open = false;
+    for (SessionV2Responder* r : impl_->gate->live) released.push_back(r->Release());
+  }
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();

@@ -3,8 +3,8 @@
 // its socket, to the gRPC server (grpc::AddInsecureChannelFromFd) before
 // anything is read from it: from then on gRPC owns it exactly as if it had
 // accepted it, with no hop or copy per request. Anything else is HTTP/1.1,
-// served here with Boost.Beast: /health, /version, /metrics and the v3 JSON
-// gateway; a keep-alive connection stays HTTP. Metrics listeners
+// served here with Boost.Beast: /health, /version, /metrics, the v3 JSON
+// gateway and the v2 API (v2_api.h); a keep-alive connection stays HTTP. Metrics listeners
 // (--listen-metrics-urls) serve only /metrics and /health, without sniffing.
 //
 // Threads: `threads` Asio threads run accepts, sniffing and HTTP; each
@@ -28,6 +28,8 @@ class Registry;
 
 namespace etcdpp::http {
 
+class V2Api;
+
 struct ListenerOptions {
   // host:port, sniffed: gRPC and HTTP (the --listen-client-urls).
   std::vector<std::string> client_addresses;
@@ -45,6 +47,9 @@ struct ListenerOptions {
   // Largest HTTP request body accepted (413 beyond).
   uint64_t max_body_bytes = 16 << 20;
   int threads = 2;
+  // The v2 API (--enable-v2); null: /v2/ paths are not found, as in etcd
+  // without the flag. Must outlive the Listener.
+  V2Api* v2 = nullptr;
 };
 
 class Listener {

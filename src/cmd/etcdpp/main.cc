@@ -32,6 +32,7 @@ struct Flags {
   std::string listen_client_urls = "http://127.0.0.1:2379";
   std::string advertise_client_urls = "http://127.0.0.1:2379";
   std::string listen_metrics_urls;
+  bool enable_v2 = false;
   std::string metrics = "basic";
   bool enable_ui = true;
   std::string listen_peer_urls = "http://127.0.0.1:2380";
@@ -125,6 +126,11 @@ int main(int argc, char** argv) {
   app.add_flag("--enable-ui", flags.enable_ui,
                "Serve the web console at /ui on the client URLs (--enable-ui=false turns it off).")
       ->envname("ETCD_ENABLE_UI")
+      ->capture_default_str();
+  // A Go bool flag: --enable-v2, --enable-v2=true|false, ETCD_ENABLE_V2.
+  app.add_flag("--enable-v2", flags.enable_v2,
+               "Accept etcd V2 client requests (the /v2/keys API); off by default as in etcd 3.4.")
+      ->envname("ETCD_ENABLE_V2")
       ->capture_default_str();
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
           "List of URLs to listen on for peer traffic.");
@@ -244,6 +250,7 @@ int main(int argc, char** argv) {
   etcdpp::http::ClientPortOptions port_options;
   port_options.grpc_call_metrics = flags.metrics == "extensive";
   port_options.enable_ui = flags.enable_ui;
+  port_options.enable_v2 = flags.enable_v2;
   for (const std::string& u : *listen) {
     port_options.client_addresses.push_back(*etcdpp::server::HostPort(u));
   }
