@@ -418,8 +418,7 @@ std::function<void()> V2Api::ServeKeys(const V2HttpRequest& request, std::string
             (action == v2store::kActionSet || action == v2store::kActionCreate ||
              action == v2store::kActionUpdate || action == v2store::kActionCompareAndSwap);
         if (drop_nodes) {
-          r.body = "{\"action\":" + v2store::JsonString(action) +
-                   (response->refresh() ? ",\"refresh\":true" : "") + "}\n";
+          r.body = "{\"action\":" + v2store::JsonString(action) + "}\n";
         } else {
           r.body = response->event_json();
         }

@@ -183,7 +183,6 @@ std::string EventJson(const Event& e, bool omit_nodes) {
       AppendNode(*e.prev_node, &out);
     }
   }
-  if (e.refresh) out.append(",\"refresh\":true");
   out.append("}\n");
   return out;
 }

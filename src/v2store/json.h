@@ -13,7 +13,8 @@
 namespace etcdpp::v2store {
 
 // {"action":...,"node":{...},"prevNode":{...}} plus a newline. With
-// `omit_nodes` (noValueOnSuccess), node and prevNode are left out.
+// `omit_nodes` (noValueOnSuccess), node and prevNode are left out. A
+// refresh is not marked: etcd 3.4's replies do not show it.
 std::string EventJson(const Event& event, bool omit_nodes = false);
 // {"errorCode":...,"message":...,"cause":...,"index":...} plus a newline.
 std::string ErrorJson(const Error& error);

@@ -70,7 +70,9 @@ class V2:
     def normalize(self, status, headers, body):
         kept = {"content-type": headers.get("content-type")}
         if "x-etcd-index" in headers:
-            kept["x-etcd-index"] = self.rel(int(headers["x-etcd-index"]))
+            # 0 for a request refused before it reached the store.
+            index = int(headers["x-etcd-index"])
+            kept["x-etcd-index"] = self.rel(index) if index else 0
         for h in ("x-raft-index", "x-raft-term", "x-etcd-cluster-id"):
             kept[h] = h in headers
         try:
@@ -202,7 +204,7 @@ def http_scenario(ep):
     step("cad bad", "DELETE", "/v2/keys/q", {"prevValue": "nope"})
     step("cad dir", "DELETE", "/v2/keys/dir", {"prevValue": "x"})
     step("cad ok", "DELETE", "/v2/keys/q", {"prevValue": "x"})
-    step("cad index bad", "DELETE", "/v2/keys/new", {"prevIndex": "1"})
+    step("cad index bad", "DELETE", "/v2/keys/new", {"prevIndex": str(ep.base + 1)})
     step("delete recursive", "DELETE", "/v2/keys/dir", {"recursive": "true"})
     step("delete missing", "DELETE", "/v2/keys/dir")
     step("root put", "PUT", "/v2/keys/", form={"value": "x"})
@@ -357,11 +359,11 @@ def python_etcd_scenario(ep):
     def node(r):
         return (r.key, r.value, r.dir, ep.rel(r.modifiedIndex), ep.rel(r.createdIndex), r.action)
 
-    out.append(("write", node(client.write("/py/a", "1"))))
+    out.append(("write", node(client.write("/py/a", "one"))))
     out.append(("read", node(client.read("/py/a"))))
-    out.append(("cas", node(client.test_and_set("/py/a", "2", "1"))))
+    out.append(("cas", node(client.test_and_set("/py/a", "two", "one"))))
     try:
-        client.test_and_set("/py/a", "3", "1")
+        client.test_and_set("/py/a", "three", "one")
         out.append(("cas fail", "no error"))
     except ValueError as e:
         out.append(("cas fail", (type(e).__name__, ep.normalize_cause(str(e)))))
