@@ -352,7 +352,10 @@ def ctl_scenario(ep):
 
 
 def python_etcd_scenario(ep):
-    import etcd  # python3-etcd
+    try:
+        import etcd
+    except ImportError:
+        raise AssertionError("the python v2 client is missing: install Debian's python3-etcd") from None
     client = etcd.Client(host="127.0.0.1", port=ep.port, read_timeout=TIMEOUT)
     out = []
 
