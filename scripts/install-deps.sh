@@ -8,7 +8,6 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   liblmdb-dev libboost-dev libssl-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  etcd-server etcd-client python3 python3-etcd3 python3-prometheus-client
   fuse3 libfuse3-dev
   chromium python3-websocket
   etcd-server etcd-client python3 python3-etcd3 python3-etcd python3-prometheus-client

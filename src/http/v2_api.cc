@@ -264,6 +264,13 @@ std::optional<Error> ParseKeyRequest(const V2HttpRequest& http, std::string_view
   return std::nullopt;
 }
 
+// Callbacks that may run after the V2Api is gone (a write applied during
+// shutdown) use the member, which outlives every proposal, never the V2Api.
+void AddRaftHeaders(const server::ClusterView* cluster, V2HttpResponse* r) {
+  r->headers.emplace_back("X-Raft-Index", std::to_string(cluster->commit_index()));
+  r->headers.emplace_back("X-Raft-Term", std::to_string(cluster->term()));
+}
+
 }  // namespace
 
 bool V2Api::Handles(std::string_view path) {
@@ -272,11 +279,6 @@ bool V2Api::Handles(std::string_view path) {
   };
   return under(kKeysPrefix) || under("/v2/members") || path == "/v2/machines" ||
          path.starts_with("/v2/stats/");
-}
-
-void V2Api::AddRaftHeaders(V2HttpResponse* r) const {
-  r->headers.emplace_back("X-Raft-Index", std::to_string(ctx_.cluster->commit_index()));
-  r->headers.emplace_back("X-Raft-Term", std::to_string(ctx_.cluster->term()));
 }
 
 std::function<void()> V2Api::Serve(const V2HttpRequest& request,
@@ -331,11 +333,12 @@ std::function<void()> V2Api::ServeKeys(const V2HttpRequest& request, std::string
     return {};
   }
   const bool head = method == "HEAD";
-  auto event_response = [this, with_cluster, head](const v2store::Event& e) {
+  server::ClusterView* cluster = ctx_.cluster;
+  auto event_response = [cluster, with_cluster, head](const v2store::Event& e) {
     V2HttpResponse r;
     r.headers.emplace_back("Content-Type", "application/json");
     r.headers.emplace_back("X-Etcd-Index", std::to_string(e.etcd_index));
-    AddRaftHeaders(&r);
+    AddRaftHeaders(cluster, &r);
     if (!head) r.body = v2store::EventJson(e);
     return with_cluster(std::move(r));
   };
@@ -356,7 +359,7 @@ std::function<void()> V2Api::ServeKeys(const V2HttpRequest& request, std::string
       V2HttpResponse head_part;
       head_part.headers.emplace_back("Content-Type", "application/json");
       head_part.headers.emplace_back("X-Etcd-Index", std::to_string(start.etcd_index));
-      AddRaftHeaders(&head_part);
+      AddRaftHeaders(cluster, &head_part);
       responder->BeginStream(with_cluster(std::move(head_part)));
       if (start.immediate) {
         responder->StreamChunk(v2store::EventJson(*start.immediate));
@@ -394,7 +397,7 @@ std::function<void()> V2Api::ServeKeys(const V2HttpRequest& request, std::string
   const bool no_value = req.no_value_on_success;
   ctx_.proposer->Propose(
       std::move(proposal), response.get(),
-      [this, response, responder, with_cluster, no_value](const Status& st) {
+      [cluster, response, responder, with_cluster, no_value](const Status& st) {
         if (!st.ok()) {
           return responder->Reply(with_cluster(
               ErrorResponse(Error{ErrorCode::kRaftInternal, api::ClientMessage(st), 0})));
@@ -407,7 +410,7 @@ std::function<void()> V2Api::ServeKeys(const V2HttpRequest& request, std::string
         V2HttpResponse r;
         r.headers.emplace_back("Content-Type", "application/json");
         r.headers.emplace_back("X-Etcd-Index", std::to_string(response->etcd_index()));
-        AddRaftHeaders(&r);
+        AddRaftHeaders(cluster, &r);
         const std::string& action = response->action();
         if (action == v2store::kActionCreate ||
             (action == v2store::kActionSet && !response->has_prev_node())) {

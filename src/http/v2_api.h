@@ -75,7 +75,6 @@ class V2Api {
                                   std::string_view query, std::shared_ptr<V2Responder> responder);
   V2HttpResponse ServeMembers(const std::string& method, std::string_view path) const;
   V2HttpResponse ServeStats(const std::string& method, std::string_view path) const;
-  void AddRaftHeaders(V2HttpResponse* response) const;
 
   const V2ApiContext ctx_;
 };
