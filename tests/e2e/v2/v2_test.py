@@ -99,7 +99,10 @@ class V2:
             elif k == "expiration":
                 out[k] = check_expiration(v)
             elif k == "ttl":
-                out[k] = "ttl>0" if v > 0 else v
+                # Seconds left when rendered: an expired node's prevNode shows
+                # 0 (left out) or less, depending on how late the sweep ran.
+                if v > 0:
+                    out[k] = "ttl>0"
             else:
                 out[k] = self.normalize_doc(v)
         return out
@@ -450,6 +453,41 @@ class V2Test(unittest.TestCase):
 
     def test_restart_keeps_v2_tree(self):
         self.assertEqual(self.ours["restart"], [("same tree", True), ("same index", True)])
+
+    def test_three_members(self):
+        """Replication: a write on one member is read on another, a follower's
+        watch sees a write made elsewhere, TTLs expire through the leader, and
+        the tree survives kill -9 of every member."""
+        with cluster.Cluster(SERVER, size=3, keep=KEEP, extra_flags=["--enable-v2=true"]) as c:
+            eps = [V2(m.client_port) for m in c.members]
+            status, _, _ = eps[0].raw("PUT", "/v2/keys/r/a", form={"value": "1"})
+            self.assertEqual(status, 201)
+            status, _, body = eps[1].raw("GET", "/v2/keys/r/a", {"quorum": "true"})
+            self.assertEqual((status, json.loads(body)["node"]["value"]), (200, "1"))
+            w = Watch(eps[2], "/v2/keys/r", {"recursive": "true"})
+            w.start()
+            wait_for(lambda: watchers(eps[2]) == 1, "follower watch registered")
+            eps[0].raw("PUT", "/v2/keys/r/b", form={"value": "2"})
+            status, _, body = w.get()
+            self.assertEqual((status, body["action"], body["node"]["key"]), (200, "set", "/r/b"))
+            eps[1].raw("PUT", "/v2/keys/r/ttl", form={"value": "t", "ttl": "1"})
+            for ep in eps:
+                wait_for(lambda ep=ep: ep.raw("GET", "/v2/keys/r/ttl")[0] == 404,
+                         "ttl key expired on every member")
+            before = [ep.raw("GET", "/v2/keys/", {"recursive": "true", "sorted": "true"})
+                      for ep in eps]
+            self.assertEqual(len({(b[2], b[1]["x-etcd-index"]) for b in before}), 1,
+                             "members disagree on the v2 tree")
+            for i in range(3):
+                c.kill(i)
+            for i in range(3):
+                c.spawn(i)
+            for i in range(3):
+                c.wait_ready(i)
+            after = eps[2].raw("GET", "/v2/keys/", {"recursive": "true", "sorted": "true",
+                                                    "quorum": "true"})
+            self.assertEqual((after[2], after[1]["x-etcd-index"]),
+                             (before[0][2], before[0][1]["x-etcd-index"]))
 
     def test_disabled_by_default(self):
         with cluster.Cluster(SERVER, size=1, keep=KEEP) as c:
