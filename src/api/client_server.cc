@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "api/auth_service.h"
 #include "api/call_gate.h"
 #include "api/concurrency/election_service.h"
 #include "api/concurrency/lock_service.h"
@@ -15,6 +16,7 @@
 #include "api/watch_service.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/etcd_server.h"
+#include "server/server_options.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -26,6 +28,9 @@ namespace {
 // etcd's "request is too large" rather than a transport error.
 constexpr int kGrpcOverheadBytes = 512 * 1024;
 constexpr int kReadThreads = 2;
+// bcrypt runs here (Authenticate, UserAdd, UserChangePassword), away from
+// the read pool, so a burst of logins never delays reads.
+constexpr int kPasswordThreads = 2;
 
 }  // namespace
 
@@ -34,19 +39,22 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
                                                           Interceptors interceptors) {
   std::unique_ptr<ClientServer> cs(new ClientServer());
   cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
+  cs->password_pool_ = std::make_unique<ReadExecutor>(kPasswordThreads);
+  auth::AuthStore* auth = server->auth_store();
   cs->leader_monitor_ = std::make_unique<LeaderMonitor>([server] { return server->leader_id(); },
                                                         server->election_timeout());
   // Every service is registered here, and each gets only the views of the
   // member it needs (server/interfaces.h).
-  cs->services_.push_back(std::make_unique<KvService>(server, server, server, cs->reads_.get()));
-  cs->services_.push_back(std::make_unique<MaintenanceService>(server, server, server));
-  cs->services_.push_back(std::make_unique<ClusterService>(server, server));
+  cs->services_.push_back(
+      std::make_unique<KvService>(server, server, server, cs->reads_.get(), auth));
+  cs->services_.push_back(std::make_unique<MaintenanceService>(server, server, server, auth));
+  cs->services_.push_back(std::make_unique<ClusterService>(server, server, auth));
   cs->services_.push_back(std::make_unique<LeaseService>(
       LeaseServiceDeps{server, server, server, server->lessor()}, cs->leader_monitor_.get()));
   cs->services_.push_back(
-      std::make_unique<WatchService>(server, server->watch_hub(), cs->leader_monitor_.get()));
-  // Registered so every method exists; each answers UNIMPLEMENTED until built.
-  cs->services_.push_back(std::make_unique<etcdserverpb::Auth::CallbackService>());
+      std::make_unique<WatchService>(server, server->watch_hub(), cs->leader_monitor_.get(), auth));
+  cs->services_.push_back(std::make_unique<AuthService>(AuthServiceDeps{
+      server, server, server, auth, cs->password_pool_.get(), server->options().bcrypt_cost}));
   // Lock and Election are clients of the services above, over the in-process
   // channel (connected once the server is built); etcd's interceptors' checks
   // (learner, "hasleader") apply to them as to the rest.
@@ -97,6 +105,7 @@ void ClientServer::Shutdown(int grace_ms) {
   grpc_server_->Wait();
   grpc_server_.reset();
   reads_.reset();
+  password_pool_.reset();
   leader_monitor_.reset();
 }
 

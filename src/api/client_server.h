@@ -50,6 +50,7 @@ class ClientServer {
   ClientServer() = default;
 
   std::unique_ptr<ReadExecutor> reads_;
+  std::unique_ptr<ReadExecutor> password_pool_;
   // Outlives every stream that registers with it (destroyed after the
   // services and the gRPC server, or in Shutdown once they are done).
   std::unique_ptr<LeaderMonitor> leader_monitor_;

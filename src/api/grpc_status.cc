@@ -76,7 +76,9 @@ constexpr std::array<EtcdError, static_cast<size_t>(Code::kCodeCount)> kErrors =
      "etcdserver: authentication is not enabled"},                          // kAuthNotEnabled
     {grpc::StatusCode::UNAUTHENTICATED, "etcdserver: invalid auth token"},  // kInvalidAuthToken
     {grpc::StatusCode::INVALID_ARGUMENT,
-     "etcdserver: invalid auth management"},                            // kInvalidAuthMgmt
+     "etcdserver: invalid auth management"},  // kInvalidAuthMgmt
+    {grpc::StatusCode::INVALID_ARGUMENT,
+     "etcdserver: revision of auth store is old"},                      // kAuthOldRevision
     {grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"},           // kNoLeader
     {grpc::StatusCode::FAILED_PRECONDITION, "etcdserver: not leader"},  // kNotLeader
     {grpc::StatusCode::UNAVAILABLE, "etcdserver: leader changed"},      // kLeaderChanged
@@ -96,7 +98,7 @@ constexpr std::array<EtcdError, static_cast<size_t>(Code::kCodeCount)> kErrors =
     {grpc::StatusCode::UNAVAILABLE,
      "etcdserver: request timed out, leader transfer took too long"},  // kTimeoutLeaderTransfer
 }};
-static_assert(61 == static_cast<size_t>(Code::kCodeCount), "kErrors needs one row per Code");
+static_assert(62 == static_cast<size_t>(Code::kCodeCount), "kErrors needs one row per Code");
 
 }  // namespace
 

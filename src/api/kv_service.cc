@@ -1,5 +1,6 @@
 #include "api/kv_service.h"
 
+#include "api/auth_check.h"
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/read_executor.h"
@@ -74,8 +75,9 @@ grpc::ServerUnaryReactor* FinishWith(grpc::CallbackServerContext* context, const
 }  // namespace
 
 KvService::KvService(server::Proposer* proposer, server::ReadBarrier* barrier,
-                     const server::ClusterView* cluster, ReadExecutor* reads)
-    : proposer_(proposer), barrier_(barrier), cluster_(cluster), reads_(reads) {}
+                     const server::ClusterView* cluster, ReadExecutor* reads,
+                     const auth::AuthStore* auth)
+    : proposer_(proposer), barrier_(barrier), cluster_(cluster), reads_(reads), auth_(auth) {}
 
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
                                            const etcdserverpb::RangeRequest* request,
@@ -85,11 +87,18 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* context,
     return refused;
   Status st = server::ValidateRange(*request);
   if (!st.ok()) return FinishWith(context, st);
+  auto sender = SenderOf(auth_, *context);
+  if (!sender.ok()) return FinishWith(context, sender.status());
   // The store is taken when the read runs, after the barrier, and never
-  // held across it: a snapshot install waits for every holder.
+  // held across it: a snapshot install waits for every holder. The grant
+  // is checked then too, against the auth state of that moment.
   const server::ClusterView* cluster = cluster_;
+  const auth::AuthStore* auth = auth_;
   return ReadAndFinish(barrier_, cluster_, reads_, context, request->serializable(), response,
-                       [cluster, request, response]() -> Status {
+                       [cluster, auth, request, response, info = std::move(*sender)]() -> Status {
+                         if (auth != nullptr) {
+                           ETCDPP_RETURN_IF_ERROR(auth->state()->CheckRange(info, *request));
+                         }
                          std::shared_ptr<mvcc::KvStore> store = cluster->store();
                          auto view = store->Read();
                          if (!view.ok()) return view.status();
@@ -103,7 +112,10 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidatePut(*request);
   if (!st.ok()) return FinishWith(context, st);
+  auto sender = SenderOf(auth_, *context);
+  if (!sender.ok()) return FinishWith(context, sender.status());
   internalpb::InternalRaftRequest proposal;
+  StampSender(*sender, &proposal);
   *proposal.mutable_put() = *request;
   return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }
@@ -114,7 +126,10 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* co
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidateDeleteRange(*request);
   if (!st.ok()) return FinishWith(context, st);
+  auto sender = SenderOf(auth_, *context);
+  if (!sender.ok()) return FinishWith(context, sender.status());
   internalpb::InternalRaftRequest proposal;
+  StampSender(*sender, &proposal);
   *proposal.mutable_delete_range() = *request;
   return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }
@@ -125,12 +140,18 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   Status st = server::ValidateTxn(*request, static_cast<int>(cluster_->max_txn_ops()));
   if (!st.ok()) return FinishWith(context, st);
+  auto sender = SenderOf(auth_, *context);
+  if (!sender.ok()) return FinishWith(context, sender.status());
   if (server::IsReadOnlyTxn(*request)) {
     // A read-only txn needs no log entry (etcd does the same); it is
     // serializable only when each of its ranges is.
     const server::ClusterView* cluster = cluster_;
+    const auth::AuthStore* auth = auth_;
     return ReadAndFinish(barrier_, cluster_, reads_, context, IsSerializableTxn(*request), response,
-                         [cluster, request, response]() -> Status {
+                         [cluster, auth, request, response, info = std::move(*sender)]() -> Status {
+                           if (auth != nullptr) {
+                             ETCDPP_RETURN_IF_ERROR(auth->state()->CheckTxn(info, *request));
+                           }
                            std::shared_ptr<mvcc::KvStore> store = cluster->store();
                            auto view = store->Read();
                            if (!view.ok()) return view.status();
@@ -138,6 +159,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
                          });
   }
   internalpb::InternalRaftRequest proposal;
+  StampSender(*sender, &proposal);
   *proposal.mutable_txn() = *request;
   return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }
@@ -146,7 +168,10 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* contex
                                              const etcdserverpb::CompactionRequest* request,
                                              etcdserverpb::CompactionResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  auto sender = SenderOf(auth_, *context);
+  if (!sender.ok()) return FinishWith(context, sender.status());
   internalpb::InternalRaftRequest proposal;
+  StampSender(*sender, &proposal);
   *proposal.mutable_compaction() = *request;
   return ProposeAndFinish(proposer_, cluster_, context, std::move(proposal), response);
 }

@@ -5,6 +5,10 @@
 
 #include "server/interfaces.h"
 
+namespace etcdpp::auth {
+class AuthStore;
+}
+
 namespace etcdpp::api {
 
 class ReadExecutor;
@@ -12,11 +16,14 @@ class ReadExecutor;
 // Writes are proposed through Raft; reads run on a store snapshot, behind
 // the read barrier unless the request is serializable. No handler blocks a
 // gRPC thread on Raft: each finishes its call from the member's callback.
+// With `auth` (may be null: no checks), reads are checked here and writes
+// are stamped with their sender for the apply side's check.
 // The pointers are not owned and outlive the service.
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
   KvService(server::Proposer* proposer, server::ReadBarrier* barrier,
-            const server::ClusterView* cluster, ReadExecutor* reads);
+            const server::ClusterView* cluster, ReadExecutor* reads,
+            const auth::AuthStore* auth = nullptr);
 
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context,
                                   const etcdserverpb::RangeRequest* request,
@@ -39,6 +46,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   server::ReadBarrier* const barrier_;
   const server::ClusterView* const cluster_;
   ReadExecutor* const reads_;
+  const auth::AuthStore* const auth_;
 };
 
 }  // namespace etcdpp::api

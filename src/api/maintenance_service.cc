@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/auth_check.h"
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "mvcc/kv_store.h"
@@ -172,6 +173,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* request,
                                                      etcdserverpb::HashKVResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // The view must not outlive the store it reads.
   std::shared_ptr<mvcc::KvStore> store = cluster_->store();
@@ -269,6 +271,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
     grpc::CallbackServerContext* context, const etcdserverpb::MoveLeaderRequest* request,
     etcdserverpb::MoveLeaderResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto timeout = cluster_->request_timeout();
   const auto client_left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -328,6 +331,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
                                                     const etcdserverpb::MemberAddRequest* request,
                                                     etcdserverpb::MemberAddResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto member = std::make_shared<server::Member>();
   member->peer_urls.assign(request->peerurls().begin(), request->peerurls().end());
@@ -350,6 +354,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(
     grpc::CallbackServerContext* context, const etcdserverpb::MemberRemoveRequest* request,
     etcdserverpb::MemberRemoveResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   admin_->RemoveMember(request->id(), FinishWithMembers(cluster_, reactor, response));
   return reactor;
@@ -359,6 +364,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
     grpc::CallbackServerContext* context, const etcdserverpb::MemberUpdateRequest* request,
     etcdserverpb::MemberUpdateResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   admin_->UpdateMember(
       request->id(),
@@ -371,6 +377,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     grpc::CallbackServerContext* context, const etcdserverpb::MemberPromoteRequest* request,
     etcdserverpb::MemberPromoteResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
+  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   admin_->PromoteMember(request->id(), FinishWithMembers(cluster_, reactor, response));
   return reactor;

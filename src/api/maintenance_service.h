@@ -5,6 +5,10 @@
 
 #include "server/interfaces.h"
 
+namespace etcdpp::auth {
+class AuthStore;
+}
+
 namespace etcdpp::api {
 
 // The etcd API version etcdpp implements, reported where etcd reports its own
@@ -14,10 +18,12 @@ inline constexpr char kEtcdApiVersion[] = "3.4.0";
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
   // Not owned; all outlive the service. Without `backend`, Defragment and
-  // alarm changes answer UNIMPLEMENTED and no alarm is listed.
+  // alarm changes answer UNIMPLEMENTED and no alarm is listed. With `auth`
+  // (may be null), HashKV and MoveLeader need the root role, as in etcd.
   MaintenanceService(const server::ClusterView* cluster, server::ClusterAdmin* admin,
-                     server::BackendAdmin* backend = nullptr)
-      : cluster_(cluster), admin_(admin), backend_(backend) {}
+                     server::BackendAdmin* backend = nullptr,
+                     const auth::AuthStore* auth = nullptr)
+      : cluster_(cluster), admin_(admin), backend_(backend), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const etcdserverpb::StatusRequest* request,
@@ -53,13 +59,16 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   const server::ClusterView* const cluster_;
   server::ClusterAdmin* const admin_;
   server::BackendAdmin* const backend_;
+  const auth::AuthStore* const auth_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
-  // Not owned; both outlive the service.
-  ClusterService(const server::ClusterView* cluster, server::ClusterAdmin* admin)
-      : cluster_(cluster), admin_(admin) {}
+  // Not owned; all outlive the service. With `auth` (may be null),
+  // membership changes need the root role, as in etcd.
+  ClusterService(const server::ClusterView* cluster, server::ClusterAdmin* admin,
+                 const auth::AuthStore* auth = nullptr)
+      : cluster_(cluster), admin_(admin), auth_(auth) {}
 
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* context,
                                        const etcdserverpb::MemberListRequest* request,
@@ -82,6 +91,7 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  private:
   const server::ClusterView* const cluster_;
   server::ClusterAdmin* const admin_;
+  const auth::AuthStore* const auth_;
 };
 
 }  // namespace etcdpp::api

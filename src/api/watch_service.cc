@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "api/auth_check.h"
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
@@ -23,6 +24,9 @@ using etcdserverpb::WatchResponse;
 // created+canceled response with watch_id -1, not as an RPC error).
 constexpr char kErrEmptyWatcherRange[] = "mvcc: watcher range is empty";
 constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on the WatchStream";
+// etcd sends the gRPC error's full text here.
+constexpr char kErrWatchPermissionDenied[] =
+    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
 
 // A stream's buffer of responses not yet written. When it is full the hub
 // stops sending (the watchers fall back to catching up from the store), so a
@@ -65,8 +69,12 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
  public:
   // With `monitor`, the stream ends with "etcdserver: no leader" when its
   // member loses the leader for long (the client asked for a leader).
-  WatchStream(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor)
-      : cluster_(cluster), hub_(hub), monitor_(monitor) {
+  // With `auth`, each create is checked for read access to its range, as
+  // the stream's token says at that moment (`token`: the one the stream
+  // was opened with).
+  WatchStream(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
+              const auth::AuthStore* auth, std::optional<std::string> token)
+      : cluster_(cluster), hub_(hub), monitor_(monitor), auth_(auth), token_(std::move(token)) {
     if (monitor_ != nullptr) {
       monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
     }
@@ -176,7 +184,9 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     std::lock_guard<std::mutex> ids_lock(ids_mu_);
     const char* error = nullptr;
     const bool from_key = spec.range_end == std::string(1, '\0');
-    if (!spec.range_end.empty() && !from_key && spec.key >= spec.range_end) {
+    if (!Permitted(create)) {
+      error = kErrWatchPermissionDenied;
+    } else if (!spec.range_end.empty() && !from_key && spec.key >= spec.range_end) {
       error = kErrEmptyWatcherRange;
     } else if (create.watch_id() != 0 && ids_.count(create.watch_id()) != 0) {
       error = kErrDuplicateWatchId;
@@ -210,6 +220,15 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
       return;
     }
     ids_[id] = *hub_id;
+  }
+
+  bool Permitted(const etcdserverpb::WatchCreateRequest& create) const {
+    if (auth_ == nullptr) return true;
+    auto sender = auth_->InfoFromToken(token_);
+    if (!sender.ok()) return false;
+    return auth_->state()
+        ->CheckKeys(*sender, auth::Access::kRead, create.key(), create.range_end())
+        .ok();
   }
 
   void Cancel(int64_t id) {
@@ -292,6 +311,8 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   const server::ClusterView* const cluster_;
   watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
+  const auth::AuthStore* const auth_;
+  const std::optional<std::string> token_;
   LeaderMonitor::Token monitor_token_ = 0;
   WatchRequest request_;  // Reading side only (one read at a time).
 
@@ -317,14 +338,15 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 }  // namespace
 
 WatchService::WatchService(const server::ClusterView* cluster, watch::WatchHub* hub,
-                           LeaderMonitor* monitor)
-    : cluster_(cluster), hub_(hub), monitor_(monitor) {}
+                           LeaderMonitor* monitor, const auth::AuthStore* auth)
+    : cluster_(cluster), hub_(hub), monitor_(monitor), auth_(auth) {}
 
 grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
     grpc::CallbackServerContext* context) {
   Status st = CheckCall(*cluster_, *context, LearnerServes::kNo);
   if (!st.ok()) return new RefusedStream<WatchRequest, WatchResponse>(st);
-  return new WatchStream(cluster_, hub_, RequiresLeader(*context) ? monitor_ : nullptr);
+  return new WatchStream(cluster_, hub_, RequiresLeader(*context) ? monitor_ : nullptr, auth_,
+                         TokenOf(*context));
 }
 
 }  // namespace etcdpp::api

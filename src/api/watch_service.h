@@ -12,6 +12,10 @@ namespace etcdpp::watch {
 class WatchHub;
 }
 
+namespace etcdpp::auth {
+class AuthStore;
+}
+
 namespace etcdpp::api {
 
 class LeaderMonitor;
@@ -20,7 +24,9 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
   // `monitor` ends streams that asked for a leader when there is none. Not
   // owned; all three outlive the service and its streams.
-  WatchService(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor);
+  // `auth` (may be null: no checks) decides which ranges a stream may watch.
+  WatchService(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
+               const auth::AuthStore* auth = nullptr);
 
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* context) override;
@@ -29,6 +35,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   const server::ClusterView* const cluster_;
   watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
+  const auth::AuthStore* const auth_;
 };
 
 }  // namespace etcdpp::api

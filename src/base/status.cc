@@ -62,6 +62,7 @@ constexpr std::array<CodeInfo, static_cast<size_t>(Code::kCodeCount)> kCodes = {
     {Code::kAuthNotEnabled, "AuthNotEnabled"},
     {Code::kInvalidAuthToken, "InvalidAuthToken"},
     {Code::kInvalidAuthMgmt, "InvalidAuthMgmt"},
+    {Code::kAuthOldRevision, "AuthOldRevision"},
     {Code::kNoLeader, "NoLeader"},
     {Code::kNotLeader, "NotLeader"},
     {Code::kLeaderChanged, "LeaderChanged"},

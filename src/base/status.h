@@ -66,6 +66,7 @@ enum class Code : unsigned char {
   kAuthNotEnabled,
   kInvalidAuthToken,
   kInvalidAuthMgmt,
+  kAuthOldRevision,
   kNoLeader,
   kNotLeader,
   kLeaderChanged,

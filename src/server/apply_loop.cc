@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "auth/auth_store.h"
 #include "base/env.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "lease/lessor.h"
@@ -246,7 +247,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       scratch = ScratchResponse(request);
       response = scratch.get();
     }
-    Status st = ApplyRequest(*txn, request, response);
+    Status st = ApplyRequest(*txn, request, response, entry.index());
     if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
   }
   save_v2();
@@ -264,9 +265,16 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
 }
 
 Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
-                             google::protobuf::Message* response) {
+                             google::protobuf::Message* response, uint64_t index) {
   using R = internalpb::InternalRaftRequest;
   KvApplier& kv = *ctx_.kv;
+  if (auth::AuthStore::IsAuthRequest(request)) {
+    return ctx_.auth->Apply(txn, request, response, index);
+  }
+  // Every member re-checks the sender against the auth state as of this
+  // entry, so a write checked before a permission change cannot slip
+  // through after it.
+  ETCDPP_RETURN_IF_ERROR(ctx_.auth->CheckWrite(request));
   // Every member applies the same alarms at the same index, so all of them
   // refuse the same writes while NOSPACE is raised.
   if (QuotaCost(request) > 0 && ctx_.alarms->Raised(etcdserverpb::NOSPACE)) {
@@ -384,6 +392,8 @@ void Applier::Install(IncomingSnapshot& in) {
   snapshot_index_ = applied;
   Status lease_status = ctx_.lessor->Recover();
   if (!lease_status.ok()) Fatal("the leases of the received store do not load", lease_status);
+  Status auth_status = ctx_.auth->Load(*fresh_raw);
+  if (!auth_status.ok()) Fatal("the auth state of the received store does not load", auth_status);
   Status alarm_status;
   {
     auto fresh_view = fresh_raw->Read();

@@ -62,6 +62,10 @@ namespace etcdpp::v2store {
 class Store;
 }
 
+namespace etcdpp::auth {
+class AuthStore;
+}
+
 namespace etcdpp::server {
 
 class AlarmSet;
@@ -116,6 +120,8 @@ struct ApplierContext {
   KvApplier* kv;
   lease::Lessor* lessor;
   AlarmSet* alarms;
+  // Auth requests are applied here; KV writes are re-checked against it.
+  auth::AuthStore* auth;
   ApplyObserver* observer;
   // Asks the raft loop for a snapshot at `index`; `membership` is the
   // encoded membership as of that index. The store is synced to it.
@@ -158,7 +164,7 @@ class Applier {
   void Run();
   void ApplyEntries(std::vector<raftpb::Entry>& entries);
   Status ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
-                      google::protobuf::Message* response);
+                      google::protobuf::Message* response, uint64_t index);
   // Validates a conf change entry and applies it to the membership (and to
   // the store's meta through `txn` unless null). *effective is what Raft
   // gets: node_id 0 when refused. Returns the client's answer.

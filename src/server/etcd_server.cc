@@ -4,6 +4,7 @@
 
 #include <future>
 
+#include "auth/auth_store.h"
 #include "base/clock.h"
 #include "base/coding.h"
 #include "base/env.h"
@@ -104,6 +105,8 @@ Status EtcdServer::Open() {
         .count();
   });
   ETCDPP_RETURN_IF_ERROR(v2store::LoadStore(*v2_, *store_->raw()));
+  auth_ = std::make_unique<auth::AuthStore>(options_.auth_token_ttl, clock);
+  ETCDPP_RETURN_IF_ERROR(auth_->Load(*store_->raw()));
   watch::WatchHubOptions watch_options;
   watch_options.progress_notify_interval = options_.watch_progress_notify_interval;
   watch_options.scheduler = options_.watch_round_scheduler;
@@ -126,6 +129,7 @@ Status EtcdServer::Open() {
                            kv_.get(),
                            lessor_.get(),
                            alarms_.get(),
+                           auth_.get(),
                            watch_observer_.get(),
                            [this](uint64_t index, std::string membership) {
                              raft_node_->RequestSnapshot(index, std::move(membership));

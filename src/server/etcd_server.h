@@ -45,6 +45,9 @@ class FileLock;
 namespace etcdpp::lease {
 class Lessor;
 }
+namespace etcdpp::auth {
+class AuthStore;
+}
 namespace etcdpp::watch {
 class WatchHub;
 }
@@ -135,6 +138,9 @@ class EtcdServer final : public Proposer,
   bool removed() const { return removed_.load(std::memory_order_acquire); }
   // Leases (docs/lease.md). Thread-safe; never null once Start returned.
   lease::Lessor* lessor() const { return lessor_.get(); }
+  // Users, roles and tokens (docs/auth.md). Thread-safe; never null once
+  // Start returned.
+  auth::AuthStore* auth_store() const { return auth_.get(); }
   // Every watcher of this member; told by the apply thread after each commit.
   watch::WatchHub* watch_hub() const { return watch_hub_.get(); }
   const ServerOptions& options() const { return options_; }
@@ -174,6 +180,7 @@ class EtcdServer final : public Proposer,
   std::unique_ptr<AlarmSet> alarms_;
   std::unique_ptr<WaiterRegistry> waiters_;
   std::unique_ptr<lease::Lessor> lessor_;
+  std::unique_ptr<auth::AuthStore> auth_;
   std::unique_ptr<KvApplier> kv_;
   std::unique_ptr<v2store::Store> v2_;
   std::unique_ptr<V2ExpiryTicker> v2_expiry_;

@@ -73,6 +73,11 @@ struct ServerOptions {
   // Threads that copy the store for followers that need a snapshot. A
   // snapshot send waits in a queue when all of them are busy.
   int snapshot_send_threads = 2;
+  // --auth-token simple: a token dies after this long without use
+  // (--auth-token-ttl, seconds).
+  std::chrono::seconds auth_token_ttl{300};
+  // --bcrypt-cost: work factor of stored password hashes.
+  int bcrypt_cost = 10;
 
   // Every file operation of the server (not LMDB's own) goes through `env`,
   // every deadline and tick through `clock`. Null means Env::Default() and

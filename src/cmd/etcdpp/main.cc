@@ -52,6 +52,9 @@ struct Flags {
   std::string log_level = "info";
   std::string log_format = "json";
   std::string log_outputs = "stderr";
+  std::string auth_token = "simple";
+  uint64_t auth_token_ttl = 300;
+  int bcrypt_cost = 10;
 };
 
 // etcd's option, etcd's environment variable: --foo-bar <-> ETCD_FOO_BAR.
@@ -170,7 +173,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"json", "text"}));
   AddFlag(app, "log-outputs", flags.log_outputs,
           "Where logs go, comma-separated: stderr, stdout or a file path (appended to).");
+  AddFlag(app, "auth-token", flags.auth_token,
+          "Kind of token Authenticate hands out; only 'simple' (random, kept in memory) is built.");
+  AddFlag(app, "auth-token-ttl", flags.auth_token_ttl,
+          "Seconds a simple token stays valid after its last use.");
+  AddFlag(app, "bcrypt-cost", flags.bcrypt_cost, "Work factor of stored password hashes (4..31).")
+      ->check(CLI::Range(4, 31));
   CLI11_PARSE(app, argc, argv);
+  if (flags.auth_token != "simple") {
+    std::fprintf(stderr, "etcdpp: --auth-token %s is not supported (use simple)\n",
+                 flags.auth_token.c_str());
+    return 1;
+  }
 
   if (Status logging =
           etcdpp::cmd::SetUpLogging({flags.log_outputs, flags.log_format, flags.log_level});
@@ -219,6 +233,8 @@ int main(int argc, char** argv) {
   options.initial_cluster_state = flags.initial_cluster_state;
   options.initial_cluster_token = flags.initial_cluster_token;
   options.snapshot_count = flags.snapshot_count;
+  options.auth_token_ttl = std::chrono::seconds(flags.auth_token_ttl);
+  options.bcrypt_cost = flags.bcrypt_cost;
   options.max_request_bytes = flags.max_request_bytes;
   options.max_txn_ops = flags.max_txn_ops;
   // The LMDB map is sized from the quota, so a quota cannot be turned off

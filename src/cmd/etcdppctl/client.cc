@@ -356,6 +356,11 @@ grpc::Status Client::MemberPromote(const etcdserverpb::MemberPromoteRequest& req
   });
 }
 
+grpc::Status Client::AuthCall(
+    const std::function<grpc::Status(etcdserverpb::Auth::Stub&, grpc::ClientContext*)>& call) {
+  return WithFailover([&](Connection& c, grpc::ClientContext* ctx) { return call(*c.auth, ctx); });
+}
+
 grpc::Status Client::LeaseGrant(const etcdserverpb::LeaseGrantRequest& req,
                                 etcdserverpb::LeaseGrantResponse* resp) {
   return WithFailover(

@@ -106,6 +106,11 @@ class Client {
       const std::function<void(const etcdserverpb::LeaseKeepAliveResponse&)>& on_renewed,
       Canceller* canceller = nullptr);
 
+  // One call of the Auth service (auth, user and role commands), with
+  // failover like every call above.
+  grpc::Status AuthCall(
+      const std::function<grpc::Status(etcdserverpb::Auth::Stub&, grpc::ClientContext*)>& call);
+
   // Maintenance.
   grpc::Status AlarmList(etcdserverpb::AlarmResponse* resp);
   grpc::Status AlarmDisarmAll(const etcdserverpb::AlarmResponse& active,

@@ -8,7 +8,7 @@ const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> kAll = [] {
     std::vector<CommandSpec> all;
     for (auto part : {KvCommandSpecs, ClusterCommandSpecs, LeaseCommandSpecs, WatchCommandSpecs,
-                      MaintenanceCommandSpecs, ConcurrencyCommandSpecs}) {
+                      MaintenanceCommandSpecs, ConcurrencyCommandSpecs, AuthCommandSpecs}) {
       std::vector<CommandSpec> specs = part();
       all.insert(all.end(), specs.begin(), specs.end());
     }
@@ -22,10 +22,13 @@ const std::vector<CommandSpec>& AllCommands() {
 const std::vector<GroupSpec>& AllGroups() {
   static const std::vector<GroupSpec> kGroups = {
       {"alarm", "list or clear the cluster's alarms (e.g. NOSPACE)"},
+      {"auth", "turn authentication on or off"},
       {"endpoint", "ask each endpoint (or, with --cluster, each member) about itself"},
       {"lease", "grant, renew, inspect and revoke leases"},
       {"member", "list the cluster's members and change the membership"},
+      {"role", "manage roles and the keys they may read or write"},
       {"snapshot", "save a backup of a member's database"},
+      {"user", "manage users, their passwords and roles"},
   };
   return kGroups;
 }

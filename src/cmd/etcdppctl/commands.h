@@ -59,6 +59,7 @@ std::vector<CommandSpec> LeaseCommandSpecs();        // lease *
 std::vector<CommandSpec> WatchCommandSpecs();        // watch
 std::vector<CommandSpec> MaintenanceCommandSpecs();  // alarm, defrag, snapshot, hashkv
 std::vector<CommandSpec> ConcurrencyCommandSpecs();  // lock, elect
+std::vector<CommandSpec> AuthCommandSpecs();         // auth, user, role
 
 // The endpoints a command addresses one by one: --endpoints, or with
 // `cluster` every member's client URLs (etcdctl's --cluster). On failure

@@ -1,0 +1,47 @@
+#include "api/auth_check.h"
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "api/grpc_status.h"
+
+namespace etcdpp::api {
+
+std::optional<std::string> TokenOf(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  for (const char* name : {"token", "authorization"}) {
+    auto it = metadata.find(name);
+    if (it != metadata.end()) return std::string(it->second.data(), it->second.size());
+  }
+  return std::nullopt;
+}
+
+Result<auth::AuthInfo> SenderOf(const auth::AuthStore* auth,
+                                const grpc::ServerContextBase& context) {
+  if (auth == nullptr) return auth::AuthInfo{};
+  return auth->InfoFromToken(TokenOf(context));
+}
+
+void StampSender(const auth::AuthInfo& sender, internalpb::InternalRaftRequest* request) {
+  if (sender.revision == 0) return;
+  request->mutable_header()->set_username(sender.username);
+  request->mutable_header()->set_auth_revision(sender.revision);
+}
+
+Status CheckAdmin(const auth::AuthStore* auth, const grpc::ServerContextBase& context) {
+  if (auth == nullptr) return Status::OK();
+  auto sender = SenderOf(auth, context);
+  if (!sender.ok()) return sender.status();
+  return auth->state()->CheckAdmin(*sender);
+}
+
+grpc::ServerUnaryReactor* RefuseUnlessAdmin(const auth::AuthStore* auth,
+                                            grpc::CallbackServerContext* context) {
+  Status st = CheckAdmin(auth, *context);
+  if (st.ok()) return nullptr;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(st));
+  return reactor;
+}
+
+}  // namespace etcdpp::api

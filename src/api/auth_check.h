@@ -1,0 +1,43 @@
+// The API side of auth: who sent a call (its token, from gRPC metadata
+// "token", or "authorization" as etcd's gateway sends it) and the checks a
+// handler runs before it reads or proposes. Writes are checked again on
+// the apply side against the auth revision stamped here (docs/auth.md).
+//
+// A null AuthStore means auth is not wired in (unit tests of other
+// services): every call is let through, as with auth disabled.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "auth/auth_store.h"
+#include "base/status.h"
+#include "etcdpppb/internal.pb.h"
+
+namespace grpc {
+class CallbackServerContext;
+class ServerContextBase;
+class ServerUnaryReactor;
+}  // namespace grpc
+
+namespace etcdpp::api {
+
+// The token the client sent, if any.
+std::optional<std::string> TokenOf(const grpc::ServerContextBase& context);
+
+// The sender of the call: an empty AuthInfo without a token;
+// kInvalidAuthToken for a token this member does not know (or expired).
+Result<auth::AuthInfo> SenderOf(const auth::AuthStore* auth,
+                                const grpc::ServerContextBase& context);
+
+// Puts the sender into the proposal's header, for the apply side's check.
+void StampSender(const auth::AuthInfo& sender, internalpb::InternalRaftRequest* request);
+
+// OK when auth is off or the sender has the root role.
+Status CheckAdmin(const auth::AuthStore* auth, const grpc::ServerContextBase& context);
+// For unary handlers: nullptr when CheckAdmin passes; else the call's
+// reactor, finished with its error.
+grpc::ServerUnaryReactor* RefuseUnlessAdmin(const auth::AuthStore* auth,
+                                            grpc::CallbackServerContext* context);
+
+}  // namespace etcdpp::api
