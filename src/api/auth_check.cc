@@ -3,6 +3,8 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <iterator>
+
 #include "api/grpc_status.h"
 
 namespace etcdpp::api {
@@ -20,6 +22,19 @@ Result<auth::AuthInfo> SenderOf(const auth::AuthStore* auth,
                                 const grpc::ServerContextBase& context) {
   if (auth == nullptr) return auth::AuthInfo{};
   return auth->InfoFromToken(TokenOf(context));
+}
+
+std::string GrpcErrorText(const Status& status) {
+  // Go's names of the gRPC codes, indexed by code number.
+  static constexpr const char* kNames[] = {
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  const grpc::Status st = ToGrpcStatus(status);
+  const auto code = static_cast<size_t>(st.error_code());
+  const char* name = code < std::size(kNames) ? kNames[code] : "Unknown";
+  return std::string("rpc error: code = ") + name + " desc = " + st.error_message();
 }
 
 void StampSender(const auth::AuthInfo& sender, internalpb::InternalRaftRequest* request) {

@@ -30,6 +30,11 @@ std::optional<std::string> TokenOf(const grpc::ServerContextBase& context);
 Result<auth::AuthInfo> SenderOf(const auth::AuthStore* auth,
                                 const grpc::ServerContextBase& context);
 
+// "rpc error: code = PermissionDenied desc = etcdserver: permission denied":
+// the text of the gRPC error for `status` as etcd's Go client prints it
+// (what etcd puts in a refused watch's cancel_reason).
+std::string GrpcErrorText(const Status& status);
+
 // Puts the sender into the proposal's header, for the apply side's check.
 void StampSender(const auth::AuthInfo& sender, internalpb::InternalRaftRequest* request);
 

@@ -24,9 +24,6 @@ using etcdserverpb::WatchResponse;
 // created+canceled response with watch_id -1, not as an RPC error).
 constexpr char kErrEmptyWatcherRange[] = "mvcc: watcher range is empty";
 constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on the WatchStream";
-// etcd sends the gRPC error's full text here.
-constexpr char kErrWatchPermissionDenied[] =
-    "rpc error: code = PermissionDenied desc = etcdserver: permission denied";
 
 // A stream's buffer of responses not yet written. When it is full the hub
 // stops sending (the watchers fall back to catching up from the store), so a
@@ -182,10 +179,11 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     spec.start_revision = create.start_revision() == 0 ? rev + 1 : create.start_revision();
 
     std::lock_guard<std::mutex> ids_lock(ids_mu_);
-    const char* error = nullptr;
+    std::optional<std::string> error;
     const bool from_key = spec.range_end == std::string(1, '\0');
-    if (!Permitted(create)) {
-      error = kErrWatchPermissionDenied;
+    if (Status refused = CheckPermitted(create); !refused.ok()) {
+      // etcd sends the full text of the gRPC error here.
+      error = GrpcErrorText(refused);
     } else if (!spec.range_end.empty() && !from_key && spec.key >= spec.range_end) {
       error = kErrEmptyWatcherRange;
     } else if (create.watch_id() != 0 && ids_.count(create.watch_id()) != 0) {
@@ -194,10 +192,10 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     WatchResponse created;
     created.mutable_header()->set_revision(rev);
     created.set_created(true);
-    if (error != nullptr) {
+    if (error) {
       created.set_watch_id(-1);
       created.set_canceled(true);
-      created.set_cancel_reason(error);
+      created.set_cancel_reason(*error);
       Send(std::move(created));
       return;
     }
@@ -222,13 +220,12 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     ids_[id] = *hub_id;
   }
 
-  bool Permitted(const etcdserverpb::WatchCreateRequest& create) const {
-    if (auth_ == nullptr) return true;
+  Status CheckPermitted(const etcdserverpb::WatchCreateRequest& create) const {
+    if (auth_ == nullptr) return Status::OK();
     auto sender = auth_->InfoFromToken(token_);
-    if (!sender.ok()) return false;
-    return auth_->state()
-        ->CheckKeys(*sender, auth::Access::kRead, create.key(), create.range_end())
-        .ok();
+    if (!sender.ok()) return sender.status();
+    return auth_->state()->CheckKeys(*sender, auth::Access::kRead, create.key(),
+                                     create.range_end());
   }
 
   void Cancel(int64_t id) {
