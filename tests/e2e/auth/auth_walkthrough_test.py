@@ -15,6 +15,8 @@ user and password and meets the same grants.
         --reference /usr/bin/etcd [--ctl build/bin/etcdppctl]
 """
 
+import base64
+import json
 import os
 import queue
 import re
@@ -24,6 +26,8 @@ import sys
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import cluster  # noqa: E402
@@ -279,6 +283,40 @@ class PythonClientTest(unittest.TestCase):
             self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
             self.assertEqual(e.exception.details(), "etcdserver: user name is empty")
             anonymous.close()
+            self.check_gateway(port)
+
+    def check_gateway(self, port):
+        """The JSON gateway: /v3/auth/authenticate, then the token in the
+        Authorization header (what etcd's gateway forwards)."""
+        def post(path, body, token=None):
+            headers = {"Content-Type": "application/json"}
+            if token:
+                headers["Authorization"] = token
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                         data=json.dumps(body).encode(), headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        def b64(text):
+            return base64.b64encode(text.encode()).decode()
+
+        status, body = post("/v3/auth/authenticate", {"name": "alice", "password": "wrong"})
+        self.assertEqual((status, body.get("message")),
+                         (400, "etcdserver: authentication failed, invalid user ID or password"))
+        status, body = post("/v3/auth/authenticate", {"name": "alice", "password": "alicepw"})
+        self.assertEqual(status, 200, body)
+        token = body["token"]
+        status, body = post("/v3/kv/range", {"key": b64("app/py")}, token)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["kvs"][0]["value"], b64("2"))
+        status, body = post("/v3/kv/put", {"key": b64("secret"), "value": b64("x")}, token)
+        self.assertEqual((status, body.get("message"), body.get("code")),
+                         (403, "etcdserver: permission denied", 7))
+        status, body = post("/v3/kv/range", {"key": b64("app/py")}, "not-a-token")
+        self.assertEqual((status, body.get("message")), (401, "etcdserver: invalid auth token"))
 
     def test_reference(self):
         self.check(REFERENCE)
