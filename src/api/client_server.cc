@@ -50,7 +50,7 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
   cs->services_.push_back(std::make_unique<MaintenanceService>(server, server, server, auth));
   cs->services_.push_back(std::make_unique<ClusterService>(server, server, auth));
   cs->services_.push_back(std::make_unique<LeaseService>(
-      LeaseServiceDeps{server, server, server, server->lessor()}, cs->leader_monitor_.get()));
+      LeaseServiceDeps{server, server, server, server->lessor(), auth}, cs->leader_monitor_.get()));
   cs->services_.push_back(
       std::make_unique<WatchService>(server, server->watch_hub(), cs->leader_monitor_.get(), auth));
   cs->services_.push_back(std::make_unique<AuthService>(AuthServiceDeps{

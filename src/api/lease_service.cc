@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "api/auth_check.h"
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
@@ -189,7 +190,15 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
                                                     const etcdserverpb::LeaseRevokeRequest* request,
                                                     etcdserverpb::LeaseRevokeResponse* response) {
   if (auto* refused = RefuseCall(*deps_.cluster, context, LearnerServes::kNo)) return refused;
+  // The apply side checks that the sender may write every attached key.
+  auto sender = SenderOf(deps_.auth, *context);
+  if (!sender.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(sender.status()));
+    return reactor;
+  }
   internalpb::InternalRaftRequest proposal;
+  StampSender(*sender, &proposal);
   *proposal.mutable_lease_revoke() = *request;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const LeaseServiceDeps* server = &deps_;

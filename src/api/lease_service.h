@@ -7,6 +7,10 @@
 #include "lease/lessor.h"
 #include "server/interfaces.h"
 
+namespace etcdpp::auth {
+class AuthStore;
+}
+
 namespace etcdpp::api {
 
 class LeaderMonitor;
@@ -18,6 +22,8 @@ struct LeaseServiceDeps {
   const server::ClusterView* cluster;
   server::LeaderChannel* leader;
   lease::ClientLeases* leases;
+  // May be null (no auth): revokes are then proposed without a sender.
+  const auth::AuthStore* auth;
 };
 
 // Grant and revoke are proposed through Raft. Keep-alive and time-to-live

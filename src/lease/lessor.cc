@@ -182,6 +182,19 @@ bool Lessor::Exists(int64_t lease_id) const {
   return leases_.count(lease_id) != 0;
 }
 
+Result<std::vector<std::string>> Lessor::AttachedKeys(mvcc::WriteTxn& txn, int64_t lease_id) const {
+  auto table = txn.OpenTable(kLeaseKeysTable);
+  if (!table.ok()) return table.status();
+  const std::string prefix = IdKey(lease_id);
+  std::vector<std::string> keys;
+  mvcc::Cursor c = table->NewCursor();
+  for (bool on = c.Seek(prefix); on && c.key().starts_with(prefix); on = c.Next()) {
+    keys.emplace_back(c.key().substr(prefix.size()));
+  }
+  ETCDPP_RETURN_IF_ERROR(c.status());
+  return keys;
+}
+
 Status Lessor::Attach(mvcc::WriteTxn& txn, int64_t lease_id, std::string_view key) {
   auto table = txn.OpenTable(kLeaseKeysTable);
   if (!table.ok()) return table.status();

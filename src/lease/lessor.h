@@ -137,6 +137,9 @@ class Lessor final : public LeaseIndex, public ClientLeases {
   bool Exists(int64_t lease_id) const override;
   Status Attach(mvcc::WriteTxn& txn, int64_t lease_id, std::string_view key) override;
   Status Detach(mvcc::WriteTxn& txn, int64_t lease_id, std::string_view key) override;
+  // Apply thread: the keys attached to the lease, in key order, as of
+  // `txn` (the auth check of a revoke needs them before anything changes).
+  Result<std::vector<std::string>> AttachedKeys(mvcc::WriteTxn& txn, int64_t lease_id) const;
   // The empty entry of `term` was applied: if this member is still the leader
   // of that term, it becomes primary (every lease: full TTL + extension).
   void Promote(uint64_t term);

@@ -51,6 +51,27 @@ std::unique_ptr<google::protobuf::Message> ScratchResponse(
   }
 }
 
+// etcd's checkLeasePuts: revoking a lease deletes its keys, and attaching
+// a lease to a key lets whoever holds the lease delete the key by revoking
+// it, so both need write access to every key already attached.
+Status CheckLeaseKeys(const auth::AuthStore& auth, lease::Lessor& lessor, mvcc::WriteTxn& txn,
+                      const internalpb::InternalRaftRequest& request) {
+  int64_t lease_id = 0;
+  if (request.has_lease_revoke()) lease_id = request.lease_revoke().id();
+  if (request.has_put()) lease_id = request.put().lease();
+  if (lease_id == 0) return Status::OK();
+  std::shared_ptr<const auth::AuthState> state = auth.state();
+  // An unknown lease is the request's own error (kLeaseNotFound).
+  if (!state->enabled || !lessor.Exists(lease_id)) return Status::OK();
+  auto keys = lessor.AttachedKeys(txn, lease_id);
+  if (!keys.ok()) return keys.status();
+  const auth::AuthInfo sender{request.header().username(), request.header().auth_revision()};
+  for (const std::string& key : *keys) {
+    ETCDPP_RETURN_IF_ERROR(state->CheckKeys(sender, auth::Access::kWrite, key, {}));
+  }
+  return Status::OK();
+}
+
 std::unique_ptr<mvcc::WriteTxn> BeginWrite(mvcc::KvStore& store) {
   auto write = store.Write();
   if (!write.ok()) Fatal("no write transaction on the store", write.status());
@@ -275,6 +296,7 @@ Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaft
   // entry, so a write checked before a permission change cannot slip
   // through after it.
   ETCDPP_RETURN_IF_ERROR(ctx_.auth->CheckWrite(request));
+  ETCDPP_RETURN_IF_ERROR(CheckLeaseKeys(*ctx_.auth, *ctx_.lessor, txn, request));
   // Every member applies the same alarms at the same index, so all of them
   // refuse the same writes while NOSPACE is raised.
   if (QuotaCost(request) > 0 && ctx_.alarms->Raised(etcdserverpb::NOSPACE)) {

@@ -166,6 +166,11 @@ void EtcdServer::StartThreads() {
   // Nobody waits for the outcome: a revoke that gets lost is proposed again.
   lessor_->StartExpiryLoop([this](int64_t id) {
     internalpb::InternalRaftRequest request;
+    // An expired lease is revoked with the root role (etcd does the same):
+    // its keys go whoever may write them. Should auth change before the
+    // entry applies, the revoke fails as stale and is retried later.
+    request.mutable_header()->set_username(auth::kRootUser);
+    request.mutable_header()->set_auth_revision(auth_->state()->revision);
     request.mutable_lease_revoke()->set_id(id);
     auto response = std::make_shared<etcdserverpb::LeaseRevokeResponse>();
     Propose(std::move(request), response.get(), [response](const Status&) {});

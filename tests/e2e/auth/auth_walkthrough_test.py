@@ -284,6 +284,31 @@ class PythonClientTest(unittest.TestCase):
             self.assertEqual(e.exception.details(), "etcdserver: user name is empty")
             anonymous.close()
             self.check_gateway(port)
+            self.check_leases(etcd3, port)
+
+    def check_leases(self, etcd3, port):
+        """A lease with a key alice may not write cannot be revoked by her,
+        nor attached to her own keys; it still expires (the member revokes
+        it with the root role)."""
+        alice = login(etcd3, port, "alice", "alicepw")
+        root = login(etcd3, port, "root", "rootpw")
+        lease = alice.lease(60)
+        root.put("secret/leased", "v", lease=lease)
+        for action in (lambda: alice.revoke_lease(lease.id),
+                       lambda: alice.put("app/leased", "v", lease=lease)):
+            with self.assertRaises(grpc.RpcError) as e:
+                action()
+            self.assertEqual(e.exception.details(), "etcdserver: permission denied")
+        root.revoke_lease(lease.id)
+        self.assertEqual(root.get("secret/leased"), (None, None))
+        short = alice.lease(2)
+        alice.put("app/short", "v", lease=short)
+        root.put("secret/short", "v", lease=short)
+        cluster.wait_until(lambda: root.get("secret/short") == (None, None), timeout=20,
+                           interval=0.2, what="the expired lease's keys to go")
+        self.assertEqual(root.get("app/short"), (None, None))
+        alice.close()
+        root.close()
 
     def check_gateway(self, port):
         """The JSON gateway: /v3/auth/authenticate, then the token in the
