@@ -59,4 +59,16 @@ grpc::ServerUnaryReactor* RefuseUnlessAdmin(const auth::AuthStore* auth,
   return reactor;
 }
 
+grpc::ServerUnaryReactor* RefuseUnlessAdminForMaintenance(const auth::AuthStore* auth,
+                                                          grpc::CallbackServerContext* context) {
+  Status st = CheckAdmin(auth, *context);
+  if (st.ok()) return nullptr;
+  std::string message = "auth: permission denied";
+  if (st.code() == Code::kUserEmpty) message = "auth: user name is empty";
+  if (st.code() == Code::kInvalidAuthToken) message = "auth: invalid auth token";
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNKNOWN, message));
+  return reactor;
+}
+
 }  // namespace etcdpp::api

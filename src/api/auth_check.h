@@ -44,5 +44,10 @@ Status CheckAdmin(const auth::AuthStore* auth, const grpc::ServerContextBase& co
 // reactor, finished with its error.
 grpc::ServerUnaryReactor* RefuseUnlessAdmin(const auth::AuthStore* auth,
                                             grpc::CallbackServerContext* context);
+// The same for the Maintenance service, whose refusals etcd 3.4 sends
+// untranslated: code UNKNOWN, "auth: permission denied", "auth: user name
+// is empty", "auth: invalid auth token".
+grpc::ServerUnaryReactor* RefuseUnlessAdminForMaintenance(const auth::AuthStore* auth,
+                                                          grpc::CallbackServerContext* context);
 
 }  // namespace etcdpp::api

@@ -173,7 +173,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      const etcdserverpb::HashKVRequest* request,
                                                      etcdserverpb::HashKVResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
-  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
+  if (auto* refused = RefuseUnlessAdminForMaintenance(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // The view must not outlive the store it reads.
   std::shared_ptr<mvcc::KvStore> store = cluster_->store();
@@ -271,7 +271,6 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
     grpc::CallbackServerContext* context, const etcdserverpb::MoveLeaderRequest* request,
     etcdserverpb::MoveLeaderResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
-  if (auto* refused = RefuseUnlessAdmin(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto timeout = cluster_->request_timeout();
   const auto client_left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -19,7 +19,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
  public:
   // Not owned; all outlive the service. Without `backend`, Defragment and
   // alarm changes answer UNIMPLEMENTED and no alarm is listed. With `auth`
-  // (may be null), HashKV and MoveLeader need the root role, as in etcd.
+  // (may be null), HashKV needs the root role, as in etcd 3.4 (MoveLeader
+  // does not).
   MaintenanceService(const server::ClusterView* cluster, server::ClusterAdmin* admin,
                      server::BackendAdmin* backend = nullptr,
                      const auth::AuthStore* auth = nullptr)

@@ -110,6 +110,10 @@ TRANSCRIPT = [
     (ALICE + ["role", "get", "root"], None),
     (ALICE + ["auth", "disable"], None),
     (ALICE + ["member", "list"], None),
+    (ALICE + ["member", "add", "m9", "--peer-urls", "http://127.0.0.1:1"], None),
+    (ALICE + ["member", "remove", "1"], None),
+    (ALICE + ["endpoint", "hashkv"], None),
+    (["endpoint", "hashkv"], None),
     # Root sees everything.
     (ROOT + ["get", "", "--prefix"], None),
     (ROOT + ["user", "list"], None),
