@@ -45,6 +45,8 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
   listen.client_addresses = options.client_addresses;
   listen.metrics_addresses = options.metrics_addresses;
   listen.enable_ui = options.enable_ui;
+  listen.tls_client_addresses = options.tls_client_addresses;
+  listen.tls = options.tls;
   listen.grpc_server = port->grpc_->grpc_server();
   listen.registry = &registry;
   listen.server_version = api::kEtcdApiVersion;

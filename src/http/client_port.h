@@ -19,6 +19,9 @@ class Registry;
 namespace etcdpp::api {
 class ClientServer;
 }
+namespace etcdpp::tls {
+class ServerContextSource;
+}
 
 namespace etcdpp::http {
 
@@ -28,6 +31,9 @@ class V2Api;
 struct ClientPortOptions {
   std::vector<std::string> client_addresses;   // host:port (--listen-client-urls)
   std::vector<std::string> metrics_addresses;  // host:port (--listen-metrics-urls)
+  // host:port of the https:// --listen-client-urls, served with `tls`.
+  std::vector<std::string> tls_client_addresses;
+  std::shared_ptr<tls::ServerContextSource> tls;
   // Where the metrics go; null: metrics::DefaultRegistry(). One ClientPort
   // per registry (the names are registered once).
   metrics::Registry* registry = nullptr;

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/server_posix.h>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <set>
 #include <thread>
 
+#include "api/client_identity.h"
 #include "http/gateway.h"
 #include "http/gateway_codec.h"
 #include "http/health.h"
@@ -26,6 +28,7 @@
 #include "http/v2_api.h"
 #include "metrics/metrics.h"
 #include "ui/ui.h"
+#include "tls/tls_config.h"
 
 namespace etcdpp::http {
 
@@ -72,6 +75,13 @@ constexpr size_t kPeekBytes = kHttp2Preface.size();
 // A client that sent part of the preface and stalls: checked again after
 // 1, 2, 4 ... 64 ms, then every 64 ms, given up after this long.
 constexpr auto kPartialPrefaceTimeout = std::chrono::seconds(10);
+// A TLS client must finish its handshake, and say enough for its protocol to
+// be known, within this long.
+constexpr auto kTlsHandshakeTimeout = std::chrono::seconds(10);
+// Relay buffers: one TLS record's plaintext inbound; outbound, enough for
+// gRPC's larger writes to become few full records.
+constexpr size_t kRelayInboundBytes = 16 * 1024;
+constexpr size_t kRelayOutboundBytes = 64 * 1024;
 constexpr size_t kHeaderLimit = 64 * 1024;
 constexpr size_t kBodyPiece = 16 * 1024;
 
@@ -793,6 +803,178 @@ void HttpSession::Close() {
   stream_.socket().close(ignored);
 }
 
+// Hands a connected descriptor to the gRPC server, which owns it from now
+// on. `common_name`: the verified client certificate behind it (TLS relay).
+// Returns the identity ticket (api/client_identity.h); 0 if not handed over.
+uint64_t GiveToGrpc(Listener::Impl* impl, int fd, std::optional<std::string> common_name) {
+  // gRPC expects what its own accept would give it: non-blocking, no Nagle
+  // (meaningless, and refused, on the relay's local socket).
+  const int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    ::close(fd);
+    return 0;
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Before gRPC can read a call from it: a number reused from an earlier
+  // connection must not carry that connection's identity.
+  const uint64_t ticket = api::BindClientIdentity(fd, std::move(common_name));
+  grpc::AddInsecureChannelFromFd(impl->options.grpc_server, fd);
+  return ticket;
+}
+
+// One https:// client connection: the TLS handshake, then a relay of the
+// plaintext between the TLS stream and one end of a socketpair whose other
+// end is served as a plain connection (gRPC or HTTP/1.1). Used on the
+// connection's strand only; lives as long as a handler holds it.
+class TlsRelay : public std::enable_shared_from_this<TlsRelay> {
+ public:
+  TlsRelay(Listener::Impl* impl, tcp::socket socket)
+      : impl_(impl),
+        context_(impl->options.tls->Current()),
+        tls_(std::move(socket), *context_),
+        inner_(tls_.get_executor()),
+        timer_(tls_.get_executor()) {}
+
+  ~TlsRelay() {
+    if (identity_ticket_ != 0) api::UnbindClientIdentity(grpc_fd_, identity_ticket_);
+  }
+
+  void Start() {
+    timer_.expires_after(kTlsHandshakeTimeout);
+    timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->Close();
+    });
+    tls_.async_handshake(
+        net::ssl::stream_base::server,
+        [self = shared_from_this()](beast::error_code ec) { self->OnHandshake(ec); });
+  }
+
+ private:
+  void OnHandshake(beast::error_code ec) {
+    if (ec || impl_->stopping) return Close();  // refused: bad or missing certificate, ...
+    common_name_ = tls::VerifiedPeerCommonName(tls_.native_handle());
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(tls_.native_handle(), &alpn, &alpn_len);
+    const std::string_view selected(reinterpret_cast<const char*>(alpn), alpn_len);
+    if (selected == "h2") return Connect(Protocol::kHttp2);
+    if (selected == "http/1.1") return Connect(Protocol::kHttp1);
+    ReadFirstBytes();  // no ALPN: tell the protocols apart as on a plain port
+  }
+
+  void ReadFirstBytes() {
+    const size_t have = first_bytes_.size();
+    first_bytes_.resize(kRelayInboundBytes);
+    tls_.async_read_some(net::buffer(first_bytes_.data() + have, first_bytes_.size() - have),
+                         [self = shared_from_this(), have](beast::error_code ec, size_t n) {
+                           self->first_bytes_.resize(have + n);
+                           if (ec) return self->Close();
+                           const Protocol protocol = Classify(self->first_bytes_);
+                           if (protocol == Protocol::kUndecided) return self->ReadFirstBytes();
+                           self->Connect(protocol);
+                         });
+  }
+
+  void Connect(Protocol protocol) {
+    timer_.cancel();
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return Close();
+    beast::error_code ec;
+    inner_.assign(net::local::stream_protocol(), fds[0], ec);
+    if (ec) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      return Close();
+    }
+    if (protocol == Protocol::kHttp2) {
+      grpc_fd_ = fds[1];
+      identity_ticket_ = GiveToGrpc(impl_, fds[1], common_name_);
+    } else {
+      // Beast's TCP stream reads and writes a local socket just as well.
+      tcp::socket plain(tls_.get_executor());
+      plain.assign(tcp::v4(), fds[1], ec);
+      if (ec) {
+        ::close(fds[1]);
+        return Close();
+      }
+      std::make_shared<HttpSession>(impl_, std::move(plain), PortKind::kClient)->Start();
+    }
+    inbound_.resize(kRelayInboundBytes);
+    outbound_.resize(kRelayOutboundBytes);
+    if (first_bytes_.empty()) {
+      PumpInbound();
+    } else {
+      // What the sniff read is the start of the stream.
+      net::async_write(inner_, net::buffer(first_bytes_),
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec) return self->Close();
+                         self->first_bytes_.clear();
+                         self->PumpInbound();
+                       });
+    }
+    PumpOutbound();
+  }
+
+  // Client to server: decrypt, then write to the local socket.
+  void PumpInbound() {
+    tls_.async_read_some(net::buffer(inbound_),
+                         [self = shared_from_this()](beast::error_code ec, size_t n) {
+                           if (ec) {
+                             // The client closed (with or without close_notify)
+                             // or broke: the server end reads end-of-file and
+                             // answers what it still owes.
+                             beast::error_code ignored;
+                             self->inner_.shutdown(net::socket_base::shutdown_send, ignored);
+                             return;
+                           }
+                           net::async_write(self->inner_, net::buffer(self->inbound_.data(), n),
+                                            [self](beast::error_code ec, size_t) {
+                                              if (ec) return self->Close();
+                                              self->PumpInbound();
+                                            });
+                         });
+  }
+
+  // Server to client: read the local socket, then encrypt. The server end
+  // closing ends the connection.
+  void PumpOutbound() {
+    inner_.async_read_some(net::buffer(outbound_),
+                           [self = shared_from_this()](beast::error_code ec, size_t n) {
+                             if (ec) return self->Close();
+                             net::async_write(self->tls_, net::buffer(self->outbound_.data(), n),
+                                              [self](beast::error_code ec, size_t) {
+                                                if (ec) return self->Close();
+                                                self->PumpOutbound();
+                                              });
+                           });
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    beast::error_code ignored;
+    tls_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    tls_.next_layer().close(ignored);
+    inner_.close(ignored);
+  }
+
+  Listener::Impl* const impl_;
+  const std::shared_ptr<net::ssl::context> context_;  // outlives tls_
+  net::ssl::stream<tcp::socket> tls_;
+  net::local::stream_protocol::socket inner_;  // the relay's end of the socketpair
+  net::steady_timer timer_;
+  std::optional<std::string> common_name_;
+  std::string first_bytes_;  // read before the protocol was known (no ALPN)
+  std::vector<char> inbound_;
+  std::vector<char> outbound_;
+  int grpc_fd_ = -1;  // gRPC's end, while identity_ticket_ != 0
+  uint64_t identity_ticket_ = 0;
+  bool closed_ = false;
+};
+
 // A new client-port connection until its first bytes tell its protocol.
 class Sniffer : public std::enable_shared_from_this<Sniffer> {
  public:
@@ -843,15 +1025,7 @@ class Sniffer : public std::enable_shared_from_this<Sniffer> {
     beast::error_code ec;
     const int fd = socket_.release(ec);
     if (ec) return;
-    // gRPC expects what its own accept would give it: non-blocking, no Nagle.
-    const int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-      ::close(fd);
-      return;
-    }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    grpc::AddInsecureChannelFromFd(impl_->options.grpc_server, fd);
+    GiveToGrpc(impl_, fd, std::nullopt);
   }
 
   Listener::Impl* const impl_;
@@ -861,28 +1035,34 @@ class Sniffer : public std::enable_shared_from_this<Sniffer> {
   int backoff_ms_ = 1;
 };
 
-void Accept(Listener::Impl* impl, tcp::acceptor* acceptor, PortKind kind) {
-  acceptor->async_accept(net::make_strand(impl->ioc), [impl, acceptor, kind](beast::error_code ec,
-                                                                             tcp::socket socket) {
-    if (ec == net::error::operation_aborted || impl->stopping) return;
-    if (ec) {
-      // Out of descriptors or similar: retry shortly instead of spinning.
-      auto timer = std::make_shared<net::steady_timer>(impl->ioc, std::chrono::milliseconds(100));
-      timer->async_wait([impl, acceptor, kind, timer](beast::error_code) {
-        if (!impl->stopping) Accept(impl, acceptor, kind);
+void Accept(Listener::Impl* impl, tcp::acceptor* acceptor, PortKind kind, bool tls) {
+  acceptor->async_accept(
+      net::make_strand(impl->ioc),
+      [impl, acceptor, kind, tls](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || impl->stopping) return;
+        if (ec) {
+          // Out of descriptors or similar: retry shortly instead of spinning.
+          auto timer =
+              std::make_shared<net::steady_timer>(impl->ioc, std::chrono::milliseconds(100));
+          timer->async_wait([impl, acceptor, kind, tls, timer](beast::error_code) {
+            if (!impl->stopping) Accept(impl, acceptor, kind, tls);
+          });
+          return;
+        }
+        if (kind == PortKind::kMetrics) {
+          std::make_shared<HttpSession>(impl, std::move(socket), kind)->Start();
+        } else if (tls) {
+          const int one = 1;
+          setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          std::make_shared<TlsRelay>(impl, std::move(socket))->Start();
+        } else {
+          std::make_shared<Sniffer>(impl, std::move(socket))->Start();
+        }
+        Accept(impl, acceptor, kind, tls);
       });
-      return;
-    }
-    if (kind == PortKind::kMetrics) {
-      std::make_shared<HttpSession>(impl, std::move(socket), kind)->Start();
-    } else {
-      std::make_shared<Sniffer>(impl, std::move(socket))->Start();
-    }
-    Accept(impl, acceptor, kind);
-  });
 }
 
-Status Bind(Listener::Impl* impl, const std::string& address, PortKind kind) {
+Status Bind(Listener::Impl* impl, const std::string& address, PortKind kind, bool tls) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos) return Status::InvalidArgument("bad listen address " + address);
   std::string host = address.substr(0, colon);
@@ -908,7 +1088,7 @@ Status Bind(Listener::Impl* impl, const std::string& address, PortKind kind) {
       last_error = ec.message();
       continue;
     }
-    Accept(impl, acceptor.get(), kind);
+    Accept(impl, acceptor.get(), kind, tls);
     impl->acceptors.push_back(std::move(acceptor));
     ++bound;
   }
@@ -930,11 +1110,18 @@ Result<std::unique_ptr<Listener>> Listener::Start(const ListenerOptions& options
   impl->gateway = std::make_unique<Gateway>(channel);
   impl->health = std::make_unique<HealthChecker>(channel, *options.registry);
   for (const std::string& address : options.client_addresses) {
-    Status st = Bind(impl.get(), address, PortKind::kClient);
+    Status st = Bind(impl.get(), address, PortKind::kClient, false);
+    if (!st.ok()) return st;
+  }
+  if (!options.tls_client_addresses.empty() && options.tls == nullptr) {
+    return Status::InvalidArgument("https client URLs need a certificate (--cert-file)");
+  }
+  for (const std::string& address : options.tls_client_addresses) {
+    Status st = Bind(impl.get(), address, PortKind::kClient, true);
     if (!st.ok()) return st;
   }
   for (const std::string& address : options.metrics_addresses) {
-    Status st = Bind(impl.get(), address, PortKind::kMetrics);
+    Status st = Bind(impl.get(), address, PortKind::kMetrics, false);
     if (!st.ok()) return st;
   }
   Impl* raw = impl.get();

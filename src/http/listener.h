@@ -4,7 +4,16 @@
 // anything is read from it: from then on gRPC owns it exactly as if it had
 // accepted it, with no hop or copy per request. Anything else is HTTP/1.1,
 // served here with Boost.Beast: /health, /version, /metrics, the v3 JSON
-// gateway and the v2 API (v2_api.h); a keep-alive connection stays HTTP. Metrics listeners
+// gateway and the v2 API (v2_api.h); a keep-alive connection stays HTTP.
+//
+// On an https:// address TLS ends here (OpenSSL, through Asio): after the
+// handshake the connection's plaintext is relayed, both ways, through a
+// socketpair whose other end goes to gRPC (AddInsecureChannelFromFd) or to
+// the HTTP/1.1 server above, chosen by ALPN (h2 or http/1.1) or, without
+// ALPN, by the decrypted first bytes. The verified client certificate's
+// common name is recorded for the API layer (api/client_identity.h). The
+// relay costs one copy and two local-socket syscalls per read and per write
+// (docs/tls.md). Metrics listeners
 // (--listen-metrics-urls) serve only /metrics and /health, without sniffing.
 //
 // Threads: `threads` Asio threads run accepts, sniffing and HTTP; each
@@ -25,6 +34,9 @@ class Server;
 namespace etcdpp::metrics {
 class Registry;
 }
+namespace etcdpp::tls {
+class ServerContextSource;
+}
 
 namespace etcdpp::http {
 
@@ -33,6 +45,10 @@ class V2Api;
 struct ListenerOptions {
   // host:port, sniffed: gRPC and HTTP (the --listen-client-urls).
   std::vector<std::string> client_addresses;
+  // host:port, TLS first, then sniffed like the above (the https:// ones).
+  std::vector<std::string> tls_client_addresses;
+  // The certificates of tls_client_addresses; required if there are any.
+  std::shared_ptr<tls::ServerContextSource> tls;
   // host:port, HTTP only: /metrics and /health (the --listen-metrics-urls).
   std::vector<std::string> metrics_addresses;
   // Takes the gRPC connections and answers the gateway (in-process channel).

@@ -15,6 +15,8 @@
 #include "server/auto_compactor.h"
 #include "server/etcd_server.h"
 #include "server/membership.h"
+#include "tls/self_signed.h"
+#include "tls/tls_config.h"
 
 // The program's own pieces: log setup, the listen-port check, --version.
 #include "cmd/etcdpp/listen_check.h"
@@ -55,6 +57,22 @@ struct Flags {
   std::string auth_token = "simple";
   uint64_t auth_token_ttl = 300;
   int bcrypt_cost = 10;
+  // Client TLS (https:// client URLs).
+  std::string cert_file;
+  std::string key_file;
+  std::string trusted_ca_file;
+  bool client_cert_auth = false;
+  bool auto_tls = false;
+  // Peer TLS (https:// peer URLs).
+  std::string peer_cert_file;
+  std::string peer_key_file;
+  std::string peer_trusted_ca_file;
+  bool peer_client_cert_auth = false;
+  bool peer_auto_tls = false;
+  std::string peer_cert_allowed_cn;
+  // Both.
+  std::string cipher_suites;
+  std::string tls_min_version = "TLS1.2";
 };
 
 // etcd's option, etcd's environment variable: --foo-bar <-> ETCD_FOO_BAR.
@@ -99,6 +117,74 @@ Result<std::chrono::milliseconds> ParseGoDuration(const std::string& text) {
   }
   if (total_ms < 1) return bad();
   return std::chrono::milliseconds(static_cast<int64_t>(total_ms));
+}
+
+// A boolean switch as Go's flag package takes it: --name, --name=true, --name=false.
+CLI::Option* AddSwitch(CLI::App& app, const std::string& name, bool& value,
+                       const std::string& help) {
+  std::string env = "ETCD_";
+  for (char c : name) env.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+  return app.add_flag("--" + name, value, help)->envname(env);
+}
+
+// The hosts of URLs, for a self-signed certificate's names.
+std::vector<std::string> UrlHosts(const std::vector<std::string>& urls) {
+  std::vector<std::string> hosts;
+  for (const std::string& u : urls) {
+    auto hp = etcdpp::server::HostPort(u);
+    if (!hp.ok()) continue;
+    std::string host = hp->substr(0, hp->rfind(':'));
+    if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    if (!host.empty()) hosts.push_back(host);
+  }
+  return hosts;
+}
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> parts;
+  size_t begin = 0;
+  while (begin < text.size()) {
+    size_t end = std::min(text.find(',', begin), text.size());
+    if (end > begin) parts.push_back(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return parts;
+}
+
+bool IsHttps(const std::string& url) { return url.rfind("https://", 0) == 0; }
+
+// The client port's certificates: the given files, or with --auto-tls a
+// self-signed pair under <data-dir>/fixtures/client (as etcd). Null when no
+// client URL is https.
+Result<std::shared_ptr<etcdpp::tls::ServerContextSource>> ClientTls(
+    const Flags& flags, const std::string& data_dir, const std::vector<std::string>& listen_urls) {
+  bool any_https = false;
+  for (const std::string& u : listen_urls) any_https |= IsHttps(u);
+  if (!any_https) return std::shared_ptr<etcdpp::tls::ServerContextSource>();
+  etcdpp::tls::TlsOptions tls;
+  tls.cert_file = flags.cert_file;
+  tls.key_file = flags.key_file;
+  tls.trusted_ca_file = flags.trusted_ca_file;
+  tls.client_cert_auth = flags.client_cert_auth;
+  tls.cipher_suites = SplitCommas(flags.cipher_suites);
+  tls.alpn_for_client_port = true;
+  auto min_version = etcdpp::tls::ParseMinVersion(flags.tls_min_version);
+  if (!min_version.ok()) return min_version.status();
+  tls.min_version = *min_version;
+  if (tls.cert_file.empty() && flags.auto_tls) {
+    auto files =
+        etcdpp::tls::SelfSignedCertificate(data_dir + "/fixtures/client", UrlHosts(listen_urls));
+    if (!files.ok()) return files.status();
+    tls.cert_file = files->cert_file;
+    tls.key_file = files->key_file;
+  }
+  if (tls.cert_file.empty()) {
+    return Status::InvalidArgument(
+        "https client URLs need --cert-file and --key-file (or --auto-tls)");
+  }
+  auto source = etcdpp::tls::ServerContextSource::Create(std::move(tls));
+  if (!source.ok()) return source.status();
+  return std::shared_ptr<etcdpp::tls::ServerContextSource>(std::move(*source));
 }
 
 int Fail(const Status& st) {
@@ -179,6 +265,28 @@ int main(int argc, char** argv) {
           "Seconds a simple token stays valid after its last use.");
   AddFlag(app, "bcrypt-cost", flags.bcrypt_cost, "Work factor of stored password hashes (4..31).")
       ->check(CLI::Range(4, 31));
+  AddFlag(app, "cert-file", flags.cert_file, "Path to the client server TLS cert file.");
+  AddFlag(app, "key-file", flags.key_file, "Path to the client server TLS key file.");
+  AddFlag(app, "trusted-ca-file", flags.trusted_ca_file,
+          "Path to the CA bundle that signs accepted client certificates.");
+  AddSwitch(app, "client-cert-auth", flags.client_cert_auth,
+            "Refuse clients without a certificate signed by --trusted-ca-file.");
+  AddSwitch(app, "auto-tls", flags.auto_tls,
+            "Serve https client URLs with a generated self-signed certificate.");
+  AddFlag(app, "peer-cert-file", flags.peer_cert_file, "Path to the peer TLS cert file.");
+  AddFlag(app, "peer-key-file", flags.peer_key_file, "Path to the peer TLS key file.");
+  AddFlag(app, "peer-trusted-ca-file", flags.peer_trusted_ca_file,
+          "Path to the CA bundle that signs accepted peer certificates.");
+  AddSwitch(app, "peer-client-cert-auth", flags.peer_client_cert_auth,
+            "Refuse peers without a certificate signed by --peer-trusted-ca-file.");
+  AddSwitch(app, "peer-auto-tls", flags.peer_auto_tls,
+            "Serve https peer URLs with a generated self-signed certificate.");
+  AddFlag(app, "peer-cert-allowed-cn", flags.peer_cert_allowed_cn,
+          "Accept only peer certificates with this common name.");
+  AddFlag(app, "cipher-suites", flags.cipher_suites,
+          "Comma-separated TLS 1.2 cipher suites (IANA names, as etcd); empty: a modern set.");
+  AddFlag(app, "tls-min-version", flags.tls_min_version, "Lowest TLS version: TLS1.2 or TLS1.3.")
+      ->check(CLI::IsMember({"TLS1.2", "TLS1.3"}));
   CLI11_PARSE(app, argc, argv);
   if (flags.auth_token != "simple") {
     std::fprintf(stderr, "etcdpp: --auth-token %s is not supported (use simple)\n",
@@ -268,8 +376,12 @@ int main(int argc, char** argv) {
   port_options.enable_ui = flags.enable_ui;
   port_options.enable_v2 = flags.enable_v2;
   for (const std::string& u : *listen) {
-    port_options.client_addresses.push_back(*etcdpp::server::HostPort(u));
+    (IsHttps(u) ? port_options.tls_client_addresses : port_options.client_addresses)
+        .push_back(*etcdpp::server::HostPort(u));
   }
+  auto client_tls = ClientTls(flags, options.data_dir, *listen);
+  if (!client_tls.ok()) return Fail(client_tls.status());
+  port_options.tls = *client_tls;
   if (!flags.listen_metrics_urls.empty()) {
     auto metrics_urls = etcdpp::server::ParseUrls(flags.listen_metrics_urls);
     if (!metrics_urls.ok()) return Fail(metrics_urls.status());
