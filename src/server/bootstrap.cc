@@ -179,7 +179,8 @@ class Bootstrapper {
           "--initial-cluster-state=existing needs at least one other member in "
           "--initial-cluster to ask for the cluster");
     }
-    auto fetched = transport::FetchMembership(remote_urls, RequestTimeout(options_));
+    auto fetched =
+        transport::FetchMembership(remote_urls, RequestTimeout(options_), options_.peer_tls);
     if (!fetched.ok()) {
       return Status::Unavailable("cannot fetch cluster info from peer urls: " +
                                  fetched.status().message());

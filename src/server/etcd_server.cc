@@ -116,6 +116,7 @@ Status EtcdServer::Open() {
   const DataDirLayout layout(options_.data_dir);
   transport::TransportOptions transport_options;
   transport_options.snapshot_dir = layout.snap_dir;
+  transport_options.tls = options_.peer_tls;
   transport::Handler* handler = this;
   transport_ =
       std::make_unique<transport::Transport>(member_id_, cluster_id_, handler, transport_options);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "transport/transport.h"
+
 namespace etcdpp {
 class Env;
 class Clock;
@@ -78,6 +80,9 @@ struct ServerOptions {
   std::chrono::seconds auth_token_ttl{300};
   // --bcrypt-cost: work factor of stored password hashes.
   int bcrypt_cost = 10;
+  // Peer TLS (--peer-cert-file and the rest): the peer server and every
+  // channel to a peer.
+  transport::PeerTlsOptions peer_tls;
 
   // Every file operation of the server (not LMDB's own) goes through `env`,
   // every deadline and tick through `clock`. Null means Env::Default() and

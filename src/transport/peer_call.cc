@@ -33,7 +33,7 @@ void PeerCaller::Call(uint64_t to, const std::string& address, const std::string
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopped_) {
       auto& slot = stubs_[address];
-      if (!slot) slot = transportpb::RaftPeer::NewStub(NewPeerChannel(address));
+      if (!slot) slot = transportpb::RaftPeer::NewStub(NewPeerChannel(address, tls_));
       stub = slot.get();
       calls_.insert(call.release());
     }

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "transport/transport.h"
 #include "transportpb/transport.grpc.pb.h"
 
 namespace etcdpp::transport {
@@ -29,7 +30,8 @@ class PeerCaller {
  public:
   using Done = std::function<void(Result<std::string>)>;
 
-  PeerCaller(uint64_t self_id, uint64_t cluster_id) : self_id_(self_id), cluster_id_(cluster_id) {}
+  PeerCaller(uint64_t self_id, uint64_t cluster_id, PeerTlsOptions tls)
+      : self_id_(self_id), cluster_id_(cluster_id), tls_(std::move(tls)) {}
   // Stops (if not yet stopped).
   ~PeerCaller();
 
@@ -45,6 +47,7 @@ class PeerCaller {
 
   const uint64_t self_id_;
   const uint64_t cluster_id_;
+  const PeerTlsOptions tls_;
   std::mutex mu_;
   std::condition_variable idle_cv_;
   bool stopped_ = false;                                                       // guarded by mu_

@@ -108,7 +108,7 @@ void PeerSender::Run() {
       ctx_ = &ctx;
     }
     AddHandshake(&ctx, Handshake{cluster_id_, self_id_, peer_id_});
-    auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(address));
+    auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(address, options_.tls));
     transportpb::StreamAck ack;
     auto writer = stub->Stream(&ctx, &ack);
     // Returns when the peer accepts (initial metadata) or the call fails;

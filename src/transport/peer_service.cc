@@ -50,6 +50,12 @@ PeerService::PeerService(Transport* transport, Handler* handler, const Transport
     : transport_(transport), handler_(handler), options_(options) {}
 
 grpc::Status PeerService::Admit(const grpc::ServerContext& ctx, uint64_t* from) const {
+  if (!PeerCertificateAllowed(ctx, options_.tls)) {
+    spdlog::warn("transport: refused a peer call: its certificate's common name is not {}",
+                 options_.tls.allowed_common_name);
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "etcdpp transport: peer certificate common name not allowed");
+  }
   std::optional<Handshake> hs = ReadHandshake(ctx);
   if (!hs) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -93,8 +99,12 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status PeerService::Members(grpc::ServerContext*, const transportpb::MembersRequest*,
+grpc::Status PeerService::Members(grpc::ServerContext* ctx, const transportpb::MembersRequest*,
                                   transportpb::MembersResponse* response) {
+  if (!PeerCertificateAllowed(*ctx, options_.tls)) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "etcdpp transport: peer certificate common name not allowed");
+  }
   response->set_cluster_id(transport_->cluster_id());
   response->set_membership(handler_->MembershipForPeers());
   return grpc::Status::OK;

@@ -36,6 +36,7 @@ SnapshotSender::SnapshotSender(uint64_t self_id, uint64_t cluster_id, std::strin
       address_(std::move(address)),
       msg_(std::move(msg)),
       path_(std::move(data_file_path)),
+      tls_(options.tls),
       chunk_bytes_(std::max<size_t>(options.snapshot_chunk_bytes, 1)),
       base_timeout_(options.snapshot_base_timeout),
       min_bytes_per_second_(std::max<uint64_t>(options.snapshot_min_bytes_per_second, 1)),
@@ -84,7 +85,7 @@ bool SnapshotSender::Transfer() {
   AddHandshake(&ctx, Handshake{cluster_id_, self_id_, to});
   ctx.set_deadline(std::chrono::system_clock::now() + base_timeout_ +
                    std::chrono::seconds(total / min_bytes_per_second_));
-  auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(address_));
+  auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(address_, tls_));
   transportpb::SnapshotAck ack;
   auto writer = stub->Snapshot(&ctx, &ack);
 

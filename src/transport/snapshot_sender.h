@@ -46,6 +46,7 @@ class SnapshotSender {
   const std::string address_;
   raftpb::Message msg_;  // Owned by the thread.
   const std::string path_;
+  const PeerTlsOptions tls_;
   const size_t chunk_bytes_;
   const std::chrono::milliseconds base_timeout_;
   const uint64_t min_bytes_per_second_;

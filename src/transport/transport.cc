@@ -37,7 +37,7 @@ Result<std::string> PeerUrlToAddress(const std::string& url) {
   if (rest.starts_with("http://")) {
     rest.remove_prefix(7);
   } else if (rest.starts_with("https://")) {
-    return Status::InvalidArgument("peer TLS (https) is not supported: " + url);
+    rest.remove_prefix(8);
   } else if (rest.find("://") != std::string_view::npos) {
     return Status::InvalidArgument("unsupported peer URL scheme: " + url);
   }
@@ -59,7 +59,7 @@ Transport::Transport(uint64_t self_id, uint64_t cluster_id, Handler* handler,
       handler_(handler),
       options_(std::move(options)),
       dropped_(std::make_shared<std::atomic<uint64_t>>(0)),
-      caller_(std::make_unique<PeerCaller>(self_id, cluster_id)) {}
+      caller_(std::make_unique<PeerCaller>(self_id, cluster_id, options_.tls)) {}
 
 Transport::~Transport() { Stop(); }
 
@@ -75,12 +75,14 @@ Status Transport::Start(const std::vector<std::string>& listen_addresses) {
     if (!a.ok()) return a.status();
     addresses.push_back(std::move(*a));
   }
+  auto credentials = PeerServerCredentials(options_.tls);
+  if (!credentials.ok()) return credentials.status();
   auto service = std::make_unique<PeerService>(this, handler_, options_);
   grpc::ServerBuilder builder;
   ConfigurePeerServer(&builder);
   std::vector<int> ports(addresses.size(), 0);
   for (size_t i = 0; i < addresses.size(); ++i) {
-    builder.AddListeningPort(addresses[i], grpc::InsecureServerCredentials(), &ports[i]);
+    builder.AddListeningPort(addresses[i], *credentials, &ports[i]);
   }
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -294,12 +296,13 @@ std::string RemovedMemberMessage(uint64_t id) {
 }
 
 Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,
-                                       std::chrono::milliseconds timeout) {
+                                       std::chrono::milliseconds timeout,
+                                       const PeerTlsOptions& tls) {
   std::string errors;
   for (const std::string& url : peer_urls) {
     Result<std::string> address = PeerUrlToAddress(url);
     if (!address.ok()) return address.status();
-    auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(*address));
+    auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(*address, tls));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + timeout);
     ctx.set_wait_for_ready(true);

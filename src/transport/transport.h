@@ -90,7 +90,32 @@ class Handler {
   virtual void OnRemovedFromCluster() {}
 };
 
+// Peer TLS (--peer-cert-file ...). With a certificate, the peer server
+// serves TLS only and every outgoing channel speaks TLS, presenting the same
+// certificate as its client certificate. Outgoing channels read the files
+// when they connect, so a rotated certificate is used from the next
+// connection; the server loads them once at Start.
+struct PeerTlsOptions {
+  std::string cert_file;
+  std::string key_file;
+  // Signs the certificates peers present, both ways. Empty with
+  // skip_server_verify only.
+  std::string trusted_ca_file;
+  // Inbound: a peer without a certificate signed by trusted_ca_file fails
+  // the handshake.
+  bool client_cert_auth = false;
+  // Inbound: if not empty, only a certificate with this subject common name
+  // is admitted (calls from others fail with PERMISSION_DENIED).
+  std::string allowed_common_name;
+  // Outgoing: accept any server certificate (--peer-auto-tls, whose
+  // certificates are self-signed): encrypted, not authenticated.
+  bool skip_server_verify = false;
+
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct TransportOptions {
+  PeerTlsOptions tls;
   // Where received snapshot files are written. Must exist when a snapshot
   // arrives; if empty, inbound snapshots are refused.
   std::string snapshot_dir;
@@ -238,10 +263,12 @@ struct PeerMembership {
 // membership; the first answer wins. kUnavailable if none answers within
 // `timeout` each.
 Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,
-                                       std::chrono::milliseconds timeout);
+                                       std::chrono::milliseconds timeout,
+                                       const PeerTlsOptions& tls = {});
 
-// "host:port" from "http://host:port" (also accepts "host:port" and a
-// trailing '/'). https URLs are refused: peer TLS is not implemented.
+// "host:port" from "http://host:port" or "https://host:port" (also accepts
+// "host:port" and a trailing '/'). Whether TLS is spoken is PeerTlsOptions'
+// business, not the URL's.
 Result<std::string> PeerUrlToAddress(const std::string& url);
 
 }  // namespace etcdpp::transport

@@ -4,6 +4,11 @@
 #include <climits>
 #include <string_view>
 
+#include <grpcpp/security/tls_credentials_options.h>
+#include <spdlog/spdlog.h>
+
+#include "tls/tls_config.h"
+
 namespace etcdpp::transport {
 namespace {
 
@@ -45,7 +50,73 @@ bool WasAccepted(const grpc::ClientContext& ctx) {
   return it != md.end() && std::string_view(it->second.data(), it->second.size()) == "1";
 }
 
-std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& address) {
+namespace {
+
+// What a channel presents and trusts; insecure without a certificate.
+std::shared_ptr<grpc::ChannelCredentials> PeerChannelCredentials(const PeerTlsOptions& tls) {
+  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
+  auto cert = tls::ReadPemFile(tls.cert_file);
+  auto key = tls::ReadPemFile(tls.key_file);
+  if (!cert.ok() || !key.ok()) {
+    spdlog::error("transport: cannot read peer certificate {} or key {}", tls.cert_file,
+                  tls.key_file);
+  }
+  const std::string cert_pem = cert.ok() ? *cert : "";
+  const std::string key_pem = key.ok() ? *key : "";
+  if (tls.skip_server_verify) {
+    namespace exp = grpc::experimental;
+    auto provider = std::make_shared<exp::StaticDataCertificateProvider>(
+        std::vector<exp::IdentityKeyCertPair>{{key_pem, cert_pem}});
+    exp::TlsChannelCredentialsOptions options;
+    options.set_certificate_provider(provider);
+    options.watch_identity_key_cert_pairs();
+    options.set_verify_server_certs(false);
+    options.set_check_call_host(false);
+    options.set_certificate_verifier(std::make_shared<exp::NoOpCertificateVerifier>());
+    return exp::TlsCredentials(options);
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.trusted_ca_file.empty()) {
+    auto ca = tls::ReadPemFile(tls.trusted_ca_file);
+    if (ca.ok()) ssl.pem_root_certs = *ca;
+  }
+  ssl.pem_cert_chain = cert_pem;
+  ssl.pem_private_key = key_pem;
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<grpc::ServerCredentials>> PeerServerCredentials(const PeerTlsOptions& tls) {
+  if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  auto cert = tls::ReadPemFile(tls.cert_file);
+  if (!cert.ok()) return cert.status();
+  auto key = tls::ReadPemFile(tls.key_file);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.client_cert_auth ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                           : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!tls.trusted_ca_file.empty()) {
+    auto ca = tls::ReadPemFile(tls.trusted_ca_file);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+  }
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(ssl);
+}
+
+bool PeerCertificateAllowed(const grpc::ServerContext& ctx, const PeerTlsOptions& tls) {
+  if (tls.allowed_common_name.empty()) return true;
+  auto auth = ctx.auth_context();
+  if (auth == nullptr) return false;
+  for (const grpc::string_ref& cn : auth->FindPropertyValues("x509_common_name")) {
+    if (std::string_view(cn.data(), cn.size()) == tls.allowed_common_name) return true;
+  }
+  return false;
+}
+
+std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& address,
+                                              const PeerTlsOptions& tls) {
   grpc::ChannelArguments args;
   // Each channel owns its connection, so a reconnect really reconnects and
   // transports in one process (tests) behave like separate processes.
@@ -55,7 +126,7 @@ std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, PeerChannelCredentials(tls), args);
 }
 
 void ConfigurePeerServer(grpc::ServerBuilder* builder) {

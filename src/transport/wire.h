@@ -10,6 +10,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "base/status.h"
+#include "transport/transport.h"
+
 namespace etcdpp::transport {
 
 inline constexpr char kClusterIdKey[] = "etcdpp-cluster-id";
@@ -34,8 +37,17 @@ bool WasAccepted(const grpc::ClientContext& ctx);
 // A new channel (with its own connection: no subchannel sharing) to a peer
 // at `address` ("host:port"). Keepalive pings detect a dead peer on an idle
 // stream; messages have no size limit (one Raft message may be large).
-std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& address);
+// With tls.enabled(), over TLS (the files are read now; an unreadable one
+// makes a channel whose calls fail, retried at the next connect).
+std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& address,
+                                              const PeerTlsOptions& tls);
 // Settings of the peer server matching NewPeerChannel.
 void ConfigurePeerServer(grpc::ServerBuilder* builder);
+// Insecure without tls.enabled(); else TLS, requiring and verifying client
+// certificates under tls.client_cert_auth. Fails if a file cannot be read.
+Result<std::shared_ptr<grpc::ServerCredentials>> PeerServerCredentials(const PeerTlsOptions& tls);
+// Whether the verified client certificate of `ctx`'s call may act as a peer
+// (tls.allowed_common_name); always true when no name is required.
+bool PeerCertificateAllowed(const grpc::ServerContext& ctx, const PeerTlsOptions& tls);
 
 }  // namespace etcdpp::transport

@@ -187,6 +187,38 @@ Result<std::shared_ptr<etcdpp::tls::ServerContextSource>> ClientTls(
   return std::shared_ptr<etcdpp::tls::ServerContextSource>(std::move(*source));
 }
 
+// The peer port's TLS: the given files, or with --peer-auto-tls a
+// self-signed pair under <data-dir>/fixtures/peer whose peers are not
+// verified (as etcd). Disabled when no peer URL is https.
+Result<etcdpp::transport::PeerTlsOptions> PeerTls(const Flags& flags, const std::string& data_dir,
+                                                  const std::vector<std::string>& peer_urls) {
+  etcdpp::transport::PeerTlsOptions tls;
+  bool any_https = false;
+  for (const std::string& u : peer_urls) any_https |= IsHttps(u);
+  if (!any_https) return tls;
+  tls.cert_file = flags.peer_cert_file;
+  tls.key_file = flags.peer_key_file;
+  tls.trusted_ca_file = flags.peer_trusted_ca_file;
+  tls.client_cert_auth = flags.peer_client_cert_auth;
+  tls.allowed_common_name = flags.peer_cert_allowed_cn;
+  if (tls.cert_file.empty() && flags.peer_auto_tls) {
+    auto files =
+        etcdpp::tls::SelfSignedCertificate(data_dir + "/fixtures/peer", UrlHosts(peer_urls));
+    if (!files.ok()) return files.status();
+    tls.cert_file = files->cert_file;
+    tls.key_file = files->key_file;
+    tls.skip_server_verify = true;
+  }
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return Status::InvalidArgument(
+        "https peer URLs need --peer-cert-file and --peer-key-file (or --peer-auto-tls)");
+  }
+  if (tls.client_cert_auth && tls.trusted_ca_file.empty()) {
+    return Status::InvalidArgument("--peer-client-cert-auth needs --peer-trusted-ca-file");
+  }
+  return tls;
+}
+
 int Fail(const Status& st) {
   const std::string text = st.message().empty() ? st.ToString() : st.message();
   spdlog::critical("{}", text);
@@ -338,6 +370,11 @@ int main(int argc, char** argv) {
       options.initial_cluster += flags.name + "=" + u;
     }
   }
+  std::vector<std::string> all_peer_urls = *listen_peer;
+  all_peer_urls.insert(all_peer_urls.end(), peer_urls->begin(), peer_urls->end());
+  auto peer_tls = PeerTls(flags, options.data_dir, all_peer_urls);
+  if (!peer_tls.ok()) return Fail(peer_tls.status());
+  options.peer_tls = *peer_tls;
   options.initial_cluster_state = flags.initial_cluster_state;
   options.initial_cluster_token = flags.initial_cluster_token;
   options.snapshot_count = flags.snapshot_count;
