@@ -4,9 +4,9 @@
 #include <climits>
 #include <string_view>
 
-#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
+#include "tls/grpc_credentials.h"
 #include "tls/tls_config.h"
 
 namespace etcdpp::transport {
@@ -55,34 +55,13 @@ namespace {
 // What a channel presents and trusts; insecure without a certificate.
 std::shared_ptr<grpc::ChannelCredentials> PeerChannelCredentials(const PeerTlsOptions& tls) {
   if (!tls.enabled()) return grpc::InsecureChannelCredentials();
-  auto cert = tls::ReadPemFile(tls.cert_file);
-  auto key = tls::ReadPemFile(tls.key_file);
-  if (!cert.ok() || !key.ok()) {
-    spdlog::error("transport: cannot read peer certificate {} or key {}", tls.cert_file,
-                  tls.key_file);
-  }
-  const std::string cert_pem = cert.ok() ? *cert : "";
-  const std::string key_pem = key.ok() ? *key : "";
-  if (tls.skip_server_verify) {
-    namespace exp = grpc::experimental;
-    auto provider = std::make_shared<exp::StaticDataCertificateProvider>(
-        std::vector<exp::IdentityKeyCertPair>{{key_pem, cert_pem}});
-    exp::TlsChannelCredentialsOptions options;
-    options.set_certificate_provider(provider);
-    options.watch_identity_key_cert_pairs();
-    options.set_verify_server_certs(false);
-    options.set_check_call_host(false);
-    options.set_certificate_verifier(std::make_shared<exp::NoOpCertificateVerifier>());
-    return exp::TlsCredentials(options);
-  }
-  grpc::SslCredentialsOptions ssl;
-  if (!tls.trusted_ca_file.empty()) {
-    auto ca = tls::ReadPemFile(tls.trusted_ca_file);
-    if (ca.ok()) ssl.pem_root_certs = *ca;
-  }
-  ssl.pem_cert_chain = cert_pem;
-  ssl.pem_private_key = key_pem;
-  return grpc::SslCredentials(ssl);
+  auto credentials = tls::ClientChannelCredentials(
+      {tls.trusted_ca_file, tls.cert_file, tls.key_file, tls.skip_server_verify});
+  if (credentials.ok()) return *credentials;
+  // The files are mid-rewrite or gone: this connection fails its handshake
+  // (no certificate, nothing trusted) and the sender retries later.
+  spdlog::error("transport: {}", credentials.status().message());
+  return grpc::SslCredentials(grpc::SslCredentialsOptions());
 }
 
 }  // namespace

@@ -21,11 +21,13 @@ std::string StripScheme(const std::string& endpoint) {
   return p == std::string::npos ? endpoint : endpoint.substr(p + 3);
 }
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint) {
+std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint,
+                                       const std::shared_ptr<grpc::ChannelCredentials>& creds) {
   grpc::ChannelArguments args;
   // One TCP connection per stream, as separate clients would have.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(StripScheme(endpoint), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      StripScheme(endpoint), creds != nullptr ? creds : grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace
@@ -51,7 +53,8 @@ LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
   const Clock::time_point start = Clock::now();
   for (int s = 0; s < o.streams; ++s) {
     threads.emplace_back([&, s] {
-      auto stub = etcdserverpb::Lease::NewStub(Connect(o.endpoints[s % o.endpoints.size()]));
+      auto stub =
+          etcdserverpb::Lease::NewStub(Connect(o.endpoints[s % o.endpoints.size()], o.credentials));
       etcdserverpb::LeaseGrantRequest grant;
       grant.set_ttl(o.ttl);
       etcdserverpb::LeaseGrantResponse granted;

@@ -5,8 +5,11 @@
 // "lease-keepalive", over long-lived streams as clientv3's KeepAlive uses).
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,8 @@ namespace etcdpp::bench {
 
 struct LeaseKeepAliveOptions {
   std::vector<std::string> endpoints;  // streams are spread over them
+  // TLS (--cacert, --cert, --key); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   int streams = 10;
   int64_t total = 10000;
   int64_t ttl = 60;

@@ -108,7 +108,10 @@ LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("etcdpp.bench.connection_index", i);
     const std::string target = StripScheme(options.endpoints[i % options.endpoints.size()]);
-    auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel(
+        target,
+        options.credentials != nullptr ? options.credentials : grpc::InsecureChannelCredentials(),
+        args);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + options.connect_timeout)) {
       result.setup_error = fmt::format("cannot connect to {}", target);
       return result;

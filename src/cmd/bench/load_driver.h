@@ -14,6 +14,8 @@
 #ifndef ETCDPP_CMD_BENCH_LOAD_DRIVER_H_
 #define ETCDPP_CMD_BENCH_LOAD_DRIVER_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -44,7 +46,9 @@ class Call {
 using CallFactory = std::function<std::unique_ptr<Call>(int slot)>;
 
 struct LoadOptions {
-  std::vector<std::string> endpoints;  // host:port (an http:// prefix is ignored)
+  std::vector<std::string> endpoints;  // host:port (an http:// or https:// prefix is ignored)
+  // TLS (--cacert, --cert, --key); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   int conns = 1;
   int clients = 1;
   int64_t total = 10000;

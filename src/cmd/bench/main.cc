@@ -25,6 +25,7 @@
 #include "cmd/bench/lease_keepalive.h"
 #include "cmd/bench/load_driver.h"
 #include "cmd/bench/watch_fanout.h"
+#include "tls/grpc_credentials.h"
 
 namespace etcdpp::bench {
 namespace {
@@ -56,6 +57,15 @@ int Main(int argc, char** argv) {
   bool json = false;
   int request_timeout_s = 30;
   app.add_option("--endpoints", endpoints, "comma-separated gRPC endpoints");
+  tls::ClientTlsFiles tls_files;
+  bool insecure_transport = true;
+  app.add_option("--cacert", tls_files.ca_file, "verify the server with this CA bundle (TLS)");
+  app.add_option("--cert", tls_files.cert_file, "client certificate (TLS)");
+  app.add_option("--key", tls_files.key_file, "client certificate's key (TLS)");
+  app.add_flag("--insecure-skip-tls-verify", tls_files.skip_verify,
+               "TLS without verifying the server's certificate");
+  app.add_flag("--insecure-transport", insecure_transport,
+               "plaintext unless a file is given or an endpoint is https:// (default true)");
   app.add_option("--conns", load.conns, "total number of gRPC connections")
       ->check(CLI::PositiveNumber);
   app.add_option("--clients", load.clients,
@@ -113,9 +123,23 @@ int Main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  // TLS as etcdctl decides it: a file given, an https:// endpoint, or
+  // --insecure-transport=false.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (!tls_files.ca_file.empty() || !tls_files.cert_file.empty() || tls_files.skip_verify ||
+      endpoints.find("https://") != std::string::npos || !insecure_transport) {
+    auto made = tls::ClientChannelCredentials(tls_files);
+    if (!made.ok()) {
+      fmt::print(stderr, "etcdpp-bench: {}\n", made.status().message());
+      return 1;
+    }
+    credentials = *made;
+  }
+
   if (lease_cmd->parsed()) {
     LeaseKeepAliveOptions ka;
     ka.endpoints = SplitEndpoints(endpoints);
+    ka.credentials = credentials;
     ka.streams = load.clients;
     ka.total = load.total;
     ka.timeout = std::chrono::seconds(request_timeout_s * 4);
@@ -138,6 +162,7 @@ int Main(int argc, char** argv) {
 
   if (watch_cmd->parsed()) {
     fanout.endpoints = SplitEndpoints(endpoints);
+    fanout.credentials = credentials;
     fanout.timeout = std::chrono::seconds(request_timeout_s * 4);
     WatchFanoutResult r = RunWatchFanout(fanout);
     std::FILE* out = json ? stderr : stdout;
@@ -161,6 +186,7 @@ int Main(int argc, char** argv) {
   }
 
   load.endpoints = SplitEndpoints(endpoints);
+  load.credentials = credentials;
   load.request_timeout = std::chrono::seconds(request_timeout_s);
   if (load.threads <= 0) {
     load.threads =

@@ -16,12 +16,15 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint) {
+std::shared_ptr<grpc::Channel> Connect(std::string endpoint,
+                                       const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+  if (const size_t p = endpoint.find("://"); p != std::string::npos) endpoint.erase(0, p + 3);
   grpc::ChannelArguments args;
   // One TCP connection per stream, as separate clients would have.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      endpoint, creds != nullptr ? creds : grpc::InsecureChannelCredentials(), args);
 }
 
 }  // namespace
@@ -47,7 +50,8 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   for (int s = 0; s < o.streams; ++s) {
     const int count = o.watchers / o.streams + (s < o.watchers % o.streams ? 1 : 0);
     threads.emplace_back([&, s, count] {
-      auto stub = etcdserverpb::Watch::NewStub(Connect(o.endpoints[s % o.endpoints.size()]));
+      auto stub =
+          etcdserverpb::Watch::NewStub(Connect(o.endpoints[s % o.endpoints.size()], o.credentials));
       grpc::ClientContext ctx;
       ctx.set_deadline(deadline);
       auto stream = stub->Watch(&ctx);
@@ -94,7 +98,7 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
     cv.notify_all();
   }
   if (error.empty()) {
-    auto kv = etcdserverpb::KV::NewStub(Connect(o.endpoints[0]));
+    auto kv = etcdserverpb::KV::NewStub(Connect(o.endpoints[0], o.credentials));
     const std::string value(static_cast<size_t>(o.val_size), 'v');
     for (int i = 0; i < o.puts; ++i) {
       grpc::ClientContext ctx;

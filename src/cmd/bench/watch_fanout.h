@@ -4,8 +4,11 @@
 // idea, reported as events delivered per second).
 #pragma once
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,8 @@ namespace etcdpp::bench {
 
 struct WatchFanoutOptions {
   std::vector<std::string> endpoints;
+  // TLS (--cacert, --cert, --key); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   int streams = 10;
   int watchers = 1000;  // In all, split evenly over the streams.
   int puts = 1000;

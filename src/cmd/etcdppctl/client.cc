@@ -1,5 +1,7 @@
 #include "cmd/etcdppctl/client.h"
 
+#include "tls/grpc_credentials.h"
+
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -14,13 +16,6 @@ constexpr auto kRetryPause = std::chrono::milliseconds(50);
 
 bool StartsWith(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Brings the channel to READY, giving up as soon as the connection attempt
@@ -153,14 +148,18 @@ Client::Connection& Client::ConnectionTo(size_t index) {
   if (connections_[index]) return *connections_[index];
   const std::string& endpoint = options_.endpoints[index];
   std::shared_ptr<grpc::ChannelCredentials> creds;
+  // As etcdctl: TLS for an https:// endpoint, when any file is given, or
+  // when --insecure-transport=false.
   bool tls = StartsWith(endpoint, "https://") || !options_.cacert_file.empty() ||
-             !options_.cert_file.empty() || !options_.key_file.empty();
+             !options_.cert_file.empty() || !options_.key_file.empty() ||
+             !options_.insecure_transport;
   if (tls) {
-    grpc::SslCredentialsOptions ssl;
-    if (!options_.cacert_file.empty()) ssl.pem_root_certs = ReadFile(options_.cacert_file);
-    if (!options_.cert_file.empty()) ssl.pem_cert_chain = ReadFile(options_.cert_file);
-    if (!options_.key_file.empty()) ssl.pem_private_key = ReadFile(options_.key_file);
-    creds = grpc::SslCredentials(ssl);
+    auto tls_creds =
+        tls::ClientChannelCredentials({options_.cacert_file, options_.cert_file, options_.key_file,
+                                       options_.insecure_skip_tls_verify});
+    // The files were checked before the client was made (invocation.cc);
+    // one that vanished since fails the handshake, like an unreachable endpoint.
+    creds = tls_creds.ok() ? *tls_creds : grpc::SslCredentials(grpc::SslCredentialsOptions());
   } else {
     creds = grpc::InsecureChannelCredentials();
   }

@@ -60,6 +60,8 @@ struct ClientOptions {
   std::string cert_file;
   std::string key_file;
   bool insecure_skip_tls_verify = false;
+  // --insecure-transport=false: TLS even without files or https:// (etcdctl).
+  bool insecure_transport = true;
   // --user "name[:password]" / --password: authenticate and send the token.
   std::string user;
   std::string password;

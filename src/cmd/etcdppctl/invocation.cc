@@ -1,5 +1,7 @@
 #include "cmd/etcdppctl/invocation.h"
 
+#include "tls/grpc_credentials.h"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -213,6 +215,13 @@ std::optional<int> Invocation::PrepareClient() {
   copts.cert_file = global_.cert;
   copts.key_file = global_.key;
   copts.insecure_skip_tls_verify = global_.insecure_skip_tls_verify;
+  copts.insecure_transport = global_.insecure_transport;
+  if (!copts.cacert_file.empty() || !copts.cert_file.empty() || !copts.key_file.empty()) {
+    // etcdctl refuses unreadable certificate files before dialing.
+    auto checked = tls::ClientChannelCredentials(
+        {copts.cacert_file, copts.cert_file, copts.key_file, copts.insecure_skip_tls_verify});
+    if (!checked.ok()) return Fail(CtlStatus::Fail(kExitBadArgs, checked.status().message()));
+  }
   copts.user = global_.user;
   copts.password = global_.password;
   client_ = std::make_unique<Client>(copts);
