@@ -158,7 +158,8 @@ bool SendUntilUnreachable(Transport& t, uint64_t id) {
 // Opens a raw Stream call to `port` with the given handshake and returns the
 // status the receiver answers with (OK when it accepted the stream).
 grpc::Status RawStreamStatus(int port, Handshake hs) {
-  auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel("127.0.0.1:" + std::to_string(port)));
+  auto stub =
+      transportpb::RaftPeer::NewStub(NewPeerChannel("127.0.0.1:" + std::to_string(port), {}));
   grpc::ClientContext ctx;
   AddHandshake(&ctx, hs);
   transportpb::StreamAck ack;
@@ -171,12 +172,13 @@ grpc::Status RawStreamStatus(int port, Handshake hs) {
   return writer->Finish();
 }
 
-TEST(PeerUrlTest, ParsesHttpUrlsAndRefusesOthers) {
+TEST(PeerUrlTest, ParsesHttpAndHttpsUrlsAndRefusesOthers) {
   EXPECT_EQ(*PeerUrlToAddress("http://127.0.0.1:2380"), "127.0.0.1:2380");
   EXPECT_EQ(*PeerUrlToAddress("http://localhost:2380/"), "localhost:2380");
   EXPECT_EQ(*PeerUrlToAddress("10.0.0.1:7001"), "10.0.0.1:7001");
   EXPECT_EQ(*PeerUrlToAddress("http://[::1]:2380"), "[::1]:2380");
-  EXPECT_FALSE(PeerUrlToAddress("https://127.0.0.1:2380").ok());
+  // TLS or not is the transport's PeerTlsOptions, not the scheme.
+  EXPECT_EQ(*PeerUrlToAddress("https://127.0.0.1:2380"), "127.0.0.1:2380");
   EXPECT_FALSE(PeerUrlToAddress("unix://x").ok());
   EXPECT_FALSE(PeerUrlToAddress("http://127.0.0.1").ok());
   EXPECT_FALSE(PeerUrlToAddress("http://127.0.0.1:port").ok());
@@ -189,7 +191,7 @@ TEST(TransportTest, StartFailsWhenPortIsTaken) {
   // Two members must never share a peer port (no SO_REUSEPORT).
   Status s = second.Start({a.url()});
   EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
-  EXPECT_EQ(Transport(3, kCluster, &handler).Start({"https://127.0.0.1:1"}).code(),
+  EXPECT_EQ(Transport(3, kCluster, &handler).Start({"unix://127.0.0.1:1"}).code(),
             Code::kInvalidArgument);
 }
 
