@@ -12,6 +12,7 @@ PACKAGES=(
   chromium python3-websocket
   etcd-server etcd-client python3 python3-etcd3 python3-etcd python3-prometheus-client
   libcrypt-dev
+  openssl curl
 )
 
 missing=()
