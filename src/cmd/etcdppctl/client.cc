@@ -154,9 +154,14 @@ Client::Connection& Client::ConnectionTo(size_t index) {
              !options_.cert_file.empty() || !options_.key_file.empty() ||
              !options_.insecure_transport;
   if (tls) {
+    // etcdctl skips verification only with a TLS configuration of its own
+    // (a file, or --insecure-transport=false); a bare https:// endpoint
+    // is always verified.
+    const bool configured = !options_.cacert_file.empty() || !options_.cert_file.empty() ||
+                            !options_.key_file.empty() || !options_.insecure_transport;
     auto tls_creds =
         tls::ClientChannelCredentials({options_.cacert_file, options_.cert_file, options_.key_file,
-                                       options_.insecure_skip_tls_verify});
+                                       options_.insecure_skip_tls_verify && configured});
     // The files were checked before the client was made (invocation.cc);
     // one that vanished since fails the handshake, like an unreachable endpoint.
     creds = tls_creds.ok() ? *tls_creds : grpc::SslCredentials(grpc::SslCredentialsOptions());
