@@ -4,6 +4,7 @@
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/read_executor.h"
+#include "api/write_fence.h"
 #include "mvcc/kv_store.h"
 #include "server/kv_applier.h"
 #include "server/request_validation.h"
@@ -23,6 +24,39 @@ grpc::ServerUnaryReactor* ProposeAndFinish(server::Proposer* proposer,
     if (st.ok()) cluster->FillHeader(response->mutable_header());
     reactor->Finish(ToGrpcStatus(st));
   });
+  return reactor;
+}
+
+// Proposes `op` inside the Txn of `fence` (api/write_fence.h). Once
+// applied, `unwrap` moves the op's answer into `response`; a fence that no
+// longer held fails the call and nothing was written.
+template <typename Response, typename Unwrap>
+grpc::ServerUnaryReactor* ProposeFenced(server::Proposer* proposer,
+                                        const server::ClusterView* cluster,
+                                        grpc::CallbackServerContext* context,
+                                        const auth::AuthInfo& sender, const WriteFence& fence,
+                                        etcdserverpb::RequestOp op, Response* response,
+                                        Unwrap unwrap) {
+  internalpb::InternalRaftRequest proposal;
+  StampSender(sender, &proposal);
+  *proposal.mutable_txn() = FencedTxn(fence, std::move(op));
+  auto fenced = std::make_shared<etcdserverpb::TxnResponse>();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  proposer->Propose(std::move(proposal), fenced.get(),
+                    [cluster, reactor, response, fenced, unwrap](const Status& st) {
+                      if (!st.ok()) {
+                        reactor->Finish(ToGrpcStatus(st));
+                        return;
+                      }
+                      if (!fenced->succeeded() || fenced->responses_size() != 1) {
+                        reactor->Finish(StaleFenceStatus());
+                        return;
+                      }
+                      unwrap(*fenced->mutable_responses(0), response);
+                      *response->mutable_header() = fenced->header();
+                      cluster->FillHeader(response->mutable_header());
+                      reactor->Finish(grpc::Status::OK);
+                    });
   return reactor;
 }
 
@@ -114,6 +148,16 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* context,
   if (!st.ok()) return FinishWith(context, st);
   auto sender = SenderOf(auth_, *context);
   if (!sender.ok()) return FinishWith(context, sender.status());
+  auto fence = FenceOf(*context);
+  if (!fence.ok()) return FinishWith(context, fence.status());
+  if (*fence) {
+    etcdserverpb::RequestOp op;
+    *op.mutable_request_put() = *request;
+    return ProposeFenced(proposer_, cluster_, context, *sender, **fence, std::move(op), response,
+                         [](etcdserverpb::ResponseOp& answer, etcdserverpb::PutResponse* out) {
+                           out->Swap(answer.mutable_response_put());
+                         });
+  }
   internalpb::InternalRaftRequest proposal;
   StampSender(*sender, &proposal);
   *proposal.mutable_put() = *request;
@@ -128,6 +172,17 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* co
   if (!st.ok()) return FinishWith(context, st);
   auto sender = SenderOf(auth_, *context);
   if (!sender.ok()) return FinishWith(context, sender.status());
+  auto fence = FenceOf(*context);
+  if (!fence.ok()) return FinishWith(context, fence.status());
+  if (*fence) {
+    etcdserverpb::RequestOp op;
+    *op.mutable_request_delete_range() = *request;
+    return ProposeFenced(
+        proposer_, cluster_, context, *sender, **fence, std::move(op), response,
+        [](etcdserverpb::ResponseOp& answer, etcdserverpb::DeleteRangeResponse* out) {
+          out->Swap(answer.mutable_response_delete_range());
+        });
+  }
   internalpb::InternalRaftRequest proposal;
   StampSender(*sender, &proposal);
   *proposal.mutable_delete_range() = *request;
@@ -142,6 +197,17 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* context,
   if (!st.ok()) return FinishWith(context, st);
   auto sender = SenderOf(auth_, *context);
   if (!sender.ok()) return FinishWith(context, sender.status());
+  auto fence = FenceOf(*context);
+  if (!fence.ok()) return FinishWith(context, fence.status());
+  if (*fence) {
+    // Fenced as a whole, reads included: the fenced Txn nests it.
+    etcdserverpb::RequestOp op;
+    *op.mutable_request_txn() = *request;
+    return ProposeFenced(proposer_, cluster_, context, *sender, **fence, std::move(op), response,
+                         [](etcdserverpb::ResponseOp& answer, etcdserverpb::TxnResponse* out) {
+                           out->Swap(answer.mutable_response_txn());
+                         });
+  }
   if (server::IsReadOnlyTxn(*request)) {
     // A read-only txn needs no log entry (etcd does the same); it is
     // serializable only when each of its ranges is.

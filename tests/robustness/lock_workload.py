@@ -12,6 +12,8 @@ Unlock. The value written is "<n>:<token>".
 
   * fenced: the write is a Txn that puts only if the lock key still has
     the token's create revision (docs/recipes.md, "Fencing");
+  * server-fenced: a plain Put carrying the token as gRPC metadata, checked
+    by the member (etcdpp only; src/api/write_fence.h);
   * unfenced: a plain Put, as a client that trusts "Lock returned" would.
 
 Now and then a contender freezes after reading the counter, as a process
@@ -140,6 +142,18 @@ def contender(cid, cl, variant, stop, rng, out, lockgrpc, lockpb):
                             out.acknowledged += 1
                         else:
                             out.refused += 1
+                elif variant == "server-fenced":
+                    try:
+                        kv.Put(write.request_put, RPC_TIMEOUT, metadata=[
+                            ("etcdpp-fence-key-bin", held.key),
+                            ("etcdpp-fence-revision", str(token))])
+                        with out.lock:
+                            out.acknowledged += 1
+                    except grpc.RpcError as e:
+                        if e.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                            raise
+                        with out.lock:
+                            out.refused += 1
                 else:
                     kv.Put(write.request_put, RPC_TIMEOUT)
                     with out.lock:
@@ -220,7 +234,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", required=True)
-    p.add_argument("--variant", choices=["fenced", "unfenced"], default="fenced")
+    p.add_argument("--variant", choices=["fenced", "server-fenced", "unfenced"], default="fenced")
     p.add_argument("--expect-violations", action="store_true",
                    help="pass only if mutual exclusion is broken (the unfenced variant)")
     p.add_argument("--clients", type=int, default=4)
