@@ -115,6 +115,9 @@ class MaintenanceTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  // For tests on a fake clock; declared before server_ so that it outlives
+  // the member's threads, which read it until the member stops.
+  FakeClock fake_clock_;
   ServerOptions options_;
   std::unique_ptr<EtcdServer> server_;
 };
@@ -199,7 +202,7 @@ TEST_F(MaintenanceTest, QuotaRaisesNoSpaceWhichSurvivesRestartUntilDisarmedAfter
 }
 
 TEST_F(MaintenanceTest, RevisionAutoCompactionKeepsTheLastRevisionsOnTheFakeClock) {
-  FakeClock clock;
+  FakeClock& clock = fake_clock_;
   options_.clock = &clock;
   options_.auto_compaction.mode = AutoCompactionOptions::Mode::kRevision;
   options_.auto_compaction.revisions = 5;
