@@ -22,8 +22,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   // (may be null), HashKV needs the root role, as in etcd 3.4 (MoveLeader
   // does not).
   MaintenanceService(const server::ClusterView* cluster, server::ClusterAdmin* admin,
-                     server::BackendAdmin* backend = nullptr,
-                     const auth::AuthStore* auth = nullptr)
+                     server::BackendAdmin* backend = nullptr, const auth::AuthStore* auth = nullptr)
       : cluster_(cluster), admin_(admin), backend_(backend), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,

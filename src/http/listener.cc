@@ -27,8 +27,8 @@
 #include "http/sniff.h"
 #include "http/v2_api.h"
 #include "metrics/metrics.h"
-#include "ui/ui.h"
 #include "tls/tls_config.h"
+#include "ui/ui.h"
 
 namespace etcdpp::http {
 
