@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "api/concurrency/queued_key_call.h"
 #include "api/concurrency/turn_waiter.h"
 
 namespace etcdpp::api::concurrency {
@@ -61,51 +62,18 @@ etcdserverpb::TxnRequest ProclaimTxn(const std::string& key, int64_t rev, int64_
 }
 
 // ---------------------------------------------------------------------------
-// Campaign: one object per call, owning itself (self_) until OnDone; the
-// steps run one after another from completion callbacks.
-class CampaignCall final : public grpc::ServerUnaryReactor,
-                           public std::enable_shared_from_this<CampaignCall> {
+// Campaign: one call (queued_key_call.h has its life).
+class CampaignCall final : public QueuedKeyCall<CampaignCall, v3electionpb::CampaignRequest,
+                                                v3electionpb::CampaignResponse> {
  public:
   CampaignCall(std::shared_ptr<SelfClient> client, grpc::CallbackServerContext* context,
                const v3electionpb::CampaignRequest* request,
                v3electionpb::CampaignResponse* response)
-      : client_(std::move(client)), context_(context), request_(request), response_(response) {}
-
-  static grpc::ServerUnaryReactor* Start(std::shared_ptr<CampaignCall> call) {
-    call->self_ = call;
-    EnsureLease(*call->client_, *call->context_, call->request_->lease(),
-                [call](const grpc::Status& status, int64_t lease) {
-                  if (!status.ok()) {
-                    call->Finish(AsRecipeError(status));
-                    return;
-                  }
-                  call->Enter(lease);
-                });
-    return call.get();
-  }
-
-  void OnCancel() override {
-    std::shared_ptr<TurnWaiter> waiter;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled_ = true;
-      waiter = waiter_;
-    }
-    if (waiter) waiter->Cancel();
-  }
-
-  void OnDone() override {
-    std::shared_ptr<CampaignCall> last = std::move(self_);
-    bool elected;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      elected = elected_;
-    }
-    // A leadership the client never learned of must not stand.
-    if (elected && context_->IsCancelled()) ReleaseKey(client_, key_, key_rev_);
-  }
+      : QueuedKeyCall(std::move(client), context, request, response, kErrSessionExpired) {}
 
  private:
+  friend class QueuedKeyCall;
+
   // Puts our key with the proposal unless it exists (a candidate may
   // campaign again with the same lease: it keeps its place in the queue).
   void Enter(int64_t lease) {
@@ -135,7 +103,7 @@ class CampaignCall final : public grpc::ServerUnaryReactor,
     header_ = response.header();
     if (response.succeeded()) {
       key_rev_ = response.header().revision();
-      Wait();
+      WaitForTurn();
       return;
     }
     if (response.responses_size() != 1 || response.responses(0).response_range().kvs_size() == 0) {
@@ -145,7 +113,7 @@ class CampaignCall final : public grpc::ServerUnaryReactor,
     const auto& existing = response.responses(0).response_range().kvs(0);
     key_rev_ = existing.create_revision();
     if (existing.value() == request_->value()) {
-      Wait();
+      WaitForTurn();
       return;
     }
     // Our key from an earlier campaign holds another proposal: replace it.
@@ -159,41 +127,12 @@ class CampaignCall final : public grpc::ServerUnaryReactor,
                    } else if (!response.succeeded()) {
                      self->Finish(Unknown(kErrNotLeader));  // The key went away meanwhile.
                    } else {
-                     self->Wait();
+                     self->WaitForTurn();
                    }
                  });
   }
 
-  void Wait() {
-    std::shared_ptr<TurnWaiter> waiter = TurnWaiter::Start(
-        client_, context_, prefix_, key_, key_rev_,
-        [self = shared_from_this()](const TurnWaiter::Outcome& outcome) { self->OnTurn(outcome); });
-    bool cancelled;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled = cancelled_;
-      if (!cancelled) waiter_ = waiter;
-    }
-    if (cancelled) waiter->Cancel();
-  }
-
-  void OnTurn(const TurnWaiter::Outcome& outcome) {
-    bool cancelled;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      waiter_.reset();
-      cancelled = cancelled_;
-    }
-    if (outcome.status.ok() && outcome.own_key_lost) {
-      Finish(Unknown(kErrSessionExpired));
-      return;
-    }
-    if (!outcome.status.ok() || cancelled) {
-      ReleaseKey(client_, key_, key_rev_);
-      Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "context canceled")
-                       : AsRecipeError(outcome.status));
-      return;
-    }
+  void TakeTurn(const etcdserverpb::ResponseHeader&) {
     // etcd answers with the header of the entry txn, not of the wait.
     *response_->mutable_header() = header_;
     auto* leader = response_->mutable_leader();
@@ -201,29 +140,12 @@ class CampaignCall final : public grpc::ServerUnaryReactor,
     leader->set_key(key_);
     leader->set_rev(key_rev_);
     leader->set_lease(lease_);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      elected_ = true;
-    }
-    Finish(grpc::Status::OK);
+    FinishTurnTaken();
   }
 
-  const std::shared_ptr<SelfClient> client_;
-  grpc::CallbackServerContext* const context_;
-  const v3electionpb::CampaignRequest* const request_;
-  v3electionpb::CampaignResponse* const response_;
-  std::shared_ptr<CampaignCall> self_;  // Until OnDone.
   // Written by the entry steps, before any step that reads them.
   int64_t lease_ = 0;
-  std::string prefix_;
-  std::string key_;
-  int64_t key_rev_ = 0;
   etcdserverpb::ResponseHeader header_;
-
-  std::mutex mu_;
-  bool cancelled_ = false;              // guarded by mu_
-  bool elected_ = false;                // guarded by mu_
-  std::shared_ptr<TurnWaiter> waiter_;  // guarded by mu_: while waiting
 };
 
 // ---------------------------------------------------------------------------

@@ -1,11 +1,10 @@
 #include "api/concurrency/lock_service.h"
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 
-#include "api/concurrency/turn_waiter.h"
+#include "api/concurrency/queued_key_call.h"
 
 namespace etcdpp::api::concurrency {
 namespace {
@@ -13,54 +12,20 @@ namespace {
 // etcd 3.5's error for a contender whose key vanished while it waited.
 constexpr char kErrSessionExpired[] = "mutex: session is expired";
 
-// One Lock call, from the request to the answer and, if the client gives up,
-// the release of its key. Owns itself (self_) until gRPC's OnDone; the steps
-// run one after another from completion callbacks.
-class LockCall final : public grpc::ServerUnaryReactor,
-                       public std::enable_shared_from_this<LockCall> {
+// One Lock call (queued_key_call.h has its life).
+class LockCall final
+    : public QueuedKeyCall<LockCall, v3lockpb::LockRequest, v3lockpb::LockResponse> {
  public:
   LockCall(std::shared_ptr<SelfClient> client, grpc::CallbackServerContext* context,
            const v3lockpb::LockRequest* request, v3lockpb::LockResponse* response)
-      : client_(std::move(client)), context_(context), request_(request), response_(response) {}
-
-  static grpc::ServerUnaryReactor* Start(std::shared_ptr<LockCall> call) {
-    call->self_ = call;
-    EnsureLease(*call->client_, *call->context_, call->request_->lease(),
-                [call](const grpc::Status& status, int64_t lease) {
-                  if (!status.ok()) {
-                    call->Finish(AsRecipeError(status));
-                    return;
-                  }
-                  call->Enqueue(lease);
-                });
-    return call.get();
-  }
-
-  void OnCancel() override {
-    std::shared_ptr<TurnWaiter> waiter;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled_ = true;
-      waiter = waiter_;
-    }
-    if (waiter) waiter->Cancel();
-  }
-
-  void OnDone() override {
-    std::shared_ptr<LockCall> last = std::move(self_);
-    // A grant the client never received must not hold the lock.
-    bool granted;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      granted = granted_;
-    }
-    if (granted && context_->IsCancelled()) ReleaseKey(client_, key_, key_rev_);
-  }
+      : QueuedKeyCall(std::move(client), context, request, response, kErrSessionExpired) {}
 
  private:
+  friend class QueuedKeyCall;
+
   // etcd's mutex: one txn puts our key unless it exists (a second Lock with
   // the same lease shares the key) and reads the oldest key of the lock.
-  void Enqueue(int64_t lease) {
+  void Enter(int64_t lease) {
     prefix_ = request_->name() + "/";
     key_ = prefix_ + LeaseHex(lease);
     etcdserverpb::TxnRequest txn;
@@ -84,11 +49,11 @@ class LockCall final : public grpc::ServerUnaryReactor,
     client_->Txn(SelfClient::DetachedContext(kEnqueueTimeout), std::move(txn),
                  [self = shared_from_this()](const grpc::Status& status,
                                              etcdserverpb::TxnResponse& response) {
-                   self->OnEnqueued(status, response);
+                   self->OnEntered(status, response);
                  });
   }
 
-  void OnEnqueued(const grpc::Status& status, etcdserverpb::TxnResponse& response) {
+  void OnEntered(const grpc::Status& status, etcdserverpb::TxnResponse& response) {
     if (!status.ok()) {
       if (OutcomeUnknown(status)) ReleaseKey(client_, key_, 0);
       Finish(AsRecipeError(status));
@@ -109,71 +74,17 @@ class LockCall final : public grpc::ServerUnaryReactor,
     }
     const auto& oldest = response.responses(1).response_range();
     if (oldest.kvs_size() == 0 || oldest.kvs(0).create_revision() == key_rev_) {
-      Grant(response.header());
+      TakeTurn(response.header());
       return;
     }
-    std::shared_ptr<TurnWaiter> waiter = TurnWaiter::Start(
-        client_, context_, prefix_, key_, key_rev_,
-        [self = shared_from_this()](const TurnWaiter::Outcome& outcome) { self->OnTurn(outcome); });
-    bool cancelled;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled = cancelled_;
-      if (!cancelled) waiter_ = waiter;
-    }
-    if (cancelled) waiter->Cancel();  // OnCancel ran before waiter_ was set.
+    WaitForTurn();
   }
 
-  void OnTurn(const TurnWaiter::Outcome& outcome) {
-    bool cancelled;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      waiter_.reset();
-      cancelled = cancelled_;
-    }
-    if (outcome.status.ok() && outcome.own_key_lost) {
-      Finish(grpc::Status(grpc::StatusCode::UNKNOWN, kErrSessionExpired));
-      return;
-    }
-    if (outcome.status.ok() && !cancelled) {
-      Grant(outcome.header);
-      return;
-    }
-    // Given up: the key leaves the queue so it is never granted later.
-    ReleaseKey(client_, key_, key_rev_);
-    Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "context canceled")
-                     : AsRecipeError(outcome.status));
-  }
-
-  bool Cancelled() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cancelled_;
-  }
-
-  void Grant(const etcdserverpb::ResponseHeader& header) {
+  void TakeTurn(const etcdserverpb::ResponseHeader& header) {
     *response_->mutable_header() = header;
     response_->set_key(key_);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      granted_ = true;
-    }
-    Finish(grpc::Status::OK);
+    FinishTurnTaken();
   }
-
-  const std::shared_ptr<SelfClient> client_;
-  grpc::CallbackServerContext* const context_;
-  const v3lockpb::LockRequest* const request_;
-  v3lockpb::LockResponse* const response_;
-  std::shared_ptr<LockCall> self_;  // Until OnDone.
-  // Written by Enqueue, before any step that reads them.
-  std::string prefix_;
-  std::string key_;
-  int64_t key_rev_ = 0;
-
-  std::mutex mu_;
-  bool cancelled_ = false;              // guarded by mu_
-  bool granted_ = false;                // guarded by mu_
-  std::shared_ptr<TurnWaiter> waiter_;  // guarded by mu_: while waiting
 };
 
 }  // namespace
