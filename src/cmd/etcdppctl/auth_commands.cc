@@ -57,6 +57,55 @@ int PrintLine(Invocation& inv, const Response& resp, const std::string& line) {
       inv, resp, [&](std::ostream& out) { out << line << "\n"; }, [](JsonWriter&) {});
 }
 
+// A refusal with etcdctl's usage error unless exactly `count` arguments.
+std::optional<int> ExpectArgs(Invocation& inv, size_t count, const char* usage_error) {
+  if (inv.args().size() == count) return std::nullopt;
+  return inv.Fail(CtlStatus::Fail(kExitBadArgs, usage_error));
+}
+
+template <typename Request, typename Response>
+using AuthMethod = grpc::Status (AuthStub::*)(grpc::ClientContext*, const Request&, Response*);
+
+// One Auth RPC through the client (endpoints, token, retries).
+template <typename Request, typename Response>
+grpc::Status CallAuth(Invocation& inv, AuthMethod<Request, Response> method, const Request& req,
+                      Response* resp) {
+  return inv.client().AuthCall(
+      [&](AuthStub& stub, grpc::ClientContext* ctx) { return (stub.*method)(ctx, req, resp); });
+}
+
+// Most user and role commands: one RPC, and one line on success.
+template <typename Request, typename Response>
+int CallAndPrintLine(Invocation& inv, AuthMethod<Request, Response> method, const Request& req,
+                     const std::string& line) {
+  Response resp;
+  grpc::Status rpc = CallAuth(inv, method, req, &resp);
+  if (!rpc.ok()) return inv.RpcFailure(rpc);
+  return PrintLine(inv, resp, line);
+}
+
+// A JSON array of names under `key`, left out when empty (Go's omitempty).
+void JsonNames(JsonWriter& w, const char* key,
+               const google::protobuf::RepeatedPtrField<std::string>& names) {
+  if (names.empty()) return;
+  w.Key(key);
+  w.BeginArray();
+  for (const std::string& name : names) w.String(name);
+  w.EndArray();
+}
+
+// `user list` and `role list`: a name per line, or the JSON array.
+template <typename Response>
+int PrintNames(Invocation& inv, const Response& resp, const char* key,
+               const google::protobuf::RepeatedPtrField<std::string>& names) {
+  return Print(
+      inv, resp,
+      [&](std::ostream& out) {
+        for (const std::string& name : names) out << name << "\n";
+      },
+      [&](JsonWriter& w) { JsonNames(w, key, names); });
+}
+
 // Reads a password without echo when stdin is a terminal, after `prompt`.
 std::string ReadSecret(Invocation& inv, const std::string& prompt) {
   inv.io().out << prompt << std::flush;
@@ -103,19 +152,15 @@ int RpcFailed(Invocation& inv, const grpc::Status& rpc) { return inv.RpcFailure(
 class AuthEnableCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (!inv.args().empty()) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "auth enable command does not accept any arguments"));
-    }
+    if (auto rc = ExpectArgs(inv, 0, "auth enable command does not accept any arguments"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
-    Client& client = inv.client();
     // Like etcdctl: a missing root role is created and granted to root,
     // then enabling is tried again.
     for (;;) {
       etcdserverpb::AuthEnableResponse resp;
-      grpc::Status rpc = client.AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-        return s.AuthEnable(ctx, etcdserverpb::AuthEnableRequest(), &resp);
-      });
+      grpc::Status rpc =
+          CallAuth(inv, &AuthStub::AuthEnable, etcdserverpb::AuthEnableRequest(), &resp);
       if (rpc.ok()) break;
       if (rpc.error_message() != "etcdserver: root user does not have root role") {
         return RpcFailed(inv, rpc);
@@ -123,16 +168,13 @@ class AuthEnableCommand : public Command {
       etcdserverpb::AuthRoleAddRequest add;
       add.set_name("root");
       etcdserverpb::AuthRoleAddResponse add_resp;
-      rpc = client.AuthCall(
-          [&](AuthStub& s, grpc::ClientContext* ctx) { return s.RoleAdd(ctx, add, &add_resp); });
+      rpc = CallAuth(inv, &AuthStub::RoleAdd, add, &add_resp);
       if (!rpc.ok()) return RpcFailed(inv, rpc);
       etcdserverpb::AuthUserGrantRoleRequest grant;
       grant.set_user("root");
       grant.set_role("root");
       etcdserverpb::AuthUserGrantRoleResponse grant_resp;
-      rpc = client.AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-        return s.UserGrantRole(ctx, grant, &grant_resp);
-      });
+      rpc = CallAuth(inv, &AuthStub::UserGrantRole, grant, &grant_resp);
       if (!rpc.ok()) return RpcFailed(inv, rpc);
     }
     inv.io().out << "Authentication Enabled\n";
@@ -143,15 +185,12 @@ class AuthEnableCommand : public Command {
 class AuthDisableCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (!inv.args().empty()) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "auth disable command does not accept any arguments"));
-    }
+    if (auto rc = ExpectArgs(inv, 0, "auth disable command does not accept any arguments"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthDisableResponse resp;
-    grpc::Status rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-      return s.AuthDisable(ctx, etcdserverpb::AuthDisableRequest(), &resp);
-    });
+    grpc::Status rpc =
+        CallAuth(inv, &AuthStub::AuthDisable, etcdserverpb::AuthDisableRequest(), &resp);
     if (!rpc.ok()) return RpcFailed(inv, rpc);
     inv.io().out << "Authentication Disabled\n";
     return kExitSuccess;
@@ -161,15 +200,12 @@ class AuthDisableCommand : public Command {
 class AuthStatusCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (!inv.args().empty()) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "auth status command does not accept any arguments"));
-    }
+    if (auto rc = ExpectArgs(inv, 0, "auth status command does not accept any arguments"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthStatusResponse resp;
-    grpc::Status rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-      return s.AuthStatus(ctx, etcdserverpb::AuthStatusRequest(), &resp);
-    });
+    grpc::Status rpc =
+        CallAuth(inv, &AuthStub::AuthStatus, etcdserverpb::AuthStatusRequest(), &resp);
     if (!rpc.ok()) return RpcFailed(inv, rpc);
     return Print(
         inv, resp,
@@ -198,10 +234,8 @@ class UserAddCommand : public Command {
   }
 
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 1) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "user add command requires user name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 1, "user add command requires user name as its argument"))
+      return *rc;
     std::string user = inv.args()[0];
     std::string password;
     if (!no_password_) {
@@ -227,11 +261,7 @@ class UserAddCommand : public Command {
     req.set_name(user);
     req.set_password(password);
     req.mutable_options()->set_no_password(no_password_);
-    etcdserverpb::AuthUserAddResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.UserAdd(ctx, req, &resp); });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "User " + user + " created");
+    return CallAndPrintLine(inv, &AuthStub::UserAdd, req, "User " + user + " created");
   }
 
  private:
@@ -250,17 +280,14 @@ class UserGetCommand : public Command {
   }
 
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 1) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "user get command requires user name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 1, "user get command requires user name as its argument"))
+      return *rc;
     const std::string& name = inv.args()[0];
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthUserGetRequest req;
     req.set_name(name);
     etcdserverpb::AuthUserGetResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.UserGet(ctx, req, &resp); });
+    grpc::Status rpc = CallAuth(inv, &AuthStub::UserGet, req, &resp);
     if (!rpc.ok()) return RpcFailed(inv, rpc);
     if (detail_) {
       inv.io().out << "User: " << name << "\n";
@@ -269,9 +296,7 @@ class UserGetCommand : public Command {
         etcdserverpb::AuthRoleGetRequest role_req;
         role_req.set_role(role);
         etcdserverpb::AuthRoleGetResponse role_resp;
-        rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-          return s.RoleGet(ctx, role_req, &role_resp);
-        });
+        rpc = CallAuth(inv, &AuthStub::RoleGet, role_req, &role_resp);
         if (!rpc.ok()) return RpcFailed(inv, rpc);
         SimpleRoleGet(inv.io().out, role, role_resp);
       }
@@ -284,13 +309,7 @@ class UserGetCommand : public Command {
           for (const std::string& role : resp.roles()) out << " " << role;
           out << "\n";
         },
-        [&](JsonWriter& w) {
-          if (resp.roles_size() == 0) return;
-          w.Key("roles");
-          w.BeginArray();
-          for (const std::string& role : resp.roles()) w.String(role);
-          w.EndArray();
-        });
+        [&](JsonWriter& w) { JsonNames(w, "roles", resp.roles()); });
   }
 
  private:
@@ -300,45 +319,25 @@ class UserGetCommand : public Command {
 class UserListCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (!inv.args().empty()) {
-      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "user list command requires no arguments"));
-    }
+    if (auto rc = ExpectArgs(inv, 0, "user list command requires no arguments")) return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthUserListResponse resp;
-    grpc::Status rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-      return s.UserList(ctx, etcdserverpb::AuthUserListRequest(), &resp);
-    });
+    grpc::Status rpc =
+        CallAuth(inv, &AuthStub::UserList, etcdserverpb::AuthUserListRequest(), &resp);
     if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return Print(
-        inv, resp,
-        [&](std::ostream& out) {
-          for (const std::string& user : resp.users()) out << user << "\n";
-        },
-        [&](JsonWriter& w) {
-          if (resp.users_size() == 0) return;
-          w.Key("users");
-          w.BeginArray();
-          for (const std::string& user : resp.users()) w.String(user);
-          w.EndArray();
-        });
+    return PrintNames(inv, resp, "users", resp.users());
   }
 };
 
 class UserDeleteCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 1) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "user delete command requires user name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 1, "user delete command requires user name as its argument"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthUserDeleteRequest req;
     req.set_name(inv.args()[0]);
-    etcdserverpb::AuthUserDeleteResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.UserDelete(ctx, req, &resp); });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "User " + inv.args()[0] + " deleted");
+    return CallAndPrintLine(inv, &AuthStub::UserDelete, req, "User " + inv.args()[0] + " deleted");
   }
 };
 
@@ -350,10 +349,8 @@ class UserPasswdCommand : public Command {
   }
 
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 1) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "user passwd command requires user name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 1, "user passwd command requires user name as its argument"))
+      return *rc;
     const std::string& name = inv.args()[0];
     std::string password;
     if (!interactive_) {
@@ -368,12 +365,7 @@ class UserPasswdCommand : public Command {
     etcdserverpb::AuthUserChangePasswordRequest req;
     req.set_name(name);
     req.set_password(password);
-    etcdserverpb::AuthUserChangePasswordResponse resp;
-    grpc::Status rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-      return s.UserChangePassword(ctx, req, &resp);
-    });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "Password updated");
+    return CallAndPrintLine(inv, &AuthStub::UserChangePassword, req, "Password updated");
   }
 
  private:
@@ -383,38 +375,30 @@ class UserPasswdCommand : public Command {
 class UserGrantRoleCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 2) {
-      return inv.Fail(CtlStatus::Fail(
-          kExitBadArgs, "user grant command requires user name and role name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 2,
+                             "user grant command requires user name and role name as its argument"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthUserGrantRoleRequest req;
     req.set_user(inv.args()[0]);
     req.set_role(inv.args()[1]);
-    etcdserverpb::AuthUserGrantRoleResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.UserGrantRole(ctx, req, &resp); });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "Role " + inv.args()[1] + " is granted to user " + inv.args()[0]);
+    return CallAndPrintLine(inv, &AuthStub::UserGrantRole, req,
+                            "Role " + inv.args()[1] + " is granted to user " + inv.args()[0]);
   }
 };
 
 class UserRevokeRoleCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 2) {
-      return inv.Fail(CtlStatus::Fail(
-          kExitBadArgs, "user revoke-role requires user name and role name as its argument"));
-    }
+    if (auto rc =
+            ExpectArgs(inv, 2, "user revoke-role requires user name and role name as its argument"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthUserRevokeRoleRequest req;
     req.set_name(inv.args()[0]);
     req.set_role(inv.args()[1]);
-    etcdserverpb::AuthUserRevokeRoleResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.UserRevokeRole(ctx, req, &resp); });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "Role " + inv.args()[1] + " is revoked from user " + inv.args()[0]);
+    return CallAndPrintLine(inv, &AuthStub::UserRevokeRole, req,
+                            "Role " + inv.args()[1] + " is revoked from user " + inv.args()[0]);
   }
 };
 
@@ -465,35 +449,26 @@ void SimpleRoleGet(std::ostream& out, const std::string& role,
 class RoleAddCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 1) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "role add command requires role name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 1, "role add command requires role name as its argument"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthRoleAddRequest req;
     req.set_name(inv.args()[0]);
-    etcdserverpb::AuthRoleAddResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.RoleAdd(ctx, req, &resp); });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "Role " + inv.args()[0] + " created");
+    return CallAndPrintLine(inv, &AuthStub::RoleAdd, req, "Role " + inv.args()[0] + " created");
   }
 };
 
 class RoleGetCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 1) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "role get command requires role name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 1, "role get command requires role name as its argument"))
+      return *rc;
     const std::string& role = inv.args()[0];
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthRoleGetRequest req;
     req.set_role(role);
     etcdserverpb::AuthRoleGetResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.RoleGet(ctx, req, &resp); });
+    grpc::Status rpc = CallAuth(inv, &AuthStub::RoleGet, req, &resp);
     if (!rpc.ok()) return RpcFailed(inv, rpc);
     return Print(
         inv, resp, [&](std::ostream& out) { SimpleRoleGet(out, role, resp); },
@@ -518,45 +493,25 @@ class RoleGetCommand : public Command {
 class RoleListCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (!inv.args().empty()) {
-      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "role list command requires no arguments"));
-    }
+    if (auto rc = ExpectArgs(inv, 0, "role list command requires no arguments")) return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthRoleListResponse resp;
-    grpc::Status rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-      return s.RoleList(ctx, etcdserverpb::AuthRoleListRequest(), &resp);
-    });
+    grpc::Status rpc =
+        CallAuth(inv, &AuthStub::RoleList, etcdserverpb::AuthRoleListRequest(), &resp);
     if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return Print(
-        inv, resp,
-        [&](std::ostream& out) {
-          for (const std::string& role : resp.roles()) out << role << "\n";
-        },
-        [&](JsonWriter& w) {
-          if (resp.roles_size() == 0) return;
-          w.Key("roles");
-          w.BeginArray();
-          for (const std::string& role : resp.roles()) w.String(role);
-          w.EndArray();
-        });
+    return PrintNames(inv, resp, "roles", resp.roles());
   }
 };
 
 class RoleDeleteCommand : public Command {
  public:
   int Run(Invocation& inv) override {
-    if (inv.args().size() != 1) {
-      return inv.Fail(
-          CtlStatus::Fail(kExitBadArgs, "role delete command requires role name as its argument"));
-    }
+    if (auto rc = ExpectArgs(inv, 1, "role delete command requires role name as its argument"))
+      return *rc;
     if (auto rc = inv.PrepareClient()) return *rc;
     etcdserverpb::AuthRoleDeleteRequest req;
     req.set_role(inv.args()[0]);
-    etcdserverpb::AuthRoleDeleteResponse resp;
-    grpc::Status rpc = inv.client().AuthCall(
-        [&](AuthStub& s, grpc::ClientContext* ctx) { return s.RoleDelete(ctx, req, &resp); });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "Role " + inv.args()[0] + " deleted");
+    return CallAndPrintLine(inv, &AuthStub::RoleDelete, req, "Role " + inv.args()[0] + " deleted");
   }
 };
 
@@ -639,12 +594,8 @@ class RoleGrantPermissionCommand : public Command {
     req.mutable_perm()->set_permtype(perm_type);
     req.mutable_perm()->set_key(key);
     req.mutable_perm()->set_range_end(end);
-    etcdserverpb::AuthRoleGrantPermissionResponse resp;
-    grpc::Status rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-      return s.RoleGrantPermission(ctx, req, &resp);
-    });
-    if (!rpc.ok()) return RpcFailed(inv, rpc);
-    return PrintLine(inv, resp, "Role " + args[0] + " updated");
+    return CallAndPrintLine(inv, &AuthStub::RoleGrantPermission, req,
+                            "Role " + args[0] + " updated");
   }
 
  private:
@@ -671,9 +622,7 @@ class RoleRevokePermissionCommand : public Command {
     req.set_key(key);
     req.set_range_end(end);
     etcdserverpb::AuthRoleRevokePermissionResponse resp;
-    grpc::Status rpc = inv.client().AuthCall([&](AuthStub& s, grpc::ClientContext* ctx) {
-      return s.RoleRevokePermission(ctx, req, &resp);
-    });
+    grpc::Status rpc = CallAuth(inv, &AuthStub::RoleRevokePermission, req, &resp);
     if (!rpc.ok()) return RpcFailed(inv, rpc);
     std::string line;
     if (end.empty()) {
