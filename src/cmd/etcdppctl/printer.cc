@@ -404,46 +404,26 @@ class JsonPrinter : public Printer {
     });
   }
   void EndpointStatus(const std::vector<EndpointStatusRow>& rows) override {
-    Emit([&](JsonWriter& w) {
-      w.BeginArray();
-      for (const auto& row : rows) {
-        const auto& s = row.status;
-        w.BeginObject();
-        w.Key("Endpoint"), w.String(row.endpoint);
-        w.Key("Status");
-        w.BeginObject();
-        if (s.has_header()) JsonHeader(w, s.header());
-        if (!s.version().empty()) w.Key("version"), w.String(s.version());
-        if (s.dbsize() != 0) w.Key("dbSize"), w.Int(s.dbsize());
-        if (s.leader() != 0) w.Key("leader"), w.Uint(s.leader());
-        if (s.raftindex() != 0) w.Key("raftIndex"), w.Uint(s.raftindex());
-        if (s.raftterm() != 0) w.Key("raftTerm"), w.Uint(s.raftterm());
-        if (s.raftappliedindex() != 0) w.Key("raftAppliedIndex"), w.Uint(s.raftappliedindex());
-        JsonStringArray(w, "errors", s.errors());
-        if (s.dbsizeinuse() != 0) w.Key("dbSizeInUse"), w.Int(s.dbsizeinuse());
-        if (s.islearner()) w.Key("isLearner"), w.Bool(true);
-        w.EndObject();
-        w.EndObject();
-      }
-      w.EndArray();
+    EmitPerEndpoint(rows, "Status", [](JsonWriter& w, const EndpointStatusRow& row) {
+      const auto& s = row.status;
+      if (s.has_header()) JsonHeader(w, s.header());
+      if (!s.version().empty()) w.Key("version"), w.String(s.version());
+      if (s.dbsize() != 0) w.Key("dbSize"), w.Int(s.dbsize());
+      if (s.leader() != 0) w.Key("leader"), w.Uint(s.leader());
+      if (s.raftindex() != 0) w.Key("raftIndex"), w.Uint(s.raftindex());
+      if (s.raftterm() != 0) w.Key("raftTerm"), w.Uint(s.raftterm());
+      if (s.raftappliedindex() != 0) w.Key("raftAppliedIndex"), w.Uint(s.raftappliedindex());
+      JsonStringArray(w, "errors", s.errors());
+      if (s.dbsizeinuse() != 0) w.Key("dbSizeInUse"), w.Int(s.dbsizeinuse());
+      if (s.islearner()) w.Key("isLearner"), w.Bool(true);
     });
   }
   void EndpointHashKV(const std::vector<EndpointHashKVRow>& rows) override {
-    Emit([&](JsonWriter& w) {
-      w.BeginArray();
-      for (const auto& row : rows) {
-        const auto& h = row.hash;
-        w.BeginObject();
-        w.Key("Endpoint"), w.String(row.endpoint);
-        w.Key("HashKV");
-        w.BeginObject();
-        if (h.has_header()) JsonHeader(w, h.header());
-        if (h.hash() != 0) w.Key("hash"), w.Uint(h.hash());
-        if (h.compact_revision() != 0) w.Key("compact_revision"), w.Int(h.compact_revision());
-        w.EndObject();
-        w.EndObject();
-      }
-      w.EndArray();
+    EmitPerEndpoint(rows, "HashKV", [](JsonWriter& w, const EndpointHashKVRow& row) {
+      const auto& h = row.hash;
+      if (h.has_header()) JsonHeader(w, h.header());
+      if (h.hash() != 0) w.Key("hash"), w.Uint(h.hash());
+      if (h.compact_revision() != 0) w.Key("compact_revision"), w.Int(h.compact_revision());
     });
   }
   void Alarm(const etcdserverpb::AlarmResponse& r) override {
@@ -572,6 +552,24 @@ class JsonPrinter : public Printer {
     JsonWriter w;
     fn(w);
     out_ << w.str() << "\n";
+  }
+
+  // etcdctl's per-endpoint arrays: [{"Endpoint": ..., "<inner>": {...}}].
+  template <typename Row, typename Fn>
+  void EmitPerEndpoint(const std::vector<Row>& rows, const char* inner, Fn fields) {
+    Emit([&](JsonWriter& w) {
+      w.BeginArray();
+      for (const Row& row : rows) {
+        w.BeginObject();
+        w.Key("Endpoint"), w.String(row.endpoint);
+        w.Key(inner);
+        w.BeginObject();
+        fields(w, row);
+        w.EndObject();
+        w.EndObject();
+      }
+      w.EndArray();
+    });
   }
 
   std::ostream& out_;
