@@ -2,18 +2,23 @@
 
 namespace etcdpp::bench {
 
-std::string BenchmarkKey(int64_t index, int key_size) {
-  std::string key(static_cast<size_t>(key_size), '\0');
+void WriteBenchmarkKey(int64_t index, int key_size, std::string* key) {
+  key->assign(static_cast<size_t>(key_size), '\0');
   // Go's binary.PutVarint: zigzag, then little-endian base-128 groups.
   uint64_t v = (static_cast<uint64_t>(index) << 1) ^ static_cast<uint64_t>(index >> 63);
-  for (size_t i = 0; i < key.size(); ++i) {
+  for (size_t i = 0; i < key->size(); ++i) {
     if (v < 0x80) {
-      key[i] = static_cast<char>(v);
+      (*key)[i] = static_cast<char>(v);
       break;
     }
-    key[i] = static_cast<char>((v & 0x7f) | 0x80);
+    (*key)[i] = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
+}
+
+std::string BenchmarkKey(int64_t index, int key_size) {
+  std::string key;
+  WriteBenchmarkKey(index, key_size, &key);
   return key;
 }
 
@@ -27,7 +32,7 @@ void PutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, 
   int64_t index = options_.sequential_keys
                       ? seq % options_.key_space_size
                       : static_cast<int64_t>(random_() % options_.key_space_size);
-  request_.set_key(BenchmarkKey(index, options_.key_size));
+  WriteBenchmarkKey(index, options_.key_size, request_.mutable_key());
   reader_ = stub->AsyncPut(context, request_, queue);
   reader_->Finish(&response_, &status_, tag);
 }
@@ -49,10 +54,29 @@ void TxnPutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* contex
                            ? seq * txn_ops_
                            : static_cast<int64_t>(random_() % static_cast<uint64_t>(space));
   for (int i = 0; i < txn_ops_; ++i) {
-    request_.mutable_success(i)->mutable_request_put()->set_key(
-        BenchmarkKey((base + i) % space, options_.key_size));
+    WriteBenchmarkKey((base + i) % space, options_.key_size,
+                      request_.mutable_success(i)->mutable_request_put()->mutable_key());
   }
   reader_ = stub->AsyncTxn(context, request_, queue);
+  reader_->Finish(&response_, &status_, tag);
+}
+
+TxnMixedCall::TxnMixedCall(const TxnMixedOptions& options, const std::string& value, uint64_t seed)
+    : options_(options), random_(seed) {
+  read_request_.add_success()->mutable_request_range()->set_serializable(options_.serializable);
+  write_request_.add_success()->mutable_request_put()->set_value(value);
+}
+
+void TxnMixedCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context,
+                         int64_t /*seq*/, grpc::CompletionQueue* queue, void* tag) {
+  const int64_t index =
+      static_cast<int64_t>(random_() % static_cast<uint64_t>(options_.keys.key_space_size));
+  const bool read = coin_(random_) < options_.rw_ratio / (1 + options_.rw_ratio);
+  etcdserverpb::TxnRequest& request = read ? read_request_ : write_request_;
+  std::string* key = read ? request.mutable_success(0)->mutable_request_range()->mutable_key()
+                          : request.mutable_success(0)->mutable_request_put()->mutable_key();
+  WriteBenchmarkKey(index, options_.keys.key_size, key);
+  reader_ = stub->AsyncTxn(context, request, queue);
   reader_->Finish(&response_, &status_, tag);
 }
 

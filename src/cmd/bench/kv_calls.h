@@ -22,6 +22,9 @@ struct PutOptions {
 // (zigzag) encoding of `index`, as etcd's benchmark builds its keys, so both
 // tools write the same key space. Bytes past key_size are dropped.
 std::string BenchmarkKey(int64_t index, int key_size);
+// The same key written into `key` (resized to key_size), so a request reused
+// for every call keeps its buffer instead of allocating a new string.
+void WriteBenchmarkKey(int64_t index, int key_size, std::string* key);
 
 // Puts one random value (chosen once, like etcd's tool) under keys picked
 // sequentially (request number modulo key space) or uniformly at random.
@@ -55,6 +58,35 @@ class TxnPutCall : public Call {
   int txn_ops_;
   std::mt19937_64 random_;
   etcdserverpb::TxnRequest request_;
+  etcdserverpb::TxnResponse response_;
+  grpc::Status status_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> reader_;
+};
+
+// etcd's `txn-mixed`: each request is a transaction of one operation, a
+// range of one key (with probability rw_ratio / (1 + rw_ratio)) or a put of
+// one key, the key uniform in the key space. Reads are linearizable unless
+// `serializable`; a read-only transaction takes the server's read path.
+struct TxnMixedOptions {
+  PutOptions keys;  // key_size, val_size, key_space_size (sequential_keys unused)
+  double rw_ratio = 1;
+  bool serializable = false;
+};
+
+class TxnMixedCall : public Call {
+ public:
+  TxnMixedCall(const TxnMixedOptions& options, const std::string& value, uint64_t seed);
+  void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+             grpc::CompletionQueue* queue, void* tag) override;
+  const grpc::Status& status() const override { return status_; }
+
+ private:
+  TxnMixedOptions options_;
+  std::mt19937_64 random_;
+  std::uniform_real_distribution<double> coin_{0.0, 1.0};
+  // Both requests are built once; Start picks one and only rewrites its key.
+  etcdserverpb::TxnRequest read_request_;
+  etcdserverpb::TxnRequest write_request_;
   etcdserverpb::TxnResponse response_;
   grpc::Status status_;
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> reader_;

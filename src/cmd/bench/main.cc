@@ -5,11 +5,19 @@
 //       --total 100000 put --key-size 8 --val-size 256 --key-space-size 100000
 //   etcdpp-bench --conns 10 --clients 100 --total 100000 range foo --consistency s
 //   etcdpp-bench --total 10000 txn-put --txn-ops 4 --key-space-size 1000
+//   etcdpp-bench --total 10000 txn-mixed --rw-ratio 1 --key-space-size 1000
 //   etcdpp-bench watch --streams 10 --watchers 10000 --puts 1000   (fan-out)
+//   etcdpp-bench watch-latency --streams 10 --watchers-per-stream 10 --put-total 1000
+//       --put-rate 100                                              (put-to-event)
 //   etcdpp-bench --clients 10 --total 100000 lease-keepalive   (one lease per client)
 //
-// --json prints a one-line JSON summary on stdout (the report goes to stderr).
+// --json prints a one-line JSON summary on stdout (the report goes to stderr);
+// it includes bench_cpu_s, this process's own user+system CPU seconds, so a
+// caller can tell the load generator's cost from the server's.
 #include <absl/synchronization/mutex.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <random>
 #include <sstream>
@@ -48,6 +56,23 @@ std::string RandomValue(int size) {
   return value;
 }
 
+// User plus system CPU seconds this process has used so far.
+double OwnCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+std::string CpuField() { return fmt::format("{:.3f}", OwnCpuSeconds()); }
+
+// One completion-queue thread fewer than the cores (at least one), so the
+// load generator leaves a core to the server it measures.
+int DefaultThreads() {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return static_cast<int>(std::clamp(cores - 1, 1u, 4u));
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"etcdpp-bench: benchmark an etcd v3 compatible server"};
   app.require_subcommand(1);
@@ -73,7 +98,7 @@ int Main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--total", load.total, "total number of requests")->check(CLI::PositiveNumber);
   app.add_option("--threads", load.threads,
-                 "completion-queue threads (default: min(2, hardware threads))");
+                 "completion-queue threads (default: cores - 1, between 1 and 4)");
   app.add_option("--request-timeout", request_timeout_s, "per-request deadline, seconds");
   app.add_flag("--json", json, "print a one-line JSON summary on stdout, the report on stderr");
 
@@ -98,6 +123,22 @@ int Main(int argc, char** argv) {
   txn_put_cmd->add_option("--txn-ops", txn_ops, "puts per transaction")->check(CLI::PositiveNumber);
   txn_put_cmd->add_flag("--sequential-keys", txn_put.sequential_keys, "use sequential keys");
 
+  TxnMixedOptions mixed;
+  std::string mixed_consistency = "l";
+  auto* txn_mixed_cmd = app.add_subcommand(
+      "txn-mixed", "benchmark txns of one range or one put, in the ratio --rw-ratio");
+  txn_mixed_cmd->add_option("--key-size", mixed.keys.key_size, "key size in bytes")
+      ->check(CLI::PositiveNumber);
+  txn_mixed_cmd->add_option("--val-size", mixed.keys.val_size, "value size in bytes")
+      ->check(CLI::NonNegativeNumber);
+  txn_mixed_cmd->add_option("--key-space-size", mixed.keys.key_space_size, "maximum possible keys")
+      ->check(CLI::PositiveNumber);
+  txn_mixed_cmd->add_option("--rw-ratio", mixed.rw_ratio, "reads per write")
+      ->check(CLI::NonNegativeNumber);
+  txn_mixed_cmd
+      ->add_option("--consistency", mixed_consistency, "linearizable (l) or serializable (s)")
+      ->check(CLI::IsMember({"l", "s"}));
+
   std::string range_key, range_end, consistency = "l";
   auto* range_cmd = app.add_subcommand("range", "benchmark range");
   range_cmd->add_option("key", range_key, "key to read")->required();
@@ -116,6 +157,25 @@ int Main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   watch_cmd->add_option("--val-size", fanout.val_size, "value size in bytes")
       ->check(CLI::NonNegativeNumber);
+
+  WatchFanoutOptions latency_load;
+  latency_load.streams = 10;
+  latency_load.puts = 1000;
+  latency_load.put_rate = 100;
+  latency_load.val_size = 32;
+  int watchers_per_stream = 10;
+  auto* watch_latency_cmd = app.add_subcommand(
+      "watch-latency", "put-to-event latency: paced puts to a key, watchers on it");
+  watch_latency_cmd->add_option("--streams", latency_load.streams, "watch streams")
+      ->check(CLI::PositiveNumber);
+  watch_latency_cmd->add_option("--watchers-per-stream", watchers_per_stream, "watchers each")
+      ->check(CLI::PositiveNumber);
+  watch_latency_cmd->add_option("--put-total", latency_load.puts, "puts in all")
+      ->check(CLI::PositiveNumber);
+  watch_latency_cmd->add_option("--put-rate", latency_load.put_rate, "puts per second")
+      ->check(CLI::PositiveNumber);
+  watch_latency_cmd->add_option("--val-size", latency_load.val_size, "value size in bytes")
+      ->check(CLI::PositiveNumber);
 
   auto* lease_cmd = app.add_subcommand(
       "lease-keepalive",
@@ -153,33 +213,50 @@ int Main(int argc, char** argv) {
     if (json) {
       fmt::print(
           "{{\"op\":\"lease-keepalive\",\"clients\":{},\"keepalives\":{},\"total_s\":{:.6f},"
-          "\"per_s\":{:.1f},\"avg_s\":{:.6f},\"p99_s\":{:.6f}}}\n",
-          ka.streams, r.keepalives, r.total_s, r.per_s, r.avg_latency_s, r.p99_latency_s);
+          "\"per_s\":{:.1f},\"avg_s\":{:.6f},\"p99_s\":{:.6f},\"bench_cpu_s\":{}}}\n",
+          ka.streams, r.keepalives, r.total_s, r.per_s, r.avg_latency_s, r.p99_latency_s,
+          CpuField());
     }
     std::fflush(stdout);
     return r.error.empty() ? 0 : 1;
   }
 
-  if (watch_cmd->parsed()) {
-    fanout.endpoints = SplitEndpoints(endpoints);
-    fanout.credentials = credentials;
-    fanout.timeout = std::chrono::seconds(request_timeout_s * 4);
-    WatchFanoutResult r = RunWatchFanout(fanout);
+  if (watch_cmd->parsed() || watch_latency_cmd->parsed()) {
+    const bool latency = watch_latency_cmd->parsed();
+    WatchFanoutOptions& w = latency ? latency_load : fanout;
+    if (latency) w.watchers = w.streams * watchers_per_stream;
+    w.endpoints = SplitEndpoints(endpoints);
+    w.credentials = credentials;
+    w.timeout = std::chrono::seconds(request_timeout_s * 4);
+    WatchFanoutResult r = RunWatchFanout(w);
     std::FILE* out = json ? stderr : stdout;
     fmt::print(out,
-               "watch fan-out: {} watchers on {} streams, {} puts of {} bytes\n"
+               "{}: {} watchers on {} streams, {} puts of {} bytes{}\n"
                "  setup {:.3f} s, puts {:.3f} s, delivery {:.3f} s\n"
                "  {} events delivered, {:.0f} events/s\n",
-               fanout.watchers, fanout.streams, fanout.puts, fanout.val_size, r.setup_s, r.puts_s,
-               r.delivery_s, r.events, r.events_per_s);
+               latency ? "watch latency" : "watch fan-out", w.watchers, w.streams, w.puts,
+               w.val_size, latency ? fmt::format(" at {} puts/s", w.put_rate) : "", r.setup_s,
+               r.puts_s, r.delivery_s, r.events, r.events_per_s);
     if (!r.error.empty()) fmt::print(stderr, "etcdpp-bench: {}\n", r.error);
+    const uint64_t events = r.events;
+    // Event latencies (put sent .. event read) in etcd's report format.
+    LatencyReport report(std::move(r.latencies_s), {}, r.delivery_s);
+    fmt::print(out, "{}", report.ToText());
     if (json) {
-      fmt::print(
-          "{{\"op\":\"watch\",\"watchers\":{},\"streams\":{},\"puts\":{},\"val_size\":{},"
-          "\"setup_s\":{:.6f},\"puts_s\":{:.6f},\"delivery_s\":{:.6f},\"events\":{},"
-          "\"events_per_s\":{:.1f}}}\n",
-          fanout.watchers, fanout.streams, fanout.puts, fanout.val_size, r.setup_s, r.puts_s,
-          r.delivery_s, r.events, r.events_per_s);
+      fmt::print("{}\n", report.ToJson({
+                             {"op", JsonString(latency ? "watch-latency" : "watch")},
+                             {"watchers", std::to_string(w.watchers)},
+                             {"streams", std::to_string(w.streams)},
+                             {"puts", std::to_string(w.puts)},
+                             {"put_rate", fmt::format("{}", w.put_rate)},
+                             {"val_size", std::to_string(w.val_size)},
+                             {"setup_s", fmt::format("{:.6f}", r.setup_s)},
+                             {"puts_s", fmt::format("{:.6f}", r.puts_s)},
+                             {"delivery_s", fmt::format("{:.6f}", r.delivery_s)},
+                             {"events", std::to_string(events)},
+                             {"events_per_s", fmt::format("{:.1f}", r.events_per_s)},
+                             {"bench_cpu_s", CpuField()},
+                         }));
     }
     std::fflush(stdout);
     return r.error.empty() ? 0 : 1;
@@ -188,10 +265,7 @@ int Main(int argc, char** argv) {
   load.endpoints = SplitEndpoints(endpoints);
   load.credentials = credentials;
   load.request_timeout = std::chrono::seconds(request_timeout_s);
-  if (load.threads <= 0) {
-    load.threads =
-        static_cast<int>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())));
-  }
+  if (load.threads <= 0) load.threads = DefaultThreads();
 
   std::string op;
   CallFactory make_call;
@@ -212,6 +286,13 @@ int Main(int argc, char** argv) {
     make_call = [&](int slot) {
       return std::make_unique<TxnPutCall>(txn_put, txn_ops, value,
                                           static_cast<uint64_t>(slot) * 7919 + 1);
+    };
+  } else if (txn_mixed_cmd->parsed()) {
+    op = "txn-mixed";
+    mixed.serializable = mixed_consistency == "s";
+    value = RandomValue(mixed.keys.val_size);
+    make_call = [&](int slot) {
+      return std::make_unique<TxnMixedCall>(mixed, value, static_cast<uint64_t>(slot) * 7919 + 1);
     };
   } else {
     op = consistency == "s" ? "range-serializable" : "range-linearizable";
@@ -244,6 +325,11 @@ int Main(int argc, char** argv) {
       fields.emplace_back("val_size", std::to_string(txn_put.val_size));
       fields.emplace_back("txn_ops", std::to_string(txn_ops));
     }
+    if (op == "txn-mixed") {
+      fields.emplace_back("val_size", std::to_string(mixed.keys.val_size));
+      fields.emplace_back("rw_ratio", fmt::format("{}", mixed.rw_ratio));
+    }
+    fields.emplace_back("bench_cpu_s", CpuField());
     fmt::print("{}\n", report.ToJson(fields));
   }
   std::fflush(stdout);

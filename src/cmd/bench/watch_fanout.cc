@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace etcdpp::bench {
@@ -15,6 +17,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+int64_t Nanos(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// The put index a value starts with (see kWatchPutIndexBytes), or -1.
+int64_t PutIndexOf(const std::string& value) {
+  if (value.size() < static_cast<size_t>(kWatchPutIndexBytes)) return -1;
+  int64_t index = 0;
+  for (int i = 0; i < kWatchPutIndexBytes; ++i) {
+    const char c = value[static_cast<size_t>(i)];
+    if (c < '0' || c > '9') return -1;
+    index = index * 10 + (c - '0');
+  }
+  return index;
+}
 
 std::shared_ptr<grpc::Channel> Connect(std::string endpoint,
                                        const std::shared_ptr<grpc::ChannelCredentials>& creds) {
@@ -31,8 +49,12 @@ std::shared_ptr<grpc::Channel> Connect(std::string endpoint,
 
 WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   WatchFanoutResult result;
-  if (o.endpoints.empty() || o.streams <= 0 || o.watchers < o.streams || o.puts <= 0) {
-    result.error = "need endpoints, streams > 0, watchers >= streams, puts > 0";
+  if (o.endpoints.empty() || o.streams <= 0 || o.watchers < o.streams || o.puts <= 0 ||
+      o.val_size < kWatchPutIndexBytes || o.put_rate < 0) {
+    result.error = fmt::format(
+        "need endpoints, streams > 0, watchers >= streams, puts > 0, val-size >= {}, "
+        "put-rate >= 0",
+        kWatchPutIndexBytes);
     return result;
   }
   const auto deadline = std::chrono::system_clock::now() + o.timeout;
@@ -44,6 +66,10 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   std::atomic<uint64_t> delivered{0};
   Clock::time_point start;
   std::vector<Clock::time_point> last_event(static_cast<size_t>(o.streams));
+  // Steady-clock nanoseconds at which put i was sent; written by the put
+  // loop before the put leaves, read by stream threads once its event is in.
+  std::vector<std::atomic<int64_t>> sent_ns(static_cast<size_t>(o.puts));
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(o.streams));
   const auto setup_start = Clock::now();
 
   std::vector<std::thread> threads;
@@ -79,8 +105,17 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
       }
       const uint64_t want = static_cast<uint64_t>(count) * static_cast<uint64_t>(o.puts);
       uint64_t got = 0;
+      std::vector<double>& mine = latencies[static_cast<size_t>(s)];
+      mine.reserve(want);
       while (got < want && stream->Read(&resp)) {
         got += static_cast<uint64_t>(resp.events_size());
+        const int64_t now_ns = Nanos(Clock::now());
+        for (const auto& event : resp.events()) {
+          const int64_t index = PutIndexOf(event.kv().value());
+          if (index < 0 || index >= o.puts) continue;
+          const int64_t sent = sent_ns[static_cast<size_t>(index)].load(std::memory_order_acquire);
+          mine.push_back(static_cast<double>(now_ns - sent) * 1e-9);
+        }
       }
       last_event[static_cast<size_t>(s)] = Clock::now();
       delivered += got;
@@ -99,14 +134,22 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   }
   if (error.empty()) {
     auto kv = etcdserverpb::KV::NewStub(Connect(o.endpoints[0], o.credentials));
-    const std::string value(static_cast<size_t>(o.val_size), 'v');
+    etcdserverpb::PutRequest req;
+    req.set_key(o.key);
+    req.set_value(std::string(static_cast<size_t>(o.val_size), 'v'));
+    etcdserverpb::PutResponse resp;
     for (int i = 0; i < o.puts; ++i) {
+      if (o.put_rate > 0) {
+        // Pacing, as etcd's watch-latency does: put i is due i / rate after the first.
+        std::this_thread::sleep_until(
+            start + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(i) / o.put_rate)));
+      }
+      const std::string index = fmt::format("{:0{}d}", i, kWatchPutIndexBytes);
+      req.mutable_value()->replace(0, index.size(), index);
       grpc::ClientContext ctx;
       ctx.set_deadline(deadline);
-      etcdserverpb::PutRequest req;
-      req.set_key(o.key);
-      req.set_value(value);
-      etcdserverpb::PutResponse resp;
+      sent_ns[static_cast<size_t>(i)].store(Nanos(Clock::now()), std::memory_order_release);
       grpc::Status st = kv->Put(&ctx, req, &resp);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu);
@@ -119,6 +162,9 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   for (std::thread& t : threads) t.join();
   result.error = error;
   result.events = delivered.load();
+  for (auto& mine : latencies) {
+    result.latencies_s.insert(result.latencies_s.end(), mine.begin(), mine.end());
+  }
   Clock::time_point last = start;
   for (const auto& t : last_event) last = std::max(last, t);
   result.delivery_s = Seconds(last - start);

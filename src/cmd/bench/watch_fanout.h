@@ -1,7 +1,10 @@
 // Watch fan-out benchmark: N watchers on one key spread over S streams (one
 // gRPC connection each), then P sequential puts to that key; measures how
 // fast every watcher gets every event (etcd's tools/benchmark "watch-latency"
-// idea, reported as events delivered per second).
+// idea, reported as events delivered per second). Every event's latency is
+// also measured, from just before its put was sent to the moment its watch
+// response was read: with `put_rate` set (etcd's watch-latency paces puts
+// the same way) that is the put-to-event latency of an unloaded server.
 #pragma once
 
 #include <grpcpp/security/credentials.h>
@@ -21,7 +24,11 @@ struct WatchFanoutOptions {
   int streams = 10;
   int watchers = 1000;  // In all, split evenly over the streams.
   int puts = 1000;
-  int val_size = 64;
+  int val_size = 64;  // At least kWatchPutIndexBytes: the value carries the put's index.
+  // Puts are sequential (each waits for the previous acknowledgement);
+  // with put_rate > 0 put i also waits for its slot, i / put_rate seconds
+  // after the first.
+  double put_rate = 0;
   std::string key = "etcdpp-bench-watch";
   std::chrono::seconds timeout{120};
 };
@@ -33,7 +40,13 @@ struct WatchFanoutResult {
   double puts_s = 0;        // First put sent .. last put acknowledged.
   double delivery_s = 0;    // First put sent .. last event received.
   double events_per_s = 0;  // events / delivery_s.
+  // One per delivered event: put sent .. response holding it read.
+  std::vector<double> latencies_s;
 };
+
+// A put's value starts with its index in this many decimal digits, so a
+// watcher knows which put an event answers.
+inline constexpr int kWatchPutIndexBytes = 8;
 
 WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& options);
 
