@@ -13,6 +13,7 @@ PACKAGES=(
   etcd-server etcd-client python3 python3-etcd3 python3-etcd python3-prometheus-client
   libcrypt-dev
   openssl curl
+  python3-matplotlib
 )
 
 missing=()
