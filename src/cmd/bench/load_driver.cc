@@ -113,6 +113,10 @@ LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("etcdpp.bench.connection_index", i);
+    // A failed request counts as failed, as in etcd's tool; gRPC's retry
+    // layer (on by default) would only add its per-call bookkeeping:
+    // measured about 20 % of the benchmark's CPU per request (BENCHMARKS.md).
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     const std::string target = StripScheme(options.endpoints[i % options.endpoints.size()]);
     auto channel = grpc::CreateCustomChannel(
         target,
