@@ -321,6 +321,34 @@ def print_table(report):
               f"load average {r['loadavg_before']} -> {r['loadavg_after']}")
 
 
+def markdown_table(report):
+    """The results as a Markdown table (for BENCHMARKS.md), one row per setup
+    and load, etcd and etcdpp side by side with their ratio."""
+    lines = ["| setup | load | etcd per s | etcdpp per s | ratio | etcd p99 ms | etcdpp p99 ms "
+             "| ratio | etcd srv µs/req | etcdpp srv µs/req | ratio | bench µs/req (etcd run, "
+             "etcdpp run) | load avg (etcd, etcdpp) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    runs = {(r["setup"], r["server"]): r for r in report["runs"]}
+    for setup in ("shared", "pinned"):
+        theirs_run, ours_run = runs.get((setup, "etcd")), runs.get((setup, "etcdpp"))
+        if not theirs_run or not ours_run:
+            continue
+        for load, ours in ours_run["loads"].items():
+            theirs = theirs_run["loads"].get(load, {})
+            ratio = report["ratios"].get(setup, {}).get(load, {})
+            lines.append(
+                f"| {setup} | {load} | {fmt(theirs.get('throughput'))} "
+                f"| {fmt(ours.get('throughput'))} | {fmt(ratio.get('throughput'), 2)} "
+                f"| {fmt(theirs.get('p99_ms'), 1)} | {fmt(ours.get('p99_ms'), 1)} "
+                f"| {fmt(ratio.get('p99_ms'), 2)} | {fmt(theirs.get('server_cpu_us_per_req'), 1)} "
+                f"| {fmt(ours.get('server_cpu_us_per_req'), 1)} "
+                f"| {fmt(ratio.get('server_cpu_us_per_req'), 2)} "
+                f"| {fmt(theirs.get('bench_cpu_us_per_req'), 1)}, "
+                f"{fmt(ours.get('bench_cpu_us_per_req'), 1)} "
+                f"| {theirs.get('loadavg_1m')}, {ours.get('loadavg_1m')} |")
+    return "\n".join(lines)
+
+
 def plot(report, path):
     """Throughput and p99 per load, one bar per server and setup (log scales:
     the loads differ by orders of magnitude)."""
@@ -364,7 +392,7 @@ def plot(report, path):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bench", required=True, help="etcdpp-bench binary")
+    p.add_argument("--bench", help="etcdpp-bench binary (required unless --markdown-from)")
     p.add_argument("--etcd", default="/usr/bin/etcd", help="reference etcd binary")
     p.add_argument("--etcdpp", help="etcdpp binary (omitted: etcd only)")
     p.add_argument("--members", type=int, default=1, help="cluster size for both servers")
@@ -392,7 +420,15 @@ def main():
     p.add_argument("--load-timeout", type=float, default=120)
     p.add_argument("--json-out", help="write all results as JSON here (and the plot beside)")
     p.add_argument("--plot-out", help="PNG path (default: the JSON path with .png)")
+    p.add_argument("--markdown-from", metavar="JSON",
+                   help="only print the results of an earlier --json-out as a Markdown table")
     args = p.parse_args()
+    if args.markdown_from:
+        with open(args.markdown_from) as f:
+            print(markdown_table(json.load(f)))
+        return 0
+    if not args.bench:
+        p.error("--bench is required")
     args.loads = [load.strip() for load in args.loads.split(",") if load.strip()]
     unknown = [load for load in args.loads if load not in ALL_LOADS]
     if unknown:
