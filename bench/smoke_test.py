@@ -4,7 +4,9 @@
 Checks that every request succeeds, that the JSON summary is well formed,
 that the put load wrote exactly the key space it was asked to (sequential
 keys modulo --key-space-size), read back with the python etcd3 client, and
-that txn-put makes one revision per transaction.
+that txn-put makes one revision per transaction, that txn-mixed writes in
+the ratio asked (--rw-ratio), and that watch-latency delivers every event
+to every watcher with a latency for each.
 
     /usr/bin/python3 bench/smoke_test.py --bench build/bin/etcdpp-bench --server /usr/bin/etcd
 """
@@ -75,6 +77,30 @@ def main():
             failures.append(error)
         elif (summary["succeeded"], summary["failed"], after - before) != (TOTAL, 0, TOTAL):
             failures.append(f"txn-put: summary {summary}, revisions {before} -> {after}")
+        # txn-mixed: --rw-ratio 0 is writes only (one revision each); with
+        # --rw-ratio 1 about half the txns write (binomial: 40-60 % holds
+        # with overwhelming odds for 2000 requests).
+        for ratio, low, high in (("0", TOTAL, TOTAL), ("1", TOTAL * 2 // 5, TOTAL * 3 // 5)):
+            checks += 1
+            before = c.client().get_response("foo").header.revision
+            summary, error = run_bench(args.bench, endpoint, "txn-mixed", "--rw-ratio", ratio,
+                                       "--key-space-size", str(KEY_SPACE))
+            writes = c.client().get_response("foo").header.revision - before
+            if error:
+                failures.append(error)
+            elif (summary["succeeded"], summary["failed"]) != (TOTAL, 0) or \
+                    not low <= writes <= high:
+                failures.append(f"txn-mixed --rw-ratio {ratio}: summary {summary}, "
+                                f"{writes} writes, expected {low}..{high}")
+        checks += 1
+        cmd = [args.bench, "--endpoints", endpoint, "--json", "watch-latency", "--streams", "2",
+               "--watchers-per-stream", "3", "--put-total", "50", "--put-rate", "500"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+        summary = json.loads(lines[0]) if lines else {}
+        if r.returncode != 0 or summary.get("events") != 300 or \
+                summary.get("succeeded") != 300 or not summary.get("p99_ms", 0) > 0:
+            failures.append(f"watch-latency: exit {r.returncode}, {summary}, {r.stderr[-500:]}")
     for f in failures:
         print("FAIL " + f)
     print(f"{checks - len(failures)} passed, {len(failures)} failed")
