@@ -3,9 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <atomic>
-#include <mutex>
-#include <thread>
+#include <memory>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 
@@ -32,6 +30,33 @@ std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint,
 
 }  // namespace
 
+namespace {
+
+// One keep-alive stream: its lease grant, then write, read, write... with
+// one operation outstanding at a time, so the stream itself is the
+// completion-queue tag and `step` says which operation completed.
+struct KeepAliveStream {
+  enum class Step { kGrant, kStart, kWrite, kRead, kWritesDone, kFinish };
+  Step step = Step::kGrant;
+  std::unique_ptr<etcdserverpb::Lease::Stub> stub;
+  grpc::ClientContext grant_context;
+  etcdserverpb::LeaseGrantRequest grant;
+  etcdserverpb::LeaseGrantResponse granted;
+  grpc::Status grant_status;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::LeaseGrantResponse>> grant_reader;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
+                                                etcdserverpb::LeaseKeepAliveResponse>>
+      stream;
+  etcdserverpb::LeaseKeepAliveRequest request;
+  etcdserverpb::LeaseKeepAliveResponse response;
+  grpc::Status finish_status;
+  Clock::time_point sent;
+  bool failed = false;  // ended before the load was done
+};
+
+}  // namespace
+
 LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
   LeaseKeepAliveResult result;
   if (o.endpoints.empty() || o.streams <= 0 || o.total <= 0) {
@@ -39,60 +64,101 @@ LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
     return result;
   }
   const auto deadline = std::chrono::system_clock::now() + o.timeout;
-  std::atomic<int64_t> next{0};  // keep-alives handed out
-  std::mutex mu;
-  std::vector<double> latencies;  // guarded by mu
-  std::string error;              // guarded by mu
+  // All streams are driven from this thread through one completion queue.
+  grpc::CompletionQueue queue;
+  std::vector<std::unique_ptr<KeepAliveStream>> streams;
+  std::vector<double> latencies;
+  latencies.reserve(static_cast<size_t>(o.total));
+  int64_t handed_out = 0;
   auto fail = [&](const std::string& why) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (error.empty()) error = why;
+    if (result.error.empty()) result.error = why;
+  };
+  // Writes the next keep-alive, or closes the stream when the load is done.
+  auto send_next = [&](KeepAliveStream* s) {
+    if (handed_out < o.total) {
+      ++handed_out;
+      s->step = KeepAliveStream::Step::kWrite;
+      s->sent = Clock::now();
+      s->stream->Write(s->request, s);
+    } else {
+      s->step = KeepAliveStream::Step::kWritesDone;
+      s->stream->WritesDone(s);
+    }
+  };
+  auto finish = [&](KeepAliveStream* s, bool failed) {
+    s->failed = s->failed || failed;
+    s->step = KeepAliveStream::Step::kFinish;
+    s->stream->Finish(&s->finish_status, s);
   };
 
-  // Each stream: connect, grant its lease, then keep-alives one at a time.
-  std::vector<std::thread> threads;
   const Clock::time_point start = Clock::now();
-  for (int s = 0; s < o.streams; ++s) {
-    threads.emplace_back([&, s] {
-      auto stub =
-          etcdserverpb::Lease::NewStub(Connect(o.endpoints[s % o.endpoints.size()], o.credentials));
-      etcdserverpb::LeaseGrantRequest grant;
-      grant.set_ttl(o.ttl);
-      etcdserverpb::LeaseGrantResponse granted;
-      grpc::ClientContext grant_ctx;
-      grant_ctx.set_deadline(deadline);
-      grpc::Status st = stub->LeaseGrant(&grant_ctx, grant, &granted);
-      if (!st.ok()) {
-        fail("LeaseGrant: " + st.error_message());
-        return;
-      }
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline);
-      auto stream = stub->LeaseKeepAlive(&ctx);
-      std::vector<double> mine;
-      etcdserverpb::LeaseKeepAliveRequest req;
-      req.set_id(granted.id());
-      etcdserverpb::LeaseKeepAliveResponse resp;
-      while (next.fetch_add(1) < o.total) {
-        const Clock::time_point t0 = Clock::now();
-        if (!stream->Write(req) || !stream->Read(&resp)) {
-          fail("LeaseKeepAlive stream ended: " + stream->Finish().error_message());
-          break;
-        }
-        if (resp.ttl() <= 0) {
-          fail("lease expired during the benchmark");
-          break;
-        }
-        mine.push_back(Seconds(Clock::now() - t0));
-      }
-      stream->WritesDone();
-      (void)stream->Finish();
-      std::lock_guard<std::mutex> lock(mu);
-      latencies.insert(latencies.end(), mine.begin(), mine.end());
-    });
+  for (int i = 0; i < o.streams; ++i) {
+    auto s = std::make_unique<KeepAliveStream>();
+    s->stub =
+        etcdserverpb::Lease::NewStub(Connect(o.endpoints[i % o.endpoints.size()], o.credentials));
+    s->grant.set_ttl(o.ttl);
+    s->grant_context.set_deadline(deadline);
+    s->context.set_deadline(deadline);
+    s->grant_reader = s->stub->AsyncLeaseGrant(&s->grant_context, s->grant, &queue);
+    s->grant_reader->Finish(&s->granted, &s->grant_status, s.get());
+    streams.push_back(std::move(s));
   }
-  for (std::thread& t : threads) t.join();
+  int active = o.streams;
+  void* tag = nullptr;
+  bool ok = false;
+  while (active > 0 && queue.Next(&tag, &ok)) {
+    auto* s = static_cast<KeepAliveStream*>(tag);
+    switch (s->step) {
+      case KeepAliveStream::Step::kGrant:
+        if (!ok || !s->grant_status.ok()) {
+          fail("LeaseGrant: " + s->grant_status.error_message());
+          --active;
+          break;
+        }
+        s->request.set_id(s->granted.id());
+        s->stream = s->stub->PrepareAsyncLeaseKeepAlive(&s->context, &queue);
+        s->step = KeepAliveStream::Step::kStart;
+        s->stream->StartCall(s);
+        break;
+      case KeepAliveStream::Step::kStart:
+        if (ok) {
+          send_next(s);
+        } else {
+          finish(s, true);
+        }
+        break;
+      case KeepAliveStream::Step::kWrite:
+        if (!ok) {
+          finish(s, true);
+          break;
+        }
+        s->step = KeepAliveStream::Step::kRead;
+        s->stream->Read(&s->response, s);
+        break;
+      case KeepAliveStream::Step::kRead:
+        if (!ok) {
+          finish(s, true);
+        } else if (s->response.ttl() <= 0) {
+          fail("lease expired during the benchmark");
+          finish(s, false);
+        } else {
+          latencies.push_back(Seconds(Clock::now() - s->sent));
+          send_next(s);
+        }
+        break;
+      case KeepAliveStream::Step::kWritesDone:
+        finish(s, false);
+        break;
+      case KeepAliveStream::Step::kFinish:
+        if (s->failed) fail("LeaseKeepAlive stream ended: " + s->finish_status.error_message());
+        --active;
+        break;
+    }
+  }
   result.total_s = Seconds(Clock::now() - start);
-  result.error = error;
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
   result.keepalives = static_cast<int64_t>(latencies.size());
   if (!latencies.empty()) {
     std::sort(latencies.begin(), latencies.end());
