@@ -9,18 +9,24 @@ the same flags, then in order:
              --passes times (the second pass gives compaction a whole
              history to remove) by etcdpp-bench txn-put --sequential-keys
              (--txn-ops puts per transaction). Wall time and server CPU.
-  size       peak RSS so far (VmHWM) and the data dir's allocated bytes.
+  size       peak RSS so far (VmHWM), the current RSS split into anonymous
+             memory and mapped file pages, the data dir's allocated bytes.
   range      a linearizable range of --range-keys consecutive keys
              [k_i, k_{i+n}) from the middle of the key space, --range-runs
              times; min / median / max wall latency seen by python etcd3's
              stub (the same client for both servers, so its decoding cost
              is the same for both).
-  compact    Compact(current revision, physical=true) while a prober thread
-             does one small put and one linearizable get after another:
-             the compaction's duration and the prober's longest request
-             during it (and before it, for the baseline).
+  counted    a limit-1 range over every key and a count_only of every key:
+             small replies whose count still covers all keys.
   restart    kill -9, start again on the same data dir, time from spawn
              until the first linearizable get succeeds.
+  compact    Compact(current revision, physical=true) while a prober thread
+             does one small put and one linearizable get after another:
+             when the compaction is answered, and the prober's longest
+             request and its requests over --slow-ms from the compaction's
+             start until --after-compact-s after its answer (and before it,
+             for the baseline).
+  restart    again, after the compaction.
   send       put a marker key, MemberAdd a new member, start it (empty data
              dir, --initial-cluster-state existing), time from spawn until a
              serializable get of the marker on the new member returns it.
@@ -88,6 +94,20 @@ def benchmark_key(index, size=8):
 
 def mib(n):
     return round(n / (1 << 20), 1)
+
+
+def memory(pid):
+    """Peak RSS (VmHWM) and the current split of RSS into anonymous memory
+    and mapped file pages (an LMDB or bbolt map counts in RSS for the pages
+    touched, though the kernel may drop them like page cache), in MiB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            name, _, rest = line.partition(":")
+            if name in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                fields[name] = round(int(rest.split()[0]) / 1024, 1)
+    return {"rss_peak_mib": fields.get("VmHWM"), "rss_mib": fields.get("VmRSS"),
+            "rss_anon_mib": fields.get("RssAnon"), "rss_file_mib": fields.get("RssFile")}
 
 
 class Prober(threading.Thread):
@@ -184,6 +204,29 @@ def measure_range(args, stub, rpc, log):
     return result
 
 
+def measure_counted_ranges(args, stub, rpc, log):
+    """Ranges whose reply is small but whose count covers every key: a limit
+    of 1 from the first key to the end, and count_only of everything."""
+    requests = {
+        "limit_1_to_end": rpc.RangeRequest(key=b"\0", range_end=b"\0", limit=1, keys_only=True),
+        "count_only_all": rpc.RangeRequest(key=b"\0", range_end=b"\0", count_only=True),
+    }
+    result = {}
+    for name, request in requests.items():
+        latencies = []
+        count = None
+        for _ in range(args.range_runs):
+            started = time.monotonic()
+            reply = stub.Range(request, timeout=120)
+            latencies.append(time.monotonic() - started)
+            count = reply.count
+        result[name] = {"count": count, "median_ms": round(statistics.median(latencies) * 1000, 1),
+                        "min_ms": round(min(latencies) * 1000, 1), "loadavg": loadavg()}
+        log(f"{name} (count {count}): min {result[name]['min_ms']} ms, median "
+            f"{result[name]['median_ms']} ms, load {result[name]['loadavg']}")
+    return result
+
+
 def measure_compaction(args, stub, rpc, member, log):
     prober = Prober(stub, rpc)
     prober.start()
@@ -194,23 +237,30 @@ def measure_compaction(args, stub, rpc, member, log):
     started = time.monotonic()
     stub.Compact(rpc.CompactionRequest(revision=rev, physical=True), timeout=args.load_timeout)
     finished = time.monotonic()
+    # A server may go on removing history after it answered (etcdpp does:
+    # the rest is spread over its next write transactions), so the window
+    # watched for stalls goes on after the answer.
+    time.sleep(args.after_compact_s)
+    window_end = time.monotonic()
     cpu = cpu_seconds(member.pid) - cpu_before
-    time.sleep(0.5)
     prober.stopping.set()
     prober.join(timeout=60)
-    during = prober.longest(started, finished)
+    during = prober.longest(started, window_end)
     before = prober.longest(baseline_end - args.baseline_s, baseline_end - 0.001)
-    probes = sum(1 for s, d in prober.samples if started <= s <= finished)
-    result = {"revision": rev, "wall_s": round(finished - started, 2),
-              "server_cpu_s": round(cpu, 2),
+    in_window = [d for s, d in prober.samples if started <= s <= window_end]
+    slow = sum(1 for d in in_window if d > args.slow_ms / 1000)
+    result = {"revision": rev, "answer_s": round(finished - started, 2),
+              "window_s": round(window_end - started, 2),
+              "server_cpu_in_window_s": round(cpu, 2),
               "longest_request_during_ms": round(during * 1000, 1) if during else None,
               "longest_request_before_ms": round(before * 1000, 1) if before else None,
-              "probe_requests_during": probes, "probe_errors": prober.errors,
-              "loadavg": loadavg()}
-    log(f"compaction at {rev}: {result['wall_s']} s (server cpu {result['server_cpu_s']} s), "
-        f"longest probe request during {result['longest_request_during_ms']} ms "
-        f"(before: {result['longest_request_before_ms']} ms, {probes} probes during), "
-        f"load {result['loadavg']}")
+              "probe_requests_during": len(in_window), "slow_requests_during": slow,
+              "probe_errors": prober.errors, "loadavg": loadavg()}
+    log(f"compaction at {rev}: answered after {result['answer_s']} s; over "
+        f"{result['window_s']} s from its start (server cpu {result['server_cpu_in_window_s']} s): "
+        f"longest probe request {result['longest_request_during_ms']} ms, "
+        f"{slow} of {len(in_window)} over {args.slow_ms} ms "
+        f"(before: longest {result['longest_request_before_ms']} ms), load {result['loadavg']}")
     return result
 
 
@@ -231,15 +281,16 @@ def first_linearizable_read(port, timeout):
     raise TimeoutError(f"no linearizable read within {timeout} s")
 
 
-def measure_restart(args, c, log):
+def measure_restart(args, c, log, when):
     c.kill(0)
     started = time.monotonic()
     c.spawn(0)
     first_linearizable_read(c.members[0].client_port, args.load_timeout)
     seconds = time.monotonic() - started
     result = {"seconds": round(seconds, 2), "loadavg": loadavg()}
-    log(f"restart after kill -9 to first linearizable read: {result['seconds']} s, "
-        f"load {result['loadavg']}")
+    result.update(memory(c.members[0].pid))
+    log(f"restart {when} after kill -9 to first linearizable read: {result['seconds']} s, "
+        f"RSS then {result['rss_mib']} MiB, load {result['loadavg']}")
     return result
 
 
@@ -307,48 +358,55 @@ def run_server(name, binary, args):
                          start_timeout=120) as c:
         member = c.members[0]
         result["load"] = run_load(args, member, log)
-        result["after_load"] = {"rss_peak_mib": round(member.vm_hwm_kib() / 1024, 1),
-                                "data_dir_mib": mib(dir_bytes(member.data_dir)),
-                                "loadavg": loadavg()}
-        log(f"after load: peak RSS {result['after_load']['rss_peak_mib']} MiB, data dir "
-            f"{result['after_load']['data_dir_mib']} MiB")
+        result["after_load"] = memory(member.pid)
+        result["after_load"].update(data_dir_mib=mib(dir_bytes(member.data_dir)), loadavg=loadavg())
+        log(f"after load: {result['after_load']}")
         channel, stub = kv_stub(member.client_port)
         result["range"] = measure_range(args, stub, rpc, log)
+        result["counted_ranges"] = measure_counted_ranges(args, stub, rpc, log)
+        channel.close()
+        result["peak_before_restart"] = memory(member.pid)
+        result["restart_after_load"] = measure_restart(args, c, log, "after the load")
+        channel, stub = kv_stub(member.client_port)
         result["compaction"] = measure_compaction(args, stub, rpc, member, log)
         channel.close()
-        result["before_kill"] = {"rss_peak_mib": round(member.vm_hwm_kib() / 1024, 1),
-                                 "data_dir_mib": mib(dir_bytes(member.data_dir)),
-                                 "loadavg": loadavg()}
-        log(f"peak RSS over load, range and compaction: "
-            f"{result['before_kill']['rss_peak_mib']} MiB, data dir "
-            f"{result['before_kill']['data_dir_mib']} MiB")
-        result["restart"] = measure_restart(args, c, log)
-        result["restart"]["rss_after_mib"] = round(member.vm_hwm_kib() / 1024, 1)
+        result["after_compaction"] = memory(member.pid)
+        result["after_compaction"].update(data_dir_mib=mib(dir_bytes(member.data_dir)),
+                                          loadavg=loadavg())
+        log(f"after compaction: {result['after_compaction']}")
+        result["restart_after_compaction"] = measure_restart(args, c, log, "after the compaction")
         result["snapshot_send"] = measure_snapshot_send(args, c, log)
-        result["snapshot_send"]["leader_rss_peak_since_restart_mib"] = round(
-            member.vm_hwm_kib() / 1024, 1)
+        result["snapshot_send"]["leader"] = memory(member.pid)
     return result
 
 
 def print_table(results):
     rows = [
-        ("load, all passes (s)", lambda r: sum(p["wall_s"] for p in r["load"])),
+        ("load, all passes (s)", lambda r: round(sum(p["wall_s"] for p in r["load"]), 1)),
         ("load server CPU (s)", lambda r: round(sum(p["server_cpu_s"] for p in r["load"]), 1)),
-        ("peak RSS, load+range+compact (MiB)", lambda r: r["before_kill"]["rss_peak_mib"]),
+        ("peak RSS over load and ranges (MiB)", lambda r: r["peak_before_restart"]["rss_peak_mib"]),
+        ("  RSS after load: anon (MiB)", lambda r: r["after_load"]["rss_anon_mib"]),
+        ("  RSS after load: file (MiB)", lambda r: r["after_load"]["rss_file_mib"]),
         ("data dir after load (MiB)", lambda r: r["after_load"]["data_dir_mib"]),
-        ("data dir after compaction (MiB)", lambda r: r["before_kill"]["data_dir_mib"]),
-        ("range median (ms)", lambda r: r["range"]["median_ms"]),
-        ("range max (ms)", lambda r: r["range"]["max_ms"]),
-        ("compaction (s)", lambda r: r["compaction"]["wall_s"]),
+        ("range of 10k keys, median (ms)", lambda r: r["range"]["median_ms"]),
+        ("limit 1 over all keys, median (ms)",
+         lambda r: r["counted_ranges"]["limit_1_to_end"]["median_ms"]),
+        ("count_only of all keys, median (ms)",
+         lambda r: r["counted_ranges"]["count_only_all"]["median_ms"]),
+        ("restart after load (s)", lambda r: r["restart_after_load"]["seconds"]),
+        ("compaction answered after (s)", lambda r: r["compaction"]["answer_s"]),
         ("longest probe during compaction (ms)",
          lambda r: r["compaction"]["longest_request_during_ms"]),
+        ("slow probes during compaction",
+         lambda r: f"{r['compaction']['slow_requests_during']}/"
+                   f"{r['compaction']['probe_requests_during']}"),
         ("longest probe before compaction (ms)",
          lambda r: r["compaction"]["longest_request_before_ms"]),
-        ("restart to linearizable read (s)", lambda r: r["restart"]["seconds"]),
-        ("RSS right after restart (MiB)", lambda r: r["restart"]["rss_after_mib"]),
+        ("peak RSS, restart to compaction end (MiB)", lambda r: r["after_compaction"]["rss_peak_mib"]),
+        ("data dir after compaction (MiB)", lambda r: r["after_compaction"]["data_dir_mib"]),
+        ("restart after compaction (s)", lambda r: r["restart_after_compaction"]["seconds"]),
         ("snapshot send, new member caught up (s)", lambda r: r["snapshot_send"]["seconds"]),
-        ("leader peak RSS since restart (MiB)",
-         lambda r: r["snapshot_send"]["leader_rss_peak_since_restart_mib"]),
+        ("leader peak RSS since restart (MiB)", lambda r: r["snapshot_send"]["leader"]["rss_peak_mib"]),
         ("new member peak RSS (MiB)", lambda r: r["snapshot_send"]["new_member_rss_peak_mib"]),
     ]
     print()
@@ -372,6 +430,10 @@ def main():
     p.add_argument("--range-runs", type=int, default=10)
     p.add_argument("--baseline-s", type=float, default=2.0,
                    help="prober time before the compaction starts")
+    p.add_argument("--after-compact-s", type=float, default=20.0,
+                   help="prober time after the compaction's answer")
+    p.add_argument("--slow-ms", type=float, default=100.0,
+                   help="probe requests longer than this are counted as slow")
     p.add_argument("--snapshot-count", type=int, default=10000)
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024 ** 3)
     p.add_argument("--load-timeout", type=float, default=3600)
