@@ -408,16 +408,93 @@ Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
   if (!at.ok()) return at.status();
   RangeResult result;
   result.rev = rev_;
-  const int64_t limit = options.limit > 0 ? options.limit : std::numeric_limits<int64_t>::max();
-  const bool materialize = !options.count_only;
+  const bool single_key = end.empty();
+  if (options.count_only && !single_key) {
+    auto count = CountAt(key, end, *at);
+    if (!count.ok()) return count.status();
+    result.count = *count;
+    return result;
+  }
+  // The reply's count covers the whole range whatever the limit (etcd's
+  // RangeResponse.count, which clients page with). The keys past the limit
+  // are only counted: the scan stops at the limit-th key and CountAt goes on
+  // from the byte string right after it.
+  const int64_t limit =
+      options.limit > 0 && !single_key ? options.limit : std::numeric_limits<int64_t>::max();
+  std::string resume_at;
   Status s = ScanAt(key, end, *at, [&](const KeyEntry& e) {
     ++result.count;
-    if (materialize && result.kvs.size() < limit)
-      FillKeyValue(e, options.keys_only, result.kvs.Add());
-    return true;
+    if (!options.count_only) FillKeyValue(e, options.keys_only, result.kvs.Add());
+    if (result.count < limit) return true;
+    resume_at.assign(e.user_key);
+    resume_at.push_back('\0');  // The smallest key after e's.
+    return false;
   });
   if (!s.ok()) return s;
+  if (!resume_at.empty()) {
+    auto rest = CountAt(resume_at, end, *at);
+    if (!rest.ok()) return rest.status();
+    result.count += *rest;
+  }
   return result;
+}
+
+Result<int64_t> ReadView::CountAt(std::string_view key, std::string_view end, int64_t at) const {
+  // The walk is ScanAt's (same seeks, same bounds) with the decoding left out.
+  const bool unbounded = (end == std::string_view("\0", 1));
+  if (!unbounded && end <= key) return int64_t{0};
+  std::string end_position;
+  if (!unbounded) AppendKeyPosition(end, &end_position);
+  Cursor c = key_cursor_ != nullptr ? Cursor(key_cursor_) : Cursor(txn_, dbis_.key);
+  std::string seek;
+  if (IsInlineKey(key)) {
+    AppendKeySlot(key, &seek);
+    AppendSeekSuffix(at, &seek);
+  } else {
+    AppendKeyPosition(key, &seek);
+  }
+  int64_t live = 0;
+  bool ok = c.Seek(seek);
+  while (ok) {
+    std::string_view k = c.key();
+    if (k.size() < kMinSlotBytes + kRevisionBytes) return Corrupt("key table key");
+    const size_t slot_len = k.size() - kRevisionBytes;
+    std::string_view slot = k.substr(0, slot_len);
+    if (IsLongSlot(slot)) {
+      // Long keys need their user key to be compared with the bounds; they
+      // are rare enough to decode.
+      std::string_view bucket = BucketOf(slot);
+      if (!unbounded && bucket > std::string_view(end_position)) break;
+      bool stopped = false;
+      ETCDPP_RETURN_IF_ERROR(ScanBucket(
+          c, bucket, at, key, end,
+          [&live](const KeyEntry&) {
+            ++live;
+            return true;
+          },
+          &ok, &stopped));
+      continue;
+    }
+    if (!unbounded && k >= std::string_view(end_position)) break;
+    const int64_t main = static_cast<int64_t>(~GetBigEndian64(k.data() + slot_len));
+    if (main > at) {
+      seek.assign(slot);
+      AppendSeekSuffix(at, &seek);
+      ok = c.Seek(seek);
+      continue;
+    }
+    std::string_view record = c.value();
+    if (record.size() < kKeyRecordHeaderBytes) return Corrupt("key record");
+    if ((static_cast<uint8_t>(record[0]) & kTombstoneFlag) == 0) ++live;
+    ok = c.Next();
+    if (ok && SameSlot(c.key(), slot)) {
+      seek.assign(slot);
+      AppendPastKeySuffix(&seek);
+      ok = c.Seek(seek);
+    }
+  }
+  if (!c.status().ok()) return c.status();
+  return live;
 }
 
 Status ReadView::Scan(std::string_view key, std::string_view end, int64_t rev,

@@ -177,6 +177,11 @@ class ReadView {
   // Scan at an already resolved revision; visit returns false to stop.
   Status ScanAt(std::string_view key, std::string_view end, int64_t at,
                 const std::function<bool(const KeyEntry&)>& visit) const;
+  // The number of live keys in [key, end) at an already resolved revision
+  // (`end` as in Range, never empty). Reads only each key's table key and
+  // the flags byte of its record: no key is unescaped and no value copied, so
+  // a Range's count past its limit costs one cursor step per key.
+  Result<int64_t> CountAt(std::string_view key, std::string_view end, int64_t at) const;
   // The part of a scan inside one long key bucket, `c` on its first entry:
   // visits the bucket's keys in [key, end) (end "\0": unbounded) in key
   // order and leaves `c` past the bucket (*ok: on an entry). *stopped: visit

@@ -188,6 +188,48 @@ TEST_F(StoreTest, LimitCountKeysOnlyCountOnly) {
   EXPECT_EQ(r->count, 4);
 }
 
+// RangeResponse.count is the number of keys in the whole range whatever the
+// limit (clients page with it). Past the limit the store only counts, so
+// check that counting agrees with a full read for every limit, at every
+// revision of a history with overwrites, deletes, recreations and keys with
+// 0x00 bytes (escaped in the table), and with count_only.
+TEST_F(StoreTest, CountPastLimitEqualsFullRangeCount) {
+  const Strings keys = {"a", "a\0"s, "a\0\0"s, "ab", "b", "b/1", "b/2", "c"};
+  for (const auto& k : keys) Put(k, "v1");
+  Put("b/1", "v2");
+  Delete("a\0"s);
+  Put("d", "v1");
+  Delete("b", "b0");  // b, b/1, b/2
+  Put("b/2", "v3");
+  Put("a\0"s, "again");
+  const int64_t last = store_->CurrentRevision();
+  auto read = Read();
+  const std::vector<std::pair<std::string, std::string>> ranges = {
+      {""s + "\0"s, kAll}, {"a", "b"}, {"a\0"s, "a\0\x01"s}, {"b", "c"}, {"ab", kAll}};
+  for (int64_t rev = 1; rev <= last; ++rev) {
+    for (const auto& [key, end] : ranges) {
+      const std::string what = "range [" + key + ", " + end + ") at " + std::to_string(rev);
+      auto full = read->Range(key, end, RangeOptions{.rev = rev});
+      ASSERT_TRUE(full.ok()) << what;
+      ASSERT_EQ(full->count, full->kvs.size()) << what;
+      auto counted = read->Range(key, end, RangeOptions{.rev = rev, .count_only = true});
+      ASSERT_TRUE(counted.ok()) << what;
+      EXPECT_EQ(counted->count, full->count) << what;
+      EXPECT_EQ(counted->kvs.size(), 0) << what;
+      for (int64_t limit = 1; limit <= full->count + 1; ++limit) {
+        auto limited =
+            read->Range(key, end, RangeOptions{.rev = rev, .limit = limit, .keys_only = true});
+        ASSERT_TRUE(limited.ok()) << what;
+        EXPECT_EQ(limited->count, full->count) << what << " limit " << limit;
+        ASSERT_EQ(limited->kvs.size(), std::min(limit, full->count)) << what << " limit " << limit;
+        for (int i = 0; i < limited->kvs.size(); ++i) {
+          EXPECT_EQ(limited->kvs[i].key(), full->kvs[i].key()) << what << " limit " << limit;
+        }
+      }
+    }
+  }
+}
+
 TEST_F(StoreTest, HistoricalReadsAtEveryRevision) {
   // Scripted history; want[rev] is the full key space after that revision
   // (revision 1 is the empty store's).

@@ -216,6 +216,18 @@ class LongKeyModelTest : public StoreTest, public ::testing::WithParamInterface<
       EXPECT_EQ(Describe(limited->kvs[1]), want[1]) << what;
       EXPECT_EQ(limited->count, static_cast<int64_t>(want.size())) << what;
     }
+    // Past the limit keys are only counted, through long key buckets too:
+    // the limit may stop the scan anywhere, even inside a bucket.
+    for (size_t limit : {size_t{1}, want.size() / 2, want.size()}) {
+      if (limit == 0) continue;
+      auto limited =
+          Read()->Range(key, end, RangeOptions{.rev = at, .limit = static_cast<int64_t>(limit)});
+      ASSERT_TRUE(limited.ok());
+      EXPECT_EQ(limited->count, static_cast<int64_t>(want.size())) << what << " limit " << limit;
+    }
+    auto counted = Read()->Range(key, end, RangeOptions{.rev = at, .count_only = true});
+    ASSERT_TRUE(counted.ok());
+    EXPECT_EQ(counted->count, static_cast<int64_t>(want.size())) << what << " count_only";
   }
 };
 
