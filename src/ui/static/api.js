@@ -74,6 +74,35 @@ export function hexDump(bytes) {
   return lines.join('\n');
 }
 
+// Editable forms of a value's bytes, and their parsers. A parser returns the
+// byte string, or throws an Error saying what is wrong with the input, so a
+// save never sends bytes the user did not mean.
+export function bytesToHex(bytes) {
+  const lines = [];
+  for (let off = 0; off < bytes.length; off += 16) {
+    lines.push([...bytes.slice(off, off + 16)].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join(' '));
+  }
+  return lines.join('\n');
+}
+
+export function hexToBytes(text) {
+  const digits = text.replace(/\s+/g, '');
+  const bad = digits.search(/[^0-9a-fA-F]/);
+  if (bad >= 0) throw new Error(`not hex: ${JSON.stringify(digits[bad])} is not a hex digit`);
+  if (digits.length % 2 !== 0) throw new Error(`not hex: ${digits.length} digits, an odd number (two per byte)`);
+  let out = '';
+  for (let i = 0; i < digits.length; i += 2) out += String.fromCharCode(parseInt(digits.slice(i, i + 2), 16));
+  return out;
+}
+
+export function base64ToBytes(text) {
+  const compact = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) {
+    throw new Error('not base64: use A-Z a-z 0-9 + / with = padding to a multiple of 4 characters');
+  }
+  return atob(compact);
+}
+
 // The smallest key greater than every key starting with `prefix`: etcd's
 // range_end for a prefix. "\0" (every key from `key` on) when no such key
 // exists (the prefix is empty or all 0xff).

@@ -4,7 +4,7 @@
 // with a limit, every count is count_only.
 import {
   b64, unb64, call, el, prefixEnd, displayBytes, bytesToText, textToBytes, hexDump,
-  keyToHash, hashToKey, leaseHex, Code,
+  bytesToHex, hexToBytes, base64ToBytes, keyToHash, hashToKey, leaseHex, Code,
 } from './api.js';
 
 const kChildrenPerPage = 50;  // entries shown per "more" click
@@ -22,20 +22,41 @@ let selectedKey = null;
 // skipped by restarting the scan after that directory's last possible key,
 // so a directory of a million keys costs one request, not a million keys.
 // Returns the entries and the key to continue from (null at the end).
+//
+// Every range reply counts all the keys of its range, even with a limit
+// (etcd's RangeResponse.count), and the server walks them to do it. So a
+// request does not reach to the end of the level straight away: it first
+// asks a window of the keys sharing all but the last byte of the cursor,
+// then all but two, ... (kNarrowWindows of them), and only then the rest of
+// the level. Siblings usually share a long prefix (/reg/ns0001/ and
+// /reg/ns0002/), so the next one is found in a small window; an empty
+// window costs one seek. Every key before the cursor is always accounted
+// for: a window that came back without `more` is wholly seen.
+const kNarrowWindows = 4;
+
+function windowEnd(prefix, cursor, end, narrowing) {
+  const cut = cursor.length - narrowing;
+  if (narrowing > kNarrowWindows || cut <= prefix.length) return end;
+  const candidate = prefixEnd(cursor.slice(0, cut));
+  return candidate === '\0' || (end !== '\0' && candidate > end) ? end : candidate;
+}
+
 async function listLevel(prefix, start, want) {
   const end = prefixEnd(prefix);
   const entries = [];
   let cursor = start;
+  let narrowing = 1;  // the cursor's bytes the next window lets vary
   while (cursor !== null && entries.length < want) {
+    if (end !== '\0' && cursor >= end) return { entries, next: null };
+    const windowTo = windowEnd(prefix, cursor, end, narrowing);
     const reply = await call('/v3/kv/range', {
-      key: b64(cursor === '' ? '\0' : cursor), range_end: b64(end), keys_only: true,
+      key: b64(cursor === '' ? '\0' : cursor), range_end: b64(windowTo), keys_only: true,
       // One more key than entries still wanted tells whether more follow; a
       // level of many sub-directories then costs about `want` keys per
       // request (each directory skipped), not a fixed large batch.
       limit: Math.min(kKeysPerRequest, want - entries.length + 1),
     });
     const kvs = reply.kvs || [];
-    if (kvs.length === 0) return { entries, next: null };
     let skipTo = null;  // keys before this are inside the last directory listed
     let stoppedAt = null;
     for (const kv of kvs) {
@@ -56,10 +77,17 @@ async function listLevel(prefix, start, want) {
       }
     }
     if (stoppedAt !== null) return { entries, next: stoppedAt };
-    if (!reply.more) return { entries, next: null };
     if (skipTo === '\0') return { entries, next: null };
-    const after = unb64(kvs[kvs.length - 1].key) + '\0';
-    cursor = skipTo !== null && skipTo > after ? skipTo : after;
+    if (reply.more) {
+      const after = unb64(kvs[kvs.length - 1].key) + '\0';
+      cursor = skipTo !== null && skipTo > after ? skipTo : after;
+      narrowing = 1;
+      continue;
+    }
+    // The window is exhausted: everything before its end is seen.
+    if (windowTo === end) return { entries, next: null };
+    cursor = skipTo !== null && skipTo > windowTo ? skipTo : windowTo;
+    narrowing = kvs.length === 0 ? narrowing + 1 : 1;
   }
   return { entries, next: cursor };
 }
@@ -259,18 +287,57 @@ async function renderKey(panel, key, onChanged, notice = null) {
   const body = el('div', {}, valueView(value));
 
   const edit = () => {
-    const text = bytesToText(value);
-    if (text === null) {
-      message.className = 'warn';
-      message.textContent = 'This value is binary; the console edits text values only.';
-      return;
-    }
-    const area = el('textarea', { id: 'edit-value' });
-    area.value = text;
+    // The value is edited as text when it is text, else as hex; hex and
+    // base64 are offered for any value. Switching format re-encodes what is
+    // in the editor (refused while it does not parse), and a save sends the
+    // bytes parsed from the chosen format, never a lossy text rendering.
+    const formats = {
+      text: { show: (bytes) => bytesToText(bytes), parse: textToBytes },
+      hex: { show: bytesToHex, parse: hexToBytes },
+      base64: { show: b64, parse: base64ToBytes },
+    };
+    const choices = (bytesToText(value) !== null ? ['text'] : []).concat(['hex', 'base64']);
+    const format = el('select', { id: 'edit-format' }, choices.map((name) => el('option', { value: name }, name)));
+    const area = el('textarea', { id: 'edit-value', spellcheck: 'false' });
+    let current = choices[0];
+    area.value = formats[current].show(value);
+    area.dataset.format = current;
+    format.addEventListener('change', () => {
+      const wanted = format.value;
+      let bytes;
+      try {
+        bytes = formats[current].parse(area.value);
+      } catch (err) {
+        format.value = current;
+        message.className = 'error';
+        message.textContent = `Cannot switch to ${wanted}: ${err.message}`;
+        return;
+      }
+      const shown = formats[wanted].show(bytes);
+      if (shown === null) {  // text asked for bytes that are not text
+        format.value = current;
+        message.className = 'error';
+        message.textContent = 'Cannot show these bytes as text (not UTF-8, or control characters); edit them as hex or base64.';
+        return;
+      }
+      current = wanted;
+      area.value = shown;
+      area.dataset.format = current;
+      message.className = '';
+      message.textContent = '';
+    });
     const save = async () => {
+      let bytes;
+      try {
+        bytes = formats[current].parse(area.value);
+      } catch (err) {
+        message.className = 'error';
+        message.textContent = `Not saved: ${err.message}`;
+        return;
+      }
       // Compare-and-swap: the put applies only if nobody changed the key
       // since it was opened (its mod revision is still the one shown).
-      const put = { key: b64(key), value: b64(textToBytes(area.value)) };
+      const put = { key: b64(key), value: b64(bytes) };
       if (kv.lease) put.ignore_lease = true;  // keep the key's lease
       const result = await call('/v3/kv/txn', {
         compare: [{ target: 'MOD', key: b64(key), result: 'EQUAL', mod_revision: kv.mod_revision }],
@@ -290,10 +357,12 @@ async function renderKey(panel, key, onChanged, notice = null) {
         : `Not saved: the key was deleted since you opened it (mod revision ${kv.mod_revision}).`;
       message.dataset.conflict = 'true';
     };
-    body.replaceChildren(area, el('div', { class: 'toolbar' },
-      el('button', { class: 'primary', id: 'save-btn', onclick: () => save().catch(showError) }, 'Save'),
-      el('button', { id: 'cancel-btn', onclick: () => renderKey(panel, key, onChanged) }, 'Cancel'),
-      el('span', { class: 'muted' }, `saves only if the key is still at mod revision ${kv.mod_revision}`)));
+    body.replaceChildren(
+      el('div', { class: 'toolbar' }, el('span', { class: 'muted' }, 'edit as'), format),
+      area, el('div', { class: 'toolbar' },
+        el('button', { class: 'primary', id: 'save-btn', onclick: () => save().catch(showError) }, 'Save'),
+        el('button', { id: 'cancel-btn', onclick: () => renderKey(panel, key, onChanged) }, 'Cancel'),
+        el('span', { class: 'muted' }, `saves only if the key is still at mod revision ${kv.mod_revision}`)));
   };
 
   const showError = (err) => {

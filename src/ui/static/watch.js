@@ -1,5 +1,8 @@
 // The watch page: one streaming /v3/watch call on a prefix; every event is
-// a row of the table, newest first, as it arrives.
+// a row of the table, newest first, as it arrives. With a start revision
+// the server first replays the prefix's history from that revision (until
+// compaction: a compacted start cancels the watch, and the page says from
+// which revision history is still kept).
 import { b64, unb64, stream, el, prefixEnd, displayBytes, textToBytes, bytesToText, keyToHash } from './api.js';
 
 const kMaxRows = 500;  // older rows are dropped: a busy prefix must not grow the page without bound
@@ -7,6 +10,10 @@ const kMaxRows = 500;  // older rows are dropped: a busy prefix must not grow th
 // Leaving the page aborts the stream, so the server's watcher goes with it.
 export function mount(main) {
   const prefix = el('input', { id: 'watch-prefix', placeholder: 'prefix (empty: every key)', size: 32 });
+  const from = el('input', {
+    id: 'watch-from', placeholder: 'from revision (empty: now)', size: 22, inputmode: 'numeric',
+    title: 'replay the history of the prefix from this revision, then go on live',
+  });
   const start = el('button', { class: 'primary', id: 'watch-start' }, 'Watch');
   const stop = el('button', { id: 'watch-stop', disabled: true }, 'Stop');
   const status = el('span', { class: 'muted', id: 'watch-status' }, 'not watching');
@@ -25,6 +32,16 @@ export function mount(main) {
         range_end: b64(prefixEnd(key)),
       },
     };
+    const startRevision = from.value.trim();
+    if (startRevision !== '') {
+      if (!/^[1-9][0-9]*$/.test(startRevision)) {
+        status.className = 'error';
+        status.textContent = 'the start revision must be a whole number from 1 up';
+        return;
+      }
+      request.create_request.start_revision = startRevision;  // int64: a string in JSON
+    }
+    let cancelled = false;  // the server's reason stays on screen
     start.disabled = true;
     stop.disabled = false;
     status.className = 'muted';
@@ -33,15 +50,19 @@ export function mount(main) {
       for await (const result of stream('/v3/watch', request, { signal: mine.signal })) {
         if (result.created) {
           status.className = 'ok';
-          status.textContent = `watching ${key === '' ? 'every key' : displayBytes(key) + '*'} from revision ${Number(result.header.revision) + 1}`;
+          const first = startRevision !== '' ? startRevision : String(Number(result.header.revision) + 1);
+          status.textContent = `watching ${key === '' ? 'every key' : displayBytes(key) + '*'} from revision ${first}`;
         }
         if (result.canceled) {
+          cancelled = true;
           status.className = 'error';
-          status.textContent = 'watch cancelled by the server: ' + (result.cancel_reason || `compacted at ${result.compact_revision}`);
+          status.textContent = result.compact_revision && result.compact_revision !== '0'
+            ? `revision ${startRevision} is compacted: history is kept from revision ${result.compact_revision} on`
+            : 'watch cancelled by the server: ' + (result.cancel_reason || 'no reason given');
         }
         for (const event of result.events || []) addRow(event);
       }
-      if (!mine.signal.aborted) {
+      if (!mine.signal.aborted && !cancelled) {
         status.className = 'warn';
         status.textContent = 'the server ended the watch';
       }
@@ -76,6 +97,7 @@ export function mount(main) {
 
   start.addEventListener('click', run);
   prefix.addEventListener('keydown', (e) => { if (e.key === 'Enter') run(); });
+  from.addEventListener('keydown', (e) => { if (e.key === 'Enter') run(); });
   stop.addEventListener('click', () => {
     controller?.abort();
     status.className = 'muted';
@@ -86,7 +108,7 @@ export function mount(main) {
 
   main.replaceChildren(el('div', { class: 'card' },
     el('h2', {}, 'Watch'),
-    el('div', { class: 'toolbar' }, prefix, start, stop, status),
+    el('div', { class: 'toolbar' }, prefix, from, start, stop, status),
     el('table', {},
       el('thead', {}, el('tr', {}, ['time', 'event', 'key', 'value', 'mod revision', 'version'].map((h) => el('th', {}, h)))),
       rows)));

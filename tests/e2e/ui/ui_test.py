@@ -8,8 +8,10 @@ Debian's chromium runs headless and is driven over its DevTools protocol
 (python3-websocket), as a user would use the console: open /ui, walk the
 key tree to keys etcdctl wrote, read a JSON value and its history, save an
 edit (compare-and-swap), see a save refused after etcdctl changed the key
-meanwhile, delete with the confirmation, watch a prefix while etcdctl
-writes, read the cluster and leases pages. A screenshot of each page is
+meanwhile, edit a binary value as hex and as base64, delete with the
+confirmation, watch a prefix while etcdctl writes and replay its history
+from a past revision (and be told when it is compacted), read the cluster
+and leases pages. A screenshot of each page is
 saved. The browser's network log is recorded throughout: outside the
 steps where the test clicks Save, Create or Delete, every request must be a
 read (GET, a range, a watch, status, member list, alarm GET, leases).
@@ -356,16 +358,69 @@ class ConsoleTest(unittest.TestCase):
             self.assertEqual(ctl("get", "--print-value-only", "/app/config/db").strip(), "theirs")
             b.screenshot("key-conflict")
 
-            # --- a binary value: shown as a hex dump, not offered for text editing
+            # --- a binary value: shown as a hex dump, edited as hex or base64
             blob = bytes([0, 1, 2, 0xff, 0xfe]) + b"etcd"
-            self.assertEqual(gateway(port, "/v3/kv/put", {"key": b64("/bin/blob"), "value": base64.b64encode(blob).decode()})[0], 200)
-            b.navigate(url + "#/key/" + b64("/bin/blob").rstrip("=").replace("+", "-").replace("/", "_"))
+            self.assertEqual(gateway(port, "/v3/kv/put", {"key": b64("/bin/blob"), "value": b64(blob)})[0], 200)
+            blob_hash = b64("/bin/blob").rstrip("=").replace("+", "-").replace("/", "_")
+            b.navigate(url + "#/key/" + blob_hash)
             b.wait_text("#key-value", "00 01 02 ff fe 65 74 63 64")
             self.assertEqual(b.js("document.querySelector('#key-value').dataset.mode"), "hex")
             self.assertEqual(b.js("[...document.querySelectorAll('#value-mode option')].map(o => o.value)"), ["hex"])
             b.click("#edit-btn")
-            b.wait_text("#key-message", "binary")
-            self.assertIsNone(b.js("document.querySelector('#edit-value')"))
+            b.wait_js("!!document.querySelector('#edit-value')", "the binary editor")
+            # Not text: offered as hex (the default) or base64 only.
+            self.assertEqual(b.js("[...document.querySelectorAll('#edit-format option')].map(o => o.value)"),
+                             ["hex", "base64"])
+            self.assertEqual(b.js("document.querySelector('#edit-value').value"), "00 01 02 ff fe 65 74 63 64")
+            # Input that is not hex is refused in the page: nothing is sent.
+            b.type_into("#edit-value", "00 0g")
+            b.phase = "invalid hex save"
+            b.click("#save-btn")
+            b.wait_text("#key-message", "Not saved: not hex")
+            b.type_into("#edit-value", "de ad\nbe ef 00")
+            b.phase = "hex save"
+            b.click("#save-btn")
+            b.wait_text("#key-message", "Saved at revision")
+            b.wait_text("#key-value", "de ad be ef 00")
+            b.phase = "after hex save"
+            value_of = lambda key: base64.b64decode(  # noqa: E731
+                gateway(port, "/v3/kv/range", {"key": b64(key)})[1]["kvs"][0].get("value", ""))
+            self.assertEqual(value_of("/bin/blob"), b"\xde\xad\xbe\xef\x00")
+            # Switching the editor to base64 re-encodes the same bytes.
+            b.click("#edit-btn")
+            b.wait_js("!!document.querySelector('#edit-format')", "the binary editor")
+            b.js("(() => { const s = document.querySelector('#edit-format'); s.value = 'base64';"
+                 " s.dispatchEvent(new Event('change')); })()")
+            self.assertEqual(b.js("document.querySelector('#edit-value').value"), b64(b"\xde\xad\xbe\xef\x00"))
+            b.screenshot("key-binary-edit")
+            b.type_into("#edit-value", b64(b"\x00\xffok\x01"))
+            b.phase = "base64 save"
+            b.click("#save-btn")
+            b.wait_text("#key-message", "Saved at revision")
+            b.phase = "after base64 save"
+            self.assertEqual(value_of("/bin/blob"), b"\x00\xffok\x01")
+            # Still a compare-and-swap: a binary save after another writer
+            # changed the key is refused and writes nothing.
+            b.click("#edit-btn")
+            b.wait_js("!!document.querySelector('#edit-value')", "the binary editor")
+            self.assertEqual(gateway(port, "/v3/kv/put", {"key": b64("/bin/blob"), "value": b64(b"\x07theirs")})[0], 200)
+            b.type_into("#edit-value", "01 02 03")
+            b.phase = "conflicting binary save"
+            b.click("#save-btn")
+            b.wait_text("#key-message", "changed since you opened it")
+            b.phase = "after conflicting binary save"
+            self.assertEqual(value_of("/bin/blob"), b"\x07theirs")
+            # A text value may be edited as hex too.
+            b.navigate(url + "#/key/" + b64("/app/config/db").rstrip("=").replace("+", "-").replace("/", "_"))
+            b.wait_text("#key-value", "theirs")
+            b.click("#edit-btn")
+            b.wait_js("!!document.querySelector('#edit-format')", "the editor")
+            self.assertEqual(b.js("[...document.querySelectorAll('#edit-format option')].map(o => o.value)"),
+                             ["text", "hex", "base64"])
+            b.js("(() => { const s = document.querySelector('#edit-format'); s.value = 'hex';"
+                 " s.dispatchEvent(new Event('change')); })()")
+            self.assertEqual(b.js("document.querySelector('#edit-value').value"), "74 68 65 69 72 73")
+            b.click("#cancel-btn")
 
             # --- delete, after the confirmation
             b.click(tree_key("/app/name"))
@@ -384,16 +439,41 @@ class ConsoleTest(unittest.TestCase):
             b.type_into("#watch-prefix", "/app/")
             b.click("#watch-start")
             b.wait_text("#watch-status", "watching")
-            ctl("put", "/app/live", "first")
+            first_rev = json.loads(ctl("put", "-w", "json", "/app/live", "first"))["header"]["revision"]
             ctl("put", "/app/live", "second")
             ctl("del", "/app/live")
             ctl("put", "/other/ignored", "x")
             b.wait_js("document.querySelectorAll('#watch-rows tr').length === 3", "three watch events")
-            rows = b.js("[...document.querySelectorAll('#watch-rows tr')].map("
-                        "r => [...r.children].slice(1, 4).map(td => td.textContent))")
-            self.assertEqual(rows, [["DELETE", "/app/live", ""], ["PUT", "/app/live", "second"],
-                                    ["PUT", "/app/live", "first"]])
+            watch_rows = ("[...document.querySelectorAll('#watch-rows tr')].map("
+                          "r => [...r.children].slice(1, 5).map(td => td.textContent))")
+            live = [["DELETE", "/app/live", "", str(first_rev + 2)],
+                    ["PUT", "/app/live", "second", str(first_rev + 1)],
+                    ["PUT", "/app/live", "first", str(first_rev)]]
+            self.assertEqual(b.js(watch_rows), live)
+            b.click("#watch-stop")
+            # History replay: from a past revision the same events come again,
+            # then the watch goes on live.
+            b.type_into("#watch-from", str(first_rev))
+            b.click("#watch-start")
+            b.wait_text("#watch-status", f"from revision {first_rev}")
+            b.wait_js("document.querySelectorAll('#watch-rows tr').length === 3", "three replayed events")
+            self.assertEqual(b.js(watch_rows), live)
+            ctl("put", "/app/live", "third")
+            b.wait_js("document.querySelectorAll('#watch-rows tr').length === 4", "a live event after the replay")
+            self.assertEqual(b.js(watch_rows)[0], ["PUT", "/app/live", "third", str(first_rev + 4)])
             b.screenshot("watch")
+            b.click("#watch-stop")
+            # Not a number: refused in the page, no watch is started.
+            b.type_into("#watch-from", "12abc")
+            b.click("#watch-start")
+            b.wait_text("#watch-status", "whole number")
+            # Compacted history: the server cancels the watch and the page
+            # says from which revision history is kept.
+            compact_at = first_rev + 2
+            ctl("compaction", str(compact_at))
+            b.type_into("#watch-from", str(first_rev))
+            b.click("#watch-start")
+            b.wait_text("#watch-status", f"history is kept from revision {compact_at} on")
             b.click("#watch-stop")
 
             # --- leases
@@ -455,6 +535,8 @@ class ConsoleTest(unittest.TestCase):
             self.assertIsNone(b.js("window.inlineRan ?? null"))
             self.assertGreater(len(b.requests), 20)
             self.assert_only_reads({"save": {"/v3/kv/txn"}, "conflicting save": {"/v3/kv/txn"},
+                                    "hex save": {"/v3/kv/txn"}, "base64 save": {"/v3/kv/txn"},
+                                    "conflicting binary save": {"/v3/kv/txn"},
                                     "delete": {"/v3/kv/deleterange"}})
 
             # --- signing in, with auth enabled on the member by etcdctl. The
