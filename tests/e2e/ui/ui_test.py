@@ -298,6 +298,13 @@ class ConsoleTest(unittest.TestCase):
             ctl("put", "/app/config/db", '{"host":"a","port":5432,"v":3}')
             ctl("put", "/app/config/cache", "lru")
             ctl("put", "/app/name", "hello console")
+            # Sibling directories found through narrow windows (ns09/ then
+            # ns10/ needs a wider one), a leaf between them, and a last
+            # directory found only by the range to the end of the level.
+            wide = ([f"/w/ns{i:02d}/p{j}" for i in range(12) for j in range(3)]
+                    + ["/w/ns05", "/w/~last/k"])
+            ops = [{"request_put": {"key": b64(k), "value": b64("x")}} for k in wide]
+            self.assertEqual(gateway(port, "/v3/kv/txn", {"success": ops})[0], 200)
             # More keys in one directory than one listing request returns.
             for first in range(0, 250, 125):
                 ops = [{"request_put": {"key": b64(f"/bulk/k{i:04d}"), "value": b64("x")}}
@@ -309,7 +316,7 @@ class ConsoleTest(unittest.TestCase):
             b.navigate(url)
 
             # --- the tree: "/" → "app/" → "config/" → "db", with counts
-            b.wait_text(f'li[data-prefix=""] > .node .count', "253")
+            b.wait_text(f'li[data-prefix=""] > .node .count', "291")
             b.click(tree_dir("/"))
             b.wait_js(f"!!document.querySelector('{tree_dir('/app/')}')", "app/ in the tree")
             self.assertIsNotNone(b.js(f"document.querySelector('{tree_dir('/bulk/')}')"))
@@ -332,6 +339,18 @@ class ConsoleTest(unittest.TestCase):
             self.assertIsNone(b.js(f"document.querySelector('{tree_key('/bulk/k0050')}')"))
             b.click(f'li[data-prefix="{b64("/bulk/")}"] > ul > li > button.more')
             b.wait_js(f"!!document.querySelector('{tree_key('/bulk/k0099')}')", "the second page of /bulk/")
+
+            # Every entry of a level, in key order, whichever window found it.
+            b.click(tree_dir("/w/"))
+            b.wait_js(f"!!document.querySelector('{tree_dir('/w/~last/')}')", "the whole /w/ level")
+            listed = b.js(f"[...document.querySelectorAll('li[data-prefix=\"{b64('/w/')}\"] > ul > li')]"
+                          ".map(li => { const n = li.querySelector(':scope > .node');"
+                          " const count = n.querySelector('.count')?.textContent ?? '';"
+                          " return n.textContent.slice(1, n.textContent.length - count.length); })")
+            want = ([f"ns{i:02d}/" for i in range(6)] + ["ns05"] + [f"ns{i:02d}/" for i in range(6, 12)]
+                    + ["~last/"])
+            want.sort()
+            self.assertEqual(listed, want)
 
             # --- compare-and-swap edit that succeeds
             b.click("#edit-btn")
