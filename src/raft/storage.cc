@@ -53,8 +53,18 @@ Result<std::vector<raftpb::Entry>> MemoryStorage::Entries(uint64_t lo, uint64_t 
   }
   // Nothing stored beyond the snapshot position.
   if (ents_.size() == 1) return ErrUnavailable();
-  std::vector<raftpb::Entry> out(ents_.begin() + (lo - offset), ents_.begin() + (hi - offset));
-  LimitSize(&out, max_bytes);
+  // Copies only what the size limit lets through (as LimitSize would keep:
+  // the first entry always, then each while the total stays within
+  // max_bytes). A restarted member drains its whole unapplied log in
+  // bounded slices; copying the rest of the log for every slice made that
+  // quadratic (minutes for a WAL of a few hundred MiB).
+  std::vector<raftpb::Entry> out;
+  uint64_t bytes = 0;
+  for (uint64_t i = lo - offset; i < hi - offset; ++i) {
+    bytes += ents_[i].ByteSizeLong();
+    if (!out.empty() && max_bytes != kNoLimit && bytes > max_bytes) break;
+    out.push_back(ents_[i]);
+  }
   return out;
 }
 
