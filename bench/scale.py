@@ -388,7 +388,7 @@ def print_table(results):
         ("  RSS after load: anon (MiB)", lambda r: r["after_load"]["rss_anon_mib"]),
         ("  RSS after load: file (MiB)", lambda r: r["after_load"]["rss_file_mib"]),
         ("data dir after load (MiB)", lambda r: r["after_load"]["data_dir_mib"]),
-        ("range of 10k keys, median (ms)", lambda r: r["range"]["median_ms"]),
+        ("range of --range-keys keys, median (ms)", lambda r: r["range"]["median_ms"]),
         ("limit 1 over all keys, median (ms)",
          lambda r: r["counted_ranges"]["limit_1_to_end"]["median_ms"]),
         ("count_only of all keys, median (ms)",
