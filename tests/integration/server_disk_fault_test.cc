@@ -1,0 +1,297 @@
+// A member whose disk fails: the WAL's fsync, a full disk under the WAL,
+// a snapshot file that cannot be written or renamed into place. What users
+// rely on:
+//   - no write is acknowledged that a crash would lose;
+//   - the member stops with an error that names the failed step, instead of
+//     serving on over a log it cannot trust;
+//   - a restart on a healed disk finds every acknowledged write.
+//
+// The member runs over MemberFaultEnv (member_fault_env.h) in a death-test
+// child. When the server gives up (server/fatal.h aborts), the child's
+// SIGABRT handler plays the power cut: it drops everything the FaultEnv
+// holds unsynced and copies what is left to the real data dir. The parent
+// then restarts the member on the real file system and reads back every
+// write the child saw acknowledged (listed in a file, one per line, written
+// before the next request is sent).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "integration/member_fault_env.h"
+#include "server/bootstrap.h"
+#include "server/etcd_server.h"
+#include "server/kv_applier.h"
+
+namespace etcdpp::server {
+namespace {
+
+using etcdpp::testing::MemberFaultEnv;
+using Op = MemberFaultEnv::Op;
+
+// The child's env and the directories a crash keeps, for the SIGABRT
+// handler (a death-test child runs one member, so one of each).
+MemberFaultEnv* g_crash_env = nullptr;
+std::vector<std::string> g_crash_dirs;
+std::atomic<bool> g_crashing{false};
+
+// Runs on the thread that called abort(). The other threads keep running
+// meanwhile, so the FaultEnv's mutex is only ever held briefly by them; a
+// second abort (another thread giving up too) waits for the first to end
+// the process. Returning lets abort() finish the process.
+void CrashOnAbort(int) {
+  if (g_crashing.exchange(true)) {
+    for (;;) ::pause();
+  }
+  g_crash_env->CrashAndCopyToRealDisk(g_crash_dirs);
+}
+
+bool Contains(const std::string& path, std::string_view part) {
+  return path.find(part) != std::string::npos;
+}
+bool IsSnapFile(const std::string& path) {
+  return Contains(path, "/member/snap/") && Contains(path, ".snap");
+}
+
+class ServerDiskFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // fork(), not re-exec: the child must use this test's directory.
+    GTEST_FLAG_SET(death_test_style, "fast");
+    std::random_device rd;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("etcdpp-disk-fault-" + std::to_string(rd()) + std::to_string(rd()));
+    std::filesystem::create_directories(dir_);
+    options_.name = "m1";
+    options_.data_dir = dir_.string();
+    options_.initial_cluster = "m1=http://127.0.0.1:2380";
+    options_.initial_advertise_peer_urls = {"http://127.0.0.1:2380"};
+    options_.client_urls = {"http://127.0.0.1:2379"};
+    options_.heartbeat_interval = std::chrono::milliseconds(10);
+    options_.election_timeout = std::chrono::milliseconds(100);
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string AckedPath() const { return (dir_ / "acked.txt").string(); }
+
+  static Status Put(EtcdServer* server, const std::string& key, const std::string& value) {
+    internalpb::InternalRaftRequest request;
+    request.mutable_put()->set_key(key);
+    request.mutable_put()->set_value(value);
+    etcdserverpb::PutResponse response;
+    std::promise<Status> done;
+    server->Propose(std::move(request), &response,
+                    [&done](const Status& st) { done.set_value(st); });
+    return done.get_future().get();
+  }
+
+  // The death-test child: a member over MemberFaultEnv takes `before`
+  // writes, then `inject` sets the fault and `after` more writes are sent.
+  // Each acknowledged write is listed in AckedPath() before the next one is
+  // sent. Exits 0 (a failed death test) if the member never gives up.
+  void RunMemberIntoFault(int before, std::function<void(MemberFaultEnv&)> inject, int after) {
+    const DataDirLayout layout(options_.data_dir);
+    MemberFaultEnv env(layout.store_dir);
+    g_crash_env = &env;
+    g_crash_dirs = {layout.wal_dir, layout.snap_dir};
+    struct sigaction action {};
+    action.sa_handler = CrashOnAbort;
+    ::sigaction(SIGABRT, &action, nullptr);
+    // The death test reads the child's stderr; spdlog's default is stdout.
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("disk-fault-child"));
+
+    ServerOptions options = options_;
+    options.env = &env;
+    auto started = EtcdServer::Start(options);
+    if (!started.ok()) {
+      std::fprintf(stderr, "start failed: %s\n", started.status().ToString().c_str());
+      std::_Exit(2);
+    }
+    EtcdServer* server = started->get();
+    std::ofstream acked(AckedPath());
+    for (int i = 0; i < before + after; ++i) {
+      if (i == before) inject(env);
+      const std::string key = "key" + std::to_string(i);
+      const std::string value = "value" + std::to_string(i);
+      Status st = Put(server, key, value);
+      if (st.ok()) {
+        acked << key << ' ' << value << std::endl;
+      } else {
+        // Refused, not acknowledged: allowed, but the member must still stop.
+        std::fprintf(stderr, "put %s refused: %s\n", key.c_str(), st.ToString().c_str());
+      }
+    }
+    std::fprintf(stderr, "the member served on over a failed disk\n");
+    std::_Exit(0);
+  }
+
+  // Parent, after the child died: the member restarts on the real disk
+  // (the healed one) and serves every acknowledged write.
+  void ExpectAcknowledgedWritesSurvive(size_t at_least) {
+    ServerOptions options = options_;
+    options.env = nullptr;
+    auto started = EtcdServer::Start(options);
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started.value());
+
+    std::ifstream acked(AckedPath());
+    std::string key, value;
+    size_t checked = 0;
+    while (acked >> key >> value) {
+      EXPECT_EQ(Get(key), value) << "acknowledged write of " << key << " lost";
+      ++checked;
+    }
+    EXPECT_GE(checked, at_least);
+    // And it takes writes again.
+    EXPECT_TRUE(Put(server_.get(), "after-restart", "x").ok());
+    EXPECT_EQ(Get("after-restart"), "x");
+  }
+
+  // The value of `key` after a linearizable barrier, or "<absent>".
+  std::string Get(const std::string& key) {
+    std::promise<Status> ready;
+    server_->WaitLinearizable([&ready](const Status& st) { ready.set_value(st); });
+    EXPECT_TRUE(ready.get_future().get().ok());
+    etcdserverpb::RangeRequest request;
+    request.set_key(key);
+    etcdserverpb::RangeResponse response;
+    auto store = server_->store();
+    auto view = store->Read();
+    EXPECT_TRUE(view.ok());
+    Status st = KvApplier::Range(**view, request, &response);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    if (response.kvs_size() == 0) return "<absent>";
+    return response.kvs(0).value();
+  }
+
+  std::filesystem::path dir_;
+  ServerOptions options_;
+  std::unique_ptr<EtcdServer> server_;
+};
+
+TEST_F(ServerDiskFaultTest, WalFsyncFailureStopsTheMemberAndLosesNoAcknowledgedWrite) {
+  auto fail_wal_syncs = [](MemberFaultEnv& env) {
+    env.SetFaultRule([](Op op, const std::string& path) {
+      if (op == Op::kSync && Contains(path, "/member/wal/")) {
+        return Status::IOError("fdatasync " + path + ": Input/output error");
+      }
+      return Status::OK();
+    });
+  };
+  EXPECT_DEATH(RunMemberIntoFault(10, fail_wal_syncs, 10),
+               "stopping the process: writing the WAL failed.*Input/output error");
+  ExpectAcknowledgedWritesSurvive(10);
+}
+
+TEST_F(ServerDiskFaultTest, FullDiskUnderTheWalStopsTheMemberAndLosesNoAcknowledgedWrite) {
+  auto fill_disk = [](MemberFaultEnv& env) {
+    env.SetFaultRule([](Op op, const std::string& path) {
+      if (op == Op::kAppend && Contains(path, "/member/wal/")) {
+        return Status::IOError("write " + path + ": No space left on device");
+      }
+      return Status::OK();
+    });
+  };
+  EXPECT_DEATH(RunMemberIntoFault(10, fill_disk, 10),
+               "stopping the process: writing the WAL failed.*No space left on device");
+  ExpectAcknowledgedWritesSurvive(10);
+}
+
+TEST_F(ServerDiskFaultTest, SnapshotFileThatCannotBeWrittenStopsTheMember) {
+  options_.snapshot_count = 10;
+  auto fail_snap_writes = [](MemberFaultEnv& env) {
+    env.SetFaultRule([](Op op, const std::string& path) {
+      if ((op == Op::kAppend || op == Op::kSync) && IsSnapFile(path)) {
+        return Status::IOError("write " + path + ": Input/output error");
+      }
+      return Status::OK();
+    });
+  };
+  // The first snapshot is due after 10 applied entries: within the 30 writes.
+  EXPECT_DEATH(RunMemberIntoFault(3, fail_snap_writes, 30),
+               "stopping the process: saving a snapshot failed.*Input/output error");
+  ExpectAcknowledgedWritesSurvive(3);
+}
+
+TEST_F(ServerDiskFaultTest, SnapshotFileThatCannotBeRenamedStopsTheMember) {
+  options_.snapshot_count = 10;
+  auto fail_snap_renames = [](MemberFaultEnv& env) {
+    env.SetFaultRule([](Op op, const std::string& path) {
+      if (op == Op::kRename && IsSnapFile(path)) {
+        return Status::IOError("rename to " + path + ": Input/output error");
+      }
+      return Status::OK();
+    });
+  };
+  EXPECT_DEATH(RunMemberIntoFault(3, fail_snap_renames, 30),
+               "stopping the process: saving a snapshot failed.*rename");
+  ExpectAcknowledgedWritesSurvive(3);
+}
+
+// Writes after a snapshot that did land: the restart starts from the
+// snapshot and the WAL after it, and the failing step is the WAL's.
+TEST_F(ServerDiskFaultTest, WalFailureAfterASnapshotRecoversFromSnapshotAndWal) {
+  options_.snapshot_count = 10;
+  options_.snapshot_catchup_entries = 5;
+  auto fail_wal_syncs = [](MemberFaultEnv& env) {
+    env.SetFaultRule([](Op op, const std::string& path) {
+      if (op == Op::kSync && Contains(path, "/member/wal/")) {
+        return Status::IOError("fdatasync " + path + ": Input/output error");
+      }
+      return Status::OK();
+    });
+  };
+  EXPECT_DEATH(RunMemberIntoFault(35, fail_wal_syncs, 5),
+               "stopping the process: writing the WAL failed");
+  std::vector<std::string> snaps;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ / "member" / "snap")) {
+    if (entry.path().extension() == ".snap") snaps.push_back(entry.path().filename());
+  }
+  EXPECT_FALSE(snaps.empty()) << "no snapshot was taken before the fault";
+  ExpectAcknowledgedWritesSurvive(35);
+}
+
+// A disk that fails while a new member creates its WAL: Start refuses with
+// the cause, and a Start on the healed disk bootstraps the member.
+TEST_F(ServerDiskFaultTest, FailedRenameWhileCreatingTheWalRefusesToStart) {
+  const DataDirLayout layout(options_.data_dir);
+  MemberFaultEnv env(layout.store_dir);
+  env.SetFaultRule([](Op op, const std::string& path) {
+    if (op == Op::kRename && Contains(path, "/member/wal")) {
+      return Status::IOError("rename to " + path + ": Input/output error");
+    }
+    return Status::OK();
+  });
+  ServerOptions options = options_;
+  options.env = &env;
+  auto refused = EtcdServer::Start(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("Input/output error"), std::string::npos)
+      << refused.status().ToString();
+
+  env.SetFaultRule(nullptr);
+  auto started = EtcdServer::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  server_ = std::move(started.value());
+  ASSERT_TRUE(Put(server_.get(), "k", "v").ok());
+  EXPECT_EQ(Get("k"), "v");
+  server_.reset();  // before `env`, which it runs on
+}
+
+}  // namespace
+}  // namespace etcdpp::server
