@@ -41,8 +41,9 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
   cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
   cs->password_pool_ = std::make_unique<ReadExecutor>(kPasswordThreads);
   auth::AuthStore* auth = server->auth_store();
-  cs->leader_monitor_ = std::make_unique<LeaderMonitor>([server] { return server->leader_id(); },
-                                                        server->election_timeout());
+  cs->leader_monitor_ =
+      std::make_unique<LeaderMonitor>([server] { return server->leader_id(); },
+                                      server->election_timeout(), server->options().clock);
   // Every service is registered here, and each gets only the views of the
   // member it needs (server/interfaces.h).
   cs->services_.push_back(

@@ -3,8 +3,11 @@
 namespace etcdpp::api {
 
 LeaderMonitor::LeaderMonitor(std::function<uint64_t()> leader_id,
-                             std::chrono::milliseconds interval)
-    : leader_id_(std::move(leader_id)), interval_(interval), thread_([this] { Run(); }) {}
+                             std::chrono::milliseconds interval, Clock* clock)
+    : leader_id_(std::move(leader_id)),
+      interval_(interval),
+      clock_(clock ? clock : Clock::Real()),
+      thread_([this] { Run(); }) {}
 
 LeaderMonitor::~LeaderMonitor() {
   {
@@ -28,15 +31,26 @@ void LeaderMonitor::Unregister(Token token) {
 }
 
 void LeaderMonitor::Run() {
-  int checks_without_leader = 0;
+  // Whether the last check found no leader, and the first check of that
+  // run of leaderless checks.
+  bool leaderless = false;
+  Clock::TimePoint leaderless_since{};
+  const auto grace = (kMaxNoLeaderChecks - 1) * interval_;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
+    // The time of a check is read before the leader, so whoever saw the
+    // check's answer also knows the check's time is behind it.
+    const Clock::TimePoint now = clock_->Now();
     if (leader_id_() != 0) {
-      checks_without_leader = 0;
+      leaderless = false;
       continue;
     }
-    if (++checks_without_leader < kMaxNoLeaderChecks) continue;
-    checks_without_leader = 0;
+    if (!leaderless) {
+      leaderless = true;
+      leaderless_since = now;
+    }
+    if (now - leaderless_since < grace) continue;
+    leaderless = false;
     // Every stream ends, and is forgotten, as in etcd.
     for (auto& [token, on_no_leader] : streams_) on_no_leader();
     streams_.clear();

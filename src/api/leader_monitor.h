@@ -5,6 +5,10 @@
 // instead of waiting, unaware, for events that cannot come. New calls that
 // ask for a leader are refused at once instead (call_gate.h); streams get
 // the grace of a few elections because reopening one costs far more.
+//
+// Time: the monitor looks every `interval` of real time, but how long the
+// member has been without a leader is measured on the injected clock, so a
+// test with a fake clock decides exactly when the streams end.
 #pragma once
 
 #include <chrono>
@@ -16,6 +20,8 @@
 #include <thread>
 #include <utility>
 
+#include "base/clock.h"
+
 namespace etcdpp::api {
 
 class LeaderMonitor {
@@ -23,8 +29,11 @@ class LeaderMonitor {
   static constexpr int kMaxNoLeaderChecks = 3;
 
   // Calls `leader_id` (0: no leader known) every `interval` (the election
-  // timeout) until destroyed.
-  LeaderMonitor(std::function<uint64_t()> leader_id, std::chrono::milliseconds interval);
+  // timeout) until destroyed. Streams end at the first check that finds no
+  // leader when every check for the last (kMaxNoLeaderChecks - 1) intervals
+  // of `clock` found none either. `clock` is not owned; null: the real one.
+  LeaderMonitor(std::function<uint64_t()> leader_id, std::chrono::milliseconds interval,
+                Clock* clock = nullptr);
   ~LeaderMonitor();
   LeaderMonitor(const LeaderMonitor&) = delete;
   LeaderMonitor& operator=(const LeaderMonitor&) = delete;
@@ -42,6 +51,7 @@ class LeaderMonitor {
 
   const std::function<uint64_t()> leader_id_;
   const std::chrono::milliseconds interval_;
+  Clock* const clock_;
   std::mutex mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;                           // guarded by mu_

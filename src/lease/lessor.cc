@@ -56,7 +56,9 @@ int64_t LeaseIdGenerator::Next() {
 }
 
 Lessor::Lessor(StoreProvider store, LessorOptions options)
-    : store_(std::move(store)), options_(std::move(options)) {}
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : Clock::Real()) {}
 
 Result<std::unique_ptr<Lessor>> Lessor::Open(StoreProvider store, LessorOptions options) {
   std::unique_ptr<Lessor> lessor(new Lessor(std::move(store), std::move(options)));

@@ -47,6 +47,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/status.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "lease/expiry_queue.h"
@@ -69,7 +70,9 @@ struct LessorOptions {
   // Added to every TTL when the member becomes primary (etcd: the election
   // timeout).
   std::chrono::milliseconds promote_extension{1000};
-  // How often the primary looks at the top of the expiry queue (etcd: 500 ms).
+  // How often (in real time) the expiry loop looks at the top of the expiry
+  // queue (etcd: 500 ms). Whether a lease has expired is decided by `clock`,
+  // so a test that moves a fake clock sees the revoke within one interval.
   std::chrono::milliseconds check_interval{500};
   // An expired lease whose revoke was proposed but that still exists is
   // proposed again after this long (etcd: 3 s).
@@ -77,8 +80,9 @@ struct LessorOptions {
   // At most this many revokes are proposed per second (etcd's
   // leaseRevokeRate), so a mass expiry cannot flood the Raft log.
   size_t max_revokes_per_second = 1000;
-  // Tests inject a clock; default steady_clock::now.
-  std::function<std::chrono::steady_clock::time_point()> now;
+  // Every deadline (expiry, TTL left, revoke retry) is measured on it. Null
+  // means Clock::Real(). Not owned; must outlive the lessor.
+  Clock* clock = nullptr;
 };
 
 // Methods of the peer calls a follower sends the leader (EtcdServer routes
@@ -102,8 +106,7 @@ class LeaseIdGenerator {
 
 class Lessor final : public LeaseIndex, public ClientLeases {
  public:
-  using Clock = std::chrono::steady_clock;
-  using TimePoint = Clock::time_point;
+  using TimePoint = Clock::TimePoint;
   // The TTL in seconds after a successful renewal, or the error.
   using PeerCallDone = std::function<void(Result<std::string>)>;
 
@@ -186,7 +189,7 @@ class Lessor final : public LeaseIndex, public ClientLeases {
   using Waiters = std::vector<std::pair<RenewCallback, Status>>;
 
   Lessor(StoreProvider store, LessorOptions options);
-  TimePoint Now() const { return options_.now ? options_.now() : Clock::now(); }
+  TimePoint Now() const { return clock_->Now(); }
   // Requires mu_. Forgets every deadline; moves waiting renewals to `out`
   // with kNotLeader.
   void DemoteLocked(Waiters* out);
@@ -197,6 +200,7 @@ class Lessor final : public LeaseIndex, public ClientLeases {
 
   const StoreProvider store_;
   const LessorOptions options_;
+  Clock* const clock_;  // options_.clock, or the real one
 
   mutable std::mutex mu_;
   std::unordered_map<int64_t, Lease> leases_;  // guarded by mu_

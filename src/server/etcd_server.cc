@@ -94,7 +94,7 @@ Status EtcdServer::Open() {
       lease::MinLeaseTtlSeconds(options_.heartbeat_interval, options_.election_timeout);
   lease_options.promote_extension = options_.election_timeout;
   Clock* clock = options_.clock;
-  lease_options.now = [clock] { return clock->Now(); };
+  lease_options.clock = clock;
   StoreSlot* slot = store_.get();
   auto lessor = lease::Lessor::Open([slot] { return slot->Get(); }, lease_options);
   if (!lessor.ok()) return lessor.status();

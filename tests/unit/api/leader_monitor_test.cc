@@ -5,12 +5,18 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
-#include <thread>
+
+#include "base/clock.h"
 
 namespace etcdpp::api {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+// Every test waits on events (a check done, a callback run) with a generous
+// bound in real time, and moves time only through the fake clock.
+constexpr std::chrono::seconds kPatience{10};
 
 // Counts callbacks and lets the test wait for them without sleeping.
 class Fired {
@@ -20,10 +26,10 @@ class Fired {
     ++count_;
     cv_.notify_all();
   }
-  // False if `n` callbacks did not come within a generous bound.
+  // False if `n` callbacks did not come within kPatience.
   bool WaitFor(int n) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return count_ >= n; });
+    return cv_.wait_for(lock, kPatience, [&] { return count_ >= n; });
   }
   int count() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -36,53 +42,118 @@ class Fired {
   int count_ = 0;
 };
 
-TEST(LeaderMonitorTest, EndsRegisteredStreamsOnceWithoutLeader) {
-  std::atomic<uint64_t> leader{7};
-  LeaderMonitor monitor([&] { return leader.load(); }, milliseconds(5));
+// The member's leader as the monitor sees it, and how many checks it made.
+class Leader {
+ public:
+  uint64_t Check() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++checks_;
+    cv_.notify_all();
+    return leader_;
+  }
+  void Set(uint64_t leader) {
+    std::lock_guard<std::mutex> lock(mu_);
+    leader_ = leader;
+    checks_ = 0;
+  }
+  // Waits until `n` checks ran since the last Set (so the monitor saw it).
+  bool WaitForChecks(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, kPatience, [&] { return checks_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t leader_ = 7;  // guarded by mu_
+  int checks_ = 0;       // guarded by mu_; since the last Set
+};
+
+class LeaderMonitorTest : public ::testing::Test {
+ protected:
+  // The monitor looks every millisecond of real time; the grace it gives a
+  // leaderless member is two intervals of the fake clock.
+  static constexpr milliseconds kInterval{1};
+  static constexpr nanoseconds kGrace = (LeaderMonitor::kMaxNoLeaderChecks - 1) * kInterval;
+
+  FakeClock clock_;  // outlives the monitor
+  Leader leader_;
+  LeaderMonitor monitor_{[this] { return leader_.Check(); }, kInterval, &clock_};
+};
+
+TEST_F(LeaderMonitorTest, StreamsEndOnlyOnceTheClockPassedTheGrace) {
   Fired a, b;
-  monitor.Register([&] { a.Fire(); });
-  monitor.Register([&] { b.Fire(); });
-  leader = 0;
+  monitor_.Register([&] { a.Fire(); });
+  monitor_.Register([&] { b.Fire(); });
+  leader_.Set(0);
+  // However many checks find no leader, the fake time has not moved.
+  ASSERT_TRUE(leader_.WaitForChecks(20));
+  clock_.Advance(kGrace - nanoseconds(1));
+  ASSERT_TRUE(leader_.WaitForChecks(40));
+  EXPECT_EQ(a.count(), 0);
+  EXPECT_EQ(b.count(), 0);
+
+  clock_.Advance(nanoseconds(1));
   ASSERT_TRUE(a.WaitFor(1));
   ASSERT_TRUE(b.WaitFor(1));
-  // Ended streams are forgotten: a later sweep (seen through a stream
-  // registered after the first one) does not call them again.
-  Fired later;
-  monitor.Register([&] { later.Fire(); });
-  ASSERT_TRUE(later.WaitFor(1));
-  EXPECT_EQ(a.count(), 1);
-  EXPECT_EQ(b.count(), 1);
 }
 
-TEST(LeaderMonitorTest, UnregisteredStreamIsNeverCalled) {
-  std::atomic<uint64_t> leader{7};
-  LeaderMonitor monitor([&] { return leader.load(); }, milliseconds(5));
+TEST_F(LeaderMonitorTest, ALeaderSeenInBetweenRestartsTheGrace) {
+  Fired fired;
+  monitor_.Register([&] { fired.Fire(); });
+  leader_.Set(0);
+  ASSERT_TRUE(leader_.WaitForChecks(2));
+  clock_.Advance(kGrace - nanoseconds(1));
+  leader_.Set(7);
+  ASSERT_TRUE(leader_.WaitForChecks(2));
+  leader_.Set(0);
+  ASSERT_TRUE(leader_.WaitForChecks(2));
+  // Leaderless since this fake instant only: a whole grace is still ahead.
+  clock_.Advance(kGrace - nanoseconds(1));
+  ASSERT_TRUE(leader_.WaitForChecks(20));
+  EXPECT_EQ(fired.count(), 0);
+  clock_.Advance(nanoseconds(1));
+  ASSERT_TRUE(fired.WaitFor(1));
+}
+
+TEST_F(LeaderMonitorTest, EndedStreamsAreForgotten) {
+  Fired first;
+  monitor_.Register([&] { first.Fire(); });
+  leader_.Set(0);
+  ASSERT_TRUE(leader_.WaitForChecks(1));
+  clock_.Advance(kGrace);
+  ASSERT_TRUE(first.WaitFor(1));
+  // A stream registered later ends in a later sweep; the first stream is
+  // not called again.
+  Fired later;
+  monitor_.Register([&] { later.Fire(); });
+  leader_.Set(0);
+  ASSERT_TRUE(leader_.WaitForChecks(1));
+  clock_.Advance(kGrace);
+  ASSERT_TRUE(later.WaitFor(1));
+  EXPECT_EQ(first.count(), 1);
+}
+
+TEST_F(LeaderMonitorTest, UnregisteredStreamIsNeverCalled) {
   Fired gone, kept;
-  LeaderMonitor::Token token = monitor.Register([&] { gone.Fire(); });
-  monitor.Register([&] { kept.Fire(); });
-  monitor.Unregister(token);
-  leader = 0;
+  LeaderMonitor::Token token = monitor_.Register([&] { gone.Fire(); });
+  monitor_.Register([&] { kept.Fire(); });
+  monitor_.Unregister(token);
+  leader_.Set(0);
+  ASSERT_TRUE(leader_.WaitForChecks(1));
+  clock_.Advance(kGrace);
   // Both would be called in the same sweep.
   ASSERT_TRUE(kept.WaitFor(1));
   EXPECT_EQ(gone.count(), 0);
 }
 
-TEST(LeaderMonitorTest, StreamsStayWhileThereIsALeader) {
-  std::atomic<uint64_t> leader{7};
-  std::atomic<int> checks{0};
-  LeaderMonitor monitor(
-      [&] {
-        ++checks;
-        return leader.load();
-      },
-      milliseconds(1));
+TEST_F(LeaderMonitorTest, StreamsStayWhileThereIsALeader) {
   Fired fired;
-  monitor.Register([&] { fired.Fire(); });
-  // Many checks, all with a leader: nothing ends.
-  while (checks < 50) std::this_thread::yield();
+  monitor_.Register([&] { fired.Fire(); });
+  ASSERT_TRUE(leader_.WaitForChecks(5));
+  clock_.Advance(std::chrono::hours(1));
+  ASSERT_TRUE(leader_.WaitForChecks(50));
   EXPECT_EQ(fired.count(), 0);
-  leader = 0;
-  ASSERT_TRUE(fired.WaitFor(1));
 }
 
 }  // namespace

@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "mvcc/kv_store.h"
 #include "server/kv_applier.h"
 #include "unit/mvcc/temp_dir.h"
@@ -17,6 +21,31 @@ namespace etcdpp::lease {
 namespace {
 
 using namespace std::chrono_literals;
+
+// The expiry loop's revokes, for tests that wait on them (with a generous
+// bound in real time) instead of sleeping.
+class RevokeLog {
+ public:
+  void Add(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_[id];
+    cv_.notify_all();
+  }
+  // False if `id` was not handed out `times` times within ten seconds.
+  bool WaitFor(int64_t id, int times = 1) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return counts_[id] >= times; });
+  }
+  int Count(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counts_[id];
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int64_t, int> counts_;  // guarded by mu_
+};
 
 class LessorTest : public ::testing::Test {
  protected:
@@ -34,7 +63,9 @@ class LessorTest : public ::testing::Test {
     options.min_ttl_seconds = 2;
     options.promote_extension = 1s;
     options.revoke_retry = 3s;
-    options.now = [this] { return now_; };
+    // The loop looks often in real time; what expired is the fake clock's call.
+    options.check_interval = 2ms;
+    options.clock = &clock_;
     mvcc::KvStore* store = store_.get();
     auto l = Lessor::Open(
         [store] { return std::shared_ptr<mvcc::KvStore>(std::shared_ptr<void>(), store); },
@@ -119,11 +150,12 @@ class LessorTest : public ::testing::Test {
     return out;
   }
 
+  FakeClock clock_;    // the lessor's; outlives it
+  RevokeLog revokes_;  // fed by the expiry loop; outlives the lessor
   testing::TempDir dir_;
   std::unique_ptr<mvcc::KvStore> store_;
   std::unique_ptr<Lessor> lessor_;
   std::unique_ptr<server::KvApplier> kv_;
-  Lessor::TimePoint now_ = Lessor::TimePoint(1000h);
 };
 
 TEST(MinLeaseTtlTest, IsOneAndAHalfElectionTimeoutsRoundedUp) {
@@ -197,7 +229,7 @@ TEST_F(LessorTest, OverwriteDeleteAndIgnoreLeaseMoveAttachments) {
 
 TEST_F(LessorTest, FollowersNeverExpire) {
   ASSERT_TRUE(Grant(1, 5).ok());
-  now_ += 1h;
+  clock_.Advance(1h);
   EXPECT_TRUE(lessor_->TakeExpired(100).empty());
   Status st;
   Ttl(1, &st);
@@ -213,14 +245,14 @@ TEST_F(LessorTest, ExpiryHeapYieldsLeasesInDeadlineOrder) {
   ASSERT_TRUE(Grant(2, 10).ok());
   ASSERT_TRUE(Grant(3, 20).ok());
   ASSERT_TRUE(Grant(4, 100).ok());
-  now_ += 9s;
+  clock_.Advance(9s);
   EXPECT_TRUE(lessor_->TakeExpired(100).empty());
-  now_ += 25s;                                                       // 34 s: 2, 3 and 1 are due
+  clock_.Advance(25s);                                               // 34 s: 2, 3 and 1 are due
   EXPECT_EQ(lessor_->TakeExpired(2), (std::vector<int64_t>{2, 3}));  // rate limit
   EXPECT_EQ(lessor_->TakeExpired(100), (std::vector<int64_t>{1}));
   // Taken leases are not proposed again until the retry interval passed.
   EXPECT_TRUE(lessor_->TakeExpired(100).empty());
-  now_ += 3s;
+  clock_.Advance(3s);
   std::vector<int64_t> again = lessor_->TakeExpired(100);
   std::sort(again.begin(), again.end());  // equal retry deadlines: any order
   EXPECT_EQ(again, (std::vector<int64_t>{1, 2, 3}));
@@ -230,14 +262,14 @@ TEST_F(LessorTest, RenewPushesDeadlineBack) {
   BecomePrimary(1);
   ASSERT_TRUE(Grant(1, 10).ok());
   ASSERT_TRUE(Grant(2, 10).ok());
-  now_ += 8s;
+  clock_.Advance(8s);
   auto r = RenewNow(1);
   ASSERT_TRUE(r.has_value() && r->ok());
   EXPECT_EQ(**r, 10);
   EXPECT_EQ(Ttl(1).ttl(), 10);
   EXPECT_EQ(Ttl(2).ttl(), 2);
   EXPECT_EQ(Ttl(2).grantedttl(), 10);
-  now_ += 3s;
+  clock_.Advance(3s);
   EXPECT_EQ(lessor_->TakeExpired(100), (std::vector<int64_t>{2}));
   EXPECT_EQ(RenewNow(99)->status().code(), Code::kLeaseNotFound);
 }
@@ -245,7 +277,7 @@ TEST_F(LessorTest, RenewPushesDeadlineBack) {
 TEST_F(LessorTest, RenewOfExpiredLeaseWaitsForItsRevoke) {
   BecomePrimary(1);
   ASSERT_TRUE(Grant(1, 10).ok());
-  now_ += 11s;
+  clock_.Advance(11s);
   EXPECT_EQ(lessor_->TakeExpired(100), (std::vector<int64_t>{1}));
   std::optional<Result<int64_t>> got;
   lessor_->Renew(1, [&](Result<int64_t> r) { got.emplace(std::move(r)); });
@@ -258,7 +290,7 @@ TEST_F(LessorTest, RenewOfExpiredLeaseWaitsForItsRevoke) {
 TEST_F(LessorTest, LosingLeadershipReleasesWaitersAndStopsExpiry) {
   BecomePrimary(1);
   ASSERT_TRUE(Grant(1, 10).ok());
-  now_ += 11s;
+  clock_.Advance(11s);
   std::optional<Result<int64_t>> got;
   lessor_->Renew(1, [&](Result<int64_t> r) { got.emplace(std::move(r)); });
   EXPECT_FALSE(got.has_value());
@@ -272,7 +304,7 @@ TEST_F(LessorTest, LosingLeadershipReleasesWaitersAndStopsExpiry) {
 TEST_F(LessorTest, PromotionGivesEveryLeaseItsFullTtlPlusExtension) {
   BecomePrimary(1);
   ASSERT_TRUE(Grant(1, 10).ok());
-  now_ += 9s;  // 1 s left under the old leader
+  clock_.Advance(9s);  // 1 s left under the old leader
   lessor_->SetLeader(false, 2);
   lessor_->SetLeader(true, 3);
   EXPECT_FALSE(lessor_->IsPrimary());
@@ -285,21 +317,21 @@ TEST_F(LessorTest, PromotionGivesEveryLeaseItsFullTtlPlusExtension) {
   lessor_->Promote(3);
   EXPECT_TRUE(lessor_->IsPrimary());
   ASSERT_TRUE(parked.has_value() && parked->ok());
-  now_ += 10s;  // renewed at promotion: 10 s left, now 0
+  clock_.Advance(10s);  // renewed at promotion: 10 s left, now 0
   EXPECT_EQ(lessor_->TakeExpired(100), (std::vector<int64_t>{1}));
 }
 
 TEST_F(LessorTest, PromotionExtendsRemainingTtl) {
   BecomePrimary(1);
   ASSERT_TRUE(Grant(1, 10).ok());
-  now_ += 9s;
+  clock_.Advance(9s);
   lessor_->SetLeader(false, 2);
   lessor_->SetLeader(true, 3);
   lessor_->Promote(3);
   EXPECT_EQ(Ttl(1).ttl(), 11);  // 10 s TTL + 1 s extension, not the 1 s that was left
-  now_ += 10s;
+  clock_.Advance(10s);
   EXPECT_TRUE(lessor_->TakeExpired(100).empty());
-  now_ += 1s;
+  clock_.Advance(1s);
   EXPECT_EQ(lessor_->TakeExpired(100), (std::vector<int64_t>{1}));
 }
 
@@ -355,10 +387,36 @@ TEST_F(LessorTest, PeerCallsServeRenewAndTimeToLive) {
   EXPECT_EQ(got->status().code(), Code::kLeaseNotFound);
 }
 
+// The loop hands out what expired by the injected clock: nothing while the
+// fake time stands still, however many passes run, and a lost revoke again
+// once revoke_retry of that time has passed.
+TEST_F(LessorTest, ExpiryLoopRevokesByTheInjectedClock) {
+  BecomePrimary(1);
+  ASSERT_TRUE(Grant(1, 10).ok());  // due at 10 s
+  ASSERT_TRUE(Grant(2, 60).ok());  // due at 60 s
+  lessor_->StartExpiryLoop([this](int64_t id) { revokes_.Add(id); });
+  clock_.Advance(12s);
+  ASSERT_TRUE(revokes_.WaitFor(1));
+  EXPECT_EQ(revokes_.Count(2), 0);
+  EXPECT_EQ(revokes_.Count(1), 1);  // not retried before revoke_retry
+
+  // The first revoke never applied: proposed again 3 s (fake) later.
+  clock_.Advance(3s);
+  ASSERT_TRUE(revokes_.WaitFor(1, 2));
+  EXPECT_EQ(revokes_.Count(2), 0);
+
+  ASSERT_TRUE(Revoke(1).ok());  // now it applies: 1 leaves the queue
+  clock_.Advance(50s);
+  ASSERT_TRUE(revokes_.WaitFor(2));
+  lessor_->Stop();
+  EXPECT_EQ(revokes_.Count(1), 2);
+  EXPECT_EQ(revokes_.Count(2), 1);
+}
+
 TEST_F(LessorTest, StopFailsWaitingRenewals) {
   BecomePrimary(1);
   ASSERT_TRUE(Grant(1, 10).ok());
-  now_ += 11s;
+  clock_.Advance(11s);
   std::optional<Result<int64_t>> got;
   lessor_->Renew(1, [&](Result<int64_t> r) { got.emplace(std::move(r)); });
   lessor_->Stop();
