@@ -275,9 +275,15 @@ TEST_F(LeaseTest, KeysDisappearAfterTheTtlUnlessKeptAlive) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 20s);
   auto stream = m.lease->LeaseKeepAlive(&ctx);
-  // Keep `kept` alive for 3 TTLs, one request at a time.
-  const auto until = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < until) {
+  // Keep `kept` alive for 3 TTLs of the member's clock, one request at a
+  // time, moving the clock a quarter TTL between requests instead of
+  // sleeping (a member of one cannot lose its leadership to a jump). Then
+  // keep it alive until the expiry loop (one pass per check interval of
+  // real time) has revoked `dropped`.
+  const auto until = clock_.Now() + 3s;
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  bool dropped_gone = false;
+  while (!dropped_gone && std::chrono::steady_clock::now() < give_up) {
     LeaseKeepAliveRequest req;
     req.set_id(kept);
     ASSERT_TRUE(stream->Write(req));
@@ -286,10 +292,14 @@ TEST_F(LeaseTest, KeysDisappearAfterTheTtlUnlessKeptAlive) {
     EXPECT_EQ(resp.id(), kept);
     EXPECT_EQ(resp.ttl(), 1);
     EXPECT_GT(resp.header().revision(), 0);
-    std::this_thread::sleep_for(250ms);
+    if (clock_.Now() < until) {
+      clock_.Jump(250ms);
+    } else {
+      dropped_gone = KeyLease(m, "dropped") == -1;
+    }
   }
+  EXPECT_TRUE(dropped_gone);
   EXPECT_EQ(KeyLease(m, "kept"), kept);
-  EXPECT_EQ(KeyLease(m, "dropped"), -1);
   EXPECT_EQ(TimeToLive(m, dropped).ttl(), -1);
 
   // Keep-alive of a lease that is gone answers TTL 0.
