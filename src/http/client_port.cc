@@ -31,9 +31,8 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
       options.registry != nullptr ? *options.registry : metrics::DefaultRegistry();
   std::unique_ptr<ClientPort> port(new ClientPort());
   api::ClientServer::Interceptors interceptors;
-  if (options.grpc_call_metrics) {
-    interceptors.push_back(metrics::MakeGrpcServerMetrics(registry, kServices));
-  }
+  interceptors.push_back(
+      metrics::MakeGrpcServerMetrics(registry, kServices, options.grpc_handling_seconds));
   auto grpc = api::ClientServer::Start(server, {}, std::move(interceptors));
   if (!grpc.ok()) return grpc.status();
   port->grpc_ = std::move(*grpc);

@@ -32,14 +32,15 @@ struct MethodCounters {
   std::array<Counter*, kCodeNames.size()> handled{};
   Counter* received = nullptr;
   Counter* sent = nullptr;
-  Histogram* handling_seconds = nullptr;
+  Histogram* handling_seconds = nullptr;  // null unless --metrics=extensive
 };
 
 // One per call; the counters it points to live as long as the registry.
 class CallCounter final : public grpc::experimental::Interceptor {
  public:
-  explicit CallCounter(const MethodCounters* counters)
-      : counters_(counters), started_(std::chrono::steady_clock::now()) {}
+  explicit CallCounter(const MethodCounters* counters) : counters_(counters) {
+    if (counters_->handling_seconds != nullptr) started_ = std::chrono::steady_clock::now();
+  }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
@@ -51,20 +52,23 @@ class CallCounter final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const size_t code = static_cast<size_t>(methods->GetSendStatus().error_code());
       if (code < kCodeNames.size()) counters_->handled[code]->Inc();
-      counters_->handling_seconds->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+      if (counters_->handling_seconds != nullptr) {
+        counters_->handling_seconds->Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+      }
     }
     methods->Proceed();
   }
 
  private:
   const MethodCounters* const counters_;
-  const std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point started_;  // set only for the histogram
 };
 
 class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  GrpcServerMetrics(Registry& registry, const std::vector<std::string>& services) {
+  GrpcServerMetrics(Registry& registry, const std::vector<std::string>& services,
+                    bool handling_seconds) {
     const std::vector<std::string> labels = {"grpc_method", "grpc_service", "grpc_type"};
     auto& started = registry.AddCounterFamily("grpc_server_started_total",
                                               "RPCs the server has begun.", labels);
@@ -76,9 +80,12 @@ class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFact
     auto& sent = registry.AddCounterFamily("grpc_server_msg_sent_total",
                                            "Stream messages the server has sent.", labels);
     // go-grpc-prometheus' default buckets (Prometheus' DefBuckets).
-    auto& handling = registry.AddHistogramFamily(
-        "grpc_server_handling_seconds", "Time from an RPC's start to its status, in seconds.",
-        labels, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    Family<Histogram>* handling =
+        handling_seconds ? &registry.AddHistogramFamily(
+                               "grpc_server_handling_seconds",
+                               "Time from an RPC's start to its status, in seconds.", labels,
+                               {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+                         : nullptr;
     const auto* pool = google::protobuf::DescriptorPool::generated_pool();
     for (const std::string& service_name : services) {
       const auto* service = pool->FindServiceByName(service_name);
@@ -93,7 +100,7 @@ class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFact
         c.started = &started.WithLabels(values);
         c.received = &received.WithLabels(values);
         c.sent = &sent.WithLabels(values);
-        c.handling_seconds = &handling.WithLabels(values);
+        if (handling != nullptr) c.handling_seconds = &handling->WithLabels(values);
         for (size_t code = 0; code < kCodeNames.size(); ++code) {
           c.handled[code] =
               &handled.WithLabels({kCodeNames[code], method->name(), service_name, type});
@@ -118,8 +125,8 @@ class GrpcServerMetrics final : public grpc::experimental::ServerInterceptorFact
 }  // namespace
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcServerMetrics(
-    Registry& registry, const std::vector<std::string>& services) {
-  return std::make_unique<GrpcServerMetrics>(registry, services);
+    Registry& registry, const std::vector<std::string>& services, bool handling_seconds) {
+  return std::make_unique<GrpcServerMetrics>(registry, services, handling_seconds);
 }
 
 }  // namespace etcdpp::metrics

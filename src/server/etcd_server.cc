@@ -1,5 +1,6 @@
 #include "server/etcd_server.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <future>
@@ -9,6 +10,7 @@
 #include "base/coding.h"
 #include "base/env.h"
 #include "lease/lessor.h"
+#include "metrics/etcd_metrics.h"
 #include "mvcc/kv_store.h"
 #include "server/alarms.h"
 #include "server/apply_loop.h"
@@ -205,6 +207,19 @@ void EtcdServer::StartThreads() {
     auto_compactor_->Start();
   }
   v2_expiry_->Start();
+  rtt_probe_ = std::make_unique<transport::RttProbe>(
+      transport_.get(),
+      [this] {
+        std::vector<uint64_t> peers;
+        for (const Member& m : membership_->List()) {
+          if (m.id != member_id_) peers.push_back(m.id);
+        }
+        return peers;
+      },
+      [](uint64_t peer, double seconds) {
+        metrics::PeerRoundTripTimeSeconds(fmt::format("{:x}", peer)).Observe(seconds);
+      });
+  rtt_probe_->Start();
 }
 
 void EtcdServer::Stop() {
@@ -213,6 +228,7 @@ void EtcdServer::Stop() {
   if (lessor_) lessor_->Stop();
   // The raft loop first: it stops feeding the applier.
   if (raft_node_) raft_node_->Stop();
+  if (rtt_probe_) rtt_probe_->Stop();
   if (transport_) transport_->Stop();
   // What the applier still has is durable in the WAL; it applies it, then
   // stops.

@@ -37,6 +37,7 @@
 #include "server/membership.h"
 #include "server/reconfiguration.h"
 #include "server/server_options.h"
+#include "transport/rtt_probe.h"
 #include "transport/transport.h"
 
 namespace etcdpp {
@@ -187,6 +188,8 @@ class EtcdServer final : public Proposer,
   std::unique_ptr<watch::WatchHub> watch_hub_;
   std::unique_ptr<WatchHubObserver> watch_observer_;
   std::unique_ptr<transport::Transport> transport_;
+  // etcd_network_peer_round_trip_time_seconds; stopped before the transport.
+  std::unique_ptr<transport::RttProbe> rtt_probe_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<RaftNode> raft_node_;
   // Null unless --auto-compaction-retention is set.

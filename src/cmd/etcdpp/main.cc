@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
   AddFlag(app, "listen-metrics-urls", flags.listen_metrics_urls,
           "List of URLs to also serve /metrics and /health on (HTTP only).");
   AddFlag(app, "metrics", flags.metrics,
-          "'basic', or 'extensive' to also count every gRPC call (costs CPU per call).")
+          "'basic', or 'extensive' to also time every gRPC call (per-method latency histograms).")
       ->check(CLI::IsMember({"basic", "extensive"}));
   // A flag, so both "--enable-ui" and "--enable-ui=false" parse.
   app.add_flag("--enable-ui", flags.enable_ui,
@@ -409,7 +409,7 @@ int main(int argc, char** argv) {
   auto listen = etcdpp::server::ParseUrls(flags.listen_client_urls);
   if (!listen.ok()) return Fail(listen.status());
   etcdpp::http::ClientPortOptions port_options;
-  port_options.grpc_call_metrics = flags.metrics == "extensive";
+  port_options.grpc_handling_seconds = flags.metrics == "extensive";
   port_options.enable_ui = flags.enable_ui;
   port_options.enable_v2 = flags.enable_v2;
   for (const std::string& u : *listen) {

@@ -220,7 +220,6 @@ class HttpTest(unittest.TestCase):
         cls.metrics_port = cluster.free_port()
         cls.cluster = cluster.Cluster(SERVER, size=1, keep=KEEP, extra_flags=[
             "--listen-metrics-urls", f"http://127.0.0.1:{cls.metrics_port}",
-            "--metrics", "extensive",
             "--heartbeat-interval", "100", "--election-timeout", "500"]).start()
         cls.ep = Endpoint(cls.cluster.members[0].client_port)
 

@@ -25,7 +25,7 @@ int main() {
   RegisterProcessMetrics(r);
   // Links the generated descriptors the interceptor looks the service up in.
   (void)etcdserverpb::RangeRequest::descriptor();
-  auto interceptor = MakeGrpcServerMetrics(r, {"etcdserverpb.KV"});
+  auto interceptor = MakeGrpcServerMetrics(r, {"etcdserverpb.KV"}, /*handling_seconds=*/true);
   std::fputs(r.Render().c_str(), stdout);
   return 0;
 }

@@ -1,0 +1,72 @@
+// RttProbe: measures how long a request takes to reach each peer and come
+// back, for etcd_network_peer_round_trip_time_seconds{To}. Each probe is a
+// RaftPeer.Call of kRttProbeMethod on the connection the transport keeps for
+// calls to that peer; the peer's transport answers it itself (no handler, no
+// Raft), so the time is the network's and the two gRPC stacks', as etcd's
+// probe of its peers' /raft/probing is.
+//
+// Every peer is probed once per `interval`; a peer whose last probe failed
+// (down, not listening yet) is tried again after `retry` instead, so a
+// cluster that is starting reports its round trips within a second.
+// Failed probes are not observed (etcd records successful ones only).
+//
+// Threads: Start/Stop from the owner's thread; the probe owns one thread
+// that sends, and `observe` runs on the transport's gRPC threads. The state
+// shared with in-flight calls lives in `Shared` (its mutex guards it), so a
+// reply that arrives after Stop finds it alive and is dropped.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace etcdpp::transport {
+
+class Transport;
+
+// The RaftPeer.Call method a transport answers with an empty body itself.
+inline constexpr char kRttProbeMethod[] = "transport/rtt-probe";
+
+struct RttProbeOptions {
+  std::chrono::milliseconds interval{5000};
+  std::chrono::milliseconds retry{500};
+  // A probe not answered within this is a failure.
+  std::chrono::milliseconds timeout{5000};
+};
+
+class RttProbe {
+ public:
+  // The member ids to probe now (self excluded), read before each round.
+  using PeerList = std::function<std::vector<uint64_t>()>;
+  // One successful probe of `peer`: its round trip in seconds.
+  using Observe = std::function<void(uint64_t peer, double seconds)>;
+
+  // `transport` must outlive the probe's Stop.
+  RttProbe(Transport* transport, PeerList peers, Observe observe, RttProbeOptions options = {});
+  ~RttProbe();  // Stops.
+
+  RttProbe(const RttProbe&) = delete;
+  RttProbe& operator=(const RttProbe&) = delete;
+
+  void Start();
+  // Joins the thread; calls still in flight end in the transport (their
+  // replies are dropped). Idempotent.
+  void Stop();
+
+ private:
+  struct Shared;
+  void Run();
+
+  Transport* const transport_;
+  const PeerList peers_;
+  const RttProbeOptions options_;
+  const std::shared_ptr<Shared> shared_;
+  std::thread thread_;
+};
+
+}  // namespace etcdpp::transport
