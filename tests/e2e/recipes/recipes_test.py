@@ -243,6 +243,112 @@ class RecipesTest(unittest.TestCase):
         waiter.join(5)
         self.assertTrue(self.r["wait_for_release"](self.client, "deploy", 0.1))
 
+    def read_lines(self, proc, n, timeout, what):
+        """The next n lines proc prints, or a failure after timeout seconds."""
+        lines = Waiter([])
+
+        def reader():
+            for _ in range(n):
+                line = proc.stdout.readline()
+                if not line:
+                    return
+                lines.update(lambda v: v.append(line.rstrip("\n")))
+        threading.Thread(target=reader, daemon=True).start()
+        return lines.wait(lambda v: len(v) >= n, timeout, what)
+
+    def stop_script(self, proc):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def test_sh_pub_sub_every_subscriber_sees_every_message_in_order(self):
+        first = self.client.get_response("/topics/").header.revision + 1
+        subscribers = [self.sh("subscribe from a shell", "shnews", str(first), background=True)
+                       for _ in range(2)]
+        try:
+            sent = []
+            for i in range(12):
+                publisher = f"p{i % 3}"
+                self.sh("publish from a shell", "shnews", publisher, f"message {i}")
+                sent.append(f"{publisher} message {i}")
+            for proc in subscribers:
+                self.assertEqual(self.read_lines(proc, len(sent), 15, "12 messages"), sent)
+        finally:
+            for proc in subscribers:
+                self.stop_script(proc)
+
+    def test_sh_configuration_follows_across_a_restart(self):
+        bookmark = os.path.join(self.bin_dir, "config.bookmark")
+        self.client.put("/config/sh/mode", "blue")
+        follower = self.sh("follow configuration from a shell", "/config/sh/", bookmark,
+                           background=True)
+        try:
+            # It follows from the revision it read first (its bookmark).
+            cluster.wait_until(lambda: open(bookmark).read().endswith("\n"), timeout=10,
+                               what="the first bookmark")
+            rev = self.client.put("/config/sh/mode", "green").header.revision
+            self.assertEqual(self.read_lines(follower, 1, 15, "the first change"),
+                             [f'{rev} PUT "/config/sh/mode" "green"'])
+            # Recorded after it is printed: a change killed in between is
+            # printed again (the page says so); this test kills it after.
+            cluster.wait_until(lambda: open(bookmark).read().strip() == str(rev), timeout=10,
+                               what="the bookmark at the first change")
+        finally:
+            self.stop_script(follower)
+        # Changes while it is gone, then it starts again from its bookmark.
+        expected = [
+            f'{self.client.put("/config/sh/limit", "10").header.revision} '
+            'PUT "/config/sh/limit" "10"',
+            f'{self.client.put("/config/sh/mode", "red").header.revision} '
+            'PUT "/config/sh/mode" "red"',
+            f'{self.client.delete("/config/sh/limit", return_response=True).header.revision} '
+            'DELETE "/config/sh/limit" ""',
+        ]
+        follower = self.sh("follow configuration from a shell", "/config/sh/", bookmark,
+                           background=True)
+        try:
+            got = self.read_lines(follower, 3, 15, "the changes made while it was gone")
+            self.assertEqual(got, expected)
+            last = self.client.put("/config/sh/size", "3").header.revision
+            self.assertEqual(self.read_lines(follower, 1, 15, "a change after the restart"),
+                             [f'{last} PUT "/config/sh/size" "3"'])
+            cluster.wait_until(lambda: open(bookmark).read().strip() == str(last), timeout=10,
+                               what="the bookmark at the last change")
+        finally:
+            self.stop_script(follower)
+
+    def test_sh_work_queue_claims_each_item_exactly_once(self):
+        items = [f"job-{i}" for i in range(24)]
+        for item in items:
+            self.sh("work queue from a shell", "add", "shjobs", item)
+        path = os.path.join(self.bin_dir, "work-queue-from-a-shell.sh")
+        loop = f'while item=$(sh "{path}" claim shjobs) && [ -n "$item" ]; do echo "$item"; done'
+        workers = [subprocess.Popen(["sh", "-c", loop], env=self.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        claimed = []
+        for w in workers:
+            out, err = w.communicate(timeout=120)
+            self.assertEqual(w.returncode, 0, err)
+            claimed += out.split()
+        self.assertEqual(sorted(claimed), sorted(items), "each item claimed exactly once")
+        for item in ("x", "y", "z"):
+            self.sh("work queue from a shell", "add", "shorder", item)
+        self.assertEqual([self.sh("work queue from a shell", "claim", "shorder").strip()
+                          for _ in range(4)], ["x", "y", "z", ""])
+
+    def test_sh_barrier(self):
+        self.assertEqual(self.sh("wait at a barrier from a shell", "shdeploy"), "")
+        self.client.put("/barriers/shdeploy", "held")
+        waiter = self.sh("wait at a barrier from a shell", "shdeploy", background=True)
+        try:
+            # Rewriting the barrier does not release it; deleting it does.
+            self.client.put("/barriers/shdeploy", "held")
+            self.assertIsNone(waiter.poll())
+            self.client.delete("/barriers/shdeploy")
+            self.assertEqual(waiter.wait(15), 0, waiter.stderr.read())
+        finally:
+            self.stop_script(waiter)
+
     def test_leader_writes_only_while_it_leads(self):
         elect = subprocess.Popen([CTL, "elect", "svc", "node-a"], env=self.env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
