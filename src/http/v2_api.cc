@@ -1,12 +1,19 @@
 #include "http/v2_api.h"
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <optional>
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
 #include "api/grpc_status.h"
 #include "etcdpppb/internal.pb.h"
+#include "metrics/member_stats.h"
+#include "server/membership.h"
 #include "v2store/json.h"
 #include "v2store/store.h"
 
@@ -291,6 +298,10 @@ std::function<void()> V2Api::Serve(const V2HttpRequest& request,
     return ServeKeys(request, path, query, std::move(responder));
   }
   if (path == "/v2/members" || path.starts_with("/v2/members/")) {
+    if (request.method == "POST" || request.method == "PUT" || request.method == "DELETE") {
+      ChangeMembers(request, path, std::move(responder));
+      return {};
+    }
     responder->Reply(ServeMembers(request.method, path));
   } else if (path.starts_with("/v2/stats/")) {
     responder->Reply(ServeStats(request.method, path));
@@ -431,7 +442,7 @@ std::function<void()> V2Api::ServeKeys(const V2HttpRequest& request, std::string
 }
 
 V2HttpResponse V2Api::ServeMembers(const std::string& method, std::string_view path) const {
-  if (method != "GET") return MethodNotAllowed("GET");
+  if (method != "GET") return MethodNotAllowed("GET,POST,DELETE,PUT");
   V2HttpResponse r;
   r.headers.emplace_back("Content-Type", "application/json");
   r.headers.emplace_back("X-Etcd-Cluster-ID", Hex(ctx_.cluster->cluster_id()));
@@ -460,6 +471,204 @@ V2HttpResponse V2Api::ServeMembers(const std::string& method, std::string_view p
   return r;
 }
 
+namespace {
+
+// A float64 as Go's encoding/json writes it: the shortest digits that read
+// back, in plain notation between 1e-6 and 1e21, else with an exponent
+// (1e-7, 1e+21).
+std::string GoJsonFloat(double v) {
+  char buf[64];
+  const double a = std::fabs(v);
+  const auto format =
+      a != 0 && (a < 1e-6 || a >= 1e21) ? std::chars_format::scientific : std::chars_format::fixed;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, format);
+  if (ec != std::errc()) return "0";
+  std::string out(buf, end);
+  // Go writes 1e-07 as 1e-7 in JSON.
+  const size_t n = out.size();
+  if (n >= 4 && out[n - 4] == 'e' && out[n - 3] == '-' && out[n - 2] == '0') out.erase(n - 2, 1);
+  return out;
+}
+
+// A duration as Go's time.Duration.String(): "0s", "850ns", "1.5µs",
+// "107.4867ms", "2m3.5s", "1h0m0s".
+std::string GoDuration(int64_t ns) {
+  if (ns == 0) return "0s";
+  std::string sign = ns < 0 ? "-" : "";
+  uint64_t u = ns < 0 ? static_cast<uint64_t>(-ns) : static_cast<uint64_t>(ns);
+  auto fraction = [](uint64_t value, uint64_t unit, int digits) {
+    std::string out = std::to_string(value / unit);
+    std::string frac = std::to_string(value % unit);
+    frac.insert(0, static_cast<size_t>(digits) - frac.size(), '0');
+    while (!frac.empty() && frac.back() == '0') frac.pop_back();
+    return frac.empty() ? out : out + "." + frac;
+  };
+  if (u < 1000) return sign + std::to_string(u) + "ns";
+  if (u < 1000000) return sign + fraction(u, 1000, 3) + "\u00b5s";
+  if (u < 1000000000) return sign + fraction(u, 1000000, 6) + "ms";
+  std::string out = sign;
+  const uint64_t hours = u / 3600000000000ull;
+  const uint64_t minutes = (u / 60000000000ull) % 60;
+  if (hours > 0) out += std::to_string(hours) + "h";
+  if (hours > 0 || minutes > 0) out += std::to_string(minutes) + "m";
+  return out + fraction(u % 60000000000ull, 1000000000, 9) + "s";
+}
+
+// etcd's httptypes.HTTPError: {"message":...}, no newline.
+V2HttpResponse MessageError(int status, const std::string& message) {
+  V2HttpResponse r;
+  r.status = status;
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = "{\"message\":" + v2store::JsonString(message) + "}";
+  return r;
+}
+
+// The peer URLs of a member create or update body, {"peerURLs": [...]};
+// else the reply etcd gives (415 for another content type, 400 for bad
+// JSON or URLs).
+Result<std::vector<std::string>> ParsePeerUrls(const V2HttpRequest& request,
+                                               V2HttpResponse* refusal) {
+  std::string type = request.content_type.substr(0, request.content_type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  while (!type.empty() && type.front() == ' ') type.erase(0, 1);
+  if (type != "application/json") {
+    *refusal = MessageError(415, "Bad Content-Type " + type + ", accept application/json");
+    return Status::InvalidArgument("content type");
+  }
+  google::protobuf::Struct doc;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(request.body, &doc, options).ok()) {
+    *refusal = MessageError(400, "invalid character in the request body");
+    return Status::InvalidArgument("json");
+  }
+  std::vector<std::string> urls;
+  auto it = doc.fields().find("peerURLs");
+  if (it != doc.fields().end()) {
+    if (!it->second.has_list_value()) {
+      *refusal = MessageError(400, "json: cannot unmarshal into peerURLs of type []string");
+      return Status::InvalidArgument("json");
+    }
+    for (const auto& v : it->second.list_value().values()) {
+      if (!v.has_string_value()) {
+        *refusal = MessageError(400, "json: cannot unmarshal into peerURLs of type string");
+        return Status::InvalidArgument("json");
+      }
+      urls.push_back(v.string_value());
+    }
+  }
+  // etcd's types.NewURLs checks, in its order and words.
+  for (const std::string& u : urls) {
+    const size_t scheme_end = u.find("://");
+    const std::string scheme = scheme_end == std::string::npos ? "" : u.substr(0, scheme_end);
+    std::string message;
+    if (scheme != "http" && scheme != "https" && scheme != "unix" && scheme != "unixs") {
+      message = "URL scheme must be http, https, unix, or unixs: " + u;
+    } else {
+      const std::string rest = u.substr(scheme_end + 3);
+      const size_t slash = rest.find('/');
+      const std::string host = rest.substr(0, slash);
+      if (host.find(':') == std::string::npos) {
+        message = "URL address does not have the form \"host:port\": " + u;
+      } else if (slash != std::string::npos) {
+        message = "URL must not contain a path: " + u;
+      }
+    }
+    if (!message.empty()) {
+      *refusal = MessageError(400, message);
+      return Status::InvalidArgument(message);
+    }
+  }
+  return urls;
+}
+
+// etcd's answer to a membership change its member refused: 409 for a
+// duplicate, 404 for an unknown member (etcd answers 410 for a removed
+// one; etcdpp does not tell the two apart), 500 otherwise.
+V2HttpResponse MembershipError(const Status& st, const std::string& id) {
+  switch (st.code()) {
+    case Code::kMemberExist:
+      return MessageError(409, "membership: ID exists");
+    case Code::kPeerURLExist:
+      return MessageError(409, "membership: peerURL exists");
+    case Code::kMemberNotFound:
+      return MessageError(404, "No such member: " + id);
+    default:
+      return MessageError(500, "Internal Server Error");
+  }
+}
+
+}  // namespace
+
+void V2Api::ChangeMembers(const V2HttpRequest& request, std::string_view path,
+                          std::shared_ptr<V2Responder> responder) {
+  std::string id_text(path.substr(std::string_view("/v2/members").size()));
+  if (!id_text.empty() && id_text.front() == '/') id_text.erase(0, 1);
+  if (request.method == "POST") {
+    V2HttpResponse refusal;
+    auto urls = ParsePeerUrls(request, &refusal);
+    if (!urls.ok()) {
+      responder->Reply(std::move(refusal));
+      return;
+    }
+    auto member = std::make_shared<server::Member>();
+    member->peer_urls = std::move(*urls);
+    ctx_.admin->AddMember(member.get(), [member, responder](const Status& st) {
+      if (!st.ok()) {
+        responder->Reply(MembershipError(st, ""));
+        return;
+      }
+      V2HttpResponse r;
+      r.status = 201;
+      r.headers.emplace_back("Content-Type", "application/json");
+      server::Member shown = *member;
+      shown.client_urls.clear();  // not published yet
+      r.body = MemberJson(shown) + "\n";
+      responder->Reply(std::move(r));
+    });
+    return;
+  }
+  // PUT and DELETE name a member: /v2/members/<hex id>.
+  if (id_text.empty()) {
+    V2HttpResponse r = MethodNotAllowed("GET,POST,DELETE,PUT");
+    r.headers = {{"Content-Type", "text/plain; charset=utf-8"},
+                 {"X-Content-Type-Options", "nosniff"}};
+    responder->Reply(std::move(r));
+    return;
+  }
+  uint64_t id = 0;
+  bool valid = id_text.size() <= 16;
+  for (char c : id_text) {
+    const int v = HexValue(c);
+    if (v < 0) valid = false;
+    id = (id << 4) | static_cast<uint64_t>(v < 0 ? 0 : v);
+  }
+  if (!valid) {
+    responder->Reply(MessageError(404, "No such member: " + id_text));
+    return;
+  }
+  auto done = [responder, id](const Status& st) {
+    if (!st.ok()) {
+      responder->Reply(MembershipError(st, Hex(id)));
+      return;
+    }
+    V2HttpResponse r;
+    r.status = 204;
+    responder->Reply(std::move(r));
+  };
+  if (request.method == "DELETE") {
+    ctx_.admin->RemoveMember(id, std::move(done));
+    return;
+  }
+  V2HttpResponse refusal;
+  auto urls = ParsePeerUrls(request, &refusal);
+  if (!urls.ok()) {
+    responder->Reply(std::move(refusal));
+    return;
+  }
+  ctx_.admin->UpdateMember(id, std::move(*urls), std::move(done));
+}
+
 V2HttpResponse V2Api::ServeStats(const std::string& method, std::string_view path) const {
   if (method != "GET") return MethodNotAllowed("GET");
   V2HttpResponse r;
@@ -486,11 +695,17 @@ V2HttpResponse V2Api::ServeStats(const std::string& method, std::string_view pat
              ",\"watchers\":" + std::to_string(s.watchers) + "}";
     return r;
   }
+  const metrics::MemberStats& stats = metrics::DefaultMemberStats();
   if (path == "/v2/stats/self") {
+    const int64_t leader_since = stats.leader_start_time();
     r.body = "{\"name\":" + v2store::JsonString(ctx_.member_name) + ",\"id\":\"" + Hex(self) +
              "\",\"state\":\"" + (leader == self ? "StateLeader" : "StateFollower") +
-             "\",\"leaderInfo\":{\"leader\":\"" + Hex(leader) +
-             "\"},\"recvAppendRequestCnt\":0,\"sendAppendRequestCnt\":0}";
+             "\",\"startTime\":\"" + v2store::Rfc3339Nano(stats.start_time()) +
+             "\",\"leaderInfo\":{\"leader\":\"" + Hex(leader) + "\",\"uptime\":\"" +
+             GoDuration(leader_since == 0 ? 0 : WallNowNs() - leader_since) +
+             "\",\"startTime\":\"" + v2store::Rfc3339Nano(leader_since) +
+             "\"},\"recvAppendRequestCnt\":" + std::to_string(stats.append_received()) +
+             ",\"sendAppendRequestCnt\":" + std::to_string(stats.append_sent()) + "}";
     return r;
   }
   if (path == "/v2/stats/leader") {
@@ -500,10 +715,20 @@ V2HttpResponse V2Api::ServeStats(const std::string& method, std::string_view pat
       return r;
     }
     std::string followers;
+    const std::map<uint64_t, metrics::FollowerLatency> measured = stats.Followers();
     for (const server::Member& m : ctx_.cluster->Members()) {
       if (m.id == self) continue;
       if (!followers.empty()) followers.push_back(',');
-      followers += "\"" + Hex(m.id) + "\":{\"counts\":{\"fail\":0,\"success\":0}}";
+      auto it = measured.find(m.id);
+      const metrics::FollowerLatency f =
+          it == measured.end() ? metrics::FollowerLatency{} : it->second;
+      followers += "\"" + Hex(m.id) + "\":{\"latency\":{\"current\":" + GoJsonFloat(f.current) +
+                   ",\"average\":" + GoJsonFloat(f.average) +
+                   ",\"standardDeviation\":" + GoJsonFloat(f.standard_deviation) +
+                   ",\"minimum\":" + GoJsonFloat(f.minimum) +
+                   ",\"maximum\":" + GoJsonFloat(f.maximum) +
+                   "},\"counts\":{\"fail\":" + std::to_string(f.fail) +
+                   ",\"success\":" + std::to_string(f.success) + "}}";
     }
     r.body = "{\"leader\":\"" + Hex(self) + "\",\"followers\":{" + followers + "}}";
     return r;

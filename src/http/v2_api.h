@@ -56,6 +56,7 @@ struct V2ApiContext {
   server::Proposer* proposer;
   server::ReadBarrier* barrier;
   server::ClusterView* cluster;
+  server::ClusterAdmin* admin;  // POST, PUT and DELETE /v2/members
   v2store::Store* store;
   std::string member_name;
 };
@@ -74,6 +75,10 @@ class V2Api {
   std::function<void()> ServeKeys(const V2HttpRequest& request, std::string_view path,
                                   std::string_view query, std::shared_ptr<V2Responder> responder);
   V2HttpResponse ServeMembers(const std::string& method, std::string_view path) const;
+  // POST /v2/members (add), PUT /v2/members/<id> (new peer URLs), DELETE
+  // /v2/members/<id> (remove): through Raft, answered when applied.
+  void ChangeMembers(const V2HttpRequest& request, std::string_view path,
+                     std::shared_ptr<V2Responder> responder);
   V2HttpResponse ServeStats(const std::string& method, std::string_view path) const;
 
   const V2ApiContext ctx_;

@@ -11,6 +11,7 @@
 #include "base/env.h"
 #include "lease/lessor.h"
 #include "metrics/etcd_metrics.h"
+#include "metrics/member_stats.h"
 #include "mvcc/kv_store.h"
 #include "server/alarms.h"
 #include "server/apply_loop.h"
@@ -216,10 +217,18 @@ void EtcdServer::StartThreads() {
         }
         return peers;
       },
-      [](uint64_t peer, double seconds) {
-        metrics::PeerRoundTripTimeSeconds(fmt::format("{:x}", peer)).Observe(seconds);
+      [](uint64_t peer, std::optional<double> seconds) {
+        if (!seconds) {
+          metrics::DefaultMemberStats().FollowerFailed(peer);
+          return;
+        }
+        metrics::PeerRoundTripTimeSeconds(fmt::format("{:x}", peer)).Observe(*seconds);
+        metrics::DefaultMemberStats().FollowerSucceeded(peer, *seconds);
       });
   rtt_probe_->Start();
+  metrics::DefaultMemberStats().SetStartTime(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 options_.clock->WallNow().time_since_epoch())
+                                                 .count());
 }
 
 void EtcdServer::Stop() {

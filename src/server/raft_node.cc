@@ -5,6 +5,7 @@
 #include "base/env.h"
 #include "lease/lessor.h"
 #include "metrics/etcd_metrics.h"
+#include "metrics/member_stats.h"
 #include "raft/raw_node.h"
 #include "raft/storage.h"
 #include "server/fatal.h"
@@ -331,6 +332,10 @@ void RaftNode::Persist(raft::Ready& ready) {
         leader_id_.exchange(ready.soft_state->lead, std::memory_order_acq_rel);
     if (ready.soft_state->lead != 0 && ready.soft_state->lead != previous) {
       metrics::LeaderChangesSeenTotal().Inc();
+      metrics::DefaultMemberStats().LeaderChanged(
+          ready.soft_state->lead,
+          std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->WallNow().time_since_epoch())
+              .count());
     }
   }
   if (ready.hard_state) {

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/crc32c.h"
+#include "metrics/member_stats.h"
 #include "transport/peer_call.h"
 #include "transport/rtt_probe.h"
 #include "transport/wire.h"
@@ -94,6 +95,7 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
     }
     for (auto& m : *batch.mutable_messages()) {
       if (m.to() != self) continue;  // Not ours: Raft tolerates the loss.
+      if (m.type() == raftpb::MSG_APP) metrics::DefaultMemberStats().AppendReceived();
       handler_->OnMessage(std::move(m));
     }
   }

@@ -73,22 +73,21 @@ void RttProbe::Run() {
     for (uint64_t peer : due) {
       const Clock::time_point sent = Clock::now();
       std::shared_ptr<Shared> shared = shared_;
-      transport_->Call(peer, kRttProbeMethod, std::string(), options_.timeout,
-                       [shared, peer, sent](Result<std::string> reply) {
-                         const double seconds =
-                             std::chrono::duration<double>(Clock::now() - sent).count();
-                         {
-                           std::lock_guard<std::mutex> guard(shared->mu);
-                           shared->in_flight.erase(peer);
-                           if (shared->stopped) return;
-                           if (!reply.ok()) {
-                             shared->failed.insert(peer);
-                             shared->wake.notify_all();
-                             return;
-                           }
-                         }
-                         shared->observe(peer, seconds);
-                       });
+      transport_->Call(
+          peer, kRttProbeMethod, std::string(), options_.timeout,
+          [shared, peer, sent](Result<std::string> reply) {
+            const double seconds = std::chrono::duration<double>(Clock::now() - sent).count();
+            {
+              std::lock_guard<std::mutex> guard(shared->mu);
+              shared->in_flight.erase(peer);
+              if (shared->stopped) return;
+              if (!reply.ok()) {
+                shared->failed.insert(peer);
+                shared->wake.notify_all();
+              }
+            }
+            shared->observe(peer, reply.ok() ? std::optional<double>(seconds) : std::nullopt);
+          });
     }
     lock.lock();
     shared_->wake.wait_until(lock, wake_at,

@@ -8,7 +8,8 @@
 // Every peer is probed once per `interval`; a peer whose last probe failed
 // (down, not listening yet) is tried again after `retry` instead, so a
 // cluster that is starting reports its round trips within a second.
-// Failed probes are not observed (etcd records successful ones only).
+// A failed probe is reported without a time (etcd's histogram records
+// successful ones only; its leader stats count the failures).
 //
 // Threads: Start/Stop from the owner's thread; the probe owns one thread
 // that sends, and `observe` runs on the transport's gRPC threads. The state
@@ -22,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -43,8 +45,8 @@ class RttProbe {
  public:
   // The member ids to probe now (self excluded), read before each round.
   using PeerList = std::function<std::vector<uint64_t>()>;
-  // One successful probe of `peer`: its round trip in seconds.
-  using Observe = std::function<void(uint64_t peer, double seconds)>;
+  // One probe of `peer`: its round trip in seconds, or nullopt if it failed.
+  using Observe = std::function<void(uint64_t peer, std::optional<double> seconds)>;
 
   // `transport` must outlive the probe's Stop.
   RttProbe(Transport* transport, PeerList peers, Observe observe, RttProbeOptions options = {});

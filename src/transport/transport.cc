@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "metrics/member_stats.h"
 #include "transport/peer_call.h"
 #include "transport/peer_sender.h"
 #include "transport/peer_service.h"
@@ -159,6 +160,7 @@ void Transport::Send(std::vector<raftpb::Message> messages) {
         ++unknown;
         continue;
       }
+      if (m.type() == raftpb::MSG_APP) metrics::DefaultMemberStats().AppendSent();
       auto g = std::find_if(groups.begin(), groups.end(),
                             [&](const auto& e) { return e.first == it->second; });
       if (g == groups.end()) {

@@ -1,5 +1,7 @@
 #include "v2store/event_history.h"
 
+#include <algorithm>
+
 namespace etcdpp::v2store {
 
 bool EventConcerns(const Event& e, const std::string& key, bool recursive) {
@@ -13,6 +15,20 @@ bool EventConcerns(const Event& e, const std::string& key, bool recursive) {
 void EventHistory::Add(Event event) {
   events_.push_back(std::move(event));
   while (events_.size() > capacity_) events_.pop_front();
+  unsaved_ = std::min(unsaved_ + 1, events_.size());
+}
+
+std::vector<Event> EventHistory::TakeUnsaved() {
+  std::vector<Event> out(events_.end() - static_cast<std::ptrdiff_t>(unsaved_), events_.end());
+  unsaved_ = 0;
+  return out;
+}
+
+void EventHistory::Restore(std::vector<Event> events) {
+  events_.clear();
+  for (Event& e : events) events_.push_back(std::move(e));
+  while (events_.size() > capacity_) events_.pop_front();
+  unsaved_ = 0;
 }
 
 EventHistory::ScanResult EventHistory::Scan(const std::string& key, bool recursive,

@@ -9,6 +9,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "v2store/errors.h"
 #include "v2store/event.h"
@@ -32,11 +33,23 @@ class EventHistory {
   };
   ScanResult Scan(const std::string& key, bool recursive, uint64_t index) const;
   // Forgets everything (the store was replaced by a snapshot).
-  void Clear() { events_.clear(); }
+  void Clear() {
+    events_.clear();
+    unsaved_ = 0;
+  }
+  // The events added since the last call that are still kept, oldest first.
+  std::vector<Event> TakeUnsaved();
+  // Replaces the history with `events` (consecutive indexes, oldest first;
+  // only the newest `capacity` are kept), all counted as saved.
+  void Restore(std::vector<Event> events);
+  size_t capacity() const { return capacity_; }
+  // The oldest event's index, 0 when empty.
+  uint64_t first_index() const { return events_.empty() ? 0 : events_.front().index(); }
 
  private:
   size_t capacity_;
   std::deque<Event> events_;  // oldest first
+  size_t unsaved_ = 0;        // the newest events not taken by TakeUnsaved yet
 };
 
 // Whether a watcher of `key` cares about `e` (etcd's rules: the key itself;

@@ -4,11 +4,13 @@
 #include <cstdio>
 
 #include "base/coding.h"
+#include "etcdpppb/internal.pb.h"
 
 namespace etcdpp::v2store {
 namespace {
 
 constexpr char kIndexKey[] = "index";
+constexpr char kEventPrefix[] = "event/";
 constexpr size_t kHeaderBytes = 1 + 8 + 8 + 8 + 4;
 // LMDB refuses keys over 511 bytes; longer store keys are shortened to a
 // prefix and a hash (the record holds the whole key).
@@ -56,6 +58,59 @@ Result<std::pair<std::string, NodeRecord>> Decode(std::string_view bytes) {
   return std::make_pair(std::move(key), std::move(r));
 }
 
+std::string EventTableKey(uint64_t index) {
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(index));
+  return kEventPrefix + std::string(digits);
+}
+
+void ToRecord(const NodeView& v, internalpb::V2NodeViewRecord* r) {
+  r->set_key(v.key);
+  r->set_has_value(v.value.has_value());
+  if (v.value) r->set_value(*v.value);
+  r->set_dir(v.dir);
+  r->set_expiration_ns(v.expiration_ns);
+  r->set_ttl(v.ttl);
+  r->set_modified_index(v.modified_index);
+  r->set_created_index(v.created_index);
+}
+
+NodeView FromRecord(const internalpb::V2NodeViewRecord& r) {
+  NodeView v;
+  v.key = r.key();
+  if (r.has_value()) v.value = r.value();
+  v.dir = r.dir();
+  v.expiration_ns = r.expiration_ns();
+  v.ttl = r.ttl();
+  v.modified_index = r.modified_index();
+  v.created_index = r.created_index();
+  return v;
+}
+
+std::string EncodeEvent(const Event& e) {
+  internalpb::V2EventRecord r;
+  r.set_action(e.action);
+  ToRecord(e.node, r.mutable_node());
+  if (e.prev_node) ToRecord(*e.prev_node, r.mutable_prev_node());
+  r.set_etcd_index(e.etcd_index);
+  r.set_refresh(e.refresh);
+  return r.SerializeAsString();
+}
+
+Result<Event> DecodeEvent(std::string_view bytes) {
+  internalpb::V2EventRecord r;
+  if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::Corruption("v2: malformed event record");
+  }
+  Event e;
+  e.action = r.action();
+  e.node = FromRecord(r.node());
+  if (r.has_prev_node()) e.prev_node = FromRecord(r.prev_node());
+  e.etcd_index = r.etcd_index();
+  e.refresh = r.refresh();
+  return e;
+}
+
 }  // namespace
 
 Status SaveChanges(Store& store, mvcc::WriteTxn& txn) {
@@ -68,6 +123,20 @@ Status SaveChanges(Store& store, mvcc::WriteTxn& txn) {
       ETCDPP_RETURN_IF_ERROR(table->Delete(TableKey(key)));
     }
   }
+  uint64_t oldest_kept = 0;
+  for (const Event& e : store.TakeNewEvents(&oldest_kept)) {
+    ETCDPP_RETURN_IF_ERROR(table->Put(EventTableKey(e.index()), EncodeEvent(e)));
+  }
+  // Events that left the history: normally the one the newest pushed out.
+  const std::string first_kept = oldest_kept == 0 ? std::string() : EventTableKey(oldest_kept);
+  std::vector<std::string> stale;
+  mvcc::Cursor c = table->NewCursor();
+  for (bool on = c.Seek(kEventPrefix); on && c.key().starts_with(kEventPrefix); on = c.Next()) {
+    if (!first_kept.empty() && c.key() >= first_kept) break;
+    stale.emplace_back(c.key());
+  }
+  ETCDPP_RETURN_IF_ERROR(c.status());
+  for (const std::string& key : stale) ETCDPP_RETURN_IF_ERROR(table->Delete(key));
   std::string index(8, '\0');
   PutBE64(index.data(), store.index());
   return table->Put(kIndexKey, index);
@@ -77,6 +146,7 @@ Status LoadStore(Store& store, const mvcc::KvStore& store_db) {
   auto read = store_db.Read();
   if (!read.ok()) return read.status();
   std::vector<std::pair<std::string, NodeRecord>> records;
+  std::vector<Event> history;  // table order: oldest first
   uint64_t index = 0;
   auto table = (*read)->OpenTable(kV2Table);
   if (table.ok()) {
@@ -86,6 +156,12 @@ Status LoadStore(Store& store, const mvcc::KvStore& store_db) {
       if (key == kIndexKey) {
         if (c.value().size() != 8) return Status::Corruption("v2: malformed index record");
         index = GetBE64(c.value().data());
+        continue;
+      }
+      if (key.starts_with(kEventPrefix)) {
+        auto event = DecodeEvent(c.value());
+        if (!event.ok()) return event.status();
+        history.push_back(std::move(event.value()));
         continue;
       }
       if (!key.starts_with('/')) continue;
@@ -100,7 +176,7 @@ Status LoadStore(Store& store, const mvcc::KvStore& store_db) {
   } else if (table.status().code() != Code::kNotFound) {
     return table.status();
   }
-  store.Restore(index, records);
+  store.Restore(index, records, std::move(history));
   return Status::OK();
 }
 

@@ -9,6 +9,11 @@
 //     flags (1 byte: bit 0 = directory) | created index (8, big-endian) |
 //     modified index (8) | expiry, Unix ns (8, 0 = never) |
 //     key length (4) | key | value
+// The event history is kept beside the tree: the event at index i under
+// "event/" and i in 20 zero-padded digits (so table order is index order),
+// its value an internalpb::V2EventRecord; events that left the history are
+// deleted in the same transaction. Restarted, the store has the history as
+// of the consistent index, and the WAL replay adds the events after it.
 // Writes go into the apply loop's transaction, which also records the
 // consistent index, so the tree and the applied Raft index never disagree.
 #pragma once

@@ -556,14 +556,20 @@ std::vector<std::pair<std::string, std::optional<NodeRecord>>> Store::TakeChange
   return changes;
 }
 
-void Store::Restore(uint64_t index,
-                    const std::vector<std::pair<std::string, NodeRecord>>& records) {
+std::vector<Event> Store::TakeNewEvents(uint64_t* oldest_kept) {
+  std::lock_guard<std::mutex> lock(mu_);
+  *oldest_kept = hub_.history().first_index();
+  return hub_.history().TakeUnsaved();
+}
+
+void Store::Restore(uint64_t index, const std::vector<std::pair<std::string, NodeRecord>>& records,
+                    std::vector<Event> history) {
   std::lock_guard<std::mutex> lock(mu_);
   root_ = std::make_unique<Node>();
   root_->dir = true;
   ttl_.clear();
   dirty_.clear();
-  hub_.history().Clear();
+  hub_.history().Restore(std::move(history));
   index_ = index;
   for (const auto& [key, record] : records) {
     Error ignored;

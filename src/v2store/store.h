@@ -120,9 +120,15 @@ class Store {
   // The keys written since the last call: a record, or nullopt for a key
   // that no longer exists.
   std::vector<std::pair<std::string, std::optional<NodeRecord>>> TakeChanges();
-  // Replaces the tree and index (start-up, snapshot install). `records`
-  // must hold every node's ancestors; the history is cleared, watchers stay.
-  void Restore(uint64_t index, const std::vector<std::pair<std::string, NodeRecord>>& records);
+  // The events of the history added since the last call (oldest first),
+  // and the index of the oldest event the history still keeps (0: none):
+  // persisted events older than that are to be dropped.
+  std::vector<Event> TakeNewEvents(uint64_t* oldest_kept);
+  // Replaces the tree, index and event history (start-up, snapshot
+  // install). `records` must hold every node's ancestors; `history` holds
+  // the events as persisted, oldest first. Watchers stay.
+  void Restore(uint64_t index, const std::vector<std::pair<std::string, NodeRecord>>& records,
+               std::vector<Event> history = {});
 
  private:
   struct Node;
