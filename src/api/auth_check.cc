@@ -5,6 +5,7 @@
 
 #include <iterator>
 
+#include "api/client_identity.h"
 #include "api/grpc_status.h"
 
 namespace etcdpp::api {
@@ -18,10 +19,25 @@ std::optional<std::string> TokenOf(const grpc::ServerContextBase& context) {
   return std::nullopt;
 }
 
+CallCredentials CredentialsOf(const grpc::ServerContextBase& context) {
+  CallCredentials credentials;
+  credentials.token = TokenOf(context);
+  if (!credentials.token) credentials.common_name = VerifiedClientCommonName(context);
+  return credentials;
+}
+
+Result<auth::AuthInfo> SenderFrom(const auth::AuthStore* auth, const CallCredentials& credentials) {
+  if (auth == nullptr) return auth::AuthInfo{};
+  if (!credentials.token && credentials.common_name && !credentials.common_name->empty()) {
+    return auth->InfoFromCommonName(*credentials.common_name);
+  }
+  return auth->InfoFromToken(credentials.token);
+}
+
 Result<auth::AuthInfo> SenderOf(const auth::AuthStore* auth,
                                 const grpc::ServerContextBase& context) {
   if (auth == nullptr) return auth::AuthInfo{};
-  return auth->InfoFromToken(TokenOf(context));
+  return SenderFrom(auth, CredentialsOf(context));
 }
 
 std::string GrpcErrorText(const Status& status) {

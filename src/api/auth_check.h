@@ -25,8 +25,20 @@ namespace etcdpp::api {
 // The token the client sent, if any.
 std::optional<std::string> TokenOf(const grpc::ServerContextBase& context);
 
-// The sender of the call: an empty AuthInfo without a token;
-// kInvalidAuthToken for a token this member does not know (or expired).
+// What a call shows of its sender: its token, and the common name of the
+// client certificate TLS verified (only with --client-cert-auth, which
+// alone makes the client port ask for certificates).
+struct CallCredentials {
+  std::optional<std::string> token;
+  std::optional<std::string> common_name;
+};
+CallCredentials CredentialsOf(const grpc::ServerContextBase& context);
+
+// The sender of the call, as etcd decides it: the token's user when there
+// is a token (kInvalidAuthToken for one this member does not accept, even
+// with a certificate); else the certificate's common name; else an empty
+// AuthInfo.
+Result<auth::AuthInfo> SenderFrom(const auth::AuthStore* auth, const CallCredentials& credentials);
 Result<auth::AuthInfo> SenderOf(const auth::AuthStore* auth,
                                 const grpc::ServerContextBase& context);
 

@@ -67,11 +67,15 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   // With `monitor`, the stream ends with "etcdserver: no leader" when its
   // member loses the leader for long (the client asked for a leader).
   // With `auth`, each create is checked for read access to its range, as
-  // the stream's token says at that moment (`token`: the one the stream
-  // was opened with).
+  // the stream's token (or certificate) says at that moment (`credentials`:
+  // those the stream was opened with).
   WatchStream(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
-              const auth::AuthStore* auth, std::optional<std::string> token)
-      : cluster_(cluster), hub_(hub), monitor_(monitor), auth_(auth), token_(std::move(token)) {
+              const auth::AuthStore* auth, CallCredentials credentials)
+      : cluster_(cluster),
+        hub_(hub),
+        monitor_(monitor),
+        auth_(auth),
+        credentials_(std::move(credentials)) {
     if (monitor_ != nullptr) {
       monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
     }
@@ -222,7 +226,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
 
   Status CheckPermitted(const etcdserverpb::WatchCreateRequest& create) const {
     if (auth_ == nullptr) return Status::OK();
-    auto sender = auth_->InfoFromToken(token_);
+    auto sender = SenderFrom(auth_, credentials_);
     if (!sender.ok()) return sender.status();
     return auth_->state()->CheckKeys(*sender, auth::Access::kRead, create.key(),
                                      create.range_end());
@@ -309,7 +313,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
   const auth::AuthStore* const auth_;
-  const std::optional<std::string> token_;
+  const CallCredentials credentials_;
   LeaderMonitor::Token monitor_token_ = 0;
   WatchRequest request_;  // Reading side only (one read at a time).
 
@@ -343,7 +347,7 @@ grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
   Status st = CheckCall(*cluster_, *context, LearnerServes::kNo);
   if (!st.ok()) return new RefusedStream<WatchRequest, WatchResponse>(st);
   return new WatchStream(cluster_, hub_, RequiresLeader(*context) ? monitor_ : nullptr, auth_,
-                         TokenOf(*context));
+                         CredentialsOf(*context));
 }
 
 }  // namespace etcdpp::api

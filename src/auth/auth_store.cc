@@ -132,8 +132,11 @@ Status AuthState::CheckTxn(const AuthInfo& info, const etcdserverpb::TxnRequest&
 // ---------------------------------------------------------------------------
 // AuthStore
 
-AuthStore::AuthStore(std::chrono::seconds token_ttl, Clock* clock)
-    : tokens_(token_ttl, clock), state_(std::make_shared<const AuthState>()) {}
+AuthStore::AuthStore(std::chrono::seconds token_ttl, Clock* clock,
+                     std::shared_ptr<const JwtTokens> jwt)
+    : tokens_(token_ttl, clock),
+      jwt_(std::move(jwt)),
+      state_(std::make_shared<const AuthState>()) {}
 
 Status AuthStore::Load(const mvcc::KvStore& store) {
   auto next = std::make_shared<AuthState>();
@@ -188,8 +191,17 @@ void AuthStore::Publish(std::shared_ptr<const AuthState> next) {
   state_.store(std::move(next), std::memory_order_release);
 }
 
+AuthInfo AuthStore::InfoFromCommonName(std::string_view common_name) const {
+  return AuthInfo{std::string(common_name), state()->revision};
+}
+
 Result<AuthInfo> AuthStore::InfoFromToken(const std::optional<std::string>& token) const {
   if (!token) return AuthInfo{};
+  if (jwt_ != nullptr) {
+    std::optional<JwtClaims> claims = jwt_->Verify(*token);
+    if (!claims) return Status(Code::kInvalidAuthToken);
+    return AuthInfo{std::move(claims->username), claims->revision};
+  }
   // The revision is read before the token: a change applied in between
   // makes the request look older, never newer, than what it was checked at.
   const uint64_t revision = state()->revision;
@@ -269,6 +281,17 @@ Status AuthStore::Apply(mvcc::WriteTxn& txn, const InternalRaftRequest& request,
       auto user = next->users.find(r.name());
       if (user == next->users.end() || user->second.options().no_password()) {
         return Status(Code::kAuthFailed);
+      }
+      if (jwt_ != nullptr) {
+        // A JWT is stateless: only the member that answers the client
+        // signs one, with the revision its permissions are as of.
+        if (auto* resp = As<etcdserverpb::AuthenticateResponse>(response)) {
+          auto token = jwt_->Sign(r.name(), next->revision);
+          if (!token.ok()) return token.status();
+          resp->set_token(std::move(*token));
+        }
+        changed = false;
+        break;
       }
       const std::string token = FormatToken(r.token_prefix(), index);
       tokens_.Assign(token, r.name());

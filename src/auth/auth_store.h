@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/jwt.h"
 #include "auth/permission.h"
 #include "auth/token_store.h"
 #include "authpb/auth.pb.h"
@@ -83,8 +84,10 @@ struct AuthState {
 
 class AuthStore {
  public:
+  // With `jwt`, Authenticate hands out JWTs signed by it and requests are
+  // checked by verifying theirs; otherwise simple tokens with `token_ttl`.
   explicit AuthStore(std::chrono::seconds token_ttl = kDefaultTokenTtl,
-                     Clock* clock = Clock::Real());
+                     Clock* clock = Clock::Real(), std::shared_ptr<const JwtTokens> jwt = nullptr);
 
   // Reads the store's tables (at start, and after a snapshot install
   // replaced the store). Tokens survive only if auth stays enabled.
@@ -95,8 +98,15 @@ class AuthStore {
   SimpleTokens& tokens() { return tokens_; }
 
   // The request's AuthInfo from its token: no token -> empty AuthInfo;
-  // an unknown or expired token -> kInvalidAuthToken.
+  // an unknown or expired token (a JWT not signed by our key) ->
+  // kInvalidAuthToken. A JWT's AuthInfo carries the revision it was made
+  // at, a simple token's the store's current one.
   Result<AuthInfo> InfoFromToken(const std::optional<std::string>& token) const;
+
+  // The AuthInfo of a request that came with a verified client certificate
+  // and no token: the certificate's common name is the user, checked
+  // against the store's current revision (as etcd does).
+  AuthInfo InfoFromCommonName(std::string_view common_name) const;
 
   // True for the requests Apply handles.
   static bool IsAuthRequest(const internalpb::InternalRaftRequest& request);
@@ -118,6 +128,7 @@ class AuthStore {
   void Publish(std::shared_ptr<const AuthState> next);
 
   SimpleTokens tokens_;
+  const std::shared_ptr<const JwtTokens> jwt_;  // null: simple tokens
   std::atomic<std::shared_ptr<const AuthState>> state_;
 };
 

@@ -108,7 +108,7 @@ Status EtcdServer::Open() {
         .count();
   });
   ETCDPP_RETURN_IF_ERROR(v2store::LoadStore(*v2_, *store_->raw()));
-  auth_ = std::make_unique<auth::AuthStore>(options_.auth_token_ttl, clock);
+  auth_ = std::make_unique<auth::AuthStore>(options_.auth_token_ttl, clock, options_.jwt_tokens);
   ETCDPP_RETURN_IF_ERROR(auth_->Load(*store_->raw()));
   watch::WatchHubOptions watch_options;
   watch_options.progress_notify_interval = options_.watch_progress_notify_interval;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,9 @@ namespace etcdpp {
 class Env;
 class Clock;
 }  // namespace etcdpp
+namespace etcdpp::auth {
+class JwtTokens;
+}
 namespace etcdpp::watch {
 class RoundScheduler;
 }
@@ -78,6 +82,9 @@ struct ServerOptions {
   // --auth-token simple: a token dies after this long without use
   // (--auth-token-ttl, seconds).
   std::chrono::seconds auth_token_ttl{300};
+  // --auth-token jwt,...: the keys JWTs are signed and verified with; null
+  // for simple tokens.
+  std::shared_ptr<const auth::JwtTokens> jwt_tokens;
   // --bcrypt-cost: work factor of stored password hashes.
   int bcrypt_cost = 10;
   // Peer TLS (--peer-cert-file and the rest): the peer server and every

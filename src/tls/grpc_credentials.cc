@@ -4,6 +4,8 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <cstdlib>
+
 #include "tls/tls_config.h"
 
 namespace etcdpp::tls {
@@ -41,6 +43,16 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> ClientChannelCredentials(
   options.set_check_call_host(false);
   options.set_certificate_verifier(std::make_shared<exp::NoOpCertificateVerifier>());
   return exp::TlsCredentials(options);
+}
+
+Status RestrictGrpcCipherSuites(const std::vector<std::string>& etcd_names) {
+  if (etcd_names.empty()) return Status::OK();
+  auto cipher_list = CipherSuitesToOpenSsl(etcd_names);
+  if (!cipher_list.ok()) return cipher_list.status();
+  if (setenv("GRPC_SSL_CIPHER_SUITES", cipher_list->c_str(), 1) != 0) {
+    return Status::Internal("cannot set GRPC_SSL_CIPHER_SUITES");
+  }
+  return Status::OK();
 }
 
 }  // namespace etcdpp::tls

@@ -94,7 +94,9 @@ class Handler {
 // serves TLS only and every outgoing channel speaks TLS, presenting the same
 // certificate as its client certificate. Outgoing channels read the files
 // when they connect, so a rotated certificate is used from the next
-// connection; the server loads them once at Start.
+// connection; the server re-reads them when they change (within
+// kPeerCertificateRefresh, wire.h). --cipher-suites reaches both through
+// tls::RestrictGrpcCipherSuites, set once per process.
 struct PeerTlsOptions {
   std::string cert_file;
   std::string key_file;

@@ -4,6 +4,9 @@
 #include <climits>
 #include <string_view>
 
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <spdlog/spdlog.h>
 
 #include "tls/grpc_credentials.h"
@@ -68,20 +71,24 @@ std::shared_ptr<grpc::ChannelCredentials> PeerChannelCredentials(const PeerTlsOp
 
 Result<std::shared_ptr<grpc::ServerCredentials>> PeerServerCredentials(const PeerTlsOptions& tls) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
-  auto cert = tls::ReadPemFile(tls.cert_file);
-  if (!cert.ok()) return cert.status();
-  auto key = tls::ReadPemFile(tls.key_file);
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions ssl(
-      tls.client_cert_auth ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                           : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  if (!tls.trusted_ca_file.empty()) {
-    auto ca = tls::ReadPemFile(tls.trusted_ca_file);
-    if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *ca;
+  // Read once here so that a missing or unreadable file is a start-up error;
+  // from then on gRPC's file watcher re-reads them (kPeerCertificateRefresh).
+  for (const std::string* file : {&tls.cert_file, &tls.key_file, &tls.trusted_ca_file}) {
+    if (file->empty()) continue;
+    auto pem = tls::ReadPemFile(*file);
+    if (!pem.ok()) return pem.status();
   }
-  ssl.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(ssl);
+  namespace exp = grpc::experimental;
+  auto provider = std::make_shared<exp::FileWatcherCertificateProvider>(
+      tls.key_file, tls.cert_file, tls.trusted_ca_file,
+      static_cast<unsigned>(kPeerCertificateRefresh.count()));
+  exp::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (!tls.trusted_ca_file.empty()) options.watch_root_certs();
+  options.set_cert_request_type(tls.client_cert_auth
+                                    ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                    : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  return exp::TlsServerCredentials(options);
 }
 
 bool PeerCertificateAllowed(const grpc::ServerContext& ctx, const PeerTlsOptions& tls) {

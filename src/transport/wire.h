@@ -3,6 +3,8 @@
 // the gRPC channel settings. Internal to the transport module.
 #pragma once
 
+#include <chrono>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,8 +45,13 @@ std::shared_ptr<grpc::Channel> NewPeerChannel(const std::string& address,
                                               const PeerTlsOptions& tls);
 // Settings of the peer server matching NewPeerChannel.
 void ConfigurePeerServer(grpc::ServerBuilder* builder);
+// How often the peer server looks at its certificate, key and CA files; a
+// changed file is served from the next handshake after that (a file that
+// does not load, such as one half written, leaves the previous one in use).
+inline constexpr std::chrono::seconds kPeerCertificateRefresh{1};
 // Insecure without tls.enabled(); else TLS, requiring and verifying client
-// certificates under tls.client_cert_auth. Fails if a file cannot be read.
+// certificates under tls.client_cert_auth, with the files re-read as they
+// change (kPeerCertificateRefresh). Fails if a file cannot be read now.
 Result<std::shared_ptr<grpc::ServerCredentials>> PeerServerCredentials(const PeerTlsOptions& tls);
 // Whether the verified client certificate of `ctx`'s call may act as a peer
 // (tls.allowed_common_name); always true when no name is required.

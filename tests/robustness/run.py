@@ -3,6 +3,7 @@
 
   tests/robustness/run.py --profile short --target etcdpp --server build/bin/etcdpp --seed 1
   tests/robustness/run.py --profile long --target etcd --duration 600
+  tests/robustness/run.py --profile secure --target etcdpp --duration 15 --seed 1
 
 One round: start a cluster (3 or 5 members on loopback, a fault proxy on every
 peer link, see faultproxy.py), run clients on every member (get, prefix range,
@@ -27,10 +28,14 @@ everything back, and check:
     their keys are there.
 Exit status: 0 all checks passed, 1 a check failed, 2 the harness could not
 decide (cluster did not come up, checker ran out of time).
+The secure profile runs the same round over TLS on every client and peer
+link (client certificates required on both) with auth enabled: the workload
+is a user granted only the test prefix, authenticated with a JWT.
 Run with /usr/bin/python3 (Debian's python3-etcd3 and grpc).
 """
 
 import argparse
+import collections
 import json
 import os
 import queue
@@ -63,7 +68,16 @@ PROFILES = {
     # Rounds alternating 3 and 5 members, each with its own seed, until
     # --duration is used up.
     "long": {"sizes": [3, 5], "round_seconds": 60},
+    # One 3-member round with TLS on every client and peer link and auth on:
+    # the workload runs as a user granted only PREFIX (with a JWT, which
+    # every member verifies by itself and which outlives restarts); the
+    # harness's admin calls (HashKV, member changes, leader moves) go as
+    # root, named by its client certificate.
+    "secure": {"sizes": [3], "round_seconds": 20, "secure": True},
 }
+
+# Set by run_round when the profile is secure: a Security, else None.
+SECURITY = None
 
 
 def log(msg):
@@ -74,6 +88,144 @@ def prefix_end(p):
     b = bytearray(p.encode())
     b[-1] += 1
     return bytes(b)
+
+
+# ---- TLS and auth (the secure profile) ------------------------------------------
+
+WORKLOAD_USER = "rob"
+
+
+class Security:
+    """Certificates (made with openssl), the JWT key pair, and the workload's token."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.token = None
+
+        def run(cmd):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError(f"{cmd[0]} failed: {r.stderr}")
+        if shutil.which("openssl") is None:
+            raise RuntimeError("the openssl command is missing: apt-get install openssl")
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt", "-days", "2",
+             "-subj", "/CN=robustness-ca"])
+        # server: client and peer ports; root: the harness's admin calls;
+        # workload: any name that is no user (its token names the user).
+        for name in ("server", "root", "workload"):
+            run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr", "-subj", f"/CN={name}"])
+            with open(f"{d}/{name}.ext", "w") as f:
+                f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+            run(["openssl", "x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.crt",
+                 "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.crt",
+                 "-days", "2", "-extfile", f"{d}/{name}.ext"])
+        run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-out", f"{d}/jwt.key"])
+        run(["openssl", "pkey", "-in", f"{d}/jwt.key", "-pubout", "-out", f"{d}/jwt.pub"])
+        self.ca = self._read("ca.crt")
+
+    def _read(self, name):
+        with open(os.path.join(self.dir, name), "rb") as f:
+            return f.read()
+
+    def server_flags(self, target):
+        d = self.dir
+        flags = ["--cert-file", f"{d}/server.crt", "--key-file", f"{d}/server.key",
+                 "--trusted-ca-file", f"{d}/ca.crt", "--client-cert-auth",
+                 "--peer-cert-file", f"{d}/server.crt", "--peer-key-file", f"{d}/server.key",
+                 "--peer-trusted-ca-file", f"{d}/ca.crt", "--peer-client-cert-auth",
+                 "--auth-token",
+                 f"jwt,pub-key={d}/jwt.pub,priv-key={d}/jwt.key,sign-method=ES256,ttl=30m"]
+        if target == "etcdpp":
+            flags += ["--bcrypt-cost", "4"]
+        return flags
+
+    def channel(self, member, admin=False):
+        who = "root" if admin else "workload"
+        creds = grpc.ssl_channel_credentials(root_certificates=self.ca,
+                                             private_key=self._read(f"{who}.key"),
+                                             certificate_chain=self._read(f"{who}.crt"))
+        channel = grpc.secure_channel(member.endpoint, creds)
+        if admin or self.token is None:
+            return channel
+        return grpc.intercept_channel(channel, TokenInterceptor(self.token))
+
+    def enable_auth(self, cl):
+        """Root, a role granted PREFIX, the workload user in it; auth on; its token."""
+        ch = self.channel(cl.members[0], admin=True)
+        try:
+            auth = etcdrpc.AuthStub(ch)
+            auth.UserAdd(etcdrpc.AuthUserAddRequest(name="root", password="rootpw"), timeout=10)
+            auth.UserGrantRole(etcdrpc.AuthUserGrantRoleRequest(user="root", role="root"),
+                               timeout=10)
+            auth.RoleAdd(etcdrpc.AuthRoleAddRequest(name="workload"), timeout=10)
+            auth.RoleGrantPermission(etcdrpc.AuthRoleGrantPermissionRequest(
+                name="workload", perm=etcdrpc.auth_pb2.Permission(
+                    permType=etcdrpc.auth_pb2.Permission.READWRITE, key=PREFIX.encode(),
+                    range_end=prefix_end(PREFIX))), timeout=10)
+            auth.UserAdd(etcdrpc.AuthUserAddRequest(name=WORKLOAD_USER, password="robpw"),
+                         timeout=10)
+            auth.UserGrantRole(etcdrpc.AuthUserGrantRoleRequest(user=WORKLOAD_USER,
+                                                                role="workload"), timeout=10)
+            auth.AuthEnable(etcdrpc.AuthEnableRequest(), timeout=10)
+            self.token = auth.Authenticate(etcdrpc.AuthenticateRequest(
+                name=WORKLOAD_USER, password="robpw"), timeout=10).token
+        finally:
+            ch.close()
+
+    def check_confined(self, cl):
+        """The workload's credentials reach PREFIX only (a sanity check of the setup)."""
+        ch = self.channel(cl.members[0])
+        try:
+            etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"/outside"), timeout=10)
+        except grpc.RpcError as e:
+            if "permission denied" in (e.details() or ""):
+                return
+            raise
+        finally:
+            ch.close()
+        raise RuntimeError("the workload user read a key outside its grant")
+
+
+class TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                       grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds the auth token to every call, as etcd's clients do."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def _with_token(self, details):
+        metadata = list(details.metadata or []) + [("token", self.token)]
+        return details._replace(metadata=metadata) if hasattr(details, "_replace") else \
+            _CallDetails(details.method, details.timeout, metadata, details.credentials,
+                         details.wait_for_ready, details.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_stream_unary(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+
+class _CallDetails(collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
+                         "compression")), grpc.ClientCallDetails):
+    pass
+
+
+def open_channel(member, admin=False):
+    """A channel to member's client port: plain, or TLS (and a token) in the secure profile."""
+    if SECURITY is None:
+        return grpc.insecure_channel(member.endpoint)
+    return SECURITY.channel(member, admin)
 
 
 # ---- cluster with a fault proxy on every peer link -----------------------------
@@ -126,7 +278,19 @@ class ProxiedCluster(e2e.Cluster):
         cmd = super().command(i, "existing" if i in self.joining else state)
         j = cmd.index("--listen-peer-urls")
         cmd[j + 1] = f"http://127.0.0.1:{self.members[i].listen_peer_port}"
+        if SECURITY is not None:
+            cmd = [a.replace("http://", "https://") for a in cmd]
         return cmd
+
+    def _probe(self, m):
+        if SECURITY is None:
+            return super()._probe(m)
+        ch = SECURITY.channel(m, admin=True)
+        try:
+            etcdrpc.KVStub(ch).Range(etcdrpc.RangeRequest(key=b"__ready_probe__"), timeout=1)
+            return True
+        finally:
+            ch.close()
 
     def spawn(self, i):
         # PR_SET_PDEATHSIG (cluster.py) kills a server when the THREAD that
@@ -196,9 +360,9 @@ def not_sent(e):
 class Client:
     """One client thread's connection to one member."""
 
-    def __init__(self, member):
+    def __init__(self, member, admin=False):
         self.member = member
-        self.channel = grpc.insecure_channel(member.endpoint)
+        self.channel = open_channel(member, admin)
         self.kv = etcdrpc.KVStub(self.channel)
         self.lease = etcdrpc.LeaseStub(self.channel)
         self.maint = etcdrpc.MaintenanceStub(self.channel)
@@ -469,7 +633,7 @@ class Watcher:
         while not self.stop.is_set():
             member = self.cl.members[self.member_index]
             if channel is None:
-                channel = grpc.insecure_channel(member.endpoint)
+                channel = open_channel(member)
             stub = etcdrpc.WatchStub(channel)
             # From the past: resume after what we saw, or go back further.
             start = self.last_rev + 1
@@ -549,7 +713,7 @@ def compactor(cl, stop, rng, stats):
 # ---- faults --------------------------------------------------------------------
 
 def member_status(cl, i, timeout=1.0):
-    c = Client(cl.members[i])
+    c = Client(cl.members[i], admin=True)
     try:
         return c.maint.Status(etcdrpc.StatusRequest(), timeout)
     finally:
@@ -603,7 +767,7 @@ def leader_transfer(cl, rng, rec):
         time.sleep(0.2)
     j = rng.choice(others)
     rec["member"], rec["to"] = cl.members[li].name, cl.members[j].name
-    c = Client(cl.members[li])
+    c = Client(cl.members[li], admin=True)
     try:
         c.maint.MoveLeader(etcdrpc.MoveLeaderRequest(targetID=ids[j]), 5)
         rec["result"] = "moved"
@@ -624,7 +788,7 @@ def _member_call(cl, avoid, fn, deadline, what):
         for j, m in enumerate(cl.members):
             if j == avoid or not m.running():
                 continue
-            c = Client(m)
+            c = Client(m, admin=True)
             try:
                 return fn(c)
             except grpc.RpcError as e:
@@ -802,7 +966,7 @@ def probe_features(cl):
         except grpc.RpcError as e:
             feats["lease"] = (False, f"LeaseGrant: {e.code().name}")
         reqs = queue.Queue()
-        reqs.put(etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"/probe")))
+        reqs.put(etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=(PREFIX + "probe").encode())))
 
         def gen():
             while True:
@@ -944,7 +1108,7 @@ def hashkv_all(cl, rev, timeout=30):
         for i, m in enumerate(cl.members):
             if i in out:
                 continue
-            c = Client(m)
+            c = Client(m, admin=True)
             try:
                 r = c.maint.HashKV(etcdrpc.HashKVRequest(revision=rev), 2)
                 out[i] = (r.hash, r.compact_revision)
@@ -963,10 +1127,21 @@ def run_round(args, size, seed, seconds, out_dir):
     base = tempfile.mkdtemp(prefix=f"rob-{args.target}-{size}-", dir=args.work_dir)
     result = {"target": args.target, "members": size, "seed": seed, "seconds": seconds,
               "dir": base, "ok": False, "problems": []}
-    cl = ProxiedCluster(args.server, size, base)
+    global SECURITY
+    extra_flags = []
+    if PROFILES[args.profile].get("secure"):
+        os.makedirs(os.path.join(base, "certs"))
+        SECURITY = Security(os.path.join(base, "certs"))
+        extra_flags = SECURITY.server_flags(args.target)
+    cl = ProxiedCluster(args.server, size, base, extra_flags=extra_flags)
     try:
         log(f"round: {args.target}, {size} members, seed {seed}, {seconds} s; data in {base}")
         cl.start()
+        if SECURITY is not None:
+            SECURITY.enable_auth(cl)
+            SECURITY.check_confined(cl)
+            log(f"TLS on client and peer links; auth on, workload as {WORKLOAD_USER!r} "
+                f"limited to {PREFIX}")
         feats = probe_features(cl)
         for f in ("lease", "watch"):
             if args.require and f in args.require and not feats[f][0]:
@@ -1211,7 +1386,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     log(f"profile {args.profile}, target {args.target} ({args.server}), seed {seed}, output {out_dir}")
     results = []
-    if args.profile == "short":
+    if args.profile in ("short", "secure"):
         results.append(run_round(args, prof["sizes"][0], seed,
                                  args.duration or prof["round_seconds"], out_dir))
     else:

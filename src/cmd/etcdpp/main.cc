@@ -11,10 +11,12 @@
 #include <cstdio>
 #include <string>
 
+#include "auth/jwt.h"
 #include "http/client_port.h"
 #include "server/auto_compactor.h"
 #include "server/etcd_server.h"
 #include "server/membership.h"
+#include "tls/grpc_credentials.h"
 #include "tls/self_signed.h"
 #include "tls/tls_config.h"
 
@@ -196,6 +198,8 @@ Result<etcdpp::transport::PeerTlsOptions> PeerTls(const Flags& flags, const std:
   bool any_https = false;
   for (const std::string& u : peer_urls) any_https |= IsHttps(u);
   if (!any_https) return tls;
+  // The peer port and the channels to peers are gRPC's TLS.
+  ETCDPP_RETURN_IF_ERROR(etcdpp::tls::RestrictGrpcCipherSuites(SplitCommas(flags.cipher_suites)));
   tls.cert_file = flags.peer_cert_file;
   tls.key_file = flags.peer_key_file;
   tls.trusted_ca_file = flags.peer_trusted_ca_file;
@@ -292,7 +296,9 @@ int main(int argc, char** argv) {
   AddFlag(app, "log-outputs", flags.log_outputs,
           "Where logs go, comma-separated: stderr, stdout or a file path (appended to).");
   AddFlag(app, "auth-token", flags.auth_token,
-          "Kind of token Authenticate hands out; only 'simple' (random, kept in memory) is built.");
+          "Kind of token Authenticate hands out: 'simple' (random, kept in memory) or "
+          "'jwt,pub-key=<path>,priv-key=<path>,sign-method=<RS256|ES256|PS256|HS256|...>,ttl=5m' "
+          "(signed, verified by any member holding the key).");
   AddFlag(app, "auth-token-ttl", flags.auth_token_ttl,
           "Seconds a simple token stays valid after its last use.");
   AddFlag(app, "bcrypt-cost", flags.bcrypt_cost, "Work factor of stored password hashes (4..31).")
@@ -320,10 +326,19 @@ int main(int argc, char** argv) {
   AddFlag(app, "tls-min-version", flags.tls_min_version, "Lowest TLS version: TLS1.2 or TLS1.3.")
       ->check(CLI::IsMember({"TLS1.2", "TLS1.3"}));
   CLI11_PARSE(app, argc, argv);
-  if (flags.auth_token != "simple") {
-    std::fprintf(stderr, "etcdpp: --auth-token %s is not supported (use simple)\n",
-                 flags.auth_token.c_str());
+  auto auth_token = etcdpp::auth::ParseAuthTokenFlag(flags.auth_token);
+  if (!auth_token.ok()) {
+    std::fprintf(stderr, "etcdpp: --auth-token: %s\n", auth_token.status().ToString().c_str());
     return 1;
+  }
+  std::shared_ptr<const etcdpp::auth::JwtTokens> jwt_tokens;
+  if (auth_token->kind == etcdpp::auth::AuthTokenConfig::Kind::kJwt) {
+    auto created = etcdpp::auth::JwtTokens::Create(auth_token->jwt);
+    if (!created.ok()) {
+      std::fprintf(stderr, "etcdpp: --auth-token: %s\n", created.status().ToString().c_str());
+      return 1;
+    }
+    jwt_tokens = std::move(created.value());
   }
 
   if (Status logging =
@@ -379,6 +394,7 @@ int main(int argc, char** argv) {
   options.initial_cluster_token = flags.initial_cluster_token;
   options.snapshot_count = flags.snapshot_count;
   options.auth_token_ttl = std::chrono::seconds(flags.auth_token_ttl);
+  options.jwt_tokens = jwt_tokens;
   options.bcrypt_cost = flags.bcrypt_cost;
   options.max_request_bytes = flags.max_request_bytes;
   options.max_txn_ops = flags.max_txn_ops;
