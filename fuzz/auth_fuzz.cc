@@ -4,7 +4,10 @@
 // authenticate, in any order and with any names and ranges), then every
 // permission check runs for the sender the bytes name; (2) looked up as a
 // token; (3) checked as a password against a fixed bcrypt hash and used as
-// a hash setting. Must never crash or touch memory out of bounds; refusals
+// a hash setting; (4) verified as a JWT by ES256 and HS256 verifiers, and
+// used as edits (position, byte) to a genuine token, which must then fail
+// unless the edits left its header and claims unchanged. Must never crash or touch memory out
+// of bounds; refusals
 // must be etcd's errors, and a permission check must agree with the
 // AuthState it ran on (root passes, a user without grants never does).
 #include <cstddef>
@@ -16,7 +19,12 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "auth/auth_store.h"
+#include "auth/jwt.h"
 #include "auth/password.h"
 #include "etcdpppb/internal.pb.h"
 #include "mvcc/kv_store.h"
@@ -31,7 +39,21 @@ struct World {
   std::unique_ptr<etcdpp::auth::AuthStore> auth;
   std::string hash;
   uint64_t index = 0;
+  std::unique_ptr<etcdpp::auth::JwtTokens> es256;
+  std::unique_ptr<etcdpp::auth::JwtTokens> hs256;
+  std::unique_ptr<etcdpp::auth::AuthStore> jwt_auth;
+  std::string genuine;  // an ES256 token for "alice" at revision 3
 };
+
+std::string PrivateKeyPem(EVP_PKEY* key) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr) != 1) std::abort();
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(length));
+  BIO_free(bio);
+  return pem;
+}
 
 World& TheWorld() {
   static World world = [] {
@@ -50,6 +72,28 @@ World& TheWorld() {
     auto hash = etcdpp::auth::HashPassword("fuzz", 4);
     if (!hash.ok()) std::abort();
     w.hash = *hash;
+    EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+    if (key == nullptr) std::abort();
+    etcdpp::auth::JwtOptions es;
+    es.sign_method = "ES256";
+    es.private_key_pem = PrivateKeyPem(key);
+    EVP_PKEY_free(key);
+    auto es256 = etcdpp::auth::JwtTokens::Create(es);
+    etcdpp::auth::JwtOptions hs;
+    hs.sign_method = "HS256";
+    hs.private_key_pem = "fuzz secret";
+    auto hs256 = etcdpp::auth::JwtTokens::Create(hs);
+    if (!es256.ok() || !hs256.ok()) std::abort();
+    w.es256 = std::move(*es256);
+    w.hs256 = std::move(*hs256);
+    auto genuine = w.es256->Sign("alice", 3);
+    if (!genuine.ok()) std::abort();
+    w.genuine = *genuine;
+    auto shared = etcdpp::auth::JwtTokens::Create(es);
+    if (!shared.ok()) std::abort();
+    w.jwt_auth = std::make_unique<etcdpp::auth::AuthStore>(
+        std::chrono::seconds(300), etcdpp::Clock::Real(),
+        std::shared_ptr<const etcdpp::auth::JwtTokens>(std::move(*shared)));
     return w;
   }();
   return world;
@@ -106,6 +150,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Token lookups: unknown bytes never name a user.
   auto info = w.auth->InfoFromToken(bytes);
   if (info.ok() && info->username.empty()) std::abort();
+
+  // JWTs: arbitrary bytes never verify (no key signed them).
+  if (w.es256->Verify(bytes).has_value() && bytes != w.genuine) std::abort();
+  if (w.hs256->Verify(bytes).has_value()) std::abort();
+  auto jwt_info = w.jwt_auth->InfoFromToken(bytes);
+  if (jwt_info.ok() && bytes != w.genuine) std::abort();
+  // The bytes as edits of the genuine token: any change breaks it.
+  std::string edited = w.genuine;
+  for (size_t i = 0; i + 1 < size; i += 2) {
+    edited[data[i] % edited.size()] = static_cast<char>(data[i + 1]);
+  }
+  const auto claims = w.es256->Verify(edited);
+  // ECDSA signatures have a second valid form, so only the signed part
+  // (header and claims) must be exactly the genuine one.
+  const size_t signed_length = w.genuine.rfind('.') + 1;
+  if (claims && edited.compare(0, signed_length, w.genuine, 0, signed_length) != 0) std::abort();
+  if (!claims && edited == w.genuine) std::abort();
+  if (claims && (claims->username != "alice" || claims->revision != 3)) std::abort();
 
   // Password checks: only "fuzz" matches; the bytes as a hash setting must
   // not crash libcrypt's parser (short inputs keep bcrypt rounds cheap).

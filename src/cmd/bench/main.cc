@@ -33,10 +33,52 @@
 #include "cmd/bench/lease_keepalive.h"
 #include "cmd/bench/load_driver.h"
 #include "cmd/bench/watch_fanout.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
 #include "tls/grpc_credentials.h"
 
 namespace etcdpp::bench {
 namespace {
+
+// Sends `token` as etcd's clients do (metadata "token") with every call.
+class TokenPlugin final : public grpc::MetadataCredentialsPlugin {
+ public:
+  explicit TokenPlugin(std::string token) : token_(std::move(token)) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+                           std::multimap<grpc::string, grpc::string>* metadata) override {
+    metadata->emplace("token", token_);
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string token_;
+};
+
+// --user name:password: one Authenticate on the first endpoint, then the
+// token rides on every call of every channel. gRPC attaches call
+// credentials only to TLS channels, hence TLS is required.
+Result<std::shared_ptr<grpc::ChannelCredentials>> WithAuthToken(
+    const std::string& user, const std::vector<std::string>& endpoints,
+    std::shared_ptr<grpc::ChannelCredentials> tls) {
+  if (tls == nullptr) return Status::InvalidArgument("--user needs TLS (--cacert or https://)");
+  const size_t colon = user.find(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("--user wants name:password");
+  std::string endpoint = endpoints.at(0);
+  if (const size_t scheme = endpoint.find("://"); scheme != std::string::npos) {
+    endpoint = endpoint.substr(scheme + 3);
+  }
+  auto stub = etcdserverpb::Auth::NewStub(grpc::CreateChannel(endpoint, tls));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  etcdserverpb::AuthenticateRequest request;
+  request.set_name(user.substr(0, colon));
+  request.set_password(user.substr(colon + 1));
+  etcdserverpb::AuthenticateResponse response;
+  grpc::Status status = stub->Authenticate(&context, request, &response);
+  if (!status.ok()) return Status::InvalidArgument("Authenticate: " + status.error_message());
+  return grpc::CompositeChannelCredentials(
+      tls, grpc::MetadataCredentialsFromPlugin(std::make_unique<TokenPlugin>(response.token())));
+}
 
 std::vector<std::string> SplitEndpoints(const std::string& list) {
   std::vector<std::string> out;
@@ -91,6 +133,9 @@ int Main(int argc, char** argv) {
                "TLS without verifying the server's certificate");
   app.add_flag("--insecure-transport", insecure_transport,
                "plaintext unless a file is given or an endpoint is https:// (default true)");
+  std::string user;
+  app.add_option("--user", user,
+                 "name:password: log in once and send the token with every request (needs TLS)");
   app.add_option("--conns", load.conns, "total number of gRPC connections")
       ->check(CLI::PositiveNumber);
   app.add_option("--clients", load.clients,
@@ -194,6 +239,14 @@ int Main(int argc, char** argv) {
       return 1;
     }
     credentials = *made;
+  }
+  if (!user.empty()) {
+    auto with_token = WithAuthToken(user, SplitEndpoints(endpoints), credentials);
+    if (!with_token.ok()) {
+      fmt::print(stderr, "etcdpp-bench: {}\n", with_token.status().message());
+      return 1;
+    }
+    credentials = *with_token;
   }
 
   if (lease_cmd->parsed()) {

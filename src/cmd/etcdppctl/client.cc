@@ -170,9 +170,13 @@ Client::Connection& Client::ConnectionTo(size_t index) {
   }
   grpc::ChannelArguments args;
   // Let a refused endpoint be retried soon: the command deadline, not gRPC's
-  // default 1s..120s backoff, bounds the wait.
+  // default 1s..120s backoff, bounds the wait. GRPC_ARG_MIN_RECONNECT_BACKOFF_MS
+  // stays at its default on purpose: gRPC also takes it as the time one
+  // connection attempt (TCP connect and TLS handshake) may last, and at 100 ms
+  // a handshake that first loads the system's root certificates (TLS without
+  // --cacert, e.g. --insecure-skip-tls-verify) timed out on a busy machine
+  // before sending its first byte, every attempt, until the command failed.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   args.SetMaxReceiveMessageSize(-1);
   auto conn = std::make_unique<Connection>();
