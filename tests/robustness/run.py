@@ -221,6 +221,12 @@ class _CallDetails(collections.namedtuple(
     pass
 
 
+def advertised_peer_url(member):
+    """The peer URL the member advertises (https in the secure profile)."""
+    url = member.peer_url
+    return url.replace("http://", "https://") if SECURITY is not None else url
+
+
 def open_channel(member, admin=False):
     """A channel to member's client port: plain, or TLS (and a token) in the secure profile."""
     if SECURITY is None:
@@ -810,13 +816,13 @@ def member_replace(cl, i, rec):
 
     def find_id(c):
         for mem in c.cluster.MemberList(etcdrpc.MemberListRequest(), REQUEST_TIMEOUT).members:
-            if m.peer_url in mem.peerURLs:
+            if advertised_peer_url(m) in mem.peerURLs:
                 return mem.ID
         return None
 
     old_id = _member_call(cl, i, find_id, deadline, "MemberList")
     if old_id is None:
-        raise RuntimeError(f"{m.name} ({m.peer_url}) not in the member list")
+        raise RuntimeError(f"{m.name} ({advertised_peer_url(m)}) not in the member list")
     rec["old_id"] = f"{old_id:x}"
 
     def remove(c):
@@ -844,7 +850,7 @@ def member_replace(cl, i, rec):
 
     def add(c):
         try:
-            return c.cluster.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=[m.peer_url]), 5).member.ID
+            return c.cluster.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=[advertised_peer_url(m)]), 5).member.ID
         except grpc.RpcError as e:
             new = find_id(c)
             if new is not None:

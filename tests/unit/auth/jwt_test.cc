@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "unit/mvcc/temp_dir.h"
 
@@ -60,7 +61,7 @@ std::unique_ptr<JwtTokens> Make(const std::string& method, const KeyPair& keys, 
 }
 
 TEST(Base64UrlTest, RoundTripsAndRefusesOtherSpellings) {
-  for (std::string bytes : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe\x00"}) {
+  for (std::string bytes : {"", "f", "fo", "foo", "foob", "fooba", "foobar", "\xff\xfe"}) {
     EXPECT_EQ(Base64UrlDecode(Base64UrlEncode(bytes)), bytes);
   }
   EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
@@ -198,11 +199,12 @@ TEST(AuthTokenFlagTest, ParsesLikeEtcd) {
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->jwt.ttl, 300s);
 
-  for (std::string bad : {"jwt", "jwt,sign-method=FOO256,priv-key=" + priv,
-                          "jwt,sign-method=RS256,sign-method=RS256,priv-key=" + priv,
-                          "jwt,sign-method=RS256,color=blue", "jwt,sign-method",
-                          "jwt,sign-method=RS256,priv-key=/nonexistent/key.pem",
-                          "jwt,sign-method=RS256,ttl=5parsecs", "bearer", "simple,ttl=5m"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"jwt", "jwt,sign-method=FOO256,priv-key=" + priv,
+                                "jwt,sign-method=RS256,sign-method=RS256,priv-key=" + priv,
+                                "jwt,sign-method=RS256,color=blue", "jwt,sign-method",
+                                "jwt,sign-method=RS256,priv-key=/nonexistent/key.pem",
+                                "jwt,sign-method=RS256,ttl=5parsecs", "bearer", "simple,ttl=5m"}) {
     EXPECT_FALSE(ParseAuthTokenFlag(bad).ok()) << bad;
   }
 }
