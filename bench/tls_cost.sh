@@ -16,6 +16,8 @@
 # with openssl. With FUTEX=1, the serializable range of https and
 # https+auth runs again under `strace -f -c -e trace=futex` on the member
 # (futex calls per request: a lock taken by every check would show there).
+# With JWT=<sign method> (ES256, RS256, ...), only the https+auth rows run,
+# with --auth-token jwt and a key pair made here (simple tokens otherwise).
 #   bench/tls_cost.sh build/bin/etcdpp build/bin/etcdpp-bench 41200 [etcd] [total] [conns] [clients]
 set -euo pipefail
 server=$1 bench=$2 port=$3 etcd=${4:-} total=${5:-30000} conns=${6:-10} clients=${7:-100}
@@ -32,16 +34,26 @@ for name in server client; do
     -out "$dir/$name.crt" -days 2 -extfile "$dir/$name.ext" 2>/dev/null
 done
 load1() { cut -d' ' -f1 /proc/loadavg; }
+token=()
+if [ -n "${JWT:-}" ]; then
+  case "$JWT" in
+    ES256) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/jwt.key" ;;
+    *) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/jwt.key" ;;
+  esac 2>/dev/null
+  openssl pkey -in "$dir/jwt.key" -pubout -out "$dir/jwt.pub"
+  token=(--auth-token "jwt,pub-key=$dir/jwt.pub,priv-key=$dir/jwt.key,sign-method=$JWT,ttl=10m")
+fi
 
 run() {  # binary, label, scheme, auth (0|1)
   local binary=$1 label=$2 scheme=$3 auth=$4 url="$3://127.0.0.1:$port"
   local peer="http://127.0.0.1:$((port + 1))" tls=() client=() user=() extra=()
+  [ "$auth" = 1 ] && extra=("${token[@]}")
   if [ "$scheme" = https ]; then
     tls=(--cert-file "$dir/server.crt" --key-file "$dir/server.key"
          --trusted-ca-file "$dir/ca.crt" --client-cert-auth)
     client=(--cacert "$dir/ca.crt" --cert "$dir/client.crt" --key "$dir/client.key")
   fi
-  [ "$(basename "$binary")" = etcd ] && extra=(--logger zap)
+  [ "$(basename "$binary")" = etcd ] && extra+=(--logger zap)
   rm -rf "$dir/data"
   "$binary" --name b --data-dir "$dir/data" --listen-client-urls "$url" \
     --advertise-client-urls "$url" --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
@@ -63,7 +75,7 @@ run() {  # binary, label, scheme, auth (0|1)
       -d '{"name":"bench","perm":{"permType":"READWRITE","key":"AA==","range_end":"AA=="}}' \
       >/dev/null
     ctl auth enable >/dev/null 2>&1  # etcdctl logs its retry after adding the root role
-    ctl --user root:rootpw auth status | grep -q "Authentication Status: true"
+    if ctl get foo >/dev/null 2>&1; then echo "auth is not on" >&2; exit 1; fi
     user=(--user bench:benchpw)
   fi
   ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
@@ -77,8 +89,8 @@ run() {  # binary, label, scheme, auth (0|1)
     out=$("$bench" --endpoints="$url" "${client[@]}" "${user[@]}" --conns "$conns" \
       --clients "$clients" --total "$total" $load 2>&1)
     used=$(($(ticks) - before))
-    printf '%-7s %-10s %-26s %8s req/s  p99 %8s s  server cpu %6.1f us/req  load1 %s\n' \
-      "$label" "$scheme$([ "$auth" = 1 ] && echo +auth)" "${load%% --key-size*}" \
+    printf '%-7s %-22s %-26s %8s req/s  p99 %8s s  server cpu %6.1f us/req  load1 %s\n' \
+      "$label" "$scheme$([ "$auth" = 1 ] && echo "+auth${JWT:+(jwt $JWT)}")" "${load%% --key-size*}" \
       "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '/99%/ {print $3; exit}' <<<"$out")" \
       "$(awk -v t="$used" -v hz="$hz" -v n="$total" 'BEGIN {print t * 1e6 / hz / n}')" "$(load1)"
     grep -m3 -i "error" <<<"$out" || true
@@ -97,10 +109,10 @@ run() {  # binary, label, scheme, auth (0|1)
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 }
-run "$server" etcdpp http 0
-run "$server" etcdpp https 0
+[ -z "${JWT:-}" ] && run "$server" etcdpp http 0
+[ -z "${JWT:-}" ] && run "$server" etcdpp https 0
 run "$server" etcdpp https 1
 if [ -n "$etcd" ]; then
-  run "$etcd" etcd https 0
+  [ -z "${JWT:-}" ] && run "$etcd" etcd https 0
   run "$etcd" etcd https 1
 fi

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -467,8 +468,33 @@ Result<std::string> JwtTokens::Sign(std::string_view username, uint64_t revision
   return signed_part + "." + Base64UrlEncode(signature);
 }
 
+double JwtTokens::WallSeconds() const {
+  return static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(clock_->WallNow().time_since_epoch())
+          .count());
+}
+
 std::optional<JwtClaims> JwtTokens::Verify(std::string_view token) const {
   if (token.size() > kMaxTokenBytes) return std::nullopt;
+  const double now = WallSeconds();
+  {
+    std::shared_lock lock(verified_mu_);
+    auto it = verified_.find(token);
+    if (it != verified_.end()) {
+      if (it->second.expires && now > *it->second.expires) return std::nullopt;
+      return it->second.claims;
+    }
+  }
+  std::optional<Verified> verified = VerifySignatureAndClaims(token, now);
+  if (!verified) return std::nullopt;
+  std::unique_lock lock(verified_mu_);
+  if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
+  verified_.emplace(std::string(token), *verified);
+  return verified->claims;
+}
+
+std::optional<JwtTokens::Verified> JwtTokens::VerifySignatureAndClaims(std::string_view token,
+                                                                       double now) const {
   const size_t first_dot = token.find('.');
   if (first_dot == std::string_view::npos) return std::nullopt;
   const size_t second_dot = token.find('.', first_dot + 1);
@@ -538,18 +564,19 @@ std::optional<JwtClaims> JwtTokens::Verify(std::string_view token) const {
   const auto revision_number = WholeNumber(revision->second);
   if (!revision_number) return std::nullopt;
   // Time claims, as etcd's JWT library checks them: absent is no limit.
-  const double now = static_cast<double>(
-      std::chrono::duration_cast<std::chrono::seconds>(clock_->WallNow().time_since_epoch())
-          .count());
+  // Only "exp" can turn a valid token invalid later; the cache re-checks it.
+  std::optional<double> expires;
   for (const char* name : {"exp", "nbf", "iat"}) {
     auto claim = fields.find(name);
     if (claim == fields.end()) continue;
     const auto when = WholeNumber(claim->second);
     if (!when) return std::nullopt;
-    const bool expired = std::string_view(name) == "exp" ? now > *when : now < *when;
-    if (expired) return std::nullopt;
+    const bool is_exp = std::string_view(name) == "exp";
+    if (is_exp ? now > *when : now < *when) return std::nullopt;
+    if (is_exp) expires = *when;
   }
-  return JwtClaims{username->second.string_value(), static_cast<uint64_t>(*revision_number)};
+  return Verified{
+      JwtClaims{username->second.string_value(), static_cast<uint64_t>(*revision_number)}, expires};
 }
 
 }  // namespace etcdpp::auth

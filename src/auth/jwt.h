@@ -16,7 +16,8 @@
 // verifying, as Go's verifier does), ES256/384/512 (P-256/384/521, the JWS
 // raw r||s form), HS256/384/512 (HMAC keyed with the priv-key file's bytes).
 //
-// Threads: immutable after Create; Sign and Verify may run on any thread.
+// Threads: Sign and Verify may run on any thread; the keys are immutable
+// after Create, the cache of verified tokens is guarded by verified_mu_.
 #pragma once
 
 #include <chrono>
@@ -24,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -79,16 +81,32 @@ class JwtTokens {
   Result<std::string> Sign(std::string_view username, uint64_t revision) const;
   // The claims of `token` if it is well formed, names this member's sign
   // method, carries a valid signature by this member's key and has not
-  // expired; nullopt otherwise (the caller's kInvalidAuthToken).
+  // expired; nullopt otherwise (the caller's kInvalidAuthToken). A token
+  // that verified once is remembered (up to kMaxVerifiedTokens of them), so
+  // its later requests cost a map lookup and the expiry check, not a
+  // signature check.
   std::optional<JwtClaims> Verify(std::string_view token) const;
+
+  static constexpr size_t kMaxVerifiedTokens = 4096;
 
  private:
   struct Keys;
+  struct Verified {
+    JwtClaims claims;
+    std::optional<double> expires;  // "exp", unix seconds
+  };
   JwtTokens(std::unique_ptr<Keys> keys, std::chrono::seconds ttl, Clock* clock);
+  std::optional<Verified> VerifySignatureAndClaims(std::string_view token, double now) const;
+  double WallSeconds() const;
 
   const std::unique_ptr<Keys> keys_;
   const std::chrono::seconds ttl_;
   Clock* const clock_;
+  // Lookups take it shared; only a first verification takes it exclusively.
+  // When full it is emptied (tokens then verify again), which bounds memory
+  // however many tokens clients present.
+  mutable std::shared_mutex verified_mu_;
+  mutable std::map<std::string, Verified, std::less<>> verified_;  // guarded by verified_mu_
 };
 
 // base64url without padding (RFC 7515 section 2), exposed for tests.

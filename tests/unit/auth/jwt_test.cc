@@ -167,6 +167,28 @@ TEST(JwtTest, CreateRefusesBadKeys) {
   EXPECT_FALSE(JwtTokens::Create(options).ok());
 }
 
+TEST(JwtTest, RememberedTokensStillExpireAndTheMemoryIsBounded) {
+  FakeClock clock;
+  auto tokens = Make("HS256", {"secret", ""}, &clock, true, false);
+  ASSERT_TRUE(tokens);
+  // More distinct tokens than are remembered: each verifies, before and
+  // after the memory was emptied.
+  std::vector<std::string> issued;
+  for (size_t i = 0; i <= JwtTokens::kMaxVerifiedTokens; ++i) {
+    auto token = tokens->Sign("user" + std::to_string(i), i);
+    ASSERT_TRUE(token.ok());
+    issued.push_back(*token);
+    ASSERT_TRUE(tokens->Verify(issued.back()).has_value()) << i;
+  }
+  auto first = tokens->Verify(issued.front());
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->username, "user0");
+  EXPECT_EQ(tokens->Verify(issued.back())->revision, JwtTokens::kMaxVerifiedTokens);
+  // A remembered token expires like any other.
+  clock.Advance(61s);
+  EXPECT_FALSE(tokens->Verify(issued.back()).has_value());
+}
+
 TEST(JwtTest, VerifyOnlyMemberCannotSign) {
   auto verifier = Make("RS256", Rsa(), Clock::Real(), false, true);
   ASSERT_TRUE(verifier);
