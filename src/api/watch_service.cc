@@ -1,11 +1,18 @@
 #include "api/watch_service.h"
 
+#include <array>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <vector>
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+#include <grpcpp/support/slice.h>
 
 #include "api/auth_check.h"
 #include "api/call_gate.h"
@@ -19,6 +26,7 @@ namespace {
 
 using etcdserverpb::WatchRequest;
 using etcdserverpb::WatchResponse;
+using grpc::ByteBuffer;
 
 // etcd's errors for a refused create (sent as the cancel_reason of a
 // created+canceled response with watch_id -1, not as an RPC error).
@@ -29,9 +37,40 @@ constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on th
 // stops sending (the watchers fall back to catching up from the store), so a
 // client that does not read costs at most this much memory. Control
 // responses (created, canceled, progress) are always taken: they are small
-// and bounded by the client's own requests.
-constexpr size_t kMaxQueuedResponses = 1024;
+// and bounded by the client's own requests. An events response queued costs
+// its own header and watch id (tens of bytes) plus references to events
+// shared with the stream's other watchers, so the count allows a few
+// revisions' worth of a fan-out of a thousand watchers on one stream; the
+// byte bound counts every response's full size, as the client receives it.
+constexpr size_t kMaxQueuedResponses = 4096;
 constexpr size_t kMaxQueuedBytes = 16 << 20;
+
+// WatchResponse fields written directly (etcd's rpc.proto).
+constexpr char kHeaderFieldTag = (1 << 3) | 2;   // header, length-delimited
+constexpr char kWatchIdFieldTag = (2 << 3) | 0;  // watch_id, varint
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+// The grpc::Slice of an encoded event holds a reference to it until gRPC has
+// written the last response that carries it.
+void ReleaseEncodedEvent(void* held) { delete static_cast<watch::EncodedEvent*>(held); }
+
+grpc::Slice SliceOf(const watch::EncodedEvent& event) {
+  return grpc::Slice(const_cast<char*>(event->data()), event->size(), ReleaseEncodedEvent,
+                     new watch::EncodedEvent(event));
+}
+
+void Serialize(const WatchResponse& response, ByteBuffer* out) {
+  bool own = false;
+  // Serializing a message we built cannot fail short of running out of memory.
+  (void)grpc::SerializationTraits<WatchResponse>::Serialize(response, out, &own);
+}
 
 // etcd's sendFragments: a response over the limit with more than one event
 // is split into several with fragment=true, all but the last.
@@ -61,7 +100,15 @@ std::vector<WatchResponse> Fragment(WatchResponse&& response, size_t max_bytes) 
   return out;
 }
 
-class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>,
+// A response queued for writing, with the size the client will receive.
+// (grpc::ByteBuffer has no move: it is handed on with Swap, as a copy would
+// allocate.)
+struct Outgoing {
+  ByteBuffer bytes;
+  size_t size = 0;
+};
+
+class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>,
                           public watch::WatchSink {
  public:
   // With `monitor`, the stream ends with "etcdserver: no leader" when its
@@ -79,16 +126,23 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     if (monitor_ != nullptr) {
       monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
     }
-    StartRead(&request_);
+    StartRead(&request_bytes_);
   }
 
   // ---- gRPC reactions ----
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // Half-closed: keep sending until the client cancels (as etcd).
-    Handle(request_);
-    request_.Clear();
-    StartRead(&request_);
+    WatchRequest request;
+    grpc::Status parsed =
+        grpc::SerializationTraits<WatchRequest>::Deserialize(&request_bytes_, &request);
+    if (!parsed.ok()) {
+      End(grpc::Status(grpc::StatusCode::INTERNAL, "grpc: error unmarshalling request"));
+      return;
+    }
+    Handle(request);
+    request_bytes_.Clear();
+    StartRead(&request_bytes_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -134,6 +188,26 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
         return false;
       }
       EnqueueLocked(std::move(response));
+    }
+    Pump();
+    return true;
+  }
+
+  bool TrySendEvents(int64_t watch_id, int64_t header_revision,
+                     const std::vector<watch::EncodedEvent>& events) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finishing_) return true;  // Dropped: the stream is ending.
+      if (!out_.empty() && !RoomLocked()) {
+        was_full_ = true;
+        return false;
+      }
+      if (!fragment_.empty() && fragment_.count(watch_id) != 0) {
+        // Asked for fragments (rare): split as a message.
+        EnqueueLocked(watch::DecodeEventsResponse(watch_id, header_revision, events));
+      } else {
+        EnqueueEncodedLocked(watch_id, header_revision, events);
+      }
     }
     Pump();
     return true;
@@ -269,26 +343,90 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
     response.mutable_header()->set_revision(rev);
     if (fragment_.count(response.watch_id()) != 0) {
       for (WatchResponse& part : Fragment(std::move(response), cluster_->max_request_bytes())) {
-        queued_bytes_ += part.ByteSizeLong();
-        out_.push_back(std::move(part));
+        ByteBuffer bytes;
+        Serialize(part, &bytes);
+        PushLocked(&bytes, part.ByteSizeLong());
       }
       return;
     }
-    queued_bytes_ += response.ByteSizeLong();
-    out_.push_back(std::move(response));
+    ByteBuffer bytes;
+    Serialize(response, &bytes);
+    PushLocked(&bytes, response.ByteSizeLong());
+  }
+
+  // The response DecodeEventsResponse would build, written as its bytes:
+  // header and watch_id, then the shared event entries (field order does not
+  // matter to a protobuf parser).
+  void EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision,
+                            const std::vector<watch::EncodedEvent>& events) {
+    etcdserverpb::ResponseHeader header;
+    cluster_->FillHeader(&header);
+    header.set_revision(header_revision);
+    if (header_bytes_.empty() || header.cluster_id() != header_.cluster_id() ||
+        header.member_id() != header_.member_id() || header.revision() != header_.revision() ||
+        header.raft_term() != header_.raft_term()) {
+      header_ = header;
+      header_bytes_.clear();
+      header_bytes_.push_back(kHeaderFieldTag);
+      const std::string body = header.SerializeAsString();
+      AppendVarint(body.size(), &header_bytes_);
+      header_bytes_ += body;
+    }
+    std::string prefix = header_bytes_;
+    if (watch_id != 0) {
+      prefix.push_back(kWatchIdFieldTag);
+      AppendVarint(static_cast<uint64_t>(watch_id), &prefix);
+    }
+    size_t size = prefix.size();
+    slices_.clear();
+    slices_.emplace_back(prefix);
+    for (const watch::EncodedEvent& e : events) {
+      slices_.push_back(CachedSliceLocked(e));
+      size += e->size();
+    }
+    ByteBuffer bytes(slices_.data(), slices_.size());
+    PushLocked(&bytes, size);
+    slices_.clear();
+  }
+
+  // The slice of `event`, made once per stream while the event is recent:
+  // the watchers of one stream get a revision's events one after another.
+  grpc::Slice CachedSliceLocked(const watch::EncodedEvent& event) {
+    for (const auto& [held, slice] : recent_slices_) {
+      if (held == event) return slice;
+    }
+    grpc::Slice slice = SliceOf(event);
+    recent_slices_[next_recent_] = {event, slice};
+    next_recent_ = (next_recent_ + 1) % recent_slices_.size();
+    return slice;
+  }
+
+  // Takes `bytes` (leaves it empty).
+  void PushLocked(ByteBuffer* bytes, size_t size) {
+    queued_bytes_ += size;
+    out_.emplace_back();
+    out_.back().bytes.Swap(bytes);
+    out_.back().size = size;
   }
 
   // Starts the next write unless one is in flight (gRPC allows one at a time).
+  // While more responses wait behind it, the write carries gRPC's buffer
+  // hint: it completes once buffered, and the transport sends the buffered
+  // responses together with the next write that has no hint (the last one
+  // queued), in one socket write instead of one each.
   void Pump() {
+    grpc::WriteOptions options;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (writing_ || out_.empty() || finishing_ || broken_) return;
       writing_ = true;
-      current_ = std::move(out_.front());
+      current_.Clear();
+      current_.Swap(&out_.front().bytes);
+      writing_bytes_ = out_.front().size;
       out_.pop_front();
-      writing_bytes_ = current_.ByteSizeLong();
+      if (!out_.empty()) options.set_buffer_hint();
     }
-    StartWrite(&current_);
+    StartWrite(&current_, options);
   }
 
   // Finishes the RPC once (after the write in flight, if any).
@@ -315,7 +453,7 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   const auth::AuthStore* const auth_;
   const CallCredentials credentials_;
   LeaderMonitor::Token monitor_token_ = 0;
-  WatchRequest request_;  // Reading side only (one read at a time).
+  ByteBuffer request_bytes_;  // Reading side only (one read at a time).
 
   // Watch ids of this stream -> hub watcher ids. Lock order: ids_mu_, then
   // the hub's lock, then mu_.
@@ -324,16 +462,24 @@ class WatchStream final : public grpc::ServerBidiReactor<WatchRequest, WatchResp
   int64_t next_id_ = 0;                                // guarded by ids_mu_
 
   mutable std::mutex mu_;
-  std::deque<WatchResponse> out_;  // guarded by mu_
-  size_t queued_bytes_ = 0;        // guarded by mu_: out_ plus the write in flight
-  std::set<int64_t> fragment_;     // guarded by mu_: ids that asked for fragments
-  bool writing_ = false;           // guarded by mu_
-  size_t writing_bytes_ = 0;       // guarded by mu_
-  mutable bool was_full_ = false;  // guarded by mu_: the hub found no room since last wake
-  bool broken_ = false;            // guarded by mu_: a write failed
-  bool finishing_ = false;         // guarded by mu_
+  std::deque<Outgoing> out_;  // guarded by mu_
+  // The encoded header of the last events response (guarded by mu_): the
+  // watchers of a revision share it.
+  etcdserverpb::ResponseHeader header_;
+  std::string header_bytes_;
+  // Slices of the last few events queued (guarded by mu_); see CachedSliceLocked.
+  std::array<std::pair<watch::EncodedEvent, grpc::Slice>, 8> recent_slices_;
+  size_t next_recent_ = 0;
+  std::vector<grpc::Slice> slices_;  // guarded by mu_: scratch of EnqueueEncodedLocked
+  size_t queued_bytes_ = 0;          // guarded by mu_: out_ plus the write in flight
+  std::set<int64_t> fragment_;       // guarded by mu_: ids that asked for fragments
+  bool writing_ = false;             // guarded by mu_
+  size_t writing_bytes_ = 0;         // guarded by mu_
+  mutable bool was_full_ = false;    // guarded by mu_: the hub found no room since last wake
+  bool broken_ = false;              // guarded by mu_: a write failed
+  bool finishing_ = false;           // guarded by mu_
   std::optional<grpc::Status> pending_finish_;  // guarded by mu_
-  WatchResponse current_;  // The write in flight (owned by the writer while writing_).
+  ByteBuffer current_;  // The write in flight (owned by the writer while writing_).
 };
 
 }  // namespace
@@ -342,10 +488,10 @@ WatchService::WatchService(const server::ClusterView* cluster, watch::WatchHub* 
                            LeaderMonitor* monitor, const auth::AuthStore* auth)
     : cluster_(cluster), hub_(hub), monitor_(monitor), auth_(auth) {}
 
-grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
+grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>* WatchService::Watch(
     grpc::CallbackServerContext* context) {
   Status st = CheckCall(*cluster_, *context, LearnerServes::kNo);
-  if (!st.ok()) return new RefusedStream<WatchRequest, WatchResponse>(st);
+  if (!st.ok()) return new RefusedStream<ByteBuffer, ByteBuffer>(st);
   return new WatchStream(cluster_, hub_, RequiresLeader(*context) ? monitor_ : nullptr, auth_,
                          CredentialsOf(*context));
 }

@@ -20,7 +20,11 @@ namespace etcdpp::api {
 
 class LeaderMonitor;
 
-class WatchService final : public etcdserverpb::Watch::CallbackService {
+// The method is registered raw (bytes in and out, same wire messages): a
+// stream writes the hub's encoded events as they are, shared by all the
+// watchers of a revision, instead of building a message per watcher.
+class WatchService final
+    : public etcdserverpb::Watch::WithRawCallbackMethod_Watch<etcdserverpb::Watch::Service> {
  public:
   // `monitor` ends streams that asked for a leader when there is none. Not
   // owned; all three outlive the service and its streams.
@@ -28,7 +32,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   WatchService(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
                const auth::AuthStore* auth = nullptr);
 
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* context) override;
 
  private:

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 
 namespace etcdpp::watch {
@@ -35,7 +36,64 @@ Kind KindOf(const WatchSpec& spec) {
   return Kind::kRange;
 }
 
+// WatchResponse.events is field 11, length-delimited.
+constexpr char kEventsFieldTag = (11 << 3) | 2;
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7f) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
 }  // namespace
+
+EncodedEvent EncodeEvent(const mvccpb::Event& event) {
+  const size_t body = event.ByteSizeLong();
+  std::string bytes;
+  bytes.reserve(1 + 10 + body);
+  bytes.push_back(kEventsFieldTag);
+  AppendVarint(body, &bytes);
+  const size_t at = bytes.size();
+  bytes.resize(at + body);
+  event.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes.data() + at));
+  return std::make_shared<const std::string>(std::move(bytes));
+}
+
+etcdserverpb::WatchResponse DecodeEventsResponse(int64_t watch_id, int64_t header_revision,
+                                                 const std::vector<EncodedEvent>& events) {
+  std::string bytes;
+  for (const EncodedEvent& e : events) bytes += *e;
+  etcdserverpb::WatchResponse r;
+  // Our own encoding: a failure is a bug, not bad input.
+  if (!r.ParseFromString(bytes)) {
+    spdlog::critical("watch: an encoded event does not decode");
+    std::abort();
+  }
+  r.set_watch_id(watch_id);
+  r.mutable_header()->set_revision(header_revision);
+  return r;
+}
+
+bool WatchSink::TrySendEvents(int64_t watch_id, int64_t header_revision,
+                              const std::vector<EncodedEvent>& events) {
+  etcdserverpb::WatchResponse r = DecodeEventsResponse(watch_id, header_revision, events);
+  return TrySend(r, /*force=*/false);
+}
+
+const EncodedEvent& WatchHub::EventSlot::Encoded(bool prev_kv) {
+  if (prev_kv || !event->has_prev_kv()) {
+    if (!with_prev_kv) with_prev_kv = EncodeEvent(*event);
+    return with_prev_kv;
+  }
+  if (!without_prev_kv) {
+    mvccpb::Event stripped = *event;
+    stripped.clear_prev_kv();
+    without_prev_kv = EncodeEvent(stripped);
+  }
+  return without_prev_kv;
+}
 
 struct WatchHub::Watcher {
   WatcherId id = 0;
@@ -51,7 +109,7 @@ struct WatchHub::Watcher {
   // Nothing has been sent to it since the last progress notification tick.
   bool quiet = true;
   // Events gathered for the response being built.
-  std::vector<const mvccpb::Event*> pending;
+  std::vector<EventSlot*> pending;
 
   bool Wants(const mvccpb::Event& e) const {
     if (e.type() == mvccpb::Event::PUT) return !spec.no_put;
@@ -326,16 +384,12 @@ void WatchHub::EraseLocked(Watcher* w) {
 }
 
 bool WatchHub::FlushLocked(Watcher* w, int64_t header_rev) {
-  etcdserverpb::WatchResponse r;
-  r.set_watch_id(w->spec.watch_id);
-  r.mutable_header()->set_revision(header_rev);
-  for (const mvccpb::Event* e : w->pending) {
-    mvccpb::Event* copy = r.add_events();
-    *copy = *e;
-    if (!w->spec.prev_kv) copy->clear_prev_kv();
-  }
+  flush_scratch_.clear();
+  for (EventSlot* slot : w->pending) flush_scratch_.push_back(slot->Encoded(w->spec.prev_kv));
   w->pending.clear();
-  if (!w->sink->TrySend(r, /*force=*/false)) return false;
+  const bool sent = w->sink->TrySendEvents(w->spec.watch_id, header_rev, flush_scratch_);
+  flush_scratch_.clear();
+  if (!sent) return false;
   w->quiet = false;
   return true;
 }
@@ -438,24 +492,29 @@ bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view, size_t* budget) {
   mvcc::ChangeIterator& it = **changes;
   // Events of the revision being gathered; sent when the revision ends.
   std::vector<mvccpb::Event> events;
+  std::vector<EventSlot> slots;
   std::vector<Watcher*> matched;
   std::vector<Watcher*> touched;
   size_t read_events = 0;
   bool budget_hit = false;
   auto flush_revision = [&](int64_t rev) {
+    // `events` is complete: the slots may point into it.
+    slots.assign(events.size(), EventSlot{});
     for (size_t i = 0; i < events.size(); ++i) {
+      slots[i].event = &events[i];
       matched.clear();
       synced_.Match(events[i].kv().key(), &matched);
       for (Watcher* w : matched) {
         if (w->next_rev > rev || !w->Wants(events[i])) continue;
         if (w->pending.empty()) touched.push_back(w);
-        w->pending.push_back(&events[i]);
+        w->pending.push_back(&slots[i]);
       }
     }
     for (Watcher* w : touched) {
       if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, rev);
     }
     touched.clear();
+    slots.clear();
     events.clear();
     SetSyncedRevLocked(rev);
   };
@@ -561,12 +620,14 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
   }
   Index index;
   for (Watcher* w : live) index.Insert(w);
+  std::vector<EventSlot> slots(events.size());
   std::vector<Watcher*> matched;
   for (size_t i = 0; i < events.size(); ++i) {
+    slots[i].event = &events[i];
     matched.clear();
     index.Match(events[i].kv().key(), &matched);
     for (Watcher* w : matched) {
-      if (revs[i] >= w->next_rev && w->Wants(events[i])) w->pending.push_back(&events[i]);
+      if (revs[i] >= w->next_rev && w->Wants(events[i])) w->pending.push_back(&slots[i]);
     }
   }
   for (Watcher* w : live) {

@@ -71,6 +71,20 @@ struct WatchSpec {
   int64_t watch_id = 0;
 };
 
+// One mvccpb::Event encoded once as an entry of WatchResponse.events (the
+// field's tag, the length, the event's bytes), so that a response is its
+// other fields' bytes followed by such entries. Immutable and shared by
+// every watcher sent the event: with N watchers of a key, a revision costs
+// one encoding, not N copies of its key and value.
+using EncodedEvent = std::shared_ptr<const std::string>;
+
+// Encodes `event` as above.
+EncodedEvent EncodeEvent(const mvccpb::Event& event);
+// The response TrySendEvents stands for: watch_id, header.revision and the
+// decoded events (for sinks that want a message, and for tests).
+etcdserverpb::WatchResponse DecodeEventsResponse(int64_t watch_id, int64_t header_revision,
+                                                 const std::vector<EncodedEvent>& events);
+
 // Where the responses of one stream's watchers go. The hub calls every
 // method with its mutex held, so a sink must neither block nor call back into
 // the hub. The hub sets watch_id, events, compact_revision, canceled and
@@ -83,6 +97,13 @@ class WatchSink {
   // store later. A `force` response (a small control message) is always
   // queued.
   virtual bool TrySend(etcdserverpb::WatchResponse& response, bool force) = 0;
+  // Queues the events response DecodeEventsResponse(watch_id,
+  // header_revision, events) describes, or returns false when the buffer is
+  // full (as TrySend without force). A sink keeps the events by holding the
+  // pointers, never by copying the bytes. The default decodes and calls
+  // TrySend; the gRPC stream writes the encoded bytes as they are.
+  virtual bool TrySendEvents(int64_t watch_id, int64_t header_revision,
+                             const std::vector<EncodedEvent>& events);
   // Whether TrySend would queue a response now. A sink that was full calls
   // WatchHub::Wake(), outside the hub's mutex, once it has room again.
   virtual bool HasRoom() const = 0;
@@ -187,6 +208,15 @@ class WatchHub {
 
  private:
   struct Watcher;
+  // An event read in a round, with its encodings made on first use: one
+  // with the prev_kv the read carried, one without (the same when it has
+  // none). Lives for one revision (live) or one batch (catch-up).
+  struct EventSlot {
+    const mvccpb::Event* event = nullptr;
+    EncodedEvent with_prev_kv;
+    EncodedEvent without_prev_kv;
+    const EncodedEvent& Encoded(bool prev_kv);
+  };
   // Watchers by key range, for matching an event's key: single keys by key,
   // prefix ranges by prefix (looked up for each prefix length in use), other
   // ranges in a list checked one by one.
@@ -260,10 +290,11 @@ class WatchHub {
   Clock::time_point next_progress_;                                   // dispatcher thread only
   std::unordered_map<WatcherId, std::unique_ptr<Watcher>> watchers_;  // guarded by mu_
   std::unordered_map<WatchSink*, SinkState> sinks_;                   // guarded by mu_
-  Index synced_;                           // guarded by mu_: the synced group
-  size_t synced_count_ = 0;                // guarded by mu_
-  size_t synced_prev_kv_ = 0;              // guarded by mu_: synced watchers wanting prev_kv
-  std::unordered_set<Watcher*> unsynced_;  // guarded by mu_
+  Index synced_;                             // guarded by mu_: the synced group
+  size_t synced_count_ = 0;                  // guarded by mu_
+  size_t synced_prev_kv_ = 0;                // guarded by mu_: synced watchers wanting prev_kv
+  std::unordered_set<Watcher*> unsynced_;    // guarded by mu_
+  std::vector<EncodedEvent> flush_scratch_;  // guarded by mu_: FlushLocked's response
   std::thread thread_;
 };
 
