@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <vector>
 
 #include <grpcpp/support/byte_buffer.h>
@@ -194,7 +195,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   }
 
   bool TrySendEvents(int64_t watch_id, int64_t header_revision,
-                     const std::vector<watch::EncodedEvent>& events) override {
+                     std::span<const watch::EncodedEvent> events) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (finishing_) return true;  // Dropped: the stream is ending.
@@ -358,28 +359,30 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   // header and watch_id, then the shared event entries (field order does not
   // matter to a protobuf parser).
   void EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision,
-                            const std::vector<watch::EncodedEvent>& events) {
+                            std::span<const watch::EncodedEvent> events) {
     etcdserverpb::ResponseHeader header;
     cluster_->FillHeader(&header);
     header.set_revision(header_revision);
-    if (header_bytes_.empty() || header.cluster_id() != header_.cluster_id() ||
+    if (header_slice_.size() == 0 || header.cluster_id() != header_.cluster_id() ||
         header.member_id() != header_.member_id() || header.revision() != header_.revision() ||
         header.raft_term() != header_.raft_term()) {
       header_ = header;
-      header_bytes_.clear();
-      header_bytes_.push_back(kHeaderFieldTag);
+      std::string bytes(1, kHeaderFieldTag);
       const std::string body = header.SerializeAsString();
-      AppendVarint(body.size(), &header_bytes_);
-      header_bytes_ += body;
+      AppendVarint(body.size(), &bytes);
+      bytes += body;
+      header_slice_ = grpc::Slice(bytes);
     }
-    std::string prefix = header_bytes_;
-    if (watch_id != 0) {
-      prefix.push_back(kWatchIdFieldTag);
-      AppendVarint(static_cast<uint64_t>(watch_id), &prefix);
-    }
-    size_t size = prefix.size();
     slices_.clear();
-    slices_.emplace_back(prefix);
+    slices_.push_back(header_slice_);  // A reference, not a copy.
+    size_t size = header_slice_.size();
+    if (watch_id != 0) {
+      // At most 11 bytes: gRPC keeps a slice that small inline (no allocation).
+      std::string id(1, kWatchIdFieldTag);
+      AppendVarint(static_cast<uint64_t>(watch_id), &id);
+      slices_.emplace_back(id);
+      size += id.size();
+    }
     for (const watch::EncodedEvent& e : events) {
       slices_.push_back(CachedSliceLocked(e));
       size += e->size();
@@ -464,9 +467,9 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   mutable std::mutex mu_;
   std::deque<Outgoing> out_;  // guarded by mu_
   // The encoded header of the last events response (guarded by mu_): the
-  // watchers of a revision share it.
+  // watchers of a revision share its slice.
   etcdserverpb::ResponseHeader header_;
-  std::string header_bytes_;
+  grpc::Slice header_slice_;
   // Slices of the last few events queued (guarded by mu_); see CachedSliceLocked.
   std::array<std::pair<watch::EncodedEvent, grpc::Slice>, 8> recent_slices_;
   size_t next_recent_ = 0;

@@ -62,7 +62,7 @@ EncodedEvent EncodeEvent(const mvccpb::Event& event) {
 }
 
 etcdserverpb::WatchResponse DecodeEventsResponse(int64_t watch_id, int64_t header_revision,
-                                                 const std::vector<EncodedEvent>& events) {
+                                                 std::span<const EncodedEvent> events) {
   std::string bytes;
   for (const EncodedEvent& e : events) bytes += *e;
   etcdserverpb::WatchResponse r;
@@ -77,7 +77,7 @@ etcdserverpb::WatchResponse DecodeEventsResponse(int64_t watch_id, int64_t heade
 }
 
 bool WatchSink::TrySendEvents(int64_t watch_id, int64_t header_revision,
-                              const std::vector<EncodedEvent>& events) {
+                              std::span<const EncodedEvent> events) {
   etcdserverpb::WatchResponse r = DecodeEventsResponse(watch_id, header_revision, events);
   return TrySend(r, /*force=*/false);
 }
@@ -108,6 +108,8 @@ struct WatchHub::Watcher {
   int64_t next_rev = 0;
   // Nothing has been sent to it since the last progress notification tick.
   bool quiet = true;
+  // Its position in its Index list.
+  size_t index_pos = 0;
   // Events gathered for the response being built.
   std::vector<EventSlot*> pending;
 
@@ -280,17 +282,30 @@ WatchHub::Stats WatchHub::stats() const {
 
 // ---- groups and index ----
 
+void WatchHub::Index::Append(List* list, Watcher* w) {
+  w->index_pos = list->size();
+  list->push_back(w);
+}
+
+void WatchHub::Index::Unlink(List* list, Watcher* w) {
+  const size_t pos = w->index_pos;
+  if (pos >= list->size() || (*list)[pos] != w) return;  // Not in this list.
+  (*list)[pos] = list->back();
+  (*list)[pos]->index_pos = pos;
+  list->pop_back();
+}
+
 void WatchHub::Index::Insert(Watcher* w) {
   switch (w->kind) {
     case Kind::kExact:
-      exact_[w->spec.key].insert(w);
+      Append(&exact_[w->spec.key], w);
       break;
     case Kind::kPrefix:
-      prefix_[w->spec.key].insert(w);
+      Append(&prefix_[w->spec.key], w);
       prefix_lengths_[w->spec.key.size()]++;
       break;
     case Kind::kRange:
-      ranges_.insert(w);
+      Append(&ranges_, w);
       break;
   }
 }
@@ -299,7 +314,7 @@ void WatchHub::Index::Erase(Watcher* w) {
   auto drop = [w](auto& map, const std::string& key) {
     auto it = map.find(key);
     if (it == map.end()) return;
-    it->second.erase(w);
+    Unlink(&it->second, w);
     if (it->second.empty()) map.erase(it);
   };
   switch (w->kind) {
@@ -313,7 +328,7 @@ void WatchHub::Index::Erase(Watcher* w) {
       break;
     }
     case Kind::kRange:
-      ranges_.erase(w);
+      Unlink(&ranges_, w);
       break;
   }
 }
@@ -384,11 +399,18 @@ void WatchHub::EraseLocked(Watcher* w) {
 }
 
 bool WatchHub::FlushLocked(Watcher* w, int64_t header_rev) {
-  flush_scratch_.clear();
-  for (EventSlot* slot : w->pending) flush_scratch_.push_back(slot->Encoded(w->spec.prev_kv));
+  bool sent = false;
+  if (w->pending.size() == 1) {
+    // The usual case: no copy of the event's pointer at all.
+    sent = w->sink->TrySendEvents(w->spec.watch_id, header_rev,
+                                  std::span(&w->pending[0]->Encoded(w->spec.prev_kv), 1));
+  } else {
+    flush_scratch_.clear();
+    for (EventSlot* slot : w->pending) flush_scratch_.push_back(slot->Encoded(w->spec.prev_kv));
+    sent = w->sink->TrySendEvents(w->spec.watch_id, header_rev, flush_scratch_);
+    flush_scratch_.clear();
+  }
   w->pending.clear();
-  const bool sent = w->sink->TrySendEvents(w->spec.watch_id, header_rev, flush_scratch_);
-  flush_scratch_.clear();
   if (!sent) return false;
   w->quiet = false;
   return true;

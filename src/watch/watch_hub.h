@@ -39,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -83,7 +84,7 @@ EncodedEvent EncodeEvent(const mvccpb::Event& event);
 // The response TrySendEvents stands for: watch_id, header.revision and the
 // decoded events (for sinks that want a message, and for tests).
 etcdserverpb::WatchResponse DecodeEventsResponse(int64_t watch_id, int64_t header_revision,
-                                                 const std::vector<EncodedEvent>& events);
+                                                 std::span<const EncodedEvent> events);
 
 // Where the responses of one stream's watchers go. The hub calls every
 // method with its mutex held, so a sink must neither block nor call back into
@@ -103,7 +104,7 @@ class WatchSink {
   // pointers, never by copying the bytes. The default decodes and calls
   // TrySend; the gRPC stream writes the encoded bytes as they are.
   virtual bool TrySendEvents(int64_t watch_id, int64_t header_revision,
-                             const std::vector<EncodedEvent>& events);
+                             std::span<const EncodedEvent> events);
   // Whether TrySend would queue a response now. A sink that was full calls
   // WatchHub::Wake(), outside the hub's mutex, once it has room again.
   virtual bool HasRoom() const = 0;
@@ -219,7 +220,9 @@ class WatchHub {
   };
   // Watchers by key range, for matching an event's key: single keys by key,
   // prefix ranges by prefix (looked up for each prefix length in use), other
-  // ranges in a list checked one by one.
+  // ranges in a list checked one by one. Lists are vectors (a fan-out of
+  // thousands of watchers of one key is copied out in one go); a watcher
+  // remembers its place in its list, so it is in at most one Index at a time.
   class Index {
    public:
     void Insert(Watcher* w);
@@ -229,10 +232,13 @@ class WatchHub {
     void Clear();
 
    private:
-    std::unordered_map<std::string, std::unordered_set<Watcher*>> exact_;
-    std::unordered_map<std::string, std::unordered_set<Watcher*>> prefix_;
+    using List = std::vector<Watcher*>;
+    static void Append(List* list, Watcher* w);
+    static void Unlink(List* list, Watcher* w);
+    std::unordered_map<std::string, List> exact_;
+    std::unordered_map<std::string, List> prefix_;
     std::map<size_t, size_t> prefix_lengths_;  // length -> watchers
-    std::unordered_set<Watcher*> ranges_;
+    List ranges_;
   };
   struct SinkState {
     size_t watchers = 0;
