@@ -72,7 +72,10 @@ def main():
     p.add_argument("--bench", required=True)
     p.add_argument("--etcd", default="/usr/bin/etcd")
     p.add_argument("--etcdpp", required=True)
-    p.add_argument("--servers", default="etcd,etcdpp")
+    p.add_argument("--baseline", help="another etcdpp binary (e.g. before a change), "
+                   "run as server 'baseline'")
+    p.add_argument("--servers", default="etcd,etcdpp",
+                   help="comma-separated, run in this order: etcd, etcdpp, baseline")
     p.add_argument("--loads", default="watch,lease")
     p.add_argument("--streams", type=int, default=10)
     p.add_argument("--watchers", type=int, default=10000)
@@ -81,7 +84,8 @@ def main():
     p.add_argument("--lease-total", type=int, default=20000)
     args = p.parse_args()
     for name in args.servers.split(","):
-        run(name, args.etcd if name == "etcd" else args.etcdpp, args)
+        binary = {"etcd": args.etcd, "etcdpp": args.etcdpp, "baseline": args.baseline}[name]
+        run(name, binary, args)
 
 
 if __name__ == "__main__":
