@@ -209,6 +209,9 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       } else {
         EnqueueEncodedLocked(watch_id, header_revision, events);
       }
+      // The write in flight pumps the rest when it completes: no second
+      // lock for each of a fan-out's responses.
+      if (writing_) return true;
     }
     Pump();
     return true;
