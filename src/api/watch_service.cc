@@ -101,11 +101,20 @@ std::vector<WatchResponse> Fragment(WatchResponse&& response, size_t max_bytes) 
   return out;
 }
 
-// A response queued for writing, with the size the client will receive.
-// (grpc::ByteBuffer has no move: it is handed on with Swap, as a copy would
-// allocate.)
+// A response queued for writing, with the size the client will receive:
+// a whole message (control responses, fragments), or an events response kept
+// as its parts until its write starts, so that a queued fan-out response
+// costs about a hundred bytes and no gRPC byte buffer. (grpc::ByteBuffer has
+// no move: it is handed on with Swap, as a copy would allocate.)
 struct Outgoing {
-  ByteBuffer bytes;
+  ByteBuffer bytes;  // A message; empty for an events response.
+  // An events response: the stream's shared header slice, the watch id,
+  // the first event and any others.
+  bool events = false;
+  grpc::Slice header;
+  int64_t watch_id = 0;
+  watch::EncodedEvent first_event;
+  std::vector<watch::EncodedEvent> more_events;
   size_t size = 0;
 };
 
@@ -376,27 +385,50 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       bytes += body;
       header_slice_ = grpc::Slice(bytes);
     }
-    slices_.clear();
-    slices_.push_back(header_slice_);  // A reference, not a copy.
-    size_t size = header_slice_.size();
-    if (watch_id != 0) {
-      // At most 11 bytes: gRPC keeps a slice that small inline (no allocation).
-      std::string id(1, kWatchIdFieldTag);
-      AppendVarint(static_cast<uint64_t>(watch_id), &id);
-      slices_.emplace_back(id);
-      size += id.size();
-    }
+    out_.emplace_back();
+    Outgoing& o = out_.back();
+    o.events = true;
+    o.header = header_slice_;  // A reference, not a copy.
+    o.watch_id = watch_id;
+    o.size = header_slice_.size() + WatchIdBytes(watch_id).size();
     for (const watch::EncodedEvent& e : events) {
-      slices_.push_back(CachedSliceLocked(e));
-      size += e->size();
+      if (o.first_event == nullptr) {
+        o.first_event = e;
+      } else {
+        o.more_events.push_back(e);
+      }
+      o.size += e->size();
     }
+    queued_bytes_ += o.size;
+  }
+
+  // The watch_id field; empty for id 0 (proto3 leaves out zero).
+  static std::string WatchIdBytes(int64_t watch_id) {
+    std::string id;
+    if (watch_id == 0) return id;
+    id.push_back(kWatchIdFieldTag);
+    AppendVarint(static_cast<uint64_t>(watch_id), &id);
+    return id;
+  }
+
+  // Builds the message of a queued events response into `out`.
+  void AssembleLocked(const Outgoing& o, ByteBuffer* out) {
+    slices_.clear();
+    slices_.push_back(o.header);
+    if (o.watch_id != 0) {
+      // At most 11 bytes: gRPC keeps a slice that small inline (no allocation).
+      slices_.emplace_back(WatchIdBytes(o.watch_id));
+    }
+    if (o.first_event != nullptr) slices_.push_back(CachedSliceLocked(o.first_event));
+    for (const watch::EncodedEvent& e : o.more_events) slices_.push_back(CachedSliceLocked(e));
     ByteBuffer bytes(slices_.data(), slices_.size());
-    PushLocked(&bytes, size);
+    out->Swap(&bytes);
     slices_.clear();
   }
 
   // The slice of `event`, made once per stream while the event is recent:
-  // the watchers of one stream get a revision's events one after another.
+  // the watchers of one stream get a revision's events one after another,
+  // and are written in that order.
   grpc::Slice CachedSliceLocked(const watch::EncodedEvent& event) {
     for (const auto& [held, slice] : recent_slices_) {
       if (held == event) return slice;
@@ -427,7 +459,11 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       if (writing_ || out_.empty() || finishing_ || broken_) return;
       writing_ = true;
       current_.Clear();
-      current_.Swap(&out_.front().bytes);
+      if (out_.front().events) {
+        AssembleLocked(out_.front(), &current_);
+      } else {
+        current_.Swap(&out_.front().bytes);
+      }
       writing_bytes_ = out_.front().size;
       out_.pop_front();
       if (!out_.empty()) options.set_buffer_hint();
@@ -476,7 +512,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   // Slices of the last few events queued (guarded by mu_); see CachedSliceLocked.
   std::array<std::pair<watch::EncodedEvent, grpc::Slice>, 8> recent_slices_;
   size_t next_recent_ = 0;
-  std::vector<grpc::Slice> slices_;  // guarded by mu_: scratch of EnqueueEncodedLocked
+  std::vector<grpc::Slice> slices_;  // guarded by mu_: scratch of AssembleLocked
   size_t queued_bytes_ = 0;          // guarded by mu_: out_ plus the write in flight
   std::set<int64_t> fragment_;       // guarded by mu_: ids that asked for fragments
   bool writing_ = false;             // guarded by mu_
