@@ -692,6 +692,37 @@ TEST_F(WatchHubTest, RemovedWatcherGetsNothingMore) {
   EXPECT_EQ(hub_->stats().synced, 0u);
 }
 
+// The synced index keeps a key's watchers in a vector and removes by moving
+// the last one into the hole: removing from the front, the middle and the
+// end must leave exactly the others, each getting the event once.
+TEST_F(WatchHubTest, RemovingSomeWatchersOfAKeyLeavesExactlyTheOthers) {
+  StartHub();
+  TestSink& sink = NewSink();
+  constexpr int kWatchers = 50;
+  const int64_t start = store_->CurrentRevision() + 1;
+  std::map<int64_t, WatchHub::WatcherId> ids;
+  for (int i = 0; i < kWatchers; ++i) ids[i] = Add(&sink, Spec("k", "", start, i));
+  std::set<int64_t> kept;
+  for (int i = 0; i < kWatchers; ++i) {
+    if (i == 0 || i == kWatchers - 1 || i % 3 == 1) {
+      hub_->Remove(ids[i]);
+    } else {
+      kept.insert(i);
+    }
+  }
+  Put("k", "v");
+  Settle();
+  std::map<int64_t, int> got;
+  for (const auto& r : sink.Consumed()) got[r.watch_id()] += r.events_size();
+  std::set<int64_t> got_ids;
+  for (const auto& [id, n] : got) {
+    EXPECT_EQ(n, 1) << "watcher " << id;
+    got_ids.insert(id);
+  }
+  EXPECT_EQ(got_ids, kept);
+  EXPECT_EQ(hub_->stats().synced, kept.size());
+}
+
 TEST_F(WatchHubTest, ReplacedStoreResumesEveryWatcherByRevision) {
   StartHub();
   TestSink& sink = NewSink();
