@@ -48,7 +48,8 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
   // member it needs (server/interfaces.h).
   cs->services_.push_back(
       std::make_unique<KvService>(server, server, server, cs->reads_.get(), auth));
-  cs->services_.push_back(std::make_unique<MaintenanceService>(server, server, server, auth));
+  cs->services_.push_back(
+      std::make_unique<MaintenanceService>(server, server, server, auth, server));
   cs->services_.push_back(std::make_unique<ClusterService>(server, server, auth));
   cs->services_.push_back(std::make_unique<LeaseService>(
       LeaseServiceDeps{server, server, server, server->lessor(), auth}, cs->leader_monitor_.get()));

@@ -221,14 +221,22 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // etcd's Alarm reply carries no header (its applier leaves it unset).
   if (request->action() == etcdserverpb::AlarmRequest::GET) {
-    if (backend_ != nullptr) {
-      for (etcdserverpb::AlarmMember& a : backend_->Alarms()) {
-        if (request->alarm() != etcdserverpb::NONE && a.alarm() != request->alarm()) continue;
-        if (request->memberid() != 0 && a.memberid() != request->memberid()) continue;
-        *response->add_alarms() = std::move(a);
+    server::BackendAdmin* backend = backend_;
+    auto list = [backend, request, response, reactor](const etcdpp::Status& st) {
+      if (st.ok() && backend != nullptr) {
+        for (etcdserverpb::AlarmMember& a : backend->Alarms()) {
+          if (request->alarm() != etcdserverpb::NONE && a.alarm() != request->alarm()) continue;
+          if (request->memberid() != 0 && a.memberid() != request->memberid()) continue;
+          *response->add_alarms() = std::move(a);
+        }
       }
+      reactor->Finish(ToGrpcStatus(st));
+    };
+    if (barrier_ == nullptr) {
+      list(etcdpp::Status::OK());
+    } else {
+      barrier_->WaitLinearizable(std::move(list));
     }
-    reactor->Finish(grpc::Status::OK);
     return reactor;
   }
   if (backend_ == nullptr) {

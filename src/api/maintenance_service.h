@@ -20,10 +20,13 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   // Not owned; all outlive the service. Without `backend`, Defragment and
   // alarm changes answer UNIMPLEMENTED and no alarm is listed. With `auth`
   // (may be null), HashKV needs the root role, as in etcd 3.4 (MoveLeader
-  // does not).
+  // does not). With `barrier`, an alarm GET waits for a ReadIndex first, so
+  // it sees every alarm raised before it was asked (etcd puts the GET
+  // through Raft for the same reason); without, it lists what is applied.
   MaintenanceService(const server::ClusterView* cluster, server::ClusterAdmin* admin,
-                     server::BackendAdmin* backend = nullptr, const auth::AuthStore* auth = nullptr)
-      : cluster_(cluster), admin_(admin), backend_(backend), auth_(auth) {}
+                     server::BackendAdmin* backend = nullptr, const auth::AuthStore* auth = nullptr,
+                     server::ReadBarrier* barrier = nullptr)
+      : cluster_(cluster), admin_(admin), backend_(backend), auth_(auth), barrier_(barrier) {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const etcdserverpb::StatusRequest* request,
@@ -35,7 +38,8 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* context,
                                  const etcdserverpb::HashRequest* request,
                                  etcdserverpb::HashResponse* response) override;
-  // GET lists the applied alarms; ACTIVATE and DEACTIVATE go through Raft.
+  // GET lists the alarms after a ReadIndex (linearizable); ACTIVATE and
+  // DEACTIVATE go through Raft.
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* context,
                                   const etcdserverpb::AlarmRequest* request,
                                   etcdserverpb::AlarmResponse* response) override;
@@ -60,6 +64,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   server::ClusterAdmin* const admin_;
   server::BackendAdmin* const backend_;
   const auth::AuthStore* const auth_;
+  server::ReadBarrier* const barrier_;
 };
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {

@@ -88,4 +88,9 @@ uint64_t QuotaCost(const internalpb::InternalRaftRequest& request) {
   return 0;
 }
 
+bool RefusedWhileCorrupt(const internalpb::InternalRaftRequest& request) {
+  return request.has_put() || request.has_delete_range() || request.has_txn() ||
+         request.has_compaction() || request.has_lease_grant() || request.has_lease_revoke();
+}
+
 }  // namespace etcdpp::server

@@ -55,4 +55,10 @@ class AlarmSet {
 // deletes, compaction) costs nothing and so is served above the quota.
 uint64_t QuotaCost(const internalpb::InternalRaftRequest& request);
 
+// True for the requests a cluster with CORRUPT raised refuses, as etcd's
+// does: every KV and lease change and compaction. Alarm, auth and
+// membership requests still go through, so the alarm can be disarmed;
+// reads are never proposed, so they are served.
+bool RefusedWhileCorrupt(const internalpb::InternalRaftRequest& request);
+
 }  // namespace etcdpp::server

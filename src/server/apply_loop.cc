@@ -298,7 +298,11 @@ Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaft
   ETCDPP_RETURN_IF_ERROR(ctx_.auth->CheckWrite(request));
   ETCDPP_RETURN_IF_ERROR(CheckLeaseKeys(*ctx_.auth, *ctx_.lessor, txn, request));
   // Every member applies the same alarms at the same index, so all of them
-  // refuse the same writes while NOSPACE is raised.
+  // refuse the same writes while CORRUPT or NOSPACE is raised (CORRUPT
+  // first, as etcd checks it).
+  if (RefusedWhileCorrupt(request) && ctx_.alarms->Raised(etcdserverpb::CORRUPT)) {
+    return Status(Code::kCorrupt);
+  }
   if (QuotaCost(request) > 0 && ctx_.alarms->Raised(etcdserverpb::NOSPACE)) {
     return Status(Code::kNoSpace);
   }

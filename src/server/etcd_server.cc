@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <set>
 
 #include "auth/auth_store.h"
 #include "base/clock.h"
@@ -17,6 +18,7 @@
 #include "server/apply_loop.h"
 #include "server/auto_compactor.h"
 #include "server/bootstrap.h"
+#include "server/corruption_check.h"
 #include "server/kv_applier.h"
 #include "server/raft_node.h"
 #include "server/store_slot.h"
@@ -207,6 +209,13 @@ void EtcdServer::StartThreads() {
         });
     auto_compactor_->Start();
   }
+  if (options_.corrupt_check_interval.count() > 0) {
+    corruption_monitor_ = std::make_unique<CorruptionMonitor>(
+        CorruptionHashSources(), options_.clock, options_.corrupt_check_interval,
+        [this] { return leader_id() == member_id_; },
+        [this](uint64_t member) { RaiseCorrupt(member); });
+    corruption_monitor_->Start();
+  }
   v2_expiry_->Start();
   rtt_probe_ = std::make_unique<transport::RttProbe>(
       transport_.get(),
@@ -234,6 +243,7 @@ void EtcdServer::StartThreads() {
 void EtcdServer::Stop() {
   if (v2_expiry_) v2_expiry_->Stop();
   if (auto_compactor_) auto_compactor_->Stop();
+  if (corruption_monitor_) corruption_monitor_->Stop();
   if (lessor_) lessor_->Stop();
   // The raft loop first: it stops feeding the applier.
   if (raft_node_) raft_node_->Stop();
@@ -256,6 +266,9 @@ void EtcdServer::Stop() {
 
 void EtcdServer::Propose(internalpb::InternalRaftRequest request,
                          google::protobuf::Message* response, ProposeCallback done) {
+  if (RefusedWhileCorrupt(request) && alarms_->Raised(etcdserverpb::CORRUPT)) {
+    return done(Status(Code::kCorrupt));
+  }
   if (const uint64_t cost = QuotaCost(request); cost > 0) {
     if (alarms_->Raised(etcdserverpb::NOSPACE)) return done(Status(Code::kNoSpace));
     if (store_->Get()->DbSizeBytes() + cost > options_.quota_backend_bytes) {
@@ -303,6 +316,64 @@ void EtcdServer::ChangeAlarm(const etcdserverpb::AlarmRequest& request,
 }
 
 void EtcdServer::WaitLinearizable(ReadCallback done) { raft_node_->Read(std::move(done)); }
+
+Result<KvHash> EtcdServer::LocalHash(int64_t revision) const {
+  std::shared_ptr<mvcc::KvStore> store = store_->Get();
+  auto view = store->Read();
+  if (!view.ok()) return view.status();
+  auto hashed = (*view)->HashKV(revision);
+  if (!hashed.ok()) return hashed.status();
+  // HashKV reports the view's revision; a peer compares the one hashed.
+  return KvHash{member_id_, revision > 0 ? revision : hashed->rev, hashed->compact_rev,
+                hashed->hash};
+}
+
+HashSources EtcdServer::CorruptionHashSources() {
+  HashSources sources;
+  sources.local = [this](int64_t revision) { return LocalHash(revision); };
+  sources.peers = [this] {
+    // Right after a restart the applied membership may still be empty (the
+    // log rebuilds it); the members known at start stand in meanwhile.
+    std::set<uint64_t> peers;
+    for (const Member& m : membership_->List()) peers.insert(m.id);
+    if (peers.empty()) {
+      for (const Member& m : initial_peers_) peers.insert(m.id);
+    }
+    peers.erase(member_id_);
+    return std::vector<uint64_t>(peers.begin(), peers.end());
+  };
+  sources.ask_peer = [this](uint64_t peer, int64_t revision,
+                            std::function<void(Result<KvHash>)> done) {
+    transport_->Call(peer, kHashKvPeerCall, EncodeHashKvCall(revision), RequestTimeout(options_),
+                     [done = std::move(done)](Result<std::string> reply) {
+                       done(reply.ok() ? DecodeKvHash(*reply) : Result<KvHash>(reply.status()));
+                     });
+  };
+  sources.peer_timeout = RequestTimeout(options_);
+  return sources;
+}
+
+Status EtcdServer::CheckDataAgainstPeers() {
+  return CheckStartupConsistency(member_id_, CorruptionHashSources());
+}
+
+void EtcdServer::RaiseCorrupt(uint64_t member) {
+  for (const etcdserverpb::AlarmMember& a : alarms_->List(etcdserverpb::CORRUPT)) {
+    if (a.memberid() == member) return;
+  }
+  internalpb::InternalRaftRequest request;
+  etcdserverpb::AlarmRequest* alarm = request.mutable_alarm();
+  alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+  alarm->set_memberid(member);
+  alarm->set_alarm(etcdserverpb::CORRUPT);
+  auto response = std::make_shared<etcdserverpb::AlarmResponse>();
+  PendingProposal p;
+  p.request = std::move(request);
+  p.response = response.get();
+  p.done = [response](const Status&) {};
+  p.deadline = options_.clock->Now() + RequestTimeout(options_);
+  raft_node_->Propose(std::move(p));
+}
 
 PeerHealth EtcdServer::Health() const {
   transport::Transport* transport = transport_.get();
@@ -452,6 +523,13 @@ void EtcdServer::OnCall(uint64_t /*from*/, const std::string& method, const std:
   if (method.starts_with("lease/")) {
     lessor_->ServePeerCall(method, body, std::move(done));
     return;
+  }
+  if (method == kHashKvPeerCall) {
+    auto revision = DecodeHashKvCall(body);
+    if (!revision.ok()) return done(revision.status());
+    auto hashed = LocalHash(*revision);
+    if (!hashed.ok()) return done(hashed.status());
+    return done(EncodeKvHash(*hashed));
   }
   if (method == kPromoteMemberCall && body.size() == 8) {
     PromoteMember(GetBE64(body.data()), [done = std::move(done)](const Status& st) {

@@ -61,6 +61,9 @@ namespace etcdpp::server {
 class AlarmSet;
 class Applier;
 class AutoCompactor;
+class CorruptionMonitor;
+struct HashSources;
+struct KvHash;
 class KvApplier;
 class RaftNode;
 class SharedMembership;
@@ -108,6 +111,11 @@ class EtcdServer final : public Proposer,
   // the most caught-up one and waits up to `timeout` for it. OK when there
   // was nothing to hand over.
   Status TransferLeadershipForStop(std::chrono::milliseconds timeout);
+  // --experimental-initial-corrupt-check: compares this member's key space
+  // hash with every reachable peer's at its current revision
+  // (server/corruption_check.h); kCorruption when one differs. Called after
+  // Start and before clients are served; blocks up to the request timeout.
+  Status CheckDataAgainstPeers();
 
   // BackendAdmin.
   void Defragment(ProposeCallback done) override;
@@ -157,6 +165,13 @@ class EtcdServer final : public Proposer,
   void MarkRemoved();
   void ProposeConfChange(raftpb::ConfChange cc, ProposeCallback done);
   PeerHealth Health() const;
+  // This member's HashKV at `revision` (0: the current one). Any thread.
+  Result<KvHash> LocalHash(int64_t revision) const;
+  // How the corruption checks read this member's hash and ask its peers'.
+  HashSources CorruptionHashSources();
+  // Raises CORRUPT for `member` through Raft; nobody waits for the outcome
+  // (a lost proposal is made again by the next round that finds it).
+  void RaiseCorrupt(uint64_t member);
 
   // transport::Handler: transport threads; they only queue.
   void OnMessage(raftpb::Message m) override;
@@ -194,6 +209,8 @@ class EtcdServer final : public Proposer,
   std::unique_ptr<RaftNode> raft_node_;
   // Null unless --auto-compaction-retention is set.
   std::unique_ptr<AutoCompactor> auto_compactor_;
+  // Null unless --experimental-corrupt-check-time is set.
+  std::unique_ptr<CorruptionMonitor> corruption_monitor_;
 };
 
 }  // namespace etcdpp::server

@@ -54,6 +54,12 @@ struct ServerOptions {
   // --quota-backend-bytes: past it, writes are refused and NOSPACE raised.
   uint64_t quota_backend_bytes = 2ull << 30;
   AutoCompactionOptions auto_compaction;
+  // --experimental-initial-corrupt-check: the member's hash is compared with
+  // its peers' before it serves clients (EtcdServer::CheckDataAgainstPeers).
+  bool initial_corrupt_check = false;
+  // --experimental-corrupt-check-time: how often the leader compares every
+  // member's hash with its own; zero turns the check off.
+  std::chrono::milliseconds corrupt_check_interval{0};
   std::chrono::milliseconds heartbeat_interval{100};
   std::chrono::milliseconds election_timeout{1000};
   // How far behind a snapshot the in-memory Raft log reaches, so a follower

@@ -53,6 +53,8 @@ struct Flags {
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;
   std::string watch_progress_notify_interval = "10m0s";
+  bool initial_corrupt_check = false;
+  std::string corrupt_check_time = "0s";
   std::string log_level = "info";
   std::string log_format = "json";
   std::string log_outputs = "stderr";
@@ -289,6 +291,12 @@ int main(int argc, char** argv) {
           "Time (in milliseconds) for an election to timeout.");
   AddFlag(app, "experimental-watch-progress-notify-interval", flags.watch_progress_notify_interval,
           "Duration of periodic watch progress notifications (Go syntax: 10m0s, 500ms).");
+  AddSwitch(app, "experimental-initial-corrupt-check", flags.initial_corrupt_check,
+            "Before serving clients, compare this member's key space hash with its peers' "
+            "and refuse to start if one differs.");
+  AddFlag(app, "experimental-corrupt-check-time", flags.corrupt_check_time,
+          "How often the leader compares every member's key space hash with its own and "
+          "raises CORRUPT for a member that differs (Go syntax: 5m0s); 0s turns it off.");
   AddFlag(app, "log-level", flags.log_level, "Log level: debug, info, warn, error.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
@@ -417,6 +425,13 @@ int main(int argc, char** argv) {
   auto progress_interval = ParseGoDuration(flags.watch_progress_notify_interval);
   if (!progress_interval.ok()) return Fail(progress_interval.status());
   options.watch_progress_notify_interval = *progress_interval;
+  options.initial_corrupt_check = flags.initial_corrupt_check;
+  // Zero in any spelling ("0s", "0m0s") turns the periodic check off.
+  if (flags.corrupt_check_time.find_first_of("123456789") != std::string::npos) {
+    auto corrupt_check = ParseGoDuration(flags.corrupt_check_time);
+    if (!corrupt_check.ok()) return Fail(corrupt_check.status());
+    options.corrupt_check_interval = *corrupt_check;
+  }
   if (flags.election_timeout_ms < 5 * flags.heartbeat_interval_ms) {
     return Fail(Status::InvalidArgument(
         "--election-timeout should be at least 5 times --heartbeat-interval"));
@@ -449,6 +464,13 @@ int main(int argc, char** argv) {
   spdlog::info("starting etcdpp member {} with data dir {}", options.name, options.data_dir);
   auto server = etcdpp::server::EtcdServer::Start(options);
   if (!server.ok()) return Fail(server.status());
+  if (options.initial_corrupt_check) {
+    etcdpp::Status consistent = (*server)->CheckDataAgainstPeers();
+    if (!consistent.ok()) {
+      (*server)->Stop();
+      return Fail(consistent);
+    }
+  }
   auto clients = etcdpp::http::ClientPort::Start(server->get(), port_options);
   if (!clients.ok()) return Fail(clients.status());
   spdlog::info("serving clients (gRPC and HTTP) on {}", flags.listen_client_urls);

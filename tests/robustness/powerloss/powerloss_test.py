@@ -15,8 +15,12 @@ mounted again and the member restarted on what is left. After each cut:
   * every write acknowledged before the cut is there with its value;
   * the store reads whole (a range over every key) and HashKV answers.
 The member snapshots every 300 entries (--snapshot-count), so cuts land
-during snapshots, WAL cuts and releases too. Exit 0 when every cut passed;
-the counts go to stdout (docs/robustness.md records runs).
+during snapshots, WAL cuts and releases too. A defragmenter asks for an
+online defrag and a backup thread streams `snapshot save` (the member
+writes its copy to a file in its data dir first), each in a loop, so cuts
+land during both; a cut that came while one was in flight is counted.
+Exit 0 when every cut passed; the counts go to stdout (docs/robustness.md
+records runs).
 """
 
 import argparse
@@ -80,7 +84,16 @@ class Writers:
         self.threads = [threading.Thread(target=self._write, args=(w, random.Random(rng.random())),
                                          daemon=True) for w in range(n)]
         self.threads.append(threading.Thread(target=self._compact, daemon=True))
+        self.threads.append(threading.Thread(target=self._defragment, daemon=True))
+        self.threads.append(threading.Thread(target=self._snapshot, daemon=True))
         self.compactions = 0
+        self.defrags = 0
+        self.snapshots = 0
+        # Defrag or snapshot calls that failed while the member was up.
+        self.call_errors = []
+        # Set while a call is in flight: read at the cut.
+        self.defrag_in_flight = threading.Event()
+        self.snapshot_in_flight = threading.Event()
 
     def start(self, cut_no):
         self.cut_no = cut_no
@@ -109,6 +122,38 @@ class Writers:
                 self.compactions += 1
             except Exception:
                 pass  # nothing to compact yet, or the member is gone
+
+
+    def _defragment(self):
+        from etcd3 import etcdrpc
+        stub = etcdrpc.MaintenanceStub(self.client.channel)
+        while not self.stop.wait(0.4):
+            self.defrag_in_flight.set()
+            try:
+                stub.Defragment(etcdrpc.DefragmentRequest(), 30)
+                self.defrags += 1
+            except Exception as e:
+                if self.stop.is_set():
+                    return  # the member is gone
+                self.call_errors.append(f"defrag: {e}")
+            finally:
+                self.defrag_in_flight.clear()
+
+    def _snapshot(self):
+        from etcd3 import etcdrpc
+        stub = etcdrpc.MaintenanceStub(self.client.channel)
+        while not self.stop.wait(0.5):
+            self.snapshot_in_flight.set()
+            try:
+                for _ in stub.Snapshot(etcdrpc.SnapshotRequest(), 30):
+                    pass
+                self.snapshots += 1
+            except Exception as e:
+                if self.stop.is_set():
+                    return  # the member is gone
+                self.call_errors.append(f"snapshot: {e}")
+            finally:
+                self.snapshot_in_flight.clear()
 
 
 def verify(client, expected):
@@ -162,6 +207,7 @@ def main():
     cl.members[0].data_dir = os.path.join(mount, "m0.data")
     acknowledged = {}
     failures = []
+    during = {"defrag": 0, "snapshot": 0}
     lossy = None
     log(f"power-loss test: {args.cuts} cuts, seed {seed}, in {base}")
     try:
@@ -186,15 +232,26 @@ def main():
             writers.start(cut)
             time.sleep(rng.uniform(0.3, args.max_seconds))
             # The power goes: nothing the member did not fsync may be relied on.
-            cl.kill(0)
+            in_defrag = writers.defrag_in_flight.is_set()
+            in_snapshot = writers.snapshot_in_flight.is_set()
             writers.stop.set()
+            cl.kill(0)
+            during["defrag"] += in_defrag
+            during["snapshot"] += in_snapshot
             for t in writers.threads:
                 t.join(10)
             acknowledged.update(writers.acknowledged)
+            # stop was set before the kill: these failed while the member ran.
+            failures += [f"cut {cut}: a call failed while the member ran: {e}"
+                         for e in writers.call_errors]
             report = lossy.cut()
             lossy = None
             log(f"cut {cut}: {len(writers.acknowledged)} writes acknowledged, "
-                f"{writers.compactions} compactions; {report.splitlines()[-1] if report else ''}")
+                f"{writers.compactions} compactions, {writers.defrags} defrags, "
+                f"{writers.snapshots} snapshot saves"
+                f"{', during a defrag' if in_defrag else ''}"
+                f"{', during a snapshot save' if in_snapshot else ''}; "
+                f"{report.splitlines()[-1] if report else ''}")
     finally:
         cl.close()
         if lossy is not None:
@@ -203,7 +260,8 @@ def main():
     if failures:
         log("FAIL:\n  " + "\n  ".join(failures))
         sys.exit(1)
-    log(f"PASS: {args.cuts} cuts, {len(acknowledged)} acknowledged writes, none lost")
+    log(f"PASS: {args.cuts} cuts ({during['defrag']} during a defrag, {during['snapshot']} "
+        f"during a snapshot save), {len(acknowledged)} acknowledged writes, none lost")
 
 
 if __name__ == "__main__":
