@@ -15,10 +15,10 @@
 // would: the backing directory then holds what a machine could find after a
 // power loss. The decisions follow --seed, so a failing cut can be replayed.
 //
-// Not modelled: directory operations (create, rename, unlink, mkdir) are
-// durable at once, as on a journalling file system that orders metadata;
-// fsync of a directory is accepted and does nothing. A test that needs
-// rename atomicity without a directory fsync would pass here wrongly.
+// Not modelled: directory operations (create, rename including
+// RENAME_EXCHANGE, unlink, mkdir) are durable at once, as on a journalling file system that orders
+// metadata; fsync of a directory is accepted and does nothing. A test that needs rename atomicity
+// without a directory fsync would pass here wrongly.
 //
 // Runs single-threaded (fuse -s), so operations never interleave; mu still
 // guards the saved pages, for the destroy callback and for safety if that
@@ -127,6 +127,14 @@ void Cut(State& s) {
       ++lost;
       const uint64_t start = page * kPage;
       if (start >= final_size) continue;
+      // A page past the synced size held nothing: a hole reads as the zeros
+      // it goes back to, and costs no disk (a store's map file grows by
+      // hundreds of MiB at once and most of it is never written).
+      if (bytes.empty() &&
+          ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(start),
+                      static_cast<off_t>(std::min(kPage, final_size - start))) == 0) {
+        continue;
+      }
       std::string restore = bytes;
       restore.resize(std::min(kPage, final_size - start), '\0');
       if (::pwrite(fd, restore.data(), restore.size(), static_cast<off_t>(start)) < 0) {
@@ -177,18 +185,41 @@ int Unlink(const char* path) {
 
 int RmDir(const char* path) { return Err(::rmdir(Real(path).c_str())); }
 
+// The saved pages follow their files: a rename moves the entries of `from`
+// (a file, or every file under a directory) to `to` and drops what `to`
+// replaced; RENAME_EXCHANGE (how a defragmented store is swapped in) swaps
+// the two sets.
+std::map<std::string, Unsynced> TakeTree(std::map<std::string, Unsynced>& files,
+                                         const std::string& root) {
+  std::map<std::string, Unsynced> taken;
+  for (auto it = files.begin(); it != files.end();) {
+    const std::string& path = it->first;
+    if (path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+                         path[root.size()] == '/')) {
+      taken.emplace(path.substr(root.size()), std::move(it->second));
+      it = files.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return taken;
+}
+
+void PutTree(std::map<std::string, Unsynced>& files, const std::string& root,
+             std::map<std::string, Unsynced> tree) {
+  for (auto& [suffix, unsynced] : tree) files[root + suffix] = std::move(unsynced);
+}
+
 int Rename(const char* from, const char* to, unsigned int flags) {
-  if (flags != 0) return -EINVAL;
+  if ((flags & ~static_cast<unsigned>(RENAME_EXCHANGE | RENAME_NOREPLACE)) != 0) return -EINVAL;
   State& s = *state();
-  int rc = Err(::rename(Real(from).c_str(), Real(to).c_str()));
+  int rc = Err(::renameat2(AT_FDCWD, Real(from).c_str(), AT_FDCWD, Real(to).c_str(), flags));
   if (rc == 0) {
     std::lock_guard<std::mutex> lock(s.mu);
-    s.files.erase(to);
-    auto node = s.files.extract(from);
-    if (!node.empty()) {
-      node.key() = to;
-      s.files.insert(std::move(node));
-    }
+    auto moved = TakeTree(s.files, from);
+    auto replaced = TakeTree(s.files, to);
+    PutTree(s.files, to, std::move(moved));
+    if (flags & RENAME_EXCHANGE) PutTree(s.files, from, std::move(replaced));
   }
   return rc;
 }

@@ -203,7 +203,10 @@ def main():
     os.mkdir(backing)
     os.mkdir(mount)
     cl = cluster.Cluster(args.server, size=1, base_dir=base, keep=True,
-                         extra_flags=["--snapshot-count", "300"])
+                         # A small map: each defrag's new data file is
+                         # sized to it, and lossyfs saves every page of it.
+                         extra_flags=["--snapshot-count", "300",
+                                      "--quota-backend-bytes", str(256 << 20)])
     cl.members[0].data_dir = os.path.join(mount, "m0.data")
     acknowledged = {}
     failures = []
