@@ -166,6 +166,56 @@ TEST_F(MaintenanceServiceTest, WithoutABackendAdminDefragmentSaysItIsUnbuilt) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
+// A backend admin with one raised alarm; changes are not faked.
+class OneAlarmBackend final : public server::BackendAdmin {
+ public:
+  void Defragment(server::ProposeCallback done) override { done(Status::OK()); }
+  std::vector<etcdserverpb::AlarmMember> Alarms() const override {
+    etcdserverpb::AlarmMember a;
+    a.set_memberid(0xaa);
+    a.set_alarm(etcdserverpb::NOSPACE);
+    return {a};
+  }
+  void ChangeAlarm(const etcdserverpb::AlarmRequest&, etcdserverpb::AlarmResponse*,
+                   server::ProposeCallback done) override {
+    done(Status::Unimplemented("not faked"));
+  }
+};
+
+class AlarmGetTest : public ::testing::Test {
+ protected:
+  AlarmGetTest()
+      : service_(&member_, &member_, &backend_, nullptr, &member_),
+        server_(&service_),
+        stub_(etcdserverpb::Maintenance::NewStub(server_.channel())) {}
+
+  FakeMember member_;
+  OneAlarmBackend backend_;
+  MaintenanceService service_;
+  InProcessServer server_;
+  std::unique_ptr<etcdserverpb::Maintenance::Stub> stub_;
+};
+
+TEST_F(AlarmGetTest, ListsTheAlarmsAfterAReadIndex) {
+  etcdserverpb::AlarmRequest req;
+  req.set_action(etcdserverpb::AlarmRequest::GET);
+  etcdserverpb::AlarmResponse resp;
+  ASSERT_TRUE(stub_->Alarm(Context().get(), req, &resp).ok());
+  EXPECT_EQ(member_.barrier_waits, 1);
+  ASSERT_EQ(resp.alarms_size(), 1);
+  EXPECT_EQ(resp.alarms(0).alarm(), etcdserverpb::NOSPACE);
+}
+
+TEST_F(AlarmGetTest, AFailedReadIndexFailsTheGetWithEtcdsError) {
+  member_.barrier_error = Status(Code::kTimeout);
+  etcdserverpb::AlarmRequest req;
+  req.set_action(etcdserverpb::AlarmRequest::GET);
+  etcdserverpb::AlarmResponse resp;
+  grpc::Status st = stub_->Alarm(Context().get(), req, &resp);
+  EXPECT_EQ(st.error_message(), "etcdserver: request timed out");
+  EXPECT_EQ(resp.alarms_size(), 0);
+}
+
 class ClusterServiceTest : public ::testing::Test {
  protected:
   ClusterServiceTest()
