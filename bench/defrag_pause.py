@@ -70,7 +70,8 @@ def run(server, size_mb):
         for i in range(0, keys, 2):
             client.delete("fill/%06d" % i)
         before_compact, _, revision = db_size(c)
-        c.etcdctl("compact", str(revision), "--physical", check=True, timeout=300)
+        c.etcdctl("--command-timeout=300s", "compact", str(revision), "--physical", check=True,
+                  timeout=330)
         before, before_in_use, _ = db_size(c)
 
         latencies = []  # (start, seconds)
@@ -93,7 +94,7 @@ def run(server, size_mb):
         load_start = load1()
         cpu0 = cpu_seconds(pid)
         d0 = time.monotonic()
-        r = c.etcdctl("defrag", check=True, timeout=600)
+        r = c.etcdctl("--command-timeout=600s", "defrag", check=True, timeout=630)
         d1 = time.monotonic()
         cpu1 = cpu_seconds(pid)
         time.sleep(1.0)  # the writer's tail after the defrag (measured, not synchronization)
