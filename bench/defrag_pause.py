@@ -7,14 +7,16 @@ For each server, one fresh member on loopback:
   2. delete every second key and compact at the current revision, so about
      half of the backend is free pages;
   3. a writer thread puts a small value in a loop (one client, one request
-     at a time) and records each put's latency;
+     at a time) and records each put's latency (a put that fails, e.g.
+     "etcdserver: request timed out", counts with the time it took);
   4. `etcdctl defrag` runs once the writer has run for a second; the writer
      goes on for a second after it returns.
 Reported per server: backend size before and after (dbSize from `endpoint
 status`), how long the defrag call took, the writer's longest put latency
 while the defrag ran and its median outside it, the number of puts during
-the defrag, the server's CPU seconds for the defrag window (utime+stime from
-/proc/<pid>/stat), and the 1-minute load average at the start and end.
+the defrag (and how many failed), the server's CPU seconds for the defrag
+window (utime+stime from /proc/<pid>/stat), and the 1-minute load average
+at the start and end.
 
     /usr/bin/python3 bench/defrag_pause.py --etcdpp build/bin/etcdpp \\
         [--etcd /usr/bin/etcd] [--size-mb 1024]
@@ -74,7 +76,7 @@ def run(server, size_mb):
                   timeout=330)
         before, before_in_use, _ = db_size(c)
 
-        latencies = []  # (start, seconds)
+        latencies = []  # (start, seconds, failed)
         stop = threading.Event()
 
         def writer():
@@ -82,8 +84,12 @@ def run(server, size_mb):
             n = 0
             while not stop.is_set():
                 start = time.monotonic()
-                w.put("writer/key", "v%d" % n)
-                latencies.append((start, time.monotonic() - start))
+                failed = False
+                try:
+                    w.put("writer/key", "v%d" % n)
+                except Exception:
+                    failed = True  # e.g. "etcdserver: request timed out": counted, not fatal
+                latencies.append((start, time.monotonic() - start, failed))
                 n += 1
 
         thread = threading.Thread(target=writer)
@@ -101,8 +107,9 @@ def run(server, size_mb):
         stop.set()
         thread.join()
         after, after_in_use, _ = db_size(c)
-        during = [lat for start, lat in latencies if start + lat >= d0 and start <= d1]
-        outside = [lat for start, lat in latencies if start + lat < d0 or start > d1]
+        during = [lat for start, lat, _ in latencies if start + lat >= d0 and start <= d1]
+        failed = sum(1 for start, lat, f in latencies if f and start + lat >= d0 and start <= d1)
+        outside = [lat for start, lat, f in latencies if (start + lat < d0 or start > d1) and not f]
         return {
             "server": os.path.basename(server),
             "fill_s": round(fill_s, 1),
@@ -114,6 +121,7 @@ def run(server, size_mb):
             "defrag_s": round(d1 - d0, 3),
             "max_put_latency_during_defrag_s": round(max(during), 3) if during else None,
             "puts_during_defrag": len(during),
+            "failed_puts_during_defrag": failed,
             "median_put_latency_outside_ms": round(statistics.median(outside) * 1000, 2)
             if outside else None,
             "server_cpu_s_during_defrag": round(cpu1 - cpu0, 2),
@@ -136,14 +144,15 @@ def main():
         print(json.dumps(result), flush=True)
         results.append(result)
     print("\n| server | db before defrag (in use) MiB | after MiB | defrag s | max put "
-          "latency during defrag s | puts during | median put outside ms | server CPU s | "
-          "load1 start/end |")
+          "latency during defrag s | puts during (failed) | median put outside ms | "
+          "server CPU s | load1 start/end |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print("| %s | %s (%s) | %s | %s | %s | %s | %s | %s | %.2f/%.2f |" % (
+        print("| %s | %s (%s) | %s | %s | %s | %s (%s) | %s | %s | %.2f/%.2f |" % (
             r["server"], r["db_before_defrag_mb"], r["in_use_before_defrag_mb"],
             r["db_after_defrag_mb"], r["defrag_s"], r["max_put_latency_during_defrag_s"],
-            r["puts_during_defrag"], r["median_put_latency_outside_ms"],
+            r["puts_during_defrag"], r["failed_puts_during_defrag"],
+            r["median_put_latency_outside_ms"],
             r["server_cpu_s_during_defrag"], r["load1_start"], r["load1_end"]))
     return 0
 
