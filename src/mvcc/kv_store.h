@@ -53,7 +53,10 @@ struct Options {
   // Named tables, including mvcc's own three.
   unsigned max_tables = 64;
   // Physical compaction work per WriteTxn, in keys (see WriteTxn::Compact).
-  size_t compact_keys_per_txn = 10000;
+  // 1000: at a million keys a share's deletes, spread over the key table,
+  // took up to 1.5 s with 10000 (BENCHMARKS.md, "Scale"), delaying the
+  // write that carried it.
+  size_t compact_keys_per_txn = 1000;
 };
 
 struct RangeOptions {
@@ -261,7 +264,7 @@ class WriteTxn : public ReadView {
   // keys): Compact() does the first share, and every later Commit() goes on
   // until done, so a huge history never makes one LMDB txn huge. When the
   // writer is idle, an empty Write()+Commit() advances it
-  // (KvStore::CompactionPending()); Open() finishes an interrupted one.
+  // (KvStore::CompactionPending()); after Open() an interrupted one goes on the same way.
   // Errors: kCompacted if rev <= CompactRev(), kFutureRev if rev > Rev().
   Status Compact(int64_t rev);
   // The parts of Compact(): ScheduleCompact records the new compact
@@ -365,7 +368,7 @@ class KvStore {
   std::atomic<uint64_t> consistent_index_{0};
   std::atomic<bool> writer_active_{false};
   std::atomic<bool> compaction_pending_{false};
-  size_t compact_keys_per_txn_ = 10000;
+  size_t compact_keys_per_txn_ = 1000;
   // Reset read transactions kept for reuse (see Read()).
   std::unique_ptr<ReaderPool> readers_;
   // Named tables other than mvcc's own, opened by committed write txns.

@@ -179,6 +179,8 @@ class Applier {
   Status ApplyAlarm(mvcc::WriteTxn& txn, const etcdserverpb::AlarmRequest& request,
                     etcdserverpb::AlarmResponse* response);
   void MaybeRequestSnapshot();
+  // One share of an unfinished physical compaction, when idle.
+  void ContinueCompaction();
 
   const ApplierContext ctx_;
   std::atomic<uint64_t> applied_index_{0};

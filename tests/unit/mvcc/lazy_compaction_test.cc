@@ -78,5 +78,40 @@ TEST(LazyCompactionTest, ProgressIsInvisible) {
   EXPECT_EQ(lazy->DbSizeInUseBytes() > 0, true);
 }
 
+// A restart must not wait for a large compaction to finish: Open() leaves it
+// pending, reads are the same as before the restart, and later commits
+// finish it.
+TEST(LazyCompactionTest, ReopenLeavesItPendingAndInvisible) {
+  testing::TempDir dir;
+  const Options options{.compact_keys_per_txn = 1};
+  std::vector<std::string> before;
+  {
+    auto store = KvStore::Open(dir.path(), options).value();
+    for (int round = 0; round < 3; ++round) {
+      for (const char* key : {"a", "b", "c", "d"}) {
+        auto w = store->Write().value();
+        w->BeginRevision();
+        ASSERT_TRUE(w->Put(key, "v" + std::to_string(round), 0).ok());
+        w->EndRevision();
+        ASSERT_TRUE(w->Commit().ok());
+      }
+    }
+    auto w = store->Write().value();
+    ASSERT_TRUE(w->Compact(store->CurrentRevision() - 1).ok());
+    ASSERT_TRUE(w->Commit().ok());
+    ASSERT_TRUE(store->CompactionPending());
+    before = Snapshot(*store);
+  }
+  auto reopened = KvStore::Open(dir.path(), options).value();
+  EXPECT_TRUE(reopened->CompactionPending());
+  EXPECT_EQ(Snapshot(*reopened), before);
+  int commits = 0;
+  while (reopened->CompactionPending()) {
+    ASSERT_TRUE(reopened->Write().value()->Commit().ok());
+    ASSERT_LT(++commits, 100);
+  }
+  EXPECT_EQ(Snapshot(*reopened), before);
+}
+
 }  // namespace
 }  // namespace etcdpp::mvcc
