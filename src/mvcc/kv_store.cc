@@ -17,8 +17,50 @@
 #include "mvcc/key_codec.h"
 #include "mvcc/key_record.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define ETCDPP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ETCDPP_TSAN 1
+#endif
+#endif
+#if defined(ETCDPP_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace etcdpp::mvcc {
 namespace {
+
+// LMDB's map is shared memory that liblmdb hands between the writer and the
+// readers: a reader sees the pages of the commit whose meta page it found
+// when its transaction began (or was renewed), and a writer reuses a page
+// only once no reader slot can still reach it. liblmdb orders both with
+// plain loads, stores and barriers that ThreadSanitizer does not see, so
+// our own in-place accesses to the map (MDB_RESERVE writes, reads of
+// records through their MDB_val) look unordered to it. Under TSan these
+// hooks restate liblmdb's two orderings as release/acquire pairs on the
+// store's two addresses; elsewhere they compile to nothing:
+//  * PublishingCommit, just before mdb_txn_commit: every page this write
+//    transaction filled happens before any read transaction that begins
+//    afterwards (ReadSnapshotBegun after mdb_txn_begin/renew).
+//  * ReadSnapshotEnding, just before mdb_txn_reset/abort of a read txn:
+//    every access of that reader happens before a writer reuses a page
+//    (ReaderSlotsObserved before the writer fills a reserved value).
+// A release placed before the call that actually publishes can only hide a
+// race, never report a false one, which is the safe side for a sanitizer.
+#if defined(ETCDPP_TSAN)
+void TsanRelease(const void* addr) { __tsan_release(const_cast<void*>(addr)); }
+void TsanAcquire(const void* addr) { __tsan_acquire(const_cast<void*>(addr)); }
+#else
+void TsanRelease(const void*) {}
+void TsanAcquire(const void*) {}
+#endif
+
+// The sync addresses: the store for commits, its reader pool for readers.
+void PublishingCommit(const void* store) { TsanRelease(store); }
+void ReadSnapshotBegun(const void* store) { TsanAcquire(store); }
+void ReadSnapshotEnding(const void* reader_pool) { TsanRelease(reader_pool); }
+void ReaderSlotsObserved(const void* reader_pool) { TsanAcquire(reader_pool); }
 
 constexpr std::string_view kKeyTable = "key";
 constexpr std::string_view kRevTable = "rev";
@@ -632,6 +674,7 @@ class KvStore::ReaderPool {
 // ReadTxn
 
 ReadTxn::~ReadTxn() {
+  ReadSnapshotEnding(store_->readers_.get());
   mdb_txn_reset(txn_);
   const_cast<KvStore*>(store_)->readers_->Give({txn_, key_cursor_});
 }
@@ -680,6 +723,7 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
     failed_ = true;
     return LmdbError(rc, "put key record");
   }
+  ReaderSlotsObserved(mutable_store_->readers_.get());
   KeyRecordHeader h{flags, create, version, lease};
   char* out = static_cast<char*>(v.mv_data);
   EncodeKeyRecordHeader(h, out);
@@ -701,6 +745,7 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
     failed_ = true;
     return LmdbError(rc, "put rev record");
   }
+  ReaderSlotsObserved(mutable_store_->readers_.get());
   out = static_cast<char*>(rv.mv_data);
   out[0] = static_cast<char>(flags);
   if (!key.empty()) std::memcpy(out + kRevRecordHeaderBytes, key.data(), key.size());
@@ -902,6 +947,7 @@ Status WriteTxn::Commit() {
     if (!done.ok()) return done.status();
   }
   ETCDPP_RETURN_IF_ERROR(WriteState());
+  PublishingCommit(mutable_store_);
   int rc = mdb_txn_commit(txn_);
   committed_ = true;  // Even on failure LMDB has freed the transaction.
   if (rc != 0) return LmdbError(rc, "commit");
@@ -1074,6 +1120,7 @@ Result<std::unique_ptr<ReadTxn>> KvStore::Read() const {
       return LmdbError(rc, "open cursor");
     }
   }
+  ReadSnapshotBegun(this);
   std::unique_ptr<ReadTxn> r(new ReadTxn(this, reader.txn));
   r->key_cursor_ = reader.key_cursor;
   ETCDPP_RETURN_IF_ERROR(r->LoadState());
@@ -1138,9 +1185,11 @@ Result<TablesDigest> KvStore::HashBackend() const {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_->get(), nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return LmdbError(rc, "begin read txn");
+  ReadSnapshotBegun(this);
   auto hash = HashTables(txn, tables, [](std::string_view table, std::string_view key) {
     return table == kMetaTable && (key == kMetaConsistentIndex || key == kMetaFinishedCompact);
   });
+  ReadSnapshotEnding(readers_.get());
   mdb_txn_abort(txn);
   return hash;
 }
