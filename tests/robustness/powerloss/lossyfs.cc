@@ -88,7 +88,14 @@ void SavePages(State& s, const std::string& path, int fd, uint64_t first, uint64
     if (p * kPage < u.synced_size) {
       bytes.resize(std::min(kPage, u.synced_size - p * kPage));
       ssize_t n = ::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(p * kPage));
-      bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+      if (n < 0) {
+        // An empty saved page means "held nothing": the cut would zero
+        // bytes that may have been synced. Better no test than a false one.
+        std::fprintf(stderr, "lossyfs: cannot save page %llu of %s: %s\n",
+                     static_cast<unsigned long long>(p), path.c_str(), std::strerror(errno));
+        std::abort();
+      }
+      bytes.resize(static_cast<size_t>(n));
     }
     u.pages.emplace(p, std::move(bytes));
   }
@@ -242,8 +249,16 @@ int Utimens(const char* path, const struct timespec tv[2], fuse_file_info*) {
   return Err(::utimensat(AT_FDCWD, Real(path).c_str(), tv, AT_SYMLINK_NOFOLLOW));
 }
 
+// Flags for the backing descriptor of a file the caller opens with `flags`.
+// It is always readable: before a write changes a page, SavePages reads the
+// page's synced bytes through it, and a write-only handle (how the WAL opens
+// its segments) would make that read fail.
+int BackingFlags(int flags) {
+  return (flags & O_ACCMODE) == O_WRONLY ? (flags & ~O_ACCMODE) | O_RDWR : flags;
+}
+
 int Create(const char* path, mode_t mode, fuse_file_info* fi) {
-  int fd = ::open(Real(path).c_str(), fi->flags, mode);
+  int fd = ::open(Real(path).c_str(), BackingFlags(fi->flags), mode);
   if (fd < 0) return -errno;
   fi->fh = static_cast<uint64_t>(fd);
   return 0;
@@ -251,7 +266,7 @@ int Create(const char* path, mode_t mode, fuse_file_info* fi) {
 
 int Open(const char* path, fuse_file_info* fi) {
   State& s = *state();
-  int fd = ::open(Real(path).c_str(), fi->flags & ~O_TRUNC);
+  int fd = ::open(Real(path).c_str(), BackingFlags(fi->flags) & ~O_TRUNC);
   if (fd < 0) return -errno;
   if (fi->flags & O_TRUNC) {
     SaveResize(s, path, fd, FileSize(fd), 0);
