@@ -91,6 +91,8 @@ class Writers:
         self.snapshots = 0
         # Defrag or snapshot calls that failed while the member was up.
         self.call_errors = []
+        # Puts that failed while the member was up (each ends its writer).
+        self.put_errors = []
         # Set while a call is in flight: read at the cut.
         self.defrag_in_flight = threading.Event()
         self.snapshot_in_flight = threading.Event()
@@ -108,8 +110,10 @@ class Writers:
             value = f"{key}:{rng.randrange(1 << 30)}" * rng.choice([1, 4, 40])
             try:
                 self.client.put(key, value)
-            except Exception:
-                return  # the member is gone: the cut came
+            except Exception as e:
+                if not self.stop.is_set():
+                    self.put_errors.append(f"put {key}: {e}")
+                return  # the member is gone (the cut came), or refused the write
             with self.lock:
                 self.acknowledged[key] = value
             seq += 1
@@ -247,6 +251,13 @@ def main():
             # stop was set before the kill: these failed while the member ran.
             failures += [f"cut {cut}: a call failed while the member ran: {e}"
                          for e in writers.call_errors]
+            # A member that takes no writes after a restart (say, one whose
+            # replay left Raft's log behind the store's consistent index, so
+            # new entries are skipped as already applied) keeps every old
+            # write and would pass the checks above.
+            if not writers.acknowledged:
+                failures.append(f"cut {cut}: no write was acknowledged before the cut"
+                                f"{': ' + writers.put_errors[0] if writers.put_errors else ''}")
             report = lossy.cut()
             lossy = None
             log(f"cut {cut}: {len(writers.acknowledged)} writes acknowledged, "
