@@ -13,7 +13,9 @@ mounted again and the member restarted on what is left. After each cut:
   * the member starts (a corrupt store must never be served: it starts
     clean or refuses with an error naming the file, which fails the test);
   * every write acknowledged before the cut is there with its value;
-  * the store reads whole (a range over every key) and HashKV answers.
+  * the store reads whole (a range over every key) and HashKV answers;
+  * the round before the cut acknowledged at least one write (a member
+    that silently stops taking writes keeps every old one).
 The member snapshots every 300 entries (--snapshot-count), so cuts land
 during snapshots, WAL cuts and releases too. A defragmenter asks for an
 online defrag and a backup thread streams `snapshot save` (the member
