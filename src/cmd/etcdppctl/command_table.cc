@@ -8,7 +8,8 @@ const std::vector<CommandSpec>& AllCommands() {
   static const std::vector<CommandSpec> kAll = [] {
     std::vector<CommandSpec> all;
     for (auto part : {KvCommandSpecs, ClusterCommandSpecs, LeaseCommandSpecs, WatchCommandSpecs,
-                      MaintenanceCommandSpecs, ConcurrencyCommandSpecs, AuthCommandSpecs}) {
+                      MaintenanceCommandSpecs, ConcurrencyCommandSpecs, AuthCommandSpecs,
+                      MirrorCommandSpecs, CheckCommandSpecs}) {
       std::vector<CommandSpec> specs = part();
       all.insert(all.end(), specs.begin(), specs.end());
     }
@@ -23,6 +24,7 @@ const std::vector<GroupSpec>& AllGroups() {
   static const std::vector<GroupSpec> kGroups = {
       {"alarm", "list or clear the cluster's alarms (e.g. NOSPACE)"},
       {"auth", "turn authentication on or off"},
+      {"check", "measure how fast the cluster takes writes"},
       {"endpoint", "ask each endpoint (or, with --cluster, each member) about itself"},
       {"lease", "grant, renew, inspect and revoke leases"},
       {"member", "list the cluster's members and change the membership"},

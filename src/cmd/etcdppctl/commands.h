@@ -60,6 +60,8 @@ std::vector<CommandSpec> WatchCommandSpecs();        // watch
 std::vector<CommandSpec> MaintenanceCommandSpecs();  // alarm, defrag, snapshot, hashkv
 std::vector<CommandSpec> ConcurrencyCommandSpecs();  // lock, elect
 std::vector<CommandSpec> AuthCommandSpecs();         // auth, user, role
+std::vector<CommandSpec> MirrorCommandSpecs();       // make-mirror
+std::vector<CommandSpec> CheckCommandSpecs();        // check perf, check datascale
 
 // The endpoints a command addresses one by one: --endpoints, or with
 // `cluster` every member's client URLs (etcdctl's --cluster). On failure
