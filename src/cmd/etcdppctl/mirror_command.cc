@@ -43,7 +43,7 @@ class MakeMirrorCommand : public Command {
 
   int Run(Invocation& inv) override {
     if (inv.args().size() != 1) {
-      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "make-mirror takes one destination argument."));
+      return inv.Fail(CtlStatus::Fail(kExitBadArgs, "make-mirror takes one destination argument"));
     }
     if (no_dest_prefix_ && !dest_prefix_.empty()) {
       return inv.Fail(CtlStatus::Fail(kExitBadArgs,
