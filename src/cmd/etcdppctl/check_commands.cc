@@ -1,19 +1,33 @@
-// check perf: etcdctl 3.4's write benchmark with a pass/fail verdict.
+// check perf and check datascale: etcdctl 3.4's load checks, with its
+// verdict lines and exit codes, which scripts read.
 //
-// For 60 seconds, `clients` connections put 1 KiB values under random
-// 256-byte keys below --prefix, all together paced to `rate` puts per
-// second. The run passes when the throughput reaches 90% of the rate, the
-// slowest put took at most 0.5 s and the latencies' standard deviation is
-// at most 0.1 s. The keys are deleted afterwards. The verdict lines and the
-// exit code are what scripts read; they follow etcdctl's exactly.
+// check perf: for 60 seconds, `clients` connections put 1 KiB values under
+// random 256-byte keys below --prefix, all together paced to `rate` puts
+// per second. The run passes when the throughput reaches 90% of the rate,
+// the slowest put took at most 0.5 s and the latencies' standard deviation
+// is at most 0.1 s.
+//
+// check datascale: puts a fixed number of 512-byte keys with 512-byte values
+// as fast as the connections go and prints how much the first endpoint's
+// resident memory grew.
+//
+// Both delete their keys afterwards and refuse a prefix that has keys.
 #include <fmt/format.h>
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -83,14 +97,20 @@ class PerfResults {
   void AddError(const std::string& text) {
     std::lock_guard<std::mutex> lock(mu_);
     ++errors_[text];
+    ++error_count_;
+  }
+  size_t count() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return latencies_.size() + error_count_;
   }
   // Only once every worker has ended.
   const std::vector<double>& latencies() const { return latencies_; }
   const std::map<std::string, int>& errors() const { return errors_; }
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<double> latencies_;
+  size_t error_count_ = 0;
   std::map<std::string, int> errors_;
 };
 
@@ -103,6 +123,112 @@ std::string MinutesSeconds(int64_t seconds) {
 std::string GoWholeSeconds(int64_t seconds) {
   if (seconds < 60) return fmt::format("{}s", seconds);
   return fmt::format("{}m{}s", seconds / 60, seconds % 60);
+}
+
+// One client connection's share of a load: puts `value_size` zero bytes
+// under `prefix` plus a random `key_size`-byte name while `next()` grants
+// another put. Its own Client, because a Client serves one thread.
+void PutWhileGranted(ClientOptions options, uint64_t seed, const std::string& prefix,
+                     size_t key_size, size_t value_size, const std::function<bool()>& next,
+                     PerfResults& results) {
+  Client client(std::move(options));
+  std::mt19937_64 random(seed);
+  std::uniform_int_distribution<int64_t> key_number(0, INT64_MAX - 1);
+  etcdserverpb::PutRequest put;
+  put.set_value(std::string(value_size, '\0'));
+  while (next()) {
+    // A random number as a Go varint (zig-zag), zero-padded to key_size.
+    std::string key(key_size, '\0');
+    uint64_t zigzag = static_cast<uint64_t>(key_number(random)) << 1;
+    size_t at = 0;
+    while (zigzag >= 0x80) {
+      key[at++] = static_cast<char>((zigzag & 0x7f) | 0x80);
+      zigzag >>= 7;
+    }
+    key[at] = static_cast<char>(zigzag);
+    put.set_key(prefix + key);
+    etcdserverpb::PutResponse resp;
+    const Clock::time_point sent = Clock::now();
+    grpc::Status st = client.Put(put, &resp);
+    if (st.ok()) {
+      results.Add(std::chrono::duration<double>(Clock::now() - sent).count());
+    } else {
+      results.AddError(ErrorText(st));
+    }
+  }
+}
+
+// Runs `clients` PutWhileGranted workers to the end.
+void RunPutWorkers(const ClientOptions& options, int clients, const std::string& prefix,
+                   size_t key_size, size_t value_size, const std::function<bool()>& next,
+                   PerfResults& results) {
+  std::random_device seeds;
+  std::vector<std::thread> workers;
+  workers.reserve(clients);
+  for (int i = 0; i < clients; ++i) {
+    workers.emplace_back(PutWhileGranted, options, (uint64_t{seeds()} << 32) | seeds(),
+                         std::cref(prefix), key_size, value_size, std::cref(next),
+                         std::ref(results));
+  }
+  for (std::thread& worker : workers) worker.join();
+}
+
+// Fails (printing why, as etcdctl does) when `prefix` already has keys.
+std::optional<int> RefuseUsedPrefix(Invocation& inv, const std::string& prefix) {
+  etcdserverpb::RangeRequest probe;
+  probe.set_key(prefix);
+  probe.set_range_end(PrefixRangeEnd(prefix));
+  probe.set_limit(1);
+  etcdserverpb::RangeResponse probed;
+  grpc::Status st = inv.client().Range(probe, &probed);
+  if (!st.ok()) return inv.RpcFailure(st);
+  if (probed.kvs_size() == 0) return std::nullopt;
+  return inv.Fail(
+      CtlStatus::Fail(kExitInvalidInput,
+                      fmt::format("prefix {} has keys. Delete with etcdctl del --prefix {} first",
+                                  GoQuote(prefix), prefix)));
+}
+
+// Deletes the test keys, then compacts and defragments when asked.
+std::optional<int> CleanUp(Invocation& inv, const std::string& prefix, bool auto_compact,
+                           bool auto_defrag) {
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key(prefix);
+  del.set_range_end(PrefixRangeEnd(prefix));
+  etcdserverpb::DeleteRangeResponse deleted;
+  grpc::Status st = inv.client().DeleteRange(del, &deleted);
+  if (!st.ok()) return inv.RpcFailure(st);
+  if (auto_compact) {
+    const int64_t rev = deleted.header().revision();
+    inv.io().out << "Compacting with revision " << rev << "\n";
+    etcdserverpb::CompactionRequest compact;
+    compact.set_revision(rev);
+    compact.set_physical(true);
+    etcdserverpb::CompactionResponse compacted;
+    st = inv.client().Compact(compact, &compacted);
+    if (!st.ok()) return inv.RpcFailure(st);
+    inv.io().out << "Compacted with revision " << rev << "\n";
+  }
+  if (auto_defrag) {
+    for (const std::string& ep : inv.client().options().endpoints) {
+      inv.io().out << "Defragmenting " << GoQuote(ep) << "\n";
+      etcdserverpb::DefragmentResponse defragged;
+      st = inv.client().DefragmentOn(ep, &defragged);
+      if (!st.ok()) return inv.RpcFailure(st);
+      inv.io().out << "Defragmented " << GoQuote(ep) << "\n";
+    }
+  }
+  return std::nullopt;
+}
+
+// Prints etcdctl's error lines; true when there were errors.
+bool ReportErrors(std::ostream& out, const PerfResults& results) {
+  if (results.errors().empty()) return false;
+  out << "FAIL: too many errors\n";
+  for (const auto& [text, count] : results.errors()) {
+    out << "FAIL: ERROR(" << text << ") -> " << count << "\n";
+  }
+  return true;
 }
 
 class CheckPerfCommand : public Command {
@@ -125,19 +251,7 @@ class CheckPerfCommand : public Command {
     if (auto rc = inv.PrepareClient()) return *rc;
     const int seconds = RunSeconds(inv);
 
-    etcdserverpb::RangeRequest probe;
-    probe.set_key(prefix_);
-    probe.set_range_end(PrefixRangeEnd(prefix_));
-    probe.set_limit(1);
-    etcdserverpb::RangeResponse probed;
-    grpc::Status st = inv.client().Range(probe, &probed);
-    if (!st.ok()) return inv.RpcFailure(st);
-    if (probed.kvs_size() > 0) {
-      return inv.Fail(CtlStatus::Fail(
-          kExitInvalidInput, fmt::format("prefix {} has keys. Delete with etcdctl del --prefix {} "
-                                         "first",
-                                         GoQuote(prefix_), prefix_)));
-    }
+    if (auto rc = RefuseUsedPrefix(inv, prefix_)) return *rc;
 
     PerfResults results;
     const Clock::time_point start = Clock::now();
@@ -145,42 +259,14 @@ class CheckPerfCommand : public Command {
                 start + std::chrono::seconds(seconds));
     std::atomic<bool> done{false};
     std::thread progress([&] { ShowProgress(inv, start, seconds, done); });
-    std::vector<std::thread> workers;
-    workers.reserve(load->clients);
-    for (int i = 0; i < load->clients; ++i) {
-      workers.emplace_back([&, i] { PutUntilDone(inv.client().options(), i, pacer, results); });
-    }
-    for (std::thread& worker : workers) worker.join();
+    RunPutWorkers(
+        inv.client().options(), load->clients, prefix_, 256, 1024,
+        [&pacer] { return pacer.Wait(); }, results);
     const double total_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     done = true;
     progress.join();
 
-    etcdserverpb::DeleteRangeRequest del;
-    del.set_key(prefix_);
-    del.set_range_end(PrefixRangeEnd(prefix_));
-    etcdserverpb::DeleteRangeResponse deleted;
-    st = inv.client().DeleteRange(del, &deleted);
-    if (!st.ok()) return inv.RpcFailure(st);
-    if (auto_compact_) {
-      const int64_t rev = deleted.header().revision();
-      inv.io().out << "Compacting with revision " << rev << "\n";
-      etcdserverpb::CompactionRequest compact;
-      compact.set_revision(rev);
-      compact.set_physical(true);
-      etcdserverpb::CompactionResponse compacted;
-      st = inv.client().Compact(compact, &compacted);
-      if (!st.ok()) return inv.RpcFailure(st);
-      inv.io().out << "Compacted with revision " << rev << "\n";
-    }
-    if (auto_defrag_) {
-      for (const std::string& ep : inv.client().options().endpoints) {
-        inv.io().out << "Defragmenting " << GoQuote(ep) << "\n";
-        etcdserverpb::DefragmentResponse defragged;
-        st = inv.client().DefragmentOn(ep, &defragged);
-        if (!st.ok()) return inv.RpcFailure(st);
-        inv.io().out << "Defragmented " << GoQuote(ep) << "\n";
-      }
-    }
+    if (auto rc = CleanUp(inv, prefix_, auto_compact_, auto_defrag_)) return *rc;
     return Verdict(inv, *load, results, total_seconds);
   }
 
@@ -193,36 +279,6 @@ class CheckPerfCommand : public Command {
       if (value > 0) return static_cast<int>(value);
     }
     return kDefaultSeconds;
-  }
-
-  // One client connection's share of the load: its own Client, because a
-  // Client serves one thread.
-  void PutUntilDone(ClientOptions options, int worker, Pacer& pacer, PerfResults& results) const {
-    Client client(std::move(options));
-    std::mt19937_64 random(std::random_device{}() + static_cast<uint64_t>(worker));
-    std::uniform_int_distribution<int64_t> key_number(0, INT64_MAX - 1);
-    etcdserverpb::PutRequest put;
-    put.set_value(std::string(1024, '\0'));
-    while (pacer.Wait()) {
-      // A random number as a Go varint (zig-zag), zero-padded to 256 bytes.
-      std::string key(256, '\0');
-      uint64_t zigzag = static_cast<uint64_t>(key_number(random)) << 1;
-      size_t at = 0;
-      while (zigzag >= 0x80) {
-        key[at++] = static_cast<char>((zigzag & 0x7f) | 0x80);
-        zigzag >>= 7;
-      }
-      key[at] = static_cast<char>(zigzag);
-      put.set_key(prefix_ + key);
-      etcdserverpb::PutResponse resp;
-      const Clock::time_point sent = Clock::now();
-      grpc::Status st = client.Put(put, &resp);
-      if (st.ok()) {
-        results.Add(std::chrono::duration<double>(Clock::now() - sent).count());
-      } else {
-        results.AddError(ErrorText(st));
-      }
-    }
   }
 
   // etcdctl's progress bar without the bar: "\r N / total  P% 00mSSs" once a
@@ -243,14 +299,7 @@ class CheckPerfCommand : public Command {
   int Verdict(Invocation& inv, const PerfLoad& load, const PerfResults& results,
               double total_seconds) const {
     std::ostream& out = inv.io().out;
-    bool ok = true;
-    if (!results.errors().empty()) {
-      out << "FAIL: too many errors\n";
-      for (const auto& [text, count] : results.errors()) {
-        out << "FAIL: ERROR(" << text << ") -> " << count << "\n";
-      }
-      ok = false;
-    }
+    bool ok = !ReportErrors(out, results);
     const std::vector<double>& latencies = results.latencies();
     double slowest = 0, mean = 0, variance = 0;
     for (double l : latencies) {
@@ -291,6 +340,172 @@ class CheckPerfCommand : public Command {
   bool auto_defrag_ = false;
 };
 
+// The server's resident memory in bytes, from the Prometheus text at
+// http://<endpoint>/metrics (etcdctl reads the same gauge), or 0 after
+// printing why it could not be read. Plain HTTP only.
+double ResidentMemoryBytes(std::ostream& out, const std::string& endpoint) {
+  if (endpoint.rfind("https://", 0) == 0) {
+    out << "fetch error: etcdppctl reads /metrics over plain http only\n";
+    return 0;
+  }
+  std::string host_port = StripScheme(endpoint);
+  size_t colon = host_port.rfind(':');
+  std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
+  std::string port = colon == std::string::npos ? "80" : host_port.substr(colon + 1);
+  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    out << "fetch error: " << host_port << ": " << gai_strerror(rc) << "\n";
+    return 0;
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  if (fd < 0) {
+    out << "fetch error: " << host_port << ": " << std::strerror(errno) << "\n";
+    return 0;
+  }
+  timeval limit{10, 0};  // a server that stops answering must not hang the check
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  const std::string request =
+      "GET /metrics HTTP/1.1\r\nHost: " + host_port + "\r\nConnection: close\r\n\r\n";
+  std::string response;
+  bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+              static_cast<ssize_t>(request.size());
+  char buf[65536];
+  for (ssize_t n; sent && (n = recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, n);
+  close(fd);
+  const std::string key = "process_resident_memory_bytes";
+  size_t body = response.find("\r\n\r\n");
+  for (size_t at = body; at != std::string::npos && at < response.size();) {
+    size_t line = at + 1;
+    size_t end = response.find('\n', line);
+    if (response.compare(line, key.size(), key) == 0) {
+      std::string value = response.substr(line + key.size(), end - line - key.size());
+      char* parsed_end = nullptr;
+      double bytes = std::strtod(value.c_str(), &parsed_end);
+      if (parsed_end == value.c_str()) {
+        out << "parse error: " << GoQuote(value) << "\n";
+        return 0;
+      }
+      return bytes;
+    }
+    at = end;
+  }
+  out << "could not find: " << key << "\n";
+  return 0;
+}
+
+struct DatascaleLoad {
+  int puts;
+  int clients;
+};
+
+const DatascaleLoad* FindDatascaleLoad(const std::string& name) {
+  static const std::map<std::string, DatascaleLoad> kLoads = {
+      {"s", {10000, 50}},        {"small", {10000, 50}},      {"m", {100000, 200}},
+      {"medium", {100000, 200}}, {"l", {1000000, 500}},       {"large", {1000000, 500}},
+      {"xl", {3000000, 1000}},   {"xLarge", {3000000, 1000}},
+  };
+  auto it = kLoads.find(name);
+  return it == kLoads.end() ? nullptr : &it->second;
+}
+
+// check datascale: how much more memory the first endpoint's server holds
+// after a fixed number of 512-byte keys with 512-byte values are put.
+class CheckDatascaleCommand : public Command {
+ public:
+  void AddFlags(FlagSet* f) override {
+    f->AddString("load", 0, &load_, "s",
+                 "workload: s (small, 10000 keys), m (medium, 100000), l (large, 1000000) or xl "
+                 "(xLarge, 3000000)");
+    f->AddString("prefix", 0, &prefix_, "/etcdctl-check-datascale/",
+                 "write the test keys under this prefix, which must be empty");
+    f->AddBool("auto-compact", 0, &auto_compact_, false,
+               "afterwards, compact the history up to the last revision");
+    f->AddBool("auto-defrag", 0, &auto_defrag_, false,
+               "afterwards, defragment every endpoint's database");
+  }
+
+  int Run(Invocation& inv) override {
+    const DatascaleLoad* load = FindDatascaleLoad(load_);
+    if (!load) return inv.Fail(CtlStatus::Fail(kExitBadFeature, "unknown load option " + load_));
+    if (auto rc = inv.PrepareClient()) return *rc;
+    if (auto rc = RefuseUsedPrefix(inv, prefix_)) return *rc;
+    std::ostream& out = inv.io().out;
+    const std::string& endpoint = inv.client().options().endpoints[0];
+    const double before = ResidentMemoryBytes(out, endpoint);
+    if (before == 0) {
+      out << "FAIL: Could not read process_resident_memory_bytes before the put operations.\n";
+      return kExitError;
+    }
+    out << "Start data scale check for work load [" << load->puts
+        << " key-value pairs, 1024 bytes per key-value, " << load->clients
+        << " concurrent clients].\n";
+
+    PerfResults results;
+    std::atomic<int> granted{0};
+    std::atomic<bool> done{false};
+    const Clock::time_point start = Clock::now();
+    std::thread progress([&] { ShowProgress(out, start, load->puts, results, done); });
+    RunPutWorkers(
+        inv.client().options(), load->clients, prefix_, 512, 512,
+        [&] { return granted.fetch_add(1) < load->puts; }, results);
+    done = true;
+    progress.join();
+
+    const double after = ResidentMemoryBytes(out, endpoint);
+    if (after == 0) {
+      out << "FAIL: Could not read process_resident_memory_bytes after the put operations.\n";
+      return kExitError;
+    }
+    if (auto rc = CleanUp(inv, prefix_, auto_compact_, auto_defrag_)) return *rc;
+    if (ReportErrors(out, results)) return kExitError;
+    out << fmt::format("PASS: Approximate system memory used : {:.2f} MB.\n",
+                       (after - before) / (1024 * 1024));
+    return kExitSuccess;
+  }
+
+ private:
+  // etcdctl's progress bar without the bar, counting puts, redrawn every
+  // 200 ms: "\r N / total  P% 00mSSs", ended by the elapsed time.
+  static void ShowProgress(std::ostream& out, Clock::time_point start, int total,
+                           const PerfResults& results, const std::atomic<bool>& done) {
+    auto line = [&](size_t current) {
+      out << fmt::format("\r {} / {} {:7.2f}%", current, total, 100.0 * current / total);
+    };
+    while (!done) {
+      size_t current = results.count();
+      line(current);
+      auto elapsed = Clock::now() - start;
+      if (current > 0) {
+        auto left = std::chrono::duration_cast<std::chrono::seconds>(
+            elapsed / current * (total - static_cast<int64_t>(current)));
+        if (left.count() > 0) out << " " << MinutesSeconds(left.count());
+      }
+      out.flush();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    line(total);
+    out << " "
+        << GoWholeSeconds(
+               std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count())
+        << "\n";
+  }
+
+  std::string load_, prefix_;
+  bool auto_compact_ = false;
+  bool auto_defrag_ = false;
+};
+
 }  // namespace
 
 std::vector<CommandSpec> CheckCommandSpecs() {
@@ -303,6 +518,13 @@ std::vector<CommandSpec> CheckCommandSpecs() {
        "Prints one PASS or FAIL line per criterion, then the verdict; exits 1 on\n"
        "FAIL. Run it against an idle cluster: the load is real.",
        Make<CheckPerfCommand>},
+      {"check datascale", "", "measure the server memory a batch of keys takes",
+       "Reads process_resident_memory_bytes from the first endpoint's /metrics,\n"
+       "puts as many keys as --load names (512-byte names, 512-byte values) from\n"
+       "many connections at once, reads the gauge again and prints the\n"
+       "difference in MB. The keys are deleted afterwards. The first endpoint\n"
+       "must serve /metrics over plain http.",
+       Make<CheckDatascaleCommand>},
   };
 }
 

@@ -24,7 +24,7 @@ const std::vector<GroupSpec>& AllGroups() {
   static const std::vector<GroupSpec> kGroups = {
       {"alarm", "list or clear the cluster's alarms (e.g. NOSPACE)"},
       {"auth", "turn authentication on or off"},
-      {"check", "measure how fast the cluster takes writes"},
+      {"check", "measure the cluster's write latency or memory use under a test load"},
       {"endpoint", "ask each endpoint (or, with --cluster, each member) about itself"},
       {"lease", "grant, renew, inspect and revoke leases"},
       {"member", "list the cluster's members and change the membership"},

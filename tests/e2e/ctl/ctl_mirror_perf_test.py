@@ -6,8 +6,9 @@ and live updates (a put, a delete, a two-key transaction) must reach the
 destination with the keys named as --prefix/--dest-prefix/--no-dest-prefix
 say, and the running total lines must count them. check perf runs for two
 seconds (ETCDPPCTL_CHECK_PERF_SECONDS) and its verdict lines must have
-etcdctl 3.4's shape; its argument errors are compared byte for byte with
-etcdctl against the reference etcd.
+etcdctl 3.4's shape, and so must those of a check datascale --load s
+(10000 puts). Argument errors are compared byte for byte with etcdctl
+against the reference etcd.
 
     /usr/bin/python3 ctl_mirror_perf_test.py --etcdppctl build/bin/etcdppctl \
         --server build/bin/etcdpp --etcdctl /usr/bin/etcdctl --server-cmd /usr/bin/etcd
@@ -185,6 +186,31 @@ def test_perf(tool, etcdctl, ours, theirs):
             run(etcdctl, theirs, "del", setup)
 
 
+def test_datascale(tool, etcdctl, ours, theirs):
+    rc, out, err = run(tool, ours, "check", "datascale")
+    check(err == "" and rc == 0, "check datascale: exit 0, nothing on stderr (%d, %r)" % (rc, err))
+    lines = out.split("\n")
+    check(lines[0] == "Start data scale check for work load [10000 key-value pairs, "
+                      "1024 bytes per key-value, 50 concurrent clients].",
+          "check datascale: first line %r" % lines[0])
+    check(re.fullmatch(r" 10000 / 10000  100\.00% \d+s", lines[1].split("\r")[-1]) is not None,
+          "check datascale: progress ends at 10000 (%r)" % lines[1][-40:])
+    check(re.fullmatch(r"PASS: Approximate system memory used : -?\d+\.\d\d MB\.", lines[2])
+          is not None and lines[3:] == [""], "check datascale: verdict %r" % lines[2:])
+    check(dump(tool, ours, "/etcdctl-check-datascale/") == {}, "check datascale: test keys deleted")
+    for args, setup in ((["check", "datascale", "--load", "huge"], None),
+                        (["check", "datascale"], "/etcdctl-check-datascale/x")):
+        if setup:
+            run(tool, ours, "put", setup, "v")
+            run(etcdctl, theirs, "put", setup, "v")
+        mine = run(tool, ours, *args)
+        ref = run(etcdctl, theirs, *args)
+        check(mine == ref, "%s: %r == etcdctl's %r" % (" ".join(args), mine, ref))
+        if setup:
+            run(tool, ours, "del", setup)
+            run(etcdctl, theirs, "del", setup)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--etcdppctl", required=True)
@@ -207,6 +233,7 @@ def main():
                     lambda k: k[len("a/"):])
         test_mirror_errors(a.etcdppctl, a.etcdctl, src.endpoint, ref.endpoint)
         test_perf(a.etcdppctl, a.etcdctl, src.endpoint, ref.endpoint)
+        test_datascale(a.etcdppctl, a.etcdctl, src.endpoint, ref.endpoint)
     print("%d failed" % len(failures))
     return 1 if failures else 0
 
