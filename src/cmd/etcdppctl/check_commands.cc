@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -127,11 +128,23 @@ std::string GoWholeSeconds(int64_t seconds) {
 
 // One client connection's share of a load: puts `value_size` zero bytes
 // under `prefix` plus a random `key_size`-byte name while `next()` grants
-// another put. Its own Client, because a Client serves one thread.
+// another put. Its own Client, because a Client serves one thread. The
+// connection is made (by a cheap read) before `connected` is counted down,
+// and the puts wait for `go`, so no put's latency includes a connection
+// setup (etcdctl too dials every client before it starts the clock).
 void PutWhileGranted(ClientOptions options, uint64_t seed, const std::string& prefix,
                      size_t key_size, size_t value_size, const std::function<bool()>& next,
-                     PerfResults& results) {
+                     PerfResults& results, std::latch& connected, std::latch& go) {
   Client client(std::move(options));
+  etcdserverpb::RangeRequest warm_up;
+  warm_up.set_key(prefix);
+  warm_up.set_serializable(true);
+  warm_up.set_count_only(true);
+  etcdserverpb::RangeResponse ignored;
+  // A failure here shows again, and is counted, at the first put.
+  (void)client.Range(warm_up, &ignored);
+  connected.count_down();
+  go.wait();
   std::mt19937_64 random(seed);
   std::uniform_int_distribution<int64_t> key_number(0, INT64_MAX - 1);
   etcdserverpb::PutRequest put;
@@ -158,18 +171,24 @@ void PutWhileGranted(ClientOptions options, uint64_t seed, const std::string& pr
   }
 }
 
-// Runs `clients` PutWhileGranted workers to the end.
+// Runs `clients` PutWhileGranted workers to the end. `on_connected` runs
+// once every worker has its connection, just before the first put.
 void RunPutWorkers(const ClientOptions& options, int clients, const std::string& prefix,
                    size_t key_size, size_t value_size, const std::function<bool()>& next,
-                   PerfResults& results) {
+                   PerfResults& results, const std::function<void()>& on_connected) {
   std::random_device seeds;
+  std::latch connected(clients);
+  std::latch go(1);
   std::vector<std::thread> workers;
   workers.reserve(clients);
   for (int i = 0; i < clients; ++i) {
     workers.emplace_back(PutWhileGranted, options, (uint64_t{seeds()} << 32) | seeds(),
                          std::cref(prefix), key_size, value_size, std::cref(next),
-                         std::ref(results));
+                         std::ref(results), std::ref(connected), std::ref(go));
   }
+  connected.wait();
+  on_connected();
+  go.count_down();
   for (std::thread& worker : workers) worker.join();
 }
 
@@ -254,14 +273,19 @@ class CheckPerfCommand : public Command {
     if (auto rc = RefuseUsedPrefix(inv, prefix_)) return *rc;
 
     PerfResults results;
-    const Clock::time_point start = Clock::now();
-    Pacer pacer(std::chrono::nanoseconds(1'000'000'000LL / load->rate),
-                start + std::chrono::seconds(seconds));
+    Clock::time_point start;
+    std::optional<Pacer> pacer;
     std::atomic<bool> done{false};
-    std::thread progress([&] { ShowProgress(inv, start, seconds, done); });
+    std::thread progress;
     RunPutWorkers(
         inv.client().options(), load->clients, prefix_, 256, 1024,
-        [&pacer] { return pacer.Wait(); }, results);
+        [&pacer] { return pacer->Wait(); }, results,
+        [&] {
+          start = Clock::now();
+          pacer.emplace(std::chrono::nanoseconds(1'000'000'000LL / load->rate),
+                        start + std::chrono::seconds(seconds));
+          progress = std::thread([&] { ShowProgress(inv, start, seconds, done); });
+        });
     const double total_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     done = true;
     progress.join();
@@ -442,23 +466,30 @@ class CheckDatascaleCommand : public Command {
     if (auto rc = RefuseUsedPrefix(inv, prefix_)) return *rc;
     std::ostream& out = inv.io().out;
     const std::string& endpoint = inv.client().options().endpoints[0];
-    const double before = ResidentMemoryBytes(out, endpoint);
+    PerfResults results;
+    // Measured once the test's connections are up, as etcdctl does, so
+    // their cost is not counted as data.
+    double before = 0;
+    std::atomic<int> granted{0};
+    std::atomic<bool> done{false};
+    Clock::time_point start;
+    std::thread progress;
+    RunPutWorkers(
+        inv.client().options(), load->clients, prefix_, 512, 512,
+        [&] { return before != 0 && granted.fetch_add(1) < load->puts; }, results,
+        [&] {
+          before = ResidentMemoryBytes(out, endpoint);
+          if (before == 0) return;
+          out << "Start data scale check for work load [" << load->puts
+              << " key-value pairs, 1024 bytes per key-value, " << load->clients
+              << " concurrent clients].\n";
+          start = Clock::now();
+          progress = std::thread([&] { ShowProgress(out, start, load->puts, results, done); });
+        });
     if (before == 0) {
       out << "FAIL: Could not read process_resident_memory_bytes before the put operations.\n";
       return kExitError;
     }
-    out << "Start data scale check for work load [" << load->puts
-        << " key-value pairs, 1024 bytes per key-value, " << load->clients
-        << " concurrent clients].\n";
-
-    PerfResults results;
-    std::atomic<int> granted{0};
-    std::atomic<bool> done{false};
-    const Clock::time_point start = Clock::now();
-    std::thread progress([&] { ShowProgress(out, start, load->puts, results, done); });
-    RunPutWorkers(
-        inv.client().options(), load->clients, prefix_, 512, 512,
-        [&] { return granted.fetch_add(1) < load->puts; }, results);
     done = true;
     progress.join();
 
