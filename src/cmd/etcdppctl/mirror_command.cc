@@ -21,6 +21,10 @@ namespace {
 // etcdctl prints the running total this often; ETCDPPCTL_MIRROR_REPORT_INTERVAL
 // (whole seconds) shortens it for tests.
 constexpr std::chrono::seconds kDefaultReportInterval{30};
+// etcdctl's mirror calls have no deadline: an unreachable source or
+// destination is waited for, not given up on. Ours end after this long
+// (a bound far enough away to mean "never" yet safe to add to a clock).
+constexpr std::chrono::hours kNoDeadline{24 * 365 * 10};
 // Keys per Range page of the initial copy.
 constexpr int64_t kPageSize = 1000;
 
@@ -56,7 +60,7 @@ class MakeMirrorCommand : public Command {
     ClientOptions dest;
     dest.endpoints = {inv.args()[0]};
     dest.dial_timeout = inv.global().dial_timeout;
-    dest.command_timeout = inv.global().command_timeout;
+    dest.command_timeout = kNoDeadline;
     dest.cacert_file = dest_cacert_;
     dest.cert_file = dest_cert_;
     dest.key_file = dest_key_;
@@ -67,6 +71,9 @@ class MakeMirrorCommand : public Command {
     }
     if (auto rc = inv.PrepareClient()) return *rc;
     Client destination(dest);
+    ClientOptions source_options = inv.client().options();
+    source_options.command_timeout = kNoDeadline;
+    Client source(source_options);
 
     std::chrono::seconds interval = ReportInterval(inv);
     Canceller stop_reports;
@@ -76,7 +83,7 @@ class MakeMirrorCommand : public Command {
         inv.io().out.flush();
       }
     });
-    grpc::Status st = Mirror(inv.client(), destination);
+    grpc::Status st = Mirror(source, destination);
     stop_reports.Cancel();
     reporter.join();
     return inv.Fail(CtlStatus::Fail(kExitError, ErrorText(st)));
