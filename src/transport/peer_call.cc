@@ -27,6 +27,12 @@ void PeerCaller::Call(uint64_t to, const std::string& address, const std::string
   call->done = std::move(done);
   AddHandshake(&call->ctx, Handshake{cluster_id_, self_id_, to});
   call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  // The channel to a peer is shared by every call (the round-trip probe and
+  // the corruption check call while peers are still starting). After a
+  // failed connect it backs off, and a fail-fast call in that window would
+  // fail at once with the old error; a call waits for the connection
+  // instead, bounded by its own deadline.
+  call->ctx.set_wait_for_ready(true);
   InFlight* raw = call.get();
   transportpb::RaftPeer::Stub* stub = nullptr;
   {
