@@ -250,27 +250,40 @@ bool ReportErrors(std::ostream& out, const PerfResults& results) {
   return true;
 }
 
-class CheckPerfCommand : public Command {
- public:
-  void AddFlags(FlagSet* f) override {
-    f->AddString("load", 0, &load_, "s",
-                 "workload: s (small, 150 puts/s), m (medium, 1000), l (large, 8000) or xl "
-                 "(xLarge, 15000)");
-    f->AddString("prefix", 0, &prefix_, "/etcdctl-check-perf/",
+// The flags both check commands take, with their own load names and prefix.
+struct CheckFlags {
+  void Add(FlagSet* f, const char* load_help, const char* default_prefix) {
+    f->AddString("load", 0, &load, "s", load_help);
+    f->AddString("prefix", 0, &prefix, default_prefix,
                  "write the test keys under this prefix, which must be empty");
-    f->AddBool("auto-compact", 0, &auto_compact_, false,
+    f->AddBool("auto-compact", 0, &auto_compact, false,
                "afterwards, compact the history up to the last revision");
-    f->AddBool("auto-defrag", 0, &auto_defrag_, false,
+    f->AddBool("auto-defrag", 0, &auto_defrag, false,
                "afterwards, defragment every endpoint's database");
   }
 
+  std::string load, prefix;
+  bool auto_compact = false;
+  bool auto_defrag = false;
+};
+
+class CheckPerfCommand : public Command {
+ public:
+  void AddFlags(FlagSet* f) override {
+    flags_.Add(f,
+               "workload: s (small, 150 puts/s), m (medium, 1000), l (large, 8000) or xl "
+               "(xLarge, 15000)",
+               "/etcdctl-check-perf/");
+  }
+
   int Run(Invocation& inv) override {
-    const PerfLoad* load = FindPerfLoad(load_);
-    if (!load) return inv.Fail(CtlStatus::Fail(kExitBadFeature, "unknown load option " + load_));
+    const PerfLoad* load = FindPerfLoad(flags_.load);
+    if (!load)
+      return inv.Fail(CtlStatus::Fail(kExitBadFeature, "unknown load option " + flags_.load));
     if (auto rc = inv.PrepareClient()) return *rc;
     const int seconds = RunSeconds(inv);
 
-    if (auto rc = RefuseUsedPrefix(inv, prefix_)) return *rc;
+    if (auto rc = RefuseUsedPrefix(inv, flags_.prefix)) return *rc;
 
     PerfResults results;
     Clock::time_point start;
@@ -278,7 +291,7 @@ class CheckPerfCommand : public Command {
     std::atomic<bool> done{false};
     std::thread progress;
     RunPutWorkers(
-        inv.client().options(), load->clients, prefix_, 256, 1024,
+        inv.client().options(), load->clients, flags_.prefix, 256, 1024,
         [&pacer] { return pacer->Wait(); }, results,
         [&] {
           start = Clock::now();
@@ -290,7 +303,7 @@ class CheckPerfCommand : public Command {
     done = true;
     progress.join();
 
-    if (auto rc = CleanUp(inv, prefix_, auto_compact_, auto_defrag_)) return *rc;
+    if (auto rc = CleanUp(inv, flags_.prefix, flags_.auto_compact, flags_.auto_defrag)) return *rc;
     return Verdict(inv, *load, results, total_seconds);
   }
 
@@ -359,9 +372,7 @@ class CheckPerfCommand : public Command {
     return ok ? kExitSuccess : kExitError;
   }
 
-  std::string load_, prefix_;
-  bool auto_compact_ = false;
-  bool auto_defrag_ = false;
+  CheckFlags flags_;
 };
 
 // The server's resident memory in bytes, from the Prometheus text at
@@ -448,22 +459,18 @@ const DatascaleLoad* FindDatascaleLoad(const std::string& name) {
 class CheckDatascaleCommand : public Command {
  public:
   void AddFlags(FlagSet* f) override {
-    f->AddString("load", 0, &load_, "s",
-                 "workload: s (small, 10000 keys), m (medium, 100000), l (large, 1000000) or xl "
-                 "(xLarge, 3000000)");
-    f->AddString("prefix", 0, &prefix_, "/etcdctl-check-datascale/",
-                 "write the test keys under this prefix, which must be empty");
-    f->AddBool("auto-compact", 0, &auto_compact_, false,
-               "afterwards, compact the history up to the last revision");
-    f->AddBool("auto-defrag", 0, &auto_defrag_, false,
-               "afterwards, defragment every endpoint's database");
+    flags_.Add(f,
+               "workload: s (small, 10000 keys), m (medium, 100000), l (large, 1000000) or xl "
+               "(xLarge, 3000000)",
+               "/etcdctl-check-datascale/");
   }
 
   int Run(Invocation& inv) override {
-    const DatascaleLoad* load = FindDatascaleLoad(load_);
-    if (!load) return inv.Fail(CtlStatus::Fail(kExitBadFeature, "unknown load option " + load_));
+    const DatascaleLoad* load = FindDatascaleLoad(flags_.load);
+    if (!load)
+      return inv.Fail(CtlStatus::Fail(kExitBadFeature, "unknown load option " + flags_.load));
     if (auto rc = inv.PrepareClient()) return *rc;
-    if (auto rc = RefuseUsedPrefix(inv, prefix_)) return *rc;
+    if (auto rc = RefuseUsedPrefix(inv, flags_.prefix)) return *rc;
     std::ostream& out = inv.io().out;
     const std::string& endpoint = inv.client().options().endpoints[0];
     PerfResults results;
@@ -475,7 +482,7 @@ class CheckDatascaleCommand : public Command {
     Clock::time_point start;
     std::thread progress;
     RunPutWorkers(
-        inv.client().options(), load->clients, prefix_, 512, 512,
+        inv.client().options(), load->clients, flags_.prefix, 512, 512,
         [&] { return before != 0 && granted.fetch_add(1) < load->puts; }, results,
         [&] {
           before = ResidentMemoryBytes(out, endpoint);
@@ -498,7 +505,7 @@ class CheckDatascaleCommand : public Command {
       out << "FAIL: Could not read process_resident_memory_bytes after the put operations.\n";
       return kExitError;
     }
-    if (auto rc = CleanUp(inv, prefix_, auto_compact_, auto_defrag_)) return *rc;
+    if (auto rc = CleanUp(inv, flags_.prefix, flags_.auto_compact, flags_.auto_defrag)) return *rc;
     if (ReportErrors(out, results)) return kExitError;
     out << fmt::format("PASS: Approximate system memory used : {:.2f} MB.\n",
                        (after - before) / (1024 * 1024));
@@ -532,9 +539,7 @@ class CheckDatascaleCommand : public Command {
         << "\n";
   }
 
-  std::string load_, prefix_;
-  bool auto_compact_ = false;
-  bool auto_defrag_ = false;
+  CheckFlags flags_;
 };
 
 }  // namespace
