@@ -147,7 +147,9 @@ TRANSCRIPT = [
 
 WARN_LINE = re.compile(r'^\{"level":"warn".*\}$')
 IDS = re.compile(r'"(cluster_id|member_id|raft_term)":\d+')
-MEMBER_ID = re.compile(r'\b[0-9a-f]{16}\b')
+# etcdctl prints ids in hex without leading zeros (one id in 16 has fewer than 16
+# digits); fewer than 8 digits would take a 1 in 2^32 id.
+MEMBER_ID = re.compile(r'\b[0-9a-f]{8,16}\b')
 PORT = re.compile(r'127\.0\.0\.1:\d+')
 
 

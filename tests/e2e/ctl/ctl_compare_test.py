@@ -61,7 +61,7 @@ def S(*args, stdin=None, env=None, mask=(), kill_after=None, help=False, holder=
 
 
 TOOK = [r"took = \S+", r'"took":"[^"]*"', r'"Took" : \S+', r"\| +\d[\d.]*[µmn]?s \|"]
-LEASE_IDS = [r'"(ID|id)":\d+', r'"ID" : \d+', r"\b[0-9a-f]{16}\b"]
+LEASE_IDS = [r'"(ID|id)":\d+', r'"ID" : \d+', r"\b[0-9a-f]{8,16}\b"]
 REMAINING = [r"remaining\(\d+s\)", r'"ttl":\d+', r'"TTL" : \d+']
 # A lock's or candidate's key ends in its lease ID, which differs between
 # servers (and so does its base64 in JSON). The ID is printed with %x, so it
