@@ -130,7 +130,7 @@ def measure(args, name, pid, endpoint, load, bench_args, calls_field="succeeded"
         return row
     calls = summary[calls_field]
     row.update({"calls": calls, "calls_per_s": summary["requests_per_s"],
-                "p99_ms": summary["p99_ms"], "server_cpu_s": round(cpu, 3),
+                "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"], "server_cpu_s": round(cpu, 3),
                 "cpu_us_per_call": round(cpu / calls * 1e6, 1),
                 "ctxsw_per_call": round(switches / calls, 2),
                 "bench_cpu_us_per_call": round(summary["bench_cpu_s"] / calls * 1e6, 1)})
@@ -172,19 +172,39 @@ def fmt(row, key, digits=1):
 
 
 def print_table(rows):
-    head = ("server", "load", "calls/s", "p99 ms", "CPU µs/call", "syscalls/call",
-            "futex/call", "ctxsw/call", "threads", "load avg")
+    head = ("round", "server", "load", "calls/s", "p50 ms", "p99 ms", "CPU µs/call",
+            "syscalls/call", "futex/call", "ctxsw/call", "threads", "bench µs/call", "load avg")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
         if "error" in r:
-            print(f"| {r['server']} | {r['load']} | error: {r['error']} |")
+            print(f"| {r.get('round', '-')} | {r['server']} | {r['load']} | error: {r['error']} |")
             continue
-        cells = (r["server"], r["load"], fmt(r, "calls_per_s", 0), fmt(r, "p99_ms", 2),
+        cells = (fmt(r, "round"), r["server"], r["load"], fmt(r, "calls_per_s", 0),
+                 fmt(r, "p50_ms", 3), fmt(r, "p99_ms", 2),
                  fmt(r, "cpu_us_per_call"), fmt(r, "syscalls_per_call", 2),
                  fmt(r, "futex_per_call", 2), fmt(r, "ctxsw_per_call", 2),
-                 fmt(r, "threads"), fmt(r, "loadavg_1m", 2))
+                 fmt(r, "threads"), fmt(r, "bench_cpu_us_per_call"), fmt(r, "loadavg_1m", 2))
         print("| " + " | ".join(cells) + " |")
+
+
+def medians(rows):
+    """One row per server and load: the median of each number over the rounds."""
+    merged = {}
+    for r in rows:
+        if "error" not in r:
+            merged.setdefault((r["server"], r["load"]), []).append(r)
+    out = []
+    for (server, load), group in merged.items():
+        row = {"server": server, "load": load, "round": f"median of {len(group)}"}
+        for key in ("calls_per_s", "p50_ms", "p99_ms", "cpu_us_per_call", "syscalls_per_call",
+                    "futex_per_call", "ctxsw_per_call", "threads", "bench_cpu_us_per_call",
+                    "loadavg_1m"):
+            values = sorted(r[key] for r in group if key in r)
+            if values:
+                row[key] = values[len(values) // 2]
+        out.append(row)
+    return out
 
 
 def main():
@@ -253,6 +273,9 @@ def main():
             c.close()
     print_table(rows)
     print()
+    if args.rounds > 1:
+        print_table(medians(rows))
+        print()
     for load in args.loads.split(","):
         print(f"{load}: etcdpp-bench --endpoints <server> --json --request-timeout 10 "
               + " ".join(specs[load]))
