@@ -7,10 +7,13 @@
   etcd       etcd 3.4, one member, the same request
 
 All four run at once on loopback (fresh data dirs, free ports); each load
-then runs against each server in turn, with the unchanged etcdpp-bench:
+then runs against each server in turn (each round starting with the next
+server), with the unchanged etcdpp-bench:
 
   conc  --conns 100 --clients 1000 --total T range foo --consistency s
   seq   --conns 1 --clients 1 --total S range foo --consistency s
+  put   (optional, etcdpp and etcd only, for scale) as conc, but
+        put --key-size 8 --val-size 256 --key-space-size T
 
 Per server and load, from a plain run: calls/s and p99 (etcdpp-bench's
 JSON), server CPU µs per call (utime+stime of the server process from
@@ -215,7 +218,7 @@ def main():
     p.add_argument("--etcdpp", required=True, help="etcdpp binary")
     p.add_argument("--etcd", default="/usr/bin/etcd")
     p.add_argument("--servers", default="h2,grpc-twin,etcdpp,etcd")
-    p.add_argument("--loads", default="conc,seq")
+    p.add_argument("--loads", default="conc,seq", help="conc, seq, put (comma-separated)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads of h2floor_server and of the twin's gRPC pool")
     p.add_argument("--total", type=int, default=50000, help="calls in the concurrent load")
@@ -232,6 +235,11 @@ def main():
                  "range", "foo", "--consistency", "s"],
         "seq": ["--conns", "1", "--clients", "1", "--total", str(args.seq_total),
                 "range", "foo", "--consistency", "s"],
+        # For scale only: what a write costs the real servers (h2 and the
+        # twin serve Range alone).
+        "put": ["--conns", "100", "--clients", "1000", "--total", str(args.total),
+                "put", "--key-size", "8", "--val-size", "256",
+                "--key-space-size", str(args.total)],
     }
     servers = {}
     clusters = []
@@ -255,9 +263,18 @@ def main():
             if error:
                 raise RuntimeError(f"{name} warm-up failed: {error}")
         rows = []
+        names = list(servers)
         for round_index in range(args.rounds):
+            # Each round starts with another server, so none always runs
+            # right after the heaviest one (etcd's garbage collector, a
+            # neighbour's burst) and its numbers are not the only ones hit.
+            shift = round_index % len(names)
+            order = names[shift:] + names[:shift]
             for load in args.loads.split(","):
-                for name, (pid, endpoint, _) in servers.items():
+                for name in order:
+                    if load == "put" and name in ("h2", "grpc-twin"):
+                        continue
+                    pid, endpoint, _ = servers[name]
                     row = measure(args, name, pid, endpoint, load, specs[load])
                     row["round"] = round_index + 1
                     rows.append(row)
