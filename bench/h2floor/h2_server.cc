@@ -117,7 +117,7 @@ Connection::Connection(int fd) : fd_(fd) {
   nghttp2_session_callbacks_del(callbacks);
   // As etcd: no practical limit on concurrent streams per connection.
   const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1u << 31 >> 1},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1u << 30},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 2);
