@@ -13,7 +13,7 @@ PACKAGES=(
   libnghttp2-dev
   etcd-server etcd-client python3 python3-etcd3 python3-etcd python3-prometheus-client
   libcrypt-dev
-  openssl curl
+  openssl curl util-linux
   python3-matplotlib
 )
 

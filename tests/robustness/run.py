@@ -238,9 +238,9 @@ def open_channel(member, admin=False):
 
 class FaultProxy:
     def __init__(self, specs):
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "faultproxy.py")] + specs,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     preexec_fn=e2e._die_with_parent)
+        self.proc = subprocess.Popen(
+            e2e.die_with_parent([sys.executable, os.path.join(HERE, "faultproxy.py")] + specs),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.lock = threading.Lock()
         first = json.loads(self.proc.stdout.readline())
         if not first.get("ok"):

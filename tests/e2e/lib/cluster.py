@@ -21,7 +21,6 @@ Typical use:
 
 import argparse
 import atexit
-import ctypes
 import os
 import shutil
 import signal
@@ -33,10 +32,9 @@ import time
 
 # grpcio's fork handlers (pthread_atfork hooks) can deadlock a fork() made
 # while client calls run on other threads, which is what restarting a member
-# under load does (subprocess forks to run preexec_fn): seen as a test stuck
-# in __run_prefork_handlers. The servers are other programs and share no gRPC
-# state with this process, so the hooks are not needed. Must be set before
-# grpc is imported (etcd3 imports it).
+# under load does: seen as a test stuck in __run_prefork_handlers. The servers
+# are other programs and share no gRPC state with this process, so the hooks
+# are not needed. Must be set before grpc is imported (etcd3 imports it).
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 ETCDCTL = os.environ.get("ETCDCTL", "/usr/bin/etcdctl")
@@ -85,16 +83,20 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
                        + (f" (last error: {last_error!r})" if last_error else ""))
 
 
-_PR_SET_PDEATHSIG = 1
+# util-linux's setpriv sets PR_SET_PDEATHSIG and then execs the command, so
+# the kernel SIGKILLs the server if the test process dies without cleaning up
+# (e.g. ctest's timeout SIGKILL). It replaces a preexec_fn, which ran python
+# code in the forked child of this multi-threaded process (the etcd3 client's
+# gRPC threads): a child that forked while another thread held an abseil
+# mutex could abort ("Mutex::Fer with pending CondVar queueing"). Without a
+# preexec_fn the child runs no python code before exec. The signal goes when
+# the THREAD that forked the child ends, as with the prctl before.
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"]
 
 
-def _die_with_parent():
-    """Runs in the child before exec: the kernel SIGKILLs the server if the
-    test process dies without cleaning up (e.g. ctest's timeout SIGKILL)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+def die_with_parent(argv):
+    """argv prefixed so that its process is killed when this one dies."""
+    return DIE_WITH_PARENT + list(argv)
 
 
 def try_import_etcd3():
@@ -235,11 +237,10 @@ class Cluster:
         if m.running():
             raise RuntimeError(f"{m.name} already running (pid {m.pid})")
         m._log_file = open(m.log_path, "ab")
-        m.proc = subprocess.Popen(self.command(i), stdout=m._log_file,
+        m.proc = subprocess.Popen(die_with_parent(self.command(i)), stdout=m._log_file,
                                   stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL,
-                                  start_new_session=True,
-                                  preexec_fn=_die_with_parent)
+                                  start_new_session=True)
         return m.proc.pid
 
     def wait_ready(self, i, timeout=None):

@@ -297,8 +297,8 @@ def start_unit_command(root, work, etcdctl):
     print("starting the unit's command:", shlex.join(argv))
     stderr_path = os.path.join(work, "stderr.log")
     with open(stderr_path, "wb") as stderr:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-                                preexec_fn=cluster._die_with_parent)
+        proc = subprocess.Popen(cluster.die_with_parent(argv), env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         serve_and_stop(proc, root, client, etcdctl, env["ETCD_NAME"])
     finally:

@@ -330,9 +330,9 @@ class PeerTls(unittest.TestCase):
                 cmd[ic] = ",".join(f"{x.name}={x.peer_url}" for x in c.members[:3]) + \
                     f",{name}={m.peer_url}"
                 log = open(m.log_path, "ab")
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        preexec_fn=cluster._die_with_parent)
+                proc = subprocess.Popen(cluster.die_with_parent(cmd), stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
                 try:
                     # It gives up on fetching the cluster and exits.
                     code = proc.wait(timeout=40)

@@ -49,9 +49,9 @@ class LossyMount:
 
     def __init__(self, lossyfs, backing, mount, seed):
         self.mount = mount
-        self.proc = subprocess.Popen([lossyfs, backing, mount, "--seed", str(seed), "-f"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, preexec_fn=cluster._die_with_parent)
+        self.proc = subprocess.Popen(
+            cluster.die_with_parent([lossyfs, backing, mount, "--seed", str(seed), "-f"]),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             cluster.wait_until(lambda: os.path.ismount(mount) or self.proc.poll() is not None,
                                timeout=10, what="lossyfs mounted")
