@@ -10,7 +10,9 @@ the same flags, then in order:
              history to remove) by etcdpp-bench txn-put --sequential-keys
              (--txn-ops puts per transaction). Wall time and server CPU.
   size       peak RSS so far (VmHWM), the current RSS split into anonymous
-             memory and mapped file pages, the data dir's allocated bytes.
+             memory and mapped file pages, the data dir's allocated bytes;
+             the split again after the ranges below, after each restart and
+             after the compaction (what reads and writes leave mapped).
   range      a linearizable range of --range-keys consecutive keys
              [k_i, k_{i+n}) from the middle of the key space, --range-runs
              times; min / median / max wall latency seen by python etcd3's
@@ -22,10 +24,10 @@ the same flags, then in order:
              until the first linearizable get succeeds.
   compact    Compact(current revision, physical=true) while a prober thread
              does one small put and one linearizable get after another:
-             when the compaction is answered, and the prober's longest
-             request and its requests over --slow-ms from the compaction's
-             start until --after-compact-s after its answer (and before it,
-             for the baseline).
+             when the compaction is answered, and the prober's longest and
+             99th-percentile request and its requests over --slow-ms from
+             the compaction's start until --after-compact-s after its answer
+             (and before it, for the baseline).
   restart    again, after the compaction.
   send       put a marker key, MemberAdd a new member, start it (empty data
              dir, --initial-cluster-state existing), time from spawn until a
@@ -134,10 +136,21 @@ class Prober(threading.Thread):
                     self.errors += 1
                 self.samples.append((started, time.monotonic() - started))
 
-    def longest(self, since, until):
-        """The longest request that was running at some point in [since, until]."""
-        durations = [d for s, d in self.samples if s <= until and s + d >= since]
-        return max(durations) if durations else None
+    def overlapping(self, since, until):
+        """Durations of the requests that were running at some point in [since, until]."""
+        return [d for s, d in self.samples if s <= until and s + d >= since]
+
+
+def percentile(values, fraction):
+    """The smallest value at or above `fraction` of the values (nearest rank)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(fraction * len(ordered) + 0.999999) - 1))]
+
+
+def ms(seconds):
+    return round(seconds * 1000, 1) if seconds is not None else None
 
 
 def rpc_module():
@@ -245,22 +258,25 @@ def measure_compaction(args, stub, rpc, member, log):
     cpu = cpu_seconds(member.pid) - cpu_before
     prober.stopping.set()
     prober.join(timeout=60)
-    during = prober.longest(started, window_end)
-    before = prober.longest(baseline_end - args.baseline_s, baseline_end - 0.001)
+    during = prober.overlapping(started, window_end)
+    before = prober.overlapping(baseline_end - args.baseline_s, baseline_end - 0.001)
     in_window = [d for s, d in prober.samples if started <= s <= window_end]
     slow = sum(1 for d in in_window if d > args.slow_ms / 1000)
     result = {"revision": rev, "answer_s": round(finished - started, 2),
               "window_s": round(window_end - started, 2),
               "server_cpu_in_window_s": round(cpu, 2),
-              "longest_request_during_ms": round(during * 1000, 1) if during else None,
-              "longest_request_before_ms": round(before * 1000, 1) if before else None,
+              "longest_request_during_ms": ms(max(during, default=None)),
+              "p99_request_during_ms": ms(percentile(during, 0.99)),
+              "longest_request_before_ms": ms(max(before, default=None)),
+              "p99_request_before_ms": ms(percentile(before, 0.99)),
               "probe_requests_during": len(in_window), "slow_requests_during": slow,
               "probe_errors": prober.errors, "loadavg": loadavg()}
     log(f"compaction at {rev}: answered after {result['answer_s']} s; over "
         f"{result['window_s']} s from its start (server cpu {result['server_cpu_in_window_s']} s): "
-        f"longest probe request {result['longest_request_during_ms']} ms, "
-        f"{slow} of {len(in_window)} over {args.slow_ms} ms "
-        f"(before: longest {result['longest_request_before_ms']} ms), load {result['loadavg']}")
+        f"longest probe request {result['longest_request_during_ms']} ms, p99 "
+        f"{result['p99_request_during_ms']} ms, {slow} of {len(in_window)} over {args.slow_ms} ms "
+        f"(before: longest {result['longest_request_before_ms']} ms, p99 "
+        f"{result['p99_request_before_ms']} ms), load {result['loadavg']}")
     return result
 
 
@@ -313,9 +329,9 @@ def measure_snapshot_send(args, c, log):
     leader_cpu_before = cpu_seconds(leader.pid)
     started = time.monotonic()
     new._log_file = open(new.log_path, "ab")
-    new.proc = subprocess.Popen(c.command(1, state="existing"), stdout=new._log_file,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+    new.proc = subprocess.Popen(cluster.die_with_parent(c.command(1, state="existing")),
+                                stdout=new._log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = started + args.load_timeout
     seconds = None
     while time.monotonic() < deadline:
@@ -363,9 +379,12 @@ def run_server(name, binary, args):
         log(f"after load: {result['after_load']}")
         channel, stub = kv_stub(member.client_port)
         result["range"] = measure_range(args, stub, rpc, log)
+        result["after_range"] = memory(member.pid)
+        log(f"after the ranges of {args.range_keys} keys: {result['after_range']}")
         result["counted_ranges"] = measure_counted_ranges(args, stub, rpc, log)
         channel.close()
         result["peak_before_restart"] = memory(member.pid)
+        log(f"after the counted ranges: {result['peak_before_restart']}")
         result["restart_after_load"] = measure_restart(args, c, log, "after the load")
         channel, stub = kv_stub(member.client_port)
         result["compaction"] = measure_compaction(args, stub, rpc, member, log)
@@ -387,6 +406,11 @@ def print_table(results):
         ("peak RSS over load and ranges (MiB)", lambda r: r["peak_before_restart"]["rss_peak_mib"]),
         ("  RSS after load: anon (MiB)", lambda r: r["after_load"]["rss_anon_mib"]),
         ("  RSS after load: file (MiB)", lambda r: r["after_load"]["rss_file_mib"]),
+        ("  RSS after 10k ranges: file (MiB)", lambda r: r["after_range"]["rss_file_mib"]),
+        ("  RSS after counted ranges: anon (MiB)",
+         lambda r: r["peak_before_restart"]["rss_anon_mib"]),
+        ("  RSS after counted ranges: file (MiB)",
+         lambda r: r["peak_before_restart"]["rss_file_mib"]),
         ("data dir after load (MiB)", lambda r: r["after_load"]["data_dir_mib"]),
         ("range of --range-keys keys, median (ms)", lambda r: r["range"]["median_ms"]),
         ("limit 1 over all keys, median (ms)",
@@ -397,12 +421,18 @@ def print_table(results):
         ("compaction answered after (s)", lambda r: r["compaction"]["answer_s"]),
         ("longest probe during compaction (ms)",
          lambda r: r["compaction"]["longest_request_during_ms"]),
+        ("p99 probe during compaction (ms)", lambda r: r["compaction"]["p99_request_during_ms"]),
         ("slow probes during compaction",
          lambda r: f"{r['compaction']['slow_requests_during']}/"
                    f"{r['compaction']['probe_requests_during']}"),
         ("longest probe before compaction (ms)",
          lambda r: r["compaction"]["longest_request_before_ms"]),
+        ("p99 probe before compaction (ms)", lambda r: r["compaction"]["p99_request_before_ms"]),
+        ("RSS after restart: anon (MiB)", lambda r: r["restart_after_load"]["rss_anon_mib"]),
+        ("RSS after restart: file (MiB)", lambda r: r["restart_after_load"]["rss_file_mib"]),
         ("peak RSS, restart to compaction end (MiB)", lambda r: r["after_compaction"]["rss_peak_mib"]),
+        ("  RSS after compaction: anon (MiB)", lambda r: r["after_compaction"]["rss_anon_mib"]),
+        ("  RSS after compaction: file (MiB)", lambda r: r["after_compaction"]["rss_file_mib"]),
         ("data dir after compaction (MiB)", lambda r: r["after_compaction"]["data_dir_mib"]),
         ("restart after compaction (s)", lambda r: r["restart_after_compaction"]["seconds"]),
         ("snapshot send, new member caught up (s)", lambda r: r["snapshot_send"]["seconds"]),
