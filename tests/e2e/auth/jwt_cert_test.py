@@ -25,14 +25,12 @@ cryptography package; every wait is bounded; servers are stopped by PID.
 import base64
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import certs  # noqa: E402
 import cluster  # noqa: E402
 
 SERVER = None
@@ -43,8 +41,7 @@ ROOT = ["--user", "root:rootpw"]
 ALICE = ["--user", "alice:alicepw"]
 
 
-def run(cmd, timeout=30, **kwargs):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+run = certs.run
 
 
 def path(name):
@@ -52,28 +49,11 @@ def path(name):
 
 
 def make_keys(d):
-    if shutil.which("openssl") is None:
-        raise RuntimeError("the openssl command is missing: apt-get install openssl")
     for name in ("jwt", "other"):
-        r = run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-                 "-out", f"{d}/{name}.key"])
-        assert r.returncode == 0, r.stderr
-        r = run(["openssl", "pkey", "-in", f"{d}/{name}.key", "-pubout", "-out", f"{d}/{name}.pub"])
-        assert r.returncode == 0, r.stderr
-    r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt", "-days", "2",
-             "-subj", "/CN=jwt-cert-test-ca"])
-    assert r.returncode == 0, r.stderr
+        certs.make_rsa_key_pair(d, name)
+    certs.make_ca(d, "ca", cn="jwt-cert-test-ca")
     for name in ("server", "root", "alice", "mallory"):
-        r = run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr", "-subj", f"/CN={name}"])
-        assert r.returncode == 0, r.stderr
-        with open(f"{d}/{name}.ext", "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
-        r = run(["openssl", "x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.crt",
-                 "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.crt",
-                 "-days", "2", "-extfile", f"{d}/{name}.ext"])
-        assert r.returncode == 0, r.stderr
+        certs.make_leaf(d, name, issuer=f"{d}/ca", cn=name)
 
 
 def b64url(data):
@@ -312,15 +292,9 @@ def main():
     p = cluster.server_arg_parser(__doc__)
     args, rest = p.parse_known_args()
     SERVER, KEEP = args.server, args.keep
-    KEYS = tempfile.mkdtemp(prefix="etcdpp-e2e-jwt-")
-    try:
+    with certs.temporary_dir("etcdpp-e2e-jwt-", KEEP) as KEYS:
         make_keys(KEYS)
-        prog = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
-    finally:
-        if not KEEP:
-            shutil.rmtree(KEYS, ignore_errors=True)
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
-
+        sys.exit(certs.unittest_main(rest))
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,7 @@ Typical use:
 
 import argparse
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -301,6 +302,16 @@ class Cluster:
         self.spawn(i)  # an existing data dir ignores --initial-cluster-state
         self.wait_ready(i, timeout)
 
+    def kill_all_and_restart(self, timeout=None):
+        """kill -9 of every member, then all start again together (a lone
+        member of a cluster cannot become ready without a quorum)."""
+        for i in range(len(self.members)):
+            self.kill(i)
+        for i in range(len(self.members)):
+            self.spawn(i)
+        for i in range(len(self.members)):
+            self.wait_ready(i, timeout)
+
     def close(self):
         for i in range(len(self.members)):
             try:
@@ -356,6 +367,16 @@ class Cluster:
             return None
         return wait_until(agreed_leader, timeout, interval=0.1, what="an agreed leader") - 1
 
+    def endpoint_status(self, i=0):
+        """`etcdctl endpoint status -w json` of member i: its "Status" object
+        (header.revision, header.member_id, dbSize, dbSizeInUse, errors)."""
+        r = self.etcdctl("endpoint", "status", "-w", "json", i=i, check=True)
+        return json.loads(r.stdout)[0]["Status"]
+
+    def alarm_list(self, i=0):
+        """`etcdctl alarm list` on member i, one "memberID:<id> alarm:<TYPE>" a line."""
+        return self.etcdctl("alarm", "list", i=i, check=True).stdout.strip()
+
     def print_log_tails(self, lines=40):
         """Every member's last log lines on stderr (for a failing test's report)."""
         for m in self.members:
@@ -377,6 +398,30 @@ class Cluster:
         if check and r.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr}")
         return r
+
+
+class Checks:
+    """The checks of a script that goes on after a failed one, so that one
+    run reports every failure: `check(ok, what)` prints and records `what`
+    when `ok` is false; `exit_code` says how the run ends."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, ok, what):
+        if not ok:
+            self.failures.append(what)
+            print("FAIL: " + what)
+        return ok
+
+    def exit_code(self, c, ok_message):
+        """1 after printing c's member logs if a check failed, else 0 after
+        printing ok_message. Call it while the cluster's logs exist."""
+        if self.failures:
+            c.print_log_tails()
+            return 1
+        print("ok: " + ok_message)
+        return 0
 
 
 def etcdctl_env():

@@ -17,7 +17,6 @@ Bounded: about 10 s.
     /usr/bin/python3 big_quota_test.py --server build/bin/etcdpp
 """
 
-import json
 import os
 import sys
 
@@ -29,8 +28,7 @@ MIB = 1024 * 1024
 
 
 def status(c):
-    r = c.etcdctl("endpoint", "status", "-w", "json", check=True)
-    s = json.loads(r.stdout)[0]["Status"]
+    s = c.endpoint_status()
     return s["dbSize"], s.get("dbSizeInUse", 0), s["header"]["revision"]
 
 
@@ -60,13 +58,7 @@ def data_file(member):
 
 def main():
     opts = cluster.server_arg_parser(__doc__).parse_args()
-    failures = []
-
-    def check(ok, what):
-        if not ok:
-            failures.append(what)
-            print("FAIL: " + what)
-
+    check = cluster.Checks()
     with open("/proc/meminfo") as f:
         available = [ln for ln in f if ln.startswith("MemAvailable:")][0].strip()
     with cluster.Cluster(opts.server, extra_flags=["--quota-backend-bytes", str(QUOTA)],
@@ -118,12 +110,8 @@ def main():
               "the defragmented data.mdb takes %d bytes of disk" % (st.st_blocks * 512))
         client.put("after", "defrag")
         check(client.get("after")[0] == b"defrag", "a put after defrag is not read back")
-        if failures:
-            c.print_log_tails()
-    if failures:
-        return 1
-    print("ok: an 8 GiB quota costs no memory or disk up front and the store grows in place")
-    return 0
+        return check.exit_code(
+            c, "an 8 GiB quota costs no memory or disk up front and the store grows in place")
 
 
 if __name__ == "__main__":

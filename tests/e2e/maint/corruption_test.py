@@ -71,22 +71,12 @@ def hashes(c):
 
 
 def member_ids(c):
-    ids = []
-    for i in range(len(c.members)):
-        r = c.etcdctl("endpoint", "status", "-w", "json", i=i, check=True)
-        ids.append(json.loads(r.stdout)[0]["Status"]["header"]["member_id"])
-    return ids
+    return [c.endpoint_status(i)["header"]["member_id"] for i in range(len(c.members))]
 
 
 def main():
     opts = cluster.server_arg_parser(__doc__).parse_args()
-    failures = []
-
-    def check(ok, what):
-        if not ok:
-            failures.append(what)
-            print("FAIL: " + what)
-
+    check = cluster.Checks()
     flags = ["--experimental-corrupt-check-time", "1s", "--quota-backend-bytes", str(QUOTA)]
     with cluster.Cluster(opts.server, size=3, extra_flags=flags, keep=opts.keep) as c:
         c.client(0).put("canary", CANARY)
@@ -95,7 +85,7 @@ def main():
         ids = member_ids(c)
         # Every member applied the canary once their hashes agree.
         cluster.wait_until(lambda: len(set(hashes(c))) == 1, 15, what="equal hashes")
-        check(c.etcdctl("alarm", "list", check=True).stdout == "", "an alarm before any damage")
+        check(c.alarm_list() == "", "an alarm before any damage")
 
         leader = c.leader()
         victim = (leader + 1) % 3
@@ -122,11 +112,9 @@ def main():
         c.restart(victim)
         want = "memberID:%d alarm:CORRUPT" % ids[victim]
 
-        def corrupt_listed():
-            out = c.etcdctl("alarm", "list", check=True).stdout
-            return want in out
-        cluster.wait_until(corrupt_listed, 30, interval=0.2, what="CORRUPT raised")
-        listed = c.etcdctl("alarm", "list", check=True).stdout.strip()
+        cluster.wait_until(lambda: want in c.alarm_list(), 30, interval=0.2,
+                           what="CORRUPT raised")
+        listed = c.alarm_list()
         check(listed == want, "alarm list shows %r, want %r" % (listed, want))
 
         def writes_refused_and_reads_served(label):
@@ -142,22 +130,12 @@ def main():
             print("%s: writes refused with 'etcdserver: corrupt cluster', reads served" % label)
         writes_refused_and_reads_served("raised")
 
-        for i in range(3):
-            c.kill(i)
-        for i in range(3):
-            c.spawn(i)
-        for i in range(3):
-            c.wait_ready(i)
-        listed = c.etcdctl("alarm", "list", check=True).stdout.strip()
+        c.kill_all_and_restart()
+        listed = c.alarm_list()
         check(listed == want, "after kill -9 of every member, alarm list shows %r" % listed)
         writes_refused_and_reads_served("after kill -9")
-        if failures:
-            c.print_log_tails()
-    if failures:
-        return 1
-    print("ok: CORRUPT raised for the damaged member, writes refused, reads served, "
-          "alarm kept across kill -9")
-    return 0
+        return check.exit_code(c, "CORRUPT raised for the damaged member, writes refused, "
+                               "reads served, alarm kept across kill -9")
 
 
 if __name__ == "__main__":

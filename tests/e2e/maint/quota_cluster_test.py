@@ -16,7 +16,6 @@ Bounded: about 20 s.
     /usr/bin/python3 quota_cluster_test.py --server build/bin/etcdpp
 """
 
-import json
 import os
 import sys
 
@@ -30,13 +29,7 @@ NOSPACE = "etcdserver: mvcc: database space exceeded"
 
 def main():
     opts = cluster.server_arg_parser(__doc__).parse_args()
-    failures = []
-
-    def check(ok, what):
-        if not ok:
-            failures.append(what)
-            print("FAIL: " + what)
-
+    check = cluster.Checks()
     flags = ["--quota-backend-bytes", str(QUOTA)]
     with cluster.Cluster(opts.server, size=3, extra_flags=flags, keep=opts.keep) as c:
         c.etcdctl("put", "small", "before", check=True)
@@ -51,12 +44,11 @@ def main():
 
         def alarm_everywhere(label):
             for i in range(3):
-                listed = c.etcdctl("alarm", "list", i=i, check=True).stdout.strip()
+                listed = c.alarm_list(i)
                 check(listed.endswith("alarm:NOSPACE") and listed.startswith("memberID:")
                       and "\n" not in listed,
                       "%s: member %d lists %r" % (label, i, listed))
-                status = c.etcdctl("endpoint", "status", "-w", "json", i=i, check=True)
-                errors = json.loads(status.stdout)[0]["Status"].get("errors", [])
+                errors = c.endpoint_status(i).get("errors", [])
                 check(any("alarm:NOSPACE" in e for e in errors),
                       "%s: member %d's status errors are %r" % (label, i, errors))
                 r = c.etcdctl("put", "more", "v", i=i, timeout=30)
@@ -74,37 +66,26 @@ def main():
             print("%s: NOSPACE on every member, writes refused, reads and deletes served" % label)
 
         alarm_everywhere("filled")
-        for i in range(3):
-            c.kill(i)
-        for i in range(3):
-            c.spawn(i)
-        for i in range(3):
-            c.wait_ready(i)
+        c.kill_all_and_restart()
         alarm_everywhere("after kill -9")
 
-        status = c.etcdctl("endpoint", "status", "-w", "json", check=True)
-        revision = json.loads(status.stdout)[0]["Status"]["header"]["revision"]
+        revision = c.endpoint_status()["header"]["revision"]
         c.etcdctl("compact", str(revision), "--physical", check=True, timeout=30)
         for i in range(3):
             c.etcdctl("defrag", i=i, check=True, timeout=60)
-        sizes = [json.loads(c.etcdctl("endpoint", "status", "-w", "json", i=i, check=True).stdout)
-                 [0]["Status"]["dbSize"] for i in range(3)]
+        sizes = [c.endpoint_status(i)["dbSize"] for i in range(3)]
         check(all(s < QUOTA for s in sizes), "after compact and defrag the sizes are %r" % sizes)
         c.etcdctl("alarm", "disarm", check=True)
         for i in range(3):
-            listed = c.etcdctl("alarm", "list", i=i, check=True).stdout.strip()
+            listed = c.alarm_list(i)
             check(listed == "", "after disarm member %d lists %r" % (i, listed))
             r = c.etcdctl("put", "after%d" % i, "v", i=i, timeout=30)
             check(r.returncode == 0, "after disarm a put on member %d failed: %r"
                   % (i, r.stderr[-200:]))
         print("compact + defrag on each member (sizes %r) + disarm: writes back on every member"
               % sizes)
-        if failures:
-            c.print_log_tails()
-    if failures:
-        return 1
-    print("ok: NOSPACE across the cluster, kept across kill -9, cleared by compact+defrag+disarm")
-    return 0
+        return check.exit_code(
+            c, "NOSPACE across the cluster, kept across kill -9, cleared by compact+defrag+disarm")
 
 
 if __name__ == "__main__":

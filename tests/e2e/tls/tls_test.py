@@ -32,6 +32,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import certs  # noqa: E402
 import cluster  # noqa: E402
 
 SERVER = None
@@ -40,40 +41,18 @@ KEEP = False
 CERTS = None  # directory with the certificates, made once
 
 
-def run(cmd, timeout=30, **kwargs):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+run = certs.run
 
 
 def make_certificates(d):
     """CA, rogue CA and the leaf certificates every test uses."""
-
-    def ca(name):
-        r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                 "-nodes", "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.crt", "-days", "2",
-                 "-subj", f"/CN={name}"])
-        assert r.returncode == 0, r.stderr
-
-    def leaf(name, issuer, cn):
-        r = run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr", "-subj", f"/CN={cn}"])
-        assert r.returncode == 0, r.stderr
-        with open(f"{d}/{name}.ext", "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
-        r = run(["openssl", "x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/{issuer}.crt",
-                 "-CAkey", f"{d}/{issuer}.key", "-CAcreateserial", "-out", f"{d}/{name}.crt",
-                 "-days", "2", "-extfile", f"{d}/{name}.ext"])
-        assert r.returncode == 0, r.stderr
-
-    if shutil.which("openssl") is None:
-        raise RuntimeError("the openssl command is missing: apt-get install openssl")
-    ca("ca")
-    ca("rogue")
-    leaf("server", "ca", "server")
-    leaf("client", "ca", "alice")
-    leaf("rogue-client", "rogue", "alice")
-    leaf("peer", "ca", "etcd-peer")
-    leaf("rogue-peer", "rogue", "etcd-peer")
-    leaf("other-peer", "ca", "intruder")
+    certs.make_ca(d, "ca")
+    certs.make_ca(d, "rogue")
+    for name, issuer, cn in (("server", "ca", "server"), ("client", "ca", "alice"),
+                             ("rogue-client", "rogue", "alice"), ("peer", "ca", "etcd-peer"),
+                             ("rogue-peer", "rogue", "etcd-peer"),
+                             ("other-peer", "ca", "intruder")):
+        certs.make_leaf(d, name, issuer=f"{d}/{issuer}", cn=cn)
 
 
 def cert(name):
@@ -408,14 +387,7 @@ class PeerPortSettings(unittest.TestCase):
             # A new certificate for the same name, written over the files:
             # new handshakes get it without a restart, and the members keep
             # replicating over it.
-            r = run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                     "-nodes", "-keyout", f"{d}/new.key", "-out", f"{d}/new.csr",
-                     "-subj", "/CN=etcd-peer"])
-            self.assertEqual(r.returncode, 0, r.stderr)
-            r = run(["openssl", "x509", "-req", "-in", f"{d}/new.csr", "-CA", cert("ca.crt"),
-                     "-CAkey", cert("ca.key"), "-CAcreateserial", "-out", f"{d}/new.crt",
-                     "-days", "2", "-extfile", cert("peer.ext")])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            certs.make_leaf(d, "new", issuer=cert("ca"), cn="etcd-peer")
             new_serial = run(["openssl", "x509", "-noout", "-serial", "-in", f"{d}/new.crt"])
             self.assertNotEqual(new_serial.stdout.strip(), first_serial)
             # Key first, then certificate, each by rename (as a rotation tool does).
@@ -469,15 +441,9 @@ def main():
     p.add_argument("--ctl", help="etcdppctl, run with the same TLS flags as etcdctl")
     args, rest = p.parse_known_args()
     SERVER, CTL, KEEP = args.server, args.ctl, args.keep
-    CERTS = tempfile.mkdtemp(prefix="etcdpp-e2e-certs-")
-    try:
+    with certs.temporary_dir("etcdpp-e2e-certs-", KEEP) as CERTS:
         make_certificates(CERTS)
-        prog = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
-    finally:
-        if not KEEP:
-            shutil.rmtree(CERTS, ignore_errors=True)
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
-
+        sys.exit(certs.unittest_main(rest))
 
 if __name__ == "__main__":
     main()

@@ -504,12 +504,7 @@ class V2Test(unittest.TestCase):
                       for ep in eps]
             self.assertEqual(len({(b[2], b[1]["x-etcd-index"]) for b in before}), 1,
                              "members disagree on the v2 tree")
-            for i in range(3):
-                c.kill(i)
-            for i in range(3):
-                c.spawn(i)
-            for i in range(3):
-                c.wait_ready(i)
+            c.kill_all_and_restart()
             after = eps[2].raw("GET", "/v2/keys/", {"recursive": "true", "sorted": "true",
                                                     "quorum": "true"})
             self.assertEqual((after[2], after[1]["x-etcd-index"]),
