@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "integration/single_member_fixture.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
 #include "server/kv_applier.h"
@@ -29,44 +30,10 @@ bool Eventually(Predicate done) {
   return true;
 }
 
-class MaintenanceTest : public ::testing::Test {
+class MaintenanceTest : public testing::SingleMemberTest {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("etcdpp-maintenance-test-" + std::to_string(rd()) + std::to_string(rd()));
-    options_.name = "m1";
-    options_.data_dir = dir_.string();
-    options_.initial_cluster = "m1=http://127.0.0.1:2380";
-    options_.initial_advertise_peer_urls = {"http://127.0.0.1:2380"};
-    options_.client_urls = {"http://127.0.0.1:2379"};
-    options_.heartbeat_interval = std::chrono::milliseconds(10);
-    options_.election_timeout = std::chrono::milliseconds(100);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  MaintenanceTest() : SingleMemberTest("etcdpp-maintenance-test-") {}
 
-  void StartServer() {
-    auto s = EtcdServer::Start(options_);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(s.value());
-  }
-
-  Status Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response) {
-    std::promise<Status> done;
-    server_->Propose(std::move(request), response,
-                     [&done](const Status& st) { done.set_value(st); });
-    return done.get_future().get();
-  }
-  Status Put(const std::string& key, const std::string& value) {
-    internalpb::InternalRaftRequest request;
-    request.mutable_put()->set_key(key);
-    request.mutable_put()->set_value(value);
-    etcdserverpb::PutResponse response;
-    return Propose(std::move(request), &response);
-  }
   Status DeletePrefix(const std::string& prefix) {
     internalpb::InternalRaftRequest request;
     request.mutable_delete_range()->set_key(prefix);
@@ -97,16 +64,6 @@ class MaintenanceTest : public ::testing::Test {
     server_->ChangeAlarm(request, &response, [&done](const Status& st) { done.set_value(st); });
     return done.get_future().get();
   }
-  std::string Get(const std::string& key) {
-    etcdserverpb::RangeRequest request;
-    request.set_key(key);
-    etcdserverpb::RangeResponse response;
-    auto store = server_->store();
-    auto view = store->Read();
-    EXPECT_TRUE(view.ok());
-    EXPECT_TRUE(KvApplier::Range(**view, request, &response).ok());
-    return response.kvs_size() == 0 ? "<absent>" : response.kvs(0).value();
-  }
   bool NoSpaceRaised() {
     for (const auto& a : server_->Alarms()) {
       if (a.alarm() == etcdserverpb::NOSPACE && a.memberid() == server_->member_id()) return true;
@@ -114,12 +71,9 @@ class MaintenanceTest : public ::testing::Test {
     return false;
   }
 
-  std::filesystem::path dir_;
-  // For tests on a fake clock; declared before server_ so that it outlives
-  // the member's threads, which read it until the member stops.
+  // For tests on a fake clock; TearDown stops the member, which reads it,
+  // before it is destroyed.
   FakeClock fake_clock_;
-  ServerOptions options_;
-  std::unique_ptr<EtcdServer> server_;
 };
 
 TEST_F(MaintenanceTest, DefragmentShrinksTheStoreKeepsRacingWritesAndNeverStopsReads) {
@@ -143,7 +97,7 @@ TEST_F(MaintenanceTest, DefragmentShrinksTheStoreKeepsRacingWritesAndNeverStopsR
                                 [this, i] { return Put("racing/" + std::to_string(i), "x"); }));
   }
   ASSERT_TRUE(Eventually([&] { return server_->store().get() != old_store.get(); }));
-  EXPECT_EQ(Get("kept"), "1") << "the copy serves reads while the old store is still held";
+  EXPECT_EQ(StoredValue("kept"), "1") << "the copy serves reads while the old store is still held";
   {
     auto old_view = old_store->Read();
     ASSERT_TRUE(old_view.ok()) << "the old store still serves its holder";
@@ -151,15 +105,15 @@ TEST_F(MaintenanceTest, DefragmentShrinksTheStoreKeepsRacingWritesAndNeverStopsR
   old_store.reset();
   ASSERT_TRUE(defragmented.get_future().get().ok());
   for (auto& f : racing) EXPECT_TRUE(f.get().ok());
-  for (int i = 0; i < 50; ++i) EXPECT_EQ(Get("racing/" + std::to_string(i)), "x") << i;
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(StoredValue("racing/" + std::to_string(i)), "x") << i;
   EXPECT_LT(server_->store()->DbSizeBytes(), size_before / 2);
   EXPECT_LE(server_->store()->DbSizeInUseBytes(), server_->store()->DbSizeBytes());
 
   // The copy is the store from now on, across restart.
   server_.reset();
   StartServer();
-  EXPECT_EQ(Get("kept"), "1");
-  EXPECT_EQ(Get("racing/49"), "x");
+  EXPECT_EQ(StoredValue("kept"), "1");
+  EXPECT_EQ(StoredValue("racing/49"), "x");
 }
 
 TEST_F(MaintenanceTest, QuotaRaisesNoSpaceWhichSurvivesRestartUntilDisarmedAfterDefrag) {
@@ -180,7 +134,7 @@ TEST_F(MaintenanceTest, QuotaRaisesNoSpaceWhichSurvivesRestartUntilDisarmedAfter
   etcdserverpb::LeaseGrantResponse granted;
   EXPECT_EQ(Propose(grant, &granted).code(), Code::kNoSpace);
   // Reads are served.
-  EXPECT_EQ(Get("fill/0"), value);
+  EXPECT_EQ(StoredValue("fill/0"), value);
 
   // The alarm is replicated state: it survives a restart.
   server_.reset();
@@ -198,7 +152,7 @@ TEST_F(MaintenanceTest, QuotaRaisesNoSpaceWhichSurvivesRestartUntilDisarmedAfter
   ASSERT_TRUE(Disarm(server_->member_id(), etcdserverpb::NOSPACE).ok());
   EXPECT_FALSE(NoSpaceRaised());
   EXPECT_TRUE(Put("small", "1").ok());
-  EXPECT_EQ(Get("small"), "1");
+  EXPECT_EQ(StoredValue("small"), "1");
 }
 
 TEST_F(MaintenanceTest, RevisionAutoCompactionKeepsTheLastRevisionsOnTheFakeClock) {

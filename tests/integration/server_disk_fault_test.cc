@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "integration/member_fault_env.h"
+#include "integration/single_member_fixture.h"
 #include "server/bootstrap.h"
 #include "server/etcd_server.h"
 #include "server/kv_applier.h"
@@ -65,40 +66,18 @@ bool IsSnapFile(const std::string& path) {
   return Contains(path, "/member/snap/") && Contains(path, ".snap");
 }
 
-class ServerDiskFaultTest : public ::testing::Test {
+class ServerDiskFaultTest : public testing::SingleMemberTest {
  protected:
+  ServerDiskFaultTest() : SingleMemberTest("etcdpp-disk-fault-") {}
+
   void SetUp() override {
     // fork(), not re-exec: the child must use this test's directory.
     GTEST_FLAG_SET(death_test_style, "fast");
-    std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("etcdpp-disk-fault-" + std::to_string(rd()) + std::to_string(rd()));
+    SingleMemberTest::SetUp();
     std::filesystem::create_directories(dir_);
-    options_.name = "m1";
-    options_.data_dir = dir_.string();
-    options_.initial_cluster = "m1=http://127.0.0.1:2380";
-    options_.initial_advertise_peer_urls = {"http://127.0.0.1:2380"};
-    options_.client_urls = {"http://127.0.0.1:2379"};
-    options_.heartbeat_interval = std::chrono::milliseconds(10);
-    options_.election_timeout = std::chrono::milliseconds(100);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   std::string AckedPath() const { return (dir_ / "acked.txt").string(); }
-
-  static Status Put(EtcdServer* server, const std::string& key, const std::string& value) {
-    internalpb::InternalRaftRequest request;
-    request.mutable_put()->set_key(key);
-    request.mutable_put()->set_value(value);
-    etcdserverpb::PutResponse response;
-    std::promise<Status> done;
-    server->Propose(std::move(request), &response,
-                    [&done](const Status& st) { done.set_value(st); });
-    return done.get_future().get();
-  }
 
   // The death-test child: a member over MemberFaultEnv takes `before`
   // writes, then `inject` sets the fault and `after` more writes are sent.
@@ -161,27 +140,6 @@ class ServerDiskFaultTest : public ::testing::Test {
     EXPECT_TRUE(Put(server_.get(), "after-restart", "x").ok());
     EXPECT_EQ(Get("after-restart"), "x");
   }
-
-  // The value of `key` after a linearizable barrier, or "<absent>".
-  std::string Get(const std::string& key) {
-    std::promise<Status> ready;
-    server_->WaitLinearizable([&ready](const Status& st) { ready.set_value(st); });
-    EXPECT_TRUE(ready.get_future().get().ok());
-    etcdserverpb::RangeRequest request;
-    request.set_key(key);
-    etcdserverpb::RangeResponse response;
-    auto store = server_->store();
-    auto view = store->Read();
-    EXPECT_TRUE(view.ok());
-    Status st = KvApplier::Range(**view, request, &response);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    if (response.kvs_size() == 0) return "<absent>";
-    return response.kvs(0).value();
-  }
-
-  std::filesystem::path dir_;
-  ServerOptions options_;
-  std::unique_ptr<EtcdServer> server_;
 };
 
 TEST_F(ServerDiskFaultTest, WalFsyncFailureStopsTheMemberAndLosesNoAcknowledgedWrite) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "integration/single_member_fixture.h"
 #include "mvcc/kv_store.h"
 #include "raft/raft.h"
 #include "server/kv_applier.h"
@@ -22,66 +23,9 @@
 namespace etcdpp::server {
 namespace {
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public testing::SingleMemberTest {
  protected:
-  void SetUp() override {
-    std::random_device rd;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("etcdpp-server-test-" + std::to_string(rd()) + std::to_string(rd()));
-    options_.name = "m1";
-    options_.data_dir = dir_.string();
-    options_.initial_cluster = "m1=http://127.0.0.1:2380";
-    options_.initial_advertise_peer_urls = {"http://127.0.0.1:2380"};
-    options_.client_urls = {"http://127.0.0.1:2379"};
-    options_.heartbeat_interval = std::chrono::milliseconds(10);
-    options_.election_timeout = std::chrono::milliseconds(100);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void StartServer() {
-    auto s = EtcdServer::Start(options_);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    server_ = std::move(s.value());
-  }
-
-  Status Put(const std::string& key, const std::string& value,
-             etcdserverpb::PutResponse* response) {
-    internalpb::InternalRaftRequest request;
-    request.mutable_put()->set_key(key);
-    request.mutable_put()->set_value(value);
-    std::promise<Status> done;
-    server_->Propose(std::move(request), response,
-                     [&done](const Status& st) { done.set_value(st); });
-    return done.get_future().get();
-  }
-
-  Status WaitLinearizable() {
-    std::promise<Status> done;
-    server_->WaitLinearizable([&done](const Status& st) { done.set_value(st); });
-    return done.get_future().get();
-  }
-
-  // The value of `key` after a linearizable barrier, or "<absent>".
-  std::string Get(const std::string& key) {
-    EXPECT_TRUE(WaitLinearizable().ok());
-    etcdserverpb::RangeRequest request;
-    request.set_key(key);
-    etcdserverpb::RangeResponse response;
-    auto store = server_->store();
-    auto view = store->Read();
-    EXPECT_TRUE(view.ok());
-    Status st = KvApplier::Range(**view, request, &response);
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    if (response.kvs_size() == 0) return "<absent>";
-    return response.kvs(0).value();
-  }
-
-  std::filesystem::path dir_;
-  ServerOptions options_;
-  std::unique_ptr<EtcdServer> server_;
+  ServerTest() : SingleMemberTest("etcdpp-server-test-") {}
 };
 
 TEST_F(ServerTest, PutIsAppliedWithIncreasingRevisions) {
