@@ -27,7 +27,8 @@ the same flags, then in order:
              when the compaction is answered, and the prober's longest and
              99th-percentile request and its requests over --slow-ms from
              the compaction's start until --after-compact-s after its answer
-             (and before it, for the baseline).
+             (and before it, for the baseline); then, without load, when
+             the server's CPU goes quiet (history removed).
   restart    again, after the compaction.
   send       put a marker key, MemberAdd a new member, start it (empty data
              dir, --initial-cluster-state existing), time from spawn until a
@@ -258,11 +259,13 @@ def measure_compaction(args, stub, rpc, member, log):
     cpu = cpu_seconds(member.pid) - cpu_before
     prober.stopping.set()
     prober.join(timeout=60)
+    idle_after = wait_until_idle(member.pid, args.load_timeout) - started
     during = prober.overlapping(started, window_end)
     before = prober.overlapping(baseline_end - args.baseline_s, baseline_end - 0.001)
     in_window = [d for s, d in prober.samples if started <= s <= window_end]
     slow = sum(1 for d in in_window if d > args.slow_ms / 1000)
     result = {"revision": rev, "answer_s": round(finished - started, 2),
+              "idle_after_s": round(idle_after, 1),
               "window_s": round(window_end - started, 2),
               "server_cpu_in_window_s": round(cpu, 2),
               "longest_request_during_ms": ms(max(during, default=None)),
@@ -276,8 +279,23 @@ def measure_compaction(args, stub, rpc, member, log):
         f"longest probe request {result['longest_request_during_ms']} ms, p99 "
         f"{result['p99_request_during_ms']} ms, {slow} of {len(in_window)} over {args.slow_ms} ms "
         f"(before: longest {result['longest_request_before_ms']} ms, p99 "
-        f"{result['p99_request_before_ms']} ms), load {result['loadavg']}")
+        f"{result['p99_request_before_ms']} ms); server idle (history removed) "
+        f"{result['idle_after_s']} s after the compaction's start, load {result['loadavg']}")
     return result
+
+
+def wait_until_idle(pid, timeout, quiet_s=2.0, busy_cpu_s=0.05):
+    """Waits, with no client load, until the server used less than
+    busy_cpu_s of CPU over quiet_s: a server that goes on removing compacted
+    history after its answer (etcdpp) is done then. Returns the monotonic
+    time the quiet stretch began."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        began, cpu = time.monotonic(), cpu_seconds(pid)
+        time.sleep(quiet_s)
+        if cpu_seconds(pid) - cpu < busy_cpu_s:
+            return began
+    raise TimeoutError(f"the server was still busy after {timeout} s")
 
 
 def first_linearizable_read(port, timeout):
@@ -419,6 +437,7 @@ def print_table(results):
          lambda r: r["counted_ranges"]["count_only_all"]["median_ms"]),
         ("restart after load (s)", lambda r: r["restart_after_load"]["seconds"]),
         ("compaction answered after (s)", lambda r: r["compaction"]["answer_s"]),
+        ("server idle after compaction start (s)", lambda r: r["compaction"]["idle_after_s"]),
         ("longest probe during compaction (ms)",
          lambda r: r["compaction"]["longest_request_during_ms"]),
         ("p99 probe during compaction (ms)", lambda r: r["compaction"]["p99_request_during_ms"]),
