@@ -53,10 +53,12 @@ struct Options {
   // Named tables, including mvcc's own three.
   unsigned max_tables = 64;
   // Physical compaction work per WriteTxn, in keys (see WriteTxn::Compact).
-  // 1000: at a million keys a share's deletes, spread over the key table,
-  // took up to 1.5 s with 10000 (BENCHMARKS.md, "Scale"), delaying the
-  // write that carried it.
-  size_t compact_keys_per_txn = 1000;
+  // A write that comes while a share commits waits for it, so the share
+  // bounds the stall: at a million keys, writes during the removal had a p99
+  // of 345-372 ms with shares of 1000 and 89-135 ms with 100, and all the
+  // history was gone as soon (130 s, 122 s): a share's time is mostly its
+  // commit's flush (BENCHMARKS.md, "Scale: shares of 100 keys").
+  size_t compact_keys_per_txn = 100;
 };
 
 struct RangeOptions {
@@ -368,7 +370,7 @@ class KvStore {
   std::atomic<uint64_t> consistent_index_{0};
   std::atomic<bool> writer_active_{false};
   std::atomic<bool> compaction_pending_{false};
-  size_t compact_keys_per_txn_ = 1000;
+  size_t compact_keys_per_txn_ = Options{}.compact_keys_per_txn;
   // Reset read transactions kept for reuse (see Read()).
   std::unique_ptr<ReaderPool> readers_;
   // Named tables other than mvcc's own, opened by committed write txns.
