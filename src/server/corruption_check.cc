@@ -97,30 +97,87 @@ std::vector<uint64_t> MembersToFlag(const KvHash& own, const std::vector<PeerHas
   return PeersThatDiffer(own, peers);
 }
 
-std::vector<PeerHash> CollectPeerHashes(const HashSources& sources, int64_t revision) {
+void RoundCancel::Cancel() {
+  std::map<uint64_t, std::function<void()>> wakes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    wakes.swap(wakes_);
+  }
+  // Outside mu_: a wake takes its round's mutex, and the round may be
+  // calling Forget under it.
+  for (auto& [registration, wake] : wakes) wake();
+}
+
+bool RoundCancel::cancelled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancelled_;
+}
+
+uint64_t RoundCancel::OnCancel(std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled_) return 0;
+  const uint64_t registration = next_registration_++;
+  wakes_.emplace(registration, std::move(wake));
+  return registration;
+}
+
+void RoundCancel::Forget(uint64_t registration) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wakes_.erase(registration);
+}
+
+std::vector<PeerHash> CollectPeerHashes(const HashSources& sources, int64_t revision,
+                                        RoundCancel* cancel) {
   struct Round {
     std::mutex mu;
     std::condition_variable cv;
     std::vector<PeerHash> answers;  // guarded by mu
     size_t pending = 0;             // guarded by mu
+    bool cancelled = false;         // guarded by mu
   };
-  // Shared with the callbacks: a late answer after the timeout lands in a
-  // round nobody reads any more.
+  // Shared with the callbacks and the cancel's wake: either may run after
+  // this function returned.
   auto round = std::make_shared<Round>();
   const std::vector<uint64_t> peers = sources.peers();
   round->answers.reserve(peers.size());
   for (uint64_t id : peers) round->answers.push_back(PeerHash{id, Status(Code::kTimeout)});
   round->pending = peers.size();
+  uint64_t registration = 0;
+  if (cancel != nullptr) {
+    registration = cancel->OnCancel([round] {
+      std::lock_guard<std::mutex> lock(round->mu);
+      round->cancelled = true;
+      round->cv.notify_all();
+    });
+    if (registration == 0) {
+      for (PeerHash& p : round->answers) p.hash = Status(Code::kCancelled);
+      return round->answers;
+    }
+  }
   for (size_t i = 0; i < peers.size(); ++i) {
     sources.ask_peer(peers[i], revision, [round, i](Result<KvHash> answer) {
       std::lock_guard<std::mutex> lock(round->mu);
+      if (round->cancelled) return;
       round->answers[i].hash = std::move(answer);
       if (--round->pending == 0) round->cv.notify_all();
     });
   }
-  std::unique_lock<std::mutex> lock(round->mu);
-  round->cv.wait_for(lock, sources.peer_timeout, [&] { return round->pending == 0; });
-  return round->answers;
+  std::vector<PeerHash> answers;
+  {
+    std::unique_lock<std::mutex> lock(round->mu);
+    round->cv.wait_for(lock, sources.peer_timeout,
+                       [&] { return round->pending == 0 || round->cancelled; });
+    if (round->cancelled) {
+      for (PeerHash& p : round->answers) {
+        if (p.hash.status().code() == Code::kTimeout) p.hash = Status(Code::kCancelled);
+      }
+    }
+    answers = round->answers;
+  }
+  if (registration != 0) cancel->Forget(registration);
+  return answers;
 }
 
 Status CheckStartupConsistency(uint64_t self_id, const HashSources& sources) {
@@ -169,10 +226,14 @@ CorruptionMonitor::CorruptionMonitor(HashSources sources, Clock* clock,
 CorruptionMonitor::~CorruptionMonitor() { Stop(); }
 
 void CorruptionMonitor::Start() {
-  thread_ = std::thread([this] { Run(); });
+  // Taken here, not on the new thread: the first round is due one interval
+  // of the clock after Start returned, however late the thread begins.
+  const Clock::TimePoint first_round = clock_->Now() + interval_;
+  thread_ = std::thread([this, first_round] { Run(first_round); });
 }
 
 void CorruptionMonitor::Stop() {
+  cancel_.Cancel();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -187,8 +248,10 @@ std::vector<uint64_t> CorruptionMonitor::CheckOnce() {
     spdlog::warn("corruption check: no local hash: {}", own.status().ToString());
     return {};
   }
-  const std::vector<uint64_t> flagged =
-      MembersToFlag(*own, CollectPeerHashes(sources_, own->revision));
+  const std::vector<PeerHash> peers = CollectPeerHashes(sources_, own->revision, &cancel_);
+  // A cancelled round compared fewer members than it asked: no verdict.
+  if (cancel_.cancelled()) return {};
+  const std::vector<uint64_t> flagged = MembersToFlag(*own, peers);
   for (uint64_t id : flagged) {
     if (reported_.insert(id).second) {
       spdlog::error(
@@ -200,8 +263,8 @@ std::vector<uint64_t> CorruptionMonitor::CheckOnce() {
   return flagged;
 }
 
-void CorruptionMonitor::Run() {
-  Clock::TimePoint next = clock_->Now() + interval_;
+void CorruptionMonitor::Run(Clock::TimePoint first_round) {
+  Clock::TimePoint next = first_round;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);

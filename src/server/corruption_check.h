@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -85,9 +86,35 @@ struct HashSources {
   std::chrono::milliseconds peer_timeout{5000};
 };
 
-// Asks every peer at once and waits until all answered or the timeout
-// passed (a peer still silent then counts as kTimeout).
-std::vector<PeerHash> CollectPeerHashes(const HashSources& sources, int64_t revision);
+// Ends the waits of CollectPeerHashes early, so a stopping member does not
+// sit out a round's peer timeout (RequestTimeout: 7 s by default) for
+// answers nobody will use. Cancel is final: every wait in progress returns
+// at once, and a later one returns without asking the peers.
+// Thread-safe: every field is guarded by mu_.
+class RoundCancel {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+  // Runs `wake` once, on the thread that calls Cancel. Returns the
+  // registration to Forget, or 0 (and never runs `wake`) if Cancel already
+  // happened.
+  uint64_t OnCancel(std::function<void()> wake);
+  void Forget(uint64_t registration);
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;                           // guarded by mu_
+  uint64_t next_registration_ = 1;                   // guarded by mu_
+  std::map<uint64_t, std::function<void()>> wakes_;  // guarded by mu_
+};
+
+// Asks every peer at once and waits until all answered, the timeout passed
+// (a peer still silent then counts as kTimeout) or `cancel` (may be null)
+// was cancelled (a peer still silent then counts as kCancelled). A late
+// answer lands in a round nobody reads any more.
+std::vector<PeerHash> CollectPeerHashes(const HashSources& sources, int64_t revision,
+                                        RoundCancel* cancel = nullptr);
 
 // The start-time check: OK when no reachable peer disagrees; otherwise
 // kCorruption naming the members and the revision. Blocks for at most about
@@ -108,13 +135,15 @@ class CorruptionMonitor {
   CorruptionMonitor& operator=(const CorruptionMonitor&) = delete;
 
   void Start();
+  // Returns without waiting for the peers of a round in flight: the round
+  // is cancelled and flags nobody.
   void Stop();
   // One round now, on the calling thread: the members found to differ
-  // (raise_corrupt has been called for each).
+  // (raise_corrupt has been called for each). Empty once stopped.
   std::vector<uint64_t> CheckOnce();
 
  private:
-  void Run();
+  void Run(Clock::TimePoint first_round);
 
   const HashSources sources_;
   Clock* const clock_;
@@ -122,6 +151,7 @@ class CorruptionMonitor {
   const std::function<bool()> leads_;
   const std::function<void(uint64_t)> raise_corrupt_;
 
+  RoundCancel cancel_;
   std::mutex mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by mu_

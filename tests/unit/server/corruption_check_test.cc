@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <map>
+#include <memory>
+#include <thread>
+
+#include "base/clock.h"
 
 namespace etcdpp::server {
 namespace {
@@ -102,6 +107,48 @@ TEST(CorruptionCheckTest, TheMonitorRaisesForEachFlaggedMemberWhileLeading) {
       [&raised](uint64_t member) { raised.push_back(member); });
   EXPECT_EQ(monitor.CheckOnce(), std::vector<uint64_t>({3}));
   EXPECT_EQ(raised, std::vector<uint64_t>({3}));
+}
+
+// A stopping member must not wait out the peer timeout of a round in flight.
+// The peer here never answers and the round's timeout is an hour: Stop can
+// only return because it cancels the round, and that round flags nobody.
+TEST(CorruptionCheckTest, StopCancelsARoundWaitingForAPeer) {
+  FakeClock clock;
+  HashSources sources = FixedSources(1, {{1, Hash(1, 0xaaaa)}}, {2});
+  sources.peer_timeout = std::chrono::hours(1);
+  std::promise<void> asked;
+  auto held = std::make_shared<std::function<void(Result<KvHash>)>>();
+  sources.ask_peer = [&asked, held](uint64_t, int64_t, std::function<void(Result<KvHash>)> done) {
+    *held = std::move(done);  // kept, never called before Stop
+    asked.set_value();
+  };
+  std::vector<uint64_t> raised;
+  CorruptionMonitor monitor(
+      sources, &clock, std::chrono::seconds(1), [] { return true; },
+      [&raised](uint64_t member) { raised.push_back(member); });
+  monitor.Start();
+  clock.Advance(std::chrono::seconds(2));
+  asked.get_future().wait();  // the round is now waiting for member 2
+  monitor.Stop();
+  EXPECT_TRUE(raised.empty());
+  // The peer's late answer lands in the abandoned round harmlessly.
+  (*held)(Hash(2, 0xbbbb));
+  EXPECT_TRUE(raised.empty());
+  EXPECT_TRUE(monitor.CheckOnce().empty());
+}
+
+TEST(CorruptionCheckTest, ACancelledRoundAsksNobodyAndMarksThePeersCancelled) {
+  RoundCancel cancel;
+  cancel.Cancel();
+  bool asked = false;
+  HashSources sources = FixedSources(1, {{1, Hash(1, 0xaaaa)}, {2, Hash(2, 0xaaaa)}}, {2});
+  sources.ask_peer = [&asked](uint64_t, int64_t, std::function<void(Result<KvHash>)>) {
+    asked = true;
+  };
+  const std::vector<PeerHash> answers = CollectPeerHashes(sources, 10, &cancel);
+  EXPECT_FALSE(asked);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].hash.status().code(), Code::kCancelled);
 }
 
 }  // namespace
