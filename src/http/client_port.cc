@@ -53,7 +53,8 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
   listen.max_body_bytes = 2 * server->options().max_request_bytes + kBodyOverheadBytes;
   if (options.enable_v2) {
     port->v2_ = std::make_unique<V2Api>(
-        V2ApiContext{server, server, server, server, server->v2_store(), server->options().name});
+        V2ApiContext{server, server, server, server, server->v2_store(), server->options().name,
+                     [server](uint64_t id) { return server->WasRemovedMember(id); }});
     listen.v2 = port->v2_.get();
   }
   auto listener = Listener::Start(listen);

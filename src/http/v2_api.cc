@@ -583,16 +583,21 @@ Result<std::vector<std::string>> ParsePeerUrls(const V2HttpRequest& request,
 }
 
 // etcd's answer to a membership change its member refused: 409 for a
-// duplicate, 404 for an unknown member (etcd answers 410 for a removed
-// one; etcdpp does not tell the two apart), 500 otherwise.
-V2HttpResponse MembershipError(const Status& st, const std::string& id) {
+// duplicate, 404 for a member never known; for a member removed before,
+// 410 Gone to a DELETE and 500 to a PUT (etcd's update handler has no
+// case of its own for it). Anything else is 500.
+enum class RemovedMember { kNo, kYes };
+V2HttpResponse MembershipError(const Status& st, const std::string& method, const std::string& id,
+                               RemovedMember removed) {
   switch (st.code()) {
     case Code::kMemberExist:
       return MessageError(409, "membership: ID exists");
     case Code::kPeerURLExist:
       return MessageError(409, "membership: peerURL exists");
     case Code::kMemberNotFound:
-      return MessageError(404, "No such member: " + id);
+      if (removed == RemovedMember::kNo) return MessageError(404, "No such member: " + id);
+      if (method == "DELETE") return MessageError(410, "Member permanently removed: " + id);
+      return MessageError(500, "Internal Server Error");
     default:
       return MessageError(500, "Internal Server Error");
   }
@@ -615,7 +620,7 @@ void V2Api::ChangeMembers(const V2HttpRequest& request, std::string_view path,
     member->peer_urls = std::move(*urls);
     ctx_.admin->AddMember(member.get(), [member, responder](const Status& st) {
       if (!st.ok()) {
-        responder->Reply(MembershipError(st, ""));
+        responder->Reply(MembershipError(st, "POST", "", RemovedMember::kNo));
         return;
       }
       V2HttpResponse r;
@@ -647,9 +652,12 @@ void V2Api::ChangeMembers(const V2HttpRequest& request, std::string_view path,
     responder->Reply(MessageError(404, "No such member: " + id_text));
     return;
   }
-  auto done = [responder, id](const Status& st) {
+  auto done = [responder, id, method = request.method,
+               was_removed = ctx_.was_removed](const Status& st) {
     if (!st.ok()) {
-      responder->Reply(MembershipError(st, Hex(id)));
+      const bool removed = st.code() == Code::kMemberNotFound && was_removed && was_removed(id);
+      responder->Reply(
+          MembershipError(st, method, Hex(id), removed ? RemovedMember::kYes : RemovedMember::kNo));
       return;
     }
     V2HttpResponse r;
@@ -695,9 +703,15 @@ V2HttpResponse V2Api::ServeStats(const std::string& method, std::string_view pat
              ",\"watchers\":" + std::to_string(s.watchers) + "}";
     return r;
   }
-  const metrics::MemberStats& stats = metrics::DefaultMemberStats();
+  metrics::MemberStats& stats = metrics::DefaultMemberStats();
   if (path == "/v2/stats/self") {
     const int64_t leader_since = stats.leader_start_time();
+    // etcd leaves a rate out when it is 0 (no append in the last second).
+    auto rate = [](std::string_view name, double value) {
+      return value > 0 ? ",\"" + std::string(name) + "\":" + GoJsonFloat(value) : std::string();
+    };
+    const metrics::AppendRates received = stats.ReceiveRates();
+    const metrics::AppendRates sent = stats.SendRates();
     r.body = "{\"name\":" + v2store::JsonString(ctx_.member_name) + ",\"id\":\"" + Hex(self) +
              "\",\"state\":\"" + (leader == self ? "StateLeader" : "StateFollower") +
              "\",\"startTime\":\"" + v2store::Rfc3339Nano(stats.start_time()) +
@@ -705,7 +719,11 @@ V2HttpResponse V2Api::ServeStats(const std::string& method, std::string_view pat
              GoDuration(leader_since == 0 ? 0 : WallNowNs() - leader_since) +
              "\",\"startTime\":\"" + v2store::Rfc3339Nano(leader_since) +
              "\"},\"recvAppendRequestCnt\":" + std::to_string(stats.append_received()) +
-             ",\"sendAppendRequestCnt\":" + std::to_string(stats.append_sent()) + "}";
+             rate("recvPkgRate", received.messages_per_second) +
+             rate("recvBandwidthRate", received.bytes_per_second) +
+             ",\"sendAppendRequestCnt\":" + std::to_string(stats.append_sent()) +
+             rate("sendPkgRate", sent.messages_per_second) +
+             rate("sendBandwidthRate", sent.bytes_per_second) + "}";
     return r;
   }
   if (path == "/v2/stats/leader") {

@@ -59,6 +59,9 @@ struct V2ApiContext {
   server::ClusterAdmin* admin;  // POST, PUT and DELETE /v2/members
   v2store::Store* store;
   std::string member_name;
+  // Whether a member id was removed from the cluster (ids are never
+  // reused): a DELETE of it gets 410 Gone, not 404. Thread-safe.
+  std::function<bool(uint64_t)> was_removed;
 };
 
 class V2Api {

@@ -4,6 +4,35 @@
 
 namespace etcdpp::metrics {
 
+void AppendRateWindow::Add(TimePoint at, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  newest_ = (newest_ + 1) % kSamples;
+  if (count_ == kSamples) {
+    bytes_ -= ring_[newest_].bytes;  // the oldest, overwritten
+  } else {
+    ++count_;
+  }
+  ring_[newest_] = Sample{at, bytes};
+  bytes_ += bytes;
+}
+
+AppendRates AppendRateWindow::RatesAt(TimePoint now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (count_ == 0) return {};
+  const TimePoint newest = ring_[newest_].at;
+  if (now - newest > kIdle) {
+    count_ = 0;
+    bytes_ = 0;
+    return {};
+  }
+  const TimePoint oldest = ring_[(newest_ + kSamples + 1 - count_) % kSamples].at;
+  const double seconds = std::chrono::duration<double>(newest - oldest).count();
+  if (seconds <= 0) return {};
+  // etcd counts every message of the window, the oldest included, over the
+  // span; the same here, so the two report alike for the same traffic.
+  return AppendRates{static_cast<double>(count_) / seconds, static_cast<double>(bytes_) / seconds};
+}
+
 void MemberStats::SetStartTime(int64_t unix_ns) {
   std::lock_guard<std::mutex> lock(mu_);
   start_time_ns_ = unix_ns;

@@ -494,6 +494,7 @@ uint64_t EtcdServer::term() const { return raft_node_->term(); }
 uint64_t EtcdServer::applied_index() const { return applier_->applied_index(); }
 uint64_t EtcdServer::commit_index() const { return raft_node_->commit_index(); }
 std::vector<Member> EtcdServer::Members() const { return membership_->List(); }
+bool EtcdServer::WasRemovedMember(uint64_t id) const { return membership_->Copy().IsRemoved(id); }
 std::shared_ptr<mvcc::KvStore> EtcdServer::store() const { return store_->Get(); }
 
 void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* header) const {

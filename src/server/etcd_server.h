@@ -145,6 +145,9 @@ class EtcdServer final : public Proposer,
 
   // This member has been removed from the cluster (see on_removed).
   bool removed() const { return removed_.load(std::memory_order_acquire); }
+  // Member `id` was removed from the cluster, as applied here (an id once
+  // removed never returns). Thread-safe.
+  bool WasRemovedMember(uint64_t id) const;
   // Leases (docs/lease.md). Thread-safe; never null once Start returned.
   lease::Lessor* lessor() const { return lessor_.get(); }
   // Users, roles and tokens (docs/auth.md). Thread-safe; never null once

@@ -95,7 +95,8 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
     }
     for (auto& m : *batch.mutable_messages()) {
       if (m.to() != self) continue;  // Not ours: Raft tolerates the loss.
-      if (m.type() == raftpb::MSG_APP) metrics::DefaultMemberStats().AppendReceived();
+      if (m.type() == raftpb::MSG_APP)
+        metrics::DefaultMemberStats().AppendReceived(m.ByteSizeLong());
       handler_->OnMessage(std::move(m));
     }
   }

@@ -160,7 +160,7 @@ void Transport::Send(std::vector<raftpb::Message> messages) {
         ++unknown;
         continue;
       }
-      if (m.type() == raftpb::MSG_APP) metrics::DefaultMemberStats().AppendSent();
+      if (m.type() == raftpb::MSG_APP) metrics::DefaultMemberStats().AppendSent(m.ByteSizeLong());
       auto g = std::find_if(groups.begin(), groups.end(),
                             [&](const auto& e) { return e.first == it->second; });
       if (g == groups.end()) {

@@ -5,10 +5,11 @@
 
 POST and DELETE /v2/members (a member added and removed through the v2
 API, and the refusals: a peer URL already taken, bad content type, bad URL,
-unknown member), /v2/stats/leader on the leader (every follower with its
+unknown member; a member removed before gets 410 Gone), /v2/stats/leader on the leader (every follower with its
 latency summary and probe counts) and on a follower (403),
 /v2/stats/self (Raft append requests sent by the leader and received by
-followers go up with writes) and /v2/stats/store (the counters of each
+followers go up with writes; their rates are present while writes flow
+and left out once idle) and /v2/stats/store (the counters of each
 operation go up by what was done). Replies are compared with etcd 3.4's
 after replacing member ids by roles and masking times and latencies (which
 must still be present, of the right type).
@@ -19,6 +20,8 @@ import json
 import os
 import re
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -65,6 +68,21 @@ class Roles:
         return doc
 
 
+def poll(probe, done, timeout):
+    """probe() until done(value) or timeout seconds passed: the last value."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = probe()
+    return value
+
+
+def rates(stats):
+    """The rate fields of a /v2/stats/self reply, each checked a positive number."""
+    return {k: isinstance(v, (int, float)) and v > 0 for k, v in stats.items() if k.endswith("Rate")}
+
+
 def latency_shape(latency):
     """The latency summary's fields, each a number; values differ by run."""
     return {k: isinstance(v, (int, float)) for k, v in latency.items()}
@@ -108,10 +126,9 @@ def scenario(server):
         out.append(("follower received appends",
                     self_stats(follower)["recvAppendRequestCnt"] > received_before))
 
-        # /v2/stats/self: shape, with times masked once checked.
+        # /v2/stats/self: shape, with times masked once checked; the rates
+        # (below) come and go with the traffic.
         stats = self_stats(follower)
-        # etcd adds recvPkgRate and recvBandwidthRate (rates over the last
-        # second, left out when 0); etcdpp has no rates (docs/v2.md).
         out.append(("self keys", sorted(k for k in stats if not k.endswith("Rate"))))
         out.append(("self", {"name": roles.mask(stats["name"]), "id": roles.mask(stats["id"]),
                              "state": stats["state"],
@@ -121,6 +138,31 @@ def scenario(server):
                                           (stats["startTime"], stats["leaderInfo"]["startTime"])),
                              "uptime": bool(re.fullmatch(r"[\dhm.]+(s|ms|µs|ns)",
                                                          stats["leaderInfo"]["uptime"]))}))
+
+        # The append rates (messages and bytes per second over the last
+        # appends): the leader's send rates and a follower's receive rates
+        # are there while writes flow, and gone (left out, as 0) once the
+        # last append is more than a second old.
+        writing = threading.Event()
+        writing.set()
+
+        def write_loop():
+            n = 0
+            while writing.is_set():
+                request(ports[leader], "PUT", "/v2/keys/rate/k", f"value={n}",
+                        "application/x-www-form-urlencoded")
+                n += 1
+        writer = threading.Thread(target=write_loop)
+        writer.start()
+        try:
+            both = lambda: (rates(self_stats(leader)), rates(self_stats(follower)))  # noqa: E731
+            leader_rates, follower_rates = poll(both, lambda r: len(r[0]) == 2 and len(r[1]) == 2,
+                                                timeout=10)
+        finally:
+            writing.clear()
+            writer.join()
+        out.append(("rates while writing", {"leader": leader_rates, "follower": follower_rates}))
+        out.append(("rates when idle", poll(both, lambda r: r == ({}, {}), timeout=10)))
 
         # /v2/stats/leader: every follower, with its latency summary.
         status, lead = request(ports[leader], "GET", "/v2/stats/leader")
@@ -165,6 +207,15 @@ def scenario(server):
         out.append(("unknown id", request(ports[leader], "DELETE", "/v2/members/abc")))
         out.append(("remove", request(ports[follower], "DELETE",
                                       "/v2/members/" + added.get("id", "?"))))
+        # A member removed before: etcd answers 410 Gone to a DELETE, and
+        # its update handler gives a PUT the generic 500.
+        status, gone = request(ports[leader], "DELETE", "/v2/members/" + added.get("id", "?"))
+        out.append(("remove again", status,
+                    json.loads(json.dumps(gone).replace(added.get("id", "?"), "added"))))
+        out.append(("update removed", roles.mask(request(
+            ports[leader], "PUT", "/v2/members/" + added.get("id", "?"),
+            json.dumps({"peerURLs": [f"http://127.0.0.1:{cluster.free_port()}"]}),
+            "application/json"))))
         _, listed = request(ports[leader], "GET", "/v2/members")
         out.append(("count after", len(listed["members"])))
         out.append(("method", request(ports[leader], "PATCH", "/v2/members")[0]))
@@ -182,6 +233,11 @@ class V2ClusterTest(unittest.TestCase):
         self.assertEqual(steps["count"], (4,))
         self.assertEqual(steps["remove"], ((204, None),))
         self.assertEqual(steps["count after"], (3,))
+        self.assertEqual(steps["remove again"],
+                         (410, {"message": "Member permanently removed: added"}))
+        self.assertEqual(steps["rates while writing"],
+                         ({"leader": {"sendPkgRate": True, "sendBandwidthRate": True},
+                           "follower": {"recvPkgRate": True, "recvBandwidthRate": True}},))
         self.assertEqual(steps["leader sent appends"], (True,))
         self.assertEqual(steps["follower received appends"], (True,))
         if not REFERENCE:

@@ -1,4 +1,5 @@
 #include "metrics/metrics.h"
+#include "metrics/member_stats.h"
 
 #include <gtest/gtest.h>
 
@@ -132,6 +133,63 @@ TEST(RegistryDeathTest, DuplicateNameAborts) {
   Registry r;
   r.AddCounter("dup_total", "One.");
   EXPECT_DEATH(r.AddGauge("dup_total", "Two."), "registered twice");
+}
+
+// /v2/stats/self's rates: messages and bytes per second over the window.
+TEST(AppendRateWindowTest, RatesSpanTheWindowFromItsOldestToItsNewestMessage) {
+  AppendRateWindow w;
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  EXPECT_EQ(w.RatesAt(t0).messages_per_second, 0);
+  w.Add(t0, 100);
+  // One message spans no time: no rate rather than a division by zero.
+  EXPECT_EQ(w.RatesAt(t0).messages_per_second, 0);
+  for (int i = 1; i <= 4; ++i) w.Add(t0 + std::chrono::milliseconds(100 * i), 100);
+  // 5 messages, 500 bytes, 0.4 s from the first to the last (counted as etcd does).
+  const AppendRates r = w.RatesAt(t0 + std::chrono::milliseconds(500));
+  EXPECT_DOUBLE_EQ(r.messages_per_second, 12.5);
+  EXPECT_DOUBLE_EQ(r.bytes_per_second, 1250);
+}
+
+TEST(AppendRateWindowTest, OnlyTheLastSamplesCount) {
+  AppendRateWindow w;
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  // A slow, large start pushed out by kSamples fast, small messages.
+  w.Add(t0, 1'000'000);
+  const auto start = t0 + std::chrono::milliseconds(500);
+  for (size_t i = 0; i < AppendRateWindow::kSamples; ++i) {
+    w.Add(start + std::chrono::milliseconds(i), 10);
+  }
+  const AppendRates r = w.RatesAt(start + std::chrono::milliseconds(AppendRateWindow::kSamples));
+  const double span = static_cast<double>(AppendRateWindow::kSamples - 1) / 1000;
+  EXPECT_DOUBLE_EQ(r.messages_per_second, AppendRateWindow::kSamples / span);
+  EXPECT_DOUBLE_EQ(r.bytes_per_second, 10 * AppendRateWindow::kSamples / span);
+}
+
+TEST(AppendRateWindowTest, AnIdleSecondEmptiesTheWindow) {
+  AppendRateWindow w;
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  w.Add(t0, 100);
+  w.Add(t0 + std::chrono::milliseconds(100), 100);
+  const auto idle = t0 + std::chrono::milliseconds(100) + AppendRateWindow::kIdle;
+  EXPECT_GT(w.RatesAt(idle).messages_per_second, 0);
+  EXPECT_EQ(w.RatesAt(idle + std::chrono::milliseconds(1)).messages_per_second, 0);
+  // The next burst is measured on its own, not against the old messages.
+  const auto later = idle + std::chrono::seconds(10);
+  w.Add(later, 100);
+  w.Add(later + std::chrono::milliseconds(500), 100);
+  EXPECT_DOUBLE_EQ(w.RatesAt(later + std::chrono::milliseconds(500)).messages_per_second, 4);
+}
+
+TEST(MemberStatsTest, AppendsCountAndFeedTheirRates) {
+  MemberStats stats;
+  const auto t0 = std::chrono::steady_clock::now();
+  stats.AppendSent(50, t0);
+  stats.AppendSent(150, t0 + std::chrono::milliseconds(500));
+  stats.AppendReceived(10, t0);
+  EXPECT_EQ(stats.append_sent(), 2u);
+  EXPECT_EQ(stats.append_received(), 1u);
+  EXPECT_DOUBLE_EQ(stats.SendRates(t0 + std::chrono::milliseconds(500)).bytes_per_second, 400);
+  EXPECT_EQ(stats.ReceiveRates(t0 + std::chrono::milliseconds(500)).bytes_per_second, 0);
 }
 
 }  // namespace
