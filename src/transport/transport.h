@@ -112,9 +112,18 @@ struct PeerTlsOptions {
   // Outgoing: accept any server certificate (--peer-auto-tls, whose
   // certificates are self-signed): encrypted, not authenticated.
   bool skip_server_verify = false;
+  // --tls-min-version=TLS1.3, both ways. gRPC's TLS (1.51, Debian 12's)
+  // never goes below TLS 1.2 and has no setting to go higher, so only the
+  // TLS 1.2 floor is honoured: ValidatePeerTls refuses this rather than
+  // quietly accept TLS 1.2 from peers.
+  bool require_tls13 = false;
 
   bool enabled() const { return !cert_file.empty(); }
 };
+
+// Whether `tls` can be enforced on the peer port and channels: OK, or
+// InvalidArgument saying why not (a minimum above TLS 1.2).
+Status ValidatePeerTls(const PeerTlsOptions& tls);
 
 struct TransportOptions {
   PeerTlsOptions tls;

@@ -69,8 +69,18 @@ std::shared_ptr<grpc::ChannelCredentials> PeerChannelCredentials(const PeerTlsOp
 
 }  // namespace
 
+Status ValidatePeerTls(const PeerTlsOptions& tls) {
+  if (tls.enabled() && tls.require_tls13) {
+    return Status::InvalidArgument(
+        "--tls-min-version=TLS1.3 cannot be enforced on https peer URLs: the peer port's TLS "
+        "(gRPC) always accepts TLS 1.2 and 1.3; use --tls-min-version=TLS1.2 or http peer URLs");
+  }
+  return Status::OK();
+}
+
 Result<std::shared_ptr<grpc::ServerCredentials>> PeerServerCredentials(const PeerTlsOptions& tls) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
+  ETCDPP_RETURN_IF_ERROR(ValidatePeerTls(tls));
   // Read once here so that a missing or unreadable file is a start-up error;
   // from then on gRPC's file watcher re-reads them (kPeerCertificateRefresh).
   for (const std::string* file : {&tls.cert_file, &tls.key_file, &tls.trusted_ca_file}) {

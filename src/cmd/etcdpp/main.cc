@@ -222,6 +222,10 @@ Result<etcdpp::transport::PeerTlsOptions> PeerTls(const Flags& flags, const std:
   if (tls.client_cert_auth && tls.trusted_ca_file.empty()) {
     return Status::InvalidArgument("--peer-client-cert-auth needs --peer-trusted-ca-file");
   }
+  auto min_version = etcdpp::tls::ParseMinVersion(flags.tls_min_version);
+  if (!min_version.ok()) return min_version.status();
+  tls.require_tls13 = *min_version == etcdpp::tls::MinVersion::kTls13;
+  ETCDPP_RETURN_IF_ERROR(etcdpp::transport::ValidatePeerTls(tls));
   return tls;
 }
 

@@ -15,6 +15,9 @@
 #include <fmt/format.h>
 
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -375,18 +378,80 @@ class CheckPerfCommand : public Command {
   CheckFlags flags_;
 };
 
-// The server's resident memory in bytes, from the Prometheus text at
-// http://<endpoint>/metrics (etcdctl reads the same gauge), or 0 after
-// printing why it could not be read. Plain HTTP only.
-double ResidentMemoryBytes(std::ostream& out, const std::string& endpoint) {
-  if (endpoint.rfind("https://", 0) == 0) {
-    out << "fetch error: etcdppctl reads /metrics over plain http only\n";
-    return 0;
+// `request` sent over TLS on the connected `fd`, and everything the server
+// answered until it closed; nullopt after printing why not. The server is
+// verified as the gRPC connection verifies it: against --cacert (else the
+// system's roots) and for `host` (an IP literal against the certificate's
+// IP addresses), unless --insecure-skip-tls-verify; --cert and --key are
+// presented when given (a member under --client-cert-auth wants them).
+std::optional<std::string> ExchangeOverTls(std::ostream& out, int fd, const std::string& host,
+                                           const ClientOptions& options,
+                                           const std::string& request) {
+  auto fail = [&out](const std::string& what) -> std::optional<std::string> {
+    const unsigned long code = ERR_get_error();
+    char reason[256] = "";
+    if (code != 0) ERR_error_string_n(code, reason, sizeof(reason));
+    ERR_clear_error();
+    out << "fetch error: " << what << (code != 0 ? std::string(": ") + reason : "") << "\n";
+    return std::nullopt;
+  };
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  if (ctx == nullptr) return fail("TLS setup");
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (!options.cert_file.empty() || !options.key_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), options.cert_file.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx.get(), options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return fail("client certificate " + options.cert_file + " / key " + options.key_file);
+    }
   }
+  if (options.insecure_skip_tls_verify) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  } else {
+    const int loaded =
+        options.cacert_file.empty()
+            ? SSL_CTX_set_default_verify_paths(ctx.get())
+            : SSL_CTX_load_verify_locations(ctx.get(), options.cacert_file.c_str(), nullptr);
+    if (loaded != 1) return fail("trusted CA " + options.cacert_file);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  }
+  // The listener hands an http/1.1 ALPN connection to its HTTP side.
+  static const unsigned char kAlpnHttp11[] = "\x08http/1.1";
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpnHttp11, sizeof(kAlpnHttp11) - 1);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  if (ssl == nullptr || SSL_set_fd(ssl.get(), fd) != 1) return fail("TLS setup");
+  X509_VERIFY_PARAM* verify = SSL_get0_param(ssl.get());
+  const bool ip_literal = X509_VERIFY_PARAM_set1_ip_asc(verify, host.c_str()) == 1;
+  if (!ip_literal) {
+    SSL_set_tlsext_host_name(ssl.get(), host.c_str());
+    if (!options.insecure_skip_tls_verify) SSL_set1_host(ssl.get(), host.c_str());
+  }
+  if (SSL_connect(ssl.get()) != 1) return fail("TLS handshake with " + host);
+  size_t written = 0;
+  if (SSL_write_ex(ssl.get(), request.data(), request.size(), &written) != 1 ||
+      written != request.size()) {
+    return fail("sending the request");
+  }
+  std::string response;
+  char buf[65536];
+  size_t n = 0;
+  while (SSL_read_ex(ssl.get(), buf, sizeof(buf), &n) == 1) response.append(buf, n);
+  ERR_clear_error();  // the server closing the connection ends the reply
+  return response;
+}
+
+// The server's resident memory in bytes, from the Prometheus text at
+// <endpoint>/metrics (etcdctl reads the same gauge), or 0 after printing why
+// it could not be read. Over TLS for an https:// endpoint, with the
+// command's TLS flags (ExchangeOverTls).
+double ResidentMemoryBytes(std::ostream& out, const std::string& endpoint,
+                           const ClientOptions& options) {
+  const bool https = endpoint.rfind("https://", 0) == 0;
   std::string host_port = StripScheme(endpoint);
   size_t colon = host_port.rfind(':');
   std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
-  std::string port = colon == std::string::npos ? "80" : host_port.substr(colon + 1);
+  std::string port =
+      colon == std::string::npos ? (https ? "443" : "80") : host_port.substr(colon + 1);
   if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -410,14 +475,22 @@ double ResidentMemoryBytes(std::ostream& out, const std::string& endpoint) {
   }
   timeval limit{10, 0};  // a server that stops answering must not hang the check
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
   const std::string request =
       "GET /metrics HTTP/1.1\r\nHost: " + host_port + "\r\nConnection: close\r\n\r\n";
   std::string response;
-  bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-              static_cast<ssize_t>(request.size());
-  char buf[65536];
-  for (ssize_t n; sent && (n = recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, n);
-  close(fd);
+  if (https) {
+    std::optional<std::string> reply = ExchangeOverTls(out, fd, host, options, request);
+    close(fd);
+    if (!reply) return 0;
+    response = std::move(*reply);
+  } else {
+    bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(request.size());
+    char buf[65536];
+    for (ssize_t n; sent && (n = recv(fd, buf, sizeof(buf), 0)) > 0;) response.append(buf, n);
+    close(fd);
+  }
   const std::string key = "process_resident_memory_bytes";
   size_t body = response.find("\r\n\r\n");
   for (size_t at = body; at != std::string::npos && at < response.size();) {
@@ -485,7 +558,7 @@ class CheckDatascaleCommand : public Command {
         inv.client().options(), load->clients, flags_.prefix, 512, 512,
         [&] { return before != 0 && granted.fetch_add(1) < load->puts; }, results,
         [&] {
-          before = ResidentMemoryBytes(out, endpoint);
+          before = ResidentMemoryBytes(out, endpoint, inv.client().options());
           if (before == 0) return;
           out << "Start data scale check for work load [" << load->puts
               << " key-value pairs, 1024 bytes per key-value, " << load->clients
@@ -500,7 +573,7 @@ class CheckDatascaleCommand : public Command {
     done = true;
     progress.join();
 
-    const double after = ResidentMemoryBytes(out, endpoint);
+    const double after = ResidentMemoryBytes(out, endpoint, inv.client().options());
     if (after == 0) {
       out << "FAIL: Could not read process_resident_memory_bytes after the put operations.\n";
       return kExitError;
@@ -558,8 +631,9 @@ std::vector<CommandSpec> CheckCommandSpecs() {
        "Reads process_resident_memory_bytes from the first endpoint's /metrics,\n"
        "puts as many keys as --load names (512-byte names, 512-byte values) from\n"
        "many connections at once, reads the gauge again and prints the\n"
-       "difference in MB. The keys are deleted afterwards. The first endpoint\n"
-       "must serve /metrics over plain http.",
+       "difference in MB. The keys are deleted afterwards. An https:// first\n"
+       "endpoint is read over TLS with --cacert, --cert, --key and\n"
+       "--insecure-skip-tls-verify.",
        Make<CheckDatascaleCommand>},
   };
 }

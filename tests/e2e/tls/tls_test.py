@@ -11,12 +11,15 @@ Client port (https, --client-cert-auth): etcdctl 3.4 with --cacert --cert
 --key (put, get, watch), python etcd3 with ca_cert/cert_key/cert_cert, curl
 over https to /health and /v3/kv/range, etcdppctl with the same flags; a
 client without a certificate and a client whose certificate the rogue CA
-signed are refused.
+signed are refused; etcdppctl check datascale reads /metrics over https.
 
 Peers (https, --peer-client-cert-auth): a 3-member cluster whose members
 accept each other's certificates replicates writes; a fourth member added
 with a rogue-CA certificate cannot join; one with a certificate of the right
-CA but the wrong common name is refused under --peer-cert-allowed-cn.
+CA but the wrong common name is refused under --peer-cert-allowed-cn; a
+peer handshake below TLS 1.2 is refused, and --tls-min-version=TLS1.3 (which
+the peer port's gRPC TLS cannot enforce) stops a member with https peers
+from starting.
 
 Every wait is bounded; servers are stopped by the PID started.
 """
@@ -278,6 +281,15 @@ class ClientPortTls(unittest.TestCase):
             "--key", cert("rogue-client.key")])
         self.assertNotEqual(r.returncode, 0, r.stdout)
 
+    def test_etcdppctl_check_datascale_reads_metrics_over_https(self):
+        # The https endpoint's /metrics is read over TLS with the same flags
+        # (this member wants a client certificate there too).
+        self.assertIsNotNone(CTL, "run with --ctl build/bin/etcdppctl")
+        r = self.c.ctl("check", "datascale", tool=CTL, timeout=180)
+        self.assertEqual((r.returncode, r.stderr), (0, ""), r.stdout)
+        self.assertRegex(r.stdout.split("\n")[-2],
+                         r"^PASS: Approximate system memory used : -?\d+\.\d\d MB\.$")
+
 
 class PeerTls(unittest.TestCase):
     def test_cluster_with_peer_tls_and_refused_members(self):
@@ -336,6 +348,38 @@ class PeerTls(unittest.TestCase):
             r = c.ctl("put", "peer-key", "after", i=2)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(c.ctl("get", "peer-key", i=0).stdout.split(), ["peer-key", "after"])
+
+            # TLS 1.2 is the floor on the peer port, as etcd 3.4's: a peer
+            # offering at most TLS 1.1 or 1.0, even with every legacy cipher
+            # allowed (@SECLEVEL=0), gets no session (gRPC closes the
+            # connection without an alert); the same offer at TLS 1.2 gets one.
+            port = c.members[0].peer_port
+
+            def negotiated(version):
+                r = run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", version,
+                         "-cipher", "ALL:@SECLEVEL=0", "-CAfile", cert("ca.crt"),
+                         "-cert", cert("peer.crt"), "-key", cert("peer.key")],
+                        input="", timeout=15, errors="replace")
+                line = [x for x in r.stdout.splitlines() if "Cipher is" in x]
+                return line[0].split("Cipher is")[-1].strip() if line else None
+            self.assertNotIn(negotiated("-tls1_2"), (None, "(NONE)"))
+            for old in ("-tls1_1", "-tls1"):
+                self.assertIn(negotiated(old), (None, "(NONE)"), old)
+
+    def test_tls13_minimum_is_refused_for_https_peers(self):
+        # gRPC's TLS on the peer port cannot be held above TLS 1.2: rather
+        # than accept TLS 1.2 from peers quietly, the member does not start.
+        c = TlsCluster(client_tls=False, peer_tls=True, size=3)
+        try:
+            m = c.members[0]
+            cmd = c.command(0) + peer_tls_flags() + ["--tls-min-version", "TLS1.3"]
+            r = run(cmd, timeout=30)
+            self.assertNotEqual(r.returncode, 0, r.stderr)
+            self.assertIn("--tls-min-version=TLS1.3 cannot be enforced on https peer URLs",
+                          r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(m.data_dir, "member")), m.data_dir)
+        finally:
+            shutil.rmtree(c.base_dir, ignore_errors=True)
 
 
 def peer_handshake(port, cipher=None, tls12=False):
