@@ -33,7 +33,7 @@ struct AppendRates {
 // window whose newest message is more than kIdle old is emptied and reads
 // as no traffic (0), so a burst long gone does not linger and the next one
 // starts a window of its own. Fewer than two messages, or two at the same
-// instant, span no time: 0 too (etcd divides by that zero).
+// instant, span no time: 0 too.
 // Thread-safe (mu_).
 class AppendRateWindow {
  public:
