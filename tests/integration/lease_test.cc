@@ -138,6 +138,18 @@ class LeaseTest : public ::testing::Test {
     return members_[0];
   }
 
+  // Some running member leads and its lessor serves (it has promoted the
+  // leases it found).
+  bool SurvivorsHaveAPrimary() {
+    for (Member& m : members_) {
+      if (m.server && m.server->leader_id() == m.server->member_id() &&
+          m.server->lessor()->IsPrimary()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   static std::unique_ptr<grpc::ClientContext> Ctx() {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + 10s);
@@ -313,7 +325,8 @@ TEST_F(LeaseTest, KeysDisappearAfterTheTtlUnlessKeptAlive) {
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 
-  // Without keep-alives `kept` expires too.
+  // Without keep-alives `kept` expires too, once its TTL has passed.
+  clock_.Jump(1s);
   EXPECT_TRUE(Eventually([&] { return KeyLease(m, "kept") == -1; }, 5s));
 }
 
@@ -347,16 +360,30 @@ TEST_F(LeaseTest, FollowersForwardKeepAliveAndTimeToLiveAndNeverExpire) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 20s);
   auto stream = follower.lease->LeaseKeepAlive(&ctx);
-  const auto until = std::chrono::steady_clock::now() + 2500ms;
-  while (std::chrono::steady_clock::now() < until) {
+  // Keep `kept` alive for 3 TTLs of the members' clock, jumping it a tenth
+  // of the TTL after each renewal instead of sleeping: Raft ticks on real
+  // time (one tick per wake-up however far the clock jumped), so a jump
+  // moves lease deadlines and never starts an election. A renewal's round
+  // trip (follower, leader and back) may take most of the TTL that is left
+  // on a loaded machine. Then keep it alive until the leader's expiry loop
+  // (one pass per check interval of real time) has revoked `dropped`.
+  const auto until = clock_.Now() + 3s;
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  bool dropped_gone = false;
+  while (!dropped_gone && std::chrono::steady_clock::now() < give_up) {
     LeaseKeepAliveRequest req;
     req.set_id(kept);
     ASSERT_TRUE(stream->Write(req));
     LeaseKeepAliveResponse resp;
     ASSERT_TRUE(stream->Read(&resp));
     EXPECT_EQ(resp.ttl(), 1);
-    std::this_thread::sleep_for(250ms);
+    if (clock_.Now() < until) {
+      clock_.Jump(100ms);
+    } else {
+      dropped_gone = KeyLease(follower, "dropped") == -1;
+    }
   }
+  EXPECT_TRUE(dropped_gone);
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
   // The leader revoked `dropped` through Raft: gone on every member.
@@ -393,7 +420,8 @@ TEST_F(LeaseTest, NewLeaderExtendsLeasesAndExpiresThoseNotKeptAlive) {
   // timeout): it was not cut short by the failover...
   EXPECT_EQ(KeyLease(*survivor, "k"), id);
   EXPECT_GE(TimeToLive(*survivor, id).ttl(), 1);
-  // ...and, not kept alive, it still expires.
+  // ...and, not kept alive, it still expires once that has passed.
+  clock_.Jump(2500ms);
   EXPECT_TRUE(Eventually([&] { return KeyLease(*survivor, "k") == -1; }, 6s));
 }
 
@@ -407,30 +435,41 @@ TEST_F(LeaseTest, LeaseKeptAliveThroughAFailoverDoesNotExpire) {
   ASSERT_TRUE(Put(*client_member, "dropped", dropped).ok());
 
   // A client keeping `kept` alive through the follower, reopening its stream
-  // after errors as clientv3 does, while the leader is stopped.
+  // after errors as clientv3 does, while the leader is stopped. The members'
+  // clock jumps a tenth of the TTL after each renewal instead of the client
+  // sleeping between them: 1.5 TTLs before the stop, 3 TTLs after it.
+  constexpr int kRenewalsBeforeStop = 15;
+  constexpr int kRenewalsAfterStop = 30;
   bool stopped_leader = false;
+  int renewals_before = 0;
   int renewals_after_failover = 0;
-  const auto until = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < until) {
+  const auto give_up = std::chrono::steady_clock::now() + 30s;
+  while (renewals_after_failover < kRenewalsAfterStop &&
+         std::chrono::steady_clock::now() < give_up) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
     auto stream = client_member->lease->LeaseKeepAlive(&ctx);
-    while (std::chrono::steady_clock::now() < until) {
-      LeaseKeepAliveRequest req;
-      req.set_id(kept);
-      LeaseKeepAliveResponse resp;
-      if (!stream->Write(req) || !stream->Read(&resp)) break;
+    LeaseKeepAliveRequest req;
+    req.set_id(kept);
+    LeaseKeepAliveResponse resp;
+    while (renewals_after_failover < kRenewalsAfterStop && stream->Write(req) &&
+           stream->Read(&resp)) {
       EXPECT_EQ(resp.ttl(), 1) << "the kept lease expired";
-      if (stopped_leader) ++renewals_after_failover;
-      if (!stopped_leader && std::chrono::steady_clock::now() + 3500ms > until) {
+      clock_.Jump(100ms);
+      if (stopped_leader) {
+        ++renewals_after_failover;
+      } else if (++renewals_before == kRenewalsBeforeStop) {
         old_leader->Stop();
         stopped_leader = true;
       }
-      std::this_thread::sleep_for(200ms);
     }
     ctx.TryCancel();
     (void)stream->Finish();
-    std::this_thread::sleep_for(100ms);
+    // The stream broke with the old leader: reopen it once the survivors
+    // have a new leader serving leases (clientv3 backs off and retries).
+    if (stopped_leader && renewals_after_failover < kRenewalsAfterStop) {
+      ASSERT_TRUE(Eventually([&] { return SurvivorsHaveAPrimary(); }, 10s));
+    }
   }
   ASSERT_TRUE(stopped_leader);
   EXPECT_GT(renewals_after_failover, 0);

@@ -2,16 +2,19 @@
 // the interfaces of server/interfaces.h over a real store in a temp dir.
 // Proposals are applied at once with KvApplier unless the test scripts an
 // error; the read barrier passes at once unless scripted otherwise. Every
-// call is recorded, so a test can check what the service asked for.
+// call is recorded, so a test can check what the service asked for. The
+// test thread and gRPC's threads both touch it (see SharedValue).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mvcc/kv_store.h"
@@ -20,6 +23,38 @@
 #include "unit/mvcc/temp_dir.h"
 
 namespace etcdpp::api::testing {
+
+// A value the test thread and gRPC's threads share. The order between a
+// test's write and the service's read (or the fake's write and the test's
+// read) is real: it runs through the call, over gRPC and a TCP socket. But
+// ThreadSanitizer sees neither gRPC's locks (Debian's gRPC is not built with
+// it) nor sockets as synchronization, so every shared field of the fake
+// takes a lock of its own.
+template <typename T>
+class SharedValue {
+ public:
+  SharedValue() = default;
+  // Implicit, so that a field is declared as `SharedValue<bool> learner = false;`.
+  SharedValue(T value) : value_(std::move(value)) {}
+  SharedValue& operator=(T value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    value_ = std::move(value);
+    return *this;
+  }
+  T get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return value_;
+  }
+  template <typename Fn>
+  void Update(Fn fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn(value_);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  T value_{};
+};
 
 class FakeMember final : public server::Proposer,
                          public server::ReadBarrier,
@@ -33,27 +68,29 @@ class FakeMember final : public server::Proposer,
   }
 
   // ---- Scripted behaviour (set before the call under test).
-  std::optional<Status> propose_error;
-  std::optional<Status> barrier_error;
-  std::optional<Status> admin_error;
-  uint64_t leader = 1;
-  bool learner = false;
-  uint64_t txn_ops_limit = 128;
-  std::vector<server::Member> members;
-  uint64_t next_member_id = 0x1234;
+  SharedValue<std::optional<Status>> propose_error;
+  SharedValue<std::optional<Status>> barrier_error;
+  SharedValue<std::optional<Status>> admin_error;
+  SharedValue<uint64_t> leader = 1;
+  SharedValue<bool> learner = false;
+  SharedValue<uint64_t> txn_ops_limit = 128;
+  SharedValue<std::vector<server::Member>> members;
+  SharedValue<uint64_t> next_member_id = 0x1234;
 
   // ---- Recorded calls.
-  int proposals = 0;
-  int barrier_waits = 0;
-  std::vector<std::string> admin_calls;
-  uint64_t last_transferee = 0;
-  std::chrono::milliseconds last_transfer_timeout{0};
+  SharedValue<int> proposals = 0;
+  SharedValue<int> barrier_waits = 0;
+  SharedValue<std::vector<std::string>> admin_calls;
+  SharedValue<uint64_t> last_transferee = 0;
+  SharedValue<std::chrono::milliseconds> last_transfer_timeout{std::chrono::milliseconds(0)};
 
   // Proposer: applies the request at once, like a one-member cluster.
+  // Calls come from gRPC's threads, one at a time in these tests; the store
+  // itself takes one writer at a time.
   void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
                server::ProposeCallback done) override {
-    ++proposals;
-    if (propose_error) return done(*propose_error);
+    proposals.Update([](int& n) { ++n; });
+    if (auto error = propose_error.get()) return done(*error);
     auto txn = store_->Write();
     ASSERT_TRUE(txn.ok());
     Status st;
@@ -75,19 +112,20 @@ class FakeMember final : public server::Proposer,
   }
 
   void WaitLinearizable(server::ReadCallback done) override {
-    ++barrier_waits;
-    done(barrier_error ? *barrier_error : Status::OK());
+    barrier_waits.Update([](int& n) { ++n; });
+    auto error = barrier_error.get();
+    done(error ? *error : Status::OK());
   }
 
   // ClusterView.
   uint64_t member_id() const override { return 0xaa; }
   uint64_t cluster_id() const override { return 0xcc; }
-  uint64_t leader_id() const override { return leader; }
-  bool is_learner() const override { return learner; }
+  uint64_t leader_id() const override { return leader.get(); }
+  bool is_learner() const override { return learner.get(); }
   uint64_t term() const override { return 7; }
   uint64_t applied_index() const override { return 41; }
   uint64_t commit_index() const override { return 42; }
-  std::vector<server::Member> Members() const override { return members; }
+  std::vector<server::Member> Members() const override { return members.get(); }
   void FillHeader(etcdserverpb::ResponseHeader* header) const override {
     header->set_cluster_id(cluster_id());
     header->set_member_id(member_id());
@@ -95,7 +133,7 @@ class FakeMember final : public server::Proposer,
   }
   std::shared_ptr<mvcc::KvStore> store() const override { return store_; }
   uint64_t max_request_bytes() const override { return 1536 * 1024; }
-  uint64_t max_txn_ops() const override { return txn_ops_limit; }
+  uint64_t max_txn_ops() const override { return txn_ops_limit.get(); }
   std::chrono::milliseconds request_timeout() const override {
     return std::chrono::milliseconds(7000);
   }
@@ -105,46 +143,53 @@ class FakeMember final : public server::Proposer,
 
   // ClusterAdmin: records the call and answers with admin_error or OK.
   void AddMember(server::Member* member, server::ProposeCallback done) override {
-    admin_calls.push_back("add");
-    if (admin_error) return done(*admin_error);
-    member->id = next_member_id;
-    members.push_back(*member);
+    if (auto error = RecordAdminCall("add")) return done(*error);
+    member->id = next_member_id.get();
+    members.Update([&](std::vector<server::Member>& all) { all.push_back(*member); });
     done(Status::OK());
   }
   void RemoveMember(uint64_t id, server::ProposeCallback done) override {
-    admin_calls.push_back("remove " + std::to_string(id));
-    if (admin_error) return done(*admin_error);
-    std::erase_if(members, [id](const server::Member& m) { return m.id == id; });
+    if (auto error = RecordAdminCall("remove " + std::to_string(id))) return done(*error);
+    members.Update([id](std::vector<server::Member>& all) {
+      std::erase_if(all, [id](const server::Member& m) { return m.id == id; });
+    });
     done(Status::OK());
   }
   void UpdateMember(uint64_t id, std::vector<std::string> peer_urls,
                     server::ProposeCallback done) override {
-    admin_calls.push_back("update " + std::to_string(id));
-    if (admin_error) return done(*admin_error);
-    for (server::Member& m : members) {
-      if (m.id == id) m.peer_urls = peer_urls;
-    }
+    if (auto error = RecordAdminCall("update " + std::to_string(id))) return done(*error);
+    members.Update([&](std::vector<server::Member>& all) {
+      for (server::Member& m : all) {
+        if (m.id == id) m.peer_urls = peer_urls;
+      }
+    });
     done(Status::OK());
   }
   void PromoteMember(uint64_t id, server::ProposeCallback done) override {
-    admin_calls.push_back("promote " + std::to_string(id));
-    if (admin_error) return done(*admin_error);
-    for (server::Member& m : members) {
-      if (m.id == id) m.is_learner = false;
-    }
+    if (auto error = RecordAdminCall("promote " + std::to_string(id))) return done(*error);
+    members.Update([id](std::vector<server::Member>& all) {
+      for (server::Member& m : all) {
+        if (m.id == id) m.is_learner = false;
+      }
+    });
     done(Status::OK());
   }
   void MoveLeader(uint64_t transferee, std::chrono::milliseconds timeout,
                   server::ProposeCallback done) override {
-    admin_calls.push_back("move " + std::to_string(transferee));
     last_transferee = transferee;
     last_transfer_timeout = timeout;
-    if (admin_error) return done(*admin_error);
+    if (auto error = RecordAdminCall("move " + std::to_string(transferee))) return done(*error);
     leader = transferee;
     done(Status::OK());
   }
 
  private:
+  // Records an admin call; the scripted error, if any.
+  std::optional<Status> RecordAdminCall(std::string call) {
+    admin_calls.Update([&](std::vector<std::string>& calls) { calls.push_back(std::move(call)); });
+    return admin_error.get();
+  }
+
   etcdpp::testing::TempDir dir_;
   std::shared_ptr<mvcc::KvStore> store_;
   server::KvApplier kv_;

@@ -48,7 +48,7 @@ class KvServiceTest : public ::testing::Test {
 TEST_F(KvServiceTest, PutIsProposedAndAnsweredWithTheMembersHeader) {
   etcdserverpb::PutResponse put;
   ASSERT_TRUE(Put("k", "v", &put).ok());
-  EXPECT_EQ(member_.proposals, 1);
+  EXPECT_EQ(member_.proposals.get(), 1);
   EXPECT_EQ(put.header().cluster_id(), 0xccu);
   EXPECT_EQ(put.header().member_id(), 0xaau);
   EXPECT_EQ(put.header().raft_term(), 7u);
@@ -60,14 +60,14 @@ TEST_F(KvServiceTest, LinearizableRangeWaitsForTheBarrierSerializableDoesNot) {
   ASSERT_TRUE(Put("k", "v", &put).ok());
   etcdserverpb::RangeResponse linearizable;
   ASSERT_TRUE(Get("k", false, &linearizable).ok());
-  EXPECT_EQ(member_.barrier_waits, 1);
+  EXPECT_EQ(member_.barrier_waits.get(), 1);
   ASSERT_EQ(linearizable.kvs_size(), 1);
   EXPECT_EQ(linearizable.kvs(0).value(), "v");
   EXPECT_EQ(linearizable.header().member_id(), 0xaau);
 
   etcdserverpb::RangeResponse serializable;
   ASSERT_TRUE(Get("k", true, &serializable).ok());
-  EXPECT_EQ(member_.barrier_waits, 1);
+  EXPECT_EQ(member_.barrier_waits.get(), 1);
   ASSERT_EQ(serializable.kvs_size(), 1);
 }
 
@@ -92,7 +92,7 @@ TEST_F(KvServiceTest, InvalidRequestsAreRefusedBeforeProposing) {
   grpc::Status st = Put("", "v", &put);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(st.error_message(), "etcdserver: key is not provided");
-  EXPECT_EQ(member_.proposals, 0);
+  EXPECT_EQ(member_.proposals.get(), 0);
 }
 
 TEST_F(KvServiceTest, TxnOpsLimitComesFromTheMember) {
@@ -107,7 +107,7 @@ TEST_F(KvServiceTest, TxnOpsLimitComesFromTheMember) {
   grpc::Status st = stub_->Txn(Context().get(), txn, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(st.error_message(), "etcdserver: too many operations in txn request");
-  EXPECT_EQ(member_.proposals, 0);
+  EXPECT_EQ(member_.proposals.get(), 0);
 }
 
 TEST_F(KvServiceTest, ReadOnlyTxnNeedsNoProposal) {
@@ -117,8 +117,8 @@ TEST_F(KvServiceTest, ReadOnlyTxnNeedsNoProposal) {
   txn.add_success()->mutable_request_range()->set_key("k");
   etcdserverpb::TxnResponse resp;
   ASSERT_TRUE(stub_->Txn(Context().get(), txn, &resp).ok());
-  EXPECT_EQ(member_.proposals, 1);  // the put only
-  EXPECT_EQ(member_.barrier_waits, 1);
+  EXPECT_EQ(member_.proposals.get(), 1);  // the put only
+  EXPECT_EQ(member_.barrier_waits.get(), 1);
   ASSERT_EQ(resp.responses_size(), 1);
   EXPECT_EQ(resp.responses(0).response_range().kvs(0).value(), "v");
 }
@@ -132,7 +132,7 @@ TEST_F(KvServiceTest, LearnerServesOnlySerializableReads) {
   etcdserverpb::RangeResponse resp;
   EXPECT_FALSE(Get("k", false, &resp).ok());
   EXPECT_TRUE(Get("k", true, &resp).ok());
-  EXPECT_EQ(member_.proposals, 0);
+  EXPECT_EQ(member_.proposals.get(), 0);
 }
 
 TEST_F(KvServiceTest, RequireLeaderFailsWithoutOne) {

@@ -7,16 +7,15 @@
 #include <mutex>
 
 #include "base/clock.h"
+#include "unit/api/monitored_leader.h"
 
 namespace etcdpp::api {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
-
-// Every test waits on events (a check done, a callback run) with a generous
-// bound in real time, and moves time only through the fake clock.
-constexpr std::chrono::seconds kPatience{10};
+using testing::kMonitorPatience;
+using testing::MonitoredLeader;
 
 // Counts callbacks and lets the test wait for them without sleeping.
 class Fired {
@@ -26,10 +25,10 @@ class Fired {
     ++count_;
     cv_.notify_all();
   }
-  // False if `n` callbacks did not come within kPatience.
+  // False if `n` callbacks did not come within kMonitorPatience.
   bool WaitFor(int n) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kPatience, [&] { return count_ >= n; });
+    return cv_.wait_for(lock, kMonitorPatience, [&] { return count_ >= n; });
   }
   int count() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -42,33 +41,6 @@ class Fired {
   int count_ = 0;
 };
 
-// The member's leader as the monitor sees it, and how many checks it made.
-class Leader {
- public:
-  uint64_t Check() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++checks_;
-    cv_.notify_all();
-    return leader_;
-  }
-  void Set(uint64_t leader) {
-    std::lock_guard<std::mutex> lock(mu_);
-    leader_ = leader;
-    checks_ = 0;
-  }
-  // Waits until `n` checks ran since the last Set (so the monitor saw it).
-  bool WaitForChecks(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kPatience, [&] { return checks_ >= n; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t leader_ = 7;  // guarded by mu_
-  int checks_ = 0;       // guarded by mu_; since the last Set
-};
-
 class LeaderMonitorTest : public ::testing::Test {
  protected:
   // The monitor looks every millisecond of real time; the grace it gives a
@@ -77,7 +49,7 @@ class LeaderMonitorTest : public ::testing::Test {
   static constexpr nanoseconds kGrace = (LeaderMonitor::kMaxNoLeaderChecks - 1) * kInterval;
 
   FakeClock clock_;  // outlives the monitor
-  Leader leader_;
+  MonitoredLeader leader_{7};
   LeaderMonitor monitor_{[this] { return leader_.Check(); }, kInterval, &clock_};
 };
 

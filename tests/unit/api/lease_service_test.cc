@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -15,8 +14,8 @@
 #include <vector>
 
 #include "api/leader_monitor.h"
-#include "base/clock.h"
 #include "unit/api/fake_member.h"
+#include "unit/api/monitored_leader.h"
 
 namespace etcdpp::api {
 namespace {
@@ -26,6 +25,7 @@ using etcdserverpb::LeaseKeepAliveResponse;
 using testing::Context;
 using testing::FakeMember;
 using testing::InProcessServer;
+using testing::ScriptedLeaderMonitor;
 
 // Answers lease proposals as the apply side would, or with a scripted error.
 // Guarded by mu_: gRPC threads propose while the test thread reads.
@@ -168,38 +168,11 @@ class FakeLeaderChannel final : public server::LeaderChannel {
   std::vector<std::thread> threads_;  // guarded by threads_mu_
 };
 
-// The leader the LeaderMonitor sees, and a wait for the monitor to have
-// looked since it changed.
-class MonitoredLeader {
- public:
-  uint64_t Check() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++checks_;
-    cv_.notify_all();
-    return leader_;
-  }
-  void Set(uint64_t leader) {
-    std::lock_guard<std::mutex> lock(mu_);
-    leader_ = leader;
-    checks_ = 0;
-  }
-  bool WaitForCheck() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return checks_ > 0; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t leader_ = 1;  // guarded by mu_
-  int checks_ = 0;       // guarded by mu_: since the last Set
-};
-
 class LeaseServiceTest : public ::testing::Test {
  protected:
   LeaseServiceTest()
-      : monitor_([this] { return monitor_leader_.Check(); }, std::chrono::milliseconds(1), &clock_),
-        service_(LeaseServiceDeps{&proposer_, &member_, &leader_, &leases_, nullptr}, &monitor_),
+      : service_(LeaseServiceDeps{&proposer_, &member_, &leader_, &leases_, nullptr},
+                 monitor_.monitor()),
         server_(&service_),
         stub_(etcdserverpb::Lease::NewStub(server_.channel())) {}
   ~LeaseServiceTest() override { leader_.JoinAll(); }
@@ -232,13 +205,11 @@ class LeaseServiceTest : public ::testing::Test {
     return stream->Write(req) && stream->Read(resp);
   }
 
-  FakeClock clock_;
-  MonitoredLeader monitor_leader_;
+  ScriptedLeaderMonitor monitor_;  // outlives the service
   FakeMember member_;
   FakeLeaseProposer proposer_;
   FakeLeases leases_;
   FakeLeaderChannel leader_;
-  LeaderMonitor monitor_;
   LeaseService service_;
   InProcessServer server_;
   std::unique_ptr<etcdserverpb::Lease::Stub> stub_;
@@ -372,9 +343,7 @@ TEST_F(LeaseServiceTest, KeepAliveThatAskedForALeaderEndsWhenTheMemberLosesIt) {
   LeaseKeepAliveResponse resp;
   ASSERT_TRUE(KeepAlive(stream.get(), 5, &resp));
   // The stream waits for its next request when the leader goes away.
-  monitor_leader_.Set(0);
-  ASSERT_TRUE(monitor_leader_.WaitForCheck());
-  clock_.Advance(std::chrono::hours(1));
+  ASSERT_TRUE(monitor_.LoseLeaderForGood());
   EXPECT_FALSE(stream->Read(&resp));
   grpc::Status st = stream->Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);

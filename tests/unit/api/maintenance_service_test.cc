@@ -68,9 +68,9 @@ TEST_F(MaintenanceServiceTest, MoveLeaderAsksTheAdminWithinTheRequestTimeout) {
   req.set_targetid(3);
   etcdserverpb::MoveLeaderResponse resp;
   ASSERT_TRUE(stub_->MoveLeader(Context().get(), req, &resp).ok());
-  EXPECT_EQ(member_.last_transferee, 3u);
+  EXPECT_EQ(member_.last_transferee.get(), 3u);
   // The client's deadline (10 s) is later than the member's request timeout.
-  EXPECT_EQ(member_.last_transfer_timeout, std::chrono::milliseconds(7000));
+  EXPECT_EQ(member_.last_transfer_timeout.get(), std::chrono::milliseconds(7000));
   EXPECT_EQ(resp.header().member_id(), 0xaau);
 }
 
@@ -201,7 +201,7 @@ TEST_F(AlarmGetTest, ListsTheAlarmsAfterAReadIndex) {
   req.set_action(etcdserverpb::AlarmRequest::GET);
   etcdserverpb::AlarmResponse resp;
   ASSERT_TRUE(stub_->Alarm(Context().get(), req, &resp).ok());
-  EXPECT_EQ(member_.barrier_waits, 1);
+  EXPECT_EQ(member_.barrier_waits.get(), 1);
   ASSERT_EQ(resp.alarms_size(), 1);
   EXPECT_EQ(resp.alarms(0).alarm(), etcdserverpb::NOSPACE);
 }
@@ -261,11 +261,13 @@ TEST_F(ClusterServiceTest, MembershipErrorsAreEtcds) {
   grpc::Status st = stub_->MemberRemove(Context().get(), req, &resp);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(st.error_message(), "etcdserver: member not found");
-  EXPECT_EQ(member_.admin_calls, std::vector<std::string>{"remove 9"});
+  EXPECT_EQ(member_.admin_calls.get(), std::vector<std::string>{"remove 9"});
 }
 
 TEST_F(ClusterServiceTest, RemoveUpdatePromoteReachTheAdmin) {
-  member_.members.push_back(MakeMember(3, "three", /*learner=*/true));
+  member_.members.Update([](std::vector<server::Member>& all) {
+    all.push_back(MakeMember(3, "three", /*learner=*/true));
+  });
   etcdserverpb::MemberPromoteRequest promote;
   promote.set_id(3);
   etcdserverpb::MemberPromoteResponse promoted;
@@ -285,7 +287,8 @@ TEST_F(ClusterServiceTest, RemoveUpdatePromoteReachTheAdmin) {
   etcdserverpb::MemberRemoveResponse removed;
   ASSERT_TRUE(stub_->MemberRemove(Context().get(), remove, &removed).ok());
   EXPECT_EQ(removed.members_size(), 2);
-  EXPECT_EQ(member_.admin_calls, (std::vector<std::string>{"promote 3", "update 2", "remove 1"}));
+  EXPECT_EQ(member_.admin_calls.get(),
+            (std::vector<std::string>{"promote 3", "update 2", "remove 1"}));
 }
 
 TEST_F(ClusterServiceTest, LearnerRefusesMembershipCalls) {

@@ -6,15 +6,14 @@
 
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "api/leader_monitor.h"
-#include "base/clock.h"
 #include "unit/api/fake_member.h"
+#include "unit/api/monitored_leader.h"
 #include "watch/watch_hub.h"
 
 namespace etcdpp::api {
@@ -25,41 +24,14 @@ using etcdserverpb::WatchResponse;
 using testing::Context;
 using testing::FakeMember;
 using testing::InProcessServer;
+using testing::ScriptedLeaderMonitor;
 using Stream = grpc::ClientReaderWriter<WatchRequest, WatchResponse>;
-
-// The leader the LeaderMonitor sees, and a wait for the monitor to have
-// looked since it changed.
-class MonitoredLeader {
- public:
-  uint64_t Check() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++checks_;
-    cv_.notify_all();
-    return leader_;
-  }
-  void Set(uint64_t leader) {
-    std::lock_guard<std::mutex> lock(mu_);
-    leader_ = leader;
-    checks_ = 0;
-  }
-  bool WaitForCheck() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return checks_ > 0; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t leader_ = 1;  // guarded by mu_
-  int checks_ = 0;       // guarded by mu_: since the last Set
-};
 
 class WatchServiceTest : public ::testing::Test {
  protected:
   WatchServiceTest()
       : hub_(member_.store().get()),
-        monitor_([this] { return monitor_leader_.Check(); }, std::chrono::milliseconds(1), &clock_),
-        service_(&member_, &hub_, &monitor_),
+        service_(&member_, &hub_, monitor_.monitor()),
         server_(&service_),
         stub_(etcdserverpb::Watch::NewStub(server_.channel())) {}
   ~WatchServiceTest() override { hub_.Stop(); }
@@ -102,11 +74,9 @@ class WatchServiceTest : public ::testing::Test {
     return resp;
   }
 
-  FakeClock clock_;
-  MonitoredLeader monitor_leader_;
+  ScriptedLeaderMonitor monitor_;  // outlives the service
   FakeMember member_;
   watch::WatchHub hub_;
-  LeaderMonitor monitor_;
   WatchService service_;
   InProcessServer server_;
   std::unique_ptr<etcdserverpb::Watch::Stub> stub_;
@@ -349,9 +319,7 @@ TEST_F(WatchServiceTest, StreamThatAskedForALeaderEndsWhenTheMemberLosesIt) {
   auto stream = stub_->Watch(ctx.get());
   ASSERT_TRUE(Create(stream.get(), On("a")));
   ASSERT_TRUE(Next(stream.get()).created());
-  monitor_leader_.Set(0);
-  ASSERT_TRUE(monitor_leader_.WaitForCheck());
-  clock_.Advance(std::chrono::hours(1));
+  ASSERT_TRUE(monitor_.LoseLeaderForGood());
   WatchResponse resp;
   EXPECT_FALSE(stream->Read(&resp));
   grpc::Status st = stream->Finish();
