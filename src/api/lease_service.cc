@@ -10,6 +10,7 @@
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
+#include "base/tsan_handoff.h"
 #include "mvcc/kv_store.h"
 
 namespace etcdpp::api {
@@ -67,6 +68,7 @@ class KeepAliveReactor final
   KeepAliveReactor(const LeaseServiceDeps* member, LeaderMonitor* monitor)
       : member_(member), monitor_(monitor) {
     if (monitor_ != nullptr) monitor_token_ = monitor_->Register([this] { OnNoLeader(); });
+    tsan::HandingOff(&request_);
     StartRead(&request_);
   }
 
@@ -75,6 +77,7 @@ class KeepAliveReactor final
   // read is outstanding (gRPC then ends the read), so the reactor is deleted
   // (OnDone) only after the last callback that uses it.
   void OnReadDone(bool ok) override {
+    tsan::Reaction reaction(&request_, this);
     if (!ok) {
       // The client closed its side (or the call ended): etcd returns nil.
       End(grpc::Status::OK);
@@ -94,6 +97,7 @@ class KeepAliveReactor final
   }
 
   void OnWriteDone(bool ok) override {
+    tsan::Reaction reaction(&response_, this);
     if (!ok) {
       End(grpc::Status(grpc::StatusCode::CANCELLED, "lease keep-alive stream closed"));
       return;
@@ -103,10 +107,12 @@ class KeepAliveReactor final
       if (FinishIfNoLeaderLocked()) return;
       reading_ = true;
     }
+    tsan::HandingOff(&request_);
     StartRead(&request_);
   }
 
   void OnDone() override {
+    tsan::TookBack(this);
     if (monitor_ != nullptr) monitor_->Unregister(monitor_token_);
     delete this;
   }
@@ -123,6 +129,7 @@ class KeepAliveReactor final
     }
     // A lease that does not exist (any more) answers TTL 0 (etcd).
     response_.set_ttl(ttl.ok() ? *ttl : 0);
+    tsan::HandingOff(&response_);
     StartWrite(&response_);
   }
 
@@ -149,6 +156,7 @@ class KeepAliveReactor final
   void FinishLocked(const grpc::Status& status) {
     if (finished_) return;
     finished_ = true;
+    tsan::HandingOff(this);
     Finish(status);
   }
 

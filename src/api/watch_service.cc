@@ -19,6 +19,7 @@
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
+#include "base/tsan_handoff.h"
 #include "mvcc/kv_store.h"
 #include "watch/watch_hub.h"
 
@@ -136,12 +137,14 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     if (monitor_ != nullptr) {
       monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
     }
+    tsan::HandingOff(&request_bytes_);
     StartRead(&request_bytes_);
   }
 
   // ---- gRPC reactions ----
 
   void OnReadDone(bool ok) override {
+    tsan::Reaction reaction(&request_bytes_, this);
     if (!ok) return;  // Half-closed: keep sending until the client cancels (as etcd).
     WatchRequest request;
     grpc::Status parsed =
@@ -152,10 +155,12 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     }
     Handle(request);
     request_bytes_.Clear();
+    tsan::HandingOff(&request_bytes_);
     StartRead(&request_bytes_);
   }
 
   void OnWriteDone(bool ok) override {
+    tsan::Reaction reaction(&current_, this);
     bool wake = false;
     std::optional<grpc::Status> finish;
     {
@@ -172,6 +177,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       if (wake) was_full_ = false;
     }
     if (finish) {
+      tsan::HandingOff(this);
       Finish(*finish);
       return;
     }
@@ -179,9 +185,13 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     Pump();
   }
 
-  void OnCancel() override { End(grpc::Status(grpc::StatusCode::CANCELLED, "context canceled")); }
+  void OnCancel() override {
+    tsan::Reaction reaction(nullptr, this);
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "context canceled"));
+  }
 
   void OnDone() override {
+    tsan::TookBack(this);
     if (monitor_ != nullptr) monitor_->Unregister(monitor_token_);
     hub_->RemoveSink(this);
     delete this;
@@ -468,6 +478,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       out_.pop_front();
       if (!out_.empty()) options.set_buffer_hint();
     }
+    tsan::HandingOff(&current_);
     StartWrite(&current_, options);
   }
 
@@ -486,7 +497,10 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
         now = true;
       }
     }
-    if (now) Finish(status);
+    if (now) {
+      tsan::HandingOff(this);
+      Finish(status);
+    }
   }
 
   const server::ClusterView* const cluster_;

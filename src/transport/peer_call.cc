@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "base/tsan_handoff.h"
 #include "transport/transport.h"
 #include "transport/wire.h"
 
@@ -48,7 +49,9 @@ void PeerCaller::Call(uint64_t to, const std::string& address, const std::string
     call->done(Status::Unavailable("etcdpp transport: stopped"));
     return;
   }
+  tsan::HandingOff(raw);
   stub->async()->Call(&raw->ctx, &raw->request, &raw->reply, [this, raw, to](grpc::Status st) {
+    tsan::TookBack(raw);
     std::unique_ptr<InFlight> owned(raw);
     if (st.ok()) {
       owned->done(DecodeCallReply(owned->reply));
