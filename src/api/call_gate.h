@@ -14,6 +14,7 @@
 
 #include "api/grpc_status.h"
 #include "base/status.h"
+#include "base/tsan_handoff.h"
 
 namespace grpc {
 class CallbackServerContext;
@@ -42,8 +43,14 @@ grpc::ServerUnaryReactor* RefuseCall(const server::ClusterView& server,
 template <typename Request, typename Response>
 class RefusedStream final : public grpc::ServerBidiReactor<Request, Response> {
  public:
-  explicit RefusedStream(const Status& refusal) { this->Finish(ToGrpcStatus(refusal)); }
-  void OnDone() override { delete this; }
+  explicit RefusedStream(const Status& refusal) {
+    tsan::HandingOff(this);
+    this->Finish(ToGrpcStatus(refusal));
+  }
+  void OnDone() override {
+    tsan::TookBack(this);
+    delete this;
+  }
 };
 
 }  // namespace etcdpp::api

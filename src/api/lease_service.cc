@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -73,9 +74,11 @@ class KeepAliveReactor final
   }
 
   // Lifetime: at any moment exactly one of a read, a renewal or a write is
-  // outstanding. Finish is called at most once, only while nothing but a
-  // read is outstanding (gRPC then ends the read), so the reactor is deleted
-  // (OnDone) only after the last callback that uses it.
+  // outstanding. Finish is called at most once: in a reaction (gRPC calls
+  // OnDone only after it returned), by the monitor while only a read is
+  // outstanding (gRPC then ends the read, whose reaction waits for mu_), or
+  // as the last act of OnRenewed. So the reactor is deleted (OnDone) only
+  // after the last callback that uses it.
   void OnReadDone(bool ok) override {
     tsan::Reaction reaction(&request_, this);
     if (!ok) {
@@ -118,14 +121,29 @@ class KeepAliveReactor final
   }
 
  private:
+  // On the thread that answered the renewal, not a gRPC reaction: nothing of
+  // gRPC's is outstanding now, so once Finish is called gRPC may run OnDone
+  // and delete this reactor at once. Finish is therefore the last thing it
+  // does, after mu_ is released (ThreadSanitizer found the unlock racing
+  // the delete).
   void OnRenewed(const Result<int64_t>& ttl) {
-    if (!ttl.ok() && ttl.status().code() != Code::kLeaseNotFound) {
-      End(ToGrpcStatus(ttl.status()));
-      return;
-    }
+    std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (FinishIfNoLeaderLocked()) return;
+      if (!ttl.ok() && ttl.status().code() != Code::kLeaseNotFound) {
+        finish = ToGrpcStatus(ttl.status());
+      } else if (no_leader_) {
+        finish = ToGrpcStatus(Status(Code::kNoLeader));
+      }
+      if (finish) {
+        if (finished_) return;
+        finished_ = true;
+      }
+    }
+    if (finish) {
+      tsan::HandingOff(this);
+      Finish(*finish);
+      return;
     }
     // A lease that does not exist (any more) answers TTL 0 (etcd).
     response_.set_ttl(ttl.ok() ? *ttl : 0);

@@ -137,6 +137,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     if (monitor_ != nullptr) {
       monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
     }
+    tsan::HandingOff(this);
     tsan::HandingOff(&request_bytes_);
     StartRead(&request_bytes_);
   }
@@ -186,7 +187,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   }
 
   void OnCancel() override {
-    tsan::Reaction reaction(nullptr, this);
+    tsan::Reaction reaction(this, this);  // After the constructor, at least.
     End(grpc::Status(grpc::StatusCode::CANCELLED, "context canceled"));
   }
 
