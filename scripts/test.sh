@@ -86,7 +86,9 @@ step "ASan+UBSan tests" bash -c "cd build-asan && ASAN_OPTIONS=detect_leaks=1 \
 # our reaction runs, a finished call is torn down on gRPC's thread):
 # api_service_test still reports about 170 such hand-offs, whose frames
 # are the C++ standard library's, so a suppression would also hide races
-# in our reactors. They need an instrumented gRPC.
+# in our reactors. They need an instrumented gRPC. (cluster_test also
+# crashed once under TSan inside gRPC, in grpc_completion_queue_pluck while
+# a peer stream opened between two tests; not investigated.)
 tsan_tests=(server_test mvcc_test api_test lease_test watch_hub_test metrics_test server_unit_test
   transport_test)
 tsan_regex="^($(
