@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "api/auth_service.h"
 #include "api/call_gate.h"
@@ -27,7 +29,9 @@ namespace {
 // grpcOverheadBytes), so an oversized request reaches our check and gets
 // etcd's "request is too large" rather than a transport error.
 constexpr int kGrpcOverheadBytes = 512 * 1024;
-constexpr int kReadThreads = 2;
+// Reads after a ReadIndex round run here: one thread per core, as more
+// would only take turns on the same cores and add wake-ups.
+int ReadThreads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 // bcrypt runs here (Authenticate, UserAdd, UserChangePassword), away from
 // the read pool, so a burst of logins never delays reads.
 constexpr int kPasswordThreads = 2;
@@ -38,7 +42,7 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
                                                           const std::vector<std::string>& addresses,
                                                           Interceptors interceptors) {
   std::unique_ptr<ClientServer> cs(new ClientServer());
-  cs->reads_ = std::make_unique<ReadExecutor>(kReadThreads);
+  cs->reads_ = std::make_unique<ReadExecutor>(ReadThreads());
   cs->password_pool_ = std::make_unique<ReadExecutor>(kPasswordThreads);
   auth::AuthStore* auth = server->auth_store();
   cs->leader_monitor_ =

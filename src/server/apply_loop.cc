@@ -1,6 +1,7 @@
 #include "server/apply_loop.h"
 
 #include <google/protobuf/message.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -98,7 +99,10 @@ Applier::Applier(ApplierContext context, uint64_t snapshot_index)
 Applier::~Applier() { Stop(); }
 
 void Applier::Start() {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "apply");
+    Run();
+  });
 }
 
 void Applier::Stop() {
@@ -214,7 +218,30 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     if (!st.ok()) Fatal("writing the v2 store failed", st);
     v2_changed = false;
   };
-  for (const raftpb::Entry& entry : entries) {
+  // Requests are decoded up front so the waiters of the whole batch are
+  // taken under one registry lock (the raft loop registers under it too).
+  constexpr size_t kNoWaiter = ~size_t{0};
+  std::vector<internalpb::InternalRaftRequest> requests(entries.size());
+  std::vector<size_t> waiter_slot(entries.size(), kNoWaiter);
+  std::vector<uint64_t> waiter_ids;
+  waiter_ids.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const raftpb::Entry& entry = entries[i];
+    if (entry.data().empty() || entry.type() != raftpb::ENTRY_NORMAL) continue;
+    if (!requests[i].ParseFromString(entry.data())) {
+      Fatal("a committed entry does not decode",
+            Status::Corruption("entry " + std::to_string(entry.index())));
+    }
+    // A replayed entry already in the store has nobody waiting, except a
+    // member's attributes, which are applied to the membership again.
+    if (entry.index() <= consistent_index && !requests[i].has_member_attributes()) continue;
+    waiter_slot[i] = waiter_ids.size();
+    waiter_ids.push_back(requests[i].header().id());
+  }
+  std::vector<std::optional<WaiterRegistry::Waiter>> waiters = ctx_.waiters->TakeMany(waiter_ids);
+  completed.reserve(waiter_ids.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const raftpb::Entry& entry = entries[i];
     const uint64_t previous_index = last_index;
     last_index = entry.index();
     // The new leader's empty entry: everything of earlier terms is applied,
@@ -233,25 +260,20 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       continue;
     }
     if (entry.data().empty() || entry.type() != raftpb::ENTRY_NORMAL) continue;
-    internalpb::InternalRaftRequest request;
-    if (!request.ParseFromString(entry.data())) {
-      Fatal("a committed entry does not decode",
-            Status::Corruption("entry " + std::to_string(entry.index())));
-    }
+    const internalpb::InternalRaftRequest& request = requests[i];
+    std::optional<WaiterRegistry::Waiter> waiter;
+    if (waiter_slot[i] != kNoWaiter) waiter = std::move(waiters[waiter_slot[i]]);
     if (request.has_member_attributes()) {
       const std::string encoded = ctx_.membership->SetAttributes(request.member_attributes());
       if (!in_store) {
         Status st = txn->PutMeta(kMembershipMetaKey, encoded);
         if (!st.ok()) Fatal("writing the membership to the store failed", st);
       }
-      if (auto waiter = ctx_.waiters->Take(request.header().id())) {
-        completed.emplace_back(std::move(*waiter), Status::OK());
-      }
+      if (waiter) completed.emplace_back(std::move(*waiter), Status::OK());
       continue;
     }
     if (in_store) continue;
     if (request.has_v2()) {
-      std::optional<WaiterRegistry::Waiter> waiter = ctx_.waiters->Take(request.header().id());
       v2store::ApplyV2Request(
           *ctx_.v2, request.v2(),
           waiter ? static_cast<internalpb::V2Response*>(waiter->response) : nullptr);
@@ -274,7 +296,6 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       }
       txn = BeginWrite(store);
     }
-    std::optional<WaiterRegistry::Waiter> waiter = ctx_.waiters->Take(request.header().id());
     std::unique_ptr<google::protobuf::Message> scratch;
     google::protobuf::Message* response = nullptr;
     if (waiter) {
@@ -415,7 +436,7 @@ void Applier::Install(IncomingSnapshot& in) {
   if (st.ok()) st = env->SyncDir(incoming);
   if (!st.ok()) Fatal("moving the received store into place failed", st);
   mvcc::Options store_options;
-  store_options.quota_bytes = ctx_.options->quota_backend_bytes;
+  SetStoreOptions(*ctx_.options, &store_options);
   auto opened = mvcc::KvStore::Open(incoming, store_options);
   if (!opened.ok()) Fatal("the received store does not open", opened.status());
   std::shared_ptr<mvcc::KvStore> fresh = std::move(opened.value());
@@ -478,7 +499,7 @@ Status Applier::DefragmentStore() {
     return st;
   }
   mvcc::Options store_options;
-  store_options.quota_bytes = ctx_.options->quota_backend_bytes;
+  SetStoreOptions(*ctx_.options, &store_options);
   auto opened = mvcc::KvStore::Open(target, store_options);
   if (!opened.ok()) {
     (void)env->RemoveTree(target);

@@ -110,7 +110,7 @@ class Bootstrapper {
     // always the one at store_dir.
     ETCDPP_RETURN_IF_ERROR(env_->RemoveTree(layout_.incoming_store_dir));
     mvcc::Options store_options;
-    store_options.quota_bytes = options_.quota_backend_bytes;
+    SetStoreOptions(options_, &store_options);
     auto store = mvcc::KvStore::Open(layout_.store_dir, store_options);
     if (!store.ok()) return store.status();
     out_.store = std::move(store.value());
@@ -306,6 +306,11 @@ Result<BootstrappedMember> BootstrapMember(const ServerOptions& options) {
   Status st = Bootstrapper(options, &member).Run();
   if (!st.ok()) return st;
   return member;
+}
+
+void SetStoreOptions(const ServerOptions& options, mvcc::Options* store_options) {
+  store_options->quota_bytes = options.quota_backend_bytes;
+  store_options->write_map = false;
 }
 
 }  // namespace etcdpp::server

@@ -28,7 +28,8 @@ class FileLock;
 }  // namespace etcdpp
 namespace etcdpp::mvcc {
 class KvStore;
-}
+struct Options;
+}  // namespace etcdpp::mvcc
 namespace etcdpp::raft {
 class RawNode;
 class MemoryStorage;
@@ -80,5 +81,14 @@ struct BootstrappedMember {
 
 // `env` and `clock` are the options' (already defaulted).
 Result<BootstrappedMember> BootstrapMember(const ServerOptions& options);
+
+// How every store of the member is opened (at start, after a snapshot
+// install, after a defragmentation): the quota from the flags, and commits
+// that pwrite their pages and fdatasync them rather than msync a shared
+// mapping (docs/performance.md: the msync's page walks and the write-protect
+// faults after it cost more CPU and latency than the copies; the order
+// "pages durable before the meta page" is the same either way,
+// docs/durability.md).
+void SetStoreOptions(const ServerOptions& options, mvcc::Options* store_options);
 
 }  // namespace etcdpp::server

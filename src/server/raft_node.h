@@ -128,7 +128,13 @@ class RaftNode {
   void HandOver(raft::Ready& ready);
   // Tells Raft (and the transport) the verdicts on conf changes up to `index`.
   void ApplyConfChanges(uint64_t index);
+  // Proposes `proposals` in order; the waiters of consecutive ordinary
+  // proposals are registered under one registry lock.
+  void ProposeAll(std::deque<PendingProposal>& proposals);
   void ProposeOne(PendingProposal& p);
+  // After Raft saw `p` (registered under `id`): on refusal, takes the
+  // callback back and stalls `p` until a leader exists, or fails it.
+  void OnProposed(PendingProposal& p, uint64_t id, const Status& st);
   void Tick(Clock::TimePoint now);
   void CampaignIfSoleVoter();
   void MaybePublish();

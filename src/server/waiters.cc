@@ -12,6 +12,32 @@ void WaiterRegistry::Register(uint64_t id, Waiter waiter) {
   if (waiters_.emplace(id, std::move(waiter)).second) pending_.Add(1);
 }
 
+void WaiterRegistry::RegisterAll(std::vector<std::pair<uint64_t, Waiter>>& batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t added = 0;
+    for (auto& [id, waiter] : batch) added += waiters_.emplace(id, std::move(waiter)).second;
+    pending_.Add(static_cast<double>(added));
+  }
+  batch.clear();
+}
+
+std::vector<std::optional<WaiterRegistry::Waiter>> WaiterRegistry::TakeMany(
+    const std::vector<uint64_t>& ids) {
+  std::vector<std::optional<Waiter>> taken(ids.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t found = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = waiters_.find(ids[i]);
+    if (it == waiters_.end()) continue;
+    taken[i] = std::move(it->second);
+    waiters_.erase(it);
+    ++found;
+  }
+  pending_.Add(-static_cast<double>(found));
+  return taken;
+}
+
 std::optional<WaiterRegistry::Waiter> WaiterRegistry::Take(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = waiters_.find(id);

@@ -38,7 +38,13 @@ class WaiterRegistry {
   };
 
   void Register(uint64_t id, Waiter waiter);
+  // Registers every (id, waiter) of `batch` under one lock (the raft loop
+  // registers a whole batch of proposals at once) and leaves it empty.
+  void RegisterAll(std::vector<std::pair<uint64_t, Waiter>>& batch);
   std::optional<Waiter> Take(uint64_t id);
+  // Takes the waiter of each id under one lock; the result is parallel to
+  // `ids` (nullopt where none is registered).
+  std::vector<std::optional<Waiter>> TakeMany(const std::vector<uint64_t>& ids);
   // Removes and returns every waiter whose deadline is not after `now`.
   std::vector<ProposeCallback> TakeExpired(Clock::TimePoint now);
   std::vector<Waiter> TakeAll();
