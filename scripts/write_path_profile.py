@@ -20,7 +20,8 @@ context switches and CPU migrations per request. The 1-minute load average
 is printed beside every row.
 
     /usr/bin/python3 scripts/write_path_profile.py --bench build/bin/etcdpp-bench \\
-        --etcdpp build/bin/etcdpp [--etcd /usr/bin/etcd] [--strace] [--perf-stat]
+        --etcdpp build/bin/etcdpp [--etcd /usr/bin/etcd] [--before OLD_ETCDPP] \\
+        [--strace] [--perf-stat] [--loads seq-put,put,txn-put,range-miss]
 """
 
 import argparse
@@ -68,6 +69,19 @@ def fdatasync_ms(directory, count):
     finally:
         os.close(fd)
         os.unlink(path)
+
+
+def disk_histograms(client_url):
+    """(sum s, count) of the WAL fsync and backend commit histograms."""
+    import urllib.request
+    text = urllib.request.urlopen(client_url + "/metrics", timeout=5).read().decode()
+    out = {}
+    for name in ("etcd_disk_wal_fsync_duration_seconds",
+                 "etcd_disk_backend_commit_duration_seconds"):
+        total = re.search(name + r"_sum(?:\{[^}]*\})? (\S+)", text)
+        count = re.search(name + r"_count(?:\{[^}]*\})? (\S+)", text)
+        out[name] = (float(total.group(1)), float(count.group(1))) if total and count else (0, 0)
+    return out
 
 
 def run_bench(args, endpoints, conns, clients, total, op):
@@ -144,14 +158,24 @@ def profile(name, binary, args):
                  ("put", args.conns, args.clients, args.total, "put"),
                  ("txn-put", args.conns, args.clients, args.total, "txn-put"),
                  ("range-miss", args.conns, args.clients, args.total, "range-miss")]
+        loads = [l for l in loads if l[0] in args.loads.split(",")]
         for load_name, conns, clients, total, op in loads:
             before = sum(cpu_seconds(p) for p in pids)
+            disk_before = disk_histograms(c.members[leader].client_url)
             res = run_bench(args, endpoints, conns, clients, total, op)
             cpu = sum(cpu_seconds(p) for p in pids) - before
+            disk_after = disk_histograms(c.members[leader].client_url)
+            disk = {}
+            for metric, short in (("etcd_disk_wal_fsync_duration_seconds", "wal_fsync"),
+                                ("etcd_disk_backend_commit_duration_seconds", "backend_commit")):
+                dsum = disk_after[metric][0] - disk_before[metric][0]
+                dcount = disk_after[metric][1] - disk_before[metric][1]
+                disk[short + "_per_req"] = round(dcount / total, 2)
+                disk[short + "_avg_ms"] = round(dsum * 1000 / dcount, 3) if dcount else 0
             row = {"server": name, "load": load_name, "req_s": round(res["requests_per_s"]),
                    "avg_ms": res["average_ms"], "p99_ms": res["p99_ms"],
                    "failed": res["failed"], "cpu_us_per_req": round(cpu * 1e6 / total, 1),
-                   "threads": threads(pids[leader]), "load1": load1()}
+                   "threads": threads(pids[leader]), "load1": load1(), **disk}
             st_total = min(args.strace_total, total)
             if args.strace:
                 counts = strace_counts(pids[leader], lambda: run_bench(
@@ -176,6 +200,7 @@ def main():
     p.add_argument("--etcd", default="/usr/bin/etcd")
     p.add_argument("--etcdpp", required=True)
     p.add_argument("--skip-etcd", action="store_true")
+    p.add_argument("--before", help="an older etcdpp binary, profiled too (rows 'before')")
     p.add_argument("--members", type=int, default=1)
     p.add_argument("--conns", type=int, default=100)
     p.add_argument("--clients", type=int, default=1000)
@@ -183,6 +208,8 @@ def main():
     p.add_argument("--seq-total", type=int, default=1000)
     p.add_argument("--val-size", type=int, default=256)
     p.add_argument("--fsync-count", type=int, default=300)
+    p.add_argument("--loads", default="seq-put,put,txn-put,range-miss",
+                   help="comma-separated subset of the loads to run")
     p.add_argument("--strace", action="store_true")
     p.add_argument("--perf-stat", action="store_true")
     p.add_argument("--strace-total", type=int, default=10000)
@@ -192,7 +219,17 @@ def main():
     rows = []
     if not args.skip_etcd:
         rows += profile("etcd", args.etcd, args)
+    if args.before:
+        rows += profile("before", args.before, args)
     rows += profile("etcdpp", args.etcdpp, args)
+    print("\nper load: WAL fsyncs and backend commits per request and their average ms "
+          "(the servers' own histograms, same moment)")
+    for r in rows:
+        if "wal_fsync_per_req" in r:
+            print(f"{r['server']:<7} {r['load']:<10} wal fsync {r['wal_fsync_per_req']}/req "
+                  f"{r['wal_fsync_avg_ms']} ms, backend commit {r['backend_commit_per_req']}/req "
+                  f"{r['backend_commit_avg_ms']} ms, latency/wal fsync "
+                  f"{round(r['avg_ms'] / r['wal_fsync_avg_ms'], 2) if r['wal_fsync_avg_ms'] else '-'}")
     print(f"\n{'server':<7} {'load':<9} {'req/s':>7} {'avg ms':>7} {'p99 ms':>7} "
           f"{'cpu us/req':>10} {'sys/req':>7} {'futex/req':>9} {'cs/req':>6} {'thr':>4} "
           f"{'load1':>5}")

@@ -60,9 +60,11 @@ grpc::ServerUnaryReactor* ProposeFenced(server::Proposer* proposer,
   return reactor;
 }
 
-// Runs `read` (it fills the response and returns a Status) at once when
-// serializable; otherwise on the read pool once the barrier has passed, so
-// the read sees every write committed before the call.
+// Runs `read` (it fills the response and returns a Status) when
+// serializable at once, or, if a write this member answered is still being
+// committed to the store, on the read pool once it is (so a client reads
+// its own answered writes); otherwise on the read pool once the barrier has
+// passed, so the read sees every write committed before the call.
 template <typename Response, typename ReadFn>
 grpc::ServerUnaryReactor* ReadAndFinish(server::ReadBarrier* barrier,
                                         const server::ClusterView* cluster, ReadExecutor* executor,
@@ -75,7 +77,17 @@ grpc::ServerUnaryReactor* ReadAndFinish(server::ReadBarrier* barrier,
     reactor->Finish(ToGrpcStatus(st));
   };
   if (serializable) {
-    run();
+    if (barrier->AnsweredWritesVisible()) {
+      run();
+    } else {
+      barrier->WaitAnsweredWrites([executor, reactor, run](const Status& st) {
+        if (!st.ok()) {
+          reactor->Finish(ToGrpcStatus(st));
+          return;
+        }
+        executor->Submit(run);
+      });
+    }
     return reactor;
   }
   barrier->WaitLinearizable([executor, reactor, run](const Status& st) {

@@ -146,7 +146,33 @@ void Applier::Defragment(std::function<void(const Status&)> done) {
   Enqueue(std::move(batch));
 }
 
-void Applier::FailAll(const Status& status) { reads_.FailAll(status); }
+void Applier::FailAll(const Status& status) {
+  reads_.FailAll(status);
+  std::vector<ReadCallback> awaiting;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    awaiting.swap(awaiting_commit_);
+  }
+  for (ReadCallback& done : awaiting) done(status);
+}
+
+bool Applier::AnsweredWritesVisible() const {
+  return applied_index() >= answered_index_.load(std::memory_order_acquire);
+}
+
+void Applier::WaitAnsweredWrites(ReadCallback done) {
+  {
+    // Checked under mu_: the apply thread publishes applied_index_ before it
+    // takes the waiting readers under mu_, so a reader that finds the
+    // commit still missing is queued before that commit's readers are taken.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!AnsweredWritesVisible()) {
+      awaiting_commit_.push_back(std::move(done));
+      return;
+    }
+  }
+  done(Status::OK());
+}
 
 void Applier::Run() {
   std::deque<ApplyBatch> batches;
@@ -191,6 +217,7 @@ void Applier::Run() {
     ApplyEntries(entries);
     entries.clear();
     reads_.RunUpTo(applied_index());
+    RunReadersOfAnsweredWrites();
     MaybeRequestSnapshot();
   }
 }
@@ -308,6 +335,15 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
   }
   save_v2();
+  // Answered before the commit: every entry here is durable in the WAL, so
+  // an answered write survives a crash or power loss (replayed from the
+  // store's consistent index), and the commit's data flush overlaps the
+  // client's next request instead of adding a second fsync to its wait.
+  // Readers that must see these writes wait for the commit below.
+  if (!completed.empty()) {
+    answered_index_.store(std::max(last_index, answered_index_.load()), std::memory_order_release);
+  }
+  for (auto& [waiter, status] : completed) waiter.done(status);
   CommitUpTo(*txn, last_index, consistent_index);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);
@@ -318,7 +354,16 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     verdict_index_ = last_index;
   }
   done_cv_.notify_all();
-  for (auto& [waiter, status] : completed) waiter.done(status);
+}
+
+void Applier::RunReadersOfAnsweredWrites() {
+  std::vector<ReadCallback> now_visible;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!AnsweredWritesVisible()) return;
+    now_visible.swap(awaiting_commit_);
+  }
+  for (ReadCallback& done : now_visible) done(Status::OK());
 }
 
 Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,

@@ -8,9 +8,14 @@
 // this thread falls behind, every queued batch goes into one transaction.
 //
 // Invariants:
-//  - a proposal completes only after its entry is applied and the
-//    transaction committed; the raft loop made it durable in the WAL first,
-//    so an acknowledged write survives kill -9;
+//  - a proposal completes only after its entry is in the WAL (the raft loop
+//    made it durable before handing it over) and applied to the open
+//    transaction; its answer goes out before that transaction's commit, so
+//    the commit's flush overlaps the client's next request. An answered
+//    write survives kill -9 and power loss through WAL replay, and reads
+//    that must see it wait for the commit: linearizable ones through
+//    applied_index(), serializable ones through WaitAnsweredWrites
+//    (docs/durability.md, "Answering before the backend commit");
 //  - applied_index() only grows (a snapshot install moves it forward) and is
 //    published after the commit, so a read that waited for index i sees
 //    every write acknowledged before its ReadIndex round;
@@ -157,6 +162,13 @@ class Applier {
 
   uint64_t applied_index() const { return applied_index_.load(std::memory_order_acquire); }
 
+  // Any thread. True when every answered write is committed to the store.
+  bool AnsweredWritesVisible() const;
+  // Any thread: `done` runs once every write answered before the call is
+  // committed: at once when it is, otherwise on the apply thread right
+  // after that commit (so `done` must not block).
+  void WaitAnsweredWrites(ReadCallback done);
+
   // Once the thread has stopped: fails the reads still waiting.
   void FailAll(const Status& status);
 
@@ -181,9 +193,14 @@ class Applier {
   void MaybeRequestSnapshot();
   // One share of an unfinished physical compaction, when idle.
   void ContinueCompaction();
+  // Runs the WaitAnsweredWrites callbacks once their writes are committed.
+  void RunReadersOfAnsweredWrites();
 
   const ApplierContext ctx_;
   std::atomic<uint64_t> applied_index_{0};
+  // The last entry whose proposer was answered (before its commit); only
+  // grows. Every answered write is visible once applied_index_ reaches it.
+  std::atomic<uint64_t> answered_index_{0};
 
   // Apply thread only.
   uint64_t snapshot_index_;  // of the newest snapshot asked for or installed
@@ -199,6 +216,8 @@ class Applier {
   uint64_t verdict_index_ = 0;                                     // guarded by mu_
   uint64_t installs_queued_ = 0;                                   // guarded by mu_
   uint64_t installs_done_ = 0;                                     // guarded by mu_
+  // Readers waiting for the commit of answered writes.
+  std::vector<ReadCallback> awaiting_commit_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -375,6 +375,12 @@ void EtcdServer::RaiseCorrupt(uint64_t member) {
   raft_node_->Propose(std::move(p));
 }
 
+bool EtcdServer::AnsweredWritesVisible() const { return applier_->AnsweredWritesVisible(); }
+
+void EtcdServer::WaitAnsweredWrites(ReadCallback done) {
+  applier_->WaitAnsweredWrites(std::move(done));
+}
+
 PeerHealth EtcdServer::Health() const {
   transport::Transport* transport = transport_.get();
   return PeerHealth{member_id_, [transport](uint64_t id) { return transport->ActiveSince(id); },

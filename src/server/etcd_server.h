@@ -97,6 +97,8 @@ class EtcdServer final : public Proposer,
   void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
                ProposeCallback done) override;
   void WaitLinearizable(ReadCallback done) override;
+  bool AnsweredWritesVisible() const override;
+  void WaitAnsweredWrites(ReadCallback done) override;
 
   // ClusterAdmin: each change is one Raft conf change and completes once
   // applied here. A follower forwards PromoteMember to the leader, the only

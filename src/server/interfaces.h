@@ -52,6 +52,14 @@ class ReadBarrier {
   // `done` runs once this member has applied every write that was committed
   // anywhere in the cluster when the call was made (Raft's ReadIndex).
   virtual void WaitLinearizable(ReadCallback done) = 0;
+  // A member may answer a write before the backend commit that shows it to
+  // readers (docs/durability.md, "Answering before the backend commit").
+  // True when every write it has answered so far is visible to reads of
+  // its store; a member that answers after the commit is always so.
+  virtual bool AnsweredWritesVisible() const { return true; }
+  // `done` runs once every write answered before the call is visible to
+  // reads of the store: at once, or on the apply thread after that commit.
+  virtual void WaitAnsweredWrites(ReadCallback done) { done(Status::OK()); }
 };
 
 // What a member knows about itself and its cluster, read without waiting.
