@@ -335,19 +335,26 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
   }
   save_v2();
-  // Answered before the commit: every entry here is durable in the WAL, so
-  // an answered write survives a crash or power loss (replayed from the
-  // store's consistent index), and the commit's data flush overlaps the
-  // client's next request instead of adding a second fsync to its wait.
-  // Readers that must see these writes wait for the commit below.
-  if (!completed.empty()) {
+  // With answer_before_commit, answered before the commit: every entry here
+  // is durable in the WAL, so an answered write survives a crash or power
+  // loss (replayed from the store's consistent index), and the commit's
+  // data flush overlaps the client's next request instead of adding a
+  // second fsync to its wait. Readers that must see these writes wait for
+  // the commit below.
+  const bool answer_first = ctx_.options->answer_before_commit;
+  if (answer_first && !completed.empty()) {
     answered_index_.store(std::max(last_index, answered_index_.load()), std::memory_order_release);
   }
-  for (auto& [waiter, status] : completed) waiter.done(status);
+  if (answer_first) {
+    for (auto& [waiter, status] : completed) waiter.done(status);
+  }
   CommitUpTo(*txn, last_index, consistent_index);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);
   ctx_.observer->OnCommitted(store.CurrentRevision());
+  if (!answer_first) {
+    for (auto& [waiter, status] : completed) waiter.done(status);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& v : verdicts) verdicts_.push_back(std::move(v));

@@ -9,11 +9,12 @@
 //
 // Invariants:
 //  - a proposal completes only after its entry is in the WAL (the raft loop
-//    made it durable before handing it over) and applied to the open
-//    transaction; its answer goes out before that transaction's commit, so
-//    the commit's flush overlaps the client's next request. An answered
-//    write survives kill -9 and power loss through WAL replay, and reads
-//    that must see it wait for the commit: linearizable ones through
+//    made it durable before handing it over) and applied, and by default
+//    after the transaction's commit too. With
+//    ServerOptions::answer_before_commit the answer goes out before the
+//    commit, whose flush then overlaps the client's next request: an
+//    answered write survives kill -9 and power loss through WAL replay, and
+//    reads that must see it wait for the commit, linearizable ones through
 //    applied_index(), serializable ones through WaitAnsweredWrites
 //    (docs/durability.md, "Answering before the backend commit");
 //  - applied_index() only grows (a snapshot install moves it forward) and is
