@@ -83,12 +83,9 @@ struct BootstrappedMember {
 Result<BootstrappedMember> BootstrapMember(const ServerOptions& options);
 
 // How every store of the member is opened (at start, after a snapshot
-// install, after a defragmentation): the quota from the flags, and commits
-// that pwrite their pages and fdatasync them rather than msync a shared
-// mapping (docs/performance.md: the msync's page walks and the write-protect
-// faults after it cost more CPU and latency than the copies; the order
-// "pages durable before the meta page" is the same either way,
-// docs/durability.md).
+// install, after a defragmentation). MDB_WRITEMAP stays on: a run without
+// it lost acknowledged writes in robustness_powerloss (docs/performance.md,
+// "What is left").
 void SetStoreOptions(const ServerOptions& options, mvcc::Options* store_options);
 
 }  // namespace etcdpp::server
