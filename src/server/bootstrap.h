@@ -83,9 +83,12 @@ struct BootstrappedMember {
 Result<BootstrappedMember> BootstrapMember(const ServerOptions& options);
 
 // How every store of the member is opened (at start, after a snapshot
-// install, after a defragmentation). MDB_WRITEMAP stays on: a run without
-// it lost acknowledged writes in robustness_powerloss (docs/performance.md,
-// "What is left").
+// install, after a defragmentation): the quota from the flags, and commits
+// that pwrite their pages and fdatasync them rather than msync a shared
+// mapping (docs/performance.md: the msync's page walk, the write-protect of
+// every flushed page and the fault on it at the next commit cost more CPU
+// than the copies). The order LMDB needs, pages durable before the meta
+// page that names them, is the same either way (docs/durability.md).
 void SetStoreOptions(const ServerOptions& options, mvcc::Options* store_options);
 
 }  // namespace etcdpp::server
