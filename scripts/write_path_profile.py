@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,22 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid):
+    """{thread name: utime+stime seconds} summed over the threads of that name."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, tail = f.read().rsplit(")", 1)
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = head.split("(", 1)[1]
+        fields = tail.split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf(
+            "SC_CLK_TCK")
+    return out
 
 
 def threads(pid):
@@ -142,9 +159,10 @@ def perf_stat(pid, run):
     return counts
 
 
-def profile(name, binary, args):
+def profile(name, binary, args, extra_flags=""):
     rows = []
     flags = ["--snapshot-count", "100000", "--quota-backend-bytes", str(2 * 1024 ** 3)]
+    flags += shlex.split(extra_flags)
     base = tempfile.mkdtemp(prefix="wpp-", dir=args.dir)
     with cluster.Cluster(binary, size=args.members, base_dir=base, extra_flags=flags,
                          log_level="error") as c:
@@ -161,9 +179,11 @@ def profile(name, binary, args):
         loads = [l for l in loads if l[0] in args.loads.split(",")]
         for load_name, conns, clients, total, op in loads:
             before = sum(cpu_seconds(p) for p in pids)
+            by_thread_before = thread_cpu_seconds(pids[leader])
             disk_before = disk_histograms(c.members[leader].client_url)
             res = run_bench(args, endpoints, conns, clients, total, op)
             cpu = sum(cpu_seconds(p) for p in pids) - before
+            by_thread_after = thread_cpu_seconds(pids[leader])
             disk_after = disk_histograms(c.members[leader].client_url)
             disk = {}
             for metric, short in (("etcd_disk_wal_fsync_duration_seconds", "wal_fsync"),
@@ -176,6 +196,12 @@ def profile(name, binary, args):
                    "avg_ms": res["average_ms"], "p99_ms": res["p99_ms"],
                    "failed": res["failed"], "cpu_us_per_req": round(cpu * 1e6 / total, 1),
                    "threads": threads(pids[leader]), "load1": load1(), **disk}
+            # etcdpp's own named threads (the apply thread runs the LMDB
+            # commits): where a change to the commit path shows first.
+            for name in ("apply", "raft-loop"):
+                if name in by_thread_after:
+                    spent = by_thread_after[name] - by_thread_before.get(name, 0)
+                    row[name + "_us_per_req"] = round(spent * 1e6 / total, 1)
             st_total = min(args.strace_total, total)
             if args.strace:
                 counts = strace_counts(pids[leader], lambda: run_bench(
@@ -201,6 +227,9 @@ def main():
     p.add_argument("--etcdpp", required=True)
     p.add_argument("--skip-etcd", action="store_true")
     p.add_argument("--before", help="an older etcdpp binary, profiled too (rows 'before')")
+    p.add_argument("--before-flags", default="",
+                   help="extra server flags for 'before' (e.g. the same binary with a knob off)")
+    p.add_argument("--etcdpp-flags", default="", help="extra server flags for 'etcdpp'")
     p.add_argument("--members", type=int, default=1)
     p.add_argument("--conns", type=int, default=100)
     p.add_argument("--clients", type=int, default=1000)
@@ -220,8 +249,8 @@ def main():
     if not args.skip_etcd:
         rows += profile("etcd", args.etcd, args)
     if args.before:
-        rows += profile("before", args.before, args)
-    rows += profile("etcdpp", args.etcdpp, args)
+        rows += profile("before", args.before, args, args.before_flags)
+    rows += profile("etcdpp", args.etcdpp, args, args.etcdpp_flags)
     print("\nper load: WAL fsyncs and backend commits per request and their average ms "
           "(the servers' own histograms, same moment)")
     for r in rows:

@@ -12,7 +12,6 @@
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
 #include "base/tsan_handoff.h"
-#include "mvcc/kv_store.h"
 
 namespace etcdpp::api {
 namespace {
@@ -24,8 +23,7 @@ using etcdserverpb::LeaseKeepAliveResponse;
 // header filler for lease responses).
 void FillLocalHeader(const LeaseServiceDeps* server, etcdserverpb::ResponseHeader* header) {
   server->cluster->FillHeader(header);
-  auto store = server->cluster->store();
-  header->set_revision(store->CurrentRevision());
+  header->set_revision(server->cluster->revision());
 }
 
 // The leader turned out not to be primary any more: the client should retry

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "api/auth_check.h"
@@ -16,6 +17,18 @@
 
 namespace etcdpp::api {
 namespace {
+
+// Returns once every write this member answered is in its store: a member
+// may answer before the backend commit (docs/durability.md), and the hash
+// and snapshot calls read the store's contents, which must hold what
+// clients were told. Blocks the gRPC thread for at most the commit in
+// flight; these are rare admin calls that walk the whole store on it anyway.
+void WaitForAnsweredWrites(server::ReadBarrier* barrier) {
+  if (barrier == nullptr || barrier->AnsweredWritesVisible()) return;
+  std::promise<etcdpp::Status> committed;
+  barrier->WaitAnsweredWrites([&committed](const etcdpp::Status& st) { committed.set_value(st); });
+  committed.get_future().wait();
+}
 
 // The size of every Snapshot chunk but the last two (etcd's size).
 constexpr size_t kSnapshotChunkBytes = 32 * 1024;
@@ -149,7 +162,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kYes)) return refused;
   cluster_->FillHeader(response->mutable_header());
   std::shared_ptr<mvcc::KvStore> store = cluster_->store();
-  response->mutable_header()->set_revision(store->CurrentRevision());
+  response->mutable_header()->set_revision(cluster_->revision());
   response->set_version(kEtcdApiVersion);
   response->set_dbsize(store->DbSizeBytes());
   response->set_dbsizeinuse(store->DbSizeInUseBytes());
@@ -175,6 +188,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   if (auto* refused = RefuseUnlessAdminForMaintenance(auth_, context)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WaitForAnsweredWrites(barrier_);
   // The view must not outlive the store it reads.
   std::shared_ptr<mvcc::KvStore> store = cluster_->store();
   auto view = store->Read();
@@ -200,6 +214,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
                                                    etcdserverpb::HashResponse* response) {
   if (auto* refused = RefuseCall(*cluster_, context, LearnerServes::kNo)) return refused;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  WaitForAnsweredWrites(barrier_);
   std::shared_ptr<mvcc::KvStore> store = cluster_->store();
   const int64_t revision = store->CurrentRevision();
   auto hash = store->HashBackend();
@@ -272,6 +287,7 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
   // etcd serves no stream to a learner.
   etcdpp::Status refused = CheckCall(*cluster_, *context, LearnerServes::kNo);
   if (!refused.ok()) return new RefusedSnapshot(ToGrpcStatus(refused));
+  WaitForAnsweredWrites(barrier_);
   return new SnapshotStream(cluster_->store());
 }
 

@@ -277,7 +277,9 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       if (f == etcdserverpb::WatchCreateRequest::NOPUT) spec.no_put = true;
       if (f == etcdserverpb::WatchCreateRequest::NODELETE) spec.no_delete = true;
     }
-    const int64_t rev = cluster_->store()->CurrentRevision();
+    // Not the store's committed revision: a watch created right after an
+    // answered write starts after that write even before its commit.
+    const int64_t rev = cluster_->revision();
     spec.start_revision = create.start_revision() == 0 ? rev + 1 : create.start_revision();
 
     std::lock_guard<std::mutex> ids_lock(ids_mu_);
@@ -341,7 +343,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       fragment_.erase(id);
     }
     WatchResponse canceled;
-    canceled.mutable_header()->set_revision(cluster_->store()->CurrentRevision());
+    canceled.mutable_header()->set_revision(cluster_->revision());
     canceled.set_watch_id(id);
     canceled.set_canceled(true);
     Send(std::move(canceled));

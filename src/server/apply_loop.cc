@@ -151,6 +151,7 @@ void Applier::FailAll(const Status& status) {
   std::vector<ReadCallback> awaiting;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    failed_ = status;
     awaiting.swap(awaiting_commit_);
   }
   for (ReadCallback& done : awaiting) done(status);
@@ -165,7 +166,13 @@ void Applier::WaitAnsweredWrites(ReadCallback done) {
     // Checked under mu_: the apply thread publishes applied_index_ before it
     // takes the waiting readers under mu_, so a reader that finds the
     // commit still missing is queued before that commit's readers are taken.
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (failed_) {
+      const Status failed = *failed_;
+      lock.unlock();
+      done(failed);
+      return;
+    }
     if (!AnsweredWritesVisible()) {
       awaiting_commit_.push_back(std::move(done));
       return;
@@ -344,6 +351,8 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   const bool answer_first = ctx_.options->answer_before_commit;
   if (answer_first && !completed.empty()) {
     answered_index_.store(std::max(last_index, answered_index_.load()), std::memory_order_release);
+    answered_revision_.store(std::max(txn->Rev(), answered_revision_.load()),
+                             std::memory_order_release);
   }
   if (answer_first) {
     for (auto& [waiter, status] : completed) waiter.done(status);

@@ -169,6 +169,12 @@ class Applier {
   // committed: at once when it is, otherwise on the apply thread right
   // after that commit (so `done` must not block).
   void WaitAnsweredWrites(ReadCallback done);
+  // Any thread. The store's revision after the last batch whose proposers
+  // were answered before its commit (0 until one is); only grows. It may be
+  // one batch ahead of the store's committed revision, never more.
+  int64_t answered_revision() const { return answered_revision_.load(std::memory_order_acquire); }
+  // True on the apply thread, which must never wait for its own commit.
+  bool OnApplyThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
   // Once the thread has stopped: fails the reads still waiting.
   void FailAll(const Status& status);
@@ -202,6 +208,7 @@ class Applier {
   // The last entry whose proposer was answered (before its commit); only
   // grows. Every answered write is visible once applied_index_ reaches it.
   std::atomic<uint64_t> answered_index_{0};
+  std::atomic<int64_t> answered_revision_{0};
 
   // Apply thread only.
   uint64_t snapshot_index_;  // of the newest snapshot asked for or installed
@@ -219,6 +226,8 @@ class Applier {
   uint64_t installs_done_ = 0;                                     // guarded by mu_
   // Readers waiting for the commit of answered writes.
   std::vector<ReadCallback> awaiting_commit_;  // guarded by mu_
+  // Set by FailAll: no commit will come, later waiters fail at once.
+  std::optional<Status> failed_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 #include <set>
 
@@ -100,8 +101,9 @@ Status EtcdServer::Open() {
   lease_options.promote_extension = options_.election_timeout;
   Clock* clock = options_.clock;
   lease_options.clock = clock;
-  StoreSlot* slot = store_.get();
-  auto lessor = lease::Lessor::Open([slot] { return slot->Get(); }, lease_options);
+  // TimeToLive lists a lease's keys from the store: it must see the keys
+  // of every put already answered.
+  auto lessor = lease::Lessor::Open([this] { return StoreWithAnsweredWrites(); }, lease_options);
   if (!lessor.ok()) return lessor.status();
   lessor_ = std::move(lessor.value());
   kv_ = std::make_unique<KvApplier>(lessor_.get());
@@ -502,6 +504,21 @@ uint64_t EtcdServer::commit_index() const { return raft_node_->commit_index(); }
 std::vector<Member> EtcdServer::Members() const { return membership_->List(); }
 bool EtcdServer::WasRemovedMember(uint64_t id) const { return membership_->Copy().IsRemoved(id); }
 std::shared_ptr<mvcc::KvStore> EtcdServer::store() const { return store_->Get(); }
+
+std::shared_ptr<mvcc::KvStore> EtcdServer::StoreWithAnsweredWrites() const {
+  if (applier_ != nullptr && !applier_->OnApplyThread() && !applier_->AnsweredWritesVisible()) {
+    // The apply thread never waits for the caller, so this cannot deadlock.
+    std::promise<Status> committed;
+    applier_->WaitAnsweredWrites([&committed](const Status& st) { committed.set_value(st); });
+    committed.get_future().wait();
+  }
+  return store_->Get();
+}
+
+int64_t EtcdServer::revision() const {
+  const int64_t answered = applier_ != nullptr ? applier_->answered_revision() : 0;
+  return std::max(store_->Get()->CurrentRevision(), answered);
+}
 
 void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* header) const {
   header->set_cluster_id(cluster_id_);

@@ -140,6 +140,7 @@ class EtcdServer final : public Proposer,
   std::vector<Member> Members() const override;
   void FillHeader(etcdserverpb::ResponseHeader* header) const override;
   std::shared_ptr<mvcc::KvStore> store() const override;
+  int64_t revision() const override;
   uint64_t max_request_bytes() const override { return options_.max_request_bytes; }
   uint64_t max_txn_ops() const override { return options_.max_txn_ops; }
   std::chrono::milliseconds request_timeout() const override { return RequestTimeout(options_); }
@@ -170,6 +171,11 @@ class EtcdServer final : public Proposer,
   void MarkRemoved();
   void ProposeConfChange(raftpb::ConfChange cc, ProposeCallback done);
   PeerHealth Health() const;
+  // The store once every write this member answered is committed to it:
+  // blocks the caller for at most the commit in flight (docs/durability.md,
+  // "Answering before the backend commit"). On the apply thread, which
+  // must not wait for its own commit, and before it exists, returns at once.
+  std::shared_ptr<mvcc::KvStore> StoreWithAnsweredWrites() const;
   // This member's HashKV at `revision` (0: the current one). Any thread.
   Result<KvHash> LocalHash(int64_t revision) const;
   // How the corruption checks read this member's hash and ask its peers'.

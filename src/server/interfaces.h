@@ -81,6 +81,12 @@ class ClusterView {
   // it is in use, and do not keep it across a wait (a snapshot install
   // replaces the store and waits for every holder to let go).
   virtual std::shared_ptr<mvcc::KvStore> store() const = 0;
+  // The revision a response header carries: the newest this member's
+  // answers have named. A member that answers writes before the backend
+  // commit (docs/durability.md) may be one batch ahead of store()'s
+  // committed revision; a header must not be behind a write its client was
+  // already told about.
+  virtual int64_t revision() const = 0;
   // The request limits the API enforces before proposing.
   virtual uint64_t max_request_bytes() const = 0;
   virtual uint64_t max_txn_ops() const = 0;

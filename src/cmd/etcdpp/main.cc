@@ -55,6 +55,7 @@ struct Flags {
   std::string watch_progress_notify_interval = "10m0s";
   bool initial_corrupt_check = false;
   std::string corrupt_check_time = "0s";
+  bool answer_before_commit = true;
   std::string log_level = "info";
   std::string log_format = "json";
   std::string log_outputs = "stderr";
@@ -301,6 +302,9 @@ int main(int argc, char** argv) {
   AddFlag(app, "experimental-corrupt-check-time", flags.corrupt_check_time,
           "How often the leader compares every member's key space hash with its own and "
           "raises CORRUPT for a member that differs (Go syntax: 5m0s); 0s turns it off.");
+  AddFlag(app, "experimental-answer-before-commit", flags.answer_before_commit,
+          "Answer a write once its entry is flushed to the WAL and applied, before the "
+          "backend commit's own flush (false: after that commit, one more flush per write).");
   AddFlag(app, "log-level", flags.log_level, "Log level: debug, info, warn, error.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
@@ -430,6 +434,7 @@ int main(int argc, char** argv) {
   if (!progress_interval.ok()) return Fail(progress_interval.status());
   options.watch_progress_notify_interval = *progress_interval;
   options.initial_corrupt_check = flags.initial_corrupt_check;
+  options.answer_before_commit = flags.answer_before_commit;
   // Zero in any spelling ("0s", "0m0s") turns the periodic check off.
   if (flags.corrupt_check_time.find_first_of("123456789") != std::string::npos) {
     auto corrupt_check = ParseGoDuration(flags.corrupt_check_time);

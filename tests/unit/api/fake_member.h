@@ -132,6 +132,7 @@ class FakeMember final : public server::Proposer,
     header->set_raft_term(term());
   }
   std::shared_ptr<mvcc::KvStore> store() const override { return store_; }
+  int64_t revision() const override { return store_->CurrentRevision(); }
   uint64_t max_request_bytes() const override { return 1536 * 1024; }
   uint64_t max_txn_ops() const override { return txn_ops_limit.get(); }
   std::chrono::milliseconds request_timeout() const override {
