@@ -198,10 +198,10 @@ def profile(name, binary, args, extra_flags=""):
                    "threads": threads(pids[leader]), "load1": load1(), **disk}
             # etcdpp's own named threads (the apply thread runs the LMDB
             # commits): where a change to the commit path shows first.
-            for name in ("apply", "raft-loop"):
-                if name in by_thread_after:
-                    spent = by_thread_after[name] - by_thread_before.get(name, 0)
-                    row[name + "_us_per_req"] = round(spent * 1e6 / total, 1)
+            for thread in ("apply", "raft-loop"):
+                if thread in by_thread_after:
+                    spent = by_thread_after[thread] - by_thread_before.get(thread, 0)
+                    row[thread + "_us_per_req"] = round(spent * 1e6 / total, 1)
             st_total = min(args.strace_total, total)
             if args.strace:
                 counts = strace_counts(pids[leader], lambda: run_bench(
