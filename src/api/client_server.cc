@@ -57,8 +57,8 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
   cs->services_.push_back(std::make_unique<ClusterService>(server, server, auth));
   cs->services_.push_back(std::make_unique<LeaseService>(
       LeaseServiceDeps{server, server, server, server->lessor(), auth}, cs->leader_monitor_.get()));
-  cs->services_.push_back(
-      std::make_unique<WatchService>(server, server->watch_hub(), cs->leader_monitor_.get(), auth));
+  cs->services_.push_back(std::make_unique<WatchService>(server, server->watch_hub(),
+                                                         cs->leader_monitor_.get(), auth, server));
   cs->services_.push_back(std::make_unique<AuthService>(AuthServiceDeps{
       server, server, server, auth, cs->password_pool_.get(), server->options().bcrypt_cost}));
   // Lock and Election are clients of the services above, over the in-process

@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <future>
 #include <thread>
 
+#include "api/answered_writes.h"
 #include "api/auth_check.h"
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
@@ -17,18 +17,6 @@
 
 namespace etcdpp::api {
 namespace {
-
-// Returns once every write this member answered is in its store: a member
-// may answer before the backend commit (docs/durability.md), and the hash
-// and snapshot calls read the store's contents, which must hold what
-// clients were told. Blocks the gRPC thread for at most the commit in
-// flight; these are rare admin calls that walk the whole store on it anyway.
-void WaitForAnsweredWrites(server::ReadBarrier* barrier) {
-  if (barrier == nullptr || barrier->AnsweredWritesVisible()) return;
-  std::promise<etcdpp::Status> committed;
-  barrier->WaitAnsweredWrites([&committed](const etcdpp::Status& st) { committed.set_value(st); });
-  committed.get_future().wait();
-}
 
 // The size of every Snapshot chunk but the last two (etcd's size).
 constexpr size_t kSnapshotChunkBytes = 32 * 1024;

@@ -15,6 +15,7 @@
 #include <grpcpp/support/proto_buffer_writer.h>
 #include <grpcpp/support/slice.h>
 
+#include "api/answered_writes.h"
 #include "api/auth_check.h"
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
@@ -128,11 +129,13 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   // the stream's token (or certificate) says at that moment (`credentials`:
   // those the stream was opened with).
   WatchStream(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
-              const auth::AuthStore* auth, CallCredentials credentials)
+              const auth::AuthStore* auth, server::ReadBarrier* barrier,
+              CallCredentials credentials)
       : cluster_(cluster),
         hub_(hub),
         monitor_(monitor),
         auth_(auth),
+        barrier_(barrier),
         credentials_(std::move(credentials)) {
     if (monitor_ != nullptr) {
       monitor_token_ = monitor_->Register([this] { End(ToGrpcStatus(Status(Code::kNoLeader))); });
@@ -277,8 +280,9 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       if (f == etcdserverpb::WatchCreateRequest::NOPUT) spec.no_put = true;
       if (f == etcdserverpb::WatchCreateRequest::NODELETE) spec.no_delete = true;
     }
-    // Not the store's committed revision: a watch created right after an
-    // answered write starts after that write even before its commit.
+    // The start revision and the hub's compaction check must see every
+    // write already answered, committed or not yet.
+    WaitForAnsweredWrites(barrier_);
     const int64_t rev = cluster_->revision();
     spec.start_revision = create.start_revision() == 0 ? rev + 1 : create.start_revision();
 
@@ -510,6 +514,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
   const auth::AuthStore* const auth_;
+  server::ReadBarrier* const barrier_;
   const CallCredentials credentials_;
   LeaderMonitor::Token monitor_token_ = 0;
   ByteBuffer request_bytes_;  // Reading side only (one read at a time).
@@ -544,15 +549,16 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
 }  // namespace
 
 WatchService::WatchService(const server::ClusterView* cluster, watch::WatchHub* hub,
-                           LeaderMonitor* monitor, const auth::AuthStore* auth)
-    : cluster_(cluster), hub_(hub), monitor_(monitor), auth_(auth) {}
+                           LeaderMonitor* monitor, const auth::AuthStore* auth,
+                           server::ReadBarrier* barrier)
+    : cluster_(cluster), hub_(hub), monitor_(monitor), auth_(auth), barrier_(barrier) {}
 
 grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>* WatchService::Watch(
     grpc::CallbackServerContext* context) {
   Status st = CheckCall(*cluster_, *context, LearnerServes::kNo);
   if (!st.ok()) return new RefusedStream<ByteBuffer, ByteBuffer>(st);
   return new WatchStream(cluster_, hub_, RequiresLeader(*context) ? monitor_ : nullptr, auth_,
-                         CredentialsOf(*context));
+                         barrier_, CredentialsOf(*context));
 }
 
 }  // namespace etcdpp::api

@@ -29,8 +29,10 @@ class WatchService final
   // `monitor` ends streams that asked for a leader when there is none. Not
   // owned; all three outlive the service and its streams.
   // `auth` (may be null: no checks) decides which ranges a stream may watch.
+  // With `barrier` (may be null), a create waits for the writes the member
+  // answered before their backend commit (api/answered_writes.h).
   WatchService(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
-               const auth::AuthStore* auth = nullptr);
+               const auth::AuthStore* auth = nullptr, server::ReadBarrier* barrier = nullptr);
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* context) override;
@@ -40,6 +42,7 @@ class WatchService final
   watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
   const auth::AuthStore* const auth_;
+  server::ReadBarrier* const barrier_;
 };
 
 }  // namespace etcdpp::api

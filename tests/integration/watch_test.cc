@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -400,7 +401,9 @@ TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
     ASSERT_TRUE(state->cv.wait_for(lock, 30s, [&] { return state->held; }));
   }
   const uint64_t held_index = server_->applied_index();
-  const int64_t base = server_->store()->CurrentRevision();
+  // The held put's revision: the store may not have committed it yet (the
+  // member answers before the backend commit, docs/durability.md).
+  const int64_t base = state->responses[kPuts].header().revision();
   auto record = [state](const Status& st) {
     std::lock_guard<std::mutex> lock(state->mu);
     state->statuses.push_back(st);
@@ -421,6 +424,12 @@ TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
     std::unique_lock<std::mutex> lock(state->mu);
     ASSERT_TRUE(state->cv.wait_for(lock, 30s, [&] { return state->statuses.size() == kPuts + 1; }));
     for (const Status& st : state->statuses) EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+  {
+    // The compaction was answered; its commit may still be under way.
+    std::promise<Status> committed;
+    server_->WaitAnsweredWrites([&committed](const Status& st) { committed.set_value(st); });
+    ASSERT_TRUE(committed.get_future().get().ok());
   }
   EXPECT_EQ(server_->store()->CompactRevision(), base + kPuts);
   hub_rounds_.Release(hub);
