@@ -99,6 +99,9 @@ class LeaseTest : public ::testing::Test {
       server::ServerOptions& o = members_[i].options;
       o.name = "m" + std::to_string(i);
       o.data_dir = (dir_ / o.name).string();
+      // Off by default; on here, where TimeToLive lists keys and headers
+      // name revisions right after answered writes (docs/durability.md).
+      o.answer_before_commit = true;
       const std::string peer = "http://127.0.0.1:" + std::to_string(FreePort());
       o.initial_advertise_peer_urls = {peer};
       o.listen_peer_urls = {peer};

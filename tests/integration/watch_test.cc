@@ -168,6 +168,9 @@ class WatchServiceTest : public ::testing::Test {
     options_.heartbeat_interval = 10ms;
     options_.election_timeout = 100ms;
     options_.watch_round_scheduler = &hub_rounds_;
+    // Off by default; on here, where watches are created and compacted
+    // right after answered writes (docs/durability.md).
+    options_.answer_before_commit = true;
   }
   void TearDown() override {
     if (server_) server_->Stop();

@@ -55,7 +55,7 @@ struct Flags {
   std::string watch_progress_notify_interval = "10m0s";
   bool initial_corrupt_check = false;
   std::string corrupt_check_time = "0s";
-  bool answer_before_commit = true;
+  bool answer_before_commit = false;
   std::string log_level = "info";
   std::string log_format = "json";
   std::string log_outputs = "stderr";
@@ -304,7 +304,8 @@ int main(int argc, char** argv) {
           "raises CORRUPT for a member that differs (Go syntax: 5m0s); 0s turns it off.");
   AddFlag(app, "experimental-answer-before-commit", flags.answer_before_commit,
           "Answer a write once its entry is flushed to the WAL and applied, before the "
-          "backend commit's own flush (false: after that commit, one more flush per write).");
+          "backend commit's own flush (true), or after that commit (false: one more flush per "
+          "write).");
   AddFlag(app, "log-level", flags.log_level, "Log level: debug, info, warn, error.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
