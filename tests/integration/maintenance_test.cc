@@ -34,6 +34,25 @@ class MaintenanceTest : public testing::SingleMemberTest {
  protected:
   MaintenanceTest() : SingleMemberTest("etcdpp-maintenance-test-") {}
 
+  void SetUp() override {
+    SingleMemberTest::SetUp();
+    // Off by default; on here, where hashes, defragmentation and the
+    // store's sizes follow answered writes at once (docs/durability.md).
+    options_.answer_before_commit = true;
+  }
+  // The store once every answered write is committed to it: the member's
+  // own readers wait for that commit, so the test's direct looks do too.
+  std::shared_ptr<mvcc::KvStore> CommittedStore() {
+    std::promise<Status> visible;
+    server_->WaitAnsweredWrites([&visible](const Status& st) { visible.set_value(st); });
+    EXPECT_TRUE(visible.get_future().get().ok());
+    return server_->store();
+  }
+  std::string CommittedValue(const std::string& key) {
+    CommittedStore();
+    return StoredValue(key);
+  }
+
   Status DeletePrefix(const std::string& prefix) {
     internalpb::InternalRaftRequest request;
     request.mutable_delete_range()->set_key(prefix);
@@ -81,14 +100,14 @@ TEST_F(MaintenanceTest, DefragmentShrinksTheStoreKeepsRacingWritesAndNeverStopsR
   const std::string value(1024, 'v');
   for (int i = 0; i < 2000; ++i) ASSERT_TRUE(Put("old/" + std::to_string(i), value).ok());
   ASSERT_TRUE(DeletePrefix("old/").ok());
-  ASSERT_TRUE(Compact(server_->store()->CurrentRevision()).ok());
+  ASSERT_TRUE(Compact(CommittedStore()->CurrentRevision()).ok());
   ASSERT_TRUE(Put("kept", "1").ok());
-  const uint64_t size_before = server_->store()->DbSizeBytes();
-  EXPECT_LT(server_->store()->DbSizeInUseBytes(), size_before / 2);
+  const uint64_t size_before = CommittedStore()->DbSizeBytes();
+  EXPECT_LT(CommittedStore()->DbSizeInUseBytes(), size_before / 2);
 
   // A reader holding the old store keeps it alive; the defragmentation then
   // waits for it, while new readers already use the copy.
-  std::shared_ptr<mvcc::KvStore> old_store = server_->store();
+  std::shared_ptr<mvcc::KvStore> old_store = CommittedStore();
   std::promise<Status> defragmented;
   server_->Defragment([&defragmented](const Status& st) { defragmented.set_value(st); });
   std::vector<std::future<Status>> racing;
@@ -97,7 +116,8 @@ TEST_F(MaintenanceTest, DefragmentShrinksTheStoreKeepsRacingWritesAndNeverStopsR
                                 [this, i] { return Put("racing/" + std::to_string(i), "x"); }));
   }
   ASSERT_TRUE(Eventually([&] { return server_->store().get() != old_store.get(); }));
-  EXPECT_EQ(StoredValue("kept"), "1") << "the copy serves reads while the old store is still held";
+  EXPECT_EQ(CommittedValue("kept"), "1")
+      << "the copy serves reads while the old store is still held";
   {
     auto old_view = old_store->Read();
     ASSERT_TRUE(old_view.ok()) << "the old store still serves its holder";
@@ -105,15 +125,15 @@ TEST_F(MaintenanceTest, DefragmentShrinksTheStoreKeepsRacingWritesAndNeverStopsR
   old_store.reset();
   ASSERT_TRUE(defragmented.get_future().get().ok());
   for (auto& f : racing) EXPECT_TRUE(f.get().ok());
-  for (int i = 0; i < 50; ++i) EXPECT_EQ(StoredValue("racing/" + std::to_string(i)), "x") << i;
-  EXPECT_LT(server_->store()->DbSizeBytes(), size_before / 2);
-  EXPECT_LE(server_->store()->DbSizeInUseBytes(), server_->store()->DbSizeBytes());
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(CommittedValue("racing/" + std::to_string(i)), "x") << i;
+  EXPECT_LT(CommittedStore()->DbSizeBytes(), size_before / 2);
+  EXPECT_LE(CommittedStore()->DbSizeInUseBytes(), CommittedStore()->DbSizeBytes());
 
   // The copy is the store from now on, across restart.
   server_.reset();
   StartServer();
-  EXPECT_EQ(StoredValue("kept"), "1");
-  EXPECT_EQ(StoredValue("racing/49"), "x");
+  EXPECT_EQ(CommittedValue("kept"), "1");
+  EXPECT_EQ(CommittedValue("racing/49"), "x");
 }
 
 TEST_F(MaintenanceTest, QuotaRaisesNoSpaceWhichSurvivesRestartUntilDisarmedAfterDefrag) {
@@ -134,7 +154,7 @@ TEST_F(MaintenanceTest, QuotaRaisesNoSpaceWhichSurvivesRestartUntilDisarmedAfter
   etcdserverpb::LeaseGrantResponse granted;
   EXPECT_EQ(Propose(grant, &granted).code(), Code::kNoSpace);
   // Reads are served.
-  EXPECT_EQ(StoredValue("fill/0"), value);
+  EXPECT_EQ(CommittedValue("fill/0"), value);
 
   // The alarm is replicated state: it survives a restart.
   server_.reset();
@@ -145,14 +165,14 @@ TEST_F(MaintenanceTest, QuotaRaisesNoSpaceWhichSurvivesRestartUntilDisarmedAfter
   // Deletes and compaction still go through; defrag gives the space back;
   // writes resume once the alarm is disarmed.
   ASSERT_TRUE(DeletePrefix("fill/").ok());
-  ASSERT_TRUE(Compact(server_->store()->CurrentRevision()).ok());
+  ASSERT_TRUE(Compact(CommittedStore()->CurrentRevision()).ok());
   ASSERT_TRUE(Defragment().ok());
-  EXPECT_LT(server_->store()->DbSizeBytes(), options_.quota_backend_bytes / 2);
+  EXPECT_LT(CommittedStore()->DbSizeBytes(), options_.quota_backend_bytes / 2);
   EXPECT_EQ(Put("small", "1").code(), Code::kNoSpace) << "still raised until disarmed";
   ASSERT_TRUE(Disarm(server_->member_id(), etcdserverpb::NOSPACE).ok());
   EXPECT_FALSE(NoSpaceRaised());
   EXPECT_TRUE(Put("small", "1").ok());
-  EXPECT_EQ(StoredValue("small"), "1");
+  EXPECT_EQ(CommittedValue("small"), "1");
 }
 
 TEST_F(MaintenanceTest, RevisionAutoCompactionKeepsTheLastRevisionsOnTheFakeClock) {
@@ -167,12 +187,12 @@ TEST_F(MaintenanceTest, RevisionAutoCompactionKeepsTheLastRevisionsOnTheFakeCloc
     return server_->leader_id() == server_->member_id();
   }));
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(Put("k", std::to_string(i)).ok());
-  const int64_t revision = server_->store()->CurrentRevision();
-  EXPECT_EQ(server_->store()->CompactRevision(), 0);
+  const int64_t revision = CommittedStore()->CurrentRevision();
+  EXPECT_EQ(CommittedStore()->CompactRevision(), 0);
   // Revision mode steps every five minutes.
   clock.Advance(std::chrono::minutes(5));
-  ASSERT_TRUE(Eventually([&] { return server_->store()->CompactRevision() == revision - 5; }))
-      << "compact revision " << server_->store()->CompactRevision();
+  ASSERT_TRUE(Eventually([&] { return CommittedStore()->CompactRevision() == revision - 5; }))
+      << "compact revision " << CommittedStore()->CompactRevision();
 }
 
 }  // namespace
