@@ -69,10 +69,7 @@ PRELOAD_VAL_SIZE = 256
 SERVER_CORE, BENCH_CORE = 0, 1
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+cpu_seconds = cluster.cpu_seconds
 
 
 def loadavg_1m():

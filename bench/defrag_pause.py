@@ -46,10 +46,7 @@ def load1():
         return float(f.read().split()[0])
 
 
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+cpu_seconds = cluster.cpu_seconds
 
 
 def db_size(c):

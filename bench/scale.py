@@ -64,10 +64,7 @@ def loadavg():
     return round(os.getloadavg()[0], 2)
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+cpu_seconds = cluster.cpu_seconds
 
 
 def dir_bytes(path):

@@ -39,10 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import cluster  # noqa: E402
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+cpu_seconds = cluster.cpu_seconds
 
 
 def thread_cpu_seconds(pid):
@@ -118,17 +115,22 @@ def run_bench(args, endpoints, conns, clients, total, op):
     raise RuntimeError(f"bench failed: {r.stderr[-400:]}")
 
 
-def strace_counts(pid, run):
-    """Runs run() with strace -c -f attached to pid; returns {syscall: calls}."""
-    out = tempfile.mktemp(prefix="strace-")
-    tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(pid)],
-                              stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # strace attaches to every thread before the load starts
+def attached(tracer_argv, settle_s, run):
+    """Runs run() while tracer_argv (a tracer writing to a file) is attached;
+    the tracer gets SIGINT afterwards so that it writes its summary."""
+    tracer = subprocess.Popen(tracer_argv, stderr=subprocess.DEVNULL)
+    time.sleep(settle_s)  # the tracer attaches to every thread before the load
     try:
         run()
     finally:
         tracer.send_signal(2)
         tracer.wait(timeout=30)
+
+
+def strace_counts(pid, run):
+    """Runs run() with strace -c -f attached to pid; returns {syscall: calls}."""
+    out = tempfile.mktemp(prefix="strace-")
+    attached(["strace", "-c", "-f", "-o", out, "-p", str(pid)], 1.0, run)
     counts = {}
     with open(out) as f:
         for line in f:
@@ -141,14 +143,8 @@ def strace_counts(pid, run):
 
 def perf_stat(pid, run):
     out = tempfile.mktemp(prefix="perfstat-")
-    tracer = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e",
-                               "context-switches,cpu-migrations", "-p", str(pid)])
-    time.sleep(0.3)
-    try:
-        run()
-    finally:
-        tracer.send_signal(2)
-        tracer.wait(timeout=30)
+    attached(["perf", "stat", "-x,", "-o", out, "-e", "context-switches,cpu-migrations",
+              "-p", str(pid)], 0.3, run)
     counts = {}
     with open(out) as f:
         for line in f:

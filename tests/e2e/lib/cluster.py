@@ -95,6 +95,13 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
 DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"]
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time process `pid` has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def die_with_parent(argv):
     """argv prefixed so that its process is killed when this one dies."""
     return DIE_WITH_PARENT + list(argv)
