@@ -21,14 +21,9 @@
 #include <thread>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "floor_server.h"
 
 namespace {
-
-// The same fixed header as h2floor_server's.
-constexpr uint64_t kClusterId = 0x1c3a8d2e5f6b7a90;
-constexpr uint64_t kMemberId = 0x6a1f2e3d4c5b6a79;
-constexpr int64_t kRevision = 1;
-constexpr uint64_t kRaftTerm = 2;
 
 // Stateless: any gRPC thread may run Range.
 class TrivialKv final : public etcdserverpb::KV::CallbackService {
@@ -36,10 +31,7 @@ class TrivialKv final : public etcdserverpb::KV::CallbackService {
                                   const etcdserverpb::RangeRequest*,
                                   etcdserverpb::RangeResponse* response) override {
     auto* header = response->mutable_header();
-    header->set_cluster_id(kClusterId);
-    header->set_member_id(kMemberId);
-    header->set_revision(kRevision);
-    header->set_raft_term(kRaftTerm);
+    h2floor::FillHeader(header);
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -49,19 +41,10 @@ class TrivialKv final : public etcdserverpb::KV::CallbackService {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  int threads = static_cast<int>(std::thread::hardware_concurrency());
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--port" && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
-    } else if (arg == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr, "usage: h2floor_grpc_twin [--port P] [--threads N]\n");
-      return 2;
-    }
-  }
+  h2floor::ServerFlags flags;
+  if (!h2floor::ParseServerFlags(argc, argv, "h2floor_grpc_twin", &flags)) return 2;
+  int port = flags.port;
+  const int threads = flags.threads;
   // As etcdpp's main does: abseil's deadlock detection (on in Debian's
   // build) costs gRPC's mutexes a graph update on every lock.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -75,7 +58,7 @@ int main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, std::numeric_limits<int>::max());
   grpc::ResourceQuota quota("h2floor_grpc_twin");
-  quota.SetMaxThreads(threads < 1 ? 1 : threads);
+  quota.SetMaxThreads(threads);
   builder.SetResourceQuota(quota);
   builder.RegisterService(&service);
   auto server = builder.BuildAndStart();

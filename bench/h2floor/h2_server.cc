@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "floor_server.h"
 
 namespace {
 
@@ -48,13 +49,6 @@ constexpr size_t kGrpcPrefixBytes = 5;
 // Requests larger than etcd's default --max-request-bytes plus framing are
 // refused rather than buffered without bound.
 constexpr size_t kMaxRequestBytes = 1572864 + 1024;
-
-// The header every reply carries; fixed values, as from a one-member
-// cluster that never writes.
-constexpr uint64_t kClusterId = 0x1c3a8d2e5f6b7a90;
-constexpr uint64_t kMemberId = 0x6a1f2e3d4c5b6a79;
-constexpr int64_t kRevision = 1;
-constexpr uint64_t kRaftTerm = 2;
 
 // One HTTP/2 stream: the request's path and body as they arrive, then the
 // framed reply being sent. Owned by its Connection.
@@ -222,10 +216,7 @@ void Connection::Answer(int32_t stream_id, Stream& stream) {
   }
   auto* response = google::protobuf::Arena::CreateMessage<etcdserverpb::RangeResponse>(&arena_);
   auto* header = response->mutable_header();
-  header->set_cluster_id(kClusterId);
-  header->set_member_id(kMemberId);
-  header->set_revision(kRevision);
-  header->set_raft_term(kRaftTerm);
+  h2floor::FillHeader(header);
   const size_t size = response->ByteSizeLong();
   stream.reply.resize(kGrpcPrefixBytes + size);
   stream.reply[0] = 0;
@@ -384,20 +375,10 @@ void ServeLoop(int listen_fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  int threads = static_cast<int>(std::thread::hardware_concurrency());
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--port" && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
-    } else if (arg == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr, "usage: h2floor_server [--port P] [--threads N]\n");
-      return 2;
-    }
-  }
-  if (threads < 1) threads = 1;
+  h2floor::ServerFlags flags;
+  if (!h2floor::ParseServerFlags(argc, argv, "h2floor_server", &flags)) return 2;
+  int port = flags.port;
+  const int threads = flags.threads;
   // With --port 0 the first socket picks the port and the others share it.
   std::vector<int> listeners{ListenOn(port)};
   port = BoundPort(listeners[0]);
