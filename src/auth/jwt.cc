@@ -196,6 +196,19 @@ bool UsePss(EVP_PKEY_CTX* pctx, int salt_length) {
 }
 
 // A Go duration ("5m", "1h30m", "90s", "1.5h"), whole seconds (rounded down).
+// The HMAC of `signed_part` under `secret`; nullopt if OpenSSL fails.
+std::optional<std::string> HmacOf(const EVP_MD* digest, std::string_view secret,
+                                  std::string_view signed_part) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(digest, secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac,
+           &length) == nullptr) {
+    return std::nullopt;
+  }
+  return std::string(reinterpret_cast<char*>(mac), length);
+}
+
 std::optional<std::chrono::seconds> ParseTtl(std::string_view text) {
   static const std::pair<std::string_view, double> kUnits[] = {
       {"ns", 1e-9}, {"us", 1e-6}, {"\u00b5s", 1e-6}, {"ms", 1e-3},
@@ -435,14 +448,9 @@ Result<std::string> JwtTokens::Sign(std::string_view username, uint64_t revision
 
   std::string signature;
   if (method.family == Family::kHmac) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (HMAC(method.digest(), keys_->hmac_secret.data(),
-             static_cast<int>(keys_->hmac_secret.size()), data, signed_part.size(), mac,
-             &length) == nullptr) {
-      return Status::Internal("JWT: HMAC failed");
-    }
-    signature.assign(reinterpret_cast<char*>(mac), length);
+    auto mac = HmacOf(method.digest(), keys_->hmac_secret, signed_part);
+    if (!mac) return Status::Internal("JWT: HMAC failed");
+    signature = std::move(*mac);
   } else {
     std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
     EVP_PKEY_CTX* pctx = nullptr;
@@ -518,14 +526,9 @@ std::optional<JwtTokens::Verified> JwtTokens::VerifySignatureAndClaims(std::stri
 
   const auto* data = reinterpret_cast<const unsigned char*>(signed_part.data());
   if (method.family == Family::kHmac) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    if (HMAC(method.digest(), keys_->hmac_secret.data(),
-             static_cast<int>(keys_->hmac_secret.size()), data, signed_part.size(), mac,
-             &length) == nullptr) {
-      return std::nullopt;
-    }
-    if (signature->size() != length || CRYPTO_memcmp(mac, signature->data(), length) != 0) {
+    auto mac = HmacOf(method.digest(), keys_->hmac_secret, signed_part);
+    if (!mac || signature->size() != mac->size() ||
+        CRYPTO_memcmp(mac->data(), signature->data(), mac->size()) != 0) {
       return std::nullopt;
     }
   } else {
