@@ -130,36 +130,37 @@ class Writers:
                 pass  # nothing to compact yet, or the member is gone
 
 
-    def _defragment(self):
-        from etcd3 import etcdrpc
-        stub = etcdrpc.MaintenanceStub(self.client.channel)
-        while not self.stop.wait(0.4):
-            self.defrag_in_flight.set()
+    def _repeat(self, period, in_flight, counter, what, call):
+        """call() every `period` seconds until stop, with `in_flight` set
+        while it runs (a cut then counts as landing during it); successes
+        are counted in self.<counter>, failures kept as call errors."""
+        while not self.stop.wait(period):
+            in_flight.set()
             try:
-                stub.Defragment(etcdrpc.DefragmentRequest(), 30)
-                self.defrags += 1
+                call()
+                setattr(self, counter, getattr(self, counter) + 1)
             except Exception as e:
                 if self.stop.is_set():
                     return  # the member is gone
-                self.call_errors.append(f"defrag: {e}")
+                self.call_errors.append(f"{what}: {e}")
             finally:
-                self.defrag_in_flight.clear()
+                in_flight.clear()
+
+    def _defragment(self):
+        from etcd3 import etcdrpc
+        stub = etcdrpc.MaintenanceStub(self.client.channel)
+        self._repeat(0.4, self.defrag_in_flight, "defrags", "defrag",
+                     lambda: stub.Defragment(etcdrpc.DefragmentRequest(), 30))
 
     def _snapshot(self):
         from etcd3 import etcdrpc
         stub = etcdrpc.MaintenanceStub(self.client.channel)
-        while not self.stop.wait(0.5):
-            self.snapshot_in_flight.set()
-            try:
-                for _ in stub.Snapshot(etcdrpc.SnapshotRequest(), 30):
-                    pass
-                self.snapshots += 1
-            except Exception as e:
-                if self.stop.is_set():
-                    return  # the member is gone
-                self.call_errors.append(f"snapshot: {e}")
-            finally:
-                self.snapshot_in_flight.clear()
+
+        def save():
+            for _ in stub.Snapshot(etcdrpc.SnapshotRequest(), 30):
+                pass  # the whole stream, as a client saving it reads it
+
+        self._repeat(0.5, self.snapshot_in_flight, "snapshots", "snapshot", save)
 
 
 def verify(client, expected):
