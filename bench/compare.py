@@ -192,13 +192,27 @@ def preload(args, pinned, endpoints):
             "seconds": round(time.monotonic() - started, 2), "command": printable(cmd, args.bench)}
 
 
-def run_server(name, binary, setup, args):
+def watch_detail(summary):
+    """For the watch loads: how the server packed events into messages and
+    how long the puts took meanwhile (a put slowed by the fan-out keeps the
+    streams from falling behind, so they pack fewer events per message)."""
+    if not summary or not summary.get("event_responses"):
+        return ""
+    per_response = summary.get("events", 0) / summary["event_responses"]
+    detail = f", {per_response:.1f} events per response"
+    if "put_p50_ms" in summary:
+        detail += f", put median {summary['put_p50_ms']:.1f} ms"
+    return detail
+
+
+def run_server(name, binary, setup, args, server_flags=()):
     """Runs every chosen load against a fresh cluster of binary; returns a result dict."""
     pinned = setup == "pinned"
     result = {"setup": setup, "server": name, "binary": binary, "members": args.members,
               "loads": {}, "loadavg_before": loadavg_1m()}
     flags = ["--snapshot-count", str(args.snapshot_count),
-             "--quota-backend-bytes", str(args.quota_backend_bytes)]
+             "--quota-backend-bytes", str(args.quota_backend_bytes)] + list(server_flags)
+    result["flags"] = list(server_flags)
     specs = load_specs(args)
     with cluster.Cluster(binary, size=args.members, extra_flags=flags,
                          log_level="error") as c:
@@ -222,7 +236,8 @@ def run_server(name, binary, setup, args):
             bench_args, rate_field, count_field = specs[load]
             entry = {"loadavg_1m": loadavg_1m()}
             if load == "seq-put":
-                entry["fdatasync"] = fdatasync_loop(c.base_dir, args.seq_total)
+                entry["fdatasync"] = fdatasync_loop(c.base_dir,
+                                                    args.fsync_count or args.seq_total)
             cpu_before = servers_cpu()
             started = time.monotonic()
             summary, error, cmd = run_bench(args, pinned, endpoints, bench_args,
@@ -252,7 +267,7 @@ def run_server(name, binary, setup, args):
             result["loads"][load] = entry
             print(f"  {setup} {name} {load}: {entry.get('throughput', '-')} /s, "
                   f"server {entry.get('server_cpu_us_per_req', '-')} us/req, "
-                  f"load avg {entry['loadavg_1m']}"
+                  f"load avg {entry['loadavg_1m']}" + watch_detail(summary)
                   + (f", error {error}" if error else ""), flush=True)
         peaks = [m.vm_hwm_kib() / 1024 for m in c.members]
         result["rss_peak_mib"] = round(max(peaks), 1)
@@ -393,6 +408,9 @@ def main():
     p.add_argument("--etcd", default="/usr/bin/etcd", help="reference etcd binary")
     p.add_argument("--etcdpp", help="etcdpp binary (omitted: etcd only)")
     p.add_argument("--members", type=int, default=1, help="cluster size for both servers")
+    p.add_argument("--etcdpp-flag", action="append", default=[],
+                   help="also run etcdpp with this flag (repeatable), as server 'etcdpp+' "
+                        "(e.g. --etcdpp-flag=--experimental-h2-front)")
     p.add_argument("--pin", nargs="?", const="pinned", default="shared",
                    choices=["shared", "pinned", "both"],
                    help="bare --pin: server on core 0, etcdpp-bench on core 1")
@@ -411,6 +429,8 @@ def main():
     p.add_argument("--latency-puts", type=int, default=1000)
     p.add_argument("--latency-put-rate", type=float, default=500)
     p.add_argument("--seq-total", type=int, default=1000, help="seq-put requests")
+    p.add_argument("--fsync-count", type=int, default=0,
+                   help="fdatasync probe records beside seq-put (0: as many as --seq-total)")
     p.add_argument("--threads", type=int, default=0, help="etcdpp-bench --threads (0: default)")
     p.add_argument("--snapshot-count", type=int, default=100000)
     p.add_argument("--quota-backend-bytes", type=int, default=4 * 1024 ** 3)
@@ -435,9 +455,12 @@ def main():
     if args.pin != "shared" and shutil.which("taskset") is None:
         p.error("--pin needs taskset (Debian package util-linux)")
 
-    servers = [("etcd", args.etcd)]
+    servers = [("etcd", args.etcd, [])]
     if args.etcdpp:
-        servers.append(("etcdpp", args.etcdpp))
+        servers.append(("etcdpp", args.etcdpp, []))
+        if args.etcdpp_flag:
+            # The same binary again with the flags, in the same run.
+            servers.append(("etcdpp+", args.etcdpp, args.etcdpp_flag))
     setups = ["shared", "pinned"] if args.pin == "both" else [args.pin]
     report = {"meta": {"command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
                        "started_utc": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
@@ -445,9 +468,9 @@ def main():
                        "loads": args.loads, "members": args.members, "keys": args.keys},
               "runs": []}
     for setup in setups:
-        for name, binary in servers:
-            print(f"{setup} {name}: {binary}", flush=True)
-            report["runs"].append(run_server(name, binary, setup, args))
+        for name, binary, flags in servers:
+            print(f"{setup} {name}: {binary} {' '.join(flags)}", flush=True)
+            report["runs"].append(run_server(name, binary, setup, args, flags))
     report["meta"]["loadavg_end"] = loadavg_1m()
     report["ratios"] = ratios(report["runs"])
     print_table(report)

@@ -11,10 +11,11 @@ JOBS=$(nproc)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DETCDPP_SANITIZE=address >/dev/null
 declare -A CORPUS=([wal_decode_fuzz]=wal [snap_decode_fuzz]=snap [request_apply_fuzz]=request
-  [http_request_fuzz]=http [v2_store_fuzz]=v2 [auth_fuzz]=auth)
+  [http_request_fuzz]=http [v2_store_fuzz]=v2 [auth_fuzz]=auth [h2front_wire_fuzz]=h2wire)
 ninja -C build-fuzz -j "$JOBS" "${!CORPUS[@]}"
 mkdir -p build-fuzz/artifacts
-for target in wal_decode_fuzz snap_decode_fuzz request_apply_fuzz http_request_fuzz v2_store_fuzz auth_fuzz; do
+for target in wal_decode_fuzz snap_decode_fuzz request_apply_fuzz http_request_fuzz v2_store_fuzz auth_fuzz \
+  h2front_wire_fuzz; do
   scratch=$(mktemp -d)
   echo "== fuzz $target for ${SECONDS_PER_TARGET}s (corpus fuzz/corpus/${CORPUS[$target]})"
   log=$(mktemp)

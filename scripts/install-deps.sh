@@ -11,6 +11,7 @@ PACKAGES=(
   fuse3 libfuse3-dev
   chromium python3-websocket
   libnghttp2-dev
+  libjemalloc-dev
   etcd-server etcd-client python3 python3-etcd3 python3-etcd python3-prometheus-client
   libcrypt-dev
   openssl curl util-linux

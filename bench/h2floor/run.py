@@ -4,6 +4,8 @@
   h2         h2floor_server: gRPC over HTTP/2 on nghttp2, trivial Range handler
   grpc-twin  h2floor_grpc_twin: the same handler on gRPC C++'s callback API
   etcdpp     the real etcdpp, one member, Range of the absent key "foo"
+  etcdpp-front  the same with --experimental-h2-front (its nghttp2 front;
+             only when named in --servers)
   etcd       etcd 3.4, one member, the same request
 
 All four run at once on loopback (fresh data dirs, free ports); each load
@@ -217,7 +219,8 @@ def main():
     p.add_argument("--twin", required=True, help="h2floor_grpc_twin binary")
     p.add_argument("--etcdpp", required=True, help="etcdpp binary")
     p.add_argument("--etcd", default="/usr/bin/etcd")
-    p.add_argument("--servers", default="h2,grpc-twin,etcdpp,etcd")
+    p.add_argument("--servers", default="h2,grpc-twin,etcdpp,etcd",
+                   help="any of h2, grpc-twin, etcdpp, etcdpp-front, etcd")
     p.add_argument("--loads", default="conc,seq", help="conc, seq, put (comma-separated)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads of h2floor_server and of the twin's gRPC pool")
@@ -252,8 +255,9 @@ def main():
                 s = Standalone(args.twin, args.threads)
                 servers[name] = (s.pid, s.endpoint, s)
             else:
-                c = cluster.Cluster(args.etcdpp if name == "etcdpp" else args.etcd,
-                                    log_level="error").start()
+                flags = ["--experimental-h2-front"] if name == "etcdpp-front" else []
+                c = cluster.Cluster(args.etcd if name == "etcd" else args.etcdpp,
+                                    log_level="error", extra_flags=flags).start()
                 clusters.append(c)
                 servers[name] = (c.members[0].pid, c.members[0].endpoint, None)
         for name, (pid, endpoint, _) in servers.items():  # connections, caches, lazy init

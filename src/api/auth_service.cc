@@ -104,25 +104,41 @@ grpc::ServerUnaryReactor* AuthService::Authenticate(
     grpc::CallbackServerContext* context, const etcdserverpb::AuthenticateRequest* request,
     etcdserverpb::AuthenticateResponse* response) {
   if (auto* refused = RefuseCall(*deps_.cluster, context, LearnerServes::kNo)) return refused;
-  std::shared_ptr<const auth::AuthState> state = deps_.auth->state();
-  if (!state->enabled) return FinishWith(context, Status(Code::kAuthNotEnabled));
-  auto user = state->users.find(request->name());
-  if (user == state->users.end() || user->second.options().no_password()) {
-    return FinishWith(context, Status(Code::kAuthFailed));
-  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  // bcrypt's cost is paid once here, per Authenticate; requests carrying
-  // the token it yields are checked with a map lookup.
   AuthServiceDeps deps = deps_;
-  deps_.password_pool->Submit([deps, reactor, request, response, hash = user->second.password()]() {
-    if (!auth::CheckPassword(hash, request->password())) {
+  // The users, passwords and the enabled flag are read after a linearizable
+  // barrier, as etcd does: a client that enabled auth, or changed a
+  // password, through another member must find that change here. The
+  // barrier's callback runs on the apply thread, so it only looks up and
+  // hands bcrypt to the password pool.
+  deps_.barrier->WaitLinearizable([deps, reactor, request, response](const Status& ready) {
+    if (!ready.ok()) {
+      reactor->Finish(ToGrpcStatus(ready));
+      return;
+    }
+    std::shared_ptr<const auth::AuthState> state = deps.auth->state();
+    if (!state->enabled) {
+      reactor->Finish(ToGrpcStatus(Status(Code::kAuthNotEnabled)));
+      return;
+    }
+    auto user = state->users.find(request->name());
+    if (user == state->users.end() || user->second.options().no_password()) {
       reactor->Finish(ToGrpcStatus(Status(Code::kAuthFailed)));
       return;
     }
-    InternalRaftRequest proposal;
-    proposal.mutable_authenticate()->set_name(request->name());
-    proposal.mutable_authenticate()->set_token_prefix(auth::NewTokenSecret());
-    ProposeAs(deps, auth::AuthInfo{}, std::move(proposal), response, reactor);
+    // bcrypt's cost is paid once here, per Authenticate; requests carrying
+    // the token it yields are checked with a map lookup.
+    deps.password_pool->Submit(
+        [deps, reactor, request, response, hash = user->second.password()]() {
+          if (!auth::CheckPassword(hash, request->password())) {
+            reactor->Finish(ToGrpcStatus(Status(Code::kAuthFailed)));
+            return;
+          }
+          InternalRaftRequest proposal;
+          proposal.mutable_authenticate()->set_name(request->name());
+          proposal.mutable_authenticate()->set_token_prefix(auth::NewTokenSecret());
+          ProposeAs(deps, auth::AuthInfo{}, std::move(proposal), response, reactor);
+        });
   });
   return reactor;
 }

@@ -22,10 +22,14 @@ bool RequiresLeader(const grpc::CallbackServerContext& context) {
 
 Status CheckCall(const server::ClusterView& server, const grpc::CallbackServerContext& context,
                  LearnerServes learner) {
+  return CheckCall(server, RequiresLeader(context), learner);
+}
+
+Status CheckCall(const server::ClusterView& server, bool requires_leader, LearnerServes learner) {
   if (learner == LearnerServes::kNo && server.is_learner()) {
     return Status(Code::kNotSupportedForLearner);
   }
-  if (server.leader_id() == 0 && RequiresLeader(context)) return Status(Code::kNoLeader);
+  if (server.leader_id() == 0 && requires_leader) return Status(Code::kNoLeader);
   return Status::OK();
 }
 

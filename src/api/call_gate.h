@@ -33,6 +33,8 @@ bool RequiresLeader(const grpc::CallbackServerContext& context);
 // OK when the call may run; else the error etcd gives.
 Status CheckCall(const server::ClusterView& server, const grpc::CallbackServerContext& context,
                  LearnerServes learner);
+// The same for a call whose metadata was read elsewhere (api/kv_handler.h).
+Status CheckCall(const server::ClusterView& server, bool requires_leader, LearnerServes learner);
 
 // For unary handlers: nullptr when the call may run; else the call's reactor,
 // already finished with CheckCall's error (the handler returns it).

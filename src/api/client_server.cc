@@ -19,6 +19,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/etcd_server.h"
 #include "server/server_options.h"
+#include "transport/callback_threads.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -41,6 +42,9 @@ constexpr int kPasswordThreads = 2;
 Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* server,
                                                           const std::vector<std::string>& addresses,
                                                           Interceptors interceptors) {
+  // The callback services, and their in-process clients (Lock, Election,
+  // the gateway, the health check), run on gRPC's callback pool.
+  transport::KeepGrpcCallbackThreads();
   std::unique_ptr<ClientServer> cs(new ClientServer());
   cs->reads_ = std::make_unique<ReadExecutor>(ReadThreads());
   cs->password_pool_ = std::make_unique<ReadExecutor>(kPasswordThreads);
@@ -50,8 +54,9 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
                                       server->election_timeout(), server->options().clock);
   // Every service is registered here, and each gets only the views of the
   // member it needs (server/interfaces.h).
-  cs->services_.push_back(
-      std::make_unique<KvService>(server, server, server, cs->reads_.get(), auth));
+  auto kv = std::make_unique<KvService>(server, server, server, cs->reads_.get(), auth);
+  cs->kv_ = kv.get();
+  cs->services_.push_back(std::move(kv));
   cs->services_.push_back(
       std::make_unique<MaintenanceService>(server, server, server, auth, server));
   cs->services_.push_back(std::make_unique<ClusterService>(server, server, auth));
@@ -78,7 +83,8 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
     builder.AddListeningPort(addresses[i], grpc::InsecureServerCredentials(), &ports[i]);
   }
   const uint64_t max_request = server->max_request_bytes();
-  builder.SetMaxReceiveMessageSize(static_cast<int>(max_request) + kGrpcOverheadBytes);
+  cs->max_receive_message_bytes_ = static_cast<uint32_t>(max_request) + kGrpcOverheadBytes;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(cs->max_receive_message_bytes_));
   builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
   // etcd's server keepalive defaults: clients may ping every 5 s.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
@@ -100,6 +106,8 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
 }
 
 ClientServer::~ClientServer() { Shutdown(0); }
+
+const KvHandler& ClientServer::kv_handler() const { return kv_->handler(); }
 
 void ClientServer::Shutdown(int grace_ms) {
   if (!grpc_server_) return;

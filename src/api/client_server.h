@@ -25,6 +25,8 @@ namespace concurrency {
 class SelfClientSlot;
 }
 
+class KvHandler;
+class KvService;
 class LeaderMonitor;
 class ReadExecutor;
 
@@ -45,6 +47,10 @@ class ClientServer {
   void Shutdown(int grace_ms);
 
   grpc::Server* grpc_server() const { return grpc_server_.get(); }
+  // The KV service's transport-free bodies (the HTTP/2 front serves them too).
+  const KvHandler& kv_handler() const;
+  // The largest message the gRPC server accepts: --max-request-bytes plus framing.
+  uint32_t max_receive_message_bytes() const { return max_receive_message_bytes_; }
 
  private:
   ClientServer() = default;
@@ -57,6 +63,8 @@ class ClientServer {
   // The Lock and Election services' channel to the others; outlives them.
   std::unique_ptr<concurrency::SelfClientSlot> self_client_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
+  KvService* kv_ = nullptr;  // one of services_
+  uint32_t max_receive_message_bytes_ = 0;
   std::unique_ptr<grpc::Server> grpc_server_;
 };
 

@@ -1,8 +1,10 @@
 // The etcdserverpb.KV gRPC service: Range, Put, DeleteRange, Txn, Compact.
+// The methods' bodies are KvHandler's (kv_handler.h), shared with the
+// experimental HTTP/2 front; this class only adapts gRPC's calls to them.
 #pragma once
 
+#include "api/kv_handler.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
-
 #include "server/interfaces.h"
 
 namespace etcdpp::auth {
@@ -41,12 +43,11 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                     const etcdserverpb::CompactionRequest* request,
                                     etcdserverpb::CompactionResponse* response) override;
 
+  // The transport-free bodies, for other front ends; lives as long as the service.
+  const KvHandler& handler() const { return handler_; }
+
  private:
-  server::Proposer* const proposer_;
-  server::ReadBarrier* const barrier_;
-  const server::ClusterView* const cluster_;
-  ReadExecutor* const reads_;
-  const auth::AuthStore* const auth_;
+  const KvHandler handler_;
 };
 
 }  // namespace etcdpp::api

@@ -1,6 +1,8 @@
 #include "api/watch_service.h"
 
-#include <array>
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -8,6 +10,8 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <grpcpp/support/byte_buffer.h>
@@ -48,6 +52,23 @@ constexpr char kErrDuplicateWatchId[] = "mvcc: duplicate watch ID provided on th
 constexpr size_t kMaxQueuedResponses = 4096;
 constexpr size_t kMaxQueuedBytes = 16 << 20;
 
+// A watcher's events response still waiting in the queue takes the events of
+// its later revisions (coalescing, docs/watch.md) while it stays under this
+// size: a stream that is behind then writes, and its client reads, one
+// message per watcher for several revisions instead of one per revision. The
+// bound keeps such messages far below clients' default receive limit
+// (4 MiB in gRPC); a single revision larger than it travels alone, as before.
+constexpr size_t kMaxCoalescedBytes = 64 << 10;
+
+// A write completion with more responses queued starts at most this many
+// next writes itself before handing the stream to the WritePump (below):
+// enough to spare the pump a wake-up per write, few enough that gRPC's
+// callback threads still get back to polling the sockets during a fan-out.
+// Measured on the fan-out load (BENCHMARKS.md, "Watch fan-out: writes off
+// the completion chain"): 0 cost several times the context switches, 64
+// brought back the puts stuck behind the fan-out.
+constexpr int kInlineWritesPerHandOff = 4;
+
 // WatchResponse fields written directly (etcd's rpc.proto).
 constexpr char kHeaderFieldTag = (1 << 3) | 2;   // header, length-delimited
 constexpr char kWatchIdFieldTag = (2 << 3) | 0;  // watch_id, varint
@@ -58,15 +79,6 @@ void AppendVarint(uint64_t value, std::string* out) {
     value >>= 7;
   }
   out->push_back(static_cast<char>(value));
-}
-
-// The grpc::Slice of an encoded event holds a reference to it until gRPC has
-// written the last response that carries it.
-void ReleaseEncodedEvent(void* held) { delete static_cast<watch::EncodedEvent*>(held); }
-
-grpc::Slice SliceOf(const watch::EncodedEvent& event) {
-  return grpc::Slice(const_cast<char*>(event->data()), event->size(), ReleaseEncodedEvent,
-                     new watch::EncodedEvent(event));
 }
 
 void Serialize(const WatchResponse& response, ByteBuffer* out) {
@@ -110,15 +122,58 @@ std::vector<WatchResponse> Fragment(WatchResponse&& response, size_t max_bytes) 
 // no move: it is handed on with Swap, as a copy would allocate.)
 struct Outgoing {
   ByteBuffer bytes;  // A message; empty for an events response.
-  // An events response: the stream's shared header slice, the watch id,
-  // the first event and any others.
+  // An events response: the revision's header shared by the stream, the
+  // watch id, the first event and any others. The header and the events
+  // are kept alive by the stream's pins (WatchStream::pins_), not by the
+  // response: a fan-out's thousand responses then take no reference count
+  // of their own.
   bool events = false;
-  grpc::Slice header;
+  const std::string* header = nullptr;
   int64_t watch_id = 0;
-  watch::EncodedEvent first_event;
-  std::vector<watch::EncodedEvent> more_events;
+  const std::string* first_event = nullptr;
+  std::vector<const std::string*> more_events;
   size_t size = 0;
+  // Position in the stream's queue (WatchStream::next_seq_): tells whether
+  // a response a watcher last queued is still waiting and may take more.
+  uint64_t seq = 0;
 };
+
+class WatchStream;
+
+}  // namespace
+
+// Starts the next write of streams whose write completed with more responses
+// queued, on a thread of its own. Started inside the completion's reaction
+// every time, a fan-out's writes chain completion to write to completion on
+// gRPC's callback threads, whose completion queue then never runs empty;
+// those threads poll the sockets only when it does, so every other call of
+// the member (the next put among them) waited for the whole fan-out to be
+// written. A completion therefore starts only a few writes itself
+// (kInlineWritesPerHandOff) and then hands its stream here: the callback
+// threads return to polling, and one wake-up of this thread starts the
+// writes of every stream handed over meanwhile. Owned by the WatchService;
+// its mutex is taken before a stream's, never after.
+class WritePump {
+ public:
+  WritePump();
+  ~WritePump();
+  // The next write of `stream` is due (called by its write completion).
+  void Schedule(WatchStream* stream);
+  // `stream` is about to be destroyed: after this returns the pump does not
+  // touch it.
+  void Forget(WatchStream* stream);
+
+ private:
+  void Run();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<WatchStream*> due_;  // guarded by mu_
+  bool stopping_ = false;          // guarded by mu_
+  std::thread thread_;
+};
+
+namespace {
 
 class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>,
                           public watch::WatchSink {
@@ -130,9 +185,10 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   // those the stream was opened with).
   WatchStream(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
               const auth::AuthStore* auth, server::ReadBarrier* barrier,
-              CallCredentials credentials)
+              CallCredentials credentials, WritePump* pump)
       : cluster_(cluster),
         hub_(hub),
+        pump_(pump),
         monitor_(monitor),
         auth_(auth),
         barrier_(barrier),
@@ -166,6 +222,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   void OnWriteDone(bool ok) override {
     tsan::Reaction reaction(&current_, this);
     bool wake = false;
+    bool more = false;
     std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -179,6 +236,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       }
       wake = was_full_ && RoomLocked();
       if (wake) was_full_ = false;
+      more = !out_.empty() && !finishing_ && !broken_;
     }
     if (finish) {
       tsan::HandingOff(this);
@@ -186,7 +244,20 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       return;
     }
     if (wake) hub_->Wake();
-    Pump();
+    if (!more) {
+      inline_writes_ = 0;  // Drained: the next burst starts its count afresh.
+      return;
+    }
+    // A few writes start right here (no wake-up of the pump for each); then
+    // the pump takes over, and the callback thread goes back to polling. A
+    // burst of a few responses (a revision for a few watchers) therefore
+    // never waits for the pump's wake-up.
+    if (++inline_writes_ <= kInlineWritesPerHandOff) {
+      Pump();
+    } else {
+      inline_writes_ = 0;
+      pump_->Schedule(this);
+    }
   }
 
   void OnCancel() override {
@@ -198,6 +269,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     tsan::TookBack(this);
     if (monitor_ != nullptr) monitor_->Unregister(monitor_token_);
     hub_->RemoveSink(this);
+    pump_->Forget(this);
     delete this;
   }
 
@@ -249,6 +321,33 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
 
   void OnHubStopped() override {
     End(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: server stopped"));
+  }
+
+  // Starts the next write unless one is in flight (gRPC allows one at a time).
+  // While more responses wait behind it, the write carries gRPC's buffer
+  // hint: it completes once buffered, and the transport sends the buffered
+  // responses together with the next write that has no hint (the last one
+  // queued), in one socket write instead of one each.
+  void Pump() {
+    grpc::WriteOptions options;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (writing_ || out_.empty() || finishing_ || broken_) return;
+      writing_ = true;
+      current_.Clear();
+      if (out_.front().events) {
+        AssembleLocked(out_.front(), &current_);
+      } else {
+        current_.Swap(&out_.front().bytes);
+      }
+      writing_bytes_ = out_.front().size;
+      merge_floor_ = std::max(merge_floor_, out_.front().seq + 1);
+      out_.pop_front();
+      UnpinLocked();
+      if (!out_.empty()) options.set_buffer_hint();
+    }
+    tsan::HandingOff(&current_);
+    StartWrite(&current_, options);
   }
 
  private:
@@ -345,6 +444,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     {
       std::lock_guard<std::mutex> lock(mu_);
       fragment_.erase(id);
+      open_events_.erase(id);
     }
     WatchResponse canceled;
     canceled.mutable_header()->set_revision(cluster_->revision());
@@ -389,37 +489,84 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
   // matter to a protobuf parser).
   void EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision,
                             std::span<const watch::EncodedEvent> events) {
-    etcdserverpb::ResponseHeader header;
-    cluster_->FillHeader(&header);
-    header.set_revision(header_revision);
-    if (header_slice_.size() == 0 || header.cluster_id() != header_.cluster_id() ||
-        header.member_id() != header_.member_id() || header.revision() != header_.revision() ||
-        header.raft_term() != header_.raft_term()) {
+    // The header is encoded once per revision, and the watchers of that
+    // revision share it (its term is the one when the revision's first
+    // response was queued).
+    if (header_bytes_ == nullptr || header_.revision() != header_revision) {
+      etcdserverpb::ResponseHeader header;
+      cluster_->FillHeader(&header);
+      header.set_revision(header_revision);
       header_ = header;
-      std::string bytes(1, kHeaderFieldTag);
+      auto bytes = std::make_shared<std::string>(1, kHeaderFieldTag);
       const std::string body = header.SerializeAsString();
-      AppendVarint(body.size(), &bytes);
-      bytes += body;
-      header_slice_ = grpc::Slice(bytes);
+      AppendVarint(body.size(), bytes.get());
+      *bytes += body;
+      header_bytes_ = std::move(bytes);
+    }
+    size_t event_bytes = 0;
+    for (const watch::EncodedEvent& e : events) event_bytes += e->size();
+    if (Outgoing* open = OpenEventsLocked(watch_id);
+        open != nullptr && open->size + event_bytes <= kMaxCoalescedBytes) {
+      // Coalesce: the events follow the ones already waiting, and the
+      // response takes the newer header (its revision is the latest one).
+      const size_t before = open->size;
+      open->size = open->size - open->header->size() + header_bytes_->size() + event_bytes;
+      PinLocked(header_bytes_, open->seq);
+      open->header = header_bytes_.get();
+      for (const watch::EncodedEvent& e : events) {
+        PinLocked(e, open->seq);
+        open->more_events.push_back(e.get());
+      }
+      queued_bytes_ = queued_bytes_ - before + open->size;
+      return;
     }
     out_.emplace_back();
     Outgoing& o = out_.back();
+    o.seq = next_seq_++;
     o.events = true;
-    o.header = header_slice_;  // A reference, not a copy.
+    PinLocked(header_bytes_, o.seq);
+    o.header = header_bytes_.get();
     o.watch_id = watch_id;
-    o.size = header_slice_.size() + WatchIdBytes(watch_id).size();
+    o.size = header_bytes_->size() + WatchIdSize(watch_id);
     for (const watch::EncodedEvent& e : events) {
+      PinLocked(e, o.seq);
       if (o.first_event == nullptr) {
-        o.first_event = e;
+        o.first_event = e.get();
       } else {
-        o.more_events.push_back(e);
+        o.more_events.push_back(e.get());
       }
-      o.size += e->size();
     }
+    o.size += event_bytes;
     queued_bytes_ += o.size;
+    open_events_[watch_id] = {o.seq, &o};
   }
 
-  // The watch_id field; empty for id 0 (proto3 leaves out zero).
+  // The events response of `watch_id` that is still queued and may take
+  // more events, or null. It may while its write has not started and every
+  // response queued after it is an events response: a control response
+  // (created, canceled, a progress report) closes every response queued
+  // before it, so nothing is ever reordered around one. merge_floor_ is the
+  // first queue position still open; an entry below it is never
+  // dereferenced (its response may be gone).
+  Outgoing* OpenEventsLocked(int64_t watch_id) {
+    auto it = open_events_.find(watch_id);
+    if (it == open_events_.end()) return nullptr;
+    if (it->second.first < merge_floor_) {
+      open_events_.erase(it);
+      return nullptr;
+    }
+    return it->second.second;
+  }
+
+  // The size and the bytes of the watch_id field; empty for id 0 (proto3
+  // leaves out zero).
+  static size_t WatchIdSize(int64_t watch_id) {
+    if (watch_id == 0) return 0;
+    size_t size = 2;  // The tag and the varint's last byte.
+    for (auto v = static_cast<uint64_t>(watch_id); v >= 0x80; v >>= 7) ++size;
+    return size;
+  }
+
   static std::string WatchIdBytes(int64_t watch_id) {
     std::string id;
     if (watch_id == 0) return id;
@@ -428,32 +575,47 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     return id;
   }
 
-  // Builds the message of a queued events response into `out`.
-  void AssembleLocked(const Outgoing& o, ByteBuffer* out) {
-    slices_.clear();
-    slices_.push_back(o.header);
-    if (o.watch_id != 0) {
-      // At most 11 bytes: gRPC keeps a slice that small inline (no allocation).
-      slices_.emplace_back(WatchIdBytes(o.watch_id));
+  // Keeps `event` alive while the queued response at `seq` refers to it.
+  // A stream's watchers take a revision's events one after another, so the
+  // pin is nearly always one of the last few.
+  void PinLocked(const watch::EncodedEvent& event, uint64_t seq) {
+    const size_t look = std::min<size_t>(pins_.size(), 4);
+    for (size_t i = 0; i < look; ++i) {
+      Pin& pin = pins_[pins_.size() - 1 - i];
+      if (pin.event == event) {
+        pin.last_seq = std::max(pin.last_seq, seq);
+        return;
+      }
     }
-    if (o.first_event != nullptr) slices_.push_back(CachedSliceLocked(o.first_event));
-    for (const watch::EncodedEvent& e : o.more_events) slices_.push_back(CachedSliceLocked(e));
-    ByteBuffer bytes(slices_.data(), slices_.size());
-    out->Swap(&bytes);
-    slices_.clear();
+    pins_.push_back(Pin{event, seq});
   }
 
-  // The slice of `event`, made once per stream while the event is recent:
-  // the watchers of one stream get a revision's events one after another,
-  // and are written in that order.
-  grpc::Slice CachedSliceLocked(const watch::EncodedEvent& event) {
-    for (const auto& [held, slice] : recent_slices_) {
-      if (held == event) return slice;
-    }
-    grpc::Slice slice = SliceOf(event);
-    recent_slices_[next_recent_] = {event, slice};
-    next_recent_ = (next_recent_ + 1) % recent_slices_.size();
-    return slice;
+  // Drops the pins no queued response refers to any more: every response
+  // referring to a pin has a position at most its last_seq, and the queue
+  // holds positions from its front's on (an assembled write holds copies).
+  void UnpinLocked() {
+    const uint64_t first_queued = out_.empty() ? next_seq_ : out_.front().seq;
+    while (!pins_.empty() && pins_.front().last_seq < first_queued) pins_.pop_front();
+  }
+
+  // Builds the message of a queued events response into `out`: one
+  // contiguous copy (a few hundred bytes, up to kMaxCoalescedBytes or one
+  // large revision), cheaper for gRPC than a slice per event, and it lets
+  // the pins go.
+  static void AssembleLocked(const Outgoing& o, ByteBuffer* out) {
+    grpc::Slice message(o.size);
+    auto* at = const_cast<uint8_t*>(message.begin());
+    auto append = [&at](const void* data, size_t size) {
+      std::memcpy(at, data, size);
+      at += size;
+    };
+    append(o.header->data(), o.header->size());
+    const std::string id = WatchIdBytes(o.watch_id);
+    append(id.data(), id.size());
+    if (o.first_event != nullptr) append(o.first_event->data(), o.first_event->size());
+    for (const std::string* e : o.more_events) append(e->data(), e->size());
+    ByteBuffer bytes(&message, 1);
+    out->Swap(&bytes);
   }
 
   // Takes `bytes` (leaves it empty).
@@ -462,31 +624,8 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
     out_.emplace_back();
     out_.back().bytes.Swap(bytes);
     out_.back().size = size;
-  }
-
-  // Starts the next write unless one is in flight (gRPC allows one at a time).
-  // While more responses wait behind it, the write carries gRPC's buffer
-  // hint: it completes once buffered, and the transport sends the buffered
-  // responses together with the next write that has no hint (the last one
-  // queued), in one socket write instead of one each.
-  void Pump() {
-    grpc::WriteOptions options;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (writing_ || out_.empty() || finishing_ || broken_) return;
-      writing_ = true;
-      current_.Clear();
-      if (out_.front().events) {
-        AssembleLocked(out_.front(), &current_);
-      } else {
-        current_.Swap(&out_.front().bytes);
-      }
-      writing_bytes_ = out_.front().size;
-      out_.pop_front();
-      if (!out_.empty()) options.set_buffer_hint();
-    }
-    tsan::HandingOff(&current_);
-    StartWrite(&current_, options);
+    out_.back().seq = next_seq_++;
+    merge_floor_ = next_seq_;
   }
 
   // Finishes the RPC once (after the write in flight, if any).
@@ -497,6 +636,9 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
       if (finishing_) return;
       finishing_ = true;
       out_.clear();
+      pins_.clear();
+      merge_floor_ = next_seq_;
+      open_events_.clear();
       queued_bytes_ = writing_bytes_;
       if (writing_) {
         pending_finish_ = std::move(status);
@@ -512,6 +654,7 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
 
   const server::ClusterView* const cluster_;
   watch::WatchHub* const hub_;
+  WritePump* const pump_;
   LeaderMonitor* const monitor_;
   const auth::AuthStore* const auth_;
   server::ReadBarrier* const barrier_;
@@ -527,38 +670,98 @@ class WatchStream final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>
 
   mutable std::mutex mu_;
   std::deque<Outgoing> out_;  // guarded by mu_
-  // The encoded header of the last events response (guarded by mu_): the
-  // watchers of a revision share its slice.
+  // The encoded header field of the last events response (guarded by mu_):
+  // the watchers of a revision share it.
   etcdserverpb::ResponseHeader header_;
-  grpc::Slice header_slice_;
-  // Slices of the last few events queued (guarded by mu_); see CachedSliceLocked.
-  std::array<std::pair<watch::EncodedEvent, grpc::Slice>, 8> recent_slices_;
-  size_t next_recent_ = 0;
-  std::vector<grpc::Slice> slices_;  // guarded by mu_: scratch of AssembleLocked
-  size_t queued_bytes_ = 0;          // guarded by mu_: out_ plus the write in flight
-  std::set<int64_t> fragment_;       // guarded by mu_: ids that asked for fragments
-  bool writing_ = false;             // guarded by mu_
-  size_t writing_bytes_ = 0;         // guarded by mu_
-  mutable bool was_full_ = false;    // guarded by mu_: the hub found no room since last wake
-  bool broken_ = false;              // guarded by mu_: a write failed
-  bool finishing_ = false;           // guarded by mu_
+  std::shared_ptr<const std::string> header_bytes_;
+  // The headers and events the queued responses refer to, each with the
+  // last queue position referring to it (guarded by mu_); see PinLocked.
+  struct Pin {
+    watch::EncodedEvent event;
+    uint64_t last_seq = 0;
+  };
+  std::deque<Pin> pins_;
+  size_t queued_bytes_ = 0;     // guarded by mu_: out_ plus the write in flight
+  std::set<int64_t> fragment_;  // guarded by mu_: ids that asked for fragments
+  // Coalescing (see OpenEventsLocked), guarded by mu_: the queue position
+  // the next response gets, the first position still open to coalescing,
+  // and each watch id's last queued events response with its position.
+  uint64_t next_seq_ = 0;
+  uint64_t merge_floor_ = 0;
+  std::unordered_map<int64_t, std::pair<uint64_t, Outgoing*>> open_events_;
+  // Writes started by completions since the pump last took over or the
+  // queue last ran empty (only the completion of the write in flight
+  // touches it).
+  int inline_writes_ = 0;
+  bool writing_ = false;           // guarded by mu_
+  size_t writing_bytes_ = 0;       // guarded by mu_
+  mutable bool was_full_ = false;  // guarded by mu_: the hub found no room since last wake
+  bool broken_ = false;            // guarded by mu_: a write failed
+  bool finishing_ = false;         // guarded by mu_
   std::optional<grpc::Status> pending_finish_;  // guarded by mu_
   ByteBuffer current_;  // The write in flight (owned by the writer while writing_).
 };
 
 }  // namespace
 
+WritePump::WritePump() : thread_([this] { Run(); }) {}
+
+WritePump::~WritePump() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void WritePump::Schedule(WatchStream* stream) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake = due_.empty();
+    due_.push_back(stream);
+  }
+  if (wake) cv_.notify_one();
+}
+
+void WritePump::Forget(WatchStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase(due_, stream);
+}
+
+void WritePump::Run() {
+  std::vector<WatchStream*> due;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !due_.empty(); });
+    if (stopping_) return;
+    // Under mu_, so that Forget cannot return while a stream is being
+    // pumped; a completion that schedules its stream meanwhile waits.
+    due.swap(due_);
+    for (WatchStream* stream : due) stream->Pump();
+    due.clear();
+  }
+}
+
 WatchService::WatchService(const server::ClusterView* cluster, watch::WatchHub* hub,
                            LeaderMonitor* monitor, const auth::AuthStore* auth,
                            server::ReadBarrier* barrier)
-    : cluster_(cluster), hub_(hub), monitor_(monitor), auth_(auth), barrier_(barrier) {}
+    : cluster_(cluster),
+      hub_(hub),
+      monitor_(monitor),
+      auth_(auth),
+      barrier_(barrier),
+      pump_(std::make_unique<WritePump>()) {}
+
+WatchService::~WatchService() = default;
 
 grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>* WatchService::Watch(
     grpc::CallbackServerContext* context) {
   Status st = CheckCall(*cluster_, *context, LearnerServes::kNo);
   if (!st.ok()) return new RefusedStream<ByteBuffer, ByteBuffer>(st);
   return new WatchStream(cluster_, hub_, RequiresLeader(*context) ? monitor_ : nullptr, auth_,
-                         barrier_, CredentialsOf(*context));
+                         barrier_, CredentialsOf(*context), pump_.get());
 }
 
 }  // namespace etcdpp::api

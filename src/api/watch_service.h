@@ -4,6 +4,8 @@
 // hub's responses on the stream. docs/watch.md.
 #pragma once
 
+#include <memory>
+
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 #include "server/interfaces.h"
@@ -19,6 +21,7 @@ class AuthStore;
 namespace etcdpp::api {
 
 class LeaderMonitor;
+class WritePump;
 
 // The method is registered raw (bytes in and out, same wire messages): a
 // stream writes the hub's encoded events as they are, shared by all the
@@ -33,6 +36,8 @@ class WatchService final
   // answered before their backend commit (api/answered_writes.h).
   WatchService(const server::ClusterView* cluster, watch::WatchHub* hub, LeaderMonitor* monitor,
                const auth::AuthStore* auth = nullptr, server::ReadBarrier* barrier = nullptr);
+  // After every stream has ended (the gRPC server has shut down).
+  ~WatchService() override;
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* context) override;
@@ -43,6 +48,9 @@ class WatchService final
   LeaderMonitor* const monitor_;
   const auth::AuthStore* const auth_;
   server::ReadBarrier* const barrier_;
+  // Starts the writes of streams with responses queued behind a completed
+  // one (a thread of its own; watch_service.cc says why).
+  std::unique_ptr<WritePump> pump_;
 };
 
 }  // namespace etcdpp::api

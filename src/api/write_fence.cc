@@ -15,8 +15,11 @@ std::optional<std::string> OneValue(const grpc::ServerContextBase& context, cons
 }  // namespace
 
 Result<std::optional<WriteFence>> FenceOf(const grpc::ServerContextBase& context) {
-  std::optional<std::string> key = OneValue(context, kFenceKeyMetadata);
-  std::optional<std::string> revision = OneValue(context, kFenceRevisionMetadata);
+  return FenceFrom(OneValue(context, kFenceKeyMetadata), OneValue(context, kFenceRevisionMetadata));
+}
+
+Result<std::optional<WriteFence>> FenceFrom(std::optional<std::string> key,
+                                            std::optional<std::string> revision) {
   if (!key && !revision) return std::optional<WriteFence>();
   if (!key || !revision || key->empty()) {
     return Status::InvalidArgument(std::string("etcdpp: a fenced write needs both ") +

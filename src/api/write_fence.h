@@ -42,6 +42,9 @@ struct WriteFence {
 // of the two entries is there, the revision is not a positive number, or
 // the key is empty.
 Result<std::optional<WriteFence>> FenceOf(const grpc::ServerContextBase& context);
+// The same from the two metadata values, however the transport read them.
+Result<std::optional<WriteFence>> FenceFrom(std::optional<std::string> key,
+                                            std::optional<std::string> revision);
 
 // The Txn that applies `op` only while `fence` holds.
 etcdserverpb::TxnRequest FencedTxn(const WriteFence& fence, etcdserverpb::RequestOp op);

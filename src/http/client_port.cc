@@ -1,6 +1,11 @@
 #include "http/client_port.h"
 
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
 #include "api/client_server.h"
+#include "api/h2front/h2_front.h"
 #include "api/maintenance_service.h"
 #include "http/listener.h"
 #include "http/member_metrics.h"
@@ -29,10 +34,16 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
                                                       const ClientPortOptions& options) {
   metrics::Registry& registry =
       options.registry != nullptr ? *options.registry : metrics::DefaultRegistry();
+  if (options.experimental_h2_front && !options.tls_client_addresses.empty()) {
+    return Status::InvalidArgument(
+        "--experimental-h2-front serves plaintext client URLs only; https ones stay on gRPC "
+        "(turn the flag off or use http:// client URLs)");
+  }
   std::unique_ptr<ClientPort> port(new ClientPort());
   api::ClientServer::Interceptors interceptors;
-  interceptors.push_back(
-      metrics::MakeGrpcServerMetrics(registry, kServices, options.grpc_handling_seconds));
+  metrics::GrpcServerMetrics grpc_metrics = metrics::MakeGrpcServerMetricsWithRecorder(
+      registry, kServices, options.grpc_handling_seconds);
+  interceptors.push_back(std::move(grpc_metrics.interceptors));
   auto grpc = api::ClientServer::Start(server, {}, std::move(interceptors));
   if (!grpc.ok()) return grpc.status();
   port->grpc_ = std::move(*grpc);
@@ -57,8 +68,32 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
                      [server](uint64_t id) { return server->WasRemovedMember(id); }});
     listen.v2 = port->v2_.get();
   }
+  if (options.experimental_h2_front) {
+    api::H2FrontOptions front;
+    front.kv = &port->grpc_->kv_handler();
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    front.channel = port->grpc_->grpc_server()->InProcessChannel(args);
+    front.max_receive_message_bytes = port->grpc_->max_receive_message_bytes();
+    front.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    // KV calls the front answers count in the same grpc_server_* series.
+    front.record_native_call = [recorder = grpc_metrics.recorder](
+                                   std::string_view path, grpc::StatusCode code,
+                                   std::chrono::steady_clock::duration elapsed) {
+      recorder->Record(path, code, elapsed);
+    };
+    auto started = api::H2Front::Start(front);
+    if (!started.ok()) {
+      port->grpc_->Shutdown(0);
+      return started.status();
+    }
+    port->front_ = std::move(*started);
+    listen.h2_front = port->front_.get();
+  }
   auto listener = Listener::Start(listen);
   if (!listener.ok()) {
+    if (port->front_ != nullptr) port->front_->Stop();
     port->grpc_->Shutdown(0);
     return listener.status();
   }
@@ -70,6 +105,9 @@ ClientPort::~ClientPort() { Shutdown(0); }
 
 void ClientPort::Shutdown(int grace_ms) {
   if (listener_ != nullptr) listener_->Stop();
+  // Its relayed calls are cancelled and its native ones answered before
+  // the gRPC server (their channel) goes.
+  if (front_ != nullptr) front_->Stop();
   if (grpc_ != nullptr) grpc_->Shutdown(grace_ms);
   // Every gateway call has ended with the gRPC server.
   listener_.reset();

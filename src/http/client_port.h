@@ -18,7 +18,8 @@ class Registry;
 }
 namespace etcdpp::api {
 class ClientServer;
-}
+class H2Front;
+}  // namespace etcdpp::api
 namespace etcdpp::tls {
 class ServerContextSource;
 }
@@ -46,6 +47,10 @@ struct ClientPortOptions {
   // Serve the v2 API (/v2/keys, /v2/members, ...): etcd's --enable-v2,
   // off by default as in etcd 3.4.
   bool enable_v2 = false;
+  // --experimental-h2-front: plaintext gRPC connections go to the HTTP/2
+  // front (api/h2front/h2_front.h) instead of gRPC C++. Refused with
+  // https client URLs, whose connections it does not take.
+  bool experimental_h2_front = false;
 };
 
 class ClientPort {
@@ -61,6 +66,8 @@ class ClientPort {
   ClientPort() = default;
   std::unique_ptr<api::ClientServer> grpc_;
   std::unique_ptr<V2Api> v2_;  // outlives the listener that calls it
+  // Outlives the listener that hands it connections; stopped before grpc_.
+  std::unique_ptr<api::H2Front> front_;
   std::unique_ptr<Listener> listener_;
 };
 

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "api/client_identity.h"
+#include "api/h2front/h2_front.h"
 #include "http/gateway.h"
 #include "http/gateway_codec.h"
 #include "http/health.h"
@@ -1025,6 +1026,7 @@ class Sniffer : public std::enable_shared_from_this<Sniffer> {
     beast::error_code ec;
     const int fd = socket_.release(ec);
     if (ec) return;
+    if (impl_->options.h2_front != nullptr) return impl_->options.h2_front->Adopt(fd);
     GiveToGrpc(impl_, fd, std::nullopt);
   }
 

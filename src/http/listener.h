@@ -31,6 +31,10 @@ namespace grpc {
 class Server;
 }
 
+namespace etcdpp::api {
+class H2Front;
+}
+
 namespace etcdpp::metrics {
 class Registry;
 }
@@ -54,6 +58,10 @@ struct ListenerOptions {
   // Takes the gRPC connections and answers the gateway (in-process channel).
   // Must outlive the Listener; shut it down after Stop().
   grpc::Server* grpc_server = nullptr;
+  // With --experimental-h2-front: takes the plaintext HTTP/2 connections
+  // instead of grpc_server (TLS ones still go to gRPC). Must outlive the
+  // Listener.
+  api::H2Front* h2_front = nullptr;
   metrics::Registry* registry = nullptr;
   // /version's reply.
   std::string server_version = "3.4.0";

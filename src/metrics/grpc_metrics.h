@@ -15,8 +15,12 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <grpcpp/support/status.h>
+
+#include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "metrics/metrics.h"
@@ -30,5 +34,27 @@ namespace etcdpp::metrics {
 // grpc_server_handling_seconds (etcd's --metrics=extensive).
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcServerMetrics(
     Registry& registry, const std::vector<std::string>& services, bool handling_seconds);
+
+// Counts a unary call served outside gRPC (the experimental HTTP/2 front,
+// api/h2front) into the same series the interceptor feeds: started, one
+// message received, one sent when OK, handled by code, and the histogram
+// when on. `path` is "/<service>/<method>"; other paths are not counted.
+// Thread-safe; lives as long as the registry.
+class UnaryCallRecorder {
+ public:
+  virtual ~UnaryCallRecorder() = default;
+  virtual void Record(std::string_view path, grpc::StatusCode code,
+                      std::chrono::steady_clock::duration elapsed) const = 0;
+};
+
+// MakeGrpcServerMetrics' interceptor factory, and a recorder sharing its
+// counters (registering the series once).
+struct GrpcServerMetrics {
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> interceptors;
+  std::shared_ptr<const UnaryCallRecorder> recorder;
+};
+GrpcServerMetrics MakeGrpcServerMetricsWithRecorder(Registry& registry,
+                                                    const std::vector<std::string>& services,
+                                                    bool handling_seconds);
 
 }  // namespace etcdpp::metrics

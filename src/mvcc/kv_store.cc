@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -71,6 +73,10 @@ constexpr std::string_view kMetaRevision = "mvcc/revision";  // current || compa
 constexpr std::string_view kMetaConsistentIndex = "mvcc/consistent_index";
 constexpr std::string_view kMetaScheduledCompact = "mvcc/scheduled_compact";
 constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
+// The first sub revision of main revision finished_compact + 1 not yet done
+// (absent: 0). Older etcdpp ignores it and redoes that revision's keys,
+// which removes nothing twice.
+constexpr std::string_view kMetaFinishedCompactSub = "mvcc/finished_compact_sub";
 // Absent: layout 1 (inline keys only, up to 493 escaped bytes); "2": long
 // keys in buckets (key_codec.h). Open() converts 1 to 2.
 constexpr std::string_view kMetaKeyLayout = "mvcc/key_layout";
@@ -677,6 +683,7 @@ ReadTxn::~ReadTxn() {
   ReadSnapshotEnding(store_->readers_.get());
   mdb_txn_reset(txn_);
   const_cast<KvStore*>(store_)->readers_->Give({txn_, key_cursor_});
+  store_->env_->NoteReadDone();
 }
 
 Result<Table> ReadTxn::OpenTable(std::string_view name) const {
@@ -843,40 +850,54 @@ Status WriteTxn::ScheduleCompact(int64_t rev) {
   return Table(txn_, dbis_.meta).Put(kMetaScheduledCompact, EncodeUint64(rev));
 }
 
-Result<bool> WriteTxn::CompactSome(size_t max_keys) {
+Result<bool> WriteTxn::CompactSome(size_t max_keys, const std::function<bool()>& yield) {
   if (finished_compact_ >= scheduled_compact_) return true;
   // Every key changed in (finished, scheduled] may have history to drop;
   // keys not changed there kept at most one record <= finished, which is
   // still their latest record <= scheduled.
   std::unordered_set<std::string> keys;
-  int64_t last_main = finished_compact_;
+  // Where the next share starts: a share may end inside a main revision (a
+  // txn of many puts), so its size, and with it its commit's flush, is
+  // bounded by max_keys however many keys one revision changed.
+  Revision next{finished_compact_ + 1, finished_compact_sub_};
   bool done = true;
   {
     Cursor c(txn_, dbis_.rev);
     char start[kRevisionBytes];
-    EncodeRevision(Revision{finished_compact_ + 1, 0}, start);
+    EncodeRevision(next, start);
     for (bool ok = c.Seek(std::string_view(start, kRevisionBytes)); ok; ok = c.Next()) {
       std::string_view k = c.key();
       std::string_view v = c.value();
       if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
         return Corrupt("rev table entry");
       }
-      const int64_t main = DecodeRevision(k.data()).main;
-      if (main > scheduled_compact_) break;
-      // Stop only between main revisions so progress is a main revision.
-      if (keys.size() >= max_keys && main != last_main) {
+      const Revision rev = DecodeRevision(k.data());
+      if (rev.main > scheduled_compact_) break;
+      if (keys.size() >= max_keys) {
+        next = rev;
         done = false;
         break;
       }
       keys.emplace(v.substr(kRevRecordHeaderBytes));
-      last_main = main;
     }
     if (!c.status().ok()) return c.status();
   }
-  for (const std::string& key : keys) ETCDPP_RETURN_IF_ERROR(CompactKey(key, scheduled_compact_));
-  finished_compact_ = done ? scheduled_compact_ : last_main;
-  ETCDPP_RETURN_IF_ERROR(
-      Table(txn_, dbis_.meta).Put(kMetaFinishedCompact, EncodeUint64(finished_compact_)));
+  for (const std::string& key : keys) {
+    // The keys are in no order, so a partial share cannot record progress.
+    if (yield && yield()) {
+      failed_ = true;
+      return Status(Code::kCancelled, "compaction share abandoned");
+    }
+    ETCDPP_RETURN_IF_ERROR(CompactKey(key, scheduled_compact_));
+  }
+  // Every revision below `next` is done.
+  finished_compact_ = done ? scheduled_compact_ : next.main - 1;
+  finished_compact_sub_ = done ? 0 : next.sub;
+  Table meta(txn_, dbis_.meta);
+  ETCDPP_RETURN_IF_ERROR(meta.Put(kMetaFinishedCompact, EncodeUint64(finished_compact_)));
+  ETCDPP_RETURN_IF_ERROR(finished_compact_sub_ != 0 ? meta.Put(kMetaFinishedCompactSub,
+                                                               EncodeUint64(finished_compact_sub_))
+                                                    : meta.Delete(kMetaFinishedCompactSub));
   return done;
 }
 
@@ -959,6 +980,9 @@ Status WriteTxn::Commit() {
   if (consistent_index_dirty_) {
     s->consistent_index_.store(consistent_index_, std::memory_order_release);
   }
+  // The pages this commit read and wrote stay mapped; the writer is where
+  // a load's mapped pages grow, so it bounds them after each commit.
+  s->env_->BoundMappedPages();
   return Status::OK();
 }
 
@@ -971,13 +995,16 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   lmdb.max_readers = options.max_readers;
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;
-  if (options.compact_keys_per_txn == 0) {
-    return Status::InvalidArgument("compact_keys_per_txn must be positive");
+  lmdb.mapped_bytes_bound = options.mapped_bytes_bound;
+  if (options.compact_keys_per_txn == 0 || options.compact_keys_per_idle_txn == 0) {
+    return Status::InvalidArgument(
+        "compact_keys_per_txn and compact_keys_per_idle_txn must be positive");
   }
   auto env = LmdbEnv::Open(dir, lmdb);
   if (!env.ok()) return env.status();
   std::unique_ptr<KvStore> store(new KvStore(std::move(*env)));
   store->compact_keys_per_txn_ = options.compact_keys_per_txn;
+  store->compact_keys_per_idle_txn_ = options.compact_keys_per_idle_txn;
   ETCDPP_RETURN_IF_ERROR(store->Init());
   return store;
 }
@@ -1127,6 +1154,22 @@ Result<std::unique_ptr<ReadTxn>> KvStore::Read() const {
   return r;
 }
 
+Result<bool> KvStore::RemoveCompactedHistory(const std::function<bool()>& yield) {
+  auto write = Write();
+  if (!write.ok()) return write.status();
+  WriteTxn& txn = **write;
+  if (!txn.CompactionPending()) return false;
+  auto done = txn.CompactSome(compact_keys_per_idle_txn_, yield);
+  txn.compacted_in_txn_ = true;  // this was the share of its commit
+  if (!done.ok()) {
+    if (done.status().code() == Code::kCancelled) return false;  // destroying txn aborts it
+    return done.status();
+  }
+  if (yield && yield()) return false;  // the flush would still be ahead
+  ETCDPP_RETURN_IF_ERROR(txn.Commit());
+  return true;
+}
+
 Result<std::unique_ptr<WriteTxn>> KvStore::Write() {
   bool expected = false;
   if (!writer_active_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
@@ -1151,13 +1194,34 @@ Result<std::unique_ptr<WriteTxn>> KvStore::Write() {
   };
   ETCDPP_RETURN_IF_ERROR(load(kMetaScheduledCompact, &w->scheduled_compact_));
   ETCDPP_RETURN_IF_ERROR(load(kMetaFinishedCompact, &w->finished_compact_));
+  ETCDPP_RETURN_IF_ERROR(load(kMetaFinishedCompactSub, &w->finished_compact_sub_));
   return w;
 }
 
 Status KvStore::Sync() { return env_->Sync(); }
 
 Status KvStore::CopyToFd(int fd) const {
+  // LMDB's copy reads the whole store through the map on a thread of its
+  // own, where no cursor of ours counts steps: a watcher bounds the mapped
+  // pages meanwhile (a copy reads a few hundred MiB a second here, so at
+  // most a few MiB go past the bound between two looks).
+  std::mutex mu;
+  std::condition_variable copied_cv;
+  bool copied = false;
+  std::thread watcher([&] {
+    std::unique_lock lock(mu);
+    while (!copied_cv.wait_for(lock, std::chrono::milliseconds(10), [&] { return copied; })) {
+      env_->BoundMappedPages();
+    }
+  });
   int rc = mdb_env_copyfd2(env_->get(), fd, MDB_CP_COMPACT);
+  {
+    std::lock_guard lock(mu);
+    copied = true;
+  }
+  copied_cv.notify_one();
+  watcher.join();
+  env_->ReleaseAfterWholeRead();
   return rc == 0 ? Status::OK() : LmdbError(rc, "copy environment");
 }
 
@@ -1187,7 +1251,8 @@ Result<TablesDigest> KvStore::HashBackend() const {
   if (rc != 0) return LmdbError(rc, "begin read txn");
   ReadSnapshotBegun(this);
   auto hash = HashTables(txn, tables, [](std::string_view table, std::string_view key) {
-    return table == kMetaTable && (key == kMetaConsistentIndex || key == kMetaFinishedCompact);
+    return table == kMetaTable && (key == kMetaConsistentIndex || key == kMetaFinishedCompact ||
+                                   key == kMetaFinishedCompactSub);
   });
   ReadSnapshotEnding(readers_.get());
   mdb_txn_abort(txn);

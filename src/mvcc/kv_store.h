@@ -49,16 +49,24 @@ struct Options {
   uint64_t apply_headroom_bytes = uint64_t{256} << 20;
   // See LmdbOptions::write_map.
   bool write_map = true;
+  // See LmdbOptions::mapped_bytes_bound and LmdbEnv::BoundMappedPages.
+  uint64_t mapped_bytes_bound = LmdbOptions::kDefaultMappedBytesBound;
   unsigned max_readers = 4096;
   // Named tables, including mvcc's own three.
   unsigned max_tables = 64;
-  // Physical compaction work per WriteTxn, in keys (see WriteTxn::Compact).
-  // A write that comes while a share commits waits for it, so the share
-  // bounds the stall: at a million keys, writes during the removal had a p99
-  // of 345-372 ms with shares of 1000 and 89-135 ms with 100, and all the
-  // history was gone as soon (130 s, 122 s): a share's time is mostly its
-  // commit's flush (BENCHMARKS.md, "Scale: shares of 100 keys").
-  size_t compact_keys_per_txn = 100;
+  // Physical compaction work per WriteTxn, in keys (see WriteTxn::Compact):
+  // the share every commit carries while a removal is pending. A share's
+  // cost is mostly its commit's flush, about three dirty pages per key at a
+  // million keys (the keys of a share are scattered over the key table), and
+  // whoever waits for that commit (a linearizable read after a put) waits for
+  // it: so client commits carry small shares, and most of the removal is
+  // done by idle shares (BENCHMARKS.md, "Compaction without stalls").
+  size_t compact_keys_per_txn = 8;
+  // The share of KvStore::RemoveCompactedHistory, the transactions that
+  // remove history while the writer has nothing else to do. Work that
+  // arrives during one waits at most for its commit (it gives way before
+  // that), so it bounds the stall of a write arriving then.
+  size_t compact_keys_per_idle_txn = 32;
 };
 
 struct RangeOptions {
@@ -273,7 +281,9 @@ class WriteTxn : public ReadView {
   // revision; CompactSome removes the history of at most `max_keys` keys and
   // returns true once compaction is complete. Progress is persisted.
   Status ScheduleCompact(int64_t rev);
-  Result<bool> CompactSome(size_t max_keys);
+  // A `yield` that returns true (asked between keys) stops it with
+  // kCancelled, after which only abort remains.
+  Result<bool> CompactSome(size_t max_keys, const std::function<bool()>& yield = {});
   bool CompactionPending() const { return finished_compact_ < scheduled_compact_; }
 
   // A named table, created if missing, usable in this transaction (and, once
@@ -302,7 +312,8 @@ class WriteTxn : public ReadView {
   bool consistent_index_dirty_ = false;
   int64_t scheduled_compact_ = 0;
   int64_t finished_compact_ = 0;
-  bool compacted_in_txn_ = false;  // Compact() already did this txn's share.
+  int64_t finished_compact_sub_ = 0;  // see kMetaFinishedCompactSub
+  bool compacted_in_txn_ = false;     // Compact() already did this txn's share.
   std::map<std::string, MDB_dbi, std::less<>> new_tables_;
 };
 
@@ -322,6 +333,15 @@ class KvStore {
 
   // fsyncs every committed transaction.
   Status Sync();
+
+  // Removes the compacted history of up to Options::compact_keys_per_idle_txn
+  // keys in a write transaction of its own (the writer thread only, between
+  // its other transactions); nothing if none is pending. `yield` is asked
+  // between keys: once it returns true the share is abandoned (aborted, so
+  // nothing of it is committed or flushed) and the writer is free at once
+  // for whatever it waited for; the next share starts over from the recorded
+  // progress. Returns whether the share was committed.
+  Result<bool> RemoveCompactedHistory(const std::function<bool()>& yield = {});
 
   // Writes a compacted, consistent copy of the latest committed state (free
   // pages omitted) to `fd` / to a new file `path`. The copy is a complete
@@ -349,6 +369,9 @@ class KvStore {
   uint64_t DbSizeBytes() const { return env_->SizeBytes(); }
   uint64_t DbSizeInUseBytes() const { return env_->InUseBytes(); }
   const std::string& dir() const { return env_->dir(); }
+  // Bytes of the store's map resident in this process (LmdbEnv, "Mapped
+  // pages"); reads /proc/self/smaps, for tests and diagnostics.
+  uint64_t MappedResidentBytes() const { return env_->MappedResidentBytes(); }
 
  private:
   friend class ReadView;
@@ -371,6 +394,7 @@ class KvStore {
   std::atomic<bool> writer_active_{false};
   std::atomic<bool> compaction_pending_{false};
   size_t compact_keys_per_txn_ = Options{}.compact_keys_per_txn;
+  size_t compact_keys_per_idle_txn_ = Options{}.compact_keys_per_idle_txn;
   // Reset read transactions kept for reuse (see Read()).
   std::unique_ptr<ReaderPool> readers_;
   // Named tables other than mvcc's own, opened by committed write txns.

@@ -1,8 +1,16 @@
 #include "mvcc/lmdb_env.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 #include <vector>
 
@@ -64,9 +72,122 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   if (options.write_map) flags |= MDB_WRITEMAP;
   rc = mdb_env_open(env, dir.c_str(), flags, 0644);
   if (rc != 0) return fail(rc, "mdb_env_open " + dir);
-  std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir));
+  std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir, options.mapped_bytes_bound));
   ETCDPP_RETURN_IF_ERROR(opened->CheckIntegrity());
+  // The walk read every page: without this a restarted member would keep
+  // the whole store mapped until its first bound check.
+  if (opened->mapped_bytes_bound_ != 0) opened->ReleaseMappedPages();
   return opened;
+}
+
+LmdbEnv::LmdbEnv(MDB_env* env, std::string dir, uint64_t mapped_bytes_bound)
+    : env_(env), dir_(std::move(dir)), mapped_bytes_bound_(mapped_bytes_bound) {
+  mdb_env_set_userctx(env_, this);
+  if (mapped_bytes_bound_ != 0) {
+    statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    file_resident_base_.store(FileResidentBytes(), std::memory_order_relaxed);
+  }
+}
+
+LmdbEnv* LmdbEnv::Of(MDB_txn* txn) {
+  return static_cast<LmdbEnv*>(mdb_env_get_userctx(mdb_txn_env(txn)));
+}
+
+uint64_t LmdbEnv::FileResidentBytes() const {
+  if (statm_fd_ < 0) return 0;
+  char buf[256];
+  const ssize_t n = ::pread(statm_fd_, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  // size resident shared text lib data dt, in pages; "shared" counts the
+  // resident file-backed (and shmem) pages: RssFile + RssShmem.
+  unsigned long long size = 0, resident = 0, shared = 0;
+  if (std::sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3) return 0;
+  return static_cast<uint64_t>(shared) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+void LmdbEnv::BoundMappedPages() const {
+  if (mapped_bytes_bound_ == 0) return;
+  const uint64_t resident = FileResidentBytes();
+  if (resident <= file_resident_base_.load(std::memory_order_relaxed) + mapped_bytes_bound_) {
+    return;
+  }
+  std::unique_lock lock(release_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is releasing right now
+  ReleaseMappedPages();
+}
+
+void LmdbEnv::ReleaseAfterWholeRead() const {
+  if (mapped_bytes_bound_ == 0) return;
+  std::lock_guard lock(release_mu_);
+  ReleaseMappedPages();
+}
+
+bool LmdbEnv::FindMap(uintptr_t* begin, uintptr_t* end) const {
+  MDB_envinfo info;
+  mdb_filehandle_t fd;
+  struct stat st;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_get_fd(env_, &fd) != 0 || ::fstat(fd, &st) != 0) {
+    return false;
+  }
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  int found = 0;
+  while (std::getline(maps, line)) {
+    unsigned long long from = 0, to = 0, offset = 0, inode = 0;
+    unsigned dev_major = 0, dev_minor = 0;
+    char perms[8] = {};
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu", &from, &to, perms, &offset,
+                    &dev_major, &dev_minor, &inode) != 7) {
+      continue;
+    }
+    if (inode != st.st_ino || dev_major != major(st.st_dev) || dev_minor != minor(st.st_dev)) {
+      continue;
+    }
+    // LMDB maps the data file once, shared, from offset 0, map size bytes.
+    if (++found > 1 || perms[3] != 's' || offset != 0 || to - from != info.me_mapsize) {
+      return false;
+    }
+    *begin = static_cast<uintptr_t>(from);
+    *end = static_cast<uintptr_t>(to);
+  }
+  return found == 1;
+}
+
+bool LmdbEnv::ReleaseMappedPages() const {
+  uintptr_t begin = 0, end = 0;
+  if (!FindMap(&begin, &end)) {
+    static std::once_flag warned;
+    std::call_once(warned, [this] {
+      spdlog::warn("{}/data.mdb: its map is not found in /proc/self/maps; its pages stay mapped",
+                   dir_);
+    });
+    return false;
+  }
+  if (::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED) != 0) {
+    spdlog::warn("{}/data.mdb: madvise(MADV_DONTNEED) of its map: {}", dir_, std::strerror(errno));
+    return false;
+  }
+  file_resident_base_.store(FileResidentBytes(), std::memory_order_relaxed);
+  return true;
+}
+
+uint64_t LmdbEnv::MappedResidentBytes() const {
+  uintptr_t begin = 0, end = 0;
+  if (!FindMap(&begin, &end)) return 0;
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_map = false;
+  while (std::getline(smaps, line)) {
+    unsigned long long from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx ", &from, &to) == 2) {
+      in_map = (from == begin && to == end);
+      continue;
+    }
+    unsigned long long kib = 0;
+    if (in_map && std::sscanf(line.c_str(), "Rss: %llu kB", &kib) == 1) return kib * 1024;
+  }
+  return 0;
 }
 
 Status LmdbEnv::CheckIntegrity() const {
@@ -104,7 +225,9 @@ Status LmdbEnv::CheckIntegrity() const {
     uint64_t entries = 0;
     for (rc = rc != 0 ? rc : mdb_cursor_get(cursor, &key, &value, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-      ++entries;
+      if (++entries % Cursor::kCursorStepsPerBoundCheck == 0) {
+        BoundMappedPages();
+      }
       if (names != nullptr) names->emplace_back(FromMdbVal(key));
     }
     if (cursor != nullptr) mdb_cursor_close(cursor);
@@ -128,7 +251,10 @@ Status LmdbEnv::CheckIntegrity() const {
   return st;
 }
 
-LmdbEnv::~LmdbEnv() { mdb_env_close(env_); }
+LmdbEnv::~LmdbEnv() {
+  mdb_env_close(env_);
+  if (statm_fd_ >= 0) ::close(statm_fd_);
+}
 
 Status LmdbEnv::Sync() {
   int rc = mdb_env_sync(env_, 1);
@@ -193,6 +319,10 @@ Cursor::Cursor(Cursor&& other) noexcept
 }
 
 bool Cursor::Move(std::string_view key, MDB_cursor_op op) {
+  if (++steps_ == kCursorStepsPerBoundCheck) {
+    steps_ = 0;
+    if (LmdbEnv* env = LmdbEnv::Of(mdb_cursor_txn(cursor_))) env->BoundMappedPages();
+  }
   if (op == MDB_SET_RANGE) key_ = ToMdbVal(key);
   int rc = mdb_cursor_get(cursor_, &key_, &value_, op);
   valid_ = (rc == 0);

@@ -948,8 +948,11 @@ bool Raft::Restore(const raftpb::Snapshot& s) {
     return false;
   }
   // Demotion is not a single-server change we support; a snapshot claiming
-  // it must come from a diverged configuration.
-  if (!is_learner_) {
+  // it must come from a diverged configuration. A node not in its own
+  // configuration yet (a member that joined with an empty log) is no voter:
+  // a learner added at runtime gets its role from this very snapshot when
+  // the leader's log no longer reaches back to the learner's addition.
+  if (!is_learner_ && prs_.Get(id_) != nullptr) {
     for (uint64_t l : md.conf_state().learners()) {
       if (l == id_) {
         spdlog::error("raft: {:x} refuses a snapshot that lists this voter as a learner", id_);

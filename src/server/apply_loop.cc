@@ -25,6 +25,11 @@
 namespace etcdpp::server {
 namespace {
 
+// How long the apply thread waits, after applying work, before it goes on
+// removing compacted history (Applier::Run). A few times a loopback
+// client's turnaround; at a million keys an idle share's commit takes ~6 ms.
+constexpr std::chrono::milliseconds kQuietBeforeCompactionShare{10};
+
 // Somewhere to write the result of a request nobody waits for (another
 // member's proposal, or one replayed from the WAL).
 std::unique_ptr<google::protobuf::Message> ScratchResponse(
@@ -175,6 +180,9 @@ void Applier::WaitAnsweredWrites(ReadCallback done) {
     }
     if (!AnsweredWritesVisible()) {
       awaiting_commit_.push_back(std::move(done));
+      lock.unlock();
+      // A transaction held back (backend_commit_delay) is committed now.
+      queue_cv_.notify_one();
       return;
     }
   }
@@ -184,20 +192,53 @@ void Applier::WaitAnsweredWrites(ReadCallback done) {
 void Applier::Run() {
   std::deque<ApplyBatch> batches;
   std::vector<raftpb::Entry> entries;
+  // Work was applied since the last idle share (see below).
+  bool applied_since_share = true;
   for (;;) {
+    bool commit_held = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       // While there is nothing to apply, the removal of compacted history
       // goes on one bounded share per commit, looking for new work between
       // shares, so it neither waits for client writes nor delays them long.
-      while (queue_.empty() && !stopping_ && ctx_.store->raw()->CompactionPending()) {
+      // After applying work the thread first stays quiet for
+      // kQuietBeforeCompactionShare: a client's next request (the read
+      // after its write, the next put) mostly comes within it, and would
+      // otherwise find a share's commit just begun and wait for all of it.
+      // Shares then follow each other without a pause, so history is
+      // removed about as fast while nobody writes.
+      while (!open_txn_ && queue_.empty() && !stopping_ && ctx_.store->raw()->CompactionPending()) {
+        if (applied_since_share) {
+          applied_since_share = false;
+          if (queue_cv_.wait_for(lock, kQuietBeforeCompactionShare,
+                                 [&] { return stopping_ || !queue_.empty(); })) {
+            break;
+          }
+          continue;
+        }
         lock.unlock();
         ContinueCompaction();
         lock.lock();
       }
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, with nothing left to apply
+      if (open_txn_) {
+        // A held-back transaction: more batches may join it until its
+        // deadline; a reader of answered writes or Stop ends the wait.
+        queue_cv_.wait_until(lock, open_deadline_, [&] {
+          return stopping_ || !queue_.empty() || !awaiting_commit_.empty();
+        });
+        commit_held = queue_.empty();
+      } else {
+        queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, with nothing left to apply
+      }
       batches.swap(queue_);
+    }
+    if (commit_held) {
+      CommitOpenTxn();
+      reads_.RunUpTo(applied_index());
+      RunReadersOfAnsweredWrites();
+      MaybeRequestSnapshot();
+      continue;
     }
     // All queued batches share one transaction: a thread that fell behind
     // catches up with one commit instead of many.
@@ -205,6 +246,7 @@ void Applier::Run() {
       if (b.install) {
         ApplyEntries(entries);
         entries.clear();
+        CommitOpenTxn();
         Install(*b.install);
         {
           std::lock_guard<std::mutex> lock(mu_);
@@ -215,32 +257,62 @@ void Applier::Run() {
       if (b.defragment_done) {
         ApplyEntries(entries);
         entries.clear();
+        CommitOpenTxn();
         b.defragment_done(DefragmentStore());
       }
       for (raftpb::Entry& e : b.entries) entries.push_back(std::move(e));
       for (ConfirmedReads& r : b.reads) reads_.Add(std::move(r));
     }
     batches.clear();
-    ApplyEntries(entries);
+    applied_since_share = true;
+    ApplyEntries(entries, MayHoldBack());
     entries.clear();
+    // Reads confirmed in a batch without entries wait for the transaction
+    // held back earlier: commit it for them now.
+    if (open_txn_ && !MayHoldBack()) CommitOpenTxn();
     reads_.RunUpTo(applied_index());
     RunReadersOfAnsweredWrites();
     MaybeRequestSnapshot();
   }
 }
 
-void Applier::ContinueCompaction() {
-  // A commit without changes does the next share (mvcc::WriteTxn::Commit);
-  // nothing observable changes, so no observer is told.
-  Status st = BeginWrite(*ctx_.store->raw())->Commit();
-  if (!st.ok()) Fatal("removing compacted history failed", st);
+bool Applier::MayHoldBack() {
+  if (ctx_.options->backend_commit_delay.count() <= 0 || !ctx_.options->answer_before_commit) {
+    return false;
+  }
+  if (!reads_.empty() || ctx_.observer->FollowsEveryCommit()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return !stopping_ && awaiting_commit_.empty();
 }
 
-void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
+void Applier::CommitOpenTxn() {
+  if (!open_txn_) return;
+  mvcc::KvStore& store = *ctx_.store->raw();
+  CommitUpTo(*open_txn_, open_last_index_, store.ConsistentIndex());
+  open_txn_.reset();
+  open_entries_ = 0;
+  applied_index_.store(open_last_index_, std::memory_order_release);
+  ctx_.observer->OnCommitted(store.CurrentRevision());
+}
+
+void Applier::ContinueCompaction() {
+  // Nothing observable changes, so no observer is told. A share gives way
+  // to work queued meanwhile before its commit: a commit's flush cannot be
+  // cut short, so work arriving then would wait for all of it.
+  auto st = ctx_.store->raw()->RemoveCompactedHistory([this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_ || !queue_.empty();
+  });
+  if (!st.ok()) Fatal("removing compacted history failed", st.status());
+}
+
+void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
   if (entries.empty()) return;
   mvcc::KvStore& store = *ctx_.store->raw();
+  // The committed index: a held-back transaction's entries are above it.
   const uint64_t consistent_index = store.ConsistentIndex();
-  std::unique_ptr<mvcc::WriteTxn> txn = BeginWrite(store);
+  const bool joins_held = open_txn_ != nullptr;
+  std::unique_ptr<mvcc::WriteTxn> txn = joins_held ? std::move(open_txn_) : BeginWrite(store);
   std::vector<std::pair<WaiterRegistry::Waiter, Status>> completed;
   std::vector<std::pair<uint64_t, raftpb::ConfChange>> verdicts;
   uint64_t last_index = 0;
@@ -349,7 +421,13 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   // second fsync to its wait. Readers that must see these writes wait for
   // the commit below.
   const bool answer_first = ctx_.options->answer_before_commit;
-  if (answer_first && !completed.empty()) {
+  applied_entry_index_.store(std::max(last_index, applied_entry_index_.load()),
+                             std::memory_order_release);
+  // Every batch counts, whether its proposers wait here or on another
+  // member: a request forwarded here by the member that answered a write
+  // (lease TimeToLive with keys, served by the leader) must find it, and
+  // with backend_commit_delay this batch may stay uncommitted for a while.
+  if (answer_first) {
     answered_index_.store(std::max(last_index, answered_index_.load()), std::memory_order_release);
     answered_revision_.store(std::max(txn->Rev(), answered_revision_.load()),
                              std::memory_order_release);
@@ -357,6 +435,31 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   if (answer_first) {
     for (auto& [waiter, status] : completed) waiter.done(status);
   }
+  // Held back for later batches to share its commit; a conf change's
+  // verdict waits for its commit, so its batch is committed now. A batch
+  // sets no verdict otherwise, and raft waits only for verdicts.
+  // A held transaction whose deadline passed while this batch was on its
+  // way is committed now, right after the answers: the apply thread is
+  // then idle for at least the client's turnaround and the next WAL fsync,
+  // which the commit's flush overlaps. Left to the timed wait in Run, the
+  // commit could start just before the next batch and hold up its answers.
+  constexpr size_t kMaxHeldEntries = 10000;
+  const auto now = std::chrono::steady_clock::now();
+  const bool deadline_passed = joins_held && now >= open_deadline_;
+  if (answer_first && may_hold && verdicts.empty() && !deadline_passed &&
+      open_entries_ + entries.size() < kMaxHeldEntries) {
+    if (!joins_held) open_deadline_ = now + ctx_.options->backend_commit_delay;
+    open_txn_ = std::move(txn);
+    open_last_index_ = last_index;
+    open_entries_ += entries.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      verdict_index_ = last_index;
+    }
+    done_cv_.notify_all();
+    return;
+  }
+  open_entries_ = 0;
   CommitUpTo(*txn, last_index, consistent_index);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);
@@ -549,6 +652,12 @@ Status Applier::DefragmentStore() {
   mvcc::KvStore& old = *ctx_.store->raw();
   const uint64_t size_before = old.DbSizeBytes();
   const auto started = std::chrono::steady_clock::now();
+  // History already compacted but not yet removed would be copied too: a
+  // compaction followed by a defragmentation must give its space back.
+  while (old.CompactionPending()) {
+    auto removed = old.RemoveCompactedHistory();
+    if (!removed.ok()) return removed.status();
+  }
   Status st = env->RemoveTree(target);
   if (st.ok()) st = env->CreateDir(target);
   // The copy omits free pages and is fsynced; the old store keeps serving

@@ -9,10 +9,10 @@
 //
 // Invariants:
 //  - a proposal completes only after its entry is in the WAL (the raft loop
-//    made it durable before handing it over) and applied, and by default
-//    after the transaction's commit too. With
-//    ServerOptions::answer_before_commit the answer goes out before the
-//    commit, whose flush then overlaps the client's next request: an
+//    made it durable before handing it over) and applied. With
+//    ServerOptions::answer_before_commit (the default) the answer goes out
+//    before the transaction's commit, whose flush then overlaps the
+//    client's next request (without it, after the commit): an
 //    answered write survives kill -9 and power loss through WAL replay, and
 //    reads that must see it wait for the commit, linearizable ones through
 //    applied_index(), serializable ones through WaitAnsweredWrites
@@ -34,7 +34,9 @@
 // old store is closed once its last reader is gone (StoreSlot).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -114,6 +116,9 @@ class ApplyObserver {
   // A snapshot install replaced the store: switch to `store` and stop using
   // the old one before returning.
   virtual void OnStoreReplaced(mvcc::KvStore* store) = 0;
+  // True while someone follows the commits closely (a watcher): the apply
+  // thread then never holds a batch back (ServerOptions::backend_commit_delay).
+  virtual bool FollowsEveryCommit() { return true; }
 };
 
 struct ApplierContext {
@@ -162,6 +167,13 @@ class Applier {
   void Defragment(std::function<void(const Status&)> done);
 
   uint64_t applied_index() const { return applied_index_.load(std::memory_order_acquire); }
+  // Any thread. The last entry applied to the state machine, whose backend
+  // commit may still be pending (answer_before_commit, backend_commit_delay):
+  // what etcd reports as applied. Never behind applied_index() once a batch
+  // was applied after a snapshot install; only grows.
+  uint64_t applied_entry_index() const {
+    return std::max(applied_entry_index_.load(std::memory_order_acquire), applied_index());
+  }
 
   // Any thread. True when every answered write is committed to the store.
   bool AnsweredWritesVisible() const;
@@ -169,9 +181,10 @@ class Applier {
   // committed: at once when it is, otherwise on the apply thread right
   // after that commit (so `done` must not block).
   void WaitAnsweredWrites(ReadCallback done);
-  // Any thread. The store's revision after the last batch whose proposers
-  // were answered before its commit (0 until one is); only grows. It may be
-  // one batch ahead of the store's committed revision, never more.
+  // Any thread. The store's revision after the last batch applied ahead
+  // of its commit (0 until one is); only grows. It is ahead of the store's
+  // committed revision by the batches applied since the last commit: one,
+  // or those held back by backend_commit_delay.
   int64_t answered_revision() const { return answered_revision_.load(std::memory_order_acquire); }
   // True on the apply thread, which must never wait for its own commit.
   bool OnApplyThread() const { return std::this_thread::get_id() == thread_.get_id(); }
@@ -181,7 +194,15 @@ class Applier {
 
  private:
   void Run();
-  void ApplyEntries(std::vector<raftpb::Entry>& entries);
+  // Applies `entries` (into the open transaction when one is held back),
+  // answers their proposers and commits, unless `may_hold` and the batch
+  // holds no conf change: then the transaction stays open (open_txn_).
+  void ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold = false);
+  // Commits the held-back transaction, if any, and publishes it.
+  void CommitOpenTxn();
+  // Whether the batch about to be applied may be held back: the option is
+  // on, and nobody waits to see it.
+  bool MayHoldBack();
   Status ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
                       google::protobuf::Message* response, uint64_t index);
   // Validates a conf change entry and applies it to the membership (and to
@@ -205,14 +226,25 @@ class Applier {
 
   const ApplierContext ctx_;
   std::atomic<uint64_t> applied_index_{0};
-  // The last entry whose proposer was answered (before its commit); only
-  // grows. Every answered write is visible once applied_index_ reaches it.
+  // The last entry applied ahead of its commit (answer_before_commit), its
+  // proposer answered here or on another member; only grows. Every
+  // answered write is visible once applied_index_ reaches it.
   std::atomic<uint64_t> answered_index_{0};
   std::atomic<int64_t> answered_revision_{0};
+  // The last entry applied (to the open transaction or committed); only grows.
+  std::atomic<uint64_t> applied_entry_index_{0};
 
   // Apply thread only.
   uint64_t snapshot_index_;  // of the newest snapshot asked for or installed
   AppliedReadQueue reads_;
+  // The write transaction held back by backend_commit_delay: its entries
+  // are applied and answered (so answered_index_ is past applied_index_)
+  // and it is committed by its deadline, or as soon as a reader, a
+  // watcher, a conf change, an install, a defragmentation or Stop needs it.
+  std::unique_ptr<mvcc::WriteTxn> open_txn_;
+  uint64_t open_last_index_ = 0;
+  size_t open_entries_ = 0;
+  std::chrono::steady_clock::time_point open_deadline_;
 
   std::mutex mu_;
   std::condition_variable queue_cv_;

@@ -180,7 +180,9 @@ class Bootstrapper {
           "--initial-cluster to ask for the cluster");
     }
     auto fetched =
-        transport::FetchMembership(remote_urls, RequestTimeout(options_), options_.peer_tls);
+        options_.peer_network != nullptr
+            ? options_.peer_network->FetchMembership(remote_urls, RequestTimeout(options_))
+            : transport::FetchMembership(remote_urls, RequestTimeout(options_), options_.peer_tls);
     if (!fetched.ok()) {
       return Status::Unavailable("cannot fetch cluster info from peer urls: " +
                                  fetched.status().message());

@@ -25,6 +25,7 @@
 #include "server/store_slot.h"
 #include "server/v2_expiry.h"
 #include "server/waiters.h"
+#include "transport/transport.h"
 #include "v2store/persistence.h"
 #include "v2store/store.h"
 #include "watch/watch_hub.h"
@@ -44,6 +45,10 @@ class WatchHubObserver final : public ApplyObserver {
     hub_->KeepSnapshot(std::move(snapshot));
   }
   void OnStoreReplaced(mvcc::KvStore* store) override { hub_->OnStoreReplaced(store); }
+  bool FollowsEveryCommit() override {
+    const watch::WatchHub::Stats stats = hub_->stats();
+    return stats.synced + stats.unsynced > 0;
+  }
 
  private:
   watch::WatchHub* const hub_;
@@ -58,6 +63,9 @@ constexpr char kPromoteMemberCall[] = "membership/promote";
 ServerOptions WithDefaults(ServerOptions options) {
   if (options.env == nullptr) options.env = Env::Default();
   if (options.clock == nullptr) options.clock = Clock::Real();
+  if (options.peer_network == nullptr) {
+    options.peer_network = std::make_shared<transport::GrpcPeerNetworkFactory>(options.peer_tls);
+  }
   return options;
 }
 
@@ -121,12 +129,8 @@ Status EtcdServer::Open() {
   watch_observer_ = std::make_unique<WatchHubObserver>(watch_hub_.get());
 
   const DataDirLayout layout(options_.data_dir);
-  transport::TransportOptions transport_options;
-  transport_options.snapshot_dir = layout.snap_dir;
-  transport_options.tls = options_.peer_tls;
   transport::Handler* handler = this;
-  transport_ =
-      std::make_unique<transport::Transport>(member_id_, cluster_id_, handler, transport_options);
+  transport_ = options_.peer_network->Create(member_id_, cluster_id_, handler, layout.snap_dir);
 
   ApplierContext apply_ctx{&options_,
                            options_.env,
@@ -384,7 +388,7 @@ void EtcdServer::WaitAnsweredWrites(ReadCallback done) {
 }
 
 PeerHealth EtcdServer::Health() const {
-  transport::Transport* transport = transport_.get();
+  transport::PeerNetwork* transport = transport_.get();
   return PeerHealth{member_id_, [transport](uint64_t id) { return transport->ActiveSince(id); },
                     options_.clock->Now(), options_.peer_health_interval};
 }
@@ -499,7 +503,7 @@ void EtcdServer::CallLeader(const std::string& method, std::string body,
 uint64_t EtcdServer::leader_id() const { return raft_node_->leader_id(); }
 bool EtcdServer::is_learner() const { return membership_->self_is_learner(); }
 uint64_t EtcdServer::term() const { return raft_node_->term(); }
-uint64_t EtcdServer::applied_index() const { return applier_->applied_index(); }
+uint64_t EtcdServer::applied_index() const { return applier_->applied_entry_index(); }
 uint64_t EtcdServer::commit_index() const { return raft_node_->commit_index(); }
 std::vector<Member> EtcdServer::Members() const { return membership_->List(); }
 bool EtcdServer::WasRemovedMember(uint64_t id) const { return membership_->Copy().IsRemoved(id); }

@@ -19,8 +19,8 @@
 // linearizable read goes: API thread -> RaftNode::Read (queue) -> one
 // ReadIndex round per batch -> Applier runs it once applied >= read index.
 //
-// The transport's handler calls (OnMessage, OnSnapshot, OnCall) arrive on
-// transport threads and only queue. Callbacks handed to the server must not
+// The peer network's handler calls (OnMessage, OnSnapshot, OnCall) arrive
+// on its threads and only queue. Callbacks handed to the server must not
 // block: they run on the raft loop or the apply thread.
 #pragma once
 
@@ -37,8 +37,8 @@
 #include "server/membership.h"
 #include "server/reconfiguration.h"
 #include "server/server_options.h"
+#include "transport/peer_network.h"
 #include "transport/rtt_probe.h"
-#include "transport/transport.h"
 
 namespace etcdpp {
 class FileLock;
@@ -184,7 +184,7 @@ class EtcdServer final : public Proposer,
   // (a lost proposal is made again by the next round that finds it).
   void RaiseCorrupt(uint64_t member);
 
-  // transport::Handler: transport threads; they only queue.
+  // transport::Handler: the peer network's threads; they only queue.
   void OnMessage(raftpb::Message m) override;
   void OnSnapshot(raftpb::Message m, std::string data_file_path) override;
   void OnCall(uint64_t from, const std::string& method, const std::string& body,
@@ -213,7 +213,8 @@ class EtcdServer final : public Proposer,
   std::unique_ptr<V2ExpiryTicker> v2_expiry_;
   std::unique_ptr<watch::WatchHub> watch_hub_;
   std::unique_ptr<WatchHubObserver> watch_observer_;
-  std::unique_ptr<transport::Transport> transport_;
+  // gRPC unless ServerOptions::peer_network says otherwise.
+  std::unique_ptr<transport::PeerNetwork> transport_;
   // etcd_network_peer_round_trip_time_seconds; stopped before the transport.
   std::unique_ptr<transport::RttProbe> rtt_probe_;
   std::unique_ptr<Applier> applier_;

@@ -72,6 +72,10 @@ class ClusterView {
   virtual uint64_t leader_id() const = 0;
   virtual bool is_learner() const = 0;
   virtual uint64_t term() const = 0;
+  // The last entry applied to the state machine, as etcd reports it (Status,
+  // etcd_server_proposals_applied_total): a write answered by this member is
+  // at or below it. Its backend commit may follow (docs/durability.md);
+  // readers that need the store wait through ReadBarrier, not on this.
   virtual uint64_t applied_index() const = 0;
   virtual uint64_t commit_index() const = 0;
   virtual std::vector<Member> Members() const = 0;

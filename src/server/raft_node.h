@@ -52,7 +52,7 @@ namespace etcdpp::raft {
 struct Ready;
 }
 namespace etcdpp::transport {
-class Transport;
+class PeerNetwork;
 }
 
 namespace etcdpp::server {
@@ -81,7 +81,7 @@ struct RaftNodeContext {
   SharedMembership* membership;
   StoreSlot* store;
   lease::Lessor* lessor;
-  transport::Transport* transport;
+  transport::PeerNetwork* transport;
   // This member applied its own removal.
   std::function<void()> on_removed;
   std::function<bool()> removed;

@@ -1,6 +1,7 @@
 #include "server/read_index.h"
 
 #include <algorithm>
+#include <random>
 
 #include "base/coding.h"
 #include "raft/raw_node.h"
@@ -19,10 +20,16 @@ uint64_t DecodeContext(const std::string& in) { return in.size() == 8 ? GetBE64(
 
 }  // namespace
 
+ReadIndexBatcher::ReadIndexBatcher() {
+  std::random_device seed;
+  last_ctx_ = (uint64_t{seed()} << 32) | seed();
+}
+
 std::optional<std::string> ReadIndexBatcher::MaybeStart(Clock::TimePoint now,
                                                         Clock::TimePoint::duration timeout) {
   if (!CanStart()) return std::nullopt;
-  in_flight_ = Batch{++last_ctx_, std::move(next_batch_), now + timeout};
+  if (++last_ctx_ == 0) ++last_ctx_;  // 0 means "not one of ours"
+  in_flight_ = Batch{last_ctx_, std::move(next_batch_), now + timeout};
   next_batch_.clear();
   return EncodeContext(in_flight_->ctx);
 }

@@ -6,6 +6,11 @@
 // however many there are. Invariant: at most one round is in flight; its
 // context (a counter, 8 bytes big-endian) tells its ReadState from stale
 // ones. etcd's linearizable read loop batches the same way.
+// The leader keys pending ReadIndex requests by context alone, from every
+// member, and drops a request whose context is already pending; a member
+// restarted under the same id must not reuse one either, or it could take
+// an answer meant for its earlier self. So the counter starts at a random
+// value: contexts are unique across members and restarts, in practice.
 //
 // AppliedReadQueue (apply thread only): rounds whose read index is known
 // wait here until the store has applied up to that index, then run.
@@ -34,6 +39,7 @@ struct ConfirmedReads {
 
 class ReadIndexBatcher {
  public:
+  ReadIndexBatcher();
   void Add(ReadCallback read) { next_batch_.push_back(std::move(read)); }
   // A round could start now (none in flight, reads waiting).
   bool CanStart() const { return !in_flight_ && !next_batch_.empty(); }
@@ -62,6 +68,7 @@ class ReadIndexBatcher {
 class AppliedReadQueue {
  public:
   void Add(ConfirmedReads reads) { waiting_.push_back(std::move(reads)); }
+  bool empty() const { return waiting_.empty(); }
   // Runs every read whose index is at or below `applied`.
   void RunUpTo(uint64_t applied);
   void FailAll(const Status& status);

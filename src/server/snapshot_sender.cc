@@ -7,12 +7,12 @@
 #include "base/env.h"
 #include "mvcc/kv_store.h"
 #include "server/store_slot.h"
-#include "transport/transport.h"
+#include "transport/peer_network.h"
 
 namespace etcdpp::server {
 
 SnapshotSender::SnapshotSender(Env* env, std::string dir, StoreSlot* store,
-                               transport::Transport* transport, int threads,
+                               transport::PeerNetwork* transport, int threads,
                                std::function<void(uint64_t, bool)> report)
     : env_(env),
       dir_(std::move(dir)),

@@ -30,7 +30,7 @@ namespace etcdpp {
 class Env;
 }
 namespace etcdpp::transport {
-class Transport;
+class PeerNetwork;
 }
 
 namespace etcdpp::server {
@@ -41,7 +41,7 @@ class SnapshotSender {
  public:
   // `report(to, failed)` tells the raft loop how a send ended; called on a
   // pool or transport thread.
-  SnapshotSender(Env* env, std::string dir, StoreSlot* store, transport::Transport* transport,
+  SnapshotSender(Env* env, std::string dir, StoreSlot* store, transport::PeerNetwork* transport,
                  int threads, std::function<void(uint64_t to, bool failed)> report);
   ~SnapshotSender();
   SnapshotSender(const SnapshotSender&) = delete;
@@ -57,7 +57,7 @@ class SnapshotSender {
   Env* const env_;
   const std::string dir_;
   StoreSlot* const store_;
-  transport::Transport* const transport_;
+  transport::PeerNetwork* const transport_;
   const std::function<void(uint64_t, bool)> report_;
 
   std::mutex mu_;

@@ -60,7 +60,9 @@ void PeerCaller::Call(uint64_t to, const std::string& address, const std::string
           Status::Unavailable(fmt::format("etcdpp transport: call {} to member {:x}: {}",
                                           owned->request.method(), to, st.error_message())));
     }
-    // Erased only after `done` returned: Stop waits for it.
+    // Freed, context included (it holds the channel), and only then erased:
+    // Stop waits for it, so the channel is never released here.
+    owned.reset();
     std::lock_guard<std::mutex> lock(mu_);
     calls_.erase(raw);
     if (calls_.empty()) idle_cv_.notify_all();

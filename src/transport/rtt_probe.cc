@@ -4,7 +4,7 @@
 #include <set>
 #include <string>
 
-#include "transport/transport.h"
+#include "transport/peer_network.h"
 
 namespace etcdpp::transport {
 
@@ -21,8 +21,8 @@ struct RttProbe::Shared {
   std::set<uint64_t> failed;  // guarded by mu
 };
 
-RttProbe::RttProbe(Transport* transport, PeerList peers, Observe observe, RttProbeOptions options)
-    : transport_(transport),
+RttProbe::RttProbe(PeerNetwork* network, PeerList peers, Observe observe, RttProbeOptions options)
+    : network_(network),
       peers_(std::move(peers)),
       options_(options),
       shared_(std::make_shared<Shared>(std::move(observe))) {}
@@ -73,7 +73,7 @@ void RttProbe::Run() {
     for (uint64_t peer : due) {
       const Clock::time_point sent = Clock::now();
       std::shared_ptr<Shared> shared = shared_;
-      transport_->Call(
+      network_->Call(
           peer, kRttProbeMethod, std::string(), options_.timeout,
           [shared, peer, sent](Result<std::string> reply) {
             const double seconds = std::chrono::duration<double>(Clock::now() - sent).count();

@@ -29,7 +29,7 @@
 
 namespace etcdpp::transport {
 
-class Transport;
+class PeerNetwork;
 
 // The RaftPeer.Call method a transport answers with an empty body itself.
 inline constexpr char kRttProbeMethod[] = "transport/rtt-probe";
@@ -48,8 +48,8 @@ class RttProbe {
   // One probe of `peer`: its round trip in seconds, or nullopt if it failed.
   using Observe = std::function<void(uint64_t peer, std::optional<double> seconds)>;
 
-  // `transport` must outlive the probe's Stop.
-  RttProbe(Transport* transport, PeerList peers, Observe observe, RttProbeOptions options = {});
+  // `network` must outlive the probe's Stop.
+  RttProbe(PeerNetwork* network, PeerList peers, Observe observe, RttProbeOptions options = {});
   ~RttProbe();  // Stops.
 
   RttProbe(const RttProbe&) = delete;
@@ -64,7 +64,7 @@ class RttProbe {
   struct Shared;
   void Run();
 
-  Transport* const transport_;
+  PeerNetwork* const network_;
   const PeerList peers_;
   const RttProbeOptions options_;
   const std::shared_ptr<Shared> shared_;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "metrics/member_stats.h"
+#include "transport/callback_threads.h"
 #include "transport/peer_call.h"
 #include "transport/peer_sender.h"
 #include "transport/peer_service.h"
@@ -60,7 +61,9 @@ Transport::Transport(uint64_t self_id, uint64_t cluster_id, Handler* handler,
       handler_(handler),
       options_(std::move(options)),
       dropped_(std::make_shared<std::atomic<uint64_t>>(0)),
-      caller_(std::make_unique<PeerCaller>(self_id, cluster_id, options_.tls)) {}
+      caller_(std::make_unique<PeerCaller>(self_id, cluster_id, options_.tls)) {
+  KeepGrpcCallbackThreads();  // peer calls complete on gRPC's callback pool
+}
 
 Transport::~Transport() { Stop(); }
 
@@ -295,6 +298,20 @@ void Transport::MarkUnreachable(uint64_t id) {
 
 std::string RemovedMemberMessage(uint64_t id) {
   return fmt::format("member {:x} was removed from the cluster", id);
+}
+
+std::unique_ptr<PeerNetwork> GrpcPeerNetworkFactory::Create(uint64_t self_id, uint64_t cluster_id,
+                                                            Handler* handler,
+                                                            const std::string& snapshot_dir) {
+  TransportOptions options;
+  options.snapshot_dir = snapshot_dir;
+  options.tls = tls_;
+  return std::make_unique<Transport>(self_id, cluster_id, handler, std::move(options));
+}
+
+Result<PeerMembership> GrpcPeerNetworkFactory::FetchMembership(
+    const std::vector<std::string>& peer_urls, std::chrono::milliseconds timeout) {
+  return transport::FetchMembership(peer_urls, timeout, tls_);
 }
 
 Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,

@@ -1,4 +1,5 @@
-// Transport: Raft message delivery between the members of one cluster.
+// Transport: Raft message delivery between the members of one cluster over
+// gRPC, the production PeerNetwork (peer_network.h).
 //
 // The Raft loop hands its outgoing messages to Send, which never blocks: each
 // message is appended to its recipient's bounded queue and the call returns.
@@ -50,6 +51,7 @@
 #include "base/env.h"
 #include "base/status.h"
 #include "raftpb/raft.pb.h"
+#include "transport/peer_network.h"
 
 namespace grpc {
 class Server;
@@ -63,32 +65,6 @@ namespace etcdpp::transport {
 class PeerSender;
 class PeerService;
 class SnapshotSender;
-
-// Receives what peers send. Implemented by the server, which enqueues for its
-// Raft loop. Called on transport threads (see the file comment).
-class Handler {
- public:
-  virtual ~Handler() = default;
-  // A Raft message addressed to this member (m.to() == self id).
-  virtual void OnMessage(raftpb::Message m) = 0;
-  // A complete, fsynced snapshot: `m` is the MsgSnap (its snapshot metadata;
-  // snapshot.data is whatever the sender put there, normally empty) and
-  // `data_file_path` the received file under TransportOptions::snapshot_dir. The
-  // handler owns the file from now on (rename or delete it).
-  virtual void OnSnapshot(raftpb::Message m, std::string data_file_path) = 0;
-  // A peer's Transport::Call. `done` must be called exactly once, from any
-  // thread, with the reply body or an error; the default refuses the call.
-  using CallDone = std::function<void(Result<std::string>)>;
-  virtual void OnCall(uint64_t /*from*/, const std::string& method, const std::string& /*body*/,
-                      CallDone done) {
-    done(Status::Unimplemented("no handler for peer call " + method));
-  }
-  // The applied membership, encoded by the server, for RaftPeer.Members.
-  virtual std::string MembershipForPeers() { return {}; }
-  // A peer refused this member as removed from the cluster (it may never
-  // learn that through Raft). Must not block.
-  virtual void OnRemovedFromCluster() {}
-};
 
 // Peer TLS (--peer-cert-file ...). With a certificate, the peer server
 // serves TLS only and every outgoing channel speaks TLS, presenting the same
@@ -149,12 +125,12 @@ struct TransportOptions {
   uint64_t snapshot_min_bytes_per_second = 1 << 20;
 };
 
-class Transport {
+class Transport final : public PeerNetwork {
  public:
   // `handler` must outlive the transport.
   Transport(uint64_t self_id, uint64_t cluster_id, Handler* handler, TransportOptions options = {});
   // Stops if still running.
-  ~Transport();
+  ~Transport() override;
 
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -163,28 +139,28 @@ class Transport {
   // "host:port"; port 0 picks a free port (see listen_ports). Call at most
   // once, before or after adding peers. Fails with kUnavailable when an
   // address cannot be bound, kInvalidArgument when it cannot be parsed.
-  Status Start(const std::vector<std::string>& listen_addresses);
+  Status Start(const std::vector<std::string>& listen_addresses) override;
   // The ports Start bound, in the order of its addresses.
-  std::vector<int> listen_ports() const;
+  std::vector<int> listen_ports() const override;
 
   // Starts sending to member `id` at `urls` (peer URLs or host:port; the
   // sender tries them in turn when one fails). Replaces an existing peer's
   // URLs (same as UpdatePeer). Adding a removed id is ignored: ids are never
   // reused in a cluster. Adding self is ignored.
-  void AddPeer(uint64_t id, std::vector<std::string> urls);
+  void AddPeer(uint64_t id, std::vector<std::string> urls) override;
   // Stops sending to `id`, drops what is queued for it, and from now on
   // refuses its inbound calls and drops messages it sent.
-  void RemovePeer(uint64_t id);
+  void RemovePeer(uint64_t id) override;
   // Switches `id` to new URLs: the current stream is closed and reopened on
   // the first new URL. Unknown ids are ignored.
-  void UpdatePeer(uint64_t id, std::vector<std::string> urls);
+  void UpdatePeer(uint64_t id, std::vector<std::string> urls) override;
 
   // Queues every message for its recipient (m.to()) and returns at once.
   // Messages to unknown peers or to self are dropped; when a peer's queue is
   // full the message is dropped and the peer reported unreachable. Per
   // recipient, messages go out in the order given (and across calls, in
   // call order).
-  void Send(std::vector<raftpb::Message> messages);
+  void Send(std::vector<raftpb::Message> messages) override;
 
   // Streams `msg` (a MsgSnap; msg.to() is the recipient) and the file at
   // `data_file_path` to the peer on a background thread, then calls
@@ -195,7 +171,7 @@ class Transport {
   // transport is already stopped: then done(false) at once). `done` may call
   // into the transport, except Stop. The peer's URL is taken at call time.
   void SendSnapshot(raftpb::Message msg, std::string data_file_path,
-                    std::function<void(bool ok)> done);
+                    std::function<void(bool ok)> done) override;
 
   // Sends one request to peer `to` (RaftPeer.Call, answered by its
   // Handler::OnCall) and calls done(reply body) or done(error) exactly
@@ -203,17 +179,18 @@ class Transport {
   // stopped. kUnavailable when the call fails on the wire (including after
   // `timeout`), else the peer handler's error. Never blocks.
   void Call(uint64_t to, const std::string& method, std::string body,
-            std::chrono::milliseconds timeout, std::function<void(Result<std::string>)> done);
+            std::chrono::milliseconds timeout,
+            std::function<void(Result<std::string>)> done) override;
 
   // The peers whose messages were lost (stream failure, failed connect,
   // full queue) since the last call, each once, ascending. The server
   // passes each to RawNode::ReportUnreachable.
-  std::vector<uint64_t> TakeUnreachable();
+  std::vector<uint64_t> TakeUnreachable() override;
 
   // Whether a stream to `id` is currently established, and since when. A
   // stream that broke while idle is noticed at the next write or keepalive.
   bool PeerActive(uint64_t id) const;
-  std::optional<std::chrono::steady_clock::time_point> ActiveSince(uint64_t id) const;
+  std::optional<std::chrono::steady_clock::time_point> ActiveSince(uint64_t id) const override;
 
   // Messages dropped since construction (full queues, failed streams,
   // unknown recipients).
@@ -221,7 +198,7 @@ class Transport {
 
   // Cancels all calls, joins all threads; queued messages are dropped.
   // Idempotent; bounded time (no network waits).
-  void Stop();
+  void Stop() override;
 
   uint64_t self_id() const { return self_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -264,18 +241,26 @@ class Transport {
 // How a member refuses calls from a member removed from the cluster.
 std::string RemovedMemberMessage(uint64_t id);
 
-// What RaftPeer.Members answered.
-struct PeerMembership {
-  uint64_t cluster_id = 0;
-  std::string membership;  // the server's encoding
-};
-
 // Asks the members at `peer_urls`, in turn, for their cluster id and
 // membership; the first answer wins. kUnavailable if none answers within
 // `timeout` each.
 Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,
                                        std::chrono::milliseconds timeout,
                                        const PeerTlsOptions& tls = {});
+
+// The production PeerNetworkFactory: one Transport per member (the peer TLS
+// options are everyone's), FetchMembership over RaftPeer.Members.
+class GrpcPeerNetworkFactory final : public PeerNetworkFactory {
+ public:
+  explicit GrpcPeerNetworkFactory(PeerTlsOptions tls) : tls_(std::move(tls)) {}
+  std::unique_ptr<PeerNetwork> Create(uint64_t self_id, uint64_t cluster_id, Handler* handler,
+                                      const std::string& snapshot_dir) override;
+  Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,
+                                         std::chrono::milliseconds timeout) override;
+
+ private:
+  const PeerTlsOptions tls_;
+};
 
 // "host:port" from "http://host:port" or "https://host:port" (also accepts
 // "host:port" and a trailing '/'). Whether TLS is spoken is PeerTlsOptions'

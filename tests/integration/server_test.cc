@@ -8,6 +8,7 @@
 #include <future>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +61,32 @@ TEST_F(ServerTest, ConcurrentProposalsAreAllApplied) {
   // Every put got its own revision.
   EXPECT_EQ(revisions.size(), static_cast<size_t>(kWrites));
   EXPECT_EQ(Get("k499"), "499");
+}
+
+// --experimental-backend-commit-delay: answered writes wait in the open
+// transaction (the delay here is far longer than the test), and every kind
+// of reader that must see them commits them at once; they survive a stop.
+TEST_F(ServerTest, HeldBackCommitIsForcedByReadersAndSurvivesStop) {
+  options_.backend_commit_delay = std::chrono::hours(1);
+  StartServer();
+  const uint64_t committed_before = server_->commit_index();
+  ASSERT_TRUE(Put("a", "1").ok());
+  EXPECT_EQ(StoredValue("a"), "<absent>");  // answered, not yet committed
+  // Status reports it applied, as etcd does once it answered.
+  EXPECT_GT(server_->applied_index(), committed_before);
+  std::promise<Status> visible;
+  server_->WaitAnsweredWrites([&visible](const Status& st) { visible.set_value(st); });
+  ASSERT_TRUE(visible.get_future().get().ok());
+  EXPECT_EQ(StoredValue("a"), "1");
+
+  ASSERT_TRUE(Put("b", "2").ok());
+  EXPECT_EQ(Get("b"), "2");  // a linearizable read
+
+  ASSERT_TRUE(Put("c", "3").ok());
+  server_.reset();
+  options_.backend_commit_delay = std::chrono::milliseconds(0);
+  StartServer();
+  EXPECT_EQ(Get("c"), "3");
 }
 
 TEST_F(ServerTest, RestartReplaysTheWal) {
@@ -187,6 +214,24 @@ TEST(ReadIndexBatcherTest, OneRoundInFlightAndTheNextBatchWaits) {
   EXPECT_EQ(outcomes.size(), 1u);
   queue.RunUpTo(42);
   EXPECT_EQ(outcomes, (std::vector<std::string>{"c:Timeout", "a:OK", "b:OK"}));
+}
+
+// The leader keys pending ReadIndex requests by context, whichever member
+// sent them: two members' batchers (or one member's before and after a
+// restart) must not hand out the same contexts.
+TEST(ReadIndexBatcherTest, ContextsDifferBetweenBatchers) {
+  const Clock::TimePoint now = Clock::Real()->Now();
+  std::set<std::string> seen;
+  for (int member = 0; member < 8; ++member) {
+    ReadIndexBatcher batcher;
+    for (int round = 0; round < 4; ++round) {
+      batcher.Add([](const Status&) {});
+      std::optional<std::string> ctx = batcher.MaybeStart(now, std::chrono::seconds(5));
+      ASSERT_TRUE(ctx.has_value());
+      EXPECT_TRUE(seen.insert(*ctx).second) << "context reused";
+      ASSERT_TRUE(batcher.Confirm(raft::ReadState{1, *ctx}).has_value());
+    }
+  }
 }
 
 }  // namespace

@@ -1142,6 +1142,7 @@ def run_round(args, size, seed, seconds, out_dir):
         os.makedirs(os.path.join(base, "certs"))
         SECURITY = Security(os.path.join(base, "certs"))
         extra_flags = SECURITY.server_flags(args.target)
+    extra_flags = extra_flags + args.server_flag
     cl = ProxiedCluster(args.server, size, base, extra_flags=extra_flags)
     try:
         log(f"round: {args.target}, {size} members, seed {seed}, {seconds} s; data in {base}")
@@ -1384,6 +1385,9 @@ def main():
     p.add_argument("--check-seconds", type=float, default=180.0)
     p.add_argument("--require", default="", help="comma list of features that must be on (lease,watch)")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--server-flag", action="append", default=[],
+                   help="a flag for every member (repeatable), e.g. "
+                        "--server-flag=--experimental-h2-front")
     args = p.parse_args()
     args.require = [x for x in args.require.split(",") if x]
     if args.server is None:

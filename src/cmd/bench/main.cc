@@ -283,15 +283,23 @@ int Main(int argc, char** argv) {
     w.timeout = std::chrono::seconds(request_timeout_s * 4);
     WatchFanoutResult r = RunWatchFanout(w);
     std::FILE* out = json ? stderr : stdout;
-    fmt::print(out,
-               "{}: {} watchers on {} streams, {} puts of {} bytes{}\n"
-               "  setup {:.3f} s, puts {:.3f} s, delivery {:.3f} s\n"
-               "  {} events delivered, {:.0f} events/s\n",
-               latency ? "watch latency" : "watch fan-out", w.watchers, w.streams, w.puts,
-               w.val_size, latency ? fmt::format(" at {} puts/s", w.put_rate) : "", r.setup_s,
-               r.puts_s, r.delivery_s, r.events, r.events_per_s);
+    fmt::print(
+        out,
+        "{}: {} watchers on {} streams, {} puts of {} bytes{}\n"
+        "  setup {:.3f} s, puts {:.3f} s (median {:.2f} ms, max {:.2f} ms), delivery {:.3f} s\n"
+        "  {} events delivered, {:.0f} events/s\n"
+        "  {} responses with events ({:.2f} events, {:.1f} bytes each)\n",
+        latency ? "watch latency" : "watch fan-out", w.watchers, w.streams, w.puts, w.val_size,
+        latency ? fmt::format(" at {} puts/s", w.put_rate) : "", r.setup_s, r.puts_s,
+        r.put_p50_s * 1e3, r.put_max_s * 1e3, r.delivery_s, r.events, r.events_per_s,
+        r.event_responses,
+        r.event_responses > 0 ? static_cast<double>(r.events) / r.event_responses : 0.0,
+        r.event_responses > 0 ? static_cast<double>(r.event_response_bytes) / r.event_responses
+                              : 0.0);
     if (!r.error.empty()) fmt::print(stderr, "etcdpp-bench: {}\n", r.error);
     const uint64_t events = r.events;
+    const uint64_t event_responses = r.event_responses;
+    const uint64_t event_response_bytes = r.event_response_bytes;
     // Event latencies (put sent .. event read) in etcd's report format.
     LatencyReport report(std::move(r.latencies_s), {}, r.delivery_s);
     fmt::print(out, "{}", report.ToText());
@@ -305,9 +313,13 @@ int Main(int argc, char** argv) {
                              {"val_size", std::to_string(w.val_size)},
                              {"setup_s", fmt::format("{:.6f}", r.setup_s)},
                              {"puts_s", fmt::format("{:.6f}", r.puts_s)},
+                             {"put_p50_ms", fmt::format("{:.3f}", r.put_p50_s * 1e3)},
+                             {"put_max_ms", fmt::format("{:.3f}", r.put_max_s * 1e3)},
                              {"delivery_s", fmt::format("{:.6f}", r.delivery_s)},
                              {"events", std::to_string(events)},
                              {"events_per_s", fmt::format("{:.1f}", r.events_per_s)},
+                             {"event_responses", std::to_string(event_responses)},
+                             {"event_response_bytes", std::to_string(event_response_bytes)},
                              {"bench_cpu_s", CpuField()},
                          }));
     }

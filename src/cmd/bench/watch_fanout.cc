@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -45,6 +46,38 @@ std::shared_ptr<grpc::Channel> Connect(std::string endpoint,
       endpoint, creds != nullptr ? creds : grpc::InsecureChannelCredentials(), args);
 }
 
+// One watch stream driven on the shared completion queue: it writes its
+// create requests one after another while reading, counts the created
+// responses, then reads events until it has every one it expects. At most
+// one read and one write are in flight per stream, so its state is touched
+// by one completion at a time.
+struct FanoutStream {
+  enum class Op { kStart, kWrite, kRead, kFinish };
+  struct Tag {
+    FanoutStream* stream;
+    Op op;
+  };
+  grpc::ClientContext ctx;
+  std::unique_ptr<etcdserverpb::Watch::Stub> stub;
+  std::unique_ptr<
+      grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>>
+      rw;
+  etcdserverpb::WatchRequest create;
+  etcdserverpb::WatchResponse response;
+  grpc::Status status;
+  Tag start_tag{this, Op::kStart}, write_tag{this, Op::kWrite}, read_tag{this, Op::kRead},
+      finish_tag{this, Op::kFinish};
+  int watchers = 0;
+  int written = 0;
+  int created = 0;
+  uint64_t want = 0;
+  uint64_t got = 0;
+  uint64_t responses = 0;
+  uint64_t response_bytes = 0;
+  Clock::time_point last_event;
+  std::vector<double> latencies;
+};
+
 }  // namespace
 
 WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
@@ -61,83 +94,128 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   std::mutex mu;
   std::condition_variable cv;
   int ready = 0;
-  bool go = false;
   std::string error;
-  std::atomic<uint64_t> delivered{0};
   Clock::time_point start;
-  std::vector<Clock::time_point> last_event(static_cast<size_t>(o.streams));
   // Steady-clock nanoseconds at which put i was sent; written by the put
-  // loop before the put leaves, read by stream threads once its event is in.
+  // loop before the put leaves, read by the reader once its event is in.
   std::vector<std::atomic<int64_t>> sent_ns(static_cast<size_t>(o.puts));
-  std::vector<std::vector<double>> latencies(static_cast<size_t>(o.streams));
   const auto setup_start = Clock::now();
 
-  std::vector<std::thread> threads;
+  // Every stream on one completion queue served by one thread: the load
+  // generator then competes with the server for the cores with one thread,
+  // not one per stream, and reads each response without a thread switch.
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<FanoutStream>> streams;
   for (int s = 0; s < o.streams; ++s) {
-    const int count = o.watchers / o.streams + (s < o.watchers % o.streams ? 1 : 0);
-    threads.emplace_back([&, s, count] {
-      auto stub =
-          etcdserverpb::Watch::NewStub(Connect(o.endpoints[s % o.endpoints.size()], o.credentials));
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline);
-      auto stream = stub->Watch(&ctx);
-      auto fail = [&](const std::string& why) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (error.empty()) error = why;
-        ready++;
-        cv.notify_all();
-      };
-      for (int i = 0; i < count; ++i) {
-        etcdserverpb::WatchRequest req;
-        req.mutable_create_request()->set_key(o.key);
-        if (!stream->Write(req)) return fail("watch stream closed while creating watchers");
-      }
-      etcdserverpb::WatchResponse resp;
-      for (int created = 0; created < count;) {
-        if (!stream->Read(&resp)) return fail("watch stream closed while creating watchers");
-        if (resp.created()) created++;
-      }
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        ready++;
-        cv.notify_all();
-        cv.wait(lock, [&] { return go; });
-      }
-      const uint64_t want = static_cast<uint64_t>(count) * static_cast<uint64_t>(o.puts);
-      uint64_t got = 0;
-      std::vector<double>& mine = latencies[static_cast<size_t>(s)];
-      mine.reserve(want);
-      while (got < want && stream->Read(&resp)) {
-        got += static_cast<uint64_t>(resp.events_size());
-        const int64_t now_ns = Nanos(Clock::now());
-        for (const auto& event : resp.events()) {
-          const int64_t index = PutIndexOf(event.kv().value());
-          if (index < 0 || index >= o.puts) continue;
-          const int64_t sent = sent_ns[static_cast<size_t>(index)].load(std::memory_order_acquire);
-          mine.push_back(static_cast<double>(now_ns - sent) * 1e-9);
-        }
-      }
-      last_event[static_cast<size_t>(s)] = Clock::now();
-      delivered += got;
-      ctx.TryCancel();
-      stream->Finish();
-      if (got < want) fail("watch stream ended before every event arrived (timeout?)");
-    });
+    auto st = std::make_unique<FanoutStream>();
+    st->watchers = o.watchers / o.streams + (s < o.watchers % o.streams ? 1 : 0);
+    st->want = static_cast<uint64_t>(st->watchers) * static_cast<uint64_t>(o.puts);
+    st->latencies.reserve(st->want);
+    st->create.mutable_create_request()->set_key(o.key);
+    st->stub =
+        etcdserverpb::Watch::NewStub(Connect(o.endpoints[s % o.endpoints.size()], o.credentials));
+    st->ctx.set_deadline(deadline);
+    st->rw = st->stub->PrepareAsyncWatch(&st->ctx, &cq);
+    st->rw->StartCall(&st->start_tag);
+    streams.push_back(std::move(st));
   }
+  auto fail = [&](const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (error.empty()) error = why;
+  };
+  auto mark_ready = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    ready++;
+    cv.notify_all();
+  };
+  std::thread reader([&] {
+    size_t finished = 0;
+    void* raw = nullptr;
+    bool ok = false;
+    while (finished < streams.size() && cq.Next(&raw, &ok)) {
+      auto* tag = static_cast<FanoutStream::Tag*>(raw);
+      FanoutStream& st = *tag->stream;
+      auto end_stream = [&](const std::string& why) {
+        if (!why.empty()) fail(why);
+        st.ctx.TryCancel();
+        st.rw->Finish(&st.status, &st.finish_tag);
+      };
+      switch (tag->op) {
+        case FanoutStream::Op::kStart:
+          if (!ok) {
+            fail("watch stream could not start");
+            mark_ready();
+            end_stream("");
+            break;
+          }
+          st.written = 1;
+          st.rw->Write(st.create, &st.write_tag);
+          st.rw->Read(&st.response, &st.read_tag);
+          break;
+        case FanoutStream::Op::kWrite:
+          if (ok && st.written < st.watchers) {
+            st.written++;
+            st.rw->Write(st.create, &st.write_tag);
+          }
+          break;
+        case FanoutStream::Op::kRead: {
+          if (!ok) {
+            if (st.created < st.watchers) mark_ready();
+            end_stream(st.created < st.watchers
+                           ? "watch stream closed while creating watchers"
+                           : "watch stream ended before every event arrived (timeout?)");
+            break;
+          }
+          const etcdserverpb::WatchResponse& r = st.response;
+          if (r.created()) {
+            if (++st.created == st.watchers) mark_ready();
+          } else if (r.events_size() > 0) {
+            st.got += static_cast<uint64_t>(r.events_size());
+            st.responses++;
+            st.response_bytes += r.ByteSizeLong();
+            const auto now = Clock::now();
+            const int64_t now_ns = Nanos(now);
+            for (const auto& event : r.events()) {
+              const int64_t index = PutIndexOf(event.kv().value());
+              if (index < 0 || index >= o.puts) continue;
+              const int64_t sent =
+                  sent_ns[static_cast<size_t>(index)].load(std::memory_order_acquire);
+              st.latencies.push_back(static_cast<double>(now_ns - sent) * 1e-9);
+            }
+            st.last_event = now;
+          }
+          if (st.created == st.watchers && st.got >= st.want) {
+            end_stream("");
+          } else {
+            st.rw->Read(&st.response, &st.read_tag);
+          }
+          break;
+        }
+        case FanoutStream::Op::kFinish:
+          finished++;
+          break;
+      }
+    }
+  });
   {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return ready == o.streams; });
     result.setup_s = Seconds(Clock::now() - setup_start);
     start = Clock::now();
-    go = true;
-    cv.notify_all();
   }
-  if (error.empty()) {
+  bool setup_failed = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    setup_failed = !error.empty();
+  }
+  if (!setup_failed) {
     auto kv = etcdserverpb::KV::NewStub(Connect(o.endpoints[0], o.credentials));
     etcdserverpb::PutRequest req;
     req.set_key(o.key);
     req.set_value(std::string(static_cast<size_t>(o.val_size), 'v'));
     etcdserverpb::PutResponse resp;
+    std::vector<double> put_s;
+    put_s.reserve(static_cast<size_t>(o.puts));
     for (int i = 0; i < o.puts; ++i) {
       if (o.put_rate > 0) {
         // Pacing, as etcd's watch-latency does: put i is due i / rate after the first.
@@ -150,7 +228,9 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
       grpc::ClientContext ctx;
       ctx.set_deadline(deadline);
       sent_ns[static_cast<size_t>(i)].store(Nanos(Clock::now()), std::memory_order_release);
+      const auto put_start = Clock::now();
       grpc::Status st = kv->Put(&ctx, req, &resp);
+      put_s.push_back(Seconds(Clock::now() - put_start));
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (error.empty()) error = "put failed: " + st.error_message();
@@ -158,15 +238,40 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
       }
     }
     result.puts_s = Seconds(Clock::now() - start);
+    if (!put_s.empty()) {
+      std::sort(put_s.begin(), put_s.end());
+      result.put_p50_s = put_s[put_s.size() / 2];
+      result.put_max_s = put_s.back();
+    }
   }
-  for (std::thread& t : threads) t.join();
-  result.error = error;
-  result.events = delivered.load();
-  for (auto& mine : latencies) {
-    result.latencies_s.insert(result.latencies_s.end(), mine.begin(), mine.end());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    // Events that will never come: end the streams instead of waiting for
+    // their deadline (TryCancel may be called from any thread).
+    if (!error.empty()) {
+      for (auto& st : streams) st->ctx.TryCancel();
+    }
+  }
+  reader.join();
+  cq.Shutdown();
+  {
+    void* ignored = nullptr;
+    bool ok = false;
+    while (cq.Next(&ignored, &ok)) {
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    result.error = error;
   }
   Clock::time_point last = start;
-  for (const auto& t : last_event) last = std::max(last, t);
+  for (auto& st : streams) {
+    result.events += st->got;
+    result.event_responses += st->responses;
+    result.event_response_bytes += st->response_bytes;
+    result.latencies_s.insert(result.latencies_s.end(), st->latencies.begin(), st->latencies.end());
+    if (st->got > 0) last = std::max(last, st->last_event);
+  }
   result.delivery_s = Seconds(last - start);
   if (result.delivery_s > 0) {
     result.events_per_s = static_cast<double>(result.events) / result.delivery_s;

@@ -39,6 +39,7 @@ struct Flags {
   bool enable_v2 = false;
   std::string metrics = "basic";
   bool enable_ui = true;
+  bool experimental_h2_front = false;
   std::string listen_peer_urls = "http://127.0.0.1:2380";
   std::string initial_advertise_peer_urls = "http://127.0.0.1:2380";
   std::string initial_cluster;
@@ -55,7 +56,8 @@ struct Flags {
   std::string watch_progress_notify_interval = "10m0s";
   bool initial_corrupt_check = false;
   std::string corrupt_check_time = "0s";
-  bool answer_before_commit = false;
+  bool answer_before_commit = true;
+  std::string backend_commit_delay = "0s";
   std::string log_level = "info";
   std::string log_format = "json";
   std::string log_outputs = "stderr";
@@ -264,6 +266,12 @@ int main(int argc, char** argv) {
                "Accept etcd V2 client requests (the /v2/keys API); off by default as in etcd 3.4.")
       ->envname("ETCD_ENABLE_V2")
       ->capture_default_str();
+  // etcdpp only (docs/grpc_floor.md): no etcd flag to mirror.
+  app.add_flag("--experimental-h2-front", flags.experimental_h2_front,
+               "Serve plaintext gRPC client connections with etcdpp's own HTTP/2 server "
+               "(KV natively, other services relayed to gRPC); experimental, off by default.")
+      ->envname("ETCD_EXPERIMENTAL_H2_FRONT")
+      ->capture_default_str();
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
           "List of URLs to listen on for peer traffic.");
   AddFlag(app, "initial-advertise-peer-urls", flags.initial_advertise_peer_urls,
@@ -306,6 +314,10 @@ int main(int argc, char** argv) {
           "Answer a write once its entry is flushed to the WAL and applied, before the "
           "backend commit's own flush (true), or after that commit (false: one more flush per "
           "write).");
+  AddFlag(app, "experimental-backend-commit-delay", flags.backend_commit_delay,
+          "With the answer before the commit: how long answered writes may wait in the open "
+          "backend transaction for later ones to share its commit, while no read, watcher or "
+          "snapshot needs them (Go syntax: 10ms; 0s commits every batch).");
   AddFlag(app, "log-level", flags.log_level, "Log level: debug, info, warn, error.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
@@ -436,6 +448,13 @@ int main(int argc, char** argv) {
   options.watch_progress_notify_interval = *progress_interval;
   options.initial_corrupt_check = flags.initial_corrupt_check;
   options.answer_before_commit = flags.answer_before_commit;
+  // Zero in any spelling ("0s", "0ms") commits every batch.
+  options.backend_commit_delay = std::chrono::milliseconds(0);
+  if (flags.backend_commit_delay.find_first_of("123456789") != std::string::npos) {
+    auto delay = ParseGoDuration(flags.backend_commit_delay);
+    if (!delay.ok()) return Fail(delay.status());
+    options.backend_commit_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*delay);
+  }
   // Zero in any spelling ("0s", "0m0s") turns the periodic check off.
   if (flags.corrupt_check_time.find_first_of("123456789") != std::string::npos) {
     auto corrupt_check = ParseGoDuration(flags.corrupt_check_time);
@@ -453,9 +472,15 @@ int main(int argc, char** argv) {
   port_options.grpc_handling_seconds = flags.metrics == "extensive";
   port_options.enable_ui = flags.enable_ui;
   port_options.enable_v2 = flags.enable_v2;
+  port_options.experimental_h2_front = flags.experimental_h2_front;
   for (const std::string& u : *listen) {
     (IsHttps(u) ? port_options.tls_client_addresses : port_options.client_addresses)
         .push_back(*etcdpp::server::HostPort(u));
+  }
+  if (flags.experimental_h2_front && !port_options.tls_client_addresses.empty()) {
+    return Fail(Status::InvalidArgument(
+        "--experimental-h2-front serves plaintext client URLs only; https ones stay on gRPC "
+        "(turn the flag off or use http:// client URLs)"));
   }
   auto client_tls = ClientTls(flags, options.data_dir, *listen);
   if (!client_tls.ok()) return Fail(client_tls.status());

@@ -38,13 +38,14 @@ def _ignore_watcher_after_close(args, default=threading.excepthook):
 threading.excepthook = _ignore_watcher_after_close
 
 SERVER = None
+SERVER_FLAGS = []
 CLUSTER = None
 FRESH_REVISION = None  # store revision before any test wrote
 
 
 def setUpModule():
     global CLUSTER, FRESH_REVISION
-    CLUSTER = cluster.Cluster(SERVER, size=1).start()
+    CLUSTER = cluster.Cluster(SERVER, size=1, extra_flags=SERVER_FLAGS).start()
     FRESH_REVISION = current_revision(CLUSTER.client())
 
 
@@ -528,10 +529,13 @@ class LeaseTest(KVTestBase):
 
 
 def main():
-    global SERVER
+    global SERVER, SERVER_FLAGS
     parser = cluster.server_arg_parser(__doc__.splitlines()[0])
+    parser.add_argument("--server-flag", action="append", default=[],
+                        help="a flag for the server (repeatable)")
     args, rest = parser.parse_known_args()
     SERVER = os.path.abspath(args.server)
+    SERVER_FLAGS = args.server_flag
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     failed = len(result.failures) + len(result.errors)

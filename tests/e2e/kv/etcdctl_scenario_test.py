@@ -168,10 +168,10 @@ def normalize_stderr(stderr):
     return "\n".join(sorted(set(kept)))
 
 
-def run_scenario(server, keep=False):
+def run_scenario(server, keep=False, extra_flags=()):
     """Returns [(step, rc, masked stdout, normalized stderr)] from a fresh cluster."""
     results = []
-    with cluster.Cluster(server, size=1, keep=keep) as c:
+    with cluster.Cluster(server, size=1, keep=keep, extra_flags=extra_flags) as c:
         for step in SCENARIO:
             r = c.etcdctl(*step.args, stdin=step.stdin)
             results.append((step, r.returncode, mask(r.stdout), normalize_stderr(r.stderr)))
@@ -208,11 +208,14 @@ def compare(server_results, reference_results):
 def main():
     parser = cluster.server_arg_parser(__doc__.splitlines()[0])
     parser.add_argument("--reference", help="reference etcd binary (e.g. /usr/bin/etcd)")
+    parser.add_argument("--server-flag", action="append", default=[],
+                        help="a flag for the server under test only (repeatable), "
+                             "e.g. --server-flag=--experimental-h2-front")
     args = parser.parse_args()
 
     failures = []
     checks = 0
-    server_results = run_scenario(args.server, args.keep)
+    server_results = run_scenario(args.server, args.keep, args.server_flag)
     failures += check_expectations("server", server_results)
     checks += len(SCENARIO)
     if args.reference:

@@ -318,6 +318,25 @@ TEST(Snapshot7, RestoreIgnoresOldSnapshotsAndInstallsMembership) {
   EXPECT_FALSE(r->Restore(demote));
 }
 
+// A member added as a learner joins with an empty log and no configuration;
+// when the leader has compacted past the learner's addition, the snapshot
+// is what makes it a learner, and it must take it.
+TEST(Snapshot7, NodeWithoutConfigurationRestoresSnapshotListingItAsLearner) {
+  MemoryStorage ms;
+  auto r = NewTestRaft(3, {}, 10, 1, &ms);
+  raftpb::Snapshot s;
+  s.mutable_metadata()->set_index(11);
+  s.mutable_metadata()->set_term(2);
+  s.mutable_metadata()->mutable_conf_state()->add_voters(1);
+  s.mutable_metadata()->mutable_conf_state()->add_voters(2);
+  s.mutable_metadata()->mutable_conf_state()->add_learners(3);
+  ASSERT_TRUE(r->Restore(s));
+  EXPECT_EQ(r->raft_log().LastIndex(), 11u);
+  EXPECT_EQ(Learners(r->tracker().ConfState()), std::vector<uint64_t>{3});
+  ASSERT_NE(r->tracker().Get(3), nullptr);
+  EXPECT_TRUE(r->tracker().Get(3)->is_learner);
+}
+
 // A snapshot that the follower's log already covers only moves the commit.
 TEST(Snapshot7, SnapshotMatchingLogOnlyFastForwardsCommit) {
   MemoryStorage ms;

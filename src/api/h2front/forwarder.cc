@@ -1,0 +1,185 @@
+#include "api/h2front/forwarder.h"
+
+namespace etcdpp::api::h2front {
+namespace {
+
+Metadata CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
+  Metadata out;
+  out.reserve(from.size());
+  for (const auto& [name, value] : from) {
+    out.emplace_back(std::string(name.data(), name.size()),
+                     std::string(value.data(), value.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+Forwarder::Forwarder(std::string method, ForwardSink sink)
+    : method_(std::move(method)), sink_(std::move(sink)) {}
+
+std::shared_ptr<Forwarder> Forwarder::Start(grpc::GenericStub* stub, std::string method,
+                                            const Metadata& metadata,
+                                            std::optional<std::chrono::nanoseconds> timeout,
+                                            ForwardSink sink) {
+  auto forwarder = std::make_shared<Forwarder>(std::move(method), std::move(sink));
+  for (const auto& [name, value] : metadata) forwarder->context_.AddMetadata(name, value);
+  if (timeout) {
+    forwarder->context_.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(*timeout));
+  }
+  stub->PrepareBidiStreamingCall(&forwarder->context_, forwarder->method_, grpc::StubOptions(),
+                                 forwarder.get());
+  forwarder->self_ = forwarder;
+  // One hold for the write side (until the client half-closes or the call
+  // is over) and one for the read side (until a read fails): both are
+  // driven from the loop thread, outside the reactions.
+  forwarder->AddMultipleHolds(2);
+  forwarder->read_outstanding_ = true;
+  forwarder->StartRead(&forwarder->incoming_);
+  forwarder->StartCall();
+  return forwarder;
+}
+
+void Forwarder::Run(const Actions& actions) {
+  if (actions.write != nullptr) StartWrite(actions.write);
+  if (actions.writes_done) StartWritesDone();
+  if (actions.start_read) StartRead(&incoming_);
+  for (int i = 0; i < actions.remove_holds; ++i) RemoveHold();
+}
+
+void Forwarder::CloseWritesIfIdle(Actions* actions) {
+  if (!write_hold_ || writing_ || !(half_closed_ || writes_over_)) return;
+  if (half_closed_ && !writes_over_) actions->writes_done = true;
+  write_hold_ = false;
+  ++actions->remove_holds;
+}
+
+void Forwarder::Send(std::string message) {
+  Actions actions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (writes_over_ || half_closed_ || !write_hold_) return;
+    grpc::Slice slice(message);
+    outbox_.emplace_back(&slice, 1);
+    if (!writing_) {
+      writing_ = true;
+      actions.write = &outbox_.front();
+    }
+  }
+  Run(actions);
+}
+
+void Forwarder::HalfClose() {
+  Actions actions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    half_closed_ = true;
+    CloseWritesIfIdle(&actions);
+  }
+  Run(actions);
+}
+
+void Forwarder::ReadMore() {
+  Actions actions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!read_hold_ || read_outstanding_ || cancelled_) return;
+    read_outstanding_ = true;
+    actions.start_read = true;
+  }
+  Run(actions);
+}
+
+void Forwarder::Cancel() {
+  Actions actions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    writes_over_ = true;
+    // The write in flight (if any) stays at the front until it completes.
+    while (outbox_.size() > (writing_ ? 1u : 0u)) outbox_.pop_back();
+    if (read_hold_ && !read_outstanding_) {
+      read_hold_ = false;
+      ++actions.remove_holds;
+    }
+    CloseWritesIfIdle(&actions);
+  }
+  context_.TryCancel();
+  Run(actions);
+}
+
+void Forwarder::OnReadInitialMetadataDone(bool ok) {
+  if (!ok) return;
+  sink_(ForwardEvent{
+      ForwardEvent::Kind::kHeaders, CopyMetadata(context_.GetServerInitialMetadata()), {}, {}});
+}
+
+void Forwarder::OnReadDone(bool ok) {
+  const std::shared_ptr<Forwarder> keep = self_;
+  Actions actions;
+  bool deliver = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    read_outstanding_ = false;
+    deliver = ok && !cancelled_;
+    if (!deliver && read_hold_) {
+      read_hold_ = false;
+      ++actions.remove_holds;
+    }
+    if (!ok) {
+      // The server has finished: whatever the client still sends is moot.
+      writes_over_ = true;
+      CloseWritesIfIdle(&actions);
+    }
+  }
+  if (deliver) {
+    std::vector<grpc::Slice> slices;
+    std::string message;
+    if (incoming_.Dump(&slices).ok()) {
+      size_t size = 0;
+      for (const grpc::Slice& s : slices) size += s.size();
+      message.reserve(size);
+      for (const grpc::Slice& s : slices) {
+        message.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+    }
+    incoming_.Clear();
+    sink_(ForwardEvent{ForwardEvent::Kind::kMessage, {}, std::move(message), {}});
+  }
+  Run(actions);
+}
+
+void Forwarder::OnWriteDone(bool ok) {
+  const std::shared_ptr<Forwarder> keep = self_;
+  Actions actions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    outbox_.pop_front();
+    writing_ = false;
+    if (!ok) {
+      writes_over_ = true;
+      outbox_.clear();
+    }
+    if (!writes_over_ && !outbox_.empty()) {
+      writing_ = true;
+      actions.write = &outbox_.front();
+    } else {
+      CloseWritesIfIdle(&actions);
+    }
+  }
+  Run(actions);
+}
+
+void Forwarder::OnDone(const grpc::Status& status) {
+  sink_(ForwardEvent{ForwardEvent::Kind::kFinished,
+                     CopyMetadata(context_.GetServerTrailingMetadata()),
+                     {},
+                     status});
+  // The last reference may be the loop's; if not, this frees the forwarder.
+  std::shared_ptr<Forwarder> last = std::move(self_);
+}
+
+}  // namespace etcdpp::api::h2front

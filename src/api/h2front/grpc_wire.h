@@ -1,0 +1,63 @@
+// gRPC's wire format over HTTP/2, the parts the experimental front
+// (h2_front.h) speaks itself (gRPC's PROTOCOL-HTTP2 document):
+//
+//   request   HEADERS  :method POST, :path /<service>/<method>,
+//                      content-type application/grpc[+proto], te trailers,
+//                      optional grpc-timeout, grpc-encoding, custom metadata
+//                      (a name ending in "-bin" carries base64 of raw bytes)
+//             DATA*    length-prefixed messages
+//             END_STREAM on the last frame
+//   response  HEADERS  :status 200, content-type application/grpc
+//             DATA*    length-prefixed messages
+//             HEADERS  (trailers) grpc-status <decimal code>,
+//                      grpc-message <percent-encoded text>, END_STREAM
+//   or, with no message, one HEADERS frame holding both (trailers-only).
+//
+// A length-prefixed message is 1 byte compressed-flag (0 here: the front
+// neither offers nor accepts compression), 4 bytes big-endian length, then
+// the serialized protobuf.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace etcdpp::api::h2front {
+
+inline constexpr size_t kMessagePrefixBytes = 5;
+
+// Appends `message` to `out` with its 5-byte prefix (uncompressed).
+void AppendFramedMessage(std::string_view message, std::string* out);
+
+// One message cut from the front of a request body.
+struct MessageCut {
+  enum class Result {
+    kMessage,     // `payload` holds it; `consumed` bytes were used
+    kIncomplete,  // the prefix or the payload has not fully arrived yet
+    kCompressed,  // the flag byte is not 0
+    kTooLarge,    // the announced length is above the limit (in `length`)
+  };
+  Result result = Result::kIncomplete;
+  std::string_view payload;
+  size_t consumed = 0;
+  uint32_t length = 0;
+};
+MessageCut CutMessage(std::string_view body, uint32_t max_length);
+
+// grpc-message's encoding: bytes outside printable ASCII, and '%', as %XX.
+std::string PercentEncode(std::string_view text);
+// Its inverse; malformed escapes are kept as they are (as gRPC does).
+std::string PercentDecode(std::string_view text);
+
+// grpc-timeout: 1-8 digits and a unit (H, M, S, m, u, n). nullopt when malformed.
+std::optional<std::chrono::nanoseconds> ParseGrpcTimeout(std::string_view value);
+
+// Base64 of a "-bin" metadata value, padded or not (both are allowed).
+// nullopt on a character outside the alphabet.
+std::optional<std::string> DecodeBinaryHeader(std::string_view value);
+// Padded base64, as the front sends "-bin" trailers.
+std::string EncodeBinaryHeader(std::string_view bytes);
+
+}  // namespace etcdpp::api::h2front

@@ -1,0 +1,945 @@
+#include "api/h2front/h2_front.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "api/grpc_status.h"
+#include "api/h2front/forwarder.h"
+#include "api/h2front/grpc_wire.h"
+#include "api/kv_handler.h"
+
+namespace etcdpp::api {
+namespace {
+
+using h2front::Forwarder;
+using h2front::ForwardEvent;
+using h2front::Metadata;
+
+// A relayed stream stops reading from gRPC while this much of its reply
+// waits for the client's flow-control window.
+constexpr size_t kRelayBufferedBytes = 1 << 20;
+// HTTP/2 receive windows offered to clients: per stream and per connection.
+constexpr int32_t kStreamWindowBytes = 1 << 20;
+constexpr int32_t kConnectionWindowBytes = 1 << 24;
+constexpr uint64_t kMailboxEventId = 0;
+
+// The methods answered here rather than relayed to gRPC.
+enum class KvMethod { kRange, kPut, kDeleteRange, kTxn, kCompact };
+
+std::optional<KvMethod> NativeMethod(std::string_view path) {
+  if (path == "/etcdserverpb.KV/Range") return KvMethod::kRange;
+  if (path == "/etcdserverpb.KV/Put") return KvMethod::kPut;
+  if (path == "/etcdserverpb.KV/DeleteRange") return KvMethod::kDeleteRange;
+  if (path == "/etcdserverpb.KV/Txn") return KvMethod::kTxn;
+  if (path == "/etcdserverpb.KV/Compact") return KvMethod::kCompact;
+  return std::nullopt;
+}
+
+// Request headers that are HTTP/2's or gRPC's own, never passed on as metadata.
+bool IsTransportHeader(std::string_view name) {
+  return name.empty() || name[0] == ':' || name == "content-type" || name == "te" ||
+         name == "user-agent" || name == "grpc-timeout" || name == "grpc-encoding" ||
+         name == "grpc-accept-encoding" || name == "host" || name == "connection";
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::optional<std::string> FirstValue(const Metadata& metadata, std::string_view name) {
+  for (const auto& [n, v] : metadata) {
+    if (n == name) return v;
+  }
+  return std::nullopt;
+}
+
+// Native calls and relayed streams in flight; Stop waits for none.
+struct InFlight {
+  std::mutex mu;
+  std::condition_variable idle;
+  int64_t count = 0;  // guarded by mu
+
+  void Add() {
+    std::lock_guard<std::mutex> lock(mu);
+    ++count;
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--count == 0) idle.notify_all();
+  }
+  void WaitIdle() {
+    std::unique_lock<std::mutex> lock(mu);
+    idle.wait(lock, [this] { return count == 0; });
+  }
+};
+
+class Loop;
+using LoopTask = std::function<void(Loop&)>;
+
+// When native calls must be answered at the latest (their grpc-timeout):
+// time -> (connection id, stream id). Owned by the loop thread.
+using Deadlines =
+    std::multimap<std::chrono::steady_clock::time_point, std::pair<uint64_t, int32_t>>;
+
+// How other threads reach a loop. Shared by the loop and every callback
+// that may still post to it; once closed, posts are dropped.
+struct Mailbox {
+  explicit Mailbox(int event_fd) : eventfd(event_fd) {}
+  ~Mailbox() { ::close(eventfd); }
+
+  bool Post(LoopTask task) {
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed) return false;
+      wake = tasks.empty();
+      tasks.push_back(std::move(task));
+    }
+    if (wake) {
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(eventfd, &one, sizeof one);
+    }
+    return true;
+  }
+  std::vector<LoopTask> Take() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::move(tasks);
+  }
+  void Close() {
+    std::vector<LoopTask> dropped;
+    std::lock_guard<std::mutex> lock(mu);
+    closed = true;
+    dropped.swap(tasks);
+  }
+
+  const int eventfd;
+  std::mutex mu;
+  std::vector<LoopTask> tasks;  // guarded by mu
+  bool closed = false;          // guarded by mu
+  // The loop's thread and the loop, set before it runs: a task posted from
+  // that thread itself may run at once.
+  std::thread::id owner;
+  Loop* loop = nullptr;
+};
+
+// A KV call served here: its request and response live until its answer.
+struct NativeCall {
+  KvMethod method;
+  std::unique_ptr<google::protobuf::Message> request;
+  std::unique_ptr<google::protobuf::Message> response;
+};
+
+// One HTTP/2 stream (a gRPC call) of a Connection.
+struct Stream {
+  int32_t id = 0;
+  std::string path;
+  Metadata metadata;  // the client's, "-bin" values decoded
+  std::optional<std::chrono::nanoseconds> timeout;
+  std::string bad_header;  // a header the front refuses (the call fails)
+  std::optional<KvMethod> native;
+  std::chrono::steady_clock::time_point started;  // its request headers arrived
+  // The native call's entry in its loop's Deadlines, while it runs.
+  std::optional<Deadlines::iterator> deadline;
+  std::shared_ptr<Forwarder> forwarder;  // relayed streams, until the call ends
+  std::string inbound;                   // request bytes not yet cut into messages
+  bool answered_locally = false;         // the front itself failed the call
+
+  // The reply.
+  Metadata initial_metadata;
+  bool response_submitted = false;
+  bool deferred = false;  // the data provider waits for more
+  std::string outbound;   // framed messages not yet handed to nghttp2
+  size_t outbound_sent = 0;
+  bool finished = false;  // trailers are final
+  Metadata trailers;
+  bool read_paused = false;  // the forwarder waits for the client to take more
+};
+
+struct FrontContext {
+  const H2FrontOptions* options;
+  grpc::GenericStub* stub;
+  InFlight* in_flight;
+};
+
+// One client connection and its nghttp2 session, owned by one loop.
+class Connection {
+ public:
+  Connection(Loop* loop, uint64_t id, int fd);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  int fd() const { return fd_; }
+  bool OnReadable();
+  // Writes what nghttp2 has; false when the connection is over.
+  bool Flush();
+  bool WantsWrite() const { return !pending_out_.empty(); }
+  // Asks the client to stop opening streams (shutdown).
+  void GoAway() {
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+  }
+
+  void AnswerNative(int32_t stream_id, NativeCall& call, const Status& status);
+  void Relay(int32_t stream_id, ForwardEvent event);
+  // The native call on `stream_id` ran out of time (its deadline entry is gone).
+  void Expire(int32_t stream_id);
+
+ private:
+  static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* self);
+  static int OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                         size_t len, void* self);
+  static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* self);
+  static ssize_t ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                           uint32_t* data_flags, nghttp2_data_source* source, void* self);
+
+  Stream* Find(int32_t stream_id);
+  void OnRequestHeaders(Stream& stream);
+  void OnRequestData(Stream& stream);
+  void OnRequestEnd(Stream& stream);
+  void StartNative(Stream& stream);
+  // Fails the call from here (the client's request was not acceptable).
+  void Fail(Stream& stream, grpc::StatusCode code, const std::string& message);
+  void Finish(Stream& stream, const grpc::Status& status, const Metadata& trailing);
+  // Hands new reply bytes or the trailers to nghttp2.
+  void Wake(Stream& stream);
+  void SubmitResponse(Stream& stream);
+
+  Loop* const loop_;
+  const uint64_t id_;
+  const int fd_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+  std::string pending_out_;
+};
+
+// One event loop thread: its connections, its epoll set, its mailbox.
+class Loop {
+ public:
+  explicit Loop(FrontContext context);
+  ~Loop();
+
+  void Run();
+  const std::shared_ptr<Mailbox>& mailbox() const { return mailbox_; }
+  const FrontContext& context() const { return context_; }
+
+  void AddConnection(int fd);
+  Connection* Find(uint64_t id);
+  // The connection has new output: flushed before the loop sleeps again.
+  void MarkDirty(uint64_t id) { dirty_.push_back(id); }
+  Deadlines& deadlines() { return deadlines_; }
+  void RequestStop() { stopping_ = true; }
+
+ private:
+  // Flushes `conn`; closes it when over; keeps EPOLLOUT in step.
+  void AfterIo(uint64_t id, Connection& conn, bool alive, bool had_pending);
+  void Close(uint64_t id);
+  void RunTasks();
+  // Fails the native calls whose deadline passed; the epoll timeout (ms,
+  // -1: none) until the next one.
+  int ExpireDeadlines();
+
+  const FrontContext context_;
+  const int epoll_fd_;
+  std::shared_ptr<Mailbox> mailbox_;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  std::vector<uint64_t> dirty_;
+  Deadlines deadlines_;
+  uint64_t next_connection_id_ = kMailboxEventId + 1;
+  bool stopping_ = false;
+};
+
+// ---- Connection
+
+Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), fd_(fd) {
+  nghttp2_session_callbacks* callbacks;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, OnBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, OnHeader);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, OnDataChunk);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, OnFrameRecv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, OnStreamClose);
+  nghttp2_session_server_new(&session_, callbacks, this);
+  nghttp2_session_callbacks_del(callbacks);
+  // As the gRPC server is configured (client_server.cc): no practical
+  // limit on concurrent streams per connection.
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1u << 30},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindowBytes},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 2);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindowBytes);
+}
+
+Connection::~Connection() {
+  for (auto& [id, stream] : streams_) {
+    if (stream->forwarder) stream->forwarder->Cancel();
+    if (stream->deadline) loop_->deadlines().erase(*stream->deadline);
+  }
+  nghttp2_session_del(session_);
+  ::close(fd_);
+}
+
+Stream* Connection::Find(int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+int Connection::OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    auto stream = std::make_unique<Stream>();
+    stream->id = frame->hd.stream_id;
+    static_cast<Connection*>(self)->streams_[frame->hd.stream_id] = std::move(stream);
+  }
+  return 0;
+}
+
+int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                         size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
+                         void* self) {
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  Stream* stream = static_cast<Connection*>(self)->Find(frame->hd.stream_id);
+  if (stream == nullptr) return 0;
+  const std::string_view n(reinterpret_cast<const char*>(name), namelen);
+  const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  if (n == ":path") {
+    stream->path.assign(v);
+  } else if (n == "grpc-timeout") {
+    stream->timeout = h2front::ParseGrpcTimeout(v);
+    if (!stream->timeout) stream->bad_header = "grpc-timeout";
+  } else if (n == "grpc-encoding") {
+    // Accepted only when it announces no compression; a compressed message
+    // is refused when it arrives (its flag byte).
+    (void)v;
+  } else if (!IsTransportHeader(n)) {
+    if (EndsWith(n, "-bin")) {
+      auto decoded = h2front::DecodeBinaryHeader(v);
+      if (!decoded) {
+        stream->bad_header.assign(n);
+        return 0;
+      }
+      stream->metadata.emplace_back(std::string(n), std::move(*decoded));
+    } else {
+      stream->metadata.emplace_back(std::string(n), std::string(v));
+    }
+  }
+  return 0;
+}
+
+int Connection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                            size_t len, void* self) {
+  auto* conn = static_cast<Connection*>(self);
+  Stream* stream = conn->Find(stream_id);
+  // A call already answered (its status sent) reads nothing more.
+  if (stream == nullptr || stream->answered_locally || stream->finished) return 0;
+  stream->inbound.append(reinterpret_cast<const char*>(data), len);
+  conn->OnRequestData(*stream);
+  return 0;
+}
+
+int Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto* conn = static_cast<Connection*>(self);
+  Stream* stream = conn->Find(frame->hd.stream_id);
+  if (stream == nullptr) return 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    conn->OnRequestHeaders(*stream);
+  } else if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
+  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) conn->OnRequestEnd(*stream);
+  return 0;
+}
+
+int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* self) {
+  auto* conn = static_cast<Connection*>(self);
+  auto it = conn->streams_.find(stream_id);
+  if (it == conn->streams_.end()) return 0;
+  // Closed before its call ended: the client reset it, or the connection
+  // is going. The call is cancelled; a native call's answer is dropped.
+  if (it->second->forwarder) it->second->forwarder->Cancel();
+  if (it->second->deadline) conn->loop_->deadlines().erase(*it->second->deadline);
+  conn->streams_.erase(it);
+  return 0;
+}
+
+void Connection::OnRequestHeaders(Stream& stream) {
+  if (!stream.bad_header.empty()) {
+    return Fail(stream, grpc::StatusCode::INTERNAL,
+                "malformed request header " + stream.bad_header);
+  }
+  stream.native = NativeMethod(stream.path);
+  if (stream.native) {
+    stream.started = std::chrono::steady_clock::now();
+    return;  // runs once its one message is in
+  }
+  const FrontContext& context = loop_->context();
+  context.in_flight->Add();
+  std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
+  const uint64_t conn_id = id_;
+  const int32_t stream_id = stream.id;
+  InFlight* in_flight = context.in_flight;
+  stream.forwarder = Forwarder::Start(
+      context.stub, stream.path, stream.metadata, stream.timeout,
+      [mailbox, conn_id, stream_id, in_flight](ForwardEvent event) {
+        const bool last = event.kind == ForwardEvent::Kind::kFinished;
+        if (auto box = mailbox.lock()) {
+          box->Post([conn_id, stream_id, event = std::move(event)](Loop& loop) mutable {
+            Connection* conn = loop.Find(conn_id);
+            if (conn == nullptr) return;
+            conn->Relay(stream_id, std::move(event));
+            loop.MarkDirty(conn_id);
+          });
+        }
+        if (last) in_flight->Done();
+      });
+}
+
+void Connection::OnRequestData(Stream& stream) {
+  if (!stream.forwarder) {
+    // A native call takes one message; a prefix announcing too much is
+    // refused before the rest is buffered.
+    auto cut =
+        h2front::CutMessage(stream.inbound, loop_->context().options->max_receive_message_bytes);
+    if (cut.result == h2front::MessageCut::Result::kTooLarge) {
+      Fail(stream, grpc::StatusCode::RESOURCE_EXHAUSTED,
+           "Received message larger than max (" + std::to_string(cut.length) + " vs. " +
+               std::to_string(loop_->context().options->max_receive_message_bytes) + ")");
+    }
+    return;
+  }
+  size_t used = 0;
+  for (;;) {
+    auto cut = h2front::CutMessage(std::string_view(stream.inbound).substr(used),
+                                   loop_->context().options->max_receive_message_bytes);
+    if (cut.result == h2front::MessageCut::Result::kIncomplete) break;
+    if (cut.result == h2front::MessageCut::Result::kTooLarge) {
+      return Fail(stream, grpc::StatusCode::RESOURCE_EXHAUSTED,
+                  "Received message larger than max (" + std::to_string(cut.length) + " vs. " +
+                      std::to_string(loop_->context().options->max_receive_message_bytes) + ")");
+    }
+    if (cut.result == h2front::MessageCut::Result::kCompressed) {
+      return Fail(stream, grpc::StatusCode::UNIMPLEMENTED,
+                  "compressed messages are not accepted (--experimental-h2-front)");
+    }
+    stream.forwarder->Send(std::string(cut.payload));
+    used += cut.consumed;
+  }
+  stream.inbound.erase(0, used);
+}
+
+void Connection::OnRequestEnd(Stream& stream) {
+  if (stream.answered_locally || stream.finished) return;
+  if (stream.forwarder) {
+    stream.forwarder->HalfClose();
+    return;
+  }
+  if (stream.native) StartNative(stream);
+}
+
+void Connection::StartNative(Stream& stream) {
+  const uint32_t max = loop_->context().options->max_receive_message_bytes;
+  auto cut = h2front::CutMessage(stream.inbound, max);
+  if (cut.result == h2front::MessageCut::Result::kCompressed) {
+    return Fail(stream, grpc::StatusCode::UNIMPLEMENTED,
+                "compressed messages are not accepted (--experimental-h2-front)");
+  }
+  if (cut.result != h2front::MessageCut::Result::kMessage ||
+      cut.consumed != stream.inbound.size()) {
+    return Fail(stream, grpc::StatusCode::INTERNAL,
+                "a unary call needs exactly one request message");
+  }
+  auto call = std::make_shared<NativeCall>();
+  call->method = *stream.native;
+  switch (call->method) {
+    case KvMethod::kRange:
+      call->request = std::make_unique<etcdserverpb::RangeRequest>();
+      call->response = std::make_unique<etcdserverpb::RangeResponse>();
+      break;
+    case KvMethod::kPut:
+      call->request = std::make_unique<etcdserverpb::PutRequest>();
+      call->response = std::make_unique<etcdserverpb::PutResponse>();
+      break;
+    case KvMethod::kDeleteRange:
+      call->request = std::make_unique<etcdserverpb::DeleteRangeRequest>();
+      call->response = std::make_unique<etcdserverpb::DeleteRangeResponse>();
+      break;
+    case KvMethod::kTxn:
+      call->request = std::make_unique<etcdserverpb::TxnRequest>();
+      call->response = std::make_unique<etcdserverpb::TxnResponse>();
+      break;
+    case KvMethod::kCompact:
+      call->request = std::make_unique<etcdserverpb::CompactionRequest>();
+      call->response = std::make_unique<etcdserverpb::CompactionResponse>();
+      break;
+  }
+  if (!call->request->ParseFromArray(cut.payload.data(), static_cast<int>(cut.payload.size()))) {
+    return Fail(stream, grpc::StatusCode::INTERNAL, "cannot parse the request message");
+  }
+  stream.inbound.clear();
+  if (stream.timeout) {
+    // As gRPC's server: past its deadline the call fails, whatever it waits on.
+    const auto due =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*stream.timeout);
+    stream.deadline = loop_->deadlines().emplace(due, std::make_pair(id_, stream.id));
+  }
+
+  KvCallInfo info;
+  info.credentials.token = FirstValue(stream.metadata, "token");
+  if (!info.credentials.token)
+    info.credentials.token = FirstValue(stream.metadata, "authorization");
+  info.requires_leader =
+      FirstValue(stream.metadata, "hasleader") == std::optional<std::string>("true");
+  const bool write = call->method == KvMethod::kPut || call->method == KvMethod::kDeleteRange ||
+                     call->method == KvMethod::kTxn;
+  if (write) {
+    info.fence = FenceFrom(FirstValue(stream.metadata, kFenceKeyMetadata),
+                           FirstValue(stream.metadata, kFenceRevisionMetadata));
+  }
+
+  const FrontContext& context = loop_->context();
+  context.in_flight->Add();
+  std::shared_ptr<Mailbox> mailbox = loop_->mailbox();
+  const uint64_t conn_id = id_;
+  const int32_t stream_id = stream.id;
+  InFlight* in_flight = context.in_flight;
+  KvDone done = [call, mailbox, conn_id, stream_id, in_flight](const Status& st) {
+    auto answer = [call, conn_id, stream_id, st](Loop& loop) {
+      Connection* conn = loop.Find(conn_id);
+      if (conn == nullptr) return;
+      conn->AnswerNative(stream_id, *call, st);
+      loop.MarkDirty(conn_id);
+    };
+    if (std::this_thread::get_id() == mailbox->owner) {
+      answer(*mailbox->loop);  // served inline (a serializable read)
+    } else {
+      mailbox->Post(std::move(answer));
+    }
+    in_flight->Done();
+  };
+  const KvHandler& kv = *context.options->kv;
+  switch (call->method) {
+    case KvMethod::kRange:
+      return kv.Range(info, static_cast<etcdserverpb::RangeRequest*>(call->request.get()),
+                      static_cast<etcdserverpb::RangeResponse*>(call->response.get()),
+                      std::move(done));
+    case KvMethod::kPut:
+      return kv.Put(info, static_cast<etcdserverpb::PutRequest*>(call->request.get()),
+                    static_cast<etcdserverpb::PutResponse*>(call->response.get()), std::move(done));
+    case KvMethod::kDeleteRange:
+      return kv.DeleteRange(
+          info, static_cast<etcdserverpb::DeleteRangeRequest*>(call->request.get()),
+          static_cast<etcdserverpb::DeleteRangeResponse*>(call->response.get()), std::move(done));
+    case KvMethod::kTxn:
+      return kv.Txn(info, static_cast<etcdserverpb::TxnRequest*>(call->request.get()),
+                    static_cast<etcdserverpb::TxnResponse*>(call->response.get()), std::move(done));
+    case KvMethod::kCompact:
+      return kv.Compact(info, static_cast<etcdserverpb::CompactionRequest*>(call->request.get()),
+                        static_cast<etcdserverpb::CompactionResponse*>(call->response.get()),
+                        std::move(done));
+  }
+}
+
+void Connection::AnswerNative(int32_t stream_id, NativeCall& call, const Status& status) {
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->answered_locally) return;
+  if (!status.ok()) return Finish(*stream, ToGrpcStatus(status), {});
+  const size_t size = call.response->ByteSizeLong();
+  const size_t start = stream->outbound.size();
+  stream->outbound.resize(start + h2front::kMessagePrefixBytes + size);
+  char* prefix = stream->outbound.data() + start;
+  prefix[0] = 0;
+  prefix[1] = char(size >> 24);
+  prefix[2] = char(size >> 16);
+  prefix[3] = char(size >> 8);
+  prefix[4] = char(size);
+  call.response->SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(prefix + h2front::kMessagePrefixBytes));
+  Finish(*stream, grpc::Status::OK, {});
+}
+
+void Connection::Expire(int32_t stream_id) {
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr) return;
+  stream->deadline.reset();  // the loop has erased the entry
+  if (stream->finished) return;
+  // gRPC's own status for a call past its deadline; the handler's answer,
+  // when it comes, is dropped.
+  Fail(*stream, grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
+}
+
+void Connection::Relay(int32_t stream_id, ForwardEvent event) {
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->answered_locally) return;
+  switch (event.kind) {
+    case ForwardEvent::Kind::kHeaders:
+      stream->initial_metadata = std::move(event.metadata);
+      SubmitResponse(*stream);
+      return;
+    case ForwardEvent::Kind::kMessage:
+      h2front::AppendFramedMessage(event.message, &stream->outbound);
+      if (stream->outbound.size() - stream->outbound_sent < kRelayBufferedBytes) {
+        stream->forwarder->ReadMore();
+      } else {
+        stream->read_paused = true;
+      }
+      Wake(*stream);
+      return;
+    case ForwardEvent::Kind::kFinished:
+      stream->forwarder.reset();
+      Finish(*stream, event.status, event.metadata);
+      return;
+  }
+}
+
+void Connection::Fail(Stream& stream, grpc::StatusCode code, const std::string& message) {
+  stream.answered_locally = true;
+  stream.inbound.clear();
+  if (stream.forwarder) {
+    stream.forwarder->Cancel();
+    stream.forwarder.reset();
+  }
+  stream.outbound.clear();
+  stream.outbound_sent = 0;
+  Finish(stream, grpc::Status(code, message), {});
+}
+
+void Connection::Finish(Stream& stream, const grpc::Status& status, const Metadata& trailing) {
+  if (stream.finished) return;
+  stream.finished = true;
+  if (stream.deadline) {
+    loop_->deadlines().erase(*stream.deadline);
+    stream.deadline.reset();
+  }
+  const auto& record = loop_->context().options->record_native_call;
+  if (stream.native && record) {
+    record(stream.path, status.error_code(), std::chrono::steady_clock::now() - stream.started);
+  }
+  stream.trailers.emplace_back("grpc-status",
+                               std::to_string(static_cast<int>(status.error_code())));
+  if (!status.error_message().empty()) {
+    stream.trailers.emplace_back("grpc-message", h2front::PercentEncode(status.error_message()));
+  }
+  for (const auto& [name, value] : trailing) {
+    if (EndsWith(name, "-bin")) {
+      stream.trailers.emplace_back(name, h2front::EncodeBinaryHeader(value));
+    } else {
+      stream.trailers.emplace_back(name, value);
+    }
+  }
+  Wake(stream);
+}
+
+void Connection::Wake(Stream& stream) {
+  if (!stream.response_submitted) return SubmitResponse(stream);
+  if (stream.deferred) {
+    stream.deferred = false;
+    nghttp2_session_resume_data(session_, stream.id);
+  }
+}
+
+nghttp2_nv Header(const std::string& name, const std::string& value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+void Connection::SubmitResponse(Stream& stream) {
+  if (stream.response_submitted) return;
+  stream.response_submitted = true;
+  static const std::string kStatus = ":status";
+  static const std::string k200 = "200";
+  static const std::string kContentType = "content-type";
+  static const std::string kGrpc = "application/grpc";
+  std::vector<nghttp2_nv> headers = {Header(kStatus, k200), Header(kContentType, kGrpc)};
+  for (auto& [name, value] : stream.initial_metadata) {
+    if (name.empty() || name[0] == ':' || name == "content-type") continue;
+    if (EndsWith(name, "-bin")) value = h2front::EncodeBinaryHeader(value);
+    headers.push_back(Header(name, value));
+  }
+  if (stream.finished && stream.outbound.empty()) {
+    // Trailers-only: nothing to send but the status.
+    for (const auto& [name, value] : stream.trailers) headers.push_back(Header(name, value));
+    nghttp2_submit_response(session_, stream.id, headers.data(), headers.size(), nullptr);
+    return;
+  }
+  nghttp2_data_provider provider;
+  provider.source.ptr = &stream;
+  provider.read_callback = ReadReply;
+  nghttp2_submit_response(session_, stream.id, headers.data(), headers.size(), &provider);
+}
+
+ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
+                              size_t length, uint32_t* data_flags, nghttp2_data_source* source,
+                              void*) {
+  auto* stream = static_cast<Stream*>(source->ptr);
+  const size_t n = std::min(length, stream->outbound.size() - stream->outbound_sent);
+  if (n > 0) {
+    std::memcpy(buf, stream->outbound.data() + stream->outbound_sent, n);
+    stream->outbound_sent += n;
+    if (stream->outbound_sent == stream->outbound.size()) {
+      stream->outbound.clear();
+      stream->outbound_sent = 0;
+    }
+  }
+  if (stream->read_paused &&
+      stream->outbound.size() - stream->outbound_sent < kRelayBufferedBytes / 2) {
+    stream->read_paused = false;
+    if (stream->forwarder) stream->forwarder->ReadMore();
+  }
+  if (!stream->outbound.empty()) return static_cast<ssize_t>(n);
+  if (!stream->finished) {
+    if (n > 0) return static_cast<ssize_t>(n);
+    stream->deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  // Everything is out: the stream ends with the trailers, not with DATA.
+  *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  std::vector<nghttp2_nv> trailers;
+  for (const auto& [name, value] : stream->trailers) trailers.push_back(Header(name, value));
+  if (nghttp2_submit_trailer(session, stream_id, trailers.data(), trailers.size()) != 0) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+bool Connection::OnReadable() {
+  uint8_t buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n == 0) return false;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return false;
+    }
+    if (nghttp2_session_mem_recv(session_, buf, static_cast<size_t>(n)) < 0) return false;
+    if (static_cast<size_t>(n) < sizeof buf) break;  // drained; skip the EAGAIN read
+  }
+  return Flush();
+}
+
+bool Connection::Flush() {
+  for (;;) {
+    const uint8_t* data;
+    const ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) return false;
+    if (n == 0) break;
+    pending_out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  size_t sent = 0;
+  while (sent < pending_out_.size()) {
+    const ssize_t n =
+        ::send(fd_, pending_out_.data() + sent, pending_out_.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return false;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  pending_out_.erase(0, sent);
+  return nghttp2_session_want_read(session_) || nghttp2_session_want_write(session_) ||
+         !pending_out_.empty();
+}
+
+// ---- Loop
+
+Loop::Loop(FrontContext context)
+    : context_(context),
+      epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
+      mailbox_(std::make_shared<Mailbox>(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC))) {
+  mailbox_->loop = this;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kMailboxEventId;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, mailbox_->eventfd, &ev);
+}
+
+Loop::~Loop() {
+  connections_.clear();
+  ::close(epoll_fd_);
+}
+
+void Loop::AddConnection(int fd) {
+  const int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    ::close(fd);
+    return;
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const uint64_t id = next_connection_id_++;
+  auto conn = std::make_unique<Connection>(this, id, fd);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = id;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) return;  // conn closes fd
+  Connection& ref = *conn;
+  connections_.emplace(id, std::move(conn));
+  // The server's SETTINGS go out at once.
+  AfterIo(id, ref, ref.Flush(), false);
+}
+
+Connection* Loop::Find(uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void Loop::Close(uint64_t id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second->fd(), nullptr);
+  connections_.erase(it);
+}
+
+void Loop::AfterIo(uint64_t id, Connection& conn, bool alive, bool had_pending) {
+  if (!alive) return Close(id);
+  if (conn.WantsWrite() != had_pending) {
+    epoll_event ev{};
+    ev.events = conn.WantsWrite() ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN};
+    ev.data.u64 = id;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, conn.fd(), &ev);
+  }
+}
+
+void Loop::RunTasks() {
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = ::read(mailbox_->eventfd, &count, sizeof count);
+  for (LoopTask& task : mailbox_->Take()) task(*this);
+}
+
+int Loop::ExpireDeadlines() {
+  const auto now = std::chrono::steady_clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const auto [conn_id, stream_id] = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    if (Connection* conn = Find(conn_id)) {
+      conn->Expire(stream_id);
+      MarkDirty(conn_id);
+    }
+  }
+  if (deadlines_.empty()) return -1;
+  const auto wait = deadlines_.begin()->first - now;
+  // Rounded up, so the loop never wakes just before a deadline.
+  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+}
+
+void Loop::Run() {
+  mailbox_->owner = std::this_thread::get_id();
+  epoll_event events[256];
+  while (!stopping_) {
+    // Calls failed by their deadline just now are flushed below, at once.
+    const int timeout_ms = ExpireDeadlines();
+    const int ready = epoll_wait(epoll_fd_, events, 256, dirty_.empty() ? timeout_ms : 0);
+    if (ready < 0 && errno != EINTR) break;
+    for (int i = 0; i < ready && !stopping_; ++i) {
+      const uint64_t id = events[i].data.u64;
+      if (id == kMailboxEventId) {
+        RunTasks();
+        continue;
+      }
+      Connection* conn = Find(id);
+      if (conn == nullptr) continue;
+      const bool had_pending = conn->WantsWrite();
+      bool alive =
+          (events[i].events & (EPOLLERR | EPOLLHUP)) == 0 || (events[i].events & EPOLLIN) != 0;
+      if (alive && (events[i].events & EPOLLOUT)) alive = conn->Flush();
+      if (alive && (events[i].events & EPOLLIN)) alive = conn->OnReadable();
+      AfterIo(id, *conn, alive, had_pending);
+    }
+    // Answers that arrived from the mailbox (or inline) go out in one
+    // send per connection.
+    std::vector<uint64_t> dirty;
+    dirty.swap(dirty_);
+    for (uint64_t id : dirty) {
+      Connection* conn = Find(id);
+      if (conn == nullptr) continue;
+      const bool had_pending = conn->WantsWrite();
+      AfterIo(id, *conn, conn->Flush(), had_pending);
+    }
+  }
+  // Shutdown: tell clients, then close (relayed calls are cancelled).
+  for (auto& [id, conn] : connections_) {
+    conn->GoAway();
+    conn->Flush();
+  }
+  connections_.clear();
+}
+
+}  // namespace
+
+// ---- H2Front
+
+struct H2Front::Impl {
+  H2FrontOptions options;
+  std::unique_ptr<grpc::GenericStub> stub;
+  InFlight in_flight;
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> next_loop{0};
+  std::mutex stop_mu;
+  bool stopped = false;  // guarded by stop_mu
+};
+
+H2Front::H2Front(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
+  if (options.kv == nullptr || options.channel == nullptr) {
+    return Status::InvalidArgument("the HTTP/2 front needs the KV handler and the gRPC channel");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->stub = std::make_unique<grpc::GenericStub>(options.channel);
+  const FrontContext context{&impl->options, impl->stub.get(), &impl->in_flight};
+  for (int i = 0; i < std::max(1, options.threads); ++i) {
+    impl->loops.push_back(std::make_unique<Loop>(context));
+  }
+  for (auto& loop : impl->loops) impl->threads.emplace_back([raw = loop.get()] { raw->Run(); });
+  return std::unique_ptr<H2Front>(new H2Front(std::move(impl)));
+}
+
+H2Front::~H2Front() { Stop(); }
+
+void H2Front::Adopt(int fd) {
+  Loop& loop = *impl_->loops[impl_->next_loop++ % impl_->loops.size()];
+  if (!loop.mailbox()->Post([fd](Loop& l) { l.AddConnection(fd); })) ::close(fd);
+}
+
+void H2Front::Stop() {
+  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  for (auto& loop : impl_->loops) {
+    loop->mailbox()->Post([](Loop& l) { l.RequestStop(); });
+  }
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  // Relayed calls were cancelled with their connections; native ones end
+  // when the member answers them (as gRPC's server waits for its handlers).
+  impl_->in_flight.WaitIdle();
+  for (auto& loop : impl_->loops) loop->mailbox()->Close();
+}
+
+}  // namespace etcdpp::api

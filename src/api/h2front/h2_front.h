@@ -1,0 +1,78 @@
+// The experimental HTTP/2 front of the client port (--experimental-h2-front,
+// off by default; docs/grpc_floor.md says why and what it measured).
+//
+// With it on, the client port's listener hands every plaintext HTTP/2
+// (gRPC) connection here instead of to gRPC C++. The front is an nghttp2
+// server speaking gRPC's wire format (grpc_wire.h) that serves
+// etcdserverpb.KV's unary methods (Range, Put, DeleteRange, Txn, Compact)
+// itself, through the same KvHandler as the gRPC KV service, and relays
+// every other stream of the same connection to the member's gRPC server
+// over its in-process channel (forwarder.h). TLS connections stay on gRPC.
+//
+// Threads: `threads` event loops (epoll), each owning the connections it
+// was given (round robin) and every nghttp2 session on them; nothing of a
+// connection is touched by another thread. Answers produced elsewhere (the
+// apply thread for writes, the read pool, gRPC's threads for relayed
+// streams) reach the owning loop through its mailbox: a queue under a mutex
+// and an eventfd written only when the queue turns non-empty, so a batch
+// of answers costs the loop one wake-up.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace etcdpp::api {
+
+class KvHandler;
+
+struct H2FrontOptions {
+  // Serves the KV methods; outlives the front.
+  const KvHandler* kv = nullptr;
+  // The member's gRPC server, in process: every other method goes there.
+  std::shared_ptr<grpc::Channel> channel;
+  // The largest message accepted (as the gRPC server's max receive size);
+  // beyond it a call fails with RESOURCE_EXHAUSTED as from gRPC.
+  uint32_t max_receive_message_bytes = 4 << 20;
+  int threads = 1;
+  // Told of every KV call the front answered itself (path, code, time from
+  // its first header to its status), for the grpc_server_* metrics the
+  // gRPC interceptor keeps for the rest. May be empty. Called on the loops.
+  std::function<void(std::string_view path, grpc::StatusCode code,
+                     std::chrono::steady_clock::duration elapsed)>
+      record_native_call;
+};
+
+class H2Front {
+ public:
+  static Result<std::unique_ptr<H2Front>> Start(const H2FrontOptions& options);
+  // Stop(), if not done.
+  ~H2Front();
+
+  // Takes over connected socket `fd` (its first bytes still unread), from
+  // any thread. After Stop() it is closed at once.
+  void Adopt(int fd);
+
+  // Closes every connection, cancels the relayed calls and waits until
+  // every call in flight (native or relayed) has let go of the front. Call
+  // it before the gRPC server shuts down.
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit H2Front(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace etcdpp::api

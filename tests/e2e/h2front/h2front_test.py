@@ -1,0 +1,321 @@
+#!/usr/bin/python3
+"""etcdctl 3.4 and python etcd3 against etcdpp with --experimental-h2-front.
+
+Every client connection then goes to the HTTP/2 front: KV calls are served
+by it, everything else (Watch, LeaseKeepAlive, Lease, Cluster, Maintenance,
+Auth) is relayed to gRPC on the same connection. Checks, in order:
+
+  1. parity: one etcdctl session (put, get --prefix, txn, del, errors) on a
+     fresh member with the front and on a fresh member without it gives the
+     same exit statuses, outputs and gRPC errors (ids and terms masked);
+  2. what the front relays: watch, lease grant / keep-alive --once /
+     timetolive, member list, endpoint status, auth enable with a user,
+     a role and a token (a refused write, a granted one, auth disable);
+  3. python etcd3 (grpcio): KV, a watch, a lease refresh, members, status,
+     a transaction, an oversized put (its gRPC error), an unknown method
+     (UNIMPLEMENTED from gRPC, relayed), and a 0x00/UTF-8 key;
+  4. the front is refused with an https client URL.
+Prints "N passed, N failed"; exits non-zero on any failure.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cluster  # noqa: E402
+
+FRONT = "--experimental-h2-front"
+
+
+def _ignore_watcher_after_close(args, default=threading.excepthook):
+    """python-etcd3 0.12's watcher thread re-opens its stream until the
+    client is closed, then dies with "Channel closed": not a failure."""
+    if (args.thread is not None and args.thread.name.startswith("etcd3_watch_")
+            and isinstance(args.exc_value, ValueError)):
+        return
+    default(args)
+
+
+threading.excepthook = _ignore_watcher_after_close
+
+PARITY_STEPS = [
+    ("put", "foo", "bar"),
+    ("put", "foo1", "bar1"),
+    ("put", "fop", "x", "--prev-kv"),
+    ("put", "foo", "bar2", "--prev-kv", "-w", "json"),
+    ("get", "--prefix", "fo"),
+    ("get", "--prefix", "fo", "-w", "json"),
+    ("get", "foo", "--consistency", "s", "-w", "json"),
+    ("get", "foo", "--rev", "1000"),
+    ("txn", "-w", "json"),
+    ("del", "foo1"),
+    ("del", "fo", "--prefix", "--prev-kv"),
+    ("put", "", "v"),
+    ("compaction", "3"),
+    ("get", "foo", "--rev", "2"),
+    ("get", "", "--from-key", "-w", "json"),
+]
+TXN_STDIN = 'value("foo") = "bar2"\n\nput foo txn-ok\nget fop\n\nput foo txn-failed\n\n'
+
+_MASKS = [
+    (re.compile(r'"(cluster_id|member_id|raft_term)":\d+'), r'"\1":<masked>'),
+]
+_GRPC_ERROR = re.compile(r'rpc error: code = (\w+) desc = ([^"]*)')
+
+
+def mask(text):
+    for pattern, repl in _MASKS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def errors_of(stderr):
+    kept = set()
+    for line in stderr.splitlines():
+        if line.startswith("Error:"):
+            kept.add(line)
+        m = _GRPC_ERROR.search(line)
+        if m:
+            kept.add(f"grpc {m.group(1)}: {m.group(2)}")
+    return sorted(kept)
+
+
+def run_parity_session(server, extra_flags):
+    out = []
+    with cluster.Cluster(server, size=1, extra_flags=extra_flags) as c:
+        for step in PARITY_STEPS:
+            stdin = TXN_STDIN if step[0] == "txn" else None
+            r = c.etcdctl(*step, stdin=stdin)
+            out.append((step, r.returncode, mask(r.stdout), errors_of(r.stderr)))
+    return out
+
+
+def check_parity(server, check):
+    with_front = run_parity_session(server, [FRONT])
+    without = run_parity_session(server, [])
+    for (step, rc, stdout, errs), (_, rc0, stdout0, errs0) in zip(with_front, without):
+        check((rc, stdout, errs) == (rc0, stdout0, errs0),
+              f"etcdctl {' '.join(step)}: front gave rc={rc} {stdout!r} {errs}, "
+              f"gRPC gave rc={rc0} {stdout0!r} {errs0}")
+    # The session did exercise errors, so parity covers error framing.
+    errors = [e for _, _, _, errs in with_front for e in errs]
+    check(any("key is not provided" in e for e in errors), f"no empty-key error in {errors}")
+    check(any("future revision" in e for e in errors), f"no future-revision error in {errors}")
+    check(any("has been compacted" in e for e in errors), f"no compacted error in {errors}")
+
+
+def expect(check, r, what, *substrings, ok=True):
+    text = r.stdout + r.stderr
+    good = (r.returncode == 0) == ok and all(s in text for s in substrings)
+    check(good, f"{what}: rc={r.returncode} stdout={r.stdout!r} stderr={r.stderr[-400:]!r}")
+    return good
+
+
+def check_relayed_with_etcdctl(c, check):
+    # A watch: its stream stays open on the connection while puts are served.
+    watch = subprocess.Popen([cluster.ETCDCTL, "--endpoints", c.members[0].endpoint,
+                              "watch", "w", "--prefix"], env=cluster.etcdctl_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(watch.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
+    try:
+        # The watch is registered once a put made after it shows up: keep
+        # writing w1 (bounded) until the watcher prints it.
+        def seen(value):
+            return lambda: any(line.strip() == value for line in lines)
+        for n in range(40):
+            c.etcdctl("put", "w1", f"v{n}", check=True)
+            try:
+                cluster.wait_until(seen("w1"), 0.5, what="the watch's first event")
+                break
+            except TimeoutError:
+                continue
+        c.etcdctl("put", "w2", "last", check=True)
+        cluster.wait_until(seen("last"), 10, what="the watch's event for w2")
+    except TimeoutError as e:
+        check(False, f"watch through the front: {e}; got {lines!r}")
+    finally:
+        watch.terminate()
+        watch.wait(5)
+
+    grant = c.etcdctl("lease", "grant", "60")
+    if expect(check, grant, "lease grant", "granted with TTL(60s)"):
+        lease = grant.stdout.split()[1]
+        expect(check, c.etcdctl("lease", "keep-alive", "--once", lease), "lease keep-alive --once",
+               f"lease {lease} keepalived with TTL(60)")
+        expect(check, c.etcdctl("put", "leased", "v", "--lease", lease), "put --lease", "OK")
+        expect(check, c.etcdctl("lease", "timetolive", lease, "--keys"), "lease timetolive",
+               "attached keys([leased])")
+        expect(check, c.etcdctl("lease", "revoke", lease), "lease revoke", "revoked")
+        expect(check, c.etcdctl("get", "leased"), "get after revoke")
+        check(c.etcdctl("get", "leased").stdout == "", "a revoked lease's key is gone")
+    expect(check, c.etcdctl("member", "list"), "member list", "started, m0,",
+           c.members[0].client_url)
+    expect(check, c.etcdctl("endpoint", "status"), "endpoint status", "3.4.0", "true")
+    expect(check, c.etcdctl("endpoint", "health"), "endpoint health", "is healthy")
+
+    # Auth: users, roles and the token every later call carries as metadata.
+    for args, out in [(("user", "add", "root:rootpw"), "User root created"),
+                      (("role", "add", "app"), "Role app created"),
+                      (("role", "grant-permission", "app", "readwrite", "app/", "--prefix"),
+                       "Role app updated"),
+                      (("user", "add", "alice:alicepw"), "User alice created"),
+                      (("user", "grant-role", "alice", "app"), "Role app is granted to user alice"),
+                      (("auth", "enable"), "Authentication Enabled")]:
+        expect(check, c.etcdctl(*args), "etcdctl " + " ".join(args), out)
+    expect(check, c.etcdctl("--user", "alice:alicepw", "put", "app/x", "1"), "granted put", "OK")
+    expect(check, c.etcdctl("--user", "alice:alicepw", "get", "app/x"), "granted get", "app/x\n1")
+    expect(check, c.etcdctl("--user", "alice:alicepw", "put", "other", "1"), "refused put",
+           "etcdserver: permission denied", ok=False)
+    expect(check, c.etcdctl("put", "app/y", "1"), "put without a user",
+           "etcdserver: user name is empty", ok=False)
+    expect(check, c.etcdctl("--user", "alice:wrong", "get", "app/x"), "a wrong password",
+           "etcdserver: authentication failed, invalid user ID or password", ok=False)
+    expect(check, c.etcdctl("--user", "alice:alicepw", "user", "list"), "alice is no admin",
+           "etcdserver: permission denied", ok=False)
+    expect(check, c.etcdctl("--user", "root:rootpw", "user", "list"), "root lists users",
+           "alice", "root")
+    expect(check, c.etcdctl("--user", "root:rootpw", "auth", "disable"), "auth disable",
+           "Authentication Disabled")
+
+
+def check_python_etcd3(c, check):
+    import grpc
+    from etcd3 import etcdrpc
+    client = c.client()
+    client.put("py/a", "1")
+    client.put(b"py/\x00\xc3\xa9", b"\x00binary")
+    value, meta = client.get("py/a")
+    check(value == b"1" and meta.version == 1, f"get py/a: {value!r}")
+    got = sorted(k.key for _, k in client.get_prefix("py/"))
+    check(got == [b"py/\x00\xc3\xa9", b"py/a"], f"get_prefix py/: {got!r}")
+
+    events, cancel = client.watch("py/w")
+    client.put("py/w", "seen")
+    event = next(events)
+    cancel()
+    check(event.value == b"seen", f"python watch event: {event!r}")
+
+    lease = client.lease(30)
+    check(lease.refresh()[0].TTL == 30, "lease refresh through the front")
+    lease.revoke()
+    check([m.name for m in client.members] == ["m0"], "members through the front")
+    check(client.status().version == "3.4.0", "status through the front")
+    ok, _ = client.transaction(compare=[client.transactions.value("py/a") == "1"],
+                               success=[client.transactions.put("py/a", "2")], failure=[])
+    check(ok and client.get("py/a")[0] == b"2", "transaction through the front")
+
+    # Over --max-request-bytes but under gRPC's receive limit: etcd's error.
+    try:
+        client.put("py/big", "x" * (1700 * 1024))
+        check(False, "an oversized put succeeded")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT
+              and e.details() == "etcdserver: request is too large",
+              f"oversized put: {e.code()} {e.details()!r}")
+    # Over gRPC's receive limit (1.5 MiB + 512 KiB): the transport's error.
+    try:
+        client.put("py/huge", "x" * (3 * 1024 * 1024))
+        check(False, "a put beyond the receive limit succeeded")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED,
+              f"put beyond the receive limit: {e.code()} {e.details()!r}")
+
+    # An error whose message needs percent-encoding (non-ASCII in it is
+    # not etcd's; a lease not found is plain ASCII but goes through the relay).
+    try:
+        client.leasestub.LeaseRevoke(etcdrpc.LeaseRevokeRequest(ID=0x7654321), 5)
+        check(False, "revoking a missing lease succeeded")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.NOT_FOUND
+              and e.details() == "etcdserver: requested lease not found",
+              f"relayed error: {e.code()} {e.details()!r}")
+    channel = grpc.insecure_channel(c.members[0].endpoint)
+    try:
+        call = channel.unary_unary("/etcdserverpb.KV/NoSuchMethod")
+        call(b"", timeout=5)
+        check(False, "an unknown method succeeded")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.UNIMPLEMENTED, f"unknown method: {e.code()}")
+    finally:
+        channel.close()
+
+
+def check_metrics(c, check):
+    """KV calls the front answers count in the same grpc_server_* series as
+    the calls it relays (which gRPC's interceptor counts)."""
+    import urllib.request
+    with urllib.request.urlopen(c.members[0].client_url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+
+    def value(name, **labels):
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in text.splitlines():
+            if line.startswith(name + "{" + wanted + "}"):
+                return float(line.split()[-1])
+        return 0.0
+
+    kv = {"grpc_service": "etcdserverpb.KV", "grpc_type": "unary"}
+    check(value("grpc_server_handled_total", grpc_code="OK", grpc_method="Put", **kv) >= 3,
+          "native Puts counted in grpc_server_handled_total")
+    check(value("grpc_server_handled_total", grpc_code="PermissionDenied", grpc_method="Put",
+                **kv) >= 1, "a refused native Put counted with its code")
+    check(value("grpc_server_started_total", grpc_method="Range", **kv) >= 1,
+          "native Ranges counted in grpc_server_started_total")
+    check(value("grpc_server_handled_total", grpc_code="OK", grpc_method="MemberList",
+                grpc_service="etcdserverpb.Cluster", grpc_type="unary") >= 1,
+          "relayed MemberList counted")
+
+
+def check_refused_with_tls(server, check):
+    # No certificate is needed: the flag is refused before any is loaded.
+    port = cluster.free_port()
+    peer = cluster.free_port()
+    data_dir = tempfile.mkdtemp(prefix="etcdpp-h2front-tls-")
+    r = subprocess.run([server, "--data-dir", data_dir,
+                        "--listen-client-urls", f"https://127.0.0.1:{port}",
+                        "--advertise-client-urls", f"https://127.0.0.1:{port}",
+                        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                        "--initial-cluster", f"default=http://127.0.0.1:{peer}",
+                        "--auto-tls", FRONT], capture_output=True, text=True, timeout=30)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    check(r.returncode != 0 and "--experimental-h2-front serves plaintext client URLs only"
+          in r.stdout + r.stderr, f"https with the front: rc={r.returncode} {r.stderr[-300:]!r}")
+
+
+class CountedChecks(cluster.Checks):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __call__(self, ok, what):
+        self.count += 1
+        return super().__call__(ok, what)
+
+
+def main():
+    args = cluster.server_arg_parser(__doc__.splitlines()[0]).parse_args()
+    server = os.path.abspath(args.server)
+    check = CountedChecks()
+    check_parity(server, check)
+    with cluster.Cluster(server, size=1, keep=args.keep, extra_flags=[FRONT]) as c:
+        check_relayed_with_etcdctl(c, check)
+        check_python_etcd3(c, check)
+        check_metrics(c, check)
+        code = check.exit_code(c, "etcdctl and python etcd3 through the HTTP/2 front")
+    check_refused_with_tls(server, check)
+    print(f"{check.count - len(check.failures)} passed, {len(check.failures)} failed")
+    return 1 if check.failures or code else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,467 @@
+// The experimental HTTP/2 front (api/h2front) as a gRPC C++ client sees it:
+// a real gRPC channel over a socketpair whose other end the front adopted.
+// KV calls are served by the front through KvHandler (against a fake
+// member); every other method is relayed to a gRPC server in process,
+// here a generic echo service that also reports the metadata it got.
+// Checks the wire (framing, status, percent-encoded messages, binary
+// metadata both ways, limits) and that the two paths answer alike.
+#include "api/h2front/h2_front.h"
+
+#include <grpcpp/create_channel_posix.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "api/h2front/grpc_wire.h"
+#include "api/kv_handler.h"
+#include "api/read_executor.h"
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "unit/api/fake_member.h"
+
+namespace etcdpp::api {
+namespace {
+
+using testing::Context;
+using testing::FakeMember;
+
+// ---- grpc_wire.h
+
+TEST(GrpcWireTest, MessagesAreFramedAndCutBack) {
+  std::string body;
+  h2front::AppendFramedMessage("abc", &body);
+  h2front::AppendFramedMessage("", &body);
+  ASSERT_EQ(body, std::string("\0\0\0\0\3abc\0\0\0\0\0", 13));
+  auto first = h2front::CutMessage(body, 100);
+  ASSERT_EQ(first.result, h2front::MessageCut::Result::kMessage);
+  EXPECT_EQ(first.payload, "abc");
+  EXPECT_EQ(first.consumed, 8u);
+  auto second = h2front::CutMessage(std::string_view(body).substr(8), 100);
+  ASSERT_EQ(second.result, h2front::MessageCut::Result::kMessage);
+  EXPECT_EQ(second.payload, "");
+  EXPECT_EQ(h2front::CutMessage(std::string_view(body).substr(0, 7), 100).result,
+            h2front::MessageCut::Result::kIncomplete);
+  EXPECT_EQ(h2front::CutMessage(std::string_view(body).substr(0, 4), 100).result,
+            h2front::MessageCut::Result::kIncomplete);
+  EXPECT_EQ(h2front::CutMessage(body, 2).result, h2front::MessageCut::Result::kTooLarge);
+  EXPECT_EQ(h2front::CutMessage(std::string("\1\0\0\0\0", 5), 100).result,
+            h2front::MessageCut::Result::kCompressed);
+}
+
+TEST(GrpcWireTest, GrpcMessageIsPercentEncoded) {
+  const std::string text = "etcdserver: 100% \xc3\xbc\n";
+  const std::string encoded = h2front::PercentEncode(text);
+  EXPECT_EQ(encoded, "etcdserver: 100%25 %C3%BC%0A");
+  EXPECT_EQ(h2front::PercentDecode(encoded), text);
+  EXPECT_EQ(h2front::PercentDecode("50%"), "50%");  // a broken escape stays
+}
+
+TEST(GrpcWireTest, TimeoutsParseInEveryUnit) {
+  using std::chrono::nanoseconds;
+  EXPECT_EQ(h2front::ParseGrpcTimeout("5S"), nanoseconds(5'000'000'000));
+  EXPECT_EQ(h2front::ParseGrpcTimeout("1H"), nanoseconds(3'600'000'000'000));
+  EXPECT_EQ(h2front::ParseGrpcTimeout("2M"), nanoseconds(120'000'000'000));
+  EXPECT_EQ(h2front::ParseGrpcTimeout("250m"), nanoseconds(250'000'000));
+  EXPECT_EQ(h2front::ParseGrpcTimeout("7u"), nanoseconds(7'000));
+  EXPECT_EQ(h2front::ParseGrpcTimeout("99999999n"), nanoseconds(99'999'999));
+  EXPECT_FALSE(h2front::ParseGrpcTimeout("123456789S"));  // 9 digits: too many
+  EXPECT_FALSE(h2front::ParseGrpcTimeout("S"));
+  EXPECT_FALSE(h2front::ParseGrpcTimeout("10x"));
+  EXPECT_FALSE(h2front::ParseGrpcTimeout("-1S"));
+}
+
+TEST(GrpcWireTest, BinaryHeadersAreBase64PaddedOrNot) {
+  const std::string bytes("\0\xff\x10k", 4);
+  EXPECT_EQ(h2front::EncodeBinaryHeader(bytes), "AP8Qaw==");
+  EXPECT_EQ(h2front::DecodeBinaryHeader("AP8Qaw=="), bytes);
+  EXPECT_EQ(h2front::DecodeBinaryHeader("AP8Qaw"), bytes);
+  EXPECT_EQ(h2front::DecodeBinaryHeader(""), "");
+  EXPECT_FALSE(h2front::DecodeBinaryHeader("A*8Q"));
+  EXPECT_FALSE(h2front::DecodeBinaryHeader("AP8Qa"));
+}
+
+// ---- the front, end to end
+
+// Methods the relay target answers (anything else is UNIMPLEMENTED):
+//   /test.Echo/Stream  every message back, in order; then OK. Its initial
+//                      metadata echoes the client's "token", "who-bin" and
+//                      whether the call had a deadline.
+//   /test.Echo/Fail    no message; FAILED_PRECONDITION with a message that
+//                      needs percent-encoding and a binary trailer.
+class EchoService final : public grpc::CallbackGenericService {
+ public:
+  static constexpr char kFailMessage[] = "refused: 100% sure \xc3\xbc";
+  static inline const std::string kTrailerBytes = std::string("\0\x01\xfe", 3);
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    if (ctx->method() == "/test.Echo/Stream") return new Echo(ctx);
+    if (ctx->method() == "/test.Echo/Fail") return new Fail(ctx);
+    return CallbackGenericService::CreateReactor(ctx);
+  }
+
+ private:
+  class Echo final : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit Echo(grpc::GenericCallbackServerContext* ctx) {
+      const auto& md = ctx->client_metadata();
+      for (const char* name : {"token", "who-bin"}) {
+        auto it = md.find(name);
+        if (it != md.end()) {
+          ctx->AddInitialMetadata(std::string("echo-") + name,
+                                  std::string(it->second.data(), it->second.size()));
+        }
+      }
+      const bool deadline = ctx->deadline() != std::chrono::system_clock::time_point::max();
+      ctx->AddInitialMetadata("had-deadline", deadline ? "yes" : "no");
+      StartSendInitialMetadata();
+      StartRead(&message_);
+    }
+    void OnSendInitialMetadataDone(bool) override {}
+    void OnReadDone(bool ok) override {
+      if (!ok) return Finish(grpc::Status::OK);
+      StartWrite(&message_);
+    }
+    void OnWriteDone(bool ok) override {
+      if (!ok) return Finish(grpc::Status::CANCELLED);
+      StartRead(&message_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    grpc::ByteBuffer message_;
+  };
+
+  class Fail final : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit Fail(grpc::GenericCallbackServerContext* ctx) {
+      ctx->AddTrailingMetadata("detail-bin", kTrailerBytes);
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, kFailMessage));
+    }
+    void OnDone() override { delete this; }
+  };
+};
+
+constexpr uint32_t kMaxReceive = 64 * 1024;
+
+class H2FrontTest : public ::testing::Test {
+ protected:
+  H2FrontTest() : reads_(1), handler_(&member_, &member_, &member_, &reads_) {
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(&echo_);
+    relay_target_ = builder.BuildAndStart();
+    H2FrontOptions options;
+    options.kv = &handler_;
+    options.channel = relay_target_->InProcessChannel(grpc::ChannelArguments());
+    options.max_receive_message_bytes = kMaxReceive;
+    options.threads = 2;
+    auto front = H2Front::Start(options);
+    EXPECT_TRUE(front.ok());
+    front_ = std::move(*front);
+    channel_ = Connect();
+    kv_ = etcdserverpb::KV::NewStub(channel_);
+  }
+  ~H2FrontTest() override {
+    kv_.reset();
+    channel_.reset();
+    front_->Stop();
+    relay_target_->Shutdown();
+  }
+
+  // A gRPC client connection whose server end the front adopted.
+  std::shared_ptr<grpc::Channel> Connect() {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    front_->Adopt(fds[0]);
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(-1);
+    return grpc::CreateCustomInsecureChannelFromFd("h2front-test", fds[1], args);
+  }
+
+  grpc::Status Put(const std::string& key, const std::string& value,
+                   etcdserverpb::PutResponse* response, grpc::ClientContext* context) {
+    etcdserverpb::PutRequest request;
+    request.set_key(key);
+    request.set_value(value);
+    return kv_->Put(context, request, response);
+  }
+
+  // One relayed bidi call: sends `messages`, half-closes, reads until the end.
+  struct RelayResult {
+    grpc::Status status;
+    std::vector<std::string> replies;
+    std::multimap<std::string, std::string> initial;
+    std::multimap<std::string, std::string> trailing;
+  };
+  RelayResult Relay(const std::string& method, const std::vector<std::string>& messages,
+                    grpc::ClientContext* context) {
+    grpc::GenericStub stub(channel_);
+    grpc::CompletionQueue cq;
+    auto call = stub.PrepareCall(context, method, &cq);
+    void* tag;
+    bool ok;
+    auto step = [&](void* expected) {
+      EXPECT_TRUE(cq.Next(&tag, &ok));
+      EXPECT_EQ(tag, expected);
+      return ok;
+    };
+    call->StartCall(reinterpret_cast<void*>(1));
+    step(reinterpret_cast<void*>(1));
+    for (const std::string& m : messages) {
+      grpc::Slice slice(m);
+      grpc::ByteBuffer buffer(&slice, 1);
+      call->Write(buffer, reinterpret_cast<void*>(2));
+      step(reinterpret_cast<void*>(2));
+    }
+    call->WritesDone(reinterpret_cast<void*>(3));
+    step(reinterpret_cast<void*>(3));
+    RelayResult result;
+    for (;;) {
+      grpc::ByteBuffer buffer;
+      call->Read(&buffer, reinterpret_cast<void*>(4));
+      if (!step(reinterpret_cast<void*>(4))) break;
+      std::vector<grpc::Slice> slices;
+      EXPECT_TRUE(buffer.Dump(&slices).ok());
+      std::string reply;
+      for (const auto& s : slices) reply.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      result.replies.push_back(reply);
+    }
+    call->Finish(&result.status, reinterpret_cast<void*>(5));
+    step(reinterpret_cast<void*>(5));
+    for (const auto& [k, v] : context->GetServerInitialMetadata()) {
+      result.initial.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    }
+    for (const auto& [k, v] : context->GetServerTrailingMetadata()) {
+      result.trailing.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+    }
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    return result;
+  }
+
+  FakeMember member_;
+  ReadExecutor reads_;
+  KvHandler handler_;
+  EchoService echo_;
+  std::unique_ptr<grpc::Server> relay_target_;
+  std::unique_ptr<H2Front> front_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<etcdserverpb::KV::Stub> kv_;
+};
+
+TEST_F(H2FrontTest, KvCallsAreServedWithTheMembersHeader) {
+  etcdserverpb::PutResponse put;
+  ASSERT_TRUE(Put("k", "v", &put, Context().get()).ok());
+  EXPECT_EQ(member_.proposals.get(), 1);
+  EXPECT_EQ(put.header().cluster_id(), 0xccu);
+  EXPECT_EQ(put.header().member_id(), 0xaau);
+  EXPECT_EQ(put.header().revision(), 2);
+
+  for (bool serializable : {true, false}) {
+    etcdserverpb::RangeRequest range;
+    range.set_key("k");
+    range.set_serializable(serializable);
+    etcdserverpb::RangeResponse got;
+    ASSERT_TRUE(kv_->Range(Context().get(), range, &got).ok());
+    ASSERT_EQ(got.kvs_size(), 1);
+    EXPECT_EQ(got.kvs(0).value(), "v");
+    EXPECT_EQ(got.header().revision(), 2);
+  }
+
+  etcdserverpb::TxnRequest txn;
+  auto* cmp = txn.add_compare();
+  cmp->set_key("k");
+  cmp->set_target(etcdserverpb::Compare::VALUE);
+  cmp->set_value("v");
+  txn.add_success()->mutable_request_delete_range()->set_key("k");
+  etcdserverpb::TxnResponse txn_response;
+  ASSERT_TRUE(kv_->Txn(Context().get(), txn, &txn_response).ok());
+  EXPECT_TRUE(txn_response.succeeded());
+  EXPECT_EQ(txn_response.responses(0).response_delete_range().deleted(), 1);
+}
+
+TEST_F(H2FrontTest, KvErrorsCarryEtcdsCodesAndMessages) {
+  etcdserverpb::PutResponse put;
+  grpc::Status st = Put("", "v", &put, Context().get());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "etcdserver: key is not provided");
+
+  member_.propose_error = Status(Code::kTimeout);
+  st = Put("k", "v", &put, Context().get());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(st.error_message(), "etcdserver: request timed out");
+  member_.propose_error = std::nullopt;
+
+  member_.leader = 0;
+  etcdserverpb::RangeRequest range;
+  range.set_key("k");
+  etcdserverpb::RangeResponse got;
+  st = kv_->Range(Context(/*require_leader=*/true).get(), range, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(st.error_message(), "etcdserver: no leader");
+  member_.leader = 1;
+
+  // A fence needs both entries (write_fence.h); the refusal is the handler's.
+  grpc::ClientContext fenced;
+  fenced.AddMetadata("etcdpp-fence-key-bin", std::string("lock\0key", 8));
+  st = Put("k", "v", &put, &fenced);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("needs both"), std::string::npos) << st.error_message();
+}
+
+TEST_F(H2FrontTest, MessagesAboveTheReceiveLimitAreRefusedAsByGrpc) {
+  etcdserverpb::PutResponse put;
+  grpc::Status st = Put("k", std::string(kMaxReceive + 10, 'x'), &put, Context().get());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message().rfind("Received message larger than max (", 0), 0u)
+      << st.error_message();
+  EXPECT_EQ(member_.proposals.get(), 0);
+  // The connection still serves.
+  EXPECT_TRUE(Put("k", "v", &put, Context().get()).ok());
+}
+
+TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
+  grpc::ClientContext context;
+  context.AddMetadata("token", "tok123");
+  context.AddMetadata("who-bin", std::string("\0\x7f\xff", 3));
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::vector<std::string> messages = {"one", std::string(48 * 1024, 'b'), "", "three"};
+  RelayResult result = Relay("/test.Echo/Stream", messages, &context);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.replies, messages);
+  auto value = [&](const std::string& name) {
+    auto it = result.initial.find(name);
+    return it == result.initial.end() ? std::string("<none>") : it->second;
+  };
+  EXPECT_EQ(value("echo-token"), "tok123");
+  EXPECT_EQ(value("echo-who-bin"), std::string("\0\x7f\xff", 3));
+  EXPECT_EQ(value("had-deadline"), "yes");
+}
+
+TEST_F(H2FrontTest, RelayedErrorsKeepTheirCodeMessageAndTrailers) {
+  grpc::ClientContext context;
+  RelayResult result = Relay("/test.Echo/Fail", {"ignored"}, &context);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(result.status.error_message(), EchoService::kFailMessage);
+  EXPECT_TRUE(result.replies.empty());
+  auto it = result.trailing.find("detail-bin");
+  ASSERT_NE(it, result.trailing.end());
+  EXPECT_EQ(it->second, EchoService::kTrailerBytes);
+
+  grpc::ClientContext unknown;
+  result = Relay("/test.Echo/Nothing", {}, &unknown);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(H2FrontTest, ManyConnectionsAndConcurrentCallsShareTheLoops) {
+  // The fake member applies one proposal at a time: one put, then
+  // concurrent serializable reads (served on the loops) and relayed calls.
+  etcdserverpb::PutResponse put;
+  ASSERT_TRUE(Put("shared", "v", &put, Context().get()).ok());
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 4; ++i) channels.push_back(Connect());
+  std::vector<std::thread> clients;
+  std::atomic<int> reads_ok{0};
+  std::atomic<int> relays_ok{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      const auto& channel = channels[i % channels.size()];
+      auto stub = etcdserverpb::KV::NewStub(channel);
+      grpc::GenericStub relay(channel);
+      for (int j = 0; j < 25; ++j) {
+        etcdserverpb::RangeRequest range;
+        range.set_key("shared");
+        range.set_serializable(true);
+        etcdserverpb::RangeResponse got;
+        if (stub->Range(Context().get(), range, &got).ok() && got.kvs_size() == 1) ++reads_ok;
+        grpc::Slice slice("ping" + std::to_string(j));
+        grpc::ByteBuffer request(&slice, 1);
+        grpc::ByteBuffer reply;
+        auto context = Context();
+        std::promise<grpc::Status> done;
+        relay.UnaryCall(context.get(), "/test.Echo/Stream", grpc::StubOptions(), &request, &reply,
+                        [&done](grpc::Status st) { done.set_value(st); });
+        if (done.get_future().get().ok()) ++relays_ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(reads_ok.load(), 200);
+  EXPECT_EQ(relays_ok.load(), 200);
+}
+
+// A read barrier that holds every linearizable read until released.
+class HeldBarrier final : public server::ReadBarrier {
+ public:
+  void WaitLinearizable(server::ReadCallback done) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.push_back(std::move(done));
+  }
+  size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
+  }
+  void ReleaseAll() {
+    std::vector<server::ReadCallback> released;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released.swap(held_);
+    }
+    for (auto& done : released) done(Status::OK());
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<server::ReadCallback> held_;
+};
+
+TEST(H2FrontDeadlineTest, ACallPastItsDeadlineFailsAndItsLateAnswerIsDropped) {
+  FakeMember member;
+  HeldBarrier barrier;
+  ReadExecutor reads(1);
+  KvHandler handler(&member, &barrier, &member, &reads);
+  EchoService echo;
+  grpc::ServerBuilder builder;
+  builder.RegisterCallbackGenericService(&echo);
+  auto target = builder.BuildAndStart();
+  H2FrontOptions options;
+  options.kv = &handler;
+  options.channel = target->InProcessChannel(grpc::ChannelArguments());
+  auto front = H2Front::Start(options);
+  ASSERT_TRUE(front.ok());
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  (*front)->Adopt(fds[0]);
+  auto channel = grpc::CreateInsecureChannelFromFd("h2front-deadline", fds[1]);
+  auto kv = etcdserverpb::KV::NewStub(channel);
+
+  etcdserverpb::RangeRequest linearizable;
+  linearizable.set_key("k");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  etcdserverpb::RangeResponse got;
+  grpc::Status st = kv->Range(&context, linearizable, &got);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(barrier.held(), 1u);
+
+  // The read completes after all: its answer has no stream left to go to.
+  barrier.ReleaseAll();
+  etcdserverpb::RangeRequest serializable;
+  serializable.set_key("k");
+  serializable.set_serializable(true);
+  EXPECT_TRUE(kv->Range(Context().get(), serializable, &got).ok());
+
+  // Stop waits for every native call: the released one has ended.
+  kv.reset();
+  channel.reset();
+  (*front)->Stop();
+  target->Shutdown();
+}
+
+}  // namespace
+}  // namespace etcdpp::api
