@@ -293,7 +293,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
       request->targetid(), timeout, [cluster, reactor, response](const etcdpp::Status& st) {
         if (st.ok()) {
           cluster->FillHeader(response->mutable_header());
-          response->mutable_header()->set_revision(cluster->store()->CurrentRevision());
+          response->mutable_header()->set_revision(cluster->revision());
         }
         reactor->Finish(ToGrpcStatus(st));
       });
