@@ -289,14 +289,14 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(
       context->deadline() - std::chrono::system_clock::now());
   if (client_left > std::chrono::milliseconds(0) && client_left < timeout) timeout = client_left;
   const server::ClusterView* cluster = cluster_;
-  admin_->MoveLeader(
-      request->targetid(), timeout, [cluster, reactor, response](const etcdpp::Status& st) {
-        if (st.ok()) {
-          cluster->FillHeader(response->mutable_header());
-          response->mutable_header()->set_revision(cluster->revision());
-        }
-        reactor->Finish(ToGrpcStatus(st));
-      });
+  admin_->MoveLeader(request->targetid(), timeout,
+                     [cluster, reactor, response](const etcdpp::Status& st) {
+                       if (st.ok()) {
+                         cluster->FillHeader(response->mutable_header());
+                         response->mutable_header()->set_revision(cluster->revision());
+                       }
+                       reactor->Finish(ToGrpcStatus(st));
+                     });
   return reactor;
 }
 

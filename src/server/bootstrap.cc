@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/coding.h"
@@ -169,36 +171,67 @@ class Bootstrapper {
   // who is in it and what this member's id is.
   Status JoinExisting(const std::vector<Member>& flagged) {
     const std::vector<std::string> own_urls = SortedUrls(options_.initial_advertise_peer_urls);
-    std::vector<std::string> remote_urls;
+    // Every other member is asked, all at once, and their answers are
+    // merged: one that has fallen behind may still list this member's URLs
+    // under an id the cluster has since removed (a member removed and added
+    // back a moment ago), and a member that starts under a removed id is
+    // refused by everyone and stops at once.
+    std::vector<std::future<Result<transport::PeerMembership>>> asks;
     for (const Member& m : flagged) {
       if (SortedUrls(m.peer_urls) == own_urls) continue;
-      remote_urls.insert(remote_urls.end(), m.peer_urls.begin(), m.peer_urls.end());
+      asks.push_back(std::async(std::launch::async, [this, urls = m.peer_urls] {
+        return options_.peer_network != nullptr
+                   ? options_.peer_network->FetchMembership(urls, RequestTimeout(options_))
+                   : transport::FetchMembership(urls, RequestTimeout(options_), options_.peer_tls);
+      }));
     }
-    if (remote_urls.empty()) {
+    if (asks.empty()) {
       return Status::InvalidArgument(
           "--initial-cluster-state=existing needs at least one other member in "
           "--initial-cluster to ask for the cluster");
     }
-    auto fetched =
-        options_.peer_network != nullptr
-            ? options_.peer_network->FetchMembership(remote_urls, RequestTimeout(options_))
-            : transport::FetchMembership(remote_urls, RequestTimeout(options_), options_.peer_tls);
-    if (!fetched.ok()) {
-      return Status::Unavailable("cannot fetch cluster info from peer urls: " +
-                                 fetched.status().message());
+    std::vector<std::pair<transport::PeerMembership, Membership>> answers;
+    std::string errors;
+    for (auto& ask : asks) {
+      Result<transport::PeerMembership> answer = ask.get();
+      if (!answer.ok()) {
+        errors += (errors.empty() ? "" : "; ") + answer.status().message();
+        continue;
+      }
+      auto membership = Membership::Decode(answer->membership);
+      if (!membership.ok()) return membership.status();
+      if (!answers.empty() && answers.front().first.cluster_id != answer->cluster_id) {
+        return Status::InvalidArgument(
+            "the members in --initial-cluster belong to different clusters");
+      }
+      answers.emplace_back(std::move(answer.value()), std::move(membership.value()));
     }
-    auto membership = Membership::Decode(fetched->membership);
-    if (!membership.ok()) return membership.status();
-    for (const Member& m : membership->List()) {
-      if (SortedUrls(m.peer_urls) == own_urls) out_.member_id = m.id;
+    if (answers.empty())
+      return Status::Unavailable("cannot fetch cluster info from peer urls: " + errors);
+    auto removed_anywhere = [&answers](uint64_t id) {
+      return std::any_of(answers.begin(), answers.end(),
+                         [id](const auto& a) { return a.second.IsRemoved(id); });
+    };
+    const std::pair<transport::PeerMembership, Membership>* fetched = nullptr;
+    for (const auto& answer : answers) {
+      for (const Member& m : answer.second.List()) {
+        if (SortedUrls(m.peer_urls) != own_urls || removed_anywhere(m.id)) continue;
+        out_.member_id = m.id;
+        fetched = &answer;
+      }
+      if (fetched != nullptr) break;
     }
-    if (out_.member_id == 0) {
+    if (fetched == nullptr) {
       return Status::InvalidArgument(
           "the cluster has no member with this member's peer URLs; run `member add` for it "
           "before starting it with --initial-cluster-state=existing");
     }
-    out_.cluster_id = fetched->cluster_id;
-    out_.initial_peers = membership->List();
+    std::vector<Member> peers;
+    for (const Member& m : fetched->second.List()) {
+      if (!removed_anywhere(m.id)) peers.push_back(m);
+    }
+    out_.cluster_id = fetched->first.cluster_id;
+    out_.initial_peers = std::move(peers);
     ETCDPP_RETURN_IF_ERROR(CreateWal());
     // Nothing to bootstrap: the leader sends the whole log, or a snapshot,
     // membership entries included.

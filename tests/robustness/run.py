@@ -1214,6 +1214,9 @@ def run_round(args, size, seed, seconds, out_dir):
         if fthread.is_alive():
             raise RuntimeError("fault injector stuck")
         log(f"faults done ({len(faults)}); healing")
+        # Kept in the summary even if healing fails: the last fault is
+        # usually what left a member unable to come back.
+        result["faults"] = faults
         heal_all(cl)
         time.sleep(1.0)  # traffic on the healed cluster
         stop.set()
