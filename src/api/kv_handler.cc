@@ -47,6 +47,46 @@ void ProposeFenced(server::Proposer* proposer, const server::ClusterView* cluste
                     });
 }
 
+// The sender of a write, once its credentials and its write fence (if it
+// sent one) have been read without error.
+Result<auth::AuthInfo> WriterOf(const auth::AuthStore* auth, const KvCallInfo& call) {
+  auto sender = SenderFrom(auth, call.credentials);
+  if (!sender.ok()) return sender.status();
+  if (!call.fence.ok()) return call.fence.status();
+  return sender;
+}
+
+// Where a kind of write request goes in a RequestOp and in a proposal, and
+// where its answer is in a ResponseOp: its protobuf accessors.
+template <typename Request, typename Response>
+struct WriteSlots {
+  Request* (etcdserverpb::RequestOp::*op)();
+  Request* (internalpb::InternalRaftRequest::*entry)();
+  Response* (etcdserverpb::ResponseOp::*answer)();
+};
+
+// Proposes a checked write: on its own or, when the call carries a fence,
+// nested in the fence's Txn, its answer taken back out of the Txn's.
+template <typename Request, typename Response>
+void ProposeWrite(server::Proposer* proposer, const server::ClusterView* cluster,
+                  const auth::AuthInfo& sender, const KvCallInfo& call, const Request& request,
+                  Response* response, WriteSlots<Request, Response> slots, KvDone done) {
+  if (*call.fence) {
+    etcdserverpb::RequestOp op;
+    *(op.*slots.op)() = request;
+    return ProposeFenced(
+        proposer, cluster, sender, **call.fence, std::move(op), response,
+        [answer = slots.answer](etcdserverpb::ResponseOp& in, Response* out) {
+          out->Swap((in.*answer)());
+        },
+        std::move(done));
+  }
+  internalpb::InternalRaftRequest proposal;
+  StampSender(sender, &proposal);
+  *(proposal.*slots.entry)() = request;
+  ProposeAndFinish(proposer, cluster, std::move(proposal), response, std::move(done));
+}
+
 // Runs `read` (it fills the response and returns a Status) when
 // serializable at once, or, if a write this member answered is still being
 // committed to the store, on the read pool once it is (so a client reads
@@ -128,23 +168,14 @@ void KvHandler::Put(const KvCallInfo& call, const etcdserverpb::PutRequest* requ
   Status st = CheckCall(*cluster_, call.requires_leader, LearnerServes::kNo);
   if (st.ok()) st = server::ValidatePut(*request);
   if (!st.ok()) return done(st);
-  auto sender = SenderFrom(auth_, call.credentials);
+  auto sender = WriterOf(auth_, call);
   if (!sender.ok()) return done(sender.status());
-  if (!call.fence.ok()) return done(call.fence.status());
-  if (*call.fence) {
-    etcdserverpb::RequestOp op;
-    *op.mutable_request_put() = *request;
-    return ProposeFenced(
-        proposer_, cluster_, *sender, **call.fence, std::move(op), response,
-        [](etcdserverpb::ResponseOp& answer, etcdserverpb::PutResponse* out) {
-          out->Swap(answer.mutable_response_put());
-        },
-        std::move(done));
-  }
-  internalpb::InternalRaftRequest proposal;
-  StampSender(*sender, &proposal);
-  *proposal.mutable_put() = *request;
-  ProposeAndFinish(proposer_, cluster_, std::move(proposal), response, std::move(done));
+  ProposeWrite(proposer_, cluster_, *sender, call, *request, response,
+               WriteSlots<etcdserverpb::PutRequest, etcdserverpb::PutResponse>{
+                   &etcdserverpb::RequestOp::mutable_request_put,
+                   &internalpb::InternalRaftRequest::mutable_put,
+                   &etcdserverpb::ResponseOp::mutable_response_put},
+               std::move(done));
 }
 
 void KvHandler::DeleteRange(const KvCallInfo& call, const etcdserverpb::DeleteRangeRequest* request,
@@ -152,23 +183,14 @@ void KvHandler::DeleteRange(const KvCallInfo& call, const etcdserverpb::DeleteRa
   Status st = CheckCall(*cluster_, call.requires_leader, LearnerServes::kNo);
   if (st.ok()) st = server::ValidateDeleteRange(*request);
   if (!st.ok()) return done(st);
-  auto sender = SenderFrom(auth_, call.credentials);
+  auto sender = WriterOf(auth_, call);
   if (!sender.ok()) return done(sender.status());
-  if (!call.fence.ok()) return done(call.fence.status());
-  if (*call.fence) {
-    etcdserverpb::RequestOp op;
-    *op.mutable_request_delete_range() = *request;
-    return ProposeFenced(
-        proposer_, cluster_, *sender, **call.fence, std::move(op), response,
-        [](etcdserverpb::ResponseOp& answer, etcdserverpb::DeleteRangeResponse* out) {
-          out->Swap(answer.mutable_response_delete_range());
-        },
-        std::move(done));
-  }
-  internalpb::InternalRaftRequest proposal;
-  StampSender(*sender, &proposal);
-  *proposal.mutable_delete_range() = *request;
-  ProposeAndFinish(proposer_, cluster_, std::move(proposal), response, std::move(done));
+  ProposeWrite(proposer_, cluster_, *sender, call, *request, response,
+               WriteSlots<etcdserverpb::DeleteRangeRequest, etcdserverpb::DeleteRangeResponse>{
+                   &etcdserverpb::RequestOp::mutable_request_delete_range,
+                   &internalpb::InternalRaftRequest::mutable_delete_range,
+                   &etcdserverpb::ResponseOp::mutable_response_delete_range},
+               std::move(done));
 }
 
 void KvHandler::Txn(const KvCallInfo& call, const etcdserverpb::TxnRequest* request,
@@ -176,23 +198,12 @@ void KvHandler::Txn(const KvCallInfo& call, const etcdserverpb::TxnRequest* requ
   Status st = CheckCall(*cluster_, call.requires_leader, LearnerServes::kNo);
   if (st.ok()) st = server::ValidateTxn(*request, static_cast<int>(cluster_->max_txn_ops()));
   if (!st.ok()) return done(st);
-  auto sender = SenderFrom(auth_, call.credentials);
+  auto sender = WriterOf(auth_, call);
   if (!sender.ok()) return done(sender.status());
-  if (!call.fence.ok()) return done(call.fence.status());
-  if (*call.fence) {
-    // Fenced as a whole, reads included: the fenced Txn nests it.
-    etcdserverpb::RequestOp op;
-    *op.mutable_request_txn() = *request;
-    return ProposeFenced(
-        proposer_, cluster_, *sender, **call.fence, std::move(op), response,
-        [](etcdserverpb::ResponseOp& answer, etcdserverpb::TxnResponse* out) {
-          out->Swap(answer.mutable_response_txn());
-        },
-        std::move(done));
-  }
-  if (server::IsReadOnlyTxn(*request)) {
-    // A read-only txn needs no log entry (etcd does the same); it is
-    // serializable only when each of its ranges is.
+  // A fenced txn is fenced as a whole, reads included: the fenced Txn nests
+  // it. An unfenced read-only txn needs no log entry (etcd does the same);
+  // it is serializable only when each of its ranges is.
+  if (!*call.fence && server::IsReadOnlyTxn(*request)) {
     const server::ClusterView* cluster = cluster_;
     const auth::AuthStore* auth = auth_;
     return ReadAndFinish(
@@ -208,10 +219,12 @@ void KvHandler::Txn(const KvCallInfo& call, const etcdserverpb::TxnRequest* requ
         },
         std::move(done));
   }
-  internalpb::InternalRaftRequest proposal;
-  StampSender(*sender, &proposal);
-  *proposal.mutable_txn() = *request;
-  ProposeAndFinish(proposer_, cluster_, std::move(proposal), response, std::move(done));
+  ProposeWrite(proposer_, cluster_, *sender, call, *request, response,
+               WriteSlots<etcdserverpb::TxnRequest, etcdserverpb::TxnResponse>{
+                   &etcdserverpb::RequestOp::mutable_request_txn,
+                   &internalpb::InternalRaftRequest::mutable_txn,
+                   &etcdserverpb::ResponseOp::mutable_response_txn},
+               std::move(done));
 }
 
 void KvHandler::Compact(const KvCallInfo& call, const etcdserverpb::CompactionRequest* request,
