@@ -38,7 +38,7 @@ the same flags, then in order:
 
     /usr/bin/python3 bench/scale.py --bench build/bin/etcdpp-bench \\
         --etcdpp build/bin/etcdpp [--etcd /usr/bin/etcd] [--keys 1000000] \\
-        [--json-out scale.json]
+        [--json-out scale.json] [--through counted]
 
 The 1-minute load average is printed with every number: on a shared machine
 wall times are noisy, CPU seconds less so.
@@ -400,6 +400,8 @@ def run_server(name, binary, args):
         channel.close()
         result["peak_before_restart"] = memory(member.pid)
         log(f"after the counted ranges: {result['peak_before_restart']}")
+        if args.through == "counted":
+            return result
         result["restart_after_load"] = measure_restart(args, c, log, "after the load")
         channel, stub = kv_stub(member.client_port)
         result["compaction"] = measure_compaction(args, stub, rpc, member, log)
@@ -457,8 +459,14 @@ def print_table(results):
     ]
     print()
     print(f"{'':<42}" + "".join(f"{r['server']:>12}" for r in results))
+    def cell(get, r):
+        try:
+            return get(r)
+        except KeyError:  # a phase left out with --through
+            return "-"
+
     for label, get in rows:
-        print(f"{label:<42}" + "".join(f"{get(r)!s:>12}" for r in results))
+        print(f"{label:<42}" + "".join(f"{cell(get, r)!s:>12}" for r in results))
 
 
 def main():
@@ -484,6 +492,8 @@ def main():
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024 ** 3)
     p.add_argument("--load-timeout", type=float, default=3600)
     p.add_argument("--json-out", help="also write all results as JSON here")
+    p.add_argument("--through", choices=["counted", "all"], default="all",
+                   help="stop each server after this phase (counted: load, size, ranges)")
     args = p.parse_args()
 
     servers = []

@@ -67,6 +67,10 @@ void ReaderSlotsObserved(const void* reader_pool) { TsanAcquire(reader_pool); }
 constexpr std::string_view kKeyTable = "key";
 constexpr std::string_view kRevTable = "rev";
 constexpr std::string_view kMetaTable = "meta";
+// One entry per key live at the store's revision: slot(k) -> empty. Counts
+// at the current revision walk it instead of `key` (docs/mvcc.md, "Counting
+// past the limit").
+constexpr std::string_view kLiveTable = "live";
 
 // meta names owned by mvcc.
 constexpr std::string_view kMetaRevision = "mvcc/revision";  // current || compacted
@@ -78,9 +82,10 @@ constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
 // which removes nothing twice.
 constexpr std::string_view kMetaFinishedCompactSub = "mvcc/finished_compact_sub";
 // Absent: layout 1 (inline keys only, up to 493 escaped bytes); "2": long
-// keys in buckets (key_codec.h). Open() converts 1 to 2.
+// keys in buckets (key_codec.h); "3": layout 2 plus the `live` table.
+// Open() converts 1 and 2 to 3.
 constexpr std::string_view kMetaKeyLayout = "mvcc/key_layout";
-constexpr std::string_view kKeyLayoutCurrent = "2";
+constexpr std::string_view kKeyLayoutCurrent = "3";
 constexpr std::string_view kReservedMetaPrefix = "mvcc/";
 
 // etcd's empty store is at revision 1, so its first write is revision 2;
@@ -458,14 +463,14 @@ Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
   result.rev = rev_;
   const bool single_key = end.empty();
   if (options.count_only && !single_key) {
-    auto count = CountAt(key, end, *at);
+    auto count = Count(key, end, *at);
     if (!count.ok()) return count.status();
     result.count = *count;
     return result;
   }
   // The reply's count covers the whole range whatever the limit (etcd's
   // RangeResponse.count, which clients page with). The keys past the limit
-  // are only counted: the scan stops at the limit-th key and CountAt goes on
+  // are only counted: the scan stops at the limit-th key and Count goes on
   // from the byte string right after it.
   const int64_t limit =
       options.limit > 0 && !single_key ? options.limit : std::numeric_limits<int64_t>::max();
@@ -480,7 +485,7 @@ Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
   });
   if (!s.ok()) return s;
   if (!resume_at.empty()) {
-    auto rest = CountAt(resume_at, end, *at);
+    auto rest = Count(resume_at, end, *at);
     if (!rest.ok()) return rest.status();
     result.count += *rest;
   }
@@ -543,6 +548,55 @@ Result<int64_t> ReadView::CountAt(std::string_view key, std::string_view end, in
   }
   if (!c.status().ok()) return c.status();
   return live;
+}
+
+Result<int64_t> ReadView::CountLive(std::string_view key, std::string_view end) const {
+  // `live` holds the slots of `key` without their revisions, in the same
+  // order, so the bounds are CountAt's.
+  const bool unbounded = (end == std::string_view("\0", 1));
+  if (!unbounded && end <= key) return int64_t{0};
+  std::string start_position, end_position;
+  AppendKeyPosition(key, &start_position);
+  if (!unbounded) AppendKeyPosition(end, &end_position);
+  Cursor c(txn_, dbis_.live);
+  int64_t live = 0;
+  bool ok = c.Seek(start_position);
+  for (; ok; ok = c.Next()) {
+    std::string_view slot = c.key();
+    if (slot.size() < kMinSlotBytes) return Corrupt("live table key");
+    if (!IsLongSlot(slot)) {
+      if (!unbounded && slot >= std::string_view(end_position)) break;
+      ++live;
+      continue;
+    }
+    // A bucket other than those of the bounds is wholly inside or outside
+    // the range; in a bound's bucket the key itself decides.
+    std::string_view bucket = BucketOf(slot);
+    if (!unbounded && bucket > std::string_view(end_position)) break;
+    if (bucket == start_position || (!unbounded && bucket == end_position)) {
+      auto user_key = LatestLongKey(slot);
+      if (!user_key.ok()) return user_key.status();
+      if (*user_key < key || (!unbounded && *user_key >= end)) continue;
+    }
+    ++live;
+  }
+  if (!c.status().ok()) return c.status();
+  return live;
+}
+
+Result<std::string> ReadView::LatestLongKey(std::string_view slot) const {
+  Cursor c(txn_, dbis_.key);
+  const std::string slot_copy(slot);  // `slot` may point into another cursor's page.
+  if (!c.Seek(slot_copy) || !SameSlot(c.key(), slot_copy)) {
+    if (!c.status().ok()) return c.status();
+    return Corrupt("live table key without a key record");
+  }
+  KeyEntry e;
+  std::string unused;
+  if (!DecodeEntry(c.key(), c.value(), &unused, &e) || e.header.tombstone()) {
+    return Corrupt("key record of a live key");
+  }
+  return std::string(e.user_key);
 }
 
 Status ReadView::Scan(std::string_view key, std::string_view end, int64_t rev,
@@ -715,11 +769,25 @@ void WriteTxn::EndRevision() {
 }
 
 Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags, int64_t create,
-                              int64_t version, int64_t lease, std::string_view value) {
+                              int64_t version, int64_t lease, std::string_view value,
+                              LiveChange live) {
   std::string tk;
   tk.reserve(kMaxTableKeyBytes);
   AppendKeySlot(key, &tk);
   const bool long_key = IsLongSlot(tk);
+  if (live != LiveChange::kNone) {
+    MDB_val slot = ToMdbVal(tk);
+    MDB_val empty{0, nullptr};
+    int rc = live == LiveChange::kAdd ? mdb_put(txn_, dbis_.live, &slot, &empty, 0)
+                                      : mdb_del(txn_, dbis_.live, &slot, nullptr);
+    if (rc != 0) {
+      failed_ = true;
+      // A live key missing from `live` means the table no longer matches
+      // `key`; counting on would give wrong answers.
+      return rc == MDB_NOTFOUND ? Corrupt("live table lacks a live key")
+                                : LmdbError(rc, "update live table");
+    }
+  }
   AppendInvertedRevision(rev, &tk);
 
   const size_t key_bytes = long_key ? kLongKeyLengthBytes + key.size() : 0;
@@ -792,7 +860,8 @@ Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, in
   const int64_t create = result.existed ? prev.create_revision : rev.main;
   const int64_t version = result.existed ? prev.version + 1 : 1;
   if (result.existed) result.prev_lease = prev.lease;
-  ETCDPP_RETURN_IF_ERROR(PutKeyRecord(key, rev, 0, create, version, lease, value));
+  ETCDPP_RETURN_IF_ERROR(PutKeyRecord(key, rev, 0, create, version, lease, value,
+                                      result.existed ? LiveChange::kNone : LiveChange::kAdd));
   ++next_sub_;
   rev_ = scope_main_;
   result.revision = rev.main;
@@ -812,8 +881,8 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
   });
   if (!s.ok()) return s;
   for (const std::string& k : doomed) {
-    ETCDPP_RETURN_IF_ERROR(
-        PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0, 0, {}));
+    ETCDPP_RETURN_IF_ERROR(PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0,
+                                        0, {}, LiveChange::kRemove));
     ++next_sub_;
     rev_ = scope_main_;
   }
@@ -948,7 +1017,7 @@ Status WriteTxn::Compact(int64_t rev) {
 }
 
 Result<Table> WriteTxn::OpenTable(std::string_view name) {
-  if (name == kKeyTable || name == kRevTable || name == kMetaTable) {
+  if (name == kKeyTable || name == kRevTable || name == kMetaTable || name == kLiveTable) {
     return Status::InvalidArgument("table reserved by mvcc: " + std::string(name));
   }
   if (auto dbi = store_->FindTable(name)) return Table(txn_, *dbi);
@@ -1025,6 +1094,7 @@ Status KvStore::Init() {
   if ((rc = mdb_dbi_open(txn, "key", MDB_CREATE, &dbis_.key)) != 0) return fail(rc, "open key");
   if ((rc = mdb_dbi_open(txn, "rev", MDB_CREATE, &dbis_.rev)) != 0) return fail(rc, "open rev");
   if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &dbis_.meta)) != 0) return fail(rc, "open meta");
+  if ((rc = mdb_dbi_open(txn, "live", MDB_CREATE, &dbis_.live)) != 0) return fail(rc, "open live");
 
   // Open every other named table now, so ReadTxns never need to.
   MDB_dbi main_dbi;
@@ -1039,7 +1109,9 @@ Status KvStore::Init() {
     }
   }
   for (const std::string& name : names) {
-    if (name == kKeyTable || name == kRevTable || name == kMetaTable) continue;
+    if (name == kKeyTable || name == kRevTable || name == kMetaTable || name == kLiveTable) {
+      continue;
+    }
     MDB_dbi dbi;
     if ((rc = mdb_dbi_open(txn, name.c_str(), 0, &dbi)) != 0) return fail(rc, "open " + name);
     tables_.emplace(name, dbi);
@@ -1077,15 +1149,47 @@ Status KvStore::Init() {
 
 Status KvStore::UpgradeKeyLayout(MDB_txn* txn) {
   Table meta(txn, dbis_.meta);
-  auto layout = meta.Get(kMetaKeyLayout);
-  if (!layout.ok()) return layout.status();
-  if (layout->has_value()) {
-    if (**layout == kKeyLayoutCurrent) return Status::OK();
+  auto stored = meta.Get(kMetaKeyLayout);
+  if (!stored.ok()) return stored.status();
+  const std::string layout = stored->has_value() ? std::string(**stored) : "1";
+  if (layout == kKeyLayoutCurrent) return Status::OK();
+  if (layout != "1" && layout != "2") {
     return Status(Code::kFailedPrecondition,
-                  dir() + "/data.mdb: key layout " + std::string(**layout) +
-                      " is unknown to this etcdpp (it reads layouts 1 and " +
+                  dir() + "/data.mdb: key layout " + layout +
+                      " is unknown to this etcdpp (it reads layouts 1 to " +
                       std::string(kKeyLayoutCurrent) + "); run the etcdpp that wrote it");
   }
+  if (layout == "1") ETCDPP_RETURN_IF_ERROR(MoveLayoutOneLongKeys(txn));
+  ETCDPP_RETURN_IF_ERROR(BuildLiveTable(txn));
+  return meta.Put(kMetaKeyLayout, kKeyLayoutCurrent);
+}
+
+Status KvStore::BuildLiveTable(MDB_txn* txn) {
+  if (int rc = mdb_drop(txn, dbis_.live, 0); rc != 0) return LmdbError(rc, "clear live table");
+  // Each slot's first record is its newest; the slots come in `live`'s
+  // order, so every entry is appended.
+  Cursor c(txn, dbis_.key);
+  std::string slot;
+  for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
+    std::string_view k = c.key();
+    if (k.size() < kMinSlotBytes + kRevisionBytes)
+      return Corrupt(dir() + "/data.mdb: key table key");
+    std::string_view this_slot = k.substr(0, k.size() - kRevisionBytes);
+    if (this_slot == slot) continue;
+    slot.assign(this_slot);
+    std::string_view record = c.value();
+    if (record.size() < kKeyRecordHeaderBytes) return Corrupt(dir() + "/data.mdb: key record");
+    if (static_cast<uint8_t>(record[0]) & kTombstoneFlag) continue;
+    MDB_val key = ToMdbVal(slot);
+    MDB_val empty{0, nullptr};
+    if (int rc = mdb_put(txn, dbis_.live, &key, &empty, MDB_APPEND); rc != 0) {
+      return LmdbError(rc, "build live table");
+    }
+  }
+  return c.status();
+}
+
+Status KvStore::MoveLayoutOneLongKeys(MDB_txn* txn) {
   // Layout 1 stored keys of up to 493 escaped bytes inline. Those above
   // today's inline limit move to their long-key slot; every other record
   // is already in place. One pass over the table, once per data dir.
@@ -1124,7 +1228,7 @@ Status KvStore::UpgradeKeyLayout(MDB_txn* txn) {
     new_record += value;
     ETCDPP_RETURN_IF_ERROR(Table(txn, dbis_.key).Put(MakeKeyTableKey(user_key, rev), new_record));
   }
-  return meta.Put(kMetaKeyLayout, kKeyLayoutCurrent);
+  return Status::OK();
 }
 
 KvStore::KvStore(std::unique_ptr<LmdbEnv> env)
@@ -1238,6 +1342,7 @@ Status KvStore::CopyToFile(const std::string& path) const {
 
 Result<TablesDigest> KvStore::HashBackend() const {
   std::vector<NamedTable> tables = {{std::string(kKeyTable), dbis_.key},
+                                    {std::string(kLiveTable), dbis_.live},
                                     {std::string(kMetaTable), dbis_.meta},
                                     {std::string(kRevTable), dbis_.rev}};
   {

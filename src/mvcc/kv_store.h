@@ -181,6 +181,7 @@ class ReadView {
     MDB_dbi key = 0;
     MDB_dbi rev = 0;
     MDB_dbi meta = 0;
+    MDB_dbi live = 0;
   };
   ReadView(const KvStore* store, MDB_txn* txn);
   // Loads rev_, compact_rev_ from meta.
@@ -195,6 +196,16 @@ class ReadView {
   // the flags byte of its record: no key is unescaped and no value copied, so
   // a Range's count past its limit costs one cursor step per key.
   Result<int64_t> CountAt(std::string_view key, std::string_view end, int64_t at) const;
+  // The same count at this view's own revision, from the `live` table (one
+  // short entry per live key instead of every key's records and values).
+  Result<int64_t> CountLive(std::string_view key, std::string_view end) const;
+  // The user key of long slot `slot`, from its newest record (which `live`
+  // says is not a tombstone).
+  Result<std::string> LatestLongKey(std::string_view slot) const;
+  // CountLive when `at` is this view's revision, else CountAt.
+  Result<int64_t> Count(std::string_view key, std::string_view end, int64_t at) const {
+    return at == rev_ ? CountLive(key, end) : CountAt(key, end, at);
+  }
   // The part of a scan inside one long key bucket, `c` on its first entry:
   // visits the bucket's keys in [key, end) (end "\0": unbounded) in key
   // order and leaves `c` past the bucket (*ok: on an entry). *stopped: visit
@@ -297,8 +308,10 @@ class WriteTxn : public ReadView {
   friend class KvStore;
   WriteTxn(KvStore* store, MDB_txn* txn) : ReadView(store, txn), mutable_store_(store) {}
   Status WriteState();
+  // What a key record does to its key's entry in the `live` table.
+  enum class LiveChange { kNone, kAdd, kRemove };
   Status PutKeyRecord(std::string_view key, Revision rev, uint8_t flags, int64_t create,
-                      int64_t version, int64_t lease, std::string_view value);
+                      int64_t version, int64_t lease, std::string_view value, LiveChange live);
   // Removes the superseded history at or below `rev` of one user key.
   Status CompactKey(std::string_view user_key, int64_t rev);
 
@@ -383,6 +396,12 @@ class KvStore {
   // Converts an older key layout in place (txn: Init's write txn), or
   // refuses a newer one naming the data file.
   Status UpgradeKeyLayout(MDB_txn* txn);
+  // Layout 1 to 2: the records of keys now too long for an inline slot
+  // move to their long slot.
+  Status MoveLayoutOneLongKeys(MDB_txn* txn);
+  // Layout 2 to 3: one `live` entry per slot whose newest record is not a
+  // tombstone.
+  Status BuildLiveTable(MDB_txn* txn);
   std::optional<MDB_dbi> FindTable(std::string_view name) const;
   void PublishTables(const std::map<std::string, MDB_dbi, std::less<>>& tables);
 

@@ -1,6 +1,7 @@
 // Data dirs written before long keys (key layout 1, no `mvcc/key_layout` in
-// meta) open with every key readable; a layout this build does not know is
-// refused with an error naming the data file.
+// meta) and before the `live` table (layout 2) open with every key readable
+// and counted; a layout this build does not know is refused with an error
+// naming the data file.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -50,12 +51,25 @@ class RawStore {
     ASSERT_TRUE(Table(txn_, meta_).Put(name, value).ok());
   }
   void DeleteMeta(const std::string& name) { ASSERT_TRUE(Table(txn_, meta_).Delete(name).ok()); }
+  // Layouts 1 and 2 had no `live` table.
+  void DropLiveTable() {
+    MDB_dbi live;
+    ASSERT_EQ(mdb_dbi_open(txn_, "live", 0, &live), 0);
+    ASSERT_EQ(mdb_drop(txn_, live, 1), 0);
+  }
 
  private:
   std::unique_ptr<LmdbEnv> env_;
   MDB_txn* txn_ = nullptr;
   MDB_dbi key_ = 0, rev_ = 0, meta_ = 0;
 };
+
+// count_only of every key at the current revision (the `live` table's count).
+int64_t CountAll(const KvStore& store) {
+  auto r = store.Read().value()->Range("\0"s, "\0"s, RangeOptions{.count_only = true});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? r->count : -1;
+}
 
 TEST(KeyLayoutTest, LayoutOneDataDirOpensWithEveryKeyReadable) {
   testing::TempDir dir;
@@ -68,6 +82,7 @@ TEST(KeyLayoutTest, LayoutOneDataDirOpensWithEveryKeyReadable) {
   {
     RawStore raw(db);
     raw.DeleteMeta("mvcc/key_layout");
+    raw.DropLiveTable();
     raw.PutV1("a", "1", {2, 0});
     raw.PutV1(at_old_limit, "2", {3, 0});
     raw.PutV1(with_zero, "3", {4, 0});
@@ -84,6 +99,7 @@ TEST(KeyLayoutTest, LayoutOneDataDirOpensWithEveryKeyReadable) {
   EXPECT_EQ(r->kvs[2].key(), with_zero);
   EXPECT_EQ(r->kvs[2].mod_revision(), 4);
   EXPECT_EQ(r->kvs[3].key(), "{");
+  EXPECT_EQ(CountAll(**store), 4);
   // The moved keys live on: overwritten, deleted, compacted, watched.
   {
     auto w = (*store)->Write().value();
@@ -102,11 +118,64 @@ TEST(KeyLayoutTest, LayoutOneDataDirOpensWithEveryKeyReadable) {
   EXPECT_EQ(one->kvs[0].version(), 2);
   EXPECT_EQ(one->kvs[0].create_revision(), 3);
   EXPECT_EQ((*store)->Read().value()->Range(with_zero, "", {})->kvs.size(), 0);
+  EXPECT_EQ(CountAll(**store), 3);
   // Opening again finds the current layout and changes nothing.
   store->reset();
   store = KvStore::Open(db);
   ASSERT_TRUE(store.ok());
   EXPECT_EQ((*store)->Read().value()->Range("\0"s, "\0"s, {})->kvs.size(), 3);
+}
+
+TEST(KeyLayoutTest, LayoutTwoDataDirGetsItsLiveKeysCounted) {
+  testing::TempDir dir;
+  const std::string db = dir.path() + "/db";
+  const std::string long_a = "/perf/" + std::string(300, '\0') + "a";
+  const std::string long_b = "/perf/" + std::string(300, '\0') + "b";
+  {
+    auto store = KvStore::Open(db);
+    ASSERT_TRUE(store.ok());
+    auto w = (*store)->Write().value();
+    for (const std::string& k : {"a"s, "b"s, "c"s, "d"s, long_a, long_b}) {
+      w->BeginRevision();
+      ASSERT_TRUE(w->Put(k, "v", 0).ok());
+      w->EndRevision();
+    }
+    w->BeginRevision();
+    ASSERT_TRUE(w->Put("b", "again", 0).ok());  // history below the newest record
+    w->EndRevision();
+    w->BeginRevision();
+    ASSERT_EQ(w->DeleteRange("c", "").value(), 1);  // a tombstone is newest
+    ASSERT_EQ(w->DeleteRange(long_b, "").value(), 1);
+    w->EndRevision();
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  {
+    RawStore raw(db);
+    raw.DropLiveTable();
+    raw.SetMeta("mvcc/key_layout", "2");
+  }
+  auto store = KvStore::Open(db);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(CountAll(**store), 4);  // a, b, d, long_a
+  auto r = (*store)->Read().value();
+  EXPECT_EQ(r->Range("b", "e", RangeOptions{.count_only = true})->count, 2);
+  EXPECT_EQ(r->Range("/perf/", "/perf0", RangeOptions{.count_only = true})->count, 1);
+  EXPECT_EQ(r->Range(long_b, "\0"s, RangeOptions{.count_only = true})->count, 3);
+  auto limited = r->Range("\0"s, "\0"s, RangeOptions{.limit = 1});
+  ASSERT_EQ(limited->kvs.size(), 1);
+  EXPECT_EQ(limited->kvs[0].key(), long_a);
+  EXPECT_EQ(limited->count, 4);
+  r.reset();
+  // The rebuilt table follows later writes.
+  {
+    auto w = (*store)->Write().value();
+    w->BeginRevision();
+    ASSERT_TRUE(w->Put("c", "back", 0).ok());
+    ASSERT_EQ(w->DeleteRange("a", "b").value(), 1);
+    w->EndRevision();
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  EXPECT_EQ(CountAll(**store), 4);  // b, c, d, long_a
 }
 
 TEST(KeyLayoutTest, UnknownLayoutIsRefusedNamingTheFile) {
