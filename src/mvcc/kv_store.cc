@@ -1060,7 +1060,7 @@ Status WriteTxn::Commit() {
 
 Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options options) {
   LmdbOptions lmdb;
-  lmdb.map_size = options.quota_bytes + options.apply_headroom_bytes;
+  lmdb.map_size = 3 * options.quota_bytes + options.apply_headroom_bytes;
   lmdb.max_readers = options.max_readers;
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;

@@ -43,9 +43,17 @@ struct Options {
   // The backend quota. The server compares DbSizeBytes() with it before
   // proposing writes (etcd's NOSPACE alarm).
   uint64_t quota_bytes = uint64_t{2} << 30;
-  // The LMDB map is quota + headroom, so applying writes that were accepted
-  // just below the quota cannot fail; writes beyond the map fail with
-  // kNoSpace and leave the WriteTxn unusable.
+  // The LMDB map is 3 x quota + headroom. Writes that were accepted just
+  // below the quota must apply, and so must deletes, which etcd accepts
+  // whatever the store's size (they are how an operator frees space) and
+  // which grow it. A delete of every key in one transaction is the worst
+  // case: LMDB keeps every page of the last commit until this one commits,
+  // so the pages in use (at most the quota, since puts stop there) stay
+  // while their copies and the tombstones (each no larger than the record
+  // it ends) are written, about two quotas more. The map is address space,
+  // not memory or disk: without MDB_WRITEMAP the file grows only as pages
+  // are used. Writes beyond the map fail with kNoSpace and leave the
+  // WriteTxn unusable.
   uint64_t apply_headroom_bytes = uint64_t{256} << 20;
   // See LmdbOptions::write_map.
   bool write_map = true;

@@ -573,5 +573,46 @@ TEST(KvStoreQuotaTest, WritesBeyondQuotaFailWithNoSpace) {
   EXPECT_EQ(last.code(), Code::kNoSpace);
 }
 
+// The server accepts deletes at any size (etcd does: they free space) and
+// each one writes tombstones. A store filled to its quota with long keys,
+// whose tombstones carry the whole key and are as large as the records
+// they end (one-byte values), must still apply a delete of
+// everything in one transaction and stay usable; a failure here stops a
+// member at every restart, since the entry is applied again.
+TEST(KvStoreQuotaTest, DeleteOfEveryKeyAppliesAtTheQuota) {
+  testing::TempDir dir;
+  const uint64_t quota = 4 << 20;
+  auto store = KvStore::Open(dir.path(), Options{.quota_bytes = quota, .apply_headroom_bytes = 0});
+  ASSERT_TRUE(store.ok());
+  // What the server lets in: puts while the store is below the quota.
+  int keys = 0;
+  while ((*store)->DbSizeBytes() < quota) {
+    auto w = (*store)->Write().value();
+    for (int i = 0; i < 16; ++i, ++keys) {
+      w->BeginRevision();
+      std::string key = "/perf/" + std::to_string(keys) + std::string(600, '\0');
+      ASSERT_TRUE(w->Put(key, "v", 0).ok());
+      w->EndRevision();
+    }
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  ASSERT_GT(keys, 100);
+  {
+    auto w = (*store)->Write().value();
+    w->BeginRevision();
+    auto deleted = w->DeleteRange("/perf/", "/perf0");
+    ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+    EXPECT_EQ(*deleted, keys);
+    w->EndRevision();
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  auto r = (*store)->Read().value()->Range("/perf/", "/perf0", RangeOptions{.count_only = true});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->count, 0);
+  // The delete needed more than twice the quota (2.4x when this was
+  // written): the map has room for it.
+  EXPECT_GT((*store)->DbSizeBytes(), 2 * quota);
+}
+
 }  // namespace
 }  // namespace etcdpp::mvcc
