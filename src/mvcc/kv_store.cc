@@ -1071,6 +1071,12 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   }
   auto env = LmdbEnv::Open(dir, lmdb);
   if (!env.ok()) return env.status();
+  // A store can hold more than its quota (deletes grow it past the quota,
+  // and a member may restart with a lower one); the worst delete must fit
+  // then too, so the map also covers three times what the store holds.
+  if (const uint64_t held = (*env)->SizeBytes(); held > options.quota_bytes) {
+    ETCDPP_RETURN_IF_ERROR((*env)->GrowMap(3 * held + options.apply_headroom_bytes));
+  }
   std::unique_ptr<KvStore> store(new KvStore(std::move(*env)));
   store->compact_keys_per_txn_ = options.compact_keys_per_txn;
   store->compact_keys_per_idle_txn_ = options.compact_keys_per_idle_txn;

@@ -268,6 +268,14 @@ uint64_t LmdbEnv::SizeBytes() const {
   return (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
 }
 
+Status LmdbEnv::GrowMap(uint64_t bytes) {
+  MDB_envinfo info;
+  if (int rc = mdb_env_info(env_, &info); rc != 0) return LmdbError(rc, "mdb_env_info");
+  if (info.me_mapsize >= bytes) return Status::OK();
+  if (int rc = mdb_env_set_mapsize(env_, bytes); rc != 0) return LmdbError(rc, "set_mapsize");
+  return Status::OK();
+}
+
 uint64_t LmdbEnv::InUseBytes() const {
   MDB_stat stat;
   if (mdb_env_stat(env_, &stat) != 0) return 0;

@@ -88,6 +88,9 @@ class LmdbEnv {
   // Bytes up to the highest page ever used: the database's size (etcd's
   // dbSize). With MDB_WRITEMAP the file itself may be larger (sparse).
   uint64_t SizeBytes() const;
+  // Makes the map at least `bytes` large. Only while no transaction of
+  // this process is open (LMDB remaps the file).
+  Status GrowMap(uint64_t bytes);
   // SizeBytes() minus the free pages LMDB will reuse (etcd's dbSizeInUse).
   uint64_t InUseBytes() const;
 

@@ -614,5 +614,35 @@ TEST(KvStoreQuotaTest, DeleteOfEveryKeyAppliesAtTheQuota) {
   EXPECT_GT((*store)->DbSizeBytes(), 2 * quota);
 }
 
+// The same delete on a store opened with a quota below what it holds (an
+// operator lowered --quota-backend-bytes across a restart).
+TEST(KvStoreQuotaTest, DeleteOfEveryKeyAppliesAfterTheQuotaWasLowered) {
+  testing::TempDir dir;
+  int keys = 0;
+  {
+    auto store = KvStore::Open(dir.path(), Options{.quota_bytes = 64 << 20});
+    ASSERT_TRUE(store.ok());
+    while ((*store)->DbSizeBytes() < (4 << 20)) {
+      auto w = (*store)->Write().value();
+      for (int i = 0; i < 16; ++i, ++keys) {
+        w->BeginRevision();
+        ASSERT_TRUE(w->Put("k" + std::to_string(keys) + std::string(600, '\0'), "v", 0).ok());
+        w->EndRevision();
+      }
+      ASSERT_TRUE(w->Commit().ok());
+    }
+  }
+  auto store =
+      KvStore::Open(dir.path(), Options{.quota_bytes = 1 << 20, .apply_headroom_bytes = 0});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto w = (*store)->Write().value();
+  w->BeginRevision();
+  auto deleted = w->DeleteRange("k", "l");
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, keys);
+  w->EndRevision();
+  ASSERT_TRUE(w->Commit().ok());
+}
+
 }  // namespace
 }  // namespace etcdpp::mvcc
