@@ -573,39 +573,48 @@ TEST(KvStoreQuotaTest, WritesBeyondQuotaFailWithNoSpace) {
   EXPECT_EQ(last.code(), Code::kNoSpace);
 }
 
+// Puts long keys "/perf/<n><600 zero bytes>" with one-byte values while the
+// store is below `bytes`, as the server does below its quota; returns how
+// many. Their tombstones carry the whole key and are as large as the
+// records they end: the most a delete can add.
+int FillWithLongKeys(KvStore& store, uint64_t bytes) {
+  int keys = 0;
+  while (store.DbSizeBytes() < bytes) {
+    auto w = store.Write().value();
+    for (int i = 0; i < 16; ++i, ++keys) {
+      w->BeginRevision();
+      std::string key = "/perf/" + std::to_string(keys) + std::string(600, '\0');
+      EXPECT_TRUE(w->Put(key, "v", 0).ok());
+      w->EndRevision();
+    }
+    EXPECT_TRUE(w->Commit().ok());
+  }
+  return keys;
+}
+
+// Deletes every key put by FillWithLongKeys in one transaction.
+void ExpectDeleteOfAll(KvStore& store, int keys) {
+  auto w = store.Write().value();
+  w->BeginRevision();
+  auto deleted = w->DeleteRange("/perf/", "/perf0");
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, keys);
+  w->EndRevision();
+  ASSERT_TRUE(w->Commit().ok());
+}
+
 // The server accepts deletes at any size (etcd does: they free space) and
-// each one writes tombstones. A store filled to its quota with long keys,
-// whose tombstones carry the whole key and are as large as the records
-// they end (one-byte values), must still apply a delete of
-// everything in one transaction and stay usable; a failure here stops a
-// member at every restart, since the entry is applied again.
+// each one writes tombstones. A store filled to its quota must still apply
+// a delete of everything in one transaction and stay usable; a failure
+// here stops a member at every restart, since the entry is applied again.
 TEST(KvStoreQuotaTest, DeleteOfEveryKeyAppliesAtTheQuota) {
   testing::TempDir dir;
   const uint64_t quota = 4 << 20;
   auto store = KvStore::Open(dir.path(), Options{.quota_bytes = quota, .apply_headroom_bytes = 0});
   ASSERT_TRUE(store.ok());
-  // What the server lets in: puts while the store is below the quota.
-  int keys = 0;
-  while ((*store)->DbSizeBytes() < quota) {
-    auto w = (*store)->Write().value();
-    for (int i = 0; i < 16; ++i, ++keys) {
-      w->BeginRevision();
-      std::string key = "/perf/" + std::to_string(keys) + std::string(600, '\0');
-      ASSERT_TRUE(w->Put(key, "v", 0).ok());
-      w->EndRevision();
-    }
-    ASSERT_TRUE(w->Commit().ok());
-  }
+  const int keys = FillWithLongKeys(**store, quota);
   ASSERT_GT(keys, 100);
-  {
-    auto w = (*store)->Write().value();
-    w->BeginRevision();
-    auto deleted = w->DeleteRange("/perf/", "/perf0");
-    ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
-    EXPECT_EQ(*deleted, keys);
-    w->EndRevision();
-    ASSERT_TRUE(w->Commit().ok());
-  }
+  ExpectDeleteOfAll(**store, keys);
   auto r = (*store)->Read().value()->Range("/perf/", "/perf0", RangeOptions{.count_only = true});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->count, 0);
@@ -622,26 +631,12 @@ TEST(KvStoreQuotaTest, DeleteOfEveryKeyAppliesAfterTheQuotaWasLowered) {
   {
     auto store = KvStore::Open(dir.path(), Options{.quota_bytes = 64 << 20});
     ASSERT_TRUE(store.ok());
-    while ((*store)->DbSizeBytes() < (4 << 20)) {
-      auto w = (*store)->Write().value();
-      for (int i = 0; i < 16; ++i, ++keys) {
-        w->BeginRevision();
-        ASSERT_TRUE(w->Put("k" + std::to_string(keys) + std::string(600, '\0'), "v", 0).ok());
-        w->EndRevision();
-      }
-      ASSERT_TRUE(w->Commit().ok());
-    }
+    keys = FillWithLongKeys(**store, 4 << 20);
   }
   auto store =
       KvStore::Open(dir.path(), Options{.quota_bytes = 1 << 20, .apply_headroom_bytes = 0});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  auto w = (*store)->Write().value();
-  w->BeginRevision();
-  auto deleted = w->DeleteRange("k", "l");
-  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
-  EXPECT_EQ(*deleted, keys);
-  w->EndRevision();
-  ASSERT_TRUE(w->Commit().ok());
+  ExpectDeleteOfAll(**store, keys);
 }
 
 }  // namespace
