@@ -15,7 +15,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "base/crc32c.h"
+#include "base/env.h"
 #include "mvcc/key_codec.h"
 #include "mvcc/key_record.h"
 
@@ -1029,6 +1032,15 @@ Result<Table> WriteTxn::OpenTable(std::string_view name) {
   return Table(txn_, dbi);
 }
 
+bool WriteTxn::Broken() const {
+  if (failed_) return true;
+  // LMDB marks a transaction whose write failed and answers MDB_BAD_TXN to
+  // any later call on it, a read of meta included.
+  MDB_val k = ToMdbVal(kMetaRevision);
+  MDB_val v;
+  return mdb_get(txn_, dbis_.meta, &k, &v) == MDB_BAD_TXN;
+}
+
 Status WriteTxn::Commit() {
   assert(!in_scope_ && !committed_);
   if (failed_) return Status::Internal("write txn failed earlier");
@@ -1058,9 +1070,43 @@ Status WriteTxn::Commit() {
 // ---------------------------------------------------------------------------
 // KvStore
 
+namespace {
+
+// Beside data.mdb: the map size the next Open takes at least, in decimal
+// (KvStore::RecordMapFull).
+constexpr std::string_view kMapSizeFile = "map-size";
+
+// The recorded map size, or 0 if none (or unreadable: the sizes from the
+// options still apply, and a full map is recorded again).
+uint64_t RecordedMapBytes(const std::string& dir) {
+  const std::string path = JoinPath(dir, kMapSizeFile);
+  if (::access(path.c_str(), F_OK) != 0) return 0;
+  auto text = Env::Default()->ReadFile(path);
+  if (!text.ok()) return 0;
+  try {
+    return std::stoull(*text);
+  } catch (const std::exception&) {
+    spdlog::warn("{}: not a map size, ignored", path);
+    return 0;
+  }
+}
+
+}  // namespace
+
+Status KvStore::RecordMapFull() {
+  const uint64_t bytes = 2 * env_->MapBytes();
+  spdlog::error(
+      "{}: a write needed more than the store's map of {} bytes; it maps {} bytes when next opened",
+      JoinPath(dir(), "data.mdb"), bytes / 2, bytes);
+  return WriteFileAtomically(Env::Default(), JoinPath(dir(), kMapSizeFile),
+                             std::to_string(bytes) + "\n");
+}
+
 Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options options) {
   LmdbOptions lmdb;
-  lmdb.map_size = 3 * options.quota_bytes + options.apply_headroom_bytes;
+  lmdb.map_size = options.map_bytes != 0 ? options.map_bytes
+                                         : 3 * options.quota_bytes + options.apply_headroom_bytes;
+  lmdb.map_size = std::max(lmdb.map_size, RecordedMapBytes(dir));
   lmdb.max_readers = options.max_readers;
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;
@@ -1074,7 +1120,8 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   // A store can hold more than its quota (deletes grow it past the quota,
   // and a member may restart with a lower one); the worst delete must fit
   // then too, so the map also covers three times what the store holds.
-  if (const uint64_t held = (*env)->SizeBytes(); held > options.quota_bytes) {
+  if (const uint64_t held = (*env)->SizeBytes();
+      options.map_bytes == 0 && held > options.quota_bytes) {
     ETCDPP_RETURN_IF_ERROR((*env)->GrowMap(3 * held + options.apply_headroom_bytes));
   }
   std::unique_ptr<KvStore> store(new KvStore(std::move(*env)));

@@ -53,8 +53,11 @@ struct Options {
   // it ends) are written, about two quotas more. The map is address space,
   // not memory or disk: without MDB_WRITEMAP the file grows only as pages
   // are used. Writes beyond the map fail with kNoSpace and leave the
-  // WriteTxn unusable.
+  // WriteTxn unusable (KvStore::RecordMapFull says what then).
   uint64_t apply_headroom_bytes = uint64_t{256} << 20;
+  // The map's size if not 0, instead of the sizes above and below; for
+  // tests that need a map they can fill. A map recorded full is larger.
+  uint64_t map_bytes = 0;
   // See LmdbOptions::write_map.
   bool write_map = true;
   // See LmdbOptions::mapped_bytes_bound and LmdbEnv::BoundMappedPages.
@@ -309,6 +312,12 @@ class WriteTxn : public ReadView {
   // committed, by later ReadTxns via OpenTable).
   Result<Table> OpenTable(std::string_view name);
 
+  // An LMDB write of this transaction failed (the map full, an I/O error),
+  // and LMDB refuses every later operation of it: only abort remains. A
+  // request's own error (kCompacted, a hash collision...) comes before any
+  // write and leaves the transaction usable.
+  bool Broken() const;
+
   // Makes every change of this transaction visible and (after Sync) durable.
   Status Commit();
 
@@ -354,6 +363,17 @@ class KvStore {
 
   // fsyncs every committed transaction.
   Status Sync();
+
+  // A write found the map full (kNoSpace from a WriteTxn). The map cannot
+  // grow while this process holds a transaction of the store (LMDB remaps
+  // the file, and readers point into the map), and the failed transaction
+  // cannot be redone in place, so the caller stops. This records, durably,
+  // that the next Open of this directory maps twice as much (the file
+  // `map-size` beside data.mdb): a member restarted on the same entries
+  // then applies them.
+  Status RecordMapFull();
+  // The map's size in bytes.
+  uint64_t MapBytes() const { return env_->MapBytes(); }
 
   // Removes the compacted history of up to Options::compact_keys_per_idle_txn
   // keys in a write transaction of its own (the writer thread only, between

@@ -22,7 +22,7 @@
 namespace etcdpp::mvcc {
 
 Status LmdbError(int rc, std::string_view what) {
-  if (rc == MDB_MAP_FULL) return Status(Code::kNoSpace);
+  if (rc == MDB_MAP_FULL) return Status(Code::kNoSpace, std::string(what) + ": the map is full");
   return Status::IOError(std::string(what) + ": " + mdb_strerror(rc));
 }
 
@@ -274,6 +274,11 @@ Status LmdbEnv::GrowMap(uint64_t bytes) {
   if (info.me_mapsize >= bytes) return Status::OK();
   if (int rc = mdb_env_set_mapsize(env_, bytes); rc != 0) return LmdbError(rc, "set_mapsize");
   return Status::OK();
+}
+
+uint64_t LmdbEnv::MapBytes() const {
+  MDB_envinfo info;
+  return mdb_env_info(env_, &info) == 0 ? info.me_mapsize : 0;
 }
 
 uint64_t LmdbEnv::InUseBytes() const {

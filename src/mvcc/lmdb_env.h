@@ -25,8 +25,8 @@
 
 namespace etcdpp::mvcc {
 
-// Maps an LMDB return code to a Status: MDB_MAP_FULL is Code::kNoSpace (the
-// quota is the map size), anything else is an IO error naming `what`.
+// Maps an LMDB return code to a Status: MDB_MAP_FULL is Code::kNoSpace,
+// anything else is an IO error; both name `what`.
 Status LmdbError(int rc, std::string_view what);
 
 inline MDB_val ToMdbVal(std::string_view s) {
@@ -91,6 +91,7 @@ class LmdbEnv {
   // Makes the map at least `bytes` large. Only while no transaction of
   // this process is open (LMDB remaps the file).
   Status GrowMap(uint64_t bytes);
+  uint64_t MapBytes() const;
   // SizeBytes() minus the free pages LMDB will reuse (etcd's dbSizeInUse).
   uint64_t InUseBytes() const;
 

@@ -84,7 +84,19 @@ std::unique_ptr<mvcc::WriteTxn> BeginWrite(mvcc::KvStore& store) {
   return std::move(write.value());
 }
 
-void CommitUpTo(mvcc::WriteTxn& txn, uint64_t index, uint64_t consistent_index) {
+// Stops the member over a failed write to its store. A full map is
+// recorded first, so the restart that replays the same entries maps twice
+// as much (KvStore::RecordMapFull) instead of stopping again on them.
+[[noreturn]] void StopOnStoreFailure(mvcc::KvStore& store, const char* what, const Status& st) {
+  if (st.code() == Code::kNoSpace) {
+    Status recorded = store.RecordMapFull();
+    if (!recorded.ok()) spdlog::error("recording the full map failed: {}", recorded.ToString());
+  }
+  Fatal(what, st);
+}
+
+void CommitUpTo(mvcc::KvStore& store, mvcc::WriteTxn& txn, uint64_t index,
+                uint64_t consistent_index) {
   Status st;
   if (index > consistent_index) st = txn.SetConsistentIndex(index);
   if (st.ok()) {
@@ -93,7 +105,7 @@ void CommitUpTo(mvcc::WriteTxn& txn, uint64_t index, uint64_t consistent_index) 
     metrics::BackendCommitDurationSeconds().Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  if (!st.ok()) Fatal("committing applied entries to the store failed", st);
+  if (!st.ok()) StopOnStoreFailure(store, "committing applied entries to the store failed", st);
 }
 
 }  // namespace
@@ -288,7 +300,7 @@ bool Applier::MayHoldBack() {
 void Applier::CommitOpenTxn() {
   if (!open_txn_) return;
   mvcc::KvStore& store = *ctx_.store->raw();
-  CommitUpTo(*open_txn_, open_last_index_, store.ConsistentIndex());
+  CommitUpTo(store, *open_txn_, open_last_index_, store.ConsistentIndex());
   open_txn_.reset();
   open_entries_ = 0;
   applied_index_.store(open_last_index_, std::memory_order_release);
@@ -303,7 +315,9 @@ void Applier::ContinueCompaction() {
     std::lock_guard<std::mutex> lock(mu_);
     return stopping_ || !queue_.empty();
   });
-  if (!st.ok()) Fatal("removing compacted history failed", st.status());
+  if (!st.ok()) {
+    StopOnStoreFailure(*ctx_.store->raw(), "removing compacted history failed", st.status());
+  }
 }
 
 void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
@@ -321,7 +335,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
   auto save_v2 = [&] {
     if (!v2_changed) return;
     Status st = v2store::SaveChanges(*ctx_.v2, *txn);
-    if (!st.ok()) Fatal("writing the v2 store failed", st);
+    if (!st.ok()) StopOnStoreFailure(store, "writing the v2 store failed", st);
     v2_changed = false;
   };
   // Requests are decoded up front so the waiters of the whole batch are
@@ -373,7 +387,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
       const std::string encoded = ctx_.membership->SetAttributes(request.member_attributes());
       if (!in_store) {
         Status st = txn->PutMeta(kMembershipMetaKey, encoded);
-        if (!st.ok()) Fatal("writing the membership to the store failed", st);
+        if (!st.ok()) StopOnStoreFailure(store, "writing the membership to the store failed", st);
       }
       if (waiter) completed.emplace_back(std::move(*waiter), Status::OK());
       continue;
@@ -391,7 +405,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
         ctx_.observer->WantsSnapshotBeforeCompaction(request.compaction().revision())) {
       // Commit what precedes the compaction so the observer's view holds it.
       save_v2();
-      CommitUpTo(*txn, previous_index, consistent_index);
+      CommitUpTo(store, *txn, previous_index, consistent_index);
       txn.reset();
       auto view = store.Read();
       if (view.ok()) {
@@ -411,6 +425,11 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
       response = scratch.get();
     }
     Status st = ApplyRequest(*txn, request, response, entry.index());
+    // Nothing of this batch is answered yet: a write the store failed must
+    // not be answered as the request's error, since the restart replays it.
+    if (!st.ok() && txn->Broken()) {
+      StopOnStoreFailure(store, "applying a committed entry to the store failed", st);
+    }
     if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
   }
   save_v2();
@@ -460,7 +479,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     return;
   }
   open_entries_ = 0;
-  CommitUpTo(*txn, last_index, consistent_index);
+  CommitUpTo(store, *txn, last_index, consistent_index);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);
   ctx_.observer->OnCommitted(store.CurrentRevision());
@@ -561,7 +580,8 @@ Status Applier::ApplyAlarm(mvcc::WriteTxn& txn, const etcdserverpb::AlarmRequest
   alarm->set_memberid(request.memberid());
   alarm->set_alarm(request.alarm());
   Status st = txn.PutMeta(kAlarmsMetaKey, ctx_.alarms->Encode());
-  if (!st.ok()) Fatal("writing the alarms to the store failed", st);
+  if (!st.ok())
+    StopOnStoreFailure(*ctx_.store->raw(), "writing the alarms to the store failed", st);
   return Status::OK();
 }
 
@@ -584,7 +604,9 @@ Status Applier::ApplyConfChangeEntry(mvcc::WriteTxn* txn, const raftpb::Entry& e
   }
   if (txn != nullptr) {
     Status put = txn->PutMeta(kMembershipMetaKey, encoded);
-    if (!put.ok()) Fatal("writing the membership to the store failed", put);
+    if (!put.ok()) {
+      StopOnStoreFailure(*ctx_.store->raw(), "writing the membership to the store failed", put);
+    }
   }
   return Status::OK();
 }

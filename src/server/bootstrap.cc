@@ -345,6 +345,7 @@ Result<BootstrappedMember> BootstrapMember(const ServerOptions& options) {
 
 void SetStoreOptions(const ServerOptions& options, mvcc::Options* store_options) {
   store_options->quota_bytes = options.quota_backend_bytes;
+  store_options->map_bytes = options.backend_map_bytes;
   store_options->write_map = false;
 }
 

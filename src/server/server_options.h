@@ -53,6 +53,9 @@ struct ServerOptions {
   uint64_t max_txn_ops = 128;
   // --quota-backend-bytes: past it, writes are refused and NOSPACE raised.
   uint64_t quota_backend_bytes = 2ull << 30;
+  // No flag: the store's map size, if not 0, instead of one derived from
+  // the quota (mvcc::Options::map_bytes), for tests that fill the map.
+  uint64_t backend_map_bytes = 0;
   AutoCompactionOptions auto_compaction;
   // --experimental-initial-corrupt-check: the member's hash is compared with
   // its peers' before it serves clients (EtcdServer::CheckDataAgainstPeers).

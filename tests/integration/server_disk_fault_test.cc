@@ -224,6 +224,58 @@ TEST_F(ServerDiskFaultTest, WalFailureAfterASnapshotRecoversFromSnapshotAndWal) 
   ExpectAcknowledgedWritesSurvive(35);
 }
 
+// The store's map filled by one batch (a delete of every key needs the
+// pages of the last commit, their copies and the tombstones at once): the
+// member stops before it answers the batch, since a restart applies the
+// entry again, and the restart maps twice as much and applies it.
+TEST_F(ServerDiskFaultTest, FullStoreMapStopsTheMemberUnansweredAndItsRestartApplies) {
+  constexpr uint64_t kMap = 4 << 20;
+  options_.backend_map_bytes = kMap;
+  auto fill_then_delete_all = [this] {
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("map-full-child"));
+    auto started = EtcdServer::Start(options_);
+    if (!started.ok()) {
+      std::fprintf(stderr, "start failed: %s\n", started.status().ToString().c_str());
+      std::_Exit(2);
+    }
+    EtcdServer* server = started->get();
+    // Long keys (their tombstones are as large as their records) until
+    // the store holds half the map: deleting them all needs more than it.
+    for (int i = 0; server->store()->DbSizeBytes() < kMap / 2; ++i) {
+      Status st = Put(server, "/perf/" + std::to_string(i) + std::string(600, '\0'), "v");
+      if (!st.ok()) {
+        std::fprintf(stderr, "put refused: %s\n", st.ToString().c_str());
+        std::_Exit(3);
+      }
+    }
+    internalpb::InternalRaftRequest request;
+    request.mutable_delete_range()->set_key("/perf/");
+    request.mutable_delete_range()->set_range_end("/perf0");
+    etcdserverpb::DeleteRangeResponse response;
+    Status st = Propose(server, std::move(request), &response);
+    std::fprintf(stderr, "the delete was answered: %s\n", st.ToString().c_str());
+    std::_Exit(0);
+  };
+  EXPECT_DEATH(fill_then_delete_all(),
+               "stopping the process: .* to the store failed: NoSpace: .*the map is full");
+  EXPECT_TRUE(std::filesystem::exists(DataDirLayout(options_.data_dir).store_dir + "/map-size"));
+
+  StartServer();
+  EXPECT_EQ(server_->store()->MapBytes(), 2 * kMap);
+  ASSERT_TRUE(WaitLinearizable().ok());
+  auto view = server_->store()->Read();
+  ASSERT_TRUE(view.ok());
+  auto now = (*view)->Range("/perf/", "/perf0", mvcc::RangeOptions{.count_only = true});
+  ASSERT_TRUE(now.ok()) << now.status().ToString();
+  EXPECT_EQ(now->count, 0) << "the delete was applied at the restart";
+  auto before = (*view)->Range("/perf/", "/perf0",
+                               mvcc::RangeOptions{.rev = (*view)->Rev() - 1, .count_only = true});
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_GT(before->count, 100) << "the keys were there up to the delete's revision";
+  EXPECT_TRUE(Put("after-restart", "x").ok());
+  EXPECT_EQ(Get("after-restart"), "x");
+}
+
 // A disk that fails while a new member creates its WAL: Start refuses with
 // the cause, and a Start on the healed disk bootstraps the member.
 TEST_F(ServerDiskFaultTest, FailedRenameWhileCreatingTheWalRefusesToStart) {

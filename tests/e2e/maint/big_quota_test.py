@@ -2,15 +2,15 @@
 """An 8 GiB --quota-backend-bytes (etcd's suggested maximum) on a member of
 a machine that may have less free memory than that:
 
-  * the member starts, and its LMDB map (sized to the quota) costs neither
-    memory nor disk up front: it is a shared mapping of the data file (page
-    cache, no memory reserved), the file is sparse (blocks on disk a small
-    part of its length) and the member's resident set stays small;
+  * the member starts, and its LMDB map (sized from the quota) costs
+    neither memory nor disk up front: it is a shared mapping of the data
+    file (page cache, no memory reserved), the file takes little disk and
+    the member's resident set stays small;
   * 40 MiB of writes grow the store without a restart: `endpoint status`
-    reports dbSize growing past 40 MiB and far below the file's length,
-    and dbSizeInUse <= dbSize;
+    reports dbSize growing past 40 MiB, and dbSizeInUse <= dbSize; the
+    file takes about what was written;
   * after a delete, compaction and defrag, dbSize drops and the copy that
-    replaced the store is sparse too.
+    replaced the store takes little disk too.
 
 Bounded: about 10 s.
 

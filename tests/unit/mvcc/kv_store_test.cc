@@ -639,5 +639,36 @@ TEST(KvStoreQuotaTest, DeleteOfEveryKeyAppliesAfterTheQuotaWasLowered) {
   ExpectDeleteOfAll(**store, keys);
 }
 
+// A write beyond the map breaks its transaction (the caller must not go on
+// with it, nor answer its requests); once recorded, the next Open maps
+// twice as much and the same write commits there.
+TEST(KvStoreQuotaTest, FullMapIsRecordedAndTheNextOpenMapsTwiceAsMuch) {
+  testing::TempDir dir;
+  const uint64_t map = 4 << 20;
+  int keys = 0;
+  {
+    auto store = KvStore::Open(dir.path(), Options{.map_bytes = map});
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ((*store)->MapBytes(), map);
+    keys = FillWithLongKeys(**store, map / 2);
+    auto w = (*store)->Write().value();
+    EXPECT_FALSE(w->Broken());
+    w->BeginRevision();
+    auto missing = w->Range("a", "", RangeOptions{.rev = w->Rev() + 5});
+    EXPECT_EQ(missing.status().code(), Code::kFutureRev);
+    EXPECT_FALSE(w->Broken()) << "a request error leaves the transaction usable";
+    auto deleted = w->DeleteRange("/perf/", "/perf0");
+    ASSERT_EQ(deleted.status().code(), Code::kNoSpace) << deleted.status().ToString();
+    EXPECT_TRUE(w->Broken());
+    w.reset();
+    ASSERT_TRUE((*store)->RecordMapFull().ok());
+    EXPECT_EQ((*store)->MapBytes(), map) << "the map grows at the next Open only";
+  }
+  auto store = KvStore::Open(dir.path(), Options{.map_bytes = map});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->MapBytes(), 2 * map);
+  ExpectDeleteOfAll(**store, keys);
+}
+
 }  // namespace
 }  // namespace etcdpp::mvcc
