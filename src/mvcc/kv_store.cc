@@ -588,9 +588,10 @@ Result<int64_t> ReadView::CountLive(std::string_view key, std::string_view end) 
 }
 
 Result<std::string> ReadView::LatestLongKey(std::string_view slot) const {
+  // `slot` may point into the caller's cursor's page: pages stay mapped and
+  // unchanged while nothing writes, and this only reads.
   Cursor c(txn_, dbis_.key);
-  const std::string slot_copy(slot);  // `slot` may point into another cursor's page.
-  if (!c.Seek(slot_copy) || !SameSlot(c.key(), slot_copy)) {
+  if (!c.Seek(slot) || !SameSlot(c.key(), slot)) {
     if (!c.status().ok()) return c.status();
     return Corrupt("live table key without a key record");
   }
@@ -1225,8 +1226,9 @@ Status KvStore::BuildLiveTable(MDB_txn* txn) {
   std::string slot;
   for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
     std::string_view k = c.key();
-    if (k.size() < kMinSlotBytes + kRevisionBytes)
+    if (k.size() < kMinSlotBytes + kRevisionBytes) {
       return Corrupt(dir() + "/data.mdb: key table key");
+    }
     std::string_view this_slot = k.substr(0, k.size() - kRevisionBytes);
     if (this_slot == slot) continue;
     slot.assign(this_slot);
