@@ -855,8 +855,12 @@ def member_replace(cl, i, rec):
         try:
             return c.cluster.MemberAdd(etcdrpc.MemberAddRequest(peerURLs=[advertised_peer_url(m)]), 5).member.ID
         except grpc.RpcError as e:
+            # An earlier try that timed out may have added it. A member that
+            # has not applied the removal yet still lists the old id under
+            # the same URL (and refuses the add: the URL exists): that is
+            # not the new member, so try again.
             new = find_id(c)
-            if new is not None:
+            if new is not None and new != old_id:
                 return new
             raise e
     new_id = _member_call(cl, i, add, deadline, "MemberAdd")
