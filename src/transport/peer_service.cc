@@ -10,7 +10,6 @@
 #include <spdlog/spdlog.h>
 
 #include "base/crc32c.h"
-#include "base/tsan_handoff.h"
 #include "metrics/member_stats.h"
 #include "transport/peer_call.h"
 #include "transport/rtt_probe.h"
@@ -52,7 +51,7 @@ grpc::Status ToGrpc(const Status& s) {
 PeerService::PeerService(Transport* transport, Handler* handler, const TransportOptions& options)
     : transport_(transport), handler_(handler), options_(options) {}
 
-grpc::Status PeerService::Admit(const grpc::ServerContextBase& ctx, uint64_t* from) const {
+grpc::Status PeerService::Admit(const grpc::ServerContext& ctx, uint64_t* from) const {
   if (!PeerCertificateAllowed(ctx, options_.tls)) {
     spdlog::warn("transport: refused a peer call: its certificate's common name is not {}",
                  options_.tls.allowed_common_name);
@@ -73,81 +72,35 @@ grpc::Status PeerService::Admit(const grpc::ServerContextBase& ctx, uint64_t* fr
   return grpc::Status::OK;
 }
 
-// One inbound stream of message batches. Lifetime: exactly one read is
-// outstanding until Finish, which only a read's reaction calls, so gRPC
-// runs OnDone (and the reactor is deleted) after the last reaction. Each
-// read starts after the previous batch was handed over: a stream's
-// messages reach the Handler in the order the peer sent them.
-class PeerService::InboundStream final : public grpc::ServerReadReactor<transportpb::MessageBatch> {
- public:
-  InboundStream(PeerService* service, uint64_t from) : service_(service), from_(from) {
-    StartSendInitialMetadata();
-    tsan::HandingOff(&batch_);
-    StartRead(&batch_);
-  }
-
-  void OnReadDone(bool ok) override {
-    tsan::Reaction reaction(&batch_, this);
-    if (!ok) {
-      Finish(grpc::Status::OK);
-      return;
-    }
-    Transport* transport = service_->transport_;
-    if (batch_.from() != from_ || batch_.cluster_id() != transport->cluster_id()) {
-      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          "etcdpp transport: batch sender or cluster id differs from handshake"));
-      return;
-    }
-    // The peer may have been removed while its stream was open.
-    if (transport->IsRemoved(from_)) {
-      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          "etcdpp transport: " + RemovedMemberMessage(from_)));
-      return;
-    }
-    const uint64_t self = transport->self_id();
-    for (auto& m : *batch_.mutable_messages()) {
-      if (m.to() != self) continue;  // Not ours: Raft tolerates the loss.
-      if (m.type() == raftpb::MSG_APP) {
-        metrics::DefaultMemberStats().AppendReceived(m.ByteSizeLong());
-      }
-      service_->handler_->OnMessage(std::move(m));
-    }
-    batch_.Clear();
-    tsan::HandingOff(&batch_);
-    StartRead(&batch_);
-  }
-
-  void OnDone() override {
-    tsan::TookBack(this);
-    delete this;
-  }
-
- private:
-  PeerService* const service_;
-  const uint64_t from_;
-  transportpb::MessageBatch batch_;
-};
-
-grpc::ServerReadReactor<transportpb::MessageBatch>* PeerService::Stream(
-    grpc::CallbackServerContext* ctx, transportpb::StreamAck* /*ack*/) {
+grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
+                                 grpc::ServerReader<transportpb::MessageBatch>* reader,
+                                 transportpb::StreamAck* /*ack*/) {
   uint64_t from = 0;
   grpc::Status admitted = Admit(*ctx, &from);
-  if (!admitted.ok()) {
-    class Refused final : public grpc::ServerReadReactor<transportpb::MessageBatch> {
-     public:
-      explicit Refused(const grpc::Status& status) {
-        tsan::HandingOff(this);
-        Finish(status);
-      }
-      void OnDone() override {
-        tsan::TookBack(this);
-        delete this;
-      }
-    };
-    return new Refused(admitted);
-  }
+  if (!admitted.ok()) return admitted;
   ctx->AddInitialMetadata(kAcceptedKey, "1");
-  return new InboundStream(this, from);
+  reader->SendInitialMetadata();
+
+  const uint64_t self = transport_->self_id();
+  transportpb::MessageBatch batch;
+  while (reader->Read(&batch)) {
+    if (batch.from() != from || batch.cluster_id() != transport_->cluster_id()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "etcdpp transport: batch sender or cluster id differs from handshake");
+    }
+    // The peer may have been removed while its stream was open.
+    if (transport_->IsRemoved(from)) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "etcdpp transport: " + RemovedMemberMessage(from));
+    }
+    for (auto& m : *batch.mutable_messages()) {
+      if (m.to() != self) continue;  // Not ours: Raft tolerates the loss.
+      if (m.type() == raftpb::MSG_APP)
+        metrics::DefaultMemberStats().AppendReceived(m.ByteSizeLong());
+      handler_->OnMessage(std::move(m));
+    }
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status PeerService::Members(grpc::ServerContext* ctx, const transportpb::MembersRequest*,

@@ -1,11 +1,9 @@
 // PeerService: the receiving half of the transport, the RaftPeer gRPC
 // service. Internal to the transport module.
 //
-// Message streams are read by a reactor on gRPC's callback threads, one
-// read at a time per stream, so each stream's messages reach the Handler
-// in arrival order. Snapshots and unary calls run on gRPC's
-// synchronous-server threads, one per call (a snapshot's file writes and
-// fsyncs block).
+// Runs on gRPC's synchronous-server threads, one per inbound call, so each
+// inbound stream is read (and its messages handed to the Handler) by a
+// single thread in arrival order.
 #pragma once
 
 #include <atomic>
@@ -16,17 +14,14 @@
 
 namespace etcdpp::transport {
 
-class PeerService final
-    : public transportpb::RaftPeer::WithCallbackMethod_Stream<transportpb::RaftPeer::Service> {
+class PeerService final : public transportpb::RaftPeer::Service {
  public:
-  class InboundStream;
   // Both must outlive the service (the transport owns it).
   PeerService(Transport* transport, Handler* handler, const TransportOptions& options);
 
-  // Read by a reactor on gRPC's callback threads, one read at a time, so
-  // a stream's messages reach the Handler in the order they were sent.
-  grpc::ServerReadReactor<transportpb::MessageBatch>* Stream(grpc::CallbackServerContext* ctx,
-                                                             transportpb::StreamAck* ack) override;
+  grpc::Status Stream(grpc::ServerContext* ctx,
+                      grpc::ServerReader<transportpb::MessageBatch>* reader,
+                      transportpb::StreamAck* ack) override;
   grpc::Status Snapshot(grpc::ServerContext* ctx,
                         grpc::ServerReader<transportpb::SnapshotChunk>* reader,
                         transportpb::SnapshotAck* ack) override;
@@ -40,7 +35,7 @@ class PeerService final
  private:
   // Validates the handshake of an inbound call; the error to answer with, or
   // OK with *from set.
-  grpc::Status Admit(const grpc::ServerContextBase& ctx, uint64_t* from) const;
+  grpc::Status Admit(const grpc::ServerContext& ctx, uint64_t* from) const;
   // Receives a snapshot into a new file under snapshot_dir; on success sets
   // *msg and *path. Removes the file on failure.
   grpc::Status ReceiveSnapshotFile(uint64_t from,

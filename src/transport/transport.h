@@ -11,9 +11,8 @@
 // reported unreachable.
 //
 // Inbound, the gRPC server built by Start calls Handler::OnMessage for every
-// message received, on gRPC's callback threads; each inbound stream has one
-// read outstanding at a time, so messages from one peer arrive in the order
-// that peer sent them.
+// message received, on gRPC's threads: one thread per inbound stream, so
+// messages from one peer arrive in the order that peer sent them.
 //
 // Snapshots travel on their own call (RaftPeer.Snapshot) and connection, so a
 // large file never holds up heartbeats: SendSnapshot streams the MsgSnap and

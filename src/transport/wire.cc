@@ -38,7 +38,7 @@ void AddHandshake(grpc::ClientContext* ctx, const Handshake& hs) {
   ctx->AddMetadata(kToKey, std::to_string(hs.to));
 }
 
-std::optional<Handshake> ReadHandshake(const grpc::ServerContextBase& ctx) {
+std::optional<Handshake> ReadHandshake(const grpc::ServerContext& ctx) {
   const auto& md = ctx.client_metadata();
   auto cluster_id = ParseId(md, kClusterIdKey);
   auto from = ParseId(md, kFromKey);
@@ -101,7 +101,7 @@ Result<std::shared_ptr<grpc::ServerCredentials>> PeerServerCredentials(const Pee
   return exp::TlsServerCredentials(options);
 }
 
-bool PeerCertificateAllowed(const grpc::ServerContextBase& ctx, const PeerTlsOptions& tls) {
+bool PeerCertificateAllowed(const grpc::ServerContext& ctx, const PeerTlsOptions& tls) {
   if (tls.allowed_common_name.empty()) return true;
   auto auth = ctx.auth_context();
   if (auth == nullptr) return false;

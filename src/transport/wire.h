@@ -32,7 +32,7 @@ struct Handshake {
 // Adds the handshake metadata to an outgoing call.
 void AddHandshake(grpc::ClientContext* ctx, const Handshake& hs);
 // The handshake of an incoming call; nullopt if missing or malformed.
-std::optional<Handshake> ReadHandshake(const grpc::ServerContextBase& ctx);
+std::optional<Handshake> ReadHandshake(const grpc::ServerContext& ctx);
 // Whether the server accepted the call (valid after WaitForInitialMetadata).
 bool WasAccepted(const grpc::ClientContext& ctx);
 
@@ -55,6 +55,6 @@ inline constexpr std::chrono::seconds kPeerCertificateRefresh{1};
 Result<std::shared_ptr<grpc::ServerCredentials>> PeerServerCredentials(const PeerTlsOptions& tls);
 // Whether the verified client certificate of `ctx`'s call may act as a peer
 // (tls.allowed_common_name); always true when no name is required.
-bool PeerCertificateAllowed(const grpc::ServerContextBase& ctx, const PeerTlsOptions& tls);
+bool PeerCertificateAllowed(const grpc::ServerContext& ctx, const PeerTlsOptions& tls);
 
 }  // namespace etcdpp::transport
