@@ -442,8 +442,10 @@ def normalize(data, server, ids, mask, scratch, across_servers=False):
         text = text.replace(str(value), name)
         # Lease IDs print as %016x, member IDs as %x.
         text = text.replace("%016x" % value, name.lower()).replace("%x" % value, name.lower())
-    text = text.replace(str(server.client_port), "CLIENT_PORT")
-    text = text.replace(str(server.peer_port), "PEER_PORT")
+    # Whole numbers only: a port's digits also turn up inside lease IDs and
+    # revisions, which the masks below must still see whole.
+    text = re.sub(r"(?<!\d)%d(?!\d)" % server.client_port, "CLIENT_PORT", text)
+    text = re.sub(r"(?<!\d)%d(?!\d)" % server.peer_port, "PEER_PORT", text)
     lines = []
     for line in text.split("\n"):
         if line.startswith('{"level":'):
