@@ -303,6 +303,7 @@ void Applier::CommitOpenTxn() {
   CommitUpTo(store, *open_txn_, open_last_index_, store.ConsistentIndex());
   open_txn_.reset();
   open_entries_ = 0;
+  open_bytes_ = 0;
   applied_index_.store(open_last_index_, std::memory_order_release);
   ctx_.observer->OnCommitted(store.CurrentRevision());
 }
@@ -462,15 +463,18 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
   // then idle for at least the client's turnaround and the next WAL fsync,
   // which the commit's flush overlaps. Left to the timed wait in Run, the
   // commit could start just before the next batch and hold up its answers.
-  constexpr size_t kMaxHeldEntries = 10000;
+  size_t batch_bytes = 0;
+  for (const raftpb::Entry& e : entries) batch_bytes += e.data().size();
   const auto now = std::chrono::steady_clock::now();
   const bool deadline_passed = joins_held && now >= open_deadline_;
   if (answer_first && may_hold && verdicts.empty() && !deadline_passed &&
-      open_entries_ + entries.size() < kMaxHeldEntries) {
+      open_entries_ + entries.size() < ctx_.options->backend_batch_limit &&
+      open_bytes_ + batch_bytes < ctx_.options->backend_batch_bytes) {
     if (!joins_held) open_deadline_ = now + ctx_.options->backend_commit_delay;
     open_txn_ = std::move(txn);
     open_last_index_ = last_index;
     open_entries_ += entries.size();
+    open_bytes_ += batch_bytes;
     {
       std::lock_guard<std::mutex> lock(mu_);
       verdict_index_ = last_index;
@@ -479,6 +483,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     return;
   }
   open_entries_ = 0;
+  open_bytes_ = 0;
   CommitUpTo(store, *txn, last_index, consistent_index);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);

@@ -244,6 +244,7 @@ class Applier {
   std::unique_ptr<mvcc::WriteTxn> open_txn_;
   uint64_t open_last_index_ = 0;
   size_t open_entries_ = 0;
+  size_t open_bytes_ = 0;  // of the held entries' data
   std::chrono::steady_clock::time_point open_deadline_;
 
   std::mutex mu_;

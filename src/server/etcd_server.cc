@@ -324,7 +324,9 @@ void EtcdServer::ChangeAlarm(const etcdserverpb::AlarmRequest& request,
 void EtcdServer::WaitLinearizable(ReadCallback done) { raft_node_->Read(std::move(done)); }
 
 Result<KvHash> EtcdServer::LocalHash(int64_t revision) const {
-  std::shared_ptr<mvcc::KvStore> store = store_->Get();
+  // A peer asks for the hash at the leader's revision, which this member
+  // may hold answered but uncommitted (--backend-batch-interval).
+  std::shared_ptr<mvcc::KvStore> store = StoreWithAnsweredWrites();
   auto view = store->Read();
   if (!view.ok()) return view.status();
   auto hashed = (*view)->HashKV(revision);

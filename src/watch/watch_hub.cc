@@ -180,8 +180,12 @@ Result<WatchHub::WatcherId> WatchHub::Add(WatchSink* sink, const WatchSpec& spec
     sinks_[sink].watchers++;
     // A start revision compacted away (possibly by a compaction the hub has
     // not dispatched up to yet) is answered by catch-up with compact_revision.
-    if (raw->next_rev > synced_rev_ && raw->next_rev >= store_->CompactRevision()) {
-      // Nothing it wants has been dispatched yet: live from the start.
+    // So is one the store has committed but the hub not yet dispatched (a
+    // commit forced by this watch's creation, say): as in etcd, the history
+    // a new watcher asks for comes in one response, not one per revision.
+    const int64_t committed = std::max(synced_rev_, store_->CurrentRevision());
+    if (raw->next_rev > committed && raw->next_rev >= store_->CompactRevision()) {
+      // Nothing it wants exists yet: live from the start.
       raw->synced = true;
       synced_.Insert(raw);
       synced_count_++;

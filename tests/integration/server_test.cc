@@ -63,7 +63,7 @@ TEST_F(ServerTest, ConcurrentProposalsAreAllApplied) {
   EXPECT_EQ(Get("k499"), "499");
 }
 
-// --experimental-backend-commit-delay: answered writes wait in the open
+// --backend-batch-interval: answered writes wait in the open
 // transaction (the delay here is far longer than the test), and every kind
 // of reader that must see them commits them at once; they survive a stop.
 TEST_F(ServerTest, HeldBackCommitIsForcedByReadersAndSurvivesStop) {

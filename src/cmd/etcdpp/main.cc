@@ -57,7 +57,9 @@ struct Flags {
   bool initial_corrupt_check = false;
   std::string corrupt_check_time = "0s";
   bool answer_before_commit = true;
-  std::string backend_commit_delay = "0s";
+  std::string backend_batch_interval;
+  uint64_t backend_batch_limit = 0;
+  std::string backend_commit_delay;
   std::string log_level = "info";
   std::string log_format = "json";
   std::string log_outputs = "stderr";
@@ -314,10 +316,15 @@ int main(int argc, char** argv) {
           "Answer a write once its entry is flushed to the WAL and applied, before the "
           "backend commit's own flush (true), or after that commit (false: one more flush per "
           "write).");
+  AddFlag(app, "backend-batch-interval", flags.backend_batch_interval,
+          "Longest time answered writes wait in the open backend transaction for later "
+          "ones to share its commit (Go syntax; empty or 0: 100ms). Whatever needs to see "
+          "them (a read, a watcher, a snapshot) commits it at once.");
+  AddFlag(app, "backend-batch-limit", flags.backend_batch_limit,
+          "Most entries that wait in the open backend transaction (0: 10000).");
   AddFlag(app, "experimental-backend-commit-delay", flags.backend_commit_delay,
-          "With the answer before the commit: how long answered writes may wait in the open "
-          "backend transaction for later ones to share its commit, while no read, watcher or "
-          "snapshot needs them (Go syntax: 10ms; 0s commits every batch).");
+          "The --backend-batch-interval of earlier etcdpp versions, where 0s commits every "
+          "batch.");
   AddFlag(app, "log-level", flags.log_level, "Log level: debug, info, warn, error.")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
   AddFlag(app, "log-format", flags.log_format, "Log format: json (like etcd's zap) or text.")
@@ -448,13 +455,26 @@ int main(int argc, char** argv) {
   options.watch_progress_notify_interval = *progress_interval;
   options.initial_corrupt_check = flags.initial_corrupt_check;
   options.answer_before_commit = flags.answer_before_commit;
-  // Zero in any spelling ("0s", "0ms") commits every batch.
-  options.backend_commit_delay = std::chrono::milliseconds(0);
-  if (flags.backend_commit_delay.find_first_of("123456789") != std::string::npos) {
-    auto delay = ParseGoDuration(flags.backend_commit_delay);
-    if (!delay.ok()) return Fail(delay.status());
-    options.backend_commit_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*delay);
+  if (!flags.backend_batch_interval.empty() && !flags.backend_commit_delay.empty()) {
+    return Fail(Status::InvalidArgument(
+        "--backend-batch-interval and --experimental-backend-commit-delay set the same "
+        "interval: give one of them"));
   }
+  // etcd's flag: zero in any spelling means the default. The experimental
+  // one: zero commits every batch.
+  if (flags.backend_batch_interval.find_first_of("123456789") != std::string::npos) {
+    auto interval = ParseGoDuration(flags.backend_batch_interval);
+    if (!interval.ok()) return Fail(interval.status());
+    options.backend_commit_delay = *interval;
+  } else if (!flags.backend_commit_delay.empty()) {
+    options.backend_commit_delay = std::chrono::milliseconds(0);
+    if (flags.backend_commit_delay.find_first_of("123456789") != std::string::npos) {
+      auto delay = ParseGoDuration(flags.backend_commit_delay);
+      if (!delay.ok()) return Fail(delay.status());
+      options.backend_commit_delay = *delay;
+    }
+  }
+  if (flags.backend_batch_limit != 0) options.backend_batch_limit = flags.backend_batch_limit;
   // Zero in any spelling ("0s", "0m0s") turns the periodic check off.
   if (flags.corrupt_check_time.find_first_of("123456789") != std::string::npos) {
     auto corrupt_check = ParseGoDuration(flags.corrupt_check_time);

@@ -309,8 +309,8 @@ class HttpTest(unittest.TestCase):
         self.assertGreaterEqual(value(after, wal + "_count") - value(before, wal + "_count"), 1)
         self.assertEqual(value(after, wal + "_bucket", le="+Inf"), value(after, wal + "_count"))
         # The backend commit follows the answer: etcd commits its backend on
-        # a 100 ms timer, and etcdpp may hold answered writes in the open
-        # transaction for --experimental-backend-commit-delay when set, so
+        # a 100 ms timer, and etcdpp holds answered writes in the open
+        # transaction for up to --backend-batch-interval (100 ms), so
         # that commit is counted soon after the puts, not before they return.
         # (Reads of those puts wait for it; the kv tests check that.)
         commit = "etcd_disk_backend_commit_duration_seconds"

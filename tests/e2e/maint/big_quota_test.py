@@ -82,6 +82,13 @@ def main():
         value = os.urandom(MIB // 2).hex()
         for i in range(40):
             client.put("big/%03d" % i, value)
+        # dbSize is the store's size as of its last commit, which follows the
+        # answers by up to --backend-batch-interval (100 ms), as etcd's does.
+        try:
+            cluster.wait_until(lambda: status(c)[0] >= 40 * MIB, timeout=10,
+                               what="dbSize to count the 40 MiB of puts")
+        except TimeoutError:
+            pass  # the check below reports it
         size, in_use, revision = status(c)
         st = os.stat(data_file(m))
         rss = rss_kib(m.pid)

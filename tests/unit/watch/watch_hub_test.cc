@@ -269,6 +269,30 @@ TEST_F(WatchHubTest, PastStartRevisionReplaysHistoryThenGoesLive) {
   EXPECT_EQ(Collect(&sink, 1, 4).size(), 4u);
 }
 
+// The server forces the commit of held writes when a watch is created, so
+// the hub may learn of them only after the watcher arrives. What the
+// watcher asks for already exists: one response, as etcdctl's `watch --rev
+// N -- cmd` (events printed, then the command per event) relies on.
+TEST_F(WatchHubTest, HistoryCommittedButNotYetDispatchedComesInOneResponse) {
+  StartHub();
+  const int64_t before = Put("h/warmup", "w");
+  ASSERT_TRUE(WaitFor([&] { return hub_->stats().synced_revision >= before; }));
+  TestSink& sink = NewSink();
+  scheduler_.Hold();
+  const int64_t put = Put("h/k", "v");
+  Delete("h/k");
+  Add(&sink, Spec("h/k", "", put, 1));
+  scheduler_.Release(hub_.get());
+  auto events = Collect(&sink, 1, 2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type(), mvccpb::Event::PUT);
+  EXPECT_EQ(events[1].type(), mvccpb::Event::DELETE);
+  size_t responses_with_events = 0;
+  for (const auto& r : sink.Consumed()) {
+    if (r.watch_id() == 1 && r.events_size() > 0) responses_with_events++;
+  }
+  EXPECT_EQ(responses_with_events, 1u);
+}
 TEST_F(WatchHubTest, FutureStartRevisionSkipsEarlierChanges) {
   StartHub();
   TestSink& sink = NewSink();
