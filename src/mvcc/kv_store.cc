@@ -1081,8 +1081,9 @@ constexpr std::string_view kMapSizeFile = "map-size";
 // options still apply, and a full map is recorded again).
 uint64_t RecordedMapBytes(const std::string& dir) {
   const std::string path = JoinPath(dir, kMapSizeFile);
-  if (::access(path.c_str(), F_OK) != 0) return 0;
-  auto text = Env::Default()->ReadFile(path);
+  Env* env = Env::Default();
+  if (!env->FileExists(path)) return 0;
+  auto text = env->ReadFile(path);
   if (!text.ok()) return 0;
   try {
     return std::stoull(*text);
