@@ -14,17 +14,8 @@
 set -euo pipefail
 server=$1 bench=$2 port=$3 key_size=$4 total=${5:-50000}
 dir=$(mktemp -d)
-peer="http://127.0.0.1:$((port + 1))"
-"$server" --name b --data-dir "$dir/data" --listen-client-urls "http://127.0.0.1:$port" \
-  --advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "$peer" \
-  --initial-advertise-peer-urls "$peer" --initial-cluster "b=$peer" --log-level error 2>/dev/null &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do
-  ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$port" --command-timeout=1s \
-    endpoint health >/dev/null 2>&1 && break
-  sleep 0.2
-done
+. "$(dirname "$0")/single_member.sh"
+start_single_member "$server" "$port" "$dir" --log-level error
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 run() {
   local name=$1

@@ -19,17 +19,8 @@ set -euo pipefail
 server=$1 bench=$2 port=$3 key_size=$4 total=${5:-50000}
 shift $(($# < 5 ? $# : 5))
 dir=$(mktemp -d)
-peer="http://127.0.0.1:$((port + 1))"
-"$server" --name w --data-dir "$dir/data" --listen-client-urls "http://127.0.0.1:$port" \
-  --advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "$peer" \
-  --initial-advertise-peer-urls "$peer" --initial-cluster "w=$peer" "$@" >"$dir/log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 50); do
-  ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$port" --command-timeout=1s \
-    endpoint health >/dev/null 2>&1 && break
-  sleep 0.2
-done
+. "$(dirname "$0")/single_member.sh"
+start_single_member "$server" "$port" "$dir" "$@"
 io() { awk -v k="$1" '$1 == k ":" {print $2}' "/proc/$pid/io"; }
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 metric() {
@@ -42,7 +33,7 @@ commits0=$(metric etcd_disk_backend_commit_duration_seconds_count)
 fsyncs0=$(metric etcd_disk_wal_fsync_duration_seconds_count)
 out=$("$bench" --endpoints="127.0.0.1:$port" --conns 50 --clients 500 --total "$total" \
   put --key-size "$key_size" --val-size 1024 --key-space-size 100000000 2>&1)
-echo "== $server $*, key size $key_size, $total puts"
+echo "== $server${*:+ $*}, key size $key_size, $total puts"
 echo "per put: wchar $((($(io wchar) - wchar0) / total)) B," \
   "write_bytes $((($(io write_bytes) - dirtied0) / total)) B," \
   "device $((($(sectors) - sectors0) * 512 / total)) B"
