@@ -152,7 +152,9 @@ struct NativeCall {
 struct Stream {
   int32_t id = 0;
   std::string path;
-  Metadata metadata;  // the client's, "-bin" values decoded
+  std::string method;   // :method
+  bool has_te = false;  // nghttp2 itself refuses a te other than "trailers"
+  Metadata metadata;    // the client's, "-bin" values decoded
   std::optional<std::chrono::nanoseconds> timeout;
   std::string bad_header;  // a header the front refuses (the call fails)
   std::optional<KvMethod> native;
@@ -162,6 +164,7 @@ struct Stream {
   std::shared_ptr<Forwarder> forwarder;  // relayed streams, until the call ends
   std::string inbound;                   // request bytes not yet cut into messages
   bool answered_locally = false;         // the front itself failed the call
+  bool reset_after_answer = false;       // RST_STREAM NO_ERROR may follow the status
 
   // The reply.
   Metadata initial_metadata;
@@ -211,6 +214,7 @@ class Connection {
                          size_t len, void* self);
   static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* self);
+  static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* self);
   static ssize_t ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void* self);
 
@@ -280,6 +284,7 @@ Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), 
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, OnDataChunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, OnFrameRecv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, OnStreamClose);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, OnFrameSend);
   nghttp2_session_server_new(&session_, callbacks, this);
   nghttp2_session_callbacks_del(callbacks);
   // As the gRPC server is configured (client_server.cc): no practical
@@ -325,6 +330,10 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
   const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   if (n == ":path") {
     stream->path.assign(v);
+  } else if (n == ":method") {
+    stream->method.assign(v);
+  } else if (n == "te") {
+    stream->has_te = true;
   } else if (n == "grpc-timeout") {
     stream->timeout = h2front::ParseGrpcTimeout(v);
     if (!stream->timeout) stream->bad_header = "grpc-timeout";
@@ -383,7 +392,34 @@ int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, voi
   return 0;
 }
 
+int Connection::OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* self) {
+  if (frame->hd.type != NGHTTP2_HEADERS || (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) {
+    return 0;
+  }
+  Stream* stream = static_cast<Connection*>(self)->Find(frame->hd.stream_id);
+  // Only while the client still sends: then it stops the rest of the
+  // request. (gRPC C++ resets even a stream the client has ended; curl may
+  // then lose the answer that came with it.) Submitted before the status
+  // went out, the reset would have replaced it.
+  if (stream != nullptr && stream->reset_after_answer &&
+      nghttp2_session_get_stream_remote_close(session, stream->id) == 0) {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
 void Connection::OnRequestHeaders(Stream& stream) {
+  // Refused before anything runs, as gRPC C++'s server refuses them: status
+  // 200, trailers-only UNKNOWN (then RST_STREAM NO_ERROR, see OnFrameSend);
+  // the method is checked first. Like it, any content-type is taken (gRPC C++ only logs
+  // one that is not application/grpc, application/grpc+... or ;...).
+  const char* refusal = stream.method != "POST" ? "Bad method header"
+                        : !stream.has_te        ? "Missing :te header"
+                                                : nullptr;
+  if (refusal != nullptr) {
+    stream.reset_after_answer = true;
+    return Fail(stream, grpc::StatusCode::UNKNOWN, refusal);
+  }
   if (!stream.bad_header.empty()) {
     return Fail(stream, grpc::StatusCode::INTERNAL,
                 "malformed request header " + stream.bad_header);

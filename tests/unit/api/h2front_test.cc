@@ -7,15 +7,23 @@
 // metadata both ways, limits) and that the two paths answer alike.
 #include "api/h2front/h2_front.h"
 
+#include <fcntl.h>
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <future>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "api/h2front/grpc_wire.h"
@@ -83,6 +91,133 @@ TEST(GrpcWireTest, BinaryHeadersAreBase64PaddedOrNot) {
   EXPECT_EQ(h2front::DecodeBinaryHeader(""), "");
   EXPECT_FALSE(h2front::DecodeBinaryHeader("A*8Q"));
   EXPECT_FALSE(h2front::DecodeBinaryHeader("AP8Qa"));
+}
+
+// ---- a raw HTTP/2 client (nghttp2), for requests no gRPC client sends
+
+// What came back on the one stream of a RawExchange.
+struct RawAnswer {
+  std::map<std::string, std::string> headers;   // the response's first HEADERS
+  std::map<std::string, std::string> trailers;  // a later HEADERS, if any
+  std::string body;
+  bool trailers_only = false;     // the first HEADERS ended the stream
+  std::optional<uint32_t> reset;  // RST_STREAM's error code, if one came
+  bool closed = false;            // the stream closed within the time allowed
+
+  std::string Status() const { return Get(headers, ":status"); }
+  // grpc-status and grpc-message wherever they came (trailers-only or not).
+  std::string GrpcStatus() const { return Get(trailers_only ? headers : trailers, "grpc-status"); }
+  std::string GrpcMessage() const {
+    return Get(trailers_only ? headers : trailers, "grpc-message");
+  }
+  static std::string Get(const std::map<std::string, std::string>& from, const std::string& name) {
+    auto it = from.find(name);
+    return it == from.end() ? "<none>" : it->second;
+  }
+};
+
+// Sends one request (`headers` as given, pseudo-headers first; `body` in
+// DATA with END_STREAM) on connected socket `fd` and reads until the stream
+// closes or 5 s pass. Closes `fd`.
+RawAnswer RawExchange(int fd, const std::vector<std::pair<std::string, std::string>>& headers,
+                      const std::string& body) {
+  struct State {
+    RawAnswer answer;
+    int32_t stream_id = -1;
+    int header_blocks = 0;
+    std::string body;
+    size_t body_sent = 0;
+  } state;
+  state.body = body;
+  nghttp2_session_callbacks* callbacks;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_header_callback(
+      callbacks, [](nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                    size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+        auto* st = static_cast<State*>(user);
+        auto& into =
+            frame->headers.cat == NGHTTP2_HCAT_RESPONSE ? st->answer.headers : st->answer.trailers;
+        into[std::string(reinterpret_cast<const char*>(name), namelen)] =
+            std::string(reinterpret_cast<const char*>(value), valuelen);
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_frame_recv_callback(
+      callbacks, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
+        auto* st = static_cast<State*>(user);
+        if (frame->hd.stream_id != st->stream_id) return 0;
+        if (frame->hd.type == NGHTTP2_HEADERS) {
+          if (++st->header_blocks == 1 && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+            st->answer.trailers_only = true;
+          }
+        } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
+          st->answer.reset = frame->rst_stream.error_code;
+        }
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+      callbacks,
+      [](nghttp2_session*, uint8_t, int32_t, const uint8_t* data, size_t len, void* user) {
+        static_cast<State*>(user)->answer.body.append(reinterpret_cast<const char*>(data), len);
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_stream_close_callback(
+      callbacks, [](nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
+        auto* st = static_cast<State*>(user);
+        if (stream_id == st->stream_id) st->answer.closed = true;
+        return 0;
+      });
+  nghttp2_session* session;
+  nghttp2_session_client_new(&session, callbacks, &state);
+  nghttp2_session_callbacks_del(callbacks);
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
+  std::vector<nghttp2_nv> nva;
+  for (const auto& [name, value] : headers) {
+    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                   value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_data_provider provider;
+  provider.source.ptr = &state;
+  provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                              uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
+    auto* st = static_cast<State*>(source->ptr);
+    const size_t n = std::min(length, st->body.size() - st->body_sent);
+    std::memcpy(buf, st->body.data() + st->body_sent, n);
+    st->body_sent += n;
+    if (st->body_sent == st->body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  };
+  state.stream_id =
+      nghttp2_submit_request(session, nullptr, nva.data(), nva.size(), &provider, nullptr);
+  EXPECT_GT(state.stream_id, 0);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!state.answer.closed && std::chrono::steady_clock::now() < give_up) {
+    for (;;) {
+      const uint8_t* data;
+      const ssize_t n = nghttp2_session_mem_send(session, &data);
+      if (n <= 0) break;
+      for (ssize_t sent = 0; sent < n;) {
+        const ssize_t w = ::send(fd, data + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+        if (w <= 0) break;
+        sent += w;
+      }
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    uint8_t buf[16384];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    if (nghttp2_session_mem_recv(session, buf, static_cast<size_t>(n)) < 0) break;
+  }
+  nghttp2_session_del(session);
+  ::close(fd);
+  return state.answer;
+}
+
+std::string Framed(const std::string& message) {
+  std::string out;
+  h2front::AppendFramedMessage(message, &out);
+  return out;
 }
 
 // ---- the front, end to end
@@ -180,6 +315,25 @@ class H2FrontTest : public ::testing::Test {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(-1);
     return grpc::CreateCustomInsecureChannelFromFd("h2front-test", fds[1], args);
+  }
+
+  // One raw request (RawExchange) to the front, or to gRPC C++'s own server
+  // (the relay target, which answers /test.Echo/* itself).
+  RawAnswer RawToFront(const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& body) {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    front_->Adopt(fds[0]);
+    return RawExchange(fds[1], headers, body);
+  }
+  RawAnswer RawToGrpc(const std::vector<std::pair<std::string, std::string>>& headers,
+                      const std::string& body) {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    // gRPC's endpoint expects a non-blocking socket.
+    EXPECT_EQ(::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK), 0);
+    grpc::AddInsecureChannelFromFd(relay_target_.get(), fds[0]);
+    return RawExchange(fds[1], headers, body);
   }
 
   grpc::Status Put(const std::string& key, const std::string& value,
@@ -323,6 +477,91 @@ TEST_F(H2FrontTest, MessagesAboveTheReceiveLimitAreRefusedAsByGrpc) {
   EXPECT_EQ(member_.proposals.get(), 0);
   // The connection still serves.
   EXPECT_TRUE(Put("k", "v", &put, Context().get()).ok());
+}
+
+// What gRPC C++'s server refuses before any handler runs (a method other
+// than POST, a request without te) the front refuses with the same answer,
+// and what it takes (any content-type: it only logs one that is not
+// application/grpc, application/grpc+... or application/grpc;...) the front
+// takes. Every request goes to both and the answers are compared.
+TEST_F(H2FrontTest, RequestsAreRefusedOrTakenAsByGrpcsOwnServer) {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  auto request = [](const std::string& method, const std::string& path,
+                    std::optional<std::string> content_type, bool te) {
+    Headers h = {
+        {":method", method}, {":scheme", "http"}, {":path", path}, {":authority", "h2front-test"}};
+    if (content_type) h.emplace_back("content-type", *content_type);
+    if (te) h.emplace_back("te", "trailers");
+    return h;
+  };
+  struct Case {
+    std::string what;
+    Headers headers;
+    bool runs;
+  };
+  const std::string echo = "/test.Echo/Stream";
+  const std::vector<Case> cases = {
+      {"GET", request("GET", echo, "application/grpc", true), false},
+      {"PUT", request("PUT", echo, "application/grpc", true), false},
+      {"DELETE", request("DELETE", echo, "application/grpc", true), false},
+      {"lower-case post", request("post", echo, "application/grpc", true), false},
+      {"no te", request("POST", echo, "application/grpc", false), false},
+      {"GET without te", request("GET", echo, "application/grpc", false), false},
+      {"application/grpc", request("POST", echo, "application/grpc", true), true},
+      {"application/grpc+proto", request("POST", echo, "application/grpc+proto", true), true},
+      {"application/grpc;charset", request("POST", echo, "application/grpc;charset=utf-8", true),
+       true},
+      {"application/json", request("POST", echo, "application/json", true), true},
+      {"text/plain", request("POST", echo, "text/plain", true), true},
+      {"no content-type", request("POST", echo, std::nullopt, true), true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const RawAnswer front = RawToFront(c.headers, Framed("hi"));
+    const RawAnswer grpc = RawToGrpc(c.headers, Framed("hi"));
+    ASSERT_TRUE(front.closed);
+    ASSERT_TRUE(grpc.closed);
+    EXPECT_EQ(front.Status(), grpc.Status());
+    EXPECT_EQ(RawAnswer::Get(front.headers, "content-type"),
+              RawAnswer::Get(grpc.headers, "content-type"));
+    EXPECT_EQ(front.trailers_only, grpc.trailers_only);
+    EXPECT_EQ(front.GrpcStatus(), grpc.GrpcStatus());
+    EXPECT_EQ(front.GrpcMessage(), grpc.GrpcMessage());
+    EXPECT_EQ(front.body, grpc.body);
+    if (c.runs) {
+      EXPECT_EQ(front.GrpcStatus(), "0");
+      EXPECT_EQ(front.body, Framed("hi"));
+      EXPECT_EQ(front.reset, grpc.reset);
+    } else {
+      // gRPC C++ follows a refusal with RST_STREAM NO_ERROR even when the
+      // request had ended; the front only while the client still sends.
+      EXPECT_EQ(front.Status(), "200");
+      EXPECT_EQ(front.GrpcStatus(), "2");
+      EXPECT_TRUE(front.body.empty());
+    }
+  }
+
+  // A KV call the front would serve itself is refused before it runs...
+  etcdserverpb::PutRequest put;
+  put.set_key("k");
+  put.set_value("v");
+  const RawAnswer refused =
+      RawToFront(request("GET", "/etcdserverpb.KV/Put", "application/grpc", true),
+                 Framed(put.SerializeAsString()));
+  EXPECT_EQ(refused.GrpcStatus(), "2");
+  EXPECT_EQ(refused.GrpcMessage(), "Bad method header");
+  const RawAnswer no_te =
+      RawToFront(request("POST", "/etcdserverpb.KV/Put", "application/grpc", false),
+                 Framed(put.SerializeAsString()));
+  EXPECT_EQ(no_te.GrpcStatus(), "2");
+  EXPECT_EQ(no_te.GrpcMessage(), "Missing :te header");
+  EXPECT_EQ(member_.proposals.get(), 0);
+  // ...and runs with a content-type that is not gRPC's, as on gRPC C++.
+  const RawAnswer taken =
+      RawToFront(request("POST", "/etcdserverpb.KV/Put", "application/json", true),
+                 Framed(put.SerializeAsString()));
+  EXPECT_EQ(taken.GrpcStatus(), "0");
+  EXPECT_EQ(member_.proposals.get(), 1);
 }
 
 TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
