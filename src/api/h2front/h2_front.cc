@@ -37,6 +37,10 @@ using h2front::Metadata;
 // A relayed stream stops reading from gRPC while this much of its reply
 // waits for the client's flow-control window.
 constexpr size_t kRelayBufferedBytes = 1 << 20;
+// A relayed stream's client bytes that gRPC has not taken yet: above this,
+// the stream's HTTP/2 window is no longer returned, so the client can send
+// at most one more window (kStreamWindowBytes) before it waits.
+constexpr size_t kRelayQueueBytes = 1 << 20;
 // HTTP/2 receive windows offered to clients: per stream and per connection.
 constexpr int32_t kStreamWindowBytes = 1 << 20;
 constexpr int32_t kConnectionWindowBytes = 1 << 24;
@@ -175,12 +179,20 @@ struct Stream {
   bool finished = false;  // trailers are final
   Metadata trailers;
   bool read_paused = false;  // the forwarder waits for the client to take more
+
+  // The request's flow control (relayed streams): the bytes of its messages
+  // gRPC had not taken at the last Send, the DATA bytes whose stream window
+  // is held back meanwhile, and whether kDrained was asked for.
+  size_t queued = 0;
+  size_t withheld = 0;
+  bool awaiting_drain = false;
 };
 
 struct FrontContext {
   const H2FrontOptions* options;
   grpc::GenericStub* stub;
   InFlight* in_flight;
+  h2front::QueuedBytes* relay_queued;
 };
 
 // One client connection and its nghttp2 session, owned by one loop.
@@ -203,6 +215,10 @@ class Connection {
 
   void AnswerNative(int32_t stream_id, NativeCall& call, const Status& status);
   void Relay(int32_t stream_id, ForwardEvent event);
+  // `len` DATA bytes of `stream` were received: returns their window now,
+  // or (a relayed stream whose queue is above its bound) the stream's part
+  // once gRPC has taken enough.
+  void Consume(Stream& stream, size_t len);
   // The native call on `stream_id` ran out of time (its deadline entry is gone).
   void Expire(int32_t stream_id);
 
@@ -285,7 +301,13 @@ Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), 
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, OnFrameRecv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, OnStreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, OnFrameSend);
-  nghttp2_session_server_new(&session_, callbacks, this);
+  // The window is returned by hand (Consume), so a relayed stream whose
+  // gRPC call does not read stops receiving.
+  nghttp2_option* option;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_session_server_new2(&session_, callbacks, this, option);
+  nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   // As the gRPC server is configured (client_server.cc): no practical
   // limit on concurrent streams per connection.
@@ -356,15 +378,38 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
   return 0;
 }
 
-int Connection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
-                            size_t len, void* self) {
+int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id,
+                            const uint8_t* data, size_t len, void* self) {
   auto* conn = static_cast<Connection*>(self);
   Stream* stream = conn->Find(stream_id);
   // A call already answered (its status sent) reads nothing more.
-  if (stream == nullptr || stream->answered_locally || stream->finished) return 0;
+  if (stream == nullptr || stream->answered_locally || stream->finished) {
+    nghttp2_session_consume(session, stream_id, len);
+    return 0;
+  }
   stream->inbound.append(reinterpret_cast<const char*>(data), len);
   conn->OnRequestData(*stream);
+  conn->Consume(*stream, len);
   return 0;
+}
+
+void Connection::Consume(Stream& stream, size_t len) {
+  if (!stream.forwarder || stream.finished) {
+    nghttp2_session_consume(session_, stream.id, len);
+    return;
+  }
+  // The connection's window always goes back: one stream whose call does
+  // not read must not stall the others on the connection.
+  nghttp2_session_consume_connection(session_, len);
+  if (stream.withheld == 0 && stream.queued <= kRelayQueueBytes) {
+    nghttp2_session_consume_stream(session_, stream.id, len);
+    return;
+  }
+  stream.withheld += len;
+  if (!stream.awaiting_drain) {
+    stream.awaiting_drain = true;
+    stream.forwarder->NotifyWhenQueuedAtMost(kRelayQueueBytes);
+  }
 }
 
 int Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
@@ -448,7 +493,8 @@ void Connection::OnRequestHeaders(Stream& stream) {
           });
         }
         if (last) in_flight->Done();
-      });
+      },
+      context.relay_queued);
 }
 
 void Connection::OnRequestData(Stream& stream) {
@@ -478,7 +524,7 @@ void Connection::OnRequestData(Stream& stream) {
       return Fail(stream, grpc::StatusCode::UNIMPLEMENTED,
                   "compressed messages are not accepted (--experimental-h2-front)");
     }
-    stream.forwarder->Send(std::string(cut.payload));
+    stream.queued = stream.forwarder->Send(std::string(cut.payload));
     used += cut.consumed;
   }
   stream.inbound.erase(0, used);
@@ -642,6 +688,14 @@ void Connection::Relay(int32_t stream_id, ForwardEvent event) {
       }
       Wake(*stream);
       return;
+    case ForwardEvent::Kind::kDrained:
+      stream->awaiting_drain = false;
+      stream->queued = kRelayQueueBytes;  // at most, by now
+      if (stream->withheld > 0) {
+        nghttp2_session_consume_stream(session_, stream->id, stream->withheld);
+        stream->withheld = 0;
+      }
+      return;
     case ForwardEvent::Kind::kFinished:
       stream->forwarder.reset();
       Finish(*stream, event.status, event.metadata);
@@ -664,6 +718,11 @@ void Connection::Fail(Stream& stream, grpc::StatusCode code, const std::string& 
 void Connection::Finish(Stream& stream, const grpc::Status& status, const Metadata& trailing) {
   if (stream.finished) return;
   stream.finished = true;
+  // What the client sends from now on is dropped: its window goes back.
+  if (stream.withheld > 0) {
+    nghttp2_session_consume_stream(session_, stream.id, stream.withheld);
+    stream.withheld = 0;
+  }
   if (stream.deadline) {
     loop_->deadlines().erase(*stream.deadline);
     stream.deadline.reset();
@@ -932,6 +991,7 @@ struct H2Front::Impl {
   H2FrontOptions options;
   std::unique_ptr<grpc::GenericStub> stub;
   InFlight in_flight;
+  h2front::QueuedBytes relay_queued;
   std::vector<std::unique_ptr<Loop>> loops;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_loop{0};
@@ -948,7 +1008,8 @@ Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->stub = std::make_unique<grpc::GenericStub>(options.channel);
-  const FrontContext context{&impl->options, impl->stub.get(), &impl->in_flight};
+  const FrontContext context{&impl->options, impl->stub.get(), &impl->in_flight,
+                             &impl->relay_queued};
   for (int i = 0; i < std::max(1, options.threads); ++i) {
     impl->loops.push_back(std::make_unique<Loop>(context));
   }
@@ -961,6 +1022,11 @@ H2Front::~H2Front() { Stop(); }
 void H2Front::Adopt(int fd) {
   Loop& loop = *impl_->loops[impl_->next_loop++ % impl_->loops.size()];
   if (!loop.mailbox()->Post([fd](Loop& l) { l.AddConnection(fd); })) ::close(fd);
+}
+
+H2Front::RelayQueue H2Front::relay_queue() const {
+  return {impl_->relay_queued.now.load(std::memory_order_relaxed),
+          impl_->relay_queued.peak.load(std::memory_order_relaxed)};
 }
 
 void H2Front::Stop() {

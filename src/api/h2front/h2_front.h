@@ -68,6 +68,17 @@ class H2Front {
   // it before the gRPC server shuts down.
   void Stop();
 
+  // The client's messages on relayed streams received and queued for their
+  // gRPC calls, not yet taken by them, over all streams: bytes now and the
+  // most there ever were. A stream stops getting HTTP/2 window while 1 MiB
+  // of its own waits, so it holds at most that plus one window (1 MiB) and
+  // one message.
+  struct RelayQueue {
+    int64_t bytes = 0;
+    int64_t peak_bytes = 0;
+  };
+  RelayQueue relay_queue() const;
+
   struct Impl;
 
  private:

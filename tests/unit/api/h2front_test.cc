@@ -228,6 +228,8 @@ std::string Framed(const std::string& message) {
 //                      whether the call had a deadline.
 //   /test.Echo/Fail    no message; FAILED_PRECONDITION with a message that
 //                      needs percent-encoding and a binary trailer.
+//   /test.Echo/Sink    reads nothing until OpenSink(), then every message
+//                      (kept in sunk()) until the client's end; then OK.
 class EchoService final : public grpc::CallbackGenericService {
  public:
   static constexpr char kFailMessage[] = "refused: 100% sure \xc3\xbc";
@@ -236,10 +238,59 @@ class EchoService final : public grpc::CallbackGenericService {
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
     if (ctx->method() == "/test.Echo/Stream") return new Echo(ctx);
     if (ctx->method() == "/test.Echo/Fail") return new Fail(ctx);
+    if (ctx->method() == "/test.Echo/Sink") return new Sink(this);
     return CallbackGenericService::CreateReactor(ctx);
   }
 
+  void OpenSink() {
+    std::vector<Sink*> waiting;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sink_open_ = true;
+      waiting.swap(sink_waiting_);
+    }
+    for (Sink* sink : waiting) sink->ReadNext();
+  }
+  std::vector<std::string> sunk() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sunk_;
+  }
+
  private:
+  class Sink final : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit Sink(EchoService* service) : service_(service) {
+      {
+        std::lock_guard<std::mutex> lock(service_->mu_);
+        if (!service_->sink_open_) {
+          service_->sink_waiting_.push_back(this);
+          return;
+        }
+      }
+      ReadNext();
+    }
+    void ReadNext() { StartRead(&message_); }
+    void OnReadDone(bool ok) override {
+      if (!ok) return Finish(grpc::Status::OK);
+      std::vector<grpc::Slice> slices;
+      std::string text;
+      if (message_.Dump(&slices).ok()) {
+        for (const auto& s : slices)
+          text.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+      {
+        std::lock_guard<std::mutex> lock(service_->mu_);
+        service_->sunk_.push_back(std::move(text));
+      }
+      ReadNext();
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    EchoService* const service_;
+    grpc::ByteBuffer message_;
+  };
+
   class Echo final : public grpc::ServerGenericBidiReactor {
    public:
     explicit Echo(grpc::GenericCallbackServerContext* ctx) {
@@ -279,6 +330,11 @@ class EchoService final : public grpc::CallbackGenericService {
     }
     void OnDone() override { delete this; }
   };
+
+  std::mutex mu_;
+  bool sink_open_ = false;           // guarded by mu_
+  std::vector<Sink*> sink_waiting_;  // guarded by mu_
+  std::vector<std::string> sunk_;    // guarded by mu_
 };
 
 constexpr uint32_t kMaxReceive = 64 * 1024;
@@ -301,6 +357,7 @@ class H2FrontTest : public ::testing::Test {
     kv_ = etcdserverpb::KV::NewStub(channel_);
   }
   ~H2FrontTest() override {
+    echo_.OpenSink();  // a Sink call left waiting would hold the server's shutdown
     kv_.reset();
     channel_.reset();
     front_->Stop();
@@ -580,6 +637,80 @@ TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
   EXPECT_EQ(value("echo-token"), "tok123");
   EXPECT_EQ(value("echo-who-bin"), std::string("\0\x7f\xff", 3));
   EXPECT_EQ(value("had-deadline"), "yes");
+}
+
+// A client that writes far more than the front queues for a relayed call
+// whose server does not read: the front stops returning the stream's
+// window, so what it holds stays bounded and the client waits; once the
+// server reads, every message arrives, in order.
+TEST_F(H2FrontTest, ARelayedStreamsQueueToGrpcIsBounded) {
+  constexpr size_t kMessageBytes = 32 * 1024;
+  constexpr int kMessages = 256;  // 8 MiB
+  // The front's bound (1 MiB) plus one stream window (1 MiB) and a message.
+  constexpr int64_t kMostHeld = (2 << 20) + kMessageBytes;
+  std::vector<std::string> sent;
+  for (int i = 0; i < kMessages; ++i) {
+    std::string m = std::to_string(i) + ":";
+    m.resize(kMessageBytes, static_cast<char>('a' + i % 26));
+    sent.push_back(std::move(m));
+  }
+
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  auto call = stub.PrepareCall(&context, "/test.Echo/Sink", &cq);
+  std::atomic<int> written{0};
+  std::atomic<bool> failed{false};
+  grpc::Status status;
+  std::thread writer([&] {
+    void* tag;
+    bool ok;
+    auto step = [&](intptr_t expected) {
+      if (!cq.Next(&tag, &ok) || reinterpret_cast<intptr_t>(tag) != expected || !ok) failed = true;
+    };
+    call->StartCall(reinterpret_cast<void*>(1));
+    step(1);
+    for (const std::string& m : sent) {
+      grpc::Slice slice(m);
+      grpc::ByteBuffer buffer(&slice, 1);
+      call->Write(buffer, reinterpret_cast<void*>(2));
+      step(2);
+      ++written;
+    }
+    call->WritesDone(reinterpret_cast<void*>(3));
+    step(3);
+    call->Finish(&status, reinterpret_cast<void*>(4));
+    step(4);
+  });
+
+  // The client's writes stall once the front holds back the window: wait
+  // for the first, then until none has completed for 300 ms (at most 10 s).
+  int last = 0;
+  int quiet_ms = 0;
+  for (int waited_ms = 0; waited_ms < 10'000 && (last == 0 || quiet_ms < 300); waited_ms += 20) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int now = written.load();
+    quiet_ms = now == last ? quiet_ms + 20 : 0;
+    last = now;
+  }
+  EXPECT_GT(written.load(), 0);
+  EXPECT_LT(written.load(), kMessages);
+  const H2Front::RelayQueue held = front_->relay_queue();
+  EXPECT_GT(held.bytes, 0);
+  EXPECT_LE(held.peak_bytes, kMostHeld);
+
+  echo_.OpenSink();
+  writer.join();
+  EXPECT_FALSE(failed.load());
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(echo_.sunk(), sent);
+  EXPECT_LE(front_->relay_queue().peak_bytes, kMostHeld);
+  EXPECT_EQ(front_->relay_queue().bytes, 0);
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(H2FrontTest, RelayedErrorsKeepTheirCodeMessageAndTrailers) {
