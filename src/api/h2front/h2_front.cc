@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -208,9 +209,14 @@ class Connection {
   // Writes what nghttp2 has; false when the connection is over.
   bool Flush();
   bool WantsWrite() const { return !pending_out_.empty(); }
-  // Asks the client to stop opening streams (shutdown).
+  // Shutdown: tells the client that no stream after the last one this
+  // session took will be served (it may retry those elsewhere). nghttp2
+  // then ignores new streams, and once the ones taken have closed the
+  // session wants neither to read nor to write: Flush reports it over.
   void GoAway() {
-    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
   }
 
   void AnswerNative(int32_t stream_id, NativeCall& call, const Status& status);
@@ -269,7 +275,10 @@ class Loop {
   // The connection has new output: flushed before the loop sleeps again.
   void MarkDirty(uint64_t id) { dirty_.push_back(id); }
   Deadlines& deadlines() { return deadlines_; }
-  void RequestStop() { stopping_ = true; }
+  // Sends every connection GOAWAY and takes no new one; the loop then runs
+  // until its connections have ended or `deadline` comes, and closes what
+  // is left (relayed calls are cancelled, native answers dropped).
+  void Drain(std::chrono::steady_clock::time_point deadline);
 
  private:
   // Flushes `conn`; closes it when over; keeps EPOLLOUT in step.
@@ -287,7 +296,8 @@ class Loop {
   std::vector<uint64_t> dirty_;
   Deadlines deadlines_;
   uint64_t next_connection_id_ = kMailboxEventId + 1;
-  bool stopping_ = false;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_;  // when draining_
 };
 
 // ---- Connection
@@ -878,6 +888,10 @@ Loop::~Loop() {
 }
 
 void Loop::AddConnection(int fd) {
+  if (draining_) {
+    ::close(fd);
+    return;
+  }
   const int flags = fcntl(fd, F_GETFL, 0);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     ::close(fd);
@@ -941,15 +955,35 @@ int Loop::ExpireDeadlines() {
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
 }
 
+void Loop::Drain(std::chrono::steady_clock::time_point deadline) {
+  if (draining_) return;
+  draining_ = true;
+  drain_deadline_ = deadline;
+  for (auto& [id, conn] : connections_) {
+    conn->GoAway();
+    MarkDirty(id);
+  }
+}
+
 void Loop::Run() {
   mailbox_->owner = std::this_thread::get_id();
   epoll_event events[256];
-  while (!stopping_) {
+  for (;;) {
+    if (draining_ &&
+        (connections_.empty() || std::chrono::steady_clock::now() >= drain_deadline_)) {
+      break;
+    }
     // Calls failed by their deadline just now are flushed below, at once.
-    const int timeout_ms = ExpireDeadlines();
+    int timeout_ms = ExpireDeadlines();
+    if (draining_) {
+      const auto left = drain_deadline_ - std::chrono::steady_clock::now();
+      const int left_ms = static_cast<int>(
+          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+      timeout_ms = timeout_ms < 0 ? left_ms : std::min(timeout_ms, left_ms);
+    }
     const int ready = epoll_wait(epoll_fd_, events, 256, dirty_.empty() ? timeout_ms : 0);
     if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < ready && !stopping_; ++i) {
+    for (int i = 0; i < ready; ++i) {
       const uint64_t id = events[i].data.u64;
       if (id == kMailboxEventId) {
         RunTasks();
@@ -975,11 +1009,9 @@ void Loop::Run() {
       AfterIo(id, *conn, conn->Flush(), had_pending);
     }
   }
-  // Shutdown: tell clients, then close (relayed calls are cancelled).
-  for (auto& [id, conn] : connections_) {
-    conn->GoAway();
-    conn->Flush();
-  }
+  // The grace period is over: what is still open is cut off (relayed calls
+  // are cancelled with their connections, native answers dropped).
+  for (auto& [id, conn] : connections_) conn->Flush();
   connections_.clear();
 }
 
@@ -995,6 +1027,7 @@ struct H2Front::Impl {
   std::vector<std::unique_ptr<Loop>> loops;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_loop{0};
+  std::atomic<bool> stopping{false};  // Adopt closes what it is given
   std::mutex stop_mu;
   bool stopped = false;  // guarded by stop_mu
 };
@@ -1017,9 +1050,13 @@ Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
   return std::unique_ptr<H2Front>(new H2Front(std::move(impl)));
 }
 
-H2Front::~H2Front() { Stop(); }
+H2Front::~H2Front() { Stop(std::chrono::milliseconds(0)); }
 
 void H2Front::Adopt(int fd) {
+  if (impl_->stopping.load()) {
+    ::close(fd);
+    return;
+  }
   Loop& loop = *impl_->loops[impl_->next_loop++ % impl_->loops.size()];
   if (!loop.mailbox()->Post([fd](Loop& l) { l.AddConnection(fd); })) ::close(fd);
 }
@@ -1029,17 +1066,20 @@ H2Front::RelayQueue H2Front::relay_queue() const {
           impl_->relay_queued.peak.load(std::memory_order_relaxed)};
 }
 
-void H2Front::Stop() {
+void H2Front::Stop(std::chrono::milliseconds grace) {
   std::lock_guard<std::mutex> lock(impl_->stop_mu);
   if (impl_->stopped) return;
   impl_->stopped = true;
+  impl_->stopping = true;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& loop : impl_->loops) {
-    loop->mailbox()->Post([](Loop& l) { l.RequestStop(); });
+    loop->mailbox()->Post([deadline](Loop& l) { l.Drain(deadline); });
   }
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
-  // Relayed calls were cancelled with their connections; native ones end
-  // when the member answers them (as gRPC's server waits for its handlers).
+  // Relayed calls still open at the deadline were cancelled with their
+  // connections; native ones end when the member answers them, answer
+  // dropped or not (as gRPC's server waits for its handlers).
   impl_->in_flight.WaitIdle();
   for (auto& loop : impl_->loops) loop->mailbox()->Close();
 }

@@ -60,13 +60,18 @@ class H2Front {
   ~H2Front();
 
   // Takes over connected socket `fd` (its first bytes still unread), from
-  // any thread. After Stop() it is closed at once.
+  // any thread. Once Stop() has begun it is closed at once.
   void Adopt(int fd);
 
-  // Closes every connection, cancels the relayed calls and waits until
-  // every call in flight (native or relayed) has let go of the front. Call
-  // it before the gRPC server shuts down.
-  void Stop();
+  // Stops as gRPC's server does with a deadline: every connection gets
+  // GOAWAY naming the last stream it took (later ones are not served, so a
+  // client may retry them elsewhere), and the calls already taken go on,
+  // native ones until answered, for up to `grace`; a connection closes once
+  // its calls have ended. At the deadline whatever is left is closed and
+  // its relayed calls cancelled. Returns once every call in flight (native
+  // or relayed) has let go of the front. Call it before the gRPC server,
+  // which relayed calls need, shuts down.
+  void Stop(std::chrono::milliseconds grace);
 
   // The client's messages on relayed streams received and queued for their
   // gRPC calls, not yet taken by them, over all streams: bytes now and the

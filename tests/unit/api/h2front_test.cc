@@ -360,7 +360,7 @@ class H2FrontTest : public ::testing::Test {
     echo_.OpenSink();  // a Sink call left waiting would hold the server's shutdown
     kv_.reset();
     channel_.reset();
-    front_->Stop();
+    front_->Stop(std::chrono::milliseconds(0));
     relay_target_->Shutdown();
   }
 
@@ -829,8 +829,121 @@ TEST(H2FrontDeadlineTest, ACallPastItsDeadlineFailsAndItsLateAnswerIsDropped) {
   // Stop waits for every native call: the released one has ended.
   kv.reset();
   channel.reset();
-  (*front)->Stop();
+  (*front)->Stop(std::chrono::milliseconds(0));
   target->Shutdown();
+}
+
+// The pieces of a front over a member whose linearizable reads wait on a
+// HeldBarrier, with a gRPC C++ client connected to it.
+struct HeldFront {
+  HeldFront() : reads(1), handler(&member, &barrier, &member, &reads) {
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(&echo);
+    target = builder.BuildAndStart();
+    H2FrontOptions options;
+    options.kv = &handler;
+    options.channel = target->InProcessChannel(grpc::ChannelArguments());
+    auto started = H2Front::Start(options);
+    EXPECT_TRUE(started.ok());
+    front = std::move(*started);
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    front->Adopt(fds[0]);
+    channel = grpc::CreateInsecureChannelFromFd("h2front-held", fds[1]);
+    kv = etcdserverpb::KV::NewStub(channel);
+  }
+  ~HeldFront() {
+    barrier.ReleaseAll();
+    echo.OpenSink();
+    kv.reset();
+    channel.reset();
+    front->Stop(std::chrono::milliseconds(0));
+    target->Shutdown();
+  }
+  bool WaitHeld(size_t n) {
+    for (int i = 0; i < 500 && barrier.held() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return barrier.held() == n;
+  }
+
+  FakeMember member;
+  HeldBarrier barrier;
+  ReadExecutor reads;
+  KvHandler handler;
+  EchoService echo;
+  std::unique_ptr<grpc::Server> target;
+  std::unique_ptr<H2Front> front;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<etcdserverpb::KV::Stub> kv;
+};
+
+// Stop with a grace period, as gRPC's server shuts down: a call the front
+// had taken when Stop began is still answered, and Stop returns once it
+// has been, well before the grace runs out.
+TEST(H2FrontStopTest, ACallInFlightWhenStopBeginsIsAnswered) {
+  HeldFront f;
+  etcdserverpb::PutResponse put;
+  etcdserverpb::PutRequest put_request;
+  put_request.set_key("k");
+  put_request.set_value("v");
+  ASSERT_TRUE(f.kv->Put(Context().get(), put_request, &put).ok());
+
+  etcdserverpb::RangeRequest linearizable;
+  linearizable.set_key("k");
+  etcdserverpb::RangeResponse got;
+  grpc::ClientContext context;
+  auto answer =
+      std::async(std::launch::async, [&] { return f.kv->Range(&context, linearizable, &got); });
+  ASSERT_TRUE(f.WaitHeld(1));
+
+  const auto stop_began = std::chrono::steady_clock::now();
+  auto stopped = std::async(std::launch::async, [&] { f.front->Stop(std::chrono::seconds(20)); });
+  // GOAWAY is out by now; the read still waits for the member.
+  EXPECT_EQ(stopped.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  f.barrier.ReleaseAll();
+  const grpc::Status st = answer.get();
+  EXPECT_TRUE(st.ok()) << st.error_code() << ": " << st.error_message();
+  ASSERT_EQ(got.kvs_size(), 1);
+  EXPECT_EQ(got.kvs(0).value(), "v");
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_began, std::chrono::seconds(10));
+}
+
+// A relayed call still open when the grace period ends is cancelled then,
+// and Stop returns.
+TEST(H2FrontStopTest, ARelayedCallOpenAtTheDeadlineIsCancelled) {
+  HeldFront f;
+  grpc::GenericStub stub(f.channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  auto call = stub.PrepareCall(&context, "/test.Echo/Stream", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  // One message there and back: the front has taken the stream. The client
+  // does not end its side, so the call stays open.
+  grpc::Slice slice(std::string("ping"));
+  grpc::ByteBuffer ping(&slice, 1);
+  call->Write(ping, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer echoed;
+  call->Read(&echoed, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+
+  const auto stop_began = std::chrono::steady_clock::now();
+  f.front->Stop(std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - stop_began;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_FALSE(status.ok());
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 }  // namespace
