@@ -80,6 +80,9 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
     front.max_receive_message_bytes = port->grpc_->max_receive_message_bytes();
     front.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     // KV calls the front answers count in the same grpc_server_* series.
+    front.record_native_start = [recorder = grpc_metrics.recorder](std::string_view path) {
+      recorder->Started(path);
+    };
     front.record_native_call = [recorder = grpc_metrics.recorder](
                                    std::string_view path, grpc::StatusCode code,
                                    std::chrono::steady_clock::duration elapsed) {

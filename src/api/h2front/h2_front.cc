@@ -245,6 +245,9 @@ class Connection {
   void OnRequestData(Stream& stream);
   void OnRequestEnd(Stream& stream);
   void StartNative(Stream& stream);
+  // A native call whose stream closes before its status: counted as ended
+  // (CANCELLED), so that every call counted as begun is counted as ended.
+  void RecordUnfinished(const Stream& stream);
   // Fails the call from here (the client's request was not acceptable).
   void Fail(Stream& stream, grpc::StatusCode code, const std::string& message);
   void Finish(Stream& stream, const grpc::Status& status, const Metadata& trailing);
@@ -331,6 +334,7 @@ Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), 
 
 Connection::~Connection() {
   for (auto& [id, stream] : streams_) {
+    RecordUnfinished(*stream);
     if (stream->forwarder) stream->forwarder->Cancel();
     if (stream->deadline) loop_->deadlines().erase(*stream->deadline);
   }
@@ -443,6 +447,7 @@ int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, voi
   // is going. The call is cancelled; a native call's answer is dropped.
   if (it->second->forwarder) it->second->forwarder->Cancel();
   if (it->second->deadline) conn->loop_->deadlines().erase(*it->second->deadline);
+  conn->RecordUnfinished(*it->second);
   conn->streams_.erase(it);
   return 0;
 }
@@ -482,6 +487,10 @@ void Connection::OnRequestHeaders(Stream& stream) {
   stream.native = NativeMethod(stream.path);
   if (stream.native) {
     stream.started = std::chrono::steady_clock::now();
+    // Counted as begun now, as gRPC's interceptor counts a call it is
+    // created for; Finish or RecordUnfinished counts its end.
+    const auto& record_start = loop_->context().options->record_native_start;
+    if (record_start) record_start(stream.path);
     return;  // runs once its one message is in
   }
   const FrontContext& context = loop_->context();
@@ -711,6 +720,13 @@ void Connection::Relay(int32_t stream_id, ForwardEvent event) {
       Finish(*stream, event.status, event.metadata);
       return;
   }
+}
+
+void Connection::RecordUnfinished(const Stream& stream) {
+  const auto& record = loop_->context().options->record_native_call;
+  if (!stream.native || stream.finished || !record) return;
+  record(stream.path, grpc::StatusCode::CANCELLED,
+         std::chrono::steady_clock::now() - stream.started);
 }
 
 void Connection::Fail(Stream& stream, grpc::StatusCode code, const std::string& message) {

@@ -45,9 +45,13 @@ struct H2FrontOptions {
   // beyond it a call fails with RESOURCE_EXHAUSTED as from gRPC.
   uint32_t max_receive_message_bytes = 4 << 20;
   int threads = 1;
-  // Told of every KV call the front answered itself (path, code, time from
-  // its first header to its status), for the grpc_server_* metrics the
-  // gRPC interceptor keeps for the rest. May be empty. Called on the loops.
+  // Told of every KV call the front serves itself when it begins (its
+  // request headers are in and acceptable) and when it ends (path, code,
+  // time from its first header to its status; CANCELLED when its stream
+  // closed first), for the grpc_server_* metrics the gRPC interceptor keeps
+  // for the rest: every call begun is ended once. Either may be empty.
+  // Called on the loops.
+  std::function<void(std::string_view path)> record_native_start;
   std::function<void(std::string_view path, grpc::StatusCode code,
                      std::chrono::steady_clock::duration elapsed)>
       record_native_call;

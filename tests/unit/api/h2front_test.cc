@@ -836,13 +836,15 @@ TEST(H2FrontDeadlineTest, ACallPastItsDeadlineFailsAndItsLateAnswerIsDropped) {
 // The pieces of a front over a member whose linearizable reads wait on a
 // HeldBarrier, with a gRPC C++ client connected to it.
 struct HeldFront {
-  HeldFront() : reads(1), handler(&member, &barrier, &member, &reads) {
+  explicit HeldFront(std::function<void(H2FrontOptions&)> configure = {})
+      : reads(1), handler(&member, &barrier, &member, &reads) {
     grpc::ServerBuilder builder;
     builder.RegisterCallbackGenericService(&echo);
     target = builder.BuildAndStart();
     H2FrontOptions options;
     options.kv = &handler;
     options.channel = target->InProcessChannel(grpc::ChannelArguments());
+    if (configure) configure(options);
     auto started = H2Front::Start(options);
     EXPECT_TRUE(started.ok());
     front = std::move(*started);
@@ -944,6 +946,66 @@ TEST(H2FrontStopTest, ARelayedCallOpenAtTheDeadlineIsCancelled) {
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
+}
+
+// The KV calls the front serves are counted as begun when their request
+// arrives (gRPC's interceptor counts a call when it is created), and as
+// ended once, with their code, when answered or when their stream closes
+// first.
+TEST(H2FrontMetricsTest, NativeCallsCountAsStartedWhenTheyBegin) {
+  std::mutex mu;
+  std::vector<std::string> started;
+  std::vector<std::pair<std::string, grpc::StatusCode>> ended;
+  auto counts = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::make_pair(started.size(), ended.size());
+  };
+  HeldFront f([&](H2FrontOptions& options) {
+    options.record_native_start = [&](std::string_view path) {
+      std::lock_guard<std::mutex> lock(mu);
+      started.emplace_back(path);
+    };
+    options.record_native_call = [&](std::string_view path, grpc::StatusCode code,
+                                     std::chrono::steady_clock::duration) {
+      std::lock_guard<std::mutex> lock(mu);
+      ended.emplace_back(path, code);
+    };
+  });
+
+  etcdserverpb::RangeRequest linearizable;
+  linearizable.set_key("k");
+  etcdserverpb::RangeResponse got;
+  grpc::ClientContext context;
+  auto answer =
+      std::async(std::launch::async, [&] { return f.kv->Range(&context, linearizable, &got); });
+  ASSERT_TRUE(f.WaitHeld(1));
+  // Begun, not ended: the member holds it.
+  EXPECT_EQ(counts(), std::make_pair(size_t{1}, size_t{0}));
+  f.barrier.ReleaseAll();
+  EXPECT_TRUE(answer.get().ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(started, std::vector<std::string>{"/etcdserverpb.KV/Range"});
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0],
+              std::make_pair(std::string("/etcdserverpb.KV/Range"), grpc::StatusCode::OK));
+  }
+
+  // A client that gives up while the member holds its read: begun, and
+  // ended as CANCELLED when its stream closes.
+  grpc::ClientContext abandoned;
+  auto gave_up =
+      std::async(std::launch::async, [&] { return f.kv->Range(&abandoned, linearizable, &got); });
+  ASSERT_TRUE(f.WaitHeld(1));
+  EXPECT_EQ(counts(), std::make_pair(size_t{2}, size_t{1}));
+  abandoned.TryCancel();
+  EXPECT_EQ(gave_up.get().error_code(), grpc::StatusCode::CANCELLED);
+  for (int i = 0; i < 500 && counts().second < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_EQ(ended[1].second, grpc::StatusCode::CANCELLED);
 }
 
 }  // namespace
