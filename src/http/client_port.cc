@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "api/client_server.h"
@@ -78,6 +80,9 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
     front.max_receive_message_bytes = port->grpc_->max_receive_message_bytes();
     front.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     // KV calls the front answers count in the same grpc_server_* series.
+    front.record_native_start = [recorder = grpc_metrics.recorder](std::string_view path) {
+      recorder->Started(path);
+    };
     front.record_native_call = [recorder = grpc_metrics.recorder](
                                    std::string_view path, grpc::StatusCode code,
                                    std::chrono::steady_clock::duration elapsed) {
@@ -93,7 +98,7 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
   }
   auto listener = Listener::Start(listen);
   if (!listener.ok()) {
-    if (port->front_ != nullptr) port->front_->Stop();
+    if (port->front_ != nullptr) port->front_->Stop(std::chrono::milliseconds(0));
     port->grpc_->Shutdown(0);
     return listener.status();
   }
@@ -104,11 +109,15 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
 ClientPort::~ClientPort() { Shutdown(0); }
 
 void ClientPort::Shutdown(int grace_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
   if (listener_ != nullptr) listener_->Stop();
-  // Its relayed calls are cancelled and its native ones answered before
-  // the gRPC server (their channel) goes.
-  if (front_ != nullptr) front_->Stop();
-  if (grpc_ != nullptr) grpc_->Shutdown(grace_ms);
+  // The front's calls in flight end (answered, or relayed ones cancelled at
+  // the deadline) before the gRPC server, their channel, goes; both share
+  // the one grace period.
+  if (front_ != nullptr) front_->Stop(std::chrono::milliseconds(grace_ms));
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  if (grpc_ != nullptr) grpc_->Shutdown(static_cast<int>(std::max<int64_t>(0, left.count())));
   // Every gateway call has ended with the gRPC server.
   listener_.reset();
 }

@@ -136,12 +136,16 @@ class Recorder final : public UnaryCallRecorder {
  public:
   explicit Recorder(std::shared_ptr<const CountersByPath> by_path) : by_path_(std::move(by_path)) {}
 
+  void Started(std::string_view path) const override {
+    auto it = by_path_->find(path);
+    if (it != by_path_->end()) it->second.started->Inc();
+  }
+
   void Record(std::string_view path, grpc::StatusCode code,
               std::chrono::steady_clock::duration elapsed) const override {
     auto it = by_path_->find(path);
     if (it == by_path_->end()) return;
     const MethodCounters& c = it->second;
-    c.started->Inc();
     c.received->Inc();
     if (code == grpc::StatusCode::OK) c.sent->Inc();
     const auto index = static_cast<size_t>(code);

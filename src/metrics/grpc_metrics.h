@@ -36,13 +36,15 @@ std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeGrpcS
     Registry& registry, const std::vector<std::string>& services, bool handling_seconds);
 
 // Counts a unary call served outside gRPC (the experimental HTTP/2 front,
-// api/h2front) into the same series the interceptor feeds: started, one
-// message received, one sent when OK, handled by code, and the histogram
-// when on. `path` is "/<service>/<method>"; other paths are not counted.
-// Thread-safe; lives as long as the registry.
+// api/h2front) into the same series the interceptor feeds, at the same
+// moments: started when the call begins (Started), and when it ends
+// (Record) one message received, one sent when OK, handled by code, and
+// the histogram when on. `path` is "/<service>/<method>"; other paths are
+// not counted. Thread-safe; lives as long as the registry.
 class UnaryCallRecorder {
  public:
   virtual ~UnaryCallRecorder() = default;
+  virtual void Started(std::string_view path) const = 0;
   virtual void Record(std::string_view path, grpc::StatusCode code,
                       std::chrono::steady_clock::duration elapsed) const = 0;
 };

@@ -15,14 +15,14 @@ Metadata CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& f
 
 }  // namespace
 
-Forwarder::Forwarder(std::string method, ForwardSink sink)
-    : method_(std::move(method)), sink_(std::move(sink)) {}
+Forwarder::Forwarder(std::string method, ForwardSink sink, QueuedBytes* queued)
+    : method_(std::move(method)), sink_(std::move(sink)), queued_gauge_(queued) {}
 
 std::shared_ptr<Forwarder> Forwarder::Start(grpc::GenericStub* stub, std::string method,
                                             const Metadata& metadata,
                                             std::optional<std::chrono::nanoseconds> timeout,
-                                            ForwardSink sink) {
-  auto forwarder = std::make_shared<Forwarder>(std::move(method), std::move(sink));
+                                            ForwardSink sink, QueuedBytes* queued) {
+  auto forwarder = std::make_shared<Forwarder>(std::move(method), std::move(sink), queued);
   for (const auto& [name, value] : metadata) forwarder->context_.AddMetadata(name, value);
   if (timeout) {
     forwarder->context_.set_deadline(
@@ -46,7 +46,27 @@ void Forwarder::Run(const Actions& actions) {
   if (actions.write != nullptr) StartWrite(actions.write);
   if (actions.writes_done) StartWritesDone();
   if (actions.start_read) StartRead(&incoming_);
+  if (actions.drained) sink_(ForwardEvent{ForwardEvent::Kind::kDrained, {}, {}, {}});
   for (int i = 0; i < actions.remove_holds; ++i) RemoveHold();
+}
+
+void Forwarder::DropQueued(size_t keep) {
+  size_t dropped = 0;
+  while (outbox_.size() > keep) {
+    dropped += outbox_.back().Length();
+    outbox_.pop_back();
+  }
+  queued_bytes_ -= dropped;
+  if (queued_gauge_ != nullptr) queued_gauge_->Add(-static_cast<int64_t>(dropped));
+}
+
+void Forwarder::Dequeued(size_t bytes, Actions* actions) {
+  queued_bytes_ -= bytes;
+  if (queued_gauge_ != nullptr) queued_gauge_->Add(-static_cast<int64_t>(bytes));
+  if (drain_mark_ && queued_bytes_ <= *drain_mark_) {
+    drain_mark_.reset();
+    actions->drained = true;
+  }
 }
 
 void Forwarder::CloseWritesIfIdle(Actions* actions) {
@@ -56,19 +76,37 @@ void Forwarder::CloseWritesIfIdle(Actions* actions) {
   ++actions->remove_holds;
 }
 
-void Forwarder::Send(std::string message) {
+size_t Forwarder::Send(std::string message) {
   Actions actions;
+  size_t queued = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (writes_over_ || half_closed_ || !write_hold_) return;
+    if (writes_over_ || half_closed_ || !write_hold_) return queued_bytes_;
+    const size_t size = message.size();
     grpc::Slice slice(message);
     outbox_.emplace_back(&slice, 1);
+    queued_bytes_ += size;
+    if (queued_gauge_ != nullptr) queued_gauge_->Add(static_cast<int64_t>(size));
+    queued = queued_bytes_;
     if (!writing_) {
       writing_ = true;
       actions.write = &outbox_.front();
     }
   }
   Run(actions);
+  return queued;
+}
+
+void Forwarder::NotifyWhenQueuedAtMost(size_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queued_bytes_ > bytes) {
+      drain_mark_ = bytes;
+      return;
+    }
+    drain_mark_.reset();
+  }
+  sink_(ForwardEvent{ForwardEvent::Kind::kDrained, {}, {}, {}});
 }
 
 void Forwarder::HalfClose() {
@@ -100,7 +138,7 @@ void Forwarder::Cancel() {
     cancelled_ = true;
     writes_over_ = true;
     // The write in flight (if any) stays at the front until it completes.
-    while (outbox_.size() > (writing_ ? 1u : 0u)) outbox_.pop_back();
+    DropQueued(writing_ ? 1u : 0u);
     if (read_hold_ && !read_outstanding_) {
       read_hold_ = false;
       ++actions.remove_holds;
@@ -157,12 +195,13 @@ void Forwarder::OnWriteDone(bool ok) {
   Actions actions;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    const size_t written = outbox_.front().Length();
     outbox_.pop_front();
     writing_ = false;
-    if (!ok) {
-      writes_over_ = true;
-      outbox_.clear();
-    }
+    Dequeued(written, &actions);
+    if (!ok) writes_over_ = true;
+    // Nothing more is written once the write side is over.
+    if (writes_over_) DropQueued(0);
     if (!writes_over_ && !outbox_.empty()) {
       writing_ = true;
       actions.write = &outbox_.front();
@@ -174,6 +213,10 @@ void Forwarder::OnWriteDone(bool ok) {
 }
 
 void Forwarder::OnDone(const grpc::Status& status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    DropQueued(0);
+  }
   sink_(ForwardEvent{ForwardEvent::Kind::kFinished,
                      CopyMetadata(context_.GetServerTrailingMetadata()),
                      {},

@@ -15,13 +15,19 @@
 // Flow control: one read from gRPC is outstanding at a time, and the next
 // is started only when the loop asks (ReadMore), once the client's stream
 // has taken the previous message: a slow reader holds the server's
-// messages back in gRPC's own flow control instead of in the front.
+// messages back in gRPC's own flow control instead of in the front. The
+// other way, Send reports how many of the client's bytes wait for gRPC to
+// take them (a write completes once the call has taken its message), and
+// the loop stops returning the client's HTTP/2 window while that is above
+// its bound, asking to be told (kDrained) when it falls back.
 #pragma once
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -35,8 +41,23 @@ namespace etcdpp::api::h2front {
 
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
+// Client bytes queued in the forwarders sharing it and not yet taken by
+// gRPC: now, and the most there ever were. Updated from any thread.
+struct QueuedBytes {
+  std::atomic<int64_t> now{0};
+  std::atomic<int64_t> peak{0};
+
+  void Add(int64_t delta) {
+    const int64_t after = now.fetch_add(delta, std::memory_order_relaxed) + delta;
+    int64_t seen = peak.load(std::memory_order_relaxed);
+    while (after > seen && !peak.compare_exchange_weak(seen, after, std::memory_order_relaxed)) {
+    }
+  }
+};
+
 struct ForwardEvent {
-  enum class Kind { kHeaders, kMessage, kFinished };
+  // kDrained: the queue fell to the mark NotifyWhenQueuedAtMost set.
+  enum class Kind { kHeaders, kMessage, kDrained, kFinished };
   Kind kind;
   Metadata metadata;    // kHeaders: initial metadata; kFinished: trailing metadata
   std::string message;  // kMessage: the serialized message
@@ -48,14 +69,20 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
  public:
   // Starts the call of `method` ("/pkg.Service/Method") with the client's
   // `metadata` (names lower-case; "-bin" values already decoded) and
-  // `deadline` if it sent one.
+  // `deadline` if it sent one. Its queued client bytes are also counted in
+  // `queued` (may be null), which must outlive it.
   static std::shared_ptr<Forwarder> Start(grpc::GenericStub* stub, std::string method,
                                           const Metadata& metadata,
                                           std::optional<std::chrono::nanoseconds> timeout,
-                                          ForwardSink sink);
+                                          ForwardSink sink, QueuedBytes* queued = nullptr);
 
-  // A message from the client; sent after the ones before it.
-  void Send(std::string message);
+  // A message from the client; sent after the ones before it. Returns the
+  // bytes of the client's messages now queued, this one included, that
+  // gRPC has not taken yet.
+  size_t Send(std::string message);
+  // Reports kDrained once at most `bytes` are queued: at once if that is so
+  // already, else when gRPC's writes bring the queue down to it.
+  void NotifyWhenQueuedAtMost(size_t bytes);
   // The client ended its side (END_STREAM): no Send follows.
   void HalfClose();
   // The client's stream took the last message reported: read the next.
@@ -68,7 +95,7 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   void OnWriteDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
 
-  explicit Forwarder(std::string method, ForwardSink sink);
+  Forwarder(std::string method, ForwardSink sink, QueuedBytes* queued);
 
  private:
   // The gRPC operations decided under mu_, started after it is released
@@ -78,19 +105,28 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
     bool writes_done = false;
     bool start_read = false;
     int remove_holds = 0;
+    bool drained = false;  // report kDrained
   };
   void Run(const Actions& actions);
   // Under mu_: once no write is in flight and the write side is over, its hold goes.
   void CloseWritesIfIdle(Actions* actions);
+  // Under mu_: drops the queued messages from `keep` on (the one in flight
+  // is at the front), with their bytes.
+  void DropQueued(size_t keep);
+  // Under mu_: the queue lost `bytes`; reports kDrained if it reached the mark.
+  void Dequeued(size_t bytes, Actions* actions);
 
   const std::string method_;  // outlives the call: gRPC keeps a pointer to it
   const ForwardSink sink_;
+  QueuedBytes* const queued_gauge_;  // may be null
   grpc::ClientContext context_;
   grpc::ByteBuffer incoming_;        // the read in flight fills it
   std::shared_ptr<Forwarder> self_;  // set by Start, dropped in OnDone
 
   std::mutex mu_;
   std::deque<grpc::ByteBuffer> outbox_;  // front: the write in flight
+  size_t queued_bytes_ = 0;              // the payload bytes in outbox_
+  std::optional<size_t> drain_mark_;     // NotifyWhenQueuedAtMost's, until reported
   bool writing_ = false;
   bool half_closed_ = false;  // the client sent END_STREAM
   bool writes_over_ = false;  // no more writes: half-closed, cancelled or failed

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -37,6 +38,10 @@ using h2front::Metadata;
 // A relayed stream stops reading from gRPC while this much of its reply
 // waits for the client's flow-control window.
 constexpr size_t kRelayBufferedBytes = 1 << 20;
+// A relayed stream's client bytes that gRPC has not taken yet: above this,
+// the stream's HTTP/2 window is no longer returned, so the client can send
+// at most one more window (kStreamWindowBytes) before it waits.
+constexpr size_t kRelayQueueBytes = 1 << 20;
 // HTTP/2 receive windows offered to clients: per stream and per connection.
 constexpr int32_t kStreamWindowBytes = 1 << 20;
 constexpr int32_t kConnectionWindowBytes = 1 << 24;
@@ -152,7 +157,9 @@ struct NativeCall {
 struct Stream {
   int32_t id = 0;
   std::string path;
-  Metadata metadata;  // the client's, "-bin" values decoded
+  std::string method;   // :method
+  bool has_te = false;  // nghttp2 itself refuses a te other than "trailers"
+  Metadata metadata;    // the client's, "-bin" values decoded
   std::optional<std::chrono::nanoseconds> timeout;
   std::string bad_header;  // a header the front refuses (the call fails)
   std::optional<KvMethod> native;
@@ -162,6 +169,7 @@ struct Stream {
   std::shared_ptr<Forwarder> forwarder;  // relayed streams, until the call ends
   std::string inbound;                   // request bytes not yet cut into messages
   bool answered_locally = false;         // the front itself failed the call
+  bool reset_after_answer = false;       // RST_STREAM NO_ERROR may follow the status
 
   // The reply.
   Metadata initial_metadata;
@@ -172,12 +180,20 @@ struct Stream {
   bool finished = false;  // trailers are final
   Metadata trailers;
   bool read_paused = false;  // the forwarder waits for the client to take more
+
+  // The request's flow control (relayed streams): the bytes of its messages
+  // gRPC had not taken at the last Send, the DATA bytes whose stream window
+  // is held back meanwhile, and whether kDrained was asked for.
+  size_t queued = 0;
+  size_t withheld = 0;
+  bool awaiting_drain = false;
 };
 
 struct FrontContext {
   const H2FrontOptions* options;
   grpc::GenericStub* stub;
   InFlight* in_flight;
+  h2front::QueuedBytes* relay_queued;
 };
 
 // One client connection and its nghttp2 session, owned by one loop.
@@ -193,13 +209,22 @@ class Connection {
   // Writes what nghttp2 has; false when the connection is over.
   bool Flush();
   bool WantsWrite() const { return !pending_out_.empty(); }
-  // Asks the client to stop opening streams (shutdown).
+  // Shutdown: tells the client that no stream after the last one this
+  // session took will be served (it may retry those elsewhere). nghttp2
+  // then ignores new streams, and once the ones taken have closed the
+  // session wants neither to read nor to write: Flush reports it over.
   void GoAway() {
-    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
   }
 
   void AnswerNative(int32_t stream_id, NativeCall& call, const Status& status);
   void Relay(int32_t stream_id, ForwardEvent event);
+  // `len` DATA bytes of `stream` were received: returns their window now,
+  // or (a relayed stream whose queue is above its bound) the stream's part
+  // once gRPC has taken enough.
+  void Consume(Stream& stream, size_t len);
   // The native call on `stream_id` ran out of time (its deadline entry is gone).
   void Expire(int32_t stream_id);
 
@@ -211,6 +236,7 @@ class Connection {
                          size_t len, void* self);
   static int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* self);
+  static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* self);
   static ssize_t ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void* self);
 
@@ -219,6 +245,9 @@ class Connection {
   void OnRequestData(Stream& stream);
   void OnRequestEnd(Stream& stream);
   void StartNative(Stream& stream);
+  // A native call whose stream closes before its status: counted as ended
+  // (CANCELLED), so that every call counted as begun is counted as ended.
+  void RecordUnfinished(const Stream& stream);
   // Fails the call from here (the client's request was not acceptable).
   void Fail(Stream& stream, grpc::StatusCode code, const std::string& message);
   void Finish(Stream& stream, const grpc::Status& status, const Metadata& trailing);
@@ -249,7 +278,10 @@ class Loop {
   // The connection has new output: flushed before the loop sleeps again.
   void MarkDirty(uint64_t id) { dirty_.push_back(id); }
   Deadlines& deadlines() { return deadlines_; }
-  void RequestStop() { stopping_ = true; }
+  // Sends every connection GOAWAY and takes no new one; the loop then runs
+  // until its connections have ended or `deadline` comes, and closes what
+  // is left (relayed calls are cancelled, native answers dropped).
+  void Drain(std::chrono::steady_clock::time_point deadline);
 
  private:
   // Flushes `conn`; closes it when over; keeps EPOLLOUT in step.
@@ -267,7 +299,8 @@ class Loop {
   std::vector<uint64_t> dirty_;
   Deadlines deadlines_;
   uint64_t next_connection_id_ = kMailboxEventId + 1;
-  bool stopping_ = false;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_;  // when draining_
 };
 
 // ---- Connection
@@ -280,7 +313,14 @@ Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), 
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, OnDataChunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, OnFrameRecv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, OnStreamClose);
-  nghttp2_session_server_new(&session_, callbacks, this);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, OnFrameSend);
+  // The window is returned by hand (Consume), so a relayed stream whose
+  // gRPC call does not read stops receiving.
+  nghttp2_option* option;
+  nghttp2_option_new(&option);
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_session_server_new2(&session_, callbacks, this, option);
+  nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
   // As the gRPC server is configured (client_server.cc): no practical
   // limit on concurrent streams per connection.
@@ -294,6 +334,7 @@ Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), 
 
 Connection::~Connection() {
   for (auto& [id, stream] : streams_) {
+    RecordUnfinished(*stream);
     if (stream->forwarder) stream->forwarder->Cancel();
     if (stream->deadline) loop_->deadlines().erase(*stream->deadline);
   }
@@ -325,6 +366,10 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
   const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
   if (n == ":path") {
     stream->path.assign(v);
+  } else if (n == ":method") {
+    stream->method.assign(v);
+  } else if (n == "te") {
+    stream->has_te = true;
   } else if (n == "grpc-timeout") {
     stream->timeout = h2front::ParseGrpcTimeout(v);
     if (!stream->timeout) stream->bad_header = "grpc-timeout";
@@ -347,15 +392,38 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
   return 0;
 }
 
-int Connection::OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
-                            size_t len, void* self) {
+int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id,
+                            const uint8_t* data, size_t len, void* self) {
   auto* conn = static_cast<Connection*>(self);
   Stream* stream = conn->Find(stream_id);
   // A call already answered (its status sent) reads nothing more.
-  if (stream == nullptr || stream->answered_locally || stream->finished) return 0;
+  if (stream == nullptr || stream->answered_locally || stream->finished) {
+    nghttp2_session_consume(session, stream_id, len);
+    return 0;
+  }
   stream->inbound.append(reinterpret_cast<const char*>(data), len);
   conn->OnRequestData(*stream);
+  conn->Consume(*stream, len);
   return 0;
+}
+
+void Connection::Consume(Stream& stream, size_t len) {
+  if (!stream.forwarder || stream.finished) {
+    nghttp2_session_consume(session_, stream.id, len);
+    return;
+  }
+  // The connection's window always goes back: one stream whose call does
+  // not read must not stall the others on the connection.
+  nghttp2_session_consume_connection(session_, len);
+  if (stream.withheld == 0 && stream.queued <= kRelayQueueBytes) {
+    nghttp2_session_consume_stream(session_, stream.id, len);
+    return;
+  }
+  stream.withheld += len;
+  if (!stream.awaiting_drain) {
+    stream.awaiting_drain = true;
+    stream.forwarder->NotifyWhenQueuedAtMost(kRelayQueueBytes);
+  }
 }
 
 int Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
@@ -379,11 +447,39 @@ int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, voi
   // is going. The call is cancelled; a native call's answer is dropped.
   if (it->second->forwarder) it->second->forwarder->Cancel();
   if (it->second->deadline) conn->loop_->deadlines().erase(*it->second->deadline);
+  conn->RecordUnfinished(*it->second);
   conn->streams_.erase(it);
   return 0;
 }
 
+int Connection::OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* self) {
+  if (frame->hd.type != NGHTTP2_HEADERS || (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0) {
+    return 0;
+  }
+  Stream* stream = static_cast<Connection*>(self)->Find(frame->hd.stream_id);
+  // Only while the client still sends: then it stops the rest of the
+  // request. (gRPC C++ resets even a stream the client has ended; curl may
+  // then lose the answer that came with it.) Submitted before the status
+  // went out, the reset would have replaced it.
+  if (stream != nullptr && stream->reset_after_answer &&
+      nghttp2_session_get_stream_remote_close(session, stream->id) == 0) {
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
 void Connection::OnRequestHeaders(Stream& stream) {
+  // Refused before anything runs, as gRPC C++'s server refuses them: status
+  // 200, trailers-only UNKNOWN (then RST_STREAM NO_ERROR, see OnFrameSend);
+  // the method is checked first. Like it, any content-type is taken (gRPC C++ only logs
+  // one that is not application/grpc, application/grpc+... or ;...).
+  const char* refusal = stream.method != "POST" ? "Bad method header"
+                        : !stream.has_te        ? "Missing :te header"
+                                                : nullptr;
+  if (refusal != nullptr) {
+    stream.reset_after_answer = true;
+    return Fail(stream, grpc::StatusCode::UNKNOWN, refusal);
+  }
   if (!stream.bad_header.empty()) {
     return Fail(stream, grpc::StatusCode::INTERNAL,
                 "malformed request header " + stream.bad_header);
@@ -391,6 +487,10 @@ void Connection::OnRequestHeaders(Stream& stream) {
   stream.native = NativeMethod(stream.path);
   if (stream.native) {
     stream.started = std::chrono::steady_clock::now();
+    // Counted as begun now, as gRPC's interceptor counts a call it is
+    // created for; Finish or RecordUnfinished counts its end.
+    const auto& record_start = loop_->context().options->record_native_start;
+    if (record_start) record_start(stream.path);
     return;  // runs once its one message is in
   }
   const FrontContext& context = loop_->context();
@@ -412,7 +512,8 @@ void Connection::OnRequestHeaders(Stream& stream) {
           });
         }
         if (last) in_flight->Done();
-      });
+      },
+      context.relay_queued);
 }
 
 void Connection::OnRequestData(Stream& stream) {
@@ -442,7 +543,7 @@ void Connection::OnRequestData(Stream& stream) {
       return Fail(stream, grpc::StatusCode::UNIMPLEMENTED,
                   "compressed messages are not accepted (--experimental-h2-front)");
     }
-    stream.forwarder->Send(std::string(cut.payload));
+    stream.queued = stream.forwarder->Send(std::string(cut.payload));
     used += cut.consumed;
   }
   stream.inbound.erase(0, used);
@@ -606,11 +707,26 @@ void Connection::Relay(int32_t stream_id, ForwardEvent event) {
       }
       Wake(*stream);
       return;
+    case ForwardEvent::Kind::kDrained:
+      stream->awaiting_drain = false;
+      stream->queued = kRelayQueueBytes;  // at most, by now
+      if (stream->withheld > 0) {
+        nghttp2_session_consume_stream(session_, stream->id, stream->withheld);
+        stream->withheld = 0;
+      }
+      return;
     case ForwardEvent::Kind::kFinished:
       stream->forwarder.reset();
       Finish(*stream, event.status, event.metadata);
       return;
   }
+}
+
+void Connection::RecordUnfinished(const Stream& stream) {
+  const auto& record = loop_->context().options->record_native_call;
+  if (!stream.native || stream.finished || !record) return;
+  record(stream.path, grpc::StatusCode::CANCELLED,
+         std::chrono::steady_clock::now() - stream.started);
 }
 
 void Connection::Fail(Stream& stream, grpc::StatusCode code, const std::string& message) {
@@ -628,6 +744,11 @@ void Connection::Fail(Stream& stream, grpc::StatusCode code, const std::string& 
 void Connection::Finish(Stream& stream, const grpc::Status& status, const Metadata& trailing) {
   if (stream.finished) return;
   stream.finished = true;
+  // What the client sends from now on is dropped: its window goes back.
+  if (stream.withheld > 0) {
+    nghttp2_session_consume_stream(session_, stream.id, stream.withheld);
+    stream.withheld = 0;
+  }
   if (stream.deadline) {
     loop_->deadlines().erase(*stream.deadline);
     stream.deadline.reset();
@@ -783,6 +904,10 @@ Loop::~Loop() {
 }
 
 void Loop::AddConnection(int fd) {
+  if (draining_) {
+    ::close(fd);
+    return;
+  }
   const int flags = fcntl(fd, F_GETFL, 0);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     ::close(fd);
@@ -846,15 +971,35 @@ int Loop::ExpireDeadlines() {
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
 }
 
+void Loop::Drain(std::chrono::steady_clock::time_point deadline) {
+  if (draining_) return;
+  draining_ = true;
+  drain_deadline_ = deadline;
+  for (auto& [id, conn] : connections_) {
+    conn->GoAway();
+    MarkDirty(id);
+  }
+}
+
 void Loop::Run() {
   mailbox_->owner = std::this_thread::get_id();
   epoll_event events[256];
-  while (!stopping_) {
+  for (;;) {
+    if (draining_ &&
+        (connections_.empty() || std::chrono::steady_clock::now() >= drain_deadline_)) {
+      break;
+    }
     // Calls failed by their deadline just now are flushed below, at once.
-    const int timeout_ms = ExpireDeadlines();
+    int timeout_ms = ExpireDeadlines();
+    if (draining_) {
+      const auto left = drain_deadline_ - std::chrono::steady_clock::now();
+      const int left_ms = static_cast<int>(
+          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+      timeout_ms = timeout_ms < 0 ? left_ms : std::min(timeout_ms, left_ms);
+    }
     const int ready = epoll_wait(epoll_fd_, events, 256, dirty_.empty() ? timeout_ms : 0);
     if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < ready && !stopping_; ++i) {
+    for (int i = 0; i < ready; ++i) {
       const uint64_t id = events[i].data.u64;
       if (id == kMailboxEventId) {
         RunTasks();
@@ -880,11 +1025,9 @@ void Loop::Run() {
       AfterIo(id, *conn, conn->Flush(), had_pending);
     }
   }
-  // Shutdown: tell clients, then close (relayed calls are cancelled).
-  for (auto& [id, conn] : connections_) {
-    conn->GoAway();
-    conn->Flush();
-  }
+  // The grace period is over: what is still open is cut off (relayed calls
+  // are cancelled with their connections, native answers dropped).
+  for (auto& [id, conn] : connections_) conn->Flush();
   connections_.clear();
 }
 
@@ -896,9 +1039,11 @@ struct H2Front::Impl {
   H2FrontOptions options;
   std::unique_ptr<grpc::GenericStub> stub;
   InFlight in_flight;
+  h2front::QueuedBytes relay_queued;
   std::vector<std::unique_ptr<Loop>> loops;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> next_loop{0};
+  std::atomic<bool> stopping{false};  // Adopt closes what it is given
   std::mutex stop_mu;
   bool stopped = false;  // guarded by stop_mu
 };
@@ -912,7 +1057,8 @@ Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->stub = std::make_unique<grpc::GenericStub>(options.channel);
-  const FrontContext context{&impl->options, impl->stub.get(), &impl->in_flight};
+  const FrontContext context{&impl->options, impl->stub.get(), &impl->in_flight,
+                             &impl->relay_queued};
   for (int i = 0; i < std::max(1, options.threads); ++i) {
     impl->loops.push_back(std::make_unique<Loop>(context));
   }
@@ -920,24 +1066,36 @@ Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
   return std::unique_ptr<H2Front>(new H2Front(std::move(impl)));
 }
 
-H2Front::~H2Front() { Stop(); }
+H2Front::~H2Front() { Stop(std::chrono::milliseconds(0)); }
 
 void H2Front::Adopt(int fd) {
+  if (impl_->stopping.load()) {
+    ::close(fd);
+    return;
+  }
   Loop& loop = *impl_->loops[impl_->next_loop++ % impl_->loops.size()];
   if (!loop.mailbox()->Post([fd](Loop& l) { l.AddConnection(fd); })) ::close(fd);
 }
 
-void H2Front::Stop() {
+H2Front::RelayQueue H2Front::relay_queue() const {
+  return {impl_->relay_queued.now.load(std::memory_order_relaxed),
+          impl_->relay_queued.peak.load(std::memory_order_relaxed)};
+}
+
+void H2Front::Stop(std::chrono::milliseconds grace) {
   std::lock_guard<std::mutex> lock(impl_->stop_mu);
   if (impl_->stopped) return;
   impl_->stopped = true;
+  impl_->stopping = true;
+  const auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& loop : impl_->loops) {
-    loop->mailbox()->Post([](Loop& l) { l.RequestStop(); });
+    loop->mailbox()->Post([deadline](Loop& l) { l.Drain(deadline); });
   }
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
-  // Relayed calls were cancelled with their connections; native ones end
-  // when the member answers them (as gRPC's server waits for its handlers).
+  // Relayed calls still open at the deadline were cancelled with their
+  // connections; native ones end when the member answers them, answer
+  // dropped or not (as gRPC's server waits for its handlers).
   impl_->in_flight.WaitIdle();
   for (auto& loop : impl_->loops) loop->mailbox()->Close();
 }

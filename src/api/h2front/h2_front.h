@@ -45,9 +45,13 @@ struct H2FrontOptions {
   // beyond it a call fails with RESOURCE_EXHAUSTED as from gRPC.
   uint32_t max_receive_message_bytes = 4 << 20;
   int threads = 1;
-  // Told of every KV call the front answered itself (path, code, time from
-  // its first header to its status), for the grpc_server_* metrics the
-  // gRPC interceptor keeps for the rest. May be empty. Called on the loops.
+  // Told of every KV call the front serves itself when it begins (its
+  // request headers are in and acceptable) and when it ends (path, code,
+  // time from its first header to its status; CANCELLED when its stream
+  // closed first), for the grpc_server_* metrics the gRPC interceptor keeps
+  // for the rest: every call begun is ended once. Either may be empty.
+  // Called on the loops.
+  std::function<void(std::string_view path)> record_native_start;
   std::function<void(std::string_view path, grpc::StatusCode code,
                      std::chrono::steady_clock::duration elapsed)>
       record_native_call;
@@ -60,13 +64,29 @@ class H2Front {
   ~H2Front();
 
   // Takes over connected socket `fd` (its first bytes still unread), from
-  // any thread. After Stop() it is closed at once.
+  // any thread. Once Stop() has begun it is closed at once.
   void Adopt(int fd);
 
-  // Closes every connection, cancels the relayed calls and waits until
-  // every call in flight (native or relayed) has let go of the front. Call
-  // it before the gRPC server shuts down.
-  void Stop();
+  // Stops as gRPC's server does with a deadline: every connection gets
+  // GOAWAY naming the last stream it took (later ones are not served, so a
+  // client may retry them elsewhere), and the calls already taken go on,
+  // native ones until answered, for up to `grace`; a connection closes once
+  // its calls have ended. At the deadline whatever is left is closed and
+  // its relayed calls cancelled. Returns once every call in flight (native
+  // or relayed) has let go of the front. Call it before the gRPC server,
+  // which relayed calls need, shuts down.
+  void Stop(std::chrono::milliseconds grace);
+
+  // The client's messages on relayed streams received and queued for their
+  // gRPC calls, not yet taken by them, over all streams: bytes now and the
+  // most there ever were. A stream stops getting HTTP/2 window while 1 MiB
+  // of its own waits, so it holds at most that plus one window (1 MiB) and
+  // one message.
+  struct RelayQueue {
+    int64_t bytes = 0;
+    int64_t peak_bytes = 0;
+  };
+  RelayQueue relay_queue() const;
 
   struct Impl;
 

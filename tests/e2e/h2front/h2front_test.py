@@ -8,6 +8,8 @@ Auth) is relayed to gRPC on the same connection. Checks, in order:
   1. parity: one etcdctl session (put, get --prefix, txn, del, errors) on a
      fresh member with the front and on a fresh member without it gives the
      same exit statuses, outputs and gRPC errors (ids and terms masked);
+     so do requests only curl sends (a GET, no te, a JSON content-type):
+     the same HTTP status and gRPC status and message;
   2. what the front relays: watch, lease grant / keep-alive --once /
      timetolive, member list, endpoint status, auth enable with a user,
      a role and a token (a refused write, a granted one, auth disable);
@@ -86,6 +88,40 @@ def errors_of(stderr):
     return sorted(kept)
 
 
+# Requests no gRPC client makes, made with curl over HTTP/2 without TLS: gRPC
+# C++ refuses a method other than POST and a request without te before the
+# call runs, and takes a content-type that is not gRPC's.
+CURL = "/usr/bin/curl"
+# The refused ones carry no body (their HEADERS end the request), the last
+# a framed RangeRequest.
+CURL_PROBES = [
+    ("GET", ["-X", "GET", "-H", "te: trailers", "-H", "content-type: application/grpc"]),
+    ("PUT", ["-X", "PUT", "-H", "te: trailers", "-H", "content-type: application/grpc"]),
+    ("POST without te", ["-X", "POST", "-H", "content-type: application/grpc"]),
+    ("POST application/json", ["-H", "te: trailers", "-H", "content-type: application/json",
+                               "--data-binary", "@-"]),
+]
+# A framed RangeRequest{key: "foo"}.
+RANGE_FOO = b"\0\0\0\0\x05\x0a\x03foo"
+_CURL_KEPT = re.compile(r"^< (HTTP/2 \d+|content-type: .*|grpc-status: .*|grpc-message: .*)$")
+
+
+def curl_probe(url, args):
+    # gRPC C++ follows a refusal with RST_STREAM NO_ERROR (the front only
+    # while the request is still being sent), and curl 7.88 may then drop
+    # the answer and exit 92: such a try is made again (at most 10).
+    for _ in range(10):
+        r = subprocess.run([CURL, "-s", "-v", "--http2-prior-knowledge", "--max-time", "10",
+                            *args, url + "/etcdserverpb.KV/Range"],
+                           input=RANGE_FOO, capture_output=True, timeout=20)
+        kept = [m.group(1) for m in (_CURL_KEPT.match(line.strip())
+                                     for line in r.stderr.decode(errors="replace").splitlines())
+                if m]
+        if r.returncode != 92:
+            break
+    return r.returncode, kept
+
+
 def run_parity_session(server, extra_flags):
     out = []
     with cluster.Cluster(server, size=1, extra_flags=extra_flags) as c:
@@ -93,6 +129,9 @@ def run_parity_session(server, extra_flags):
             stdin = TXN_STDIN if step[0] == "txn" else None
             r = c.etcdctl(*step, stdin=stdin)
             out.append((step, r.returncode, mask(r.stdout), errors_of(r.stderr)))
+        for what, args in CURL_PROBES:
+            rc, kept = curl_probe(c.members[0].client_url, args)
+            out.append((("curl", what), rc, "", kept))
     return out
 
 
@@ -108,6 +147,13 @@ def check_parity(server, check):
     check(any("key is not provided" in e for e in errors), f"no empty-key error in {errors}")
     check(any("future revision" in e for e in errors), f"no future-revision error in {errors}")
     check(any("has been compacted" in e for e in errors), f"no compacted error in {errors}")
+    curls = {step[1]: errs for step, _, _, errs in with_front if step[0] == "curl"}
+    check("grpc-message: Bad method header" in curls.get("GET", []),
+          f"a GET is not refused as by gRPC: {curls}")
+    check("grpc-message: Missing :te header" in curls.get("POST without te", []),
+          f"a request without te is not refused as by gRPC: {curls}")
+    check("grpc-status: 0" in curls.get("POST application/json", []),
+          f"a JSON content-type is not taken as by gRPC: {curls}")
 
 
 def expect(check, r, what, *substrings, ok=True):
@@ -306,6 +352,9 @@ def main():
     args = cluster.server_arg_parser(__doc__.splitlines()[0]).parse_args()
     server = os.path.abspath(args.server)
     check = CountedChecks()
+    if not os.path.exists(CURL):
+        print(f"{CURL} is missing: apt-get install curl")
+        return 1
     check_parity(server, check)
     with cluster.Cluster(server, size=1, keep=args.keep, extra_flags=[FRONT]) as c:
         check_relayed_with_etcdctl(c, check)

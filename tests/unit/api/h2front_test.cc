@@ -7,15 +7,23 @@
 // metadata both ways, limits) and that the two paths answer alike.
 #include "api/h2front/h2_front.h"
 
+#include <fcntl.h>
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <future>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "api/h2front/grpc_wire.h"
@@ -85,6 +93,133 @@ TEST(GrpcWireTest, BinaryHeadersAreBase64PaddedOrNot) {
   EXPECT_FALSE(h2front::DecodeBinaryHeader("AP8Qa"));
 }
 
+// ---- a raw HTTP/2 client (nghttp2), for requests no gRPC client sends
+
+// What came back on the one stream of a RawExchange.
+struct RawAnswer {
+  std::map<std::string, std::string> headers;   // the response's first HEADERS
+  std::map<std::string, std::string> trailers;  // a later HEADERS, if any
+  std::string body;
+  bool trailers_only = false;     // the first HEADERS ended the stream
+  std::optional<uint32_t> reset;  // RST_STREAM's error code, if one came
+  bool closed = false;            // the stream closed within the time allowed
+
+  std::string Status() const { return Get(headers, ":status"); }
+  // grpc-status and grpc-message wherever they came (trailers-only or not).
+  std::string GrpcStatus() const { return Get(trailers_only ? headers : trailers, "grpc-status"); }
+  std::string GrpcMessage() const {
+    return Get(trailers_only ? headers : trailers, "grpc-message");
+  }
+  static std::string Get(const std::map<std::string, std::string>& from, const std::string& name) {
+    auto it = from.find(name);
+    return it == from.end() ? "<none>" : it->second;
+  }
+};
+
+// Sends one request (`headers` as given, pseudo-headers first; `body` in
+// DATA with END_STREAM) on connected socket `fd` and reads until the stream
+// closes or 5 s pass. Closes `fd`.
+RawAnswer RawExchange(int fd, const std::vector<std::pair<std::string, std::string>>& headers,
+                      const std::string& body) {
+  struct State {
+    RawAnswer answer;
+    int32_t stream_id = -1;
+    int header_blocks = 0;
+    std::string body;
+    size_t body_sent = 0;
+  } state;
+  state.body = body;
+  nghttp2_session_callbacks* callbacks;
+  nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_header_callback(
+      callbacks, [](nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                    size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+        auto* st = static_cast<State*>(user);
+        auto& into =
+            frame->headers.cat == NGHTTP2_HCAT_RESPONSE ? st->answer.headers : st->answer.trailers;
+        into[std::string(reinterpret_cast<const char*>(name), namelen)] =
+            std::string(reinterpret_cast<const char*>(value), valuelen);
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_frame_recv_callback(
+      callbacks, [](nghttp2_session*, const nghttp2_frame* frame, void* user) {
+        auto* st = static_cast<State*>(user);
+        if (frame->hd.stream_id != st->stream_id) return 0;
+        if (frame->hd.type == NGHTTP2_HEADERS) {
+          if (++st->header_blocks == 1 && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+            st->answer.trailers_only = true;
+          }
+        } else if (frame->hd.type == NGHTTP2_RST_STREAM) {
+          st->answer.reset = frame->rst_stream.error_code;
+        }
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+      callbacks,
+      [](nghttp2_session*, uint8_t, int32_t, const uint8_t* data, size_t len, void* user) {
+        static_cast<State*>(user)->answer.body.append(reinterpret_cast<const char*>(data), len);
+        return 0;
+      });
+  nghttp2_session_callbacks_set_on_stream_close_callback(
+      callbacks, [](nghttp2_session*, int32_t stream_id, uint32_t, void* user) {
+        auto* st = static_cast<State*>(user);
+        if (stream_id == st->stream_id) st->answer.closed = true;
+        return 0;
+      });
+  nghttp2_session* session;
+  nghttp2_session_client_new(&session, callbacks, &state);
+  nghttp2_session_callbacks_del(callbacks);
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
+  std::vector<nghttp2_nv> nva;
+  for (const auto& [name, value] : headers) {
+    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                   value.size(), NGHTTP2_NV_FLAG_NONE});
+  }
+  nghttp2_data_provider provider;
+  provider.source.ptr = &state;
+  provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                              uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
+    auto* st = static_cast<State*>(source->ptr);
+    const size_t n = std::min(length, st->body.size() - st->body_sent);
+    std::memcpy(buf, st->body.data() + st->body_sent, n);
+    st->body_sent += n;
+    if (st->body_sent == st->body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  };
+  state.stream_id =
+      nghttp2_submit_request(session, nullptr, nva.data(), nva.size(), &provider, nullptr);
+  EXPECT_GT(state.stream_id, 0);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!state.answer.closed && std::chrono::steady_clock::now() < give_up) {
+    for (;;) {
+      const uint8_t* data;
+      const ssize_t n = nghttp2_session_mem_send(session, &data);
+      if (n <= 0) break;
+      for (ssize_t sent = 0; sent < n;) {
+        const ssize_t w = ::send(fd, data + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+        if (w <= 0) break;
+        sent += w;
+      }
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    uint8_t buf[16384];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    if (nghttp2_session_mem_recv(session, buf, static_cast<size_t>(n)) < 0) break;
+  }
+  nghttp2_session_del(session);
+  ::close(fd);
+  return state.answer;
+}
+
+std::string Framed(const std::string& message) {
+  std::string out;
+  h2front::AppendFramedMessage(message, &out);
+  return out;
+}
+
 // ---- the front, end to end
 
 // Methods the relay target answers (anything else is UNIMPLEMENTED):
@@ -93,6 +228,8 @@ TEST(GrpcWireTest, BinaryHeadersAreBase64PaddedOrNot) {
 //                      whether the call had a deadline.
 //   /test.Echo/Fail    no message; FAILED_PRECONDITION with a message that
 //                      needs percent-encoding and a binary trailer.
+//   /test.Echo/Sink    reads nothing until OpenSink(), then every message
+//                      (kept in sunk()) until the client's end; then OK.
 class EchoService final : public grpc::CallbackGenericService {
  public:
   static constexpr char kFailMessage[] = "refused: 100% sure \xc3\xbc";
@@ -101,10 +238,59 @@ class EchoService final : public grpc::CallbackGenericService {
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
     if (ctx->method() == "/test.Echo/Stream") return new Echo(ctx);
     if (ctx->method() == "/test.Echo/Fail") return new Fail(ctx);
+    if (ctx->method() == "/test.Echo/Sink") return new Sink(this);
     return CallbackGenericService::CreateReactor(ctx);
   }
 
+  void OpenSink() {
+    std::vector<Sink*> waiting;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sink_open_ = true;
+      waiting.swap(sink_waiting_);
+    }
+    for (Sink* sink : waiting) sink->ReadNext();
+  }
+  std::vector<std::string> sunk() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sunk_;
+  }
+
  private:
+  class Sink final : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit Sink(EchoService* service) : service_(service) {
+      {
+        std::lock_guard<std::mutex> lock(service_->mu_);
+        if (!service_->sink_open_) {
+          service_->sink_waiting_.push_back(this);
+          return;
+        }
+      }
+      ReadNext();
+    }
+    void ReadNext() { StartRead(&message_); }
+    void OnReadDone(bool ok) override {
+      if (!ok) return Finish(grpc::Status::OK);
+      std::vector<grpc::Slice> slices;
+      std::string text;
+      if (message_.Dump(&slices).ok()) {
+        for (const auto& s : slices)
+          text.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+      {
+        std::lock_guard<std::mutex> lock(service_->mu_);
+        service_->sunk_.push_back(std::move(text));
+      }
+      ReadNext();
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    EchoService* const service_;
+    grpc::ByteBuffer message_;
+  };
+
   class Echo final : public grpc::ServerGenericBidiReactor {
    public:
     explicit Echo(grpc::GenericCallbackServerContext* ctx) {
@@ -144,6 +330,11 @@ class EchoService final : public grpc::CallbackGenericService {
     }
     void OnDone() override { delete this; }
   };
+
+  std::mutex mu_;
+  bool sink_open_ = false;           // guarded by mu_
+  std::vector<Sink*> sink_waiting_;  // guarded by mu_
+  std::vector<std::string> sunk_;    // guarded by mu_
 };
 
 constexpr uint32_t kMaxReceive = 64 * 1024;
@@ -166,9 +357,10 @@ class H2FrontTest : public ::testing::Test {
     kv_ = etcdserverpb::KV::NewStub(channel_);
   }
   ~H2FrontTest() override {
+    echo_.OpenSink();  // a Sink call left waiting would hold the server's shutdown
     kv_.reset();
     channel_.reset();
-    front_->Stop();
+    front_->Stop(std::chrono::milliseconds(0));
     relay_target_->Shutdown();
   }
 
@@ -180,6 +372,25 @@ class H2FrontTest : public ::testing::Test {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(-1);
     return grpc::CreateCustomInsecureChannelFromFd("h2front-test", fds[1], args);
+  }
+
+  // One raw request (RawExchange) to the front, or to gRPC C++'s own server
+  // (the relay target, which answers /test.Echo/* itself).
+  RawAnswer RawToFront(const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& body) {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    front_->Adopt(fds[0]);
+    return RawExchange(fds[1], headers, body);
+  }
+  RawAnswer RawToGrpc(const std::vector<std::pair<std::string, std::string>>& headers,
+                      const std::string& body) {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    // gRPC's endpoint expects a non-blocking socket.
+    EXPECT_EQ(::fcntl(fds[0], F_SETFL, ::fcntl(fds[0], F_GETFL) | O_NONBLOCK), 0);
+    grpc::AddInsecureChannelFromFd(relay_target_.get(), fds[0]);
+    return RawExchange(fds[1], headers, body);
   }
 
   grpc::Status Put(const std::string& key, const std::string& value,
@@ -325,6 +536,91 @@ TEST_F(H2FrontTest, MessagesAboveTheReceiveLimitAreRefusedAsByGrpc) {
   EXPECT_TRUE(Put("k", "v", &put, Context().get()).ok());
 }
 
+// What gRPC C++'s server refuses before any handler runs (a method other
+// than POST, a request without te) the front refuses with the same answer,
+// and what it takes (any content-type: it only logs one that is not
+// application/grpc, application/grpc+... or application/grpc;...) the front
+// takes. Every request goes to both and the answers are compared.
+TEST_F(H2FrontTest, RequestsAreRefusedOrTakenAsByGrpcsOwnServer) {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  auto request = [](const std::string& method, const std::string& path,
+                    std::optional<std::string> content_type, bool te) {
+    Headers h = {
+        {":method", method}, {":scheme", "http"}, {":path", path}, {":authority", "h2front-test"}};
+    if (content_type) h.emplace_back("content-type", *content_type);
+    if (te) h.emplace_back("te", "trailers");
+    return h;
+  };
+  struct Case {
+    std::string what;
+    Headers headers;
+    bool runs;
+  };
+  const std::string echo = "/test.Echo/Stream";
+  const std::vector<Case> cases = {
+      {"GET", request("GET", echo, "application/grpc", true), false},
+      {"PUT", request("PUT", echo, "application/grpc", true), false},
+      {"DELETE", request("DELETE", echo, "application/grpc", true), false},
+      {"lower-case post", request("post", echo, "application/grpc", true), false},
+      {"no te", request("POST", echo, "application/grpc", false), false},
+      {"GET without te", request("GET", echo, "application/grpc", false), false},
+      {"application/grpc", request("POST", echo, "application/grpc", true), true},
+      {"application/grpc+proto", request("POST", echo, "application/grpc+proto", true), true},
+      {"application/grpc;charset", request("POST", echo, "application/grpc;charset=utf-8", true),
+       true},
+      {"application/json", request("POST", echo, "application/json", true), true},
+      {"text/plain", request("POST", echo, "text/plain", true), true},
+      {"no content-type", request("POST", echo, std::nullopt, true), true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const RawAnswer front = RawToFront(c.headers, Framed("hi"));
+    const RawAnswer grpc = RawToGrpc(c.headers, Framed("hi"));
+    ASSERT_TRUE(front.closed);
+    ASSERT_TRUE(grpc.closed);
+    EXPECT_EQ(front.Status(), grpc.Status());
+    EXPECT_EQ(RawAnswer::Get(front.headers, "content-type"),
+              RawAnswer::Get(grpc.headers, "content-type"));
+    EXPECT_EQ(front.trailers_only, grpc.trailers_only);
+    EXPECT_EQ(front.GrpcStatus(), grpc.GrpcStatus());
+    EXPECT_EQ(front.GrpcMessage(), grpc.GrpcMessage());
+    EXPECT_EQ(front.body, grpc.body);
+    if (c.runs) {
+      EXPECT_EQ(front.GrpcStatus(), "0");
+      EXPECT_EQ(front.body, Framed("hi"));
+      EXPECT_EQ(front.reset, grpc.reset);
+    } else {
+      // gRPC C++ follows a refusal with RST_STREAM NO_ERROR even when the
+      // request had ended; the front only while the client still sends.
+      EXPECT_EQ(front.Status(), "200");
+      EXPECT_EQ(front.GrpcStatus(), "2");
+      EXPECT_TRUE(front.body.empty());
+    }
+  }
+
+  // A KV call the front would serve itself is refused before it runs...
+  etcdserverpb::PutRequest put;
+  put.set_key("k");
+  put.set_value("v");
+  const RawAnswer refused =
+      RawToFront(request("GET", "/etcdserverpb.KV/Put", "application/grpc", true),
+                 Framed(put.SerializeAsString()));
+  EXPECT_EQ(refused.GrpcStatus(), "2");
+  EXPECT_EQ(refused.GrpcMessage(), "Bad method header");
+  const RawAnswer no_te =
+      RawToFront(request("POST", "/etcdserverpb.KV/Put", "application/grpc", false),
+                 Framed(put.SerializeAsString()));
+  EXPECT_EQ(no_te.GrpcStatus(), "2");
+  EXPECT_EQ(no_te.GrpcMessage(), "Missing :te header");
+  EXPECT_EQ(member_.proposals.get(), 0);
+  // ...and runs with a content-type that is not gRPC's, as on gRPC C++.
+  const RawAnswer taken =
+      RawToFront(request("POST", "/etcdserverpb.KV/Put", "application/json", true),
+                 Framed(put.SerializeAsString()));
+  EXPECT_EQ(taken.GrpcStatus(), "0");
+  EXPECT_EQ(member_.proposals.get(), 1);
+}
+
 TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
   grpc::ClientContext context;
   context.AddMetadata("token", "tok123");
@@ -341,6 +637,80 @@ TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
   EXPECT_EQ(value("echo-token"), "tok123");
   EXPECT_EQ(value("echo-who-bin"), std::string("\0\x7f\xff", 3));
   EXPECT_EQ(value("had-deadline"), "yes");
+}
+
+// A client that writes far more than the front queues for a relayed call
+// whose server does not read: the front stops returning the stream's
+// window, so what it holds stays bounded and the client waits; once the
+// server reads, every message arrives, in order.
+TEST_F(H2FrontTest, ARelayedStreamsQueueToGrpcIsBounded) {
+  constexpr size_t kMessageBytes = 32 * 1024;
+  constexpr int kMessages = 256;  // 8 MiB
+  // The front's bound (1 MiB) plus one stream window (1 MiB) and a message.
+  constexpr int64_t kMostHeld = (2 << 20) + kMessageBytes;
+  std::vector<std::string> sent;
+  for (int i = 0; i < kMessages; ++i) {
+    std::string m = std::to_string(i) + ":";
+    m.resize(kMessageBytes, static_cast<char>('a' + i % 26));
+    sent.push_back(std::move(m));
+  }
+
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  auto call = stub.PrepareCall(&context, "/test.Echo/Sink", &cq);
+  std::atomic<int> written{0};
+  std::atomic<bool> failed{false};
+  grpc::Status status;
+  std::thread writer([&] {
+    void* tag;
+    bool ok;
+    auto step = [&](intptr_t expected) {
+      if (!cq.Next(&tag, &ok) || reinterpret_cast<intptr_t>(tag) != expected || !ok) failed = true;
+    };
+    call->StartCall(reinterpret_cast<void*>(1));
+    step(1);
+    for (const std::string& m : sent) {
+      grpc::Slice slice(m);
+      grpc::ByteBuffer buffer(&slice, 1);
+      call->Write(buffer, reinterpret_cast<void*>(2));
+      step(2);
+      ++written;
+    }
+    call->WritesDone(reinterpret_cast<void*>(3));
+    step(3);
+    call->Finish(&status, reinterpret_cast<void*>(4));
+    step(4);
+  });
+
+  // The client's writes stall once the front holds back the window: wait
+  // for the first, then until none has completed for 300 ms (at most 10 s).
+  int last = 0;
+  int quiet_ms = 0;
+  for (int waited_ms = 0; waited_ms < 10'000 && (last == 0 || quiet_ms < 300); waited_ms += 20) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int now = written.load();
+    quiet_ms = now == last ? quiet_ms + 20 : 0;
+    last = now;
+  }
+  EXPECT_GT(written.load(), 0);
+  EXPECT_LT(written.load(), kMessages);
+  const H2Front::RelayQueue held = front_->relay_queue();
+  EXPECT_GT(held.bytes, 0);
+  EXPECT_LE(held.peak_bytes, kMostHeld);
+
+  echo_.OpenSink();
+  writer.join();
+  EXPECT_FALSE(failed.load());
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(echo_.sunk(), sent);
+  EXPECT_LE(front_->relay_queue().peak_bytes, kMostHeld);
+  EXPECT_EQ(front_->relay_queue().bytes, 0);
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(H2FrontTest, RelayedErrorsKeepTheirCodeMessageAndTrailers) {
@@ -459,8 +829,183 @@ TEST(H2FrontDeadlineTest, ACallPastItsDeadlineFailsAndItsLateAnswerIsDropped) {
   // Stop waits for every native call: the released one has ended.
   kv.reset();
   channel.reset();
-  (*front)->Stop();
+  (*front)->Stop(std::chrono::milliseconds(0));
   target->Shutdown();
+}
+
+// The pieces of a front over a member whose linearizable reads wait on a
+// HeldBarrier, with a gRPC C++ client connected to it.
+struct HeldFront {
+  explicit HeldFront(std::function<void(H2FrontOptions&)> configure = {})
+      : reads(1), handler(&member, &barrier, &member, &reads) {
+    grpc::ServerBuilder builder;
+    builder.RegisterCallbackGenericService(&echo);
+    target = builder.BuildAndStart();
+    H2FrontOptions options;
+    options.kv = &handler;
+    options.channel = target->InProcessChannel(grpc::ChannelArguments());
+    if (configure) configure(options);
+    auto started = H2Front::Start(options);
+    EXPECT_TRUE(started.ok());
+    front = std::move(*started);
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    front->Adopt(fds[0]);
+    channel = grpc::CreateInsecureChannelFromFd("h2front-held", fds[1]);
+    kv = etcdserverpb::KV::NewStub(channel);
+  }
+  ~HeldFront() {
+    barrier.ReleaseAll();
+    echo.OpenSink();
+    kv.reset();
+    channel.reset();
+    front->Stop(std::chrono::milliseconds(0));
+    target->Shutdown();
+  }
+  bool WaitHeld(size_t n) {
+    for (int i = 0; i < 500 && barrier.held() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return barrier.held() == n;
+  }
+
+  FakeMember member;
+  HeldBarrier barrier;
+  ReadExecutor reads;
+  KvHandler handler;
+  EchoService echo;
+  std::unique_ptr<grpc::Server> target;
+  std::unique_ptr<H2Front> front;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<etcdserverpb::KV::Stub> kv;
+};
+
+// Stop with a grace period, as gRPC's server shuts down: a call the front
+// had taken when Stop began is still answered, and Stop returns once it
+// has been, well before the grace runs out.
+TEST(H2FrontStopTest, ACallInFlightWhenStopBeginsIsAnswered) {
+  HeldFront f;
+  etcdserverpb::PutResponse put;
+  etcdserverpb::PutRequest put_request;
+  put_request.set_key("k");
+  put_request.set_value("v");
+  ASSERT_TRUE(f.kv->Put(Context().get(), put_request, &put).ok());
+
+  etcdserverpb::RangeRequest linearizable;
+  linearizable.set_key("k");
+  etcdserverpb::RangeResponse got;
+  grpc::ClientContext context;
+  auto answer =
+      std::async(std::launch::async, [&] { return f.kv->Range(&context, linearizable, &got); });
+  ASSERT_TRUE(f.WaitHeld(1));
+
+  const auto stop_began = std::chrono::steady_clock::now();
+  auto stopped = std::async(std::launch::async, [&] { f.front->Stop(std::chrono::seconds(20)); });
+  // GOAWAY is out by now; the read still waits for the member.
+  EXPECT_EQ(stopped.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  f.barrier.ReleaseAll();
+  const grpc::Status st = answer.get();
+  EXPECT_TRUE(st.ok()) << st.error_code() << ": " << st.error_message();
+  ASSERT_EQ(got.kvs_size(), 1);
+  EXPECT_EQ(got.kvs(0).value(), "v");
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_began, std::chrono::seconds(10));
+}
+
+// A relayed call still open when the grace period ends is cancelled then,
+// and Stop returns.
+TEST(H2FrontStopTest, ARelayedCallOpenAtTheDeadlineIsCancelled) {
+  HeldFront f;
+  grpc::GenericStub stub(f.channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  auto call = stub.PrepareCall(&context, "/test.Echo/Stream", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  // One message there and back: the front has taken the stream. The client
+  // does not end its side, so the call stays open.
+  grpc::Slice slice(std::string("ping"));
+  grpc::ByteBuffer ping(&slice, 1);
+  call->Write(ping, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer echoed;
+  call->Read(&echoed, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+
+  const auto stop_began = std::chrono::steady_clock::now();
+  f.front->Stop(std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - stop_began;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_FALSE(status.ok());
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+// The KV calls the front serves are counted as begun when their request
+// arrives (gRPC's interceptor counts a call when it is created), and as
+// ended once, with their code, when answered or when their stream closes
+// first.
+TEST(H2FrontMetricsTest, NativeCallsCountAsStartedWhenTheyBegin) {
+  std::mutex mu;
+  std::vector<std::string> started;
+  std::vector<std::pair<std::string, grpc::StatusCode>> ended;
+  auto counts = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::make_pair(started.size(), ended.size());
+  };
+  HeldFront f([&](H2FrontOptions& options) {
+    options.record_native_start = [&](std::string_view path) {
+      std::lock_guard<std::mutex> lock(mu);
+      started.emplace_back(path);
+    };
+    options.record_native_call = [&](std::string_view path, grpc::StatusCode code,
+                                     std::chrono::steady_clock::duration) {
+      std::lock_guard<std::mutex> lock(mu);
+      ended.emplace_back(path, code);
+    };
+  });
+
+  etcdserverpb::RangeRequest linearizable;
+  linearizable.set_key("k");
+  etcdserverpb::RangeResponse got;
+  grpc::ClientContext context;
+  auto answer =
+      std::async(std::launch::async, [&] { return f.kv->Range(&context, linearizable, &got); });
+  ASSERT_TRUE(f.WaitHeld(1));
+  // Begun, not ended: the member holds it.
+  EXPECT_EQ(counts(), std::make_pair(size_t{1}, size_t{0}));
+  f.barrier.ReleaseAll();
+  EXPECT_TRUE(answer.get().ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(started, std::vector<std::string>{"/etcdserverpb.KV/Range"});
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0],
+              std::make_pair(std::string("/etcdserverpb.KV/Range"), grpc::StatusCode::OK));
+  }
+
+  // A client that gives up while the member holds its read: begun, and
+  // ended as CANCELLED when its stream closes.
+  grpc::ClientContext abandoned;
+  auto gave_up =
+      std::async(std::launch::async, [&] { return f.kv->Range(&abandoned, linearizable, &got); });
+  ASSERT_TRUE(f.WaitHeld(1));
+  EXPECT_EQ(counts(), std::make_pair(size_t{2}, size_t{1}));
+  abandoned.TryCancel();
+  EXPECT_EQ(gave_up.get().error_code(), grpc::StatusCode::CANCELLED);
+  for (int i = 0; i < 500 && counts().second < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_EQ(ended[1].second, grpc::StatusCode::CANCELLED);
 }
 
 }  // namespace
