@@ -304,6 +304,7 @@ void Applier::CommitOpenTxn() {
   open_txn_.reset();
   open_entries_ = 0;
   open_bytes_ = 0;
+  held_bytes_.store(0, std::memory_order_relaxed);
   applied_index_.store(open_last_index_, std::memory_order_release);
   ctx_.observer->OnCommitted(store.CurrentRevision());
 }
@@ -475,6 +476,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     open_last_index_ = last_index;
     open_entries_ += entries.size();
     open_bytes_ += batch_bytes;
+    held_bytes_.store(open_bytes_, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
       verdict_index_ = last_index;
@@ -485,6 +487,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
   open_entries_ = 0;
   open_bytes_ = 0;
   CommitUpTo(store, *txn, last_index, consistent_index);
+  held_bytes_.store(0, std::memory_order_relaxed);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);
   ctx_.observer->OnCommitted(store.CurrentRevision());

@@ -186,6 +186,10 @@ class Applier {
   // committed revision by the batches applied since the last commit: one,
   // or those held back by backend_commit_delay.
   int64_t answered_revision() const { return answered_revision_.load(std::memory_order_acquire); }
+  // The entry data of the batches held back by backend_commit_delay: the
+  // store's size does not count them until their commit, so the quota
+  // check adds them. Any thread.
+  uint64_t held_bytes() const { return held_bytes_.load(std::memory_order_relaxed); }
   // True on the apply thread, which must never wait for its own commit.
   bool OnApplyThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
@@ -231,6 +235,7 @@ class Applier {
   // answered write is visible once applied_index_ reaches it.
   std::atomic<uint64_t> answered_index_{0};
   std::atomic<int64_t> answered_revision_{0};
+  std::atomic<uint64_t> held_bytes_{0};  // open_bytes_, published
   // The last entry applied (to the open transaction or committed); only grows.
   std::atomic<uint64_t> applied_entry_index_{0};
 

@@ -277,7 +277,8 @@ void EtcdServer::Propose(internalpb::InternalRaftRequest request,
   }
   if (const uint64_t cost = QuotaCost(request); cost > 0) {
     if (alarms_->Raised(etcdserverpb::NOSPACE)) return done(Status(Code::kNoSpace));
-    if (store_->Get()->DbSizeBytes() + cost > options_.quota_backend_bytes) {
+    const uint64_t held = applier_ != nullptr ? applier_->held_bytes() : 0;
+    if (store_->Get()->DbSizeBytes() + held + cost > options_.quota_backend_bytes) {
       // Raised for the whole cluster before the client hears of it, as etcd
       // does: once the error arrives, `alarm list` shows NOSPACE.
       internalpb::InternalRaftRequest raise;

@@ -241,7 +241,15 @@ TEST_F(ServerDiskFaultTest, FullStoreMapStopsTheMemberUnansweredAndItsRestartApp
     EtcdServer* server = started->get();
     // Long keys (their tombstones are as large as their records) until
     // the store holds half the map: deleting them all needs more than it.
-    for (int i = 0; server->store()->DbSizeBytes() < kMap / 2; ++i) {
+    // The size counts committed writes only, so each put's commit is
+    // forced first (answered puts may wait for --backend-batch-interval).
+    auto committed_size = [server] {
+      std::promise<Status> committed;
+      server->WaitAnsweredWrites([&committed](const Status& st) { committed.set_value(st); });
+      committed.get_future().wait();
+      return server->store()->DbSizeBytes();
+    };
+    for (int i = 0; committed_size() < kMap / 2; ++i) {
       Status st = Put(server, "/perf/" + std::to_string(i) + std::string(600, '\0'), "v");
       if (!st.ok()) {
         std::fprintf(stderr, "put refused: %s\n", st.ToString().c_str());

@@ -16,11 +16,13 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "api/grpc_status.h"
@@ -1073,8 +1075,19 @@ void H2Front::Adopt(int fd) {
     ::close(fd);
     return;
   }
+  // The task owns the socket until a loop takes it: one still queued when
+  // its loop has ended (Stop raced with this call) is destroyed unrun, and
+  // a post refused by a closed mailbox is destroyed at once; both close it.
+  struct OwnedSocket {
+    int fd;
+    ~OwnedSocket() {
+      if (fd >= 0) ::close(fd);
+    }
+    int Release() { return std::exchange(fd, -1); }
+  };
+  auto socket = std::make_shared<OwnedSocket>(fd);
   Loop& loop = *impl_->loops[impl_->next_loop++ % impl_->loops.size()];
-  if (!loop.mailbox()->Post([fd](Loop& l) { l.AddConnection(fd); })) ::close(fd);
+  loop.mailbox()->Post([socket](Loop& l) { l.AddConnection(socket->Release()); });
 }
 
 H2Front::RelayQueue H2Front::relay_queue() const {
