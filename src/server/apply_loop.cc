@@ -303,7 +303,6 @@ void Applier::CommitOpenTxn() {
   CommitUpTo(store, *open_txn_, open_last_index_, store.ConsistentIndex());
   open_txn_.reset();
   open_entries_ = 0;
-  open_bytes_ = 0;
   held_bytes_.store(0, std::memory_order_relaxed);
   applied_index_.store(open_last_index_, std::memory_order_release);
   ctx_.observer->OnCommitted(store.CurrentRevision());
@@ -470,13 +469,12 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
   const bool deadline_passed = joins_held && now >= open_deadline_;
   if (answer_first && may_hold && verdicts.empty() && !deadline_passed &&
       open_entries_ + entries.size() < ctx_.options->backend_batch_limit &&
-      open_bytes_ + batch_bytes < ctx_.options->backend_batch_bytes) {
+      held_bytes() + batch_bytes < ctx_.options->backend_batch_bytes) {
     if (!joins_held) open_deadline_ = now + ctx_.options->backend_commit_delay;
     open_txn_ = std::move(txn);
     open_last_index_ = last_index;
     open_entries_ += entries.size();
-    open_bytes_ += batch_bytes;
-    held_bytes_.store(open_bytes_, std::memory_order_relaxed);
+    held_bytes_.store(held_bytes() + batch_bytes, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
       verdict_index_ = last_index;
@@ -485,7 +483,6 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     return;
   }
   open_entries_ = 0;
-  open_bytes_ = 0;
   CommitUpTo(store, *txn, last_index, consistent_index);
   held_bytes_.store(0, std::memory_order_relaxed);
   txn.reset();

@@ -235,7 +235,8 @@ class Applier {
   // answered write is visible once applied_index_ reaches it.
   std::atomic<uint64_t> answered_index_{0};
   std::atomic<int64_t> answered_revision_{0};
-  std::atomic<uint64_t> held_bytes_{0};  // open_bytes_, published
+  // Written by the apply thread only.
+  std::atomic<uint64_t> held_bytes_{0};
   // The last entry applied (to the open transaction or committed); only grows.
   std::atomic<uint64_t> applied_entry_index_{0};
 
@@ -249,7 +250,6 @@ class Applier {
   std::unique_ptr<mvcc::WriteTxn> open_txn_;
   uint64_t open_last_index_ = 0;
   size_t open_entries_ = 0;
-  size_t open_bytes_ = 0;  // of the held entries' data
   std::chrono::steady_clock::time_point open_deadline_;
 
   std::mutex mu_;
