@@ -292,7 +292,7 @@ bool Applier::MayHoldBack() {
   if (ctx_.options->backend_commit_delay.count() <= 0 || !ctx_.options->answer_before_commit) {
     return false;
   }
-  if (!reads_.empty() || ctx_.observer->FollowsEveryCommit()) return false;
+  if (!reads_.empty()) return false;
   std::lock_guard<std::mutex> lock(mu_);
   return !stopping_ && awaiting_commit_.empty();
 }
@@ -328,6 +328,8 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
   const uint64_t consistent_index = store.ConsistentIndex();
   const bool joins_held = open_txn_ != nullptr;
   std::unique_ptr<mvcc::WriteTxn> txn = joins_held ? std::move(open_txn_) : BeginWrite(store);
+  // The batch's writes are the revisions after this one.
+  const int64_t rev_before = txn->Rev();
   std::vector<std::pair<WaiterRegistry::Waiter, Status>> completed;
   std::vector<std::pair<uint64_t, raftpb::ConfChange>> verdicts;
   uint64_t last_index = 0;
@@ -475,6 +477,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     open_last_index_ = last_index;
     open_entries_ += entries.size();
     held_bytes_.store(held_bytes() + batch_bytes, std::memory_order_relaxed);
+    if (open_txn_->Rev() > rev_before) ctx_.observer->OnHeld(*open_txn_, rev_before + 1);
     {
       std::lock_guard<std::mutex> lock(mu_);
       verdict_index_ = last_index;

@@ -60,6 +60,7 @@ class Env;
 }
 namespace etcdpp::mvcc {
 class KvStore;
+class ReadView;
 class ReadTxn;
 class WriteTxn;
 }  // namespace etcdpp::mvcc
@@ -116,9 +117,12 @@ class ApplyObserver {
   // A snapshot install replaced the store: switch to `store` and stop using
   // the old one before returning.
   virtual void OnStoreReplaced(mvcc::KvStore* store) = 0;
-  // True while someone follows the commits closely (a watcher): the apply
-  // thread then never holds a batch back (ServerOptions::backend_commit_delay).
-  virtual bool FollowsEveryCommit() { return true; }
+  // A batch was applied into a transaction held back from commit
+  // (ServerOptions::backend_commit_delay): `txn` is that transaction and
+  // `from_rev` the first revision the batch added. The observer may read
+  // those changes now, and only now (the transaction goes on changing),
+  // rather than wait for the commit.
+  virtual void OnHeld(const mvcc::ReadView& txn, int64_t from_rev) = 0;
 };
 
 struct ApplierContext {

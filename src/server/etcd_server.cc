@@ -45,9 +45,8 @@ class WatchHubObserver final : public ApplyObserver {
     hub_->KeepSnapshot(std::move(snapshot));
   }
   void OnStoreReplaced(mvcc::KvStore* store) override { hub_->OnStoreReplaced(store); }
-  bool FollowsEveryCommit() override {
-    const watch::WatchHub::Stats stats = hub_->stats();
-    return stats.synced + stats.unsynced > 0;
+  void OnHeld(const mvcc::ReadView& txn, int64_t from_rev) override {
+    hub_->OfferHeld(txn, from_rev);
   }
 
  private:

@@ -149,9 +149,14 @@ void WatchHub::Stop() {
     std::lock_guard<std::mutex> lock(snapshots_mu_);
     snapshots_closed_ = true;
     handed.swap(handed_snapshots_);
+    handed_held_.clear();
+    handed_held_bytes_ = 0;
   }
   std::lock_guard<std::mutex> lock(mu_);
   snapshots_.clear();
+  held_.clear();
+  watcher_count_.store(0, std::memory_order_relaxed);
+  prev_kv_watchers_.store(0, std::memory_order_relaxed);
   for (auto& [sink, state] : sinks_) sink->OnHubStopped();
   synced_.Clear();
   unsynced_.clear();
@@ -178,6 +183,8 @@ Result<WatchHub::WatcherId> WatchHub::Add(WatchSink* sink, const WatchSpec& spec
     id = raw->id;
     watchers_.emplace(raw->id, std::move(w));
     sinks_[sink].watchers++;
+    watcher_count_.fetch_add(1, std::memory_order_relaxed);
+    if (spec.prev_kv) prev_kv_watchers_.fetch_add(1, std::memory_order_relaxed);
     // A start revision compacted away (possibly by a compaction the hub has
     // not dispatched up to yet) is answered by catch-up with compact_revision.
     // So is one the store has committed but the hub not yet dispatched (a
@@ -242,6 +249,36 @@ void WatchHub::Wake() { Signal(); }
 
 void WatchHub::Notify(int64_t /*revision*/) { Signal(); }
 
+void WatchHub::OfferHeld(const mvcc::ReadView& txn, int64_t from_rev) {
+  // A watcher added after this check finds its first changes in the store
+  // once they are committed: the batch skipped here is a gap live dispatch
+  // waits at, never a loss.
+  if (watcher_count_.load(std::memory_order_relaxed) == 0 || from_rev > txn.Rev()) return;
+  // Held batches wait for the dispatcher in memory; past this much (a
+  // dispatcher far behind) the rest come from the store once committed.
+  constexpr size_t kMaxHandedBytes = 64 << 20;
+  HeldChanges held;
+  held.first_rev = from_rev;
+  held.last_rev = txn.Rev();
+  held.prev_kv = prev_kv_watchers_.load(std::memory_order_relaxed) > 0;
+  auto changes = txn.Changes(from_rev, held.last_rev, held.prev_kv);
+  if (!changes.ok()) return;  // Compacted in the same batch: the commit serves it.
+  for (mvcc::ChangeIterator& it = **changes; it.Valid(); it.Next()) {
+    const mvccpb::Event& e = it.event();
+    held.bytes += e.kv().key().size() + e.kv().value().size() + e.prev_kv().value().size();
+    held.events.push_back(e);
+    held.revs.push_back(it.revision().main);
+  }
+  if (!(*changes)->status().ok()) return;
+  {
+    std::lock_guard<std::mutex> lock(snapshots_mu_);
+    if (snapshots_closed_ || handed_held_bytes_ + held.bytes > kMaxHandedBytes) return;
+    handed_held_bytes_ += held.bytes;
+    handed_held_.push_back(std::move(held));
+  }
+  Signal();
+}
+
 bool WatchHub::NeedsSnapshotBeforeCompaction(int64_t revision) const {
   // synced_rev_ only grows (OnStoreReplaced runs on the caller's thread): once
   // it has reached `revision`, no round reads the change log at or below it
@@ -265,8 +302,11 @@ void WatchHub::OnStoreReplaced(mvcc::KvStore* store) {
     {
       std::lock_guard<std::mutex> snapshots_lock(snapshots_mu_);
       handed_snapshots_.clear();
+      handed_held_.clear();
+      handed_held_bytes_ = 0;
     }
     snapshots_.clear();
+    held_.clear();
     store_ = store;
     std::vector<Watcher*> synced;
     for (auto& [id, w] : watchers_) {
@@ -399,6 +439,8 @@ void WatchHub::EraseLocked(Watcher* w) {
     // answered by the next round.
     if (!sink->second.progress_requested) sinks_.erase(sink);
   }
+  watcher_count_.fetch_sub(1, std::memory_order_relaxed);
+  if (w->spec.prev_kv) prev_kv_watchers_.fetch_sub(1, std::memory_order_relaxed);
   watchers_.erase(w->id);
 }
 
@@ -468,6 +510,9 @@ bool WatchHub::RoundLocked() {
     std::lock_guard<std::mutex> lock(snapshots_mu_);
     for (auto& s : handed_snapshots_) snapshots_.push_back(std::move(s));
     handed_snapshots_.clear();
+    for (auto& h : handed_held_) held_.push_back(std::move(h));
+    handed_held_.clear();
+    handed_held_bytes_ = 0;
   }
   // Live dispatch goes through the snapshots in order, then `view`. Each of
   // them still has the changes from synced_rev_ + 1 on: every compaction
@@ -486,6 +531,12 @@ bool WatchHub::RoundLocked() {
     }
     // Done, or a read error (logged; the next round retries).
     if (snapshots_.empty() || synced_rev_ < from.Rev()) break;
+  }
+  // Then the changes held back from commit, which go on from the store's.
+  if (!more && synced_rev_ >= view.Rev() && DispatchHeldLocked(&budget)) more = true;
+  // Committed ones are in `view` and every later view.
+  while (!held_.empty() && held_.front().last_rev <= std::max(synced_rev_, view.Rev())) {
+    held_.pop_front();
   }
   if (CatchUpLocked(view)) more = true;
   AnswerProgressRequestsLocked();
@@ -518,37 +569,16 @@ bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view, size_t* budget) {
   mvcc::ChangeIterator& it = **changes;
   // Events of the revision being gathered; sent when the revision ends.
   std::vector<mvccpb::Event> events;
-  std::vector<EventSlot> slots;
-  std::vector<Watcher*> matched;
-  std::vector<Watcher*> touched;
   size_t read_events = 0;
   bool budget_hit = false;
-  auto flush_revision = [&](int64_t rev) {
-    // `events` is complete: the slots may point into it.
-    slots.assign(events.size(), EventSlot{});
-    for (size_t i = 0; i < events.size(); ++i) {
-      slots[i].event = &events[i];
-      matched.clear();
-      synced_.Match(events[i].kv().key(), &matched);
-      for (Watcher* w : matched) {
-        if (w->next_rev > rev || !w->Wants(events[i])) continue;
-        if (w->pending.empty()) touched.push_back(w);
-        w->pending.push_back(&slots[i]);
-      }
-    }
-    for (Watcher* w : touched) {
-      if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, rev);
-    }
-    touched.clear();
-    slots.clear();
-    events.clear();
-    SetSyncedRevLocked(rev);
-  };
   int64_t current = 0;
   for (; it.Valid(); it.Next()) {
     const int64_t rev = it.revision().main;
     if (rev != current) {
-      if (current != 0) flush_revision(current);
+      if (current != 0) {
+        DispatchRevisionLocked(current, events);
+        events.clear();
+      }
       if (read_events >= *budget) {
         budget_hit = true;
         break;
@@ -562,17 +592,79 @@ bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view, size_t* budget) {
     spdlog::error("watch: reading the change log failed: {}", it.status().ToString());
     return false;
   }
-  if (current != 0) flush_revision(current);
+  if (current != 0) DispatchRevisionLocked(current, events);
   if (!budget_hit) SetSyncedRevLocked(target);
   *budget -= std::min(read_events, *budget);
   return budget_hit;
 }
 
+bool WatchHub::DispatchHeldLocked(size_t* budget) {
+  while (!held_.empty()) {
+    const HeldChanges& held = held_.front();
+    if (held.last_rev <= synced_rev_) {
+      held_.pop_front();
+      continue;
+    }
+    // A batch not offered (no watcher then, or too much waiting) leaves a
+    // gap that only the commit fills.
+    if (held.first_rev > synced_rev_ + 1) return false;
+    if (*budget == 0) return true;
+    if (synced_count_ == 0) {
+      SetSyncedRevLocked(held.last_rev);
+      held_.pop_front();
+      continue;
+    }
+    // Read before a watcher wanting prev_kv came: the store has them.
+    if (synced_prev_kv_ > 0 && !held.prev_kv) return false;
+    const std::span<const mvccpb::Event> events(held.events);
+    size_t begin = 0;
+    while (begin < events.size()) {
+      const int64_t rev = held.revs[begin];
+      size_t end = begin + 1;
+      while (end < events.size() && held.revs[end] == rev) ++end;
+      if (rev > synced_rev_) DispatchRevisionLocked(rev, events.subspan(begin, end - begin));
+      begin = end;
+    }
+    SetSyncedRevLocked(held.last_rev);
+    *budget -= std::min(events.size(), *budget);
+    held_.pop_front();
+  }
+  return false;
+}
+
+void WatchHub::DispatchRevisionLocked(int64_t rev, std::span<const mvccpb::Event> events) {
+  std::vector<EventSlot>& slots = slot_scratch_;
+  std::vector<Watcher*>& matched = matched_scratch_;
+  std::vector<Watcher*>& touched = touched_scratch_;
+  // `events` stays put until the end: the slots may point into it.
+  slots.assign(events.size(), EventSlot{});
+  for (size_t i = 0; i < events.size(); ++i) {
+    slots[i].event = &events[i];
+    matched.clear();
+    synced_.Match(events[i].kv().key(), &matched);
+    for (Watcher* w : matched) {
+      if (w->next_rev > rev || !w->Wants(events[i])) continue;
+      if (w->pending.empty()) touched.push_back(w);
+      w->pending.push_back(&slots[i]);
+    }
+  }
+  for (Watcher* w : touched) {
+    if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, rev);
+  }
+  touched.clear();
+  slots.clear();
+  SetSyncedRevLocked(rev);
+}
+
 bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
   if (unsynced_.empty()) return false;
   // Catch-up reads up to synced_rev_ only: a watcher that got everything up
-  // to it joins the synced group, which has too.
+  // to it joins the synced group, which has too. Live dispatch may have gone
+  // past the store's commit on held changes (OfferHeld); catch-up reads
+  // committed history only, so it stops at `view` and a watcher past it
+  // waits for the next commit.
   const int64_t target = synced_rev_;
+  const int64_t readable = std::min(target, view.Rev());
   const int64_t compact = view.CompactRev();
   std::vector<Watcher*> group;
   std::vector<Watcher*> to_sync;
@@ -581,6 +673,8 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
       to_sync.push_back(w);
       continue;
     }
+    // Its next change is not committed yet: the commit's Notify brings it.
+    if (w->next_rev > readable && w->next_rev >= compact) continue;
     if (group.size() < options_.catchup_watchers_per_round && w->sink->HasRoom()) {
       group.push_back(w);
     }
@@ -613,7 +707,7 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
   }
   // Bounded batch: at most max_revisions_per_catchup revisions and about
   // max_events_per_round events, ending at a revision boundary.
-  int64_t to = target;
+  int64_t to = readable;
   if (to - from + 1 > options_.max_revisions_per_catchup) {
     to = from + options_.max_revisions_per_catchup - 1;
   }

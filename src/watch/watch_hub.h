@@ -11,9 +11,10 @@
 //    bounded batches until it reaches the hub's revision, then synced.
 //
 // One dispatcher thread does every read and every send, in rounds. The apply
-// thread only calls Notify() after each LMDB commit (a flag and a wake-up)
-// and, before a compaction the hub has not read past, KeepSnapshot(): a
-// writer never waits for a watcher.
+// thread only calls Notify() after each LMDB commit (a flag and a wake-up),
+// OfferHeld() after writes it holds back from commit (a copy of their
+// events) and, before a compaction the hub has not read past,
+// KeepSnapshot(): a writer never waits for a watcher.
 //
 // What each watcher can rely on: its responses carry events in revision
 // order; every matching change from its start revision on reaches it exactly
@@ -191,6 +192,15 @@ class WatchHub {
 
   // Apply thread, after each commit: the store reached `revision`. Cheap.
   void Notify(int64_t revision);
+  // Apply thread, after applying writes into a transaction it holds back
+  // from commit (the backend batch interval): `txn` is that open write
+  // transaction and `from_rev` the first revision the writes added. The hub
+  // copies their events now, so that synced watchers get them without
+  // waiting for the commit; they still get every change exactly once and
+  // in order, whether it arrives this way or from the store once committed.
+  // Watchers behind (unsynced) read only committed history. Costs nothing
+  // when nobody watches.
+  void OfferHeld(const mvcc::ReadView& txn, int64_t from_rev);
   // Compaction protocol (docs/watch.md, Compaction). The apply thread, about
   // to apply a compaction to `revision`, asks whether the hub may still need
   // the history it removes for its synced watchers (it has not dispatched up
@@ -217,6 +227,19 @@ class WatchHub {
     EncodedEvent with_prev_kv;
     EncodedEvent without_prev_kv;
     const EncodedEvent& Encoded(bool prev_kv);
+  };
+  // The events of writes applied but not yet committed (OfferHeld). Live
+  // dispatch uses a batch only once synced_rev_ has reached first_rev - 1
+  // and only if it carries prev_kv when a synced watcher wants it;
+  // otherwise the hub waits for the commit, which brings the same changes
+  // through the store. Dropped once dispatched or committed.
+  struct HeldChanges {
+    int64_t first_rev = 0;
+    int64_t last_rev = 0;
+    bool prev_kv = false;
+    size_t bytes = 0;  // of keys and values, for the bound on handed batches
+    std::vector<mvccpb::Event> events;
+    std::vector<int64_t> revs;  // the main revision of each event
   };
   // Watchers by key range, for matching an event's key: single keys by key,
   // prefix ranges by prefix (looked up for each prefix length in use), other
@@ -256,6 +279,12 @@ class WatchHub {
   // Live dispatch from `view` of at most about *budget events (decreased by
   // what it read); returns whether it stopped short of view.Rev().
   bool DispatchLiveLocked(const mvcc::ReadView& view, size_t* budget);
+  // Live dispatch from held_, as far as it goes on from synced_rev_;
+  // returns whether it stopped at the budget.
+  bool DispatchHeldLocked(size_t* budget);
+  // Sends `events`, every change of revision `rev` (> synced_rev_), to the
+  // synced watchers they match, then moves synced_rev_ to `rev`.
+  void DispatchRevisionLocked(int64_t rev, std::span<const mvccpb::Event> events);
   bool CatchUpLocked(const mvcc::ReadView& view);
   void SendProgressLocked();
   void AnswerProgressRequestsLocked();
@@ -289,9 +318,17 @@ class WatchHub {
   // handed_snapshots_ (a leaf lock, never held during a round); each round
   // moves them to snapshots_ after opening its own view of the store.
   std::mutex snapshots_mu_;
-  std::vector<std::unique_ptr<mvcc::ReadTxn>> handed_snapshots_;      // guarded by snapshots_mu_
-  bool snapshots_closed_ = false;                                     // guarded by snapshots_mu_
-  std::deque<std::unique_ptr<mvcc::ReadTxn>> snapshots_;              // guarded by mu_
+  std::vector<std::unique_ptr<mvcc::ReadTxn>> handed_snapshots_;  // guarded by snapshots_mu_
+  bool snapshots_closed_ = false;                                 // guarded by snapshots_mu_
+  std::deque<std::unique_ptr<mvcc::ReadTxn>> snapshots_;          // guarded by mu_
+  // Held changes from OfferHeld go the same way: appended to handed_held_
+  // under snapshots_mu_, moved to held_ by each round.
+  std::vector<HeldChanges> handed_held_;  // guarded by snapshots_mu_
+  size_t handed_held_bytes_ = 0;          // guarded by snapshots_mu_
+  std::deque<HeldChanges> held_;          // guarded by mu_
+  // Mirrors of the watcher counts for OfferHeld, which must not take mu_.
+  std::atomic<size_t> watcher_count_{0};
+  std::atomic<size_t> prev_kv_watchers_{0};
   WatcherId next_id_ = 1;                                             // guarded by mu_
   Clock::time_point next_progress_;                                   // dispatcher thread only
   std::unordered_map<WatcherId, std::unique_ptr<Watcher>> watchers_;  // guarded by mu_
@@ -301,6 +338,10 @@ class WatchHub {
   size_t synced_prev_kv_ = 0;                // guarded by mu_: synced watchers wanting prev_kv
   std::unordered_set<Watcher*> unsynced_;    // guarded by mu_
   std::vector<EncodedEvent> flush_scratch_;  // guarded by mu_: FlushLocked's response
+  // DispatchRevisionLocked's, kept for their capacity.
+  std::vector<EventSlot> slot_scratch_;    // guarded by mu_
+  std::vector<Watcher*> matched_scratch_;  // guarded by mu_
+  std::vector<Watcher*> touched_scratch_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -8,8 +8,9 @@ What an operator relies on:
     transaction: with an interval of an hour, puts are answered at once and
     the backend commit counter does not move for them, yet a get on the same
     member sees every one of them at once (a reader commits what it needs),
-    and so does a watcher; after a kill -9 the puts are all there (the WAL
-    has them);
+    and so does a watcher from an older revision; a watcher already there
+    gets them at once, still without a commit; after a kill -9 the puts are
+    all there (the WAL has them);
   * --backend-batch-limit commits the held transaction once that many
     entries wait in it;
   * --experimental-backend-commit-delay=0s still commits every batch;
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -77,6 +79,35 @@ class BackendBatchTest(unittest.TestCase):
             got = {kv.key.decode(): v.decode() for v, kv in client.get_prefix("held/")}
             self.assertEqual(len(got), 32)
             self.assertEqual(got["held/29"], "v29")
+
+    def test_a_live_watcher_gets_held_puts_without_their_commit(self):
+        with cluster.Cluster(SERVER, size=1, keep=KEEP,
+                             extra_flags=["--backend-batch-interval=1h"]) as c:
+            m = c.members[0]
+            client = c.client(0)
+            got = []
+            lock = threading.Lock()
+            arrived = threading.Condition(lock)
+
+            def on_response(response):
+                with lock:
+                    got.extend((e.key.decode(), e.value.decode()) for e in response.events)
+                    arrived.notify_all()
+
+            # Creating the watch commits what was held before it.
+            watch_id = client.add_watch_prefix_callback("live/", on_response)
+            try:
+                before = metric(m, COMMITS)
+                for i in range(10):
+                    client.put(f"live/{i}", f"v{i}")
+                with lock:
+                    self.assertTrue(arrived.wait_for(lambda: len(got) >= 10, timeout=10),
+                                    f"events so far: {got}")
+                    self.assertEqual(got, [(f"live/{i}", f"v{i}") for i in range(10)])
+                # The watcher did not need the commit, so none happened.
+                self.assertEqual(metric(m, COMMITS), before)
+            finally:
+                client.cancel_watch(watch_id)
 
     def test_the_limit_commits_a_full_batch(self):
         with cluster.Cluster(SERVER, size=1, keep=KEEP,

@@ -152,6 +152,16 @@ class WatchHubTest : public ::testing::Test {
     return rev;
   }
   int64_t Put(const std::string& k, const std::string& v) { return Commit({{k, v}}); }
+  // One revision written into `txn`, left open as the apply thread leaves a
+  // batch it holds back from commit, and offered to the hub as it does.
+  int64_t PutHeld(mvcc::WriteTxn& txn, const std::string& k, const std::string& v) {
+    const int64_t from = txn.Rev() + 1;
+    txn.BeginRevision();
+    EXPECT_TRUE(txn.Put(k, v, 0).ok());
+    txn.EndRevision();
+    hub_->OfferHeld(txn, from);
+    return txn.Rev();
+  }
   int64_t Delete(const std::string& k) { return Commit({}, {k}); }
   void Compact(int64_t rev) {
     auto w = store_->Write();
@@ -293,6 +303,103 @@ TEST_F(WatchHubTest, HistoryCommittedButNotYetDispatchedComesInOneResponse) {
   }
   EXPECT_EQ(responses_with_events, 1u);
 }
+// The backend batch interval holds answered writes out of the store for up
+// to 100 ms; watchers must not wait for that commit, nor get a change twice
+// once it comes.
+TEST_F(WatchHubTest, HeldWritesReachSyncedWatchersBeforeTheirCommit) {
+  Put("k", "old");
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t committed = store_->CurrentRevision();
+  WatchSpec with_prev = Spec("k", "", committed + 1, 1);
+  with_prev.prev_kv = true;
+  Add(&sink, with_prev);
+  Add(&sink, Spec("k", "l", committed + 1, 2));
+  auto txn = store_->Write();
+  ASSERT_TRUE(txn.ok());
+  const int64_t r1 = PutHeld(**txn, "k", "v1");
+  const int64_t r2 = PutHeld(**txn, "k", "v2");
+  auto events = Collect(&sink, 1, 2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(store_->CurrentRevision(), committed);  // Nothing committed yet.
+  EXPECT_EQ(events[0].kv().mod_revision(), r1);
+  EXPECT_EQ(events[0].prev_kv().value(), "old");
+  EXPECT_EQ(events[1].kv().value(), "v2");
+  EXPECT_EQ(events[1].prev_kv().value(), "v1");
+  auto plain = Collect(&sink, 2, 2);
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_FALSE(plain[0].has_prev_kv());
+  EXPECT_EQ(plain[1].kv().mod_revision(), r2);
+  ASSERT_TRUE((*txn)->Commit().ok());
+  txn->reset();
+  hub_->Notify(store_->CurrentRevision());
+  const int64_t r3 = Put("k", "v3");
+  Settle();
+  auto all = EventsOf(sink.Consumed(), 1);
+  ASSERT_EQ(all.size(), 3u);  // Each change once, in order.
+  EXPECT_EQ(all[2].kv().mod_revision(), r3);
+  EXPECT_EQ(EventsOf(sink.Consumed(), 2).size(), 3u);
+}
+
+// Catch-up reads only committed history: a watcher that starts inside the
+// held writes gets them once they are committed, still all in one response.
+TEST_F(WatchHubTest, WatcherStartingInsideHeldWritesGetsThemWithTheirCommit) {
+  StartHub();
+  TestSink& live = NewSink();
+  TestSink& late = NewSink();
+  const int64_t committed = store_->CurrentRevision();
+  Add(&live, Spec("k", "", committed + 1, 1));
+  auto txn = store_->Write();
+  ASSERT_TRUE(txn.ok());
+  const int64_t r1 = PutHeld(**txn, "k", "v1");
+  PutHeld(**txn, "k", "v2");
+  ASSERT_EQ(Collect(&live, 1, 2).size(), 2u);
+  Add(&late, Spec("k", "", r1, 1));
+  Settle();
+  EXPECT_TRUE(EventsOf(late.Consumed(), 1).empty());
+  EXPECT_EQ(hub_->stats().unsynced, 1u);
+  ASSERT_TRUE((*txn)->Commit().ok());
+  txn->reset();
+  hub_->Notify(store_->CurrentRevision());
+  auto events = Collect(&late, 1, 2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kv().value(), "v1");
+  EXPECT_EQ(events[1].kv().value(), "v2");
+  ASSERT_EQ(late.Consumed().size(), 1u);
+  Settle();
+  EXPECT_EQ(EventsOf(live.Consumed(), 1).size(), 2u);
+  EXPECT_EQ(hub_->stats().synced, 2u);
+}
+
+// Held writes are copied with prev_kv only when some watcher wants it; a
+// watcher wanting it that comes after the copy must not get events without
+// it, so the hub waits for the commit and reads them from the store.
+TEST_F(WatchHubTest, HeldWritesCopiedWithoutPrevKvWaitForTheCommitForAPrevKvWatcher) {
+  Put("k", "old");
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t committed = store_->CurrentRevision();
+  Add(&sink, Spec("k", "", committed + 1, 1));
+  scheduler_.Hold();
+  auto txn = store_->Write();
+  ASSERT_TRUE(txn.ok());
+  PutHeld(**txn, "k", "new");
+  WatchSpec with_prev = Spec("k", "", committed + 1, 2);
+  with_prev.prev_kv = true;
+  Add(&sink, with_prev);
+  scheduler_.Release(hub_.get());
+  Settle();
+  EXPECT_TRUE(EventsOf(sink.Consumed(), 2).empty());
+  ASSERT_TRUE((*txn)->Commit().ok());
+  txn->reset();
+  hub_->Notify(store_->CurrentRevision());
+  auto events = Collect(&sink, 2, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].prev_kv().value(), "old");
+  Settle();
+  EXPECT_EQ(EventsOf(sink.Consumed(), 1).size(), 1u);
+}
+
 TEST_F(WatchHubTest, FutureStartRevisionSkipsEarlierChanges) {
   StartHub();
   TestSink& sink = NewSink();
