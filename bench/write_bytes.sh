@@ -7,7 +7,9 @@
 #     --experimental-backend-commit-delay=100ms
 # Load: TOTAL puts (default 50000) of new keys (etcd's benchmark keys:
 # KEY_SIZE bytes, a random varint then zeros, from a space of 10^8) with
-# 1 KiB values, 500 clients over 50 connections.
+# 1 KiB values, 500 clients over 50 connections. WATCHERS=N (default 0)
+# first starts N `etcdctl watch --prefix ''` (every key; output discarded),
+# as a control plane always has some.
 # Prints, per put: `wchar` (bytes the process handed to write calls, the
 # WAL's and the store's), `write_bytes` (the kernel's accounting of page
 # cache it dirtied; on kernels with large folios it counts whole folios, so
@@ -28,12 +30,19 @@ metric() {
 }
 disk=$(df --output=source "$dir" | tail -1 | xargs basename)
 sectors() { awk '{print $7}' "/sys/class/block/$disk/stat" 2>/dev/null || echo 0; }
+watchers=()
+for _ in $(seq "${WATCHERS:-0}"); do
+  ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$port" watch --prefix '' >/dev/null 2>&1 &
+  watchers+=($!)
+done
+sleep "$([ ${#watchers[@]} -gt 0 ] && echo 1 || echo 0)"  # Let the watches be created.
 wchar0=$(io wchar) dirtied0=$(io write_bytes) ticks0=$(ticks) sectors0=$(sectors)
 commits0=$(metric etcd_disk_backend_commit_duration_seconds_count)
 fsyncs0=$(metric etcd_disk_wal_fsync_duration_seconds_count)
 out=$("$bench" --endpoints="127.0.0.1:$port" --conns 50 --clients 500 --total "$total" \
   put --key-size "$key_size" --val-size 1024 --key-space-size 100000000 2>&1)
-echo "== $server${*:+ $*}, key size $key_size, $total puts"
+[ ${#watchers[@]} -gt 0 ] && kill "${watchers[@]}" 2>/dev/null
+echo "== $server${*:+ $*}, key size $key_size, $total puts, ${#watchers[@]} watchers"
 echo "per put: wchar $((($(io wchar) - wchar0) / total)) B," \
   "write_bytes $((($(io write_bytes) - dirtied0) / total)) B," \
   "device $((($(sectors) - sectors0) * 512 / total)) B"
