@@ -211,6 +211,8 @@ class WatchHubTest : public ::testing::Test {
     return got;
   }
 
+  void RunRandomHistory(bool hold);
+
   testing::TempDir dir_;
   std::unique_ptr<mvcc::KvStore> store_;
   std::vector<std::unique_ptr<TestSink>> sinks_;
@@ -716,8 +718,12 @@ TEST_F(WatchHubTest, TenThousandWatchersOnOneSinkEachGetEveryEventOnce) {
 
 // Random histories, random ranges and start revisions, sinks of random
 // capacity drained at random: each watcher's events must equal the store's
-// change log filtered by its range from its start revision.
-TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
+// change log filtered by its range from its start revision. With `hold`, writes
+// go into a write transaction held open as the apply thread holds batches
+// back (OfferHeld after each), committed at random moments, and a watcher
+// is added with the held writes committed first only half the time (the
+// server always commits them first).
+void WatchHubTest::RunRandomHistory(bool hold) {
   WatchHubOptions options;
   options.max_revisions_per_catchup = 5;
   options.max_events_per_round = 8;
@@ -731,6 +737,13 @@ TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
     WatchSpec spec;
   };
   std::vector<Expect> watchers;
+  std::unique_ptr<mvcc::WriteTxn> held;
+  auto commit_held = [&] {
+    if (!held) return;
+    ASSERT_TRUE(held->Commit().ok());
+    held.reset();
+    hub_->Notify(store_->CurrentRevision());
+  };
   for (int step = 0; step < 300; ++step) {
     int op = static_cast<int>(rng() % 10);
     if (op < 6) {
@@ -749,14 +762,31 @@ TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
         for (auto& p : puts) clash = clash || p.first == *it;
         it = clash ? dels.erase(it) : it + 1;
       }
-      Commit(puts, dels);
+      if (!hold) {
+        Commit(puts, dels);
+        continue;
+      }
+      if (!held) {
+        auto w = store_->Write();
+        ASSERT_TRUE(w.ok());
+        held = std::move(*w);
+      }
+      const int64_t from = held->Rev() + 1;
+      held->BeginRevision();
+      for (const auto& [k, v] : puts) ASSERT_TRUE(held->Put(k, v, 0).ok());
+      for (const auto& k : dels) ASSERT_TRUE(held->DeleteRange(k, "").ok());
+      held->EndRevision();
+      hub_->OfferHeld(*held, from);
+      if (rng() % 8 == 0) commit_held();
     } else if (op < 8 && watchers.size() < 40) {
+      if (rng() % 2 == 0) commit_held();
+      const int64_t current = held ? held->Rev() : store_->CurrentRevision();
       std::string a = key(), b = key();
       if (a > b) std::swap(a, b);
       WatchSpec spec;
       spec.key = a;
       spec.range_end = rng() % 2 ? "" : (a == b ? std::string(1, '\0') : b);
-      spec.start_revision = 1 + static_cast<int64_t>(rng() % store_->CurrentRevision());
+      spec.start_revision = 1 + static_cast<int64_t>(rng() % current);
       spec.prev_kv = rng() % 2;
       spec.watch_id = static_cast<int64_t>(watchers.size());
       TestSink* sink = sinks[rng() % sinks.size()];
@@ -764,8 +794,12 @@ TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
       watchers.push_back({sink, spec});
     } else {
       sinks[rng() % sinks.size()]->Drain(hub_.get());
+      // Let the hub dispatch what is held, so that watchers come while live
+      // dispatch is past the store's last commit.
+      if (hold && rng() % 2 == 0) ASSERT_TRUE(scheduler_.WaitForQuietRound(hub_.get()));
     }
   }
+  commit_held();
   const int64_t final_rev = store_->CurrentRevision();
   auto read = store_->Read();
   ASSERT_TRUE(read.ok());
@@ -806,6 +840,12 @@ TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) {
           << "watcher " << i << " event " << j;
     }
   }
+}
+
+TEST_F(WatchHubTest, RandomHistoriesMatchTheChangeLog) { RunRandomHistory(/*hold=*/false); }
+
+TEST_F(WatchHubTest, RandomHistoriesWithHeldWritesMatchTheChangeLog) {
+  RunRandomHistory(/*hold=*/true);
 }
 
 TEST_F(WatchHubTest, RemovedWatcherGetsNothingMore) {
