@@ -1,5 +1,7 @@
 #include "api/h2front/forwarder.h"
 
+#include "base/tsan_handoff.h"
+
 namespace etcdpp::api::h2front {
 namespace {
 
@@ -38,16 +40,38 @@ std::shared_ptr<Forwarder> Forwarder::Start(grpc::GenericStub* stub, std::string
   forwarder->AddMultipleHolds(2);
   forwarder->read_outstanding_ = true;
   forwarder->StartRead(&forwarder->incoming_);
+  // StartCall starts the call and the read queued before it: the reactor
+  // goes to gRPC's threads (OnReadInitialMetadataDone, OnReadDone, and in
+  // the end OnDone).
+  tsan::HandingOff(&forwarder->incoming_);
+  tsan::HandingOff(&forwarder->context_);
+  tsan::HandingOff(forwarder.get());
   forwarder->StartCall();
   return forwarder;
 }
 
+// Each gRPC call below may hand the forwarder to a gRPC thread: the write
+// to OnWriteDone (which takes back &outbox_, one write in flight at a
+// time), the read to OnReadDone (&incoming_), and the end of the writes or
+// a hold's removal to OnDone (this).
 void Forwarder::Run(const Actions& actions) {
-  if (actions.write != nullptr) StartWrite(actions.write);
-  if (actions.writes_done) StartWritesDone();
-  if (actions.start_read) StartRead(&incoming_);
+  if (actions.write != nullptr) {
+    tsan::HandingOff(&outbox_);
+    StartWrite(actions.write);
+  }
+  if (actions.writes_done) {
+    tsan::HandingOff(this);
+    StartWritesDone();
+  }
+  if (actions.start_read) {
+    tsan::HandingOff(&incoming_);
+    StartRead(&incoming_);
+  }
   if (actions.drained) sink_(ForwardEvent{ForwardEvent::Kind::kDrained, {}, {}, {}});
-  for (int i = 0; i < actions.remove_holds; ++i) RemoveHold();
+  for (int i = 0; i < actions.remove_holds; ++i) {
+    tsan::HandingOff(this);
+    RemoveHold();
+  }
 }
 
 void Forwarder::DropQueued(size_t keep) {
@@ -145,17 +169,28 @@ void Forwarder::Cancel() {
     }
     CloseWritesIfIdle(&actions);
   }
+  // The cancellation ends the call: OnDone may follow on a gRPC thread.
+  tsan::HandingOff(this);
   context_.TryCancel();
   Run(actions);
 }
 
-void Forwarder::OnReadInitialMetadataDone(bool ok) {
-  if (!ok) return;
+void Forwarder::ReportHeaders() {
+  if (headers_reported_) return;
+  headers_reported_ = true;
   sink_(ForwardEvent{
       ForwardEvent::Kind::kHeaders, CopyMetadata(context_.GetServerInitialMetadata()), {}, {}});
 }
 
+void Forwarder::OnReadInitialMetadataDone(bool ok) {
+  tsan::Reaction reaction(&context_, this);
+  if (!ok) return;
+  std::lock_guard<std::mutex> lock(report_mu_);
+  ReportHeaders();
+}
+
 void Forwarder::OnReadDone(bool ok) {
+  tsan::Reaction reaction(&incoming_, this);
   const std::shared_ptr<Forwarder> keep = self_;
   Actions actions;
   bool deliver = false;
@@ -185,12 +220,17 @@ void Forwarder::OnReadDone(bool ok) {
       }
     }
     incoming_.Clear();
+    // A message came, so the initial metadata has (gRPC promises it), even
+    // if its reaction has not run yet: the headers go first.
+    std::lock_guard<std::mutex> lock(report_mu_);
+    ReportHeaders();
     sink_(ForwardEvent{ForwardEvent::Kind::kMessage, {}, std::move(message), {}});
   }
   Run(actions);
 }
 
 void Forwarder::OnWriteDone(bool ok) {
+  tsan::Reaction reaction(&outbox_, this);
   const std::shared_ptr<Forwarder> keep = self_;
   Actions actions;
   {
@@ -213,6 +253,7 @@ void Forwarder::OnWriteDone(bool ok) {
 }
 
 void Forwarder::OnDone(const grpc::Status& status) {
+  tsan::TookBack(this);
   {
     std::lock_guard<std::mutex> lock(mu_);
     DropQueued(0);

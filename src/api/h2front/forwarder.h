@@ -9,8 +9,13 @@
 //
 // Threads: the front's loop thread calls Send, HalfClose, ReadMore and
 // Cancel; gRPC's threads run the reactions, which report through `sink`
-// (in order: headers, messages, then exactly one kFinished). `mu_` guards
-// the flow state. The forwarder keeps itself alive until gRPC's OnDone.
+// (in order: headers, messages, then exactly one kFinished). gRPC may run
+// two reactions at once (OnReadInitialMetadataDone and OnReadDone, say), so
+// the order is kept by reporting under `report_mu_`, headers first. `mu_`
+// guards the flow state. The forwarder keeps itself alive until gRPC's
+// OnDone; `sink` is destroyed with it, so whatever the sink holds (the
+// front's count of calls in flight, say) is let go only once gRPC is done
+// with the call and the forwarder, its ClientContext included, is gone.
 //
 // Flow control: one read from gRPC is outstanding at a time, and the next
 // is started only when the loop asks (ReadMore), once the client's stream
@@ -115,6 +120,8 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   void DropQueued(size_t keep);
   // Under mu_: the queue lost `bytes`; reports kDrained if it reached the mark.
   void Dequeued(size_t bytes, Actions* actions);
+  // Under report_mu_: reports kHeaders unless done already.
+  void ReportHeaders();
 
   const std::string method_;  // outlives the call: gRPC keeps a pointer to it
   const ForwardSink sink_;
@@ -122,6 +129,12 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   grpc::ClientContext context_;
   grpc::ByteBuffer incoming_;        // the read in flight fills it
   std::shared_ptr<Forwarder> self_;  // set by Start, dropped in OnDone
+
+  // Serializes kHeaders and kMessage reports, so a message never overtakes
+  // the headers (gRPC has the initial metadata read before the first
+  // OnReadDone, but may run that reaction before OnReadInitialMetadataDone).
+  std::mutex report_mu_;
+  bool headers_reported_ = false;  // guarded by report_mu_
 
   std::mutex mu_;
   std::deque<grpc::ByteBuffer> outbox_;  // front: the write in flight

@@ -500,11 +500,18 @@ void Connection::OnRequestHeaders(Stream& stream) {
   std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
   const uint64_t conn_id = id_;
   const int32_t stream_id = stream.id;
-  InFlight* in_flight = context.in_flight;
+  // The relayed call counts as in flight until its forwarder is destroyed,
+  // with the sink that holds this: not only until kFinished, since the
+  // forwarder (its ClientContext, which holds the channel) is torn down on
+  // gRPC's thread after that, and Stop must not return before.
+  struct InFlightHold {
+    InFlight* in_flight;
+    ~InFlightHold() { in_flight->Done(); }
+  };
+  auto hold = std::make_shared<InFlightHold>(context.in_flight);
   stream.forwarder = Forwarder::Start(
       context.stub, stream.path, stream.metadata, stream.timeout,
-      [mailbox, conn_id, stream_id, in_flight](ForwardEvent event) {
-        const bool last = event.kind == ForwardEvent::Kind::kFinished;
+      [mailbox, conn_id, stream_id, hold](ForwardEvent event) {
         if (auto box = mailbox.lock()) {
           box->Post([conn_id, stream_id, event = std::move(event)](Loop& loop) mutable {
             Connection* conn = loop.Find(conn_id);
@@ -513,7 +520,6 @@ void Connection::OnRequestHeaders(Stream& stream) {
             loop.MarkDirty(conn_id);
           });
         }
-        if (last) in_flight->Done();
       },
       context.relay_queued);
 }

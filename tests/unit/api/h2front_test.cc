@@ -29,6 +29,7 @@
 #include "api/h2front/grpc_wire.h"
 #include "api/kv_handler.h"
 #include "api/read_executor.h"
+#include "base/tsan_handoff.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "unit/api/fake_member.h"
 
@@ -230,6 +231,9 @@ std::string Framed(const std::string& message) {
 //                      needs percent-encoding and a binary trailer.
 //   /test.Echo/Sink    reads nothing until OpenSink(), then every message
 //                      (kept in sunk()) until the client's end; then OK.
+// Debian's gRPC is not built with TSan: each reactor restates gRPC's
+// hand-offs (an operation to its reaction, every reaction and Finish to
+// OnDone) with base/tsan_handoff.h.
 class EchoService final : public grpc::CallbackGenericService {
  public:
   static constexpr char kFailMessage[] = "refused: 100% sure \xc3\xbc";
@@ -239,7 +243,8 @@ class EchoService final : public grpc::CallbackGenericService {
     if (ctx->method() == "/test.Echo/Stream") return new Echo(ctx);
     if (ctx->method() == "/test.Echo/Fail") return new Fail(ctx);
     if (ctx->method() == "/test.Echo/Sink") return new Sink(this);
-    return CallbackGenericService::CreateReactor(ctx);
+    // As gRPC's generic service answers a method it does not know.
+    return new Fail(ctx, grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), false);
   }
 
   void OpenSink() {
@@ -269,9 +274,18 @@ class EchoService final : public grpc::CallbackGenericService {
       }
       ReadNext();
     }
-    void ReadNext() { StartRead(&message_); }
+    // From the constructor, a reaction, or OpenSink on the test's thread.
+    void ReadNext() {
+      tsan::HandingOff(this);
+      tsan::HandingOff(&message_);
+      StartRead(&message_);
+    }
     void OnReadDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status::OK);
+      tsan::Reaction reaction(&message_, this);
+      if (!ok) {
+        tsan::HandingOff(this);
+        return Finish(grpc::Status::OK);
+      }
       std::vector<grpc::Slice> slices;
       std::string text;
       if (message_.Dump(&slices).ok()) {
@@ -284,7 +298,10 @@ class EchoService final : public grpc::CallbackGenericService {
       }
       ReadNext();
     }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      tsan::TookBack(this);
+      delete this;
+    }
 
    private:
     EchoService* const service_;
@@ -306,17 +323,35 @@ class EchoService final : public grpc::CallbackGenericService {
       ctx->AddInitialMetadata("had-deadline", deadline ? "yes" : "no");
       StartSendInitialMetadata();
       StartRead(&message_);
+      // gRPC binds the reactor, and starts what was queued above, once
+      // CreateReactor has returned it.
+      tsan::HandingOff(&message_);
+      tsan::HandingOff(this);
     }
     void OnSendInitialMetadataDone(bool) override {}
+    // One operation on message_ at a time: a read, then its echo.
     void OnReadDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status::OK);
+      tsan::Reaction reaction(&message_, this);
+      if (!ok) {
+        tsan::HandingOff(this);
+        return Finish(grpc::Status::OK);
+      }
+      tsan::HandingOff(&message_);
       StartWrite(&message_);
     }
     void OnWriteDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status::CANCELLED);
+      tsan::Reaction reaction(&message_, this);
+      if (!ok) {
+        tsan::HandingOff(this);
+        return Finish(grpc::Status::CANCELLED);
+      }
+      tsan::HandingOff(&message_);
       StartRead(&message_);
     }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      tsan::TookBack(this);
+      delete this;
+    }
 
    private:
     grpc::ByteBuffer message_;
@@ -324,11 +359,18 @@ class EchoService final : public grpc::CallbackGenericService {
 
   class Fail final : public grpc::ServerGenericBidiReactor {
    public:
-    explicit Fail(grpc::GenericCallbackServerContext* ctx) {
-      ctx->AddTrailingMetadata("detail-bin", kTrailerBytes);
-      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, kFailMessage));
+    explicit Fail(grpc::GenericCallbackServerContext* ctx,
+                  grpc::Status status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                                     kFailMessage),
+                  bool trailer = true) {
+      if (trailer) ctx->AddTrailingMetadata("detail-bin", kTrailerBytes);
+      Finish(std::move(status));
+      tsan::HandingOff(this);  // queued until CreateReactor has returned
     }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      tsan::TookBack(this);
+      delete this;
+    }
   };
 
   std::mutex mu_;
@@ -754,8 +796,14 @@ TEST_F(H2FrontTest, ManyConnectionsAndConcurrentCallsShareTheLoops) {
         grpc::ByteBuffer reply;
         auto context = Context();
         std::promise<grpc::Status> done;
+        // The call's state (request, reply, context, promise) is gRPC's
+        // until its callback runs, on a gRPC thread.
+        tsan::HandingOff(&done);
         relay.UnaryCall(context.get(), "/test.Echo/Stream", grpc::StubOptions(), &request, &reply,
-                        [&done](grpc::Status st) { done.set_value(st); });
+                        [&done](grpc::Status st) {
+                          tsan::TookBack(&done);
+                          done.set_value(st);
+                        });
         if (done.get_future().get().ok()) ++relays_ok;
       }
     });
