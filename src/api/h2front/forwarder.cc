@@ -133,6 +133,11 @@ void Forwarder::NotifyWhenQueuedAtMost(size_t bytes) {
   sink_(ForwardEvent{ForwardEvent::Kind::kDrained, {}, {}, {}});
 }
 
+size_t Forwarder::queued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_bytes_;
+}
+
 void Forwarder::HalfClose() {
   Actions actions;
   {

@@ -88,6 +88,8 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   // Reports kDrained once at most `bytes` are queued: at once if that is so
   // already, else when gRPC's writes bring the queue down to it.
   void NotifyWhenQueuedAtMost(size_t bytes);
+  // The bytes of the client's messages queued now, not yet taken by gRPC.
+  size_t queued();
   // The client ended its side (END_STREAM): no Send follows.
   void HalfClose();
   // The client's stream took the last message reported: read the next.

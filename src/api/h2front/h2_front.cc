@@ -717,7 +717,19 @@ void Connection::Relay(int32_t stream_id, ForwardEvent event) {
       return;
     case ForwardEvent::Kind::kDrained:
       stream->awaiting_drain = false;
-      stream->queued = kRelayQueueBytes;  // at most, by now
+      // The call may have ended first (Finish returned the window then).
+      if (!stream->forwarder) return;
+      // The queue was at the mark when this was posted, but the client's
+      // messages Sent since (its window not returned yet) may have filled
+      // it again: the window goes back only if it is still at most the
+      // bound now, else the client would get a window more than the bound
+      // allows.
+      stream->queued = stream->forwarder->queued();
+      if (stream->queued > kRelayQueueBytes) {
+        stream->awaiting_drain = true;
+        stream->forwarder->NotifyWhenQueuedAtMost(kRelayQueueBytes);
+        return;
+      }
       if (stream->withheld > 0) {
         nghttp2_session_consume_stream(session_, stream->id, stream->withheld);
         stream->withheld = 0;
