@@ -74,19 +74,22 @@ void Forwarder::Run(const Actions& actions) {
   }
 }
 
+void Forwarder::CountQueued(int64_t delta) {
+  queued_bytes_ = static_cast<size_t>(static_cast<int64_t>(queued_bytes_) + delta);
+  if (queued_gauge_ != nullptr) queued_gauge_->Add(delta);
+}
+
 void Forwarder::DropQueued(size_t keep) {
   size_t dropped = 0;
   while (outbox_.size() > keep) {
     dropped += outbox_.back().Length();
     outbox_.pop_back();
   }
-  queued_bytes_ -= dropped;
-  if (queued_gauge_ != nullptr) queued_gauge_->Add(-static_cast<int64_t>(dropped));
+  CountQueued(-static_cast<int64_t>(dropped));
 }
 
 void Forwarder::Dequeued(size_t bytes, Actions* actions) {
-  queued_bytes_ -= bytes;
-  if (queued_gauge_ != nullptr) queued_gauge_->Add(-static_cast<int64_t>(bytes));
+  CountQueued(-static_cast<int64_t>(bytes));
   if (drain_mark_ && queued_bytes_ <= *drain_mark_) {
     drain_mark_.reset();
     actions->drained = true;
@@ -109,8 +112,7 @@ size_t Forwarder::Send(std::string message) {
     const size_t size = message.size();
     grpc::Slice slice(message);
     outbox_.emplace_back(&slice, 1);
-    queued_bytes_ += size;
-    if (queued_gauge_ != nullptr) queued_gauge_->Add(static_cast<int64_t>(size));
+    CountQueued(static_cast<int64_t>(size));
     queued = queued_bytes_;
     if (!writing_) {
       writing_ = true;

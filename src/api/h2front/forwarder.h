@@ -117,6 +117,8 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   void Run(const Actions& actions);
   // Under mu_: once no write is in flight and the write side is over, its hold goes.
   void CloseWritesIfIdle(Actions* actions);
+  // Under mu_: the queue's bytes and the shared gauge move by `delta` together.
+  void CountQueued(int64_t delta);
   // Under mu_: drops the queued messages from `keep` on (the one in flight
   // is at the front), with their bytes.
   void DropQueued(size_t keep);
