@@ -398,18 +398,22 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
                             const uint8_t* data, size_t len, void* self) {
   auto* conn = static_cast<Connection*>(self);
   Stream* stream = conn->Find(stream_id);
-  // A call already answered (its status sent) reads nothing more.
-  if (stream == nullptr || stream->answered_locally || stream->finished) {
+  if (stream == nullptr) {
     nghttp2_session_consume(session, stream_id, len);
     return 0;
   }
-  stream->inbound.append(reinterpret_cast<const char*>(data), len);
-  conn->OnRequestData(*stream);
+  // A call already answered (its status sent; a call the front failed is
+  // finished too) reads nothing more: Consume returns the window at once.
+  if (!stream->finished) {
+    stream->inbound.append(reinterpret_cast<const char*>(data), len);
+    conn->OnRequestData(*stream);
+  }
   conn->Consume(*stream, len);
   return 0;
 }
 
 void Connection::Consume(Stream& stream, size_t len) {
+  // A native call, or a call already over: nothing waits in a relay queue.
   if (!stream.forwarder || stream.finished) {
     nghttp2_session_consume(session_, stream.id, len);
     return;
