@@ -1,5 +1,7 @@
 #include "api/h2front/forwarder.h"
 
+#include "base/tsan_handoff.h"
+
 namespace etcdpp::api::h2front {
 namespace {
 
@@ -38,16 +40,43 @@ std::shared_ptr<Forwarder> Forwarder::Start(grpc::GenericStub* stub, std::string
   forwarder->AddMultipleHolds(2);
   forwarder->read_outstanding_ = true;
   forwarder->StartRead(&forwarder->incoming_);
+  // StartCall starts the call and the read queued before it: the reactor
+  // goes to gRPC's threads (OnReadInitialMetadataDone, OnReadDone, and in
+  // the end OnDone).
+  tsan::HandingOff(&forwarder->incoming_);
+  tsan::HandingOff(&forwarder->context_);
+  tsan::HandingOff(forwarder.get());
   forwarder->StartCall();
   return forwarder;
 }
 
+// Each gRPC call below may hand the forwarder to a gRPC thread: the write
+// to OnWriteDone (which takes back &outbox_, one write in flight at a
+// time), the read to OnReadDone (&incoming_), and the end of the writes or
+// a hold's removal to OnDone (this).
 void Forwarder::Run(const Actions& actions) {
-  if (actions.write != nullptr) StartWrite(actions.write);
-  if (actions.writes_done) StartWritesDone();
-  if (actions.start_read) StartRead(&incoming_);
+  if (actions.write != nullptr) {
+    tsan::HandingOff(&outbox_);
+    StartWrite(actions.write);
+  }
+  if (actions.writes_done) {
+    tsan::HandingOff(this);
+    StartWritesDone();
+  }
+  if (actions.start_read) {
+    tsan::HandingOff(&incoming_);
+    StartRead(&incoming_);
+  }
   if (actions.drained) sink_(ForwardEvent{ForwardEvent::Kind::kDrained, {}, {}, {}});
-  for (int i = 0; i < actions.remove_holds; ++i) RemoveHold();
+  for (int i = 0; i < actions.remove_holds; ++i) {
+    tsan::HandingOff(this);
+    RemoveHold();
+  }
+}
+
+void Forwarder::CountQueued(int64_t delta) {
+  queued_bytes_ = static_cast<size_t>(static_cast<int64_t>(queued_bytes_) + delta);
+  if (queued_gauge_ != nullptr) queued_gauge_->Add(delta);
 }
 
 void Forwarder::DropQueued(size_t keep) {
@@ -56,13 +85,11 @@ void Forwarder::DropQueued(size_t keep) {
     dropped += outbox_.back().Length();
     outbox_.pop_back();
   }
-  queued_bytes_ -= dropped;
-  if (queued_gauge_ != nullptr) queued_gauge_->Add(-static_cast<int64_t>(dropped));
+  CountQueued(-static_cast<int64_t>(dropped));
 }
 
 void Forwarder::Dequeued(size_t bytes, Actions* actions) {
-  queued_bytes_ -= bytes;
-  if (queued_gauge_ != nullptr) queued_gauge_->Add(-static_cast<int64_t>(bytes));
+  CountQueued(-static_cast<int64_t>(bytes));
   if (drain_mark_ && queued_bytes_ <= *drain_mark_) {
     drain_mark_.reset();
     actions->drained = true;
@@ -85,8 +112,7 @@ size_t Forwarder::Send(std::string message) {
     const size_t size = message.size();
     grpc::Slice slice(message);
     outbox_.emplace_back(&slice, 1);
-    queued_bytes_ += size;
-    if (queued_gauge_ != nullptr) queued_gauge_->Add(static_cast<int64_t>(size));
+    CountQueued(static_cast<int64_t>(size));
     queued = queued_bytes_;
     if (!writing_) {
       writing_ = true;
@@ -107,6 +133,11 @@ void Forwarder::NotifyWhenQueuedAtMost(size_t bytes) {
     drain_mark_.reset();
   }
   sink_(ForwardEvent{ForwardEvent::Kind::kDrained, {}, {}, {}});
+}
+
+size_t Forwarder::queued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_bytes_;
 }
 
 void Forwarder::HalfClose() {
@@ -145,17 +176,28 @@ void Forwarder::Cancel() {
     }
     CloseWritesIfIdle(&actions);
   }
+  // The cancellation ends the call: OnDone may follow on a gRPC thread.
+  tsan::HandingOff(this);
   context_.TryCancel();
   Run(actions);
 }
 
-void Forwarder::OnReadInitialMetadataDone(bool ok) {
-  if (!ok) return;
+void Forwarder::ReportHeaders() {
+  if (headers_reported_) return;
+  headers_reported_ = true;
   sink_(ForwardEvent{
       ForwardEvent::Kind::kHeaders, CopyMetadata(context_.GetServerInitialMetadata()), {}, {}});
 }
 
+void Forwarder::OnReadInitialMetadataDone(bool ok) {
+  tsan::Reaction reaction(&context_, this);
+  if (!ok) return;
+  std::lock_guard<std::mutex> lock(report_mu_);
+  ReportHeaders();
+}
+
 void Forwarder::OnReadDone(bool ok) {
+  tsan::Reaction reaction(&incoming_, this);
   const std::shared_ptr<Forwarder> keep = self_;
   Actions actions;
   bool deliver = false;
@@ -185,12 +227,17 @@ void Forwarder::OnReadDone(bool ok) {
       }
     }
     incoming_.Clear();
+    // A message came, so the initial metadata has (gRPC promises it), even
+    // if its reaction has not run yet: the headers go first.
+    std::lock_guard<std::mutex> lock(report_mu_);
+    ReportHeaders();
     sink_(ForwardEvent{ForwardEvent::Kind::kMessage, {}, std::move(message), {}});
   }
   Run(actions);
 }
 
 void Forwarder::OnWriteDone(bool ok) {
+  tsan::Reaction reaction(&outbox_, this);
   const std::shared_ptr<Forwarder> keep = self_;
   Actions actions;
   {
@@ -213,6 +260,7 @@ void Forwarder::OnWriteDone(bool ok) {
 }
 
 void Forwarder::OnDone(const grpc::Status& status) {
+  tsan::TookBack(this);
   {
     std::lock_guard<std::mutex> lock(mu_);
     DropQueued(0);

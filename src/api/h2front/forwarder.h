@@ -9,8 +9,13 @@
 //
 // Threads: the front's loop thread calls Send, HalfClose, ReadMore and
 // Cancel; gRPC's threads run the reactions, which report through `sink`
-// (in order: headers, messages, then exactly one kFinished). `mu_` guards
-// the flow state. The forwarder keeps itself alive until gRPC's OnDone.
+// (in order: headers, messages, then exactly one kFinished). gRPC may run
+// two reactions at once (OnReadInitialMetadataDone and OnReadDone, say), so
+// the order is kept by reporting under `report_mu_`, headers first. `mu_`
+// guards the flow state. The forwarder keeps itself alive until gRPC's
+// OnDone; `sink` is destroyed with it, so whatever the sink holds (the
+// front's count of calls in flight, say) is let go only once gRPC is done
+// with the call and the forwarder, its ClientContext included, is gone.
 //
 // Flow control: one read from gRPC is outstanding at a time, and the next
 // is started only when the loop asks (ReadMore), once the client's stream
@@ -83,6 +88,8 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   // Reports kDrained once at most `bytes` are queued: at once if that is so
   // already, else when gRPC's writes bring the queue down to it.
   void NotifyWhenQueuedAtMost(size_t bytes);
+  // The bytes of the client's messages queued now, not yet taken by gRPC.
+  size_t queued();
   // The client ended its side (END_STREAM): no Send follows.
   void HalfClose();
   // The client's stream took the last message reported: read the next.
@@ -110,11 +117,15 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   void Run(const Actions& actions);
   // Under mu_: once no write is in flight and the write side is over, its hold goes.
   void CloseWritesIfIdle(Actions* actions);
+  // Under mu_: the queue's bytes and the shared gauge move by `delta` together.
+  void CountQueued(int64_t delta);
   // Under mu_: drops the queued messages from `keep` on (the one in flight
   // is at the front), with their bytes.
   void DropQueued(size_t keep);
   // Under mu_: the queue lost `bytes`; reports kDrained if it reached the mark.
   void Dequeued(size_t bytes, Actions* actions);
+  // Under report_mu_: reports kHeaders unless done already.
+  void ReportHeaders();
 
   const std::string method_;  // outlives the call: gRPC keeps a pointer to it
   const ForwardSink sink_;
@@ -122,6 +133,12 @@ class Forwarder final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::B
   grpc::ClientContext context_;
   grpc::ByteBuffer incoming_;        // the read in flight fills it
   std::shared_ptr<Forwarder> self_;  // set by Start, dropped in OnDone
+
+  // Serializes kHeaders and kMessage reports, so a message never overtakes
+  // the headers (gRPC has the initial metadata read before the first
+  // OnReadDone, but may run that reaction before OnReadInitialMetadataDone).
+  std::mutex report_mu_;
+  bool headers_reported_ = false;  // guarded by report_mu_
 
   std::mutex mu_;
   std::deque<grpc::ByteBuffer> outbox_;  // front: the write in flight

@@ -398,18 +398,22 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
                             const uint8_t* data, size_t len, void* self) {
   auto* conn = static_cast<Connection*>(self);
   Stream* stream = conn->Find(stream_id);
-  // A call already answered (its status sent) reads nothing more.
-  if (stream == nullptr || stream->answered_locally || stream->finished) {
+  if (stream == nullptr) {
     nghttp2_session_consume(session, stream_id, len);
     return 0;
   }
-  stream->inbound.append(reinterpret_cast<const char*>(data), len);
-  conn->OnRequestData(*stream);
+  // A call already answered (its status sent; a call the front failed is
+  // finished too) reads nothing more: Consume returns the window at once.
+  if (!stream->finished) {
+    stream->inbound.append(reinterpret_cast<const char*>(data), len);
+    conn->OnRequestData(*stream);
+  }
   conn->Consume(*stream, len);
   return 0;
 }
 
 void Connection::Consume(Stream& stream, size_t len) {
+  // A native call, or a call already over: nothing waits in a relay queue.
   if (!stream.forwarder || stream.finished) {
     nghttp2_session_consume(session_, stream.id, len);
     return;
@@ -500,11 +504,18 @@ void Connection::OnRequestHeaders(Stream& stream) {
   std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
   const uint64_t conn_id = id_;
   const int32_t stream_id = stream.id;
-  InFlight* in_flight = context.in_flight;
+  // The relayed call counts as in flight until its forwarder is destroyed,
+  // with the sink that holds this: not only until kFinished, since the
+  // forwarder (its ClientContext, which holds the channel) is torn down on
+  // gRPC's thread after that, and Stop must not return before.
+  struct InFlightHold {
+    InFlight* in_flight;
+    ~InFlightHold() { in_flight->Done(); }
+  };
+  auto hold = std::make_shared<InFlightHold>(context.in_flight);
   stream.forwarder = Forwarder::Start(
       context.stub, stream.path, stream.metadata, stream.timeout,
-      [mailbox, conn_id, stream_id, in_flight](ForwardEvent event) {
-        const bool last = event.kind == ForwardEvent::Kind::kFinished;
+      [mailbox, conn_id, stream_id, hold](ForwardEvent event) {
         if (auto box = mailbox.lock()) {
           box->Post([conn_id, stream_id, event = std::move(event)](Loop& loop) mutable {
             Connection* conn = loop.Find(conn_id);
@@ -513,7 +524,6 @@ void Connection::OnRequestHeaders(Stream& stream) {
             loop.MarkDirty(conn_id);
           });
         }
-        if (last) in_flight->Done();
       },
       context.relay_queued);
 }
@@ -711,7 +721,19 @@ void Connection::Relay(int32_t stream_id, ForwardEvent event) {
       return;
     case ForwardEvent::Kind::kDrained:
       stream->awaiting_drain = false;
-      stream->queued = kRelayQueueBytes;  // at most, by now
+      // The call may have ended first (Finish returned the window then).
+      if (!stream->forwarder) return;
+      // The queue was at the mark when this was posted, but the client's
+      // messages Sent since (its window not returned yet) may have filled
+      // it again: the window goes back only if it is still at most the
+      // bound now, else the client would get a window more than the bound
+      // allows.
+      stream->queued = stream->forwarder->queued();
+      if (stream->queued > kRelayQueueBytes) {
+        stream->awaiting_drain = true;
+        stream->forwarder->NotifyWhenQueuedAtMost(kRelayQueueBytes);
+        return;
+      }
       if (stream->withheld > 0) {
         nghttp2_session_consume_stream(session_, stream->id, stream->withheld);
         stream->withheld = 0;

@@ -29,6 +29,7 @@
 #include "api/h2front/grpc_wire.h"
 #include "api/kv_handler.h"
 #include "api/read_executor.h"
+#include "base/tsan_handoff.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "unit/api/fake_member.h"
 
@@ -230,6 +231,9 @@ std::string Framed(const std::string& message) {
 //                      needs percent-encoding and a binary trailer.
 //   /test.Echo/Sink    reads nothing until OpenSink(), then every message
 //                      (kept in sunk()) until the client's end; then OK.
+// Debian's gRPC is not built with TSan: each reactor restates gRPC's
+// hand-offs (an operation to its reaction, every reaction and Finish to
+// OnDone) with base/tsan_handoff.h.
 class EchoService final : public grpc::CallbackGenericService {
  public:
   static constexpr char kFailMessage[] = "refused: 100% sure \xc3\xbc";
@@ -239,7 +243,8 @@ class EchoService final : public grpc::CallbackGenericService {
     if (ctx->method() == "/test.Echo/Stream") return new Echo(ctx);
     if (ctx->method() == "/test.Echo/Fail") return new Fail(ctx);
     if (ctx->method() == "/test.Echo/Sink") return new Sink(this);
-    return CallbackGenericService::CreateReactor(ctx);
+    // As gRPC's generic service answers a method it does not know.
+    return new Fail(ctx, grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), false);
   }
 
   void OpenSink() {
@@ -269,9 +274,18 @@ class EchoService final : public grpc::CallbackGenericService {
       }
       ReadNext();
     }
-    void ReadNext() { StartRead(&message_); }
+    // From the constructor, a reaction, or OpenSink on the test's thread.
+    void ReadNext() {
+      tsan::HandingOff(this);
+      tsan::HandingOff(&message_);
+      StartRead(&message_);
+    }
     void OnReadDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status::OK);
+      tsan::Reaction reaction(&message_, this);
+      if (!ok) {
+        tsan::HandingOff(this);
+        return Finish(grpc::Status::OK);
+      }
       std::vector<grpc::Slice> slices;
       std::string text;
       if (message_.Dump(&slices).ok()) {
@@ -284,7 +298,10 @@ class EchoService final : public grpc::CallbackGenericService {
       }
       ReadNext();
     }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      tsan::TookBack(this);
+      delete this;
+    }
 
    private:
     EchoService* const service_;
@@ -306,17 +323,35 @@ class EchoService final : public grpc::CallbackGenericService {
       ctx->AddInitialMetadata("had-deadline", deadline ? "yes" : "no");
       StartSendInitialMetadata();
       StartRead(&message_);
+      // gRPC binds the reactor, and starts what was queued above, once
+      // CreateReactor has returned it.
+      tsan::HandingOff(&message_);
+      tsan::HandingOff(this);
     }
     void OnSendInitialMetadataDone(bool) override {}
+    // One operation on message_ at a time: a read, then its echo.
     void OnReadDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status::OK);
+      tsan::Reaction reaction(&message_, this);
+      if (!ok) {
+        tsan::HandingOff(this);
+        return Finish(grpc::Status::OK);
+      }
+      tsan::HandingOff(&message_);
       StartWrite(&message_);
     }
     void OnWriteDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status::CANCELLED);
+      tsan::Reaction reaction(&message_, this);
+      if (!ok) {
+        tsan::HandingOff(this);
+        return Finish(grpc::Status::CANCELLED);
+      }
+      tsan::HandingOff(&message_);
       StartRead(&message_);
     }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      tsan::TookBack(this);
+      delete this;
+    }
 
    private:
     grpc::ByteBuffer message_;
@@ -324,11 +359,18 @@ class EchoService final : public grpc::CallbackGenericService {
 
   class Fail final : public grpc::ServerGenericBidiReactor {
    public:
-    explicit Fail(grpc::GenericCallbackServerContext* ctx) {
-      ctx->AddTrailingMetadata("detail-bin", kTrailerBytes);
-      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, kFailMessage));
+    explicit Fail(grpc::GenericCallbackServerContext* ctx,
+                  grpc::Status status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                                     kFailMessage),
+                  bool trailer = true) {
+      if (trailer) ctx->AddTrailingMetadata("detail-bin", kTrailerBytes);
+      Finish(std::move(status));
+      tsan::HandingOff(this);  // queued until CreateReactor has returned
     }
-    void OnDone() override { delete this; }
+    void OnDone() override {
+      tsan::TookBack(this);
+      delete this;
+    }
   };
 
   std::mutex mu_;
@@ -337,11 +379,59 @@ class EchoService final : public grpc::CallbackGenericService {
   std::vector<std::string> sunk_;    // guarded by mu_
 };
 
+// A read barrier that holds every linearizable read until released.
+class HeldBarrier final : public server::ReadBarrier {
+ public:
+  void WaitLinearizable(server::ReadCallback done) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_.push_back(std::move(done));
+  }
+  size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
+  }
+  void ReleaseAll() {
+    std::vector<server::ReadCallback> released;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released.swap(held_);
+    }
+    for (auto& done : released) done(Status::OK());
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<server::ReadCallback> held_;
+};
+
 constexpr uint32_t kMaxReceive = 64 * 1024;
 
+// What a fixture derived from H2FrontTest changes.
+struct FrontSetup {
+  // The member's linearizable reads wait on H2FrontTest::held_ until
+  // released (otherwise the fake member answers them at once).
+  bool held_reads = false;
+  // Changes the front's options before it starts.
+  std::function<void(H2FrontOptions&)> configure;
+};
+
+// The member's linearizable reads held, and `configure`.
+FrontSetup HeldReads(std::function<void(H2FrontOptions&)> configure = {}) {
+  FrontSetup setup;
+  setup.held_reads = true;
+  setup.configure = std::move(configure);
+  return setup;
+}
+
+// The front over a fake member, the echo service as its relay target, and
+// a gRPC C++ client connected to it (channel_, kv_).
 class H2FrontTest : public ::testing::Test {
  protected:
-  H2FrontTest() : reads_(1), handler_(&member_, &member_, &member_, &reads_) {
+  H2FrontTest() : H2FrontTest(FrontSetup{}) {}
+  explicit H2FrontTest(const FrontSetup& setup)
+      : reads_(1),
+        handler_(&member_, setup.held_reads ? static_cast<server::ReadBarrier*>(&held_) : &member_,
+                 &member_, &reads_) {
     grpc::ServerBuilder builder;
     builder.RegisterCallbackGenericService(&echo_);
     relay_target_ = builder.BuildAndStart();
@@ -350,18 +440,29 @@ class H2FrontTest : public ::testing::Test {
     options.channel = relay_target_->InProcessChannel(grpc::ChannelArguments());
     options.max_receive_message_bytes = kMaxReceive;
     options.threads = 2;
+    if (setup.configure) setup.configure(options);
     auto front = H2Front::Start(options);
     EXPECT_TRUE(front.ok());
     front_ = std::move(*front);
     channel_ = Connect();
     kv_ = etcdserverpb::KV::NewStub(channel_);
   }
-  ~H2FrontTest() override {
-    echo_.OpenSink();  // a Sink call left waiting would hold the server's shutdown
+  // Stops everything before any fixture's members go.
+  void TearDown() override {
+    held_.ReleaseAll();  // a read left held would keep Stop waiting
+    echo_.OpenSink();    // a Sink call left waiting would hold the server's shutdown
     kv_.reset();
     channel_.reset();
     front_->Stop(std::chrono::milliseconds(0));
     relay_target_->Shutdown();
+  }
+
+  // Waits (up to 5 s) until `n` linearizable reads are held.
+  bool WaitHeld(size_t n) {
+    for (int i = 0; i < 500 && held_.held() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return held_.held() == n;
   }
 
   // A gRPC client connection whose server end the front adopted.
@@ -456,6 +557,7 @@ class H2FrontTest : public ::testing::Test {
   }
 
   FakeMember member_;
+  HeldBarrier held_;  // used with FrontSetup::held_reads
   ReadExecutor reads_;
   KvHandler handler_;
   EchoService echo_;
@@ -754,8 +856,14 @@ TEST_F(H2FrontTest, ManyConnectionsAndConcurrentCallsShareTheLoops) {
         grpc::ByteBuffer reply;
         auto context = Context();
         std::promise<grpc::Status> done;
+        // The call's state (request, reply, context, promise) is gRPC's
+        // until its callback runs, on a gRPC thread.
+        tsan::HandingOff(&done);
         relay.UnaryCall(context.get(), "/test.Echo/Stream", grpc::StubOptions(), &request, &reply,
-                        [&done](grpc::Status st) { done.set_value(st); });
+                        [&done](grpc::Status st) {
+                          tsan::TookBack(&done);
+                          done.set_value(st);
+                        });
         if (done.get_future().get().ok()) ++relays_ok;
       }
     });
@@ -765,145 +873,63 @@ TEST_F(H2FrontTest, ManyConnectionsAndConcurrentCallsShareTheLoops) {
   EXPECT_EQ(relays_ok.load(), 200);
 }
 
-// A read barrier that holds every linearizable read until released.
-class HeldBarrier final : public server::ReadBarrier {
- public:
-  void WaitLinearizable(server::ReadCallback done) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    held_.push_back(std::move(done));
-  }
-  size_t held() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return held_.size();
-  }
-  void ReleaseAll() {
-    std::vector<server::ReadCallback> released;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      released.swap(held_);
-    }
-    for (auto& done : released) done(Status::OK());
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<server::ReadCallback> held_;
+// The fixtures below hold the member's linearizable reads (HeldBarrier).
+class H2FrontDeadlineTest : public H2FrontTest {
+ protected:
+  H2FrontDeadlineTest() : H2FrontTest(HeldReads()) {}
 };
 
-TEST(H2FrontDeadlineTest, ACallPastItsDeadlineFailsAndItsLateAnswerIsDropped) {
-  FakeMember member;
-  HeldBarrier barrier;
-  ReadExecutor reads(1);
-  KvHandler handler(&member, &barrier, &member, &reads);
-  EchoService echo;
-  grpc::ServerBuilder builder;
-  builder.RegisterCallbackGenericService(&echo);
-  auto target = builder.BuildAndStart();
-  H2FrontOptions options;
-  options.kv = &handler;
-  options.channel = target->InProcessChannel(grpc::ChannelArguments());
-  auto front = H2Front::Start(options);
-  ASSERT_TRUE(front.ok());
-  int fds[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  (*front)->Adopt(fds[0]);
-  auto channel = grpc::CreateInsecureChannelFromFd("h2front-deadline", fds[1]);
-  auto kv = etcdserverpb::KV::NewStub(channel);
-
+TEST_F(H2FrontDeadlineTest, ACallPastItsDeadlineFailsAndItsLateAnswerIsDropped) {
   etcdserverpb::RangeRequest linearizable;
   linearizable.set_key("k");
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   etcdserverpb::RangeResponse got;
-  grpc::Status st = kv->Range(&context, linearizable, &got);
+  grpc::Status st = kv_->Range(&context, linearizable, &got);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_EQ(barrier.held(), 1u);
+  EXPECT_EQ(held_.held(), 1u);
 
   // The read completes after all: its answer has no stream left to go to.
-  barrier.ReleaseAll();
+  held_.ReleaseAll();
   etcdserverpb::RangeRequest serializable;
   serializable.set_key("k");
   serializable.set_serializable(true);
-  EXPECT_TRUE(kv->Range(Context().get(), serializable, &got).ok());
+  EXPECT_TRUE(kv_->Range(Context().get(), serializable, &got).ok());
 
   // Stop waits for every native call: the released one has ended.
-  kv.reset();
-  channel.reset();
-  (*front)->Stop(std::chrono::milliseconds(0));
-  target->Shutdown();
+  kv_.reset();
+  channel_.reset();
+  front_->Stop(std::chrono::milliseconds(0));
 }
 
-// The pieces of a front over a member whose linearizable reads wait on a
-// HeldBarrier, with a gRPC C++ client connected to it.
-struct HeldFront {
-  explicit HeldFront(std::function<void(H2FrontOptions&)> configure = {})
-      : reads(1), handler(&member, &barrier, &member, &reads) {
-    grpc::ServerBuilder builder;
-    builder.RegisterCallbackGenericService(&echo);
-    target = builder.BuildAndStart();
-    H2FrontOptions options;
-    options.kv = &handler;
-    options.channel = target->InProcessChannel(grpc::ChannelArguments());
-    if (configure) configure(options);
-    auto started = H2Front::Start(options);
-    EXPECT_TRUE(started.ok());
-    front = std::move(*started);
-    int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-    front->Adopt(fds[0]);
-    channel = grpc::CreateInsecureChannelFromFd("h2front-held", fds[1]);
-    kv = etcdserverpb::KV::NewStub(channel);
-  }
-  ~HeldFront() {
-    barrier.ReleaseAll();
-    echo.OpenSink();
-    kv.reset();
-    channel.reset();
-    front->Stop(std::chrono::milliseconds(0));
-    target->Shutdown();
-  }
-  bool WaitHeld(size_t n) {
-    for (int i = 0; i < 500 && barrier.held() < n; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return barrier.held() == n;
-  }
-
-  FakeMember member;
-  HeldBarrier barrier;
-  ReadExecutor reads;
-  KvHandler handler;
-  EchoService echo;
-  std::unique_ptr<grpc::Server> target;
-  std::unique_ptr<H2Front> front;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<etcdserverpb::KV::Stub> kv;
+class H2FrontStopTest : public H2FrontTest {
+ protected:
+  H2FrontStopTest() : H2FrontTest(HeldReads()) {}
 };
 
 // Stop with a grace period, as gRPC's server shuts down: a call the front
 // had taken when Stop began is still answered, and Stop returns once it
 // has been, well before the grace runs out.
-TEST(H2FrontStopTest, ACallInFlightWhenStopBeginsIsAnswered) {
-  HeldFront f;
+TEST_F(H2FrontStopTest, ACallInFlightWhenStopBeginsIsAnswered) {
   etcdserverpb::PutResponse put;
   etcdserverpb::PutRequest put_request;
   put_request.set_key("k");
   put_request.set_value("v");
-  ASSERT_TRUE(f.kv->Put(Context().get(), put_request, &put).ok());
+  ASSERT_TRUE(kv_->Put(Context().get(), put_request, &put).ok());
 
   etcdserverpb::RangeRequest linearizable;
   linearizable.set_key("k");
   etcdserverpb::RangeResponse got;
   grpc::ClientContext context;
   auto answer =
-      std::async(std::launch::async, [&] { return f.kv->Range(&context, linearizable, &got); });
-  ASSERT_TRUE(f.WaitHeld(1));
+      std::async(std::launch::async, [&] { return kv_->Range(&context, linearizable, &got); });
+  ASSERT_TRUE(WaitHeld(1));
 
   const auto stop_began = std::chrono::steady_clock::now();
-  auto stopped = std::async(std::launch::async, [&] { f.front->Stop(std::chrono::seconds(20)); });
+  auto stopped = std::async(std::launch::async, [&] { front_->Stop(std::chrono::seconds(20)); });
   // GOAWAY is out by now; the read still waits for the member.
   EXPECT_EQ(stopped.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
-  f.barrier.ReleaseAll();
+  held_.ReleaseAll();
   const grpc::Status st = answer.get();
   EXPECT_TRUE(st.ok()) << st.error_code() << ": " << st.error_message();
   ASSERT_EQ(got.kvs_size(), 1);
@@ -914,9 +940,8 @@ TEST(H2FrontStopTest, ACallInFlightWhenStopBeginsIsAnswered) {
 
 // A relayed call still open when the grace period ends is cancelled then,
 // and Stop returns.
-TEST(H2FrontStopTest, ARelayedCallOpenAtTheDeadlineIsCancelled) {
-  HeldFront f;
-  grpc::GenericStub stub(f.channel);
+TEST_F(H2FrontStopTest, ARelayedCallOpenAtTheDeadlineIsCancelled) {
+  grpc::GenericStub stub(channel_);
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
   auto call = stub.PrepareCall(&context, "/test.Echo/Stream", &cq);
@@ -935,7 +960,7 @@ TEST(H2FrontStopTest, ARelayedCallOpenAtTheDeadlineIsCancelled) {
   ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
 
   const auto stop_began = std::chrono::steady_clock::now();
-  f.front->Stop(std::chrono::milliseconds(300));
+  front_->Stop(std::chrono::milliseconds(300));
   const auto took = std::chrono::steady_clock::now() - stop_began;
   EXPECT_GE(took, std::chrono::milliseconds(250));
   EXPECT_LT(took, std::chrono::seconds(5));
@@ -948,46 +973,57 @@ TEST(H2FrontStopTest, ARelayedCallOpenAtTheDeadlineIsCancelled) {
   }
 }
 
+// What the front reports of its native calls (on its loops).
+struct RecordedCalls {
+  std::mutex mu_;
+  std::vector<std::string> started_;                             // guarded by mu_
+  std::vector<std::pair<std::string, grpc::StatusCode>> ended_;  // guarded by mu_
+};
+
+// RecordedCalls is the first base, so it is built before the front starts
+// (whose loops call the recorders) and outlives it.
+class H2FrontMetricsTest : protected RecordedCalls, public H2FrontTest {
+ protected:
+  H2FrontMetricsTest()
+      : H2FrontTest(HeldReads([this](H2FrontOptions& options) {
+          options.record_native_start = [this](std::string_view path) {
+            std::lock_guard<std::mutex> lock(mu_);
+            started_.emplace_back(path);
+          };
+          options.record_native_call = [this](std::string_view path, grpc::StatusCode code,
+                                              std::chrono::steady_clock::duration) {
+            std::lock_guard<std::mutex> lock(mu_);
+            ended_.emplace_back(path, code);
+          };
+        })) {}
+  // Calls begun and ended so far.
+  std::pair<size_t, size_t> counts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::make_pair(started_.size(), ended_.size());
+  }
+};
+
 // The KV calls the front serves are counted as begun when their request
 // arrives (gRPC's interceptor counts a call when it is created), and as
 // ended once, with their code, when answered or when their stream closes
 // first.
-TEST(H2FrontMetricsTest, NativeCallsCountAsStartedWhenTheyBegin) {
-  std::mutex mu;
-  std::vector<std::string> started;
-  std::vector<std::pair<std::string, grpc::StatusCode>> ended;
-  auto counts = [&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return std::make_pair(started.size(), ended.size());
-  };
-  HeldFront f([&](H2FrontOptions& options) {
-    options.record_native_start = [&](std::string_view path) {
-      std::lock_guard<std::mutex> lock(mu);
-      started.emplace_back(path);
-    };
-    options.record_native_call = [&](std::string_view path, grpc::StatusCode code,
-                                     std::chrono::steady_clock::duration) {
-      std::lock_guard<std::mutex> lock(mu);
-      ended.emplace_back(path, code);
-    };
-  });
-
+TEST_F(H2FrontMetricsTest, NativeCallsCountAsStartedWhenTheyBegin) {
   etcdserverpb::RangeRequest linearizable;
   linearizable.set_key("k");
   etcdserverpb::RangeResponse got;
   grpc::ClientContext context;
   auto answer =
-      std::async(std::launch::async, [&] { return f.kv->Range(&context, linearizable, &got); });
-  ASSERT_TRUE(f.WaitHeld(1));
+      std::async(std::launch::async, [&] { return kv_->Range(&context, linearizable, &got); });
+  ASSERT_TRUE(WaitHeld(1));
   // Begun, not ended: the member holds it.
   EXPECT_EQ(counts(), std::make_pair(size_t{1}, size_t{0}));
-  f.barrier.ReleaseAll();
+  held_.ReleaseAll();
   EXPECT_TRUE(answer.get().ok());
   {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_EQ(started, std::vector<std::string>{"/etcdserverpb.KV/Range"});
-    ASSERT_EQ(ended.size(), 1u);
-    EXPECT_EQ(ended[0],
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_EQ(started_, std::vector<std::string>{"/etcdserverpb.KV/Range"});
+    ASSERT_EQ(ended_.size(), 1u);
+    EXPECT_EQ(ended_[0],
               std::make_pair(std::string("/etcdserverpb.KV/Range"), grpc::StatusCode::OK));
   }
 
@@ -995,17 +1031,17 @@ TEST(H2FrontMetricsTest, NativeCallsCountAsStartedWhenTheyBegin) {
   // ended as CANCELLED when its stream closes.
   grpc::ClientContext abandoned;
   auto gave_up =
-      std::async(std::launch::async, [&] { return f.kv->Range(&abandoned, linearizable, &got); });
-  ASSERT_TRUE(f.WaitHeld(1));
+      std::async(std::launch::async, [&] { return kv_->Range(&abandoned, linearizable, &got); });
+  ASSERT_TRUE(WaitHeld(1));
   EXPECT_EQ(counts(), std::make_pair(size_t{2}, size_t{1}));
   abandoned.TryCancel();
   EXPECT_EQ(gave_up.get().error_code(), grpc::StatusCode::CANCELLED);
   for (int i = 0; i < 500 && counts().second < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  std::lock_guard<std::mutex> lock(mu);
-  ASSERT_EQ(ended.size(), 2u);
-  EXPECT_EQ(ended[1].second, grpc::StatusCode::CANCELLED);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(ended_.size(), 2u);
+  EXPECT_EQ(ended_[1].second, grpc::StatusCode::CANCELLED);
 }
 
 }  // namespace
