@@ -67,7 +67,7 @@ grpc::ServerUnaryReactor* AuthService::Read(grpc::CallbackServerContext* context
         Status st = read(*state, info);
         if (st.ok()) {
           cluster->FillHeader(response->mutable_header());
-          response->mutable_header()->set_revision(cluster->store()->CurrentRevision());
+          response->mutable_header()->set_revision(cluster->revision());
         }
         reactor->Finish(ToGrpcStatus(st));
       });
