@@ -94,7 +94,8 @@ struct ServerOptions {
   // is the same option). With answer_before_commit, a batch may stay in the
   // open LMDB write transaction for up to this long, so later batches share
   // its commit; it is committed at once when anyone needs to see it (a read,
-  // a watcher, a conf change, a snapshot, a stop). 0 commits every batch.
+  // a new watcher, a conf change, a snapshot, a stop; live watchers get a
+  // copy of its events instead). 0 commits every batch.
   // docs/performance.md, "The backend batch interval on by default".
   std::chrono::milliseconds backend_commit_delay{100};
   // --backend-batch-limit: at most this many entries wait in the open
