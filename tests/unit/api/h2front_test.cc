@@ -1193,9 +1193,12 @@ TEST_F(H2FrontLeaseTest, RequestsOnOneStreamAreAnsweredInOrder) {
   leases_.Set(5, 30);
   leases_.Set(6, 60);
   ExpectAlike({5, 6, 7, 5, 6});
-  // Sent all at once (the client does not wait for answers): still one
-  // answer per request, in request order, then OK at the client's end.
-  constexpr int kRequests = 2000;
+  // Sent all at once (the client does not wait for answers, and reads
+  // none for a while): still one answer per request, in request order,
+  // then OK at the client's end. 20000 requests are more than the front's
+  // backlog bounds both ways (64 KiB of requests, 64 KiB of replies), so
+  // the front both withholds the stream's window and stops reading.
+  constexpr int kRequests = 20000;
   auto ctx = Context();
   auto stream = front_lease_->LeaseKeepAlive(ctx.get());
   std::thread writer([&] {
@@ -1206,16 +1209,62 @@ TEST_F(H2FrontLeaseTest, RequestsOnOneStreamAreAnsweredInOrder) {
     }
     stream->WritesDone();
   });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   int answered = 0;
+  int out_of_order = 0;
   LeaseKeepAliveResponse resp;
   while (stream->Read(&resp)) {
-    EXPECT_EQ(resp.id(), 5 + answered % 3);
-    EXPECT_EQ(resp.ttl(), answered % 3 == 0 ? 30 : answered % 3 == 1 ? 60 : 0);
+    const int64_t ttl = answered % 3 == 0 ? 30 : answered % 3 == 1 ? 60 : 0;
+    if (resp.id() != 5 + answered % 3 || resp.ttl() != ttl) ++out_of_order;
     ++answered;
   }
   writer.join();
   EXPECT_EQ(answered, kRequests);
+  EXPECT_EQ(out_of_order, 0);
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+// A raw client that sends 100000 requests (about 700 KB) in one go, with
+// END_STREAM, and reads nothing while it sends: the replies (about 3 MB)
+// pile up beyond the front's bound, so the keep-alive stops taking
+// requests, its request backlog grows beyond its bound and the stream's
+// window is held back; once the client reads, everything resumes. Every
+// request is answered, in order, then OK.
+TEST_F(H2FrontLeaseTest, ABurstOfRequestsIsAnsweredInOrderWithinTheBounds) {
+  leases_.Set(5, 30);
+  constexpr int kRequests = 100000;
+  std::string body;
+  for (int i = 0; i < kRequests; ++i) {
+    LeaseKeepAliveRequest req;
+    req.set_id(5 + i % 2);
+    h2front::AppendFramedMessage(req.SerializeAsString(), &body);
+  }
+  RawAnswer answer = RawToFront({{":method", "POST"},
+                                 {":scheme", "http"},
+                                 {":path", "/etcdserverpb.Lease/LeaseKeepAlive"},
+                                 {":authority", "h2front-test"},
+                                 {"content-type", "application/grpc"},
+                                 {"te", "trailers"}},
+                                body);
+  ASSERT_TRUE(answer.closed);
+  EXPECT_EQ(answer.GrpcStatus(), "0");
+  std::string_view rest = answer.body;
+  int answered = 0;
+  int out_of_order = 0;
+  for (;;) {
+    auto cut = h2front::CutMessage(rest, 1 << 20);
+    if (cut.result != h2front::MessageCut::Result::kMessage) break;
+    LeaseKeepAliveResponse resp;
+    if (!resp.ParseFromArray(cut.payload.data(), static_cast<int>(cut.payload.size())) ||
+        resp.id() != 5 + answered % 2 || resp.ttl() != (answered % 2 == 0 ? 30 : 0)) {
+      ++out_of_order;
+    }
+    ++answered;
+    rest.remove_prefix(cut.consumed);
+  }
+  EXPECT_TRUE(rest.empty());
+  EXPECT_EQ(answered, kRequests);
+  EXPECT_EQ(out_of_order, 0);
 }
 
 TEST_F(H2FrontLeaseTest, HalfCloseEndsTheStreamWithOk) {
