@@ -30,11 +30,11 @@ class KeepAliveStream {
   using Task = std::function<void(KeepAliveStream&)>;
   struct Hooks {
     // From any thread: runs `task` on the owning thread with this stream if
-    // the stream is still open then, else drops it. May run it at once when
-    // called on the owning thread (never from inside the task's caller's
-    // own hook, see Pump). Copies are kept by renewals in flight and by
-    // the leader monitor's registration: the owner counts the stream as in
-    // flight until the last copy is gone.
+    // the stream is still open then, else drops it. Called on the owning
+    // thread it may run `task` at once (a renewal answered inline: Pump
+    // then goes on with the next request instead of recursing). Copies are
+    // kept by renewals in flight and by the leader monitor's registration:
+    // the owner counts the stream as in flight until the last copy is gone.
     std::function<void(Task task)> post;
     // Queue `response` on the stream. False when the client is not taking
     // the replies: no further request is read until Writable().
