@@ -60,8 +60,10 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
   cs->services_.push_back(
       std::make_unique<MaintenanceService>(server, server, server, auth, server));
   cs->services_.push_back(std::make_unique<ClusterService>(server, server, auth));
-  cs->services_.push_back(std::make_unique<LeaseService>(
-      LeaseServiceDeps{server, server, server, server->lessor(), auth}, cs->leader_monitor_.get()));
+  auto lease = std::make_unique<LeaseService>(
+      LeaseServiceDeps{server, server, server, server->lessor(), auth}, cs->leader_monitor_.get());
+  cs->lease_ = lease.get();
+  cs->services_.push_back(std::move(lease));
   cs->services_.push_back(std::make_unique<WatchService>(server, server->watch_hub(),
                                                          cs->leader_monitor_.get(), auth, server));
   cs->services_.push_back(std::make_unique<AuthService>(AuthServiceDeps{
@@ -108,6 +110,8 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
 ClientServer::~ClientServer() { Shutdown(0); }
 
 const KvHandler& ClientServer::kv_handler() const { return kv_->handler(); }
+
+const LeaseServiceDeps* ClientServer::lease_deps() const { return lease_->deps(); }
 
 void ClientServer::Shutdown(int grace_ms) {
   if (!grpc_server_) return;

@@ -28,6 +28,8 @@ class SelfClientSlot;
 class KvHandler;
 class KvService;
 class LeaderMonitor;
+class LeaseService;
+struct LeaseServiceDeps;
 class ReadExecutor;
 
 class ClientServer {
@@ -49,6 +51,11 @@ class ClientServer {
   grpc::Server* grpc_server() const { return grpc_server_.get(); }
   // The KV service's transport-free bodies (the HTTP/2 front serves them too).
   const KvHandler& kv_handler() const;
+  // What the Lease service answers keep-alives with, and the monitor that
+  // ends the streams that asked for a leader (the HTTP/2 front serves
+  // LeaseKeepAlive with them too). Both live as long as this server.
+  const LeaseServiceDeps* lease_deps() const;
+  LeaderMonitor* leader_monitor() const { return leader_monitor_.get(); }
   // The largest message the gRPC server accepts: --max-request-bytes plus framing.
   uint32_t max_receive_message_bytes() const { return max_receive_message_bytes_; }
 
@@ -63,7 +70,8 @@ class ClientServer {
   // The Lock and Election services' channel to the others; outlives them.
   std::unique_ptr<concurrency::SelfClientSlot> self_client_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
-  KvService* kv_ = nullptr;  // one of services_
+  KvService* kv_ = nullptr;        // one of services_
+  LeaseService* lease_ = nullptr;  // one of services_
   uint32_t max_receive_message_bytes_ = 0;
   std::unique_ptr<grpc::Server> grpc_server_;
 };

@@ -11,6 +11,7 @@
 #include "api/call_gate.h"
 #include "api/grpc_status.h"
 #include "api/leader_monitor.h"
+#include "api/lease_keepalive.h"
 #include "base/tsan_handoff.h"
 
 namespace etcdpp::api {
@@ -18,46 +19,6 @@ namespace {
 
 using etcdserverpb::LeaseKeepAliveRequest;
 using etcdserverpb::LeaseKeepAliveResponse;
-
-// cluster_id, member_id, raft_term and this member's current revision (etcd's
-// header filler for lease responses).
-void FillLocalHeader(const LeaseServiceDeps* server, etcdserverpb::ResponseHeader* header) {
-  server->cluster->FillHeader(header);
-  header->set_revision(server->cluster->revision());
-}
-
-// The leader turned out not to be primary any more: the client should retry
-// (an UNAVAILABLE error, which clients treat as transient).
-Status RetryableLeaderError(const Status& st) {
-  return st.code() == Code::kNotLeader ? Status(Code::kLeaderChanged) : st;
-}
-
-// etcd's LeaseRenew: on the primary lessor, else forwarded to the leader.
-void RenewAnywhere(const LeaseServiceDeps* server, int64_t id,
-                   std::function<void(Result<int64_t>)> done) {
-  server->leases->Renew(id, [server, id, done = std::move(done)](Result<int64_t> ttl) mutable {
-    if (ttl.ok() || ttl.status().code() != Code::kNotLeader) {
-      done(std::move(ttl));
-      return;
-    }
-    LeaseKeepAliveRequest req;
-    req.set_id(id);
-    server->leader->CallLeader(
-        lease::kPeerRenewMethod, req.SerializeAsString(),
-        [done = std::move(done)](Result<std::string> reply) {
-          if (!reply.ok()) {
-            done(RetryableLeaderError(reply.status()));
-            return;
-          }
-          LeaseKeepAliveResponse resp;
-          if (!resp.ParseFromString(*reply)) {
-            done(Status::Internal("lease: malformed keep-alive reply from leader"));
-            return;
-          }
-          done(resp.ttl());
-        });
-  });
-}
 
 class KeepAliveReactor final
     : public grpc::ServerBidiReactor<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
@@ -89,12 +50,8 @@ class KeepAliveReactor final
       if (finished_) return;
       reading_ = false;
     }
-    // The header is taken before the renewal, as etcd does, so a keep-alive
-    // never reports a revision later than the renewal.
-    response_.Clear();
-    response_.set_id(request_.id());
-    FillLocalHeader(member_, response_.mutable_header());
-    RenewAnywhere(member_, request_.id(), [this](Result<int64_t> ttl) { OnRenewed(ttl); });
+    // Fills response_ (the header before the renewal) and renews.
+    KeepAliveOnce(member_, request_.id(), &response_, [this](const Status& st) { OnRenewed(st); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -124,12 +81,12 @@ class KeepAliveReactor final
   // and delete this reactor at once. Finish is therefore the last thing it
   // does, after mu_ is released (ThreadSanitizer found the unlock racing
   // the delete).
-  void OnRenewed(const Result<int64_t>& ttl) {
+  void OnRenewed(const Status& renewed) {
     std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!ttl.ok() && ttl.status().code() != Code::kLeaseNotFound) {
-        finish = ToGrpcStatus(ttl.status());
+      if (!renewed.ok()) {
+        finish = ToGrpcStatus(renewed);
       } else if (no_leader_) {
         finish = ToGrpcStatus(Status(Code::kNoLeader));
       }
@@ -143,8 +100,6 @@ class KeepAliveReactor final
       Finish(*finish);
       return;
     }
-    // A lease that does not exist (any more) answers TTL 0 (etcd).
-    response_.set_ttl(ttl.ok() ? *ttl : 0);
     tsan::HandingOff(&response_);
     StartWrite(&response_);
   }
@@ -258,7 +213,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
       reactor->Finish(ToGrpcStatus(RetryableLeaderError(st)));
       return;
     }
-    FillLocalHeader(server, response->mutable_header());
+    FillLeaseHeader(server, response->mutable_header());
     reactor->Finish(grpc::Status::OK);
   };
   Status st = deps_.leases->TimeToLive(*request, response);
@@ -286,7 +241,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext*
                                                     etcdserverpb::LeaseLeasesResponse* response) {
   if (auto* refused = RefuseCall(*deps_.cluster, context, LearnerServes::kNo)) return refused;
   for (int64_t id : deps_.leases->Leases()) response->add_leases()->set_id(id);
-  FillLocalHeader(&deps_, response->mutable_header());
+  FillLeaseHeader(&deps_, response->mutable_header());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

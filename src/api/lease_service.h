@@ -35,6 +35,9 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   // `monitor` ends keep-alive streams that asked for a leader when there is none.
   LeaseService(LeaseServiceDeps deps, LeaderMonitor* monitor);
 
+  // The parts keep-alives are answered with (also by the HTTP/2 front).
+  const LeaseServiceDeps* deps() const { return &deps_; }
+
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* context,
                                        const etcdserverpb::LeaseGrantRequest* request,
                                        etcdserverpb::LeaseGrantResponse* response) override;

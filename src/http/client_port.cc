@@ -73,6 +73,8 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
   if (options.experimental_h2_front) {
     api::H2FrontOptions front;
     front.kv = &port->grpc_->kv_handler();
+    front.lease = port->grpc_->lease_deps();
+    front.leader_monitor = port->grpc_->leader_monitor();
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);

@@ -28,6 +28,7 @@
 #include "api/grpc_status.h"
 #include "api/h2front/forwarder.h"
 #include "api/h2front/grpc_wire.h"
+#include "api/h2front/lease_keepalive_stream.h"
 #include "api/kv_handler.h"
 
 namespace etcdpp::api {
@@ -35,6 +36,7 @@ namespace {
 
 using h2front::Forwarder;
 using h2front::ForwardEvent;
+using h2front::KeepAliveStream;
 using h2front::Metadata;
 
 // A relayed stream stops reading from gRPC while this much of its reply
@@ -47,6 +49,11 @@ constexpr size_t kRelayQueueBytes = 1 << 20;
 // HTTP/2 receive windows offered to clients: per stream and per connection.
 constexpr int32_t kStreamWindowBytes = 1 << 20;
 constexpr int32_t kConnectionWindowBytes = 1 << 24;
+// A native keep-alive stream: above this many request bytes not yet taken,
+// its stream window is held back; above this many reply bytes not yet sent,
+// it reads no further request. Each message is a few dozen bytes, so a
+// client that keeps up never comes near either.
+constexpr size_t kKeepAliveBufferedBytes = 64 << 10;
 constexpr uint64_t kMailboxEventId = 0;
 
 // The methods answered here rather than relayed to gRPC.
@@ -97,6 +104,16 @@ struct InFlight {
     std::unique_lock<std::mutex> lock(mu);
     idle.wait(lock, [this] { return count == 0; });
   }
+};
+
+// Holds a call as in flight (InFlight) until destroyed: shared by every
+// callback that may still reach the front on the call's behalf.
+struct InFlightHold {
+  explicit InFlightHold(InFlight* counter) : in_flight(counter) { in_flight->Add(); }
+  ~InFlightHold() { in_flight->Done(); }
+  InFlightHold(const InFlightHold&) = delete;
+  InFlightHold& operator=(const InFlightHold&) = delete;
+  InFlight* const in_flight;
 };
 
 class Loop;
@@ -165,6 +182,11 @@ struct Stream {
   std::optional<std::chrono::nanoseconds> timeout;
   std::string bad_header;  // a header the front refuses (the call fails)
   std::optional<KvMethod> native;
+  // Lease/LeaseKeepAlive served here (it takes the request bytes itself).
+  std::unique_ptr<KeepAliveStream> keepalive;
+  // A call served here (native or keepalive), counted as begun: its end
+  // is counted too (Finish or RecordUnfinished).
+  bool counted = false;
   std::chrono::steady_clock::time_point started;  // its request headers arrived
   // The native call's entry in its loop's Deadlines, while it runs.
   std::optional<Deadlines::iterator> deadline;
@@ -229,6 +251,8 @@ class Connection {
   void Consume(Stream& stream, size_t len);
   // The native call on `stream_id` ran out of time (its deadline entry is gone).
   void Expire(int32_t stream_id);
+  // Runs `task` on the keep-alive of `stream_id` if that is still open.
+  void RunKeepAlive(int32_t stream_id, const KeepAliveStream::Task& task);
 
  private:
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
@@ -247,6 +271,13 @@ class Connection {
   void OnRequestData(Stream& stream);
   void OnRequestEnd(Stream& stream);
   void StartNative(Stream& stream);
+  // Lease/LeaseKeepAlive: served here (lease_keepalive_stream.h).
+  void OpenKeepAlive(Stream& stream);
+  bool WriteKeepAlive(int32_t stream_id, const etcdserverpb::LeaseKeepAliveResponse& response);
+  // Returns a keep-alive's withheld window once its backlog is under the bound.
+  void AfterKeepAlive(Stream& stream);
+  // Keep-alives whose replies drained (ReadReply): reading resumes.
+  void ResumeKeepAlives();
   // A native call whose stream closes before its status: counted as ended
   // (CANCELLED), so that every call counted as begun is counted as ended.
   void RecordUnfinished(const Stream& stream);
@@ -263,6 +294,7 @@ class Connection {
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::string pending_out_;
+  std::vector<int32_t> writable_keepalives_;  // from ReadReply, for ResumeKeepAlives
 };
 
 // One event loop thread: its connections, its epoll set, its mailbox.
@@ -404,7 +436,9 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
   }
   // A call already answered (its status sent; a call the front failed is
   // finished too) reads nothing more: Consume returns the window at once.
-  if (!stream->finished) {
+  if (!stream->finished && stream->keepalive) {
+    stream->keepalive->Received(std::string_view(reinterpret_cast<const char*>(data), len));
+  } else if (!stream->finished) {
     stream->inbound.append(reinterpret_cast<const char*>(data), len);
     conn->OnRequestData(*stream);
   }
@@ -413,6 +447,17 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
 }
 
 void Connection::Consume(Stream& stream, size_t len) {
+  if (stream.keepalive && !stream.finished) {
+    // Its requests wait in the keep-alive until their turn; the connection's
+    // window goes back at once, the stream's while the backlog is small.
+    if (stream.withheld == 0 && stream.keepalive->buffered() <= kKeepAliveBufferedBytes) {
+      nghttp2_session_consume(session_, stream.id, len);
+    } else {
+      nghttp2_session_consume_connection(session_, len);
+      stream.withheld += len;
+    }
+    return;
+  }
   // A native call, or a call already over: nothing waits in a relay queue.
   if (!stream.forwarder || stream.finished) {
     nghttp2_session_consume(session_, stream.id, len);
@@ -491,16 +536,19 @@ void Connection::OnRequestHeaders(Stream& stream) {
                 "malformed request header " + stream.bad_header);
   }
   stream.native = NativeMethod(stream.path);
-  if (stream.native) {
+  const bool keepalive =
+      loop_->context().options->lease != nullptr && stream.path == h2front::kLeaseKeepAlivePath;
+  if (stream.native || keepalive) {
     stream.started = std::chrono::steady_clock::now();
     // Counted as begun now, as gRPC's interceptor counts a call it is
     // created for; Finish or RecordUnfinished counts its end.
+    stream.counted = true;
     const auto& record_start = loop_->context().options->record_native_start;
     if (record_start) record_start(stream.path);
+    if (keepalive) return OpenKeepAlive(stream);
     return;  // runs once its one message is in
   }
   const FrontContext& context = loop_->context();
-  context.in_flight->Add();
   std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
   const uint64_t conn_id = id_;
   const int32_t stream_id = stream.id;
@@ -508,10 +556,6 @@ void Connection::OnRequestHeaders(Stream& stream) {
   // with the sink that holds this: not only until kFinished, since the
   // forwarder (its ClientContext, which holds the channel) is torn down on
   // gRPC's thread after that, and Stop must not return before.
-  struct InFlightHold {
-    InFlight* in_flight;
-    ~InFlightHold() { in_flight->Done(); }
-  };
   auto hold = std::make_shared<InFlightHold>(context.in_flight);
   stream.forwarder = Forwarder::Start(
       context.stub, stream.path, stream.metadata, stream.timeout,
@@ -563,6 +607,10 @@ void Connection::OnRequestData(Stream& stream) {
 
 void Connection::OnRequestEnd(Stream& stream) {
   if (stream.answered_locally || stream.finished) return;
+  if (stream.keepalive) {
+    stream.keepalive->HalfClosed();
+    return AfterKeepAlive(stream);
+  }
   if (stream.forwarder) {
     stream.forwarder->HalfClose();
     return;
@@ -674,6 +722,95 @@ void Connection::StartNative(Stream& stream) {
   }
 }
 
+void Connection::OpenKeepAlive(Stream& stream) {
+  const FrontContext& context = loop_->context();
+  // As gRPC C++'s server: a status sent while the client still sends is
+  // followed by RST_STREAM NO_ERROR (OnFrameSend).
+  stream.reset_after_answer = true;
+  if (stream.timeout) {
+    // As gRPC's server: past its deadline the stream fails.
+    const auto due =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*stream.timeout);
+    stream.deadline = loop_->deadlines().emplace(due, std::make_pair(id_, stream.id));
+  }
+  // Every callback that may still reach this stream from another thread (a
+  // renewal, the leader monitor) holds `post`, and with it the front's
+  // InFlight: Stop returns only once the last of them is gone. Callbacks
+  // find the stream by id, so one that outlives it does nothing.
+  std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
+  const uint64_t conn_id = id_;
+  const int32_t stream_id = stream.id;
+  auto hold = std::make_shared<InFlightHold>(context.in_flight);
+  KeepAliveStream::Hooks hooks;
+  hooks.post = [mailbox, conn_id, stream_id, hold](KeepAliveStream::Task task) {
+    auto box = mailbox.lock();
+    if (box == nullptr) return;
+    auto run = [conn_id, stream_id, task = std::move(task)](Loop& loop) {
+      Connection* conn = loop.Find(conn_id);
+      if (conn == nullptr) return;
+      conn->RunKeepAlive(stream_id, task);
+      loop.MarkDirty(conn_id);
+    };
+    // A renewal the leader's lessor answered inline is answered inline.
+    if (std::this_thread::get_id() == box->owner) {
+      run(*box->loop);
+    } else {
+      box->Post(std::move(run));
+    }
+  };
+  hooks.write = [this, stream_id](const etcdserverpb::LeaseKeepAliveResponse& response) {
+    return WriteKeepAlive(stream_id, response);
+  };
+  hooks.finish = [this, stream_id](const grpc::Status& status) {
+    if (Stream* s = Find(stream_id)) Finish(*s, status, {});
+  };
+  hooks.fail = [this, stream_id](const grpc::Status& status) {
+    if (Stream* s = Find(stream_id)) Fail(*s, status.error_code(), status.error_message());
+  };
+  const bool requires_leader =
+      FirstValue(stream.metadata, "hasleader") == std::optional<std::string>("true");
+  auto opened = KeepAliveStream::Open(context.options->lease, context.options->leader_monitor,
+                                      requires_leader, context.options->max_receive_message_bytes,
+                                      std::move(hooks));
+  if (!opened.ok()) {
+    const grpc::Status refusal = ToGrpcStatus(opened.status());
+    return Fail(stream, refusal.error_code(), refusal.error_message());
+  }
+  stream.keepalive = std::move(*opened);
+}
+
+bool Connection::WriteKeepAlive(int32_t stream_id,
+                                const etcdserverpb::LeaseKeepAliveResponse& response) {
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->finished) return true;
+  h2front::AppendFramedMessage(response.SerializeAsString(), &stream->outbound);
+  Wake(*stream);
+  return stream->outbound.size() - stream->outbound_sent < kKeepAliveBufferedBytes;
+}
+
+void Connection::RunKeepAlive(int32_t stream_id, const KeepAliveStream::Task& task) {
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->finished || !stream->keepalive) return;
+  task(*stream->keepalive);
+  AfterKeepAlive(*stream);
+}
+
+void Connection::AfterKeepAlive(Stream& stream) {
+  if (stream.finished || !stream.keepalive || stream.withheld == 0) return;
+  if (stream.keepalive->buffered() > kKeepAliveBufferedBytes) return;
+  nghttp2_session_consume_stream(session_, stream.id, stream.withheld);
+  stream.withheld = 0;
+}
+
+void Connection::ResumeKeepAlives() {
+  std::vector<int32_t> ids;
+  ids.swap(writable_keepalives_);
+  for (int32_t id : ids) {
+    RunKeepAlive(id, [](KeepAliveStream& keepalive) { keepalive.Writable(); });
+  }
+}
+
 void Connection::AnswerNative(int32_t stream_id, NativeCall& call, const Status& status) {
   Stream* stream = Find(stream_id);
   if (stream == nullptr || stream->answered_locally) return;
@@ -748,7 +885,7 @@ void Connection::Relay(int32_t stream_id, ForwardEvent event) {
 
 void Connection::RecordUnfinished(const Stream& stream) {
   const auto& record = loop_->context().options->record_native_call;
-  if (!stream.native || stream.finished || !record) return;
+  if (!stream.counted || stream.finished || !record) return;
   record(stream.path, grpc::StatusCode::CANCELLED,
          std::chrono::steady_clock::now() - stream.started);
 }
@@ -778,7 +915,7 @@ void Connection::Finish(Stream& stream, const grpc::Status& status, const Metada
     stream.deadline.reset();
   }
   const auto& record = loop_->context().options->record_native_call;
-  if (stream.native && record) {
+  if (stream.counted && record) {
     record(stream.path, status.error_code(), std::chrono::steady_clock::now() - stream.started);
   }
   stream.trailers.emplace_back("grpc-status",
@@ -837,7 +974,7 @@ void Connection::SubmitResponse(Stream& stream) {
 
 ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
                               size_t length, uint32_t* data_flags, nghttp2_data_source* source,
-                              void*) {
+                              void* self) {
   auto* stream = static_cast<Stream*>(source->ptr);
   const size_t n = std::min(length, stream->outbound.size() - stream->outbound_sent);
   if (n > 0) {
@@ -852,6 +989,15 @@ ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8
       stream->outbound.size() - stream->outbound_sent < kRelayBufferedBytes / 2) {
     stream->read_paused = false;
     if (stream->forwarder) stream->forwarder->ReadMore();
+  }
+  // A keep-alive that stopped reading because its replies piled up goes on
+  // once they are mostly out (after this callback: see Flush).
+  if (stream->keepalive && stream->keepalive->paused() &&
+      stream->outbound.size() - stream->outbound_sent < kKeepAliveBufferedBytes / 2) {
+    auto& writable = static_cast<Connection*>(self)->writable_keepalives_;
+    if (std::find(writable.begin(), writable.end(), stream_id) == writable.end()) {
+      writable.push_back(stream_id);
+    }
   }
   if (!stream->outbound.empty()) return static_cast<ssize_t>(n);
   if (!stream->finished) {
@@ -890,8 +1036,14 @@ bool Connection::Flush() {
     const uint8_t* data;
     const ssize_t n = nghttp2_session_mem_send(session_, &data);
     if (n < 0) return false;
-    if (n == 0) break;
-    pending_out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    if (n > 0) {
+      pending_out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      continue;
+    }
+    // Keep-alives whose replies drained take their next requests; their
+    // answers (when inline) go out in this same flush.
+    if (writable_keepalives_.empty()) break;
+    ResumeKeepAlives();
   }
   size_t sent = 0;
   while (sent < pending_out_.size()) {

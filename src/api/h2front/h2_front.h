@@ -5,7 +5,9 @@
 // (gRPC) connection here instead of to gRPC C++. The front is an nghttp2
 // server speaking gRPC's wire format (grpc_wire.h) that serves
 // etcdserverpb.KV's unary methods (Range, Put, DeleteRange, Txn, Compact)
-// itself, through the same KvHandler as the gRPC KV service, and relays
+// itself, through the same KvHandler as the gRPC KV service, and
+// Lease/LeaseKeepAlive (when given the lease service's parts) through the
+// same KeepAliveOnce as the gRPC Lease service, and relays
 // every other stream of the same connection to the member's gRPC server
 // over its in-process channel (forwarder.h). TLS connections stay on gRPC.
 //
@@ -35,12 +37,20 @@ class Channel;
 namespace etcdpp::api {
 
 class KvHandler;
+class LeaderMonitor;
+struct LeaseServiceDeps;
 
 struct H2FrontOptions {
   // Serves the KV methods; outlives the front.
   const KvHandler* kv = nullptr;
   // The member's gRPC server, in process: every other method goes there.
   std::shared_ptr<grpc::Channel> channel;
+  // When set, Lease/LeaseKeepAlive is served here too, as the gRPC Lease
+  // service serves it (h2front/lease_keepalive_stream.h); else it is
+  // relayed. `leader_monitor` (may be null: never) ends the streams that
+  // asked for a leader once the member has lost it. Both outlive the front.
+  const LeaseServiceDeps* lease = nullptr;
+  LeaderMonitor* leader_monitor = nullptr;
   // The largest message accepted (as the gRPC server's max receive size);
   // beyond it a call fails with RESOURCE_EXHAUSTED as from gRPC.
   uint32_t max_receive_message_bytes = 4 << 20;

@@ -28,16 +28,23 @@
 
 #include "api/h2front/grpc_wire.h"
 #include "api/kv_handler.h"
+#include "api/leader_monitor.h"
+#include "api/lease_service.h"
 #include "api/read_executor.h"
 #include "base/tsan_handoff.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "unit/api/fake_leases.h"
 #include "unit/api/fake_member.h"
+#include "unit/api/monitored_leader.h"
 
 namespace etcdpp::api {
 namespace {
 
 using testing::Context;
+using testing::FakeLeaderChannel;
+using testing::FakeLeases;
 using testing::FakeMember;
+using testing::ScriptedLeaderMonitor;
 
 // ---- grpc_wire.h
 
@@ -1042,6 +1049,340 @@ TEST_F(H2FrontMetricsTest, NativeCallsCountAsStartedWhenTheyBegin) {
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(ended_.size(), 2u);
   EXPECT_EQ(ended_[1].second, grpc::StatusCode::CANCELLED);
+}
+
+// ---- Lease/LeaseKeepAlive, served by the front
+
+using etcdserverpb::LeaseKeepAliveRequest;
+using etcdserverpb::LeaseKeepAliveResponse;
+using KeepAliveStub = grpc::ClientReaderWriter<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+
+// What keep-alives depend on besides the member (the fixture's member_),
+// and what the front reports of its calls. The first base, so it is built
+// before the front starts and outlives it.
+struct LeaseParts : RecordedCalls {
+  ScriptedLeaderMonitor monitor_;
+  FakeLeases leases_;
+  FakeLeaderChannel leader_;
+  LeaseServiceDeps deps_{};
+};
+
+// The front with keep-alives served natively, and the gRPC Lease service
+// over the same member and fakes (grpc_lease_), to compare with: what the
+// client sees with the front off.
+class H2FrontLeaseTest : protected LeaseParts, public H2FrontTest {
+ protected:
+  explicit H2FrontLeaseTest(const FrontSetup& extra = {})
+      : H2FrontTest(WithLease(this, extra)),
+        service_(deps_, monitor_.monitor()),
+        grpc_server_(&service_),
+        front_lease_(etcdserverpb::Lease::NewStub(channel_)),
+        grpc_lease_(etcdserverpb::Lease::NewStub(grpc_server_.channel())) {}
+  void TearDown() override {
+    front_lease_.reset();
+    H2FrontTest::TearDown();
+    leader_.JoinAll();
+  }
+
+  static FrontSetup WithLease(H2FrontLeaseTest* self, FrontSetup setup) {
+    auto extra = std::move(setup.configure);
+    setup.configure = [self, extra](H2FrontOptions& options) {
+      self->deps_ =
+          LeaseServiceDeps{&self->member_, &self->member_, &self->leader_, &self->leases_, nullptr};
+      options.lease = &self->deps_;
+      options.leader_monitor = self->monitor_.monitor();
+      options.record_native_start = [self](std::string_view path) {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->started_.emplace_back(path);
+      };
+      options.record_native_call = [self](std::string_view path, grpc::StatusCode code,
+                                          std::chrono::steady_clock::duration) {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->ended_.emplace_back(path, code);
+      };
+      if (extra) extra(options);
+    };
+    return setup;
+  }
+
+  // Calls begun and ended so far.
+  std::pair<size_t, size_t> counts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::make_pair(started_.size(), ended_.size());
+  }
+
+  static std::string KeepAliveReply(int64_t id, int64_t ttl) {
+    LeaseKeepAliveResponse resp;
+    resp.set_id(id);
+    resp.set_ttl(ttl);
+    return resp.SerializeAsString();
+  }
+
+  // What a client sees on one stream: it sends `ids` one at a time (each
+  // answered before the next), half-closes, and reads to the end.
+  struct KeepAlives {
+    std::vector<std::string> responses;  // serialized, in order
+    grpc::Status status;
+  };
+  static KeepAlives Run(etcdserverpb::Lease::Stub* stub, const std::vector<int64_t>& ids,
+                        bool require_leader = false) {
+    auto ctx = Context(require_leader);
+    auto stream = stub->LeaseKeepAlive(ctx.get());
+    KeepAlives got;
+    for (int64_t id : ids) {
+      LeaseKeepAliveRequest req;
+      req.set_id(id);
+      LeaseKeepAliveResponse resp;
+      if (!stream->Write(req) || !stream->Read(&resp)) break;
+      got.responses.push_back(resp.SerializeAsString());
+    }
+    stream->WritesDone();
+    LeaseKeepAliveResponse extra;
+    while (stream->Read(&extra)) got.responses.push_back(extra.SerializeAsString());
+    got.status = stream->Finish();
+    return got;
+  }
+  // The same stream through the front and through the gRPC service: both
+  // see the same answers and the same status.
+  // Not under TSan: a typed gRPC service's handlers are published to
+  // gRPC's threads through its uninstrumented registration, which TSan
+  // reports as races inside gRPC (why api_service_test is not in the TSan
+  // stage either). There each test's own expectations on the front's
+  // answers (the values the gRPC service's tests expect) still run.
+  void ExpectAlike(const std::vector<int64_t>& ids, bool require_leader = false) {
+#if defined(ETCDPP_TSAN_HANDOFF)
+    (void)ids;
+    (void)require_leader;
+    return;
+#endif
+    KeepAlives front = Run(front_lease_.get(), ids, require_leader);
+    KeepAlives grpc = Run(grpc_lease_.get(), ids, require_leader);
+    EXPECT_EQ(front.responses, grpc.responses);
+    EXPECT_EQ(front.status.error_code(), grpc.status.error_code());
+    EXPECT_EQ(front.status.error_message(), grpc.status.error_message());
+  }
+
+  LeaseService service_;
+  testing::InProcessServer grpc_server_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> front_lease_;
+  std::unique_ptr<etcdserverpb::Lease::Stub> grpc_lease_;
+};
+
+TEST_F(H2FrontLeaseTest, KeepAliveAnswersIdTtlAndTheMembersHeader) {
+  leases_.Set(5, 30);
+  // A write first, so the header's revision is not the initial one.
+  etcdserverpb::PutResponse put;
+  ASSERT_TRUE(Put("k", "v", &put, Context().get()).ok());
+  KeepAlives got = Run(front_lease_.get(), {5});
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  ASSERT_EQ(got.responses.size(), 1u);
+  LeaseKeepAliveResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(got.responses[0]));
+  EXPECT_EQ(resp.id(), 5);
+  EXPECT_EQ(resp.ttl(), 30);
+  EXPECT_EQ(resp.header().cluster_id(), 0xccu);
+  EXPECT_EQ(resp.header().member_id(), 0xaau);
+  EXPECT_EQ(resp.header().revision(), 2);
+  EXPECT_EQ(resp.header().raft_term(), member_.term());
+  EXPECT_EQ(leases_.renewals(), 1);
+  ExpectAlike({5});
+}
+
+TEST_F(H2FrontLeaseTest, AnUnknownLeaseAnswersTtlZero) {
+  KeepAlives got = Run(front_lease_.get(), {9});
+  ASSERT_TRUE(got.status.ok());
+  ASSERT_EQ(got.responses.size(), 1u);
+  LeaseKeepAliveResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(got.responses[0]));
+  EXPECT_EQ(resp.id(), 9);
+  EXPECT_EQ(resp.ttl(), 0);
+  ExpectAlike({9});
+}
+
+TEST_F(H2FrontLeaseTest, RequestsOnOneStreamAreAnsweredInOrder) {
+  leases_.Set(5, 30);
+  leases_.Set(6, 60);
+  ExpectAlike({5, 6, 7, 5, 6});
+  // Sent all at once (the client reads no answer before it has sent every
+  // request and half-closed): still one answer per request, in request
+  // order, then OK.
+  constexpr int kRequests = 5000;
+  auto ctx = Context();
+  auto stream = front_lease_->LeaseKeepAlive(ctx.get());
+  for (int i = 0; i < kRequests; ++i) {
+    LeaseKeepAliveRequest req;
+    req.set_id(5 + i % 3);
+    ASSERT_TRUE(stream->Write(req));
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  int answered = 0;
+  int out_of_order = 0;
+  LeaseKeepAliveResponse resp;
+  while (stream->Read(&resp)) {
+    const int64_t ttl = answered % 3 == 0 ? 30 : answered % 3 == 1 ? 60 : 0;
+    if (resp.id() != 5 + answered % 3 || resp.ttl() != ttl) ++out_of_order;
+    ++answered;
+  }
+  EXPECT_EQ(answered, kRequests);
+  EXPECT_EQ(out_of_order, 0);
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// A raw client that sends 30000 requests (about 200 KB) in one go, with
+// END_STREAM, and reads nothing while it sends: the replies (about 750 KB)
+// pile up beyond the front's bound, so the keep-alive stops taking
+// requests, its request backlog grows beyond its bound and the stream's
+// window is held back; once the client reads, everything resumes. Every
+// request is answered, in order, then OK.
+TEST_F(H2FrontLeaseTest, ABurstOfRequestsIsAnsweredInOrderWithinTheBounds) {
+  leases_.Set(5, 30);
+  constexpr int kRequests = 30000;
+  std::string body;
+  for (int i = 0; i < kRequests; ++i) {
+    LeaseKeepAliveRequest req;
+    req.set_id(5 + i % 2);
+    h2front::AppendFramedMessage(req.SerializeAsString(), &body);
+  }
+  RawAnswer answer = RawToFront({{":method", "POST"},
+                                 {":scheme", "http"},
+                                 {":path", "/etcdserverpb.Lease/LeaseKeepAlive"},
+                                 {":authority", "h2front-test"},
+                                 {"content-type", "application/grpc"},
+                                 {"te", "trailers"}},
+                                body);
+  ASSERT_TRUE(answer.closed);
+  EXPECT_EQ(answer.GrpcStatus(), "0");
+  std::string_view rest = answer.body;
+  int answered = 0;
+  int out_of_order = 0;
+  for (;;) {
+    auto cut = h2front::CutMessage(rest, 1 << 20);
+    if (cut.result != h2front::MessageCut::Result::kMessage) break;
+    LeaseKeepAliveResponse resp;
+    if (!resp.ParseFromArray(cut.payload.data(), static_cast<int>(cut.payload.size())) ||
+        resp.id() != 5 + answered % 2 || resp.ttl() != (answered % 2 == 0 ? 30 : 0)) {
+      ++out_of_order;
+    }
+    ++answered;
+    rest.remove_prefix(cut.consumed);
+  }
+  EXPECT_TRUE(rest.empty());
+  EXPECT_EQ(answered, kRequests);
+  EXPECT_EQ(out_of_order, 0);
+}
+
+TEST_F(H2FrontLeaseTest, HalfCloseEndsTheStreamWithOk) {
+  // No request at all, then one: OK either way after the answers.
+  ExpectAlike({});
+  KeepAlives none = Run(front_lease_.get(), {});
+  EXPECT_TRUE(none.status.ok());
+  EXPECT_TRUE(none.responses.empty());
+}
+
+TEST_F(H2FrontLeaseTest, AFollowerAsksTheLeaderAndEndsWithItsTrouble) {
+  leases_.SetPrimary(false);
+  leader_.SetReply(KeepAliveReply(5, 12));
+  KeepAlives got = Run(front_lease_.get(), {5});
+  ASSERT_TRUE(got.status.ok());
+  ASSERT_EQ(got.responses.size(), 1u);
+  LeaseKeepAliveResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(got.responses[0]));
+  EXPECT_EQ(resp.ttl(), 12);
+  auto calls = leader_.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].method, lease::kPeerRenewMethod);
+  ExpectAlike({5, 5});
+  for (const Status& trouble : {Status(Code::kNoLeader), Status(Code::kNotLeader)}) {
+    leader_.SetReply(trouble);
+    KeepAlives failed = Run(front_lease_.get(), {5});
+    EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_TRUE(failed.responses.empty());
+    ExpectAlike({5});
+  }
+  leader_.SetReply(KeepAliveReply(5, 12));
+}
+
+TEST_F(H2FrontLeaseTest, ALearnerRefusesTheStream) {
+  member_.learner = true;
+  KeepAlives got = Run(front_lease_.get(), {5});
+  EXPECT_EQ(got.status.error_message(), "etcdserver: rpc not supported for learner");
+  EXPECT_EQ(leases_.renewals(), 0);
+  ExpectAlike({5});
+  member_.learner = false;
+}
+
+TEST_F(H2FrontLeaseTest, AStreamThatAskedForALeaderEndsWithoutOne) {
+  leases_.Set(5, 30);
+  // Refused at once while the member knows no leader.
+  member_.leader = 0;
+  KeepAlives refused = Run(front_lease_.get(), {5}, /*require_leader=*/true);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(refused.status.error_message(), "etcdserver: no leader");
+  EXPECT_EQ(leases_.renewals(), 0);
+  ExpectAlike({5}, /*require_leader=*/true);
+  member_.leader = 1;
+
+  // Ended by the monitor once the member has lost its leader for good.
+  auto ctx = Context(/*require_leader=*/true);
+  auto stream = front_lease_->LeaseKeepAlive(ctx.get());
+  LeaseKeepAliveRequest req;
+  req.set_id(5);
+  LeaseKeepAliveResponse resp;
+  ASSERT_TRUE(stream->Write(req) && stream->Read(&resp));
+  EXPECT_EQ(resp.ttl(), 30);
+  ASSERT_TRUE(monitor_.LoseLeaderForGood());
+  EXPECT_FALSE(stream->Read(&resp));
+  grpc::Status st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(st.error_message(), "etcdserver: no leader");
+}
+
+TEST_F(H2FrontLeaseTest, KeepAlivesCountAsCallsBegunAndEnded) {
+  leases_.Set(5, 30);
+  ASSERT_TRUE(Run(front_lease_.get(), {5, 5}).status.ok());
+  member_.learner = true;
+  EXPECT_FALSE(Run(front_lease_.get(), {5}).status.ok());
+  member_.learner = false;
+  // A stream the client cancels: ended as CANCELLED when it closes.
+  {
+    grpc::ClientContext ctx;
+    auto stream = front_lease_->LeaseKeepAlive(&ctx);
+    LeaseKeepAliveRequest req;
+    req.set_id(5);
+    LeaseKeepAliveResponse resp;
+    ASSERT_TRUE(stream->Write(req) && stream->Read(&resp));
+    ctx.TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  for (int i = 0; i < 500 && counts().second < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string path = "/etcdserverpb.Lease/LeaseKeepAlive";
+  EXPECT_EQ(started_, std::vector<std::string>(3, path));
+  ASSERT_EQ(ended_.size(), 3u);
+  EXPECT_EQ(ended_[0], std::make_pair(path, grpc::StatusCode::OK));
+  EXPECT_EQ(ended_[1], std::make_pair(path, grpc::StatusCode::UNAVAILABLE));
+  EXPECT_EQ(ended_[2], std::make_pair(path, grpc::StatusCode::CANCELLED));
+}
+
+// Stop with a grace period: a keep-alive stream still open (the client
+// never ends it) is cut off at the deadline, as a relayed stream is.
+TEST_F(H2FrontLeaseTest, AKeepAliveOpenAtTheDeadlineIsEnded) {
+  leases_.Set(5, 30);
+  grpc::ClientContext ctx;
+  auto stream = front_lease_->LeaseKeepAlive(&ctx);
+  LeaseKeepAliveRequest req;
+  req.set_id(5);
+  LeaseKeepAliveResponse resp;
+  ASSERT_TRUE(stream->Write(req) && stream->Read(&resp));
+  const auto stop_began = std::chrono::steady_clock::now();
+  front_->Stop(std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - stop_began;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_FALSE(stream->Finish().ok());
 }
 
 }  // namespace
