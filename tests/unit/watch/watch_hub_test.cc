@@ -796,7 +796,9 @@ void WatchHubTest::RunRandomHistory(bool hold) {
       sinks[rng() % sinks.size()]->Drain(hub_.get());
       // Let the hub dispatch what is held, so that watchers come while live
       // dispatch is past the store's last commit.
-      if (hold && rng() % 2 == 0) ASSERT_TRUE(scheduler_.WaitForQuietRound(hub_.get()));
+      if (hold && rng() % 2 == 0) {
+        ASSERT_TRUE(scheduler_.WaitForQuietRound(hub_.get()));
+      }
     }
   }
   commit_held();
