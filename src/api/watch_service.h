@@ -1,13 +1,14 @@
 // The etcdserverpb.Watch gRPC service: one bidi stream carries many watchers
 // (etcd 3.4's v3rpc watchServer). Watchers live in the member's
-// watch::WatchHub; this layer turns requests into hub calls and queues the
-// hub's responses on the stream. docs/watch.md.
+// watch::WatchHub; each stream is an api::WatchStream (watch_stream.h), which
+// this service only connects to a gRPC reactor. docs/watch.md.
 #pragma once
 
 #include <memory>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 
+#include "api/watch_stream.h"
 #include "server/interfaces.h"
 
 namespace etcdpp::watch {
@@ -44,13 +45,11 @@ class WatchService final
 
  private:
   const server::ClusterView* const cluster_;
-  watch::WatchHub* const hub_;
   LeaderMonitor* const monitor_;
-  const auth::AuthStore* const auth_;
-  server::ReadBarrier* const barrier_;
   // Starts the writes of streams with responses queued behind a completed
-  // one (a thread of its own; watch_service.cc says why).
+  // one (a thread of its own; api/watch_write_pump.h says why).
   std::unique_ptr<WritePump> pump_;
+  WatchStreamDeps deps_;  // Set once in the constructor.
 };
 
 }  // namespace etcdpp::api

@@ -1,0 +1,200 @@
+// One etcdserverpb.Watch stream: the watchers a client created on it, and
+// the bounded queue of responses the member's watch::WatchHub sends them
+// (docs/watch.md). Transport-neutral: requests come in parsed, and responses
+// leave through a Writer, one message at a time, so the gRPC service
+// (watch_service.cc) and the HTTP/2 front adapt the same stream.
+//
+// Threads: requests arrive on the transport's reading side, one at a time;
+// the hub calls the watch::WatchSink methods from its dispatcher thread
+// with its lock held; write completions come from the transport's threads;
+// the WritePump and the LeaderMonitor call in from theirs. Lock order:
+// ids_mu_, then the hub's lock, then mu_; the pump's lock comes before mu_.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "api/auth_check.h"
+#include "api/leader_monitor.h"
+#include "etcdserverpb/rpc.pb.h"
+#include "server/interfaces.h"
+#include "watch/watch_hub.h"
+
+namespace etcdpp::auth {
+class AuthStore;
+}
+
+namespace etcdpp::api {
+
+class WritePump;
+
+// What every stream of a member shares. Not owned; all outlive the streams.
+struct WatchStreamDeps {
+  const server::ClusterView* cluster = nullptr;
+  watch::WatchHub* hub = nullptr;
+  // May be null: no permission checks. Decides which ranges a stream may
+  // watch.
+  const auth::AuthStore* auth = nullptr;
+  // May be null. A create waits for the writes the member answered before
+  // their backend commit (api/answered_writes.h).
+  server::ReadBarrier* barrier = nullptr;
+  WritePump* pump = nullptr;
+};
+
+class WatchStream final : public watch::WatchSink {
+ public:
+  // The transport's side of a stream. At most one write is outstanding: the
+  // stream stages a message, starts its write, and stages the next only
+  // after the transport has called WriteDone.
+  class Writer {
+   public:
+    virtual ~Writer() = default;
+    // Room for the next message (one serialized WatchResponse, exactly
+    // `size` bytes, never 0), which the stream fills before Write. Called
+    // with the stream's lock held: it must not call back into the stream.
+    virtual char* Stage(size_t size) = 0;
+    // Starts writing the staged message; WriteDone follows once the
+    // transport has taken it. `more`: responses are queued behind it, so the
+    // transport may hold it back to send them together.
+    virtual void Write(bool more) = 0;
+    // Ends the call with `status`, once, after the last write completed.
+    virtual void EndCall(const grpc::Status& status) = 0;
+  };
+
+  // With `monitor` (the client asked for a leader), the stream ends with
+  // "etcdserver: no leader" when its member loses the leader for long.
+  // With deps.auth, each create is checked for read access to its range, as
+  // the stream's token (or certificate) says at that moment (`credentials`:
+  // those the stream was opened with). `writer` outlives the stream.
+  WatchStream(const WatchStreamDeps& deps, LeaderMonitor* monitor, CallCredentials credentials,
+              Writer* writer);
+  // Detach() first.
+  ~WatchStream() override;
+  WatchStream(const WatchStream&) = delete;
+  WatchStream& operator=(const WatchStream&) = delete;
+
+  // Registers with the monitor. Call once the writer can end the call.
+  void Start();
+  // Leaves the hub, the monitor and the pump: after it returns none of them
+  // calls the stream, which may then be destroyed. The transport calls it
+  // once the call is over (its last write completed or was dropped).
+  void Detach();
+
+  // A client request (create, cancel, progress).
+  void Handle(const etcdserverpb::WatchRequest& request);
+  // The transport's write completed; `ok` false when it failed (the stream
+  // writes nothing more).
+  void WriteDone(bool ok);
+  // Ends the call with `status` once, after the write in flight, dropping
+  // the responses still queued.
+  void End(grpc::Status status);
+  // Starts the next write unless one is in flight (one at a time).
+  void Pump();
+
+  // ---- watch::WatchSink (called with the hub's lock held) ----
+  bool TrySend(etcdserverpb::WatchResponse& response, bool force) override;
+  bool TrySendEvents(int64_t watch_id, int64_t header_revision,
+                     std::span<const watch::EncodedEvent> events) override;
+  bool HasRoom() const override;
+  void OnHubStopped() override;
+
+ private:
+  // A response queued for writing, with the size the client will receive:
+  // a whole message (control responses, fragments), or an events response
+  // kept as its parts until its write starts, so that a queued fan-out
+  // response costs about a hundred bytes and no message of its own.
+  struct Outgoing {
+    std::string bytes;  // A message; empty for an events response.
+    // An events response: the revision's header shared by the stream, the
+    // watch id, the first event and any others. The header and the events
+    // are kept alive by the stream's pins (pins_), not by the response: a
+    // fan-out's thousand responses then take no reference count of their
+    // own.
+    bool events = false;
+    const std::string* header = nullptr;
+    int64_t watch_id = 0;
+    const std::string* first_event = nullptr;
+    std::vector<const std::string*> more_events;
+    size_t size = 0;
+    // Position in the stream's queue (next_seq_): tells whether a response
+    // a watcher last queued is still waiting and may take more.
+    uint64_t seq = 0;
+  };
+
+  void Create(const etcdserverpb::WatchCreateRequest& create);
+  Status CheckPermitted(const etcdserverpb::WatchCreateRequest& create) const;
+  void Cancel(int64_t id);
+  // Queues a control response (never refused).
+  void Send(etcdserverpb::WatchResponse&& response);
+  bool RoomLocked() const;
+  void EnqueueLocked(etcdserverpb::WatchResponse&& response);
+  void EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision,
+                            std::span<const watch::EncodedEvent> events);
+  Outgoing* OpenEventsLocked(int64_t watch_id);
+  void PinLocked(const watch::EncodedEvent& event, uint64_t seq);
+  void UnpinLocked();
+  void PushLocked(std::string&& bytes);
+
+  const server::ClusterView* const cluster_;
+  watch::WatchHub* const hub_;
+  WritePump* const pump_;
+  LeaderMonitor* const monitor_;
+  const auth::AuthStore* const auth_;
+  server::ReadBarrier* const barrier_;
+  const CallCredentials credentials_;
+  Writer* const writer_;
+  LeaderMonitor::Token monitor_token_ = 0;
+  bool detached_ = false;
+
+  // Watch ids of this stream -> hub watcher ids. Lock order: ids_mu_, then
+  // the hub's lock, then mu_.
+  std::mutex ids_mu_;
+  std::map<int64_t, watch::WatchHub::WatcherId> ids_;  // guarded by ids_mu_
+  int64_t next_id_ = 0;                                // guarded by ids_mu_
+
+  mutable std::mutex mu_;
+  std::deque<Outgoing> out_;  // guarded by mu_
+  // The encoded header field of the last events response (guarded by mu_):
+  // the watchers of a revision share it.
+  etcdserverpb::ResponseHeader header_;
+  std::shared_ptr<const std::string> header_bytes_;
+  // The headers and events the queued responses refer to, each with the
+  // last queue position referring to it (guarded by mu_); see PinLocked.
+  struct Pin {
+    watch::EncodedEvent event;
+    uint64_t last_seq = 0;
+  };
+  std::deque<Pin> pins_;
+  size_t queued_bytes_ = 0;     // guarded by mu_: out_ plus the write in flight
+  std::set<int64_t> fragment_;  // guarded by mu_: ids that asked for fragments
+  // Coalescing (see OpenEventsLocked), guarded by mu_: the queue position
+  // the next response gets, the first position still open to coalescing,
+  // and each watch id's last queued events response with its position.
+  uint64_t next_seq_ = 0;
+  uint64_t merge_floor_ = 0;
+  std::unordered_map<int64_t, std::pair<uint64_t, Outgoing*>> open_events_;
+  // Writes started by completions since the pump last took over or the
+  // queue last ran empty (only the completion of the write in flight
+  // touches it).
+  int inline_writes_ = 0;
+  bool writing_ = false;           // guarded by mu_
+  size_t writing_bytes_ = 0;       // guarded by mu_
+  mutable bool was_full_ = false;  // guarded by mu_: the hub found no room since last wake
+  bool broken_ = false;            // guarded by mu_: a write failed
+  bool finishing_ = false;         // guarded by mu_
+  std::optional<grpc::Status> pending_finish_;  // guarded by mu_
+};
+
+}  // namespace etcdpp::api
