@@ -53,6 +53,22 @@ MessageCut CutMessage(std::string_view body, uint32_t max_length) {
   return cut;
 }
 
+std::optional<grpc::Status> RefusalOf(const MessageCut& cut, uint32_t max_length) {
+  switch (cut.result) {
+    case MessageCut::Result::kTooLarge:
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "Received message larger than max (" + std::to_string(cut.length) +
+                              " vs. " + std::to_string(max_length) + ")");
+    case MessageCut::Result::kCompressed:
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                          "compressed messages are not accepted (--experimental-h2-front)");
+    case MessageCut::Result::kMessage:
+    case MessageCut::Result::kIncomplete:
+      break;
+  }
+  return std::nullopt;
+}
+
 std::string PercentEncode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -18,6 +18,8 @@
 // the serialized protobuf.
 #pragma once
 
+#include <grpcpp/support/status.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -45,6 +47,10 @@ struct MessageCut {
   uint32_t length = 0;
 };
 MessageCut CutMessage(std::string_view body, uint32_t max_length);
+// The status a call ends with when its message cannot be taken: gRPC's own
+// for one above `max_length` (clients match its text), the front's for a
+// compressed one. nullopt for a message or an incomplete one.
+std::optional<grpc::Status> RefusalOf(const MessageCut& cut, uint32_t max_length);
 
 // grpc-message's encoding: bytes outside printable ASCII, and '%', as %XX.
 std::string PercentEncode(std::string_view text);

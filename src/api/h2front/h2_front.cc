@@ -576,28 +576,19 @@ void Connection::OnRequestData(Stream& stream) {
   if (!stream.forwarder) {
     // A native call takes one message; a prefix announcing too much is
     // refused before the rest is buffered.
-    auto cut =
-        h2front::CutMessage(stream.inbound, loop_->context().options->max_receive_message_bytes);
-    if (cut.result == h2front::MessageCut::Result::kTooLarge) {
-      Fail(stream, grpc::StatusCode::RESOURCE_EXHAUSTED,
-           "Received message larger than max (" + std::to_string(cut.length) + " vs. " +
-               std::to_string(loop_->context().options->max_receive_message_bytes) + ")");
+    const uint32_t max = loop_->context().options->max_receive_message_bytes;
+    if (auto refusal = h2front::RefusalOf(h2front::CutMessage(stream.inbound, max), max)) {
+      Fail(stream, refusal->error_code(), refusal->error_message());
     }
     return;
   }
+  const uint32_t max = loop_->context().options->max_receive_message_bytes;
   size_t used = 0;
   for (;;) {
-    auto cut = h2front::CutMessage(std::string_view(stream.inbound).substr(used),
-                                   loop_->context().options->max_receive_message_bytes);
+    auto cut = h2front::CutMessage(std::string_view(stream.inbound).substr(used), max);
     if (cut.result == h2front::MessageCut::Result::kIncomplete) break;
-    if (cut.result == h2front::MessageCut::Result::kTooLarge) {
-      return Fail(stream, grpc::StatusCode::RESOURCE_EXHAUSTED,
-                  "Received message larger than max (" + std::to_string(cut.length) + " vs. " +
-                      std::to_string(loop_->context().options->max_receive_message_bytes) + ")");
-    }
-    if (cut.result == h2front::MessageCut::Result::kCompressed) {
-      return Fail(stream, grpc::StatusCode::UNIMPLEMENTED,
-                  "compressed messages are not accepted (--experimental-h2-front)");
+    if (auto refusal = h2front::RefusalOf(cut, max)) {
+      return Fail(stream, refusal->error_code(), refusal->error_message());
     }
     stream.queued = stream.forwarder->Send(std::string(cut.payload));
     used += cut.consumed;
@@ -621,9 +612,8 @@ void Connection::OnRequestEnd(Stream& stream) {
 void Connection::StartNative(Stream& stream) {
   const uint32_t max = loop_->context().options->max_receive_message_bytes;
   auto cut = h2front::CutMessage(stream.inbound, max);
-  if (cut.result == h2front::MessageCut::Result::kCompressed) {
-    return Fail(stream, grpc::StatusCode::UNIMPLEMENTED,
-                "compressed messages are not accepted (--experimental-h2-front)");
+  if (auto refusal = h2front::RefusalOf(cut, max)) {
+    return Fail(stream, refusal->error_code(), refusal->error_message());
   }
   if (cut.result != h2front::MessageCut::Result::kMessage ||
       cut.consumed != stream.inbound.size()) {

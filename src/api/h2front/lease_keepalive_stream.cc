@@ -74,15 +74,8 @@ void KeepAliveStream::Pump() {
       }
       break;
     }
-    if (cut.result == MessageCut::Result::kTooLarge) {
-      Fail(grpc::StatusCode::RESOURCE_EXHAUSTED, "Received message larger than max (" +
-                                                     std::to_string(cut.length) + " vs. " +
-                                                     std::to_string(max_receive_) + ")");
-      break;
-    }
-    if (cut.result == MessageCut::Result::kCompressed) {
-      Fail(grpc::StatusCode::UNIMPLEMENTED,
-           "compressed messages are not accepted (--experimental-h2-front)");
+    if (auto refusal = RefusalOf(cut, max_receive_)) {
+      Fail(refusal->error_code(), refusal->error_message());
       break;
     }
     etcdserverpb::LeaseKeepAliveRequest request;

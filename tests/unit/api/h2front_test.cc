@@ -69,6 +69,21 @@ TEST(GrpcWireTest, MessagesAreFramedAndCutBack) {
             h2front::MessageCut::Result::kCompressed);
 }
 
+TEST(GrpcWireTest, CutsThatCannotBeTakenEndTheCallWithGrpcsStatus) {
+  std::string body;
+  h2front::AppendFramedMessage("abcdef", &body);
+  auto too_large = h2front::RefusalOf(h2front::CutMessage(body, 5), 5);
+  ASSERT_TRUE(too_large.has_value());
+  EXPECT_EQ(too_large->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Clients match gRPC's own text for this one.
+  EXPECT_EQ(too_large->error_message(), "Received message larger than max (6 vs. 5)");
+  auto compressed = h2front::RefusalOf(h2front::CutMessage(std::string("\1\0\0\0\0", 5), 100), 100);
+  ASSERT_TRUE(compressed.has_value());
+  EXPECT_EQ(compressed->error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_FALSE(h2front::RefusalOf(h2front::CutMessage(body, 100), 100).has_value());
+  EXPECT_FALSE(h2front::RefusalOf(h2front::CutMessage(body.substr(0, 3), 100), 100).has_value());
+}
+
 TEST(GrpcWireTest, GrpcMessageIsPercentEncoded) {
   const std::string text = "etcdserver: 100% \xc3\xbc\n";
   const std::string encoded = h2front::PercentEncode(text);
