@@ -64,8 +64,10 @@ Result<std::unique_ptr<ClientServer>> ClientServer::Start(server::EtcdServer* se
       LeaseServiceDeps{server, server, server, server->lessor(), auth}, cs->leader_monitor_.get());
   cs->lease_ = lease.get();
   cs->services_.push_back(std::move(lease));
-  cs->services_.push_back(std::make_unique<WatchService>(server, server->watch_hub(),
-                                                         cs->leader_monitor_.get(), auth, server));
+  auto watch = std::make_unique<WatchService>(server, server->watch_hub(),
+                                              cs->leader_monitor_.get(), auth, server);
+  cs->watch_ = watch.get();
+  cs->services_.push_back(std::move(watch));
   cs->services_.push_back(std::make_unique<AuthService>(AuthServiceDeps{
       server, server, server, auth, cs->password_pool_.get(), server->options().bcrypt_cost}));
   // Lock and Election are clients of the services above, over the in-process
@@ -112,6 +114,8 @@ ClientServer::~ClientServer() { Shutdown(0); }
 const KvHandler& ClientServer::kv_handler() const { return kv_->handler(); }
 
 const LeaseServiceDeps* ClientServer::lease_deps() const { return lease_->deps(); }
+
+const WatchStreamDeps* ClientServer::watch_deps() const { return watch_->deps(); }
 
 void ClientServer::Shutdown(int grace_ms) {
   if (!grpc_server_) return;

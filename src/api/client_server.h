@@ -31,6 +31,8 @@ class LeaderMonitor;
 class LeaseService;
 struct LeaseServiceDeps;
 class ReadExecutor;
+class WatchService;
+struct WatchStreamDeps;
 
 class ClientServer {
  public:
@@ -56,6 +58,9 @@ class ClientServer {
   // LeaseKeepAlive with them too). Both live as long as this server.
   const LeaseServiceDeps* lease_deps() const;
   LeaderMonitor* leader_monitor() const { return leader_monitor_.get(); }
+  // What the Watch service's streams share (the HTTP/2 front serves Watch
+  // with it too); lives as long as this server.
+  const WatchStreamDeps* watch_deps() const;
   // The largest message the gRPC server accepts: --max-request-bytes plus framing.
   uint32_t max_receive_message_bytes() const { return max_receive_message_bytes_; }
 
@@ -72,6 +77,7 @@ class ClientServer {
   std::vector<std::unique_ptr<grpc::Service>> services_;
   KvService* kv_ = nullptr;        // one of services_
   LeaseService* lease_ = nullptr;  // one of services_
+  WatchService* watch_ = nullptr;  // one of services_
   uint32_t max_receive_message_bytes_ = 0;
   std::unique_ptr<grpc::Server> grpc_server_;
 };

@@ -43,6 +43,10 @@ class WatchService final
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* context) override;
 
+  // What its streams share (the HTTP/2 front's streams too); lives as long
+  // as the service.
+  const WatchStreamDeps* deps() const { return &deps_; }
+
  private:
   const server::ClusterView* const cluster_;
   LeaderMonitor* const monitor_;

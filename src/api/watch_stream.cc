@@ -40,15 +40,6 @@ constexpr size_t kMaxQueuedBytes = 16 << 20;
 // (4 MiB in gRPC); a single revision larger than it travels alone, as before.
 constexpr size_t kMaxCoalescedBytes = 64 << 10;
 
-// A write completion with more responses queued starts at most this many
-// next writes itself before handing the stream to the WritePump
-// (api/watch_write_pump.h): enough to spare the pump a wake-up per write,
-// few enough that gRPC's callback threads still get back to polling the
-// sockets during a fan-out. Measured on the fan-out load (BENCHMARKS.md,
-// "Watch fan-out: writes off the completion chain"): 0 cost several times
-// the context switches, 64 brought back the puts stuck behind the fan-out.
-constexpr int kInlineWritesPerHandOff = 4;
-
 // WatchResponse fields written directly (etcd's rpc.proto).
 constexpr char kHeaderFieldTag = (1 << 3) | 2;   // header, length-delimited
 constexpr char kWatchIdFieldTag = (2 << 3) | 0;  // watch_id, varint
@@ -126,7 +117,8 @@ void Assemble(const std::string* header, int64_t watch_id, const std::string* fi
 }  // namespace
 
 WatchStream::WatchStream(const WatchStreamDeps& deps, LeaderMonitor* monitor,
-                         CallCredentials credentials, Writer* writer)
+                         CallCredentials credentials, Writer* writer,
+                         int inline_writes_per_hand_off)
     : cluster_(deps.cluster),
       hub_(deps.hub),
       pump_(deps.pump),
@@ -134,7 +126,8 @@ WatchStream::WatchStream(const WatchStreamDeps& deps, LeaderMonitor* monitor,
       auth_(deps.auth),
       barrier_(deps.barrier),
       credentials_(std::move(credentials)),
-      writer_(writer) {}
+      writer_(writer),
+      inline_writes_per_hand_off_(inline_writes_per_hand_off) {}
 
 WatchStream::~WatchStream() { Detach(); }
 
@@ -183,7 +176,7 @@ void WatchStream::WriteDone(bool ok) {
   // the pump takes over, and the transport's thread goes back to polling. A
   // burst of a few responses (a revision for a few watchers) therefore
   // never waits for the pump's wake-up.
-  if (++inline_writes_ <= kInlineWritesPerHandOff) {
+  if (++inline_writes_ <= inline_writes_per_hand_off_) {
     Pump();
   } else {
     inline_writes_ = 0;
@@ -265,10 +258,15 @@ void WatchStream::Pump() {
   writer_->Write(more);
 }
 
-void WatchStream::Handle(const WatchRequest& request) {
+bool WatchStream::WaitsForAnsweredWrites(const WatchRequest& request) const {
+  return request.request_union_case() == WatchRequest::kCreateRequest && barrier_ != nullptr &&
+         !barrier_->AnsweredWritesVisible();
+}
+
+void WatchStream::Handle(const WatchRequest& request, AnsweredWrites answered) {
   switch (request.request_union_case()) {
     case WatchRequest::kCreateRequest:
-      Create(request.create_request());
+      Create(request.create_request(), answered);
       break;
     case WatchRequest::kCancelRequest:
       Cancel(request.cancel_request().watch_id());
@@ -281,7 +279,7 @@ void WatchStream::Handle(const WatchRequest& request) {
   }
 }
 
-void WatchStream::Create(const etcdserverpb::WatchCreateRequest& create) {
+void WatchStream::Create(const etcdserverpb::WatchCreateRequest& create, AnsweredWrites answered) {
   watch::WatchSpec spec;
   // etcd: an empty key means "\0" (the smallest key); range_end "\0" means
   // every key >= key, which is also our KeyRange's spelling.
@@ -295,7 +293,7 @@ void WatchStream::Create(const etcdserverpb::WatchCreateRequest& create) {
   }
   // The start revision and the hub's compaction check must see every
   // write already answered, committed or not yet.
-  WaitForAnsweredWrites(barrier_);
+  if (answered == AnsweredWrites::kWait) WaitForAnsweredWrites(barrier_);
   const int64_t rev = cluster_->revision();
   spec.start_revision = create.start_revision() == 0 ? rev + 1 : create.start_revision();
 

@@ -73,13 +73,24 @@ class WatchStream final : public watch::WatchSink {
     virtual void EndCall(const grpc::Status& status) = 0;
   };
 
+  // A write completion with more responses queued starts at most this many
+  // next writes itself before handing the stream to the WritePump: enough
+  // to spare the pump a wake-up per write, few enough that gRPC's callback
+  // threads still get back to polling the sockets during a fan-out.
+  // Measured on the fan-out load (BENCHMARKS.md, "Watch fan-out: writes off
+  // the completion chain"): 0 cost several times the context switches, 64
+  // brought back the puts stuck behind the fan-out. A transport whose
+  // completions come from the thread that sends anyway (the HTTP/2 front's
+  // loop) has nothing to gain from the hand-off and passes no limit.
+  static constexpr int kGrpcInlineWrites = 4;
+
   // With `monitor` (the client asked for a leader), the stream ends with
   // "etcdserver: no leader" when its member loses the leader for long.
   // With deps.auth, each create is checked for read access to its range, as
   // the stream's token (or certificate) says at that moment (`credentials`:
   // those the stream was opened with). `writer` outlives the stream.
   WatchStream(const WatchStreamDeps& deps, LeaderMonitor* monitor, CallCredentials credentials,
-              Writer* writer);
+              Writer* writer, int inline_writes_per_hand_off = kGrpcInlineWrites);
   // Detach() first.
   ~WatchStream() override;
   WatchStream(const WatchStream&) = delete;
@@ -92,8 +103,18 @@ class WatchStream final : public watch::WatchSink {
   // once the call is over (its last write completed or was dropped).
   void Detach();
 
+  // A create's start revision and compaction check must count every write
+  // the member answered before the request (api/answered_writes.h).
+  // kWait: Handle blocks its thread until they are visible. kVisible: the
+  // caller has waited (ReadBarrier::WaitAnsweredWrites) since the request
+  // arrived, so a transport whose thread must not block waits without one.
+  enum class AnsweredWrites { kWait, kVisible };
   // A client request (create, cancel, progress).
-  void Handle(const etcdserverpb::WatchRequest& request);
+  void Handle(const etcdserverpb::WatchRequest& request,
+              AnsweredWrites answered = AnsweredWrites::kWait);
+  // Whether Handle(request) with kWait would block for the answered writes
+  // now (a create while some are not yet visible).
+  bool WaitsForAnsweredWrites(const etcdserverpb::WatchRequest& request) const;
   // The transport's write completed; `ok` false when it failed (the stream
   // writes nothing more).
   void WriteDone(bool ok);
@@ -133,7 +154,7 @@ class WatchStream final : public watch::WatchSink {
     uint64_t seq = 0;
   };
 
-  void Create(const etcdserverpb::WatchCreateRequest& create);
+  void Create(const etcdserverpb::WatchCreateRequest& create, AnsweredWrites answered);
   Status CheckPermitted(const etcdserverpb::WatchCreateRequest& create) const;
   void Cancel(int64_t id);
   // Queues a control response (never refused).
@@ -155,6 +176,7 @@ class WatchStream final : public watch::WatchSink {
   server::ReadBarrier* const barrier_;
   const CallCredentials credentials_;
   Writer* const writer_;
+  const int inline_writes_per_hand_off_;
   LeaderMonitor::Token monitor_token_ = 0;
   bool detached_ = false;
 

@@ -17,7 +17,7 @@ class WatchStream;
 // completion queue then never runs empty; those threads poll the sockets
 // only when it does, so every other call of the member (the next put among
 // them) waited for the whole fan-out to be written. A completion therefore
-// starts only a few writes itself (WatchStream's kInlineWritesPerHandOff)
+// starts only a few writes itself (WatchStream::kGrpcInlineWrites)
 // and then hands its stream here: the callback threads return to polling,
 // and one wake-up of this thread starts the writes of every stream handed
 // over meanwhile. Owned by whoever serves the streams (the WatchService);

@@ -74,6 +74,7 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
     api::H2FrontOptions front;
     front.kv = &port->grpc_->kv_handler();
     front.lease = port->grpc_->lease_deps();
+    front.watch = port->grpc_->watch_deps();
     front.leader_monitor = port->grpc_->leader_monitor();
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);

@@ -29,6 +29,7 @@
 #include "api/h2front/forwarder.h"
 #include "api/h2front/grpc_wire.h"
 #include "api/h2front/lease_keepalive_stream.h"
+#include "api/h2front/watch_stream_adapter.h"
 #include "api/kv_handler.h"
 
 namespace etcdpp::api {
@@ -38,6 +39,7 @@ using h2front::Forwarder;
 using h2front::ForwardEvent;
 using h2front::KeepAliveStream;
 using h2front::Metadata;
+using h2front::WatchStreamAdapter;
 
 // A relayed stream stops reading from gRPC while this much of its reply
 // waits for the client's flow-control window.
@@ -54,6 +56,14 @@ constexpr int32_t kConnectionWindowBytes = 1 << 24;
 // it reads no further request. Each message is a few dozen bytes, so a
 // client that keeps up never comes near either.
 constexpr size_t kKeepAliveBufferedBytes = 64 << 10;
+// A native watch stream: above this many request bytes not yet taken (they
+// wait only while a create waits for answered writes), its stream window
+// is held back; above this many reply bytes not yet sent, its write in
+// flight does not complete, so its WatchStream's bounded queue fills and
+// the hub stops sending to it (api/watch_stream.h), as a gRPC stream's
+// queue fills behind a write the client does not take. A fan-out response
+// may be up to 64 KiB, so the bound leaves room for a few.
+constexpr size_t kWatchBufferedBytes = 256 << 10;
 constexpr uint64_t kMailboxEventId = 0;
 
 // The methods answered here rather than relayed to gRPC.
@@ -184,6 +194,8 @@ struct Stream {
   std::optional<KvMethod> native;
   // Lease/LeaseKeepAlive served here (it takes the request bytes itself).
   std::unique_ptr<KeepAliveStream> keepalive;
+  // Watch/Watch served here (it takes the request bytes itself).
+  std::unique_ptr<WatchStreamAdapter> watch;
   // A call served here (native or keepalive), counted as begun: its end
   // is counted too (Finish or RecordUnfinished).
   bool counted = false;
@@ -253,6 +265,8 @@ class Connection {
   void Expire(int32_t stream_id);
   // Runs `task` on the keep-alive of `stream_id` if that is still open.
   void RunKeepAlive(int32_t stream_id, const KeepAliveStream::Task& task);
+  // Runs `task` on the watch stream of `stream_id` if that is still open.
+  void RunWatch(int32_t stream_id, const WatchStreamAdapter::Task& task);
 
  private:
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* self);
@@ -278,6 +292,13 @@ class Connection {
   void AfterKeepAlive(Stream& stream);
   // Keep-alives whose replies drained (ReadReply): reading resumes.
   void ResumeKeepAlives();
+  // Watch/Watch: served here (h2front/watch_stream_adapter.h).
+  void OpenWatch(Stream& stream);
+  bool WriteWatch(int32_t stream_id, std::string&& framed);
+  // Returns a watch stream's withheld window once its backlog is under the bound.
+  void AfterWatch(Stream& stream);
+  // Watch streams whose replies drained (ReadReply): held writes complete.
+  void ResumeWatches();
   // A native call whose stream closes before its status: counted as ended
   // (CANCELLED), so that every call counted as begun is counted as ended.
   void RecordUnfinished(const Stream& stream);
@@ -295,6 +316,7 @@ class Connection {
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::string pending_out_;
   std::vector<int32_t> writable_keepalives_;  // from ReadReply, for ResumeKeepAlives
+  std::vector<int32_t> writable_watches_;     // from ReadReply, for ResumeWatches
 };
 
 // One event loop thread: its connections, its epoll set, its mailbox.
@@ -438,6 +460,8 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
   // finished too) reads nothing more: Consume returns the window at once.
   if (!stream->finished && stream->keepalive) {
     stream->keepalive->Received(std::string_view(reinterpret_cast<const char*>(data), len));
+  } else if (!stream->finished && stream->watch) {
+    stream->watch->Received(std::string_view(reinterpret_cast<const char*>(data), len));
   } else if (!stream->finished) {
     stream->inbound.append(reinterpret_cast<const char*>(data), len);
     conn->OnRequestData(*stream);
@@ -451,6 +475,17 @@ void Connection::Consume(Stream& stream, size_t len) {
     // Its requests wait in the keep-alive until their turn; the connection's
     // window goes back at once, the stream's while the backlog is small.
     if (stream.withheld == 0 && stream.keepalive->buffered() <= kKeepAliveBufferedBytes) {
+      nghttp2_session_consume(session_, stream.id, len);
+    } else {
+      nghttp2_session_consume_connection(session_, len);
+      stream.withheld += len;
+    }
+    return;
+  }
+  if (stream.watch && !stream.finished) {
+    // As a keep-alive's: requests wait in the stream only behind a create
+    // that waits for answered writes.
+    if (stream.withheld == 0 && stream.watch->buffered() <= kWatchBufferedBytes) {
       nghttp2_session_consume(session_, stream.id, len);
     } else {
       nghttp2_session_consume_connection(session_, len);
@@ -538,7 +573,9 @@ void Connection::OnRequestHeaders(Stream& stream) {
   stream.native = NativeMethod(stream.path);
   const bool keepalive =
       loop_->context().options->lease != nullptr && stream.path == h2front::kLeaseKeepAlivePath;
-  if (stream.native || keepalive) {
+  const bool watch =
+      loop_->context().options->watch != nullptr && stream.path == h2front::kWatchPath;
+  if (stream.native || keepalive || watch) {
     stream.started = std::chrono::steady_clock::now();
     // Counted as begun now, as gRPC's interceptor counts a call it is
     // created for; Finish or RecordUnfinished counts its end.
@@ -546,6 +583,7 @@ void Connection::OnRequestHeaders(Stream& stream) {
     const auto& record_start = loop_->context().options->record_native_start;
     if (record_start) record_start(stream.path);
     if (keepalive) return OpenKeepAlive(stream);
+    if (watch) return OpenWatch(stream);
     return;  // runs once its one message is in
   }
   const FrontContext& context = loop_->context();
@@ -601,6 +639,10 @@ void Connection::OnRequestEnd(Stream& stream) {
   if (stream.keepalive) {
     stream.keepalive->HalfClosed();
     return AfterKeepAlive(stream);
+  }
+  if (stream.watch) {
+    stream.watch->HalfClosed();
+    return AfterWatch(stream);
   }
   if (stream.forwarder) {
     stream.forwarder->HalfClose();
@@ -801,6 +843,100 @@ void Connection::ResumeKeepAlives() {
   }
 }
 
+void Connection::OpenWatch(Stream& stream) {
+  const FrontContext& context = loop_->context();
+  // As gRPC C++'s server: a status sent while the client still sends is
+  // followed by RST_STREAM NO_ERROR (OnFrameSend).
+  stream.reset_after_answer = true;
+  if (stream.timeout) {
+    // As gRPC's server: past its deadline the stream fails.
+    const auto due =
+        std::chrono::steady_clock::now() +
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*stream.timeout);
+    stream.deadline = loop_->deadlines().emplace(due, std::make_pair(id_, stream.id));
+  }
+  // As a keep-alive's: every callback that may reach this stream from
+  // another thread (the hub, the write pump, the leader monitor, a wait for
+  // answered writes) goes through `post`, which holds the front's
+  // InFlight, and finds the stream by id, so one that outlives it does
+  // nothing. Unlike a keep-alive's, `post` always queues: the WatchStream
+  // calls it from inside its own writes.
+  std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
+  const uint64_t conn_id = id_;
+  const int32_t stream_id = stream.id;
+  auto hold = std::make_shared<InFlightHold>(context.in_flight);
+  WatchStreamAdapter::Hooks hooks;
+  hooks.post = [mailbox, conn_id, stream_id, hold](WatchStreamAdapter::Task task) {
+    auto box = mailbox.lock();
+    if (box == nullptr) return;
+    box->Post([conn_id, stream_id, task = std::move(task)](Loop& loop) {
+      Connection* conn = loop.Find(conn_id);
+      if (conn == nullptr) return;
+      conn->RunWatch(stream_id, task);
+      loop.MarkDirty(conn_id);
+    });
+  };
+  hooks.write = [this, stream_id](std::string&& framed) {
+    return WriteWatch(stream_id, std::move(framed));
+  };
+  hooks.finish = [this, stream_id](const grpc::Status& status) {
+    if (Stream* s = Find(stream_id)) Finish(*s, status, {});
+  };
+  hooks.fail = [this, stream_id](const grpc::Status& status) {
+    if (Stream* s = Find(stream_id)) Fail(*s, status.error_code(), status.error_message());
+  };
+  const bool requires_leader =
+      FirstValue(stream.metadata, "hasleader") == std::optional<std::string>("true");
+  // The identity the relayed call would show WatchService: the token
+  // (plaintext connections have no certificate).
+  CallCredentials credentials;
+  credentials.token = FirstValue(stream.metadata, "token");
+  if (!credentials.token) credentials.token = FirstValue(stream.metadata, "authorization");
+  auto opened = WatchStreamAdapter::Open(
+      context.options->watch, context.options->leader_monitor, requires_leader,
+      std::move(credentials), context.options->max_receive_message_bytes, std::move(hooks));
+  if (!opened.ok()) {
+    const grpc::Status refusal = ToGrpcStatus(opened.status());
+    return Fail(stream, refusal.error_code(), refusal.error_message());
+  }
+  stream.watch = std::move(*opened);
+}
+
+bool Connection::WriteWatch(int32_t stream_id, std::string&& framed) {
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->finished) return true;
+  if (stream->outbound_sent == stream->outbound.size()) {
+    stream->outbound = std::move(framed);
+    stream->outbound_sent = 0;
+  } else {
+    stream->outbound += framed;
+  }
+  Wake(*stream);
+  return stream->outbound.size() - stream->outbound_sent < kWatchBufferedBytes;
+}
+
+void Connection::RunWatch(int32_t stream_id, const WatchStreamAdapter::Task& task) {
+  Stream* stream = Find(stream_id);
+  if (stream == nullptr || stream->finished || !stream->watch) return;
+  task(*stream->watch);
+  AfterWatch(*stream);
+}
+
+void Connection::AfterWatch(Stream& stream) {
+  if (stream.finished || !stream.watch || stream.withheld == 0) return;
+  if (stream.watch->buffered() > kWatchBufferedBytes) return;
+  nghttp2_session_consume_stream(session_, stream.id, stream.withheld);
+  stream.withheld = 0;
+}
+
+void Connection::ResumeWatches() {
+  std::vector<int32_t> ids;
+  ids.swap(writable_watches_);
+  for (int32_t id : ids) {
+    RunWatch(id, [](WatchStreamAdapter& watch) { watch.Writable(); });
+  }
+}
+
 void Connection::AnswerNative(int32_t stream_id, NativeCall& call, const Status& status) {
   Stream* stream = Find(stream_id);
   if (stream == nullptr || stream->answered_locally) return;
@@ -989,6 +1125,13 @@ ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8
       writable.push_back(stream_id);
     }
   }
+  if (stream->watch && stream->watch->paused() &&
+      stream->outbound.size() - stream->outbound_sent < kWatchBufferedBytes / 2) {
+    auto& writable = static_cast<Connection*>(self)->writable_watches_;
+    if (std::find(writable.begin(), writable.end(), stream_id) == writable.end()) {
+      writable.push_back(stream_id);
+    }
+  }
   if (!stream->outbound.empty()) return static_cast<ssize_t>(n);
   if (!stream->finished) {
     if (n > 0) return static_cast<ssize_t>(n);
@@ -1032,8 +1175,9 @@ bool Connection::Flush() {
     }
     // Keep-alives whose replies drained take their next requests; their
     // answers (when inline) go out in this same flush.
-    if (writable_keepalives_.empty()) break;
+    if (writable_keepalives_.empty() && writable_watches_.empty()) break;
     ResumeKeepAlives();
+    ResumeWatches();
   }
   size_t sent = 0;
   while (sent < pending_out_.size()) {

@@ -39,6 +39,7 @@ namespace etcdpp::api {
 class KvHandler;
 class LeaderMonitor;
 struct LeaseServiceDeps;
+struct WatchStreamDeps;
 
 struct H2FrontOptions {
   // Serves the KV methods; outlives the front.
@@ -51,6 +52,11 @@ struct H2FrontOptions {
   // asked for a leader once the member has lost it. Both outlive the front.
   const LeaseServiceDeps* lease = nullptr;
   LeaderMonitor* leader_monitor = nullptr;
+  // When set, Watch/Watch is served here too, by the same api::WatchStream
+  // as the gRPC Watch service (h2front/watch_stream_adapter.h); else it is
+  // relayed. `leader_monitor` ends its streams that asked for a leader as
+  // above. Outlives the front.
+  const WatchStreamDeps* watch = nullptr;
   // The largest message accepted (as the gRPC server's max receive size);
   // beyond it a call fails with RESOURCE_EXHAUSTED as from gRPC.
   uint32_t max_receive_message_bytes = 4 << 20;

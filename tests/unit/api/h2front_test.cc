@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <future>
@@ -31,11 +32,15 @@
 #include "api/leader_monitor.h"
 #include "api/lease_service.h"
 #include "api/read_executor.h"
+#include "api/watch_service.h"
+#include "api/watch_stream.h"
+#include "api/watch_write_pump.h"
 #include "base/tsan_handoff.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "unit/api/fake_leases.h"
 #include "unit/api/fake_member.h"
 #include "unit/api/monitored_leader.h"
+#include "watch/watch_hub.h"
 
 namespace etcdpp::api {
 namespace {
@@ -1398,6 +1403,270 @@ TEST_F(H2FrontLeaseTest, AKeepAliveOpenAtTheDeadlineIsEnded) {
   EXPECT_LT(took, std::chrono::seconds(5));
   EXPECT_FALSE(stream->Read(&resp));
   EXPECT_FALSE(stream->Finish().ok());
+}
+
+// ---- Watch/Watch, served by the front
+
+using etcdserverpb::WatchRequest;
+using etcdserverpb::WatchResponse;
+using WatchStub = grpc::ClientReaderWriter<WatchRequest, WatchResponse>;
+
+// The hub over the fixture's member and what the front's watch streams
+// share. The first base, so it outlives the front (a stream leaves the hub
+// when the front drops it).
+struct WatchParts : RecordedCalls {
+  ScriptedLeaderMonitor monitor_;
+  std::unique_ptr<watch::WatchHub> hub_;
+  WritePump pump_;
+  WatchStreamDeps deps_{};
+};
+
+// The front with Watch served natively, and the gRPC Watch service over the
+// same member and hub (grpc_watch_), to compare with: what the client sees
+// with the front off. The relay target does not know Watch, so a stream the
+// front relayed would fail with UNIMPLEMENTED.
+class H2FrontWatchTest : protected WatchParts, public H2FrontTest {
+ protected:
+  H2FrontWatchTest()
+      : H2FrontTest(WithWatch(this)),
+        service_(&member_, hub_.get(), monitor_.monitor()),
+        grpc_server_(&service_),
+        front_watch_(etcdserverpb::Watch::NewStub(channel_)),
+        grpc_watch_(etcdserverpb::Watch::NewStub(grpc_server_.channel())) {}
+  void TearDown() override {
+    front_watch_.reset();
+    H2FrontTest::TearDown();
+    hub_->Stop();
+  }
+
+  static FrontSetup WithWatch(H2FrontWatchTest* self) {
+    FrontSetup setup;
+    setup.configure = [self](H2FrontOptions& options) {
+      self->hub_ = std::make_unique<watch::WatchHub>(self->member_.store().get());
+      self->deps_.cluster = &self->member_;
+      self->deps_.hub = self->hub_.get();
+      self->deps_.pump = &self->pump_;
+      options.watch = &self->deps_;
+      options.leader_monitor = self->monitor_.monitor();
+      options.record_native_start = [self](std::string_view path) {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->started_.emplace_back(path);
+      };
+      options.record_native_call = [self](std::string_view path, grpc::StatusCode code,
+                                          std::chrono::steady_clock::duration) {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->ended_.emplace_back(path, code);
+      };
+    };
+    return setup;
+  }
+
+  // A write through the fake member, then the apply side's notice to the hub.
+  int64_t Write(const std::string& key, const std::string& value) {
+    internalpb::InternalRaftRequest request;
+    request.mutable_put()->set_key(key);
+    request.mutable_put()->set_value(value);
+    etcdserverpb::PutResponse resp;
+    Status outcome;
+    member_.Propose(std::move(request), &resp, [&](const Status& st) { outcome = st; });
+    EXPECT_TRUE(outcome.ok()) << outcome.ToString();
+    hub_->Notify(resp.header().revision());
+    return resp.header().revision();
+  }
+
+  static WatchRequest CreateOn(const std::string& key, int64_t watch_id = 0,
+                               int64_t start_revision = 0, const std::string& range_end = "") {
+    WatchRequest req;
+    auto* create = req.mutable_create_request();
+    create->set_key(key);
+    create->set_range_end(range_end);
+    create->set_watch_id(watch_id);
+    create->set_start_revision(start_revision);
+    return req;
+  }
+
+  // One stream through the front and one through the gRPC service, driven
+  // step by step alike.
+  struct Pair {
+    std::unique_ptr<grpc::ClientContext> front_ctx, grpc_ctx;
+    std::unique_ptr<WatchStub> front, grpc;
+  };
+  Pair Open(bool require_leader = false) {
+    Pair p;
+    p.front_ctx = Context(require_leader);
+    p.grpc_ctx = Context(require_leader);
+    p.front = front_watch_->Watch(p.front_ctx.get());
+    p.grpc = grpc_watch_->Watch(p.grpc_ctx.get());
+    return p;
+  }
+  static void Send(Pair& p, const WatchRequest& req) {
+    EXPECT_TRUE(p.front->Write(req));
+    EXPECT_TRUE(p.grpc->Write(req));
+  }
+  // The next response on both: the same bytes.
+  static WatchResponse NextAlike(Pair& p) {
+    WatchResponse front, grpc;
+    EXPECT_TRUE(p.front->Read(&front));
+    EXPECT_TRUE(p.grpc->Read(&grpc));
+    EXPECT_EQ(front.DebugString(), grpc.DebugString());
+    return front;
+  }
+
+  WatchService service_;
+  testing::InProcessServer grpc_server_;
+  std::unique_ptr<etcdserverpb::Watch::Stub> front_watch_;
+  std::unique_ptr<etcdserverpb::Watch::Stub> grpc_watch_;
+};
+
+TEST_F(H2FrontWatchTest, CreateCancelProgressAndEventsAnswerAsTheService) {
+  Write("a", "0");
+  Pair p = Open();
+  Send(p, CreateOn("a"));
+  WatchResponse created = NextAlike(p);
+  EXPECT_TRUE(created.created());
+  EXPECT_EQ(created.watch_id(), 0);
+  EXPECT_EQ(created.header().member_id(), 0xaau);
+  Send(p, CreateOn("b", 7));
+  EXPECT_EQ(NextAlike(p).watch_id(), 7);
+  // Refused creates: a duplicate id, an empty range.
+  Send(p, CreateOn("b", 7));
+  EXPECT_EQ(NextAlike(p).cancel_reason(), "mvcc: duplicate watch ID provided on the WatchStream");
+  Send(p, CreateOn("b", 0, 0, "a"));
+  EXPECT_EQ(NextAlike(p).cancel_reason(), "mvcc: watcher range is empty");
+
+  const int64_t rev = Write("a", "1");
+  WatchResponse events = NextAlike(p);
+  ASSERT_EQ(events.events_size(), 1);
+  EXPECT_EQ(events.events(0).kv().value(), "1");
+  EXPECT_EQ(events.header().revision(), rev);
+  Write("b", "2");
+  EXPECT_EQ(NextAlike(p).watch_id(), 7);
+
+  WatchRequest progress;
+  progress.mutable_progress_request();
+  Send(p, progress);
+  WatchResponse reported = NextAlike(p);
+  EXPECT_EQ(reported.watch_id(), -1);
+  EXPECT_EQ(reported.header().revision(), rev + 1);
+
+  WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(7);
+  Send(p, cancel);
+  EXPECT_TRUE(NextAlike(p).canceled());
+
+  // From the first revision: the history in one response after created.
+  Send(p, CreateOn("a", 0, 1));
+  EXPECT_TRUE(NextAlike(p).created());
+  WatchResponse history = NextAlike(p);
+  EXPECT_EQ(history.events_size(), 2);
+
+  // Half-closed, both streams go on sending (as etcd's).
+  EXPECT_TRUE(p.front->WritesDone());
+  EXPECT_TRUE(p.grpc->WritesDone());
+  Write("a", "3");
+  EXPECT_EQ(NextAlike(p).events_size(), 1);  // watcher 0
+  EXPECT_EQ(NextAlike(p).events_size(), 1);  // watcher 2, which came later
+  p.front_ctx->TryCancel();
+  p.grpc_ctx->TryCancel();
+  EXPECT_EQ(p.front->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(p.grpc->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// A client that does not read while thousands of revisions are written: the
+// stream's queue and the front's bound hold it back, the hub falls back to
+// catching the watcher up, and once the client reads it gets every revision
+// once, in order.
+TEST_F(H2FrontWatchTest, AClientThatFallsBehindGetsEveryRevisionOnceInOrder) {
+  grpc::ClientContext ctx;
+  auto stream = front_watch_->Watch(&ctx);
+  // Four watchers of the same keys: each revision is queued four times.
+  constexpr int kWatchers = 4;
+  WatchResponse resp;
+  for (int w = 0; w < kWatchers; ++w) {
+    ASSERT_TRUE(stream->Write(CreateOn("k/", 0, 0, "k0")));
+    ASSERT_TRUE(stream->Read(&resp));
+    ASSERT_TRUE(resp.created());
+  }
+  // 40 MiB of events for the stream: past every window and its queue's
+  // bound (16 MiB), while one catch-up response (at most 1000 revisions)
+  // stays under the client's 4 MiB receive limit.
+  const std::string value(2048, 'v');
+  constexpr int kWrites = 5000;
+  int64_t first = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    const int64_t rev = Write("k/" + std::to_string(i % 10), value);
+    if (i == 0) first = rev;
+  }
+  // The hub has time to fill the stream's queue before the client reads.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::vector<int64_t> expect(kWatchers, first);
+  auto done = [&] {
+    return std::all_of(expect.begin(), expect.end(),
+                       [&](int64_t next) { return next == first + kWrites; });
+  };
+  while (!done() && stream->Read(&resp)) {
+    ASSERT_GE(resp.watch_id(), 0);
+    ASSERT_LT(resp.watch_id(), kWatchers);
+    int64_t& next = expect[static_cast<size_t>(resp.watch_id())];
+    for (const auto& e : resp.events()) {
+      ASSERT_EQ(e.kv().mod_revision(), next) << "watcher " << resp.watch_id();
+      ++next;
+    }
+  }
+  EXPECT_TRUE(done());
+  ctx.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(H2FrontWatchTest, ALearnerAndALeaderlessMemberRefuseAsTheService) {
+  member_.learner = true;
+  {
+    Pair p = Open();
+    grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
+    EXPECT_EQ(front.error_message(), "etcdserver: rpc not supported for learner");
+    EXPECT_EQ(front.error_code(), grpc.error_code());
+    EXPECT_EQ(front.error_message(), grpc.error_message());
+  }
+  member_.learner = false;
+  member_.leader = 0;
+  {
+    Pair p = Open(/*require_leader=*/true);
+    grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
+    EXPECT_EQ(front.error_message(), "etcdserver: no leader");
+    EXPECT_EQ(front.error_code(), grpc.error_code());
+    EXPECT_EQ(front.error_message(), grpc.error_message());
+  }
+  member_.leader = 1;
+  // Ended by the monitor once the member has lost its leader for good.
+  Pair p = Open(/*require_leader=*/true);
+  Send(p, CreateOn("a"));
+  EXPECT_TRUE(NextAlike(p).created());
+  ASSERT_TRUE(monitor_.LoseLeaderForGood());
+  WatchResponse resp;
+  EXPECT_FALSE(p.front->Read(&resp));
+  EXPECT_FALSE(p.grpc->Read(&resp));
+  grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
+  EXPECT_EQ(front.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(front.error_message(), "etcdserver: no leader");
+  EXPECT_EQ(front.error_message(), grpc.error_message());
+}
+
+TEST_F(H2FrontWatchTest, AStoppedHubEndsTheStreamAsTheService) {
+  Pair p = Open();
+  Send(p, CreateOn("a"));
+  EXPECT_TRUE(NextAlike(p).created());
+  hub_->Stop();
+  WatchResponse resp;
+  EXPECT_FALSE(p.front->Read(&resp));
+  EXPECT_FALSE(p.grpc->Read(&resp));
+  grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
+  EXPECT_EQ(front.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(front.error_message(), "etcdserver: server stopped");
+  EXPECT_EQ(front.error_message(), grpc.error_message());
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(started_, std::vector<std::string>{"/etcdserverpb.Watch/Watch"});
+  ASSERT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(ended_[0].second, grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace
