@@ -45,19 +45,11 @@ void WatchStreamAdapter::TakeRequests() {
   while (!ended_ && !awaiting_writes_) {
     auto cut = CutMessage(inbound_, max_receive_);
     if (cut.result == MessageCut::Result::kIncomplete) return;
-    if (auto refusal = RefusalOf(cut, max_receive_)) {
-      ended_ = true;
-      inbound_.clear();
-      hooks_.fail(*refusal);
-      return;
-    }
+    if (auto refusal = RefusalOf(cut, max_receive_)) return Fail(*refusal);
     etcdserverpb::WatchRequest request;
     if (!request.ParseFromArray(cut.payload.data(), static_cast<int>(cut.payload.size()))) {
       // The gRPC reactor's words for a request it cannot parse.
-      ended_ = true;
-      inbound_.clear();
-      hooks_.fail(grpc::Status(grpc::StatusCode::INTERNAL, "grpc: error unmarshalling request"));
-      return;
+      return Fail(grpc::Status(grpc::StatusCode::INTERNAL, "grpc: error unmarshalling request"));
     }
     if (stream_.WaitsForAnsweredWrites(request)) {
       // The loop must not block for a commit: the request waits here (and
@@ -73,6 +65,15 @@ void WatchStreamAdapter::TakeRequests() {
     // Visible when asked just now, after the request arrived.
     stream_.Handle(request, WatchStream::AnsweredWrites::kVisible);
   }
+}
+
+void WatchStreamAdapter::Fail(const grpc::Status& status) {
+  ended_ = true;
+  inbound_.clear();
+  hooks_.fail(status);
+  // The WatchStream stops taking responses too (its EndCall finds the
+  // stream ended and does nothing).
+  stream_.End(status);
 }
 
 void WatchStreamAdapter::WritesVisible() {

@@ -96,6 +96,8 @@ class WatchStreamAdapter final : public WatchStream::Writer {
   void TakeRequests();
   // The writes a create waited for are visible: it runs, then the rest.
   void WritesVisible();
+  // The client broke the protocol: the stream ends at once.
+  void Fail(const grpc::Status& status);
   // Owning thread: moves the outbox to the HTTP/2 stream and completes the
   // write it ends with, while the client keeps up.
   void Flush();
