@@ -904,7 +904,10 @@ void Connection::OpenWatch(Stream& stream) {
 
 bool Connection::WriteWatch(int32_t stream_id, std::string&& framed) {
   Stream* stream = Find(stream_id);
-  if (stream == nullptr || stream->finished) return true;
+  // A call already answered (past its deadline, say) takes nothing more:
+  // its write stays open, so its WatchStream's queue fills and the hub
+  // stops sending to it until the stream closes.
+  if (stream == nullptr || stream->finished) return false;
   if (stream->outbound_sent == stream->outbound.size()) {
     stream->outbound = std::move(framed);
     stream->outbound_sent = 0;
