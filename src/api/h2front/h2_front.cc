@@ -58,11 +58,14 @@ constexpr int32_t kConnectionWindowBytes = 1 << 24;
 constexpr size_t kKeepAliveBufferedBytes = 64 << 10;
 // A native watch stream: above this many request bytes not yet taken (they
 // wait only while a create waits for answered writes), its stream window
-// is held back; above this many reply bytes not yet sent, its write in
-// flight does not complete, so its WatchStream's bounded queue fills and
-// the hub stops sending to it (api/watch_stream.h), as a gRPC stream's
-// queue fills behind a write the client does not take. A fan-out response
-// may be up to 64 KiB, so the bound leaves room for a few.
+// is held back; above this many reply bytes not yet on the socket (its own
+// not yet framed, plus the connection's framed and unsent), its write in
+// flight does not complete, so responses wait in its WatchStream's bounded
+// queue, where a watcher's later revisions join its response still waiting
+// (coalescing, docs/watch.md), and once that is full the hub stops sending
+// to it (api/watch_stream.h), as behind a gRPC write the client does not
+// take. A coalesced response may be up to 64 KiB: the bound lets a few be
+// on their way.
 constexpr size_t kWatchBufferedBytes = 256 << 10;
 constexpr uint64_t kMailboxEventId = 0;
 
@@ -297,8 +300,10 @@ class Connection {
   bool WriteWatch(int32_t stream_id, std::string&& framed);
   // Returns a watch stream's withheld window once its backlog is under the bound.
   void AfterWatch(Stream& stream);
-  // Watch streams whose replies drained (ReadReply): held writes complete.
-  void ResumeWatches();
+  // Watch streams held back by the connection's backlog (WriteWatch) whose
+  // own and the connection's backlogs are under half the bound: their held
+  // writes complete. True if any did.
+  bool ResumeWatches();
   // A native call whose stream closes before its status: counted as ended
   // (CANCELLED), so that every call counted as begun is counted as ended.
   void RecordUnfinished(const Stream& stream);
@@ -316,7 +321,7 @@ class Connection {
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::string pending_out_;
   std::vector<int32_t> writable_keepalives_;  // from ReadReply, for ResumeKeepAlives
-  std::vector<int32_t> writable_watches_;     // from ReadReply, for ResumeWatches
+  std::vector<int32_t> paused_watches_;       // from WriteWatch, for ResumeWatches
 };
 
 // One event loop thread: its connections, its epoll set, its mailbox.
@@ -915,7 +920,14 @@ bool Connection::WriteWatch(int32_t stream_id, std::string&& framed) {
     stream->outbound += framed;
   }
   Wake(*stream);
-  return stream->outbound.size() - stream->outbound_sent < kWatchBufferedBytes;
+  if (stream->outbound.size() - stream->outbound_sent + pending_out_.size() < kWatchBufferedBytes) {
+    return true;
+  }
+  if (std::find(paused_watches_.begin(), paused_watches_.end(), stream_id) ==
+      paused_watches_.end()) {
+    paused_watches_.push_back(stream_id);
+  }
+  return false;
 }
 
 void Connection::RunWatch(int32_t stream_id, const WatchStreamAdapter::Task& task) {
@@ -932,12 +944,24 @@ void Connection::AfterWatch(Stream& stream) {
   stream.withheld = 0;
 }
 
-void Connection::ResumeWatches() {
+bool Connection::ResumeWatches() {
+  if (paused_watches_.empty() || pending_out_.size() >= kWatchBufferedBytes / 2) return false;
   std::vector<int32_t> ids;
-  ids.swap(writable_watches_);
+  ids.swap(paused_watches_);
+  bool resumed = false;
   for (int32_t id : ids) {
+    Stream* stream = Find(id);
+    if (stream == nullptr || stream->finished || !stream->watch) continue;
+    if (stream->outbound.size() - stream->outbound_sent >= kWatchBufferedBytes / 2) {
+      // Its own window is what holds it: a later flush (the client's
+      // WINDOW_UPDATE) tries again.
+      paused_watches_.push_back(id);
+      continue;
+    }
     RunWatch(id, [](WatchStreamAdapter& watch) { watch.Writable(); });
+    resumed = true;
   }
+  return resumed;
 }
 
 void Connection::AnswerNative(int32_t stream_id, NativeCall& call, const Status& status) {
@@ -1128,13 +1152,6 @@ ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8
       writable.push_back(stream_id);
     }
   }
-  if (stream->watch && stream->watch->paused() &&
-      stream->outbound.size() - stream->outbound_sent < kWatchBufferedBytes / 2) {
-    auto& writable = static_cast<Connection*>(self)->writable_watches_;
-    if (std::find(writable.begin(), writable.end(), stream_id) == writable.end()) {
-      writable.push_back(stream_id);
-    }
-  }
   if (!stream->outbound.empty()) return static_cast<ssize_t>(n);
   if (!stream->finished) {
     if (n > 0) return static_cast<ssize_t>(n);
@@ -1168,32 +1185,36 @@ bool Connection::OnReadable() {
 }
 
 bool Connection::Flush() {
-  for (;;) {
-    const uint8_t* data;
-    const ssize_t n = nghttp2_session_mem_send(session_, &data);
-    if (n < 0) return false;
-    if (n > 0) {
-      pending_out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-      continue;
+  // Watch streams held back are resumed once the socket took the backlog;
+  // their replies then go out in this same flush. It ends when the socket
+  // is full, or when no stream held back has more to send.
+  do {
+    for (;;) {
+      const uint8_t* data;
+      const ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) return false;
+      if (n > 0) {
+        pending_out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+        continue;
+      }
+      // Keep-alives whose replies drained take their next requests; their
+      // answers (when inline) go out in this same flush.
+      if (writable_keepalives_.empty()) break;
+      ResumeKeepAlives();
     }
-    // Keep-alives whose replies drained take their next requests; their
-    // answers (when inline) go out in this same flush.
-    if (writable_keepalives_.empty() && writable_watches_.empty()) break;
-    ResumeKeepAlives();
-    ResumeWatches();
-  }
-  size_t sent = 0;
-  while (sent < pending_out_.size()) {
-    const ssize_t n =
-        ::send(fd_, pending_out_.data() + sent, pending_out_.size() - sent, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return false;
+    size_t sent = 0;
+    while (sent < pending_out_.size()) {
+      const ssize_t n =
+          ::send(fd_, pending_out_.data() + sent, pending_out_.size() - sent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return false;
+      }
+      sent += static_cast<size_t>(n);
     }
-    sent += static_cast<size_t>(n);
-  }
-  pending_out_.erase(0, sent);
+    pending_out_.erase(0, sent);
+  } while (ResumeWatches());
   return nghttp2_session_want_read(session_) || nghttp2_session_want_write(session_) ||
          !pending_out_.empty();
 }

@@ -74,14 +74,13 @@ class WatchStreamAdapter final : public WatchStream::Writer {
   // The client ended its side: the stream goes on sending (as etcd's) until
   // the client resets it or the member ends it.
   void HalfClosed() {}
-  // The client took enough of the replies: the write held back completes.
+  // The backlog the last write found has drained (the owner tracks it): the
+  // write held back completes.
   void Writable();
   // Request bytes not yet taken (they wait while a create waits for the
   // member's answered writes): the owner holds back the stream's window
   // above a bound.
   size_t buffered() const { return inbound_.size(); }
-  // A write waits for the client to take replies (see Writable).
-  bool paused() const { return blocked_; }
 
   // ---- WatchStream::Writer (any thread) ----
   char* Stage(size_t size) override;
