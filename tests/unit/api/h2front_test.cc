@@ -1486,29 +1486,67 @@ class H2FrontWatchTest : protected WatchParts, public H2FrontTest {
   }
 
   // One stream through the front and one through the gRPC service, driven
-  // step by step alike.
+  // step by step alike. Under TSan only the front's: calls into a typed
+  // gRPC service are reported as races inside gRPC (see ExpectAlike of the
+  // keep-alive tests); each test's own expectations on the front's answers
+  // still run.
+#if defined(ETCDPP_TSAN_HANDOFF)
+  static constexpr bool kCompare = false;
+#else
+  static constexpr bool kCompare = true;
+#endif
   struct Pair {
     std::unique_ptr<grpc::ClientContext> front_ctx, grpc_ctx;
-    std::unique_ptr<WatchStub> front, grpc;
+    std::unique_ptr<WatchStub> front, grpc;  // grpc: null without kCompare
   };
   Pair Open(bool require_leader = false) {
     Pair p;
     p.front_ctx = Context(require_leader);
-    p.grpc_ctx = Context(require_leader);
     p.front = front_watch_->Watch(p.front_ctx.get());
-    p.grpc = grpc_watch_->Watch(p.grpc_ctx.get());
+    if (kCompare) {
+      p.grpc_ctx = Context(require_leader);
+      p.grpc = grpc_watch_->Watch(p.grpc_ctx.get());
+    }
     return p;
   }
   static void Send(Pair& p, const WatchRequest& req) {
     EXPECT_TRUE(p.front->Write(req));
-    EXPECT_TRUE(p.grpc->Write(req));
+    if (p.grpc) {
+      EXPECT_TRUE(p.grpc->Write(req));
+    }
+  }
+  static void WritesDone(Pair& p) {
+    EXPECT_TRUE(p.front->WritesDone());
+    if (p.grpc) {
+      EXPECT_TRUE(p.grpc->WritesDone());
+    }
+  }
+  static void Cancel(Pair& p) {
+    p.front_ctx->TryCancel();
+    if (p.grpc) p.grpc_ctx->TryCancel();
   }
   // The next response on both: the same bytes.
   static WatchResponse NextAlike(Pair& p) {
     WatchResponse front, grpc;
     EXPECT_TRUE(p.front->Read(&front));
-    EXPECT_TRUE(p.grpc->Read(&grpc));
-    EXPECT_EQ(front.DebugString(), grpc.DebugString());
+    if (p.grpc) {
+      EXPECT_TRUE(p.grpc->Read(&grpc));
+      EXPECT_EQ(front.DebugString(), grpc.DebugString());
+    }
+    return front;
+  }
+  // Both streams end (no further response): the front's status, after
+  // checking that the service's is the same.
+  static grpc::Status EndAlike(Pair& p) {
+    WatchResponse resp;
+    EXPECT_FALSE(p.front->Read(&resp));
+    grpc::Status front = p.front->Finish();
+    if (p.grpc) {
+      EXPECT_FALSE(p.grpc->Read(&resp));
+      grpc::Status grpc = p.grpc->Finish();
+      EXPECT_EQ(front.error_code(), grpc.error_code());
+      EXPECT_EQ(front.error_message(), grpc.error_message());
+    }
     return front;
   }
 
@@ -1561,15 +1599,12 @@ TEST_F(H2FrontWatchTest, CreateCancelProgressAndEventsAnswerAsTheService) {
   EXPECT_EQ(history.events_size(), 2);
 
   // Half-closed, both streams go on sending (as etcd's).
-  EXPECT_TRUE(p.front->WritesDone());
-  EXPECT_TRUE(p.grpc->WritesDone());
+  WritesDone(p);
   Write("a", "3");
   EXPECT_EQ(NextAlike(p).events_size(), 1);  // watcher 0
   EXPECT_EQ(NextAlike(p).events_size(), 1);  // watcher 2, which came later
-  p.front_ctx->TryCancel();
-  p.grpc_ctx->TryCancel();
-  EXPECT_EQ(p.front->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  EXPECT_EQ(p.grpc->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  Cancel(p);
+  EXPECT_EQ(EndAlike(p).error_code(), grpc::StatusCode::CANCELLED);
 }
 
 // A client that does not read while thousands of revisions are written: the
@@ -1622,19 +1657,13 @@ TEST_F(H2FrontWatchTest, ALearnerAndALeaderlessMemberRefuseAsTheService) {
   member_.learner = true;
   {
     Pair p = Open();
-    grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
-    EXPECT_EQ(front.error_message(), "etcdserver: rpc not supported for learner");
-    EXPECT_EQ(front.error_code(), grpc.error_code());
-    EXPECT_EQ(front.error_message(), grpc.error_message());
+    EXPECT_EQ(EndAlike(p).error_message(), "etcdserver: rpc not supported for learner");
   }
   member_.learner = false;
   member_.leader = 0;
   {
     Pair p = Open(/*require_leader=*/true);
-    grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
-    EXPECT_EQ(front.error_message(), "etcdserver: no leader");
-    EXPECT_EQ(front.error_code(), grpc.error_code());
-    EXPECT_EQ(front.error_message(), grpc.error_message());
+    EXPECT_EQ(EndAlike(p).error_message(), "etcdserver: no leader");
   }
   member_.leader = 1;
   // Ended by the monitor once the member has lost its leader for good.
@@ -1642,13 +1671,9 @@ TEST_F(H2FrontWatchTest, ALearnerAndALeaderlessMemberRefuseAsTheService) {
   Send(p, CreateOn("a"));
   EXPECT_TRUE(NextAlike(p).created());
   ASSERT_TRUE(monitor_.LoseLeaderForGood());
-  WatchResponse resp;
-  EXPECT_FALSE(p.front->Read(&resp));
-  EXPECT_FALSE(p.grpc->Read(&resp));
-  grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
-  EXPECT_EQ(front.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(front.error_message(), "etcdserver: no leader");
-  EXPECT_EQ(front.error_message(), grpc.error_message());
+  grpc::Status ended = EndAlike(p);
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ended.error_message(), "etcdserver: no leader");
 }
 
 TEST_F(H2FrontWatchTest, AStoppedHubEndsTheStreamAsTheService) {
@@ -1656,13 +1681,9 @@ TEST_F(H2FrontWatchTest, AStoppedHubEndsTheStreamAsTheService) {
   Send(p, CreateOn("a"));
   EXPECT_TRUE(NextAlike(p).created());
   hub_->Stop();
-  WatchResponse resp;
-  EXPECT_FALSE(p.front->Read(&resp));
-  EXPECT_FALSE(p.grpc->Read(&resp));
-  grpc::Status front = p.front->Finish(), grpc = p.grpc->Finish();
-  EXPECT_EQ(front.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(front.error_message(), "etcdserver: server stopped");
-  EXPECT_EQ(front.error_message(), grpc.error_message());
+  grpc::Status ended = EndAlike(p);
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ended.error_message(), "etcdserver: server stopped");
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_EQ(started_, std::vector<std::string>{"/etcdserverpb.Watch/Watch"});
   ASSERT_EQ(ended_.size(), 1u);
