@@ -1690,5 +1690,27 @@ TEST_F(H2FrontWatchTest, AStoppedHubEndsTheStreamAsTheService) {
   EXPECT_EQ(ended_[0].second, grpc::StatusCode::UNAVAILABLE);
 }
 
+// Stop with a grace period: a watch stream still open (the member has not
+// stopped, so nothing ends it) is cut off at the deadline, as a keep-alive
+// is, and Stop returns once it has let go of the front.
+TEST_F(H2FrontWatchTest, AWatchOpenAtTheDeadlineIsEnded) {
+  grpc::ClientContext ctx;
+  auto stream = front_watch_->Watch(&ctx);
+  ASSERT_TRUE(stream->Write(CreateOn("a")));
+  WatchResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  ASSERT_TRUE(resp.created());
+  const auto stop_began = std::chrono::steady_clock::now();
+  front_->Stop(std::chrono::milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - stop_began;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  // The stream left the hub when the front dropped it: a write now reaches
+  // no sink that is gone (ASan would see one).
+  Write("a", "1");
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_FALSE(stream->Finish().ok());
+}
+
 }  // namespace
 }  // namespace etcdpp::api
