@@ -92,6 +92,11 @@ void WatchStreamAdapter::WritesVisible() {
 
 void WatchStreamAdapter::Writable() {
   blocked_ = false;
+  {
+    // This is the flush: writes made during it need not post another.
+    std::lock_guard<std::mutex> lock(out_mu_);
+    flush_posted_ = true;
+  }
   Flush();
 }
 
