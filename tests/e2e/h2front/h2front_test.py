@@ -11,7 +11,8 @@ Auth) is relayed to gRPC on the same connection. Checks, in order:
      so do requests only curl sends (a GET, no te, a JSON content-type):
      the same HTTP status and gRPC status and message;
   2. what the front relays: watch, lease grant / keep-alive --once /
-     timetolive, member list, endpoint status, auth enable with a user,
+     timetolive, member list, endpoint status (also --cluster, with the
+     endpoint given as a URL), auth enable with a user,
      a role and a token (a refused write, a granted one, auth disable);
   3. python etcd3 (grpcio): KV, a watch, a lease refresh, members, status,
      a transaction, an oversized put (its gRPC error), an unknown method
@@ -207,6 +208,17 @@ def check_relayed_with_etcdctl(c, check):
            c.members[0].client_url)
     expect(check, c.etcdctl("endpoint", "status"), "endpoint status", "3.4.0", "true")
     expect(check, c.etcdctl("endpoint", "health"), "endpoint health", "is healthy")
+
+    # An endpoint given as a URL: grpc-go sends it as written in :authority
+    # ("http://127.0.0.1:PORT"), and --cluster dials the members' client URLs.
+    url = c.members[0].client_url
+    for args, out in [(("put", "url/k", "v"), "OK"), (("get", "url/k"), "url/k\nv"),
+                      (("endpoint", "status", "--cluster"), url),
+                      (("endpoint", "hashkv", "--cluster"), url)]:
+        r = subprocess.run([cluster.ETCDCTL, "--endpoints", url, *args],
+                           env=cluster.etcdctl_env(), capture_output=True, text=True,
+                           timeout=30)
+        expect(check, r, f"etcdctl --endpoints {url} {' '.join(args)}", out)
 
     # Auth: users, roles and the token every later call carries as metadata.
     for args, out in [(("user", "add", "root:rootpw"), "User root created"),
