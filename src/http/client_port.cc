@@ -36,11 +36,6 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
                                                       const ClientPortOptions& options) {
   metrics::Registry& registry =
       options.registry != nullptr ? *options.registry : metrics::DefaultRegistry();
-  if (options.experimental_h2_front && !options.tls_client_addresses.empty()) {
-    return Status::InvalidArgument(
-        "--experimental-h2-front serves plaintext client URLs only; https ones stay on gRPC "
-        "(turn the flag off or use http:// client URLs)");
-  }
   std::unique_ptr<ClientPort> port(new ClientPort());
   api::ClientServer::Interceptors interceptors;
   metrics::GrpcServerMetrics grpc_metrics = metrics::MakeGrpcServerMetricsWithRecorder(

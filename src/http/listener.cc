@@ -62,6 +62,10 @@ struct Listener::Impl {
   std::shared_ptr<ReplyGate> gate = std::make_shared<ReplyGate>();
   std::unique_ptr<Gateway> gateway;
   std::unique_ptr<HealthChecker> health;
+  // Connections handed to options.h2_front, plaintext and through the TLS
+  // relay (etcdpp_h2front_connections_total); null without the front.
+  metrics::Counter* front_plaintext = nullptr;
+  metrics::Counter* front_tls = nullptr;
   std::atomic<bool> stopping{false};
   // Declared after what the connections use: destroying the io_context
   // destroys the connections still queued in it.
@@ -889,7 +893,14 @@ class TlsRelay : public std::enable_shared_from_this<TlsRelay> {
       ::close(fds[1]);
       return Close();
     }
-    if (protocol == Protocol::kHttp2) {
+    if (protocol == Protocol::kHttp2 && impl_->options.h2_front != nullptr && !common_name_) {
+      // The front serves it as a plaintext connection. One with a verified
+      // certificate stays on gRPC: its common name is bound to gRPC's name
+      // for the connection, and the front's relayed calls reach the gRPC
+      // services under the in-process channel's name instead.
+      impl_->front_tls->Inc();
+      impl_->options.h2_front->Adopt(fds[1]);
+    } else if (protocol == Protocol::kHttp2) {
       grpc_fd_ = fds[1];
       identity_ticket_ = GiveToGrpc(impl_, fds[1], common_name_);
     } else {
@@ -1026,7 +1037,10 @@ class Sniffer : public std::enable_shared_from_this<Sniffer> {
     beast::error_code ec;
     const int fd = socket_.release(ec);
     if (ec) return;
-    if (impl_->options.h2_front != nullptr) return impl_->options.h2_front->Adopt(fd);
+    if (impl_->options.h2_front != nullptr) {
+      impl_->front_plaintext->Inc();
+      return impl_->options.h2_front->Adopt(fd);
+    }
     GiveToGrpc(impl_, fd, std::nullopt);
   }
 
@@ -1111,6 +1125,14 @@ Result<std::unique_ptr<Listener>> Listener::Start(const ListenerOptions& options
   auto channel = options.grpc_server->InProcessChannel(args);
   impl->gateway = std::make_unique<Gateway>(channel);
   impl->health = std::make_unique<HealthChecker>(channel, *options.registry);
+  if (options.h2_front != nullptr) {
+    auto& front = options.registry->AddCounterFamily(
+        "etcdpp_h2front_connections_total",
+        "Client connections served by the HTTP/2 front (--experimental-h2-front), by transport.",
+        {"transport"});
+    impl->front_plaintext = &front.WithLabels({"plaintext"});
+    impl->front_tls = &front.WithLabels({"tls"});
+  }
   for (const std::string& address : options.client_addresses) {
     Status st = Bind(impl.get(), address, PortKind::kClient, false);
     if (!st.ok()) return st;

@@ -29,6 +29,7 @@
 #include "api/h2front/forwarder.h"
 #include "api/h2front/grpc_wire.h"
 #include "api/h2front/lease_keepalive_stream.h"
+#include "api/h2front/request_headers.h"
 #include "api/h2front/watch_stream_adapter.h"
 #include "api/kv_handler.h"
 
@@ -190,8 +191,9 @@ struct Stream {
   int32_t id = 0;
   std::string path;
   std::string method;   // :method
-  bool has_te = false;  // nghttp2 itself refuses a te other than "trailers"
-  Metadata metadata;    // the client's, "-bin" values decoded
+  bool has_te = false;  // a te other than "trailers" is refused (header_rules)
+  h2front::RequestHeaderRules header_rules;
+  Metadata metadata;  // the client's, "-bin" values decoded
   std::optional<std::chrono::nanoseconds> timeout;
   std::string bad_header;  // a header the front refuses (the call fails)
   std::optional<KvMethod> native;
@@ -307,6 +309,9 @@ class Connection {
   // A native call whose stream closes before its status: counted as ended
   // (CANCELLED), so that every call counted as begun is counted as ended.
   void RecordUnfinished(const Stream& stream);
+  // Resets a request whose header block breaks HTTP/2's rules
+  // (RequestHeaderRules) before it has begun.
+  void RefuseRequest(int32_t stream_id);
   // Fails the call from here (the client's request was not acceptable).
   void Fail(Stream& stream, grpc::StatusCode code, const std::string& message);
   void Finish(Stream& stream, const grpc::Status& status, const Metadata& trailing);
@@ -380,6 +385,9 @@ Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), 
   nghttp2_option* option;
   nghttp2_option_new(&option);
   nghttp2_option_set_no_auto_window_update(option, 1);
+  // Request headers are checked by RequestHeaderRules instead: nghttp2's
+  // own checks refuse the :authority grpc-go sends (request_headers.h).
+  nghttp2_option_set_no_http_messaging(option, 1);
   nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
@@ -421,10 +429,20 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
                          size_t namelen, const uint8_t* value, size_t valuelen, uint8_t,
                          void* self) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  Stream* stream = static_cast<Connection*>(self)->Find(frame->hd.stream_id);
+  auto* conn = static_cast<Connection*>(self);
+  Stream* stream = conn->Find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
   const std::string_view n(reinterpret_cast<const char*>(name), namelen);
   const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+  switch (stream->header_rules.Check(n, v)) {
+    case h2front::RequestHeaderRules::Verdict::kTake:
+      break;
+    case h2front::RequestHeaderRules::Verdict::kIgnore:
+      return 0;
+    case h2front::RequestHeaderRules::Verdict::kRefuse:
+      conn->RefuseRequest(frame->hd.stream_id);
+      return 0;
+  }
   if (n == ":path") {
     stream->path.assign(v);
   } else if (n == ":method") {
@@ -522,12 +540,22 @@ int Connection::OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* 
   Stream* stream = conn->Find(frame->hd.stream_id);
   if (stream == nullptr) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (!stream->header_rules.Complete()) {
+      conn->RefuseRequest(frame->hd.stream_id);
+      return 0;
+    }
     conn->OnRequestHeaders(*stream);
   } else if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
   if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) conn->OnRequestEnd(*stream);
   return 0;
+}
+
+void Connection::RefuseRequest(int32_t stream_id) {
+  // Its headers were not complete, so nothing was started or counted.
+  streams_.erase(stream_id);
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_PROTOCOL_ERROR);
 }
 
 int Connection::OnStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* self) {

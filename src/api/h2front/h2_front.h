@@ -1,15 +1,17 @@
 // The experimental HTTP/2 front of the client port (--experimental-h2-front,
 // off by default; docs/grpc_floor.md says why and what it measured).
 //
-// With it on, the client port's listener hands every plaintext HTTP/2
-// (gRPC) connection here instead of to gRPC C++. The front is an nghttp2
+// With it on, the client port's listener hands HTTP/2 (gRPC) connections
+// here instead of to gRPC C++. The front is an nghttp2
 // server speaking gRPC's wire format (grpc_wire.h) that serves
 // etcdserverpb.KV's unary methods (Range, Put, DeleteRange, Txn, Compact)
 // itself, through the same KvHandler as the gRPC KV service, and
 // Lease/LeaseKeepAlive (when given the lease service's parts) through the
 // same KeepAliveOnce as the gRPC Lease service, and relays
 // every other stream of the same connection to the member's gRPC server
-// over its in-process channel (forwarder.h). TLS connections stay on gRPC.
+// over its in-process channel (forwarder.h). TLS connections come through
+// the listener's TLS relay, as plaintext; one whose client showed a
+// certificate stays on gRPC (http/listener.h says why).
 //
 // Threads: `threads` event loops (epoll), each owning the connections it
 // was given (round robin) and every nghttp2 session on them; nothing of a

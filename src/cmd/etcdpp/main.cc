@@ -270,8 +270,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   // etcdpp only (docs/grpc_floor.md): no etcd flag to mirror.
   app.add_flag("--experimental-h2-front", flags.experimental_h2_front,
-               "Serve plaintext gRPC client connections with etcdpp's own HTTP/2 server "
-               "(KV natively, other services relayed to gRPC); experimental, off by default.")
+               "Serve gRPC client connections with etcdpp's own HTTP/2 server (KV and "
+               "LeaseKeepAlive natively, other methods relayed to gRPC; TLS connections with a "
+               "client certificate stay on gRPC); experimental, off by default.")
       ->envname("ETCD_EXPERIMENTAL_H2_FRONT")
       ->capture_default_str();
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
@@ -496,11 +497,6 @@ int main(int argc, char** argv) {
   for (const std::string& u : *listen) {
     (IsHttps(u) ? port_options.tls_client_addresses : port_options.client_addresses)
         .push_back(*etcdpp::server::HostPort(u));
-  }
-  if (flags.experimental_h2_front && !port_options.tls_client_addresses.empty()) {
-    return Fail(Status::InvalidArgument(
-        "--experimental-h2-front serves plaintext client URLs only; https ones stay on gRPC "
-        "(turn the flag off or use http:// client URLs)"));
   }
   auto client_tls = ClientTls(flags, options.data_dir, *listen);
   if (!client_tls.ok()) return Fail(client_tls.status());

@@ -11,23 +11,23 @@ Auth) is relayed to gRPC on the same connection. Checks, in order:
      so do requests only curl sends (a GET, no te, a JSON content-type):
      the same HTTP status and gRPC status and message;
   2. what the front relays: watch, lease grant / keep-alive --once /
-     timetolive, member list, endpoint status, auth enable with a user,
+     timetolive, member list, endpoint status (also --cluster, with the
+     endpoint given as a URL), auth enable with a user,
      a role and a token (a refused write, a granted one, auth disable);
   3. python etcd3 (grpcio): KV, a watch, a lease refresh, members, status,
      a transaction, an oversized put (its gRPC error), an unknown method
      (UNIMPLEMENTED from gRPC, relayed), and a 0x00/UTF-8 key;
-  4. the front is refused with an https client URL.
+  4. TLS: with --auto-tls, etcdctl over https is served by the front
+     (etcdpp_h2front_connections_total counts it); with --client-cert-auth,
+     connections with a client certificate stay on gRPC.
 Prints "N passed, N failed"; exits non-zero on any failure.
 """
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import cluster  # noqa: E402
@@ -208,6 +208,17 @@ def check_relayed_with_etcdctl(c, check):
     expect(check, c.etcdctl("endpoint", "status"), "endpoint status", "3.4.0", "true")
     expect(check, c.etcdctl("endpoint", "health"), "endpoint health", "is healthy")
 
+    # An endpoint given as a URL: grpc-go sends it as written in :authority
+    # ("http://127.0.0.1:PORT"), and --cluster dials the members' client URLs.
+    url = c.members[0].client_url
+    for args, out in [(("put", "url/k", "v"), "OK"), (("get", "url/k"), "url/k\nv"),
+                      (("endpoint", "status", "--cluster"), url),
+                      (("endpoint", "hashkv", "--cluster"), url)]:
+        r = subprocess.run([cluster.ETCDCTL, "--endpoints", url, *args],
+                           env=cluster.etcdctl_env(), capture_output=True, text=True,
+                           timeout=30)
+        expect(check, r, f"etcdctl --endpoints {url} {' '.join(args)}", out)
+
     # Auth: users, roles and the token every later call carries as metadata.
     for args, out in [(("user", "add", "root:rootpw"), "User root created"),
                       (("role", "add", "app"), "Role app created"),
@@ -321,21 +332,97 @@ def check_metrics(c, check):
           "relayed MemberList counted")
 
 
-def check_refused_with_tls(server, check):
-    # No certificate is needed: the flag is refused before any is loaded.
-    port = cluster.free_port()
-    peer = cluster.free_port()
-    data_dir = tempfile.mkdtemp(prefix="etcdpp-h2front-tls-")
-    r = subprocess.run([server, "--data-dir", data_dir,
-                        "--listen-client-urls", f"https://127.0.0.1:{port}",
-                        "--advertise-client-urls", f"https://127.0.0.1:{port}",
-                        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-                        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-                        "--initial-cluster", f"default=http://127.0.0.1:{peer}",
-                        "--auto-tls", FRONT], capture_output=True, text=True, timeout=30)
-    shutil.rmtree(data_dir, ignore_errors=True)
-    check(r.returncode != 0 and "--experimental-h2-front serves plaintext client URLs only"
-          in r.stdout + r.stderr, f"https with the front: rc={r.returncode} {r.stderr[-300:]!r}")
+def start_tls_member(server, tls_flags, d):
+    """A one-member cluster with the front, serving gRPC on an https:// client
+    URL and /metrics on a plaintext one; returns (process, https URL,
+    metrics URL). Stopped by the caller."""
+    port, plain, peer = cluster.free_port(), cluster.free_port(), cluster.free_port()
+    url = f"https://127.0.0.1:{port}"
+    proc = subprocess.Popen([server, "--data-dir", f"{d}/data",
+                             "--listen-client-urls", f"{url},http://127.0.0.1:{plain}",
+                             "--advertise-client-urls", url,
+                             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                             "--initial-cluster", f"default=http://127.0.0.1:{peer}",
+                             FRONT, *tls_flags], stdout=subprocess.DEVNULL,
+                            stderr=open(f"{d}/log", "w"))
+    return proc, url, f"http://127.0.0.1:{plain}"
+
+
+def front_tls_connections(metrics_url):
+    r = subprocess.run([CURL, "-s", f"{metrics_url}/metrics"], capture_output=True, text=True,
+                       timeout=10)
+    m = re.search(r'^etcdpp_h2front_connections_total\{transport="tls"\} (\S+)$', r.stdout,
+                  re.M)
+    return float(m.group(1)) if m else None
+
+
+def check_tls(server, check):
+    """TLS connections reach the front through the listener's TLS relay; one
+    whose client showed a certificate stays on gRPC, whose calls carry the
+    certificate's identity."""
+    import certs
+    with certs.temporary_dir("etcdpp-h2front-tls-") as d:
+        # --auto-tls: the client shows no certificate, the front serves it.
+        proc, url, metrics_url = start_tls_member(server, ["--auto-tls"], d)
+        try:
+            tls = ["--insecure-transport=false", "--insecure-skip-tls-verify"]
+
+            def ctl(*args):
+                return subprocess.run([cluster.ETCDCTL, "--endpoints", url, *tls, *args],
+                                      env=cluster.etcdctl_env(), capture_output=True,
+                                      text=True, timeout=30)
+            try:
+                cluster.wait_until(lambda: ctl("endpoint", "health").returncode == 0, 20,
+                                   what="the https member")
+            except TimeoutError as e:
+                check(False, f"https member with the front: {e}")
+                return
+            expect(check, ctl("put", "tls/k", "v"), "put over TLS through the front", "OK")
+            expect(check, ctl("get", "tls/k"), "get over TLS through the front", "tls/k\nv")
+            grant = ctl("lease", "grant", "60")
+            if expect(check, grant, "lease grant over TLS", "granted with TTL(60s)"):
+                expect(check, ctl("lease", "keep-alive", "--once", grant.stdout.split()[1]),
+                       "lease keep-alive --once over TLS", "keepalived with TTL(60)")
+            expect(check, ctl("endpoint", "status", "--cluster"), "endpoint status --cluster "
+                   "over TLS", url)
+            served = front_tls_connections(metrics_url)
+            check(served is not None and served >= 5,
+                  f"the front served the TLS connections: etcdpp_h2front_connections_total"
+                  f"{{transport=\"tls\"}} = {served}")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    with certs.temporary_dir("etcdpp-h2front-cert-") as d:
+        # --client-cert-auth: every client shows a certificate; gRPC serves it.
+        certs.make_ca(d, "ca")
+        certs.make_leaf(d, "server", issuer=f"{d}/ca", cn="server")
+        certs.make_leaf(d, "client", issuer=f"{d}/ca", cn="root")
+        proc, url, metrics_url = start_tls_member(
+            server, ["--cert-file", f"{d}/server.crt", "--key-file", f"{d}/server.key",
+                     "--trusted-ca-file", f"{d}/ca.crt", "--client-cert-auth"], d)
+        try:
+            tls = ["--cacert", f"{d}/ca.crt", "--cert", f"{d}/client.crt",
+                   "--key", f"{d}/client.key"]
+
+            def ctl(*args):
+                return subprocess.run([cluster.ETCDCTL, "--endpoints", url, *tls, *args],
+                                      env=cluster.etcdctl_env(), capture_output=True,
+                                      text=True, timeout=30)
+            try:
+                cluster.wait_until(lambda: ctl("endpoint", "health").returncode == 0, 20,
+                                   what="the client-cert-auth member")
+            except TimeoutError as e:
+                check(False, f"client-cert-auth member with the front: {e}")
+                return
+            expect(check, ctl("put", "cert/k", "v"), "put with a client certificate", "OK")
+            expect(check, ctl("get", "cert/k"), "get with a client certificate", "cert/k\nv")
+            served = front_tls_connections(metrics_url)
+            check(served == 0, f"connections with a client certificate stay on gRPC: "
+                  f"etcdpp_h2front_connections_total{{transport=\"tls\"}} = {served}")
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 class CountedChecks(cluster.Checks):
@@ -361,7 +448,7 @@ def main():
         check_python_etcd3(c, check)
         check_metrics(c, check)
         code = check.exit_code(c, "etcdctl and python etcd3 through the HTTP/2 front")
-    check_refused_with_tls(server, check)
+    check_tls(server, check)
     print(f"{check.count - len(check.failures)} passed, {len(check.failures)} failed")
     return 1 if check.failures or code else 0
 

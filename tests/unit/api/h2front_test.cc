@@ -750,6 +750,119 @@ TEST_F(H2FrontTest, RequestsAreRefusedOrTakenAsByGrpcsOwnServer) {
   EXPECT_EQ(member_.proposals.get(), 1);
 }
 
+// grpc-go (etcdctl, clientv3) sends the endpoint as the user wrote it in
+// :authority, so `--endpoints http://127.0.0.1:2379` arrives as
+// "http://127.0.0.1:2379". gRPC's servers take it; so must the front, for
+// relayed and native calls alike.
+TEST_F(H2FrontTest, AnAuthorityHoldingTheEndpointsUrlIsTaken) {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  auto request = [](const std::string& path, const std::string& authority) {
+    return Headers{{":method", "POST"}, {":scheme", "http"},
+                   {":path", path},     {":authority", authority},
+                   {"te", "trailers"},  {"content-type", "application/grpc"}};
+  };
+  for (const std::string authority : {"http://127.0.0.1:2379", "https://[::1]:2379/",
+                                      "unix:///tmp/etcd.sock", "127.0.0.1:2379"}) {
+    SCOPED_TRACE(authority);
+    const RawAnswer front = RawToFront(request("/test.Echo/Stream", authority), Framed("hi"));
+    const RawAnswer grpc = RawToGrpc(request("/test.Echo/Stream", authority), Framed("hi"));
+    ASSERT_TRUE(front.closed);
+    ASSERT_TRUE(grpc.closed);
+    EXPECT_EQ(grpc.GrpcStatus(), "0");
+    EXPECT_EQ(front.GrpcStatus(), "0");
+    EXPECT_FALSE(front.reset.has_value());
+    EXPECT_EQ(front.body, grpc.body);
+  }
+  etcdserverpb::PutRequest put;
+  put.set_key("k");
+  put.set_value("v");
+  const RawAnswer native = RawToFront(request("/etcdserverpb.KV/Put", "http://127.0.0.1:2379"),
+                                      Framed(put.SerializeAsString()));
+  EXPECT_EQ(native.GrpcStatus(), "0");
+  EXPECT_EQ(member_.proposals.get(), 1);
+}
+
+// A request that breaks HTTP/2's own rules for a header block is reset
+// with PROTOCOL_ERROR before anything runs; a regular field HTTP does not
+// allow is dropped and the request goes on.
+TEST_F(H2FrontTest, HeaderBlocksBreakingHttp2sRulesAreReset) {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  etcdserverpb::PutRequest put;
+  put.set_key("k");
+  put.set_value("v");
+  const std::string body = Framed(put.SerializeAsString());
+  const Headers pseudo = {{":method", "POST"},
+                          {":scheme", "http"},
+                          {":path", "/etcdserverpb.KV/Put"},
+                          {":authority", "h2front-test"}};
+  auto with = [&](Headers extra) {
+    Headers h = pseudo;
+    h.insert(h.end(), extra.begin(), extra.end());
+    return h;
+  };
+  auto without = [&](const std::string& name) {
+    Headers h;
+    for (const auto& field : pseudo) {
+      if (field.first != name) h.push_back(field);
+    }
+    h.emplace_back("te", "trailers");
+    return h;
+  };
+  struct Case {
+    std::string what;
+    Headers headers;
+  };
+  const std::vector<Case> refused = {
+      {"te other than trailers", with({{"te", "gzip"}})},
+      {"connection", with({{"te", "trailers"}, {"connection", "keep-alive"}})},
+      {"transfer-encoding", with({{"te", "trailers"}, {"transfer-encoding", "chunked"}})},
+      {"upgrade", with({{"te", "trailers"}, {"upgrade", "h2c"}})},
+      {"pseudo-header after a regular one", with({{"te", "trailers"}, {":path", "/x"}})},
+      {"repeated pseudo-header", with({{":scheme", "http"}, {"te", "trailers"}})},
+      {"unknown pseudo-header", with({{":protocol", "websocket"}, {"te", "trailers"}})},
+      {"method not a token", Headers{{":method", "PO ST"},
+                                     {":scheme", "http"},
+                                     {":path", "/etcdserverpb.KV/Put"},
+                                     {":authority", "a"},
+                                     {"te", "trailers"}}},
+      {"empty path", Headers{{":method", "POST"},
+                             {":scheme", "http"},
+                             {":path", ""},
+                             {":authority", "a"},
+                             {"te", "trailers"}}},
+      {"no :method", without(":method")},
+      {"no :scheme", without(":scheme")},
+      {"no :path", without(":path")},
+      {"no :authority nor host", without(":authority")},
+  };
+  for (const Case& c : refused) {
+    SCOPED_TRACE(c.what);
+    const RawAnswer answer = RawToFront(c.headers, body);
+    ASSERT_TRUE(answer.closed);
+    ASSERT_TRUE(answer.reset.has_value());
+    EXPECT_EQ(*answer.reset, static_cast<uint32_t>(NGHTTP2_PROTOCOL_ERROR));
+    EXPECT_EQ(answer.Status(), "<none>");
+  }
+  EXPECT_EQ(member_.proposals.get(), 0);
+
+  Headers host = without(":authority");
+  host.emplace_back("host", "http://127.0.0.1:2379");
+  const std::vector<Case> taken = {
+      {"host instead of :authority", host},
+      {"upper-case field name dropped", with({{"te", "trailers"}, {"X-Upper", "1"}})},
+      {"field value with a newline dropped", with({{"te", "trailers"}, {"x-bad", "a\nb"}})},
+      {"TE in other case", with({{"te", "Trailers"}})},
+  };
+  int proposals = 0;
+  for (const Case& c : taken) {
+    SCOPED_TRACE(c.what);
+    const RawAnswer answer = RawToFront(c.headers, body);
+    ASSERT_TRUE(answer.closed);
+    EXPECT_EQ(answer.GrpcStatus(), "0");
+    EXPECT_EQ(member_.proposals.get(), ++proposals);
+  }
+}
+
 TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
   grpc::ClientContext context;
   context.AddMetadata("token", "tok123");
