@@ -410,7 +410,7 @@ def main():
     p.add_argument("--members", type=int, default=1, help="cluster size for both servers")
     p.add_argument("--etcdpp-flag", action="append", default=[],
                    help="also run etcdpp with this flag (repeatable), as server 'etcdpp+' "
-                        "(e.g. --etcdpp-flag=--experimental-h2-front)")
+                        "(e.g. --etcdpp-flag=--h2-front=false)")
     p.add_argument("--pin", nargs="?", const="pinned", default="shared",
                    choices=["shared", "pinned", "both"],
                    help="bare --pin: server on core 0, etcdpp-bench on core 1")

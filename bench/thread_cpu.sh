@@ -4,7 +4,7 @@
 #   bench/thread_cpu.sh SERVER BENCH PORT LOAD [TOTAL] [server flags...]
 #   bench/thread_cpu.sh /usr/bin/etcd build/bin/etcdpp-bench 42400 put
 #   bench/thread_cpu.sh build/bin/etcdpp build/bin/etcdpp-bench 42400 put 50000 \
-#     --experimental-h2-front
+#     --h2-front=false
 # LOAD: put (TOTAL puts, default 50000, 1000 clients over 100 connections,
 # 8-byte keys from a space of TOTAL, 256-byte values: compare.py's put) or
 # seq-put (one client, one connection).

@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   fuse3 libfuse3-dev
   chromium python3-websocket
-  libnghttp2-dev
+  libnghttp2-dev zlib1g-dev
   libjemalloc-dev
   etcd-server etcd-client python3 python3-etcd3 python3-etcd python3-prometheus-client
   libcrypt-dev

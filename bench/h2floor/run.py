@@ -3,9 +3,10 @@
 
   h2         h2floor_server: gRPC over HTTP/2 on nghttp2, trivial Range handler
   grpc-twin  h2floor_grpc_twin: the same handler on gRPC C++'s callback API
-  etcdpp     the real etcdpp, one member, Range of the absent key "foo"
-  etcdpp-front  the same with --experimental-h2-front (its nghttp2 front;
-             only when named in --servers)
+  etcdpp     the real etcdpp, one member, Range of the absent key "foo",
+             with --h2-front=false (gRPC C++ alone, as before the front)
+  etcdpp-front  the same with its nghttp2 front, the default since
+             2026-12-05 (only when named in --servers)
   etcd       etcd 3.4, one member, the same request
 
 All four run at once on loopback (fresh data dirs, free ports); each load
@@ -255,7 +256,7 @@ def main():
                 s = Standalone(args.twin, args.threads)
                 servers[name] = (s.pid, s.endpoint, s)
             else:
-                flags = ["--experimental-h2-front"] if name == "etcdpp-front" else []
+                flags = ["--h2-front=false"] if name == "etcdpp" else []
                 c = cluster.Cluster(args.etcd if name == "etcd" else args.etcdpp,
                                     log_level="error", extra_flags=flags).start()
                 clusters.append(c)

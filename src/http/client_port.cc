@@ -65,7 +65,7 @@ Result<std::unique_ptr<ClientPort>> ClientPort::Start(server::EtcdServer* server
                      [server](uint64_t id) { return server->WasRemovedMember(id); }});
     listen.v2 = port->v2_.get();
   }
-  if (options.experimental_h2_front) {
+  if (options.h2_front) {
     api::H2FrontOptions front;
     front.kv = &port->grpc_->kv_handler();
     front.lease = port->grpc_->lease_deps();

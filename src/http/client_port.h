@@ -47,10 +47,10 @@ struct ClientPortOptions {
   // Serve the v2 API (/v2/keys, /v2/members, ...): etcd's --enable-v2,
   // off by default as in etcd 3.4.
   bool enable_v2 = false;
-  // --experimental-h2-front: gRPC connections go to the HTTP/2 front
+  // --h2-front: gRPC connections go to the HTTP/2 front
   // (api/h2front/h2_front.h) instead of gRPC C++: plaintext ones, and TLS
   // ones through the TLS relay unless the client showed a certificate.
-  bool experimental_h2_front = false;
+  bool h2_front = true;
 };
 
 class ClientPort {

@@ -1128,8 +1128,7 @@ Result<std::unique_ptr<Listener>> Listener::Start(const ListenerOptions& options
   if (options.h2_front != nullptr) {
     auto& front = options.registry->AddCounterFamily(
         "etcdpp_h2front_connections_total",
-        "Client connections served by the HTTP/2 front (--experimental-h2-front), by transport.",
-        {"transport"});
+        "Client connections served by the HTTP/2 front (--h2-front), by transport.", {"transport"});
     impl->front_plaintext = &front.WithLabels({"plaintext"});
     impl->front_tls = &front.WithLabels({"tls"});
   }

@@ -58,7 +58,7 @@ struct ListenerOptions {
   // Takes the gRPC connections and answers the gateway (in-process channel).
   // Must outlive the Listener; shut it down after Stop().
   grpc::Server* grpc_server = nullptr;
-  // With --experimental-h2-front: takes the HTTP/2 connections instead of
+  // With --h2-front (the default): takes the HTTP/2 connections instead of
   // grpc_server, plaintext ones as accepted and TLS ones through the relay,
   // except a TLS connection with a verified client certificate (its
   // identity is for gRPC's calls: api/client_identity.h). Must outlive the

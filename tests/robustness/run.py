@@ -1394,7 +1394,7 @@ def main():
     p.add_argument("--keep", action="store_true")
     p.add_argument("--server-flag", action="append", default=[],
                    help="a flag for every member (repeatable), e.g. "
-                        "--server-flag=--experimental-h2-front")
+                        "--server-flag=--h2-front=false")
     args = p.parse_args()
     args.require = [x for x in args.require.split(",") if x]
     if args.server is None:

@@ -61,7 +61,7 @@ std::optional<grpc::Status> RefusalOf(const MessageCut& cut, uint32_t max_length
                               " vs. " + std::to_string(max_length) + ")");
     case MessageCut::Result::kCompressed:
       return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                          "compressed messages are not accepted (--experimental-h2-front)");
+                          "a compressed message needs grpc-encoding gzip or deflate");
     case MessageCut::Result::kMessage:
     case MessageCut::Result::kIncomplete:
       break;

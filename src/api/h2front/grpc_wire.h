@@ -49,7 +49,8 @@ struct MessageCut {
 MessageCut CutMessage(std::string_view body, uint32_t max_length);
 // The status a call ends with when its message cannot be taken: gRPC's own
 // for one above `max_length` (clients match its text), the front's for a
-// compressed one. nullopt for a message or an incomplete one.
+// compressed one (one whose call announced no encoding the front inflates,
+// message_inflater.h). nullopt for a message or an incomplete one.
 std::optional<grpc::Status> RefusalOf(const MessageCut& cut, uint32_t max_length);
 
 // grpc-message's encoding: bytes outside printable ASCII, and '%', as %XX.

@@ -29,6 +29,7 @@
 #include "api/h2front/forwarder.h"
 #include "api/h2front/grpc_wire.h"
 #include "api/h2front/lease_keepalive_stream.h"
+#include "api/h2front/message_inflater.h"
 #include "api/h2front/request_headers.h"
 #include "api/h2front/watch_stream_adapter.h"
 #include "api/kv_handler.h"
@@ -210,8 +211,10 @@ struct Stream {
   std::optional<Deadlines::iterator> deadline;
   std::shared_ptr<Forwarder> forwarder;  // relayed streams, until the call ends
   std::string inbound;                   // request bytes not yet cut into messages
-  bool answered_locally = false;         // the front itself failed the call
-  bool reset_after_answer = false;       // RST_STREAM NO_ERROR may follow the status
+  // With grpc-encoding gzip or deflate: DATA passes through it first.
+  std::unique_ptr<h2front::MessageInflater> inflater;
+  bool answered_locally = false;    // the front itself failed the call
+  bool reset_after_answer = false;  // RST_STREAM NO_ERROR may follow the status
 
   // The reply.
   Metadata initial_metadata;
@@ -291,6 +294,22 @@ class Connection {
   void OnRequestData(Stream& stream);
   void OnRequestEnd(Stream& stream);
   void StartNative(Stream& stream);
+  // What a stream served here (a keep-alive, a watch) sets up before its
+  // logic opens: the reset after an early answer, and the deadline.
+  void BeginNativeStream(Stream& stream);
+  // The `post` hook of such a stream: runs `run(stream_id, task)` on this
+  // loop if the connection and stream are still there then, else drops the
+  // task. Every copy of the hook holds the front's InFlight, so Stop
+  // returns only once the last callback that may still post (a renewal, the
+  // hub, a wait for answered writes, the leader monitor) is gone. With
+  // `inline_on_loop`, a call made on the loop's own thread runs at once.
+  template <typename Task>
+  std::function<void(Task)> PostHook(int32_t stream_id,
+                                     void (Connection::*run)(int32_t, const Task&),
+                                     bool inline_on_loop);
+  // The `finish` and `fail` hooks of such a stream.
+  std::function<void(const grpc::Status&)> FinishHook(int32_t stream_id);
+  std::function<void(const grpc::Status&)> FailHook(int32_t stream_id);
   // Lease/LeaseKeepAlive: served here (lease_keepalive_stream.h).
   void OpenKeepAlive(Stream& stream);
   bool WriteKeepAlive(int32_t stream_id, const etcdserverpb::LeaseKeepAliveResponse& response);
@@ -454,9 +473,12 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
     stream->timeout = h2front::ParseGrpcTimeout(v);
     if (!stream->timeout) stream->bad_header = "grpc-timeout";
   } else if (n == "grpc-encoding") {
-    // Accepted only when it announces no compression; a compressed message
-    // is refused when it arrives (its flag byte).
-    (void)v;
+    // gzip and deflate messages are inflated as they arrive; with another
+    // name a compressed message is refused when it arrives (its flag byte).
+    if (auto encoding = h2front::MessageEncodingNamed(v)) {
+      stream->inflater = std::make_unique<h2front::MessageInflater>(
+          *encoding, conn->loop_->context().options->max_receive_message_bytes);
+    }
   } else if (!IsTransportHeader(n)) {
     if (EndsWith(n, "-bin")) {
       auto decoded = h2front::DecodeBinaryHeader(v);
@@ -480,14 +502,22 @@ int Connection::OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id
     nghttp2_session_consume(session, stream_id, len);
     return 0;
   }
+  std::string_view bytes(reinterpret_cast<const char*>(data), len);
+  std::string inflated;
+  if (!stream->finished && stream->inflater) {
+    if (auto refusal = stream->inflater->Take(bytes, &inflated)) {
+      conn->Fail(*stream, refusal->error_code(), refusal->error_message());
+    }
+    bytes = inflated;
+  }
   // A call already answered (its status sent; a call the front failed is
   // finished too) reads nothing more: Consume returns the window at once.
   if (!stream->finished && stream->keepalive) {
-    stream->keepalive->Received(std::string_view(reinterpret_cast<const char*>(data), len));
+    stream->keepalive->Received(bytes);
   } else if (!stream->finished && stream->watch) {
-    stream->watch->Received(std::string_view(reinterpret_cast<const char*>(data), len));
+    stream->watch->Received(bytes);
   } else if (!stream->finished) {
-    stream->inbound.append(reinterpret_cast<const char*>(data), len);
+    stream->inbound.append(bytes);
     conn->OnRequestData(*stream);
   }
   conn->Consume(*stream, len);
@@ -788,8 +818,7 @@ void Connection::StartNative(Stream& stream) {
   }
 }
 
-void Connection::OpenKeepAlive(Stream& stream) {
-  const FrontContext& context = loop_->context();
+void Connection::BeginNativeStream(Stream& stream) {
   // As gRPC C++'s server: a status sent while the client still sends is
   // followed by RST_STREAM NO_ERROR (OnFrameSend).
   stream.reset_after_answer = true;
@@ -800,40 +829,56 @@ void Connection::OpenKeepAlive(Stream& stream) {
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(*stream.timeout);
     stream.deadline = loop_->deadlines().emplace(due, std::make_pair(id_, stream.id));
   }
-  // Every callback that may still reach this stream from another thread (a
-  // renewal, the leader monitor) holds `post`, and with it the front's
-  // InFlight: Stop returns only once the last of them is gone. Callbacks
-  // find the stream by id, so one that outlives it does nothing.
+}
+
+template <typename Task>
+std::function<void(Task)> Connection::PostHook(int32_t stream_id,
+                                               void (Connection::*run)(int32_t, const Task&),
+                                               bool inline_on_loop) {
   std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
   const uint64_t conn_id = id_;
-  const int32_t stream_id = stream.id;
-  auto hold = std::make_shared<InFlightHold>(context.in_flight);
-  KeepAliveStream::Hooks hooks;
-  hooks.post = [mailbox, conn_id, stream_id, hold](KeepAliveStream::Task task) {
+  auto hold = std::make_shared<InFlightHold>(loop_->context().in_flight);
+  return [mailbox, conn_id, stream_id, run, inline_on_loop, hold](Task task) {
     auto box = mailbox.lock();
     if (box == nullptr) return;
-    auto run = [conn_id, stream_id, task = std::move(task)](Loop& loop) {
+    auto on_loop = [conn_id, stream_id, run, task = std::move(task)](Loop& loop) {
       Connection* conn = loop.Find(conn_id);
       if (conn == nullptr) return;
-      conn->RunKeepAlive(stream_id, task);
+      (conn->*run)(stream_id, task);
       loop.MarkDirty(conn_id);
     };
-    // A renewal the leader's lessor answered inline is answered inline.
-    if (std::this_thread::get_id() == box->owner) {
-      run(*box->loop);
+    if (inline_on_loop && std::this_thread::get_id() == box->owner) {
+      on_loop(*box->loop);
     } else {
-      box->Post(std::move(run));
+      box->Post(std::move(on_loop));
     }
   };
+}
+
+std::function<void(const grpc::Status&)> Connection::FinishHook(int32_t stream_id) {
+  return [this, stream_id](const grpc::Status& status) {
+    if (Stream* s = Find(stream_id)) Finish(*s, status, {});
+  };
+}
+
+std::function<void(const grpc::Status&)> Connection::FailHook(int32_t stream_id) {
+  return [this, stream_id](const grpc::Status& status) {
+    if (Stream* s = Find(stream_id)) Fail(*s, status.error_code(), status.error_message());
+  };
+}
+
+void Connection::OpenKeepAlive(Stream& stream) {
+  const FrontContext& context = loop_->context();
+  BeginNativeStream(stream);
+  const int32_t stream_id = stream.id;
+  KeepAliveStream::Hooks hooks;
+  // A renewal the leader's lessor answered inline is answered inline.
+  hooks.post = PostHook(stream_id, &Connection::RunKeepAlive, /*inline_on_loop=*/true);
   hooks.write = [this, stream_id](const etcdserverpb::LeaseKeepAliveResponse& response) {
     return WriteKeepAlive(stream_id, response);
   };
-  hooks.finish = [this, stream_id](const grpc::Status& status) {
-    if (Stream* s = Find(stream_id)) Finish(*s, status, {});
-  };
-  hooks.fail = [this, stream_id](const grpc::Status& status) {
-    if (Stream* s = Find(stream_id)) Fail(*s, status.error_code(), status.error_message());
-  };
+  hooks.finish = FinishHook(stream_id);
+  hooks.fail = FailHook(stream_id);
   const bool requires_leader =
       FirstValue(stream.metadata, "hasleader") == std::optional<std::string>("true");
   auto opened = KeepAliveStream::Open(context.options->lease, context.options->leader_monitor,
@@ -879,46 +924,16 @@ void Connection::ResumeKeepAlives() {
 
 void Connection::OpenWatch(Stream& stream) {
   const FrontContext& context = loop_->context();
-  // As gRPC C++'s server: a status sent while the client still sends is
-  // followed by RST_STREAM NO_ERROR (OnFrameSend).
-  stream.reset_after_answer = true;
-  if (stream.timeout) {
-    // As gRPC's server: past its deadline the stream fails.
-    const auto due =
-        std::chrono::steady_clock::now() +
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*stream.timeout);
-    stream.deadline = loop_->deadlines().emplace(due, std::make_pair(id_, stream.id));
-  }
-  // As a keep-alive's: every callback that may reach this stream from
-  // another thread (the hub, the write pump, the leader monitor, a wait for
-  // answered writes) goes through `post`, which holds the front's
-  // InFlight, and finds the stream by id, so one that outlives it does
-  // nothing. Unlike a keep-alive's, `post` always queues: the WatchStream
-  // calls it from inside its own writes.
-  std::weak_ptr<Mailbox> mailbox = loop_->mailbox();
-  const uint64_t conn_id = id_;
+  BeginNativeStream(stream);
   const int32_t stream_id = stream.id;
-  auto hold = std::make_shared<InFlightHold>(context.in_flight);
   WatchStreamAdapter::Hooks hooks;
-  hooks.post = [mailbox, conn_id, stream_id, hold](WatchStreamAdapter::Task task) {
-    auto box = mailbox.lock();
-    if (box == nullptr) return;
-    box->Post([conn_id, stream_id, task = std::move(task)](Loop& loop) {
-      Connection* conn = loop.Find(conn_id);
-      if (conn == nullptr) return;
-      conn->RunWatch(stream_id, task);
-      loop.MarkDirty(conn_id);
-    });
-  };
+  // Always queued: the WatchStream posts from inside its own writes.
+  hooks.post = PostHook(stream_id, &Connection::RunWatch, /*inline_on_loop=*/false);
   hooks.write = [this, stream_id](std::string&& framed) {
     return WriteWatch(stream_id, std::move(framed));
   };
-  hooks.finish = [this, stream_id](const grpc::Status& status) {
-    if (Stream* s = Find(stream_id)) Finish(*s, status, {});
-  };
-  hooks.fail = [this, stream_id](const grpc::Status& status) {
-    if (Stream* s = Find(stream_id)) Fail(*s, status.error_code(), status.error_message());
-  };
+  hooks.finish = FinishHook(stream_id);
+  hooks.fail = FailHook(stream_id);
   const bool requires_leader =
       FirstValue(stream.metadata, "hasleader") == std::optional<std::string>("true");
   // The identity the relayed call would show WatchService: the token

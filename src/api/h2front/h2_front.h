@@ -1,5 +1,5 @@
-// The experimental HTTP/2 front of the client port (--experimental-h2-front,
-// off by default; docs/grpc_floor.md says why and what it measured).
+// The HTTP/2 front of the client port (--h2-front, on by default;
+// docs/grpc_floor.md says why and what it measured).
 //
 // With it on, the client port's listener hands HTTP/2 (gRPC) connections
 // here instead of to gRPC C++. The front is an nghttp2

@@ -39,7 +39,7 @@ struct Flags {
   bool enable_v2 = false;
   std::string metrics = "basic";
   bool enable_ui = true;
-  bool experimental_h2_front = false;
+  bool h2_front = true;
   std::string listen_peer_urls = "http://127.0.0.1:2380";
   std::string initial_advertise_peer_urls = "http://127.0.0.1:2380";
   std::string initial_cluster;
@@ -268,12 +268,14 @@ int main(int argc, char** argv) {
                "Accept etcd V2 client requests (the /v2/keys API); off by default as in etcd 3.4.")
       ->envname("ETCD_ENABLE_V2")
       ->capture_default_str();
-  // etcdpp only (docs/grpc_floor.md): no etcd flag to mirror.
-  app.add_flag("--experimental-h2-front", flags.experimental_h2_front,
-               "Serve gRPC client connections with etcdpp's own HTTP/2 server (KV and "
-               "LeaseKeepAlive natively, other methods relayed to gRPC; TLS connections with a "
-               "client certificate stay on gRPC); experimental, off by default.")
-      ->envname("ETCD_EXPERIMENTAL_H2_FRONT")
+  // etcdpp only (docs/grpc_floor.md): no etcd flag to mirror. The name it
+  // had while it was off by default still works.
+  app.add_flag("--h2-front,--experimental-h2-front", flags.h2_front,
+               "Serve gRPC client connections with etcdpp's own HTTP/2 server (KV, "
+               "LeaseKeepAlive and Watch natively, other methods relayed to gRPC; TLS connections "
+               "with a client certificate stay on gRPC). --h2-front=false serves every "
+               "connection with gRPC C++.")
+      ->envname("ETCD_H2_FRONT")
       ->capture_default_str();
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
           "List of URLs to listen on for peer traffic.");
@@ -493,7 +495,7 @@ int main(int argc, char** argv) {
   port_options.grpc_handling_seconds = flags.metrics == "extensive";
   port_options.enable_ui = flags.enable_ui;
   port_options.enable_v2 = flags.enable_v2;
-  port_options.experimental_h2_front = flags.experimental_h2_front;
+  port_options.h2_front = flags.h2_front;
   for (const std::string& u : *listen) {
     (IsHttps(u) ? port_options.tls_client_addresses : port_options.client_addresses)
         .push_back(*etcdpp::server::HostPort(u));

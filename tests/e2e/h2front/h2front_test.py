@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""etcdctl 3.4 and python etcd3 against etcdpp with --experimental-h2-front.
+"""etcdctl 3.4 and python etcd3 against etcdpp's HTTP/2 front (--h2-front).
 
-Every client connection then goes to the HTTP/2 front: KV calls are served
-by it, everything else (Watch, LeaseKeepAlive, Lease, Cluster, Maintenance,
-Auth) is relayed to gRPC on the same connection. Checks, in order:
+The front is on by default: every client connection goes to it. KV, Watch
+and LeaseKeepAlive are served by it, everything else (Lease, Cluster,
+Maintenance, Auth) is relayed to gRPC on the same connection. Checks, in
+order:
 
   1. parity: one etcdctl session (put, get --prefix, txn, del, errors) on a
-     fresh member with the front and on a fresh member without it gives the
+     fresh member with the default and on a fresh member with
+     --h2-front=false (gRPC C++ alone) gives the
      same exit statuses, outputs and gRPC errors (ids and terms masked);
      so do requests only curl sends (a GET, no te, a JSON content-type):
      the same HTTP status and gRPC status and message;
@@ -16,13 +18,16 @@ Auth) is relayed to gRPC on the same connection. Checks, in order:
      a role and a token (a refused write, a granted one, auth disable);
   3. python etcd3 (grpcio): KV, a watch, a lease refresh, members, status,
      a transaction, an oversized put (its gRPC error), an unknown method
-     (UNIMPLEMENTED from gRPC, relayed), and a 0x00/UTF-8 key;
+     (UNIMPLEMENTED from gRPC, relayed), a 0x00/UTF-8 key, and puts, a
+     range and a watch from a grpcio channel that gzips its requests; the
+     connections were the front's (etcdpp_h2front_connections_total);
   4. TLS: with --auto-tls, etcdctl over https is served by the front
      (etcdpp_h2front_connections_total counts it); with --client-cert-auth,
      connections with a client certificate stay on gRPC.
 Prints "N passed, N failed"; exits non-zero on any failure.
 """
 
+import functools
 import os
 import re
 import subprocess
@@ -32,7 +37,8 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import cluster  # noqa: E402
 
-FRONT = "--experimental-h2-front"
+FRONT = "--h2-front"
+GRPC_ONLY = "--h2-front=false"
 
 
 def _ignore_watcher_after_close(args, default=threading.excepthook):
@@ -136,8 +142,8 @@ def run_parity_session(server, extra_flags):
 
 
 def check_parity(server, check):
-    with_front = run_parity_session(server, [FRONT])
-    without = run_parity_session(server, [])
+    with_front = run_parity_session(server, [])
+    without = run_parity_session(server, [GRPC_ONLY])
     for (step, rc, stdout, errs), (_, rc0, stdout0, errs0) in zip(with_front, without):
         check((rc, stdout, errs) == (rc0, stdout0, errs0),
               f"etcdctl {' '.join(step)}: front gave rc={rc} {stdout!r} {errs}, "
@@ -214,10 +220,8 @@ def check_relayed_with_etcdctl(c, check):
     for args, out in [(("put", "url/k", "v"), "OK"), (("get", "url/k"), "url/k\nv"),
                       (("endpoint", "status", "--cluster"), url),
                       (("endpoint", "hashkv", "--cluster"), url)]:
-        r = subprocess.run([cluster.ETCDCTL, "--endpoints", url, *args],
-                           env=cluster.etcdctl_env(), capture_output=True, text=True,
-                           timeout=30)
-        expect(check, r, f"etcdctl --endpoints {url} {' '.join(args)}", out)
+        expect(check, etcdctl_over(url, [], *args), f"etcdctl --endpoints {url} {' '.join(args)}",
+               out)
 
     # Auth: users, roles and the token every later call carries as metadata.
     for args, out in [(("user", "add", "root:rootpw"), "User root created"),
@@ -295,6 +299,28 @@ def check_python_etcd3(c, check):
         check(e.code() == grpc.StatusCode.NOT_FOUND
               and e.details() == "etcdserver: requested lease not found",
               f"relayed error: {e.code()} {e.details()!r}")
+    # A client that compresses its requests (grpcio's channel option, as
+    # grpc-go's UseCompressor): served as gRPC serves it.
+    gzipped = grpc.insecure_channel(c.members[0].endpoint, compression=grpc.Compression.Gzip)
+    try:
+        kv = etcdrpc.KVStub(gzipped)
+        put = kv.Put(etcdrpc.PutRequest(key=b"py/gz", value=b"z" * 50000), timeout=10)
+        got = kv.Range(etcdrpc.RangeRequest(key=b"py/gz"), timeout=10)
+        check(len(got.kvs) == 1 and got.kvs[0].value == b"z" * 50000
+              and got.header.revision == put.header.revision,
+              f"a gzip-compressed put and range: {len(got.kvs)} kvs")
+        watch = etcdrpc.WatchStub(gzipped).Watch(
+            iter([etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(
+                key=b"py/gz", start_revision=put.header.revision))]), timeout=10)
+        created, history = next(watch), next(watch)
+        check(created.created and [e.kv.value for e in history.events] == [b"z" * 50000],
+              f"a gzip-compressed watch: {history.events!r:.200}")
+        watch.cancel()
+    except grpc.RpcError as e:
+        check(False, f"gzip-compressed requests: {e.code()} {e.details()!r}")
+    finally:
+        gzipped.close()
+
     channel = grpc.insecure_channel(c.members[0].endpoint)
     try:
         call = channel.unary_unary("/etcdserverpb.KV/NoSuchMethod")
@@ -330,6 +356,28 @@ def check_metrics(c, check):
     check(value("grpc_server_handled_total", grpc_code="OK", grpc_method="MemberList",
                 grpc_service="etcdserverpb.Cluster", grpc_type="unary") >= 1,
           "relayed MemberList counted")
+    # On by default: the connections above were the front's.
+    check(value("etcdpp_h2front_connections_total", transport="plaintext") >= 10,
+          "the default member's front took the connections: "
+          f"{value('etcdpp_h2front_connections_total', transport='plaintext')}")
+
+
+def etcdctl_over(url, flags, *args):
+    """etcdctl 3.4 on the one endpoint `url`, with `flags` (TLS ones, say)
+    before the command."""
+    return subprocess.run([cluster.ETCDCTL, "--endpoints", url, *flags, *args],
+                          env=cluster.etcdctl_env(), capture_output=True, text=True, timeout=30)
+
+
+def healthy(ctl, check, what):
+    """Waits until `ctl` finds its endpoint healthy; a failed check if it
+    never does."""
+    try:
+        cluster.wait_until(lambda: ctl("endpoint", "health").returncode == 0, 20, what=what)
+        return True
+    except TimeoutError as e:
+        check(False, f"{what}: {e}")
+        return False
 
 
 def start_tls_member(server, tls_flags, d):
@@ -366,17 +414,9 @@ def check_tls(server, check):
         # --auto-tls: the client shows no certificate, the front serves it.
         proc, url, metrics_url = start_tls_member(server, ["--auto-tls"], d)
         try:
-            tls = ["--insecure-transport=false", "--insecure-skip-tls-verify"]
-
-            def ctl(*args):
-                return subprocess.run([cluster.ETCDCTL, "--endpoints", url, *tls, *args],
-                                      env=cluster.etcdctl_env(), capture_output=True,
-                                      text=True, timeout=30)
-            try:
-                cluster.wait_until(lambda: ctl("endpoint", "health").returncode == 0, 20,
-                                   what="the https member")
-            except TimeoutError as e:
-                check(False, f"https member with the front: {e}")
+            ctl = functools.partial(etcdctl_over, url,
+                                    ["--insecure-transport=false", "--insecure-skip-tls-verify"])
+            if not healthy(ctl, check, "the https member with the front"):
                 return
             expect(check, ctl("put", "tls/k", "v"), "put over TLS through the front", "OK")
             expect(check, ctl("get", "tls/k"), "get over TLS through the front", "tls/k\nv")
@@ -402,18 +442,10 @@ def check_tls(server, check):
             server, ["--cert-file", f"{d}/server.crt", "--key-file", f"{d}/server.key",
                      "--trusted-ca-file", f"{d}/ca.crt", "--client-cert-auth"], d)
         try:
-            tls = ["--cacert", f"{d}/ca.crt", "--cert", f"{d}/client.crt",
-                   "--key", f"{d}/client.key"]
-
-            def ctl(*args):
-                return subprocess.run([cluster.ETCDCTL, "--endpoints", url, *tls, *args],
-                                      env=cluster.etcdctl_env(), capture_output=True,
-                                      text=True, timeout=30)
-            try:
-                cluster.wait_until(lambda: ctl("endpoint", "health").returncode == 0, 20,
-                                   what="the client-cert-auth member")
-            except TimeoutError as e:
-                check(False, f"client-cert-auth member with the front: {e}")
+            ctl = functools.partial(etcdctl_over, url,
+                                    ["--cacert", f"{d}/ca.crt", "--cert", f"{d}/client.crt",
+                                     "--key", f"{d}/client.key"])
+            if not healthy(ctl, check, "the client-cert-auth member with the front"):
                 return
             expect(check, ctl("put", "cert/k", "v"), "put with a client certificate", "OK")
             expect(check, ctl("get", "cert/k"), "get with a client certificate", "cert/k\nv")
@@ -443,7 +475,7 @@ def main():
         print(f"{CURL} is missing: apt-get install curl")
         return 1
     check_parity(server, check)
-    with cluster.Cluster(server, size=1, keep=args.keep, extra_flags=[FRONT]) as c:
+    with cluster.Cluster(server, size=1, keep=args.keep) as c:
         check_relayed_with_etcdctl(c, check)
         check_python_etcd3(c, check)
         check_metrics(c, check)

@@ -210,7 +210,7 @@ def main():
     parser.add_argument("--reference", help="reference etcd binary (e.g. /usr/bin/etcd)")
     parser.add_argument("--server-flag", action="append", default=[],
                         help="a flag for the server under test only (repeatable), "
-                             "e.g. --server-flag=--experimental-h2-front")
+                             "e.g. --server-flag=--h2-front=false")
     args = parser.parse_args()
 
     failures = []

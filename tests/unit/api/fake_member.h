@@ -84,6 +84,19 @@ class FakeMember final : public server::Proposer,
   SharedValue<uint64_t> last_transferee = 0;
   SharedValue<std::chrono::milliseconds> last_transfer_timeout{std::chrono::milliseconds(0)};
 
+  // A put of `key`, applied at once; its revision. What a test writes to
+  // have something to watch or read.
+  int64_t Put(const std::string& key, const std::string& value) {
+    internalpb::InternalRaftRequest request;
+    request.mutable_put()->set_key(key);
+    request.mutable_put()->set_value(value);
+    etcdserverpb::PutResponse resp;
+    Status outcome;
+    Propose(std::move(request), &resp, [&](const Status& st) { outcome = st; });
+    EXPECT_TRUE(outcome.ok()) << outcome.ToString();
+    return resp.header().revision();
+  }
+
   // Proposer: applies the request at once, like a one-member cluster.
   // Calls come from gRPC's threads, one at a time in these tests; the store
   // itself takes one writer at a time.

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +29,7 @@
 #include <thread>
 
 #include "api/h2front/grpc_wire.h"
+#include "api/h2front/message_inflater.h"
 #include "api/kv_handler.h"
 #include "api/leader_monitor.h"
 #include "api/lease_service.h"
@@ -87,6 +89,99 @@ TEST(GrpcWireTest, CutsThatCannotBeTakenEndTheCallWithGrpcsStatus) {
   EXPECT_EQ(compressed->error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_FALSE(h2front::RefusalOf(h2front::CutMessage(body, 100), 100).has_value());
   EXPECT_FALSE(h2front::RefusalOf(h2front::CutMessage(body.substr(0, 3), 100), 100).has_value());
+}
+
+// ---- message_inflater.h
+
+// `message` compressed as a gRPC client compresses it for `encoding`, framed
+// with the flag byte 1.
+std::string CompressedFrame(const std::string& message, h2front::MessageEncoding encoding) {
+  z_stream zs{};
+  const int bits = encoding == h2front::MessageEncoding::kGzip ? 16 + 15 : 15;
+  EXPECT_EQ(deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, bits, 8, Z_DEFAULT_STRATEGY),
+            Z_OK);
+  std::string compressed(deflateBound(&zs, message.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+  zs.avail_in = static_cast<uInt>(message.size());
+  zs.next_out = reinterpret_cast<Bytef*>(compressed.data());
+  zs.avail_out = static_cast<uInt>(compressed.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  compressed.resize(zs.total_out);
+  deflateEnd(&zs);
+  std::string frame;
+  h2front::AppendFramedMessage(compressed, &frame);
+  frame[0] = 1;
+  return frame;
+}
+
+TEST(MessageInflaterTest, CompressedMessagesComeOutUncompressedHoweverTheBodyIsSplit) {
+  for (auto encoding : {h2front::MessageEncoding::kGzip, h2front::MessageEncoding::kDeflate}) {
+    const std::vector<std::string> messages = {"first", "", std::string(100'000, 'z'), "last"};
+    // The second goes uncompressed, as a client may send any message.
+    std::string body, expected;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (i == 1) {
+        h2front::AppendFramedMessage(messages[i], &body);
+      } else {
+        body += CompressedFrame(messages[i], encoding);
+      }
+      h2front::AppendFramedMessage(messages[i], &expected);
+    }
+    for (size_t chunk : {size_t{1}, size_t{3}, size_t{7}, size_t{64}, body.size()}) {
+      h2front::MessageInflater inflater(encoding, 200'000);
+      std::string out;
+      for (size_t at = 0; at < body.size(); at += chunk) {
+        auto refusal = inflater.Take(std::string_view(body).substr(at, chunk), &out);
+        ASSERT_FALSE(refusal.has_value()) << refusal->error_message();
+      }
+      EXPECT_EQ(out, expected) << "chunks of " << chunk;
+    }
+  }
+}
+
+TEST(MessageInflaterTest, MessagesTooLargeOnceInflatedOrNotValidAreRefused) {
+  using h2front::MessageEncoding;
+  EXPECT_EQ(h2front::MessageEncodingNamed("gzip"), MessageEncoding::kGzip);
+  EXPECT_EQ(h2front::MessageEncodingNamed("deflate"), MessageEncoding::kDeflate);
+  EXPECT_FALSE(h2front::MessageEncodingNamed("identity"));
+  EXPECT_FALSE(h2front::MessageEncodingNamed("snappy"));
+
+  // 1 MB of one byte is about 1 KB compressed: under the limit on the wire,
+  // far over it inflated.
+  std::string out;
+  h2front::MessageInflater small(MessageEncoding::kGzip, 4096);
+  auto refusal =
+      small.Take(CompressedFrame(std::string(1 << 20, 'x'), MessageEncoding::kGzip), &out);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refusal->error_message().rfind("Received message larger than max (", 0), 0u)
+      << refusal->error_message();
+  EXPECT_TRUE(out.empty());
+  // Once refused, nothing more is taken.
+  EXPECT_TRUE(small.Take(CompressedFrame("a", MessageEncoding::kGzip), &out).has_value());
+
+  // A prefix announcing more than the limit is refused before the rest.
+  h2front::MessageInflater announced(MessageEncoding::kGzip, 4096);
+  refusal = announced.Take(std::string("\1\0\1\0\0", 5), &out);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->error_message(), "Received message larger than max (65536 vs. 4096)");
+
+  // deflate bytes on a gzip call, and a truncated stream.
+  h2front::MessageInflater wrong(MessageEncoding::kGzip, 4096);
+  refusal = wrong.Take(CompressedFrame("hello", MessageEncoding::kDeflate), &out);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->error_code(), grpc::StatusCode::INTERNAL);
+  std::string truncated =
+      CompressedFrame(std::string(5000, 'q') + "end", MessageEncoding::kDeflate);
+  const uint32_t cut = static_cast<uint32_t>(truncated.size() - 5 - 4);
+  truncated.resize(truncated.size() - 4);
+  truncated[1] = char(cut >> 24), truncated[2] = char(cut >> 16), truncated[3] = char(cut >> 8);
+  truncated[4] = char(cut);
+  h2front::MessageInflater short_stream(MessageEncoding::kDeflate, 1 << 20);
+  refusal = short_stream.Take(truncated, &out);
+  ASSERT_TRUE(refusal.has_value());
+  EXPECT_EQ(refusal->error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_TRUE(out.empty());
 }
 
 TEST(GrpcWireTest, GrpcMessageIsPercentEncoded) {
@@ -665,6 +760,45 @@ TEST_F(H2FrontTest, MessagesAboveTheReceiveLimitAreRefusedAsByGrpc) {
   EXPECT_TRUE(Put("k", "v", &put, Context().get()).ok());
 }
 
+// A client that compresses its messages (grpc-go's UseCompressor, here
+// gRPC C++'s per-call algorithm) is served as gRPC's own server serves it:
+// native calls, keep-alives' and watches' streams and relayed calls alike.
+TEST_F(H2FrontTest, CompressedRequestsAreServedNativeAndRelayed) {
+  for (auto algorithm : {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
+    const std::string value(20'000, 'c');
+    auto context = Context();
+    context->set_compression_algorithm(algorithm);
+    etcdserverpb::PutResponse put;
+    grpc::Status st = Put("k", value, &put, context.get());
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    etcdserverpb::RangeRequest range;
+    range.set_key("k");
+    etcdserverpb::RangeResponse got;
+    auto range_context = Context();
+    range_context->set_compression_algorithm(algorithm);
+    ASSERT_TRUE(kv_->Range(range_context.get(), range, &got).ok());
+    ASSERT_EQ(got.kvs_size(), 1);
+    EXPECT_EQ(got.kvs(0).value(), value);
+
+    grpc::ClientContext relayed;
+    relayed.set_compression_algorithm(algorithm);
+    relayed.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    const std::vector<std::string> messages = {"one", std::string(48 * 1024, 'b'), "three"};
+    RelayResult result = Relay("/test.Echo/Stream", messages, &relayed);
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.replies, messages);
+  }
+  // Inflated past the receive limit: refused as one announced past it.
+  auto context = Context();
+  context->set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  etcdserverpb::PutResponse put;
+  grpc::Status st = Put("k", std::string(kMaxReceive + 10, 'x'), &put, context.get());
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_message().rfind("Received message larger than max (", 0), 0u)
+      << st.error_message();
+  EXPECT_EQ(member_.proposals.get(), 2);
+}
+
 // What gRPC C++'s server refuses before any handler runs (a method other
 // than POST, a request without te) the front refuses with the same answer,
 // and what it takes (any content-type: it only logs one that is not
@@ -1118,6 +1252,24 @@ struct RecordedCalls {
   std::mutex mu_;
   std::vector<std::string> started_;                             // guarded by mu_
   std::vector<std::pair<std::string, grpc::StatusCode>> ended_;  // guarded by mu_
+
+  // Has the front report its native calls here.
+  void RecordFrom(H2FrontOptions& options) {
+    options.record_native_start = [this](std::string_view path) {
+      std::lock_guard<std::mutex> lock(mu_);
+      started_.emplace_back(path);
+    };
+    options.record_native_call = [this](std::string_view path, grpc::StatusCode code,
+                                        std::chrono::steady_clock::duration) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ended_.emplace_back(path, code);
+    };
+  }
+  // Calls begun and ended so far.
+  std::pair<size_t, size_t> counts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::make_pair(started_.size(), ended_.size());
+  }
 };
 
 // RecordedCalls is the first base, so it is built before the front starts
@@ -1125,22 +1277,7 @@ struct RecordedCalls {
 class H2FrontMetricsTest : protected RecordedCalls, public H2FrontTest {
  protected:
   H2FrontMetricsTest()
-      : H2FrontTest(HeldReads([this](H2FrontOptions& options) {
-          options.record_native_start = [this](std::string_view path) {
-            std::lock_guard<std::mutex> lock(mu_);
-            started_.emplace_back(path);
-          };
-          options.record_native_call = [this](std::string_view path, grpc::StatusCode code,
-                                              std::chrono::steady_clock::duration) {
-            std::lock_guard<std::mutex> lock(mu_);
-            ended_.emplace_back(path, code);
-          };
-        })) {}
-  // Calls begun and ended so far.
-  std::pair<size_t, size_t> counts() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::make_pair(started_.size(), ended_.size());
-  }
+      : H2FrontTest(HeldReads([this](H2FrontOptions& options) { RecordFrom(options); })) {}
 };
 
 // The KV calls the front serves are counted as begun when their request
@@ -1224,24 +1361,10 @@ class H2FrontLeaseTest : protected LeaseParts, public H2FrontTest {
           LeaseServiceDeps{&self->member_, &self->member_, &self->leader_, &self->leases_, nullptr};
       options.lease = &self->deps_;
       options.leader_monitor = self->monitor_.monitor();
-      options.record_native_start = [self](std::string_view path) {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->started_.emplace_back(path);
-      };
-      options.record_native_call = [self](std::string_view path, grpc::StatusCode code,
-                                          std::chrono::steady_clock::duration) {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->ended_.emplace_back(path, code);
-      };
+      self->RecordFrom(options);
       if (extra) extra(options);
     };
     return setup;
-  }
-
-  // Calls begun and ended so far.
-  std::pair<size_t, size_t> counts() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::make_pair(started_.size(), ended_.size());
   }
 
   static std::string KeepAliveReply(int64_t id, int64_t ttl) {
@@ -1257,14 +1380,22 @@ class H2FrontLeaseTest : protected LeaseParts, public H2FrontTest {
     std::vector<std::string> responses;  // serialized, in order
     grpc::Status status;
   };
+  // With `algorithm`, the client compresses its requests; with `padding`,
+  // each carries it in a field unknown to the member.
   static KeepAlives Run(etcdserverpb::Lease::Stub* stub, const std::vector<int64_t>& ids,
-                        bool require_leader = false) {
+                        bool require_leader = false,
+                        grpc_compression_algorithm algorithm = GRPC_COMPRESS_NONE,
+                        const std::string& padding = "") {
     auto ctx = Context(require_leader);
+    ctx->set_compression_algorithm(algorithm);
     auto stream = stub->LeaseKeepAlive(ctx.get());
     KeepAlives got;
     for (int64_t id : ids) {
       LeaseKeepAliveRequest req;
       req.set_id(id);
+      if (!padding.empty()) {
+        req.GetReflection()->MutableUnknownFields(&req)->AddLengthDelimited(1000, padding);
+      }
       LeaseKeepAliveResponse resp;
       if (!stream->Write(req) || !stream->Read(&resp)) break;
       got.responses.push_back(resp.SerializeAsString());
@@ -1319,6 +1450,22 @@ TEST_F(H2FrontLeaseTest, KeepAliveAnswersIdTtlAndTheMembersHeader) {
   EXPECT_EQ(resp.header().raft_term(), member_.term());
   EXPECT_EQ(leases_.renewals(), 1);
   ExpectAlike({5});
+}
+
+TEST_F(H2FrontLeaseTest, CompressedRequestsAreAnsweredAsUncompressedOnes) {
+  leases_.Set(5, 30);
+  // gRPC sends a message uncompressed when compressing does not make it
+  // smaller: each request carries 8 KiB of one byte in a field the member
+  // does not know (and skips), so that it is compressed.
+  KeepAlives got =
+      Run(front_lease_.get(), {5, 5, 5}, false, GRPC_COMPRESS_GZIP, std::string(8 << 10, 'p'));
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  ASSERT_EQ(got.responses.size(), 3u);
+  LeaseKeepAliveResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(got.responses[2]));
+  EXPECT_EQ(resp.id(), 5);
+  EXPECT_EQ(resp.ttl(), 30);
+  EXPECT_EQ(leases_.renewals(), 3);
 }
 
 TEST_F(H2FrontLeaseTest, AnUnknownLeaseAnswersTtlZero) {
@@ -1562,30 +1709,16 @@ class H2FrontWatchTest : protected WatchParts, public H2FrontTest {
       self->deps_.pump = &self->pump_;
       options.watch = &self->deps_;
       options.leader_monitor = self->monitor_.monitor();
-      options.record_native_start = [self](std::string_view path) {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->started_.emplace_back(path);
-      };
-      options.record_native_call = [self](std::string_view path, grpc::StatusCode code,
-                                          std::chrono::steady_clock::duration) {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->ended_.emplace_back(path, code);
-      };
+      self->RecordFrom(options);
     };
     return setup;
   }
 
   // A write through the fake member, then the apply side's notice to the hub.
   int64_t Write(const std::string& key, const std::string& value) {
-    internalpb::InternalRaftRequest request;
-    request.mutable_put()->set_key(key);
-    request.mutable_put()->set_value(value);
-    etcdserverpb::PutResponse resp;
-    Status outcome;
-    member_.Propose(std::move(request), &resp, [&](const Status& st) { outcome = st; });
-    EXPECT_TRUE(outcome.ok()) << outcome.ToString();
-    hub_->Notify(resp.header().revision());
-    return resp.header().revision();
+    const int64_t revision = member_.Put(key, value);
+    hub_->Notify(revision);
+    return revision;
   }
 
   static WatchRequest CreateOn(const std::string& key, int64_t watch_id = 0,
@@ -1612,12 +1745,16 @@ class H2FrontWatchTest : protected WatchParts, public H2FrontTest {
     std::unique_ptr<grpc::ClientContext> front_ctx, grpc_ctx;
     std::unique_ptr<WatchStub> front, grpc;  // grpc: null without kCompare
   };
-  Pair Open(bool require_leader = false) {
+  // With `algorithm`, the client compresses its requests.
+  Pair Open(bool require_leader = false,
+            grpc_compression_algorithm algorithm = GRPC_COMPRESS_NONE) {
     Pair p;
     p.front_ctx = Context(require_leader);
+    p.front_ctx->set_compression_algorithm(algorithm);
     p.front = front_watch_->Watch(p.front_ctx.get());
     if (kCompare) {
       p.grpc_ctx = Context(require_leader);
+      p.grpc_ctx->set_compression_algorithm(algorithm);
       p.grpc = grpc_watch_->Watch(p.grpc_ctx.get());
     }
     return p;
@@ -1736,6 +1873,21 @@ TEST_F(H2FrontWatchTest, CreateCancelProgressAndEventsAnswerAsTheService) {
 // stream's queue and the front's bound hold it back, the hub falls back to
 // catching the watcher up, and once the client reads it gets every revision
 // once, in order.
+TEST_F(H2FrontWatchTest, CompressedRequestsAnswerAsTheService) {
+  Pair p = Open(false, GRPC_COMPRESS_DEFLATE);
+  // Long enough to be compressed (gRPC sends a message uncompressed when
+  // compressing does not make it smaller).
+  const std::string key(8 << 10, 'a');
+  Send(p, CreateOn(key));
+  EXPECT_TRUE(NextAlike(p).created());
+  const int64_t rev = Write(key, "1");
+  WatchResponse events = NextAlike(p);
+  ASSERT_EQ(events.events_size(), 1);
+  EXPECT_EQ(events.header().revision(), rev);
+  Cancel(p);
+  EXPECT_EQ(EndAlike(p).error_code(), grpc::StatusCode::CANCELLED);
+}
+
 TEST_F(H2FrontWatchTest, AClientThatFallsBehindGetsEveryRevisionOnceInOrder) {
   grpc::ClientContext ctx;
   auto stream = front_watch_->Watch(&ctx);

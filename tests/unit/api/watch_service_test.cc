@@ -38,15 +38,9 @@ class WatchServiceTest : public ::testing::Test {
 
   // A write through the fake member, then the apply side's notice to the hub.
   int64_t Put(const std::string& key, const std::string& value) {
-    internalpb::InternalRaftRequest request;
-    request.mutable_put()->set_key(key);
-    request.mutable_put()->set_value(value);
-    etcdserverpb::PutResponse resp;
-    Status outcome;
-    member_.Propose(std::move(request), &resp, [&](const Status& st) { outcome = st; });
-    EXPECT_TRUE(outcome.ok()) << outcome.ToString();
-    hub_.Notify(resp.header().revision());
-    return resp.header().revision();
+    const int64_t revision = member_.Put(key, value);
+    hub_.Notify(revision);
+    return revision;
   }
   void Compact(int64_t revision) {
     internalpb::InternalRaftRequest request;
