@@ -3,7 +3,9 @@
 // values, base64 "-bin" metadata, and grpc-message text. Checks, beyond "no
 // crash": a cut never reaches past its input nor above the limit; a decoded
 // binary header encodes back to something that decodes to the same bytes;
-// percent-encoding is printable and decodes back exactly.
+// percent-encoding is printable and decodes back exactly; what the
+// inflater (api/h2front/message_inflater.h) gives for a body cut in two is
+// whole uncompressed messages within the limit, or a refusal.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include <string_view>
 
 #include "api/h2front/grpc_wire.h"
+#include "api/h2front/message_inflater.h"
 
 namespace h2 = etcdpp::api::h2front;
 
@@ -30,6 +33,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     h2::AppendFramedMessage(cut.payload, &framed);
     if (framed != body.substr(0, cut.consumed)) std::abort();
     body.remove_prefix(cut.consumed);
+  }
+
+  for (auto encoding : {h2::MessageEncoding::kGzip, h2::MessageEncoding::kDeflate}) {
+    h2::MessageInflater inflater(encoding, max_length);
+    const size_t split = size > 1 ? data[1] % size : 0;
+    std::string out;
+    if (!inflater.Take(input.substr(0, split), &out) && !inflater.Take(input.substr(split), &out)) {
+      std::string_view inflated = out;
+      while (!inflated.empty()) {
+        const h2::MessageCut cut = h2::CutMessage(inflated, max_length);
+        if (cut.result != h2::MessageCut::Result::kMessage) std::abort();
+        inflated.remove_prefix(cut.consumed);
+      }
+    }
   }
 
   if (auto timeout = h2::ParseGrpcTimeout(input); timeout && timeout->count() < 0) std::abort();
