@@ -893,13 +893,11 @@ class TlsRelay : public std::enable_shared_from_this<TlsRelay> {
       ::close(fds[1]);
       return Close();
     }
-    if (protocol == Protocol::kHttp2 && impl_->options.h2_front != nullptr && !common_name_) {
-      // The front serves it as a plaintext connection. One with a verified
-      // certificate stays on gRPC: its common name is bound to gRPC's name
-      // for the connection, and the front's relayed calls reach the gRPC
-      // services under the in-process channel's name instead.
+    if (protocol == Protocol::kHttp2 && impl_->options.h2_front != nullptr) {
+      // The front serves it as a plaintext connection, under the verified
+      // certificate's name if the client showed one.
       impl_->front_tls->Inc();
-      impl_->options.h2_front->Adopt(fds[1]);
+      impl_->options.h2_front->Adopt(fds[1], common_name_);
     } else if (protocol == Protocol::kHttp2) {
       grpc_fd_ = fds[1];
       identity_ticket_ = GiveToGrpc(impl_, fds[1], common_name_);

@@ -60,9 +60,8 @@ struct ListenerOptions {
   grpc::Server* grpc_server = nullptr;
   // With --h2-front (the default): takes the HTTP/2 connections instead of
   // grpc_server, plaintext ones as accepted and TLS ones through the relay,
-  // except a TLS connection with a verified client certificate (its
-  // identity is for gRPC's calls: api/client_identity.h). Must outlive the
-  // Listener.
+  // with the verified client certificate's name if the client showed one
+  // (api/client_identity.h). Must outlive the Listener.
   api::H2Front* h2_front = nullptr;
   metrics::Registry* registry = nullptr;
   // /version's reply.

@@ -27,6 +27,7 @@
 #include <future>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -82,7 +83,10 @@ class ServerDiskFaultTest : public testing::SingleMemberTest {
   // The death-test child: a member over MemberFaultEnv takes `before`
   // writes, then `inject` sets the fault and `after` more writes are sent.
   // Each acknowledged write is listed in AckedPath() before the next one is
-  // sent. Exits 0 (a failed death test) if the member never gives up.
+  // sent. Exits 0 (a failed death test) if the member has not given up
+  // within a few seconds of the last write: a snapshot is due only once the
+  // writes held by the backend batch interval are committed, so a member
+  // may give up after the writes have been answered.
   void RunMemberIntoFault(int before, std::function<void(MemberFaultEnv&)> inject, int after) {
     const DataDirLayout layout(options_.data_dir);
     MemberFaultEnv env(layout.store_dir);
@@ -115,6 +119,7 @@ class ServerDiskFaultTest : public testing::SingleMemberTest {
         std::fprintf(stderr, "put %s refused: %s\n", key.c_str(), st.ToString().c_str());
       }
     }
+    std::this_thread::sleep_for(std::chrono::seconds(5));
     std::fprintf(stderr, "the member served on over a failed disk\n");
     std::_Exit(0);
   }
@@ -205,6 +210,9 @@ TEST_F(ServerDiskFaultTest, SnapshotFileThatCannotBeRenamedStopsTheMember) {
 // snapshot and the WAL after it, and the failing step is the WAL's.
 TEST_F(ServerDiskFaultTest, WalFailureAfterASnapshotRecoversFromSnapshotAndWal) {
   options_.snapshot_count = 10;
+  // Every batch committed at once, so snapshots fall among the first
+  // writes, well before the fault, rather than at the interval's commits.
+  options_.backend_commit_delay = std::chrono::milliseconds(0);
   options_.snapshot_catchup_entries = 5;
   auto fail_wal_syncs = [](MemberFaultEnv& env) {
     env.SetFaultRule([](Op op, const std::string& path) {

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "api/auth_check.h"
+#include "api/client_identity.h"
 #include "api/grpc_status.h"
 #include "api/h2front/forwarder.h"
 #include "api/h2front/grpc_wire.h"
@@ -244,7 +246,9 @@ struct FrontContext {
 // One client connection and its nghttp2 session, owned by one loop.
 class Connection {
  public:
-  Connection(Loop* loop, uint64_t id, int fd);
+  // `common_name`: the verified client certificate behind the connection
+  // (a TLS one the listener relays), the sender of its calls without a token.
+  Connection(Loop* loop, uint64_t id, int fd, std::optional<std::string> common_name);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -294,6 +298,9 @@ class Connection {
   void OnRequestData(Stream& stream);
   void OnRequestEnd(Stream& stream);
   void StartNative(Stream& stream);
+  // What a call served here shows of its sender, as the gRPC services'
+  // CredentialsOf: the token, else the connection's certificate name.
+  CallCredentials CredentialsOf(const Stream& stream) const;
   // What a stream served here (a keep-alive, a watch) sets up before its
   // logic opens: the reset after an early answer, and the deadline.
   void BeginNativeStream(Stream& stream);
@@ -342,6 +349,7 @@ class Connection {
   Loop* const loop_;
   const uint64_t id_;
   const int fd_;
+  const std::optional<std::string> common_name_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
   std::string pending_out_;
@@ -359,7 +367,7 @@ class Loop {
   const std::shared_ptr<Mailbox>& mailbox() const { return mailbox_; }
   const FrontContext& context() const { return context_; }
 
-  void AddConnection(int fd);
+  void AddConnection(int fd, std::optional<std::string> common_name);
   Connection* Find(uint64_t id);
   // The connection has new output: flushed before the loop sleeps again.
   void MarkDirty(uint64_t id) { dirty_.push_back(id); }
@@ -391,7 +399,8 @@ class Loop {
 
 // ---- Connection
 
-Connection::Connection(Loop* loop, uint64_t id, int fd) : loop_(loop), id_(id), fd_(fd) {
+Connection::Connection(Loop* loop, uint64_t id, int fd, std::optional<std::string> common_name)
+    : loop_(loop), id_(id), fd_(fd), common_name_(std::move(common_name)) {
   nghttp2_session_callbacks* callbacks;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, OnBeginHeaders);
@@ -479,6 +488,8 @@ int Connection::OnHeader(nghttp2_session*, const nghttp2_frame* frame, const uin
       stream->inflater = std::make_unique<h2front::MessageInflater>(
           *encoding, conn->loop_->context().options->max_receive_message_bytes);
     }
+  } else if (n == kRelayedIdentityKey) {
+    // Only the front states a relayed call's identity (client_identity.h).
   } else if (!IsTransportHeader(n)) {
     if (EndsWith(n, "-bin")) {
       auto decoded = h2front::DecodeBinaryHeader(v);
@@ -659,6 +670,10 @@ void Connection::OnRequestHeaders(Stream& stream) {
   // forwarder (its ClientContext, which holds the channel) is torn down on
   // gRPC's thread after that, and Stop must not return before.
   auto hold = std::make_shared<InFlightHold>(context.in_flight);
+  if (common_name_) {
+    // The relayed call's identity: the in-process channel names no connection.
+    stream.metadata.emplace_back(kRelayedIdentityKey, SealedIdentity(*common_name_));
+  }
   stream.forwarder = Forwarder::Start(
       context.stub, stream.path, stream.metadata, stream.timeout,
       [mailbox, conn_id, stream_id, hold](ForwardEvent event) {
@@ -763,9 +778,7 @@ void Connection::StartNative(Stream& stream) {
   }
 
   KvCallInfo info;
-  info.credentials.token = FirstValue(stream.metadata, "token");
-  if (!info.credentials.token)
-    info.credentials.token = FirstValue(stream.metadata, "authorization");
+  info.credentials = CredentialsOf(stream);
   info.requires_leader =
       FirstValue(stream.metadata, "hasleader") == std::optional<std::string>("true");
   const bool write = call->method == KvMethod::kPut || call->method == KvMethod::kDeleteRange ||
@@ -816,6 +829,14 @@ void Connection::StartNative(Stream& stream) {
                         static_cast<etcdserverpb::CompactionResponse*>(call->response.get()),
                         std::move(done));
   }
+}
+
+CallCredentials Connection::CredentialsOf(const Stream& stream) const {
+  CallCredentials credentials;
+  credentials.token = FirstValue(stream.metadata, "token");
+  if (!credentials.token) credentials.token = FirstValue(stream.metadata, "authorization");
+  if (!credentials.token) credentials.common_name = common_name_;
+  return credentials;
 }
 
 void Connection::BeginNativeStream(Stream& stream) {
@@ -936,14 +957,9 @@ void Connection::OpenWatch(Stream& stream) {
   hooks.fail = FailHook(stream_id);
   const bool requires_leader =
       FirstValue(stream.metadata, "hasleader") == std::optional<std::string>("true");
-  // The identity the relayed call would show WatchService: the token
-  // (plaintext connections have no certificate).
-  CallCredentials credentials;
-  credentials.token = FirstValue(stream.metadata, "token");
-  if (!credentials.token) credentials.token = FirstValue(stream.metadata, "authorization");
   auto opened = WatchStreamAdapter::Open(
       context.options->watch, context.options->leader_monitor, requires_leader,
-      std::move(credentials), context.options->max_receive_message_bytes, std::move(hooks));
+      CredentialsOf(stream), context.options->max_receive_message_bytes, std::move(hooks));
   if (!opened.ok()) {
     const grpc::Status refusal = ToGrpcStatus(opened.status());
     return Fail(stream, refusal.error_code(), refusal.error_message());
@@ -1281,7 +1297,7 @@ Loop::~Loop() {
   ::close(epoll_fd_);
 }
 
-void Loop::AddConnection(int fd) {
+void Loop::AddConnection(int fd, std::optional<std::string> common_name) {
   if (draining_) {
     ::close(fd);
     return;
@@ -1294,7 +1310,7 @@ void Loop::AddConnection(int fd) {
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   const uint64_t id = next_connection_id_++;
-  auto conn = std::make_unique<Connection>(this, id, fd);
+  auto conn = std::make_unique<Connection>(this, id, fd, std::move(common_name));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = id;
@@ -1446,7 +1462,7 @@ Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
 
 H2Front::~H2Front() { Stop(std::chrono::milliseconds(0)); }
 
-void H2Front::Adopt(int fd) {
+void H2Front::Adopt(int fd, std::optional<std::string> common_name) {
   if (impl_->stopping.load()) {
     ::close(fd);
     return;
@@ -1463,7 +1479,9 @@ void H2Front::Adopt(int fd) {
   };
   auto socket = std::make_shared<OwnedSocket>(fd);
   Loop& loop = *impl_->loops[impl_->next_loop++ % impl_->loops.size()];
-  loop.mailbox()->Post([socket](Loop& l) { l.AddConnection(socket->Release()); });
+  loop.mailbox()->Post([socket, common_name = std::move(common_name)](Loop& l) mutable {
+    l.AddConnection(socket->Release(), std::move(common_name));
+  });
 }
 
 H2Front::RelayQueue H2Front::relay_queue() const {

@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "base/status.h"
@@ -82,8 +84,10 @@ class H2Front {
   ~H2Front();
 
   // Takes over connected socket `fd` (its first bytes still unread), from
-  // any thread. Once Stop() has begun it is closed at once.
-  void Adopt(int fd);
+  // any thread. Once Stop() has begun it is closed at once. `common_name`:
+  // the verified client certificate behind it (the listener's TLS relay);
+  // its calls show it as gRPC's show a certificate (api/client_identity.h).
+  void Adopt(int fd, std::optional<std::string> common_name = std::nullopt);
 
   // Stops as gRPC's server does with a deadline: every connection gets
   // GOAWAY naming the last stream it took (later ones are not served, so a

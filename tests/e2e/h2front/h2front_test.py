@@ -22,8 +22,10 @@ order:
      range and a watch from a grpcio channel that gzips its requests; the
      connections were the front's (etcdpp_h2front_connections_total);
   4. TLS: with --auto-tls, etcdctl over https is served by the front
-     (etcdpp_h2front_connections_total counts it); with --client-cert-auth,
-     connections with a client certificate stay on gRPC.
+     (etcdpp_h2front_connections_total counts it); with --client-cert-auth
+     too, and the certificate's name is the user of the calls the front
+     answers (KV) and of those it relays (Auth), while a client that claims
+     another name in the relay's identity entry is refused.
 Prints "N passed, N failed"; exits non-zero on any failure.
 """
 
@@ -406,9 +408,8 @@ def front_tls_connections(metrics_url):
 
 
 def check_tls(server, check):
-    """TLS connections reach the front through the listener's TLS relay; one
-    whose client showed a certificate stays on gRPC, whose calls carry the
-    certificate's identity."""
+    """TLS connections reach the front through the listener's TLS relay,
+    those whose client showed a certificate too, under its name."""
     import certs
     with certs.temporary_dir("etcdpp-h2front-tls-") as d:
         # --auto-tls: the client shows no certificate, the front serves it.
@@ -434,27 +435,76 @@ def check_tls(server, check):
             proc.terminate()
             proc.wait(10)
     with certs.temporary_dir("etcdpp-h2front-cert-") as d:
-        # --client-cert-auth: every client shows a certificate; gRPC serves it.
+        # --client-cert-auth: the front serves these connections too, under
+        # the certificate's name, in the calls it answers and in those it
+        # relays.
         certs.make_ca(d, "ca")
         certs.make_leaf(d, "server", issuer=f"{d}/ca", cn="server")
-        certs.make_leaf(d, "client", issuer=f"{d}/ca", cn="root")
+        for user in ("root", "alice"):
+            certs.make_leaf(d, user, issuer=f"{d}/ca", cn=user)
         proc, url, metrics_url = start_tls_member(
             server, ["--cert-file", f"{d}/server.crt", "--key-file", f"{d}/server.key",
                      "--trusted-ca-file", f"{d}/ca.crt", "--client-cert-auth"], d)
         try:
-            ctl = functools.partial(etcdctl_over, url,
-                                    ["--cacert", f"{d}/ca.crt", "--cert", f"{d}/client.crt",
-                                     "--key", f"{d}/client.key"])
-            if not healthy(ctl, check, "the client-cert-auth member with the front"):
+            def as_user(name):
+                return functools.partial(etcdctl_over, url,
+                                         ["--cacert", f"{d}/ca.crt", "--cert", f"{d}/{name}.crt",
+                                          "--key", f"{d}/{name}.key"])
+            root, alice = as_user("root"), as_user("alice")
+            if not healthy(root, check, "the client-cert-auth member with the front"):
                 return
-            expect(check, ctl("put", "cert/k", "v"), "put with a client certificate", "OK")
-            expect(check, ctl("get", "cert/k"), "get with a client certificate", "cert/k\nv")
+            expect(check, root("put", "cert/k", "v"), "put with a client certificate", "OK")
+            for args, out in [(("user", "add", "root:rootpw"), "User root created"),
+                              (("user", "add", "alice:alicepw"), "User alice created"),
+                              (("auth", "enable"), "Authentication Enabled")]:
+                expect(check, root(*args), "etcdctl " + " ".join(args) + " as root's certificate",
+                       out)
+            # KV is the front's own, Auth is relayed: both see the name.
+            expect(check, root("get", "cert/k"), "get as root's certificate", "cert/k\nv")
+            expect(check, root("user", "list"), "user list as root's certificate (relayed)",
+                   "alice", "root")
+            expect(check, alice("put", "cert/k", "w"), "put as alice's certificate",
+                   "etcdserver: permission denied", ok=False)
+            expect(check, alice("user", "list"), "user list as alice's certificate (relayed)",
+                   "etcdserver: permission denied", ok=False)
+            check_claimed_identity(url, d, check)
+            expect(check, root("auth", "disable"), "auth disable as root's certificate",
+                   "Authentication Disabled")
             served = front_tls_connections(metrics_url)
-            check(served == 0, f"connections with a client certificate stay on gRPC: "
+            check(served is not None and served >= 8,
+                  f"connections with a client certificate are the front's: "
                   f"etcdpp_h2front_connections_total{{transport=\"tls\"}} = {served}")
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def check_claimed_identity(url, d, check):
+    """A client with alice's certificate that claims root in the entry the
+    front uses to state a relayed call's name (api/client_identity.h) is
+    still alice, for a relayed call and for one the front answers."""
+    import grpc
+    from etcd3 import etcdrpc
+    with open(f"{d}/ca.crt", "rb") as ca, open(f"{d}/alice.key", "rb") as key, \
+            open(f"{d}/alice.crt", "rb") as crt:
+        credentials = grpc.ssl_channel_credentials(ca.read(), key.read(), crt.read())
+    channel = grpc.secure_channel(url.removeprefix("https://"), credentials)
+    claim = [("etcdpp-relayed-cn-bin", b"root")]
+    try:
+        for what, call in [
+                ("UserList", lambda: etcdrpc.AuthStub(channel).UserList(
+                    etcdrpc.AuthUserListRequest(), timeout=10, metadata=claim)),
+                ("Put", lambda: etcdrpc.KVStub(channel).Put(
+                    etcdrpc.PutRequest(key=b"cert/k", value=b"claimed"), timeout=10,
+                    metadata=claim))]:
+            try:
+                call()
+                check(False, f"{what} claiming root with alice's certificate succeeded")
+            except grpc.RpcError as e:
+                check(e.code() == grpc.StatusCode.PERMISSION_DENIED,
+                      f"{what} claiming root with alice's certificate: {e.code()} {e.details()!r}")
+    finally:
+        channel.close()
 
 
 class CountedChecks(cluster.Checks):

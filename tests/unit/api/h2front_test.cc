@@ -28,6 +28,7 @@
 #include <optional>
 #include <thread>
 
+#include "api/client_identity.h"
 #include "api/h2front/grpc_wire.h"
 #include "api/h2front/message_inflater.h"
 #include "api/kv_handler.h"
@@ -347,8 +348,9 @@ std::string Framed(const std::string& message) {
 
 // Methods the relay target answers (anything else is UNIMPLEMENTED):
 //   /test.Echo/Stream  every message back, in order; then OK. Its initial
-//                      metadata echoes the client's "token", "who-bin" and
-//                      whether the call had a deadline.
+//                      metadata echoes the client's "token", "who-bin",
+//                      whether the call had a deadline, and the certificate
+//                      name the call shows ("echo-cn").
 //   /test.Echo/Fail    no message; FAILED_PRECONDITION with a message that
 //                      needs percent-encoding and a binary trailer.
 //   /test.Echo/Sink    reads nothing until OpenSink(), then every message
@@ -443,6 +445,8 @@ class EchoService final : public grpc::CallbackGenericService {
       }
       const bool deadline = ctx->deadline() != std::chrono::system_clock::time_point::max();
       ctx->AddInitialMetadata("had-deadline", deadline ? "yes" : "no");
+      // The sender the services would see (client_identity.h).
+      ctx->AddInitialMetadata("echo-cn", VerifiedClientCommonName(*ctx).value_or("<none>"));
       StartSendInitialMetadata();
       StartRead(&message_);
       // gRPC binds the reactor, and starts what was queued above, once
@@ -587,11 +591,12 @@ class H2FrontTest : public ::testing::Test {
     return held_.held() == n;
   }
 
-  // A gRPC client connection whose server end the front adopted.
-  std::shared_ptr<grpc::Channel> Connect() {
+  // A gRPC client connection whose server end the front adopted, as one
+  // whose client showed a certificate for `common_name` if given.
+  std::shared_ptr<grpc::Channel> Connect(std::optional<std::string> common_name = std::nullopt) {
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-    front_->Adopt(fds[0]);
+    front_->Adopt(fds[0], std::move(common_name));
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(-1);
     return grpc::CreateCustomInsecureChannelFromFd("h2front-test", fds[1], args);
@@ -1013,6 +1018,46 @@ TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
   EXPECT_EQ(value("echo-token"), "tok123");
   EXPECT_EQ(value("echo-who-bin"), std::string("\0\x7f\xff", 3));
   EXPECT_EQ(value("had-deadline"), "yes");
+}
+
+// A relayed call shows the certificate name of the connection it came on,
+// as a call gRPC serves does; a client cannot state one itself, on a
+// connection with a certificate or without.
+TEST_F(H2FrontTest, RelayedCallsShowTheConnectionsCertificateNameOnly) {
+  auto relay_cn = [&](const std::shared_ptr<grpc::Channel>& channel,
+                      std::optional<std::string> claimed) {
+    grpc::GenericStub stub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (claimed) context.AddMetadata(kRelayedIdentityKey, *claimed);
+    grpc::CompletionQueue cq;
+    auto call = stub.PrepareCall(&context, "/test.Echo/Stream", &cq);
+    void* tag;
+    bool ok;
+    call->StartCall(reinterpret_cast<void*>(1));
+    EXPECT_TRUE(cq.Next(&tag, &ok) && ok);
+    call->WritesDone(reinterpret_cast<void*>(2));
+    EXPECT_TRUE(cq.Next(&tag, &ok) && ok);
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(3));
+    EXPECT_TRUE(cq.Next(&tag, &ok) && ok);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    auto it = context.GetServerInitialMetadata().find("echo-cn");
+    return it == context.GetServerInitialMetadata().end()
+               ? std::string("<missing>")
+               : std::string(it->second.data(), it->second.size());
+  };
+  auto alice = Connect("alice");
+  EXPECT_EQ(relay_cn(alice, std::nullopt), "alice");
+  EXPECT_EQ(relay_cn(alice, std::string("root")), "alice");
+  EXPECT_EQ(relay_cn(alice, SealedIdentity("root")), "alice");
+  EXPECT_EQ(relay_cn(channel_, std::nullopt), "<none>");
+  EXPECT_EQ(relay_cn(channel_, std::string("root")), "<none>");
+  // Even a value with this process's seal: only the front states it.
+  EXPECT_EQ(relay_cn(channel_, SealedIdentity("root")), "<none>");
 }
 
 // A client that writes far more than the front queues for a relayed call
