@@ -629,7 +629,8 @@ class H2FrontTest : public ::testing::Test {
     return kv_->Put(context, request, response);
   }
 
-  // One relayed bidi call: sends `messages`, half-closes, reads until the end.
+  // One relayed bidi call: sends `messages`, half-closes, reads until the
+  // end. On channel_ unless `channel` is given.
   struct RelayResult {
     grpc::Status status;
     std::vector<std::string> replies;
@@ -637,8 +638,9 @@ class H2FrontTest : public ::testing::Test {
     std::multimap<std::string, std::string> trailing;
   };
   RelayResult Relay(const std::string& method, const std::vector<std::string>& messages,
-                    grpc::ClientContext* context) {
-    grpc::GenericStub stub(channel_);
+                    grpc::ClientContext* context,
+                    std::shared_ptr<grpc::Channel> channel = nullptr) {
+    grpc::GenericStub stub(channel != nullptr ? channel : channel_);
     grpc::CompletionQueue cq;
     auto call = stub.PrepareCall(context, method, &cq);
     void* tag;
@@ -1026,29 +1028,13 @@ TEST_F(H2FrontTest, OtherMethodsAreRelayedMessageByMessageWithTheirMetadata) {
 TEST_F(H2FrontTest, RelayedCallsShowTheConnectionsCertificateNameOnly) {
   auto relay_cn = [&](const std::shared_ptr<grpc::Channel>& channel,
                       std::optional<std::string> claimed) {
-    grpc::GenericStub stub(channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     if (claimed) context.AddMetadata(kRelayedIdentityKey, *claimed);
-    grpc::CompletionQueue cq;
-    auto call = stub.PrepareCall(&context, "/test.Echo/Stream", &cq);
-    void* tag;
-    bool ok;
-    call->StartCall(reinterpret_cast<void*>(1));
-    EXPECT_TRUE(cq.Next(&tag, &ok) && ok);
-    call->WritesDone(reinterpret_cast<void*>(2));
-    EXPECT_TRUE(cq.Next(&tag, &ok) && ok);
-    grpc::Status status;
-    call->Finish(&status, reinterpret_cast<void*>(3));
-    EXPECT_TRUE(cq.Next(&tag, &ok) && ok);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    cq.Shutdown();
-    while (cq.Next(&tag, &ok)) {
-    }
-    auto it = context.GetServerInitialMetadata().find("echo-cn");
-    return it == context.GetServerInitialMetadata().end()
-               ? std::string("<missing>")
-               : std::string(it->second.data(), it->second.size());
+    RelayResult result = Relay("/test.Echo/Stream", {}, &context, channel);
+    EXPECT_TRUE(result.status.ok()) << result.status.error_message();
+    auto it = result.initial.find("echo-cn");
+    return it == result.initial.end() ? std::string("<missing>") : it->second;
   };
   auto alice = Connect("alice");
   EXPECT_EQ(relay_cn(alice, std::nullopt), "alice");
