@@ -63,9 +63,11 @@ std::string SealedIdentity(std::string_view common_name) {
 std::optional<std::string> VerifiedClientCommonName(const grpc::ServerContextBase& ctx) {
   const std::string peer = ctx.peer();
   constexpr std::string_view kPrefix = "fd:";
-  // A call on a connection gRPC itself serves: its name is in the table,
-  // whatever its metadata says.
+  // Not a connection gRPC itself serves: a call the front relayed, whose
+  // name only the sealed metadata entry can state.
   if (peer.compare(0, kPrefix.size(), kPrefix) != 0) return RelayedCommonName(ctx);
+  // A connection gRPC serves: its name is in the table, whatever its
+  // metadata says.
   int fd = 0;
   for (size_t i = kPrefix.size(); i < peer.size(); ++i) {
     if (peer[i] < '0' || peer[i] > '9') return std::nullopt;

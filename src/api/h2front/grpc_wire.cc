@@ -33,6 +33,17 @@ void AppendFramedMessage(std::string_view message, std::string* out) {
   out->append(message);
 }
 
+uint32_t AnnouncedLength(std::string_view prefix) {
+  return (uint32_t(uint8_t(prefix[1])) << 24) | (uint32_t(uint8_t(prefix[2])) << 16) |
+         (uint32_t(uint8_t(prefix[3])) << 8) | uint32_t(uint8_t(prefix[4]));
+}
+
+grpc::Status MessageTooLarge(uint64_t length, uint32_t max_length) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Received message larger than max (" +
+                                                                std::to_string(length) + " vs. " +
+                                                                std::to_string(max_length) + ")");
+}
+
 MessageCut CutMessage(std::string_view body, uint32_t max_length) {
   MessageCut cut;
   if (body.size() < kMessagePrefixBytes) return cut;
@@ -40,8 +51,7 @@ MessageCut CutMessage(std::string_view body, uint32_t max_length) {
     cut.result = MessageCut::Result::kCompressed;
     return cut;
   }
-  cut.length = (uint32_t(uint8_t(body[1])) << 24) | (uint32_t(uint8_t(body[2])) << 16) |
-               (uint32_t(uint8_t(body[3])) << 8) | uint32_t(uint8_t(body[4]));
+  cut.length = AnnouncedLength(body);
   if (cut.length > max_length) {
     cut.result = MessageCut::Result::kTooLarge;
     return cut;
@@ -56,9 +66,7 @@ MessageCut CutMessage(std::string_view body, uint32_t max_length) {
 std::optional<grpc::Status> RefusalOf(const MessageCut& cut, uint32_t max_length) {
   switch (cut.result) {
     case MessageCut::Result::kTooLarge:
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "Received message larger than max (" + std::to_string(cut.length) +
-                              " vs. " + std::to_string(max_length) + ")");
+      return MessageTooLarge(cut.length, max_length);
     case MessageCut::Result::kCompressed:
       return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                           "a compressed message needs grpc-encoding gzip or deflate");

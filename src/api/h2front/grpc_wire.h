@@ -13,9 +13,9 @@
 //                      grpc-message <percent-encoded text>, END_STREAM
 //   or, with no message, one HEADERS frame holding both (trailers-only).
 //
-// A length-prefixed message is 1 byte compressed-flag (0 here: the front
-// neither offers nor accepts compression), 4 bytes big-endian length, then
-// the serialized protobuf.
+// A length-prefixed message is 1 byte compressed-flag, 4 bytes big-endian
+// length, then the serialized protobuf. The front never compresses what it
+// sends; it takes compressed requests through message_inflater.h.
 #pragma once
 
 #include <grpcpp/support/status.h>
@@ -32,6 +32,11 @@ inline constexpr size_t kMessagePrefixBytes = 5;
 
 // Appends `message` to `out` with its 5-byte prefix (uncompressed).
 void AppendFramedMessage(std::string_view message, std::string* out);
+// The length a prefix announces. `prefix` holds at least kMessagePrefixBytes.
+uint32_t AnnouncedLength(std::string_view prefix);
+// gRPC's status for a message of `length` bytes above `max_length`, in the
+// words clients match.
+grpc::Status MessageTooLarge(uint64_t length, uint32_t max_length);
 
 // One message cut from the front of a request body.
 struct MessageCut {

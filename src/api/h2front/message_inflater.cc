@@ -12,17 +12,6 @@ namespace {
 constexpr int kDeflateWindowBits = 15;
 constexpr int kGzipWindowBits = 16 + 15;
 
-uint32_t PrefixLength(std::string_view prefix) {
-  return (uint32_t(uint8_t(prefix[1])) << 24) | (uint32_t(uint8_t(prefix[2])) << 16) |
-         (uint32_t(uint8_t(prefix[3])) << 8) | uint32_t(uint8_t(prefix[4]));
-}
-
-grpc::Status TooLarge(uint64_t length, uint32_t max_length) {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Received message larger than max (" +
-                                                                std::to_string(length) + " vs. " +
-                                                                std::to_string(max_length) + ")");
-}
-
 }  // namespace
 
 std::optional<MessageEncoding> MessageEncodingNamed(std::string_view name) {
@@ -53,12 +42,12 @@ std::optional<grpc::Status> MessageInflater::Take(std::string_view data, std::st
   size_t used = 0;
   while (body.size() - used >= kMessagePrefixBytes) {
     const std::string_view prefix = body.substr(used, kMessagePrefixBytes);
-    const uint32_t length = PrefixLength(prefix);
+    const uint32_t length = AnnouncedLength(prefix);
     // An announced length above the limit is refused before the rest is
     // buffered, as an uncompressed one is (RefusalOf).
     if (length > max_length_) {
       failed_ = true;
-      return TooLarge(length, max_length_);
+      return MessageTooLarge(length, max_length_);
     }
     if (body.size() - used - kMessagePrefixBytes < length) break;
     const std::string_view payload = body.substr(used + kMessagePrefixBytes, length);
@@ -94,7 +83,7 @@ std::optional<grpc::Status> MessageInflater::Inflate(std::string_view compressed
     const size_t produced = out->size() - payload_at;
     if (produced > max_length_) {
       out->resize(prefix_at);
-      return TooLarge(produced, max_length_);
+      return MessageTooLarge(produced, max_length_);
     }
     const size_t at = out->size();
     out->resize(at + kChunk);
@@ -114,7 +103,7 @@ std::optional<grpc::Status> MessageInflater::Inflate(std::string_view compressed
   const size_t length = out->size() - payload_at;
   if (length > max_length_) {
     out->resize(prefix_at);
-    return TooLarge(length, max_length_);
+    return MessageTooLarge(length, max_length_);
   }
   const char prefix[kMessagePrefixBytes] = {0, char(length >> 24), char(length >> 16),
                                             char(length >> 8), char(length)};
