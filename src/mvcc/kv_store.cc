@@ -1113,6 +1113,7 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;
   lmdb.mapped_bytes_bound = options.mapped_bytes_bound;
+  lmdb.min_release_interval = options.min_release_interval;
   if (options.compact_keys_per_txn == 0 || options.compact_keys_per_idle_txn == 0) {
     return Status::InvalidArgument(
         "compact_keys_per_txn and compact_keys_per_idle_txn must be positive");

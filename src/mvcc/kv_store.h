@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -62,6 +63,7 @@ struct Options {
   bool write_map = true;
   // See LmdbOptions::mapped_bytes_bound and LmdbEnv::BoundMappedPages.
   uint64_t mapped_bytes_bound = LmdbOptions::kDefaultMappedBytesBound;
+  std::chrono::milliseconds min_release_interval = LmdbOptions{}.min_release_interval;
   unsigned max_readers = 4096;
   // Named tables, including mvcc's own three.
   unsigned max_tables = 64;

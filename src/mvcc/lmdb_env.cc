@@ -72,7 +72,7 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   if (options.write_map) flags |= MDB_WRITEMAP;
   rc = mdb_env_open(env, dir.c_str(), flags, 0644);
   if (rc != 0) return fail(rc, "mdb_env_open " + dir);
-  std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir, options.mapped_bytes_bound));
+  std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir, options));
   ETCDPP_RETURN_IF_ERROR(opened->CheckIntegrity());
   // The walk read every page: without this a restarted member would keep
   // the whole store mapped until its first bound check.
@@ -80,8 +80,11 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   return opened;
 }
 
-LmdbEnv::LmdbEnv(MDB_env* env, std::string dir, uint64_t mapped_bytes_bound)
-    : env_(env), dir_(std::move(dir)), mapped_bytes_bound_(mapped_bytes_bound) {
+LmdbEnv::LmdbEnv(MDB_env* env, std::string dir, const LmdbOptions& options)
+    : env_(env),
+      dir_(std::move(dir)),
+      mapped_bytes_bound_(options.mapped_bytes_bound),
+      min_release_interval_(options.min_release_interval) {
   mdb_env_set_userctx(env_, this);
   if (mapped_bytes_bound_ != 0) {
     statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -109,7 +112,13 @@ uint64_t LmdbEnv::FileResidentBytes() const {
 void LmdbEnv::BoundMappedPages() const {
   if (mapped_bytes_bound_ == 0) return;
   const uint64_t resident = FileResidentBytes();
-  if (resident <= file_resident_base_.load(std::memory_order_relaxed) + mapped_bytes_bound_) {
+  const uint64_t base = file_resident_base_.load(std::memory_order_relaxed);
+  if (resident <= base + mapped_bytes_bound_) return;
+  const auto since_release =
+      std::chrono::steady_clock::now().time_since_epoch() -
+      std::chrono::nanoseconds(last_release_ns_.load(std::memory_order_relaxed));
+  if (since_release < min_release_interval_ &&
+      resident <= base + LmdbOptions::kHardBoundFactor * mapped_bytes_bound_) {
     return;
   }
   std::unique_lock lock(release_mu_, std::try_to_lock);
@@ -169,6 +178,10 @@ bool LmdbEnv::ReleaseMappedPages() const {
     return false;
   }
   file_resident_base_.store(FileResidentBytes(), std::memory_order_relaxed);
+  last_release_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count(),
+                         std::memory_order_relaxed);
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -58,6 +59,17 @@ struct LmdbOptions {
   // (64 MiB: 4.7-5.3 s), puts cost 10 % more CPU; a working set under the
   // bound costs nothing (docs/mvcc.md, "At a million keys").
   static constexpr uint64_t kDefaultMappedBytesBound = uint64_t{128} << 20;
+  // A release lets go of hot pages with cold ones, and whatever is used
+  // next faults back in. When the pages a load keeps using outgrow the
+  // bound (puts at random keys over a store larger than it), releasing at
+  // every check re-faults that working set again and again: at a 230 MiB
+  // store the apply thread's CPU per put grew 3-4x, to more than etcd's
+  // whole member (docs/mvcc.md, "Releases held apart"). So a release
+  // waits until this long after the previous one, unless the mapped bytes
+  // pass kHardBoundFactor x the bound, which a scan of a large store
+  // reaches between two of its checks. 0: release at every check.
+  std::chrono::milliseconds min_release_interval{std::chrono::seconds(10)};
+  static constexpr uint64_t kHardBoundFactor = 2;
 };
 
 // Owns an MDB_env opened with MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD
@@ -126,7 +138,9 @@ class LmdbEnv {
   // Returns false if the map could not be found (then nothing is released).
   bool ReleaseMappedPages() const;
   // Calls ReleaseMappedPages if the process's file-backed RSS grew by more
-  // than LmdbOptions::mapped_bytes_bound since the last release. Cheap (one
+  // than LmdbOptions::mapped_bytes_bound since the last release, and the
+  // last release is min_release_interval old or the growth passed
+  // kHardBoundFactor x the bound. Cheap (one
   // pread of /proc/self/statm): the writer calls it after every commit,
   // cursors every kCursorStepsPerBoundCheck steps, readers every
   // kReadsPerBoundCheck read transactions. Any thread; concurrent calls
@@ -152,7 +166,7 @@ class LmdbEnv {
   static LmdbEnv* Of(MDB_txn* txn);
 
  private:
-  LmdbEnv(MDB_env* env, std::string dir, uint64_t mapped_bytes_bound);
+  LmdbEnv(MDB_env* env, std::string dir, const LmdbOptions& options);
   // The process's file-backed resident bytes (statm's third field), or 0.
   uint64_t FileResidentBytes() const;
   // The map's address range, found in /proc/self/maps (see above).
@@ -161,6 +175,7 @@ class LmdbEnv {
   MDB_env* env_;
   std::string dir_;
   const uint64_t mapped_bytes_bound_;
+  const std::chrono::steady_clock::duration min_release_interval_;
   int statm_fd_ = -1;  // /proc/self/statm, kept open: one pread per check
   mutable std::atomic<uint64_t> reads_done_{0};
   // File-backed RSS right after the last release: the process's other
@@ -168,6 +183,8 @@ class LmdbEnv {
   // is measured from.
   mutable std::atomic<uint64_t> file_resident_base_{0};
   mutable std::mutex release_mu_;  // one release at a time; checks never wait on it
+  // When the last release ended (steady clock, nanoseconds since its epoch).
+  mutable std::atomic<int64_t> last_release_ns_{0};
 };
 
 // One named table of an environment, for whole-backend walks.

@@ -3,7 +3,9 @@
 // changes what a reader or a later open sees.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -35,10 +37,14 @@ std::string ValueOf(std::string_view key, int pass) {
 
 class MappedPagesTest : public ::testing::TestWithParam<bool> {
  protected:
-  std::unique_ptr<KvStore> Open(uint64_t bound) {
+  // `interval`: LmdbOptions::min_release_interval; 0 holds every check to
+  // the bound itself.
+  std::unique_ptr<KvStore> Open(uint64_t bound,
+                                std::chrono::milliseconds interval = std::chrono::milliseconds(0)) {
     Options options;
     options.write_map = GetParam();
     options.mapped_bytes_bound = bound;
+    options.min_release_interval = interval;
     options.quota_bytes = 384 * kMiB;  // a small map: smaps is read after every commit
     options.apply_headroom_bytes = 32 * kMiB;
     auto s = KvStore::Open(dir_.path() + "/db", options);
@@ -48,8 +54,8 @@ class MappedPagesTest : public ::testing::TestWithParam<bool> {
 
   // Writes every key once per pass, kKeysPerCommit per commit; after each
   // commit the map's resident bytes are checked against `bound` (0: not
-  // checked).
-  void Load(KvStore& store, int pass, uint64_t bound) {
+  // checked), and the largest seen is kept in `*most` if given.
+  void Load(KvStore& store, int pass, uint64_t bound, uint64_t* most = nullptr) {
     for (int first = 0; first < kKeys; first += kKeysPerCommit) {
       auto w = store.Write();
       ASSERT_TRUE(w.ok());
@@ -61,8 +67,12 @@ class MappedPagesTest : public ::testing::TestWithParam<bool> {
         (*w)->EndRevision();
       }
       ASSERT_TRUE((*w)->Commit().ok());
-      if (bound != 0) {
-        ASSERT_LE(store.MappedResidentBytes(), bound) << "after key " << first;
+      if (bound != 0 || most != nullptr) {
+        const uint64_t resident = store.MappedResidentBytes();
+        if (bound != 0) {
+          ASSERT_LE(resident, bound) << "after key " << first;
+        }
+        if (most != nullptr) *most = std::max(*most, resident);
       }
     }
   }
@@ -141,6 +151,23 @@ TEST_P(MappedPagesTest, WritesScansReopenAndCopyStayBoundedAndReadersSeeTheirSna
   auto copied = KvStore::Open(copy, copy_options);
   ASSERT_TRUE(copied.ok()) << copied.status().ToString();
   EXPECT_EQ((*copied)->Read().value()->HashKV(0)->hash, hash->hash);
+}
+
+// With releases held apart, a load that keeps using more than the bound
+// keeps it mapped (no re-faulting its working set at every check), up to
+// kHardBoundFactor x the bound, which no interval lets it pass.
+TEST_P(MappedPagesTest, ReleasesWaitTheirIntervalUpToTheHardBound) {
+  auto store = Open(kBound, std::chrono::hours(1));
+  ASSERT_NE(store, nullptr);
+  const uint64_t hard = LmdbOptions::kHardBoundFactor * kBound;
+  uint64_t most = 0;
+  ASSERT_NO_FATAL_FAILURE(Load(*store, 1, hard + kScanSlack, &most));
+  ASSERT_NO_FATAL_FAILURE(Load(*store, 2, hard + kScanSlack, &most));
+  ASSERT_GT(store->DbSizeBytes(), 2 * hard) << "the store must outgrow the hard bound";
+  // Releasing at every check keeps it at the bound (measured: at most 2 MiB).
+  EXPECT_GT(most, kBound + kBound / 2) << "a release did not wait for its interval";
+  ExpectAll(**store->Read(), 2);
+  EXPECT_LE(store->MappedResidentBytes(), hard + kScanSlack);
 }
 
 // Without a bound the same load leaves most of the store mapped: the
