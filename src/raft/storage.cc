@@ -1,5 +1,6 @@
 #include "raft/storage.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <spdlog/spdlog.h>
@@ -142,6 +143,20 @@ Status MemoryStorage::Compact(uint64_t compact_index) {
   for (size_t k = i + 1; k < ents_.size(); ++k) rest.push_back(std::move(ents_[k]));
   ents_ = std::move(rest);
   return Status::OK();
+}
+
+uint64_t MemoryStorage::CompactIndexKeeping(uint64_t last, uint64_t max_bytes) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t offset = ents_.front().index();
+  uint64_t index = std::min(last, LastIndexLocked());
+  uint64_t kept = 0;
+  // ents_[0] is the dummy entry at `offset`: it holds no data.
+  while (index > offset) {
+    kept += ents_[index - offset].data().size();
+    if (kept > max_bytes) break;
+    --index;
+  }
+  return index;
 }
 
 Status MemoryStorage::Append(const std::vector<raftpb::Entry>& entries) {

@@ -94,6 +94,10 @@ class MemoryStorage final : public Storage {
   // index and term as the new dummy entry. The caller compacts only what a
   // saved snapshot covers; compact_index must be <= LastIndex().
   Status Compact(uint64_t compact_index);
+  // The lowest compaction index c <= last whose kept entries (c, last]
+  // hold at most max_bytes of entry data (their `data` fields). last is
+  // clamped to LastIndex(); FirstIndex() - 1 when every entry fits.
+  uint64_t CompactIndexKeeping(uint64_t last, uint64_t max_bytes) const;
   // Appends entries, truncating any existing suffix that conflicts with
   // them. Entries must be contiguous; entries already compacted are ignored.
   Status Append(const std::vector<raftpb::Entry>& entries);

@@ -467,6 +467,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
   // commit could start just before the next batch and hold up its answers.
   size_t batch_bytes = 0;
   for (const raftpb::Entry& e : entries) batch_bytes += e.data().size();
+  bytes_since_snapshot_ += batch_bytes;
   const auto now = std::chrono::steady_clock::now();
   const bool deadline_passed = joins_held && now >= open_deadline_;
   if (answer_first && may_hold && verdicts.empty() && !deadline_passed &&
@@ -646,6 +647,7 @@ void Applier::Install(IncomingSnapshot& in) {
   ctx_.membership->Replace(std::move(membership.value()));
   applied_index_.store(std::max(applied, applied_index()), std::memory_order_release);
   snapshot_index_ = applied;
+  bytes_since_snapshot_ = 0;
   Status lease_status = ctx_.lessor->Recover();
   if (!lease_status.ok()) Fatal("the leases of the received store do not load", lease_status);
   Status auth_status = ctx_.auth->Load(*fresh_raw);
@@ -728,12 +730,17 @@ Status Applier::DefragmentStore() {
 
 void Applier::MaybeRequestSnapshot() {
   const uint64_t applied = applied_index();
-  if (applied <= snapshot_index_ + ctx_.options->snapshot_count) return;
+  if (applied <= snapshot_index_) return;
+  if (applied <= snapshot_index_ + ctx_.options->snapshot_count &&
+      bytes_since_snapshot_ < ctx_.options->snapshot_bytes) {
+    return;
+  }
   // The WAL before the snapshot may be purged only once the store holds
   // everything up to it durably.
   Status st = ctx_.store->raw()->Sync();
   if (!st.ok()) Fatal("syncing the store failed", st);
   snapshot_index_ = applied;
+  bytes_since_snapshot_ = 0;
   ctx_.request_snapshot(applied, ctx_.membership->Encode());
 }
 

@@ -246,6 +246,8 @@ class Applier {
 
   // Apply thread only.
   uint64_t snapshot_index_;  // of the newest snapshot asked for or installed
+  // Entry data applied since then (ServerOptions::snapshot_bytes).
+  uint64_t bytes_since_snapshot_ = 0;
   AppliedReadQueue reads_;
   // The write transaction held back by backend_commit_delay: its entries
   // are applied and answered (so answered_index_ is past applied_index_)

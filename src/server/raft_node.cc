@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "base/env.h"
 #include "lease/lessor.h"
 #include "metrics/etcd_metrics.h"
@@ -528,9 +530,14 @@ void RaftNode::TakeSnapshot(uint64_t index, const std::string& membership) {
   // The snapshot now stands for every ConfState up to `index`.
   std::erase_if(conf_history_, [index](const auto& h) { return h.first < index; });
   conf_history_.insert(conf_history_.begin(), {index, conf_state});
+  // The catch-up entries behind the snapshot: at most so many, of at most
+  // so many bytes.
   const uint64_t catchup = ctx_.options->snapshot_catchup_entries;
-  if (index > catchup) {
-    st = raft_storage_->Compact(index - catchup);
+  const uint64_t compact_to =
+      std::max(index > catchup ? index - catchup : 0,
+               raft_storage_->CompactIndexKeeping(index, ctx_.options->snapshot_catchup_bytes));
+  if (compact_to > 0) {
+    st = raft_storage_->Compact(compact_to);
     if (!st.ok() && st.code() != Code::kCompacted) {
       spdlog::warn("compacting Raft's in-memory log failed: {}", st.ToString());
     }

@@ -69,6 +69,16 @@ struct ServerOptions {
   // that lags by less than this catches up from the log (etcd's flag of the
   // same meaning is SnapshotCatchUpEntries).
   uint64_t snapshot_catchup_entries = 5000;
+  // Byte bounds on the in-memory Raft log, which holds every entry since
+  // the last snapshot plus the catch-up entries behind it: a snapshot is
+  // also due once this much entry data has been applied since the last
+  // one, and the catch-up entries kept are also at most this many bytes.
+  // etcd bounds the log by counts only, so large entries (txns of many
+  // puts) can hold gigabytes; a snapshot costs etcdpp a store sync and a
+  // small file, the store being its data. A follower further behind than
+  // the catch-up entries gets the store instead (docs/raft.md).
+  uint64_t snapshot_bytes = uint64_t{64} << 20;
+  uint64_t snapshot_catchup_bytes = uint64_t{64} << 20;
   // --experimental-watch-progress-notify-interval.
   std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
   // Tests only: steers the watch hub's rounds (watch::RoundScheduler). Not

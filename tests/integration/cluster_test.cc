@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <optional>
 #include <random>
@@ -84,13 +85,16 @@ class ClusterTest : public ::testing::Test {
   }
 
   // Starts `n` founding members.
-  void StartCluster(int n, uint64_t snapshot_count = 100000) {
+  // `tune`, if given, changes each member's options before it starts.
+  void StartCluster(int n, uint64_t snapshot_count = 100000,
+                    const std::function<void(ServerOptions&)>& tune = {}) {
     std::string initial;
     for (int i = 0; i < n; ++i) {
       Node node;
       node.options = MakeOptions("m" + std::to_string(i + 1));
       node.options.snapshot_count = snapshot_count;
       node.options.snapshot_catchup_entries = 5;
+      if (tune) tune(node.options);
       if (!initial.empty()) initial += ",";
       initial += node.options.name + "=" + node.options.initial_advertise_peer_urls[0];
       nodes_.push_back(std::move(node));
@@ -359,6 +363,33 @@ TEST_F(ClusterTest, LaggingMemberIsCaughtUpBySnapshot) {
   StartNode(nodes_[lagging]);
   EXPECT_EQ(Get(nodes_[lagging].server.get(), "k149"), "149");
   EXPECT_EQ(Get(nodes_[lagging].server.get(), "after-install"), "z");
+}
+
+// The same with the catch-up entries bounded by bytes instead of count:
+// large entries cut the leader's log behind its snapshot, and the lagging
+// member gets the store.
+TEST_F(ClusterTest, LaggingMemberBehindTheCatchUpBytesIsCaughtUpBySnapshot) {
+  StartCluster(3, /*snapshot_count=*/100000, [](ServerOptions& o) {
+    o.snapshot_catchup_entries = 100000;
+    o.snapshot_bytes = 32 << 10;
+    o.snapshot_catchup_bytes = 8 << 10;
+  });
+  int leader = WaitLeader();
+  int lagging = (leader + 1) % 3;
+  ASSERT_TRUE(Put(nodes_[leader].server.get(), "first", "1").ok());
+  EXPECT_EQ(Get(nodes_[lagging].server.get(), "first"), "1");
+  nodes_[lagging].server.reset();
+  const std::string value(2048, 'v');
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(Put(nodes_[leader].server.get(), "k" + std::to_string(i), value).ok());
+  }
+  StartNode(nodes_[lagging]);
+  EtcdServer* s = nodes_[lagging].server.get();
+  EXPECT_TRUE(Eventually([&] { return Get(s, "k99") == value; }));
+  EXPECT_EQ(Get(s, "first"), "1");
+  EXPECT_EQ(Get(s, "k0"), value);
+  ASSERT_TRUE(Put(s, "after-install", "z").ok());
+  EXPECT_EQ(Get(nodes_[leader].server.get(), "after-install"), "z");
 }
 
 TEST_F(ClusterTest, MoveLeader) {

@@ -75,6 +75,32 @@ TEST(MemoryStorageTest, CompactKeepsTheTermOfTheCompactedIndex) {
   EXPECT_TRUE(IsCompacted(ms.Term(3).status()));
 }
 
+// The compaction point that keeps a byte budget of entry data behind an
+// index: counted from that index down, the entry that would pass the
+// budget is the new dummy.
+TEST(MemoryStorageTest, CompactIndexKeepingCountsEntryDataBackFromTheIndex) {
+  MemoryStorage ms;
+  InitStorage(ms);  // dummy 3, entries 4 and 5
+  std::vector<raftpb::Entry> more;
+  for (uint64_t i = 6; i <= 9; ++i) {
+    raftpb::Entry e = Ent(i, 5);
+    e.set_data(std::string(10 * i, 'x'));  // 60, 70, 80, 90 bytes
+    more.push_back(e);
+  }
+  ASSERT_TRUE(ms.Append(more).ok());
+  EXPECT_EQ(ms.CompactIndexKeeping(9, 0), 9u);        // nothing kept
+  EXPECT_EQ(ms.CompactIndexKeeping(9, 89), 9u);       // entry 9 alone is 90
+  EXPECT_EQ(ms.CompactIndexKeeping(9, 90), 8u);       // keeps 9
+  EXPECT_EQ(ms.CompactIndexKeeping(9, 169), 8u);      // 9 and 8 are 170
+  EXPECT_EQ(ms.CompactIndexKeeping(9, 170), 7u);      // keeps 8, 9
+  EXPECT_EQ(ms.CompactIndexKeeping(8, 150), 6u);      // keeps 7, 8 behind 8
+  EXPECT_EQ(ms.CompactIndexKeeping(9, 1 << 20), 3u);  // all fit: the dummy
+  EXPECT_EQ(ms.CompactIndexKeeping(100, 90), 8u);     // clamped to the last index
+  ASSERT_TRUE(ms.Compact(ms.CompactIndexKeeping(9, 170)).ok());
+  EXPECT_EQ(ms.FirstIndex(), 8u);
+  EXPECT_EQ(ms.CompactIndexKeeping(9, 1 << 20), 7u);
+}
+
 TEST(MemoryStorageTest, CreateSnapshotAndApplySnapshotRejectOldSnapshots) {
   MemoryStorage ms;
   InitStorage(ms);
