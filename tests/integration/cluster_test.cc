@@ -379,6 +379,19 @@ TEST_F(ClusterTest, LaggingMemberBehindTheCatchUpBytesIsCaughtUpBySnapshot) {
   ASSERT_TRUE(Put(nodes_[leader].server.get(), "first", "1").ok());
   EXPECT_EQ(Get(nodes_[lagging].server.get(), "first"), "1");
   nodes_[lagging].server.reset();
+  // The lagging member never snapshots by itself: a snapshot file in its
+  // data dir afterwards is the leader's store, installed.
+  nodes_[lagging].options.snapshot_bytes = uint64_t{1} << 40;
+  const std::filesystem::path snap_dir =
+      std::filesystem::path(nodes_[lagging].options.data_dir) / "member" / "snap";
+  auto snap_files = [&] {
+    int n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(snap_dir)) {
+      if (f.path().extension() == ".snap") ++n;
+    }
+    return n;
+  };
+  ASSERT_EQ(snap_files(), 0);
   const std::string value(2048, 'v');
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(Put(nodes_[leader].server.get(), "k" + std::to_string(i), value).ok());
@@ -386,6 +399,10 @@ TEST_F(ClusterTest, LaggingMemberBehindTheCatchUpBytesIsCaughtUpBySnapshot) {
   StartNode(nodes_[lagging]);
   EtcdServer* s = nodes_[lagging].server.get();
   EXPECT_TRUE(Eventually([&] { return Get(s, "k99") == value; }));
+  // The file is saved by the Raft loop, possibly just after the store
+  // swapped in has answered.
+  EXPECT_TRUE(Eventually([&] { return snap_files() > 0; }))
+      << "caught up from the log, not from the leader's store";
   EXPECT_EQ(Get(s, "first"), "1");
   EXPECT_EQ(Get(s, "k0"), value);
   ASSERT_TRUE(Put(s, "after-install", "z").ok());
