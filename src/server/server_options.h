@@ -76,7 +76,7 @@ struct ServerOptions {
   // etcd bounds the log by counts only, so large entries (txns of many
   // puts) can hold gigabytes; a snapshot costs etcdpp a store sync and a
   // small file, the store being its data. A follower further behind than
-  // the catch-up entries gets the store instead (docs/raft.md).
+  // the catch-up entries gets the store instead (docs/architecture.md).
   uint64_t snapshot_bytes = uint64_t{64} << 20;
   uint64_t snapshot_catchup_bytes = uint64_t{64} << 20;
   // --experimental-watch-progress-notify-interval.
