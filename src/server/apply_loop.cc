@@ -640,7 +640,30 @@ void Applier::Install(IncomingSnapshot& in) {
 
   mvcc::KvStore* fresh_raw = fresh.get();
   const uint64_t snapshot_index = in.message.snapshot().metadata().index();
-  const uint64_t applied = std::max(fresh_raw->ConsistentIndex(), snapshot_index);
+  const uint64_t live_index = ctx_.store->raw()->ConsistentIndex();
+  const uint64_t fresh_index = fresh_raw->ConsistentIndex();
+  if (fresh_index < live_index) {
+    // Only after a crash between an earlier install and the save of its
+    // snapshot: the live store is then ahead of Raft's log, and a sender
+    // whose store had applied less may send an older copy. Swapping it in
+    // would take back writes this member already served. The live store
+    // holds every entry up to its own index, so it stays, and the entries
+    // after the snapshot replay onto it (skipped up to its index). The
+    // membership is the snapshot's: the replay of those entries brings it
+    // to the store's, as at a restart.
+    fresh.reset();
+    ctx_.membership->Replace(std::move(membership.value()));
+    snapshot_index_ = std::max(snapshot_index_, live_index);
+    bytes_since_snapshot_ = 0;
+    st = env->RemoveTree(incoming);
+    if (!st.ok()) spdlog::warn("the received store was not removed: {}", st.ToString());
+    spdlog::warn(
+        "received snapshot at index {} kept out: its store is at index {}, behind this member's "
+        "at {}",
+        snapshot_index, fresh_index, live_index);
+    return;
+  }
+  const uint64_t applied = std::max(fresh_index, snapshot_index);
   // New readers get the new store at once; the lessor and the observers
   // switch next, and then the old store waits for its last reader.
   ctx_.store->Publish(std::move(fresh));

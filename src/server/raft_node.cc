@@ -311,7 +311,9 @@ void RaftNode::InstallSnapshot(IncomingSnapshot in) {
                in.message.from());
   const raftpb::Message message = in.message;
   // The store is replaced on the apply thread, behind every entry before
-  // the snapshot; Raft hears of the snapshot only once that is done.
+  // the snapshot (or kept, if the received one is older: after a crash
+  // between an install and its save, docs/architecture.md); Raft hears of
+  // the snapshot only once that is done.
   ctx_.applier->InstallAndWait(std::move(in));
   // Persist (in DrainReady: snapshot file, then WAL marker) comes before
   // Raft's acknowledgement is sent.
