@@ -143,7 +143,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--total", load.total, "total number of requests")->check(CLI::PositiveNumber);
   app.add_option("--threads", load.threads,
-                 "completion-queue threads (default: cores - 1, between 1 and 4)");
+                 "completion-queue threads (default: cores - 1, between 1 and 4; watch "
+                 "and watch-latency: 1)");
   app.add_option("--request-timeout", request_timeout_s, "per-request deadline, seconds");
   app.add_flag("--json", json, "print a one-line JSON summary on stdout, the report on stderr");
 
@@ -280,6 +281,8 @@ int Main(int argc, char** argv) {
     if (latency) w.watchers = w.streams * watchers_per_stream;
     w.endpoints = SplitEndpoints(endpoints);
     w.credentials = credentials;
+    // One reading thread unless --threads asks for more (watch_fanout.h).
+    w.readers = load.threads > 0 ? load.threads : 1;
     w.timeout = std::chrono::seconds(request_timeout_s * 4);
     WatchFanoutResult r = RunWatchFanout(w);
     std::FILE* out = json ? stderr : stdout;

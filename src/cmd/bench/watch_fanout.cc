@@ -101,12 +101,15 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   std::vector<std::atomic<int64_t>> sent_ns(static_cast<size_t>(o.puts));
   const auto setup_start = Clock::now();
 
-  // Every stream on one completion queue served by one thread: the load
-  // generator then competes with the server for the cores with one thread,
-  // not one per stream, and reads each response without a thread switch.
-  grpc::CompletionQueue cq;
+  // Streams dealt out over `readers` completion queues, each served by one
+  // thread that reads its responses without a thread switch. A stream is
+  // touched only by its queue's thread.
+  const int readers = std::clamp(o.readers, 1, o.streams);
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> cqs;
+  for (int r = 0; r < readers; ++r) cqs.push_back(std::make_unique<grpc::CompletionQueue>());
   std::vector<std::unique_ptr<FanoutStream>> streams;
   for (int s = 0; s < o.streams; ++s) {
+    grpc::CompletionQueue& cq = *cqs[static_cast<size_t>(s % readers)];
     auto st = std::make_unique<FanoutStream>();
     st->watchers = o.watchers / o.streams + (s < o.watchers % o.streams ? 1 : 0);
     st->want = static_cast<uint64_t>(st->watchers) * static_cast<uint64_t>(o.puts);
@@ -128,11 +131,15 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
     ready++;
     cv.notify_all();
   };
-  std::thread reader([&] {
+  auto read_queue = [&](int r) {
+    grpc::CompletionQueue& cq = *cqs[static_cast<size_t>(r)];
+    // Streams r, r + readers, r + 2 * readers...
+    const size_t n = static_cast<size_t>(readers);
+    const size_t mine = (streams.size() - static_cast<size_t>(r) + n - 1) / n;
     size_t finished = 0;
     void* raw = nullptr;
     bool ok = false;
-    while (finished < streams.size() && cq.Next(&raw, &ok)) {
+    while (finished < mine && cq.Next(&raw, &ok)) {
       auto* tag = static_cast<FanoutStream::Tag*>(raw);
       FanoutStream& st = *tag->stream;
       auto end_stream = [&](const std::string& why) {
@@ -196,7 +203,9 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
           break;
       }
     }
-  });
+  };
+  std::vector<std::thread> reader_threads;
+  for (int r = 0; r < readers; ++r) reader_threads.emplace_back(read_queue, r);
   {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return ready == o.streams; });
@@ -252,12 +261,12 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
       for (auto& st : streams) st->ctx.TryCancel();
     }
   }
-  reader.join();
-  cq.Shutdown();
-  {
+  for (std::thread& t : reader_threads) t.join();
+  for (auto& cq : cqs) {
+    cq->Shutdown();
     void* ignored = nullptr;
     bool ok = false;
-    while (cq.Next(&ignored, &ok)) {
+    while (cq->Next(&ignored, &ok)) {
     }
   }
   {

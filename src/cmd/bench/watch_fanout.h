@@ -5,9 +5,11 @@
 // also measured, from just before its put was sent to the moment its watch
 // response was read: with `put_rate` set (etcd's watch-latency paces puts
 // the same way) that is the put-to-event latency of an unloaded server.
-// The streams are read by one thread on one completion queue (gRPC's async
-// API), so the generator's own cost per event stays small next to the
-// server's, and the same code measures etcd and etcdpp.
+// The streams are read on `readers` completion queues (gRPC's async API),
+// one thread each, the streams dealt out among them: one reader by default,
+// so that the generator competes with the server for the cores with one
+// thread; more when that one thread's cost per event (parsing the responses)
+// is what caps the rate. The same code measures etcd and etcdpp.
 #pragma once
 
 #include <grpcpp/security/credentials.h>
@@ -25,6 +27,8 @@ struct WatchFanoutOptions {
   // TLS (--cacert, --cert, --key); null: plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   int streams = 10;
+  // Completion queues, one reading thread each (at most `streams`).
+  int readers = 1;
   int watchers = 1000;  // In all, split evenly over the streams.
   int puts = 1000;
   int val_size = 64;  // At least kWatchPutIndexBytes: the value carries the put's index.
