@@ -63,6 +63,18 @@ void CrashOnAbort(int) {
   g_crash_env->CrashAndCopyToRealDisk(g_crash_dirs);
 }
 
+// In a death-test child: an abort keeps what `env` synced of the member's
+// WAL and snapshot files (CrashOnAbort), and the log goes to stderr, which
+// the death test reads (spdlog's default is stdout).
+void CrashOnAbortWith(MemberFaultEnv* env, const DataDirLayout& layout, const char* logger) {
+  g_crash_env = env;
+  g_crash_dirs = {layout.wal_dir, layout.snap_dir};
+  struct sigaction action {};
+  action.sa_handler = CrashOnAbort;
+  ::sigaction(SIGABRT, &action, nullptr);
+  spdlog::set_default_logger(spdlog::stderr_logger_mt(logger));
+}
+
 bool Contains(const std::string& path, std::string_view part) {
   return path.find(part) != std::string::npos;
 }
@@ -121,13 +133,7 @@ class ServerDiskFaultTest : public testing::SingleMemberTest {
   void RunMemberIntoFault(int before, std::function<void(MemberFaultEnv&)> inject, int after) {
     const DataDirLayout layout(options_.data_dir);
     MemberFaultEnv env(layout.store_dir);
-    g_crash_env = &env;
-    g_crash_dirs = {layout.wal_dir, layout.snap_dir};
-    struct sigaction action {};
-    action.sa_handler = CrashOnAbort;
-    ::sigaction(SIGABRT, &action, nullptr);
-    // The death test reads the child's stderr; spdlog's default is stdout.
-    spdlog::set_default_logger(spdlog::stderr_logger_mt("disk-fault-child"));
+    CrashOnAbortWith(&env, layout, "disk-fault-child");
 
     ServerOptions options = options_;
     options.env = &env;
@@ -438,12 +444,7 @@ class ReceivedSnapshotCrashTest : public ::testing::Test {
   void RunUntilTheFollowerCrashes(int writes) {
     const DataDirLayout layout(options_[2].data_dir);
     MemberFaultEnv env(layout.store_dir);
-    g_crash_env = &env;
-    g_crash_dirs = {layout.wal_dir, layout.snap_dir};
-    struct sigaction action {};
-    action.sa_handler = CrashOnAbort;
-    ::sigaction(SIGABRT, &action, nullptr);
-    spdlog::set_default_logger(spdlog::stderr_logger_mt("snapshot-crash-child"));
+    CrashOnAbortWith(&env, layout, "snapshot-crash-child");
 
     auto net = std::make_shared<testing::MemNetwork>();
     StartAll(net, &env);
