@@ -21,8 +21,9 @@ JOBS=$(nproc)
 if command -v ccache >/dev/null; then
   # CMake reads these when it first configures a build directory.
   export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
-  # Paths below the checkout hash as relative: checkouts in other
-  # directories share the cache.
+  # Paths below the checkout hash as relative. Every build here has debug
+  # info, though, and ccache also hashes the build directory into such
+  # objects (its hash_dir), so only reruns in the same checkout hit.
   export CCACHE_BASEDIR=$PWD
 fi
 
