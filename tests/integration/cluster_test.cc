@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "integration/jumping_clock.h"
+#include "integration/member_requests.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
 #include "server/kv_applier.h"
@@ -26,6 +27,8 @@ namespace etcdpp::server {
 namespace {
 
 using namespace std::chrono_literals;
+using etcdpp::testing::Get;
+using etcdpp::testing::Put;
 
 // A loopback port nobody listens on right now.
 int FreePort() {
@@ -129,33 +132,6 @@ class ClusterTest : public ::testing::Test {
     });
     EXPECT_TRUE(agreed) << "no agreed leader";
     return leader;
-  }
-
-  static Status Put(EtcdServer* s, const std::string& key, const std::string& value) {
-    internalpb::InternalRaftRequest request;
-    request.mutable_put()->set_key(key);
-    request.mutable_put()->set_value(value);
-    etcdserverpb::PutResponse response;
-    std::promise<Status> done;
-    s->Propose(std::move(request), &response, [&done](const Status& st) { done.set_value(st); });
-    return done.get_future().get();
-  }
-
-  // The value of `key` read linearizably on `s`, or "<absent>".
-  static std::string Get(EtcdServer* s, const std::string& key) {
-    std::promise<Status> done;
-    s->WaitLinearizable([&done](const Status& st) { done.set_value(st); });
-    Status st = done.get_future().get();
-    if (!st.ok()) return "<error: " + st.ToString() + ">";
-    etcdserverpb::RangeRequest request;
-    request.set_key(key);
-    etcdserverpb::RangeResponse response;
-    auto store = s->store();
-    auto view = store->Read();
-    if (!view.ok()) return "<error>";
-    st = KvApplier::Range(**view, request, &response);
-    if (!st.ok() || response.kvs_size() == 0) return "<absent>";
-    return response.kvs(0).value();
   }
 
   template <typename Fn>

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "integration/mem_network.h"
+#include "integration/member_requests.h"
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
 #include "server/kv_applier.h"
@@ -28,7 +29,9 @@ namespace etcdpp::server {
 namespace {
 
 using namespace std::chrono_literals;
+using etcdpp::testing::Get;
 using etcdpp::testing::MemNetwork;
+using etcdpp::testing::Put;
 
 // Generous for a TSan build on a loaded machine; a healthy run needs far less.
 constexpr auto kPatience = 30s;
@@ -42,16 +45,6 @@ bool Eventually(Cond cond, std::chrono::milliseconds timeout = kPatience) {
     std::this_thread::sleep_for(10ms);
   }
   return cond();
-}
-
-Status Put(EtcdServer* s, const std::string& key, const std::string& value) {
-  internalpb::InternalRaftRequest request;
-  request.mutable_put()->set_key(key);
-  request.mutable_put()->set_value(value);
-  etcdserverpb::PutResponse response;
-  std::promise<Status> done;
-  s->Propose(std::move(request), &response, [&done](const Status& st) { done.set_value(st); });
-  return done.get_future().get();
 }
 
 // The keys in [begin, end) with their mod revisions, read on `s` after a
@@ -75,24 +68,6 @@ Result<std::vector<std::pair<std::string, int64_t>>> ReadRange(EtcdServer* s,
   std::vector<std::pair<std::string, int64_t>> out;
   for (const mvccpb::KeyValue& kv : response.kvs()) out.emplace_back(kv.key(), kv.mod_revision());
   return out;
-}
-
-// The value of `key` read linearizably on `s`, "<absent>", or the error.
-std::string Get(EtcdServer* s, const std::string& key) {
-  std::promise<Status> done;
-  s->WaitLinearizable([&done](const Status& st) { done.set_value(st); });
-  Status st = done.get_future().get();
-  if (!st.ok()) return "<error: " + st.ToString() + ">";
-  etcdserverpb::RangeRequest request;
-  request.set_key(key);
-  etcdserverpb::RangeResponse response;
-  std::shared_ptr<mvcc::KvStore> store = s->store();
-  auto view = store->Read();
-  if (!view.ok()) return "<error: " + view.status().ToString() + ">";
-  st = KvApplier::Range(**view, request, &response);
-  if (!st.ok()) return "<error: " + st.ToString() + ">";
-  if (response.kvs_size() == 0) return "<absent>";
-  return response.kvs(0).value();
 }
 
 template <typename Fn>

@@ -33,6 +33,7 @@
 
 #include "integration/mem_network.h"
 #include "integration/member_fault_env.h"
+#include "integration/member_requests.h"
 #include "integration/single_member_fixture.h"
 #include "mvcc/kv_store.h"
 #include "server/bootstrap.h"
@@ -45,6 +46,8 @@ namespace {
 
 using etcdpp::testing::MemberFaultEnv;
 using Op = MemberFaultEnv::Op;
+using etcdpp::testing::Get;
+using etcdpp::testing::Put;
 
 // The child's env and the directories a crash keeps, for the SIGABRT
 // handler (a death-test child runs one member, so one of each).
@@ -80,34 +83,6 @@ bool Contains(const std::string& path, std::string_view part) {
 }
 bool IsSnapFile(const std::string& path) {
   return Contains(path, "/member/snap/") && Contains(path, ".snap");
-}
-
-Status Put(EtcdServer* server, const std::string& key, const std::string& value) {
-  internalpb::InternalRaftRequest request;
-  request.mutable_put()->set_key(key);
-  request.mutable_put()->set_value(value);
-  etcdserverpb::PutResponse response;
-  std::promise<Status> done;
-  server->Propose(std::move(request), &response, [&done](const Status& st) { done.set_value(st); });
-  return done.get_future().get();
-}
-
-// The value of `key` on `server` after a ReadIndex round, "<absent>", or
-// the error.
-std::string LinearizableGet(EtcdServer* server, const std::string& key) {
-  std::promise<Status> done;
-  server->WaitLinearizable([&done](const Status& st) { done.set_value(st); });
-  Status st = done.get_future().get();
-  if (!st.ok()) return "<error: " + st.ToString() + ">";
-  etcdserverpb::RangeRequest request;
-  request.set_key(key);
-  etcdserverpb::RangeResponse response;
-  std::shared_ptr<mvcc::KvStore> store = server->store();
-  auto view = store->Read();
-  if (!view.ok()) return "<error: " + view.status().ToString() + ">";
-  st = KvApplier::Range(**view, request, &response);
-  if (!st.ok()) return "<error: " + st.ToString() + ">";
-  return response.kvs_size() == 0 ? "<absent>" : response.kvs(0).value();
 }
 
 class ServerDiskFaultTest : public testing::SingleMemberTest {
@@ -631,15 +606,15 @@ TEST_F(ReceivedSnapshotCrashTest, FollowerCrashedBeforeSavingAnInstalledSnapshot
   std::string key, value;
   int checked = 0;
   while (acked >> key >> value) {
-    EXPECT_EQ(LinearizableGet(restarted, key), value) << "acknowledged write of " << key;
+    EXPECT_EQ(Get(restarted, key), value) << "acknowledged write of " << key;
     ++checked;
   }
   EXPECT_EQ(checked, kWrites);
   const Status put = Put(restarted, "after-restart", "x");
   ASSERT_TRUE(put.ok()) << put.ToString();
-  EXPECT_EQ(LinearizableGet(servers_[0].get(), "after-restart"), "x");
-  EXPECT_EQ(LinearizableGet(servers_[1].get(), "after-restart"), "x");
-  EXPECT_EQ(LinearizableGet(restarted, "after-restart"), "x");
+  EXPECT_EQ(Get(servers_[0].get(), "after-restart"), "x");
+  EXPECT_EQ(Get(servers_[1].get(), "after-restart"), "x");
+  EXPECT_EQ(Get(restarted, "after-restart"), "x");
 }
 
 }  // namespace
