@@ -417,6 +417,11 @@ Connection::Connection(Loop* loop, uint64_t id, int fd, std::optional<std::strin
   // Request headers are checked by RequestHeaderRules instead: nghttp2's
   // own checks refuse the :authority grpc-go sends (request_headers.h).
   nghttp2_option_set_no_http_messaging(option, 1);
+  // nghttp2 would otherwise keep each closed stream (a few hundred bytes)
+  // for RFC 7540's priority tree, which gRPC does not use, up to the
+  // concurrent-stream limit below: a connection's memory would grow with
+  // every call it made.
+  nghttp2_option_set_no_closed_streams(option, 1);
   nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
