@@ -77,7 +77,9 @@ struct ServerOptions {
   // puts) can hold gigabytes; a snapshot costs etcdpp a store sync and a
   // small file, the store being its data. A follower further behind than
   // the catch-up entries gets the store instead (docs/architecture.md).
-  uint64_t snapshot_bytes = uint64_t{64} << 20;
+  // Under a write load the entries since the last snapshot are most of the
+  // member's heap, so that bound is the smaller.
+  uint64_t snapshot_bytes = uint64_t{16} << 20;
   uint64_t snapshot_catchup_bytes = uint64_t{64} << 20;
   // --experimental-watch-progress-notify-interval.
   std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
