@@ -11,7 +11,7 @@ namespace {
 constexpr std::chrono::hours kMaxPeriodicInterval{1};
 constexpr int kStepsPerInterval = 10;
 constexpr std::chrono::minutes kRevisionStep{5};
-constexpr std::chrono::milliseconds kWakeUp{100};
+constexpr std::chrono::milliseconds kStopPollInterval{100};
 
 bool AllDigits(const std::string& s) {
   return !s.empty() &&
@@ -162,7 +162,8 @@ std::optional<Status> AutoCompactor::CompactAndWait(int64_t revision) {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(outcome->mu);
-      if (outcome->cv.wait_for(lock, kWakeUp, [&] { return outcome->status.has_value(); })) {
+      if (outcome->cv.wait_for(lock, kStopPollInterval,
+                               [&] { return outcome->status.has_value(); })) {
         return outcome->status;
       }
     }
@@ -173,7 +174,7 @@ std::optional<Status> AutoCompactor::CompactAndWait(int64_t revision) {
 void AutoCompactor::Run() {
   Clock::TimePoint next_step = clock_->Now() + schedule_.step_interval();
   for (;;) {
-    if (WaitForStop(kWakeUp)) return;
+    if (WaitForStop(kStopPollInterval)) return;
     const Clock::TimePoint now = clock_->Now();
     if (now < next_step) continue;
     next_step = now + schedule_.step_interval();

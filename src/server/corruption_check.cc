@@ -13,7 +13,7 @@ namespace etcdpp::server {
 namespace {
 
 // The real-time period at which the monitor looks at the server clock.
-constexpr std::chrono::milliseconds kWakeUp{100};
+constexpr std::chrono::milliseconds kClockPollInterval{100};
 
 std::string MemberList(const std::vector<uint64_t>& ids) {
   std::string out;
@@ -268,7 +268,7 @@ void CorruptionMonitor::Run(Clock::TimePoint first_round) {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (stop_cv_.wait_for(lock, kWakeUp, [this] { return stopping_; })) return;
+      if (stop_cv_.wait_for(lock, kClockPollInterval, [this] { return stopping_; })) return;
     }
     if (clock_->Now() < next) continue;
     next = clock_->Now() + interval_;

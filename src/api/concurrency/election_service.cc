@@ -22,7 +22,7 @@ constexpr char kErrNotLeader[] = "election: not leader";
 constexpr char kErrNoLeader[] = "election: no leader";
 constexpr char kErrMissingLeaderKey[] = "\"leader\" field must be provided";
 // Ours: a candidate whose key vanished while it waited (etcd 3.4 elects it).
-constexpr char kErrSessionExpired[] = "election: session is expired";
+constexpr char kErrCandidateExpired[] = "election: session is expired";
 
 grpc::Status Unknown(const char* message) {
   return grpc::Status(grpc::StatusCode::UNKNOWN, message);
@@ -69,7 +69,7 @@ class CampaignCall final : public QueuedKeyCall<CampaignCall, v3electionpb::Camp
   CampaignCall(std::shared_ptr<SelfClient> client, grpc::CallbackServerContext* context,
                const v3electionpb::CampaignRequest* request,
                v3electionpb::CampaignResponse* response)
-      : QueuedKeyCall(std::move(client), context, request, response, kErrSessionExpired) {}
+      : QueuedKeyCall(std::move(client), context, request, response, kErrCandidateExpired) {}
 
  private:
   friend class QueuedKeyCall;

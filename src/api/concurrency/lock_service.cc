@@ -10,7 +10,7 @@ namespace etcdpp::api::concurrency {
 namespace {
 
 // etcd 3.5's error for a contender whose key vanished while it waited.
-constexpr char kErrSessionExpired[] = "mutex: session is expired";
+constexpr char kErrContenderExpired[] = "mutex: session is expired";
 
 // One Lock call (queued_key_call.h has its life).
 class LockCall final
@@ -18,7 +18,7 @@ class LockCall final
  public:
   LockCall(std::shared_ptr<SelfClient> client, grpc::CallbackServerContext* context,
            const v3lockpb::LockRequest* request, v3lockpb::LockResponse* response)
-      : QueuedKeyCall(std::move(client), context, request, response, kErrSessionExpired) {}
+      : QueuedKeyCall(std::move(client), context, request, response, kErrContenderExpired) {}
 
  private:
   friend class QueuedKeyCall;

@@ -5,32 +5,13 @@
 #include <algorithm>
 #include <memory>
 
+#include "cmd/bench/stream_channel.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace etcdpp::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string StripScheme(const std::string& endpoint) {
-  const size_t p = endpoint.find("://");
-  return p == std::string::npos ? endpoint : endpoint.substr(p + 3);
-}
-
-std::shared_ptr<grpc::Channel> Connect(const std::string& endpoint,
-                                       const std::shared_ptr<grpc::ChannelCredentials>& creds) {
-  grpc::ChannelArguments args;
-  // One TCP connection per stream, as separate clients would have.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(
-      StripScheme(endpoint), creds != nullptr ? creds : grpc::InsecureChannelCredentials(), args);
-}
-
-}  // namespace
-
-namespace {
 
 // One keep-alive stream: its lease grant, then write, read, write... with
 // one operation outstanding at a time, so the stream itself is the
@@ -94,8 +75,8 @@ LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
   const Clock::time_point start = Clock::now();
   for (int i = 0; i < o.streams; ++i) {
     auto s = std::make_unique<KeepAliveStream>();
-    s->stub =
-        etcdserverpb::Lease::NewStub(Connect(o.endpoints[i % o.endpoints.size()], o.credentials));
+    s->stub = etcdserverpb::Lease::NewStub(
+        ConnectOwnChannel(o.endpoints[i % o.endpoints.size()], o.credentials));
     s->grant.set_ttl(o.ttl);
     s->grant_context.set_deadline(deadline);
     s->context.set_deadline(deadline);

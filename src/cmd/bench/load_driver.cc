@@ -7,17 +7,12 @@
 
 #include <fmt/format.h>
 
+#include "cmd/bench/stream_channel.h"
+
 namespace etcdpp::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string StripScheme(const std::string& endpoint) {
-  for (const char* scheme : {"http://", "https://"}) {
-    if (endpoint.rfind(scheme, 0) == 0) return endpoint.substr(std::string(scheme).size());
-  }
-  return endpoint;
-}
 
 // Formats an error the way etcd's Go client prints a gRPC status.
 std::string ErrorMessage(const grpc::Status& status) {

@@ -10,14 +10,13 @@
 
 #include <fmt/format.h>
 
+#include "cmd/bench/stream_channel.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace etcdpp::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 int64_t Nanos(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -33,17 +32,6 @@ int64_t PutIndexOf(const std::string& value) {
     index = index * 10 + (c - '0');
   }
   return index;
-}
-
-std::shared_ptr<grpc::Channel> Connect(std::string endpoint,
-                                       const std::shared_ptr<grpc::ChannelCredentials>& creds) {
-  if (const size_t p = endpoint.find("://"); p != std::string::npos) endpoint.erase(0, p + 3);
-  grpc::ChannelArguments args;
-  // One TCP connection per stream, as separate clients would have.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(
-      endpoint, creds != nullptr ? creds : grpc::InsecureChannelCredentials(), args);
 }
 
 // One watch stream driven on the shared completion queue: it writes its
@@ -115,8 +103,8 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
     st->want = static_cast<uint64_t>(st->watchers) * static_cast<uint64_t>(o.puts);
     st->latencies.reserve(st->want);
     st->create.mutable_create_request()->set_key(o.key);
-    st->stub =
-        etcdserverpb::Watch::NewStub(Connect(o.endpoints[s % o.endpoints.size()], o.credentials));
+    st->stub = etcdserverpb::Watch::NewStub(
+        ConnectOwnChannel(o.endpoints[s % o.endpoints.size()], o.credentials));
     st->ctx.set_deadline(deadline);
     st->rw = st->stub->PrepareAsyncWatch(&st->ctx, &cq);
     st->rw->StartCall(&st->start_tag);
@@ -218,7 +206,7 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
     setup_failed = !error.empty();
   }
   if (!setup_failed) {
-    auto kv = etcdserverpb::KV::NewStub(Connect(o.endpoints[0], o.credentials));
+    auto kv = etcdserverpb::KV::NewStub(ConnectOwnChannel(o.endpoints[0], o.credentials));
     etcdserverpb::PutRequest req;
     req.set_key(o.key);
     req.set_value(std::string(static_cast<size_t>(o.val_size), 'v'));

@@ -44,7 +44,7 @@
 namespace etcdpp::ctl {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 struct PerfLoad {
   int rate;  // puts per second, for all clients together
@@ -70,13 +70,14 @@ constexpr int kDefaultSeconds = 60;
 // rate.Limiter with burst 1). Thread-safe; mu_ guards next_.
 class Pacer {
  public:
-  Pacer(Clock::duration interval, Clock::time_point end) : interval_(interval), end_(end) {}
+  Pacer(SteadyClock::duration interval, SteadyClock::time_point end)
+      : interval_(interval), end_(end) {}
   // Waits for the caller's slot; false once the run's time is over.
   bool Wait() {
-    Clock::time_point slot;
+    SteadyClock::time_point slot;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      slot = std::max(next_, Clock::now());
+      slot = std::max(next_, SteadyClock::now());
       if (slot >= end_) return false;
       next_ = slot + interval_;
     }
@@ -85,10 +86,10 @@ class Pacer {
   }
 
  private:
-  const Clock::duration interval_;
-  const Clock::time_point end_;
+  const SteadyClock::duration interval_;
+  const SteadyClock::time_point end_;
   std::mutex mu_;
-  Clock::time_point next_{};
+  SteadyClock::time_point next_{};
 };
 
 // The outcome of every put. Thread-safe; mu_ guards all fields.
@@ -164,10 +165,10 @@ void PutWhileGranted(ClientOptions options, uint64_t seed, const std::string& pr
     key[at] = static_cast<char>(zigzag);
     put.set_key(prefix + key);
     etcdserverpb::PutResponse resp;
-    const Clock::time_point sent = Clock::now();
+    const SteadyClock::time_point sent = SteadyClock::now();
     grpc::Status st = client.Put(put, &resp);
     if (st.ok()) {
-      results.Add(std::chrono::duration<double>(Clock::now() - sent).count());
+      results.Add(std::chrono::duration<double>(SteadyClock::now() - sent).count());
     } else {
       results.AddError(ErrorText(st));
     }
@@ -289,7 +290,7 @@ class CheckPerfCommand : public Command {
     if (auto rc = RefuseUsedPrefix(inv, flags_.prefix)) return *rc;
 
     PerfResults results;
-    Clock::time_point start;
+    SteadyClock::time_point start;
     std::optional<Pacer> pacer;
     std::atomic<bool> done{false};
     std::thread progress;
@@ -297,12 +298,12 @@ class CheckPerfCommand : public Command {
         inv.client().options(), load->clients, flags_.prefix, 256, 1024,
         [&pacer] { return pacer->Wait(); }, results,
         [&] {
-          start = Clock::now();
+          start = SteadyClock::now();
           pacer.emplace(std::chrono::nanoseconds(1'000'000'000LL / load->rate),
                         start + std::chrono::seconds(seconds));
           progress = std::thread([&] { ShowProgress(inv, start, seconds, done); });
         });
-    const double total_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const double total_seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
     done = true;
     progress.join();
 
@@ -323,7 +324,7 @@ class CheckPerfCommand : public Command {
 
   // etcdctl's progress bar without the bar: "\r N / total  P% 00mSSs" once a
   // second, ended by the elapsed time and a newline.
-  void ShowProgress(Invocation& inv, Clock::time_point start, int seconds,
+  void ShowProgress(Invocation& inv, SteadyClock::time_point start, int seconds,
                     const std::atomic<bool>& done) const {
     for (int elapsed = 0; elapsed < seconds && !done; ++elapsed) {
       inv.io().out << fmt::format("\r {} / {} {:7.2f}%", elapsed, seconds,
@@ -552,7 +553,7 @@ class CheckDatascaleCommand : public Command {
     double before = 0;
     std::atomic<int> granted{0};
     std::atomic<bool> done{false};
-    Clock::time_point start;
+    SteadyClock::time_point start;
     std::thread progress;
     RunPutWorkers(
         inv.client().options(), load->clients, flags_.prefix, 512, 512,
@@ -563,7 +564,7 @@ class CheckDatascaleCommand : public Command {
           out << "Start data scale check for work load [" << load->puts
               << " key-value pairs, 1024 bytes per key-value, " << load->clients
               << " concurrent clients].\n";
-          start = Clock::now();
+          start = SteadyClock::now();
           progress = std::thread([&] { ShowProgress(out, start, load->puts, results, done); });
         });
     if (before == 0) {
@@ -588,7 +589,7 @@ class CheckDatascaleCommand : public Command {
  private:
   // etcdctl's progress bar without the bar, counting puts, redrawn every
   // 200 ms: "\r N / total  P% 00mSSs", ended by the elapsed time.
-  static void ShowProgress(std::ostream& out, Clock::time_point start, int total,
+  static void ShowProgress(std::ostream& out, SteadyClock::time_point start, int total,
                            const PerfResults& results, const std::atomic<bool>& done) {
     auto line = [&](size_t current) {
       out << fmt::format("\r {} / {} {:7.2f}%", current, total, 100.0 * current / total);
@@ -596,7 +597,7 @@ class CheckDatascaleCommand : public Command {
     while (!done) {
       size_t current = results.count();
       line(current);
-      auto elapsed = Clock::now() - start;
+      auto elapsed = SteadyClock::now() - start;
       if (current > 0) {
         auto left = std::chrono::duration_cast<std::chrono::seconds>(
             elapsed / current * (total - static_cast<int64_t>(current)));
@@ -608,7 +609,7 @@ class CheckDatascaleCommand : public Command {
     line(total);
     out << " "
         << GoWholeSeconds(
-               std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count())
+               std::chrono::duration_cast<std::chrono::seconds>(SteadyClock::now() - start).count())
         << "\n";
   }
 

@@ -9,7 +9,7 @@
 namespace etcdpp::ctl {
 namespace {
 
-using Clock = std::chrono::system_clock;
+using WallClock = std::chrono::system_clock;
 
 // How long to wait before cycling again through endpoints that all refused.
 constexpr auto kRetryPause = std::chrono::milliseconds(50);
@@ -20,7 +20,7 @@ bool StartsWith(const std::string& s, std::string_view prefix) {
 
 // Brings the channel to READY, giving up as soon as the connection attempt
 // fails (no waiting out gRPC's reconnect backoff) or at `deadline`.
-bool Connect(grpc::Channel& channel, Clock::time_point deadline) {
+bool Connect(grpc::Channel& channel, WallClock::time_point deadline) {
   grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) return false;
@@ -194,12 +194,12 @@ Client::Connection& Client::ConnectionTo(size_t index) {
 }
 
 void Client::PrepareContext(grpc::ClientContext* ctx, const Connection& conn,
-                            Clock::time_point deadline) const {
+                            WallClock::time_point deadline) const {
   ctx->set_deadline(deadline);
   if (!conn.token.empty()) ctx->AddMetadata("token", conn.token);
 }
 
-grpc::Status Client::Authenticate(Connection& conn, Clock::time_point deadline) {
+grpc::Status Client::Authenticate(Connection& conn, WallClock::time_point deadline) {
   if (options_.user.empty() || conn.authenticated) return grpc::Status::OK;
   grpc::ClientContext ctx;
   ctx.set_deadline(deadline);
@@ -219,14 +219,14 @@ grpc::Status Client::Authenticate(Connection& conn, Clock::time_point deadline) 
 
 template <typename Call>
 grpc::Status Client::WithFailover(Call call) {
-  const auto deadline = Clock::now() + options_.command_timeout;
+  const auto deadline = WallClock::now() + options_.command_timeout;
   const size_t n = options_.endpoints.size();
   if (n == 0) return ContextDeadline();
-  while (Clock::now() < deadline) {
+  while (WallClock::now() < deadline) {
     for (size_t k = 0; k < n; ++k) {
       size_t index = (current_ + k) % n;
       Connection& conn = ConnectionTo(index);
-      auto dial_deadline = std::min(deadline, Clock::now() + options_.dial_timeout);
+      auto dial_deadline = std::min(deadline, WallClock::now() + options_.dial_timeout);
       if (!Connect(*conn.channel, dial_deadline)) continue;
       grpc::Status st = Authenticate(conn, deadline);
       if (st.ok()) {
@@ -245,7 +245,7 @@ grpc::Status Client::WithFailover(Call call) {
 
 template <typename Call>
 grpc::Status Client::OnEndpoint(const std::string& endpoint, Call call) {
-  const auto deadline = Clock::now() + options_.command_timeout;
+  const auto deadline = WallClock::now() + options_.command_timeout;
   size_t index = 0;
   while (index < options_.endpoints.size() && options_.endpoints[index] != endpoint) ++index;
   if (index == options_.endpoints.size()) {
@@ -253,7 +253,7 @@ grpc::Status Client::OnEndpoint(const std::string& endpoint, Call call) {
     connections_.emplace_back();
   }
   Connection& conn = ConnectionTo(index);
-  while (Clock::now() < deadline) {
+  while (WallClock::now() < deadline) {
     if (!Connect(*conn.channel, deadline)) {
       std::this_thread::sleep_for(kRetryPause);
       continue;
@@ -277,8 +277,8 @@ grpc::Status Client::Unbounded(Canceller* canceller, Call call) {
     for (size_t k = 0; k < n; ++k) {
       size_t index = (current_ + k) % n;
       Connection& conn = ConnectionTo(index);
-      if (!Connect(*conn.channel, Clock::now() + options_.dial_timeout)) continue;
-      grpc::Status st = Authenticate(conn, Clock::now() + options_.command_timeout);
+      if (!Connect(*conn.channel, WallClock::now() + options_.dial_timeout)) continue;
+      grpc::Status st = Authenticate(conn, WallClock::now() + options_.command_timeout);
       if (st.ok()) {
         grpc::ClientContext ctx;
         if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
@@ -436,7 +436,7 @@ grpc::Status Client::LeaseKeepAliveLoop(
   while (true) {
     if (canceller != nullptr && canceller->cancelled()) return ContextCanceled();
     Connection& conn = ConnectionTo(current_ % options_.endpoints.size());
-    auto now = Clock::now();
+    auto now = WallClock::now();
     if (!Connect(*conn.channel, now + options_.dial_timeout)) {
       current_ = (current_ + 1) % options_.endpoints.size();
       if (canceller != nullptr ? canceller->WaitFor(kRetryPause)
@@ -487,7 +487,7 @@ grpc::Status Client::Watch(
   if (options_.endpoints.empty()) return ContextDeadline();
   while (true) {
     Connection& conn = ConnectionTo(current_ % options_.endpoints.size());
-    auto now = Clock::now();
+    auto now = WallClock::now();
     if (!Connect(*conn.channel, now + options_.dial_timeout)) {
       current_ = (current_ + 1) % options_.endpoints.size();
       std::this_thread::sleep_for(kRetryPause);
@@ -593,13 +593,13 @@ grpc::Status Client::Snapshot(std::chrono::nanoseconds timeout,
   // from another member's database.
   if (options_.endpoints.empty()) return ContextDeadline();
   Connection& conn = ConnectionTo(0);
-  if (!Connect(*conn.channel, Clock::now() + options_.dial_timeout)) return ContextDeadline();
-  grpc::Status st = Authenticate(conn, Clock::now() + options_.command_timeout);
+  if (!Connect(*conn.channel, WallClock::now() + options_.dial_timeout)) return ContextDeadline();
+  grpc::Status st = Authenticate(conn, WallClock::now() + options_.command_timeout);
   if (!st.ok()) return st;
   grpc::ClientContext ctx;
   if (!conn.token.empty()) ctx.AddMetadata("token", conn.token);
   if (timeout.count() > 0) {
-    ctx.set_deadline(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
+    ctx.set_deadline(WallClock::now() + std::chrono::duration_cast<WallClock::duration>(timeout));
   }
   auto reader = conn.maintenance->Snapshot(&ctx, etcdserverpb::SnapshotRequest());
   etcdserverpb::SnapshotResponse chunk;

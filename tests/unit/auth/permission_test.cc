@@ -7,7 +7,7 @@
 namespace etcdpp::auth {
 namespace {
 
-const std::string kOpen("\0", 1);
+const std::string kToEnd("\0", 1);
 
 TEST(KeyIntervalSetTest, SingleKeyGrantCoversOnlyThatKey) {
   KeyIntervalSet set;
@@ -30,13 +30,13 @@ TEST(KeyIntervalSetTest, PrefixGrantCoversKeysAndRangesInside) {
   EXPECT_FALSE(set.Covers("fop", ""));
   EXPECT_FALSE(set.Covers("fo", "fop"));
   EXPECT_FALSE(set.Covers("foo", "fopa"));
-  EXPECT_FALSE(set.Covers("foo", kOpen));  // unbounded request, bounded grant
+  EXPECT_FALSE(set.Covers("foo", kToEnd));  // unbounded request, bounded grant
 }
 
 TEST(KeyIntervalSetTest, FromKeyGrantIsUnbounded) {
   KeyIntervalSet set;
-  set.Add("m", kOpen);
-  EXPECT_TRUE(set.Covers("m", kOpen));
+  set.Add("m", kToEnd);
+  EXPECT_TRUE(set.Covers("m", kToEnd));
   EXPECT_TRUE(set.Covers("zzzz", ""));
   EXPECT_TRUE(set.Covers("n", "z"));
   EXPECT_FALSE(set.Covers("a", ""));
@@ -71,10 +71,10 @@ TEST(KeyIntervalSetTest, OverlappingAndNestedGrantsMergeInAnyOrder) {
 
 TEST(KeyIntervalSetTest, EmptyOrBackwardRangesAreNeverPermitted) {
   KeyIntervalSet set;
-  set.Add("", kOpen);  // everything
+  set.Add("", kToEnd);  // everything
   EXPECT_FALSE(set.Covers("b", "a"));
   EXPECT_FALSE(set.Covers("b", "b"));
-  EXPECT_TRUE(set.Covers("", kOpen));
+  EXPECT_TRUE(set.Covers("", kToEnd));
   KeyIntervalSet nothing;
   nothing.Add("z", "a");
   EXPECT_TRUE(nothing.empty());
@@ -83,7 +83,7 @@ TEST(KeyIntervalSetTest, EmptyOrBackwardRangesAreNeverPermitted) {
 TEST(UserPermissionsTest, RootPermitsEverythingOthersOnlyTheirAccess) {
   UserPermissions root;
   root.root = true;
-  EXPECT_TRUE(root.Permits(Access::kWrite, "", kOpen));
+  EXPECT_TRUE(root.Permits(Access::kWrite, "", kToEnd));
   UserPermissions reader;
   reader.read.Add("a", "b");
   EXPECT_TRUE(reader.Permits(Access::kRead, "a1", ""));

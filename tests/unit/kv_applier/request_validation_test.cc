@@ -2,28 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/kv_applier/request_ops.h"
+
 namespace etcdpp::server {
 namespace {
 
 using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 
-RequestOp PutOp(const std::string& key) {
-  RequestOp op;
-  op.mutable_request_put()->set_key(key);
-  return op;
-}
-RequestOp DeleteOp(const std::string& key, const std::string& end = "") {
-  RequestOp op;
-  op.mutable_request_delete_range()->set_key(key);
-  op.mutable_request_delete_range()->set_range_end(end);
-  return op;
-}
-RequestOp RangeOp(const std::string& key) {
-  RequestOp op;
-  op.mutable_request_range()->set_key(key);
-  return op;
-}
 RequestOp TxnOp(std::vector<RequestOp> then_ops, std::vector<RequestOp> else_ops = {}) {
   RequestOp op;
   for (auto& o : then_ops) *op.mutable_request_txn()->add_success() = o;

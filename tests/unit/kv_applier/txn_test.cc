@@ -4,6 +4,7 @@
 
 #include "server/kv_applier.h"
 #include "unit/kv_applier/applier_test_util.h"
+#include "unit/kv_applier/request_ops.h"
 
 namespace etcdpp::server {
 namespace {
@@ -38,25 +39,6 @@ Compare MakeCompare(const std::string& key, Compare::CompareTarget target,
       break;
   }
   return c;
-}
-
-RequestOp PutOp(const std::string& key, const std::string& value) {
-  RequestOp op;
-  op.mutable_request_put()->set_key(key);
-  op.mutable_request_put()->set_value(value);
-  return op;
-}
-RequestOp RangeOp(const std::string& key, const std::string& end = "") {
-  RequestOp op;
-  op.mutable_request_range()->set_key(key);
-  op.mutable_request_range()->set_range_end(end);
-  return op;
-}
-RequestOp DeleteOp(const std::string& key, const std::string& end = "") {
-  RequestOp op;
-  op.mutable_request_delete_range()->set_key(key);
-  op.mutable_request_delete_range()->set_range_end(end);
-  return op;
 }
 
 class TxnTest : public ApplierTest {

@@ -12,11 +12,6 @@
 namespace etcdpp::mvcc {
 namespace {
 
-std::string Describe(const mvccpb::KeyValue& kv) {
-  return kv.key() + "=" + kv.value() + " c" + std::to_string(kv.create_revision()) + " m" +
-         std::to_string(kv.mod_revision()) + " v" + std::to_string(kv.version());
-}
-
 std::vector<std::string> Snapshot(KvStore& store) {
   auto read = store.Read().value();
   std::vector<std::string> out;

@@ -139,11 +139,11 @@ std::string Show(const std::string& key) {
   return out;
 }
 
-std::string Describe(const mvccpb::KeyValue& kv) {
+std::string DescribeEscaped(const mvccpb::KeyValue& kv) {
   return Show(kv.key()) + "=" + kv.value() + " c" + std::to_string(kv.create_revision()) + " m" +
          std::to_string(kv.mod_revision()) + " v" + std::to_string(kv.version());
 }
-std::string Describe(const std::string& key, const ModelRecord& r) {
+std::string DescribeEscaped(const std::string& key, const ModelRecord& r) {
   return Show(key) + "=" + r.value + " c" + std::to_string(r.create) + " m" +
          std::to_string(r.rev.main) + " v" + std::to_string(r.version);
 }
@@ -204,8 +204,8 @@ class LongKeyModelTest : public StoreTest, public ::testing::WithParamInterface<
     auto r = Read()->Range(key, end, RangeOptions{.rev = at});
     ASSERT_TRUE(r.ok()) << what << ": " << r.status().ToString();
     std::vector<std::string> got, want;
-    for (const auto& kv : r->kvs) got.push_back(Describe(kv));
-    for (const auto& [k, rec] : model.Range(key, end, at)) want.push_back(Describe(k, *rec));
+    for (const auto& kv : r->kvs) got.push_back(DescribeEscaped(kv));
+    for (const auto& [k, rec] : model.Range(key, end, at)) want.push_back(DescribeEscaped(k, *rec));
     ASSERT_EQ(got, want) << what << " [" << Show(key) << ", " << Show(end) << ") at " << at;
     ASSERT_EQ(r->count, static_cast<int64_t>(want.size())) << what;
     // A limit returns the first keys of the same order.
@@ -213,7 +213,7 @@ class LongKeyModelTest : public StoreTest, public ::testing::WithParamInterface<
       auto limited = Read()->Range(key, end, RangeOptions{.rev = at, .limit = 2});
       ASSERT_TRUE(limited.ok());
       ASSERT_EQ(limited->kvs.size(), 2);
-      EXPECT_EQ(Describe(limited->kvs[1]), want[1]) << what;
+      EXPECT_EQ(DescribeEscaped(limited->kvs[1]), want[1]) << what;
       EXPECT_EQ(limited->count, static_cast<int64_t>(want.size())) << what;
     }
     // Past the limit keys are only counted, through long key buckets too:
@@ -319,7 +319,7 @@ TEST_P(LongKeyModelTest, RandomBinaryKeysMatchHistoryModel) {
       ASSERT_EQ((*it)->event().kv().key(), key) << Show(key);
       ASSERT_EQ((*it)->event().type() == mvccpb::Event::DELETE, rec.tombstone);
       if (!rec.tombstone) {
-        ASSERT_EQ(Describe((*it)->event().kv()), Describe(key, rec));
+        ASSERT_EQ(DescribeEscaped((*it)->event().kv()), DescribeEscaped(key, rec));
       }
     }
     ASSERT_TRUE((*it)->status().ok()) << (*it)->status().ToString();

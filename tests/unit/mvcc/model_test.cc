@@ -55,11 +55,6 @@ class Model {
   }
 };
 
-std::string Describe(const mvccpb::KeyValue& kv) {
-  return kv.key() + "=" + kv.value() + " c" + std::to_string(kv.create_revision()) + " m" +
-         std::to_string(kv.mod_revision()) + " v" + std::to_string(kv.version());
-}
-
 class ModelTest : public StoreTest, public ::testing::WithParamInterface<int> {};
 
 TEST_P(ModelTest, RandomHistoryMatchesModel) {

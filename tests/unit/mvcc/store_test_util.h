@@ -12,6 +12,12 @@
 
 namespace etcdpp::mvcc {
 
+// A record as one line, for failure messages: key=value c<create> m<mod> v<version>.
+inline std::string Describe(const mvccpb::KeyValue& kv) {
+  return kv.key() + "=" + kv.value() + " c" + std::to_string(kv.create_revision()) + " m" +
+         std::to_string(kv.mod_revision()) + " v" + std::to_string(kv.version());
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override { Reopen(); }

@@ -9,18 +9,18 @@
 namespace etcdpp::v2store {
 namespace {
 
-constexpr int64_t kNow = int64_t{1800000000} * 1000000000;
+constexpr int64_t kClockNow = int64_t{1800000000} * 1000000000;
 
 TEST(V2PersistenceTest, TreeAndIndexSurviveReopen) {
   testing::TempDir dir;
-  auto now = [] { return kNow; };
+  auto now = [] { return kClockNow; };
   std::string before;
   {
     auto db = mvcc::KvStore::Open(dir.path());
     ASSERT_TRUE(db.ok());
     Store store(now);
     ASSERT_TRUE(store.Set("/a/b", false, "1", 0, false).ok());
-    ASSERT_TRUE(store.Set("/t", false, "t", kNow + int64_t{60} * 1000000000, false).ok());
+    ASSERT_TRUE(store.Set("/t", false, "t", kClockNow + int64_t{60} * 1000000000, false).ok());
     ASSERT_TRUE(store.Set("/" + std::string(600, 'k'), false, "long", 0, false).ok());
     ASSERT_TRUE(store.Set("/gone", false, "x", 0, false).ok());
     ASSERT_TRUE(store.Delete("/gone", false, false).ok());
@@ -61,7 +61,7 @@ std::string HistoryAt(Store& store, const std::string& key, uint64_t index) {
 // older than a restart is still answered from it.
 TEST(V2PersistenceTest, EventHistorySurvivesReopen) {
   testing::TempDir dir;
-  auto now = [] { return kNow; };
+  auto now = [] { return kClockNow; };
   std::string third, refreshed;
   {
     auto db = mvcc::KvStore::Open(dir.path());
@@ -70,10 +70,10 @@ TEST(V2PersistenceTest, EventHistorySurvivesReopen) {
     ASSERT_TRUE(store.Set("/q/a", false, "1", 0, false).ok());  // 1
     ASSERT_TRUE(store.Set("/q/a", false, "2", 0, false).ok());  // 2
     Save(**db, store);
-    ASSERT_TRUE(store.Delete("/q/a", false, false).ok());                      // 3
-    ASSERT_TRUE(store.Create("/q", false, "job", true, 0).ok());               // 4, in-order key
-    ASSERT_TRUE(store.Set("/t", false, "x", kNow + 60000000000, false).ok());  // 5
-    ASSERT_TRUE(store.Set("/t", false, "", kNow + 90000000000, true).ok());    // 6, refresh
+    ASSERT_TRUE(store.Delete("/q/a", false, false).ok());         // 3
+    ASSERT_TRUE(store.Create("/q", false, "job", true, 0).ok());  // 4, in-order key
+    ASSERT_TRUE(store.Set("/t", false, "x", kClockNow + 60000000000, false).ok());  // 5
+    ASSERT_TRUE(store.Set("/t", false, "", kClockNow + 90000000000, true).ok());    // 6, refresh
     Save(**db, store);
     third = HistoryAt(store, "/q/a", 3);
     refreshed = HistoryAt(store, "/t", 5);
@@ -101,7 +101,7 @@ TEST(V2PersistenceTest, EventHistorySurvivesReopen) {
 // deleted as new ones come, and a waitIndex before them is refused (401).
 TEST(V2PersistenceTest, PersistedHistoryKeepsTheLastThousandEvents) {
   testing::TempDir dir;
-  auto now = [] { return kNow; };
+  auto now = [] { return kClockNow; };
   {
     auto db = mvcc::KvStore::Open(dir.path());
     ASSERT_TRUE(db.ok());
@@ -135,7 +135,7 @@ TEST(V2PersistenceTest, EmptyStoreLoadsEmpty) {
   testing::TempDir dir;
   auto db = mvcc::KvStore::Open(dir.path());
   ASSERT_TRUE(db.ok());
-  Store store([] { return kNow; });
+  Store store([] { return kClockNow; });
   ASSERT_TRUE(LoadStore(store, **db).ok());
   EXPECT_EQ(store.index(), 0u);
   EXPECT_EQ(EventJson(store.Get("", false, false).event),
