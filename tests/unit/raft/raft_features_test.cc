@@ -324,6 +324,70 @@ TEST(ReadIndexTest, LeaseBasedAnswersImmediately) {
   EXPECT_EQ(net.sim(1).read_states[0].index, net.node(1).committed());
 }
 
+// A member stopped (SIGSTOP) for longer than an election timeout wakes up
+// with everything sent to it meanwhile waiting in its inbox, and a read may
+// reach it before that mail does. Whether it led or followed before the
+// pause, no read it answers after waking may be older than what the others
+// committed while it slept.
+void CheckReadAfterPause(uint64_t paused, bool read_before_mail) {
+  Network net({1, 2, 3}, WithPreVote(true, true));
+  net.Campaign(3);
+  ASSERT_TRUE(net.Propose(3, "before").ok());
+  net.DeliverAll();
+  std::vector<Message> inbox;
+  net.filter = [&](Message& m) {
+    if (m.to() != paused) return true;
+    inbox.push_back(m);
+    return false;
+  };
+  // The others go on: a new leader if the paused member led, and a commit.
+  uint64_t leader = paused == 3 ? 0 : 3;
+  for (int t = 0; t < 500 && leader == 0; ++t) {
+    for (uint64_t id : {1, 2}) net.Tick(id);
+    net.DeliverAll();
+    for (uint64_t id : {1, 2}) {
+      if (net.node(id).state() == StateType::kLeader) leader = id;
+    }
+  }
+  ASSERT_NE(leader, 0u);
+  ASSERT_TRUE(net.Propose(leader, "while paused").ok());
+  net.DeliverAll();
+  const uint64_t commit = net.node(leader).committed();
+  ASSERT_GT(commit, net.node(paused).committed());
+
+  net.filter = nullptr;
+  auto deliver_mail = [&] {
+    for (Message& m : inbox) {
+      (void)net.node(paused).Step(m);
+      net.ProcessReady(paused);
+    }
+    inbox.clear();
+    net.DeliverAll();
+  };
+  if (!read_before_mail) deliver_mail();
+  net.ReadIndex(paused, "after the pause");
+  net.DeliverAll();
+  if (read_before_mail) deliver_mail();
+  // Asked again on every tick until answered, as the server's batcher does.
+  for (int t = 0; t < 100; ++t) {
+    net.Tick(paused);
+    net.ReadIndex(paused, "after the pause");
+    net.DeliverAll();
+  }
+  bool answered = false;
+  for (const ReadState& rs : net.sim(paused).read_states) {
+    if (rs.request_ctx != "after the pause") continue;
+    answered = true;
+    EXPECT_GE(rs.index, commit) << "node " << paused << " answered a read with a stale index";
+  }
+  EXPECT_TRUE(answered);
+}
+
+TEST(ReadIndexTest, PausedLeaderReadBeforeItsMail) { CheckReadAfterPause(3, true); }
+TEST(ReadIndexTest, PausedLeaderReadAfterItsMail) { CheckReadAfterPause(3, false); }
+TEST(ReadIndexTest, PausedFollowerReadBeforeItsMail) { CheckReadAfterPause(1, true); }
+TEST(ReadIndexTest, PausedFollowerReadAfterItsMail) { CheckReadAfterPause(1, false); }
+
 TEST(ReadIndexTest, SingleVoterAnswersImmediately) {
   Network net({1});
   net.Campaign(1);
