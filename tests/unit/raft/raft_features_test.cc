@@ -329,7 +329,7 @@ TEST(ReadIndexTest, LeaseBasedAnswersImmediately) {
 // reach it before that mail does. Whether it led or followed before the
 // pause, no read it answers after waking may be older than what the others
 // committed while it slept.
-void CheckReadAfterPause(uint64_t paused, bool read_before_mail) {
+void CheckReadAfterPause(uint64_t paused, bool read_before_mail, bool busy) {
   Network net({1, 2, 3}, WithPreVote(true, true));
   net.Campaign(3);
   ASSERT_TRUE(net.Propose(3, "before").ok());
@@ -340,6 +340,15 @@ void CheckReadAfterPause(uint64_t paused, bool read_before_mail) {
     inbox.push_back(m);
     return false;
   };
+  if (busy) {
+    // Work of the paused member in flight as it stops: a proposal, its own
+    // read and a read forwarded by another member. The others' answers wait
+    // in its inbox.
+    ASSERT_TRUE(net.Propose(3, "in flight").ok());
+    net.ReadIndex(paused, "before the pause");
+    net.ReadIndex(2, "forwarded before the pause");
+    net.DeliverAll();
+  }
   // The others go on: a new leader if the paused member led, and a commit.
   uint64_t leader = paused == 3 ? 0 : 3;
   for (int t = 0; t < 500 && leader == 0; ++t) {
@@ -383,10 +392,18 @@ void CheckReadAfterPause(uint64_t paused, bool read_before_mail) {
   EXPECT_TRUE(answered);
 }
 
-TEST(ReadIndexTest, PausedLeaderReadBeforeItsMail) { CheckReadAfterPause(3, true); }
-TEST(ReadIndexTest, PausedLeaderReadAfterItsMail) { CheckReadAfterPause(3, false); }
-TEST(ReadIndexTest, PausedFollowerReadBeforeItsMail) { CheckReadAfterPause(1, true); }
-TEST(ReadIndexTest, PausedFollowerReadAfterItsMail) { CheckReadAfterPause(1, false); }
+TEST(ReadIndexTest, PausedLeaderReadBeforeItsMail) {
+  for (bool busy : {false, true}) CheckReadAfterPause(3, true, busy);
+}
+TEST(ReadIndexTest, PausedLeaderReadAfterItsMail) {
+  for (bool busy : {false, true}) CheckReadAfterPause(3, false, busy);
+}
+TEST(ReadIndexTest, PausedFollowerReadBeforeItsMail) {
+  for (bool busy : {false, true}) CheckReadAfterPause(1, true, busy);
+}
+TEST(ReadIndexTest, PausedFollowerReadAfterItsMail) {
+  for (bool busy : {false, true}) CheckReadAfterPause(1, false, busy);
+}
 
 TEST(ReadIndexTest, SingleVoterAnswersImmediately) {
   Network net({1});
