@@ -62,8 +62,9 @@ step "release build" ninja -C build -j "$JOBS"
 step "release tests" bash -c "cd build && ctest --output-on-failure -j $JOBS --timeout 600"
 
 # Line tables only (-g1): an ASan or UBSan report still names each frame's
-# function, file and line, and the build takes about 40 % less time than
-# with full debug info (variables and types), which a report does not use.
+# function, file and line, and compiling is much cheaper without full debug
+# info (variables and types), which a report does not use: one unity batch
+# of src/api took 41.5 s instead of 73.9 s.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DETCDPP_SANITIZE=address \
   -DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DETCDPP_WARNINGS_AS_ERRORS=ON >/dev/null
 asan_targets=$(targets_labelled build-asan "unit|integration")
