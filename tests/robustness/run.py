@@ -266,9 +266,9 @@ class FaultProxy:
 class ProxiedCluster(e2e.Cluster):
     """Members advertise the proxy's port (member.peer_port) and listen behind it."""
 
-    def __init__(self, server, size, base_dir, extra_flags=()):
+    def __init__(self, server, size, base_dir, extra_flags=(), log_level="warn"):
         super().__init__(server, size=size, base_dir=base_dir, extra_flags=extra_flags,
-                         start_timeout=60.0, keep=True)
+                         start_timeout=60.0, keep=True, log_level=log_level)
         for m in self.members:
             m.listen_peer_port = e2e.free_port()
         self._spawn_requests = queue.Queue()
@@ -1147,7 +1147,8 @@ def run_round(args, size, seed, seconds, out_dir):
         SECURITY = Security(os.path.join(base, "certs"))
         extra_flags = SECURITY.server_flags(args.target)
     extra_flags = extra_flags + args.server_flag
-    cl = ProxiedCluster(args.server, size, base, extra_flags=extra_flags)
+    cl = ProxiedCluster(args.server, size, base, extra_flags=extra_flags,
+                        log_level=args.log_level)
     try:
         log(f"round: {args.target}, {size} members, seed {seed}, {seconds} s; data in {base}")
         cl.start()
@@ -1392,6 +1393,9 @@ def main():
     p.add_argument("--check-seconds", type=float, default=180.0)
     p.add_argument("--require", default="", help="comma list of features that must be on (lease,watch)")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--log-level", default="warn",
+                   help="the members' --log-level; at debug etcdpp also logs every change"
+                        " of Raft role and term, which tells who led when")
     p.add_argument("--server-flag", action="append", default=[],
                    help="a flag for every member (repeatable), e.g. "
                         "--server-flag=--h2-front=false")
