@@ -28,6 +28,14 @@ uint64_t PayloadSize(const std::vector<Entry>& ents) {
   return s;
 }
 
+// A read's context as a number, for logs: its first eight bytes, big-endian
+// (the server's contexts are exactly eight).
+uint64_t ContextTag(const std::string& ctx) {
+  uint64_t tag = 0;
+  for (size_t i = 0; i < ctx.size() && i < 8; ++i) tag = (tag << 8) | uint8_t(ctx[i]);
+  return tag;
+}
+
 }  // namespace
 
 std::string_view StateTypeName(StateType s) {
@@ -1018,6 +1026,8 @@ void Raft::SendReadIndexResponse(const Message& m) {
 }
 
 void Raft::RespondToReadIndex(const Message& req, uint64_t index) {
+  spdlog::debug("raft: {:x} at term {} confirms read {:x} of {:x} at index {}", id_, term_,
+                ContextTag(req.entries(0).data()), req.from(), index);
   if (req.from() == kNone || req.from() == id_) {
     read_states_.push_back(ReadState{index, req.entries(0).data()});
     return;

@@ -248,6 +248,8 @@ void RaftNode::Run() {
     for (ReadCallback& r : reads) reads_batcher_.Add(std::move(r));
     reads.clear();
     if (auto ctx = reads_batcher_.MaybeStart(now, RequestTimeout(*ctx_.options))) {
+      spdlog::debug("read round {:x} starts (term {}, leader {:x}, committed {})", ContextTag(*ctx),
+                    node_->term(), node_->lead(), node_->committed());
       node_->ReadIndex(*ctx);
     }
     transfers_.Progress(*node_, now);
@@ -398,8 +400,12 @@ void RaftNode::HandOver(raft::Ready& ready) {
   ApplyBatch batch;
   batch.entries = std::move(ready.committed_entries);
   for (const raft::ReadState& state : ready.read_states) {
-    if (auto confirmed = reads_batcher_.Confirm(state))
+    if (auto confirmed = reads_batcher_.Confirm(state)) {
+      spdlog::debug("read round {:x}: {} reads wait for index {} (term {}, leader {:x})",
+                    ContextTag(state.request_ctx), confirmed->callbacks.size(), state.index,
+                    node_->term(), node_->lead());
       batch.reads.push_back(std::move(*confirmed));
+    }
   }
   if (batch.entries.empty() && batch.reads.empty()) return;
   ctx_.applier->Enqueue(std::move(batch));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include "base/coding.h"
 #include "raft/raw_node.h"
 
@@ -19,6 +21,8 @@ std::string EncodeContext(uint64_t ctx) {
 uint64_t DecodeContext(const std::string& in) { return in.size() == 8 ? GetBE64(in.data()) : 0; }
 
 }  // namespace
+
+uint64_t ContextTag(const std::string& ctx) { return DecodeContext(ctx); }
 
 ReadIndexBatcher::ReadIndexBatcher() {
   std::random_device seed;
@@ -69,6 +73,8 @@ void AppliedReadQueue::RunUpTo(uint64_t applied) {
                               [applied](const ConfirmedReads& r) { return r.index > applied; });
   std::vector<ReadCallback> runnable;
   for (auto it = ready; it != waiting_.end(); ++it) {
+    spdlog::debug("{} reads confirmed at index {} run at applied index {}", it->callbacks.size(),
+                  it->index, applied);
     for (ReadCallback& cb : it->callbacks) runnable.push_back(std::move(cb));
   }
   waiting_.erase(ready, waiting_.end());

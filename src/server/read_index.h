@@ -37,6 +37,9 @@ struct ConfirmedReads {
   std::vector<ReadCallback> callbacks;
 };
 
+// The round a context names (0 if it is not one of ours), for logs.
+uint64_t ContextTag(const std::string& ctx);
+
 class ReadIndexBatcher {
  public:
   ReadIndexBatcher();

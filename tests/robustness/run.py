@@ -57,6 +57,7 @@ import grpc  # noqa: E402
 from etcd3 import etcdrpc  # noqa: E402
 
 import checker  # noqa: E402
+import read_rounds  # noqa: E402
 from checker import Op  # noqa: E402
 
 PREFIX = "/rob/"
@@ -1362,6 +1363,14 @@ def run_round(args, size, seed, seconds, out_dir):
             checker.dump(rpath.replace(".txt", ".json"), small, text=text)
             result["problems"].append(f"not linearizable: report {rpath}")
             print(text[:4000])
+        if args.target == "etcdpp" and args.log_level == "debug":
+            # The members logged their read rounds (read_rounds.py).
+            rounds, stale = read_rounds.check({m.name: m.log_path for m in cl.members})
+            log(f"read rounds: {rounds} checked, {len(stale)} stale")
+            result["read_rounds"] = rounds
+            result["problems"] += [f"stale read round: {p}" for p in stale[:10]]
+            if len(stale) > 10:
+                result["problems"].append(f"... and {len(stale) - 10} more stale read rounds")
         result["ok"] = r.ok and not result["problems"]
         for p in result["problems"]:
             log("PROBLEM: " + p)
@@ -1395,7 +1404,8 @@ def main():
     p.add_argument("--keep", action="store_true")
     p.add_argument("--log-level", default="warn",
                    help="the members' --log-level; at debug etcdpp also logs every change"
-                        " of Raft role and term, which tells who led when")
+                        " of Raft role and term, which tells who led when, and its read"
+                        " rounds, which the round then checks (read_rounds.py)")
     p.add_argument("--server-flag", action="append", default=[],
                    help="a flag for every member (repeatable), e.g. "
                         "--server-flag=--h2-front=false")
