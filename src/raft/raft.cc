@@ -320,7 +320,7 @@ void Raft::Reset(uint64_t term) {
   }
   pending_conf_index_ = 0;
   uncommitted_size_ = 0;
-  read_only_ = ReadOnly(read_only_.option());
+  read_only_.Clear();
   pending_read_index_messages_.clear();
 }
 
@@ -1013,12 +1013,13 @@ void Raft::HandleReadIndexAsLeader(const Message& m) {
 
 void Raft::SendReadIndexResponse(const Message& m) {
   switch (read_only_.option()) {
-    case ReadOnlyOption::kSafe:
-      read_only_.AddRequest(log_.committed(), m);
+    case ReadOnlyOption::kSafe: {
+      const std::string key = read_only_.AddRequest(log_.committed(), m);
       // The leader's own acknowledgement counts toward the quorum.
-      read_only_.RecvAck(id_, m.entries(0).data());
-      BcastHeartbeatWithCtx(m.entries(0).data());
+      read_only_.RecvAck(id_, key);
+      BcastHeartbeatWithCtx(key);
       break;
+    }
     case ReadOnlyOption::kLeaseBased:
       RespondToReadIndex(m, log_.committed());
       break;

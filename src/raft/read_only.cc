@@ -2,42 +2,46 @@
 
 namespace etcdpp::raft {
 
-void ReadOnly::AddRequest(uint64_t index, const raftpb::Message& m) {
+std::string ReadOnly::AddRequest(uint64_t index, const raftpb::Message& m) {
   const std::string& ctx = m.entries(0).data();
-  if (pending_.count(ctx) != 0) return;
+  if (auto it = key_of_.find(ctx); it != key_of_.end()) return it->second;
+  std::string key(8, '\0');
+  const uint64_t n = ++last_key_;
+  for (int i = 0; i < 8; ++i) key[i] = static_cast<char>(n >> (56 - 8 * i));
   ReadIndexStatus rs;
   rs.req = m;
   rs.index = index;
-  pending_.emplace(ctx, std::move(rs));
-  queue_.push_back(ctx);
+  pending_.emplace(key, std::move(rs));
+  key_of_.emplace(ctx, key);
+  queue_.push_back(key);
+  return key;
 }
 
-const std::map<uint64_t, bool>* ReadOnly::RecvAck(uint64_t id, const std::string& ctx) {
-  auto it = pending_.find(ctx);
+const std::map<uint64_t, bool>* ReadOnly::RecvAck(uint64_t id, const std::string& key) {
+  auto it = pending_.find(key);
   if (it == pending_.end()) return nullptr;
   it->second.acks[id] = true;
   return &it->second.acks;
 }
 
-std::vector<ReadIndexStatus> ReadOnly::Advance(const std::string& ctx) {
-  size_t n = 0;
-  bool found = false;
-  for (const auto& c : queue_) {
-    ++n;
-    if (c == ctx) {
-      found = true;
-      break;
-    }
-  }
+std::vector<ReadIndexStatus> ReadOnly::Advance(const std::string& key) {
   std::vector<ReadIndexStatus> out;
-  if (!found) return out;
-  for (size_t i = 0; i < n; ++i) {
-    auto it = pending_.find(queue_.front());
+  if (pending_.count(key) == 0) return out;
+  for (;;) {
+    const std::string front = std::move(queue_.front());
+    queue_.pop_front();
+    auto it = pending_.find(front);
+    key_of_.erase(it->second.req.entries(0).data());
     out.push_back(std::move(it->second));
     pending_.erase(it);
-    queue_.pop_front();
+    if (front == key) return out;
   }
-  return out;
+}
+
+void ReadOnly::Clear() {
+  pending_.clear();
+  key_of_.clear();
+  queue_.clear();
 }
 
 std::string ReadOnly::LastPendingRequestCtx() const {

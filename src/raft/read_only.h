@@ -1,8 +1,17 @@
 // ReadOnly: the leader's queue of pending ReadIndex requests (Raft thesis
 // 6.4). In kSafe mode a request at commit index i is answered once a
-// majority of voters acknowledged a heartbeat carrying its context (proving
-// the leader was still leader when the request arrived); answering one
-// request also answers every request queued before it.
+// majority of voters acknowledged a heartbeat sent after it was queued
+// (proving the leader was still leader when the request arrived); answering
+// one request also answers every request queued before it.
+//
+// Heartbeats carry a key the leader gives each queued request, not the
+// request's own context: a follower asks again for a read whose answer is
+// still on its way, so the same context can be queued a second time after
+// it was answered, and an acknowledgement of a heartbeat sent for the first
+// request, arriving late (a member paused, a slow link), would then
+// confirm the second one and every read queued before it, though all of
+// them came after that heartbeat. Keys are never reused by one ReadOnly,
+// across Clear() too.
 #pragma once
 
 #include <cstdint>
@@ -34,26 +43,32 @@ class ReadOnly {
   explicit ReadOnly(ReadOnlyOption option) : option_(option) {}
 
   ReadOnlyOption option() const { return option_; }
-  // Queues request m (its context is m.entries(0).data()) at commit index.
-  // A duplicate context is ignored.
-  void AddRequest(uint64_t index, const raftpb::Message& m);
-  // Records that `id` acknowledged the heartbeat with `ctx`; returns the acks
-  // so far, or nullptr if ctx is unknown.
-  const std::map<uint64_t, bool>* RecvAck(uint64_t id, const std::string& ctx);
-  // Confirms the request with context ctx and every request queued before
-  // it (a quorum that acknowledged the later heartbeat also vouches for the
-  // earlier arrivals); removes and returns them, oldest first. Empty if ctx
+  // Queues request m (its context is m.entries(0).data()) at commit index
+  // and returns the key its heartbeats carry. A context already pending is
+  // not queued again; its key is returned.
+  std::string AddRequest(uint64_t index, const raftpb::Message& m);
+  // Records that `id` acknowledged the heartbeat with `key`; returns the
+  // acks so far, or nullptr if key is not pending.
+  const std::map<uint64_t, bool>* RecvAck(uint64_t id, const std::string& key);
+  // Confirms the request with `key` and every request queued before it (a
+  // quorum that acknowledged the later heartbeat also vouches for the
+  // earlier arrivals); removes and returns them, oldest first. Empty if key
   // is not pending.
-  std::vector<ReadIndexStatus> Advance(const std::string& ctx);
-  // The context that a plain heartbeat should carry: the newest pending
+  std::vector<ReadIndexStatus> Advance(const std::string& key);
+  // The key that a plain heartbeat should carry: the newest pending
   // request's, so its acknowledgements also serve that request. "" if none.
   std::string LastPendingRequestCtx() const;
   size_t PendingCount() const { return queue_.size(); }
+  // Drops every pending request (the leader stepped down); keys go on
+  // from where they were.
+  void Clear();
 
  private:
   ReadOnlyOption option_;
-  std::map<std::string, ReadIndexStatus> pending_;
-  std::deque<std::string> queue_;
+  uint64_t last_key_ = 0;
+  std::map<std::string, ReadIndexStatus> pending_;  // by key
+  std::map<std::string, std::string> key_of_;       // request context -> key, pending only
+  std::deque<std::string> queue_;                   // keys, oldest first
 };
 
 }  // namespace etcdpp::raft

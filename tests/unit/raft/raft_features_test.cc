@@ -300,15 +300,20 @@ TEST(ReadIndexTest, PostponedUntilLeaderCommitsInItsTerm) {
   ASSERT_TRUE(r->Step(req).ok());
   EXPECT_TRUE(OfType(r->TakeMessages(), raftpb::MSG_HEARTBEAT).empty());
   // The empty entry of term 1 commits: the read proceeds with a heartbeat
-  // round carrying its context.
+  // round carrying the key the leader gave it, which only an
+  // acknowledgement echoing that key confirms.
   Message resp = Msg(2, 1, raftpb::MSG_APP_RESP, 1);
   resp.set_index(1);
   ASSERT_TRUE(r->Step(resp).ok());
   auto hbs = OfType(r->TakeMessages(), raftpb::MSG_HEARTBEAT);
   ASSERT_EQ(hbs.size(), 2u);
-  EXPECT_EQ(hbs[0].context(), "ctx");
+  ASSERT_FALSE(hbs[0].context().empty());
+  EXPECT_EQ(hbs[0].context(), hbs[1].context());
   Message ack = Msg(2, 1, raftpb::MSG_HEARTBEAT_RESP, 1);
-  ack.set_context("ctx");
+  ack.set_context(hbs[0].context() == "ctx" ? "other" : "ctx");
+  ASSERT_TRUE(r->Step(ack).ok());
+  EXPECT_TRUE(r->read_states().empty());
+  ack.set_context(hbs[0].context());
   ASSERT_TRUE(r->Step(ack).ok());
   ASSERT_EQ(r->read_states().size(), 1u);
   EXPECT_EQ(r->read_states()[0].index, 1u);
@@ -403,6 +408,88 @@ TEST(ReadIndexTest, PausedFollowerReadBeforeItsMail) {
 }
 TEST(ReadIndexTest, PausedFollowerReadAfterItsMail) {
   for (bool busy : {false, true}) CheckReadAfterPause(1, false, busy);
+}
+
+// A follower asks again for a read whose answer is still on its way (the
+// server's batcher re-asks on every tick), so the leader can queue a context
+// a second time after answering it, behind reads that came in meanwhile. A
+// late acknowledgement of a heartbeat sent for the first request must not
+// confirm the second one, nor anything queued before it: those reads came
+// after that heartbeat. Here the leader pauses with such an acknowledgement
+// and the re-ask in its inbox, the others elect and commit, and it wakes to
+// a read of its own before that mail.
+TEST(ReadIndexTest, LateAckForAnsweredContextConfirmsNoLaterRead) {
+  Network net({1, 2, 3}, WithPreVote(true, true));
+  net.Campaign(3);
+  ASSERT_TRUE(net.Propose(3, "before").ok());
+  net.DeliverAll();
+
+  // Node 1 reads; node 3 answers it on node 1's acknowledgement, node 2's
+  // is held back.
+  std::vector<Message> late;
+  net.filter = [&](Message& m) {
+    if (m.type() != raftpb::MSG_HEARTBEAT_RESP || m.from() != 2 || m.to() != 3) return true;
+    late.push_back(m);
+    return false;
+  };
+  net.ReadIndex(1, "z");
+  net.DeliverAll();
+  ASSERT_EQ(net.sim(1).read_states.size(), 1u);
+  ASSERT_FALSE(late.empty());
+  // Node 1's second ask for "z", sent before the answer arrived.
+  Message reask;
+  reask.set_type(raftpb::MSG_READ_INDEX);
+  reask.set_from(1);
+  reask.set_to(3);
+  reask.add_entries()->set_data("z");
+  late.insert(late.begin(), reask);
+
+  // Node 3 stops; the others elect a leader and commit without it.
+  std::vector<Message> inbox;
+  net.filter = [&](Message& m) {
+    if (m.to() != 3) return true;
+    inbox.push_back(m);
+    return false;
+  };
+  uint64_t leader = 0;
+  for (int t = 0; t < 500 && leader == 0; ++t) {
+    for (uint64_t id : {1, 2}) net.Tick(id);
+    net.DeliverAll();
+    for (uint64_t id : {1, 2}) {
+      if (net.node(id).state() == StateType::kLeader) leader = id;
+    }
+  }
+  ASSERT_NE(leader, 0u);
+  ASSERT_TRUE(net.Propose(leader, "while paused").ok());
+  net.DeliverAll();
+  const uint64_t commit = net.node(leader).committed();
+  ASSERT_GT(commit, net.node(3).committed());
+
+  // Node 3 wakes: its own read first, then the mail from before its stop,
+  // then everything else.
+  net.filter = nullptr;
+  net.ReadIndex(3, "y");
+  for (Message& m : late) {
+    (void)net.node(3).Step(m);
+    net.ProcessReady(3);
+  }
+  for (Message& m : inbox) {
+    (void)net.node(3).Step(m);
+    net.ProcessReady(3);
+  }
+  net.DeliverAll();
+  for (int t = 0; t < 100; ++t) {
+    net.Tick(3);
+    net.ReadIndex(3, "y");
+    net.DeliverAll();
+  }
+  bool answered = false;
+  for (const ReadState& rs : net.sim(3).read_states) {
+    if (rs.request_ctx != "y") continue;
+    answered = true;
+    EXPECT_GE(rs.index, commit) << "a late acknowledgement confirmed a read that came after it";
+  }
+  EXPECT_TRUE(answered);
 }
 
 TEST(ReadIndexTest, SingleVoterAnswersImmediately) {
