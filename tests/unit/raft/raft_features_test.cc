@@ -329,6 +329,46 @@ TEST(ReadIndexTest, LeaseBasedAnswersImmediately) {
   EXPECT_EQ(net.sim(1).read_states[0].index, net.node(1).committed());
 }
 
+// While node `paused` sleeps (the caller's filter holds its mail), nodes 1
+// and 2 go on: they elect a leader if node 3 led, and commit an entry.
+// Returns that commit index (0 if no leader emerged).
+uint64_t CommitWithout(Network& net, uint64_t paused) {
+  uint64_t leader = paused == 3 ? 0 : 3;
+  for (int t = 0; t < 500 && leader == 0; ++t) {
+    for (uint64_t id : {1, 2}) net.Tick(id);
+    net.DeliverAll();
+    for (uint64_t id : {1, 2}) {
+      if (net.node(id).state() == StateType::kLeader) leader = id;
+    }
+  }
+  if (leader == 0) {
+    ADD_FAILURE() << "nodes 1 and 2 elected no leader";
+    return 0;
+  }
+  EXPECT_TRUE(net.Propose(leader, "while paused").ok());
+  net.DeliverAll();
+  return net.node(leader).committed();
+}
+
+// Asks node `id` for the read `ctx` again on every tick, as the server's
+// batcher does until it is answered; every answer must be at `commit` or
+// later, and one must come.
+void ExpectFreshAnswer(Network& net, uint64_t id, const std::string& ctx, uint64_t commit) {
+  for (int t = 0; t < 100; ++t) {
+    net.Tick(id);
+    net.ReadIndex(id, ctx);
+    net.DeliverAll();
+  }
+  bool answered = false;
+  for (const ReadState& rs : net.sim(id).read_states) {
+    if (rs.request_ctx != ctx) continue;
+    answered = true;
+    EXPECT_GE(rs.index, commit) << "node " << id << " answered read " << ctx
+                                << " with an index older than a commit made before it";
+  }
+  EXPECT_TRUE(answered) << "node " << id << " never answered read " << ctx;
+}
+
 // A member stopped (SIGSTOP) for longer than an election timeout wakes up
 // with everything sent to it meanwhile waiting in its inbox, and a read may
 // reach it before that mail does. Whether it led or followed before the
@@ -354,19 +394,7 @@ void CheckReadAfterPause(uint64_t paused, bool read_before_mail, bool busy) {
     net.ReadIndex(2, "forwarded before the pause");
     net.DeliverAll();
   }
-  // The others go on: a new leader if the paused member led, and a commit.
-  uint64_t leader = paused == 3 ? 0 : 3;
-  for (int t = 0; t < 500 && leader == 0; ++t) {
-    for (uint64_t id : {1, 2}) net.Tick(id);
-    net.DeliverAll();
-    for (uint64_t id : {1, 2}) {
-      if (net.node(id).state() == StateType::kLeader) leader = id;
-    }
-  }
-  ASSERT_NE(leader, 0u);
-  ASSERT_TRUE(net.Propose(leader, "while paused").ok());
-  net.DeliverAll();
-  const uint64_t commit = net.node(leader).committed();
+  const uint64_t commit = CommitWithout(net, paused);
   ASSERT_GT(commit, net.node(paused).committed());
 
   net.filter = nullptr;
@@ -382,19 +410,7 @@ void CheckReadAfterPause(uint64_t paused, bool read_before_mail, bool busy) {
   net.ReadIndex(paused, "after the pause");
   net.DeliverAll();
   if (read_before_mail) deliver_mail();
-  // Asked again on every tick until answered, as the server's batcher does.
-  for (int t = 0; t < 100; ++t) {
-    net.Tick(paused);
-    net.ReadIndex(paused, "after the pause");
-    net.DeliverAll();
-  }
-  bool answered = false;
-  for (const ReadState& rs : net.sim(paused).read_states) {
-    if (rs.request_ctx != "after the pause") continue;
-    answered = true;
-    EXPECT_GE(rs.index, commit) << "node " << paused << " answered a read with a stale index";
-  }
-  EXPECT_TRUE(answered);
+  ExpectFreshAnswer(net, paused, "after the pause", commit);
 }
 
 TEST(ReadIndexTest, PausedLeaderReadBeforeItsMail) {
@@ -451,18 +467,7 @@ TEST(ReadIndexTest, LateAckForAnsweredContextConfirmsNoLaterRead) {
     inbox.push_back(m);
     return false;
   };
-  uint64_t leader = 0;
-  for (int t = 0; t < 500 && leader == 0; ++t) {
-    for (uint64_t id : {1, 2}) net.Tick(id);
-    net.DeliverAll();
-    for (uint64_t id : {1, 2}) {
-      if (net.node(id).state() == StateType::kLeader) leader = id;
-    }
-  }
-  ASSERT_NE(leader, 0u);
-  ASSERT_TRUE(net.Propose(leader, "while paused").ok());
-  net.DeliverAll();
-  const uint64_t commit = net.node(leader).committed();
+  const uint64_t commit = CommitWithout(net, 3);
   ASSERT_GT(commit, net.node(3).committed());
 
   // Node 3 wakes: its own read first, then the mail from before its stop,
@@ -478,18 +483,7 @@ TEST(ReadIndexTest, LateAckForAnsweredContextConfirmsNoLaterRead) {
     net.ProcessReady(3);
   }
   net.DeliverAll();
-  for (int t = 0; t < 100; ++t) {
-    net.Tick(3);
-    net.ReadIndex(3, "y");
-    net.DeliverAll();
-  }
-  bool answered = false;
-  for (const ReadState& rs : net.sim(3).read_states) {
-    if (rs.request_ctx != "y") continue;
-    answered = true;
-    EXPECT_GE(rs.index, commit) << "a late acknowledgement confirmed a read that came after it";
-  }
-  EXPECT_TRUE(answered);
+  ExpectFreshAnswer(net, 3, "y", commit);
 }
 
 TEST(ReadIndexTest, SingleVoterAnswersImmediately) {
