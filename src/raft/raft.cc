@@ -28,14 +28,6 @@ uint64_t PayloadSize(const std::vector<Entry>& ents) {
   return s;
 }
 
-// A read's context as a number, for logs: its first eight bytes, big-endian
-// (the server's contexts are exactly eight).
-uint64_t ContextTag(const std::string& ctx) {
-  uint64_t tag = 0;
-  for (size_t i = 0; i < ctx.size() && i < 8; ++i) tag = (tag << 8) | uint8_t(ctx[i]);
-  return tag;
-}
-
 }  // namespace
 
 std::string_view StateTypeName(StateType s) {
@@ -276,7 +268,7 @@ void Raft::BcastAppend() {
   }
 }
 
-void Raft::BcastHeartbeat() { BcastHeartbeatWithCtx(read_only_.LastPendingRequestCtx()); }
+void Raft::BcastHeartbeat() { BcastHeartbeatWithCtx(read_only_.LastPendingKey()); }
 
 void Raft::BcastHeartbeatWithCtx(const std::string& ctx) {
   for (auto& [id, pr] : prs_.progress()) {

@@ -1,13 +1,20 @@
 #include "raft/read_only.h"
 
+#include "base/coding.h"
+
 namespace etcdpp::raft {
+
+uint64_t ContextTag(const std::string& ctx) {
+  uint64_t tag = 0;
+  for (size_t i = 0; i < ctx.size() && i < 8; ++i) tag = (tag << 8) | uint8_t(ctx[i]);
+  return tag;
+}
 
 std::string ReadOnly::AddRequest(uint64_t index, const raftpb::Message& m) {
   const std::string& ctx = m.entries(0).data();
   if (auto it = key_of_.find(ctx); it != key_of_.end()) return it->second;
   std::string key(8, '\0');
-  const uint64_t n = ++last_key_;
-  for (int i = 0; i < 8; ++i) key[i] = static_cast<char>(n >> (56 - 8 * i));
+  PutBE64(key.data(), ++last_key_);
   ReadIndexStatus rs;
   rs.req = m;
   rs.index = index;
@@ -44,7 +51,7 @@ void ReadOnly::Clear() {
   queue_.clear();
 }
 
-std::string ReadOnly::LastPendingRequestCtx() const {
+std::string ReadOnly::LastPendingKey() const {
   return queue_.empty() ? std::string() : queue_.back();
 }
 

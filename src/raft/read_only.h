@@ -32,6 +32,10 @@ enum class ReadOnlyOption {
   kLeaseBased,
 };
 
+// A read's context as a number, for logs: its first eight bytes, big-endian
+// (the server's contexts are exactly eight, a counter).
+uint64_t ContextTag(const std::string& ctx);
+
 struct ReadIndexStatus {
   raftpb::Message req;  // the MsgReadIndex; entries(0).data() is the context
   uint64_t index = 0;   // the leader's commit index when the request arrived
@@ -57,7 +61,7 @@ class ReadOnly {
   std::vector<ReadIndexStatus> Advance(const std::string& key);
   // The key that a plain heartbeat should carry: the newest pending
   // request's, so its acknowledgements also serve that request. "" if none.
-  std::string LastPendingRequestCtx() const;
+  std::string LastPendingKey() const;
   size_t PendingCount() const { return queue_.size(); }
   // Drops every pending request (the leader stepped down); keys go on
   // from where they were.

@@ -10,6 +10,7 @@
 #include "metrics/etcd_metrics.h"
 #include "metrics/member_stats.h"
 #include "raft/raw_node.h"
+#include "raft/read_only.h"
 #include "raft/storage.h"
 #include "server/fatal.h"
 #include "server/membership.h"
@@ -248,8 +249,8 @@ void RaftNode::Run() {
     for (ReadCallback& r : reads) reads_batcher_.Add(std::move(r));
     reads.clear();
     if (auto ctx = reads_batcher_.MaybeStart(now, RequestTimeout(*ctx_.options))) {
-      spdlog::debug("read round {:x} starts (term {}, leader {:x}, committed {})", ContextTag(*ctx),
-                    node_->term(), node_->lead(), node_->committed());
+      spdlog::debug("read round {:x} starts (term {}, leader {:x}, committed {})",
+                    raft::ContextTag(*ctx), node_->term(), node_->lead(), node_->committed());
       node_->ReadIndex(*ctx);
     }
     transfers_.Progress(*node_, now);
@@ -402,7 +403,7 @@ void RaftNode::HandOver(raft::Ready& ready) {
   for (const raft::ReadState& state : ready.read_states) {
     if (auto confirmed = reads_batcher_.Confirm(state)) {
       spdlog::debug("read round {:x}: {} reads wait for index {} (term {}, leader {:x})",
-                    ContextTag(state.request_ctx), confirmed->callbacks.size(), state.index,
+                    raft::ContextTag(state.request_ctx), confirmed->callbacks.size(), state.index,
                     node_->term(), node_->lead());
       batch.reads.push_back(std::move(*confirmed));
     }

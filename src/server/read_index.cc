@@ -22,8 +22,6 @@ uint64_t DecodeContext(const std::string& in) { return in.size() == 8 ? GetBE64(
 
 }  // namespace
 
-uint64_t ContextTag(const std::string& ctx) { return DecodeContext(ctx); }
-
 ReadIndexBatcher::ReadIndexBatcher() {
   std::random_device seed;
   last_ctx_ = (uint64_t{seed()} << 32) | seed();

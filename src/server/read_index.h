@@ -37,9 +37,6 @@ struct ConfirmedReads {
   std::vector<ReadCallback> callbacks;
 };
 
-// The round a context names (0 if it is not one of ours), for logs.
-uint64_t ContextTag(const std::string& ctx);
-
 class ReadIndexBatcher {
  public:
   ReadIndexBatcher();
