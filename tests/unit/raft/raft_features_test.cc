@@ -350,6 +350,15 @@ uint64_t CommitWithout(Network& net, uint64_t paused) {
   return net.node(leader).committed();
 }
 
+// Hands node `id` the mail held back from it, in the order it was sent, as
+// a woken member reads its inbox.
+void StepHeld(Network& net, uint64_t id, const std::vector<Message>& mail) {
+  for (const Message& m : mail) {
+    (void)net.node(id).Step(m);
+    net.ProcessReady(id);
+  }
+}
+
 // Asks node `id` for the read `ctx` again on every tick, as the server's
 // batcher does until it is answered; every answer must be at `commit` or
 // later, and one must come.
@@ -399,10 +408,7 @@ void CheckReadAfterPause(uint64_t paused, bool read_before_mail, bool busy) {
 
   net.filter = nullptr;
   auto deliver_mail = [&] {
-    for (Message& m : inbox) {
-      (void)net.node(paused).Step(m);
-      net.ProcessReady(paused);
-    }
+    StepHeld(net, paused, inbox);
     inbox.clear();
     net.DeliverAll();
   };
@@ -474,14 +480,8 @@ TEST(ReadIndexTest, LateAckForAnsweredContextConfirmsNoLaterRead) {
   // then everything else.
   net.filter = nullptr;
   net.ReadIndex(3, "y");
-  for (Message& m : late) {
-    (void)net.node(3).Step(m);
-    net.ProcessReady(3);
-  }
-  for (Message& m : inbox) {
-    (void)net.node(3).Step(m);
-    net.ProcessReady(3);
-  }
+  StepHeld(net, 3, late);
+  StepHeld(net, 3, inbox);
   net.DeliverAll();
   ExpectFreshAnswer(net, 3, "y", commit);
 }
