@@ -19,8 +19,13 @@ Unlock. The value written is "<n>:<token>".
 Now and then a contender freezes after reading the counter, as a process
 in a long GC pause or a stopped VM would: its keep-alives stop too, for
 longer than the lease's TTL, so its key expires and the next contender is
-granted the lock meanwhile; then it wakes and writes. Meanwhile the fault
-injector kills (-9), pauses (SIGSTOP) and partitions members.
+granted the lock meanwhile; then it wakes and writes. The harness (not the
+frozen contender, which does nothing while frozen) stretches each pause
+until another contender's increment has taken effect, up to FREEZE_MAX:
+under faults the lease may outlive a fixed pause (a new leader renews every
+lease), and a freeze that no later holder overlaps proves nothing.
+Meanwhile the fault injector kills (-9), pauses (SIGSTOP) and partitions
+members.
 
 At the end every member is killed and restarted, and the counter's whole
 history is read back (a watch from revision 1; nothing is compacted). The
@@ -58,6 +63,7 @@ LOCK_NAME = b"counter-lock"
 COUNTER = b"/lockrob/counter"
 LEASE_TTL = 3          # seconds; a frozen contender sleeps past it
 FREEZE_CHANCE = 0.15   # per increment
+FREEZE_MAX = 15.0      # seconds a freeze may be stretched waiting for a later holder
 RPC_TIMEOUT = 3.0
 LOCK_TIMEOUT = 10.0
 # The faults of run.py that a lock must survive; membership changes are
@@ -74,6 +80,7 @@ class Outcomes:
         self.unknown = 0           # increments whose answer was lost
         self.refused = 0           # fenced writes refused: the token was stale
         self.frozen = 0            # contenders that froze past their lease
+        self.overtaken = 0         # freezes during which another increment took effect
         self.granted = 0
         self.errors = {}           # gRPC code -> count (retried)
 
@@ -101,6 +108,35 @@ class KeepAlive:
                 pass  # the next renewal may reach a healthier member
 
 
+def counter_revision(cl):
+    """The counter's mod revision by a linearizable read on any member that
+    answers (0: not written yet); None if none answered."""
+    for m in cl.members:
+        channel = grpc.insecure_channel(m.endpoint)
+        try:
+            r = etcdrpc.KVStub(channel).Range(etcdrpc.RangeRequest(key=COUNTER), 1.0)
+            return r.kvs[0].mod_revision if r.kvs else 0
+        except grpc.RpcError:
+            continue
+        finally:
+            channel.close()
+    return None
+
+
+def freeze(cl, read_revision):
+    """Sleeps past the lease's TTL, then until the counter has moved past
+    read_revision or FREEZE_MAX has gone by. True if it moved."""
+    time.sleep(LEASE_TTL + 1.5)
+    deadline = time.monotonic() + FREEZE_MAX
+    while True:
+        now = counter_revision(cl)
+        if now is not None and now > read_revision:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+
+
 def contender(cid, cl, variant, stop, rng, out, lockgrpc, lockpb):
     member = cid % len(cl.members)
     # Contender 0 freezes on its first increment, so every run has a stale
@@ -123,12 +159,15 @@ def contender(cid, cl, variant, stop, rng, out, lockgrpc, lockpb):
             token = own.kvs[0].create_revision
             now = kv.Range(etcdrpc.RangeRequest(key=COUNTER), RPC_TIMEOUT)
             value = int(now.kvs[0].value.split(b":")[0]) if now.kvs else 0
+            read_revision = now.kvs[0].mod_revision if now.kvs else 0
             increments += 1
             if (cid == 0 and increments == 1) or rng.random() < FREEZE_CHANCE:
                 keeper.stop.set()
                 with out.lock:
                     out.frozen += 1
-                time.sleep(LEASE_TTL + 1.5)
+                if freeze(cl, read_revision):
+                    with out.lock:
+                        out.overtaken += 1
             write = etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(
                 key=COUNTER, value=f"{value + 1}:{token}".encode()))
             try:
@@ -271,7 +310,7 @@ def main():
         injector.join(120)
         stop.set()
         for t in threads:
-            t.join(LOCK_TIMEOUT + LEASE_TTL + 10)
+            t.join(LOCK_TIMEOUT + LEASE_TTL + FREEZE_MAX + 10)
         run.heal_all(cl)
         # Everything acknowledged must survive every member's kill -9.
         for i in range(len(cl.members)):
@@ -284,6 +323,7 @@ def main():
         problems = check(history, out)
         report.update({"faults": faults, "granted": out.granted, "acknowledged": out.acknowledged,
                        "unknown": out.unknown, "refused": out.refused, "frozen": out.frozen,
+                       "overtaken": out.overtaken,
                        "errors": out.errors, "writes": len(history), "problems": problems})
         violated = any(pr["check"] == "mutual exclusion" for pr in problems)
         lost = any(pr["check"] == "acknowledged writes" for pr in problems)
@@ -297,8 +337,8 @@ def main():
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
             with open(args.out, "w") as f:
                 json.dump(report, f, indent=1)
-        if out.granted == 0 or (out.frozen == 0 and args.expect_violations):
-            run.log("inconclusive: no lock granted, or no contender froze")
+        if out.granted == 0 or (out.overtaken == 0 and args.expect_violations):
+            run.log("inconclusive: no lock granted, or no freeze overlapped a later holder")
             sys.exit(2)
         run.log("PASS" if ok else "FAIL")
         sys.exit(0 if ok else 1)
