@@ -22,6 +22,7 @@
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
 #include "server/kv_applier.h"
+#include "support/free_port.h"
 
 namespace etcdpp::server {
 namespace {
@@ -30,19 +31,7 @@ using namespace std::chrono_literals;
 using etcdpp::testing::Get;
 using etcdpp::testing::Put;
 
-// A loopback port nobody listens on right now.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using etcdpp::testing::FreePort;
 
 // Polls `cond` until it holds or `timeout` passes.
 template <typename Cond>

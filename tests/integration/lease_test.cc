@@ -19,6 +19,7 @@
 #include "integration/jumping_clock.h"
 #include "lease/lessor.h"
 #include "server/etcd_server.h"
+#include "support/free_port.h"
 
 namespace etcdpp::api {
 namespace {
@@ -27,18 +28,7 @@ using namespace std::chrono_literals;
 using etcdserverpb::LeaseKeepAliveRequest;
 using etcdserverpb::LeaseKeepAliveResponse;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using etcdpp::testing::FreePort;
 
 template <typename Cond>
 bool Eventually(Cond cond, std::chrono::milliseconds timeout) {

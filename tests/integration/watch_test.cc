@@ -21,6 +21,7 @@
 #include "api/client_server.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/etcd_server.h"
+#include "support/free_port.h"
 #include "unit/watch/test_round_scheduler.h"
 #include "watch/watch_hub.h"
 
@@ -40,18 +41,7 @@ bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds limi
   return pred();
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using etcdpp::testing::FreePort;
 
 // One client stream with a deadline, so a missing response fails the test
 // instead of hanging it.

@@ -25,6 +25,7 @@
 #include "api/client_server.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/etcd_server.h"
+#include "support/free_port.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -33,17 +34,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using etcdpp::testing::FreePort;
 
 template <typename Cond>
 bool Eventually(Cond cond, std::chrono::milliseconds timeout) {

@@ -16,6 +16,7 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "metrics/metrics.h"
+#include "support/free_port.h"
 
 namespace etcdpp::http {
 namespace {
@@ -86,17 +87,7 @@ class FakeWatch final : public etcdserverpb::Watch::CallbackService {
   }
 };
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using etcdpp::testing::FreePort;
 
 // Sends `request` on a new connection and returns everything the server
 // sends until it closes the connection (5 s receive timeout).

@@ -23,6 +23,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "http/listener.h"
 #include "metrics/metrics.h"
+#include "support/free_port.h"
 #include "tls/grpc_credentials.h"
 #include "tls/self_signed.h"
 #include "tls/tls_config.h"
@@ -78,17 +79,7 @@ class WhoAmIKv final : public etcdserverpb::KV::CallbackService {
   }
 };
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using etcdpp::testing::FreePort;
 
 bool RunShell(const std::string& command) {
   return std::system((command + " 2>/dev/null").c_str()) == 0;
