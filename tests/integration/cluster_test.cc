@@ -1,11 +1,7 @@
 // In-process clusters of EtcdServers talking over the real peer transport on
 // loopback: replication, leader failure and restart, membership changes while
 // writes go on, and a lagging member brought up by a snapshot.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>

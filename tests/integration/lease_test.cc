@@ -2,12 +2,8 @@
 // each, driven by the generated client stubs as etcd's clients drive etcd.
 // One member for the API, three for the leader-only parts (expiry decided by
 // the leader, keep-alive and time-to-live forwarded by followers).
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <random>

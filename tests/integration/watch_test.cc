@@ -1,11 +1,7 @@
 // The Watch service over gRPC: an in-process EtcdServer and ClientServer,
 // driven by the generated client stubs as etcd's clients drive etcd.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>

@@ -7,12 +7,8 @@
 // time; every fenced read-modify-write made while holding it succeeds, so the
 // counter equals the number of critical sections; calls that gave up leave no
 // key in the queue; Observe delivers every proclaimed value in order.
-#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
