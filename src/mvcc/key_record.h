@@ -1,22 +1,35 @@
-// The value stored in the `key` table for one (user key, revision):
+// The records of the `key` and `rev` tables (key layout 4, docs/mvcc.md).
+//
+// `key` table value, one per (user key, revision), exactly the header:
 //
 //   offset  size  field
 //   0       1     flags: bit 0 = tombstone (the key was deleted at this revision)
 //   1       8     create_revision, big-endian (0 for a tombstone)
 //   9       8     version, big-endian (0 for a tombstone)
 //   17      8     lease id, big-endian two's complement (0 = none)
-//   25      n     value bytes (empty for a tombstone)
 //
-// A record under a long key's slot (key_codec.h) holds the user key first:
+// `rev` table value, one per revision: the same header, then the user key
+// and the value (empty for a tombstone):
 //
 //   25      4     user key length, big-endian
 //   29      m     user key bytes
 //   29+m    n     value bytes
 //
+// Values live in `rev` because its keys only grow: a commit's records fill
+// its last pages in order, where a value in `key` would dirty a leaf page
+// per written key wherever the key sorts. `key` keeps what reads without
+// values need (counts, keys_only, a put's previous version) and what
+// compaction and the change log check (the tombstone flag).
+//
 // mod_revision is not stored: it is the revision in the record's key.
+//
+// Layout 3 (upgraded by KvStore::Open) kept the value in the `key` record
+// after the header, preceded under a long key's slot by the user key's
+// length and bytes; its `rev` value was flags || user key.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "mvcc/revision.h"
@@ -56,8 +69,9 @@ inline bool DecodeKeyRecord(std::string_view record, KeyRecordHeader* h, std::st
 
 inline constexpr size_t kLongKeyLengthBytes = 4;
 
-// Splits the body after the header of a long key's record into the user key
-// and the value. Returns false if the lengths do not add up.
+// Splits `body` = user key length || user key || value (the tail of a `rev`
+// record, or of a layout 3 long key's `key` record). Returns false if the
+// lengths do not add up.
 inline bool SplitLongKeyBody(std::string_view body, std::string_view* user_key,
                              std::string_view* value) {
   if (body.size() < kLongKeyLengthBytes) return false;
@@ -78,8 +92,32 @@ inline void PutLongKeyLength(uint32_t n, char out[kLongKeyLengthBytes]) {
   }
 }
 
-// One `key` table entry, decoded. Views point into the table (or a caller's
-// buffer for an inline key with 0x00 bytes).
+// `rev` record size for a user key of `key_bytes` and a value of `value_bytes`.
+inline constexpr size_t RevRecordBytes(size_t key_bytes, size_t value_bytes) {
+  return kKeyRecordHeaderBytes + kLongKeyLengthBytes + key_bytes + value_bytes;
+}
+
+// Fills `out` (RevRecordBytes(key.size(), value.size()) bytes).
+inline void EncodeRevRecord(const KeyRecordHeader& h, std::string_view key, std::string_view value,
+                            char* out) {
+  EncodeKeyRecordHeader(h, out);
+  out += kKeyRecordHeaderBytes;
+  PutLongKeyLength(static_cast<uint32_t>(key.size()), out);
+  out += kLongKeyLengthBytes;
+  if (!key.empty()) std::memcpy(out, key.data(), key.size());
+  if (!value.empty()) std::memcpy(out + key.size(), value.data(), value.size());
+}
+
+// Returns false if `record` is not a `rev` record.
+inline bool DecodeRevRecord(std::string_view record, KeyRecordHeader* h, std::string_view* user_key,
+                            std::string_view* value) {
+  std::string_view body;
+  return DecodeKeyRecord(record, h, &body) && SplitLongKeyBody(body, user_key, value);
+}
+
+// One `key` table entry, decoded. Views point into the tables (or a caller's
+// buffer for an inline key with 0x00 bytes); `value` is set only when the
+// decoder was asked for it.
 struct KeyEntry {
   std::string_view slot;  // key_codec.h
   Revision rev;
@@ -87,8 +125,5 @@ struct KeyEntry {
   std::string_view user_key;
   std::string_view value;
 };
-
-// `rev` table value: flags (as above) || user key (raw bytes).
-inline constexpr size_t kRevRecordHeaderBytes = 1;
 
 }  // namespace etcdpp::mvcc

@@ -85,10 +85,11 @@ constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
 // which removes nothing twice.
 constexpr std::string_view kMetaFinishedCompactSub = "mvcc/finished_compact_sub";
 // Absent: layout 1 (inline keys only, up to 493 escaped bytes); "2": long
-// keys in buckets (key_codec.h); "3": layout 2 plus the `live` table.
-// Open() converts 1 and 2 to 3.
+// keys in buckets (key_codec.h); "3": layout 2 plus the `live` table; "4":
+// values in `rev`, `key` records of the header alone (key_record.h). Open()
+// converts 1, 2 and 3 to 4.
 constexpr std::string_view kMetaKeyLayout = "mvcc/key_layout";
-constexpr std::string_view kKeyLayoutCurrent = "3";
+constexpr std::string_view kKeyLayoutCurrent = "4";
 constexpr std::string_view kReservedMetaPrefix = "mvcc/";
 
 // etcd's empty store is at revision 1, so its first write is revision 2;
@@ -129,23 +130,55 @@ bool SameSlot(std::string_view k, std::string_view slot) {
          std::memcmp(k.data(), slot.data(), slot.size()) == 0;
 }
 
-// Decodes one `key` table entry. The user key of an inline slot with an
-// escaped 0x00 is decoded into *scratch (so `out` is valid until the next
-// call with it); otherwise every view points into `table_key`/`record`.
-bool DecodeEntry(std::string_view table_key, std::string_view record, std::string* scratch,
-                 KeyEntry* out) {
-  if (!SplitKeyTableKey(table_key, &out->slot, &out->rev)) return false;
-  std::string_view body;
-  if (!DecodeKeyRecord(record, &out->header, &body)) return false;
-  if (IsLongSlot(out->slot)) {
-    return out->slot.size() <= kMaxTableKeyBytes - kRevisionBytes &&
-           SplitLongKeyBody(body, &out->user_key, &out->value);
+// The `rev` record of revision `rev`, found with `rev_cursor` (a cursor on
+// `rev`). Absent is corruption: every `key` record has one, and compaction
+// removes both.
+Status GetRevRecord(Cursor& rev_cursor, Revision rev, std::string_view* out) {
+  char rk[kRevisionBytes];
+  EncodeRevision(rev, rk);
+  if (!rev_cursor.SeekExact(std::string_view(rk, kRevisionBytes))) {
+    return rev_cursor.status().ok() ? Corrupt("key record without rev record")
+                                    : rev_cursor.status();
   }
-  out->value = body;
-  if (UnescapedUserKey(out->slot, &out->user_key)) return true;
-  if (!DecodeUserKey(out->slot, scratch)) return false;
+  *out = rev_cursor.value();
+  return Status::OK();
+}
+
+// Decodes one `key` table entry. The value is in the entry's `rev` record,
+// read only `with_value` (and not for a tombstone); a long slot's user key
+// is there too, so under a long slot the record is always read. The user
+// key of an inline slot with an escaped 0x00 is decoded into *scratch (so
+// `out` is valid until the next call with it); every other view points into
+// the tables.
+Status DecodeEntry(Cursor& rev_cursor, std::string_view table_key, std::string_view record,
+                   bool with_value, std::string* scratch, KeyEntry* out) {
+  std::string_view rest;
+  if (!SplitKeyTableKey(table_key, &out->slot, &out->rev) ||
+      !DecodeKeyRecord(record, &out->header, &rest) || !rest.empty()) {
+    return Corrupt("key record");
+  }
+  out->value = {};
+  const bool long_slot = IsLongSlot(out->slot);
+  if (long_slot || (with_value && !out->header.tombstone())) {
+    std::string_view rev_record;
+    ETCDPP_RETURN_IF_ERROR(GetRevRecord(rev_cursor, out->rev, &rev_record));
+    KeyRecordHeader rev_header;
+    std::string_view user_key, value;
+    if (!DecodeRevRecord(rev_record, &rev_header, &user_key, &value) ||
+        rev_header.flags != out->header.flags) {
+      return Corrupt("rev record");
+    }
+    if (with_value) out->value = value;
+    if (long_slot) {
+      if (out->slot.size() > kMaxTableKeyBytes - kRevisionBytes) return Corrupt("long slot");
+      out->user_key = user_key;
+      return Status::OK();
+    }
+  }
+  if (UnescapedUserKey(out->slot, &out->user_key)) return Status::OK();
+  if (!DecodeUserKey(out->slot, scratch)) return Corrupt("key table key");
   out->user_key = *scratch;
-  return true;
+  return Status::OK();
 }
 
 void FillKeyValue(const KeyEntry& e, bool keys_only, mvccpb::KeyValue* kv) {
@@ -162,6 +195,7 @@ class LogIterator final : public ChangeIterator {
   LogIterator(MDB_txn* txn, MDB_dbi rev_dbi, MDB_dbi key_dbi, int64_t from, int64_t to,
               int64_t compact_rev, bool with_prev_kv, std::optional<KeyRange> filter)
       : rev_cursor_(txn, rev_dbi),
+        rev_lookup_(txn, rev_dbi),
         key_cursor_(txn, key_dbi),
         to_(to),
         compact_rev_(compact_rev),
@@ -191,22 +225,22 @@ class LogIterator final : public ChangeIterator {
         return;
       }
       std::string_view k = rev_cursor_.key();
-      std::string_view v = rev_cursor_.value();
-      if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
+      KeyRecordHeader header;
+      std::string_view user_key, value;
+      if (k.size() != kRevisionBytes ||
+          !DecodeRevRecord(rev_cursor_.value(), &header, &user_key, &value)) {
         status_ = Corrupt("rev table entry");
         return;
       }
       rev_ = DecodeRevision(k.data());
       if (rev_.main > to_) return;
-      std::string_view user_key = v.substr(kRevRecordHeaderBytes);
       if (filter_ && !filter_->Contains(user_key)) continue;
-      const bool tombstone = (static_cast<uint8_t>(v[0]) & kTombstoneFlag) != 0;
       // At or below the compact revision only what compaction keeps is
       // part of history (a key's latest record there, if not a tombstone),
       // however far the physical removal has got.
       const bool compacted = rev_.main <= compact_rev_;
-      if (compacted && tombstone) continue;
-      if (!LoadEvent(user_key, tombstone, compacted)) {
+      if (compacted && header.tombstone()) continue;
+      if (!LoadEvent(user_key, header, value, compacted)) {
         if (!status_.ok()) return;
         continue;  // Superseded at or below the compact revision.
       }
@@ -215,9 +249,26 @@ class LogIterator final : public ChangeIterator {
     }
   }
 
-  // Builds event_ for the rev entry at rev_. Returns false if the entry is
-  // not part of compacted history or on error (status_ set).
-  bool LoadEvent(std::string_view user_key, bool tombstone, bool compacted) {
+  // Builds event_ for the rev record at rev_. Returns false if the record is
+  // not part of compacted history or on error (status_ set). The record has
+  // the event; the key's `key` records are read only to tell whether it is
+  // still history (compacted) and for its previous state (prev_kv).
+  bool LoadEvent(std::string_view user_key, const KeyRecordHeader& header, std::string_view value,
+                 bool compacted) {
+    event_.Clear();
+    event_.set_type(header.tombstone() ? mvccpb::Event::DELETE : mvccpb::Event::PUT);
+    mvccpb::KeyValue* kv = event_.mutable_kv();
+    kv->set_key(user_key.data(), user_key.size());
+    kv->set_mod_revision(rev_.main);
+    if (!header.tombstone()) {
+      kv->set_create_revision(header.create_revision);
+      kv->set_version(header.version);
+      kv->set_lease(header.lease);
+      kv->set_value(value.data(), value.size());
+    }
+    const bool with_prev_kv = with_prev_kv_ && !compacted;  // prev is history only above it
+    if (!compacted && !with_prev_kv) return true;
+
     table_key_.clear();
     AppendKeySlot(user_key, &table_key_);
     const size_t prefix_len = table_key_.size();
@@ -234,45 +285,22 @@ class LogIterator final : public ChangeIterator {
           DecodeInvertedRevision(key_cursor_.key().data() + prefix_len).main <= compact_rev_) {
         return false;
       }
-      if (!key_cursor_.status().ok()) {
-        status_ = key_cursor_.status();
-        return false;
-      }
-      key_cursor_.Seek(table_key_);
-    }
-    event_.Clear();
-    event_.set_type(tombstone ? mvccpb::Event::DELETE : mvccpb::Event::PUT);
-    mvccpb::KeyValue* kv = event_.mutable_kv();
-    kv->set_key(user_key.data(), user_key.size());
-    kv->set_mod_revision(rev_.main);
-    if (!tombstone) {
-      KeyEntry e;
-      if (!DecodeEntry(key_cursor_.key(), key_cursor_.value(), &scratch_, &e) ||
-          e.user_key != user_key) {
-        status_ = Corrupt("key record");
-        return false;
-      }
-      FillKeyValue(e, false, kv);
-    }
-    // The previous state is history only after the compact revision.
-    if (with_prev_kv_ && !compacted && key_cursor_.Next()) {
-      if (SameSlot(key_cursor_.key(), prefix)) {
-        KeyEntry e;
-        if (!DecodeEntry(key_cursor_.key(), key_cursor_.value(), &scratch_, &e)) {
-          status_ = Corrupt("key record");
-          return false;
-        }
-        if (!e.header.tombstone()) FillKeyValue(e, false, event_.mutable_prev_kv());
-      }
-    }
-    if (!key_cursor_.status().ok()) {
       status_ = key_cursor_.status();
-      return false;
+      return status_.ok();
     }
-    return true;
+    if (key_cursor_.Next() && SameSlot(key_cursor_.key(), prefix)) {
+      KeyEntry e;
+      status_ = DecodeEntry(rev_lookup_, key_cursor_.key(), key_cursor_.value(),
+                            /*with_value=*/true, &scratch_, &e);
+      if (!status_.ok()) return false;
+      if (!e.header.tombstone()) FillKeyValue(e, false, event_.mutable_prev_kv());
+    }
+    status_ = key_cursor_.status();
+    return status_.ok();
   }
 
-  Cursor rev_cursor_;
+  Cursor rev_cursor_;  // the change log's walk
+  Cursor rev_lookup_;  // previous states' values
   Cursor key_cursor_;
   int64_t to_;
   int64_t compact_rev_;
@@ -344,9 +372,10 @@ Result<int64_t> ReadView::ResolveRev(int64_t rev) const {
   return rev;
 }
 
-Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
+Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at, bool with_values,
                         const std::function<bool(const KeyEntry&)>& visit) const {
   Cursor c = key_cursor_ != nullptr ? Cursor(key_cursor_) : Cursor(txn_, dbis_.key);
+  Cursor rev = RevCursor();
   std::string seek;
   std::string scratch;
   KeyEntry entry;
@@ -357,7 +386,7 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
     AppendSeekSuffix(at, &seek);
     if (!c.Seek(seek)) return c.status();
     if (!SameSlot(c.key(), std::string_view(seek).substr(0, slot_len))) return Status::OK();
-    if (!DecodeEntry(c.key(), c.value(), &scratch, &entry)) return Corrupt("key record");
+    ETCDPP_RETURN_IF_ERROR(DecodeEntry(rev, c.key(), c.value(), with_values, &scratch, &entry));
     // Another key with the same hash: Put refused `key`, so it is absent.
     if (entry.user_key != key) return Status::OK();
     if (!entry.header.tombstone()) visit(entry);
@@ -386,7 +415,8 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
       std::string_view bucket = BucketOf(slot);
       if (!unbounded && bucket > std::string_view(end_position)) break;
       bool stopped = false;
-      ETCDPP_RETURN_IF_ERROR(ScanBucket(c, bucket, at, key, end, visit, &ok, &stopped));
+      ETCDPP_RETURN_IF_ERROR(
+          ScanBucket(c, bucket, at, key, end, with_values, visit, &ok, &stopped));
       if (stopped) return Status::OK();
       continue;
     }
@@ -400,7 +430,7 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
       ok = c.Seek(seek);
       continue;
     }
-    if (!DecodeEntry(k, c.value(), &scratch, &entry)) return Corrupt("key record");
+    ETCDPP_RETURN_IF_ERROR(DecodeEntry(rev, k, c.value(), with_values, &scratch, &entry));
     if (!entry.header.tombstone() && !visit(entry)) return Status::OK();
     // Skip the older records of this user key: usually there are none (the
     // key was written once or history is compacted), so try Next first.
@@ -415,8 +445,9 @@ Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at,
 }
 
 Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, std::string_view key,
-                            std::string_view end, const std::function<bool(const KeyEntry&)>& visit,
-                            bool* ok, bool* stopped) const {
+                            std::string_view end, bool with_values,
+                            const std::function<bool(const KeyEntry&)>& visit, bool* ok,
+                            bool* stopped) const {
   // The table orders a bucket's keys by hash: collect each key's state at
   // `at`, then visit them in key order. The views stay valid: nothing writes
   // during a scan.
@@ -425,6 +456,7 @@ Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, std:
   std::string_view slot;
   bool slot_done = false;
   std::string unused;
+  Cursor rev = RevCursor();
   const bool unbounded = (end == std::string_view("\0", 1));
   for (; *ok && c.key().starts_with(bucket_copy); *ok = c.Next()) {
     std::string_view k = c.key();
@@ -440,9 +472,11 @@ Status ReadView::ScanBucket(Cursor& c, std::string_view bucket, int64_t at, std:
     const int64_t main = static_cast<int64_t>(~GetBigEndian64(k.data() + slot.size()));
     if (main > at) continue;
     slot_done = true;  // Newest first: this is the key's state at `at`.
+    if (c.value().empty()) return Corrupt("key record");
+    if (static_cast<uint8_t>(c.value()[0]) & kTombstoneFlag) continue;
     KeyEntry e;
-    if (!DecodeEntry(k, c.value(), &unused, &e)) return Corrupt("key record");
-    if (!e.header.tombstone() && e.user_key >= key && (unbounded || e.user_key < end)) {
+    ETCDPP_RETURN_IF_ERROR(DecodeEntry(rev, k, c.value(), with_values, &unused, &e));
+    if (e.user_key >= key && (unbounded || e.user_key < end)) {
       live.push_back(e);
     }
   }
@@ -478,7 +512,8 @@ Result<RangeResult> ReadView::Range(std::string_view key, std::string_view end,
   const int64_t limit =
       options.limit > 0 && !single_key ? options.limit : std::numeric_limits<int64_t>::max();
   std::string resume_at;
-  Status s = ScanAt(key, end, *at, [&](const KeyEntry& e) {
+  const bool with_values = !options.keys_only && !options.count_only;
+  Status s = ScanAt(key, end, *at, with_values, [&](const KeyEntry& e) {
     ++result.count;
     if (!options.count_only) FillKeyValue(e, options.keys_only, result.kvs.Add());
     if (result.count < limit) return true;
@@ -523,7 +558,7 @@ Result<int64_t> ReadView::CountAt(std::string_view key, std::string_view end, in
       if (!unbounded && bucket > std::string_view(end_position)) break;
       bool stopped = false;
       ETCDPP_RETURN_IF_ERROR(ScanBucket(
-          c, bucket, at, key, end,
+          c, bucket, at, key, end, /*with_values=*/false,
           [&live](const KeyEntry&) {
             ++live;
             return true;
@@ -597,9 +632,9 @@ Result<std::string> ReadView::LatestLongKey(std::string_view slot) const {
   }
   KeyEntry e;
   std::string unused;
-  if (!DecodeEntry(c.key(), c.value(), &unused, &e) || e.header.tombstone()) {
-    return Corrupt("key record of a live key");
-  }
+  Cursor rev = RevCursor();
+  ETCDPP_RETURN_IF_ERROR(DecodeEntry(rev, c.key(), c.value(), /*with_value=*/false, &unused, &e));
+  if (e.header.tombstone()) return Corrupt("key record of a live key");
   return std::string(e.user_key);
 }
 
@@ -607,7 +642,7 @@ Status ReadView::Scan(std::string_view key, std::string_view end, int64_t rev,
                       const std::function<bool(const KeyValueView&)>& visit) const {
   auto at = ResolveRev(rev);
   if (!at.ok()) return at.status();
-  return ScanAt(key, end, *at, [&](const KeyEntry& e) {
+  return ScanAt(key, end, *at, /*with_values=*/true, [&](const KeyEntry& e) {
     KeyValueView view;
     view.key = e.user_key;
     view.value = e.value;
@@ -644,9 +679,13 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
   if (rev <= 0) rev = rev_;
   // Hash the logical content only, so the result does not depend on how far
   // a compaction has physically got: records after the compact revision,
-  // plus each key's latest record at or below it unless a tombstone.
+  // plus each key's latest record at or below it unless a tombstone. Each
+  // record is hashed as key layout 3 stored it in `key` (header, a long
+  // key's length and bytes, the value), so members on layouts 3 and 4
+  // agree during a rolling upgrade.
   uint32_t crc = crc32c::Extend(0, kKeyTable.data(), kKeyTable.size());
   Cursor c(txn_, dbis_.key);
+  Cursor rev_cursor = RevCursor();
   std::string group;            // slot of the current key
   bool seen_compacted = false;  // its record <= compact_rev_ was handled
   for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
@@ -666,8 +705,25 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
       if (v.empty()) return Corrupt("key record");
       if (static_cast<uint8_t>(v[0]) & kTombstoneFlag) continue;
     }
+    std::string_view record = c.value();
+    if (record.size() != kKeyRecordHeaderBytes) return Corrupt("key record");
     crc = crc32c::Extend(crc, k.data(), k.size());
-    crc = crc32c::Extend(crc, c.value().data(), c.value().size());
+    crc = crc32c::Extend(crc, record.data(), record.size());
+    const bool long_slot = IsLongSlot(prefix);
+    const bool tombstone = (static_cast<uint8_t>(record[0]) & kTombstoneFlag) != 0;
+    if (!long_slot && tombstone) continue;
+    std::string_view rev_record;
+    ETCDPP_RETURN_IF_ERROR(
+        GetRevRecord(rev_cursor, DecodeInvertedRevision(k.data() + prefix.size()), &rev_record));
+    KeyRecordHeader header;
+    std::string_view user_key, value;
+    if (!DecodeRevRecord(rev_record, &header, &user_key, &value)) return Corrupt("rev record");
+    if (long_slot) {
+      // The length and the key are the bytes between the header and the value.
+      crc = crc32c::Extend(crc, rev_record.data() + kKeyRecordHeaderBytes,
+                           kLongKeyLengthBytes + user_key.size());
+    }
+    crc = crc32c::Extend(crc, value.data(), value.size());
   }
   if (!c.status().ok()) return c.status();
   return HashKVResult{crc, compact_rev_, rev_};
@@ -686,6 +742,7 @@ class KvStore::ReaderPool {
   struct Reader {
     MDB_txn* txn = nullptr;
     MDB_cursor* key_cursor = nullptr;
+    MDB_cursor* rev_cursor = nullptr;
   };
 
   ~ReaderPool() {
@@ -718,6 +775,7 @@ class KvStore::ReaderPool {
 
   static void Close(Reader r) {
     if (r.key_cursor != nullptr) mdb_cursor_close(r.key_cursor);
+    if (r.rev_cursor != nullptr) mdb_cursor_close(r.rev_cursor);
     mdb_txn_abort(r.txn);
   }
 
@@ -740,7 +798,7 @@ class KvStore::ReaderPool {
 ReadTxn::~ReadTxn() {
   ReadSnapshotEnding(store_->readers_.get());
   mdb_txn_reset(txn_);
-  const_cast<KvStore*>(store_)->readers_->Give({txn_, key_cursor_});
+  const_cast<KvStore*>(store_)->readers_->Give({txn_, key_cursor_, rev_cursor_});
   store_->env_->NoteReadDone();
 }
 
@@ -778,7 +836,6 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
   std::string tk;
   tk.reserve(kMaxTableKeyBytes);
   AppendKeySlot(key, &tk);
-  const bool long_key = IsLongSlot(tk);
   if (live != LiveChange::kNone) {
     MDB_val slot = ToMdbVal(tk);
     MDB_val empty{0, nullptr};
@@ -794,30 +851,21 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
   }
   AppendInvertedRevision(rev, &tk);
 
-  const size_t key_bytes = long_key ? kLongKeyLengthBytes + key.size() : 0;
+  const KeyRecordHeader h{flags, create, version, lease};
   MDB_val k = ToMdbVal(tk);
-  MDB_val v{kKeyRecordHeaderBytes + key_bytes + value.size(), nullptr};
+  MDB_val v{kKeyRecordHeaderBytes, nullptr};
   int rc = mdb_put(txn_, dbis_.key, &k, &v, MDB_RESERVE);
   if (rc != 0) {
     failed_ = true;
     return LmdbError(rc, "put key record");
   }
   ReaderSlotsObserved(mutable_store_->readers_.get());
-  KeyRecordHeader h{flags, create, version, lease};
-  char* out = static_cast<char*>(v.mv_data);
-  EncodeKeyRecordHeader(h, out);
-  out += kKeyRecordHeaderBytes;
-  if (long_key) {
-    PutLongKeyLength(static_cast<uint32_t>(key.size()), out);
-    std::memcpy(out + kLongKeyLengthBytes, key.data(), key.size());
-    out += key_bytes;
-  }
-  if (!value.empty()) std::memcpy(out, value.data(), value.size());
+  EncodeKeyRecordHeader(h, static_cast<char*>(v.mv_data));
 
   char rk[kRevisionBytes];
   EncodeRevision(rev, rk);
   MDB_val rkv{kRevisionBytes, rk};
-  MDB_val rv{kRevRecordHeaderBytes + key.size(), nullptr};
+  MDB_val rv{RevRecordBytes(key.size(), value.size()), nullptr};
   // Revisions only grow, so the change log is appended at its end.
   rc = mdb_put(txn_, dbis_.rev, &rkv, &rv, MDB_RESERVE | MDB_APPEND);
   if (rc != 0) {
@@ -825,9 +873,7 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
     return LmdbError(rc, "put rev record");
   }
   ReaderSlotsObserved(mutable_store_->readers_.get());
-  out = static_cast<char*>(rv.mv_data);
-  out[0] = static_cast<char>(flags);
-  if (!key.empty()) std::memcpy(out + kRevRecordHeaderBytes, key.data(), key.size());
+  EncodeRevRecord(h, key, value, static_cast<char*>(rv.mv_data));
   return Status::OK();
 }
 
@@ -849,7 +895,9 @@ Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, in
     if (c.Seek(seek) && SameSlot(c.key(), std::string_view(seek).substr(0, slot_len))) {
       KeyEntry e;
       std::string scratch;
-      if (!DecodeEntry(c.key(), c.value(), &scratch, &e)) return Corrupt("key record");
+      Cursor rev = RevCursor();
+      ETCDPP_RETURN_IF_ERROR(
+          DecodeEntry(rev, c.key(), c.value(), /*with_value=*/false, &scratch, &e));
       if (e.user_key != key) {
         // Two keys whose SHA-256 agree in 128 bits: never seen, but sharing
         // a slot would mix their histories, so the second is refused.
@@ -940,8 +988,9 @@ Result<bool> WriteTxn::CompactSome(size_t max_keys, const std::function<bool()>&
     EncodeRevision(next, start);
     for (bool ok = c.Seek(std::string_view(start, kRevisionBytes)); ok; ok = c.Next()) {
       std::string_view k = c.key();
-      std::string_view v = c.value();
-      if (k.size() != kRevisionBytes || v.size() < kRevRecordHeaderBytes) {
+      KeyRecordHeader header;
+      std::string_view user_key, value;
+      if (k.size() != kRevisionBytes || !DecodeRevRecord(c.value(), &header, &user_key, &value)) {
         return Corrupt("rev table entry");
       }
       const Revision rev = DecodeRevision(k.data());
@@ -951,7 +1000,7 @@ Result<bool> WriteTxn::CompactSome(size_t max_keys, const std::function<bool()>&
         done = false;
         break;
       }
-      keys.emplace(v.substr(kRevRecordHeaderBytes));
+      keys.emplace(user_key);
     }
     if (!c.status().ok()) return c.status();
   }
@@ -1209,15 +1258,66 @@ Status KvStore::UpgradeKeyLayout(MDB_txn* txn) {
   if (!stored.ok()) return stored.status();
   const std::string layout = stored->has_value() ? std::string(**stored) : "1";
   if (layout == kKeyLayoutCurrent) return Status::OK();
-  if (layout != "1" && layout != "2") {
+  if (layout != "1" && layout != "2" && layout != "3") {
     return Status(Code::kFailedPrecondition,
                   dir() + "/data.mdb: key layout " + layout +
                       " is unknown to this etcdpp (it reads layouts 1 to " +
                       std::string(kKeyLayoutCurrent) + "); run the etcdpp that wrote it");
   }
   if (layout == "1") ETCDPP_RETURN_IF_ERROR(MoveLayoutOneLongKeys(txn));
-  ETCDPP_RETURN_IF_ERROR(BuildLiveTable(txn));
+  if (layout != "3") ETCDPP_RETURN_IF_ERROR(BuildLiveTable(txn));
+  ETCDPP_RETURN_IF_ERROR(MoveValuesToRevTable(txn));
   return meta.Put(kMetaKeyLayout, kKeyLayoutCurrent);
+}
+
+Status KvStore::MoveValuesToRevTable(MDB_txn* txn) {
+  // Layout 3 kept each value (and a long key's bytes) in its `key` record
+  // and flags || user key in `rev`. Every record is rewritten once: `rev`
+  // gets the whole record, `key` keeps the header. In chunks, since LMDB
+  // views die at the first write; each chunk resumes after the last key of
+  // the one before (a `key` table key is never rewritten, only its value).
+  constexpr size_t kChunk = 1024;
+  std::vector<std::pair<std::string, std::string>> chunk;
+  std::string resume;
+  std::string user_key;
+  for (;;) {
+    chunk.clear();
+    {
+      Cursor c(txn, dbis_.key);
+      bool ok = resume.empty() ? c.SeekFirst() : c.Seek(resume);
+      if (ok && !resume.empty() && c.key() == resume) ok = c.Next();
+      for (; ok && chunk.size() < kChunk; ok = c.Next()) chunk.emplace_back(c.key(), c.value());
+      if (!c.status().ok()) return c.status();
+    }
+    if (chunk.empty()) return Status::OK();
+    for (const auto& [table_key, record] : chunk) {
+      std::string_view slot;
+      Revision rev;
+      KeyRecordHeader header;
+      std::string_view body, key, value;
+      if (!SplitKeyTableKey(table_key, &slot, &rev) || !DecodeKeyRecord(record, &header, &body)) {
+        return Corrupt(dir() + "/data.mdb: layout 3 key record");
+      }
+      if (IsLongSlot(slot)) {
+        if (!SplitLongKeyBody(body, &key, &value)) {
+          return Corrupt(dir() + "/data.mdb: layout 3 long key record");
+        }
+      } else {
+        if (!DecodeUserKey(slot, &user_key)) return Corrupt(dir() + "/data.mdb: key table key");
+        key = user_key;
+        value = body;
+      }
+      std::string rev_record(RevRecordBytes(key.size(), value.size()), '\0');
+      EncodeRevRecord(header, key, value, rev_record.data());
+      char rk[kRevisionBytes];
+      EncodeRevision(rev, rk);
+      ETCDPP_RETURN_IF_ERROR(
+          Table(txn, dbis_.rev).Put(std::string_view(rk, kRevisionBytes), rev_record));
+      ETCDPP_RETURN_IF_ERROR(
+          Table(txn, dbis_.key).Put(table_key, record.substr(0, kKeyRecordHeaderBytes)));
+    }
+    resume = chunk.back().first;
+  }
 }
 
 Status KvStore::BuildLiveTable(MDB_txn* txn) {
@@ -1294,7 +1394,8 @@ KvStore::KvStore(std::unique_ptr<LmdbEnv> env)
 Result<std::unique_ptr<ReadTxn>> KvStore::Read() const {
   ReaderPool::Reader reader;
   if (readers_->Take(&reader)) {
-    if (mdb_txn_renew(reader.txn) != 0 || mdb_cursor_renew(reader.txn, reader.key_cursor) != 0) {
+    if (mdb_txn_renew(reader.txn) != 0 || mdb_cursor_renew(reader.txn, reader.key_cursor) != 0 ||
+        mdb_cursor_renew(reader.txn, reader.rev_cursor) != 0) {
       ReaderPool::Close(reader);
       reader = {};
     }
@@ -1303,14 +1404,16 @@ Result<std::unique_ptr<ReadTxn>> KvStore::Read() const {
     int rc = mdb_txn_begin(env_->get(), nullptr, MDB_RDONLY, &reader.txn);
     if (rc != 0) return LmdbError(rc, "begin read txn");
     rc = mdb_cursor_open(reader.txn, dbis_.key, &reader.key_cursor);
+    if (rc == 0) rc = mdb_cursor_open(reader.txn, dbis_.rev, &reader.rev_cursor);
     if (rc != 0) {
-      mdb_txn_abort(reader.txn);
+      ReaderPool::Close(reader);
       return LmdbError(rc, "open cursor");
     }
   }
   ReadSnapshotBegun(this);
   std::unique_ptr<ReadTxn> r(new ReadTxn(this, reader.txn));
   r->key_cursor_ = reader.key_cursor;
+  r->rev_cursor_ = reader.rev_cursor;
   ETCDPP_RETURN_IF_ERROR(r->LoadState());
   return r;
 }
@@ -1345,6 +1448,7 @@ Result<std::unique_ptr<WriteTxn>> KvStore::Write() {
   std::unique_ptr<WriteTxn> w(new WriteTxn(this, txn));
   // Freed by LMDB when the transaction ends.
   rc = mdb_cursor_open(txn, dbis_.key, &w->key_cursor_);
+  if (rc == 0) rc = mdb_cursor_open(txn, dbis_.rev, &w->rev_cursor_);
   if (rc != 0) return LmdbError(rc, "open cursor");
   ETCDPP_RETURN_IF_ERROR(w->LoadState());
   auto load = [&](std::string_view name, int64_t* out) -> Status {

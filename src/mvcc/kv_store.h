@@ -4,18 +4,19 @@
 // snapshot, so memory use is the page cache and the read path takes no lock.
 // The on-disk layout (see docs/mvcc.md for a worked example):
 //
-//   table `key`:  slot(user_key) || ~main || ~sub       ->  key record (key_record.h)
+//   table `key`:  slot(user_key) || ~main || ~sub  ->  header (key_record.h)
 //                 All records of a user key are contiguous, newest first;
 //                 slots (key_codec.h) hold keys of any length and bytes.
-//   table `rev`:  main || sub                          ->  flags || user_key
-//                 The change log in revision order (compaction, watch, hash).
+//   table `rev`:  main || sub  ->  header || user key || value
+//                 The change log in revision order (reads of values,
+//                 compaction, watch, hash); only ever appended to.
 //   table `meta`: name -> value. mvcc owns names starting with "mvcc/"; other
 //                 modules may store small values under their own prefix.
 //
 // Reading user key k at revision R: seek slot(k) || ~(R, max sub); the first
 // record found, if it still belongs to k, is k's state at R (absent if it is
-// a tombstone). Ranges repeat this per user key and then skip past the key;
-// a bucket of long keys is read whole and sorted.
+// a tombstone), and its value is in `rev` under that record's revision. Ranges repeat this per user
+// key and then skip past the key; a bucket of long keys is read whole and sorted.
 //
 // Threads: Read() may be called from any thread and its ReadTxn used by one
 // thread at a time (it may move between threads). Write() is for a single
@@ -176,11 +177,10 @@ class ReadView {
                                                   bool with_prev_kv,
                                                   std::optional<KeyRange> keys = {}) const;
 
-  // CRC-32C over the `key` table records with main revision <= rev that are
-  // part of history (after the compact revision, or a key's kept record at
-  // or below it), in table order. rev <= 0 means Rev(). Members with the same
-  // history and compact revision agree, whatever their physical compaction
-  // progress.
+  // CRC-32C over the records (as layout 3 stored them in `key`: key_record.h)
+  // with main revision <= rev that are part of history (after the compact revision, or a key's kept
+  // record at or below it), in table order. rev <= 0 means Rev(). Members with the same history and
+  // compact revision agree, whatever their physical compaction progress.
   Result<HashKVResult> HashKV(int64_t rev) const;
 
   // A value stored with WriteTxn::PutMeta, or nullopt.
@@ -202,7 +202,9 @@ class ReadView {
   // Resolves a requested revision against this view's bounds.
   Result<int64_t> ResolveRev(int64_t rev) const;
   // Scan at an already resolved revision; visit returns false to stop.
-  Status ScanAt(std::string_view key, std::string_view end, int64_t at,
+  // Without `with_values` the entries' values are left empty and only long
+  // keys' `rev` records are read (for their user keys).
+  Status ScanAt(std::string_view key, std::string_view end, int64_t at, bool with_values,
                 const std::function<bool(const KeyEntry&)>& visit) const;
   // The number of live keys in [key, end) at an already resolved revision
   // (`end` as in Range, never empty). Reads only each key's table key and
@@ -224,8 +226,9 @@ class ReadView {
   // order and leaves `c` past the bucket (*ok: on an entry). *stopped: visit
   // returned false.
   Status ScanBucket(Cursor& c, std::string_view bucket, int64_t at, std::string_view key,
-                    std::string_view end, const std::function<bool(const KeyEntry&)>& visit,
-                    bool* ok, bool* stopped) const;
+                    std::string_view end, bool with_values,
+                    const std::function<bool(const KeyEntry&)>& visit, bool* ok,
+                    bool* stopped) const;
 
   const KvStore* store_;
   MDB_txn* txn_;
@@ -233,6 +236,13 @@ class ReadView {
   // A cursor on `key` reused by every scan of this view (never two at once);
   // null: each scan opens its own.
   MDB_cursor* key_cursor_ = nullptr;
+  // The same on `rev`, for the lookups of values and long keys. Several
+  // wrappers may share it: a lookup's views point into pages, which stay put
+  // while the cursor moves on.
+  MDB_cursor* rev_cursor_ = nullptr;
+  Cursor RevCursor() const {
+    return rev_cursor_ != nullptr ? Cursor(rev_cursor_) : Cursor(txn_, dbis_.rev);
+  }
   int64_t rev_ = 0;
   int64_t compact_rev_ = 0;
 };
@@ -432,6 +442,9 @@ class KvStore {
   // Layout 2 to 3: one `live` entry per slot whose newest record is not a
   // tombstone.
   Status BuildLiveTable(MDB_txn* txn);
+  // Layout 3 to 4: values (and long keys' bytes) move from `key` records to
+  // `rev` records.
+  Status MoveValuesToRevTable(MDB_txn* txn);
   std::optional<MDB_dbi> FindTable(std::string_view name) const;
   void PublishTables(const std::map<std::string, MDB_dbi, std::less<>>& tables);
 

@@ -345,11 +345,12 @@ Cursor::Cursor(Cursor&& other) noexcept
 }
 
 bool Cursor::Move(std::string_view key, MDB_cursor_op op) {
-  if (++steps_ == kCursorStepsPerBoundCheck) {
+  steps_ += op == MDB_SET_KEY ? kStepsPerLookup : 1;
+  if (steps_ >= kCursorStepsPerBoundCheck) {
     steps_ = 0;
     if (LmdbEnv* env = LmdbEnv::Of(mdb_cursor_txn(cursor_))) env->BoundMappedPages();
   }
-  if (op == MDB_SET_RANGE) key_ = ToMdbVal(key);
+  if (op == MDB_SET_RANGE || op == MDB_SET_KEY) key_ = ToMdbVal(key);
   int rc = mdb_cursor_get(cursor_, &key_, &value_, op);
   valid_ = (rc == 0);
   if (rc != 0 && rc != MDB_NOTFOUND) status_ = LmdbError(rc, "mdb_cursor_get");

@@ -222,9 +222,14 @@ class Cursor {
   // Every this many moves a cursor checks its environment's mapped pages,
   // so one long scan does not map the whole store.
   static constexpr uint32_t kCursorStepsPerBoundCheck = 256;
+  // A lookup of one key lands on a page of its own, where consecutive steps
+  // mostly share one, so it counts as this many steps toward the check.
+  static constexpr uint32_t kStepsPerLookup = 16;
 
   // First entry with key >= `key`.
   bool Seek(std::string_view key) { return Move(key, MDB_SET_RANGE); }
+  // The entry with key `key`, if any.
+  bool SeekExact(std::string_view key) { return Move(key, MDB_SET_KEY); }
   bool SeekFirst() { return Move({}, MDB_FIRST); }
   bool SeekLast() { return Move({}, MDB_LAST); }
   bool Next() { return Move({}, MDB_NEXT); }

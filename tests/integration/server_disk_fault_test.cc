@@ -259,8 +259,9 @@ TEST_F(ServerDiskFaultTest, FullStoreMapStopsTheMemberUnansweredAndItsRestartApp
       std::_Exit(2);
     }
     EtcdServer* server = started->get();
-    // Long keys (their tombstones are as large as their records) until
-    // the store holds half the map: deleting them all needs more than it.
+    // Long keys until the store holds three quarters of the map: their
+    // tombstones and the copies of the `key` pages they land on need more
+    // than the rest.
     // The size counts committed writes only, so each put's commit is
     // forced first (answered puts may wait for --backend-batch-interval).
     auto committed_size = [server] {
@@ -269,7 +270,7 @@ TEST_F(ServerDiskFaultTest, FullStoreMapStopsTheMemberUnansweredAndItsRestartApp
       committed.get_future().wait();
       return server->store()->DbSizeBytes();
     };
-    for (int i = 0; committed_size() < kMap / 2; ++i) {
+    for (int i = 0; committed_size() < kMap / 4 * 3; ++i) {
       Status st = Put(server, "/perf/" + std::to_string(i) + std::string(600, '\0'), "v");
       if (!st.ok()) {
         std::fprintf(stderr, "put refused: %s\n", st.ToString().c_str());

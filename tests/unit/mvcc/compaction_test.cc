@@ -45,9 +45,11 @@ class CompactionTest : public StoreTest {
         Cursor c(txn, rev_dbi);
         for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
           Revision rev = DecodeRevision(c.key().data());
-          bool tomb = (static_cast<uint8_t>(c.value()[0]) & kTombstoneFlag) != 0;
+          KeyRecordHeader header;
+          std::string_view user_key, value;
+          ASSERT_TRUE(DecodeRevRecord(c.value(), &header, &user_key, &value));
           rev_table->push_back(std::to_string(rev.main) + "." + std::to_string(rev.sub) + " " +
-                               std::string(c.value().substr(1)) + (tomb ? " T" : ""));
+                               std::string(user_key) + (header.tombstone() ? " T" : ""));
         }
       }
       mdb_txn_abort(txn);

@@ -1,11 +1,12 @@
 // Data dirs written before long keys (key layout 1, no `mvcc/key_layout` in
-// meta) and before the `live` table (layout 2) open with every key readable
-// and counted; a layout this build does not know is refused with an error
-// naming the data file.
+// meta), before the `live` table (layout 2) and before values moved to the
+// `rev` table (layout 3) open with every key readable and counted; a layout
+// this build does not know is refused with an error naming the data file.
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "base/crc32c.h"
 #include "mvcc/key_codec.h"
 #include "mvcc/key_record.h"
 #include "mvcc/kv_store.h"
@@ -26,6 +27,7 @@ class RawStore {
     EXPECT_EQ(mdb_dbi_open(txn_, "key", 0, &key_), 0);
     EXPECT_EQ(mdb_dbi_open(txn_, "rev", 0, &rev_), 0);
     EXPECT_EQ(mdb_dbi_open(txn_, "meta", 0, &meta_), 0);
+    EXPECT_EQ(mdb_dbi_open(txn_, "live", 0, &live_), 0);
   }
   ~RawStore() { EXPECT_EQ(mdb_txn_commit(txn_), 0); }
 
@@ -47,6 +49,47 @@ class RawStore {
     PutBigEndian64(0, state + 8);
     ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
   }
+  // A layout 3 record: the value (after a long key's length and bytes) in
+  // `key`, flags || user key in `rev`; `live` as layout 3 kept it.
+  void PutV3(const std::string& key, const std::string& value, Revision rev, KeyRecordHeader h,
+             bool live) {
+    std::string record(kKeyRecordHeaderBytes, '\0');
+    EncodeKeyRecordHeader(h, record.data());
+    std::string slot;
+    AppendKeySlot(key, &slot);
+    if (IsLongSlot(slot)) {
+      char length[kLongKeyLengthBytes];
+      PutLongKeyLength(static_cast<uint32_t>(key.size()), length);
+      record.append(length, kLongKeyLengthBytes);
+      record += key;
+    }
+    record += value;
+    ASSERT_TRUE(Table(txn_, key_).Put(MakeKeyTableKey(key, rev), record).ok());
+    char rk[kRevisionBytes];
+    EncodeRevision(rev, rk);
+    const std::string rev_record = std::string(1, static_cast<char>(h.flags)) + key;
+    ASSERT_TRUE(Table(txn_, rev_).Put(std::string_view(rk, kRevisionBytes), rev_record).ok());
+    if (live) {
+      ASSERT_TRUE(Table(txn_, live_).Put(slot, "").ok());
+    } else {
+      ASSERT_TRUE(Table(txn_, live_).Delete(slot).ok());
+    }
+    char state[16];
+    PutBigEndian64(static_cast<uint64_t>(rev.main), state);
+    PutBigEndian64(0, state + 8);
+    ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
+  }
+  // HashKV of every record as layout 3 defined it: CRC-32C of "key", then
+  // each `key` table entry's key and value in table order.
+  uint32_t HashOfLayoutThreeRecords() {
+    uint32_t crc = crc32c::Extend(0, "key", 3);
+    Cursor c(txn_, key_);
+    for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
+      crc = crc32c::Extend(crc, c.key().data(), c.key().size());
+      crc = crc32c::Extend(crc, c.value().data(), c.value().size());
+    }
+    return crc;
+  }
   void SetMeta(const std::string& name, const std::string& value) {
     ASSERT_TRUE(Table(txn_, meta_).Put(name, value).ok());
   }
@@ -61,7 +104,7 @@ class RawStore {
  private:
   std::unique_ptr<LmdbEnv> env_;
   MDB_txn* txn_ = nullptr;
-  MDB_dbi key_ = 0, rev_ = 0, meta_ = 0;
+  MDB_dbi key_ = 0, rev_ = 0, meta_ = 0, live_ = 0;
 };
 
 // count_only of every key at the current revision (the `live` table's count).
@@ -131,26 +174,19 @@ TEST(KeyLayoutTest, LayoutTwoDataDirGetsItsLiveKeysCounted) {
   const std::string db = dir.path() + "/db";
   const std::string long_a = "/perf/" + std::string(300, '\0') + "a";
   const std::string long_b = "/perf/" + std::string(300, '\0') + "b";
+  ASSERT_TRUE(KvStore::Open(db).ok());
   {
-    auto store = KvStore::Open(db);
-    ASSERT_TRUE(store.ok());
-    auto w = (*store)->Write().value();
-    for (const std::string& k : {"a"s, "b"s, "c"s, "d"s, long_a, long_b}) {
-      w->BeginRevision();
-      ASSERT_TRUE(w->Put(k, "v", 0).ok());
-      w->EndRevision();
-    }
-    w->BeginRevision();
-    ASSERT_TRUE(w->Put("b", "again", 0).ok());  // history below the newest record
-    w->EndRevision();
-    w->BeginRevision();
-    ASSERT_EQ(w->DeleteRange("c", "").value(), 1);  // a tombstone is newest
-    ASSERT_EQ(w->DeleteRange(long_b, "").value(), 1);
-    w->EndRevision();
-    ASSERT_TRUE(w->Commit().ok());
-  }
-  {
+    // Layout 2's records are layout 3's (without `live`).
     RawStore raw(db);
+    int64_t rev = 2;
+    for (const std::string& k : {"a"s, "b"s, "c"s, "d"s, long_a, long_b}) {
+      raw.PutV3(k, "v", {rev, 0}, {0, rev, 1, 0}, false);
+      ++rev;
+    }
+    raw.PutV3("b", "again", {rev++, 0}, {0, 3, 2, 0}, false);  // history below the newest record
+    // A tombstone is newest.
+    raw.PutV3("c", "", {rev, 0}, {kTombstoneFlag, 0, 0, 0}, false);
+    raw.PutV3(long_b, "", {rev, 1}, {kTombstoneFlag, 0, 0, 0}, false);
     raw.DropLiveTable();
     raw.SetMeta("mvcc/key_layout", "2");
   }
@@ -176,6 +212,89 @@ TEST(KeyLayoutTest, LayoutTwoDataDirGetsItsLiveKeysCounted) {
     ASSERT_TRUE(w->Commit().ok());
   }
   EXPECT_EQ(CountAll(**store), 4);  // b, c, d, long_a
+}
+
+TEST(KeyLayoutTest, LayoutThreeDataDirKeepsEveryValueHistoryAndHash) {
+  testing::TempDir dir;
+  const std::string db = dir.path() + "/db";
+  ASSERT_TRUE(KvStore::Open(db).ok());
+  const std::string long_key = "/perf/" + std::string(300, '\0') + "k";
+  const std::string with_zero = "a\0z"s;
+  uint32_t layout_three_hash = 0;
+  {
+    RawStore raw(db);
+    raw.SetMeta("mvcc/key_layout", "3");
+    raw.PutV3("a", "1", {2, 0}, {0, 2, 1, 0}, true);
+    raw.PutV3("a", "22", {3, 0}, {0, 2, 2, 7}, true);
+    raw.PutV3(long_key, "long", {4, 0}, {0, 4, 1, 0}, true);
+    raw.PutV3("b", "x", {5, 0}, {0, 5, 1, 0}, true);
+    raw.PutV3("b", "", {6, 0}, {kTombstoneFlag, 0, 0, 0}, false);
+    // An empty value: a layout 3 record of the header alone.
+    raw.PutV3(with_zero, "", {7, 0}, {0, 7, 1, 0}, true);
+    raw.PutV3(long_key, "longer", {7, 1}, {0, 4, 2, 0}, true);
+    layout_three_hash = raw.HashOfLayoutThreeRecords();
+  }
+  auto store = KvStore::Open(db);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto r = (*store)->Read().value();
+  auto all = r->Range("\0"s, "\0"s, {});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->kvs.size(), 3);
+  EXPECT_EQ(all->kvs[0].key(), long_key);
+  EXPECT_EQ(all->kvs[0].value(), "longer");
+  EXPECT_EQ(all->kvs[0].version(), 2);
+  EXPECT_EQ(all->kvs[0].create_revision(), 4);
+  EXPECT_EQ(all->kvs[1].key(), "a");
+  EXPECT_EQ(all->kvs[1].value(), "22");
+  EXPECT_EQ(all->kvs[1].lease(), 7);
+  EXPECT_EQ(all->kvs[1].mod_revision(), 3);
+  EXPECT_EQ(all->kvs[2].key(), with_zero);
+  EXPECT_EQ(all->kvs[2].value(), "");
+  EXPECT_EQ(CountAll(**store), 3);
+  auto old = r->Range("a", "c", RangeOptions{.rev = 5});
+  ASSERT_TRUE(old.ok());
+  ASSERT_EQ(old->kvs.size(), 2);
+  EXPECT_EQ(old->kvs[0].value(), "22");
+  EXPECT_EQ(old->kvs[1].value(), "x");
+  // The change log gives each revision's value and the one before it.
+  std::vector<std::string> events;
+  auto changes = r->Changes(2, 0, /*with_prev_kv=*/true).value();
+  for (; changes->Valid(); changes->Next()) {
+    const mvccpb::Event& e = changes->event();
+    events.push_back(std::to_string(e.kv().mod_revision()) + " " +
+                     (e.type() == mvccpb::Event::DELETE ? "del" : e.kv().value()) +
+                     " prev=" + e.prev_kv().value());
+  }
+  ASSERT_TRUE(changes->status().ok()) << changes->status().ToString();
+  EXPECT_EQ(events, (std::vector<std::string>{"2 1 prev=", "3 22 prev=1",
+                                              "4 long prev=", "5 x prev=", "6 del prev=x",
+                                              "7  prev=", "7 longer prev=long"}));
+  // Members on layouts 3 and 4 with the same history hash alike.
+  auto hash = r->HashKV(0);
+  ASSERT_TRUE(hash.ok());
+  EXPECT_EQ(hash->hash, layout_three_hash);
+  r.reset();
+  // Later writes and compaction work on the moved records.
+  {
+    auto w = (*store)->Write().value();
+    w->BeginRevision();
+    auto put = w->Put(long_key, "again", 0);
+    ASSERT_TRUE(put.ok());
+    EXPECT_TRUE(put->existed);
+    w->EndRevision();
+    ASSERT_TRUE(w->Compact(7).ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  while ((*store)->CompactionPending()) ASSERT_TRUE((*store)->RemoveCompactedHistory().ok());
+  store->reset();
+  store = KvStore::Open(db);
+  ASSERT_TRUE(store.ok());
+  auto one = (*store)->Read().value()->Range(long_key, "", {});
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->kvs.size(), 1);
+  EXPECT_EQ(one->kvs[0].value(), "again");
+  EXPECT_EQ(one->kvs[0].version(), 3);
+  EXPECT_EQ((*store)->Read().value()->Range("a", "", {})->kvs[0].value(), "22");
 }
 
 TEST(KeyLayoutTest, UnknownLayoutIsRefusedNamingTheFile) {

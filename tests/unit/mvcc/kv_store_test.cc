@@ -650,7 +650,9 @@ TEST(KvStoreQuotaTest, FullMapIsRecordedAndTheNextOpenMapsTwiceAsMuch) {
     auto store = KvStore::Open(dir.path(), Options{.map_bytes = map});
     ASSERT_TRUE(store.ok());
     EXPECT_EQ((*store)->MapBytes(), map);
-    keys = FillWithLongKeys(**store, map / 2);
+    // Filled to three quarters: the tombstones of every key, and the copies
+    // of the `key` pages they land on, need more than the rest.
+    keys = FillWithLongKeys(**store, map / 4 * 3);
     auto w = (*store)->Write().value();
     EXPECT_FALSE(w->Broken());
     w->BeginRevision();
