@@ -1180,6 +1180,13 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   store->compact_keys_per_txn_ = options.compact_keys_per_txn;
   store->compact_keys_per_idle_txn_ = options.compact_keys_per_idle_txn;
   ETCDPP_RETURN_IF_ERROR(store->Init());
+  if (store->rewrote_layout_) {
+    // The upgrade dirtied every page of the store in one transaction, and
+    // LMDB keeps a transaction's page copies for the environment's life
+    // (docs/mvcc.md, "Environment"): a fresh environment starts without them.
+    store.reset();
+    return Open(dir, options);
+  }
   return store;
 }
 
@@ -1290,6 +1297,7 @@ Status KvStore::MoveValuesToRevTable(MDB_txn* txn) {
       if (!c.status().ok()) return c.status();
     }
     if (chunk.empty()) return Status::OK();
+    rewrote_layout_ = true;
     for (const auto& [table_key, record] : chunk) {
       std::string_view slot;
       Revision rev;

@@ -455,6 +455,9 @@ class KvStore {
   std::atomic<uint64_t> consistent_index_{0};
   std::atomic<bool> writer_active_{false};
   std::atomic<bool> compaction_pending_{false};
+  // Init rewrote records to upgrade the key layout (Open then opens the
+  // store once more).
+  bool rewrote_layout_ = false;
   size_t compact_keys_per_txn_ = Options{}.compact_keys_per_txn;
   size_t compact_keys_per_idle_txn_ = Options{}.compact_keys_per_idle_txn;
   // Reset read transactions kept for reuse (see Read()).
