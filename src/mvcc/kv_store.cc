@@ -696,7 +696,8 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
       group.assign(prefix);
       seen_compacted = false;
     }
-    const int64_t main = DecodeInvertedRevision(k.data() + prefix.size()).main;
+    const Revision record_rev = DecodeInvertedRevision(k.data() + prefix.size());
+    const int64_t main = record_rev.main;
     if (main > rev) continue;
     if (main <= compact_rev_) {
       if (seen_compacted) continue;
@@ -713,8 +714,7 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
     const bool tombstone = (static_cast<uint8_t>(record[0]) & kTombstoneFlag) != 0;
     if (!long_slot && tombstone) continue;
     std::string_view rev_record;
-    ETCDPP_RETURN_IF_ERROR(
-        GetRevRecord(rev_cursor, DecodeInvertedRevision(k.data() + prefix.size()), &rev_record));
+    ETCDPP_RETURN_IF_ERROR(GetRevRecord(rev_cursor, record_rev, &rev_record));
     KeyRecordHeader header;
     std::string_view user_key, value;
     if (!DecodeRevRecord(rev_record, &header, &user_key, &value)) return Corrupt("rev record");
