@@ -374,7 +374,7 @@ Result<int64_t> ReadView::ResolveRev(int64_t rev) const {
 
 Status ReadView::ScanAt(std::string_view key, std::string_view end, int64_t at, bool with_values,
                         const std::function<bool(const KeyEntry&)>& visit) const {
-  Cursor c = key_cursor_ != nullptr ? Cursor(key_cursor_) : Cursor(txn_, dbis_.key);
+  Cursor c = KeyCursor();
   Cursor rev = RevCursor();
   std::string seek;
   std::string scratch;
@@ -536,7 +536,7 @@ Result<int64_t> ReadView::CountAt(std::string_view key, std::string_view end, in
   if (!unbounded && end <= key) return int64_t{0};
   std::string end_position;
   if (!unbounded) AppendKeyPosition(end, &end_position);
-  Cursor c = key_cursor_ != nullptr ? Cursor(key_cursor_) : Cursor(txn_, dbis_.key);
+  Cursor c = KeyCursor();
   std::string seek;
   if (IsInlineKey(key)) {
     AppendKeySlot(key, &seek);
@@ -891,7 +891,7 @@ Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, in
     AppendKeySlot(key, &seek);
     const size_t slot_len = seek.size();
     AppendSeekSuffix(scope_main_, &seek);
-    Cursor c(key_cursor_);
+    Cursor c = KeyCursor();
     if (c.Seek(seek) && SameSlot(c.key(), std::string_view(seek).substr(0, slot_len))) {
       KeyEntry e;
       std::string scratch;

@@ -240,8 +240,17 @@ class ReadView {
   // wrappers may share it: a lookup's views point into pages, which stay put
   // while the cursor moves on.
   MDB_cursor* rev_cursor_ = nullptr;
+  // Moves of every cursor the view hands out (wrappers of the two above, or
+  // its own when it has none), toward the mapped-page check: many small
+  // reads in one view add up like one scan.
+  mutable uint32_t lent_cursor_steps_ = 0;
+  Cursor KeyCursor() const {
+    return key_cursor_ != nullptr ? Cursor(key_cursor_, &lent_cursor_steps_)
+                                  : Cursor(txn_, dbis_.key, &lent_cursor_steps_);
+  }
   Cursor RevCursor() const {
-    return rev_cursor_ != nullptr ? Cursor(rev_cursor_) : Cursor(txn_, dbis_.rev);
+    return rev_cursor_ != nullptr ? Cursor(rev_cursor_, &lent_cursor_steps_)
+                                  : Cursor(txn_, dbis_.rev, &lent_cursor_steps_);
   }
   int64_t rev_ = 0;
   int64_t compact_rev_ = 0;

@@ -320,7 +320,8 @@ uint64_t LmdbEnv::InUseBytes() const {
   return free_bytes < size ? size - free_bytes : 0;
 }
 
-Cursor::Cursor(MDB_txn* txn, MDB_dbi dbi) {
+Cursor::Cursor(MDB_txn* txn, MDB_dbi dbi, uint32_t* shared_steps) {
+  if (shared_steps != nullptr) steps_ = shared_steps;
   int rc = mdb_cursor_open(txn, dbi, &cursor_);
   if (rc != 0) {
     // Only invalid arguments make this fail: a programming error.
@@ -336,6 +337,8 @@ Cursor::~Cursor() {
 Cursor::Cursor(Cursor&& other) noexcept
     : cursor_(other.cursor_),
       owned_(other.owned_),
+      own_steps_(other.own_steps_),
+      steps_(other.steps_ == &other.own_steps_ ? &own_steps_ : other.steps_),
       key_(other.key_),
       value_(other.value_),
       valid_(other.valid_),
@@ -345,9 +348,9 @@ Cursor::Cursor(Cursor&& other) noexcept
 }
 
 bool Cursor::Move(std::string_view key, MDB_cursor_op op) {
-  steps_ += op == MDB_SET_KEY ? kStepsPerLookup : 1;
-  if (steps_ >= kCursorStepsPerBoundCheck) {
-    steps_ = 0;
+  *steps_ += op == MDB_SET_KEY ? kStepsPerLookup : 1;
+  if (*steps_ >= kCursorStepsPerBoundCheck) {
+    *steps_ = 0;
     if (LmdbEnv* env = LmdbEnv::Of(mdb_cursor_txn(cursor_))) env->BoundMappedPages();
   }
   if (op == MDB_SET_RANGE || op == MDB_SET_KEY) key_ = ToMdbVal(key);

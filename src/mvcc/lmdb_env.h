@@ -210,9 +210,14 @@ Result<TablesDigest> HashTables(
 // status() tells whether the end was reached (OK) or LMDB failed.
 class Cursor {
  public:
-  Cursor(MDB_txn* txn, MDB_dbi dbi);
-  // Uses a cursor owned elsewhere (not closed by this object).
-  explicit Cursor(MDB_cursor* borrowed) : cursor_(borrowed), owned_(false) {}
+  // shared_steps: as for a borrowed cursor below; null counts its own.
+  Cursor(MDB_txn* txn, MDB_dbi dbi, uint32_t* shared_steps = nullptr);
+  // Uses a cursor owned elsewhere (not closed by this object). Its moves
+  // count in *shared_steps, which its owner keeps for every wrapper it
+  // lends: wrappers made for one lookup each would otherwise start from zero
+  // and never reach the mapped-page check.
+  Cursor(MDB_cursor* borrowed, uint32_t* shared_steps)
+      : cursor_(borrowed), owned_(false), steps_(shared_steps) {}
   ~Cursor();
   Cursor(Cursor&& other) noexcept;
   Cursor(const Cursor&) = delete;
@@ -247,8 +252,10 @@ class Cursor {
 
   MDB_cursor* cursor_ = nullptr;
   bool owned_ = true;
-  // Steps since the last mapped-page check (LmdbEnv::BoundMappedPages).
-  uint32_t steps_ = 0;
+  // Steps since the last mapped-page check (LmdbEnv::BoundMappedPages):
+  // own_steps_ for an owned cursor, the lender's count for a borrowed one.
+  uint32_t own_steps_ = 0;
+  uint32_t* steps_ = &own_steps_;
   MDB_val key_{0, nullptr};
   MDB_val value_{0, nullptr};
   bool valid_ = false;

@@ -153,6 +153,30 @@ TEST_P(MappedPagesTest, WritesScansReopenAndCopyStayBoundedAndReadersSeeTheirSna
   EXPECT_EQ((*copied)->Read().value()->HashKV(0)->hash, hash->hash);
 }
 
+// Many single-key reads in one view add up like a scan: each read's cursors
+// are lent by the view for that read alone, and their steps still count
+// toward the check.
+TEST_P(MappedPagesTest, PointReadsInOneViewStayBounded) {
+  auto store = Open(kBound);
+  ASSERT_NE(store, nullptr);
+  ASSERT_NO_FATAL_FAILURE(Load(*store, 1, kBound));
+  store.reset();
+  store = Open(kBound);  // nothing of the load left mapped
+  ASSERT_NE(store, nullptr);
+  auto view = store->Read();
+  ASSERT_TRUE(view.ok());
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = KeyOf(i);
+    auto range = (*view)->Range(key, "", RangeOptions{});
+    ASSERT_TRUE(range.ok()) << range.status().ToString();
+    ASSERT_EQ(range->kvs.size(), 1) << key;
+    EXPECT_EQ(range->kvs[0].value(), ValueOf(key, 1));
+  }
+  ASSERT_GT(store->DbSizeBytes(), kBound + kScanSlack)
+      << "the reads must be able to pass the bound";
+  EXPECT_LE(store->MappedResidentBytes(), kBound + kScanSlack);
+}
+
 // With releases held apart, a load that keeps using more than the bound
 // keeps it mapped (no re-faulting its working set at every check), up to
 // kHardBoundFactor x the bound, which no interval lets it pass.
