@@ -7,7 +7,9 @@ tool under test), runs one command script with etcdctl against the first and
 with the tool under test (--etcdppctl) against the second, and compares each step's
 stdout, stderr and exit code. Both servers see the same writes in the same
 order, so revisions line up; what differs between two servers (cluster and
-member IDs, ports, timings) is masked before comparing.
+member IDs, ports, timings) is masked before comparing. The two tools run
+each step at the same time, each against its own server: most of a step's
+time is waiting (a watch stopped after seconds, a dial to a dead endpoint).
 
     /usr/bin/python3 ctl_compare_test.py --etcdppctl build/bin/etcdppctl \
         [--etcdctl /usr/bin/etcdctl] [--server-cmd /usr/bin/etcd] \
@@ -18,6 +20,7 @@ Exits 1 when a step differs or a program is missing. Prints a closing
 """
 
 import argparse
+import concurrent.futures
 import difflib
 import hashlib
 import json
@@ -503,15 +506,17 @@ def main():
     dead = "127.0.0.1:%d" % etcd_launcher.free_port()
     passed = failed = 0
     with etcd_launcher.Server(opts.server_cmd) as ref, etcd_launcher.Server(opts.server) as ours, \
-            tempfile.TemporaryDirectory() as ref_dir, tempfile.TemporaryDirectory() as our_dir:
+            tempfile.TemporaryDirectory() as ref_dir, tempfile.TemporaryDirectory() as our_dir, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         wait_ready(opts.etcdctl, ref)
         wait_ready(opts.etcdctl, ours)
         ref_ids = server_ids(opts.etcdctl, ref) + (grant_lease(opts.etcdctl, ref),)
         our_ids = server_ids(opts.etcdctl, ours) + (grant_lease(opts.etcdctl, ours),)
         for i, step in enumerate(STEPS):
             name = "step %d: %s" % (i, " ".join(step["args"]))
-            want = run_tool(opts.etcdctl, ref.endpoint, dead, ref_ids[2], ref_dir, step)
-            got = run_tool(opts.etcdppctl, ours.endpoint, dead, our_ids[2], our_dir, step)
+            want = pool.submit(run_tool, opts.etcdctl, ref.endpoint, dead, ref_ids[2], ref_dir, step)
+            got = pool.submit(run_tool, opts.etcdppctl, ours.endpoint, dead, our_ids[2], our_dir, step)
+            want, got = want.result(), got.result()
             problems = []
             if step["snapshot"]:
                 for scratch in (ref_dir, our_dir):
