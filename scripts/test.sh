@@ -84,7 +84,7 @@ asan_build_log=$(mktemp)
 # shellcheck disable=SC2086 # one word per target
 nice -n 19 ionice -c 3 ninja -C build-asan -j "$JOBS" $asan_targets >"$asan_build_log" 2>&1 &
 asan_build=$!
-trap 'kill "$asan_build" 2>/dev/null; report_timings; rm -f "$times_file" "$asan_build_log"' EXIT
+trap 'kill "$asan_build" 2>/dev/null || true; report_timings; rm -f "$times_file" "$asan_build_log"' EXIT
 step "release tests (+ ASan build)" bash -c "cd build && ctest --output-on-failure -j $((JOBS + 1)) --timeout 600"
 # What is left of the build once the tests are done.
 finish_asan_build() {
