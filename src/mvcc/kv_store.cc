@@ -19,8 +19,10 @@
 
 #include "base/crc32c.h"
 #include "base/env.h"
+#include "mvcc/escaped_key_codec.h"
 #include "mvcc/key_codec.h"
 #include "mvcc/key_record.h"
+#include "mvcc/key_space_hash.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define ETCDPP_TSAN 1
@@ -85,11 +87,15 @@ constexpr std::string_view kMetaFinishedCompact = "mvcc/finished_compact";
 // which removes nothing twice.
 constexpr std::string_view kMetaFinishedCompactSub = "mvcc/finished_compact_sub";
 // Absent: layout 1 (inline keys only, up to 493 escaped bytes); "2": long
-// keys in buckets (key_codec.h); "3": layout 2 plus the `live` table; "4":
-// values in `rev`, `key` records of the header alone (key_record.h). Open()
-// converts 1, 2 and 3 to 4.
+// keys in buckets (escaped_key_codec.h); "3": layout 2 plus the `live`
+// table; "4": values in `rev`, `key` records of the header alone
+// (key_record.h); "5": layout 4 with zero runs coded in slots (key_codec.h).
+// Open() converts 1 to 4 to 5.
 constexpr std::string_view kMetaKeyLayout = "mvcc/key_layout";
-constexpr std::string_view kKeyLayoutCurrent = "4";
+constexpr std::string_view kKeyLayoutCurrent = "5";
+// Holds re-keyed `key` records during the upgrade to layout 5; never
+// outlives the upgrade's transaction.
+constexpr const char* kReKeyTable = "mvcc/rekey";
 constexpr std::string_view kReservedMetaPrefix = "mvcc/";
 
 // etcd's empty store is at revision 1, so its first write is revision 2;
@@ -170,12 +176,12 @@ Status DecodeEntry(Cursor& rev_cursor, std::string_view table_key, std::string_v
     }
     if (with_value) out->value = value;
     if (long_slot) {
-      if (out->slot.size() > kMaxTableKeyBytes - kRevisionBytes) return Corrupt("long slot");
+      if (out->slot.size() != kLongSlotBytes) return Corrupt("long slot");
       out->user_key = user_key;
       return Status::OK();
     }
   }
-  if (UnescapedUserKey(out->slot, &out->user_key)) return Status::OK();
+  if (PlainUserKey(out->slot, &out->user_key)) return Status::OK();
   if (!DecodeUserKey(out->slot, scratch)) return Corrupt("key table key");
   out->user_key = *scratch;
   return Status::OK();
@@ -679,11 +685,10 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
   if (rev <= 0) rev = rev_;
   // Hash the logical content only, so the result does not depend on how far
   // a compaction has physically got: records after the compact revision,
-  // plus each key's latest record at or below it unless a tombstone. Each
-  // record is hashed as key layout 3 stored it in `key` (header, a long
-  // key's length and bytes, the value), so members on layouts 3 and 4
-  // agree during a rolling upgrade.
-  uint32_t crc = crc32c::Extend(0, kKeyTable.data(), kKeyTable.size());
+  // plus each key's latest record at or below it unless a tombstone. The
+  // bytes and order hashed are layout 4's whatever this store's layout
+  // (key_space_hash.h), so members agree during a rolling upgrade.
+  KeySpaceHash hash;
   Cursor c(txn_, dbis_.key);
   Cursor rev_cursor = RevCursor();
   std::string group;            // slot of the current key
@@ -708,25 +713,15 @@ Result<HashKVResult> ReadView::HashKV(int64_t rev) const {
     }
     std::string_view record = c.value();
     if (record.size() != kKeyRecordHeaderBytes) return Corrupt("key record");
-    crc = crc32c::Extend(crc, k.data(), k.size());
-    crc = crc32c::Extend(crc, record.data(), record.size());
-    const bool long_slot = IsLongSlot(prefix);
-    const bool tombstone = (static_cast<uint8_t>(record[0]) & kTombstoneFlag) != 0;
-    if (!long_slot && tombstone) continue;
     std::string_view rev_record;
     ETCDPP_RETURN_IF_ERROR(GetRevRecord(rev_cursor, record_rev, &rev_record));
     KeyRecordHeader header;
     std::string_view user_key, value;
     if (!DecodeRevRecord(rev_record, &header, &user_key, &value)) return Corrupt("rev record");
-    if (long_slot) {
-      // The length and the key are the bytes between the header and the value.
-      crc = crc32c::Extend(crc, rev_record.data() + kKeyRecordHeaderBytes,
-                           kLongKeyLengthBytes + user_key.size());
-    }
-    crc = crc32c::Extend(crc, value.data(), value.size());
+    hash.Add(user_key, record_rev, record, value);
   }
   if (!c.status().ok()) return c.status();
-  return HashKVResult{crc, compact_rev_, rev_};
+  return HashKVResult{hash.Finish(), compact_rev_, rev_};
 }
 
 // ---------------------------------------------------------------------------
@@ -1265,15 +1260,18 @@ Status KvStore::UpgradeKeyLayout(MDB_txn* txn) {
   if (!stored.ok()) return stored.status();
   const std::string layout = stored->has_value() ? std::string(**stored) : "1";
   if (layout == kKeyLayoutCurrent) return Status::OK();
-  if (layout != "1" && layout != "2" && layout != "3") {
+  if (layout != "1" && layout != "2" && layout != "3" && layout != "4") {
     return Status(Code::kFailedPrecondition,
                   dir() + "/data.mdb: key layout " + layout +
                       " is unknown to this etcdpp (it reads layouts 1 to " +
                       std::string(kKeyLayoutCurrent) + "); run the etcdpp that wrote it");
   }
   if (layout == "1") ETCDPP_RETURN_IF_ERROR(MoveLayoutOneLongKeys(txn));
-  if (layout != "3") ETCDPP_RETURN_IF_ERROR(BuildLiveTable(txn));
-  ETCDPP_RETURN_IF_ERROR(MoveValuesToRevTable(txn));
+  if (layout != "4") ETCDPP_RETURN_IF_ERROR(MoveValuesToRevTable(txn));
+  ETCDPP_RETURN_IF_ERROR(ReKeyEscapedSlots(txn));
+  // `live` holds slots too; rebuilt from `key` rather than re-keyed (layouts
+  // 1 and 2 had none).
+  ETCDPP_RETURN_IF_ERROR(BuildLiveTable(txn));
   return meta.Put(kMetaKeyLayout, kKeyLayoutCurrent);
 }
 
@@ -1306,12 +1304,13 @@ Status KvStore::MoveValuesToRevTable(MDB_txn* txn) {
       if (!SplitKeyTableKey(table_key, &slot, &rev) || !DecodeKeyRecord(record, &header, &body)) {
         return Corrupt(dir() + "/data.mdb: layout 3 key record");
       }
-      if (IsLongSlot(slot)) {
+      if (escaped::IsLongSlot(slot)) {
         if (!SplitLongKeyBody(body, &key, &value)) {
           return Corrupt(dir() + "/data.mdb: layout 3 long key record");
         }
       } else {
-        if (!DecodeUserKey(slot, &user_key)) return Corrupt(dir() + "/data.mdb: key table key");
+        if (!escaped::DecodeUserKey(slot, &user_key))
+          return Corrupt(dir() + "/data.mdb: key table key");
         key = user_key;
         value = body;
       }
@@ -1363,8 +1362,8 @@ Status KvStore::MoveLayoutOneLongKeys(MDB_txn* txn) {
     Cursor c(txn, dbis_.key);
     for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
       std::string_view k = c.key();
-      if (k.size() <= kMaxInlineSlotBytes + kRevisionBytes) continue;
-      if (k.size() > kV1MaxSlotBytes + kRevisionBytes) {
+      if (k.size() <= escaped::kMaxInlineSlotBytes + kRevisionBytes) continue;
+      if (k.size() > escaped::kV1MaxSlotBytes + kRevisionBytes) {
         return Corrupt(dir() + "/data.mdb: layout 1 key table key longer than its limit");
       }
       moved.emplace_back(k, c.value());
@@ -1377,7 +1376,7 @@ Status KvStore::MoveLayoutOneLongKeys(MDB_txn* txn) {
     Revision rev;
     KeyRecordHeader header;
     std::string_view value;
-    if (!SplitKeyTableKey(old_key, &slot, &rev) || !DecodeUserKey(slot, &user_key) ||
+    if (!SplitKeyTableKey(old_key, &slot, &rev) || !escaped::DecodeUserKey(slot, &user_key) ||
         !DecodeKeyRecord(record, &header, &value)) {
       return Corrupt(dir() + "/data.mdb: layout 1 key record");
     }
@@ -1391,8 +1390,88 @@ Status KvStore::MoveLayoutOneLongKeys(MDB_txn* txn) {
     new_record.append(length, kLongKeyLengthBytes);
     new_record += user_key;
     new_record += value;
-    ETCDPP_RETURN_IF_ERROR(Table(txn, dbis_.key).Put(MakeKeyTableKey(user_key, rev), new_record));
+    ETCDPP_RETURN_IF_ERROR(
+        Table(txn, dbis_.key).Put(escaped::MakeKeyTableKey(user_key, rev), new_record));
   }
+  return Status::OK();
+}
+
+Status KvStore::ReKeyEscapedSlots(MDB_txn* txn) {
+  // A key without zero bytes that was inline in layout 4 has the same slot
+  // in layout 5 (k 00 01); every other record moves. They go to a scratch
+  // table under their new table keys and are deleted from `key`, then come
+  // back: new and old slots never share `key`, whatever their bytes. In
+  // chunks, since LMDB views die at the first write.
+  constexpr size_t kChunk = 1024;
+  MDB_dbi scratch;
+  if (int rc = mdb_dbi_open(txn, kReKeyTable, MDB_CREATE, &scratch); rc != 0) {
+    return LmdbError(rc, "open re-key table");
+  }
+  struct Move {
+    std::string old_key, new_key, record;
+  };
+  std::vector<Move> chunk;
+  std::string resume, user_key;
+  for (bool done = false; !done;) {
+    chunk.clear();
+    {
+      Cursor c(txn, dbis_.key);
+      Cursor rev_cursor(txn, dbis_.rev);
+      bool ok = resume.empty() ? c.SeekFirst() : c.Seek(resume);
+      if (ok && !resume.empty() && c.key() == resume) ok = c.Next();
+      for (; ok && chunk.size() < kChunk; ok = c.Next()) {
+        std::string_view table_key = c.key();
+        resume.assign(table_key);
+        std::string_view slot;
+        Revision rev;
+        if (!SplitKeyTableKey(table_key, &slot, &rev)) {
+          return Corrupt(dir() + "/data.mdb: key table key");
+        }
+        std::string_view plain;
+        if (!escaped::IsLongSlot(slot) && PlainUserKey(slot, &plain)) continue;
+        if (escaped::IsLongSlot(slot)) {
+          std::string_view rev_record, key, value;
+          KeyRecordHeader header;
+          ETCDPP_RETURN_IF_ERROR(GetRevRecord(rev_cursor, rev, &rev_record));
+          if (!DecodeRevRecord(rev_record, &header, &key, &value)) {
+            return Corrupt(dir() + "/data.mdb: rev record");
+          }
+          user_key.assign(key);
+        } else if (!escaped::DecodeUserKey(slot, &user_key)) {
+          return Corrupt(dir() + "/data.mdb: key table key");
+        }
+        chunk.push_back(
+            Move{std::string(table_key), MakeKeyTableKey(user_key, rev), std::string(c.value())});
+      }
+      if (!c.status().ok()) return c.status();
+      done = !ok;
+    }
+    for (const Move& m : chunk) {
+      rewrote_layout_ = true;
+      ETCDPP_RETURN_IF_ERROR(Table(txn, scratch).Put(m.new_key, m.record));
+      MDB_val k = ToMdbVal(m.old_key);
+      if (int rc = mdb_del(txn, dbis_.key, &k, nullptr); rc != 0) {
+        return LmdbError(rc, "re-key key record");
+      }
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> back;
+  for (resume.clear();;) {
+    back.clear();
+    {
+      Cursor c(txn, scratch);
+      bool ok = resume.empty() ? c.SeekFirst() : c.Seek(resume);
+      if (ok && !resume.empty() && c.key() == resume) ok = c.Next();
+      for (; ok && back.size() < kChunk; ok = c.Next()) back.emplace_back(c.key(), c.value());
+      if (!c.status().ok()) return c.status();
+    }
+    if (back.empty()) break;
+    for (const auto& [table_key, record] : back) {
+      ETCDPP_RETURN_IF_ERROR(Table(txn, dbis_.key).Put(table_key, record));
+    }
+    resume = back.back().first;
+  }
+  if (int rc = mdb_drop(txn, scratch, 1); rc != 0) return LmdbError(rc, "drop re-key table");
   return Status::OK();
 }
 

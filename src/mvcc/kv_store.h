@@ -454,6 +454,9 @@ class KvStore {
   // Layout 3 to 4: values (and long keys' bytes) move from `key` records to
   // `rev` records.
   Status MoveValuesToRevTable(MDB_txn* txn);
+  // Layout 4 to 5: every `key` record whose layout 4 slot is not also its
+  // layout 5 slot (a zero byte in the key, or a long slot) moves.
+  Status ReKeyEscapedSlots(MDB_txn* txn);
   std::optional<MDB_dbi> FindTable(std::string_view name) const;
   void PublishTables(const std::map<std::string, MDB_dbi, std::less<>>& tables);
 

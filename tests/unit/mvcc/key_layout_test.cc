@@ -1,12 +1,18 @@
 // Data dirs written before long keys (key layout 1, no `mvcc/key_layout` in
-// meta), before the `live` table (layout 2) and before values moved to the
-// `rev` table (layout 3) open with every key readable and counted; a layout
+// meta), before the `live` table (layout 2), before values moved to the
+// `rev` table (layout 3) and before zero runs were coded in slots (layout 4)
+// open with every key readable and counted, and hash as before; a layout
 // this build does not know is refused with an error naming the data file.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "base/crc32c.h"
+#include "mvcc/escaped_key_codec.h"
 #include "mvcc/key_codec.h"
 #include "mvcc/key_record.h"
 #include "mvcc/kv_store.h"
@@ -33,7 +39,7 @@ class RawStore {
 
   // A layout 1 put: inline slot whatever the key's length, no key in the record.
   void PutV1(const std::string& key, const std::string& value, Revision rev) {
-    std::string tk = EncodeUserKey(key);
+    std::string tk = escaped::EncodeUserKey(key);
     char suffix[kRevisionBytes];
     EncodeInvertedRevision(rev, suffix);
     tk.append(suffix, kRevisionBytes);
@@ -56,15 +62,15 @@ class RawStore {
     std::string record(kKeyRecordHeaderBytes, '\0');
     EncodeKeyRecordHeader(h, record.data());
     std::string slot;
-    AppendKeySlot(key, &slot);
-    if (IsLongSlot(slot)) {
+    escaped::AppendKeySlot(key, &slot);
+    if (escaped::IsLongSlot(slot)) {
       char length[kLongKeyLengthBytes];
       PutLongKeyLength(static_cast<uint32_t>(key.size()), length);
       record.append(length, kLongKeyLengthBytes);
       record += key;
     }
     record += value;
-    ASSERT_TRUE(Table(txn_, key_).Put(MakeKeyTableKey(key, rev), record).ok());
+    ASSERT_TRUE(Table(txn_, key_).Put(escaped::MakeKeyTableKey(key, rev), record).ok());
     char rk[kRevisionBytes];
     EncodeRevision(rev, rk);
     const std::string rev_record = std::string(1, static_cast<char>(h.flags)) + key;
@@ -78,6 +84,70 @@ class RawStore {
     PutBigEndian64(static_cast<uint64_t>(rev.main), state);
     PutBigEndian64(0, state + 8);
     ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
+  }
+  // A layout 4 record: the header in `key` under layout 4's slot, header,
+  // key and value in `rev`; `live` as layout 4 kept it.
+  void PutV4(const std::string& key, const std::string& value, Revision rev, KeyRecordHeader h,
+             bool live) {
+    char header[kKeyRecordHeaderBytes];
+    EncodeKeyRecordHeader(h, header);
+    ASSERT_TRUE(Table(txn_, key_)
+                    .Put(escaped::MakeKeyTableKey(key, rev),
+                         std::string_view(header, kKeyRecordHeaderBytes))
+                    .ok());
+    std::string rev_record(RevRecordBytes(key.size(), value.size()), '\0');
+    EncodeRevRecord(h, key, value, rev_record.data());
+    char rk[kRevisionBytes];
+    EncodeRevision(rev, rk);
+    ASSERT_TRUE(Table(txn_, rev_).Put(std::string_view(rk, kRevisionBytes), rev_record).ok());
+    std::string slot;
+    escaped::AppendKeySlot(key, &slot);
+    if (live) {
+      ASSERT_TRUE(Table(txn_, live_).Put(slot, "").ok());
+    } else {
+      ASSERT_TRUE(Table(txn_, live_).Delete(slot).ok());
+    }
+    char state[16];
+    PutBigEndian64(static_cast<uint64_t>(rev.main), state);
+    PutBigEndian64(0, state + 8);
+    ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
+  }
+  // HashKV at `at` of a never compacted layout 4 store, walked in its own
+  // table order: each record's table key and header, then for a long slot
+  // the key's length and bytes and the value, for an inline one the value
+  // unless a tombstone.
+  uint32_t HashOfLayoutFourRecords(int64_t at) {
+    uint32_t crc = crc32c::Extend(0, "key", 3);
+    Cursor c(txn_, key_);
+    Cursor revs(txn_, rev_);
+    for (bool ok = c.SeekFirst(); ok; ok = c.Next()) {
+      std::string_view slot;
+      Revision rev;
+      EXPECT_TRUE(SplitKeyTableKey(c.key(), &slot, &rev));
+      if (rev.main > at) continue;
+      crc = crc32c::Extend(crc, c.key().data(), c.key().size());
+      crc = crc32c::Extend(crc, c.value().data(), c.value().size());
+      char rk[kRevisionBytes];
+      EncodeRevision(rev, rk);
+      EXPECT_TRUE(revs.SeekExact(std::string_view(rk, kRevisionBytes)));
+      KeyRecordHeader h;
+      std::string_view key, value;
+      EXPECT_TRUE(DecodeRevRecord(revs.value(), &h, &key, &value));
+      if (escaped::IsLongSlot(slot)) {
+        std::string_view length_and_key =
+            revs.value().substr(kKeyRecordHeaderBytes, kLongKeyLengthBytes + key.size());
+        crc = crc32c::Extend(crc, length_and_key.data(), length_and_key.size());
+      } else if (h.tombstone()) {
+        continue;
+      }
+      crc = crc32c::Extend(crc, value.data(), value.size());
+    }
+    return crc;
+  }
+  // Whether a table named `name` exists.
+  bool HasTable(const char* name) {
+    MDB_dbi dbi;
+    return mdb_dbi_open(txn_, name, 0, &dbi) == 0;
   }
   // HashKV of every record as layout 3 defined it: CRC-32C of "key", then
   // each `key` table entry's key and value in table order.
@@ -295,6 +365,105 @@ TEST(KeyLayoutTest, LayoutThreeDataDirKeepsEveryValueHistoryAndHash) {
   EXPECT_EQ(one->kvs[0].value(), "again");
   EXPECT_EQ(one->kvs[0].version(), 3);
   EXPECT_EQ((*store)->Read().value()->Range("a", "", {})->kvs[0].value(), "22");
+}
+
+// Keys whose layout 4 slot changes in layout 5 (zero bytes, long slots,
+// buckets whose members are inline now or in other buckets), next to keys
+// whose slot stays.
+std::vector<std::string> LayoutFourKeys(std::mt19937& rng) {
+  auto bytes = [&](size_t n) {
+    static const char kPick[] = {'\0', '\0', '\0', '\x01', 'a', '\xff'};
+    std::string out(n, '\0');
+    for (char& c : out) c = kPick[rng() % 6];
+    return out;
+  };
+  std::vector<std::string> keys = {"a", "b", "a\0"s, "a\0\0b"s, "\0"s, "zz"};
+  const std::string shared(470, 'm');
+  for (int i = 0; i < 40; ++i) keys.push_back(shared + bytes(rng() % 12));
+  for (int i = 0; i < 10; ++i) {
+    std::string k = "/perf/" + std::string(256, '\0');
+    for (size_t b = 0; b < 1 + rng() % 9; ++b) k[6 + b] = static_cast<char>(rng());
+    keys.push_back(k);
+  }
+  for (int i = 0; i < 10; ++i) keys.push_back(std::string(600, 'x') + bytes(rng() % 30));
+  for (int i = 0; i < 10; ++i) keys.push_back(std::string(230, '\0') + bytes(rng() % 30));
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+TEST(KeyLayoutTest, LayoutFourDataDirIsReKeyedAndHashesAlike) {
+  testing::TempDir dir;
+  const std::string db = dir.path() + "/db";
+  ASSERT_TRUE(KvStore::Open(db).ok());
+  std::mt19937 rng(11);
+  const std::vector<std::string> keys = LayoutFourKeys(rng);
+  // Each key: put; every third one put again, every fifth then deleted.
+  std::map<std::string, std::pair<std::string, int64_t>> want;  // key -> value, mod rev
+  int64_t rev = 1;
+  int64_t mid_rev = 0;
+  uint32_t hash_mid = 0, hash_now = 0;
+  {
+    RawStore raw(db);
+    raw.SetMeta("mvcc/key_layout", "4");
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ++rev;
+      raw.PutV4(keys[i], "v" + std::to_string(i), {rev, 0}, {0, rev, 1, 0}, true);
+      want[keys[i]] = {"v" + std::to_string(i), rev};
+    }
+    mid_rev = rev;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const int64_t created = want[keys[i]].second;
+      if (i % 3 == 0) {
+        ++rev;
+        raw.PutV4(keys[i], "again", {rev, 0}, {0, created, 2, 0}, true);
+        want[keys[i]] = {"again", rev};
+      }
+      if (i % 5 == 0) {
+        ++rev;
+        raw.PutV4(keys[i], "", {rev, 0}, {kTombstoneFlag, 0, 0, 0}, false);
+        want.erase(keys[i]);
+      }
+    }
+    hash_mid = raw.HashOfLayoutFourRecords(mid_rev);
+    hash_now = raw.HashOfLayoutFourRecords(rev);
+  }
+  auto store = KvStore::Open(db);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto r = (*store)->Read().value();
+  auto all = r->Range("\0"s, "\0"s, {});
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->kvs.size(), want.size());
+  auto it = want.begin();
+  for (const auto& kv : all->kvs) {
+    EXPECT_EQ(kv.key(), it->first);
+    EXPECT_EQ(kv.value(), it->second.first);
+    EXPECT_EQ(kv.mod_revision(), it->second.second);
+    ++it;
+  }
+  EXPECT_EQ(CountAll(**store), static_cast<int64_t>(want.size()));
+  // One key at a time, and the history below the deletes.
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto one = r->Range(keys[i], "", {});
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ(one->kvs.size(), want.count(keys[i]));
+    auto old = r->Range(keys[i], "", RangeOptions{.rev = mid_rev});
+    ASSERT_TRUE(old.ok());
+    ASSERT_EQ(old->kvs.size(), 1u);
+    EXPECT_EQ(old->kvs[0].value(), "v" + std::to_string(i));
+  }
+  // Members on layouts 4 and 5 with the same history hash alike.
+  EXPECT_EQ(r->HashKV(0)->hash, hash_now);
+  EXPECT_EQ(r->HashKV(mid_rev)->hash, hash_mid);
+  r.reset();
+  store->reset();
+  {
+    RawStore raw(db);
+    EXPECT_FALSE(raw.HasTable("mvcc/rekey"));
+  }
+  store = KvStore::Open(db);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->Read().value()->HashKV(0)->hash, hash_now);
 }
 
 TEST(KeyLayoutTest, UnknownLayoutIsRefusedNamingTheFile) {

@@ -513,10 +513,12 @@ TEST_F(StoreTest, HashKVIsDeterministicAndRevisionBounded) {
 TEST_F(StoreTest, KeysBeyondLmdbKeyLimitAreStoredAndRangeBoundsOfAnyLength) {
   // etcd has no key length limit below the request size; LMDB's 511-byte key
   // limit must not show.
-  const std::string inline_longest(kMaxEscapedBodyBytes, 'k');
+  // A slot holds a key without zero bytes and its 2-byte end.
+  const std::string inline_longest(kMaxInlineSlotBytes - 2, 'k');
   ASSERT_TRUE(IsInlineKey(inline_longest));
   ASSERT_FALSE(IsInlineKey(inline_longest + "k"));
-  ASSERT_FALSE(IsInlineKey(std::string(kMaxEscapedBodyBytes - 1, 'k') + '\0'));
+  ASSERT_TRUE(IsInlineKey(inline_longest + '\0'));  // a trailing zero run ends the key
+  ASSERT_FALSE(IsInlineKey(inline_longest + "k\0"));
   Put(inline_longest, "v");
   const int64_t long_rev = Put(inline_longest + "k", "w");
   Put("short", "v");

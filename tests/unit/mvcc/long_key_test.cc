@@ -21,6 +21,11 @@ namespace {
 
 using namespace std::string_literals;
 
+// The longest inline key without zero bytes (its slot ends in 00 01).
+constexpr size_t kMaxPlainInlineBytes = kMaxInlineSlotBytes - 2;
+// The longest inline key of zero bytes alone: 2 bytes per 125 zeros.
+constexpr size_t kMaxZerosInlineBytes = kMaxInlineSlotBytes / 2 * 125;
+
 struct ModelRecord {
   Revision rev;
   bool tombstone = false;
@@ -161,16 +166,24 @@ std::vector<std::string> MakeKeys(std::mt19937& rng) {
   std::vector<std::string> keys;
   // Short keys, and their extensions.
   for (int i = 0; i < 8; ++i) keys.push_back(RandomBytes(rng, 1 + rng() % 4));
-  // Around the inline limit (kMaxEscapedBodyBytes escaped bytes) and LMDB's
-  // 511-byte key limit, plain and with 0x00 bytes (2 escaped bytes each).
-  for (size_t n : {kMaxEscapedBodyBytes - 1, kMaxEscapedBodyBytes, kMaxEscapedBodyBytes + 1,
+  // Around the inline limit (kMaxPlainInlineBytes bytes without zeros) and
+  // LMDB's 511-byte key limit, plain, ending in a zero run, ending in 0xFF.
+  for (size_t n : {kMaxPlainInlineBytes - 1, kMaxPlainInlineBytes, kMaxPlainInlineBytes + 1,
                    size_t{493}, size_t{494}, size_t{510}, size_t{511}, size_t{512}}) {
     keys.push_back(std::string(n, 'k'));
     keys.push_back(std::string(n - 1, 'k') + '\0');
     keys.push_back(std::string(n - 1, 'k') + '\xff');
   }
-  for (size_t zeros = kMaxEscapedBodyBytes / 2 - 1; zeros <= kMaxEscapedBodyBytes / 2 + 2;
-       ++zeros) {
+  // Zero runs on the codes' boundaries, and runs whose code the bucket cuts.
+  for (size_t zeros : {size_t{125}, size_t{126}, size_t{250}, size_t{251}}) {
+    keys.push_back(std::string(zeros, '\0'));
+    keys.push_back(std::string(zeros, '\0') + 'z');
+    for (size_t n = kMaxPlainInlineBytes - 4; n <= kMaxPlainInlineBytes + 1; ++n) {
+      keys.push_back(std::string(n, 'k') + std::string(zeros, '\0'));
+      keys.push_back(std::string(n, 'k') + std::string(zeros, '\0') + 'z');
+    }
+  }
+  for (size_t zeros = kMaxZerosInlineBytes - 1; zeros <= kMaxZerosInlineBytes + 1; ++zeros) {
     keys.push_back(std::string(zeros, '\0'));
     keys.push_back(std::string(zeros, '\0') + 'z');
   }
@@ -335,7 +348,7 @@ INSTANTIATE_TEST_SUITE_P(Seeds, LongKeyModelTest, ::testing::Range(1, 7));
 TEST(LongKeyCodecTest, SlotsOrderLikeKeysAcrossThresholds) {
   std::mt19937 rng(7);
   std::vector<std::string> keys = MakeKeys(rng);
-  for (size_t n = kMaxEscapedBodyBytes - 3; n <= kMaxEscapedBodyBytes + 3; ++n) {
+  for (size_t n = kMaxPlainInlineBytes - 3; n <= kMaxPlainInlineBytes + 3; ++n) {
     for (char tail : {'\0', '\x01', 'a', '\xff'}) {
       keys.push_back(std::string(n, 'p') + tail);
       keys.push_back(std::string(n - 1, 'p') + tail + 'q');
@@ -377,9 +390,9 @@ TEST_F(StoreTest, KeysOfEveryLengthAroundThresholds) {
                    size_t{238},
                    size_t{239},
                    size_t{240},
-                   kMaxEscapedBodyBytes - 1,
-                   kMaxEscapedBodyBytes,
-                   kMaxEscapedBodyBytes + 1,
+                   kMaxPlainInlineBytes - 1,
+                   kMaxPlainInlineBytes,
+                   kMaxPlainInlineBytes + 1,
                    size_t{492},
                    size_t{493},
                    size_t{494},
@@ -390,6 +403,8 @@ TEST_F(StoreTest, KeysOfEveryLengthAroundThresholds) {
                    size_t{512},
                    size_t{513},
                    size_t{1024},
+                   kMaxZerosInlineBytes,
+                   kMaxZerosInlineBytes + 1,
                    size_t{65536}}) {
     keys.push_back(std::string(n, 'k'));
     keys.push_back(std::string(n, '\0'));
