@@ -14,7 +14,8 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWit
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
   -DETCDPP_SANITIZE=address >/dev/null
 declare -A CORPUS=([wal_decode_fuzz]=wal [snap_decode_fuzz]=snap [request_apply_fuzz]=request
-  [http_request_fuzz]=http [v2_store_fuzz]=v2 [auth_fuzz]=auth [h2front_wire_fuzz]=h2wire)
+  [http_request_fuzz]=http [v2_store_fuzz]=v2 [auth_fuzz]=auth [h2front_wire_fuzz]=h2wire
+  [key_codec_fuzz]=key)
 ninja -C build-fuzz -j "$JOBS" "${!CORPUS[@]}"
 mkdir -p build-fuzz/artifacts
 # Runs one target; its output goes to $runs/<target>.log, its exit status to
@@ -33,7 +34,7 @@ fuzz_one() {
 runs=$(mktemp -d)
 trap 'rm -rf "$runs"' EXIT
 targets=(wal_decode_fuzz snap_decode_fuzz request_apply_fuzz http_request_fuzz v2_store_fuzz auth_fuzz
-  h2front_wire_fuzz)
+  h2front_wire_fuzz key_codec_fuzz)
 for target in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
   fuzz_one "$target" &
