@@ -1272,6 +1272,11 @@ Status KvStore::UpgradeKeyLayout(MDB_txn* txn) {
   // `live` holds slots too; rebuilt from `key` rather than re-keyed (layouts
   // 1 and 2 had none).
   ETCDPP_RETURN_IF_ERROR(BuildLiveTable(txn));
+  // The rebuild dirtied every page of `live` at least (a new store, whose
+  // tables are empty, has no layout yet either).
+  MDB_stat key_stat;
+  if (int rc = mdb_stat(txn, dbis_.key, &key_stat); rc != 0) return LmdbError(rc, "stat key");
+  if (key_stat.ms_entries > 0) rewrote_layout_ = true;
   return meta.Put(kMetaKeyLayout, kKeyLayoutCurrent);
 }
 
@@ -1295,7 +1300,6 @@ Status KvStore::MoveValuesToRevTable(MDB_txn* txn) {
       if (!c.status().ok()) return c.status();
     }
     if (chunk.empty()) return Status::OK();
-    rewrote_layout_ = true;
     for (const auto& [table_key, record] : chunk) {
       std::string_view slot;
       Revision rev;
@@ -1447,7 +1451,6 @@ Status KvStore::ReKeyEscapedSlots(MDB_txn* txn) {
       done = !ok;
     }
     for (const Move& m : chunk) {
-      rewrote_layout_ = true;
       ETCDPP_RETURN_IF_ERROR(Table(txn, scratch).Put(m.new_key, m.record));
       MDB_val k = ToMdbVal(m.old_key);
       if (int rc = mdb_del(txn, dbis_.key, &k, nullptr); rc != 0) {
