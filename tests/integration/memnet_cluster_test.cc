@@ -324,7 +324,7 @@ TEST_F(MemNetClusterTest, LearnerJoinsBySnapshotIsPromotedAndAVoterIsRemoved) {
   std::atomic<int> acknowledged{0};
   std::thread writer([&] {
     while (!stop) {
-      if (Put(s, "w" + std::to_string(acknowledged.load()), "v").ok()) ++acknowledged;
+      if (Put(s, fmt::format("w{}", acknowledged.load()), "v").ok()) ++acknowledged;
     }
   });
 

@@ -2,6 +2,7 @@
 // linearizable reads, restart from WAL and from snapshots.
 #include "server/etcd_server.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -48,7 +49,7 @@ TEST_F(ServerTest, ConcurrentProposalsAreAllApplied) {
   std::vector<std::promise<Status>> done(kWrites);
   for (int i = 0; i < kWrites; ++i) {
     internalpb::InternalRaftRequest request;
-    request.mutable_put()->set_key("k" + std::to_string(i));
+    request.mutable_put()->set_key(fmt::format("k{}", i));
     request.mutable_put()->set_value(std::to_string(i));
     server_->Propose(std::move(request), &responses[i],
                      [&done, i](const Status& st) { done[i].set_value(st); });
@@ -110,7 +111,7 @@ TEST_F(ServerTest, SnapshotsCutTheWalAndRestartFromThem) {
   StartServer();
   etcdserverpb::PutResponse r;
   for (int i = 0; i < 400; ++i)
-    ASSERT_TRUE(Put("k" + std::to_string(i % 7), "v" + std::to_string(i), &r).ok());
+    ASSERT_TRUE(Put(fmt::format("k{}", i % 7), fmt::format("v{}", i), &r).ok());
   const int64_t last_revision = r.header().revision();
   server_.reset();
   ASSERT_FALSE(std::filesystem::is_empty(dir_ / "member" / "snap"));

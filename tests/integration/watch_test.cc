@@ -1,5 +1,6 @@
 // The Watch service over gRPC: an in-process EtcdServer and ClientServer,
 // driven by the generated client stubs as etcd's clients drive etcd.
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -454,7 +455,7 @@ TEST_F(WatchServiceTest, LargeCatchUpIsFragmentedWhenAsked) {
   const std::string value(1000, 'v');
   int64_t first = 0;
   for (int i = 0; i < 20; ++i) {
-    int64_t r = Put("f" + std::to_string(i), value);
+    int64_t r = Put(fmt::format("f{}", i), value);
     if (i == 0) first = r;
   }
   Stream s(watch_.get());

@@ -5,6 +5,7 @@
 #include "http/listener.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -162,7 +163,7 @@ TEST_F(ListenerTest, GrpcOnTheClientPort) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     etcdserverpb::RangeRequest request;
-    request.set_key("k" + std::to_string(i));
+    request.set_key(fmt::format("k{}", i));
     etcdserverpb::RangeResponse response;
     const grpc::Status st = stub->Range(&context, request, &response);
     ASSERT_TRUE(st.ok()) << st.error_message();

@@ -1,5 +1,6 @@
 #include "server/request_validation.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "unit/kv_applier/request_ops.h"
@@ -70,7 +71,7 @@ TEST(RequestValidationTest, InvalidSortOption) {
 
 TEST(RequestValidationTest, TooManyOps) {
   std::vector<RequestOp> ops;
-  for (int i = 0; i < 4; ++i) ops.push_back(PutOp("k" + std::to_string(i)));
+  for (int i = 0; i < 4; ++i) ops.push_back(PutOp(fmt::format("k{}", i)));
   EXPECT_TRUE(ValidateTxn(Txn(ops), 4).ok());
   ops.push_back(PutOp("k9"));
   EXPECT_EQ(ValidateTxn(Txn(ops), 4).code(), Code::kTooManyOps);

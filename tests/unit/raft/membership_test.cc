@@ -1,6 +1,7 @@
 // Raft paper section 6 (cluster membership changes, done one server at a
 // time as in the Raft thesis 4.1), learners, and section 7 (log compaction:
 // snapshots sent to followers that fell behind).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "network.h"
@@ -239,7 +240,7 @@ TEST(Snapshot7, FollowerBehindCompactionGetsSnapshotAndCatchesUp) {
   Network net({1, 2, 3});
   net.Campaign(1);
   net.Isolate(3);
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(net.Propose(1, "v" + std::to_string(i)).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(net.Propose(1, fmt::format("v{}", i)).ok());
   net.DeliverAll();
   net.CompactLog(1);
   ASSERT_GT(net.sim(1).storage->FirstIndex(), net.raft(3).raft_log().LastIndex() + 1);
@@ -266,7 +267,7 @@ TEST(Snapshot7, NewMemberJoinsFromSnapshot) {
   Network net({1, 2, 3}, BootstrapOptions());
   const uint64_t leader = net.WaitForStableLeader();
   ASSERT_NE(leader, 0u);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose(leader, "v" + std::to_string(i)).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose(leader, fmt::format("v{}", i)).ok());
   net.DeliverAll();
   net.CompactLog(leader);
   net.AddEmptyNode(4);
