@@ -1313,8 +1313,9 @@ Status KvStore::MoveValuesToRevTable(MDB_txn* txn) {
           return Corrupt(dir() + "/data.mdb: layout 3 long key record");
         }
       } else {
-        if (!escaped::DecodeUserKey(slot, &user_key))
+        if (!escaped::DecodeUserKey(slot, &user_key)) {
           return Corrupt(dir() + "/data.mdb: key table key");
+        }
         key = user_key;
         value = body;
       }
