@@ -159,9 +159,7 @@ std::string MakeKeyTableKey(std::string_view user_key, Revision rev) {
   std::string out;
   out.reserve(kMaxTableKeyBytes);
   AppendKeySlot(user_key, &out);
-  char suffix[kRevisionBytes];
-  EncodeInvertedRevision(rev, suffix);
-  out.append(suffix, kRevisionBytes);
+  AppendInvertedRevision(rev, &out);
   return out;
 }
 

@@ -31,9 +31,7 @@ void KeySpaceHash::Add(std::string_view user_key, Revision rev, std::string_view
   } else {
     FlushBucket();
   }
-  char suffix[kRevisionBytes];
-  EncodeInvertedRevision(rev, suffix);
-  table_key_.append(suffix, kRevisionBytes);
+  AppendInvertedRevision(rev, &table_key_);
   if (!long_key) {
     crc_ = Extend(crc_, table_key_);
     crc_ = Extend(crc_, header);

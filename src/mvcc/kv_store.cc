@@ -116,12 +116,6 @@ void AppendSeekSuffix(int64_t at, std::string* out) {
 // (0, 0) is never written.
 void AppendPastKeySuffix(std::string* out) { out->append(kRevisionBytes, '\xff'); }
 
-void AppendInvertedRevision(Revision rev, std::string* out) {
-  char buf[kRevisionBytes];
-  EncodeInvertedRevision(rev, buf);
-  out->append(buf, kRevisionBytes);
-}
-
 std::string EncodeUint64(uint64_t v) {
   std::string s(8, '\0');
   PutBigEndian64(v, s.data());

@@ -8,6 +8,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <string>
 
 namespace etcdpp::mvcc {
 
@@ -50,6 +51,12 @@ inline Revision DecodeRevision(const char in[kRevisionBytes]) {
 inline void EncodeInvertedRevision(Revision rev, char out[kRevisionBytes]) {
   PutBigEndian64(~static_cast<uint64_t>(rev.main), out);
   PutBigEndian64(~static_cast<uint64_t>(rev.sub), out + 8);
+}
+
+inline void AppendInvertedRevision(Revision rev, std::string* out) {
+  char buf[kRevisionBytes];
+  EncodeInvertedRevision(rev, buf);
+  out->append(buf, kRevisionBytes);
 }
 
 inline Revision DecodeInvertedRevision(const char in[kRevisionBytes]) {

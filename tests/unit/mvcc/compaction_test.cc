@@ -1,6 +1,7 @@
 // Compaction keeps, per key, the latest revision <= the compact revision
 // unless it is a tombstone, and drops every older revision: checked against
 // the raw `key` and `rev` tables.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "mvcc/key_codec.h"
@@ -163,7 +164,7 @@ TEST_F(CompactionTest, CompactionPersistsAndReadersKeepTheirSnapshot) {
 }
 
 TEST_F(CompactionTest, SplitCompactionAcrossTransactionsAndRestart) {
-  for (int i = 0; i < 20; ++i) Put("k" + std::to_string(i % 5), std::to_string(i));
+  for (int i = 0; i < 20; ++i) Put(fmt::format("k{}", i % 5), std::to_string(i));
   {
     auto w = Write();
     ASSERT_TRUE(w->ScheduleCompact(16).ok());

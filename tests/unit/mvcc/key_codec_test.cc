@@ -1,6 +1,7 @@
 // Key layout 5's slots: the zero-run encoding E and the long-key rule.
 #include "mvcc/key_codec.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -25,9 +26,9 @@ std::vector<std::string> TrickyKeys() {
     keys.push_back(Zeros(n));
     keys.push_back(Zeros(n) + "\x01");
     keys.push_back(Zeros(n) + "\xff");
-    keys.push_back("p" + Zeros(n));
-    keys.push_back("p" + Zeros(n) + "q");
-    keys.push_back("p" + Zeros(n) + "q" + Zeros(n));
+    keys.push_back(fmt::format("p{}", Zeros(n)));
+    keys.push_back(fmt::format("p{}q", Zeros(n)));
+    keys.push_back(fmt::format("p{}q{}", Zeros(n), Zeros(n)));
   }
   return keys;
 }

@@ -40,9 +40,7 @@ class RawStore {
   // A layout 1 put: inline slot whatever the key's length, no key in the record.
   void PutV1(const std::string& key, const std::string& value, Revision rev) {
     std::string tk = escaped::EncodeUserKey(key);
-    char suffix[kRevisionBytes];
-    EncodeInvertedRevision(rev, suffix);
-    tk.append(suffix, kRevisionBytes);
+    AppendInvertedRevision(rev, &tk);
     ASSERT_LE(tk.size(), kMaxTableKeyBytes);
     char header[kKeyRecordHeaderBytes];
     EncodeKeyRecordHeader(KeyRecordHeader{0, rev.main, 1, 0}, header);
@@ -50,10 +48,7 @@ class RawStore {
     char rk[kRevisionBytes];
     EncodeRevision(rev, rk);
     ASSERT_TRUE(Table(txn_, rev_).Put(std::string_view(rk, kRevisionBytes), "\0"s + key).ok());
-    char state[16];
-    PutBigEndian64(static_cast<uint64_t>(rev.main), state);
-    PutBigEndian64(0, state + 8);
-    ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
+    SetRevision(rev.main);
   }
   // A layout 3 record: the value (after a long key's length and bytes) in
   // `key`, flags || user key in `rev`; `live` as layout 3 kept it.
@@ -80,10 +75,7 @@ class RawStore {
     } else {
       ASSERT_TRUE(Table(txn_, live_).Delete(slot).ok());
     }
-    char state[16];
-    PutBigEndian64(static_cast<uint64_t>(rev.main), state);
-    PutBigEndian64(0, state + 8);
-    ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
+    SetRevision(rev.main);
   }
   // A layout 4 record: the header in `key` under layout 4's slot, header,
   // key and value in `rev`; `live` as layout 4 kept it.
@@ -107,10 +99,7 @@ class RawStore {
     } else {
       ASSERT_TRUE(Table(txn_, live_).Delete(slot).ok());
     }
-    char state[16];
-    PutBigEndian64(static_cast<uint64_t>(rev.main), state);
-    PutBigEndian64(0, state + 8);
-    ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
+    SetRevision(rev.main);
   }
   // HashKV at `at` of a never compacted layout 4 store, walked in its own
   // table order: each record's table key and header, then for a long slot
@@ -159,6 +148,13 @@ class RawStore {
       crc = crc32c::Extend(crc, c.value().data(), c.value().size());
     }
     return crc;
+  }
+  // The store's revision in meta, as every layout kept it.
+  void SetRevision(int64_t main) {
+    char state[16];
+    PutBigEndian64(static_cast<uint64_t>(main), state);
+    PutBigEndian64(0, state + 8);
+    ASSERT_TRUE(Table(txn_, meta_).Put("mvcc/revision", std::string_view(state, 16)).ok());
   }
   void SetMeta(const std::string& name, const std::string& value) {
     ASSERT_TRUE(Table(txn_, meta_).Put(name, value).ok());

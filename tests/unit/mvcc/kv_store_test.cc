@@ -1,6 +1,7 @@
 #include "mvcc/kv_store.h"
 #include "mvcc/key_codec.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -569,7 +570,7 @@ TEST(KvStoreQuotaTest, WritesBeyondQuotaFailWithNoSpace) {
   w->BeginRevision();
   Status last;
   for (int i = 0; i < 100 && last.ok(); ++i) {
-    auto r = w->Put("k" + std::to_string(i), std::string(100000, 'x'), 0);
+    auto r = w->Put(fmt::format("k{}", i), std::string(100000, 'x'), 0);
     if (!r.ok()) last = r.status();
   }
   EXPECT_EQ(last.code(), Code::kNoSpace);

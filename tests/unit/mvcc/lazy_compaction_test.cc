@@ -2,6 +2,7 @@
 // how far it has got must never be visible: two stores fed the same history,
 // one compacting one key per transaction and one all at once, must agree on
 // every read, the change log (with prev_kv) and HashKV.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -19,7 +20,7 @@ std::vector<std::string> Snapshot(KvStore& store) {
   for (int64_t at = first; at <= read->Rev(); ++at) {
     auto r = read->Range(kAll, kAll, RangeOptions{.rev = at});
     EXPECT_TRUE(r.ok());
-    for (const auto& kv : r->kvs) out.push_back("@" + std::to_string(at) + " " + Describe(kv));
+    for (const auto& kv : r->kvs) out.push_back(fmt::format("@{} {}", at, Describe(kv)));
   }
   auto it = read->Changes(read->CompactRev(), 0, /*with_prev_kv=*/true);
   EXPECT_TRUE(it.ok());
