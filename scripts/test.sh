@@ -154,4 +154,4 @@ step "TSan tests" bash -c "cd build-tsan && \
   TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp' \
   ctest --output-on-failure -j $JOBS -R '$tsan_regex' --timeout 900"
 
-step "fuzzers (build + 7 x 20 s)" fuzz/run.sh 20
+step "fuzzers (build + 8 x 20 s)" fuzz/run.sh 20

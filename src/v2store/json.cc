@@ -31,7 +31,9 @@ void AppendNode(const NodeView& n, std::string* out) {
   }
   if (n.expiration_ns != 0) {
     field("expiration");
-    out->append("\"" + Rfc3339Nano(n.expiration_ns) + "\"");
+    out->push_back('"');
+    out->append(Rfc3339Nano(n.expiration_ns));
+    out->push_back('"');
   }
   if (n.ttl != 0) {
     field("ttl");

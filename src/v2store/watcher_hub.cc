@@ -5,7 +5,9 @@ namespace etcdpp::v2store {
 bool HiddenFrom(const std::string& watch_path, const std::string& key_path) {
   // A removed directory notifies watchers of paths below it.
   if (watch_path.size() > key_path.size()) return false;
-  return ("/" + key_path.substr(watch_path.size())).find("/_") != std::string::npos;
+  std::string below(1, '/');
+  below.append(key_path, watch_path.size());
+  return below.find("/_") != std::string::npos;
 }
 
 uint64_t WatcherHub::Add(const std::string& key, bool recursive, bool stream, uint64_t since_index,

@@ -133,7 +133,7 @@ TEST_F(ServerTest, SnapshotsAreDueByEntryBytesToo) {
   etcdserverpb::PutResponse r;
   const std::string value(4096, 'v');
   for (int i = 0; i < 60; ++i) {
-    ASSERT_TRUE(Put("k" + std::to_string(i % 7), value + std::to_string(i), &r).ok());
+    ASSERT_TRUE(Put(fmt::format("k{}", i % 7), value + std::to_string(i), &r).ok());
   }
   const int64_t last_revision = r.header().revision();
   server_.reset();

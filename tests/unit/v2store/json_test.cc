@@ -10,7 +10,7 @@ TEST(V2JsonTest, EventFieldsInEtcdOrderWithOmitEmpty) {
   Event e;
   e.action = "set";
   e.node.key = "/a";
-  e.node.value = "";
+  e.node.value.clear();
   e.node.expiration_ns = int64_t{1800000000} * 1000000000 + 120000000;
   e.node.ttl = 5;
   e.node.modified_index = 7;
