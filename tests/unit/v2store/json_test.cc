@@ -9,12 +9,14 @@ namespace {
 TEST(V2JsonTest, EventFieldsInEtcdOrderWithOmitEmpty) {
   Event e;
   e.action = "set";
-  e.node.key = "/a";
-  e.node.value.clear();
-  e.node.expiration_ns = int64_t{1800000000} * 1000000000 + 120000000;
-  e.node.ttl = 5;
-  e.node.modified_index = 7;
-  e.node.created_index = 7;
+  e.node = NodeView{.key = "/a",
+                    .value = std::string(),  // present and empty
+                    .dir = false,
+                    .expiration_ns = int64_t{1800000000} * 1000000000 + 120000000,
+                    .ttl = 5,
+                    .nodes = {},
+                    .modified_index = 7,
+                    .created_index = 7};
   NodeView prev;
   prev.key = "/a";
   prev.value = "old";
