@@ -1,11 +1,15 @@
-// Unit tests of etcdpp-bench's pure parts: the latency report's numbers and
-// the key encoding shared with etcd's benchmark tool.
+// Unit tests of etcdpp-bench's pure parts: the latency report's numbers,
+// the key encoding shared with etcd's benchmark tool and the watch
+// response scanner.
+#include <random>
 #include <set>
 
 #include <gtest/gtest.h>
 
 #include "cmd/bench/kv_calls.h"
 #include "cmd/bench/latency_report.h"
+#include "cmd/bench/watch_response_scan.h"
+#include "etcdserverpb/rpc.pb.h"
 
 namespace etcdpp::bench {
 namespace {
@@ -94,6 +98,141 @@ TEST(LatencyReportTest, EmptyLoadHasZeroSummary) {
 
 TEST(JsonStringTest, EscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonString("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+}
+
+// What the fan-out load reads of a response must be what a full parse gives.
+void ExpectScanAgreesWithParse(const etcdserverpb::WatchResponse& response) {
+  const std::string wire = response.SerializeAsString();
+  WatchResponseScan scan;
+  ASSERT_TRUE(ScanWatchResponse(wire, scan));
+  EXPECT_EQ(scan.created, response.created());
+  ASSERT_EQ(scan.events, response.events_size());
+  ASSERT_EQ(scan.values.size(), static_cast<size_t>(response.events_size()));
+  for (int i = 0; i < response.events_size(); ++i) {
+    EXPECT_EQ(scan.values[static_cast<size_t>(i)], response.events(i).kv().value()) << i;
+  }
+}
+
+TEST(WatchResponseScanTest, CreatedResponse) {
+  etcdserverpb::WatchResponse response;
+  response.mutable_header()->set_revision(7);
+  response.set_watch_id(3);
+  response.set_created(true);
+  ExpectScanAgreesWithParse(response);
+}
+
+TEST(WatchResponseScanTest, EventsWithEveryFieldSet) {
+  etcdserverpb::WatchResponse response;
+  response.mutable_header()->set_cluster_id(1);
+  response.mutable_header()->set_revision(99);
+  response.set_watch_id(5);
+  response.set_compact_revision(4);
+  response.set_cancel_reason("not a cancel");
+  response.set_fragment(true);
+  for (int i = 0; i < 5; ++i) {
+    mvccpb::Event* event = response.add_events();
+    event->set_type(i % 2 == 0 ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
+    mvccpb::KeyValue* kv = event->mutable_kv();
+    kv->set_key("key" + std::to_string(i));
+    kv->set_create_revision(i + 1);
+    kv->set_mod_revision(i + 50);
+    kv->set_version(i + 2);
+    kv->set_lease(0x7fffffffffffffff);
+    if (i != 3)
+      kv->set_value(std::string(static_cast<size_t>(i) * 100, static_cast<char>('a' + i)));
+    // prev_kv's value (field 3's) must not be taken for kv's.
+    event->mutable_prev_kv()->set_value("previous");
+  }
+  response.add_events();  // An event without a kv.
+  ExpectScanAgreesWithParse(response);
+}
+
+TEST(WatchResponseScanTest, UnknownFieldsAreSkipped) {
+  etcdserverpb::WatchResponse response;
+  response.add_events()->mutable_kv()->set_value("v");
+  std::string wire = response.SerializeAsString();
+  // Field 20, fixed64; field 21, fixed32; field 22, a length-delimited blob.
+  wire += std::string("\xa1\x01", 2) + std::string(8, '\x01');
+  wire += std::string("\xad\x01", 2) + std::string(4, '\x02');
+  wire += std::string(
+      "\xb2\x01\x03"
+      "abc",
+      6);
+  WatchResponseScan scan;
+  ASSERT_TRUE(ScanWatchResponse(wire, scan));
+  EXPECT_EQ(scan.events, 1);
+  EXPECT_EQ(scan.values.at(0), "v");
+}
+
+TEST(WatchResponseScanTest, RepeatedKvMergesAsTheParserDoes) {
+  // Two kv fields in one event: a parser merges them, so the later value
+  // wins, and a later kv without a value keeps the earlier one.
+  mvccpb::KeyValue first, second, third;
+  first.set_value("first");
+  second.set_value("second");
+  third.set_key("no value");
+  mvccpb::Event event;
+  std::string event_wire;
+  for (const mvccpb::KeyValue* kv : {&first, &second, &third}) {
+    event.Clear();
+    *event.mutable_kv() = *kv;
+    event_wire += event.SerializeAsString();
+  }
+  etcdserverpb::WatchResponse one;
+  one.add_events()->ParseFromString(event_wire);
+  ASSERT_EQ(one.events(0).kv().value(), "second");
+  etcdserverpb::WatchResponse response;
+  // Field 11, length-delimited: tag byte 0x5a, then a one-byte length.
+  std::string wire(1, '\x5a');
+  wire.push_back(static_cast<char>(event_wire.size()));
+  wire += event_wire;
+  ASSERT_TRUE(response.ParseFromString(wire));
+  WatchResponseScan scan;
+  ASSERT_TRUE(ScanWatchResponse(wire, scan));
+  ASSERT_EQ(scan.events, 1);
+  EXPECT_EQ(scan.values.at(0), response.events(0).kv().value());
+}
+
+TEST(WatchResponseScanTest, EveryTruncationIsRefusedOrAgrees) {
+  etcdserverpb::WatchResponse response;
+  response.mutable_header()->set_revision(12345);
+  for (int i = 0; i < 3; ++i) {
+    mvccpb::KeyValue* kv = response.add_events()->mutable_kv();
+    kv->set_key("k");
+    kv->set_value(std::string(200, 'x'));
+  }
+  const std::string wire = response.SerializeAsString();
+  for (size_t cut = 0; cut < wire.size(); ++cut) {
+    const std::string_view prefix(wire.data(), cut);
+    etcdserverpb::WatchResponse parsed;
+    WatchResponseScan scan;
+    const bool parses = parsed.ParseFromArray(prefix.data(), static_cast<int>(prefix.size()));
+    ASSERT_EQ(ScanWatchResponse(prefix, scan), parses) << cut;
+    if (parses) {
+      EXPECT_EQ(scan.events, parsed.events_size()) << cut;
+    }
+  }
+}
+
+TEST(WatchResponseScanTest, RandomBytesNeverCrashAndAgreeOnValidity) {
+  // Random strings are often invalid UTF-8, which the parser logs.
+  google::protobuf::LogSilencer quiet;
+  std::mt19937 rng(42);
+  WatchResponseScan scan;
+  for (int round = 0; round < 20000; ++round) {
+    std::string bytes(rng() % 40, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    etcdserverpb::WatchResponse parsed;
+    const bool parses = parsed.ParseFromString(bytes);
+    // The scanner does not check what it skips (UTF-8 of strings, nested
+    // messages it does not enter), so it may accept more; never less.
+    if (parses) {
+      ASSERT_TRUE(ScanWatchResponse(bytes, scan)) << round;
+      EXPECT_EQ(scan.events, parsed.events_size()) << round;
+    } else {
+      ScanWatchResponse(bytes, scan);
+    }
+  }
 }
 
 }  // namespace

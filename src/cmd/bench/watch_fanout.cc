@@ -1,5 +1,6 @@
 #include "cmd/bench/watch_fanout.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cmd/bench/stream_channel.h"
+#include "cmd/bench/watch_response_scan.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
 namespace etcdpp::bench {
@@ -23,7 +25,7 @@ int64_t Nanos(Clock::time_point t) {
 }
 
 // The put index a value starts with (see kWatchPutIndexBytes), or -1.
-int64_t PutIndexOf(const std::string& value) {
+int64_t PutIndexOf(std::string_view value) {
   if (value.size() < static_cast<size_t>(kWatchPutIndexBytes)) return -1;
   int64_t index = 0;
   for (int i = 0; i < kWatchPutIndexBytes; ++i) {
@@ -34,11 +36,29 @@ int64_t PutIndexOf(const std::string& value) {
   return index;
 }
 
+// The bytes of a message gRPC read: its one slice when it has one, else a
+// copy of its slices into `flat`.
+std::string_view Contiguous(const grpc::ByteBuffer& buffer, grpc::Slice& single,
+                            std::string& flat) {
+  if (buffer.TrySingleSlice(&single).ok()) {
+    return {reinterpret_cast<const char*>(single.begin()), single.size()};
+  }
+  std::vector<grpc::Slice> slices;
+  flat.clear();
+  if (buffer.Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      flat.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  return flat;
+}
+
 // One watch stream driven on the shared completion queue: it writes its
 // create requests one after another while reading, counts the created
 // responses, then reads events until it has every one it expects. At most
 // one read and one write are in flight per stream, so its state is touched
-// by one completion at a time.
+// by one completion at a time. Responses are read as bytes and scanned
+// (watch_response_scan.h), not parsed into messages.
 struct FanoutStream {
   enum class Op { kStart, kWrite, kRead, kFinish };
   struct Tag {
@@ -46,12 +66,13 @@ struct FanoutStream {
     Op op;
   };
   grpc::ClientContext ctx;
-  std::unique_ptr<etcdserverpb::Watch::Stub> stub;
-  std::unique_ptr<
-      grpc::ClientAsyncReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>>
-      rw;
-  etcdserverpb::WatchRequest create;
-  etcdserverpb::WatchResponse response;
+  std::unique_ptr<grpc::GenericStub> stub;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> rw;
+  grpc::ByteBuffer create;
+  grpc::ByteBuffer response;
+  grpc::Slice response_slice;
+  std::string response_flat;
+  WatchResponseScan scan;
   grpc::Status status;
   Tag start_tag{this, Op::kStart}, write_tag{this, Op::kWrite}, read_tag{this, Op::kRead},
       finish_tag{this, Op::kFinish};
@@ -102,11 +123,14 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
     st->watchers = o.watchers / o.streams + (s < o.watchers % o.streams ? 1 : 0);
     st->want = static_cast<uint64_t>(st->watchers) * static_cast<uint64_t>(o.puts);
     st->latencies.reserve(st->want);
-    st->create.mutable_create_request()->set_key(o.key);
-    st->stub = etcdserverpb::Watch::NewStub(
+    etcdserverpb::WatchRequest create;
+    create.mutable_create_request()->set_key(o.key);
+    grpc::Slice create_bytes(create.SerializeAsString());
+    st->create = grpc::ByteBuffer(&create_bytes, 1);
+    st->stub = std::make_unique<grpc::GenericStub>(
         ConnectOwnChannel(o.endpoints[s % o.endpoints.size()], o.credentials));
     st->ctx.set_deadline(deadline);
-    st->rw = st->stub->PrepareAsyncWatch(&st->ctx, &cq);
+    st->rw = st->stub->PrepareCall(&st->ctx, "/etcdserverpb.Watch/Watch", &cq);
     st->rw->StartCall(&st->start_tag);
     streams.push_back(std::move(st));
   }
@@ -161,17 +185,22 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
                            : "watch stream ended before every event arrived (timeout?)");
             break;
           }
-          const etcdserverpb::WatchResponse& r = st.response;
-          if (r.created()) {
+          const std::string_view wire =
+              Contiguous(st.response, st.response_slice, st.response_flat);
+          if (!ScanWatchResponse(wire, st.scan)) {
+            end_stream("watch response could not be parsed");
+            break;
+          }
+          if (st.scan.created) {
             if (++st.created == st.watchers) mark_ready();
-          } else if (r.events_size() > 0) {
-            st.got += static_cast<uint64_t>(r.events_size());
+          } else if (st.scan.events > 0) {
+            st.got += static_cast<uint64_t>(st.scan.events);
             st.responses++;
-            st.response_bytes += r.ByteSizeLong();
+            st.response_bytes += wire.size();
             const auto now = Clock::now();
             const int64_t now_ns = Nanos(now);
-            for (const auto& event : r.events()) {
-              const int64_t index = PutIndexOf(event.kv().value());
+            for (std::string_view value : st.scan.values) {
+              const int64_t index = PutIndexOf(value);
               if (index < 0 || index >= o.puts) continue;
               const int64_t sent =
                   sent_ns[static_cast<size_t>(index)].load(std::memory_order_acquire);
