@@ -61,6 +61,13 @@ struct H2FrontOptions {
   // relayed. `leader_monitor` ends its streams that asked for a leader as
   // above. Outlives the front.
   const WatchStreamDeps* watch = nullptr;
+  // A watch stream whose client has left more than half of its stream
+  // window unacknowledged is behind: its writes wait (and later revisions
+  // merge into its queued responses) until the client acknowledges. A
+  // client that has not done so within this limit is taken to acknowledge
+  // only later in its window, and its stream stops waiting on the window
+  // (h2_front.cc, kWatchBufferedBytes).
+  std::chrono::milliseconds watch_window_hold_limit{100};
   // The largest message accepted (as the gRPC server's max receive size);
   // beyond it a call fails with RESOURCE_EXHAUSTED as from gRPC.
   uint32_t max_receive_message_bytes = 4 << 20;

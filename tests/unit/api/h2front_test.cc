@@ -612,6 +612,13 @@ class H2FrontTest : public ::testing::Test {
     front_->Adopt(fds[0]);
     return RawExchange(fds[1], headers, body);
   }
+  // A connected socket the front serves, for a raw client.
+  int RawSocketToFront() {
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    front_->Adopt(fds[0]);
+    return fds[1];
+  }
   RawAnswer RawToGrpc(const std::vector<std::pair<std::string, std::string>>& headers,
                       const std::string& body) {
     int fds[2];
@@ -1743,6 +1750,143 @@ using etcdserverpb::WatchRequest;
 using etcdserverpb::WatchResponse;
 using WatchStub = grpc::ClientReaderWriter<WatchRequest, WatchResponse>;
 
+// A watch stream on a raw HTTP/2 connection (nghttp2 with its automatic
+// window updates off) whose client acknowledges the DATA it received only
+// when told: how far behind a client is, made explicit. Single-threaded:
+// nothing happens on the connection outside Pump.
+class RawWatchClient {
+ public:
+  // Connected socket `fd` (closed by the destructor); `stream_window`: the
+  // stream window the client grants (SETTINGS_INITIAL_WINDOW_SIZE). The
+  // connection window is made large enough never to be what holds the front.
+  RawWatchClient(int fd, int32_t stream_window) : fd_(fd) {
+    nghttp2_session_callbacks* callbacks;
+    nghttp2_session_callbacks_new(&callbacks);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+        callbacks,
+        [](nghttp2_session*, uint8_t, int32_t, const uint8_t* data, size_t len, void* user) {
+          static_cast<RawWatchClient*>(user)->OnData(
+              std::string_view(reinterpret_cast<const char*>(data), len));
+          return 0;
+        });
+    nghttp2_option* option;
+    nghttp2_option_new(&option);
+    nghttp2_option_set_no_auto_window_update(option, 1);
+    nghttp2_session_client_new2(&session_, callbacks, this, option);
+    nghttp2_option_del(option);
+    nghttp2_session_callbacks_del(callbacks);
+    const nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(stream_window)}};
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 1);
+    nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, 0, (1 << 30) - 65535);
+  }
+  ~RawWatchClient() {
+    nghttp2_session_del(session_);
+    ::close(fd_);
+  }
+  RawWatchClient(const RawWatchClient&) = delete;
+  RawWatchClient& operator=(const RawWatchClient&) = delete;
+
+  // Opens the Watch stream and sends `request` on it (the stream stays open).
+  void Open(const WatchRequest& request) {
+    const std::vector<std::pair<std::string, std::string>> headers = {
+        {":method", "POST"},
+        {":scheme", "http"},
+        {":path", "/etcdserverpb.Watch/Watch"},
+        {":authority", "h2front-test"},
+        {"content-type", "application/grpc"},
+        {"te", "trailers"}};
+    std::vector<nghttp2_nv> nva;
+    for (const auto& [name, value] : headers) {
+      nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                     value.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    request_ = Framed(request.SerializeAsString());
+    nghttp2_data_provider provider;
+    provider.source.ptr = this;
+    provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                                uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
+      auto* self = static_cast<RawWatchClient*>(source->ptr);
+      const size_t n = std::min(length, self->request_.size() - self->request_sent_);
+      std::memcpy(buf, self->request_.data() + self->request_sent_, n);
+      self->request_sent_ += n;
+      // The request is out; the stream stays open (no END_STREAM).
+      if (self->request_sent_ == self->request_.size()) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      }
+      return static_cast<ssize_t>(n);
+    };
+    stream_id_ = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), &provider, this);
+    EXPECT_GT(stream_id_, 0);
+  }
+
+  // Sends what is due and takes what arrives until `done` holds or `limit`
+  // passes; false if the connection failed.
+  bool Pump(std::chrono::milliseconds limit, const std::function<bool()>& done = {}) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!(done && done()) && std::chrono::steady_clock::now() < until) {
+      for (;;) {
+        const uint8_t* data;
+        const ssize_t n = nghttp2_session_mem_send(session_, &data);
+        if (n < 0) return false;
+        if (n == 0) break;
+        for (ssize_t sent = 0; sent < n;) {
+          const ssize_t w = ::send(fd_, data + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+          if (w <= 0) return false;
+          sent += w;
+        }
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 10) <= 0) continue;
+      uint8_t buf[16384];
+      const ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n <= 0) return false;
+      if (nghttp2_session_mem_recv(session_, buf, static_cast<size_t>(n)) < 0) return false;
+    }
+    return true;
+  }
+
+  // Acknowledges every DATA byte of the stream received so far (a
+  // WINDOW_UPDATE, sent by the next Pump).
+  void Acknowledge() {
+    if (unacknowledged_ == 0) return;
+    nghttp2_submit_window_update(session_, NGHTTP2_FLAG_NONE, stream_id_,
+                                 static_cast<int32_t>(unacknowledged_));
+    unacknowledged_ = 0;
+  }
+
+  size_t unacknowledged() const { return unacknowledged_; }
+  size_t received() const { return received_; }
+  const std::vector<WatchResponse>& responses() const { return responses_; }
+
+ private:
+  void OnData(std::string_view data) {
+    received_ += data.size();
+    unacknowledged_ += data.size();
+    inbound_.append(data);
+    for (;;) {
+      const h2front::MessageCut cut = h2front::CutMessage(inbound_, 64 << 20);
+      if (cut.result != h2front::MessageCut::Result::kMessage) break;
+      WatchResponse response;
+      EXPECT_TRUE(
+          response.ParseFromArray(cut.payload.data(), static_cast<int>(cut.payload.size())));
+      responses_.push_back(std::move(response));
+      inbound_.erase(0, cut.consumed);
+    }
+  }
+
+  const int fd_;
+  nghttp2_session* session_ = nullptr;
+  int32_t stream_id_ = -1;
+  std::string request_;
+  size_t request_sent_ = 0;
+  std::string inbound_;
+  size_t received_ = 0;
+  size_t unacknowledged_ = 0;
+  std::vector<WatchResponse> responses_;
+};
+
 // The hub over the fixture's member and what the front's watch streams
 // share. The first base, so it outlives the front (a stream leaves the hub
 // when the front drops it).
@@ -1759,8 +1903,10 @@ struct WatchParts : RecordedCalls {
 // front relayed would fail with UNIMPLEMENTED.
 class H2FrontWatchTest : protected WatchParts, public H2FrontTest {
  protected:
-  H2FrontWatchTest()
-      : H2FrontTest(WithWatch(this)), front_watch_(etcdserverpb::Watch::NewStub(channel_)) {
+  H2FrontWatchTest() : H2FrontWatchTest(H2FrontOptions{}.watch_window_hold_limit) {}
+  explicit H2FrontWatchTest(std::chrono::milliseconds window_hold_limit)
+      : H2FrontTest(WithWatch(this, window_hold_limit)),
+        front_watch_(etcdserverpb::Watch::NewStub(channel_)) {
 #if !defined(ETCDPP_TSAN_HANDOFF)
     grpc_side_ = std::make_unique<GrpcWatchSide>(&member_, hub_.get(), monitor_.monitor());
     grpc_watch_ = etcdserverpb::Watch::NewStub(grpc_side_->server.channel());
@@ -1772,9 +1918,10 @@ class H2FrontWatchTest : protected WatchParts, public H2FrontTest {
     hub_->Stop();
   }
 
-  static FrontSetup WithWatch(H2FrontWatchTest* self) {
+  static FrontSetup WithWatch(H2FrontWatchTest* self, std::chrono::milliseconds window_hold_limit) {
     FrontSetup setup;
-    setup.configure = [self](H2FrontOptions& options) {
+    setup.configure = [self, window_hold_limit](H2FrontOptions& options) {
+      options.watch_window_hold_limit = window_hold_limit;
       self->hub_ = std::make_unique<watch::WatchHub>(self->member_.store().get());
       self->deps_.cluster = &self->member_;
       self->deps_.hub = self->hub_.get();
@@ -2000,6 +2147,104 @@ TEST_F(H2FrontWatchTest, AClientThatFallsBehindGetsEveryRevisionOnceInOrder) {
   EXPECT_TRUE(done());
   ctx.TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// Events for a raw client's watcher (RawWatchClient): every revision from
+// `first` on, each once and in order, in its responses after the created one.
+void ExpectEveryRevisionOnce(const std::vector<WatchResponse>& responses, int64_t first,
+                             int count) {
+  int64_t next = first;
+  for (const WatchResponse& response : responses) {
+    for (const auto& event : response.events()) {
+      ASSERT_EQ(event.kv().mod_revision(), next);
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, first + count);
+}
+
+int CountEvents(const std::vector<WatchResponse>& responses) {
+  int events = 0;
+  for (const WatchResponse& response : responses) events += response.events_size();
+  return events;
+}
+
+// The wait on a client's window is what these look at: no limit on it
+// unless a test sets one.
+class H2FrontWatchWindowTest : public H2FrontWatchTest {
+ protected:
+  H2FrontWatchWindowTest() : H2FrontWatchTest(std::chrono::hours(1)) {}
+};
+
+// A client that has left more than half of its stream window unacknowledged
+// is sent no more (beyond what was on its way) until it acknowledges: the
+// revisions written meanwhile wait in the stream's queue, merged into fewer
+// responses, and then arrive each once, in order. Without the wait the
+// front would fill the whole window.
+TEST_F(H2FrontWatchWindowTest, AClientBehindByHalfItsWindowIsSentNoMoreUntilItAcknowledges) {
+  constexpr int32_t kWindow = 1 << 20;
+  RawWatchClient client(RawSocketToFront(), kWindow);
+  client.Open(CreateOn("w"));
+  ASSERT_TRUE(client.Pump(std::chrono::seconds(5), [&] { return !client.responses().empty(); }));
+  ASSERT_TRUE(client.responses().at(0).created());
+
+  // 400 revisions of 4 KiB: 1.6 MiB of events, over the window.
+  const std::string value(4 << 10, 'v');
+  constexpr int kWrites = 400;
+  int64_t first = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    const int64_t rev = Write("w", value);
+    if (i == 0) first = rev;
+  }
+  // Everything the front would send without an acknowledgement has arrived.
+  ASSERT_TRUE(client.Pump(std::chrono::milliseconds(500)));
+  // Half the window, and at most what was framed or on the socket when the
+  // half was crossed (under the front's 64 KiB bound) and the response being
+  // written then (merged revisions: up to 64 KiB of events).
+  EXPECT_GE(client.received(), static_cast<size_t>(kWindow) / 2);
+  EXPECT_LE(client.received(), static_cast<size_t>(kWindow) / 2 + (128 << 10) + (8 << 10));
+
+  // The client acknowledges whatever it has, again and again: the rest
+  // comes, the waiting revisions merged.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (CountEvents(client.responses()) < kWrites && std::chrono::steady_clock::now() < give_up) {
+    client.Acknowledge();
+    ASSERT_TRUE(client.Pump(std::chrono::milliseconds(20)));
+  }
+  std::vector<WatchResponse> events(client.responses().begin() + 1, client.responses().end());
+  ExpectEveryRevisionOnce(events, first, kWrites);
+  EXPECT_LT(events.size(), static_cast<size_t>(kWrites));
+}
+
+// A client that acknowledges only once its whole window is spent would never
+// be sent more if the front waited for it at half: past the limit the
+// stream stops waiting on its window, and every revision arrives.
+class H2FrontWatchLateAcknowledgerTest : public H2FrontWatchTest {
+ protected:
+  H2FrontWatchLateAcknowledgerTest() : H2FrontWatchTest(std::chrono::milliseconds(200)) {}
+};
+
+TEST_F(H2FrontWatchLateAcknowledgerTest, AClientThatAcknowledgesOnlyAFullWindowGetsEveryRevision) {
+  constexpr int32_t kWindow = 256 << 10;
+  RawWatchClient client(RawSocketToFront(), kWindow);
+  client.Open(CreateOn("w"));
+  ASSERT_TRUE(client.Pump(std::chrono::seconds(5), [&] { return !client.responses().empty(); }));
+  ASSERT_TRUE(client.responses().at(0).created());
+
+  const std::string value(4 << 10, 'v');
+  constexpr int kWrites = 300;  // 1.2 MiB: several windows
+  int64_t first = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    const int64_t rev = Write("w", value);
+    if (i == 0) first = rev;
+  }
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (CountEvents(client.responses()) < kWrites && std::chrono::steady_clock::now() < give_up) {
+    if (client.unacknowledged() == static_cast<size_t>(kWindow)) client.Acknowledge();
+    ASSERT_TRUE(client.Pump(std::chrono::milliseconds(20)));
+  }
+  std::vector<WatchResponse> events(client.responses().begin() + 1, client.responses().end());
+  ExpectEveryRevisionOnce(events, first, kWrites);
 }
 
 TEST_F(H2FrontWatchTest, ALearnerAndALeaderlessMemberRefuseAsTheService) {
