@@ -154,6 +154,8 @@ def load_specs(args):
 def run_bench(args, pinned, endpoints, bench_args, timeout):
     """Runs etcdpp-bench once; returns (its JSON summary or None, error, command)."""
     cmd = [args.bench, "--endpoints", endpoints, "--json", "--request-timeout", "10"]
+    if args.client:
+        cmd += ["--client", args.client]
     cmd += bench_args
     if pinned:
         cmd = ["taskset", "-c", str(BENCH_CORE)] + cmd
@@ -432,6 +434,9 @@ def main():
     p.add_argument("--fsync-count", type=int, default=0,
                    help="fdatasync probe records beside seq-put (0: as many as --seq-total)")
     p.add_argument("--threads", type=int, default=0, help="etcdpp-bench --threads (0: default)")
+    p.add_argument("--client", choices=("h2", "grpc"),
+                   help="etcdpp-bench --client for the unary loads (default: the tool's, h2 "
+                        "on plaintext)")
     p.add_argument("--snapshot-count", type=int, default=100000)
     p.add_argument("--quota-backend-bytes", type=int, default=4 * 1024 ** 3)
     p.add_argument("--load-timeout", type=float, default=120)

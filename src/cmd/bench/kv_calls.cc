@@ -27,12 +27,17 @@ PutCall::PutCall(const PutOptions& options, const std::string& value, uint64_t s
   request_.set_value(value);
 }
 
-void PutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
-                    grpc::CompletionQueue* queue, void* tag) {
+const google::protobuf::Message& PutCall::Prepare(int64_t seq) {
   int64_t index = options_.sequential_keys
                       ? seq % options_.key_space_size
                       : static_cast<int64_t>(random_() % options_.key_space_size);
   WriteBenchmarkKey(index, options_.key_size, request_.mutable_key());
+  return request_;
+}
+
+void PutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+                    grpc::CompletionQueue* queue, void* tag) {
+  Prepare(seq);
   reader_ = stub->AsyncPut(context, request_, queue);
   reader_->Finish(&response_, &status_, tag);
 }
@@ -44,8 +49,7 @@ TxnPutCall::TxnPutCall(const PutOptions& options, int txn_ops, const std::string
     request_.add_success()->mutable_request_put()->set_value(value);
 }
 
-void TxnPutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
-                       grpc::CompletionQueue* queue, void* tag) {
+const google::protobuf::Message& TxnPutCall::Prepare(int64_t seq) {
   // Request seq covers key indexes [seq * txn_ops, (seq + 1) * txn_ops) in
   // sequential mode; a transaction must not put the same key twice, so random
   // mode offsets one random index.
@@ -57,6 +61,12 @@ void TxnPutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* contex
     WriteBenchmarkKey((base + i) % space, options_.key_size,
                       request_.mutable_success(i)->mutable_request_put()->mutable_key());
   }
+  return request_;
+}
+
+void TxnPutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+                       grpc::CompletionQueue* queue, void* tag) {
+  Prepare(seq);
   reader_ = stub->AsyncTxn(context, request_, queue);
   reader_->Finish(&response_, &status_, tag);
 }
@@ -67,8 +77,7 @@ TxnMixedCall::TxnMixedCall(const TxnMixedOptions& options, const std::string& va
   write_request_.add_success()->mutable_request_put()->set_value(value);
 }
 
-void TxnMixedCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context,
-                         int64_t /*seq*/, grpc::CompletionQueue* queue, void* tag) {
+const google::protobuf::Message& TxnMixedCall::Prepare(int64_t /*seq*/) {
   const int64_t index =
       static_cast<int64_t>(random_() % static_cast<uint64_t>(options_.keys.key_space_size));
   const bool read = coin_(random_) < options_.rw_ratio / (1 + options_.rw_ratio);
@@ -76,6 +85,12 @@ void TxnMixedCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* cont
   std::string* key = read ? request.mutable_success(0)->mutable_request_range()->mutable_key()
                           : request.mutable_success(0)->mutable_request_put()->mutable_key();
   WriteBenchmarkKey(index, options_.keys.key_size, key);
+  return request;
+}
+
+void TxnMixedCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
+                         grpc::CompletionQueue* queue, void* tag) {
+  const auto& request = static_cast<const etcdserverpb::TxnRequest&>(Prepare(seq));
   reader_ = stub->AsyncTxn(context, request, queue);
   reader_->Finish(&response_, &status_, tag);
 }
@@ -85,6 +100,8 @@ RangeCall::RangeCall(const std::string& key, const std::string& range_end, bool 
   request_.set_range_end(range_end);
   request_.set_serializable(serializable);
 }
+
+const google::protobuf::Message& RangeCall::Prepare(int64_t /*seq*/) { return request_; }
 
 void RangeCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t /*seq*/,
                       grpc::CompletionQueue* queue, void* tag) {

@@ -34,6 +34,9 @@ class PutCall : public Call {
   void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
              grpc::CompletionQueue* queue, void* tag) override;
   const grpc::Status& status() const override { return status_; }
+  std::string_view path() const override { return "/etcdserverpb.KV/Put"; }
+  const google::protobuf::Message& Prepare(int64_t seq) override;
+  google::protobuf::Message& response() override { return response_; }
 
  private:
   PutOptions options_;
@@ -52,6 +55,9 @@ class TxnPutCall : public Call {
   void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
              grpc::CompletionQueue* queue, void* tag) override;
   const grpc::Status& status() const override { return status_; }
+  std::string_view path() const override { return "/etcdserverpb.KV/Txn"; }
+  const google::protobuf::Message& Prepare(int64_t seq) override;
+  google::protobuf::Message& response() override { return response_; }
 
  private:
   PutOptions options_;
@@ -79,6 +85,9 @@ class TxnMixedCall : public Call {
   void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
              grpc::CompletionQueue* queue, void* tag) override;
   const grpc::Status& status() const override { return status_; }
+  std::string_view path() const override { return "/etcdserverpb.KV/Txn"; }
+  const google::protobuf::Message& Prepare(int64_t seq) override;
+  google::protobuf::Message& response() override { return response_; }
 
  private:
   TxnMixedOptions options_;
@@ -100,6 +109,9 @@ class RangeCall : public Call {
   void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
              grpc::CompletionQueue* queue, void* tag) override;
   const grpc::Status& status() const override { return status_; }
+  std::string_view path() const override { return "/etcdserverpb.KV/Range"; }
+  const google::protobuf::Message& Prepare(int64_t seq) override;
+  google::protobuf::Message& response() override { return response_; }
 
  private:
   etcdserverpb::RangeRequest request_;

@@ -14,18 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Formats an error the way etcd's Go client prints a gRPC status.
-std::string ErrorMessage(const grpc::Status& status) {
-  static const char* const kCodeNames[] = {
-      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
-      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
-      "DataLoss", "Unauthenticated"};
-  int code = static_cast<int>(status.error_code());
-  const char* name = code >= 0 && code <= 16 ? kCodeNames[code] : "Unknown";
-  return fmt::format("rpc error: code = {} desc = {}", name, status.error_message());
-}
-
 // A client: one Call and the bookkeeping of its current request.
 struct Slot {
   std::unique_ptr<Call> call;
@@ -91,6 +79,17 @@ void RunWorker(std::vector<Slot*> slots, SharedState* shared, WorkerResult* resu
 }
 
 }  // namespace
+
+std::string ErrorMessage(const grpc::Status& status) {
+  static const char* const kCodeNames[] = {
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  int code = static_cast<int>(status.error_code());
+  const char* name = code >= 0 && code <= 16 ? kCodeNames[code] : "Unknown";
+  return fmt::format("rpc error: code = {} desc = {}", name, status.error_message());
+}
 
 LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
   LoadResult result;

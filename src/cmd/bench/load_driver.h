@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -40,6 +41,13 @@ class Call {
                      grpc::CompletionQueue* queue, void* tag) = 0;
   // The outcome of the last started request, valid once its tag was yielded.
   virtual const grpc::Status& status() const = 0;
+
+  // For a driver that frames the messages itself (h2_load_driver.h): the
+  // method's path, request number `seq` built in place (the message Start
+  // would send for it), and the message a reply is parsed into.
+  virtual std::string_view path() const = 0;
+  virtual const google::protobuf::Message& Prepare(int64_t seq) = 0;
+  virtual google::protobuf::Message& response() = 0;
 };
 
 // Makes the Call of slot `slot` (called once per slot, before the load starts).
@@ -65,6 +73,10 @@ struct LoadResult {
 };
 
 LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call);
+
+// A failed request's status as etcd's Go client prints it (the key of
+// LoadResult::errors).
+std::string ErrorMessage(const grpc::Status& status);
 
 }  // namespace etcdpp::bench
 

@@ -28,6 +28,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "cmd/bench/h2_load_driver.h"
 #include "cmd/bench/kv_calls.h"
 #include "cmd/bench/latency_report.h"
 #include "cmd/bench/lease_keepalive.h"
@@ -146,6 +147,11 @@ int Main(int argc, char** argv) {
                  "completion-queue threads (default: cores - 1, between 1 and 4; watch "
                  "and watch-latency: 1)");
   app.add_option("--request-timeout", request_timeout_s, "per-request deadline, seconds");
+  std::string client_kind = "auto";
+  app.add_option("--client", client_kind,
+                 "unary loads' client: h2 (the tool's own HTTP/2 client), grpc (gRPC C++), or "
+                 "auto: h2 on plaintext connections without --user, else grpc")
+      ->check(CLI::IsMember({"auto", "h2", "grpc"}));
   app.add_flag("--json", json, "print a one-line JSON summary on stdout, the report on stderr");
 
   PutOptions put;
@@ -330,6 +336,13 @@ int Main(int argc, char** argv) {
     return r.error.empty() ? 0 : 1;
   }
 
+  // The HTTP/2 client speaks plaintext and sends no token (h2_load_driver.h).
+  const bool plain = credentials == nullptr;
+  if (client_kind == "h2" && !plain) {
+    fmt::print(stderr, "etcdpp-bench: --client h2 takes neither TLS nor --user\n");
+    return 2;
+  }
+  const bool use_h2 = client_kind == "h2" || (client_kind == "auto" && plain);
   load.endpoints = SplitEndpoints(endpoints);
   load.credentials = credentials;
   load.request_timeout = std::chrono::seconds(request_timeout_s);
@@ -370,10 +383,11 @@ int Main(int argc, char** argv) {
   }
 
   std::FILE* report_out = json ? stderr : stdout;
-  fmt::print(report_out,
-             "{} benchmark: {} requests, {} clients, {} conns, {} threads, endpoints {}\n", op,
-             load.total, load.clients, load.conns, load.threads, endpoints);
-  LoadResult result = RunLoad(load, make_call);
+  fmt::print(
+      report_out,
+      "{} benchmark: {} requests, {} clients, {} conns, {} threads, {} client, endpoints {}\n", op,
+      load.total, load.clients, load.conns, load.threads, use_h2 ? "h2" : "grpc", endpoints);
+  LoadResult result = use_h2 ? RunLoadOverH2(load, make_call) : RunLoad(load, make_call);
   if (!result.setup_error.empty()) {
     fmt::print(stderr, "etcdpp-bench: {}\n", result.setup_error);
     return 2;
@@ -387,6 +401,7 @@ int Main(int argc, char** argv) {
         {"clients", std::to_string(load.clients)},
         {"conns", std::to_string(load.conns)},
         {"threads", std::to_string(load.threads)},
+        {"client", JsonString(use_h2 ? "h2" : "grpc")},
     };
     if (op == "put") fields.emplace_back("val_size", std::to_string(put.val_size));
     if (op == "txn-put") {
