@@ -1,10 +1,13 @@
 #include "cmd/bench/lease_keepalive.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 
+#include "cmd/bench/h2_client.h"
 #include "cmd/bench/stream_channel.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 
@@ -36,7 +39,224 @@ struct KeepAliveStream {
   bool failed = false;  // ended before the load was done
 };
 
+// Fills the result's rates from the latencies of the answered keep-alives.
+void Summarize(std::vector<double> latencies, LeaseKeepAliveResult* result) {
+  result->keepalives = static_cast<int64_t>(latencies.size());
+  if (!latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    double sum = 0;
+    for (double l : latencies) sum += l;
+    result->avg_latency_s = sum / static_cast<double>(latencies.size());
+    result->p99_latency_s = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
+  }
+  if (result->total_s > 0) {
+    result->per_s = static_cast<double>(result->keepalives) / result->total_s;
+  }
+}
+
+// A keep-alive stream over the tool's HTTP/2 client: first its LeaseGrant
+// call, then the LeaseKeepAlive stream on the same H2Call, one request in
+// flight (a reply sends the next; after the last, the client half-closes).
+struct H2KeepAlive : H2Call {
+  enum class Phase { kGrant, kStream, kEnded };
+  Phase phase = Phase::kGrant;
+  H2Connection* connection = nullptr;
+  etcdserverpb::LeaseKeepAliveRequest request;
+  Clock::time_point sent_at;  // of the keep-alive in flight
+  bool closing = false;       // the client half-closed: the end is expected
+};
+
+class H2KeepAliveLoad final : public H2CallObserver {
+ public:
+  explicit H2KeepAliveLoad(const LeaseKeepAliveOptions& o) : options_(o) {
+    latencies_.reserve(static_cast<size_t>(o.total));
+  }
+
+  void OnData(H2Call& call) override {
+    auto& s = static_cast<H2KeepAlive&>(call);
+    if (s.phase != H2KeepAlive::Phase::kStream) return;
+    std::string_view message;
+    size_t consumed = 0;
+    bool bad = false;
+    size_t taken = 0;
+    while (CutMessage(std::string_view(s.in).substr(taken), &message, &consumed, &bad)) {
+      taken += consumed;
+      if (!response_.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+        Fail("LeaseKeepAlive: a reply that is not a LeaseKeepAliveResponse");
+        continue;
+      }
+      if (response_.ttl() <= 0) {
+        Fail("lease expired during the benchmark");
+        HalfClose(s);
+        continue;
+      }
+      latencies_.push_back(Seconds(Clock::now() - s.sent_at));
+      SendNext(s);
+    }
+    if (bad) Fail("LeaseKeepAlive: a compressed reply");
+    s.in.erase(0, taken);
+  }
+
+  void OnClose(H2Call& call, uint32_t error_code) override {
+    auto& s = static_cast<H2KeepAlive&>(call);
+    if (s.phase == H2KeepAlive::Phase::kGrant) {
+      std::string_view message;
+      size_t consumed = 0;
+      bool bad = false;
+      etcdserverpb::LeaseGrantResponse granted;
+      if (s.grpc_status != "0" || !CutMessage(s.in, &message, &consumed, &bad) ||
+          !granted.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+        Fail("LeaseGrant: " + (s.grpc_status.empty() ? std::string("no status")
+                                                     : s.grpc_status + " " + s.grpc_message));
+        End(s);
+        return;
+      }
+      s.request.set_id(granted.id());
+      s.phase = H2KeepAlive::Phase::kStream;
+      // Opened once the connection's input has been taken.
+      to_open_.push_back(&s);
+      return;
+    }
+    if (!s.closing || s.grpc_status != "0") {
+      Fail("LeaseKeepAlive stream ended: " +
+           (s.grpc_status.empty()
+                ? std::string("HTTP/2 error ") + nghttp2_http2_strerror(error_code)
+                : s.grpc_status + " " + s.grpc_message));
+    }
+    End(s);
+  }
+
+  LeaseKeepAliveResult Run() {
+    LeaseKeepAliveResult result;
+    const std::string timeout =
+        GrpcTimeoutHeader(std::chrono::duration_cast<std::chrono::milliseconds>(options_.timeout));
+    const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    std::vector<std::unique_ptr<H2Connection>> connections;
+    std::vector<std::unique_ptr<H2KeepAlive>> streams;
+    const Clock::time_point start = Clock::now();
+    for (int i = 0; i < options_.streams; ++i) {
+      std::string error;
+      const std::string target = StripScheme(options_.endpoints[i % options_.endpoints.size()]);
+      const int fd = ConnectTcp(target, std::chrono::milliseconds(5000), &error);
+      if (fd < 0) {
+        result.error = error;
+        ::close(epoll_fd);
+        return result;
+      }
+      connections.push_back(std::make_unique<H2Connection>(fd, target, timeout, this));
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = static_cast<uint64_t>(i);
+      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+      auto s = std::make_unique<H2KeepAlive>();
+      s->connection = connections.back().get();
+      etcdserverpb::LeaseGrantRequest grant;
+      grant.set_ttl(options_.ttl);
+      AppendFramed(grant, &s->out);
+      if (!s->connection->Submit("/etcdserverpb.Lease/LeaseGrant", *s)) {
+        Fail("LeaseGrant: the connection refused a stream");
+        s->phase = H2KeepAlive::Phase::kEnded;
+      } else {
+        ++active_;
+      }
+      streams.push_back(std::move(s));
+    }
+    const Clock::time_point give_up = start + options_.timeout;
+    std::vector<bool> watching_out(connections.size(), false);
+    epoll_event events[64];
+    while (active_ > 0 && Clock::now() < give_up) {
+      for (H2KeepAlive* s : to_open_) {
+        s->in.clear();
+        s->out.clear();
+        s->sent = 0;
+        s->end_after_out = false;
+        if (!s->connection->Submit("/etcdserverpb.Lease/LeaseKeepAlive", *s)) {
+          Fail("LeaseKeepAlive: the connection refused a stream");
+          End(*s);
+          continue;
+        }
+        SendNext(*s);
+      }
+      to_open_.clear();
+      for (size_t i = 0; i < connections.size(); ++i) {
+        H2Connection& conn = *connections[i];
+        if (conn.alive() && !conn.Flush()) conn.set_dead();
+        const bool want = conn.alive() && conn.wants_write();
+        if (want != watching_out[i]) {
+          epoll_event ev{};
+          ev.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
+          ev.data.u64 = i;
+          epoll_ctl(epoll_fd, EPOLL_CTL_MOD, conn.fd(), &ev);
+          watching_out[i] = want;
+        }
+      }
+      for (auto& s : streams) {
+        if (s->phase != H2KeepAlive::Phase::kEnded && !s->connection->alive()) {
+          Fail("connection lost");
+          End(*s);
+        }
+      }
+      if (active_ == 0) break;
+      const int n = epoll_wait(epoll_fd, events, 64, 100);
+      for (int e = 0; e < n; ++e) {
+        H2Connection& conn = *connections[events[e].data.u64];
+        if (conn.alive() && (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+            !conn.OnReadable()) {
+          conn.set_dead();
+        }
+      }
+    }
+    if (active_ > 0) Fail("the load did not end within its time");
+    result.total_s = Seconds(Clock::now() - start);
+    ::close(epoll_fd);
+    result.error = error_;
+    Summarize(std::move(latencies_), &result);
+    return result;
+  }
+
+ private:
+  void Fail(const std::string& why) {
+    if (error_.empty()) error_ = why;
+  }
+  void End(H2KeepAlive& s) {
+    if (s.phase == H2KeepAlive::Phase::kEnded) return;
+    s.phase = H2KeepAlive::Phase::kEnded;
+    --active_;
+  }
+  // Writes the next keep-alive, or half-closes once the load is done.
+  void SendNext(H2KeepAlive& s) {
+    if (handed_out_ >= options_.total || !error_.empty()) return HalfClose(s);
+    ++handed_out_;
+    AppendFramed(s.request, &s.out);
+    s.sent_at = Clock::now();
+    s.connection->Resume(s);
+  }
+  void HalfClose(H2KeepAlive& s) {
+    if (s.closing) return;
+    s.closing = true;
+    s.end_after_out = true;
+    s.connection->Resume(s);
+  }
+
+  const LeaseKeepAliveOptions& options_;
+  etcdserverpb::LeaseKeepAliveResponse response_;
+  std::vector<double> latencies_;
+  std::vector<H2KeepAlive*> to_open_;
+  std::string error_;
+  int64_t handed_out_ = 0;
+  int active_ = 0;
+};
+
 }  // namespace
+
+LeaseKeepAliveResult RunLeaseKeepAliveOverH2(const LeaseKeepAliveOptions& options) {
+  if (options.endpoints.empty() || options.streams <= 0 || options.total <= 0) {
+    LeaseKeepAliveResult result;
+    result.error = "need endpoints, streams > 0, total > 0";
+    return result;
+  }
+  return H2KeepAliveLoad(options).Run();
+}
 
 LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
   LeaseKeepAliveResult result;
@@ -140,15 +360,7 @@ LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
   queue.Shutdown();
   while (queue.Next(&tag, &ok)) {
   }
-  result.keepalives = static_cast<int64_t>(latencies.size());
-  if (!latencies.empty()) {
-    std::sort(latencies.begin(), latencies.end());
-    double sum = 0;
-    for (double l : latencies) sum += l;
-    result.avg_latency_s = sum / static_cast<double>(latencies.size());
-    result.p99_latency_s = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
-  }
-  if (result.total_s > 0) result.per_s = static_cast<double>(result.keepalives) / result.total_s;
+  Summarize(std::move(latencies), &result);
   return result;
 }
 

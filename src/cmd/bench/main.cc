@@ -263,7 +263,12 @@ int Main(int argc, char** argv) {
     ka.streams = load.clients;
     ka.total = load.total;
     ka.timeout = std::chrono::seconds(request_timeout_s * 4);
-    LeaseKeepAliveResult r = RunLeaseKeepAlive(ka);
+    if (client_kind == "h2" && credentials != nullptr) {
+      fmt::print(stderr, "etcdpp-bench: --client h2 takes neither TLS nor --user\n");
+      return 2;
+    }
+    const bool use_h2 = client_kind == "h2" || (client_kind == "auto" && credentials == nullptr);
+    LeaseKeepAliveResult r = use_h2 ? RunLeaseKeepAliveOverH2(ka) : RunLeaseKeepAlive(ka);
     std::FILE* out = json ? stderr : stdout;
     fmt::print(out,
                "lease keep-alive: {} streams, {} keep-alives in {:.3f} s (one grant per stream "
@@ -273,9 +278,10 @@ int Main(int argc, char** argv) {
     if (json) {
       fmt::print(
           "{{\"op\":\"lease-keepalive\",\"clients\":{},\"keepalives\":{},\"total_s\":{:.6f},"
-          "\"per_s\":{:.1f},\"avg_s\":{:.6f},\"p99_s\":{:.6f},\"bench_cpu_s\":{}}}\n",
+          "\"per_s\":{:.1f},\"avg_s\":{:.6f},\"p99_s\":{:.6f},\"client\":\"{}\","
+          "\"bench_cpu_s\":{}}}\n",
           ka.streams, r.keepalives, r.total_s, r.per_s, r.avg_latency_s, r.p99_latency_s,
-          CpuField());
+          use_h2 ? "h2" : "grpc", CpuField());
     }
     std::fflush(stdout);
     return r.error.empty() ? 0 : 1;
