@@ -296,7 +296,12 @@ int Main(int argc, char** argv) {
     // One reading thread unless --threads asks for more (watch_fanout.h).
     w.readers = load.threads > 0 ? load.threads : 1;
     w.timeout = std::chrono::seconds(request_timeout_s * 4);
-    WatchFanoutResult r = RunWatchFanout(w);
+    if (client_kind == "h2" && credentials != nullptr) {
+      fmt::print(stderr, "etcdpp-bench: --client h2 takes neither TLS nor --user\n");
+      return 2;
+    }
+    const bool use_h2 = client_kind == "h2" || (client_kind == "auto" && credentials == nullptr);
+    WatchFanoutResult r = use_h2 ? RunWatchFanoutOverH2(w) : RunWatchFanout(w);
     std::FILE* out = json ? stderr : stdout;
     fmt::print(
         out,
@@ -323,6 +328,7 @@ int Main(int argc, char** argv) {
                              {"op", JsonString(latency ? "watch-latency" : "watch")},
                              {"watchers", std::to_string(w.watchers)},
                              {"streams", std::to_string(w.streams)},
+                             {"client", JsonString(use_h2 ? "h2" : "grpc")},
                              {"puts", std::to_string(w.puts)},
                              {"put_rate", fmt::format("{}", w.put_rate)},
                              {"val_size", std::to_string(w.val_size)},

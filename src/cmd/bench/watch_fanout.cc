@@ -2,6 +2,8 @@
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "cmd/bench/h2_client.h"
 #include "cmd/bench/stream_channel.h"
 #include "cmd/bench/watch_response_scan.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
@@ -87,7 +90,277 @@ struct FanoutStream {
   std::vector<double> latencies;
 };
 
+// The fan-out's writer: `o.puts` sequential puts to the watched key (paced
+// with o.put_rate), each value starting with its index; put i's send time
+// goes to sent_ns[i] before it leaves. Fills the result's put fields;
+// returns the first failure, or "".
+std::string RunPuts(const WatchFanoutOptions& o, Clock::time_point start,
+                    std::chrono::system_clock::time_point deadline,
+                    std::vector<std::atomic<int64_t>>& sent_ns, WatchFanoutResult& result) {
+  auto kv = etcdserverpb::KV::NewStub(ConnectOwnChannel(o.endpoints[0], o.credentials));
+  etcdserverpb::PutRequest req;
+  req.set_key(o.key);
+  req.set_value(std::string(static_cast<size_t>(o.val_size), 'v'));
+  etcdserverpb::PutResponse resp;
+  std::vector<double> put_s;
+  put_s.reserve(static_cast<size_t>(o.puts));
+  std::string error;
+  for (int i = 0; i < o.puts; ++i) {
+    if (o.put_rate > 0) {
+      // Pacing, as etcd's watch-latency does: put i is due i / rate after the first.
+      std::this_thread::sleep_until(
+          start + std::chrono::duration_cast<Clock::duration>(
+                      std::chrono::duration<double>(static_cast<double>(i) / o.put_rate)));
+    }
+    const std::string index = fmt::format("{:0{}d}", i, kWatchPutIndexBytes);
+    req.mutable_value()->replace(0, index.size(), index);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    sent_ns[static_cast<size_t>(i)].store(Nanos(Clock::now()), std::memory_order_release);
+    const auto put_start = Clock::now();
+    grpc::Status st = kv->Put(&ctx, req, &resp);
+    put_s.push_back(Seconds(Clock::now() - put_start));
+    if (!st.ok()) {
+      error = "put failed: " + st.error_message();
+      break;
+    }
+  }
+  result.puts_s = Seconds(Clock::now() - start);
+  if (!put_s.empty()) {
+    std::sort(put_s.begin(), put_s.end());
+    result.put_p50_s = put_s[put_s.size() / 2];
+    result.put_max_s = put_s.back();
+  }
+  return error;
+}
+
+// A fan-out stream over the tool's HTTP/2 client: its creates go out at
+// once, then it reads created responses and events until it has every one
+// it expects, and resets the stream.
+struct H2FanoutStream : H2Call {
+  H2Connection* connection = nullptr;
+  int watchers = 0;
+  int created = 0;
+  uint64_t want = 0;
+  uint64_t got = 0;
+  uint64_t responses = 0;
+  uint64_t response_bytes = 0;
+  bool ended = false;
+  Clock::time_point last_event;
+  std::vector<double> latencies;
+};
+
+class H2FanoutReader final : public H2CallObserver {
+ public:
+  H2FanoutReader(const WatchFanoutOptions& o, std::vector<std::atomic<int64_t>>& sent_ns)
+      : options_(o), sent_ns_(sent_ns) {}
+
+  void OnData(H2Call& call) override {
+    auto& st = static_cast<H2FanoutStream&>(call);
+    std::string_view message;
+    size_t consumed = 0;
+    bool bad = false;
+    size_t taken = 0;
+    while (!st.ended &&
+           CutMessage(std::string_view(st.in).substr(taken), &message, &consumed, &bad)) {
+      taken += consumed;
+      if (!ScanWatchResponse(message, scan_)) {
+        Fail("watch response could not be parsed");
+        continue;
+      }
+      if (scan_.created) {
+        if (++st.created == st.watchers) streams_created_.fetch_add(1);
+      } else if (scan_.events > 0) {
+        st.got += static_cast<uint64_t>(scan_.events);
+        st.responses++;
+        st.response_bytes += message.size();
+        const auto now = Clock::now();
+        const int64_t now_ns = Nanos(now);
+        for (std::string_view value : scan_.values) {
+          const int64_t index = PutIndexOf(value);
+          if (index < 0 || index >= options_.puts) continue;
+          const int64_t sent = sent_ns_[static_cast<size_t>(index)].load(std::memory_order_acquire);
+          st.latencies.push_back(static_cast<double>(now_ns - sent) * 1e-9);
+        }
+        st.last_event = now;
+      }
+      if (st.created == st.watchers && st.got >= st.want) {
+        // Everything came: the stream is reset (as the gRPC reader cancels).
+        st.ended = true;
+        --active_;
+        st.connection->Cancel(st);
+      }
+    }
+    if (bad) Fail("a compressed watch response");
+    st.in.erase(0, taken);
+  }
+
+  void OnClose(H2Call& call, uint32_t error_code) override {
+    auto& st = static_cast<H2FanoutStream&>(call);
+    if (st.ended) return;
+    st.ended = true;
+    --active_;
+    Fail(st.created < st.watchers
+             ? "watch stream closed while creating watchers"
+             : fmt::format("watch stream ended before every event arrived "
+                           "({} {}, HTTP/2 {})",
+                           st.grpc_status, st.grpc_message, nghttp2_http2_strerror(error_code)));
+  }
+
+  // Opens the streams on their connections; "" or why it could not.
+  std::string Open() {
+    const std::string timeout =
+        GrpcTimeoutHeader(std::chrono::duration_cast<std::chrono::milliseconds>(options_.timeout));
+    etcdserverpb::WatchRequest create;
+    create.mutable_create_request()->set_key(options_.key);
+    for (int s = 0; s < options_.streams; ++s) {
+      std::string error;
+      const std::string target = StripScheme(options_.endpoints[s % options_.endpoints.size()]);
+      const int fd = ConnectTcp(target, std::chrono::milliseconds(5000), &error);
+      if (fd < 0) return error;
+      connections_.push_back(std::make_unique<H2Connection>(fd, target, timeout, this));
+      auto st = std::make_unique<H2FanoutStream>();
+      st->connection = connections_.back().get();
+      st->watchers =
+          options_.watchers / options_.streams + (s < options_.watchers % options_.streams ? 1 : 0);
+      st->want = static_cast<uint64_t>(st->watchers) * static_cast<uint64_t>(options_.puts);
+      st->latencies.reserve(st->want);
+      st->end_after_out = false;
+      for (int w = 0; w < st->watchers; ++w) AppendFramed(create, &st->out);
+      if (!st->connection->Submit("/etcdserverpb.Watch/Watch", *st)) {
+        return "the connection refused a watch stream";
+      }
+      ++active_;
+      streams_.push_back(std::move(st));
+    }
+    return "";
+  }
+
+  // Drives every stream until each has all its events, or `stop` is set, or
+  // `give_up` comes.
+  void Run(const std::atomic<bool>& stop, Clock::time_point give_up) {
+    const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    for (size_t i = 0; i < connections_.size(); ++i) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, connections_[i]->fd(), &ev);
+    }
+    std::vector<bool> watching_out(connections_.size(), false);
+    epoll_event events[64];
+    while (active_ > 0 && !stop.load() && Clock::now() < give_up) {
+      for (size_t i = 0; i < connections_.size(); ++i) {
+        H2Connection& conn = *connections_[i];
+        if (conn.alive() && !conn.Flush()) conn.set_dead();
+        const bool want = conn.alive() && conn.wants_write();
+        if (want != watching_out[i]) {
+          epoll_event ev{};
+          ev.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
+          ev.data.u64 = i;
+          epoll_ctl(epoll_fd, EPOLL_CTL_MOD, conn.fd(), &ev);
+          watching_out[i] = want;
+        }
+      }
+      for (auto& st : streams_) {
+        if (!st->ended && !st->connection->alive()) {
+          st->ended = true;
+          --active_;
+          Fail("watch connection lost");
+        }
+      }
+      const int n = epoll_wait(epoll_fd, events, 64, 50);
+      for (int e = 0; e < n; ++e) {
+        H2Connection& conn = *connections_[events[e].data.u64];
+        if (conn.alive() && (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+            !conn.OnReadable()) {
+          conn.set_dead();
+        }
+      }
+    }
+    for (auto& conn : connections_) {
+      if (conn->alive()) conn->Flush();  // the resets
+    }
+    if (active_ > 0 && !stop.load()) Fail("watch streams still open at the deadline (timeout?)");
+    ::close(epoll_fd);
+  }
+
+  int streams_created() const { return streams_created_.load(); }
+  std::string error() const {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return error_;
+  }
+  const std::vector<std::unique_ptr<H2FanoutStream>>& streams() const { return streams_; }
+
+ private:
+  void Fail(const std::string& why) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    if (error_.empty()) error_ = why;
+  }
+
+  const WatchFanoutOptions& options_;
+  std::vector<std::atomic<int64_t>>& sent_ns_;
+  std::vector<std::unique_ptr<H2Connection>> connections_;
+  std::vector<std::unique_ptr<H2FanoutStream>> streams_;
+  WatchResponseScan scan_;
+  std::atomic<int> streams_created_{0};
+  int active_ = 0;
+  mutable std::mutex error_mu_;
+  std::string error_;  // guarded by error_mu_
+};
+
 }  // namespace
+
+WatchFanoutResult RunWatchFanoutOverH2(const WatchFanoutOptions& o) {
+  WatchFanoutResult result;
+  if (o.endpoints.empty() || o.streams <= 0 || o.watchers < o.streams || o.puts <= 0 ||
+      o.val_size < kWatchPutIndexBytes || o.put_rate < 0) {
+    result.error = fmt::format(
+        "need endpoints, streams > 0, watchers >= streams, puts > 0, val-size >= {}, "
+        "put-rate >= 0",
+        kWatchPutIndexBytes);
+    return result;
+  }
+  const auto deadline = std::chrono::system_clock::now() + o.timeout;
+  const auto give_up = Clock::now() + o.timeout;
+  std::vector<std::atomic<int64_t>> sent_ns(static_cast<size_t>(o.puts));
+  const auto setup_start = Clock::now();
+  H2FanoutReader reader(o, sent_ns);
+  if (std::string error = reader.Open(); !error.empty()) {
+    result.error = error;
+    return result;
+  }
+  std::atomic<bool> stop{false};
+  std::thread reading([&] { reader.Run(stop, give_up); });
+  // The puts start once every watcher is created.
+  while (reader.streams_created() < o.streams && reader.error().empty() && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  result.setup_s = Seconds(Clock::now() - setup_start);
+  const Clock::time_point start = Clock::now();
+  std::string put_error;
+  if (reader.streams_created() == o.streams && reader.error().empty()) {
+    put_error = RunPuts(o, start, deadline, sent_ns, result);
+  } else if (reader.error().empty()) {
+    put_error = "watchers were not created in time";
+  }
+  // Events that will never come: the reader stops instead of waiting.
+  if (!put_error.empty()) stop.store(true);
+  reading.join();
+  result.error = !put_error.empty() ? put_error : reader.error();
+  Clock::time_point last = start;
+  for (const auto& st : reader.streams()) {
+    result.events += st->got;
+    result.event_responses += st->responses;
+    result.event_response_bytes += st->response_bytes;
+    result.latencies_s.insert(result.latencies_s.end(), st->latencies.begin(), st->latencies.end());
+    if (st->got > 0) last = std::max(last, st->last_event);
+  }
+  result.delivery_s = Seconds(last - start);
+  if (result.delivery_s > 0) {
+    result.events_per_s = static_cast<double>(result.events) / result.delivery_s;
+  }
+  return result;
+}
 
 WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   WatchFanoutResult result;
@@ -235,39 +508,10 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
     setup_failed = !error.empty();
   }
   if (!setup_failed) {
-    auto kv = etcdserverpb::KV::NewStub(ConnectOwnChannel(o.endpoints[0], o.credentials));
-    etcdserverpb::PutRequest req;
-    req.set_key(o.key);
-    req.set_value(std::string(static_cast<size_t>(o.val_size), 'v'));
-    etcdserverpb::PutResponse resp;
-    std::vector<double> put_s;
-    put_s.reserve(static_cast<size_t>(o.puts));
-    for (int i = 0; i < o.puts; ++i) {
-      if (o.put_rate > 0) {
-        // Pacing, as etcd's watch-latency does: put i is due i / rate after the first.
-        std::this_thread::sleep_until(
-            start + std::chrono::duration_cast<Clock::duration>(
-                        std::chrono::duration<double>(static_cast<double>(i) / o.put_rate)));
-      }
-      const std::string index = fmt::format("{:0{}d}", i, kWatchPutIndexBytes);
-      req.mutable_value()->replace(0, index.size(), index);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline);
-      sent_ns[static_cast<size_t>(i)].store(Nanos(Clock::now()), std::memory_order_release);
-      const auto put_start = Clock::now();
-      grpc::Status st = kv->Put(&ctx, req, &resp);
-      put_s.push_back(Seconds(Clock::now() - put_start));
-      if (!st.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (error.empty()) error = "put failed: " + st.error_message();
-        break;
-      }
-    }
-    result.puts_s = Seconds(Clock::now() - start);
-    if (!put_s.empty()) {
-      std::sort(put_s.begin(), put_s.end());
-      result.put_p50_s = put_s[put_s.size() / 2];
-      result.put_max_s = put_s.back();
+    const std::string put_error = RunPuts(o, start, deadline, sent_ns, result);
+    if (!put_error.empty()) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (error.empty()) error = put_error;
     }
   }
   {

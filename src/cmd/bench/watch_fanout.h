@@ -65,5 +65,10 @@ struct WatchFanoutResult {
 inline constexpr int kWatchPutIndexBytes = 8;
 
 WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& options);
+// The same load read over the tool's own HTTP/2 client (h2_client.h): one
+// connection per stream, all read by one thread; the puts still go through
+// gRPC C++. Plaintext only (options.credentials must be null); `readers`
+// is not used.
+WatchFanoutResult RunWatchFanoutOverH2(const WatchFanoutOptions& options);
 
 }  // namespace etcdpp::bench
