@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -250,6 +251,55 @@ bool H2Connection::OnReadable() {
     if (nghttp2_session_mem_recv(session_, buf, static_cast<size_t>(n)) < 0) return false;
     if (static_cast<size_t>(n) < sizeof buf) return true;
   }
+}
+
+H2Poller::H2Poller() : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {}
+
+H2Poller::~H2Poller() { ::close(epoll_fd_); }
+
+void H2Poller::Add(H2Connection* connection) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = connections_.size();
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, connection->fd(), &ev);
+  connections_.push_back(connection);
+  watching_out_.push_back(false);
+}
+
+bool H2Poller::FlushAll() {
+  bool failed = false;
+  for (size_t i = 0; i < connections_.size(); ++i) {
+    H2Connection& conn = *connections_[i];
+    if (!conn.alive()) continue;
+    if (!conn.Flush()) {
+      conn.set_dead();
+      failed = true;
+    }
+    const bool want = conn.alive() && conn.wants_write();
+    if (want == watching_out_[i]) continue;
+    epoll_event ev{};
+    ev.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
+    ev.data.u64 = i;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, conn.fd(), &ev);
+    watching_out_[i] = want;
+  }
+  return failed;
+}
+
+bool H2Poller::Poll(int timeout_ms) {
+  epoll_event events[64];
+  const int n = epoll_wait(epoll_fd_, events, 64, timeout_ms);
+  bool failed = false;
+  for (int e = 0; e < n; ++e) {
+    H2Connection& conn = *connections_[events[e].data.u64];
+    // Output waits for the next FlushAll.
+    if (conn.alive() && (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+        !conn.OnReadable()) {
+      conn.set_dead();
+      failed = true;
+    }
+  }
+  return failed;
 }
 
 }  // namespace etcdpp::bench

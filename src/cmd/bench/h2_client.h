@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace etcdpp::bench {
 
@@ -93,6 +94,29 @@ class H2Connection {
   nghttp2_session* session_ = nullptr;
   std::string pending_;  // framed bytes the socket has not taken yet
   bool alive_ = true;
+};
+
+// The epoll set of one thread's connections: flushes them, keeps their
+// EPOLLOUT interest in step with what the sockets have not taken, and
+// hands the readable ones their input. Connections outlive it.
+class H2Poller {
+ public:
+  H2Poller();
+  ~H2Poller();
+  H2Poller(const H2Poller&) = delete;
+  H2Poller& operator=(const H2Poller&) = delete;
+
+  void Add(H2Connection* connection);
+  // Flushes every live connection; true if one failed (now marked dead).
+  bool FlushAll();
+  // Waits up to `timeout_ms` for input and takes it (observers run here);
+  // true if a connection failed or ended (now marked dead).
+  bool Poll(int timeout_ms);
+
+ private:
+  const int epoll_fd_;
+  std::vector<H2Connection*> connections_;
+  std::vector<bool> watching_out_;  // EPOLLOUT asked, per connection
 };
 
 // grpc-timeout's value for `timeout` (at most 8 digits per unit, as gRPC's).

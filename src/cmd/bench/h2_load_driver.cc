@@ -1,8 +1,5 @@
 #include "cmd/bench/h2_load_driver.h"
 
-#include <sys/epoll.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <thread>
@@ -26,12 +23,6 @@ struct SharedState {
   std::chrono::milliseconds request_timeout{0};
 };
 
-struct LoopResult {
-  std::vector<double> latencies_s;
-  std::map<std::string, int64_t> errors;
-  Clock::time_point last_completion{};
-};
-
 // One client: its Call and the HTTP/2 stream of its current request.
 struct Client : H2Call {
   std::unique_ptr<Call> call;
@@ -44,7 +35,7 @@ struct Client : H2Call {
 // One thread: its connections and their clients.
 class Loop final : public H2CallObserver {
  public:
-  Loop(SharedState* shared, LoopResult* result) : shared_(shared), result_(result) {}
+  Loop(SharedState* shared, ThreadResult* result) : shared_(shared), result_(result) {}
 
   void Add(std::unique_ptr<H2Connection> connection) {
     connections_.push_back(std::move(connection));
@@ -60,14 +51,10 @@ class Loop final : public H2CallObserver {
   // Claims the next request number and submits it; false when the load is done.
   bool StartNext(Client& client);
   void Fail(const std::string& error) { ++result_->errors[error]; }
-  void MarkDead(H2Connection& conn) {
-    conn.set_dead();
-    lost_connection_ = true;
-  }
   void ScanDeadlines(Clock::time_point now);
 
   SharedState* const shared_;
-  LoopResult* const result_;
+  ThreadResult* const result_;
   std::vector<std::unique_ptr<H2Connection>> connections_;
   std::vector<Client*> clients_;
   std::vector<Client*> done_;  // completed during the last input, to restart
@@ -141,18 +128,11 @@ void Loop::ScanDeadlines(Clock::time_point now) {
 
 void Loop::Run() {
   result_->latencies_s.reserve(static_cast<size_t>(shared_->total));
-  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  for (size_t i = 0; i < connections_.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = i;
-    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, connections_[i]->fd(), &ev);
-  }
-  std::vector<bool> watching_out(connections_.size(), false);
+  H2Poller poller;
+  for (auto& conn : connections_) poller.Add(conn.get());
   // Every client starts as if its previous call had just ended.
   done_ = clients_;
   auto next_scan = Clock::now() + kDeadlineScan;
-  epoll_event events[64];
   for (;;) {
     // Ended calls make way for their clients' next ones; a flush may end
     // more (a reset going out closes its stream), hence the loop.
@@ -160,9 +140,7 @@ void Loop::Run() {
       std::vector<Client*> done;
       done.swap(done_);
       for (Client* client : done) StartNext(*client);
-      for (auto& conn : connections_) {
-        if (conn->alive() && !conn->Flush()) MarkDead(*conn);
-      }
+      if (poller.FlushAll()) lost_connection_ = true;
     } while (!done_.empty());
     if (lost_connection_) {
       // A dead connection's calls end here, failed, and are not replaced.
@@ -176,48 +154,27 @@ void Loop::Run() {
       }
     }
     if (in_flight_ == 0) break;
-    for (size_t i = 0; i < connections_.size(); ++i) {
-      const H2Connection& conn = *connections_[i];
-      const bool want = conn.alive() && conn.wants_write();
-      if (want == watching_out[i]) continue;
-      epoll_event ev{};
-      ev.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
-      ev.data.u64 = i;
-      epoll_ctl(epoll_fd, EPOLL_CTL_MOD, conn.fd(), &ev);
-      watching_out[i] = want;
-    }
-    const int n = epoll_wait(epoll_fd, events, 64, static_cast<int>(kDeadlineScan.count()));
-    for (int e = 0; e < n; ++e) {
-      H2Connection& conn = *connections_[events[e].data.u64];
-      if (!conn.alive()) continue;
-      // Input (ended calls land in done_); output waits for the flush above.
-      if ((events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !conn.OnReadable()) {
-        MarkDead(conn);
-      }
-    }
+    // Input: ended calls land in done_.
+    if (poller.Poll(static_cast<int>(kDeadlineScan.count()))) lost_connection_ = true;
     const auto now = Clock::now();
     if (now >= next_scan) {
       ScanDeadlines(now);  // the resets go out with the next flush
       next_scan = now + kDeadlineScan;
     }
   }
-  ::close(epoll_fd);
 }
 
 }  // namespace
 
 LoadResult RunLoadOverH2(const LoadOptions& options, const CallFactory& make_call) {
   LoadResult result;
-  if (options.endpoints.empty() || options.conns < 1 || options.clients < 1 ||
-      options.threads < 1 || options.total < 1) {
-    result.setup_error = "endpoints, conns, clients, threads and total must be positive";
-    return result;
-  }
+  result.setup_error = LoadOptionsError(options);
+  if (!result.setup_error.empty()) return result;
   SharedState shared;
   shared.total = options.total;
   shared.request_timeout = options.request_timeout;
   const int threads = std::min({options.threads, options.conns, options.clients});
-  std::vector<LoopResult> loop_results(static_cast<size_t>(threads));
+  std::vector<ThreadResult> loop_results(static_cast<size_t>(threads));
   std::vector<std::unique_ptr<Loop>> loops;
   for (int t = 0; t < threads; ++t) {
     loops.push_back(std::make_unique<Loop>(&shared, &loop_results[static_cast<size_t>(t)]));
@@ -251,13 +208,7 @@ LoadResult RunLoadOverH2(const LoadOptions& options, const CallFactory& make_cal
   for (auto& loop : loops) workers.emplace_back([&loop] { loop->Run(); });
   for (auto& w : workers) w.join();
 
-  Clock::time_point end = start;
-  for (auto& r : loop_results) {
-    end = std::max(end, r.last_completion);
-    result.latencies_s.insert(result.latencies_s.end(), r.latencies_s.begin(), r.latencies_s.end());
-    for (const auto& [message, count] : r.errors) result.errors[message] += count;
-  }
-  result.total_s = std::chrono::duration<double>(end - start).count();
+  MergeThreadResults(loop_results, start, &result);
   return result;
 }
 

@@ -1,8 +1,6 @@
 #include "cmd/bench/lease_keepalive.h"
 
 #include <grpcpp/grpcpp.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -130,7 +128,7 @@ class H2KeepAliveLoad final : public H2CallObserver {
     LeaseKeepAliveResult result;
     const std::string timeout =
         GrpcTimeoutHeader(std::chrono::duration_cast<std::chrono::milliseconds>(options_.timeout));
-    const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    H2Poller poller;
     std::vector<std::unique_ptr<H2Connection>> connections;
     std::vector<std::unique_ptr<H2KeepAlive>> streams;
     const Clock::time_point start = Clock::now();
@@ -140,14 +138,10 @@ class H2KeepAliveLoad final : public H2CallObserver {
       const int fd = ConnectTcp(target, std::chrono::milliseconds(5000), &error);
       if (fd < 0) {
         result.error = error;
-        ::close(epoll_fd);
         return result;
       }
       connections.push_back(std::make_unique<H2Connection>(fd, target, timeout, this));
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = static_cast<uint64_t>(i);
-      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+      poller.Add(connections.back().get());
       auto s = std::make_unique<H2KeepAlive>();
       s->connection = connections.back().get();
       etcdserverpb::LeaseGrantRequest grant;
@@ -162,8 +156,6 @@ class H2KeepAliveLoad final : public H2CallObserver {
       streams.push_back(std::move(s));
     }
     const Clock::time_point give_up = start + options_.timeout;
-    std::vector<bool> watching_out(connections.size(), false);
-    epoll_event events[64];
     while (active_ > 0 && Clock::now() < give_up) {
       for (H2KeepAlive* s : to_open_) {
         s->in.clear();
@@ -178,18 +170,7 @@ class H2KeepAliveLoad final : public H2CallObserver {
         SendNext(*s);
       }
       to_open_.clear();
-      for (size_t i = 0; i < connections.size(); ++i) {
-        H2Connection& conn = *connections[i];
-        if (conn.alive() && !conn.Flush()) conn.set_dead();
-        const bool want = conn.alive() && conn.wants_write();
-        if (want != watching_out[i]) {
-          epoll_event ev{};
-          ev.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
-          ev.data.u64 = i;
-          epoll_ctl(epoll_fd, EPOLL_CTL_MOD, conn.fd(), &ev);
-          watching_out[i] = want;
-        }
-      }
+      poller.FlushAll();
       for (auto& s : streams) {
         if (s->phase != H2KeepAlive::Phase::kEnded && !s->connection->alive()) {
           Fail("connection lost");
@@ -197,18 +178,10 @@ class H2KeepAliveLoad final : public H2CallObserver {
         }
       }
       if (active_ == 0) break;
-      const int n = epoll_wait(epoll_fd, events, 64, 100);
-      for (int e = 0; e < n; ++e) {
-        H2Connection& conn = *connections[events[e].data.u64];
-        if (conn.alive() && (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
-            !conn.OnReadable()) {
-          conn.set_dead();
-        }
-      }
+      poller.Poll(100);
     }
     if (active_ > 0) Fail("the load did not end within its time");
     result.total_s = Seconds(Clock::now() - start);
-    ::close(epoll_fd);
     result.error = error_;
     Summarize(std::move(latencies_), &result);
     return result;

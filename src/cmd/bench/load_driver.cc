@@ -31,14 +31,8 @@ struct SharedState {
   std::chrono::milliseconds request_timeout{0};
 };
 
-struct WorkerResult {
-  std::vector<double> latencies_s;
-  std::map<std::string, int64_t> errors;
-  Clock::time_point last_completion{};
-};
-
 // Drives the slots of one completion queue until none has work left.
-void RunWorker(std::vector<Slot*> slots, SharedState* shared, WorkerResult* result) {
+void RunWorker(std::vector<Slot*> slots, SharedState* shared, ThreadResult* result) {
   grpc::CompletionQueue queue;
   // Claims the next request number and starts it; false when the load is done.
   auto start_next = [&](Slot* slot) {
@@ -91,13 +85,30 @@ std::string ErrorMessage(const grpc::Status& status) {
   return fmt::format("rpc error: code = {} desc = {}", name, status.error_message());
 }
 
-LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
-  LoadResult result;
+std::string LoadOptionsError(const LoadOptions& options) {
   if (options.endpoints.empty() || options.conns < 1 || options.clients < 1 ||
       options.threads < 1 || options.total < 1) {
-    result.setup_error = "endpoints, conns, clients, threads and total must be positive";
-    return result;
+    return "endpoints, conns, clients, threads and total must be positive";
   }
+  return "";
+}
+
+void MergeThreadResults(const std::vector<ThreadResult>& threads, Clock::time_point start,
+                        LoadResult* result) {
+  Clock::time_point end = start;
+  for (const ThreadResult& t : threads) {
+    end = std::max(end, t.last_completion);
+    result->latencies_s.insert(result->latencies_s.end(), t.latencies_s.begin(),
+                               t.latencies_s.end());
+    for (const auto& [message, count] : t.errors) result->errors[message] += count;
+  }
+  result->total_s = std::chrono::duration<double>(end - start).count();
+}
+
+LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
+  LoadResult result;
+  result.setup_error = LoadOptionsError(options);
+  if (!result.setup_error.empty()) return result;
 
   // Distinct channel arguments and a local subchannel pool give every
   // channel its own TCP connection, like etcd's --conns.
@@ -136,7 +147,7 @@ LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
   const int threads = std::min(options.threads, options.clients);
   std::vector<std::vector<Slot*>> slots_by_thread(static_cast<size_t>(threads));
   for (int i = 0; i < options.clients; ++i) slots_by_thread[i % threads].push_back(&slots[i]);
-  std::vector<WorkerResult> worker_results(static_cast<size_t>(threads));
+  std::vector<ThreadResult> worker_results(static_cast<size_t>(threads));
 
   const Clock::time_point start = Clock::now();
   std::vector<std::thread> workers;
@@ -145,13 +156,7 @@ LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
   }
   for (auto& w : workers) w.join();
 
-  Clock::time_point end = start;
-  for (auto& w : worker_results) {
-    end = std::max(end, w.last_completion);
-    result.latencies_s.insert(result.latencies_s.end(), w.latencies_s.begin(), w.latencies_s.end());
-    for (const auto& [message, count] : w.errors) result.errors[message] += count;
-  }
-  result.total_s = std::chrono::duration<double>(end - start).count();
+  MergeThreadResults(worker_results, start, &result);
   return result;
 }
 

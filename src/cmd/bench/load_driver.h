@@ -73,6 +73,19 @@ struct LoadResult {
 };
 
 LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call);
+// Why `options` cannot run, or "" (for either driver).
+std::string LoadOptionsError(const LoadOptions& options);
+
+// What one thread of a driver measured.
+struct ThreadResult {
+  std::vector<double> latencies_s;
+  std::map<std::string, int64_t> errors;
+  std::chrono::steady_clock::time_point last_completion{};
+};
+// The load's latencies, errors and duration (from `start` to the last
+// completion) from its threads'.
+void MergeThreadResults(const std::vector<ThreadResult>& threads,
+                        std::chrono::steady_clock::time_point start, LoadResult* result);
 
 // A failed request's status as etcd's Go client prints it (the key of
 // LoadResult::errors).

@@ -2,8 +2,6 @@
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -89,6 +87,37 @@ struct FanoutStream {
   Clock::time_point last_event;
   std::vector<double> latencies;
 };
+
+// Why `o` cannot run, or "".
+std::string OptionsError(const WatchFanoutOptions& o) {
+  if (o.endpoints.empty() || o.streams <= 0 || o.watchers < o.streams || o.puts <= 0 ||
+      o.val_size < kWatchPutIndexBytes || o.put_rate < 0) {
+    return fmt::format(
+        "need endpoints, streams > 0, watchers >= streams, puts > 0, val-size >= {}, "
+        "put-rate >= 0",
+        kWatchPutIndexBytes);
+  }
+  return "";
+}
+
+// Adds up what each stream read (`Stream`: FanoutStream or H2FanoutStream)
+// into the result; delivery is timed from `start`, the first put.
+template <typename Stream>
+void AddUpStreams(const std::vector<std::unique_ptr<Stream>>& streams, Clock::time_point start,
+                  WatchFanoutResult& result) {
+  Clock::time_point last = start;
+  for (const auto& st : streams) {
+    result.events += st->got;
+    result.event_responses += st->responses;
+    result.event_response_bytes += st->response_bytes;
+    result.latencies_s.insert(result.latencies_s.end(), st->latencies.begin(), st->latencies.end());
+    if (st->got > 0) last = std::max(last, st->last_event);
+  }
+  result.delivery_s = Seconds(last - start);
+  if (result.delivery_s > 0) {
+    result.events_per_s = static_cast<double>(result.events) / result.delivery_s;
+  }
+}
 
 // The fan-out's writer: `o.puts` sequential puts to the watched key (paced
 // with o.put_rate), each value starting with its index; put i's send time
@@ -239,28 +268,10 @@ class H2FanoutReader final : public H2CallObserver {
   // Drives every stream until each has all its events, or `stop` is set, or
   // `give_up` comes.
   void Run(const std::atomic<bool>& stop, Clock::time_point give_up) {
-    const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    for (size_t i = 0; i < connections_.size(); ++i) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = i;
-      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, connections_[i]->fd(), &ev);
-    }
-    std::vector<bool> watching_out(connections_.size(), false);
-    epoll_event events[64];
+    H2Poller poller;
+    for (auto& conn : connections_) poller.Add(conn.get());
     while (active_ > 0 && !stop.load() && Clock::now() < give_up) {
-      for (size_t i = 0; i < connections_.size(); ++i) {
-        H2Connection& conn = *connections_[i];
-        if (conn.alive() && !conn.Flush()) conn.set_dead();
-        const bool want = conn.alive() && conn.wants_write();
-        if (want != watching_out[i]) {
-          epoll_event ev{};
-          ev.events = want ? EPOLLIN | EPOLLOUT : EPOLLIN;
-          ev.data.u64 = i;
-          epoll_ctl(epoll_fd, EPOLL_CTL_MOD, conn.fd(), &ev);
-          watching_out[i] = want;
-        }
-      }
+      poller.FlushAll();
       for (auto& st : streams_) {
         if (!st->ended && !st->connection->alive()) {
           st->ended = true;
@@ -268,20 +279,10 @@ class H2FanoutReader final : public H2CallObserver {
           Fail("watch connection lost");
         }
       }
-      const int n = epoll_wait(epoll_fd, events, 64, 50);
-      for (int e = 0; e < n; ++e) {
-        H2Connection& conn = *connections_[events[e].data.u64];
-        if (conn.alive() && (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
-            !conn.OnReadable()) {
-          conn.set_dead();
-        }
-      }
+      poller.Poll(50);
     }
-    for (auto& conn : connections_) {
-      if (conn->alive()) conn->Flush();  // the resets
-    }
+    poller.FlushAll();  // the resets
     if (active_ > 0 && !stop.load()) Fail("watch streams still open at the deadline (timeout?)");
-    ::close(epoll_fd);
   }
 
   int streams_created() const { return streams_created_.load(); }
@@ -312,14 +313,8 @@ class H2FanoutReader final : public H2CallObserver {
 
 WatchFanoutResult RunWatchFanoutOverH2(const WatchFanoutOptions& o) {
   WatchFanoutResult result;
-  if (o.endpoints.empty() || o.streams <= 0 || o.watchers < o.streams || o.puts <= 0 ||
-      o.val_size < kWatchPutIndexBytes || o.put_rate < 0) {
-    result.error = fmt::format(
-        "need endpoints, streams > 0, watchers >= streams, puts > 0, val-size >= {}, "
-        "put-rate >= 0",
-        kWatchPutIndexBytes);
-    return result;
-  }
+  result.error = OptionsError(o);
+  if (!result.error.empty()) return result;
   const auto deadline = std::chrono::system_clock::now() + o.timeout;
   const auto give_up = Clock::now() + o.timeout;
   std::vector<std::atomic<int64_t>> sent_ns(static_cast<size_t>(o.puts));
@@ -347,31 +342,14 @@ WatchFanoutResult RunWatchFanoutOverH2(const WatchFanoutOptions& o) {
   if (!put_error.empty()) stop.store(true);
   reading.join();
   result.error = !put_error.empty() ? put_error : reader.error();
-  Clock::time_point last = start;
-  for (const auto& st : reader.streams()) {
-    result.events += st->got;
-    result.event_responses += st->responses;
-    result.event_response_bytes += st->response_bytes;
-    result.latencies_s.insert(result.latencies_s.end(), st->latencies.begin(), st->latencies.end());
-    if (st->got > 0) last = std::max(last, st->last_event);
-  }
-  result.delivery_s = Seconds(last - start);
-  if (result.delivery_s > 0) {
-    result.events_per_s = static_cast<double>(result.events) / result.delivery_s;
-  }
+  AddUpStreams(reader.streams(), start, result);
   return result;
 }
 
 WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
   WatchFanoutResult result;
-  if (o.endpoints.empty() || o.streams <= 0 || o.watchers < o.streams || o.puts <= 0 ||
-      o.val_size < kWatchPutIndexBytes || o.put_rate < 0) {
-    result.error = fmt::format(
-        "need endpoints, streams > 0, watchers >= streams, puts > 0, val-size >= {}, "
-        "put-rate >= 0",
-        kWatchPutIndexBytes);
-    return result;
-  }
+  result.error = OptionsError(o);
+  if (!result.error.empty()) return result;
   const auto deadline = std::chrono::system_clock::now() + o.timeout;
   std::mutex mu;
   std::condition_variable cv;
@@ -534,18 +512,7 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
     std::lock_guard<std::mutex> lock(mu);
     result.error = error;
   }
-  Clock::time_point last = start;
-  for (auto& st : streams) {
-    result.events += st->got;
-    result.event_responses += st->responses;
-    result.event_response_bytes += st->response_bytes;
-    result.latencies_s.insert(result.latencies_s.end(), st->latencies.begin(), st->latencies.end());
-    if (st->got > 0) last = std::max(last, st->last_event);
-  }
-  result.delivery_s = Seconds(last - start);
-  if (result.delivery_s > 0) {
-    result.events_per_s = static_cast<double>(result.events) / result.delivery_s;
-  }
+  AddUpStreams(streams, start, result);
   return result;
 }
 

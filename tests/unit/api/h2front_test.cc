@@ -2174,6 +2174,30 @@ int CountEvents(const std::vector<WatchResponse>& responses) {
 class H2FrontWatchWindowTest : public H2FrontWatchTest {
  protected:
   H2FrontWatchWindowTest() : H2FrontWatchTest(std::chrono::hours(1)) {}
+  explicit H2FrontWatchWindowTest(std::chrono::milliseconds window_hold_limit)
+      : H2FrontWatchTest(window_hold_limit) {}
+
+  // A raw client granting `window` with a watcher of "w" created; null if
+  // the created response did not come.
+  std::unique_ptr<RawWatchClient> OpenRawWatcher(int32_t window) {
+    auto client = std::make_unique<RawWatchClient>(RawSocketToFront(), window);
+    client->Open(CreateOn("w"));
+    if (!client->Pump(std::chrono::seconds(5), [&] { return !client->responses().empty(); }) ||
+        client->responses().empty() || !client->responses()[0].created()) {
+      return nullptr;
+    }
+    return client;
+  }
+  // `count` revisions of "w" with 4 KiB values; the first one's revision.
+  int64_t WriteRevisions(int count) {
+    const std::string value(4 << 10, 'v');
+    int64_t first = 0;
+    for (int i = 0; i < count; ++i) {
+      const int64_t rev = Write("w", value);
+      if (i == 0) first = rev;
+    }
+    return first;
+  }
 };
 
 // A client that has left more than half of its stream window unacknowledged
@@ -2183,35 +2207,27 @@ class H2FrontWatchWindowTest : public H2FrontWatchTest {
 // front would fill the whole window.
 TEST_F(H2FrontWatchWindowTest, AClientBehindByHalfItsWindowIsSentNoMoreUntilItAcknowledges) {
   constexpr int32_t kWindow = 1 << 20;
-  RawWatchClient client(RawSocketToFront(), kWindow);
-  client.Open(CreateOn("w"));
-  ASSERT_TRUE(client.Pump(std::chrono::seconds(5), [&] { return !client.responses().empty(); }));
-  ASSERT_TRUE(client.responses().at(0).created());
-
+  auto client = OpenRawWatcher(kWindow);
+  ASSERT_NE(client, nullptr);
   // 400 revisions of 4 KiB: 1.6 MiB of events, over the window.
-  const std::string value(4 << 10, 'v');
   constexpr int kWrites = 400;
-  int64_t first = 0;
-  for (int i = 0; i < kWrites; ++i) {
-    const int64_t rev = Write("w", value);
-    if (i == 0) first = rev;
-  }
+  const int64_t first = WriteRevisions(kWrites);
   // Everything the front would send without an acknowledgement has arrived.
-  ASSERT_TRUE(client.Pump(std::chrono::milliseconds(500)));
+  ASSERT_TRUE(client->Pump(std::chrono::milliseconds(500)));
   // Half the window, and at most what was framed or on the socket when the
   // half was crossed (under the front's 64 KiB bound) and the response being
   // written then (merged revisions: up to 64 KiB of events).
-  EXPECT_GE(client.received(), static_cast<size_t>(kWindow) / 2);
-  EXPECT_LE(client.received(), static_cast<size_t>(kWindow) / 2 + (128 << 10) + (8 << 10));
+  EXPECT_GE(client->received(), static_cast<size_t>(kWindow) / 2);
+  EXPECT_LE(client->received(), static_cast<size_t>(kWindow) / 2 + (128 << 10) + (8 << 10));
 
   // The client acknowledges whatever it has, again and again: the rest
   // comes, the waiting revisions merged.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (CountEvents(client.responses()) < kWrites && std::chrono::steady_clock::now() < give_up) {
-    client.Acknowledge();
-    ASSERT_TRUE(client.Pump(std::chrono::milliseconds(20)));
+  while (CountEvents(client->responses()) < kWrites && std::chrono::steady_clock::now() < give_up) {
+    client->Acknowledge();
+    ASSERT_TRUE(client->Pump(std::chrono::milliseconds(20)));
   }
-  std::vector<WatchResponse> events(client.responses().begin() + 1, client.responses().end());
+  std::vector<WatchResponse> events(client->responses().begin() + 1, client->responses().end());
   ExpectEveryRevisionOnce(events, first, kWrites);
   EXPECT_LT(events.size(), static_cast<size_t>(kWrites));
 }
@@ -2219,31 +2235,23 @@ TEST_F(H2FrontWatchWindowTest, AClientBehindByHalfItsWindowIsSentNoMoreUntilItAc
 // A client that acknowledges only once its whole window is spent would never
 // be sent more if the front waited for it at half: past the limit the
 // stream stops waiting on its window, and every revision arrives.
-class H2FrontWatchLateAcknowledgerTest : public H2FrontWatchTest {
+class H2FrontWatchLateAcknowledgerTest : public H2FrontWatchWindowTest {
  protected:
-  H2FrontWatchLateAcknowledgerTest() : H2FrontWatchTest(std::chrono::milliseconds(200)) {}
+  H2FrontWatchLateAcknowledgerTest() : H2FrontWatchWindowTest(std::chrono::milliseconds(200)) {}
 };
 
 TEST_F(H2FrontWatchLateAcknowledgerTest, AClientThatAcknowledgesOnlyAFullWindowGetsEveryRevision) {
   constexpr int32_t kWindow = 256 << 10;
-  RawWatchClient client(RawSocketToFront(), kWindow);
-  client.Open(CreateOn("w"));
-  ASSERT_TRUE(client.Pump(std::chrono::seconds(5), [&] { return !client.responses().empty(); }));
-  ASSERT_TRUE(client.responses().at(0).created());
-
-  const std::string value(4 << 10, 'v');
+  auto client = OpenRawWatcher(kWindow);
+  ASSERT_NE(client, nullptr);
   constexpr int kWrites = 300;  // 1.2 MiB: several windows
-  int64_t first = 0;
-  for (int i = 0; i < kWrites; ++i) {
-    const int64_t rev = Write("w", value);
-    if (i == 0) first = rev;
-  }
+  const int64_t first = WriteRevisions(kWrites);
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (CountEvents(client.responses()) < kWrites && std::chrono::steady_clock::now() < give_up) {
-    if (client.unacknowledged() == static_cast<size_t>(kWindow)) client.Acknowledge();
-    ASSERT_TRUE(client.Pump(std::chrono::milliseconds(20)));
+  while (CountEvents(client->responses()) < kWrites && std::chrono::steady_clock::now() < give_up) {
+    if (client->unacknowledged() == static_cast<size_t>(kWindow)) client->Acknowledge();
+    ASSERT_TRUE(client->Pump(std::chrono::milliseconds(20)));
   }
-  std::vector<WatchResponse> events(client.responses().begin() + 1, client.responses().end());
+  std::vector<WatchResponse> events(client->responses().begin() + 1, client->responses().end());
   ExpectEveryRevisionOnce(events, first, kWrites);
 }
 
