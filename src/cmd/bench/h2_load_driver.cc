@@ -17,12 +17,6 @@ using Clock = std::chrono::steady_clock;
 // How often a loop looks for calls past their deadline.
 constexpr auto kDeadlineScan = std::chrono::milliseconds(50);
 
-struct SharedState {
-  std::atomic<int64_t> next_seq{0};
-  int64_t total = 0;
-  std::chrono::milliseconds request_timeout{0};
-};
-
 // One client: its Call and the HTTP/2 stream of its current request.
 struct Client : H2Call {
   std::unique_ptr<Call> call;
@@ -35,7 +29,7 @@ struct Client : H2Call {
 // One thread: its connections and their clients.
 class Loop final : public H2CallObserver {
  public:
-  Loop(SharedState* shared, ThreadResult* result) : shared_(shared), result_(result) {}
+  Loop(LoadProgress* shared, ThreadResult* result) : shared_(shared), result_(result) {}
 
   void Add(std::unique_ptr<H2Connection> connection) {
     connections_.push_back(std::move(connection));
@@ -53,7 +47,7 @@ class Loop final : public H2CallObserver {
   void Fail(const std::string& error) { ++result_->errors[error]; }
   void ScanDeadlines(Clock::time_point now);
 
-  SharedState* const shared_;
+  LoadProgress* const shared_;
   ThreadResult* const result_;
   std::vector<std::unique_ptr<H2Connection>> connections_;
   std::vector<Client*> clients_;
@@ -170,7 +164,7 @@ LoadResult RunLoadOverH2(const LoadOptions& options, const CallFactory& make_cal
   LoadResult result;
   result.setup_error = LoadOptionsError(options);
   if (!result.setup_error.empty()) return result;
-  SharedState shared;
+  LoadProgress shared;
   shared.total = options.total;
   shared.request_timeout = options.request_timeout;
   const int threads = std::min({options.threads, options.conns, options.clients});

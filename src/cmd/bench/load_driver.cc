@@ -24,15 +24,8 @@ struct Slot {
   Clock::time_point started;
 };
 
-// Shared by all worker threads; requests are numbered by next_seq.
-struct SharedState {
-  std::atomic<int64_t> next_seq{0};
-  int64_t total = 0;
-  std::chrono::milliseconds request_timeout{0};
-};
-
 // Drives the slots of one completion queue until none has work left.
-void RunWorker(std::vector<Slot*> slots, SharedState* shared, ThreadResult* result) {
+void RunWorker(std::vector<Slot*> slots, LoadProgress* shared, ThreadResult* result) {
   grpc::CompletionQueue queue;
   // Claims the next request number and starts it; false when the load is done.
   auto start_next = [&](Slot* slot) {
@@ -141,7 +134,7 @@ LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
     slots[i].stub = stubs[i % stubs.size()].get();
   }
 
-  SharedState shared;
+  LoadProgress shared;
   shared.total = options.total;
   shared.request_timeout = options.request_timeout;
   const int threads = std::min(options.threads, options.clients);

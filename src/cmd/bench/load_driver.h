@@ -16,6 +16,7 @@
 
 #include <grpcpp/security/credentials.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -75,6 +76,13 @@ struct LoadResult {
 LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call);
 // Why `options` cannot run, or "" (for either driver).
 std::string LoadOptionsError(const LoadOptions& options);
+
+// The requests of a load, numbered across a driver's threads.
+struct LoadProgress {
+  std::atomic<int64_t> next_seq{0};
+  int64_t total = 0;
+  std::chrono::milliseconds request_timeout{0};
+};
 
 // What one thread of a driver measured.
 struct ThreadResult {

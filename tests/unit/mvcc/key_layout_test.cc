@@ -5,6 +5,8 @@
 // this build does not know is refused with an error naming the data file.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
 #include <random>
@@ -404,8 +406,8 @@ TEST(KeyLayoutTest, LayoutFourDataDirIsReKeyedAndHashesAlike) {
     raw.SetMeta("mvcc/key_layout", "4");
     for (size_t i = 0; i < keys.size(); ++i) {
       ++rev;
-      raw.PutV4(keys[i], "v" + std::to_string(i), {rev, 0}, {0, rev, 1, 0}, true);
-      want[keys[i]] = {"v" + std::to_string(i), rev};
+      raw.PutV4(keys[i], fmt::format("v{}", i), {rev, 0}, {0, rev, 1, 0}, true);
+      want[keys[i]] = {fmt::format("v{}", i), rev};
     }
     mid_rev = rev;
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -446,7 +448,7 @@ TEST(KeyLayoutTest, LayoutFourDataDirIsReKeyedAndHashesAlike) {
     auto old = r->Range(keys[i], "", RangeOptions{.rev = mid_rev});
     ASSERT_TRUE(old.ok());
     ASSERT_EQ(old->kvs.size(), 1u);
-    EXPECT_EQ(old->kvs[0].value(), "v" + std::to_string(i));
+    EXPECT_EQ(old->kvs[0].value(), fmt::format("v{}", i));
   }
   // Members on layouts 4 and 5 with the same history hash alike.
   EXPECT_EQ(r->HashKV(0)->hash, hash_now);

@@ -66,7 +66,7 @@ TEST(LazyCompactionTest, ProgressIsInvisible) {
   for (int step = 0; step < 120; ++step) {
     const int action = rng() % 8;
     const std::string key = keys[rng() % keys.size()];
-    const std::string value = "v" + std::to_string(step);
+    const std::string value = fmt::format("v{}", step);
     const int64_t current = eager->CurrentRevision();
     const int64_t compact = std::max<int64_t>(eager->CompactRevision(), 0);
     const int64_t target = current > compact ? compact + 1 + rng() % (current - compact) : 0;
@@ -109,7 +109,7 @@ TEST(LazyCompactionTest, ReopenLeavesItPendingAndInvisible) {
       for (const char* key : {"a", "b", "c", "d"}) {
         auto w = store->Write().value();
         w->BeginRevision();
-        ASSERT_TRUE(w->Put(key, "v" + std::to_string(round), 0).ok());
+        ASSERT_TRUE(w->Put(key, fmt::format("v{}", round), 0).ok());
         w->EndRevision();
         ASSERT_TRUE(w->Commit().ok());
       }

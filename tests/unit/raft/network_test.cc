@@ -5,6 +5,8 @@
 // must converge (liveness under a healed network).
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -56,7 +58,7 @@ void RunRandomSimulation(const SimParams& p, int steps) {
       net.Tick(pick());
     } else if (r < 850) {
       const uint64_t id = pick();
-      if (!net.IsDown(id)) (void)net.Propose(id, "p" + std::to_string(proposals++));
+      if (!net.IsDown(id)) (void)net.Propose(id, fmt::format("p{}", proposals++));
     } else if (r < 870) {
       // New random partition into two groups, or heal.
       if (rng() % 2 == 0) {
@@ -84,7 +86,7 @@ void RunRandomSimulation(const SimParams& p, int steps) {
       }
     } else if (r < 895) {
       const uint64_t id = pick();
-      if (!net.IsDown(id)) net.ReadIndex(id, "r" + std::to_string(step));
+      if (!net.IsDown(id)) net.ReadIndex(id, fmt::format("r{}", step));
     } else if (r < 897) {
       const uint64_t id = pick();
       if (!net.IsDown(id)) net.TransferLeader(id, pick());
@@ -174,7 +176,7 @@ void RunMembershipSimulation(uint64_t seed, int steps) {
       net.Tick(pick());
     } else if (r < 830) {
       const uint64_t id = pick();
-      if (!net.IsDown(id)) (void)net.Propose(id, "p" + std::to_string(proposals++));
+      if (!net.IsDown(id)) (void)net.Propose(id, fmt::format("p{}", proposals++));
     } else if (r < 860) {
       const uint64_t leader = net.Leader();
       if (leader == 0) continue;
