@@ -29,7 +29,7 @@ struct Client : H2Call {
 // One thread: its connections and their clients.
 class Loop final : public H2CallObserver {
  public:
-  Loop(LoadProgress* shared, ThreadResult* result) : shared_(shared), result_(result) {}
+  Loop(LoadProgress* progress, ThreadResult* result) : progress_(progress), result_(result) {}
 
   void Add(std::unique_ptr<H2Connection> connection) {
     connections_.push_back(std::move(connection));
@@ -47,7 +47,7 @@ class Loop final : public H2CallObserver {
   void Fail(const std::string& error) { ++result_->errors[error]; }
   void ScanDeadlines(Clock::time_point now);
 
-  LoadProgress* const shared_;
+  LoadProgress* const progress_;
   ThreadResult* const result_;
   std::vector<std::unique_ptr<H2Connection>> connections_;
   std::vector<Client*> clients_;
@@ -58,15 +58,15 @@ class Loop final : public H2CallObserver {
 
 bool Loop::StartNext(Client& client) {
   if (!client.connection->alive()) return false;
-  const int64_t seq = shared_->next_seq.fetch_add(1, std::memory_order_relaxed);
-  if (seq >= shared_->total) return false;
+  const int64_t seq = progress_->next_seq.fetch_add(1, std::memory_order_relaxed);
+  if (seq >= progress_->total) return false;
   client.out.clear();
   client.sent = 0;
   AppendFramed(client.call->Prepare(seq), &client.out);
   client.past_deadline = false;
   client.started = Clock::now();
   if (!client.connection->Submit(client.call->path(), client)) {
-    ++result_->errors["rpc error: code = Unavailable desc = the connection refused a stream"];
+    Fail("rpc error: code = Unavailable desc = the connection refused a stream");
     return false;
   }
   client.in_flight = true;
@@ -113,7 +113,7 @@ void Loop::OnClose(H2Call& call, uint32_t error_code) {
 void Loop::ScanDeadlines(Clock::time_point now) {
   for (Client* client : clients_) {
     if (!client->in_flight || client->past_deadline) continue;
-    if (now - client->started < shared_->request_timeout) continue;
+    if (now - client->started < progress_->request_timeout) continue;
     // Its stream's close (after the reset) counts it as past its deadline.
     client->past_deadline = true;
     client->connection->Cancel(*client);
@@ -121,7 +121,7 @@ void Loop::ScanDeadlines(Clock::time_point now) {
 }
 
 void Loop::Run() {
-  result_->latencies_s.reserve(static_cast<size_t>(shared_->total));
+  result_->latencies_s.reserve(static_cast<size_t>(progress_->total));
   H2Poller poller;
   for (auto& conn : connections_) poller.Add(conn.get());
   // Every client starts as if its previous call had just ended.
@@ -164,14 +164,14 @@ LoadResult RunLoadOverH2(const LoadOptions& options, const CallFactory& make_cal
   LoadResult result;
   result.setup_error = LoadOptionsError(options);
   if (!result.setup_error.empty()) return result;
-  LoadProgress shared;
-  shared.total = options.total;
-  shared.request_timeout = options.request_timeout;
+  LoadProgress progress;
+  progress.total = options.total;
+  progress.request_timeout = options.request_timeout;
   const int threads = std::min({options.threads, options.conns, options.clients});
   std::vector<ThreadResult> loop_results(static_cast<size_t>(threads));
   std::vector<std::unique_ptr<Loop>> loops;
   for (int t = 0; t < threads; ++t) {
-    loops.push_back(std::make_unique<Loop>(&shared, &loop_results[static_cast<size_t>(t)]));
+    loops.push_back(std::make_unique<Loop>(&progress, &loop_results[static_cast<size_t>(t)]));
   }
   std::vector<H2Connection*> connections;
   for (int i = 0; i < options.conns; ++i) {
