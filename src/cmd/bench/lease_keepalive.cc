@@ -81,6 +81,7 @@ class H2KeepAliveLoad final : public H2CallObserver {
       taken += consumed;
       if (!response_.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
         Fail("LeaseKeepAlive: a reply that is not a LeaseKeepAliveResponse");
+        HalfClose(s);
         continue;
       }
       if (response_.ttl() <= 0) {

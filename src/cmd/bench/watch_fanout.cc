@@ -194,8 +194,10 @@ class H2FanoutReader final : public H2CallObserver {
            CutMessage(std::string_view(st.in).substr(taken), &message, &consumed, &bad)) {
       taken += consumed;
       if (!ScanWatchResponse(message, scan_)) {
+        // The stream's events can no longer be counted: it ends here.
         Fail("watch response could not be parsed");
-        continue;
+        End(st, /*reset=*/true);
+        break;
       }
       if (scan_.created) {
         if (++st.created == st.watchers) streams_created_.fetch_add(1);
@@ -215,20 +217,20 @@ class H2FanoutReader final : public H2CallObserver {
       }
       if (st.created == st.watchers && st.got >= st.want) {
         // Everything came: the stream is reset (as the gRPC reader cancels).
-        st.ended = true;
-        --active_;
-        st.connection->Cancel(st);
+        End(st, /*reset=*/true);
       }
     }
-    if (bad) Fail("a compressed watch response");
+    if (bad) {
+      Fail("a compressed watch response");
+      End(st, /*reset=*/true);
+    }
     st.in.erase(0, taken);
   }
 
   void OnClose(H2Call& call, uint32_t error_code) override {
     auto& st = static_cast<H2FanoutStream&>(call);
     if (st.ended) return;
-    st.ended = true;
-    --active_;
+    End(st, /*reset=*/false);
     Fail(st.created < st.watchers
              ? "watch stream closed while creating watchers"
              : fmt::format("watch stream ended before every event arrived "
@@ -274,8 +276,7 @@ class H2FanoutReader final : public H2CallObserver {
       poller.FlushAll();
       for (auto& st : streams_) {
         if (!st->ended && !st->connection->alive()) {
-          st->ended = true;
-          --active_;
+          End(*st, /*reset=*/false);
           Fail("watch connection lost");
         }
       }
@@ -296,6 +297,14 @@ class H2FanoutReader final : public H2CallObserver {
   void Fail(const std::string& why) {
     std::lock_guard<std::mutex> lock(error_mu_);
     if (error_.empty()) error_ = why;
+  }
+  // The stream counts no more; `reset`: its stream is still open and is
+  // reset with the next flush.
+  void End(H2FanoutStream& st, bool reset) {
+    if (st.ended) return;
+    st.ended = true;
+    --active_;
+    if (reset) st.connection->Cancel(st);
   }
 
   const WatchFanoutOptions& options_;
