@@ -159,7 +159,6 @@ class H2KeepAliveLoad final : public H2CallObserver {
     const Clock::time_point give_up = start + options_.timeout;
     while (active_ > 0 && Clock::now() < give_up) {
       for (H2KeepAlive* s : to_open_) {
-        s->in.clear();
         s->out.clear();
         s->sent = 0;
         s->end_after_out = false;

@@ -100,6 +100,25 @@ std::string OptionsError(const WatchFanoutOptions& o) {
   return "";
 }
 
+// Counts an events response a stream just read (`scan`, `wire_bytes` long):
+// its events, and each one's latency from its put's send time in `sent_ns`.
+template <typename Stream>
+void CountEvents(const WatchResponseScan& scan, size_t wire_bytes, int puts,
+                 const std::vector<std::atomic<int64_t>>& sent_ns, Stream& st) {
+  st.got += static_cast<uint64_t>(scan.events);
+  st.responses++;
+  st.response_bytes += wire_bytes;
+  const auto now = Clock::now();
+  const int64_t now_ns = Nanos(now);
+  for (std::string_view value : scan.values) {
+    const int64_t index = PutIndexOf(value);
+    if (index < 0 || index >= puts) continue;
+    const int64_t sent = sent_ns[static_cast<size_t>(index)].load(std::memory_order_acquire);
+    st.latencies.push_back(static_cast<double>(now_ns - sent) * 1e-9);
+  }
+  st.last_event = now;
+}
+
 // Adds up what each stream read (`Stream`: FanoutStream or H2FanoutStream)
 // into the result; delivery is timed from `start`, the first put.
 template <typename Stream>
@@ -202,18 +221,7 @@ class H2FanoutReader final : public H2CallObserver {
       if (scan_.created) {
         if (++st.created == st.watchers) streams_created_.fetch_add(1);
       } else if (scan_.events > 0) {
-        st.got += static_cast<uint64_t>(scan_.events);
-        st.responses++;
-        st.response_bytes += message.size();
-        const auto now = Clock::now();
-        const int64_t now_ns = Nanos(now);
-        for (std::string_view value : scan_.values) {
-          const int64_t index = PutIndexOf(value);
-          if (index < 0 || index >= options_.puts) continue;
-          const int64_t sent = sent_ns_[static_cast<size_t>(index)].load(std::memory_order_acquire);
-          st.latencies.push_back(static_cast<double>(now_ns - sent) * 1e-9);
-        }
-        st.last_event = now;
+        CountEvents(scan_, message.size(), options_.puts, sent_ns_, st);
       }
       if (st.created == st.watchers && st.got >= st.want) {
         // Everything came: the stream is reset (as the gRPC reader cancels).
@@ -454,19 +462,7 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
           if (st.scan.created) {
             if (++st.created == st.watchers) mark_ready();
           } else if (st.scan.events > 0) {
-            st.got += static_cast<uint64_t>(st.scan.events);
-            st.responses++;
-            st.response_bytes += wire.size();
-            const auto now = Clock::now();
-            const int64_t now_ns = Nanos(now);
-            for (std::string_view value : st.scan.values) {
-              const int64_t index = PutIndexOf(value);
-              if (index < 0 || index >= o.puts) continue;
-              const int64_t sent =
-                  sent_ns[static_cast<size_t>(index)].load(std::memory_order_acquire);
-              st.latencies.push_back(static_cast<double>(now_ns - sent) * 1e-9);
-            }
-            st.last_event = now;
+            CountEvents(st.scan, wire.size(), o.puts, sent_ns, st);
           }
           if (st.created == st.watchers && st.got >= st.want) {
             end_stream("");
