@@ -117,10 +117,7 @@ void LmdbEnv::BoundMappedPages() const {
   const auto since_release =
       std::chrono::steady_clock::now().time_since_epoch() -
       std::chrono::nanoseconds(last_release_ns_.load(std::memory_order_relaxed));
-  if (since_release < min_release_interval_ &&
-      resident <= base + LmdbOptions::kHardBoundFactor * mapped_bytes_bound_) {
-    return;
-  }
+  if (since_release < min_release_interval_) return;
   std::unique_lock lock(release_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is releasing right now
   ReleaseMappedPages();

@@ -60,16 +60,14 @@ struct LmdbOptions {
   // bound costs nothing (docs/mvcc.md, "At a million keys").
   static constexpr uint64_t kDefaultMappedBytesBound = uint64_t{128} << 20;
   // A release lets go of hot pages with cold ones, and whatever is used
-  // next faults back in. When the pages a load keeps using outgrow the
-  // bound (puts at random keys over a store larger than it), releasing at
-  // every check re-faults that working set again and again: at a 230 MiB
-  // store the apply thread's CPU per put grew 3-4x, to more than etcd's
-  // whole member (docs/mvcc.md, "Releases held apart"). So a release
-  // waits until this long after the previous one, unless the mapped bytes
-  // pass kHardBoundFactor x the bound, which a scan of a large store
-  // reaches between two of its checks. 0: release at every check.
+  // next faults back in. A load whose pages outgrow the bound (puts or
+  // reads at random keys of a store larger than it) would re-fault its
+  // working set after every release, so a release waits until this long
+  // after the previous one, however far past the bound the mapping has
+  // grown: between releases the process maps at most the store itself
+  // (docs/mvcc.md, "Releases held apart", "No hard bound"). 0: release
+  // at every check.
   std::chrono::milliseconds min_release_interval{std::chrono::seconds(10)};
-  static constexpr uint64_t kHardBoundFactor = 2;
 };
 
 // Owns an MDB_env opened with MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD
@@ -138,9 +136,8 @@ class LmdbEnv {
   // Returns false if the map could not be found (then nothing is released).
   bool ReleaseMappedPages() const;
   // Calls ReleaseMappedPages if the process's file-backed RSS grew by more
-  // than LmdbOptions::mapped_bytes_bound since the last release, and the
-  // last release is min_release_interval old or the growth passed
-  // kHardBoundFactor x the bound. Cheap (one
+  // than LmdbOptions::mapped_bytes_bound since the last release and the
+  // last release is min_release_interval old. Cheap (one
   // pread of /proc/self/statm): the writer calls it after every commit,
   // cursors every kCursorStepsPerBoundCheck steps, readers every
   // kReadsPerBoundCheck read transactions. Any thread; concurrent calls
