@@ -49,15 +49,12 @@ struct LmdbOptions {
   // go of them (LmdbEnv::BoundMappedPages); 0: never. See kDefaultMappedBytesBound.
   uint64_t mapped_bytes_bound = kDefaultMappedBytesBound;
 
-  // 128 MiB. A member's peak RSS is its own memory plus about this: at a
-  // million keys of 256-byte values (a 1.1 GiB store), 466 MiB against
-  // 1335 MiB unbounded and 1390 MiB for etcd 3.4. The price is minor
-  // faults: a page let go is faulted in again when next used, and so are
-  // the neighbours the kernel maps with it (fault-around), so a walk over
-  // a store many times the bound faults in about every page it reads. A
-  // count of all million keys took 2.6-3.3 s against 0.8-1.0 s unbounded
-  // (64 MiB: 4.7-5.3 s), puts cost 10 % more CPU; a working set under the
-  // bound costs nothing (docs/mvcc.md, "At a million keys").
+  // 128 MiB: a check that finds more than this mapped since the last
+  // release lets all of it go (once min_release_interval has passed). The
+  // price is minor faults: a page let go is faulted in again when next
+  // used, and so are the neighbours the kernel maps with it (fault-around).
+  // Between releases (min_release_interval) a load may map up to the whole
+  // store (docs/mvcc.md, "At a million keys", "No hard bound").
   static constexpr uint64_t kDefaultMappedBytesBound = uint64_t{128} << 20;
   // A release lets go of hot pages with cold ones, and whatever is used
   // next faults back in. A load whose pages outgrow the bound (puts or
