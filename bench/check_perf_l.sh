@@ -11,7 +11,6 @@ shift 2
 dir=$(mktemp -d)
 . "$(dirname "$0")/single_member.sh"
 start_single_member "$server" "$port" "$dir" "$@"
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 wchar() { awk '$1 == "wchar:" {print $2}' "/proc/$pid/io"; }
 ticks0=$(ticks) wchar0=$(wchar)
 # check perf exits non-zero when it fails, which is a result here.

@@ -16,7 +16,6 @@ server=$1 bench=$2 port=$3 key_size=$4 total=${5:-50000}
 dir=$(mktemp -d)
 . "$(dirname "$0")/single_member.sh"
 start_single_member "$server" "$port" "$dir" --log-level error
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 run() {
   local name=$1
   shift

@@ -15,7 +15,6 @@ shift $(($# < 5 ? $# : 5))
 dir=$(mktemp -d)
 . "$(dirname "$0")/single_member.sh"
 start_single_member "$server" "$port" "$dir" "$@"
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 for round in $(seq "$rounds"); do
   start=$(ticks)
   summary=$("$bench" --endpoints "127.0.0.1:$port" --conns 100 --clients 1000 --total "$total" \

@@ -4,6 +4,7 @@
 # cluster with its client URL on 127.0.0.1:PORT and its peer URL on PORT+1,
 # data in DIR/data and output in DIR/log, sets $pid, kills it on exit, and
 # returns once it answers etcdctl's health check (at most 10 s).
+# ticks prints the member's CPU time so far (utime + stime, 1/100 s).
 start_single_member() {
   local server=$1 port=$2 dir=$3
   shift 3
@@ -19,3 +20,5 @@ start_single_member() {
     sleep 0.2
   done
 }
+
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }

@@ -25,7 +25,6 @@ case $load in
   seq-put) args=(--conns 1 --clients 1 --total "$total" put --key-size 8 --val-size 256) ;;
   *) echo "unknown load $load" >&2; exit 2 ;;
 esac
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 # "name ticks" per thread name, summed over the threads of that name.
 by_thread() {
   for task in /proc/"$pid"/task/*; do

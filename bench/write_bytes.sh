@@ -24,7 +24,6 @@ dir=$(mktemp -d)
 . "$(dirname "$0")/single_member.sh"
 start_single_member "$server" "$port" "$dir" "$@"
 io() { awk -v k="$1" '$1 == k ":" {print $2}' "/proc/$pid/io"; }
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 metric() {
   curl -s "http://127.0.0.1:$port/metrics" | awk -v k="$1" '$1 == k {printf "%d", $2}'
 }
