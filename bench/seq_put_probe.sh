@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A sequential put beside the disk's own flush: on one fresh single member,
 # ROUNDS times a bare loop of 1,000 256-byte pwrite + fdatasync in the
-# member's directory (the floor a put cannot beat), then PUTS puts from one
-# client over one connection (8-byte keys, 256-byte values). Works for etcd
-# and etcdpp alike:
+# member's directory (compare.py's fdatasync_loop: the floor a put cannot
+# beat), then PUTS puts from one client over one connection (8-byte keys,
+# 256-byte values). Works for etcd and etcdpp alike:
 #   bench/seq_put_probe.sh SERVER BENCH PORT [ROUNDS] [PUTS] [server flags...]
 #   bench/seq_put_probe.sh build/bin/etcdpp build/bin/etcdpp-bench 42500 3
 # Prints per round: the probe's average flush (ms), the puts' average and
@@ -16,20 +16,8 @@ dir=$(mktemp -d)
 . "$(dirname "$0")/single_member.sh"
 start_single_member "$server" "$port" "$dir" "$@"
 for round in $(seq "$rounds"); do
-  flush=$(/usr/bin/python3 - "$dir" <<'EOF'
-import os, sys, time
-path = os.path.join(sys.argv[1], "fdatasync-probe")
-fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-os.write(fd, b"\0" * 256 * 1000)  # allocated first: only data reaches the disk
-os.fsync(fd)
-started = time.monotonic()
-for i in range(1000):
-    os.pwrite(fd, b"x" * 256, i * 256)
-    os.fdatasync(fd)
-print("%.3f" % ((time.monotonic() - started) / 1000 * 1e3))
-os.close(fd)
-EOF
-)
+  flush=$(/usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import compare
+print(compare.fdatasync_loop(sys.argv[2], 1000)["average_ms"])' "$(dirname "$0")" "$dir")
   start=$(ticks)
   summary=$("$bench" --endpoints "127.0.0.1:$port" --json --conns 1 --clients 1 --total "$puts" \
     put --key-size 8 --val-size 256 --key-space-size "$puts" 2>/dev/null | grep '^{' |
