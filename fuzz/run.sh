@@ -4,8 +4,15 @@
 # to a scratch directory, so the corpus in the repo only changes by hand; a
 # crash leaves its input in build-fuzz/artifacts and fails the script.
 #   fuzz/run.sh [seconds per target, default 20]
+#   fuzz/run.sh --build-only   (builds the targets; scripts/test.sh does this
+#                               beside other tests, then runs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+BUILD_ONLY=false
+if [ "${1:-}" = "--build-only" ]; then
+  BUILD_ONLY=true
+  shift
+fi
 SECONDS_PER_TARGET=${1:-20}
 JOBS=$(nproc)
 # Line tables only (-g1): a crash's report still names function, file and
@@ -17,6 +24,7 @@ declare -A CORPUS=([wal_decode_fuzz]=wal [snap_decode_fuzz]=snap [request_apply_
   [http_request_fuzz]=http [v2_store_fuzz]=v2 [auth_fuzz]=auth [h2front_wire_fuzz]=h2wire
   [key_codec_fuzz]=key)
 ninja -C build-fuzz -j "$JOBS" "${!CORPUS[@]}"
+if $BUILD_ONLY; then exit 0; fi
 mkdir -p build-fuzz/artifacts
 # Runs one target; its output goes to $runs/<target>.log, its exit status to
 # $runs/<target>.status.
@@ -24,7 +32,7 @@ fuzz_one() {
   local target=$1 scratch status=0
   scratch=$(mktemp -d)
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    build-fuzz/fuzz/$target -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
+    build-fuzz/fuzz/"$target" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/ \
     "$scratch" "fuzz/corpus/${CORPUS[$target]}" >"$runs/$target.log" 2>&1 || status=$?
   rm -rf "$scratch"
