@@ -1,10 +1,21 @@
 #include "transport/peer_sender.h"
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
+#include "base/coding.h"
+#include "transport/batch_stream.h"
 #include "transport/wire.h"
 
 namespace etcdpp::transport {
@@ -17,6 +28,11 @@ size_t ApproximateSize(const raftpb::Message& m) {
   for (const auto& e : m.entries()) n += 16 + e.data().size();
   return n;
 }
+
+// A peer that accepts no connection by then is tried again after a backoff.
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+// A peer that does not answer a batch stream's hello by then is hung.
+constexpr auto kHandshakeTimeout = std::chrono::milliseconds(10'000);
 
 }  // namespace
 
@@ -63,7 +79,7 @@ void PeerSender::UpdateAddresses(std::vector<std::string> addresses) {
     addresses_ = std::move(addresses);
     next_address_ = 0;
     reconnect_requested_ = true;
-    if (ctx_ != nullptr) ctx_->TryCancel();
+    CancelStreamLocked();
   }
   cv_.notify_one();
 }
@@ -78,9 +94,15 @@ void PeerSender::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    if (ctx_ != nullptr) ctx_->TryCancel();
+    CancelStreamLocked();
   }
   cv_.notify_one();
+}
+
+void PeerSender::CancelStreamLocked() {
+  if (ctx_ != nullptr) ctx_->TryCancel();
+  // The sender thread closes it; a blocked write or read fails at once.
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
 void PeerSender::Join() {
@@ -95,72 +117,59 @@ std::optional<std::chrono::steady_clock::time_point> PeerSender::ActiveSince() c
 void PeerSender::Run() {
   std::chrono::milliseconds backoff = options_.min_backoff;
   bool failure_logged = false;
+  // Set when the peer answered a batch stream's hello as a member without
+  // one does: the next stream to it goes over gRPC (and the one after that
+  // tries the batch stream again, so an upgraded peer gets it back).
+  bool next_over_grpc = false;
   for (;;) {
     std::string address;
-    // Declared before the writer so it outlives it.
-    grpc::ClientContext ctx;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !addresses_.empty(); });
       if (stopping_) return;
       address = addresses_[next_address_ % addresses_.size()];
       reconnect_requested_ = false;
-      ctx_ = &ctx;
     }
-    AddHandshake(&ctx, Handshake{cluster_id_, self_id_, peer_id_});
-    auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(address, options_.tls));
-    transportpb::StreamAck ack;
-    auto writer = stub->Stream(&ctx, &ack);
-    // Returns when the peer accepts (initial metadata) or the call fails;
-    // Stop and UpdateAddresses cancel it.
-    writer->WaitForInitialMetadata();
-    size_t lost = 0;
-    const bool established = WasAccepted(ctx);
-    if (established) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        active_since_ = std::chrono::steady_clock::now();
-      }
-      spdlog::info("transport: stream to peer {:x} at {} established", peer_id_, address);
+    const bool over_grpc = !options_.batch_stream || options_.tls.enabled() || next_over_grpc;
+    next_over_grpc = false;
+    const StreamEnd end = over_grpc ? StreamOverGrpc(address) : StreamOverTcp(address);
+    if (end.peer_lacks_batch_stream) {
+      spdlog::info("transport: peer {:x} at {} does not serve the batch stream; using gRPC",
+                   peer_id_, address);
+      next_over_grpc = true;
+      continue;  // nothing was sent: no loss, no backoff
+    }
+    if (end.established) {
       backoff = options_.min_backoff;
       failure_logged = false;
-      lost = StreamBatches(writer.get());
     }
-    // Ends an established call whatever state it is in; Finish then returns.
-    // A call that was never accepted has ended already (the receiver
-    // answered with its status, or Stop/UpdateAddresses cancelled it), and
-    // cancelling it here would hide the receiver's reason.
-    if (established) ctx.TryCancel();
-    grpc::Status status = writer->Finish();
     // The peer knows us as removed (see Transport::CheckInbound): we may
     // never learn it from Raft, whose leader no longer sends to us.
-    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
-        status.error_message().find(RemovedMemberMessage(self_id_)) != std::string::npos &&
-        on_self_removed_) {
+    if (end.refusal.find(RemovedMemberMessage(self_id_)) != std::string::npos && on_self_removed_) {
       on_self_removed_();
     }
 
+    size_t lost = end.lost;
     bool report = lost > 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      ctx_ = nullptr;
       active_since_.reset();
       if (stopping_) return;
       const bool requested = reconnect_requested_;
       if (!requested) {
         // A real failure: drop what waits (stale by the time we reconnect)
         // and try the next address after a backoff.
-        report = report || !queue_.empty() || !established;
+        report = report || !queue_.empty() || !end.established;
         lost += queue_.size();
         CountDropped(queue_.size());
         queue_.clear();
         ++next_address_;
         if (!failure_logged) {
-          if (established) {
+          if (end.established) {
             spdlog::warn("transport: stream to peer {:x} at {} broke", peer_id_, address);
           } else {
             spdlog::warn("transport: cannot open stream to peer {:x} at {}: {} (will retry)",
-                         peer_id_, address, status.error_message());
+                         peer_id_, address, end.refusal.empty() ? "unreachable" : end.refusal);
           }
           failure_logged = true;
         }
@@ -173,7 +182,153 @@ void PeerSender::Run() {
   }
 }
 
-size_t PeerSender::StreamBatches(grpc::ClientWriter<transportpb::MessageBatch>* writer) {
+PeerSender::StreamEnd PeerSender::StreamOverGrpc(const std::string& address) {
+  StreamEnd end;
+  // Declared before the writer so it outlives it.
+  grpc::ClientContext ctx;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || reconnect_requested_) return end;
+    ctx_ = &ctx;
+  }
+  AddHandshake(&ctx, Handshake{cluster_id_, self_id_, peer_id_});
+  auto stub = transportpb::RaftPeer::NewStub(NewPeerChannel(address, options_.tls));
+  transportpb::StreamAck ack;
+  auto writer = stub->Stream(&ctx, &ack);
+  // Returns when the peer accepts (initial metadata) or the call fails;
+  // Stop and UpdateAddresses cancel it.
+  writer->WaitForInitialMetadata();
+  end.established = WasAccepted(ctx);
+  if (end.established) {
+    MarkEstablished(address, "gRPC stream");
+    end.lost =
+        StreamBatches([&](const transportpb::MessageBatch& batch) { return writer->Write(batch); });
+  }
+  // Ends an established call whatever state it is in; Finish then returns.
+  // A call that was never accepted has ended already (the receiver
+  // answered with its status, or Stop/UpdateAddresses cancelled it), and
+  // cancelling it here would hide the receiver's reason.
+  if (end.established) ctx.TryCancel();
+  grpc::Status status = writer->Finish();
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    end.refusal = status.error_message();
+  } else if (!end.established) {
+    end.refusal = status.error_message();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ctx_ = nullptr;
+  return end;
+}
+
+int PeerSender::Connect(const std::string& address) {
+  std::string host, port;
+  if (!SplitHostPort(address, &host, &port)) return -1;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* results = nullptr;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &results) != 0) return -1;
+  int connected = -1;
+  for (addrinfo* ai = results; ai != nullptr && connected < 0; ai = ai->ai_next) {
+    const int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    bool ok = ::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+    if (!ok && errno == EINPROGRESS) {
+      // Waits in slices, so Stop and UpdateAddresses need not interrupt it.
+      const auto deadline = std::chrono::steady_clock::now() + kConnectTimeout;
+      while (!ok && std::chrono::steady_clock::now() < deadline) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stopping_ || reconnect_requested_) break;
+        }
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        int error = 0;
+        socklen_t len = sizeof error;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+        if (error != 0) break;
+        ok = true;
+      }
+    }
+    if (!ok) {
+      ::close(fd);
+      continue;
+    }
+    // Blocking from here: the sender thread writes, Stop shuts the socket down.
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL, 0) & ~O_NONBLOCK);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    EnableKeepalive(fd);
+    connected = fd;
+  }
+  ::freeaddrinfo(results);
+  return connected;
+}
+
+PeerSender::StreamEnd PeerSender::StreamOverTcp(const std::string& address) {
+  StreamEnd end;
+  const int fd = Connect(address);
+  if (fd < 0) return end;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || reconnect_requested_) {
+      ::close(fd);
+      return end;
+    }
+    fd_ = fd;
+  }
+  const std::string hello = EncodeHello(Handshake{cluster_id_, self_id_, peer_id_});
+  char reply = 0;
+  ssize_t got = -1;
+  if (WriteAll(fd, hello.data(), hello.size()).ok()) {
+    SetReceiveTimeout(fd, kHandshakeTimeout);
+    do {
+      got = ::recv(fd, &reply, 1, 0);
+    } while (got < 0 && errno == EINTR);
+    // A member without the batch stream is gRPC's server, which closes a
+    // connection that does not begin with HTTP/2's preface, maybe after
+    // an HTTP/2 frame of its own.
+    end.peer_lacks_batch_stream = got == 0 || (got < 0 && errno == ECONNRESET) ||
+                                  (got == 1 && reply != kAccepted && reply != kRefused);
+  }
+  if (got == 1 && reply == kRefused) {
+    char length[4];
+    if (ReadFull(fd, length, sizeof length).ok()) {
+      std::string reason(std::min(GetBE32(length), kMaxReasonBytes), '\0');
+      if (ReadFull(fd, reason.data(), reason.size()).ok()) end.refusal = std::move(reason);
+    }
+    if (end.refusal.empty()) end.refusal = "refused";
+  }
+  if (got == 1 && reply == kAccepted) {
+    end.established = true;
+    MarkEstablished(address, "batch stream");
+    std::string frame;
+    end.lost = StreamBatches([&](const transportpb::MessageBatch& batch) {
+      frame.resize(4);
+      batch.AppendToString(&frame);
+      PutBE32(frame.data(), static_cast<uint32_t>(frame.size() - 4));
+      return WriteAll(fd, frame.data(), frame.size()).ok();
+    });
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fd_ = -1;
+  }
+  ::close(fd);
+  return end;
+}
+
+void PeerSender::MarkEstablished(const std::string& address, const char* kind) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_since_ = std::chrono::steady_clock::now();
+  }
+  spdlog::info("transport: {} to peer {:x} at {} established", kind, peer_id_, address);
+}
+
+size_t PeerSender::StreamBatches(
+    const std::function<bool(const transportpb::MessageBatch&)>& write) {
   for (;;) {
     transportpb::MessageBatch batch;
     batch.set_from(self_id_);
@@ -191,7 +346,7 @@ size_t PeerSender::StreamBatches(grpc::ClientWriter<transportpb::MessageBatch>* 
         queue_.pop_front();
       }
     }
-    if (!writer->Write(batch)) {
+    if (!write(batch)) {
       CountDropped(batch.messages_size());
       return batch.messages_size();
     }

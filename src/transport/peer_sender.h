@@ -2,9 +2,10 @@
 // the transport module; see transport.h for the contract it implements.
 //
 // Invariants:
-//  - One thread (thread_) owns the gRPC stream: it connects, writes and
-//    reconnects. Other threads only touch queue_, addresses_ and the flags,
-//    under mu_, and may cancel the current call through ctx_ (under mu_).
+//  - One thread (thread_) owns the stream (a batch stream, or gRPC's): it
+//    connects, writes and reconnects. Other threads only touch queue_,
+//    addresses_ and the flags, under mu_, and may end the current stream
+//    through ctx_ or fd_ (under mu_; the thread alone closes fd_).
 //  - queue_ never holds more than max_queued_messages messages.
 //  - When a stream fails, everything queued at that moment is dropped
 //    (counted) and the peer reported unreachable: Raft retransmits, and
@@ -63,10 +64,28 @@ class PeerSender {
   std::optional<std::chrono::steady_clock::time_point> ActiveSince() const;
 
  private:
+  // How one stream ended.
+  struct StreamEnd {
+    bool established = false;  // the peer accepted it
+    size_t lost = 0;           // messages lost in a failed write
+    // Why the peer refused or ended it, when it said so.
+    std::string refusal;
+    // The peer answered a batch stream's hello as a member without it does.
+    bool peer_lacks_batch_stream = false;
+  };
+
   void Run();
-  // Writes batches until the stream fails or a stop/reconnect is requested.
+  StreamEnd StreamOverGrpc(const std::string& address);
+  StreamEnd StreamOverTcp(const std::string& address);
+  // A connected blocking socket to `address`, or -1 (also when a stop or
+  // reconnect is requested meanwhile).
+  int Connect(const std::string& address);
+  void MarkEstablished(const std::string& address, const char* kind);
+  // Writes batches until a write fails or a stop/reconnect is requested.
   // Returns the number of messages lost in a failed write.
-  size_t StreamBatches(grpc::ClientWriter<transportpb::MessageBatch>* writer);
+  size_t StreamBatches(const std::function<bool(const transportpb::MessageBatch&)>& write);
+  // Makes the stream in flight, if any, end at once. Requires mu_.
+  void CancelStreamLocked();
   void CountDropped(size_t n) { dropped_->fetch_add(n, std::memory_order_relaxed); }
 
   const uint64_t self_id_;
@@ -85,6 +104,7 @@ class PeerSender {
   bool stopping_ = false;               // Guarded by mu_.
   bool reconnect_requested_ = false;    // Guarded by mu_.
   grpc::ClientContext* ctx_ = nullptr;  // Guarded by mu_; the call in flight.
+  int fd_ = -1;                         // Guarded by mu_; the batch stream's socket.
   std::optional<std::chrono::steady_clock::time_point> active_since_;  // Guarded by mu_.
 
   std::thread thread_;  // Last member: starts after everything above exists.

@@ -81,7 +81,6 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
   ctx->AddInitialMetadata(kAcceptedKey, "1");
   reader->SendInitialMetadata();
 
-  const uint64_t self = transport_->self_id();
   transportpb::MessageBatch batch;
   while (reader->Read(&batch)) {
     if (batch.from() != from || batch.cluster_id() != transport_->cluster_id()) {
@@ -93,12 +92,7 @@ grpc::Status PeerService::Stream(grpc::ServerContext* ctx,
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "etcdpp transport: " + RemovedMemberMessage(from));
     }
-    for (auto& m : *batch.mutable_messages()) {
-      if (m.to() != self) continue;  // Not ours: Raft tolerates the loss.
-      if (m.type() == raftpb::MSG_APP)
-        metrics::DefaultMemberStats().AppendReceived(m.ByteSizeLong());
-      handler_->OnMessage(std::move(m));
-    }
+    transport_->DeliverInbound(batch);
   }
   return grpc::Status::OK;
 }

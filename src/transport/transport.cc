@@ -7,13 +7,17 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "base/coding.h"
 #include "metrics/member_stats.h"
+#include "transport/batch_stream.h"
 #include "transport/callback_threads.h"
 #include "transport/peer_call.h"
+#include "transport/peer_listener.h"
 #include "transport/peer_sender.h"
 #include "transport/peer_service.h"
 #include "transport/snapshot_sender.h"
 #include "transport/wire.h"
+#include "transportpb/transport.pb.h"
 
 namespace etcdpp::transport {
 namespace {
@@ -82,11 +86,16 @@ Status Transport::Start(const std::vector<std::string>& listen_addresses) {
   auto credentials = PeerServerCredentials(options_.tls);
   if (!credentials.ok()) return credentials.status();
   auto service = std::make_unique<PeerService>(this, handler_, options_);
+  // Plaintext with the batch stream: the listener owns the port and hands
+  // gRPC its connections, so the server listens on nothing itself.
+  const bool own_port = options_.batch_stream && !options_.tls.enabled();
   grpc::ServerBuilder builder;
   ConfigurePeerServer(&builder);
   std::vector<int> ports(addresses.size(), 0);
-  for (size_t i = 0; i < addresses.size(); ++i) {
-    builder.AddListeningPort(addresses[i], *credentials, &ports[i]);
+  if (!own_port) {
+    for (size_t i = 0; i < addresses.size(); ++i) {
+      builder.AddListeningPort(addresses[i], *credentials, &ports[i]);
+    }
   }
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -94,18 +103,87 @@ Status Transport::Start(const std::vector<std::string>& listen_addresses) {
     return Status::Unavailable(
         fmt::format("transport: cannot listen on {}", fmt::join(addresses, ", ")));
   }
+  std::unique_ptr<PeerListener> listener;
+  if (own_port) {
+    auto opened =
+        PeerListener::Open(addresses, server.get(), [this](int fd) { ServeBatchStream(fd); });
+    if (!opened.ok()) {
+      server->Shutdown();
+      return opened.status();
+    }
+    listener = std::move(*opened);
+    ports = listener->ports();
+  }
   for (size_t i = 0; i < ports.size(); ++i) {
     if (ports[i] == 0) {
       server->Shutdown();
       return Status::Unavailable("transport: cannot listen on " + addresses[i]);
     }
   }
-  spdlog::info("transport: member {:x} serving peers on {} (bound ports {})", self_id_,
-               fmt::join(addresses, ", "), fmt::join(ports, ", "));
+  spdlog::info("transport: member {:x} serving peers on {} (bound ports {}{})", self_id_,
+               fmt::join(addresses, ", "), fmt::join(ports, ", "),
+               own_port ? "; batch stream and gRPC" : "; gRPC");
   service_ = std::move(service);
   server_ = std::move(server);
+  listener_ = std::move(listener);
   listen_ports_ = std::move(ports);
   return Status::OK();
+}
+
+void Transport::DeliverInbound(transportpb::MessageBatch& batch) {
+  for (auto& m : *batch.mutable_messages()) {
+    if (m.to() != self_id_) continue;  // Not ours: Raft tolerates the loss.
+    if (m.type() == raftpb::MSG_APP) metrics::DefaultMemberStats().AppendReceived(m.ByteSizeLong());
+    handler_->OnMessage(std::move(m));
+  }
+}
+
+void Transport::ServeBatchStream(int fd) {
+  // A sender writes its hello at once; a connection that does not is cut.
+  SetReceiveTimeout(fd, std::chrono::seconds(10));
+  std::string hello(kHelloBytes, '\0');
+  Handshake hs;
+  if (!ReadFull(fd, hello.data(), hello.size()).ok() || !DecodeHello(hello, &hs)) return;
+  const Status admitted = CheckInbound(hs.from, hs.cluster_id, hs.to);
+  if (!admitted.ok()) {
+    spdlog::warn("transport: refused batch stream from peer {:x}: {}", hs.from, admitted.message());
+    std::string reason(admitted.message().substr(0, kMaxReasonBytes));
+    std::string reply(5, kRefused);
+    PutBE32(reply.data() + 1, static_cast<uint32_t>(reason.size()));
+    reply += reason;
+    (void)WriteAll(fd, reply.data(), reply.size());
+    return;
+  }
+  if (!WriteAll(fd, &kAccepted, 1).ok()) return;
+  // An idle stream waits for its next batch as long as it takes; a peer
+  // that vanished is noticed by TCP's keepalive probes.
+  SetReceiveTimeout(fd, std::chrono::milliseconds(0));
+  EnableKeepalive(fd);
+  std::string frame;
+  transportpb::MessageBatch batch;
+  for (;;) {
+    char length[4];
+    if (!ReadFull(fd, length, sizeof length).ok()) return;
+    const uint32_t n = GetBE32(length);
+    if (n > kMaxFrameBytes) {
+      spdlog::warn("transport: batch stream from peer {:x} sent a frame of {} bytes; closing it",
+                   hs.from, n);
+      return;
+    }
+    frame.resize(n);
+    if (!ReadFull(fd, frame.data(), n).ok()) return;
+    batch.Clear();
+    if (!batch.ParseFromString(frame) || batch.from() != hs.from ||
+        batch.cluster_id() != cluster_id_) {
+      spdlog::warn("transport: batch stream from peer {:x} sent a malformed batch; closing it",
+                   hs.from);
+      return;
+    }
+    // The peer may have been removed while its stream was open: it learns
+    // why when it connects again.
+    if (IsRemoved(hs.from)) return;
+    DeliverInbound(batch);
+  }
 }
 
 std::vector<int> Transport::listen_ports() const { return listen_ports_; }
@@ -239,6 +317,7 @@ void Transport::Stop() {
   }
   // Inbound first: cancels every call in flight and waits for the handlers
   // to return, so no Handler callback runs after this.
+  if (listener_ != nullptr) listener_->Stop();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
@@ -249,6 +328,7 @@ void Transport::Stop() {
   for (auto& peer : retired) peer->Join();
   for (auto& s : snapshots) s->Join();
   caller_->Stop();
+  listener_.reset();
   server_.reset();
   service_.reset();
 }

@@ -1,18 +1,24 @@
-// Transport: Raft message delivery between the members of one cluster over
-// gRPC, the production PeerNetwork (peer_network.h).
+// Transport: Raft message delivery between the members of one cluster, the
+// production PeerNetwork (peer_network.h).
 //
 // The Raft loop hands its outgoing messages to Send, which never blocks: each
 // message is appended to its recipient's bounded queue and the call returns.
 // One sender thread per peer drains that queue, writing everything queued
-// since its last write as ONE MessageBatch on a long-lived gRPC client stream
-// (RaftPeer.Stream, proto/transportpb/transport.proto). A slow or dead peer
-// only fills its own queue; when the queue is full further messages to it
-// are dropped and counted (Raft retransmits what matters), and the peer is
-// reported unreachable.
+// since its last write as ONE MessageBatch on a long-lived stream: between
+// plaintext peers a batch stream (batch_stream.h: a TCP connection of
+// length-prefixed batches), over TLS, or to a member that does not serve the
+// batch stream, a gRPC client stream (RaftPeer.Stream,
+// proto/transportpb/transport.proto). A slow or dead peer only fills its own
+// queue; when the queue is full further messages to it are dropped and
+// counted (Raft retransmits what matters), and the peer is reported
+// unreachable.
 //
-// Inbound, the gRPC server built by Start calls Handler::OnMessage for every
-// message received, on gRPC's threads: one thread per inbound stream, so
-// messages from one peer arrive in the order that peer sent them.
+// Inbound, Handler::OnMessage runs for every message received, on one thread
+// per inbound stream (the batch stream's own, or gRPC's for RaftPeer.Stream),
+// so messages from one peer arrive in the order that peer sent them. The
+// peer port of a plaintext member is a PeerListener (peer_listener.h), which
+// serves batch streams itself and hands every other connection to the gRPC
+// server; over TLS the gRPC server listens itself.
 //
 // Snapshots travel on their own call (RaftPeer.Snapshot) and connection, so a
 // large file never holds up heartbeats: SendSnapshot streams the MsgSnap and
@@ -56,12 +62,16 @@
 namespace grpc {
 class Server;
 }
+namespace etcdpp::transportpb {
+class MessageBatch;
+}
 namespace etcdpp::transport {
 class PeerCaller;
 }
 
 namespace etcdpp::transport {
 
+class PeerListener;
 class PeerSender;
 class PeerService;
 class SnapshotSender;
@@ -123,6 +133,10 @@ struct TransportOptions {
   // fails (done(false)), so Raft never waits forever on a stuck transfer.
   std::chrono::milliseconds snapshot_base_timeout{30'000};
   uint64_t snapshot_min_bytes_per_second = 1 << 20;
+  // Without TLS: serve the batch stream on the peer port and send over it to
+  // peers that serve it. False: gRPC's Stream only, both ways (what members
+  // before the batch stream did; tests use it to stand for one).
+  bool batch_stream = true;
 };
 
 class Transport final : public PeerNetwork {
@@ -206,9 +220,14 @@ class Transport final : public PeerNetwork {
  private:
   friend class PeerService;
 
-  // Inbound side, called by PeerService.
+  // Inbound side, called by PeerService and the PeerListener.
   // OK if a call from `from` for `to` in `cluster_id` may proceed.
   Status CheckInbound(uint64_t from, uint64_t cluster_id, uint64_t to) const;
+  // Hands the batch's messages for this member to the handler. The caller
+  // checked that the batch comes from its stream's admitted peer.
+  void DeliverInbound(transportpb::MessageBatch& batch);
+  // Serves one batch stream (batch_stream.h) on `fd` until it ends.
+  void ServeBatchStream(int fd);
   bool IsRemoved(uint64_t id) const;
   void MarkUnreachable(uint64_t id);
   // Destroys finished snapshot senders. Requires mu_.
@@ -233,6 +252,8 @@ class Transport final : public PeerNetwork {
   // Set by Start, torn down by Stop (never concurrently with each other).
   std::unique_ptr<PeerService> service_;
   std::unique_ptr<grpc::Server> server_;
+  // The peer port when plaintext with batch_stream (else the server listens).
+  std::unique_ptr<PeerListener> listener_;
   std::vector<int> listen_ports_;
   // Outgoing Calls; stopped by Stop.
   const std::unique_ptr<PeerCaller> caller_;
