@@ -1,4 +1,4 @@
-// Transport tests: real gRPC between transports in one process on free
+// Transport tests: real sockets between transports in one process on free
 // 127.0.0.1 ports. Waiting uses condition variables with generous timeouts;
 // nothing asserts on timing.
 #include "transport/transport.h"
@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -24,6 +25,8 @@
 #include <absl/synchronization/mutex.h>
 #include <gtest/gtest.h>
 
+#include "base/coding.h"
+#include "transport/batch_stream.h"
 #include "transport/wire.h"
 #include "transportpb/transport.grpc.pb.h"
 #include "unit/mvcc/temp_dir.h"
@@ -52,6 +55,7 @@ class RecordingHandler : public Handler {
     messages_.push_back(std::move(m));
     cv_.notify_all();
   }
+  void OnRemovedFromCluster() override { removed_calls.fetch_add(1); }
   void OnSnapshot(raftpb::Message m, std::string path) override {
     std::lock_guard<std::mutex> lock(mu_);
     snapshots_.emplace_back(std::move(m), std::move(path));
@@ -80,6 +84,8 @@ class RecordingHandler : public Handler {
     std::lock_guard<std::mutex> lock(mu_);
     return messages_;
   }
+  std::atomic<int> removed_calls{0};
+
   std::vector<std::pair<raftpb::Message, std::string>> snapshots() {
     std::lock_guard<std::mutex> lock(mu_);
     return snapshots_;
@@ -341,6 +347,147 @@ TEST(TransportTest, RemovedPeerIsRefusedAndNotSentTo) {
   EXPECT_EQ(a.transport->dropped_messages(), dropped + 1);
   a.transport->AddPeer(2, {b.url()});  // Ids are never reused: ignored.
   EXPECT_FALSE(a.transport->PeerActive(2));
+}
+
+// A blocking socket connected to 127.0.0.1:`port` whose reads give up after
+// kWait; -1 if it cannot connect.
+int ConnectLocal(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  SetReceiveTimeout(fd, std::chrono::duration_cast<std::chrono::milliseconds>(kWait));
+  return fd;
+}
+
+// Opens a batch stream to `port` by hand with the given hello and returns
+// the answer: "A" when accepted, "R:" and the reason when refused, "" when
+// the receiver closed without one. *fd gets the open socket when accepted.
+std::string BatchStreamAnswer(int port, Handshake hs, int* fd = nullptr) {
+  const int s = ConnectLocal(port);
+  if (s < 0) return "no connection";
+  const std::string hello = EncodeHello(hs);
+  std::string answer;
+  char reply = 0;
+  if (WriteAll(s, hello.data(), hello.size()).ok() && ReadFull(s, &reply, 1).ok()) {
+    answer.assign(1, reply);
+    char length[4];
+    if (reply == kRefused && ReadFull(s, length, 4).ok()) {
+      std::string reason(GetBE32(length), '\0');
+      if (ReadFull(s, reason.data(), reason.size()).ok()) answer += ":" + reason;
+    }
+  }
+  if (answer == "A" && fd != nullptr) {
+    *fd = s;
+  } else {
+    ::close(s);
+  }
+  return answer;
+}
+
+// Writes `batch` as one frame of a batch stream.
+bool WriteFrame(int fd, const transportpb::MessageBatch& batch) {
+  std::string frame(4, '\0');
+  batch.AppendToString(&frame);
+  PutBE32(frame.data(), static_cast<uint32_t>(frame.size() - 4));
+  return WriteAll(fd, frame.data(), frame.size()).ok();
+}
+
+// True once the receiver closed `fd` (a read sees the end of the stream).
+bool ClosedByPeer(int fd) {
+  char byte;
+  return ::recv(fd, &byte, 1, 0) == 0;
+}
+
+TEST(BatchStreamTest, HelloIsAdmittedAsTheGrpcStreamIs) {
+  Member other(2, 0, kCluster + 1);
+  const std::string wrong_cluster = BatchStreamAnswer(other.port(), Handshake{kCluster, 1, 2});
+  EXPECT_TRUE(wrong_cluster.starts_with("R:")) << wrong_cluster;
+  EXPECT_NE(wrong_cluster.find("another cluster"), std::string::npos) << wrong_cluster;
+  EXPECT_TRUE(BatchStreamAnswer(other.port(), Handshake{kCluster + 1, 1, 7}).starts_with("R:"));
+  EXPECT_EQ(BatchStreamAnswer(other.port(), Handshake{kCluster + 1, 1, 2}), "A");
+
+  other.transport->RemovePeer(1);
+  const std::string removed = BatchStreamAnswer(other.port(), Handshake{kCluster + 1, 1, 2});
+  EXPECT_NE(removed.find(RemovedMemberMessage(1)), std::string::npos) << removed;
+}
+
+TEST(BatchStreamTest, FramesAreDeliveredInOrderAndBadOnesEndTheStream) {
+  Member b(2);
+  int fd = -1;
+  ASSERT_EQ(BatchStreamAnswer(b.port(), Handshake{kCluster, 1, 2}, &fd), "A");
+  transportpb::MessageBatch batch;
+  batch.set_from(1);
+  batch.set_cluster_id(kCluster);
+  for (uint64_t i = 1; i <= 3; ++i) *batch.add_messages() = Msg(1, 2, i, 2);
+  *batch.add_messages() = Msg(1, 9, 4);  // not for b: skipped
+  ASSERT_TRUE(WriteFrame(fd, batch));
+  ASSERT_TRUE(b.handler.WaitForMessages(3));
+  EXPECT_EQ(b.handler.IndexesFrom(1), (std::vector<uint64_t>{1, 2, 3}));
+
+  // A batch that names another sender than the hello did ends the stream.
+  batch.set_from(3);
+  ASSERT_TRUE(WriteFrame(fd, batch));
+  EXPECT_TRUE(ClosedByPeer(fd));
+  ::close(fd);
+
+  // So does a frame longer than any batch, and bytes that are no batch.
+  ASSERT_EQ(BatchStreamAnswer(b.port(), Handshake{kCluster, 1, 2}, &fd), "A");
+  char huge[4];
+  PutBE32(huge, kMaxFrameBytes + 1);
+  ASSERT_TRUE(WriteAll(fd, huge, sizeof huge).ok());
+  EXPECT_TRUE(ClosedByPeer(fd));
+  ::close(fd);
+  ASSERT_EQ(BatchStreamAnswer(b.port(), Handshake{kCluster, 1, 2}, &fd), "A");
+  const char garbage[] = {0, 0, 0, 3, '\xff', '\xff', '\xff'};
+  ASSERT_TRUE(WriteAll(fd, garbage, sizeof garbage).ok());
+  EXPECT_TRUE(ClosedByPeer(fd));
+  ::close(fd);
+  EXPECT_EQ(b.handler.messages().size(), 3u);
+}
+
+TEST(BatchStreamTest, MembersWithAndWithoutItReachEachOther) {
+  // `old` stands for a member from before the batch stream: gRPC only.
+  TransportOptions grpc_only;
+  grpc_only.batch_stream = false;
+  Member a(1), old(2, 0, kCluster, grpc_only);
+  a.transport->AddPeer(2, {old.url()});
+  old.transport->AddPeer(1, {a.url()});
+  constexpr uint64_t kCount = 200;
+  for (uint64_t i = 1; i <= kCount; ++i) {
+    a.transport->Send({Msg(1, 2, i)});
+    old.transport->Send({Msg(2, 1, i)});
+  }
+  // Nothing is lost on the way to gRPC: the queue waits for it.
+  ASSERT_TRUE(old.handler.WaitForIndexesFrom(1, 1, kCount));
+  ASSERT_TRUE(a.handler.WaitForIndexesFrom(2, 1, kCount));
+  std::vector<uint64_t> expected(kCount);
+  for (uint64_t i = 0; i < kCount; ++i) expected[i] = i + 1;
+  EXPECT_EQ(old.handler.IndexesFrom(1), expected);
+  EXPECT_EQ(a.handler.IndexesFrom(2), expected);
+}
+
+TEST(BatchStreamTest, RemovedMemberLearnsItWhenItConnectsAgain) {
+  Member a(1), b(2);
+  a.transport->AddPeer(2, {b.url()});
+  a.transport->Send({Msg(1, 2, 1)});
+  ASSERT_TRUE(b.handler.WaitForMessages(1));
+  b.transport->RemovePeer(1);
+  // The open stream ends at a's next batch; the hello of the next one is
+  // refused with the reason, which a's handler hears.
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  for (uint64_t i = 2;
+       a.handler.removed_calls.load() == 0 && std::chrono::steady_clock::now() < deadline; ++i) {
+    a.transport->Send({Msg(1, 2, i)});
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_GT(a.handler.removed_calls.load(), 0);
+  EXPECT_EQ(b.handler.messages().size(), 1u);
 }
 
 TEST(TransportTest, UpdatePeerMovesStreamToNewUrl) {
