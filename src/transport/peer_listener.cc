@@ -58,6 +58,10 @@ int ListenOn(const std::string& address, std::vector<int>* fds, std::string* err
     *error = fmt::format("cannot resolve {}: {}", address, gai_strerror(rc));
     return -1;
   }
+  // A v6 wildcard alone takes v4 connections too (dual stack, as gRPC's own
+  // listener does); beside a v4 address of the same name it must not.
+  bool has_v4 = false;
+  for (addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) has_v4 |= ai->ai_family == AF_INET;
   int bound_port = -1;
   std::string last_error;
   for (addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
@@ -65,7 +69,10 @@ int ListenOn(const std::string& address, std::vector<int>* fds, std::string* err
     if (fd < 0) continue;
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ai->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) {
+      const int v6_only = has_v4 ? 1 : 0;
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, sizeof v6_only);
+    }
     // With port 0, every address of the name gets the port the first got.
     if (bound_port > 0) {
       const auto p = htons(static_cast<uint16_t>(bound_port));
