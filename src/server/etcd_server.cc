@@ -63,7 +63,8 @@ ServerOptions WithDefaults(ServerOptions options) {
   if (options.env == nullptr) options.env = Env::Default();
   if (options.clock == nullptr) options.clock = Clock::Real();
   if (options.peer_network == nullptr) {
-    options.peer_network = std::make_shared<transport::GrpcPeerNetworkFactory>(options.peer_tls);
+    options.peer_network = std::make_shared<transport::GrpcPeerNetworkFactory>(
+        options.peer_tls, options.peer_batch_stream);
   }
   return options;
 }

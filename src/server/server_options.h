@@ -132,9 +132,14 @@ struct ServerOptions {
   // Peer TLS (--peer-cert-file and the rest): the peer server and every
   // channel to a peer.
   transport::PeerTlsOptions peer_tls;
-  // How this member reaches its peers: null means gRPC with peer_tls
-  // (transport::GrpcPeerNetworkFactory). Tests put every member of a cluster
-  // on one in-process network instead (tests/integration/mem_network.h).
+  // Between plaintext peers, Raft messages on the batch stream
+  // (--experimental-peer-batch-stream; docs/transport.md); false: gRPC's
+  // stream only.
+  bool peer_batch_stream = true;
+  // How this member reaches its peers: null means the Transport with
+  // peer_tls and peer_batch_stream (transport::GrpcPeerNetworkFactory).
+  // Tests put every member of a cluster on one in-process network instead
+  // (tests/integration/mem_network.h).
   std::shared_ptr<transport::PeerNetworkFactory> peer_network;
 
   // Every file operation of the server (not LMDB's own) goes through `env`,

@@ -386,6 +386,7 @@ std::unique_ptr<PeerNetwork> GrpcPeerNetworkFactory::Create(uint64_t self_id, ui
   TransportOptions options;
   options.snapshot_dir = snapshot_dir;
   options.tls = tls_;
+  options.batch_stream = batch_stream_;
   return std::make_unique<Transport>(self_id, cluster_id, handler, std::move(options));
 }
 

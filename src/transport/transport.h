@@ -270,10 +270,12 @@ Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls
                                        const PeerTlsOptions& tls = {});
 
 // The production PeerNetworkFactory: one Transport per member (the peer TLS
-// options are everyone's), FetchMembership over RaftPeer.Members.
+// options and the batch stream choice are everyone's), FetchMembership over
+// RaftPeer.Members.
 class GrpcPeerNetworkFactory final : public PeerNetworkFactory {
  public:
-  explicit GrpcPeerNetworkFactory(PeerTlsOptions tls) : tls_(std::move(tls)) {}
+  explicit GrpcPeerNetworkFactory(PeerTlsOptions tls, bool batch_stream = true)
+      : tls_(std::move(tls)), batch_stream_(batch_stream) {}
   std::unique_ptr<PeerNetwork> Create(uint64_t self_id, uint64_t cluster_id, Handler* handler,
                                       const std::string& snapshot_dir) override;
   Result<PeerMembership> FetchMembership(const std::vector<std::string>& peer_urls,
@@ -281,6 +283,7 @@ class GrpcPeerNetworkFactory final : public PeerNetworkFactory {
 
  private:
   const PeerTlsOptions tls_;
+  const bool batch_stream_;
 };
 
 // "host:port" from "http://host:port" or "https://host:port" (also accepts

@@ -40,6 +40,7 @@ struct Flags {
   std::string metrics = "basic";
   bool enable_ui = true;
   bool h2_front = true;
+  bool peer_batch_stream = true;
   std::string listen_peer_urls = "http://127.0.0.1:2380";
   std::string initial_advertise_peer_urls = "http://127.0.0.1:2380";
   std::string initial_cluster;
@@ -277,6 +278,13 @@ int main(int argc, char** argv) {
                "connection with gRPC C++.")
       ->envname("ETCD_H2_FRONT")
       ->capture_default_str();
+  // etcdpp only (docs/transport.md, "The batch stream").
+  app.add_flag("--experimental-peer-batch-stream", flags.peer_batch_stream,
+               "Between plaintext peers, send Raft messages over etcdpp's batch stream on the "
+               "peer port (gRPC's stream stays for TLS peers and for members without it). "
+               "=false: gRPC's stream only.")
+      ->envname("ETCD_EXPERIMENTAL_PEER_BATCH_STREAM")
+      ->capture_default_str();
   AddFlag(app, "listen-peer-urls", flags.listen_peer_urls,
           "List of URLs to listen on for peer traffic.");
   AddFlag(app, "initial-advertise-peer-urls", flags.initial_advertise_peer_urls,
@@ -429,6 +437,7 @@ int main(int argc, char** argv) {
   auto peer_tls = PeerTls(flags, options.data_dir, all_peer_urls);
   if (!peer_tls.ok()) return Fail(peer_tls.status());
   options.peer_tls = *peer_tls;
+  options.peer_batch_stream = flags.peer_batch_stream;
   options.initial_cluster_state = flags.initial_cluster_state;
   options.initial_cluster_token = flags.initial_cluster_token;
   options.snapshot_count = flags.snapshot_count;
