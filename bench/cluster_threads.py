@@ -62,9 +62,13 @@ def main():
     p.add_argument("--total", type=int, default=50000)
     p.add_argument("--perf", action="store_true")
     p.add_argument("--perf-out", default="cluster_threads.perf.data")
+    p.add_argument("--etcdpp-flag", action="append", default=[],
+                   help="extra server flag, repeatable (e.g. "
+                        "--etcdpp-flag=--experimental-peer-batch-stream=false)")
     a = p.parse_args()
     tick = os.sysconf("SC_CLK_TCK")
-    with cluster.Cluster(a.etcdpp, size=a.members, log_level="error") as c:
+    with cluster.Cluster(a.etcdpp, size=a.members, extra_flags=a.etcdpp_flag,
+                         log_level="error") as c:
         endpoints = ",".join(m.client_url for m in c.members)
         pids = [m.pid for m in c.members]
         bench = [a.bench, "--endpoints", endpoints, "--request-timeout", "10"]

@@ -15,8 +15,9 @@
 //
 // The peer port tells the two protocols apart by the first bytes: gRPC's
 // HTTP/2 preface begins "PRI * ", the batch stream kBatchStreamMagic. A
-// member that serves only gRPC closes a connection that begins otherwise,
-// without answering: the sender then uses gRPC's Stream with that peer.
+// member that serves only gRPC answers a hello with its HTTP/2 SETTINGS
+// frame (first byte 0) and closes: the sender then uses gRPC's Stream with
+// that peer.
 #pragma once
 
 #include <chrono>

@@ -286,11 +286,10 @@ PeerSender::StreamEnd PeerSender::StreamOverTcp(const std::string& address) {
     do {
       got = ::recv(fd, &reply, 1, 0);
     } while (got < 0 && errno == EINTR);
-    // A member without the batch stream is gRPC's server, which closes a
-    // connection that does not begin with HTTP/2's preface, maybe after
-    // an HTTP/2 frame of its own.
-    end.peer_lacks_batch_stream = got == 0 || (got < 0 && errno == ECONNRESET) ||
-                                  (got == 1 && reply != kAccepted && reply != kRefused);
+    // A member without the batch stream is gRPC's server alone, which
+    // speaks first: its HTTP/2 SETTINGS frame, whose first byte is 0. An
+    // end of stream or a reset is a member going away, not an answer.
+    end.peer_lacks_batch_stream = got == 1 && reply != kAccepted && reply != kRefused;
   }
   if (got == 1 && reply == kRefused) {
     char length[4];
