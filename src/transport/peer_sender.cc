@@ -210,9 +210,8 @@ PeerSender::StreamEnd PeerSender::StreamOverGrpc(const std::string& address) {
   // cancelling it here would hide the receiver's reason.
   if (end.established) ctx.TryCancel();
   grpc::Status status = writer->Finish();
-  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-    end.refusal = status.error_message();
-  } else if (!end.established) {
+  // Why it never opened, or why the peer ended it (a removal, say).
+  if (!end.established || status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
     end.refusal = status.error_message();
   }
   std::lock_guard<std::mutex> lock(mu_);
