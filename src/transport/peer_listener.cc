@@ -65,7 +65,10 @@ int ListenOn(const std::string& address, std::vector<int>* fds, std::string* err
   int bound_port = -1;
   std::string last_error;
   for (addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
-    const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    // Non-blocking: a connection reset between poll and accept must not
+    // leave the accepting thread blocked in accept (and Stop waiting on it).
+    const int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) continue;
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -140,7 +143,10 @@ void PeerListener::Accept() {
   for (int fd : listen_fds_) polled.push_back({fd, POLLIN, 0});
   polled.push_back({wake_fd_, POLLIN, 0});
   while (!stopping_.load(std::memory_order_acquire)) {
-    if (::poll(polled.data(), polled.size(), -1) < 0 && errno != EINTR) return;
+    if (::poll(polled.data(), polled.size(), -1) < 0) {
+      if (errno == EINTR) continue;  // revents were not filled in
+      return;
+    }
     for (size_t i = 0; i + 1 < polled.size(); ++i) {
       if ((polled[i].revents & POLLIN) == 0) continue;
       const int fd = ::accept4(polled[i].fd, nullptr, nullptr, SOCK_CLOEXEC);
