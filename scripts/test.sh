@@ -145,7 +145,7 @@ step "ASan+UBSan build (rest)" background_finish
 # gRPC, in grpc_completion_queue_pluck while a peer stream opened between
 # two tests; not investigated.)
 tsan_tests=(server_test mvcc_test api_test lease_test watch_hub_test metrics_test server_unit_test
-  transport_test memnet_cluster_test h2front_test)
+  transport_test rtt_probe_test memnet_cluster_test h2front_test)
 tsan_regex="^($(
   IFS='|'
   echo "${tsan_tests[*]}"

@@ -19,6 +19,11 @@ struct RttProbe::Shared {
   // Peers whose probe failed since the probe thread last looked: it
   // schedules their retry.
   std::set<uint64_t> failed;  // guarded by mu
+  // Peers whose last probe was answered: their connection is set up, so the
+  // next answer's time is a round trip.
+  std::set<uint64_t> connected;  // guarded by mu
+  // Peers that just connected: the probe thread probes them again at once.
+  std::set<uint64_t> reprobe;  // guarded by mu
 };
 
 RttProbe::RttProbe(PeerNetwork* network, PeerList peers, Observe observe, RttProbeOptions options)
@@ -53,6 +58,8 @@ void RttProbe::Run() {
     const Clock::time_point now = Clock::now();
     for (uint64_t peer : shared_->failed) next_probe[peer] = now + options_.retry;
     shared_->failed.clear();
+    for (uint64_t peer : shared_->reprobe) next_probe[peer] = now;
+    shared_->reprobe.clear();
     Clock::time_point wake_at = now + options_.interval;
     std::map<uint64_t, Clock::time_point> kept;  // removed members drop out
     std::vector<uint64_t> due;
@@ -82,16 +89,22 @@ void RttProbe::Run() {
               shared->in_flight.erase(peer);
               if (shared->stopped) return;
               if (!reply.ok()) {
+                shared->connected.erase(peer);
                 shared->failed.insert(peer);
                 shared->wake.notify_all();
+              } else if (shared->connected.insert(peer).second) {
+                shared->reprobe.insert(peer);
+                shared->wake.notify_all();
+                return;
               }
             }
             shared->observe(peer, reply.ok() ? std::optional<double>(seconds) : std::nullopt);
           });
     }
     lock.lock();
-    shared_->wake.wait_until(lock, wake_at,
-                             [this] { return shared_->stopped || !shared_->failed.empty(); });
+    shared_->wake.wait_until(lock, wake_at, [this] {
+      return shared_->stopped || !shared_->failed.empty() || !shared_->reprobe.empty();
+    });
   }
 }
 

@@ -11,6 +11,12 @@
 // A failed probe is reported without a time (etcd's histogram records
 // successful ones only; its leader stats count the failures).
 //
+// The first answer from a peer after a start or a failure is not reported:
+// its time holds the connection's setup, and a call waits for that setup
+// (including gRPC's reconnect backoff, a second or more) rather than fail
+// fast. That answer only opens the way; the peer is probed again at once,
+// and that round trip is the first reported.
+//
 // Threads: Start/Stop from the owner's thread; the probe owns one thread
 // that sends, and `observe` runs on the transport's gRPC threads. The state
 // shared with in-flight calls lives in `Shared` (its mutex guards it), so a
