@@ -31,6 +31,12 @@ bool DecodeHello(std::string_view bytes, Handshake* hs) {
   return true;
 }
 
+void EncodeFrame(const transportpb::MessageBatch& batch, std::string* frame) {
+  frame->resize(4);
+  batch.AppendToString(frame);
+  PutBE32(frame->data(), static_cast<uint32_t>(frame->size() - 4));
+}
+
 Status WriteAll(int fd, const char* data, size_t n) {
   while (n > 0) {
     const ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);

@@ -28,6 +28,7 @@
 
 #include "base/status.h"
 #include "transport/wire.h"
+#include "transportpb/transport.pb.h"
 
 namespace etcdpp::transport {
 
@@ -43,6 +44,9 @@ inline constexpr uint32_t kMaxFrameBytes = 1u << 30;
 inline constexpr uint32_t kMaxReasonBytes = 4096;
 
 std::string EncodeHello(const Handshake& hs);
+// `batch` as one frame, its length then its bytes, in place of `*frame`
+// (whose capacity is reused).
+void EncodeFrame(const transportpb::MessageBatch& batch, std::string* frame);
 // `bytes` must be kHelloBytes long and begin with the magic.
 bool DecodeHello(std::string_view bytes, Handshake* hs);
 

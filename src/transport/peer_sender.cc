@@ -58,6 +58,8 @@ PeerSender::~PeerSender() {
 
 size_t PeerSender::Enqueue(std::vector<raftpb::Message>& messages) {
   size_t dropped = 0;
+  int write_to = -1;
+  transportpb::MessageBatch batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& m : messages) {
@@ -67,7 +69,16 @@ size_t PeerSender::Enqueue(std::vector<raftpb::Message>& messages) {
       }
       queue_.push_back(std::move(m));
     }
+    if (inline_writes_ && !writing_ && unsent_.empty() && !queue_.empty()) {
+      writing_ = true;
+      write_to = fd_;
+      batch = TakeBatchLocked();
+    }
   }
+  if (write_to >= 0) WriteInline(write_to, batch);
+  // The thread, if it waits: for what the inline write left or failed on,
+  // or (no inline write) for the queue. Without waiters this costs no
+  // system call.
   cv_.notify_one();
   if (dropped > 0) CountDropped(dropped);
   return dropped;
@@ -301,13 +312,7 @@ PeerSender::StreamEnd PeerSender::StreamOverTcp(const std::string& address) {
   if (got == 1 && reply == kAccepted) {
     end.established = true;
     MarkEstablished(address, "batch stream");
-    std::string frame;
-    end.lost = StreamBatches([&](const transportpb::MessageBatch& batch) {
-      frame.resize(4);
-      batch.AppendToString(&frame);
-      PutBE32(frame.data(), static_cast<uint32_t>(frame.size() - 4));
-      return WriteAll(fd, frame.data(), frame.size()).ok();
-    });
+    end.lost = StreamFrames(fd);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -325,29 +330,110 @@ void PeerSender::MarkEstablished(const std::string& address, const char* kind) {
   spdlog::info("transport: {} to peer {:x} at {} established", kind, peer_id_, address);
 }
 
+transportpb::MessageBatch PeerSender::TakeBatchLocked() {
+  transportpb::MessageBatch batch;
+  batch.set_from(self_id_);
+  batch.set_cluster_id(cluster_id_);
+  size_t bytes = 0;
+  while (!queue_.empty() && (batch.messages_size() == 0 || bytes < options_.max_batch_bytes)) {
+    bytes += ApproximateSize(queue_.front());
+    // Same arena (none): the move is a swap, entries are not copied.
+    *batch.add_messages() = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  return batch;
+}
+
 size_t PeerSender::StreamBatches(
     const std::function<bool(const transportpb::MessageBatch&)>& write) {
   for (;;) {
     transportpb::MessageBatch batch;
-    batch.set_from(self_id_);
-    batch.set_cluster_id(cluster_id_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || reconnect_requested_ || !queue_.empty(); });
       if (stopping_ || reconnect_requested_) return 0;
-      // Everything queued, up to max_batch_bytes (at least one message).
-      size_t bytes = 0;
-      while (!queue_.empty() && (batch.messages_size() == 0 || bytes < options_.max_batch_bytes)) {
-        bytes += ApproximateSize(queue_.front());
-        // Same arena (none): the move is a swap, entries are not copied.
-        *batch.add_messages() = std::move(queue_.front());
-        queue_.pop_front();
-      }
+      batch = TakeBatchLocked();
     }
     if (!write(batch)) {
       CountDropped(batch.messages_size());
       return batch.messages_size();
     }
+  }
+}
+
+size_t PeerSender::StreamFrames(int fd) {
+  std::unique_lock<std::mutex> lock(mu_);
+  inline_writes_ = true;
+  std::string frame;
+  for (;;) {
+    cv_.wait(lock, [&] {
+      return stopping_ || reconnect_requested_ || inline_failed_ ||
+             (!writing_ && (!unsent_.empty() || !queue_.empty()));
+    });
+    if (stopping_ || reconnect_requested_ || inline_failed_) return EndInlineWritesLocked(lock);
+    writing_ = true;
+    std::string tail = std::move(unsent_);
+    const size_t tail_messages = unsent_messages_;
+    unsent_.clear();
+    unsent_messages_ = 0;
+    transportpb::MessageBatch batch;
+    if (!queue_.empty()) batch = TakeBatchLocked();
+    lock.unlock();
+    bool ok = tail.empty() || WriteAll(fd, tail.data(), tail.size()).ok();
+    if (ok && batch.messages_size() > 0) {
+      EncodeFrame(batch, &frame);
+      ok = WriteAll(fd, frame.data(), frame.size()).ok();
+    }
+    lock.lock();
+    writing_ = false;
+    if (!ok) {
+      const size_t lost = tail_messages + static_cast<size_t>(batch.messages_size());
+      CountDropped(lost);
+      return lost + EndInlineWritesLocked(lock);
+    }
+  }
+}
+
+size_t PeerSender::EndInlineWritesLocked(std::unique_lock<std::mutex>& lock) {
+  inline_writes_ = false;
+  cv_.wait(lock, [&] { return !writing_; });
+  // A tail left on a stream that ends is lost with it.
+  CountDropped(unsent_messages_);
+  const size_t lost = inline_lost_ + unsent_messages_;
+  unsent_.clear();
+  unsent_messages_ = 0;
+  inline_failed_ = false;
+  inline_lost_ = 0;
+  return lost;
+}
+
+void PeerSender::WriteInline(int fd, const transportpb::MessageBatch& batch) {
+  std::string frame;
+  EncodeFrame(batch, &frame);
+  size_t sent = 0;
+  bool failed = false;
+  while (sent < frame.size()) {
+    const ssize_t n =
+        ::send(fd, frame.data() + sent, frame.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent += static_cast<size_t>(n);
+    } else if (errno != EINTR) {
+      failed = errno != EAGAIN && errno != EWOULDBLOCK;
+      break;
+    }
+  }
+  const size_t messages = static_cast<size_t>(batch.messages_size());
+  std::lock_guard<std::mutex> lock(mu_);
+  writing_ = false;
+  if (failed) {
+    // The thread ends the stream: notified by Enqueue.
+    inline_failed_ = true;
+    inline_lost_ += messages;
+    CountDropped(messages);
+  } else if (sent < frame.size()) {
+    frame.erase(0, sent);
+    unsent_ = std::move(frame);
+    unsent_messages_ = messages;
   }
 }
 

@@ -10,6 +10,13 @@
 //  - When a stream fails, everything queued at that moment is dropped
 //    (counted) and the peer reported unreachable: Raft retransmits, and
 //    stale messages delivered late are worthless.
+//  - On a batch stream, Enqueue's caller (the Raft loop) writes a frame
+//    itself when no thread is writing and nothing is left unsent, without
+//    blocking: a frame the socket cannot take whole leaves its tail in
+//    unsent_ for the thread, which writes it before anything else. So the
+//    common case, an idle stream and a socket with room, costs no wake-up
+//    of the thread, and frames stay in queue order: one writer at a time
+//    (writing_), and the thread closes fd_ only once writing_ is false.
 #pragma once
 
 #include <atomic>
@@ -84,6 +91,19 @@ class PeerSender {
   // Writes batches until a write fails or a stop/reconnect is requested.
   // Returns the number of messages lost in a failed write.
   size_t StreamBatches(const std::function<bool(const transportpb::MessageBatch&)>& write);
+  // StreamBatches for the batch stream on `fd`, sharing the writing with
+  // Enqueue's callers. Returns with no write in flight and inline writes
+  // off.
+  size_t StreamFrames(int fd);
+  // Writes `batch` to `fd` without blocking, on Enqueue's caller's thread;
+  // requires writing_ set by the caller, clears it.
+  void WriteInline(int fd, const transportpb::MessageBatch& batch);
+  // Moves up to max_batch_bytes of queue_ (at least one message) into a
+  // new batch. Requires mu_ and a non-empty queue_.
+  transportpb::MessageBatch TakeBatchLocked();
+  // Ends inline writes and waits for one in flight; returns the messages
+  // they lost (a failed write, a tail never finished). Requires mu_.
+  size_t EndInlineWritesLocked(std::unique_lock<std::mutex>& lock);
   // Makes the stream in flight, if any, end at once. Requires mu_.
   void CancelStreamLocked();
   void CountDropped(size_t n) { dropped_->fetch_add(n, std::memory_order_relaxed); }
@@ -105,6 +125,16 @@ class PeerSender {
   bool reconnect_requested_ = false;    // Guarded by mu_.
   grpc::ClientContext* ctx_ = nullptr;  // Guarded by mu_; the call in flight.
   int fd_ = -1;                         // Guarded by mu_; the batch stream's socket.
+  // The batch stream's shared writing, guarded by mu_: whether Enqueue may
+  // write to fd_; whether a thread writes to it now; the tail of a frame
+  // an inline write left, and how many messages it carries; whether an
+  // inline write failed, and the messages it lost.
+  bool inline_writes_ = false;
+  bool writing_ = false;
+  std::string unsent_;
+  size_t unsent_messages_ = 0;
+  bool inline_failed_ = false;
+  size_t inline_lost_ = 0;
   std::optional<std::chrono::steady_clock::time_point> active_since_;  // Guarded by mu_.
 
   std::thread thread_;  // Last member: starts after everything above exists.
