@@ -147,7 +147,7 @@ class Raft {
   Status StepLeader(raftpb::Message& m);
   Status StepCandidate(raftpb::Message& m);
   Status StepFollower(raftpb::Message& m);
-  void HandleAppendEntries(const raftpb::Message& m);
+  void HandleAppendEntries(raftpb::Message& m);
   void HandleHeartbeat(const raftpb::Message& m);
   void HandleSnapshot(const raftpb::Message& m);
 

@@ -19,7 +19,7 @@ RaftLog::RaftLog(Storage* storage, uint64_t max_next_ents_size)
 }
 
 std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term, uint64_t committed,
-                                             const std::vector<raftpb::Entry>& ents) {
+                                             std::vector<raftpb::Entry> ents) {
   if (!MatchTerm(index, log_term)) return std::nullopt;
   const uint64_t last_new = index + ents.size();
   const uint64_t ci = FindConflict(ents);
@@ -32,13 +32,14 @@ std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term, 
       std::abort();
     }
     const uint64_t offset = index + 1;
-    Append(std::vector<raftpb::Entry>(ents.begin() + (ci - offset), ents.end()));
+    ents.erase(ents.begin(), ents.begin() + static_cast<ptrdiff_t>(ci - offset));
+    Append(std::move(ents));
   }
   CommitTo(std::min(committed, last_new));
   return last_new;
 }
 
-uint64_t RaftLog::Append(const std::vector<raftpb::Entry>& ents) {
+uint64_t RaftLog::Append(std::vector<raftpb::Entry> ents) {
   if (ents.empty()) return LastIndex();
   const uint64_t after = ents.front().index() - 1;
   if (after < committed_) {
@@ -46,7 +47,7 @@ uint64_t RaftLog::Append(const std::vector<raftpb::Entry>& ents) {
                      after, committed_);
     std::abort();
   }
-  unstable_.TruncateAndAppend(ents);
+  unstable_.TruncateAndAppend(std::move(ents));
   return LastIndex();
 }
 

@@ -27,9 +27,9 @@ class RaftLog {
   // the commit index to min(committed, last new index). Returns the last new
   // index, or nullopt on mismatch.
   std::optional<uint64_t> MaybeAppend(uint64_t index, uint64_t log_term, uint64_t committed,
-                                      const std::vector<raftpb::Entry>& ents);
+                                      std::vector<raftpb::Entry> ents);
   // Appends without checks beyond "never below committed"; returns LastIndex().
-  uint64_t Append(const std::vector<raftpb::Entry>& ents);
+  uint64_t Append(std::vector<raftpb::Entry> ents);
   // Where ents first departs from our log: the index of its first entry
   // that we lack or hold with another term; 0 if we hold all of them.
   uint64_t FindConflict(const std::vector<raftpb::Entry>& ents) const;

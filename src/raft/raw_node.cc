@@ -103,13 +103,13 @@ raftpb::ConfState RawNode::ApplyConfChange(const raftpb::ConfChange& cc) {
   return raft_->ApplyConfChange(cc);
 }
 
-Status RawNode::Step(const raftpb::Message& m) {
+Status RawNode::Step(raftpb::Message m) {
   if (IsLocalMsg(m.type())) {
     return Status::InvalidArgument("raft: " + raftpb::MessageType_Name(m.type()) +
                                    " is generated locally and cannot come from a peer");
   }
   if (raft_->tracker().Get(m.from()) != nullptr || !IsResponseMsg(m.type())) {
-    return raft_->Step(m);
+    return raft_->Step(std::move(m));
   }
   // A response from a removed (or never added) member has no progress to
   // update.

@@ -150,7 +150,7 @@ class RawNode {
   // Feeds a message from a peer. Local message types (MsgHup, MsgBeat, ...)
   // are rejected with kInvalidArgument; responses from unknown peers with
   // kNotFound.
-  Status Step(const raftpb::Message& m);
+  Status Step(raftpb::Message m);
 
   bool HasReady() const;
   Ready GetReady();

@@ -32,7 +32,7 @@ class Unstable {
   // Replaces everything with the snapshot.
   void Restore(const raftpb::Snapshot& snap);
   // Appends ents, truncating any conflicting unstable suffix.
-  void TruncateAndAppend(const std::vector<raftpb::Entry>& ents);
+  void TruncateAndAppend(std::vector<raftpb::Entry> ents);
   // Entries in [lo, hi); both bounds must lie within the unstable range.
   std::vector<raftpb::Entry> Slice(uint64_t lo, uint64_t hi) const;
 

@@ -222,10 +222,11 @@ void RaftNode::Run() {
     reports.clear();
     for (IncomingSnapshot& in : snapshots) InstallSnapshot(std::move(in));
     snapshots.clear();
-    for (const raftpb::Message& m : incoming) {
-      Status st = node_->Step(m);
+    for (raftpb::Message& m : incoming) {
+      const uint64_t from = m.from();
+      Status st = node_->Step(std::move(m));
       if (!st.ok() && st.code() != Code::kNotFound) {
-        spdlog::debug("message from {:x} not stepped: {}", m.from(), st.ToString());
+        spdlog::debug("message from {:x} not stepped: {}", from, st.ToString());
       }
     }
     incoming.clear();
@@ -372,6 +373,7 @@ void RaftNode::Persist(raft::Ready& ready) {
     st = raft_storage_->ApplySnapshot(ready.snapshot);
     if (!st.ok()) Fatal("Raft's log refused a received snapshot", st);
   }
+  if (node_->state() == raft::StateType::kLeader) SendBeforePersisting(ready.messages);
   if (ready.hard_state || !ready.entries.empty()) {
     const raftpb::HardState hs = ready.hard_state ? *ready.hard_state : raftpb::HardState();
     Status st = wal_->Save(hs, ready.entries, ready.must_sync);
@@ -381,6 +383,25 @@ void RaftNode::Persist(raft::Ready& ready) {
     if (!st.ok()) Fatal("appending to Raft's log failed", st);
   }
   Send(ready.messages);
+}
+
+void RaftNode::SendBeforePersisting(std::vector<raftpb::Message>& messages) {
+  // A leader's appends and heartbeats need nothing of this Ready on disk:
+  // their term was made durable when this member campaigned, and the
+  // entries they carry count toward a commit only through the followers'
+  // answers, which this loop steps after this Ready is persisted. So they
+  // leave now, and the followers write while the leader does (the Raft
+  // thesis, 10.2.1); what else the Ready holds waits for the write.
+  const uint64_t term = node_->term();
+  std::vector<raftpb::Message> early;
+  std::vector<raftpb::Message> late;
+  for (raftpb::Message& m : messages) {
+    const bool leader_traffic =
+        m.term() == term && (m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_HEARTBEAT);
+    (leader_traffic ? early : late).push_back(std::move(m));
+  }
+  messages = std::move(late);
+  if (!early.empty()) ctx_.transport->Send(std::move(early));
 }
 
 void RaftNode::Send(std::vector<raftpb::Message>& messages) {

@@ -123,6 +123,9 @@ class RaftNode {
   void DrainReady();
   // Persists one Ready and sends its messages.
   void Persist(raft::Ready& ready);
+  // Sends, and takes out of `messages`, what a leader may send before the
+  // Ready is persisted.
+  void SendBeforePersisting(std::vector<raftpb::Message>& messages);
   void Send(std::vector<raftpb::Message>& messages);
   // Hands the Ready's committed entries and confirmed reads to the Applier.
   void HandOver(raft::Ready& ready);

@@ -20,8 +20,10 @@
 #include <vector>
 
 #include "integration/mem_network.h"
+#include "integration/member_fault_env.h"
 #include "integration/member_requests.h"
 #include "mvcc/kv_store.h"
+#include "server/bootstrap.h"
 #include "server/etcd_server.h"
 #include "server/kv_applier.h"
 
@@ -90,6 +92,7 @@ class MemNetClusterTest : public ::testing::Test {
            ("etcdpp-memnet-test-" + std::to_string(rd()) + std::to_string(rd()));
   }
   void TearDown() override {
+    for (auto& [name, env] : envs_) env->SetFaultRule({});
     for (Node& n : nodes_) n.server.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -110,6 +113,11 @@ class MemNetClusterTest : public ::testing::Test {
     o.peer_health_interval = 200ms;
     o.peer_network = net_;
     o.strict_reconfig_check = strict_reconfig_check_;
+    if (fault_envs_) {
+      auto& env = envs_[name];
+      env = std::make_unique<etcdpp::testing::MemberFaultEnv>(DataDirLayout(o.data_dir).store_dir);
+      o.env = env.get();
+    }
     return o;
   }
 
@@ -165,6 +173,10 @@ class MemNetClusterTest : public ::testing::Test {
     return agreed ? leader : -1;
   }
 
+  // Runs every member made after it is set over a MemberFaultEnv of its own
+  // (envs_, by member name).
+  bool fault_envs_ = false;
+  std::map<std::string, std::unique_ptr<etcdpp::testing::MemberFaultEnv>> envs_;
   std::filesystem::path dir_;
   bool strict_reconfig_check_ = true;  // for members made after it is set
   // Outlives every member: each one's options hold it.
@@ -211,6 +223,68 @@ TEST_F(MemNetClusterTest, ConcurrentProposalsApplyInOneOrderEverywhere) {
       EXPECT_EQ(*history, reference) << nodes_[i].options.name << " applied another order";
     }
   }
+}
+
+// The leader sends a new entry to the followers before its own WAL write is
+// durable (the Raft thesis, 10.2.1), so the three writes overlap; the entry
+// is answered only once it is durable on the leader too.
+TEST_F(MemNetClusterTest, FollowersWriteAnEntryWhileTheLeaderSyncsIt) {
+  using Op = etcdpp::testing::MemberFaultEnv::Op;
+  fault_envs_ = true;
+  StartCluster(3);
+  const int leader = WaitLeader();
+  ASSERT_GE(leader, 0);
+  // Settled: the start's entries (the members publishing their names) and
+  // this one are applied everywhere, so the leader's next WAL sync is the
+  // probe's entry and no commit-only state change is still due.
+  ASSERT_TRUE(Put(S(leader), "warm", "up").ok());
+  ASSERT_TRUE(Eventually([&] {
+    const uint64_t commit = S(leader)->commit_index();
+    for (int i = 0; i < 3; ++i) {
+      if (S(i)->applied_index() != commit) return false;
+    }
+    return true;
+  }));
+
+  // Shared with the rules, which the members' threads may still be running
+  // when the test body returns (TearDown clears them).
+  struct Probe {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> leader_syncing{false};
+    std::atomic<int> follower_wal_appends{0};
+  };
+  auto probe = std::make_shared<Probe>();
+  for (int i = 0; i < 3; ++i) {
+    if (i == leader) {
+      envs_[nodes_[i].options.name]->SetFaultRule([probe](Op op, const std::string& path) {
+        if (op == Op::kSync && path.find("/member/wal/") != std::string::npos) {
+          probe->leader_syncing = true;
+          // Bounded, so a broken test cannot hang.
+          probe->released.wait_for(20s);
+        }
+        return Status::OK();
+      });
+    } else {
+      envs_[nodes_[i].options.name]->SetFaultRule([probe](Op op, const std::string& path) {
+        if (op == Op::kAppend && path.find("/member/wal/") != std::string::npos &&
+            probe->leader_syncing) {
+          ++probe->follower_wal_appends;
+        }
+        return Status::OK();
+      });
+    }
+  }
+  std::future<Status> put =
+      std::async(std::launch::async, [&] { return Put(S(leader), "k", "v"); });
+  ASSERT_TRUE(Eventually([&] { return probe->leader_syncing.load(); }));
+  // Both followers write the entry while the leader is still in its sync.
+  EXPECT_TRUE(Eventually([&] { return probe->follower_wal_appends.load() >= 2; }, 10s))
+      << "followers wrote " << probe->follower_wal_appends.load()
+      << " times during the leader's sync";
+  EXPECT_EQ(put.wait_for(0s), std::future_status::timeout) << "answered before durable";
+  probe->release.set_value();
+  EXPECT_TRUE(put.get().ok());
 }
 
 // A linearizable read on a follower (ReadIndex, Raft paper 6.4) sees every
