@@ -134,6 +134,10 @@ Ready RawNode::GetReady() {
   Raft& r = *raft_;
   Ready rd;
   rd.entries = r.raft_log().UnstableEntries();
+  if (!rd.entries.empty()) {
+    rd.last_entry_index = rd.entries.back().index();
+    rd.last_entry_term = rd.entries.back().term();
+  }
   rd.committed_entries = r.raft_log().NextEntries();
   rd.messages = r.TakeMessages();
   const SoftState ss = r.GetSoftState();
@@ -162,10 +166,7 @@ void RawNode::Advance(const Ready& rd) {
     applied = rd.snapshot.metadata().index();
   }
   if (applied > 0) r.raft_log().AppliedTo(applied);
-  if (!rd.entries.empty()) {
-    const auto& e = rd.entries.back();
-    r.raft_log().StableTo(e.index(), e.term());
-  }
+  if (rd.last_entry_index != 0) r.raft_log().StableTo(rd.last_entry_index, rd.last_entry_term);
   if (rd.snapshot.metadata().index() != 0) {
     r.raft_log().StableSnapTo(rd.snapshot.metadata().index());
   }

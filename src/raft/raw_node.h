@@ -73,6 +73,11 @@ struct Ready {
   std::vector<ReadState> read_states;
   // Log entries to persist before sending messages.
   std::vector<raftpb::Entry> entries;
+  // The index and term of the last of `entries` (0 if none), which Advance
+  // marks stable: kept apart so that the server may move `entries` into
+  // its Storage before calling Advance.
+  uint64_t last_entry_index = 0;
+  uint64_t last_entry_term = 0;
   // A snapshot received from the leader, to persist and apply;
   // metadata().index() == 0 if none.
   raftpb::Snapshot snapshot;

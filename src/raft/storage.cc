@@ -159,7 +159,7 @@ uint64_t MemoryStorage::CompactIndexKeeping(uint64_t last, uint64_t max_bytes) c
   return index;
 }
 
-Status MemoryStorage::Append(const std::vector<raftpb::Entry>& entries) {
+Status MemoryStorage::Append(std::vector<raftpb::Entry> entries) {
   if (entries.empty()) return Status::OK();
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t first = FirstIndexLocked();
@@ -177,7 +177,8 @@ Status MemoryStorage::Append(const std::vector<raftpb::Entry>& entries) {
   }
   // Truncate the conflicting (or duplicated) suffix, then append.
   ents_.resize(offset);
-  ents_.insert(ents_.end(), entries.begin() + skip, entries.end());
+  ents_.insert(ents_.end(), std::make_move_iterator(entries.begin() + static_cast<ptrdiff_t>(skip)),
+               std::make_move_iterator(entries.end()));
   return Status::OK();
 }
 

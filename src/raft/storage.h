@@ -100,7 +100,8 @@ class MemoryStorage final : public Storage {
   uint64_t CompactIndexKeeping(uint64_t last, uint64_t max_bytes) const;
   // Appends entries, truncating any existing suffix that conflicts with
   // them. Entries must be contiguous; entries already compacted are ignored.
-  Status Append(const std::vector<raftpb::Entry>& entries);
+  // Moved in: pass an rvalue to spare the entries' data a copy.
+  Status Append(std::vector<raftpb::Entry> entries);
 
  private:
   uint64_t FirstIndexLocked() const { return ents_.front().index() + 1; }

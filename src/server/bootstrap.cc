@@ -269,7 +269,7 @@ class Bootstrapper {
     }
     if (meta.index() > 0) ETCDPP_RETURN_IF_ERROR(out_.raft_storage->ApplySnapshot(snapshot));
     out_.raft_storage->SetHardState(contents->hard_state);
-    ETCDPP_RETURN_IF_ERROR(out_.raft_storage->Append(contents->entries));
+    ETCDPP_RETURN_IF_ERROR(out_.raft_storage->Append(std::move(contents->entries)));
     ETCDPP_RETURN_IF_ERROR(LoadMembership(snapshot));
     out_.snapshot = meta;
     ETCDPP_RETURN_IF_ERROR(CreateNode(meta.index()));

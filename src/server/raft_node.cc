@@ -379,7 +379,9 @@ void RaftNode::Persist(raft::Ready& ready) {
     Status st = wal_->Save(hs, ready.entries, ready.must_sync);
     if (!st.ok()) Fatal("writing the WAL failed", st);
     if (ready.hard_state) raft_storage_->SetHardState(*ready.hard_state);
-    st = raft_storage_->Append(ready.entries);
+    // Moved: nothing reads ready.entries after this (Advance takes the
+    // last entry from last_entry_index/term).
+    st = raft_storage_->Append(std::move(ready.entries));
     if (!st.ok()) Fatal("appending to Raft's log failed", st);
   }
   Send(ready.messages);

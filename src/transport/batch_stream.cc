@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "base/coding.h"
 
 namespace etcdpp::transport {
@@ -31,10 +34,34 @@ bool DecodeHello(std::string_view bytes, Handshake* hs) {
   return true;
 }
 
-void EncodeFrame(const transportpb::MessageBatch& batch, std::string* frame) {
-  frame->resize(4);
-  batch.AppendToString(frame);
-  PutBE32(frame->data(), static_cast<uint32_t>(frame->size() - 4));
+void EncodeFrame(uint64_t from, uint64_t cluster_id, std::span<const raftpb::Message> messages,
+                 std::string* frame) {
+  using google::protobuf::io::CodedOutputStream;
+  using WireFormat = google::protobuf::internal::WireFormatLite;
+  // MessageBatch's fields: from = 1, cluster_id = 2 (varints), messages = 3
+  // (length-delimited, repeated).
+  constexpr uint32_t kFromTag = (1 << 3) | WireFormat::WIRETYPE_VARINT;
+  constexpr uint32_t kClusterTag = (2 << 3) | WireFormat::WIRETYPE_VARINT;
+  constexpr uint32_t kMessageTag = (3 << 3) | WireFormat::WIRETYPE_LENGTH_DELIMITED;
+  size_t body =
+      1 + CodedOutputStream::VarintSize64(from) + 1 + CodedOutputStream::VarintSize64(cluster_id);
+  for (const raftpb::Message& m : messages) {
+    const size_t size = m.ByteSizeLong();  // cached for the serialization below
+    body += 1 + CodedOutputStream::VarintSize64(size) + size;
+  }
+  frame->resize(4 + body);
+  auto* out = reinterpret_cast<uint8_t*>(frame->data());
+  PutBE32(frame->data(), static_cast<uint32_t>(body));
+  out += 4;
+  out = CodedOutputStream::WriteVarint32ToArray(kFromTag, out);
+  out = CodedOutputStream::WriteVarint64ToArray(from, out);
+  out = CodedOutputStream::WriteVarint32ToArray(kClusterTag, out);
+  out = CodedOutputStream::WriteVarint64ToArray(cluster_id, out);
+  for (const raftpb::Message& m : messages) {
+    out = CodedOutputStream::WriteVarint32ToArray(kMessageTag, out);
+    out = CodedOutputStream::WriteVarint64ToArray(m.GetCachedSize(), out);
+    out = m.SerializeWithCachedSizesToArray(out);
+  }
 }
 
 Status WriteAll(int fd, const char* data, size_t n) {

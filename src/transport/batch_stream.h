@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -44,9 +45,12 @@ inline constexpr uint32_t kMaxFrameBytes = 1u << 30;
 inline constexpr uint32_t kMaxReasonBytes = 4096;
 
 std::string EncodeHello(const Handshake& hs);
-// `batch` as one frame, its length then its bytes, in place of `*frame`
-// (whose capacity is reused).
-void EncodeFrame(const transportpb::MessageBatch& batch, std::string* frame);
+// The frame of MessageBatch{from, cluster_id, messages}, its length then
+// its bytes, in place of `*frame` (whose capacity is reused). Encoded
+// straight from the messages: no MessageBatch is built, nothing is copied
+// but into the frame.
+void EncodeFrame(uint64_t from, uint64_t cluster_id, std::span<const raftpb::Message> messages,
+                 std::string* frame);
 // `bytes` must be kHelloBytes long and begin with the magic.
 bool DecodeHello(std::string_view bytes, Handshake* hs);
 

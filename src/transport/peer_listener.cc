@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -128,7 +129,11 @@ Result<std::unique_ptr<PeerListener>> PeerListener::Open(const std::vector<std::
   }
   l->wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (l->wake_fd_ < 0) return Status::Internal("transport: eventfd failed");
-  l->accept_thread_ = std::thread([raw = l.get()] { raw->Accept(); });
+  l->accept_thread_ = std::thread([raw = l.get()] {
+    // Named, as every thread of the peer transport, for per-thread profiles.
+    pthread_setname_np(pthread_self(), "peer-accept");
+    raw->Accept();
+  });
   return l;
 }
 
@@ -159,7 +164,10 @@ void PeerListener::Accept() {
       }
       Connection& conn = connections_.emplace_back();
       conn.fd = fd;
-      conn.thread = std::thread([this, c = &conn, fd] { Handle(c, fd); });
+      conn.thread = std::thread([this, c = &conn, fd] {
+        pthread_setname_np(pthread_self(), "peer-reader");
+        Handle(c, fd);
+      });
     }
   }
 }

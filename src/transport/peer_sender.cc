@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,12 @@ size_t ApproximateSize(const raftpb::Message& m) {
   return n;
 }
 
+size_t ApproximateSize(const std::vector<raftpb::Message>& messages) {
+  size_t n = 0;
+  for (const raftpb::Message& m : messages) n += ApproximateSize(m);
+  return n;
+}
+
 // A peer that accepts no connection by then is tried again after a backoff.
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 // A peer that does not answer a batch stream's hello by then is hung.
@@ -49,7 +56,10 @@ PeerSender::PeerSender(uint64_t self_id, uint64_t cluster_id, uint64_t peer_id,
       on_unreachable_(std::move(on_unreachable)),
       on_self_removed_(std::move(on_self_removed)),
       addresses_(std::move(addresses)),
-      thread_([this] { Run(); }) {}
+      thread_([this] {
+        pthread_setname_np(pthread_self(), "peer-sender");
+        Run();
+      }) {}
 
 PeerSender::~PeerSender() {
   Stop();
@@ -59,23 +69,25 @@ PeerSender::~PeerSender() {
 size_t PeerSender::Enqueue(std::vector<raftpb::Message>& messages) {
   size_t dropped = 0;
   int write_to = -1;
-  transportpb::MessageBatch batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& m : messages) {
-      if (stopping_ || queue_.size() >= options_.max_queued_messages) {
-        ++dropped;
-        continue;
-      }
-      queue_.push_back(std::move(m));
-    }
-    if (inline_writes_ && !writing_ && unsent_.empty() && !queue_.empty()) {
+    // An idle batch stream: the messages go straight from the caller's
+    // vector into a frame, without the queue.
+    if (inline_writes_ && !writing_ && unsent_.empty() && queue_.empty() && !stopping_ &&
+        !messages.empty() && ApproximateSize(messages) <= options_.max_batch_bytes) {
       writing_ = true;
       write_to = fd_;
-      batch = TakeBatchLocked();
+    } else {
+      for (auto& m : messages) {
+        if (stopping_ || queue_.size() >= options_.max_queued_messages) {
+          ++dropped;
+          continue;
+        }
+        queue_.push_back(std::move(m));
+      }
     }
   }
-  if (write_to >= 0) WriteInline(write_to, batch);
+  if (write_to >= 0) WriteInline(write_to, messages);
   // The thread, if it waits: for what the inline write left or failed on,
   // or (no inline write) for the queue. Without waiters this costs no
   // system call.
@@ -365,6 +377,7 @@ size_t PeerSender::StreamFrames(int fd) {
   std::unique_lock<std::mutex> lock(mu_);
   inline_writes_ = true;
   std::string frame;
+  std::vector<raftpb::Message> batch;
   for (;;) {
     cv_.wait(lock, [&] {
       return stopping_ || reconnect_requested_ || inline_failed_ ||
@@ -376,18 +389,23 @@ size_t PeerSender::StreamFrames(int fd) {
     const size_t tail_messages = unsent_messages_;
     unsent_.clear();
     unsent_messages_ = 0;
-    transportpb::MessageBatch batch;
-    if (!queue_.empty()) batch = TakeBatchLocked();
+    batch.clear();
+    size_t bytes = 0;
+    while (!queue_.empty() && (batch.empty() || bytes < options_.max_batch_bytes)) {
+      bytes += ApproximateSize(queue_.front());
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
     lock.unlock();
     bool ok = tail.empty() || WriteAll(fd, tail.data(), tail.size()).ok();
-    if (ok && batch.messages_size() > 0) {
-      EncodeFrame(batch, &frame);
+    if (ok && !batch.empty()) {
+      EncodeFrame(self_id_, cluster_id_, batch, &frame);
       ok = WriteAll(fd, frame.data(), frame.size()).ok();
     }
     lock.lock();
     writing_ = false;
     if (!ok) {
-      const size_t lost = tail_messages + static_cast<size_t>(batch.messages_size());
+      const size_t lost = tail_messages + batch.size();
       CountDropped(lost);
       return lost + EndInlineWritesLocked(lock);
     }
@@ -407,9 +425,11 @@ size_t PeerSender::EndInlineWritesLocked(std::unique_lock<std::mutex>& lock) {
   return lost;
 }
 
-void PeerSender::WriteInline(int fd, const transportpb::MessageBatch& batch) {
-  std::string frame;
-  EncodeFrame(batch, &frame);
+void PeerSender::WriteInline(int fd, const std::vector<raftpb::Message>& messages) {
+  // Owned by the writer (writing_), kept between writes: a frame's buffer
+  // is not allocated, and its pages faulted in, again for each batch.
+  std::string& frame = inline_frame_;
+  EncodeFrame(self_id_, cluster_id_, messages, &frame);
   size_t sent = 0;
   bool failed = false;
   while (sent < frame.size()) {
@@ -422,18 +442,17 @@ void PeerSender::WriteInline(int fd, const transportpb::MessageBatch& batch) {
       break;
     }
   }
-  const size_t messages = static_cast<size_t>(batch.messages_size());
+  const size_t count = messages.size();
   std::lock_guard<std::mutex> lock(mu_);
   writing_ = false;
   if (failed) {
     // The thread ends the stream: notified by Enqueue.
     inline_failed_ = true;
-    inline_lost_ += messages;
-    CountDropped(messages);
+    inline_lost_ += count;
+    CountDropped(count);
   } else if (sent < frame.size()) {
-    frame.erase(0, sent);
-    unsent_ = std::move(frame);
-    unsent_messages_ = messages;
+    unsent_.assign(frame, sent);
+    unsent_messages_ = count;
   }
 }
 

@@ -54,8 +54,10 @@ class PeerSender {
   PeerSender(const PeerSender&) = delete;
   PeerSender& operator=(const PeerSender&) = delete;
 
-  // Moves every message into the queue (leaving `messages` moved-from); returns how many were
-  // dropped because it was full (or the sender is stopping). Never blocks on I/O.
+  // Takes every message: written at once on an idle batch stream, else
+  // moved into the queue (`messages` is left unspecified). Returns how many
+  // were dropped because the queue was full (or the sender is stopping).
+  // Never blocks on I/O.
   size_t Enqueue(std::vector<raftpb::Message>& messages);
 
   // Replaces the addresses and reopens the stream on the first of them.
@@ -95,9 +97,9 @@ class PeerSender {
   // Enqueue's callers. Returns with no write in flight and inline writes
   // off.
   size_t StreamFrames(int fd);
-  // Writes `batch` to `fd` without blocking, on Enqueue's caller's thread;
-  // requires writing_ set by the caller, clears it.
-  void WriteInline(int fd, const transportpb::MessageBatch& batch);
+  // Writes `messages` as one frame to `fd` without blocking, on Enqueue's
+  // caller's thread; requires writing_ set by the caller, clears it.
+  void WriteInline(int fd, const std::vector<raftpb::Message>& messages);
   // Moves up to max_batch_bytes of queue_ (at least one message) into a
   // new batch. Requires mu_ and a non-empty queue_.
   transportpb::MessageBatch TakeBatchLocked();
@@ -135,6 +137,8 @@ class PeerSender {
   size_t unsent_messages_ = 0;
   bool inline_failed_ = false;
   size_t inline_lost_ = 0;
+  // The inline writer's frame; used by whoever set writing_ from Enqueue.
+  std::string inline_frame_;
   std::optional<std::chrono::steady_clock::time_point> active_since_;  // Guarded by mu_.
 
   std::thread thread_;  // Last member: starts after everything above exists.

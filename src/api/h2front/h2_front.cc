@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -1537,7 +1538,12 @@ Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
   for (int i = 0; i < std::max(1, options.threads); ++i) {
     impl->loops.push_back(std::make_unique<Loop>(context));
   }
-  for (auto& loop : impl->loops) impl->threads.emplace_back([raw = loop.get()] { raw->Run(); });
+  for (auto& loop : impl->loops) {
+    impl->threads.emplace_back([raw = loop.get()] {
+      pthread_setname_np(pthread_self(), "h2-front");
+      raw->Run();
+    });
+  }
   return std::unique_ptr<H2Front>(new H2Front(std::move(impl)));
 }
 

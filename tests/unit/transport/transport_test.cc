@@ -414,6 +414,26 @@ bool ClosedByPeer(int fd) {
   return ::recv(fd, &byte, 1, 0) == 0;
 }
 
+TEST(BatchStreamTest, AFrameIsItsLengthThenTheMessageBatch) {
+  std::vector<raftpb::Message> messages = {Msg(1, 2, 7, 3), Msg(1, 2, 8), Msg(1, 2, 9, 1)};
+  messages[1].set_type(raftpb::MSG_HEARTBEAT);
+  messages[1].set_context(std::string("\0ctx", 4));
+  for (const std::vector<raftpb::Message>& batch :
+       {messages, std::vector<raftpb::Message>{}, std::vector<raftpb::Message>{Msg(0, 2, 0)}}) {
+    std::string frame = "stale bytes the encoder replaces";
+    EncodeFrame(1, kCluster, batch, &frame);
+    ASSERT_GE(frame.size(), 4u);
+    ASSERT_EQ(GetBE32(frame.data()), frame.size() - 4);
+    transportpb::MessageBatch parsed;
+    ASSERT_TRUE(parsed.ParseFromArray(frame.data() + 4, static_cast<int>(frame.size() - 4)));
+    transportpb::MessageBatch want;
+    want.set_from(1);
+    want.set_cluster_id(kCluster);
+    for (const raftpb::Message& m : batch) *want.add_messages() = m;
+    EXPECT_EQ(parsed.SerializeAsString(), want.SerializeAsString());
+  }
+}
+
 TEST(BatchStreamTest, HelloIsAdmittedAsTheGrpcStreamIs) {
   Member other(2, 0, kCluster + 1);
   const std::string wrong_cluster = BatchStreamAnswer(other.port(), Handshake{kCluster, 1, 2});
