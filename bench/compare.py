@@ -143,7 +143,9 @@ def load_specs(args):
         "watch-latency": (["watch-latency", "--streams", "10", "--watchers-per-stream", "10",
                            "--put-total", str(args.latency_puts), "--put-rate",
                            str(args.latency_put_rate)], *events),
-        "lease-keepalive": (["--clients", "10", "--total", str(args.total),
+        # A connection per stream: the load of every earlier run (the tool
+        # spreads its streams over --conns, one by default).
+        "lease-keepalive": (["--clients", "10", "--conns", "10", "--total", str(args.total),
                              "lease-keepalive"], "per_s", "keepalives"),
         "seq-put": (["--conns", "1", "--clients", "1", "--total", str(args.seq_total), "put",
                      "--key-size", "8", "--val-size", str(args.val_size),

@@ -133,7 +133,8 @@ class H2KeepAliveLoad final : public H2CallObserver {
     std::vector<std::unique_ptr<H2Connection>> connections;
     std::vector<std::unique_ptr<H2KeepAlive>> streams;
     const Clock::time_point start = Clock::now();
-    for (int i = 0; i < options_.streams; ++i) {
+    const int conns = std::clamp(options_.conns, 1, std::max(options_.streams, 1));
+    for (int i = 0; i < conns; ++i) {
       std::string error;
       const std::string target = StripScheme(options_.endpoints[i % options_.endpoints.size()]);
       const int fd = ConnectTcp(target, std::chrono::milliseconds(5000), &error);
@@ -143,8 +144,10 @@ class H2KeepAliveLoad final : public H2CallObserver {
       }
       connections.push_back(std::make_unique<H2Connection>(fd, target, timeout, this));
       poller.Add(connections.back().get());
+    }
+    for (int i = 0; i < options_.streams; ++i) {
       auto s = std::make_unique<H2KeepAlive>();
-      s->connection = connections.back().get();
+      s->connection = connections[static_cast<size_t>(i % conns)].get();
       etcdserverpb::LeaseGrantRequest grant;
       grant.set_ttl(options_.ttl);
       AppendFramed(grant, &s->out);
@@ -266,10 +269,14 @@ LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
   };
 
   const Clock::time_point start = Clock::now();
+  const int conns = std::clamp(o.conns, 1, std::max(o.streams, 1));
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < conns; ++i) {
+    channels.push_back(ConnectOwnChannel(o.endpoints[i % o.endpoints.size()], o.credentials));
+  }
   for (int i = 0; i < o.streams; ++i) {
     auto s = std::make_unique<KeepAliveStream>();
-    s->stub = etcdserverpb::Lease::NewStub(
-        ConnectOwnChannel(o.endpoints[i % o.endpoints.size()], o.credentials));
+    s->stub = etcdserverpb::Lease::NewStub(channels[i % conns]);
     s->grant.set_ttl(o.ttl);
     s->grant_context.set_deadline(deadline);
     s->context.set_deadline(deadline);

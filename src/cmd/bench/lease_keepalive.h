@@ -1,5 +1,6 @@
-// Lease keep-alive throughput: S keep-alive streams (one gRPC connection
-// each), each with its own lease, each keeping one LeaseKeepAlive request
+// Lease keep-alive throughput: S keep-alive streams spread over C
+// connections (as etcd's tool spreads its --clients over --conns), each
+// with its own lease, each keeping one LeaseKeepAlive request
 // outstanding (write, read, write...), until `total` keep-alives were
 // answered; reports keep-alives/s and latency (etcd's tools/benchmark
 // "lease-keepalive", over long-lived streams as clientv3's KeepAlive uses).
@@ -22,6 +23,8 @@ struct LeaseKeepAliveOptions {
   // TLS (--cacert, --cert, --key); null: plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   int streams = 10;
+  // Connections the streams share, round robin (at most one per stream).
+  int conns = 1;
   int64_t total = 10000;
   int64_t ttl = 60;
   std::chrono::seconds timeout{120};
@@ -37,8 +40,7 @@ struct LeaseKeepAliveResult {
 };
 
 LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& options);
-// The same load over the tool's own HTTP/2 client (h2_client.h), one
-// connection per stream, all driven by the calling thread: plaintext only
+// The same load over the tool's own HTTP/2 client (h2_client.h), all driven by the calling thread: plaintext only
 // (options.credentials must be null).
 LeaseKeepAliveResult RunLeaseKeepAliveOverH2(const LeaseKeepAliveOptions& options);
 

@@ -264,6 +264,7 @@ int Main(int argc, char** argv) {
     ka.endpoints = SplitEndpoints(endpoints);
     ka.credentials = credentials;
     ka.streams = load.clients;
+    ka.conns = load.conns;
     ka.total = load.total;
     ka.timeout = std::chrono::seconds(request_timeout_s * 4);
     if (client_kind == "h2" && credentials != nullptr) {
