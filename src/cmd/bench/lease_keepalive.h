@@ -40,8 +40,9 @@ struct LeaseKeepAliveResult {
 };
 
 LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& options);
-// The same load over the tool's own HTTP/2 client (h2_client.h), all driven by the calling thread: plaintext only
-// (options.credentials must be null).
+// The same load over the tool's own HTTP/2 client (h2_client.h), all
+// driven by the calling thread: plaintext only (options.credentials must
+// be null).
 LeaseKeepAliveResult RunLeaseKeepAliveOverH2(const LeaseKeepAliveOptions& options);
 
 }  // namespace etcdpp::bench
