@@ -342,30 +342,31 @@ void PeerSender::MarkEstablished(const std::string& address, const char* kind) {
   spdlog::info("transport: {} to peer {:x} at {} established", kind, peer_id_, address);
 }
 
-transportpb::MessageBatch PeerSender::TakeBatchLocked() {
-  transportpb::MessageBatch batch;
-  batch.set_from(self_id_);
-  batch.set_cluster_id(cluster_id_);
+void PeerSender::TakeBatchLocked(std::vector<raftpb::Message>* batch) {
+  batch->clear();
   size_t bytes = 0;
-  while (!queue_.empty() && (batch.messages_size() == 0 || bytes < options_.max_batch_bytes)) {
+  while (!queue_.empty() && (batch->empty() || bytes < options_.max_batch_bytes)) {
     bytes += ApproximateSize(queue_.front());
     // Same arena (none): the move is a swap, entries are not copied.
-    *batch.add_messages() = std::move(queue_.front());
+    batch->push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
-  return batch;
 }
 
 size_t PeerSender::StreamBatches(
     const std::function<bool(const transportpb::MessageBatch&)>& write) {
+  std::vector<raftpb::Message> taken;
   for (;;) {
-    transportpb::MessageBatch batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || reconnect_requested_ || !queue_.empty(); });
       if (stopping_ || reconnect_requested_) return 0;
-      batch = TakeBatchLocked();
+      TakeBatchLocked(&taken);
     }
+    transportpb::MessageBatch batch;
+    batch.set_from(self_id_);
+    batch.set_cluster_id(cluster_id_);
+    for (raftpb::Message& m : taken) *batch.add_messages() = std::move(m);
     if (!write(batch)) {
       CountDropped(batch.messages_size());
       return batch.messages_size();
@@ -389,13 +390,7 @@ size_t PeerSender::StreamFrames(int fd) {
     const size_t tail_messages = unsent_messages_;
     unsent_.clear();
     unsent_messages_ = 0;
-    batch.clear();
-    size_t bytes = 0;
-    while (!queue_.empty() && (batch.empty() || bytes < options_.max_batch_bytes)) {
-      bytes += ApproximateSize(queue_.front());
-      batch.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
+    TakeBatchLocked(&batch);
     lock.unlock();
     bool ok = tail.empty() || WriteAll(fd, tail.data(), tail.size()).ok();
     if (ok && !batch.empty()) {

@@ -100,9 +100,9 @@ class PeerSender {
   // Writes `messages` as one frame to `fd` without blocking, on Enqueue's
   // caller's thread; requires writing_ set by the caller, clears it.
   void WriteInline(int fd, const std::vector<raftpb::Message>& messages);
-  // Moves up to max_batch_bytes of queue_ (at least one message) into a
-  // new batch. Requires mu_ and a non-empty queue_.
-  transportpb::MessageBatch TakeBatchLocked();
+  // Moves up to max_batch_bytes of queue_ (at least one message, if any)
+  // into `batch`, replacing what it held. Requires mu_.
+  void TakeBatchLocked(std::vector<raftpb::Message>* batch);
   // Ends inline writes and waits for one in flight; returns the messages
   // they lost (a failed write, a tail never finished). Requires mu_.
   size_t EndInlineWritesLocked(std::unique_lock<std::mutex>& lock);
