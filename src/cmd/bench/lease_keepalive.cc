@@ -37,6 +37,12 @@ struct KeepAliveStream {
   bool failed = false;  // ended before the load was done
 };
 
+// How many connections the streams share: --conns, at least one and at
+// most one per stream.
+int ConnectionCount(const LeaseKeepAliveOptions& o) {
+  return std::clamp(o.conns, 1, std::max(o.streams, 1));
+}
+
 // Fills the result's rates from the latencies of the answered keep-alives.
 void Summarize(std::vector<double> latencies, LeaseKeepAliveResult* result) {
   result->keepalives = static_cast<int64_t>(latencies.size());
@@ -133,7 +139,7 @@ class H2KeepAliveLoad final : public H2CallObserver {
     std::vector<std::unique_ptr<H2Connection>> connections;
     std::vector<std::unique_ptr<H2KeepAlive>> streams;
     const Clock::time_point start = Clock::now();
-    const int conns = std::clamp(options_.conns, 1, std::max(options_.streams, 1));
+    const int conns = ConnectionCount(options_);
     for (int i = 0; i < conns; ++i) {
       std::string error;
       const std::string target = StripScheme(options_.endpoints[i % options_.endpoints.size()]);
@@ -269,7 +275,7 @@ LeaseKeepAliveResult RunLeaseKeepAlive(const LeaseKeepAliveOptions& o) {
   };
 
   const Clock::time_point start = Clock::now();
-  const int conns = std::clamp(o.conns, 1, std::max(o.streams, 1));
+  const int conns = ConnectionCount(o);
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < conns; ++i) {
     channels.push_back(ConnectOwnChannel(o.endpoints[i % o.endpoints.size()], o.credentials));
