@@ -118,7 +118,7 @@ void Assemble(const std::string* header, int64_t watch_id, const std::string* fi
 
 WatchStream::WatchStream(const WatchStreamDeps& deps, LeaderMonitor* monitor,
                          CallCredentials credentials, Writer* writer,
-                         int inline_writes_per_hand_off)
+                         int inline_writes_per_hand_off, size_t batch_bytes)
     : cluster_(deps.cluster),
       hub_(deps.hub),
       pump_(deps.pump),
@@ -127,7 +127,8 @@ WatchStream::WatchStream(const WatchStreamDeps& deps, LeaderMonitor* monitor,
       barrier_(deps.barrier),
       credentials_(std::move(credentials)),
       writer_(writer),
-      inline_writes_per_hand_off_(inline_writes_per_hand_off) {}
+      inline_writes_per_hand_off_(inline_writes_per_hand_off),
+      batch_bytes_(batch_bytes) {}
 
 WatchStream::~WatchStream() { Detach(); }
 
@@ -242,16 +243,20 @@ void WatchStream::Pump() {
     std::lock_guard<std::mutex> lock(mu_);
     if (writing_ || out_.empty() || finishing_ || broken_) return;
     writing_ = true;
-    Outgoing& front = out_.front();
-    char* at = writer_->Stage(front.size);
-    if (front.events) {
-      Assemble(front.header, front.watch_id, front.first_event, front.more_events, at);
-    } else {
-      std::memcpy(at, front.bytes.data(), front.bytes.size());
-    }
-    writing_bytes_ = front.size;
-    merge_floor_ = std::max(merge_floor_, front.seq + 1);
-    out_.pop_front();
+    writing_bytes_ = 0;
+    // A staged response is out of reach of coalescing (merge_floor_).
+    do {
+      Outgoing& front = out_.front();
+      char* at = writer_->Stage(front.size);
+      if (front.events) {
+        Assemble(front.header, front.watch_id, front.first_event, front.more_events, at);
+      } else {
+        std::memcpy(at, front.bytes.data(), front.bytes.size());
+      }
+      writing_bytes_ += front.size;
+      merge_floor_ = std::max(merge_floor_, front.seq + 1);
+      out_.pop_front();
+    } while (!out_.empty() && writing_bytes_ + out_.front().size <= batch_bytes_);
     UnpinLocked();
     more = !out_.empty();
   }

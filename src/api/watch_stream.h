@@ -1,8 +1,9 @@
 // One etcdserverpb.Watch stream: the watchers a client created on it, and
 // the bounded queue of responses the member's watch::WatchHub sends them
 // (docs/watch.md). Transport-neutral: requests come in parsed, and responses
-// leave through a Writer, one message at a time, so the gRPC service
-// (watch_service.cc) and the HTTP/2 front adapt the same stream.
+// leave through a Writer, one write at a time (one message each for gRPC,
+// the messages queued behind it for the HTTP/2 front), so the gRPC service
+// (watch_service.cc) and the front adapt the same stream.
 //
 // Threads: requests arrive on the transport's reading side, one at a time;
 // the hub calls the watch::WatchSink methods from its dispatcher thread
@@ -56,14 +57,16 @@ struct WatchStreamDeps {
 class WatchStream final : public watch::WatchSink {
  public:
   // The transport's side of a stream. At most one write is outstanding: the
-  // stream stages a message, starts its write, and stages the next only
-  // after the transport has called WriteDone.
+  // stream stages a message (or a batch), starts its write, and stages the
+  // next only after the transport has called WriteDone.
   class Writer {
    public:
     virtual ~Writer() = default;
     // Room for the next message (one serialized WatchResponse, exactly
     // `size` bytes, never 0), which the stream fills before Write. Called
     // with the stream's lock held: it must not call back into the stream.
+    // A stream built with a batch size above 0 may stage several messages
+    // before one Write: each goes after the one staged before it.
     virtual char* Stage(size_t size) = 0;
     // Starts writing the staged message; WriteDone follows once the
     // transport has taken it. `more`: responses are queued behind it, so the
@@ -89,8 +92,14 @@ class WatchStream final : public watch::WatchSink {
   // With deps.auth, each create is checked for read access to its range, as
   // the stream's token (or certificate) says at that moment (`credentials`:
   // those the stream was opened with). `writer` outlives the stream.
+  // `batch_bytes`: a write takes the queued responses while they fit in
+  // that many bytes (at least one), for a transport whose write costs the
+  // same for one response as for many (the HTTP/2 front's loop frames and
+  // sends them together); 0, one response per write, for gRPC, whose
+  // messages each take a write of their own.
   WatchStream(const WatchStreamDeps& deps, LeaderMonitor* monitor, CallCredentials credentials,
-              Writer* writer, int inline_writes_per_hand_off = kGrpcInlineWrites);
+              Writer* writer, int inline_writes_per_hand_off = kGrpcInlineWrites,
+              size_t batch_bytes = 0);
   // Detach() first.
   ~WatchStream() override;
   WatchStream(const WatchStream&) = delete;
@@ -177,6 +186,7 @@ class WatchStream final : public watch::WatchSink {
   const CallCredentials credentials_;
   Writer* const writer_;
   const int inline_writes_per_hand_off_;
+  const size_t batch_bytes_;
   LeaderMonitor::Token monitor_token_ = 0;
   bool detached_ = false;
 

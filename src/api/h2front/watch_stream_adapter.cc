@@ -27,8 +27,10 @@ WatchStreamAdapter::WatchStreamAdapter(const WatchStreamDeps* member, LeaderMoni
     : member_(member),
       max_receive_(max_receive),
       hooks_(std::move(hooks)),
-      // The loop completes writes as it sends them: no hand-off to the pump.
-      stream_(*member, monitor, std::move(credentials), this, std::numeric_limits<int>::max()) {}
+      // The loop completes writes as it sends them: no hand-off to the pump,
+      // and a write takes what is queued, framed back to back.
+      stream_(*member, monitor, std::move(credentials), this, std::numeric_limits<int>::max(),
+              kWriteBatchBytes) {}
 
 WatchStreamAdapter::~WatchStreamAdapter() {
   // Once it returns, no other thread calls the Writer methods.
@@ -101,12 +103,14 @@ void WatchStreamAdapter::Writable() {
 }
 
 char* WatchStreamAdapter::Stage(size_t size) {
-  staged_.clear();
-  staged_.resize(kMessagePrefixBytes + size);
+  // After the messages staged for the same write, if any (Write empties it).
+  const size_t start = staged_.size();
+  staged_.resize(start + kMessagePrefixBytes + size);
+  char* prefix = staged_.data() + start;
   // The gRPC prefix: not compressed, then the length, big-endian.
-  staged_[0] = 0;
-  for (int i = 0; i < 4; ++i) staged_[1 + i] = static_cast<char>((size >> (8 * (3 - i))) & 0xff);
-  return staged_.data() + kMessagePrefixBytes;
+  prefix[0] = 0;
+  for (int i = 0; i < 4; ++i) prefix[1 + i] = static_cast<char>((size >> (8 * (3 - i))) & 0xff);
+  return prefix + kMessagePrefixBytes;
 }
 
 void WatchStreamAdapter::Write(bool /*more*/) {
@@ -114,9 +118,10 @@ void WatchStreamAdapter::Write(bool /*more*/) {
   {
     std::lock_guard<std::mutex> lock(out_mu_);
     if (outbox_.empty()) {
-      outbox_.swap(staged_);
+      outbox_.swap(staged_);  // staged_ takes the empty outbox
     } else {
       outbox_ += staged_;
+      staged_.clear();
     }
     write_pending_ = true;
     post = !flush_posted_;

@@ -38,6 +38,14 @@ namespace etcdpp::api::h2front {
 
 inline constexpr std::string_view kWatchPath = "/etcdserverpb.Watch/Watch";
 
+// What one write of a watch stream takes from its queue: the responses
+// waiting, framed back to back, up to this many bytes (one at least).
+// Without it each response of a fan-out took its own pass through the
+// stream's and the adapter's locks and the connection's write; a bound
+// well below the connection's per-stream backlog (64 KiB) keeps a client
+// that falls behind holding back at the same point.
+inline constexpr size_t kWriteBatchBytes = 16 << 10;
+
 class WatchStreamAdapter final : public WatchStream::Writer {
  public:
   using Task = std::function<void(WatchStreamAdapter&)>;
@@ -111,7 +119,8 @@ class WatchStreamAdapter final : public WatchStream::Writer {
   bool blocked_ = false;          // the client is behind: a write is held back
   bool ended_ = false;            // fail was called
 
-  // The message being staged (the writer's: one write at a time).
+  // The messages staged for the next write (the writer's: one write at a
+  // time).
   std::string staged_;
 
   std::mutex out_mu_;           // a leaf
