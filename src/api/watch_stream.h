@@ -68,7 +68,7 @@ class WatchStream final : public watch::WatchSink {
     // A stream built with a batch size above 0 may stage several messages
     // before one Write: each goes after the one staged before it.
     virtual char* Stage(size_t size) = 0;
-    // Starts writing the staged message; WriteDone follows once the
+    // Starts writing what was staged; WriteDone follows once the
     // transport has taken it. `more`: responses are queued behind it, so the
     // transport may hold it back to send them together.
     virtual void Write(bool more) = 0;
