@@ -63,6 +63,21 @@ def get_value(c, i, key, *flags):
     return r.stdout.strip()
 
 
+def add_when_healthy(add):
+    """Runs `add` (a member add) until the leader stops refusing it with
+    etcd's "unhealthy cluster", which it answers until every voter's peer
+    stream has been up for HealthInterval. The sleeps before the adds count
+    that interval from the moment a stream could first have come up; on a
+    loaded machine a member can start late and its streams connect on a
+    retry, later than that. Any other outcome is returned at once."""
+    deadline = time.monotonic() + 20
+    while True:
+        r = add()
+        if r.returncode == 0 or "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
+
+
 def member_list(c, i):
     """[(id_hex, status, name, peer_urls, client_urls, is_learner)] from etcdctl."""
     r = c.etcdctl("member", "list", i=i, check=True)
@@ -101,7 +116,8 @@ def main():
         new = cluster.Member("m3", c.base_dir)
         c.members.append(new)
         c.joining.add(3)
-        r = c.etcdctl("member", "add", "m3", f"--peer-urls={new.peer_url}", i=leader)
+        r = add_when_healthy(
+            lambda: c.etcdctl("member", "add", "m3", f"--peer-urls={new.peer_url}", i=leader))
         check(r.returncode == 0, f"member add failed: {r.stderr}")
         lines = r.stdout.splitlines()
         # etcdctl prints ids with %16x: space-padded.
@@ -179,8 +195,9 @@ def main():
         new = cluster.Member("m4", c.base_dir)
         c.members.append(new)
         c.joining.add(4)
-        r = run_ctl(args.ctl, c.members[leader].endpoint, "-w", "json", "member", "add", "m4",
-                    "--learner", f"--peer-urls={new.peer_url}")
+        r = add_when_healthy(lambda: run_ctl(args.ctl, c.members[leader].endpoint, "-w", "json",
+                                             "member", "add", "m4", "--learner",
+                                             f"--peer-urls={new.peer_url}"))
         check(r.returncode == 0, f"member add --learner failed: {r.stderr}")
         added = json.loads(r.stdout)
         learner_id = added["member"]["ID"]
