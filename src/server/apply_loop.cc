@@ -95,8 +95,12 @@ std::unique_ptr<mvcc::WriteTxn> BeginWrite(mvcc::KvStore& store) {
   Fatal(what, st);
 }
 
+// The store's commit of entries up to `index` waits for the WAL's flush of
+// them: a store ahead of its WAL after a power cut would hold entries the
+// restarted log no longer has.
 void CommitUpTo(mvcc::KvStore& store, mvcc::WriteTxn& txn, uint64_t index,
-                uint64_t consistent_index) {
+                uint64_t consistent_index, DurableIndex& durable) {
+  durable.WaitFor(index);
   Status st;
   if (index > consistent_index) st = txn.SetConsistentIndex(index);
   if (st.ok()) {
@@ -300,7 +304,7 @@ bool Applier::MayHoldBack() {
 void Applier::CommitOpenTxn() {
   if (!open_txn_) return;
   mvcc::KvStore& store = *ctx_.store->raw();
-  CommitUpTo(store, *open_txn_, open_last_index_, store.ConsistentIndex());
+  CommitUpTo(store, *open_txn_, open_last_index_, store.ConsistentIndex(), durable_);
   open_txn_.reset();
   open_entries_ = 0;
   held_bytes_.store(0, std::memory_order_relaxed);
@@ -408,7 +412,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
         ctx_.observer->WantsSnapshotBeforeCompaction(request.compaction().revision())) {
       // Commit what precedes the compaction so the observer's view holds it.
       save_v2();
-      CommitUpTo(store, *txn, previous_index, consistent_index);
+      CommitUpTo(store, *txn, previous_index, consistent_index, durable_);
       txn.reset();
       auto view = store.Read();
       if (view.ok()) {
@@ -436,26 +440,30 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     if (waiter) completed.emplace_back(std::move(*waiter), std::move(st));
   }
   save_v2();
-  // With answer_before_commit, answered before the commit: every entry here
-  // is durable in the WAL, so an answered write survives a crash or power
-  // loss (replayed from the store's consistent index), and the commit's
-  // data flush overlaps the client's next request instead of adding a
-  // second fsync to its wait. Readers that must see these writes wait for
-  // the commit below.
+  // With answer_before_commit, answered before the commit, once the WAL's
+  // flush of the batch is done (on a leader it may still be running:
+  // durable_index.h): an answered write survives a crash or power loss
+  // (replayed from the store's consistent index), and the commit's data
+  // flush overlaps the client's next request instead of adding a second
+  // fsync to its wait. Readers that must see these writes wait for the
+  // commit below.
   const bool answer_first = ctx_.options->answer_before_commit;
   applied_entry_index_.store(std::max(last_index, applied_entry_index_.load()),
                              std::memory_order_release);
-  // Every batch counts, whether its proposers wait here or on another
-  // member: a request forwarded here by the member that answered a write
-  // (lease TimeToLive with keys, served by the leader) must find it, and
-  // with backend_commit_delay this batch may stay uncommitted for a while.
   if (answer_first) {
-    answered_index_.store(std::max(last_index, answered_index_.load()), std::memory_order_release);
-    answered_revision_.store(std::max(txn->Rev(), answered_revision_.load()),
-                             std::memory_order_release);
-  }
-  if (answer_first) {
-    for (auto& [waiter, status] : completed) waiter.done(status);
+    // Every batch counts, whether its proposers wait here or on another
+    // member: a request forwarded here by the member that answered a write
+    // (lease TimeToLive with keys, served by the leader) must find it, and
+    // with backend_commit_delay this batch may stay uncommitted for a
+    // while. Releases run in order, so the two only grow.
+    durable_.RunWhenDurable(last_index, [this, last_index, revision = txn->Rev(),
+                                         completed = std::move(completed)]() mutable {
+      answered_index_.store(std::max(last_index, answered_index_.load()),
+                            std::memory_order_release);
+      answered_revision_.store(std::max(revision, answered_revision_.load()),
+                               std::memory_order_release);
+      for (auto& [waiter, status] : completed) waiter.done(status);
+    });
   }
   // Held back for later batches to share its commit; a conf change's
   // verdict waits for its commit, so its batch is committed now. A batch
@@ -478,7 +486,11 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     open_last_index_ = last_index;
     open_entries_ += entries.size();
     held_bytes_.store(held_bytes() + batch_bytes, std::memory_order_relaxed);
-    if (open_txn_->Rev() > rev_before) ctx_.observer->OnHeld(*open_txn_, rev_before + 1);
+    if (open_txn_->Rev() > rev_before) {
+      // Watchers hear of a write no sooner than its proposer could.
+      durable_.WaitFor(last_index);
+      ctx_.observer->OnHeld(*open_txn_, rev_before + 1);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       verdict_index_ = last_index;
@@ -487,7 +499,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     return;
   }
   open_entries_ = 0;
-  CommitUpTo(store, *txn, last_index, consistent_index);
+  CommitUpTo(store, *txn, last_index, consistent_index, durable_);
   held_bytes_.store(0, std::memory_order_relaxed);
   txn.reset();
   applied_index_.store(last_index, std::memory_order_release);

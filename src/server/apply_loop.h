@@ -8,8 +8,10 @@
 // this thread falls behind, every queued batch goes into one transaction.
 //
 // Invariants:
-//  - a proposal completes only after its entry is in the WAL (the raft loop
-//    made it durable before handing it over) and applied. With
+//  - a proposal completes only after its entry is durable in the WAL (a
+//    leader hands entries over once written, and the flush overlaps their
+//    apply: durable_index.h) and applied; the store commits no entry
+//    before its flush, and watchers see none before it either. With
 //    ServerOptions::answer_before_commit (the default) the answer goes out
 //    before the transaction's commit, whose flush then overlaps the
 //    client's next request (without it, after the commit): an
@@ -53,6 +55,7 @@
 #include "etcdpppb/internal.pb.h"
 #include "raftpb/raft.pb.h"
 #include "server/bootstrap.h"
+#include "server/durable_index.h"
 #include "server/read_index.h"
 
 namespace etcdpp {
@@ -158,8 +161,13 @@ class Applier {
   // Applies what is queued (it is durable in the WAL), then stops the thread.
   void Stop();
 
-  // Raft loop thread.
+  // Raft loop thread. A leader's batch may come before the WAL's flush of
+  // its entries: what clients see of them waits for MarkSynced to reach
+  // them (durable_index.h).
   void Enqueue(ApplyBatch batch);
+  // Raft loop thread, after every WAL sync and before the first Enqueue:
+  // the WAL's entries up to `wal_last_index` are durable.
+  void MarkSynced(uint64_t wal_last_index) { durable_.Set(wal_last_index); }
   // Waits until the entries up to `index` are applied; returns the verdict
   // on every conf change since the last call: (index, the change to give
   // Raft, node_id 0 when it was refused).
@@ -233,6 +241,7 @@ class Applier {
   void RunReadersOfAnsweredWrites();
 
   const ApplierContext ctx_;
+  DurableIndex durable_;
   std::atomic<uint64_t> applied_index_{0};
   // The last entry applied ahead of its commit (answer_before_commit), its
   // proposer answered here or on another member; only grows. Every

@@ -4,7 +4,8 @@
 //
 // Every method is thread-safe and never blocks on Raft: anything that needs
 // the cluster takes a callback, which runs once, on a server thread (the
-// apply thread, or the raft loop for early errors), and must not block.
+// apply thread, or the raft loop: for early errors, and for a leader's
+// answers whose WAL flush ended after their apply), and must not block.
 #pragma once
 
 #include <chrono>

@@ -182,7 +182,9 @@ void RaftNode::RequestSnapshot(uint64_t index, std::string membership) {
 
 void RaftNode::Run() {
   // Hand over what bootstrap or replay left committed; a sole voter need
-  // not wait out an election timeout to lead.
+  // not wait out an election timeout to lead. What the WAL held at start
+  // counts as durable: it outlived the process that wrote it.
+  ctx_.applier->MarkSynced(wal_->last_index());
   DrainReady();
   CampaignIfSoleVoter();
   const auto heartbeat = ctx_.options->heartbeat_interval;
@@ -319,7 +321,7 @@ void RaftNode::InstallSnapshot(IncomingSnapshot in) {
   // between an install and its save, docs/architecture.md); Raft hears of
   // the snapshot only once that is done.
   ctx_.applier->InstallAndWait(std::move(in));
-  // Persist (in DrainReady: snapshot file, then WAL marker) comes before
+  // Write (in DrainReady: snapshot file, then WAL marker) comes before
   // Raft's acknowledgement is sent.
   Status st = node_->Step(message);
   if (!st.ok()) spdlog::warn("snapshot from {:x} not accepted: {}", message.from(), st.ToString());
@@ -333,19 +335,31 @@ void RaftNode::InstallSnapshot(IncomingSnapshot in) {
 void RaftNode::DrainReady() {
   while (node_->HasReady()) {
     raft::Ready ready = node_->GetReady();
-    Persist(ready);
+    // A leader's committed entries go to the apply thread before the WAL's
+    // flush of this Ready, which their apply then overlaps; the apply
+    // thread holds back what clients see of them until MarkSynced (the
+    // Raft thesis, 10.2.1: a leader may apply what a quorum holds, its own
+    // write still in flight). A leader never overwrites its log, so what is
+    // written is what becomes durable. A follower's hand-over waits for
+    // the flush: an entry it was just sent may be committed already.
+    const bool apply_during_sync = node_->state() == raft::StateType::kLeader;
+    Write(ready);
     uint64_t last_conf_index = 0;
     for (const raftpb::Entry& e : ready.committed_entries) {
       if (e.type() == raftpb::ENTRY_CONF_CHANGE) last_conf_index = e.index();
     }
     // Advance reads the Ready's committed entries, so they move only after.
     node_->Advance(ready);
-    HandOver(ready);
+    if (apply_during_sync) HandOver(ready);
+    Sync(ready);
+    if (!apply_during_sync) HandOver(ready);
+    // The apply thread's verdict needs the conf change's commit, which
+    // needs the sync above.
     if (last_conf_index != 0) ApplyConfChanges(last_conf_index);
   }
 }
 
-void RaftNode::Persist(raft::Ready& ready) {
+void RaftNode::Write(raft::Ready& ready) {
   if (ready.soft_state) {
     const uint64_t previous =
         leader_id_.exchange(ready.soft_state->lead, std::memory_order_acq_rel);
@@ -376,13 +390,24 @@ void RaftNode::Persist(raft::Ready& ready) {
   if (node_->state() == raft::StateType::kLeader) SendBeforePersisting(ready.messages);
   if (ready.hard_state || !ready.entries.empty()) {
     const raftpb::HardState hs = ready.hard_state ? *ready.hard_state : raftpb::HardState();
-    Status st = wal_->Save(hs, ready.entries, ready.must_sync);
+    Status st = wal_->Save(hs, ready.entries, /*sync=*/false);
     if (!st.ok()) Fatal("writing the WAL failed", st);
     if (ready.hard_state) raft_storage_->SetHardState(*ready.hard_state);
     // Moved: nothing reads ready.entries after this (Advance takes the
     // last entry from last_entry_index/term).
     st = raft_storage_->Append(std::move(ready.entries));
     if (!st.ok()) Fatal("appending to Raft's log failed", st);
+  }
+}
+
+void RaftNode::Sync(raft::Ready& ready) {
+  if (ready.must_sync) {
+    Status st = wal_->Sync();
+    if (!st.ok()) Fatal("writing the WAL failed", st);
+  }
+  // A received snapshot's marker was synced as it was written.
+  if (ready.must_sync || ready.snapshot.metadata().index() > 0) {
+    ctx_.applier->MarkSynced(wal_->last_index());
   }
   Send(ready.messages);
 }

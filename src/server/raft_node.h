@@ -121,8 +121,10 @@ class RaftNode {
  private:
   void Run();
   void DrainReady();
-  // Persists one Ready and sends its messages.
-  void Persist(raft::Ready& ready);
+  // Writes one Ready to the WAL and Raft's log (a leader sends its appends
+  // first); Sync then makes it durable and sends the rest of its messages.
+  void Write(raft::Ready& ready);
+  void Sync(raft::Ready& ready);
   // Sends, and takes out of `messages`, what a leader may send before the
   // Ready is persisted.
   void SendBeforePersisting(std::vector<raftpb::Message>& messages);
