@@ -747,7 +747,7 @@ Status Applier::DefragmentStore() {
   // Same content, same consistent index: the lessor and the alarms read the
   // store afresh each time, so only the readers and observers move.
   ctx_.store->Publish(std::move(fresh));
-  ctx_.observer->OnStoreReplaced(fresh_raw);
+  ctx_.observer->OnStoreRewritten(fresh_raw);
   ctx_.store->Retire().reset();
   st = env->ExchangePaths(target, layout.store_dir);
   if (!st.ok()) Fatal("swapping in the defragmented store failed", st);

@@ -120,6 +120,9 @@ class ApplyObserver {
   // A snapshot install replaced the store: switch to `store` and stop using
   // the old one before returning.
   virtual void OnStoreReplaced(mvcc::KvStore* store) = 0;
+  // A defragmentation replaced the store with a copy of itself (the same
+  // revisions and history): switch to `store` likewise.
+  virtual void OnStoreRewritten(mvcc::KvStore* store) = 0;
   // A batch was applied into a transaction held back from commit
   // (ServerOptions::backend_commit_delay): `txn` is that transaction and
   // `from_rev` the first revision the batch added. The observer may read

@@ -45,6 +45,7 @@ class WatchHubObserver final : public ApplyObserver {
     hub_->KeepSnapshot(std::move(snapshot));
   }
   void OnStoreReplaced(mvcc::KvStore* store) override { hub_->OnStoreReplaced(store); }
+  void OnStoreRewritten(mvcc::KvStore* store) override { hub_->OnStoreRewritten(store); }
   void OnHeld(const mvcc::ReadView& txn, int64_t from_rev) override {
     hub_->OfferHeld(txn, from_rev);
   }

@@ -298,25 +298,56 @@ void WatchHub::KeepSnapshot(std::unique_ptr<mvcc::ReadTxn> snapshot) {
 void WatchHub::OnStoreReplaced(mvcc::KvStore* store) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Snapshots of the old store: released before it closes.
-    {
-      std::lock_guard<std::mutex> snapshots_lock(snapshots_mu_);
-      handed_snapshots_.clear();
-      handed_held_.clear();
-      handed_held_bytes_ = 0;
-    }
-    snapshots_.clear();
-    held_.clear();
-    store_ = store;
-    std::vector<Watcher*> synced;
-    for (auto& [id, w] : watchers_) {
-      if (w->synced) synced.push_back(w.get());
-    }
-    for (Watcher* w : synced) MakeUnsyncedLocked(w, std::max(w->next_rev, synced_rev_ + 1));
-    // Nothing is synced now: the live position restarts at the new store's.
-    SetSyncedRevLocked(store->CurrentRevision());
+    ReplaceStoreLocked(store);
   }
   Signal();
+}
+
+void WatchHub::OnStoreRewritten(mvcc::KvStore* store) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bool kept_snapshots = !snapshots_.empty();
+    {
+      std::lock_guard<std::mutex> snapshots_lock(snapshots_mu_);
+      kept_snapshots = kept_snapshots || !handed_snapshots_.empty();
+      if (!kept_snapshots) {
+        handed_held_.clear();
+        handed_held_bytes_ = 0;
+      }
+    }
+    if (kept_snapshots) {
+      // History the copy no longer has (a compaction's) is still to be
+      // dispatched from views of the old store, which closes after this.
+      ReplaceStoreLocked(store);
+    } else {
+      // The copy holds every revision from synced_rev_ + 1 on, as the old
+      // store did: the live position stays, and so do the synced watchers.
+      // The held writes are committed now; rounds read them from the copy.
+      held_.clear();
+      store_ = store;
+    }
+  }
+  Signal();
+}
+
+void WatchHub::ReplaceStoreLocked(mvcc::KvStore* store) {
+  // Snapshots of the old store: released before it closes.
+  {
+    std::lock_guard<std::mutex> snapshots_lock(snapshots_mu_);
+    handed_snapshots_.clear();
+    handed_held_.clear();
+    handed_held_bytes_ = 0;
+  }
+  snapshots_.clear();
+  held_.clear();
+  store_ = store;
+  std::vector<Watcher*> synced;
+  for (auto& [id, w] : watchers_) {
+    if (w->synced) synced.push_back(w.get());
+  }
+  for (Watcher* w : synced) MakeUnsyncedLocked(w, std::max(w->next_rev, synced_rev_ + 1));
+  // Nothing is synced now: the live position restarts at the new store's.
+  SetSyncedRevLocked(store->CurrentRevision());
 }
 
 WatchHub::Stats WatchHub::stats() const {

@@ -214,6 +214,12 @@ class WatchHub {
   // progress to finish, then reads only `store`; every watcher resumes from
   // the new store at its next revision (all become unsynced).
   void OnStoreReplaced(mvcc::KvStore* store);
+  // The store object was replaced by a copy of itself (defragmentation):
+  // the same revisions and history. Waits for a round in progress to
+  // finish, then reads only `store`; synced watchers stay synced, unless
+  // the hub still holds snapshots of the old store (KeepSnapshot) it has
+  // not dispatched: then as OnStoreReplaced.
+  void OnStoreRewritten(mvcc::KvStore* store);
 
   Stats stats() const;
 
@@ -292,6 +298,9 @@ class WatchHub {
   void SetSyncedRevLocked(int64_t rev);
   void MakeSyncedLocked(Watcher* w);
   void MakeUnsyncedLocked(Watcher* w, int64_t next_rev);
+  // Switches to `store`, dropping every view of the old one; every synced
+  // watcher becomes unsynced at its next revision.
+  void ReplaceStoreLocked(mvcc::KvStore* store);
   void EraseLocked(Watcher* w);
   // Builds and sends w's pending events; false if the sink was full.
   bool FlushLocked(Watcher* w, int64_t header_rev);

@@ -346,7 +346,28 @@ TEST_F(WatchServiceTest, WatchFromCompactedRevisionIsCanceled) {
 // cost a synced watcher any event nor cancel it (etcd delivers writes to
 // synced watchers at write time). A watcher that was behind the compaction
 // gets compact_revision.
-TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
+class WatchCompactionTest : public WatchServiceTest {
+ protected:
+  // The apply thread is held in a linearizable read's callback, which runs
+  // there (a proposal's completion may run on the raft loop), or in a
+  // defragmentation's, which runs there after the store was swapped for
+  // its copy.
+  void CompactUndispatchedWrites(bool hold_in_defragmentation);
+};
+
+TEST_F(WatchCompactionTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
+  CompactUndispatchedWrites(/*hold_in_defragmentation=*/false);
+}
+
+// A defragmentation swaps the store for a copy with the same history: the
+// synced watchers stay synced through it, so the compaction right after
+// costs them nothing either (it cancelled them when the swap made every
+// watcher catch up from the copy).
+TEST_F(WatchCompactionTest, CompactionRightAfterADefragmentationKeepsSyncedWatchers) {
+  CompactUndispatchedWrites(/*hold_in_defragmentation=*/true);
+}
+
+void WatchCompactionTest::CompactUndispatchedWrites(bool hold_in_defragmentation) {
   Start();
   const int64_t old = Put("k/0", "old");
   watch::WatchHub* hub = server_->watch_hub();
@@ -356,9 +377,8 @@ TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
   hub_rounds_.Hold();
   const int64_t behind = s.Watch("k/", "k0", old);
 
-  // Hold the apply thread in a linearizable read's callback, which runs
-  // there (a proposal's completion may run on the raft loop). The
-  // callbacks share `state`, which outlives the test body if it fails early.
+  // The callbacks share `state`, which outlives the test body if it fails
+  // early.
   constexpr int kPuts = 5;
   struct State {
     std::mutex mu;
@@ -381,12 +401,17 @@ TEST_F(WatchServiceTest, CompactionOfUndispatchedWritesKeepsSyncedWatchers) {
     std::shared_ptr<State> state;
     ~ReleaseOnExit() { state->Release(); }
   } release_on_exit{state};
-  server_->WaitLinearizable([state](const Status&) {
+  auto hold = [state](const Status&) {
     std::unique_lock<std::mutex> lock(state->mu);
     state->held = true;
     state->cv.notify_all();
     state->cv.wait(lock, [&] { return state->release; });
-  });
+  };
+  if (hold_in_defragmentation) {
+    server_->Defragment(hold);
+  } else {
+    server_->WaitLinearizable(hold);
+  }
   {
     std::unique_lock<std::mutex> lock(state->mu);
     ASSERT_TRUE(state->cv.wait_for(lock, 30s, [&] { return state->held; }));
