@@ -486,7 +486,7 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     open_last_index_ = last_index;
     open_entries_ += entries.size();
     held_bytes_.store(held_bytes() + batch_bytes, std::memory_order_relaxed);
-    if (open_txn_->Rev() > rev_before) {
+    if (open_txn_->Rev() > rev_before && ctx_.observer->WantsHeld()) {
       // Watchers hear of a write no sooner than its proposer could.
       durable_.WaitFor(last_index);
       ctx_.observer->OnHeld(*open_txn_, rev_before + 1);

@@ -129,6 +129,9 @@ class ApplyObserver {
   // those changes now, and only now (the transaction goes on changing),
   // rather than wait for the commit.
   virtual void OnHeld(const mvcc::ReadView& txn, int64_t from_rev) = 0;
+  // False when OnHeld would take nothing now (nobody watches): the apply
+  // thread then need not wait for the batch's WAL flush to offer it.
+  virtual bool WantsHeld() = 0;
 };
 
 struct ApplierContext {

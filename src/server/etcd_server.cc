@@ -46,6 +46,7 @@ class WatchHubObserver final : public ApplyObserver {
   }
   void OnStoreReplaced(mvcc::KvStore* store) override { hub_->OnStoreReplaced(store); }
   void OnStoreRewritten(mvcc::KvStore* store) override { hub_->OnStoreRewritten(store); }
+  bool WantsHeld() override { return hub_->TakesHeld(); }
   void OnHeld(const mvcc::ReadView& txn, int64_t from_rev) override {
     hub_->OfferHeld(txn, from_rev);
   }

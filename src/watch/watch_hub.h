@@ -201,6 +201,10 @@ class WatchHub {
   // Watchers behind (unsynced) read only committed history. Costs nothing
   // when nobody watches.
   void OfferHeld(const mvcc::ReadView& txn, int64_t from_rev);
+  // False while nobody watches: OfferHeld would take nothing, and the
+  // caller need not get ready to offer (any thread; a watcher added after
+  // this answer gets those writes from the store once committed).
+  bool TakesHeld() const { return watcher_count_.load(std::memory_order_relaxed) > 0; }
   // Compaction protocol (docs/watch.md, Compaction). The apply thread, about
   // to apply a compaction to `revision`, asks whether the hub may still need
   // the history it removes for its synced watchers (it has not dispatched up

@@ -42,8 +42,9 @@ inline constexpr std::string_view kWatchPath = "/etcdserverpb.Watch/Watch";
 // waiting, framed back to back, up to this many bytes (one at least).
 // Without it each response of a fan-out took its own pass through the
 // stream's and the adapter's locks and the connection's write; a bound
-// well below the connection's per-stream backlog (64 KiB) keeps a client
-// that falls behind holding back at the same point.
+// well below the connection's per-stream backlog (kWatchBufferedBytes in
+// h2_front.cc) keeps a client that falls behind holding back at the same
+// point.
 inline constexpr size_t kWriteBatchBytes = 16 << 10;
 
 class WatchStreamAdapter final : public WatchStream::Writer {
