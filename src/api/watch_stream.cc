@@ -199,28 +199,43 @@ bool WatchStream::TrySend(WatchResponse& response, bool force) {
   return true;
 }
 
+// The hub's SendQueued starts the write, once for all the watchers of this
+// stream it served in the revision; a write in flight takes the queue by
+// itself when it completes.
 bool WatchStream::TrySendEvents(int64_t watch_id, int64_t header_revision,
                                 std::span<const watch::EncodedEvent> events) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finishing_) return true;  // Dropped: the stream is ending.
-    if (!out_.empty() && !RoomLocked()) {
-      was_full_ = true;
-      return false;
-    }
-    if (!fragment_.empty() && fragment_.count(watch_id) != 0) {
-      // Asked for fragments (rare): split as a message.
-      EnqueueLocked(watch::DecodeEventsResponse(watch_id, header_revision, events));
-    } else {
-      EnqueueEncodedLocked(watch_id, header_revision, events);
-    }
-    // The write in flight pumps the rest when it completes: no second
-    // lock for each of a fan-out's responses.
-    if (writing_) return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  return TrySendEventsLocked(watch_id, header_revision, events);
+}
+
+size_t WatchStream::TrySendEventsBatch(int64_t header_revision,
+                                       std::span<const EventsResponse> responses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t sent = 0;
+  for (const EventsResponse& r : responses) {
+    if (!TrySendEventsLocked(r.watch_id, header_revision, r.events)) break;
+    ++sent;
   }
-  Pump();
+  return sent;
+}
+
+bool WatchStream::TrySendEventsLocked(int64_t watch_id, int64_t header_revision,
+                                      std::span<const watch::EncodedEvent> events) {
+  if (finishing_) return true;  // Dropped: the stream is ending.
+  if (!out_.empty() && !RoomLocked()) {
+    was_full_ = true;
+    return false;
+  }
+  if (!fragment_.empty() && fragment_.count(watch_id) != 0) {
+    // Asked for fragments (rare): split as a message.
+    EnqueueLocked(watch::DecodeEventsResponse(watch_id, header_revision, events));
+  } else {
+    EnqueueEncodedLocked(watch_id, header_revision, events);
+  }
   return true;
 }
+
+void WatchStream::SendQueued() { Pump(); }
 
 bool WatchStream::HasRoom() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -137,6 +137,9 @@ class WatchStream final : public watch::WatchSink {
   bool TrySend(etcdserverpb::WatchResponse& response, bool force) override;
   bool TrySendEvents(int64_t watch_id, int64_t header_revision,
                      std::span<const watch::EncodedEvent> events) override;
+  size_t TrySendEventsBatch(int64_t header_revision,
+                            std::span<const EventsResponse> responses) override;
+  void SendQueued() override;
   bool HasRoom() const override;
   void OnHubStopped() override;
 
@@ -170,6 +173,8 @@ class WatchStream final : public watch::WatchSink {
   void Send(etcdserverpb::WatchResponse&& response);
   bool RoomLocked() const;
   void EnqueueLocked(etcdserverpb::WatchResponse&& response);
+  bool TrySendEventsLocked(int64_t watch_id, int64_t header_revision,
+                           std::span<const watch::EncodedEvent> events);
   void EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision,
                             std::span<const watch::EncodedEvent> events);
   Outgoing* OpenEventsLocked(int64_t watch_id);

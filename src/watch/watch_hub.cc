@@ -82,6 +82,16 @@ bool WatchSink::TrySendEvents(int64_t watch_id, int64_t header_revision,
   return TrySend(r, /*force=*/false);
 }
 
+size_t WatchSink::TrySendEventsBatch(int64_t header_revision,
+                                     std::span<const EventsResponse> responses) {
+  size_t sent = 0;
+  for (const EventsResponse& r : responses) {
+    if (!TrySendEvents(r.watch_id, header_revision, r.events)) break;
+    ++sent;
+  }
+  return sent;
+}
+
 const EncodedEvent& WatchHub::EventSlot::Encoded(bool prev_kv) {
   if (prev_kv || !event->has_prev_kv()) {
     if (!with_prev_kv) with_prev_kv = EncodeEvent(*event);
@@ -490,7 +500,77 @@ bool WatchHub::FlushLocked(Watcher* w, int64_t header_rev) {
   w->pending.clear();
   if (!sent) return false;
   w->quiet = false;
+  NoteQueuedLocked(w->sink);
   return true;
+}
+
+void WatchHub::FlushTouchedLocked(std::vector<Watcher*>& touched, int64_t rev) {
+  // Grouped by sink: a stream with many watchers of the revision is locked
+  // once for all of them, not once each against its writer. Only
+  // one-event responses are grouped (their event stays in its slot);
+  // the rest, and the watchers of sinks past the few searched, go alone.
+  constexpr size_t kGroupedSinks = 16;
+  sink_batches_used_ = 0;
+  for (Watcher* w : touched) {
+    SinkBatch* batch = nullptr;
+    if (w->pending.size() == 1) {
+      for (size_t i = sink_batches_used_; i-- > 0;) {
+        if (sink_batches_[i].sink == w->sink) {
+          batch = &sink_batches_[i];
+          break;
+        }
+      }
+      if (batch == nullptr && sink_batches_used_ < kGroupedSinks) {
+        if (sink_batches_used_ == sink_batches_.size()) sink_batches_.emplace_back();
+        batch = &sink_batches_[sink_batches_used_++];
+        batch->sink = w->sink;
+        batch->watchers.clear();
+        batch->responses.clear();
+      }
+    }
+    if (batch == nullptr) {
+      if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, rev);
+      continue;
+    }
+    batch->watchers.push_back(w);
+    batch->responses.push_back(
+        {w->spec.watch_id, std::span(&w->pending[0]->Encoded(w->spec.prev_kv), 1)});
+  }
+  for (size_t b = 0; b < sink_batches_used_; ++b) {
+    SinkBatch& batch = sink_batches_[b];
+    const size_t sent = batch.sink->TrySendEventsBatch(rev, batch.responses);
+    if (sent > 0) NoteQueuedLocked(batch.sink);
+    for (size_t i = 0; i < batch.watchers.size(); ++i) {
+      Watcher* w = batch.watchers[i];
+      w->pending.clear();
+      if (i < sent) {
+        w->quiet = false;
+      } else {
+        MakeUnsyncedLocked(w, rev);
+      }
+    }
+  }
+}
+
+void WatchHub::NoteQueuedLocked(WatchSink* sink) {
+  // A revision's watchers mostly come a sink at a time, and servers have
+  // few streams: the list is searched while short, hashed once long.
+  if (!queued_sinks_.empty() && queued_sinks_.back() == sink) return;
+  constexpr size_t kSearchedSinks = 16;
+  if (queued_sinks_.size() < kSearchedSinks) {
+    if (std::find(queued_sinks_.begin(), queued_sinks_.end(), sink) == queued_sinks_.end()) {
+      queued_sinks_.push_back(sink);
+    }
+    return;
+  }
+  if (queued_set_.empty()) queued_set_.insert(queued_sinks_.begin(), queued_sinks_.end());
+  if (queued_set_.insert(sink).second) queued_sinks_.push_back(sink);
+}
+
+void WatchHub::SendQueuedLocked() {
+  for (WatchSink* sink : queued_sinks_) sink->SendQueued();
+  queued_sinks_.clear();
+  queued_set_.clear();
 }
 
 // ---- the dispatcher ----
@@ -679,9 +759,8 @@ void WatchHub::DispatchRevisionLocked(int64_t rev, std::span<const mvccpb::Event
       w->pending.push_back(&slots[i]);
     }
   }
-  for (Watcher* w : touched) {
-    if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, rev);
-  }
+  FlushTouchedLocked(touched, rev);
+  SendQueuedLocked();
   touched.clear();
   slots.clear();
   SetSyncedRevLocked(rev);
@@ -787,6 +866,7 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
     w->next_rev = std::max(w->next_rev, to + 1);
     if (w->next_rev > target) MakeSyncedLocked(w);
   }
+  SendQueuedLocked();
   return true;
 }
 

@@ -106,6 +106,24 @@ class WatchSink {
   // TrySend; the gRPC stream writes the encoded bytes as they are.
   virtual bool TrySendEvents(int64_t watch_id, int64_t header_revision,
                              std::span<const EncodedEvent> events);
+  // One events response of a batch (TrySendEventsBatch).
+  struct EventsResponse {
+    int64_t watch_id;
+    std::span<const EncodedEvent> events;
+  };
+  // Queues TrySendEvents(r.watch_id, header_revision, r.events) for each
+  // response in order, stopping at the first that finds the buffer full;
+  // returns how many were queued. The hub sends a revision's responses to
+  // one sink this way, so the sink can take them under one lock. The
+  // default calls TrySendEvents for each.
+  virtual size_t TrySendEventsBatch(int64_t header_revision,
+                                    std::span<const EventsResponse> responses);
+  // What TrySendEvents queued may wait in the sink for this call, which the
+  // hub makes once for each sink it queued events on, after each revision
+  // of live dispatch and after each catch-up batch, so that a stream with
+  // many watchers of one revision starts one write for all of them rather
+  // than wake its writer for the first. The default does nothing.
+  virtual void SendQueued() {}
   // Whether TrySend would queue a response now. A sink that was full calls
   // WatchHub::Wake(), outside the hub's mutex, once it has room again.
   virtual bool HasRoom() const = 0;
@@ -302,6 +320,14 @@ class WatchHub {
   void SetSyncedRevLocked(int64_t rev);
   void MakeSyncedLocked(Watcher* w);
   void MakeUnsyncedLocked(Watcher* w, int64_t next_rev);
+  // Sends the responses of a revision's `touched` watchers (their pending
+  // events), those of one sink in one TrySendEventsBatch; a watcher whose
+  // response found no room becomes unsynced at `rev`.
+  void FlushTouchedLocked(std::vector<Watcher*>& touched, int64_t rev);
+  // Remembers that `sink` has events queued (FlushLocked); SendQueuedLocked
+  // calls SendQueued once on every sink remembered since its last call.
+  void NoteQueuedLocked(WatchSink* sink);
+  void SendQueuedLocked();
   // Switches to `store`, dropping every view of the old one; every synced
   // watcher becomes unsynced at its next revision.
   void ReplaceStoreLocked(mvcc::KvStore* store);
@@ -355,6 +381,19 @@ class WatchHub {
   std::vector<EventSlot> slot_scratch_;    // guarded by mu_
   std::vector<Watcher*> matched_scratch_;  // guarded by mu_
   std::vector<Watcher*> touched_scratch_;  // guarded by mu_
+  // FlushTouchedLocked's groups, one per sink, kept for their capacity;
+  // the first sink_batches_used_ are this revision's.
+  struct SinkBatch {
+    WatchSink* sink = nullptr;
+    std::vector<Watcher*> watchers;
+    std::vector<WatchSink::EventsResponse> responses;
+  };
+  std::vector<SinkBatch> sink_batches_;  // guarded by mu_
+  size_t sink_batches_used_ = 0;         // guarded by mu_
+  // The sinks with events queued since the last SendQueuedLocked, in the
+  // order first queued on; the set mirrors a long list, for lookups.
+  std::vector<WatchSink*> queued_sinks_;       // guarded by mu_
+  std::unordered_set<WatchSink*> queued_set_;  // guarded by mu_
   std::thread thread_;
 };
 

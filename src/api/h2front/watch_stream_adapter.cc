@@ -1,5 +1,6 @@
 #include "api/h2front/watch_stream_adapter.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
@@ -105,7 +106,11 @@ void WatchStreamAdapter::Writable() {
 char* WatchStreamAdapter::Stage(size_t size) {
   // After the messages staged for the same write, if any (Write empties it).
   const size_t start = staged_.size();
-  staged_.resize(start + kMessagePrefixBytes + size);
+  const size_t end = start + kMessagePrefixBytes + size;
+  // A write's batch at once, not grown by doubling through its messages
+  // (staged_ comes back empty from each Write).
+  if (staged_.capacity() < end) staged_.reserve(std::max(end, 2 * kWriteBatchBytes));
+  staged_.resize(end);
   char* prefix = staged_.data() + start;
   // The gRPC prefix: not compressed, then the length, big-endian.
   prefix[0] = 0;

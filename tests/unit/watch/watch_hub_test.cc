@@ -45,6 +45,23 @@ class TestSink : public WatchSink {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
   }
+  size_t TrySendEventsBatch(int64_t header_revision,
+                            std::span<const EventsResponse> responses) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      calls_.push_back("batch " + std::to_string(responses.size()));
+    }
+    return WatchSink::TrySendEventsBatch(header_revision, responses);
+  }
+  void SendQueued() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.push_back("send");
+  }
+  // The hub's TrySendEventsBatch and SendQueued calls, in order.
+  std::vector<std::string> Calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
 
   // Moves the queued responses to the consumed list; wakes the hub.
   void Drain(WatchHub* hub) {
@@ -75,6 +92,7 @@ class TestSink : public WatchSink {
   std::vector<WatchResponse> consumed_;
   size_t refused_ = 0;
   bool stopped_ = false;
+  std::vector<std::string> calls_;
 };
 
 // Events of `watch_id` in the order the sink got them.
@@ -920,6 +938,49 @@ TEST_F(WatchHubTest, ReplacedStoreResumesEveryWatcherByRevision) {
   auto events = Collect(&sink, 1, 4);
   ASSERT_EQ(events.size(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(events[i].kv().value(), std::to_string(i + 1));
+}
+
+// A revision's responses reach each stream in one batch, then one
+// SendQueued starts its write, however the streams' watchers interleave:
+// a stream is locked once per revision, not once per watcher.
+TEST_F(WatchHubTest, ARevisionReachesEachSinkInOneBatchThenOneSend) {
+  StartHub();
+  TestSink& a = NewSink();
+  TestSink& b = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  constexpr int kPerSink = 20;
+  for (int i = 0; i < kPerSink; ++i) {
+    Add(&a, Spec("k", "", start, 100 + i));
+    Add(&b, Spec("k", "", start, 200 + i));
+  }
+  const int64_t rev = Put("k", "v");
+  for (int i = 0; i < kPerSink; ++i) {
+    auto got_a = Collect(&a, 100 + i, 1);
+    auto got_b = Collect(&b, 200 + i, 1);
+    ASSERT_EQ(got_a.size(), 1u);
+    ASSERT_EQ(got_b.size(), 1u);
+    EXPECT_EQ(got_a[0].kv().mod_revision(), rev);
+    EXPECT_EQ(got_b[0].kv().mod_revision(), rev);
+  }
+  const std::vector<std::string> want = {"batch " + std::to_string(kPerSink), "send"};
+  EXPECT_EQ(a.Calls(), want);
+  EXPECT_EQ(b.Calls(), want);
+}
+
+// A stream that fills up within a revision's batch takes the responses
+// that fit; the watchers behind get the revision later, from the store.
+TEST_F(WatchHubTest, ABatchThatFindsTheSinkFullLeavesTheRestToCatchUp) {
+  StartHub();
+  TestSink& sink = NewSink(/*capacity=*/3);
+  const int64_t start = store_->CurrentRevision() + 1;
+  for (int i = 0; i < 6; ++i) Add(&sink, Spec("k", "", start, 10 + i));
+  const int64_t rev = Put("k", "v");
+  for (int i = 0; i < 6; ++i) {
+    auto got = Collect(&sink, 10 + i, 1);
+    ASSERT_EQ(got.size(), 1u) << "watch " << 10 + i;
+    EXPECT_EQ(got[0].kv().mod_revision(), rev);
+  }
+  EXPECT_GE(sink.refused(), 1u);
 }
 
 // Progress notifications go, at the end of each interval, to the watchers
