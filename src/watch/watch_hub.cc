@@ -510,19 +510,19 @@ void WatchHub::FlushTouchedLocked(std::vector<Watcher*>& touched, int64_t rev) {
   // one-event responses are grouped (their event stays in its slot);
   // the rest, and the watchers of sinks past the few searched, go alone.
   constexpr size_t kGroupedSinks = 16;
-  sink_batches_used_ = 0;
+  size_t used = 0;  // the first `used` of sink_batches_ are this revision's
   for (Watcher* w : touched) {
     SinkBatch* batch = nullptr;
     if (w->pending.size() == 1) {
-      for (size_t i = sink_batches_used_; i-- > 0;) {
+      for (size_t i = used; i-- > 0;) {
         if (sink_batches_[i].sink == w->sink) {
           batch = &sink_batches_[i];
           break;
         }
       }
-      if (batch == nullptr && sink_batches_used_ < kGroupedSinks) {
-        if (sink_batches_used_ == sink_batches_.size()) sink_batches_.emplace_back();
-        batch = &sink_batches_[sink_batches_used_++];
+      if (batch == nullptr && used < kGroupedSinks) {
+        if (used == sink_batches_.size()) sink_batches_.emplace_back();
+        batch = &sink_batches_[used++];
         batch->sink = w->sink;
         batch->watchers.clear();
         batch->responses.clear();
@@ -536,7 +536,7 @@ void WatchHub::FlushTouchedLocked(std::vector<Watcher*>& touched, int64_t rev) {
     batch->responses.push_back(
         {w->spec.watch_id, std::span(&w->pending[0]->Encoded(w->spec.prev_kv), 1)});
   }
-  for (size_t b = 0; b < sink_batches_used_; ++b) {
+  for (size_t b = 0; b < used; ++b) {
     SinkBatch& batch = sink_batches_[b];
     const size_t sent = batch.sink->TrySendEventsBatch(rev, batch.responses);
     if (sent > 0) NoteQueuedLocked(batch.sink);

@@ -381,15 +381,13 @@ class WatchHub {
   std::vector<EventSlot> slot_scratch_;    // guarded by mu_
   std::vector<Watcher*> matched_scratch_;  // guarded by mu_
   std::vector<Watcher*> touched_scratch_;  // guarded by mu_
-  // FlushTouchedLocked's groups, one per sink, kept for their capacity;
-  // the first sink_batches_used_ are this revision's.
+  // FlushTouchedLocked's groups, one per sink, kept for their capacity.
   struct SinkBatch {
     WatchSink* sink = nullptr;
     std::vector<Watcher*> watchers;
     std::vector<WatchSink::EventsResponse> responses;
   };
   std::vector<SinkBatch> sink_batches_;  // guarded by mu_
-  size_t sink_batches_used_ = 0;         // guarded by mu_
   // The sinks with events queued since the last SendQueuedLocked, in the
   // order first queued on; the set mirrors a long list, for lookups.
   std::vector<WatchSink*> queued_sinks_;       // guarded by mu_
