@@ -36,6 +36,13 @@ Counter& ProposalsFailedTotal() {
   return c;
 }
 
+Counter& ProposalsInlineTotal() {
+  static Counter& c = DefaultRegistry().AddCounter(
+      "etcdpp_server_proposals_inline_total",
+      "Proposals a client thread wrote to the WAL itself while the raft loop slept.");
+  return c;
+}
+
 Histogram& PeerRoundTripTimeSeconds(const std::string& to) {
   static Family<Histogram>& f =
       DefaultRegistry().AddHistogramFamily("etcd_network_peer_round_trip_time_seconds",

@@ -31,6 +31,9 @@ Counter& LeaderChangesSeenTotal();
 Gauge& ProposalsPending();
 // Proposals that failed (timed out, dropped, leader lost).
 Counter& ProposalsFailedTotal();
+// etcdpp's own, beside etcd's: proposals a client thread put through Raft
+// itself while the raft loop slept (server/interfaces.h, InlineProposals).
+Counter& ProposalsInlineTotal();
 // Transport: round-trip time of a probe to peer `to` (member ID in hex), seconds.
 Histogram& PeerRoundTripTimeSeconds(const std::string& to);
 

@@ -46,6 +46,46 @@ class Proposer {
                        ProposeCallback done) = 0;
 };
 
+// Proposing inline. A thread that serves clients and never waits for the
+// raft loop or the apply thread (the HTTP/2 front's event loops) says so
+// once, when it starts. A proposal it makes is then queued without waking
+// the raft loop, and the thread calls RunDeferred before it next waits for
+// its own work: when the raft loop sleeps with nothing in flight, the
+// thread proposes what it queued, writes and flushes the WAL itself, and
+// answers what the flush makes durable, saving a sequential write the loop's
+// wake-up (server/raft_node.h); otherwise it wakes the loop then.
+class InlineProposals {
+ public:
+  class Runner {
+   public:
+    // On the thread that deferred: propose what was queued, or wake the
+    // thread that will.
+    virtual void RunDeferred() = 0;
+
+   protected:
+    ~Runner() = default;
+  };
+
+  static void AllowOnThisThread() { allowed_ = true; }
+  static bool AllowedOnThisThread() { return allowed_; }
+  // `runner` queued work for this thread to run at its next RunDeferred.
+  static void Defer(Runner* runner) {
+    if (deferred_ != nullptr && deferred_ != runner) RunDeferred();
+    deferred_ = runner;
+  }
+  // Also runs what the runs' own callbacks deferred.
+  static void RunDeferred() {
+    while (Runner* runner = deferred_) {
+      deferred_ = nullptr;
+      runner->RunDeferred();
+    }
+  }
+
+ private:
+  static inline thread_local bool allowed_ = false;
+  static inline thread_local Runner* deferred_ = nullptr;
+};
+
 // The barrier in front of a linearizable read.
 class ReadBarrier {
  public:

@@ -92,8 +92,11 @@ void RaftNode::Start() {
 
 void RaftNode::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     stopping_ = true;
+    work_cv_.notify_all();
+    // A client thread proposing inline finishes first (none starts now).
+    work_cv_.wait(lock, [&] { return !proposing_inline_; });
   }
   work_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -105,6 +108,8 @@ void RaftNode::Stop() {
 // second wake-up (two futex calls more per request, measured in
 // docs/performance.md).
 void RaftNode::Propose(PendingProposal proposal) {
+  // A conf change is left to the loop thread, which waits for its apply.
+  const bool defer = InlineProposals::AllowedOnThisThread() && !proposal.conf_change;
   bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -114,7 +119,45 @@ void RaftNode::Propose(PendingProposal proposal) {
     }
   }
   if (!queued) return proposal.done(Status(Code::kStopped));
+  if (defer) return InlineProposals::Defer(this);
   work_cv_.notify_one();
+}
+
+bool RaftNode::HasWorkLocked() const {
+  return !proposals_.empty() || !reads_.empty() || !incoming_.empty() ||
+         reads_batcher_.CanStart() || snapshot_request_ != 0 || !incoming_snapshots_.empty() ||
+         !snapshot_reports_.empty() || !transfer_requests_.empty();
+}
+
+void RaftNode::RunDeferred() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (proposals_.empty()) return;  // the loop thread took them
+  if (loop_busy_ || stopping_ || leader_id() != self_id_) {
+    lock.unlock();
+    work_cv_.notify_one();
+    return;
+  }
+  loop_busy_ = true;
+  proposing_inline_ = true;
+  // Only with nothing in flight: under load the loop thread batches the
+  // proposals of every client while the WAL flushes, and a client thread
+  // that flushed instead would stop reading its connections meanwhile.
+  const bool inline_proposal = stalled_.empty() && node_->state() == raft::StateType::kLeader &&
+                               ctx_.applier->applied_entry_index() >= wal_->last_index();
+  std::deque<PendingProposal> proposals;
+  if (inline_proposal) proposals.swap(proposals_);
+  lock.unlock();
+  if (inline_proposal) {
+    metrics::ProposalsInlineTotal().Inc(proposals.size());
+    ProposeAll(proposals);
+    DrainReady();
+  }
+  lock.lock();
+  loop_busy_ = false;
+  proposing_inline_ = false;
+  const bool wake = loop_wanted_ || stopping_ || HasWorkLocked();
+  lock.unlock();
+  if (wake) work_cv_.notify_all();
 }
 
 void RaftNode::Read(ReadCallback done) {
@@ -200,17 +243,22 @@ void RaftNode::Run() {
     uint64_t snapshot_at = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      loop_busy_ = false;
       // The wait is in real time and at most one heartbeat long, so a fake
       // clock that tests move forward is noticed within a heartbeat.
       const auto wait = std::min<Clock::TimePoint::duration>(
           std::max<Clock::TimePoint::duration>(next_tick - clock_->Now(), {}), heartbeat);
-      work_cv_.wait_for(lock, wait, [&] {
-        return stopping_ || !proposals_.empty() || !reads_.empty() || !incoming_.empty() ||
-               reads_batcher_.CanStart() || snapshot_request_ != 0 ||
-               !incoming_snapshots_.empty() || !snapshot_reports_.empty() ||
-               !transfer_requests_.empty();
-      });
+      // HasWorkLocked reads the loop's own state, so only while nobody
+      // else runs it.
+      work_cv_.wait_for(lock, wait, [&] { return stopping_ || (!loop_busy_ && HasWorkLocked()); });
+      if (loop_busy_ && !stopping_) {
+        // A client thread proposes inline; it wakes this thread when done.
+        loop_wanted_ = true;
+        work_cv_.wait(lock, [&] { return stopping_ || !loop_busy_; });
+        loop_wanted_ = false;
+      }
       if (stopping_) break;
+      loop_busy_ = true;
       proposals.swap(proposals_);
       reads.swap(reads_);
       incoming.swap(incoming_);

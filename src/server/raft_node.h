@@ -13,6 +13,14 @@
 // errors found here (kRequestTooLarge, kNotLeader, ...), otherwise on the
 // apply thread.
 //
+// Proposing inline: a client thread (server/interfaces.h, InlineProposals)
+// queues its proposals without the wake-up, and in RunDeferred, when the
+// loop thread sleeps, this member leads and every entry in the WAL is
+// applied, runs the loop's work for them itself: propose, write, flush,
+// hand over. The loop's state belongs to whoever holds loop_busy_, so
+// "raft loop thread only" below means "the holder of loop_busy_"; the
+// callbacks the loop would run then run on that client thread.
+//
 // Invariants:
 //  - nothing leaves this member, and nothing is applied, before the Ready
 //    that produced it is in the WAL (a vote or an acknowledged append must
@@ -87,7 +95,7 @@ struct RaftNodeContext {
   std::function<bool()> removed;
 };
 
-class RaftNode {
+class RaftNode final : private InlineProposals::Runner {
  public:
   // Takes the WAL, Raft's log and node and the snapshotter from `member`.
   RaftNode(RaftNodeContext context, BootstrappedMember& member);
@@ -120,6 +128,11 @@ class RaftNode {
 
  private:
   void Run();
+  // Proposing inline (server/interfaces.h): a client thread that queued
+  // proposals runs them here when the loop sleeps with nothing in flight.
+  void RunDeferred() override;
+  // Anything queued for the loop thread; mu_ held, loop_busy_ clear.
+  bool HasWorkLocked() const;
   void DrainReady();
   // Writes one Ready to the WAL and Raft's log (a leader sends its appends
   // first); Sync then makes it durable and sends the rest of its messages.
@@ -154,7 +167,7 @@ class RaftNode {
   // Set by Start before the loop thread exists.
   Clock::TimePoint first_tick_;
 
-  // Raft loop thread only, below.
+  // Raft loop thread only (the holder of loop_busy_), below.
   std::unique_ptr<raft::MemoryStorage> raft_storage_;
   std::unique_ptr<raft::RawNode> node_;
   std::unique_ptr<wal::Wal> wal_;
@@ -180,6 +193,13 @@ class RaftNode {
 
   std::mutex mu_;
   std::condition_variable work_cv_;
+  // A thread runs the loop's work: the loop thread (from its start, and
+  // between its waits) or a client thread proposing inline. Whoever sets it
+  // owns every member marked "raft loop thread only" until it clears it.
+  bool loop_busy_ = true;          // guarded by mu_
+  bool proposing_inline_ = false;  // guarded by mu_
+  // The loop thread waits for a client thread to clear loop_busy_.
+  bool loop_wanted_ = false;                                 // guarded by mu_
   std::deque<PendingProposal> proposals_;                    // guarded by mu_
   std::vector<ReadCallback> reads_;                          // guarded by mu_
   std::vector<raftpb::Message> incoming_;                    // guarded by mu_

@@ -11,12 +11,14 @@
 
 #include "mvcc/kv_store.h"
 #include "server/etcd_server.h"
+#include "server/interfaces.h"
 #include "server/kv_applier.h"
 
 namespace etcdpp::testing {
 
 // Proposes key=value through `server` (a follower forwards it) and returns
-// the answer.
+// the answer. On a thread allowed to propose inline it runs what it
+// deferred, as the HTTP/2 front's loops do (server/interfaces.h).
 inline Status Put(server::EtcdServer* server, const std::string& key, const std::string& value) {
   internalpb::InternalRaftRequest request;
   request.mutable_put()->set_key(key);
@@ -24,6 +26,7 @@ inline Status Put(server::EtcdServer* server, const std::string& key, const std:
   etcdserverpb::PutResponse response;
   std::promise<Status> done;
   server->Propose(std::move(request), &response, [&done](const Status& st) { done.set_value(st); });
+  server::InlineProposals::RunDeferred();
   return done.get_future().get();
 }
 

@@ -36,6 +36,7 @@
 #include "api/h2front/request_headers.h"
 #include "api/h2front/watch_stream_adapter.h"
 #include "api/kv_handler.h"
+#include "server/interfaces.h"
 
 namespace etcdpp::api {
 namespace {
@@ -1490,6 +1491,9 @@ void Loop::Run() {
       if (alive && (events[i].events & EPOLLIN)) alive = conn->OnReadable();
       AfterIo(id, *conn, alive, had_pending);
     }
+    // The writes these events proposed: run here if the raft loop sleeps
+    // (their answers then come inline), else handed to it.
+    server::InlineProposals::RunDeferred();
     // Answers that arrived from the mailbox (or inline) go out in one
     // send per connection.
     std::vector<uint64_t> dirty;
@@ -1503,6 +1507,7 @@ void Loop::Run() {
   }
   // The grace period is over: what is still open is cut off (relayed calls
   // are cancelled with their connections, native answers dropped).
+  server::InlineProposals::RunDeferred();
   for (auto& [id, conn] : connections_) conn->Flush();
   connections_.clear();
 }
@@ -1541,6 +1546,8 @@ Result<std::unique_ptr<H2Front>> H2Front::Start(const H2FrontOptions& options) {
   for (auto& loop : impl->loops) {
     impl->threads.emplace_back([raw = loop.get()] {
       pthread_setname_np(pthread_self(), "h2-front");
+      // A loop never waits for the member's threads (server/interfaces.h).
+      server::InlineProposals::AllowOnThisThread();
       raw->Run();
     });
   }
