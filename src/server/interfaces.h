@@ -59,26 +59,31 @@ class InlineProposals {
   class Runner {
    public:
     // On the thread that deferred: propose what was queued, or wake the
-    // thread that will.
-    virtual void RunDeferred() = 0;
+    // thread that will. True when it proposed here.
+    virtual bool RunDeferred() = 0;
 
    protected:
     ~Runner() = default;
   };
 
-  static void AllowOnThisThread() { allowed_ = true; }
+  // A thread may also stop and resume proposing inline (its proposals
+  // then wake the raft loop at once).
+  static void AllowOnThisThread(bool allowed = true) { allowed_ = allowed; }
   static bool AllowedOnThisThread() { return allowed_; }
   // `runner` queued work for this thread to run at its next RunDeferred.
   static void Defer(Runner* runner) {
     if (deferred_ != nullptr && deferred_ != runner) RunDeferred();
     deferred_ = runner;
   }
-  // Also runs what the runs' own callbacks deferred.
-  static void RunDeferred() {
+  // Also runs what the runs' own callbacks deferred. True when anything
+  // was proposed on this thread.
+  static bool RunDeferred() {
+    bool proposed_here = false;
     while (Runner* runner = deferred_) {
       deferred_ = nullptr;
-      runner->RunDeferred();
+      proposed_here = runner->RunDeferred() || proposed_here;
     }
+    return proposed_here;
   }
 
  private:

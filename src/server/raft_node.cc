@@ -129,13 +129,13 @@ bool RaftNode::HasWorkLocked() const {
          !snapshot_reports_.empty() || !transfer_requests_.empty();
 }
 
-void RaftNode::RunDeferred() {
+bool RaftNode::RunDeferred() {
   std::unique_lock<std::mutex> lock(mu_);
-  if (proposals_.empty()) return;  // the loop thread took them
+  if (proposals_.empty()) return false;  // the loop thread took them
   if (loop_busy_ || stopping_ || leader_id() != self_id_) {
     lock.unlock();
     work_cv_.notify_one();
-    return;
+    return false;
   }
   loop_busy_ = true;
   proposing_inline_ = true;
@@ -158,6 +158,7 @@ void RaftNode::RunDeferred() {
   const bool wake = loop_wanted_ || stopping_ || HasWorkLocked();
   lock.unlock();
   if (wake) work_cv_.notify_all();
+  return inline_proposal;
 }
 
 void RaftNode::Read(ReadCallback done) {

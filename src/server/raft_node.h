@@ -130,7 +130,7 @@ class RaftNode final : private InlineProposals::Runner {
   void Run();
   // Proposing inline (server/interfaces.h): a client thread that queued
   // proposals runs them here when the loop sleeps with nothing in flight.
-  void RunDeferred() override;
+  bool RunDeferred() override;
   // Anything queued for the loop thread; mu_ held, loop_busy_ clear.
   bool HasWorkLocked() const;
   void DrainReady();

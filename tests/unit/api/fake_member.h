@@ -10,10 +10,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -77,8 +79,16 @@ class FakeMember final : public server::Proposer,
   SharedValue<std::vector<server::Member>> members;
   SharedValue<uint64_t> next_member_id = 0x1234;
 
+  // When non-zero, a proposal from a thread allowed to propose inline (the
+  // HTTP/2 front's loops: server/interfaces.h) is applied in that thread's
+  // InlineProposals::RunDeferred after a sleep this long, as if the thread
+  // flushed the WAL for it there.
+  SharedValue<std::chrono::milliseconds> inline_flush{std::chrono::milliseconds(0)};
+
   // ---- Recorded calls.
   SharedValue<int> proposals = 0;
+  // Per proposal, in order: whether its thread was allowed to propose inline.
+  SharedValue<std::vector<bool>> inline_allowed;
   SharedValue<int> barrier_waits = 0;
   SharedValue<std::vector<std::string>> admin_calls;
   SharedValue<uint64_t> last_transferee = 0;
@@ -103,7 +113,60 @@ class FakeMember final : public server::Proposer,
   void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
                server::ProposeCallback done) override {
     proposals.Update([](int& n) { ++n; });
+    const bool allowed = server::InlineProposals::AllowedOnThisThread();
+    inline_allowed.Update([allowed](std::vector<bool>& all) { all.push_back(allowed); });
     if (auto error = propose_error.get()) return done(*error);
+    if (allowed && inline_flush.get().count() > 0) {
+      inline_runner_.Defer([this, request = std::move(request), response, done]() mutable {
+        std::this_thread::sleep_for(inline_flush.get());
+        Apply(request, response, done);
+      });
+      return;
+    }
+    Apply(request, response, done);
+  }
+
+  void WaitLinearizable(server::ReadCallback done) override {
+    barrier_waits.Update([](int& n) { ++n; });
+    auto error = barrier_error.get();
+    done(error ? *error : Status::OK());
+  }
+
+ private:
+  // The proposals deferred by each thread, run by its RunDeferred.
+  class InlineRunner final : public server::InlineProposals::Runner {
+   public:
+    void Defer(std::function<void()> proposal) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        deferred_.emplace_back(std::this_thread::get_id(), std::move(proposal));
+      }
+      server::InlineProposals::Defer(this);
+    }
+    bool RunDeferred() override {
+      std::vector<std::function<void()>> mine;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = deferred_.begin(); it != deferred_.end();) {
+          if (it->first == std::this_thread::get_id()) {
+            mine.push_back(std::move(it->second));
+            it = deferred_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+      for (auto& proposal : mine) proposal();
+      return !mine.empty();
+    }
+
+   private:
+    std::mutex mu_;
+    std::vector<std::pair<std::thread::id, std::function<void()>>> deferred_;
+  };
+
+  void Apply(const internalpb::InternalRaftRequest& request, google::protobuf::Message* response,
+             const server::ProposeCallback& done) {
     auto txn = store_->Write();
     ASSERT_TRUE(txn.ok());
     Status st;
@@ -124,12 +187,9 @@ class FakeMember final : public server::Proposer,
     done(st);
   }
 
-  void WaitLinearizable(server::ReadCallback done) override {
-    barrier_waits.Update([](int& n) { ++n; });
-    auto error = barrier_error.get();
-    done(error ? *error : Status::OK());
-  }
+  InlineRunner inline_runner_;
 
+ public:
   // ClusterView.
   uint64_t member_id() const override { return 0xaa; }
   uint64_t cluster_id() const override { return 0xcc; }

@@ -1226,6 +1226,41 @@ TEST_F(H2FrontTest, AConnectionHoldsNoMoreAfterManyCalls) {
       << "grew by " << (after - before) / kCalls << " bytes per call";
 }
 
+// One loop, so every connection shares it.
+class H2FrontOneLoopTest : public H2FrontTest {
+ protected:
+  H2FrontOneLoopTest() : H2FrontTest(FrontSetup{false, [](H2FrontOptions& o) { o.threads = 1; }}) {}
+};
+
+// The front's loops may propose their writes inline (server/interfaces.h);
+// one that finds another request waiting right after doing so (it did not
+// read its connections while it flushed) leaves its writes to the raft
+// loop for a while, then takes them again.
+TEST_F(H2FrontOneLoopTest, ALoopThatFindsRequestsWaitingAfterAnInlineFlushStopsForAWhile) {
+  member_.inline_flush = std::chrono::milliseconds(300);
+  auto second = etcdserverpb::KV::NewStub(Connect());
+  etcdserverpb::PutResponse first_put;
+  std::thread first([&] { EXPECT_TRUE(Put("a", "1", &first_put, Context().get()).ok()); });
+  // The loop sleeps in the first put's "flush" when the second one comes.
+  for (int i = 0; i < 500 && member_.proposals.get() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(member_.proposals.get(), 1);
+  etcdserverpb::PutRequest request;
+  request.set_key("b");
+  request.set_value("2");
+  etcdserverpb::PutResponse second_put;
+  EXPECT_TRUE(second->Put(Context().get(), request, &second_put).ok());
+  first.join();
+  EXPECT_EQ(member_.inline_allowed.get(), (std::vector<bool>{true, false}));
+
+  // After the pause (50 ms) the loop proposes inline again.
+  member_.inline_flush = std::chrono::milliseconds(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(Put("c", "3", &second_put, Context().get()).ok());
+  EXPECT_EQ(member_.inline_allowed.get(), (std::vector<bool>{true, false, true}));
+}
+
 // The fixtures below hold the member's linearizable reads (HeldBarrier).
 class H2FrontDeadlineTest : public H2FrontTest {
  protected:
