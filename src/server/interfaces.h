@@ -66,10 +66,13 @@ class InlineProposals {
     ~Runner() = default;
   };
 
-  // A thread may also stop and resume proposing inline (its proposals
-  // then wake the raft loop at once).
+  // A thread may also stop and resume proposing inline. While stopped, its
+  // proposals wake the raft loop at once, and a RunDeferred hands the ones
+  // it queued before to the loop.
   static void AllowOnThisThread(bool allowed = true) { allowed_ = allowed; }
   static bool AllowedOnThisThread() { return allowed_; }
+  // Something waits for this thread's next RunDeferred.
+  static bool HasDeferred() { return deferred_ != nullptr; }
   // `runner` queued work for this thread to run at its next RunDeferred.
   static void Defer(Runner* runner) {
     if (deferred_ != nullptr && deferred_ != runner) RunDeferred();

@@ -132,7 +132,8 @@ bool RaftNode::HasWorkLocked() const {
 bool RaftNode::RunDeferred() {
   std::unique_lock<std::mutex> lock(mu_);
   if (proposals_.empty()) return false;  // the loop thread took them
-  if (loop_busy_ || stopping_ || leader_id() != self_id_) {
+  if (loop_busy_ || stopping_ || leader_id() != self_id_ ||
+      !InlineProposals::AllowedOnThisThread()) {
     lock.unlock();
     work_cv_.notify_one();
     return false;

@@ -91,9 +91,12 @@ constexpr size_t kWatchBufferedBytes = 64 << 10;
 constexpr uint64_t kMailboxEventId = 0;
 // A loop proposes its writes inline (server/interfaces.h) to answer a lone
 // writer without waking the raft loop; but while it flushes the WAL it
-// reads none of its other connections. One that finds a request already
-// waiting right after such a flush has writers that are better served by
-// the raft loop's group commit, and leaves its writes to it for this long.
+// reads none of its other connections. One to which another write came
+// during such a flush has writers that are better served by the raft
+// loop's group commit, and leaves its writes to it for this long. "During"
+// is checked before the flush's answers go out: a lone writer's next write
+// follows its answer, and the frames other than requests that a client
+// sends (WINDOW_UPDATE, PING) do not count.
 constexpr auto kInlinePause = std::chrono::milliseconds(50);
 
 // The methods answered here rather than relayed to gRPC.
@@ -426,9 +429,14 @@ class Loop {
   // past the limit; the epoll timeout (ms, -1: none) until the next of
   // either.
   int ExpireDeadlines();
-  // Waits for events as epoll_wait does; after a flush of the WAL here, first
-  // looks for requests that came in meanwhile (kInlinePause).
+  // epoll_wait, and the end of a pause of proposing inline (kInlinePause).
   int WaitForEvents(epoll_event* events, int max_events, int timeout_ms);
+  // I/O on the connections and the mailbox's tasks.
+  void HandleEvents(const epoll_event* events, int ready);
+  // Right after this thread flushed the WAL for its writes (and before the
+  // answers go out): what came in meanwhile, and a pause of proposing
+  // inline if that held writes (kInlinePause).
+  void HandleWritesFromDuringTheFlush(epoll_event* events, int max_events);
 
   const FrontContext context_;
   const int epoll_fd_;
@@ -440,8 +448,6 @@ class Loop {
   uint64_t next_connection_id_ = kMailboxEventId + 1;
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;  // when draining_
-  // The last batch of events proposed its writes here (WAL flush included).
-  bool proposed_inline_ = false;
   // Proposing inline is paused until then (kInlinePause).
   std::optional<std::chrono::steady_clock::time_point> inline_paused_until_;
 };
@@ -1473,25 +1479,44 @@ void Loop::Drain(std::chrono::steady_clock::time_point deadline) {
 }
 
 int Loop::WaitForEvents(epoll_event* events, int max_events, int timeout_ms) {
-  if (proposed_inline_ && timeout_ms != 0) {
-    proposed_inline_ = false;
-    const int ready = epoll_wait(epoll_fd_, events, max_events, 0);
-    for (int i = 0; i < ready; ++i) {
-      if (events[i].data.u64 == kMailboxEventId) continue;
-      inline_paused_until_ = std::chrono::steady_clock::now() + kInlinePause;
-      server::InlineProposals::AllowOnThisThread(false);
-      break;
-    }
-    if (ready != 0) return ready;
-  }
   const int ready = epoll_wait(epoll_fd_, events, max_events, timeout_ms);
-  // Checked once the wait is over, so the first request after the pause
-  // may be proposed here again.
+  // Checked once the wait is over, so the first write after the pause may
+  // be proposed here again.
   if (inline_paused_until_ && std::chrono::steady_clock::now() >= *inline_paused_until_) {
     inline_paused_until_.reset();
     server::InlineProposals::AllowOnThisThread(true);
   }
   return ready;
+}
+
+void Loop::HandleEvents(const epoll_event* events, int ready) {
+  for (int i = 0; i < ready; ++i) {
+    const uint64_t id = events[i].data.u64;
+    if (id == kMailboxEventId) {
+      RunTasks();
+      continue;
+    }
+    Connection* conn = Find(id);
+    if (conn == nullptr) continue;
+    const bool had_pending = conn->WantsWrite();
+    bool alive =
+        (events[i].events & (EPOLLERR | EPOLLHUP)) == 0 || (events[i].events & EPOLLIN) != 0;
+    if (alive && (events[i].events & EPOLLOUT)) alive = conn->Flush();
+    if (alive && (events[i].events & EPOLLIN)) alive = conn->OnReadable();
+    AfterIo(id, *conn, alive, had_pending);
+  }
+}
+
+void Loop::HandleWritesFromDuringTheFlush(epoll_event* events, int max_events) {
+  // No client has this flush's answers yet, so a write read now was sent
+  // while this thread flushed: by another writer, or pipelined.
+  const int ready = epoll_wait(epoll_fd_, events, max_events, 0);
+  if (ready <= 0) return;
+  HandleEvents(events, ready);
+  if (!server::InlineProposals::HasDeferred()) return;
+  inline_paused_until_ = std::chrono::steady_clock::now() + kInlinePause;
+  server::InlineProposals::AllowOnThisThread(false);
+  server::InlineProposals::RunDeferred();  // to the raft loop
 }
 
 void Loop::Run() {
@@ -1512,24 +1537,10 @@ void Loop::Run() {
     }
     const int ready = WaitForEvents(events, 256, dirty_.empty() ? timeout_ms : 0);
     if (ready < 0 && errno != EINTR) break;
-    for (int i = 0; i < ready; ++i) {
-      const uint64_t id = events[i].data.u64;
-      if (id == kMailboxEventId) {
-        RunTasks();
-        continue;
-      }
-      Connection* conn = Find(id);
-      if (conn == nullptr) continue;
-      const bool had_pending = conn->WantsWrite();
-      bool alive =
-          (events[i].events & (EPOLLERR | EPOLLHUP)) == 0 || (events[i].events & EPOLLIN) != 0;
-      if (alive && (events[i].events & EPOLLOUT)) alive = conn->Flush();
-      if (alive && (events[i].events & EPOLLIN)) alive = conn->OnReadable();
-      AfterIo(id, *conn, alive, had_pending);
-    }
+    HandleEvents(events, ready);
     // The writes these events proposed: run here if the raft loop sleeps
     // (their answers then come inline), else handed to it.
-    proposed_inline_ = server::InlineProposals::RunDeferred();
+    if (server::InlineProposals::RunDeferred()) HandleWritesFromDuringTheFlush(events, 256);
     // Answers that arrived from the mailbox (or inline) go out in one
     // send per connection.
     std::vector<uint64_t> dirty;

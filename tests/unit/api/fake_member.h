@@ -80,15 +80,18 @@ class FakeMember final : public server::Proposer,
   SharedValue<uint64_t> next_member_id = 0x1234;
 
   // When non-zero, a proposal from a thread allowed to propose inline (the
-  // HTTP/2 front's loops: server/interfaces.h) is applied in that thread's
-  // InlineProposals::RunDeferred after a sleep this long, as if the thread
-  // flushed the WAL for it there.
+  // HTTP/2 front's loops: server/interfaces.h) waits for that thread's
+  // InlineProposals::RunDeferred. If the thread is still allowed then, it
+  // sleeps this long, as if it flushed the WAL there, and applies it;
+  // otherwise the proposal is applied at once, as if handed to the raft
+  // loop.
   SharedValue<std::chrono::milliseconds> inline_flush{std::chrono::milliseconds(0)};
 
   // ---- Recorded calls.
   SharedValue<int> proposals = 0;
-  // Per proposal, in order: whether its thread was allowed to propose inline.
-  SharedValue<std::vector<bool>> inline_allowed;
+  // Per proposal, in the order applied: whether it was applied inline (in
+  // its thread's RunDeferred, the thread still allowed to propose inline).
+  SharedValue<std::vector<bool>> applied_inline;
   SharedValue<int> barrier_waits = 0;
   SharedValue<std::vector<std::string>> admin_calls;
   SharedValue<uint64_t> last_transferee = 0;
@@ -113,16 +116,18 @@ class FakeMember final : public server::Proposer,
   void Propose(internalpb::InternalRaftRequest request, google::protobuf::Message* response,
                server::ProposeCallback done) override {
     proposals.Update([](int& n) { ++n; });
-    const bool allowed = server::InlineProposals::AllowedOnThisThread();
-    inline_allowed.Update([allowed](std::vector<bool>& all) { all.push_back(allowed); });
     if (auto error = propose_error.get()) return done(*error);
-    if (allowed && inline_flush.get().count() > 0) {
-      inline_runner_.Defer([this, request = std::move(request), response, done]() mutable {
-        std::this_thread::sleep_for(inline_flush.get());
+    if (server::InlineProposals::AllowedOnThisThread() && inline_flush.get().count() > 0) {
+      inline_runner_.Defer([this, request = std::move(request), response, done]() {
+        const bool here = server::InlineProposals::AllowedOnThisThread();
+        if (here) std::this_thread::sleep_for(inline_flush.get());
+        applied_inline.Update([here](std::vector<bool>& all) { all.push_back(here); });
         Apply(request, response, done);
+        return here;
       });
       return;
     }
+    applied_inline.Update([](std::vector<bool>& all) { all.push_back(false); });
     Apply(request, response, done);
   }
 
@@ -136,7 +141,8 @@ class FakeMember final : public server::Proposer,
   // The proposals deferred by each thread, run by its RunDeferred.
   class InlineRunner final : public server::InlineProposals::Runner {
    public:
-    void Defer(std::function<void()> proposal) {
+    // `proposal` returns whether it was applied inline.
+    void Defer(std::function<bool()> proposal) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         deferred_.emplace_back(std::this_thread::get_id(), std::move(proposal));
@@ -144,7 +150,7 @@ class FakeMember final : public server::Proposer,
       server::InlineProposals::Defer(this);
     }
     bool RunDeferred() override {
-      std::vector<std::function<void()>> mine;
+      std::vector<std::function<bool()>> mine;
       {
         std::lock_guard<std::mutex> lock(mu_);
         for (auto it = deferred_.begin(); it != deferred_.end();) {
@@ -156,13 +162,14 @@ class FakeMember final : public server::Proposer,
           }
         }
       }
-      for (auto& proposal : mine) proposal();
-      return !mine.empty();
+      bool here = false;
+      for (auto& proposal : mine) here = proposal() || here;
+      return here;
     }
 
    private:
     std::mutex mu_;
-    std::vector<std::pair<std::thread::id, std::function<void()>>> deferred_;
+    std::vector<std::pair<std::thread::id, std::function<bool()>>> deferred_;
   };
 
   void Apply(const internalpb::InternalRaftRequest& request, google::protobuf::Message* response,

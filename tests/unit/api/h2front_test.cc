@@ -1233,10 +1233,10 @@ class H2FrontOneLoopTest : public H2FrontTest {
 };
 
 // The front's loops may propose their writes inline (server/interfaces.h);
-// one that finds another request waiting right after doing so (it did not
+// one that finds another write waiting right after doing so (it did not
 // read its connections while it flushed) leaves its writes to the raft
 // loop for a while, then takes them again.
-TEST_F(H2FrontOneLoopTest, ALoopThatFindsRequestsWaitingAfterAnInlineFlushStopsForAWhile) {
+TEST_F(H2FrontOneLoopTest, ALoopThatFindsWritesWaitingAfterAnInlineFlushStopsForAWhile) {
   member_.inline_flush = std::chrono::milliseconds(300);
   auto second = etcdserverpb::KV::NewStub(Connect());
   etcdserverpb::PutResponse first_put;
@@ -1252,13 +1252,31 @@ TEST_F(H2FrontOneLoopTest, ALoopThatFindsRequestsWaitingAfterAnInlineFlushStopsF
   etcdserverpb::PutResponse second_put;
   EXPECT_TRUE(second->Put(Context().get(), request, &second_put).ok());
   first.join();
-  EXPECT_EQ(member_.inline_allowed.get(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(member_.applied_inline.get(), (std::vector<bool>{true, false}));
 
   // After the pause (50 ms) the loop proposes inline again.
-  member_.inline_flush = std::chrono::milliseconds(0);
+  member_.inline_flush = std::chrono::milliseconds(1);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ASSERT_TRUE(Put("c", "3", &second_put, Context().get()).ok());
-  EXPECT_EQ(member_.inline_allowed.get(), (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(member_.applied_inline.get(), (std::vector<bool>{true, false, true}));
+}
+
+// A lone writer's requests come one at a time, but after each answer its
+// client may send other frames (WINDOW_UPDATE, PING) that the loop finds
+// right after its flush; those must not pause it.
+TEST_F(H2FrontOneLoopTest, ALoneWriterStaysInlineWhateverElseItsClientSends) {
+  member_.inline_flush = std::chrono::milliseconds(1);
+  auto stub = etcdserverpb::KV::NewStub(Connect());
+  constexpr int kPuts = 50;
+  for (int i = 0; i < kPuts; ++i) {
+    etcdserverpb::PutRequest request;
+    request.set_key("k" + std::to_string(i));
+    // Values large enough that the client returns flow-control window.
+    request.set_value(std::string(16 << 10, 'v'));
+    etcdserverpb::PutResponse response;
+    ASSERT_TRUE(stub->Put(Context().get(), request, &response).ok());
+  }
+  EXPECT_EQ(member_.applied_inline.get(), std::vector<bool>(kPuts, true));
 }
 
 // The fixtures below hold the member's linearizable reads (HeldBarrier).
