@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `etcdctl check perf --load l` (etcd's own tool: 60 s, 500 clients) against
 # a fresh single member, with the member's CPU ticks (1/100 s), the bytes
-# it handed to write calls over the run and the tool's own CPU time. Works
+# it handed to write calls over the run, its peak RSS and the tool's own
+# CPU time. Works
 # for etcd and etcdpp alike:
 #   bench/check_perf_l.sh SERVER PORT [server flags...]
 #   bench/check_perf_l.sh /usr/bin/etcd 42200
@@ -23,4 +24,5 @@ verdict=$(ETCDCTL_API=3 timeout 200 /usr/bin/time -o "$ctl_cpu" -f '%U %S' \
   tr '\r' '\n' | grep -E 'PASS|FAIL' | paste -sd ';' -)
 echo "== $server${*:+ $*}: cpu ticks $(($(ticks) - ticks0))," \
   "wchar $((($(wchar) - wchar0) / 1048576)) MiB," \
-  "etcdctl cpu $(awk 'END {print $1 + $2}' "$ctl_cpu") s; $verdict"
+  "etcdctl cpu $(awk 'END {print $1 + $2}' "$ctl_cpu") s," \
+  "peak rss $(awk '$1 == "VmHWM:" {print int($2 / 1024)}' "/proc/$pid/status") MiB; $verdict"
