@@ -32,8 +32,11 @@ class WritableFile {
   // fdatasync: every byte written so far (and the file size) survives a crash.
   virtual Status Sync() = 0;
   // Extends the file with zeros to at least `size` bytes, allocating the
-  // blocks now (fallocate) so later writes neither fail on a full disk nor
-  // make Sync update block maps. Never shrinks; the position does not move.
+  // blocks now (fallocate) so later writes do not fail on a full disk.
+  // ext4 marks such blocks unwritten, and the first write into one still
+  // changes the block map, which the next Sync writes too (BENCHMARKS.md,
+  // "Where a sequential put's flush sleeps"). Never shrinks; the position
+  // does not move.
   virtual Status Preallocate(uint64_t size) = 0;
   // Sets the file size to exactly `size`; the position does not move.
   virtual Status Truncate(uint64_t size) = 0;
