@@ -5,7 +5,8 @@ readiness probe when it is importable (Debian's python3-etcd3 imports only
 under /usr/bin/python3), otherwise `etcdctl endpoint health` is polled.
 
 Guarantees every test relies on:
-  * members listen on 127.0.0.1 only, on free ports picked by binding port 0;
+  * members listen on 127.0.0.1 only, on free ports outside the kernel's
+    ephemeral range (see free_port);
   * every wait is bounded by a timeout (no test can hang on a dead server);
   * processes are stopped by the PID we started (SIGTERM, then SIGKILL), and
     all of them are killed and their temporary directories removed at exit,
@@ -23,6 +24,7 @@ import argparse
 import atexit
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -45,15 +47,50 @@ ETCDCTL = os.environ.get("ETCDCTL", "/usr/bin/etcdctl")
 _reserved_ports = set()
 # Every Cluster still alive; atexit tears them down.
 _live_clusters = []
+_port_random = random.SystemRandom()
+
+
+def _listen_port_candidates():
+    """Ports no outgoing connection can take: those outside the kernel's
+    ephemeral range. A member killed and restarted on its old port must find
+    it free, but while it is down any connect() on the machine (another
+    member's peer stream, a client of a test running in parallel) may be
+    given that port as its local end if it lies in the ephemeral range, and
+    the restart then fails with "address already in use" (seen in CI)."""
+    low, high = 32768, 60999
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(v) for v in f.read().split())
+    except (OSError, ValueError):
+        pass
+    below = range(10000, max(10000, low))
+    above = range(max(10000, high + 1), 65536)
+    return below if len(below) >= len(above) else above
+
+
+def _bindable(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _kernel_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def free_port():
-    """Returns a TCP port on 127.0.0.1 that was free a moment ago."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _reserved_ports:
+    """A TCP port on 127.0.0.1 that was free a moment ago, outside the
+    ephemeral range, and not handed out by this process before. Picked at
+    random so that tests running in parallel rarely try the same one."""
+    candidates = _listen_port_candidates()
+    for _ in range(1000):
+        port = _port_random.choice(candidates) if candidates else _kernel_port()
+        if port not in _reserved_ports and (not candidates or _bindable(port)):
             _reserved_ports.add(port)
             return port
     raise RuntimeError("could not find a free port")
