@@ -190,6 +190,17 @@ void FillKeyValue(const KeyEntry& e, bool keys_only, mvccpb::KeyValue* kv) {
   if (!keys_only) kv->set_value(e.value.data(), e.value.size());
 }
 
+KeyValueView ViewOf(const KeyEntry& e) {
+  KeyValueView view;
+  view.key = e.user_key;
+  view.value = e.value;
+  view.create_revision = e.header.create_revision;
+  view.mod_revision = e.rev.main;
+  view.version = e.header.version;
+  view.lease = e.header.lease;
+  return view;
+}
+
 class LogIterator final : public ChangeIterator {
  public:
   LogIterator(MDB_txn* txn, MDB_dbi rev_dbi, MDB_dbi key_dbi, int64_t from, int64_t to,
@@ -642,16 +653,8 @@ Status ReadView::Scan(std::string_view key, std::string_view end, int64_t rev,
                       const std::function<bool(const KeyValueView&)>& visit) const {
   auto at = ResolveRev(rev);
   if (!at.ok()) return at.status();
-  return ScanAt(key, end, *at, /*with_values=*/true, [&](const KeyEntry& e) {
-    KeyValueView view;
-    view.key = e.user_key;
-    view.value = e.value;
-    view.create_revision = e.header.create_revision;
-    view.mod_revision = e.rev.main;
-    view.version = e.header.version;
-    view.lease = e.header.lease;
-    return visit(view);
-  });
+  return ScanAt(key, end, *at, /*with_values=*/true,
+                [&](const KeyEntry& e) { return visit(ViewOf(e)); });
 }
 
 bool KeyRange::Contains(std::string_view k) const {
@@ -910,24 +913,43 @@ Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, in
 }
 
 Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end,
+                                      PrevValues prev_values,
                                       const std::function<void(const KeyValueView&)>& on_delete) {
   assert(in_scope_);
   if (failed_) return Status::Internal("write txn failed earlier");
-  // Collect first: LMDB views are invalidated by writes.
+  // The keys are collected a chunk at a time and their tombstones written
+  // before the scan goes on past the last of them: writes invalidate the
+  // scan's views into LMDB's pages, and a list of every doomed key at once
+  // held a copy of each (about 100 MB for etcdctl check perf's closing
+  // delete of ~360,000 keys of 276 bytes). Keys already deleted are behind
+  // the point the scan resumes from, so it sees the range as it was.
+  constexpr size_t kChunk = 1024;
+  const bool with_values = on_delete && prev_values == PrevValues::kRead;
+  const bool to_the_end = end == std::string_view("\0", 1);
   std::vector<std::string> doomed;
-  Status s = Scan(key, end, 0, [&](const KeyValueView& kv) {
-    if (on_delete) on_delete(kv);
-    doomed.emplace_back(kv.key);
-    return true;
-  });
-  if (!s.ok()) return s;
-  for (const std::string& k : doomed) {
-    ETCDPP_RETURN_IF_ERROR(PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0,
-                                        0, {}, LiveChange::kRemove));
-    ++next_sub_;
-    rev_ = scope_main_;
+  std::string from(key);
+  int64_t deleted = 0;
+  for (;;) {
+    doomed.clear();
+    Status s = ScanAt(from, end, Rev(), with_values, [&](const KeyEntry& e) {
+      if (on_delete) on_delete(ViewOf(e));
+      doomed.emplace_back(e.user_key);
+      return doomed.size() < kChunk;
+    });
+    if (!s.ok()) return s;
+    for (const std::string& k : doomed) {
+      ETCDPP_RETURN_IF_ERROR(PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0,
+                                          0, {}, LiveChange::kRemove));
+      ++next_sub_;
+      rev_ = scope_main_;
+    }
+    deleted += static_cast<int64_t>(doomed.size());
+    if (doomed.size() < kChunk || end.empty()) break;
+    from = doomed.back();
+    from.push_back('\0');  // the smallest key after the last one deleted
+    if (!to_the_end && std::string_view(from) >= end) break;
   }
-  return static_cast<int64_t>(doomed.size());
+  return deleted;
 }
 
 Status WriteTxn::SetConsistentIndex(uint64_t index) {

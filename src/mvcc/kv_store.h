@@ -111,6 +111,9 @@ struct KeyValueView {
   void CopyTo(mvccpb::KeyValue* kv) const;
 };
 
+// Whether WriteTxn::DeleteRange reads the values of the keys it deletes.
+enum class PrevValues { kSkip, kRead };
+
 // A key range with etcd's wire rules: `end` empty is the single key `key`;
 // `end` == "\0" is every key >= `key`; otherwise [key, end).
 struct KeyRange {
@@ -299,9 +302,12 @@ class WriteTxn : public ReadView {
   // kept, or is this revision if the key did not exist.
   Result<PutResult> Put(std::string_view key, std::string_view value, int64_t lease);
   // Writes tombstones for the live keys of the range (key semantics as in
-  // Range); on_delete (optional) sees each key's state before deletion.
-  // Returns the number of keys deleted.
+  // Range); on_delete (optional) sees each key's state before deletion, its
+  // value only with PrevValues::kRead: a value costs a lookup in `rev` per
+  // key, and a delete of many keys would read (and map) most of the store
+  // for values nobody asked for. Returns the number of keys deleted.
   Result<int64_t> DeleteRange(std::string_view key, std::string_view end,
+                              PrevValues prev_values = PrevValues::kSkip,
                               const std::function<void(const KeyValueView&)>& on_delete = {});
 
   Status SetConsistentIndex(uint64_t index);

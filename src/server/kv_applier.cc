@@ -226,7 +226,8 @@ Status KvApplier::DoDeleteRange(mvcc::WriteTxn& txn, const etcdserverpb::DeleteR
   const bool want_prev = req.prev_kv();
   // Detached after the delete: the callback runs inside the txn's scan.
   std::vector<std::pair<int64_t, std::string>> leased;
-  auto n = txn.DeleteRange(req.key(), req.range_end(), [&](const mvcc::KeyValueView& kv) {
+  const auto values = want_prev ? mvcc::PrevValues::kRead : mvcc::PrevValues::kSkip;
+  auto n = txn.DeleteRange(req.key(), req.range_end(), values, [&](const mvcc::KeyValueView& kv) {
     if (want_prev) kv.CopyTo(resp->add_prev_kvs());
     if (leases_ != nullptr && kv.lease != 0) leased.emplace_back(kv.lease, std::string(kv.key));
   });

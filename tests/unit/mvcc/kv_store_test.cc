@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <thread>
 
 #include "unit/mvcc/store_test_util.h"
@@ -330,7 +332,7 @@ TEST_F(StoreTest, DeleteRangeReportsPreviousState) {
   std::vector<std::string> seen;
   auto w = Write();
   w->BeginRevision();
-  auto n = w->DeleteRange("a", kAll, [&](const KeyValueView& kv) {
+  auto n = w->DeleteRange("a", kAll, PrevValues::kRead, [&](const KeyValueView& kv) {
     seen.push_back(std::string(kv.key) + "=" + std::string(kv.value) + "/" +
                    std::to_string(kv.lease) + "@" + std::to_string(kv.mod_revision));
   });
@@ -339,6 +341,114 @@ TEST_F(StoreTest, DeleteRangeReportsPreviousState) {
   w->EndRevision();
   ASSERT_TRUE(w->Commit().ok());
   EXPECT_EQ(seen, (Strings{"a=1/5@2", "b=2/0@3"}));
+}
+
+// A delete of more keys than DeleteRange collects at once (1,024) takes
+// each key of the range exactly once, in key order, under one revision:
+// around the chunk's end; with a key and its successor (`k` and `k\0`) on
+// either side of it; with the range's end just past a chunk's last key;
+// to the end of the key space; and through a bucket of long keys that
+// share their first 479 encoded bytes, resumed in the middle.
+TEST(KvStoreDeleteTest, DeleteRangeOfManyKeysTakesEachOnce) {
+  const std::string long_prefix = "l" + std::string(600, 'p');
+  struct Case {
+    const char* name;
+    std::vector<std::string> keys;  // every key put, sorted
+    std::string from, end;          // the delete's range
+  };
+  auto numbered = [](const std::string& prefix, int n, bool successors) {
+    std::vector<std::string> keys;
+    for (int i = 0; i < n; ++i) {
+      char digits[16];
+      std::snprintf(digits, sizeof(digits), "%05d", i);
+      keys.push_back(prefix + digits);
+      if (successors) keys.push_back(prefix + digits + std::string("\0", 1));
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  };
+  std::vector<Case> cases;
+  for (int n : {1023, 1024, 1025, 2048, 2500}) {
+    cases.push_back({"numbered", numbered("n/", n, false), "n/", "n0"});
+  }
+  {
+    // With "s/" first, the 1,024th key is one without its successor "k\0",
+    // which the next chunk must take.
+    auto keys = numbered("s/", 700, true);
+    keys.insert(keys.begin(), "s/");
+    cases.push_back({"successors", keys, "s/", "s0"});
+  }
+  {
+    auto keys = numbered("e/", 1500, false);
+    // Ends just after the 1,024th key: the resume point equals the end.
+    cases.push_back({"end after a chunk", keys, "e/", keys[1023] + std::string("\0", 1)});
+  }
+  cases.push_back({"to the end", numbered("t/", 1100, false), "t/", kAll});
+  cases.push_back({"long bucket", numbered(long_prefix, 1300, false), long_prefix, kAll});
+
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.name) + ", " + std::to_string(c.keys.size()) + " keys");
+    testing::TempDir dir;
+    auto store = KvStore::Open(dir.path());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    // Neighbours outside the range stay.
+    const std::string before = c.from.substr(0, c.from.size() - 1);
+    {
+      auto w = (*store)->Write().value();
+      for (const std::string& k : c.keys) {
+        w->BeginRevision();
+        ASSERT_TRUE(w->Put(k, "v", 0).ok());
+        w->EndRevision();
+      }
+      for (const std::string& k : {before, c.end}) {
+        if (k == kAll) continue;
+        w->BeginRevision();
+        ASSERT_TRUE(w->Put(k, "stays", 0).ok());
+        w->EndRevision();
+      }
+      ASSERT_TRUE(w->Commit().ok());
+    }
+    std::vector<std::string> in_range;
+    for (const std::string& k : c.keys) {
+      if (k >= c.from && (c.end == kAll || k < c.end)) in_range.push_back(k);
+    }
+
+    std::vector<std::string> seen;
+    auto w = (*store)->Write().value();
+    w->BeginRevision();
+    auto n = w->DeleteRange(c.from, c.end, PrevValues::kSkip,
+                            [&](const KeyValueView& kv) { seen.emplace_back(kv.key); });
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    w->EndRevision();
+    const int64_t rev = w->Rev();
+    ASSERT_TRUE(w->Commit().ok());
+    EXPECT_EQ(*n, static_cast<int64_t>(in_range.size()));
+    EXPECT_EQ(seen, in_range);
+
+    auto read = (*store)->Read().value();
+    auto left = read->Range("", kAll, RangeOptions{.keys_only = true});
+    ASSERT_TRUE(left.ok());
+    std::vector<std::string> left_keys;
+    for (const auto& kv : left->kvs) left_keys.push_back(kv.key());
+    std::vector<std::string> expected = {before};
+    for (const std::string& k : c.keys) {
+      if (!(k >= c.from && (c.end == kAll || k < c.end))) expected.push_back(k);
+    }
+    if (c.end != kAll) expected.push_back(c.end);
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(left_keys, expected);
+
+    // One DELETE event per key, all at the delete's revision.
+    auto changes = read->Changes(rev, rev, false);
+    ASSERT_TRUE(changes.ok());
+    size_t events = 0;
+    for (; (*changes)->Valid(); (*changes)->Next()) {
+      EXPECT_EQ((*changes)->event().type(), mvccpb::Event::DELETE);
+      ++events;
+    }
+    EXPECT_TRUE((*changes)->status().ok()) << (*changes)->status().ToString();
+    EXPECT_EQ(events, in_range.size());
+  }
 }
 
 TEST_F(StoreTest, AbortedWriteLeavesNoTrace) {
