@@ -251,7 +251,11 @@ Status KvApplier::DeleteRange(mvcc::WriteTxn& txn, const etcdserverpb::DeleteRan
 // Txn
 
 Result<bool> KvApplier::EvaluateCompare(const mvcc::ReadView& view, const Compare& c) {
-  auto r = view.Range(c.key(), c.range_end(), {});
+  // Only a VALUE compare needs the values: the others (Kubernetes compares
+  // every update's mod_revision) would otherwise read each key's value, a
+  // lookup in the store's revision table, to throw it away.
+  auto r = view.Range(c.key(), c.range_end(),
+                      mvcc::RangeOptions{.keys_only = c.target() != Compare::VALUE});
   if (!r.ok()) {
     // etcd treats a failing read as a false compare.
     return false;

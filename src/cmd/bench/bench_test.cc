@@ -41,6 +41,32 @@ TEST(BenchmarkKeyTest, ShortKeyKeepsLeadingBytes) {
   EXPECT_EQ(BenchmarkKey(300, 1), Bytes({0xd8}, 1));
 }
 
+// A guarded txn-put compares exactly the keys it puts, on a mod_revision
+// bound no store reaches, so every transaction takes its success branch.
+TEST(TxnPutCallTest, GuardedPutsCompareTheirOwnKeys) {
+  PutOptions options;
+  options.key_size = 8;
+  options.key_space_size = 1000;
+  TxnPutCall guarded(options, 3, /*guarded=*/true, "v", 1);
+  for (int64_t seq = 0; seq < 20; ++seq) {
+    const auto& txn = static_cast<const etcdserverpb::TxnRequest&>(guarded.Prepare(seq));
+    ASSERT_EQ(txn.success_size(), 3);
+    ASSERT_EQ(txn.compare_size(), 3);
+    std::set<std::string> keys;
+    for (int i = 0; i < 3; ++i) {
+      const etcdserverpb::Compare& c = txn.compare(i);
+      EXPECT_EQ(c.key(), txn.success(i).request_put().key());
+      EXPECT_EQ(c.target(), etcdserverpb::Compare::MOD);
+      EXPECT_EQ(c.result(), etcdserverpb::Compare::LESS);
+      EXPECT_EQ(c.mod_revision(), int64_t{1} << 62);
+      keys.insert(c.key());
+    }
+    EXPECT_EQ(keys.size(), 3u);
+  }
+  TxnPutCall plain(options, 3, /*guarded=*/false, "v", 1);
+  EXPECT_EQ(static_cast<const etcdserverpb::TxnRequest&>(plain.Prepare(0)).compare_size(), 0);
+}
+
 TEST(LatencyReportTest, SummaryOfKnownLatencies) {
   std::vector<double> latencies;
   for (int i = 100; i >= 1; --i) latencies.push_back(i / 1000.0);  // 1..100 ms, unsorted

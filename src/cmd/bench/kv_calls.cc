@@ -42,11 +42,17 @@ void PutCall::Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, 
   reader_->Finish(&response_, &status_, tag);
 }
 
-TxnPutCall::TxnPutCall(const PutOptions& options, int txn_ops, const std::string& value,
-                       uint64_t seed)
+TxnPutCall::TxnPutCall(const PutOptions& options, int txn_ops, bool guarded,
+                       const std::string& value, uint64_t seed)
     : options_(options), txn_ops_(txn_ops), random_(seed) {
-  for (int i = 0; i < txn_ops_; ++i)
+  for (int i = 0; i < txn_ops_; ++i) {
     request_.add_success()->mutable_request_put()->set_value(value);
+    if (!guarded) continue;
+    etcdserverpb::Compare* compare = request_.add_compare();
+    compare->set_target(etcdserverpb::Compare::MOD);
+    compare->set_result(etcdserverpb::Compare::LESS);
+    compare->set_mod_revision(int64_t{1} << 62);
+  }
 }
 
 const google::protobuf::Message& TxnPutCall::Prepare(int64_t seq) {
@@ -58,8 +64,9 @@ const google::protobuf::Message& TxnPutCall::Prepare(int64_t seq) {
                            ? seq * txn_ops_
                            : static_cast<int64_t>(random_() % static_cast<uint64_t>(space));
   for (int i = 0; i < txn_ops_; ++i) {
-    WriteBenchmarkKey((base + i) % space, options_.key_size,
-                      request_.mutable_success(i)->mutable_request_put()->mutable_key());
+    std::string* key = request_.mutable_success(i)->mutable_request_put()->mutable_key();
+    WriteBenchmarkKey((base + i) % space, options_.key_size, key);
+    if (i < request_.compare_size()) *request_.mutable_compare(i)->mutable_key() = *key;
   }
   return request_;
 }

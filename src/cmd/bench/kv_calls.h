@@ -47,11 +47,15 @@ class PutCall : public Call {
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> reader_;
 };
 
-// One transaction of `txn_ops` puts (no compares) per request, keys chosen as
-// PutCall does (distinct within a transaction), like etcd's `txn-put`.
+// One transaction of `txn_ops` puts per request, keys chosen as PutCall does
+// (distinct within a transaction), like etcd's `txn-put`, which has no
+// compares. With `guarded`, each put's key also gets a compare on its
+// mod_revision that always holds (below 2^62), the shape of a Kubernetes
+// update, which makes the server read the key before it writes.
 class TxnPutCall : public Call {
  public:
-  TxnPutCall(const PutOptions& options, int txn_ops, const std::string& value, uint64_t seed);
+  TxnPutCall(const PutOptions& options, int txn_ops, bool guarded, const std::string& value,
+             uint64_t seed);
   void Start(etcdserverpb::KV::Stub* stub, grpc::ClientContext* context, int64_t seq,
              grpc::CompletionQueue* queue, void* tag) override;
   const grpc::Status& status() const override { return status_; }

@@ -177,6 +177,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   txn_put_cmd->add_option("--txn-ops", txn_ops, "puts per transaction")->check(CLI::PositiveNumber);
   txn_put_cmd->add_flag("--sequential-keys", txn_put.sequential_keys, "use sequential keys");
+  bool txn_guarded = false;
+  txn_put_cmd->add_flag("--guard-mod-revision", txn_guarded,
+                        "guard each put with a compare on its key's mod_revision that always "
+                        "holds (as a Kubernetes update is guarded)");
 
   TxnMixedOptions mixed;
   std::string mixed_consistency = "l";
@@ -383,7 +387,7 @@ int Main(int argc, char** argv) {
     }
     value = RandomValue(txn_put.val_size);
     make_call = [&](int slot) {
-      return std::make_unique<TxnPutCall>(txn_put, txn_ops, value,
+      return std::make_unique<TxnPutCall>(txn_put, txn_ops, txn_guarded, value,
                                           static_cast<uint64_t>(slot) * 7919 + 1);
     };
   } else if (txn_mixed_cmd->parsed()) {
@@ -426,6 +430,7 @@ int Main(int argc, char** argv) {
     if (op == "txn-put") {
       fields.emplace_back("val_size", std::to_string(txn_put.val_size));
       fields.emplace_back("txn_ops", std::to_string(txn_ops));
+      fields.emplace_back("guarded", txn_guarded ? "true" : "false");
     }
     if (op == "txn-mixed") {
       fields.emplace_back("val_size", std::to_string(mixed.keys.val_size));
