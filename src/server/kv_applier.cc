@@ -190,7 +190,9 @@ Status KvApplier::DoPut(mvcc::WriteTxn& txn, const etcdserverpb::PutRequest& req
   mvccpb::KeyValue prev;
   bool has_prev = false;
   if (need_prev) {
-    auto r = txn.Range(req.key(), {}, {});
+    // ignore_lease alone needs the previous lease, not the value.
+    const bool need_value = req.prev_kv() || req.ignore_value();
+    auto r = txn.Range(req.key(), {}, mvcc::RangeOptions{.keys_only = !need_value});
     if (!r.ok()) return r.status();
     if (!r->kvs.empty()) {
       prev.Swap(&r->kvs[0]);
