@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "auth/auth_store.h"
+#include "base/allocator.h"
 #include "base/env.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "lease/lessor.h"
@@ -749,6 +750,11 @@ Status Applier::DefragmentStore() {
   ctx_.store->Publish(std::move(fresh));
   ctx_.observer->OnStoreRewritten(fresh_raw);
   ctx_.store->Retire().reset();
+  // Retire waited for the old store's last reader, so the reset closed it
+  // and freed the copies of dirtied pages LMDB keeps for a store's lifetime
+  // (as many as its largest transaction dirtied: docs/mvcc.md, "The
+  // copies' memory stays"); hand them back to the system.
+  ReturnFreePagesToSystem();
   st = env->ExchangePaths(target, layout.store_dir);
   if (!st.ok()) Fatal("swapping in the defragmented store failed", st);
   st = env->SyncDir(layout.snap_dir);
