@@ -2,8 +2,7 @@
 # `etcdctl check perf --load l` (etcd's own tool: 60 s, 500 clients) against
 # a fresh single member, with the member's CPU ticks (1/100 s), the bytes
 # it handed to write calls over the run, its peak RSS and the tool's own
-# CPU time. Works
-# for etcd and etcdpp alike:
+# CPU time. Works for etcd and etcdpp alike:
 #   bench/check_perf_l.sh SERVER PORT [server flags...]
 #   bench/check_perf_l.sh /usr/bin/etcd 42200
 #   bench/check_perf_l.sh build/bin/etcdpp 42200

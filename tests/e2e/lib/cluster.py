@@ -68,18 +68,14 @@ def _listen_port_candidates():
     return below if len(below) >= len(above) else above
 
 
-def _bindable(port):
+def _probe_bind(port):
+    """Binds 127.0.0.1:port (0: the kernel picks) and returns the port bound,
+    or None if that port is taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind(("127.0.0.1", port))
-            return True
         except OSError:
-            return False
-
-
-def _kernel_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+            return None
         return s.getsockname()[1]
 
 
@@ -89,8 +85,8 @@ def free_port():
     random so that tests running in parallel rarely try the same one."""
     candidates = _listen_port_candidates()
     for _ in range(1000):
-        port = _port_random.choice(candidates) if candidates else _kernel_port()
-        if port not in _reserved_ports and (not candidates or _bindable(port)):
+        port = _probe_bind(_port_random.choice(candidates) if candidates else 0)
+        if port is not None and port not in _reserved_ports:
             _reserved_ports.add(port)
             return port
     raise RuntimeError("could not find a free port")
