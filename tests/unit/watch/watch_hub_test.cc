@@ -962,7 +962,10 @@ TEST_F(WatchHubTest, ARevisionReachesEachSinkInOneBatchThenOneSend) {
     EXPECT_EQ(got_a[0].kv().mod_revision(), rev);
     EXPECT_EQ(got_b[0].kv().mod_revision(), rev);
   }
+  // The events arrive with the batch; the hub calls SendQueued right after,
+  // on its own thread, so wait until it has before reading the calls.
   const std::vector<std::string> want = {"batch " + std::to_string(kPerSink), "send"};
+  EXPECT_TRUE(WaitFor([&] { return a.Calls().size() >= 2 && b.Calls().size() >= 2; }));
   EXPECT_EQ(a.Calls(), want);
   EXPECT_EQ(b.Calls(), want);
 }
