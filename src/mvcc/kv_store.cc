@@ -92,6 +92,10 @@ constexpr std::string_view kMetaFinishedCompactSub = "mvcc/finished_compact_sub"
 // (key_record.h); "5": layout 4 with zero runs coded in slots (key_codec.h).
 // Open() converts 1 to 4 to 5.
 constexpr std::string_view kMetaKeyLayout = "mvcc/key_layout";
+// A DeleteRange committed in parts and not finished (WriteTxn::CommitPart):
+// PartialDelete below. Absent when no delete is under way. etcdpp before it
+// ignores it and would apply the delete's request again from its first key.
+constexpr std::string_view kMetaPartialDelete = "mvcc/partial_delete";
 constexpr std::string_view kKeyLayoutCurrent = "5";
 // Holds re-keyed `key` records during the upgrade to layout 5; never
 // outlives the upgrade's transaction.
@@ -123,6 +127,56 @@ std::string EncodeUint64(uint64_t v) {
 }
 
 Status Corrupt(std::string_view what) { return Status::Corruption(std::string(what)); }
+
+// How far a DeleteRange committed in parts has got: its scope's main
+// revision, the next sub revision, the keys deleted so far, the request's
+// range, and the key its scan resumes from. Encoded as main || sub ||
+// deleted || |key| || key || |end| || end || next_key, each integer 8 bytes
+// big-endian.
+struct PartialDelete {
+  int64_t main = 0;
+  int64_t sub = 0;
+  int64_t deleted = 0;
+  std::string key;
+  std::string end;
+  std::string next_key;
+};
+
+std::string EncodePartialDelete(const PartialDelete& p) {
+  std::string out;
+  out.reserve(40 + p.key.size() + p.end.size() + p.next_key.size());
+  char buf[8];
+  for (int64_t v : {p.main, p.sub, p.deleted}) {
+    PutBigEndian64(static_cast<uint64_t>(v), buf);
+    out.append(buf, 8);
+  }
+  for (const std::string* part : {&p.key, &p.end}) {
+    PutBigEndian64(part->size(), buf);
+    out.append(buf, 8);
+    out.append(*part);
+  }
+  out.append(p.next_key);
+  return out;
+}
+
+Result<PartialDelete> DecodePartialDelete(std::string_view in) {
+  PartialDelete p;
+  if (in.size() < 40) return Corrupt("partial delete marker");
+  p.main = static_cast<int64_t>(GetBigEndian64(in.data()));
+  p.sub = static_cast<int64_t>(GetBigEndian64(in.data() + 8));
+  p.deleted = static_cast<int64_t>(GetBigEndian64(in.data() + 16));
+  in.remove_prefix(24);
+  for (std::string* part : {&p.key, &p.end}) {
+    if (in.size() < 8) return Corrupt("partial delete marker");
+    const uint64_t n = GetBigEndian64(in.data());
+    in.remove_prefix(8);
+    if (in.size() < n) return Corrupt("partial delete marker");
+    part->assign(in.substr(0, n));
+    in.remove_prefix(n);
+  }
+  p.next_key.assign(in);
+  return p;
+}
 
 // True iff `k` is a key table key under `slot`.
 bool SameSlot(std::string_view k, std::string_view slot) {
@@ -872,6 +926,7 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
 Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, int64_t lease) {
   assert(in_scope_);
   if (failed_) return Status::Internal("write txn failed earlier");
+  if (unfinished_delete_) return Corrupt("a delete committed in parts is not finished");
   if (key.size() > std::numeric_limits<uint32_t>::max()) {
     return Status(Code::kRequestTooLarge);
   }
@@ -914,9 +969,15 @@ Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, in
 
 Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end,
                                       PrevValues prev_values,
-                                      const std::function<void(const KeyValueView&)>& on_delete) {
+                                      const std::function<void(const KeyValueView&)>& on_delete,
+                                      const DeleteParts* parts) {
   assert(in_scope_);
   if (failed_) return Status::Internal("write txn failed earlier");
+  const bool with_values = on_delete && prev_values == PrevValues::kRead;
+  if (parts != nullptr && !end.empty()) {
+    return DeleteInParts(key, end, with_values, on_delete, *parts);
+  }
+  if (unfinished_delete_) return Corrupt("a delete committed in parts is not finished");
   // The keys are collected a chunk at a time and their tombstones written
   // before the scan goes on past the last of them: writes invalidate the
   // scan's views into LMDB's pages, and a list of every doomed key at once
@@ -924,7 +985,6 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
   // delete of ~360,000 keys of 276 bytes). Keys already deleted are behind
   // the point the scan resumes from, so it sees the range as it was.
   constexpr size_t kChunk = 1024;
-  const bool with_values = on_delete && prev_values == PrevValues::kRead;
   const bool to_the_end = end == std::string_view("\0", 1);
   std::vector<std::string> doomed;
   std::string from(key);
@@ -950,6 +1010,166 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
     if (!to_the_end && std::string_view(from) >= end) break;
   }
   return deleted;
+}
+
+Result<int64_t> WriteTxn::DeleteInParts(std::string_view key, std::string_view end,
+                                        bool with_values,
+                                        const std::function<void(const KeyValueView&)>& on_delete,
+                                        const DeleteParts& parts) {
+  auto deleted = DeletePartByPart(key, end, with_values, on_delete, parts);
+  // Once a part is committed, this transaction must not commit what it
+  // holds without the rest: only an abort (and the replay that resumes the
+  // delete) remains.
+  if (!deleted.ok() && unfinished_delete_) failed_ = true;
+  return deleted;
+}
+
+Result<int64_t> WriteTxn::DeletePartByPart(
+    std::string_view key, std::string_view end, bool with_values,
+    const std::function<void(const KeyValueView&)>& on_delete, const DeleteParts& parts) {
+  // The scope is this delete alone: its tombstones are the scope's sub
+  // revisions 0..next_sub_-1, which is how the last part finds them again.
+  assert(next_sub_ == 0);
+  std::string from(key);
+  int64_t deleted = 0;
+  if (unfinished_delete_) {
+    auto value = Table(txn_, dbis_.meta).Get(kMetaPartialDelete);
+    if (!value.ok()) return value.status();
+    if (!value->has_value()) return Corrupt("partial delete marker missing");
+    auto marker = DecodePartialDelete(**value);
+    if (!marker.ok()) return marker.status();
+    // The WAL replays the delete's own entry first: the part was committed
+    // only once that entry was durable.
+    if (marker->main != scope_main_ || marker->key != key || marker->end != end) {
+      return Corrupt("the delete committed in parts is not the request applied at its revision");
+    }
+    spdlog::warn(
+        "mvcc: a delete at revision {} stopped after {} keys committed in parts; "
+        "finishing it",
+        scope_main_, marker->deleted);
+    from = std::move(marker->next_key);
+    next_sub_ = marker->sub;
+    deleted = marker->deleted;
+    if (next_sub_ > 0) rev_ = scope_main_;
+  }
+  // As in DeleteRange: a chunk of keys at a time, each chunk's tombstones
+  // written before the scan resumes past its last key. Their slots stay in
+  // `live` until the last part, so that a count at the revision readers see
+  // between parts still holds every key.
+  constexpr size_t kChunk = 1024;
+  const bool to_the_end = end == std::string_view("\0", 1);
+  std::vector<std::string> doomed;
+  size_t in_part = 0;
+  for (;;) {
+    doomed.clear();
+    Status s = ScanAt(from, end, Rev(), with_values, [&](const KeyEntry& e) {
+      if (on_delete) on_delete(ViewOf(e));
+      doomed.emplace_back(e.user_key);
+      return doomed.size() < kChunk;
+    });
+    if (!s.ok()) return s;
+    for (const std::string& k : doomed) {
+      ETCDPP_RETURN_IF_ERROR(PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0,
+                                          0, {}, LiveChange::kNone));
+      ++next_sub_;
+      rev_ = scope_main_;
+    }
+    deleted += static_cast<int64_t>(doomed.size());
+    in_part += doomed.size();
+    if (doomed.size() < kChunk) break;
+    from = doomed.back();
+    from.push_back('\0');  // the smallest key after the last one deleted
+    if (!to_the_end && std::string_view(from) >= end) break;
+    if (in_part >= parts.keys_per_part) {
+      if (parts.before_commit) ETCDPP_RETURN_IF_ERROR(parts.before_commit());
+      ETCDPP_RETURN_IF_ERROR(CommitPart(key, end, from, deleted));
+      in_part = 0;
+    }
+  }
+  ETCDPP_RETURN_IF_ERROR(RemoveScopeFromLive());
+  if (unfinished_delete_) {
+    ETCDPP_RETURN_IF_ERROR(Table(txn_, dbis_.meta).Delete(kMetaPartialDelete));
+    unfinished_delete_ = false;
+  }
+  return deleted;
+}
+
+Status WriteTxn::CommitPart(std::string_view key, std::string_view end, std::string_view next_key,
+                            int64_t deleted) {
+  Table meta(txn_, dbis_.meta);
+  PartialDelete marker{scope_main_,      next_sub_,        deleted,
+                       std::string(key), std::string(end), std::string(next_key)};
+  ETCDPP_RETURN_IF_ERROR(meta.Put(kMetaPartialDelete, EncodePartialDelete(marker)));
+  // Readers of this commit see the revision the scope began from, so none
+  // of the scope's records (all newer) and all of `live` as it was.
+  char state[16];
+  PutBigEndian64(static_cast<uint64_t>(scope_main_ - 1), state);
+  PutBigEndian64(static_cast<uint64_t>(compact_rev_), state + 8);
+  ETCDPP_RETURN_IF_ERROR(meta.Put(kMetaRevision, std::string_view(state, 16)));
+  PublishingCommit(mutable_store_);
+  int rc = mdb_txn_commit(txn_);
+  // Committed or not, LMDB has freed the transaction and its cursors.
+  txn_ = nullptr;
+  key_cursor_ = rev_cursor_ = nullptr;
+  if (rc != 0) {
+    committed_ = failed_ = true;
+    return LmdbError(rc, "commit part of a delete");
+  }
+  KvStore* store = mutable_store_;
+  store->PublishTables(new_tables_);
+  new_tables_.clear();
+  rc = mdb_txn_begin(store->env_->get(), nullptr, 0, &txn_);
+  if (rc == 0) rc = mdb_cursor_open(txn_, dbis_.key, &key_cursor_);
+  if (rc == 0) rc = mdb_cursor_open(txn_, dbis_.rev, &rev_cursor_);
+  if (rc != 0) {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+    committed_ = failed_ = true;
+    return LmdbError(rc, "begin the next part of a delete");
+  }
+  unfinished_delete_ = true;
+  store->env_->BoundMappedPages();
+  return Status::OK();
+}
+
+Status WriteTxn::RemoveScopeFromLive() {
+  constexpr size_t kChunk = 1024;
+  std::vector<std::string> slots;
+  Revision next{scope_main_, 0};
+  while (next.sub < next_sub_) {
+    slots.clear();
+    {
+      Cursor c = RevCursor();
+      char start[kRevisionBytes];
+      EncodeRevision(next, start);
+      for (bool ok = c.Seek(std::string_view(start, kRevisionBytes)); ok && slots.size() < kChunk;
+           ok = c.Next()) {
+        std::string_view k = c.key();
+        if (k.size() != kRevisionBytes) return Corrupt("rev table entry");
+        const Revision rev = DecodeRevision(k.data());
+        if (rev.main != scope_main_) break;
+        KeyRecordHeader header;
+        std::string_view user_key, value;
+        if (!DecodeRevRecord(c.value(), &header, &user_key, &value) || !header.tombstone()) {
+          return Corrupt("a delete's rev record");
+        }
+        slots.emplace_back();
+        AppendKeySlot(user_key, &slots.back());
+        next = Revision{rev.main, rev.sub + 1};
+      }
+      if (!c.status().ok()) return c.status();
+    }
+    if (slots.empty()) return Corrupt("a delete's rev records end early");
+    for (const std::string& slot : slots) {
+      MDB_val k = ToMdbVal(slot);
+      int rc = mdb_del(txn_, dbis_.live, &k, nullptr);
+      if (rc != 0) {
+        failed_ = true;
+        return rc == MDB_NOTFOUND ? Corrupt("live table lacks a live key")
+                                  : LmdbError(rc, "update live table");
+      }
+    }
+  }
+  return Status::OK();
 }
 
 Status WriteTxn::SetConsistentIndex(uint64_t index) {
@@ -1567,6 +1787,9 @@ Result<std::unique_ptr<WriteTxn>> KvStore::Write() {
   ETCDPP_RETURN_IF_ERROR(load(kMetaScheduledCompact, &w->scheduled_compact_));
   ETCDPP_RETURN_IF_ERROR(load(kMetaFinishedCompact, &w->finished_compact_));
   ETCDPP_RETURN_IF_ERROR(load(kMetaFinishedCompactSub, &w->finished_compact_sub_));
+  auto partial = Table(txn, dbis_.meta).Get(kMetaPartialDelete);
+  if (!partial.ok()) return partial.status();
+  w->unfinished_delete_ = partial->has_value();
   return w;
 }
 

@@ -114,6 +114,23 @@ struct KeyValueView {
 // Whether WriteTxn::DeleteRange reads the values of the keys it deletes.
 enum class PrevValues { kSkip, kRead };
 
+// Lets one DeleteRange commit its tombstones in parts, so that a delete of
+// many keys never holds LMDB's copies of every page it dirties at once
+// (docs/mvcc.md, "A delete in parts"). Readers see none of it until the
+// transaction's own Commit: each part commits the revision the scope began
+// from, and the `live` table changes only in the last part. A crash between
+// parts leaves a marker in `meta`; the same request applied again at the same
+// revision (the WAL's replay) resumes after the last committed key.
+struct DeleteParts {
+  // A part is committed once it holds at least this many tombstones.
+  size_t keys_per_part = 8192;
+  // Runs before each part's commit and may stop the delete with an error.
+  // The caller makes everything its transaction holds committable: writes
+  // it keeps aside for later go in now, and the consistent index is set to
+  // the entry before the delete's (whose own entry must be durable).
+  std::function<Status()> before_commit;
+};
+
 // A key range with etcd's wire rules: `end` empty is the single key `key`;
 // `end` == "\0" is every key >= `key`; otherwise [key, end).
 struct KeyRange {
@@ -306,9 +323,13 @@ class WriteTxn : public ReadView {
   // value only with PrevValues::kRead: a value costs a lookup in `rev` per
   // key, and a delete of many keys would read (and map) most of the store
   // for values nobody asked for. Returns the number of keys deleted.
+  // With `parts`, the delete may commit part-way (DeleteParts); only for a
+  // scope that has changed nothing else, and the transaction's later
+  // changes are ordinary ones.
   Result<int64_t> DeleteRange(std::string_view key, std::string_view end,
                               PrevValues prev_values = PrevValues::kSkip,
-                              const std::function<void(const KeyValueView&)>& on_delete = {});
+                              const std::function<void(const KeyValueView&)>& on_delete = {},
+                              const DeleteParts* parts = nullptr);
 
   Status SetConsistentIndex(uint64_t index);
   // Stores a small value in `meta`; names starting with "mvcc/" are reserved.
@@ -358,6 +379,22 @@ class WriteTxn : public ReadView {
                       int64_t version, int64_t lease, std::string_view value, LiveChange live);
   // Removes the superseded history at or below `rev` of one user key.
   Status CompactKey(std::string_view user_key, int64_t rev);
+  // DeleteRange with parts; `resume_from`: the key after the last one a
+  // crashed earlier run of the same request committed.
+  Result<int64_t> DeleteInParts(std::string_view key, std::string_view end, bool with_values,
+                                const std::function<void(const KeyValueView&)>& on_delete,
+                                const DeleteParts& parts);
+  Result<int64_t> DeletePartByPart(std::string_view key, std::string_view end, bool with_values,
+                                   const std::function<void(const KeyValueView&)>& on_delete,
+                                   const DeleteParts& parts);
+  // Commits the tombstones written so far with the marker that resumes the
+  // delete after `next_key`, the scope's revision not yet published, and
+  // begins a new LMDB transaction in place of the committed one.
+  Status CommitPart(std::string_view key, std::string_view end, std::string_view next_key,
+                    int64_t deleted);
+  // Removes from `live` the slots of the scope's tombstones (all of them
+  // from one DeleteRange), read back from `rev`.
+  Status RemoveScopeFromLive();
 
   KvStore* mutable_store_;
   bool in_scope_ = false;
@@ -371,6 +408,9 @@ class WriteTxn : public ReadView {
   int64_t finished_compact_ = 0;
   int64_t finished_compact_sub_ = 0;  // see kMetaFinishedCompactSub
   bool compacted_in_txn_ = false;     // Compact() already did this txn's share.
+  // The meta marker of a delete committed part-way exists (loaded by
+  // KvStore::Write): only that delete may write until it is finished.
+  bool unfinished_delete_ = false;
   std::map<std::string, MDB_dbi, std::less<>> new_tables_;
 };
 

@@ -432,7 +432,18 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
       scratch = ScratchResponse(request);
       response = scratch.get();
     }
-    Status st = ApplyRequest(*txn, request, response, entry.index());
+    // A part of a delete commits what this transaction holds, so the
+    // batch's entries before it must be durable and recorded as applied,
+    // and the delete's own entry durable: the replay after a crash between
+    // parts applies it again to finish it.
+    const mvcc::DeleteParts delete_parts{ctx_.options->delete_keys_per_part,
+                                         [&, index = entry.index()]() -> Status {
+                                           save_v2();
+                                           durable_.WaitFor(index);
+                                           return txn->SetConsistentIndex(index - 1);
+                                         }};
+    Status st = ApplyRequest(*txn, request, response, entry.index(),
+                             ctx_.options->delete_keys_per_part > 0 ? &delete_parts : nullptr);
     // Nothing of this batch is answered yet: a write the store failed must
     // not be answered as the request's error, since the restart replays it.
     if (!st.ok() && txn->Broken()) {
@@ -527,7 +538,8 @@ void Applier::RunReadersOfAnsweredWrites() {
 }
 
 Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
-                             google::protobuf::Message* response, uint64_t index) {
+                             google::protobuf::Message* response, uint64_t index,
+                             const mvcc::DeleteParts* delete_parts) {
   using R = internalpb::InternalRaftRequest;
   KvApplier& kv = *ctx_.kv;
   if (auth::AuthStore::IsAuthRequest(request)) {
@@ -551,6 +563,11 @@ Status Applier::ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaft
     case R::kPut:
       return kv.Put(txn, request.put(), static_cast<etcdserverpb::PutResponse*>(response));
     case R::kDeleteRange:
+      if (delete_parts != nullptr) {
+        return kv.DeleteRangeInParts(txn, request.delete_range(),
+                                     static_cast<etcdserverpb::DeleteRangeResponse*>(response),
+                                     *delete_parts);
+      }
       return kv.DeleteRange(txn, request.delete_range(),
                             static_cast<etcdserverpb::DeleteRangeResponse*>(response));
     case R::kTxn:

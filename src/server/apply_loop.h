@@ -66,6 +66,7 @@ class KvStore;
 class ReadView;
 class ReadTxn;
 class WriteTxn;
+struct DeleteParts;
 }  // namespace etcdpp::mvcc
 namespace etcdpp::lease {
 class Lessor;
@@ -225,8 +226,10 @@ class Applier {
   // Whether the batch about to be applied may be held back: the option is
   // on, and nobody waits to see it.
   bool MayHoldBack();
+  // `delete_parts`: how a DeleteRange request may commit in parts.
   Status ApplyRequest(mvcc::WriteTxn& txn, const internalpb::InternalRaftRequest& request,
-                      google::protobuf::Message* response, uint64_t index);
+                      google::protobuf::Message* response, uint64_t index,
+                      const mvcc::DeleteParts* delete_parts);
   // Validates a conf change entry and applies it to the membership (and to
   // the store's meta through `txn` unless null). *effective is what Raft
   // gets: node_id 0 when refused. Returns the client's answer.

@@ -1,6 +1,7 @@
 #include "server/kv_applier.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace etcdpp::server {
@@ -224,17 +225,36 @@ Status KvApplier::Put(mvcc::WriteTxn& txn, const etcdserverpb::PutRequest& req,
 }
 
 Status KvApplier::DoDeleteRange(mvcc::WriteTxn& txn, const etcdserverpb::DeleteRangeRequest& req,
-                                etcdserverpb::DeleteRangeResponse* resp) {
+                                etcdserverpb::DeleteRangeResponse* resp,
+                                const mvcc::DeleteParts* parts) {
   const bool want_prev = req.prev_kv();
-  // Detached after the delete: the callback runs inside the txn's scan.
+  // Detached after the delete (or its part): the callback runs inside the
+  // txn's scan.
   std::vector<std::pair<int64_t, std::string>> leased;
+  auto detach = [&]() -> Status {
+    for (const auto& [lease, key] : leased)
+      ETCDPP_RETURN_IF_ERROR(leases_->Detach(txn, lease, key));
+    leased.clear();
+    return Status::OK();
+  };
+  std::optional<mvcc::DeleteParts> in_parts;
+  if (parts != nullptr) {
+    in_parts =
+        mvcc::DeleteParts{parts->keys_per_part, [&]() -> Status {
+                            ETCDPP_RETURN_IF_ERROR(detach());
+                            return parts->before_commit ? parts->before_commit() : Status::OK();
+                          }};
+  }
   const auto values = want_prev ? mvcc::PrevValues::kRead : mvcc::PrevValues::kSkip;
-  auto n = txn.DeleteRange(req.key(), req.range_end(), values, [&](const mvcc::KeyValueView& kv) {
-    if (want_prev) kv.CopyTo(resp->add_prev_kvs());
-    if (leases_ != nullptr && kv.lease != 0) leased.emplace_back(kv.lease, std::string(kv.key));
-  });
+  auto n = txn.DeleteRange(
+      req.key(), req.range_end(), values,
+      [&](const mvcc::KeyValueView& kv) {
+        if (want_prev) kv.CopyTo(resp->add_prev_kvs());
+        if (leases_ != nullptr && kv.lease != 0) leased.emplace_back(kv.lease, std::string(kv.key));
+      },
+      in_parts ? &*in_parts : nullptr);
   if (!n.ok()) return n.status();
-  for (const auto& [lease, key] : leased) ETCDPP_RETURN_IF_ERROR(leases_->Detach(txn, lease, key));
+  ETCDPP_RETURN_IF_ERROR(detach());
   resp->set_deleted(*n);
   // etcd reports the txn's new revision once anything changed in it.
   resp->mutable_header()->set_revision(txn.Rev());
@@ -245,6 +265,16 @@ Status KvApplier::DeleteRange(mvcc::WriteTxn& txn, const etcdserverpb::DeleteRan
                               etcdserverpb::DeleteRangeResponse* resp) {
   txn.BeginRevision();
   Status s = DoDeleteRange(txn, req, resp);
+  txn.EndRevision();
+  return s;
+}
+
+Status KvApplier::DeleteRangeInParts(mvcc::WriteTxn& txn,
+                                     const etcdserverpb::DeleteRangeRequest& req,
+                                     etcdserverpb::DeleteRangeResponse* resp,
+                                     const mvcc::DeleteParts& parts) {
+  txn.BeginRevision();
+  Status s = DoDeleteRange(txn, req, resp, &parts);
   txn.EndRevision();
   return s;
 }

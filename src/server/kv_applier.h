@@ -44,6 +44,12 @@ class KvApplier {
              etcdserverpb::PutResponse* resp);
   Status DeleteRange(mvcc::WriteTxn& txn, const etcdserverpb::DeleteRangeRequest& req,
                      etcdserverpb::DeleteRangeResponse* resp);
+  // The same, but a delete of many keys may commit in parts
+  // (mvcc::DeleteParts); the leases of the keys each part deleted are
+  // detached before it commits.
+  Status DeleteRangeInParts(mvcc::WriteTxn& txn, const etcdserverpb::DeleteRangeRequest& req,
+                            etcdserverpb::DeleteRangeResponse* resp,
+                            const mvcc::DeleteParts& parts);
   // Compares are evaluated (nested ones too) on the state before the txn,
   // then the chosen branch is checked and executed. Header revision = the
   // revision after the txn.
@@ -79,7 +85,8 @@ class KvApplier {
   Status DoPut(mvcc::WriteTxn& txn, const etcdserverpb::PutRequest& req,
                etcdserverpb::PutResponse* resp);
   Status DoDeleteRange(mvcc::WriteTxn& txn, const etcdserverpb::DeleteRangeRequest& req,
-                       etcdserverpb::DeleteRangeResponse* resp);
+                       etcdserverpb::DeleteRangeResponse* resp,
+                       const mvcc::DeleteParts* parts = nullptr);
 
   LeaseIndex* leases_;
 };

@@ -110,6 +110,12 @@ struct ServerOptions {
   // copy of its events instead). 0 commits every batch.
   // docs/performance.md, "The backend batch interval on by default".
   std::chrono::milliseconds backend_commit_delay{100};
+  // A DeleteRange request that deletes more keys than this commits its
+  // tombstones in parts of about this many keys, so LMDB never holds copies
+  // of all the pages a huge delete dirties at once (mvcc::DeleteParts;
+  // docs/mvcc.md, "A delete in parts"). Readers see the delete whole or not
+  // at all. 0: every delete in one commit.
+  size_t delete_keys_per_part = 8192;
   // --backend-batch-limit: at most this many entries wait in the open
   // transaction (etcd's default, 10000), and at most backend_batch_bytes of
   // their data, which bounds the dirty pages LMDB keeps in memory for it.

@@ -60,6 +60,7 @@ struct Flags {
   bool answer_before_commit = true;
   std::string backend_batch_interval;
   uint64_t backend_batch_limit = 0;
+  uint64_t delete_keys_per_part = etcdpp::server::ServerOptions{}.delete_keys_per_part;
   std::string backend_commit_delay;
   std::string log_level = "info";
   std::string log_format = "json";
@@ -333,6 +334,9 @@ int main(int argc, char** argv) {
           "them (a read, a watcher, a snapshot) commits it at once.");
   AddFlag(app, "backend-batch-limit", flags.backend_batch_limit,
           "Most entries that wait in the open backend transaction (0: 10000).");
+  AddFlag(app, "experimental-delete-keys-per-part", flags.delete_keys_per_part,
+          "A delete of more keys commits its tombstones in parts of about this many, which "
+          "readers never see apart (0: in one commit).");
   AddFlag(app, "experimental-backend-commit-delay", flags.backend_commit_delay,
           "The --backend-batch-interval of earlier etcdpp versions, where 0s commits every "
           "batch.");
@@ -487,6 +491,7 @@ int main(int argc, char** argv) {
     }
   }
   if (flags.backend_batch_limit != 0) options.backend_batch_limit = flags.backend_batch_limit;
+  options.delete_keys_per_part = flags.delete_keys_per_part;
   // Zero in any spelling ("0s", "0m0s") turns the periodic check off.
   if (flags.corrupt_check_time.find_first_of("123456789") != std::string::npos) {
     auto corrupt_check = ParseGoDuration(flags.corrupt_check_time);
