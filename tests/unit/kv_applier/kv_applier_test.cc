@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include "unit/kv_applier/applier_test_util.h"
 
 namespace etcdpp::server {
@@ -281,6 +285,43 @@ TEST_F(ApplierTest, DeleteRangeCountsPrevKvsAndDetachesLeases) {
   EXPECT_EQ(resp.deleted(), 0);
   EXPECT_EQ(resp.header().revision(), 5);
   EXPECT_EQ(store_->CurrentRevision(), 5);
+}
+
+// In parts, each part's keys are detached from their leases before the part
+// commits, so a crash between parts leaves no lease naming a deleted key;
+// the answer covers every part.
+TEST_F(ApplierTest, DeleteRangeInPartsDetachesEachPartsLeasesBeforeItCommits) {
+  constexpr int kKeys = 3000;
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof(key), "k%04d", i);
+    keys.push_back(key);
+    ASSERT_TRUE(Put(key, "v", i % 2 ? 5 : 0).ok());
+  }
+  const int64_t rev_before = store_->CurrentRevision();
+  etcdserverpb::DeleteRangeRequest req;
+  req.set_key("k");
+  req.set_range_end("l");
+  req.set_prev_kv(true);
+  etcdserverpb::DeleteRangeResponse resp;
+  std::vector<size_t> leased_left;  // at each part's commit
+  mvcc::DeleteParts parts{.keys_per_part = 1000, .before_commit = [&]() -> Status {
+                            leased_left.push_back(leases_.keys[5].size());
+                            return Status::OK();
+                          }};
+  auto w = store_->Write().value();
+  ASSERT_TRUE(applier_.DeleteRangeInParts(*w, req, &resp, parts).ok());
+  ASSERT_TRUE(w->Commit().ok());
+  // Parts commit after 1,024 and 2,048 keys: half of those were leased.
+  EXPECT_EQ(leased_left, (std::vector<size_t>{kKeys / 2 - 512, kKeys / 2 - 1024}));
+  EXPECT_TRUE(leases_.keys[5].empty());
+  EXPECT_EQ(resp.deleted(), kKeys);
+  ASSERT_EQ(resp.prev_kvs_size(), kKeys);
+  for (int i = 0; i < kKeys; ++i) EXPECT_EQ(resp.prev_kvs(i).key(), keys[static_cast<size_t>(i)]);
+  EXPECT_EQ(resp.header().revision(), rev_before + 1);
+  EXPECT_EQ(store_->CurrentRevision(), rev_before + 1);
+  EXPECT_EQ(Get("k0000"), "<none>");
 }
 
 TEST_F(ApplierTest, DeleteFromKey) {
