@@ -926,7 +926,7 @@ Status WriteTxn::PutKeyRecord(std::string_view key, Revision rev, uint8_t flags,
 Result<PutResult> WriteTxn::Put(std::string_view key, std::string_view value, int64_t lease) {
   assert(in_scope_);
   if (failed_) return Status::Internal("write txn failed earlier");
-  if (unfinished_delete_) return Corrupt("a delete committed in parts is not finished");
+  if (unfinished_delete_) return RefuseBeforeUnfinishedDelete();
   if (key.size() > std::numeric_limits<uint32_t>::max()) {
     return Status(Code::kRequestTooLarge);
   }
@@ -977,7 +977,7 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
   if (parts != nullptr && !end.empty()) {
     return DeleteInParts(key, end, with_values, on_delete, *parts);
   }
-  if (unfinished_delete_) return Corrupt("a delete committed in parts is not finished");
+  if (unfinished_delete_) return RefuseBeforeUnfinishedDelete();
   // The keys are collected a chunk at a time and their tombstones written
   // before the scan goes on past the last of them: writes invalidate the
   // scan's views into LMDB's pages, and a list of every doomed key at once
@@ -1010,6 +1010,14 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
     if (!to_the_end && std::string_view(from) >= end) break;
   }
   return deleted;
+}
+
+Status WriteTxn::RefuseBeforeUnfinishedDelete() {
+  // The replay applies the delete's own entry first (its parts were
+  // committed only once it was durable), so another write here means the
+  // store and the log disagree: the member must stop, not answer.
+  failed_ = true;
+  return Corrupt("a delete committed in parts is not finished");
 }
 
 Result<int64_t> WriteTxn::DeleteInParts(std::string_view key, std::string_view end,

@@ -379,8 +379,10 @@ class WriteTxn : public ReadView {
                       int64_t version, int64_t lease, std::string_view value, LiveChange live);
   // Removes the superseded history at or below `rev` of one user key.
   Status CompactKey(std::string_view user_key, int64_t rev);
-  // DeleteRange with parts; `resume_from`: the key after the last one a
-  // crashed earlier run of the same request committed.
+  // Breaks the transaction over a write other than the unfinished delete's.
+  Status RefuseBeforeUnfinishedDelete();
+  // DeleteRange with parts (DeleteParts); resumes the request's unfinished
+  // delete when the marker in `meta` names it.
   Result<int64_t> DeleteInParts(std::string_view key, std::string_view end, bool with_values,
                                 const std::function<void(const KeyValueView&)>& on_delete,
                                 const DeleteParts& parts);

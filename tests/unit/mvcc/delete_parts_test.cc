@@ -188,15 +188,18 @@ TEST(DeletePartsTest, ADeleteStoppedBetweenPartsFinishesWhenAppliedAgain) {
   ASSERT_NE(in_parts, nullptr);
   ExpectSame(Look(*in_parts->Read().value()), before);
 
-  {
-    // Until the delete is finished no other write may take its revision.
+  // Until the delete is finished no other write may take its revision, and
+  // one that tries breaks its transaction (the member stops).
+  for (int other = 0; other < 3; ++other) {
     auto w = in_parts->Write().value();
     w->BeginRevision();
-    EXPECT_EQ(w->Put("x", "y", 0).status().code(), Code::kCorruption);
-    EXPECT_EQ(w->DeleteRange("c", "").status().code(), Code::kCorruption);
     DeleteParts parts{.keys_per_part = 1024, .before_commit = {}};
-    EXPECT_EQ(w->DeleteRange("d/", "d1", PrevValues::kSkip, {}, &parts).status().code(),
-              Code::kCorruption);
+    Status refused = other == 0 ? w->Put("x", "y", 0).status()
+                     : other == 1
+                         ? w->DeleteRange("c", "").status()
+                         : w->DeleteRange("d/", "d1", PrevValues::kSkip, {}, &parts).status();
+    EXPECT_EQ(refused.code(), Code::kCorruption) << other;
+    EXPECT_TRUE(w->Broken()) << other;
   }
   {
     DeleteParts parts{.keys_per_part = 1024, .before_commit = {}};
