@@ -1012,6 +1012,22 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
   return deleted;
 }
 
+Status WriteTxn::FinishUnfinishedDelete() {
+  assert(!in_scope_);
+  if (!unfinished_delete_) return Status::OK();
+  auto value = Table(txn_, dbis_.meta).Get(kMetaPartialDelete);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return Corrupt("partial delete marker missing");
+  auto marker = DecodePartialDelete(**value);
+  if (!marker.ok()) return marker.status();
+  BeginRevision();
+  // The rest in one commit: a restore has nobody else to serve meanwhile.
+  const DeleteParts no_more_parts{std::numeric_limits<size_t>::max(), {}};
+  auto deleted = DeleteInParts(marker->key, marker->end, false, {}, no_more_parts);
+  EndRevision();
+  return deleted.status();
+}
+
 Status WriteTxn::RefuseBeforeUnfinishedDelete() {
   // The replay applies the delete's own entry first (its parts were
   // committed only once it was durable), so another write here means the

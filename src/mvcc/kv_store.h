@@ -331,6 +331,12 @@ class WriteTxn : public ReadView {
                               const std::function<void(const KeyValueView&)>& on_delete = {},
                               const DeleteParts* parts = nullptr);
 
+  // A copy of the store made between a delete's parts (a backup) holds an
+  // unfinished delete that no log will replay. This finishes it from what
+  // its marker records (its own revision scope: call outside one), so the
+  // copy holds the state after that delete. Nothing without one.
+  Status FinishUnfinishedDelete();
+
   Status SetConsistentIndex(uint64_t index);
   // Stores a small value in `meta`; names starting with "mvcc/" are reserved.
   Status PutMeta(std::string_view name, std::string_view value);

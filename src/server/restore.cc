@@ -73,6 +73,9 @@ Status WriteRestoredStore(const std::string& data, const std::string& store_dir)
   if (!store.ok()) return store.status();
   auto txn = (*store)->Write();
   if (!txn.ok()) return txn.status();
+  // A backup taken while a large delete committed its parts: the new
+  // cluster starts from the state after it.
+  ETCDPP_RETURN_IF_ERROR((*txn)->FinishUnfinishedDelete());
   ETCDPP_RETURN_IF_ERROR((*txn)->SetConsistentIndex(0));
   // Empty values decode as an empty membership and no alarms.
   ETCDPP_RETURN_IF_ERROR((*txn)->PutMeta(kMembershipMetaKey, ""));

@@ -266,5 +266,51 @@ TEST(DeletePartsTest, ADeleteStoppedAfterItsLastKeyStillFinishes) {
   ExpectSame(Look(*in_parts->Read().value()), Look(*whole->Read().value()));
 }
 
+// A copy made between parts (a backup restored into a new cluster) has no
+// log to replay the delete from: FinishUnfinishedDelete finishes it from the
+// marker alone.
+TEST(DeletePartsTest, ACopyBetweenPartsIsFinishedFromItsMarker) {
+  constexpr int kKeys = 3000;
+  testing::TempDir whole_dir, parts_dir;
+  auto whole = OpenStore(whole_dir.path());
+  auto in_parts = OpenStore(parts_dir.path());
+  ASSERT_NE(whole, nullptr);
+  ASSERT_NE(in_parts, nullptr);
+  Fill(*whole, kKeys);
+  Fill(*in_parts, kKeys);
+  {
+    auto w = whole->Write().value();
+    ASSERT_TRUE(DeleteAll(*w, nullptr).ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  {
+    // Without an unfinished delete it changes nothing.
+    auto w = whole->Write().value();
+    const int64_t rev = w->Rev();
+    ASSERT_TRUE(w->FinishUnfinishedDelete().ok());
+    EXPECT_EQ(w->Rev(), rev);
+  }
+  {
+    DeleteParts parts{.keys_per_part = 1024, .before_commit = {}};
+    auto w = in_parts->Write().value();
+    ASSERT_TRUE(DeleteAll(*w, &parts).ok());
+  }  // aborted after two parts: the copy a backup would hold
+  in_parts.reset();
+  in_parts = OpenStore(parts_dir.path());
+  ASSERT_NE(in_parts, nullptr);
+  {
+    auto w = in_parts->Write().value();
+    ASSERT_TRUE(w->FinishUnfinishedDelete().ok());
+    ASSERT_TRUE(w->Commit().ok());
+  }
+  ExpectSame(Look(*in_parts->Read().value()), Look(*whole->Read().value()));
+  // It writes on as any store.
+  auto w = in_parts->Write().value();
+  w->BeginRevision();
+  EXPECT_TRUE(w->Put("x", "y", 0).ok());
+  w->EndRevision();
+  EXPECT_TRUE(w->Commit().ok());
+}
+
 }  // namespace
 }  // namespace etcdpp::mvcc
