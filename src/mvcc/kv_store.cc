@@ -1110,7 +1110,7 @@ Result<int64_t> WriteTxn::DeletePartByPart(
       in_part = 0;
     }
   }
-  ETCDPP_RETURN_IF_ERROR(RemoveScopeFromLive());
+  ETCDPP_RETURN_IF_ERROR(RemoveScopeFromLive(key, end));
   if (unfinished_delete_) {
     ETCDPP_RETURN_IF_ERROR(Table(txn_, dbis_.meta).Delete(kMetaPartialDelete));
     unfinished_delete_ = false;
@@ -1155,34 +1155,26 @@ Status WriteTxn::CommitPart(std::string_view key, std::string_view end, std::str
   return Status::OK();
 }
 
-Status WriteTxn::RemoveScopeFromLive() {
+Status WriteTxn::RemoveScopeFromLive(std::string_view key, std::string_view end) {
+  // The keys this delete took are the keys of the range that were live at
+  // the revision before its scope: a scan at that revision finds them in
+  // `key`, whose leaves the delete has just read. (Reading its tombstones
+  // back from `rev` instead mapped every page of them: ~120 MiB for check
+  // perf's closing delete.)
   constexpr size_t kChunk = 1024;
+  const bool to_the_end = end == std::string_view("\0", 1);
   std::vector<std::string> slots;
-  Revision next{scope_main_, 0};
-  while (next.sub < next_sub_) {
+  std::string from(key), last;
+  int64_t removed = 0;
+  for (;;) {
     slots.clear();
-    {
-      Cursor c = RevCursor();
-      char start[kRevisionBytes];
-      EncodeRevision(next, start);
-      for (bool ok = c.Seek(std::string_view(start, kRevisionBytes)); ok && slots.size() < kChunk;
-           ok = c.Next()) {
-        std::string_view k = c.key();
-        if (k.size() != kRevisionBytes) return Corrupt("rev table entry");
-        const Revision rev = DecodeRevision(k.data());
-        if (rev.main != scope_main_) break;
-        KeyRecordHeader header;
-        std::string_view user_key, value;
-        if (!DecodeRevRecord(c.value(), &header, &user_key, &value) || !header.tombstone()) {
-          return Corrupt("a delete's rev record");
-        }
-        slots.emplace_back();
-        AppendKeySlot(user_key, &slots.back());
-        next = Revision{rev.main, rev.sub + 1};
-      }
-      if (!c.status().ok()) return c.status();
-    }
-    if (slots.empty()) return Corrupt("a delete's rev records end early");
+    Status s = ScanAt(from, end, scope_main_ - 1, /*with_values=*/false, [&](const KeyEntry& e) {
+      slots.emplace_back();
+      AppendKeySlot(e.user_key, &slots.back());
+      last.assign(e.user_key);
+      return slots.size() < kChunk;
+    });
+    if (!s.ok()) return s;
     for (const std::string& slot : slots) {
       MDB_val k = ToMdbVal(slot);
       int rc = mdb_del(txn_, dbis_.live, &k, nullptr);
@@ -1192,6 +1184,15 @@ Status WriteTxn::RemoveScopeFromLive() {
                                   : LmdbError(rc, "update live table");
       }
     }
+    removed += static_cast<int64_t>(slots.size());
+    if (slots.size() < kChunk) break;
+    from = last;
+    from.push_back('\0');
+    if (!to_the_end && std::string_view(from) >= end) break;
+  }
+  if (removed != next_sub_) {
+    failed_ = true;
+    return Corrupt("a delete's keys and its tombstones disagree");
   }
   return Status::OK();
 }

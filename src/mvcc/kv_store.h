@@ -400,9 +400,9 @@ class WriteTxn : public ReadView {
   // begins a new LMDB transaction in place of the committed one.
   Status CommitPart(std::string_view key, std::string_view end, std::string_view next_key,
                     int64_t deleted);
-  // Removes from `live` the slots of the scope's tombstones (all of them
-  // from one DeleteRange), read back from `rev`.
-  Status RemoveScopeFromLive();
+  // Removes from `live` the slots of the keys the scope's DeleteRange of
+  // [key, end) deleted (its only changes).
+  Status RemoveScopeFromLive(std::string_view key, std::string_view end);
 
   KvStore* mutable_store_;
   bool in_scope_ = false;
