@@ -1051,8 +1051,8 @@ Result<int64_t> WriteTxn::DeleteInParts(std::string_view key, std::string_view e
 Result<int64_t> WriteTxn::DeletePartByPart(
     std::string_view key, std::string_view end, bool with_values,
     const std::function<void(const KeyValueView&)>& on_delete, const DeleteParts& parts) {
-  // The scope is this delete alone: its tombstones are the scope's sub
-  // revisions 0..next_sub_-1, which is how the last part finds them again.
+  // The scope is this delete alone: its sub revisions count the tombstones
+  // of every part, which the last part checks against the keys it finds.
   assert(next_sub_ == 0);
   std::string from(key);
   int64_t deleted = 0;
@@ -1147,6 +1147,7 @@ Status WriteTxn::CommitPart(std::string_view key, std::string_view end, std::str
   if (rc == 0) rc = mdb_cursor_open(txn_, dbis_.rev, &rev_cursor_);
   if (rc != 0) {
     if (txn_ != nullptr) mdb_txn_abort(txn_);
+    txn_ = nullptr;
     committed_ = failed_ = true;
     return LmdbError(rc, "begin the next part of a delete");
   }
