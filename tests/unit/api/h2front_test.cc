@@ -315,7 +315,9 @@ RawAnswer RawExchange(int fd, const std::vector<std::pair<std::string, std::stri
   state.stream_id =
       nghttp2_submit_request(session, nullptr, nva.data(), nva.size(), &provider, nullptr);
   EXPECT_GT(state.stream_id, 0);
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  // A bound on a stuck exchange, not on its speed: under TSan on two shared
+  // cores a 30,000-request burst took longer than 5 s (CI, 2026-12-07).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!state.answer.closed && std::chrono::steady_clock::now() < give_up) {
     for (;;) {
       const uint8_t* data;
