@@ -1100,6 +1100,7 @@ Result<int64_t> WriteTxn::DeletePartByPart(
     }
     deleted += static_cast<int64_t>(doomed.size());
     in_part += doomed.size();
+    mutable_store_->env_->BoundMappedPagesOfAWalk();
     if (doomed.size() < kChunk) break;
     from = doomed.back();
     from.push_back('\0');  // the smallest key after the last one deleted
@@ -1152,7 +1153,6 @@ Status WriteTxn::CommitPart(std::string_view key, std::string_view end, std::str
     return LmdbError(rc, "begin the next part of a delete");
   }
   unfinished_delete_ = true;
-  store->env_->BoundMappedPages();
   return Status::OK();
 }
 
@@ -1186,6 +1186,7 @@ Status WriteTxn::RemoveScopeFromLive(std::string_view key, std::string_view end)
       }
     }
     removed += static_cast<int64_t>(slots.size());
+    mutable_store_->env_->BoundMappedPagesOfAWalk();
     if (slots.size() < kChunk) break;
     from = last;
     from.push_back('\0');

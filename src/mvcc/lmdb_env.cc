@@ -123,6 +123,17 @@ void LmdbEnv::BoundMappedPages() const {
   ReleaseMappedPages();
 }
 
+void LmdbEnv::BoundMappedPagesOfAWalk() const {
+  if (mapped_bytes_bound_ == 0) return;
+  const uint64_t resident = FileResidentBytes();
+  if (resident <= file_resident_base_.load(std::memory_order_relaxed) + mapped_bytes_bound_) {
+    return;
+  }
+  std::unique_lock lock(release_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is releasing right now
+  ReleaseMappedPages();
+}
+
 void LmdbEnv::ReleaseAfterWholeRead() const {
   if (mapped_bytes_bound_ == 0) return;
   std::lock_guard lock(release_mu_);

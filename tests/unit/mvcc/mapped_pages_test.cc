@@ -214,6 +214,38 @@ TEST_P(MappedPagesTest, ReleasesWaitTheirInterval) {
       << "no release once the interval had passed";
 }
 
+// A delete in parts walks the key table once: each part's commit lets go of
+// what the walk mapped past the bound, however recent the last release.
+TEST_P(MappedPagesTest, ADeleteInPartsStaysBoundedWithinTheInterval) {
+  auto store = Open(kBound, std::chrono::hours(1));
+  ASSERT_NE(store, nullptr);
+  ASSERT_NO_FATAL_FAILURE(Load(*store, 1, 0));
+  ASSERT_NO_FATAL_FAILURE(Load(*store, 2, 0));
+  ASSERT_GT(store->MappedResidentBytes(), 3 * kBound);
+  uint64_t most = 0;
+  int parts_committed = 0;
+  DeleteParts parts{.keys_per_part = 1000, .before_commit = [&]() -> Status {
+                      // What the parts before this one left mapped.
+                      if (parts_committed++ > 0) {
+                        most = std::max(most, store->MappedResidentBytes());
+                      }
+                      return Status::OK();
+                    }};
+  auto w = store->Write();
+  ASSERT_TRUE(w.ok());
+  (*w)->BeginRevision();
+  auto n = (*w)->DeleteRange("k", "l", PrevValues::kSkip, {}, &parts);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, kKeys);
+  (*w)->EndRevision();
+  ASSERT_TRUE((*w)->Commit().ok());
+  ASSERT_GT(parts_committed, 5);
+  EXPECT_LE(most, kBound + kScanSlack);
+  auto all = (*store->Read())->Range("k", "l", RangeOptions{.count_only = true});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->count, 0);
+}
+
 // Without a bound the same load leaves most of the store mapped: the
 // bounded test above measures something.
 TEST_P(MappedPagesTest, WithoutABoundTheStoreStaysMapped) {
