@@ -978,6 +978,19 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
     return DeleteInParts(key, end, with_values, on_delete, *parts);
   }
   if (unfinished_delete_) return RefuseBeforeUnfinishedDelete();
+  std::string from(key);
+  int64_t deleted = 0;
+  for (bool more = true; more;) {
+    auto n = DeleteChunk(&from, end, with_values, on_delete, LiveChange::kRemove, &more);
+    if (!n.ok()) return n.status();
+    deleted += static_cast<int64_t>(*n);
+  }
+  return deleted;
+}
+
+Result<size_t> WriteTxn::DeleteChunk(std::string* from, std::string_view end, bool with_values,
+                                     const std::function<void(const KeyValueView&)>& on_delete,
+                                     LiveChange live, bool* more) {
   // The keys are collected a chunk at a time and their tombstones written
   // before the scan goes on past the last of them: writes invalidate the
   // scan's views into LMDB's pages, and a list of every doomed key at once
@@ -985,31 +998,27 @@ Result<int64_t> WriteTxn::DeleteRange(std::string_view key, std::string_view end
   // delete of ~360,000 keys of 276 bytes). Keys already deleted are behind
   // the point the scan resumes from, so it sees the range as it was.
   constexpr size_t kChunk = 1024;
-  const bool to_the_end = end == std::string_view("\0", 1);
   std::vector<std::string> doomed;
-  std::string from(key);
-  int64_t deleted = 0;
-  for (;;) {
-    doomed.clear();
-    Status s = ScanAt(from, end, Rev(), with_values, [&](const KeyEntry& e) {
-      if (on_delete) on_delete(ViewOf(e));
-      doomed.emplace_back(e.user_key);
-      return doomed.size() < kChunk;
-    });
-    if (!s.ok()) return s;
-    for (const std::string& k : doomed) {
-      ETCDPP_RETURN_IF_ERROR(PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0,
-                                          0, {}, LiveChange::kRemove));
-      ++next_sub_;
-      rev_ = scope_main_;
-    }
-    deleted += static_cast<int64_t>(doomed.size());
-    if (doomed.size() < kChunk || end.empty()) break;
-    from = doomed.back();
-    from.push_back('\0');  // the smallest key after the last one deleted
-    if (!to_the_end && std::string_view(from) >= end) break;
+  Status s = ScanAt(*from, end, Rev(), with_values, [&](const KeyEntry& e) {
+    if (on_delete) on_delete(ViewOf(e));
+    doomed.emplace_back(e.user_key);
+    return doomed.size() < kChunk;
+  });
+  if (!s.ok()) return s;
+  for (const std::string& k : doomed) {
+    ETCDPP_RETURN_IF_ERROR(
+        PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0, 0, {}, live));
+    ++next_sub_;
+    rev_ = scope_main_;
   }
-  return deleted;
+  *more = doomed.size() == kChunk && !end.empty();
+  if (*more) {
+    *from = doomed.back();
+    from->push_back('\0');  // the smallest key after the last one deleted
+    const bool to_the_end = end == std::string_view("\0", 1);
+    if (!to_the_end && std::string_view(*from) >= end) *more = false;
+  }
+  return doomed.size();
 }
 
 Status WriteTxn::FinishUnfinishedDelete() {
@@ -1076,36 +1085,17 @@ Result<int64_t> WriteTxn::DeletePartByPart(
     deleted = marker->deleted;
     if (next_sub_ > 0) rev_ = scope_main_;
   }
-  // As in DeleteRange: a chunk of keys at a time, each chunk's tombstones
-  // written before the scan resumes past its last key. Their slots stay in
-  // `live` until the last part, so that a count at the revision readers see
+  // A chunk of keys at a time, as in DeleteRange. Their slots stay in `live`
+  // until the last part, so that a count at the revision readers see
   // between parts still holds every key.
-  constexpr size_t kChunk = 1024;
-  const bool to_the_end = end == std::string_view("\0", 1);
-  std::vector<std::string> doomed;
   size_t in_part = 0;
-  for (;;) {
-    doomed.clear();
-    Status s = ScanAt(from, end, Rev(), with_values, [&](const KeyEntry& e) {
-      if (on_delete) on_delete(ViewOf(e));
-      doomed.emplace_back(e.user_key);
-      return doomed.size() < kChunk;
-    });
-    if (!s.ok()) return s;
-    for (const std::string& k : doomed) {
-      ETCDPP_RETURN_IF_ERROR(PutKeyRecord(k, Revision{scope_main_, next_sub_}, kTombstoneFlag, 0, 0,
-                                          0, {}, LiveChange::kNone));
-      ++next_sub_;
-      rev_ = scope_main_;
-    }
-    deleted += static_cast<int64_t>(doomed.size());
-    in_part += doomed.size();
+  for (bool more = true; more;) {
+    auto n = DeleteChunk(&from, end, with_values, on_delete, LiveChange::kNone, &more);
+    if (!n.ok()) return n.status();
+    deleted += static_cast<int64_t>(*n);
+    in_part += *n;
     mutable_store_->env_->BoundMappedPagesOfAWalk();
-    if (doomed.size() < kChunk) break;
-    from = doomed.back();
-    from.push_back('\0');  // the smallest key after the last one deleted
-    if (!to_the_end && std::string_view(from) >= end) break;
-    if (in_part >= parts.keys_per_part) {
+    if (more && in_part >= parts.keys_per_part) {
       if (parts.before_commit) ETCDPP_RETURN_IF_ERROR(parts.before_commit());
       ETCDPP_RETURN_IF_ERROR(CommitPart(key, end, from, deleted));
       in_part = 0;

@@ -385,6 +385,12 @@ class WriteTxn : public ReadView {
                       int64_t version, int64_t lease, std::string_view value, LiveChange live);
   // Removes the superseded history at or below `rev` of one user key.
   Status CompactKey(std::string_view user_key, int64_t rev);
+  // Writes the tombstones of the next chunk of live keys of [*from, end) and
+  // moves *from past the last of them; *more: keys may remain. Returns how
+  // many it deleted.
+  Result<size_t> DeleteChunk(std::string* from, std::string_view end, bool with_values,
+                             const std::function<void(const KeyValueView&)>& on_delete,
+                             LiveChange live, bool* more);
   // Breaks the transaction over a write other than the unfinished delete's.
   Status RefuseBeforeUnfinishedDelete();
   // DeleteRange with parts (DeleteParts); resumes the request's unfinished

@@ -148,27 +148,54 @@ TEST(DeletePartsTest, ReadersSeeNothingOfTheDeleteUntilItsTransactionCommits) {
   }
 }
 
+// Two stores filled alike: `whole_` has had the delete in one commit, and
+// `in_parts_` is where each test deletes in parts, stops, reopens and goes
+// on; `expected_` is what the one commit left.
+class DeletePartsAgainstOneCommitTest : public ::testing::Test {
+ protected:
+  void Prepare(int keys) {
+    keys_ = keys;
+    whole_ = OpenStore(whole_dir_.path());
+    in_parts_ = OpenStore(parts_dir_.path());
+    ASSERT_NE(whole_, nullptr);
+    ASSERT_NE(in_parts_, nullptr);
+    Fill(*whole_, keys);
+    Fill(*in_parts_, keys);
+    auto w = whole_->Write().value();
+    auto n = DeleteAll(*w, nullptr);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(*n, keys);
+    ASSERT_TRUE(w->Commit().ok());
+    w.reset();
+    expected_ = Look(*whole_->Read().value());
+  }
+  void ReopenInParts() {
+    in_parts_.reset();
+    in_parts_ = OpenStore(parts_dir_.path());
+    ASSERT_NE(in_parts_, nullptr);
+  }
+  // Applies the delete in parts again, as the WAL's replay does.
+  void DeleteAgain() {
+    DeleteParts parts{.keys_per_part = 1024, .before_commit = {}};
+    auto w = in_parts_->Write().value();
+    auto n = DeleteAll(*w, &parts);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(*n, keys_);
+    ASSERT_TRUE(w->Commit().ok());
+  }
+
+  testing::TempDir whole_dir_, parts_dir_;
+  std::unique_ptr<KvStore> whole_, in_parts_;
+  int keys_ = 0;
+  Seen expected_;
+};
+
 // The same delete, committed in parts and stopped after the first part (as
 // a crash would), then applied again after a reopen, leaves the store a
 // delete in one commit leaves: same keys, counts, change log and hash.
-TEST(DeletePartsTest, ADeleteStoppedBetweenPartsFinishesWhenAppliedAgain) {
-  constexpr int kKeys = 5000;
-  testing::TempDir whole_dir, parts_dir;
-  auto whole = OpenStore(whole_dir.path());
-  auto in_parts = OpenStore(parts_dir.path());
-  ASSERT_NE(whole, nullptr);
-  ASSERT_NE(in_parts, nullptr);
-  Fill(*whole, kKeys);
-  Fill(*in_parts, kKeys);
-  {
-    auto w = whole->Write().value();
-    auto n = DeleteAll(*w, nullptr);
-    ASSERT_TRUE(n.ok()) << n.status().ToString();
-    EXPECT_EQ(*n, kKeys);
-    ASSERT_TRUE(w->Commit().ok());
-  }
-  const Seen expected = Look(*whole->Read().value());
-  const Seen before = Look(*in_parts->Read().value());
+TEST_F(DeletePartsAgainstOneCommitTest, ADeleteStoppedBetweenPartsFinishesWhenAppliedAgain) {
+  ASSERT_NO_FATAL_FAILURE(Prepare(5000));
+  const Seen before = Look(*in_parts_->Read().value());
 
   // Stopped before the second part's commit: the first is committed.
   int calls = 0;
@@ -176,22 +203,20 @@ TEST(DeletePartsTest, ADeleteStoppedBetweenPartsFinishesWhenAppliedAgain) {
                          return ++calls == 2 ? Status::IOError("stopped here") : Status::OK();
                        }};
   {
-    auto w = in_parts->Write().value();
+    auto w = in_parts_->Write().value();
     auto n = DeleteAll(*w, &stopping);
     EXPECT_FALSE(n.ok());
     // What the transaction holds is half a delete: it can only be aborted.
     EXPECT_TRUE(w->Broken());
   }
-  ExpectSame(Look(*in_parts->Read().value()), before);
-  in_parts.reset();
-  in_parts = OpenStore(parts_dir.path());
-  ASSERT_NE(in_parts, nullptr);
-  ExpectSame(Look(*in_parts->Read().value()), before);
+  ExpectSame(Look(*in_parts_->Read().value()), before);
+  ASSERT_NO_FATAL_FAILURE(ReopenInParts());
+  ExpectSame(Look(*in_parts_->Read().value()), before);
 
   // Until the delete is finished no other write may take its revision, and
   // one that tries breaks its transaction (the member stops).
   for (int other = 0; other < 3; ++other) {
-    auto w = in_parts->Write().value();
+    auto w = in_parts_->Write().value();
     w->BeginRevision();
     DeleteParts parts{.keys_per_part = 1024, .before_commit = {}};
     Status refused = other == 0 ? w->Put("x", "y", 0).status()
@@ -201,111 +226,68 @@ TEST(DeletePartsTest, ADeleteStoppedBetweenPartsFinishesWhenAppliedAgain) {
     EXPECT_EQ(refused.code(), Code::kCorruption) << other;
     EXPECT_TRUE(w->Broken()) << other;
   }
-  {
-    DeleteParts parts{.keys_per_part = 1024, .before_commit = {}};
-    auto w = in_parts->Write().value();
-    auto n = DeleteAll(*w, &parts);
-    ASSERT_TRUE(n.ok()) << n.status().ToString();
-    EXPECT_EQ(*n, kKeys);
-    ASSERT_TRUE(w->Commit().ok());
-  }
-  ExpectSame(Look(*in_parts->Read().value()), expected);
-  in_parts.reset();
-  in_parts = OpenStore(parts_dir.path());
-  ASSERT_NE(in_parts, nullptr);
-  ExpectSame(Look(*in_parts->Read().value()), expected);
+  ASSERT_NO_FATAL_FAILURE(DeleteAgain());
+  ExpectSame(Look(*in_parts_->Read().value()), expected_);
+  ASSERT_NO_FATAL_FAILURE(ReopenInParts());
+  ExpectSame(Look(*in_parts_->Read().value()), expected_);
 
   // Both go on alike.
-  for (KvStore* store : {whole.get(), in_parts.get()}) {
+  for (KvStore* store : {whole_.get(), in_parts_.get()}) {
     auto w = store->Write().value();
     w->BeginRevision();
     ASSERT_TRUE(w->Put(NumberedKey(1), "again", 0).ok());
     w->EndRevision();
     ASSERT_TRUE(w->Commit().ok());
   }
-  ExpectSame(Look(*in_parts->Read().value()), Look(*whole->Read().value()));
+  ExpectSame(Look(*in_parts_->Read().value()), Look(*whole_->Read().value()));
 }
 
 // A stop after the last part committed, with no key left to delete when the
 // request comes again: the revision still counts, and the keys leave `live`.
-TEST(DeletePartsTest, ADeleteStoppedAfterItsLastKeyStillFinishes) {
-  constexpr int kKeys = 2048;  // two full chunks: the second ends the range
-  testing::TempDir whole_dir, parts_dir;
-  auto whole = OpenStore(whole_dir.path());
-  auto in_parts = OpenStore(parts_dir.path());
-  ASSERT_NE(whole, nullptr);
-  ASSERT_NE(in_parts, nullptr);
-  Fill(*whole, kKeys);
-  Fill(*in_parts, kKeys);
-  {
-    auto w = whole->Write().value();
-    ASSERT_TRUE(DeleteAll(*w, nullptr).ok());
-    ASSERT_TRUE(w->Commit().ok());
-  }
+TEST_F(DeletePartsAgainstOneCommitTest, ADeleteStoppedAfterItsLastKeyStillFinishes) {
+  ASSERT_NO_FATAL_FAILURE(Prepare(2048));  // two full chunks: the second ends the range
   int calls = 0;
   DeleteParts parts{.keys_per_part = 1024, .before_commit = [&]() -> Status {
                       ++calls;
                       return Status::OK();
                     }};
   {
-    auto w = in_parts->Write().value();
+    auto w = in_parts_->Write().value();
     ASSERT_TRUE(DeleteAll(*w, &parts).ok());
     // Both chunks were parts: the scan looked for more after the second.
     EXPECT_EQ(calls, 2);
   }  // aborted: only the committed parts remain
-  in_parts.reset();
-  in_parts = OpenStore(parts_dir.path());
-  ASSERT_NE(in_parts, nullptr);
-  {
-    auto w = in_parts->Write().value();
-    auto n = DeleteAll(*w, &parts);
-    ASSERT_TRUE(n.ok()) << n.status().ToString();
-    EXPECT_EQ(*n, kKeys);
-    ASSERT_TRUE(w->Commit().ok());
-  }
-  ExpectSame(Look(*in_parts->Read().value()), Look(*whole->Read().value()));
+  ASSERT_NO_FATAL_FAILURE(ReopenInParts());
+  ASSERT_NO_FATAL_FAILURE(DeleteAgain());
+  ExpectSame(Look(*in_parts_->Read().value()), expected_);
 }
 
 // A copy made between parts (a backup restored into a new cluster) has no
 // log to replay the delete from: FinishUnfinishedDelete finishes it from the
 // marker alone.
-TEST(DeletePartsTest, ACopyBetweenPartsIsFinishedFromItsMarker) {
-  constexpr int kKeys = 3000;
-  testing::TempDir whole_dir, parts_dir;
-  auto whole = OpenStore(whole_dir.path());
-  auto in_parts = OpenStore(parts_dir.path());
-  ASSERT_NE(whole, nullptr);
-  ASSERT_NE(in_parts, nullptr);
-  Fill(*whole, kKeys);
-  Fill(*in_parts, kKeys);
-  {
-    auto w = whole->Write().value();
-    ASSERT_TRUE(DeleteAll(*w, nullptr).ok());
-    ASSERT_TRUE(w->Commit().ok());
-  }
+TEST_F(DeletePartsAgainstOneCommitTest, ACopyBetweenPartsIsFinishedFromItsMarker) {
+  ASSERT_NO_FATAL_FAILURE(Prepare(3000));
   {
     // Without an unfinished delete it changes nothing.
-    auto w = whole->Write().value();
+    auto w = whole_->Write().value();
     const int64_t rev = w->Rev();
     ASSERT_TRUE(w->FinishUnfinishedDelete().ok());
     EXPECT_EQ(w->Rev(), rev);
   }
   {
     DeleteParts parts{.keys_per_part = 1024, .before_commit = {}};
-    auto w = in_parts->Write().value();
+    auto w = in_parts_->Write().value();
     ASSERT_TRUE(DeleteAll(*w, &parts).ok());
   }  // aborted after two parts: the copy a backup would hold
-  in_parts.reset();
-  in_parts = OpenStore(parts_dir.path());
-  ASSERT_NE(in_parts, nullptr);
+  ASSERT_NO_FATAL_FAILURE(ReopenInParts());
   {
-    auto w = in_parts->Write().value();
+    auto w = in_parts_->Write().value();
     ASSERT_TRUE(w->FinishUnfinishedDelete().ok());
     ASSERT_TRUE(w->Commit().ok());
   }
-  ExpectSame(Look(*in_parts->Read().value()), Look(*whole->Read().value()));
+  ExpectSame(Look(*in_parts_->Read().value()), expected_);
   // It writes on as any store.
-  auto w = in_parts->Write().value();
+  auto w = in_parts_->Write().value();
   w->BeginRevision();
   EXPECT_TRUE(w->Put("x", "y", 0).ok());
   w->EndRevision();
