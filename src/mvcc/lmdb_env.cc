@@ -109,25 +109,20 @@ uint64_t LmdbEnv::FileResidentBytes() const {
   return static_cast<uint64_t>(shared) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
-void LmdbEnv::BoundMappedPages() const {
+void LmdbEnv::BoundMappedPages() const { ReleaseIfGrown(/*wait_interval=*/true); }
+
+void LmdbEnv::BoundMappedPagesOfAWalk() const { ReleaseIfGrown(/*wait_interval=*/false); }
+
+void LmdbEnv::ReleaseIfGrown(bool wait_interval) const {
   if (mapped_bytes_bound_ == 0) return;
   const uint64_t resident = FileResidentBytes();
   const uint64_t base = file_resident_base_.load(std::memory_order_relaxed);
   if (resident <= base + mapped_bytes_bound_) return;
-  const auto since_release =
-      std::chrono::steady_clock::now().time_since_epoch() -
-      std::chrono::nanoseconds(last_release_ns_.load(std::memory_order_relaxed));
-  if (since_release < min_release_interval_) return;
-  std::unique_lock lock(release_mu_, std::try_to_lock);
-  if (!lock.owns_lock()) return;  // another thread is releasing right now
-  ReleaseMappedPages();
-}
-
-void LmdbEnv::BoundMappedPagesOfAWalk() const {
-  if (mapped_bytes_bound_ == 0) return;
-  const uint64_t resident = FileResidentBytes();
-  if (resident <= file_resident_base_.load(std::memory_order_relaxed) + mapped_bytes_bound_) {
-    return;
+  if (wait_interval) {
+    const auto since_release =
+        std::chrono::steady_clock::now().time_since_epoch() -
+        std::chrono::nanoseconds(last_release_ns_.load(std::memory_order_relaxed));
+    if (since_release < min_release_interval_) return;
   }
   std::unique_lock lock(release_mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // another thread is releasing right now

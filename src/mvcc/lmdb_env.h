@@ -172,6 +172,10 @@ class LmdbEnv {
   uint64_t FileResidentBytes() const;
   // The map's address range, found in /proc/self/maps (see above).
   bool FindMap(uintptr_t* begin, uintptr_t* end) const;
+  // Releases if the mapped bytes grew past the bound since the last
+  // release (and, if `wait_interval`, that release is
+  // min_release_interval old).
+  void ReleaseIfGrown(bool wait_interval) const;
 
   MDB_env* env_;
   std::string dir_;

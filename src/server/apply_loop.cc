@@ -435,15 +435,19 @@ void Applier::ApplyEntries(std::vector<raftpb::Entry>& entries, bool may_hold) {
     // A part of a delete commits what this transaction holds, so the
     // batch's entries before it must be durable and recorded as applied,
     // and the delete's own entry durable: the replay after a crash between
-    // parts applies it again to finish it.
-    const mvcc::DeleteParts delete_parts{ctx_.options->delete_keys_per_part,
-                                         [&, index = entry.index()]() -> Status {
-                                           save_v2();
-                                           durable_.WaitFor(index);
-                                           return txn->SetConsistentIndex(index - 1);
-                                         }};
+    // parts applies it again to finish it. (Only for a delete: the hook is
+    // an allocation, and every put comes through here.)
+    std::optional<mvcc::DeleteParts> delete_parts;
+    if (request.has_delete_range() && ctx_.options->delete_keys_per_part > 0) {
+      delete_parts.emplace(mvcc::DeleteParts{ctx_.options->delete_keys_per_part,
+                                             [&, index = entry.index()]() -> Status {
+                                               save_v2();
+                                               durable_.WaitFor(index);
+                                               return txn->SetConsistentIndex(index - 1);
+                                             }});
+    }
     Status st = ApplyRequest(*txn, request, response, entry.index(),
-                             ctx_.options->delete_keys_per_part > 0 ? &delete_parts : nullptr);
+                             delete_parts ? &*delete_parts : nullptr);
     // Nothing of this batch is answered yet: a write the store failed must
     // not be answered as the request's error, since the restart replays it.
     if (!st.ok() && txn->Broken()) {
