@@ -178,6 +178,14 @@ Result<PartialDelete> DecodePartialDelete(std::string_view in) {
   return p;
 }
 
+// The marker of an unfinished delete, which must exist.
+Result<PartialDelete> ReadPartialDelete(const Table& meta) {
+  auto value = meta.Get(kMetaPartialDelete);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return Corrupt("partial delete marker missing");
+  return DecodePartialDelete(**value);
+}
+
 // True iff `k` is a key table key under `slot`.
 bool SameSlot(std::string_view k, std::string_view slot) {
   return k.size() == slot.size() + kRevisionBytes &&
@@ -1024,10 +1032,7 @@ Result<size_t> WriteTxn::DeleteChunk(std::string* from, std::string_view end, bo
 Status WriteTxn::FinishUnfinishedDelete() {
   assert(!in_scope_);
   if (!unfinished_delete_) return Status::OK();
-  auto value = Table(txn_, dbis_.meta).Get(kMetaPartialDelete);
-  if (!value.ok()) return value.status();
-  if (!value->has_value()) return Corrupt("partial delete marker missing");
-  auto marker = DecodePartialDelete(**value);
+  auto marker = ReadPartialDelete(Table(txn_, dbis_.meta));
   if (!marker.ok()) return marker.status();
   BeginRevision();
   // The rest in one commit: a restore has nobody else to serve meanwhile.
@@ -1066,10 +1071,7 @@ Result<int64_t> WriteTxn::DeletePartByPart(
   std::string from(key);
   int64_t deleted = 0;
   if (unfinished_delete_) {
-    auto value = Table(txn_, dbis_.meta).Get(kMetaPartialDelete);
-    if (!value.ok()) return value.status();
-    if (!value->has_value()) return Corrupt("partial delete marker missing");
-    auto marker = DecodePartialDelete(**value);
+    auto marker = ReadPartialDelete(Table(txn_, dbis_.meta));
     if (!marker.ok()) return marker.status();
     // The WAL replays the delete's own entry first: the part was committed
     // only once that entry was durable.
