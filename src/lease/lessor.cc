@@ -9,6 +9,8 @@ namespace {
 
 constexpr char kLeaseTable[] = "lease";
 constexpr char kLeaseKeysTable[] = "lease_keys";
+// Keys a revoke deletes between two looks at its attachments.
+constexpr size_t kRevokeChunkKeys = 1024;
 
 std::string IdKey(int64_t id) {
   std::string out(8, '\0');
@@ -134,31 +136,43 @@ Status Lessor::Revoke(mvcc::WriteTxn& txn, const etcdserverpb::LeaseRevokeReques
   if (!Exists(id)) return Status(Code::kLeaseNotFound);
   auto attachments = txn.OpenTable(kLeaseKeysTable);
   if (!attachments.ok()) return attachments.status();
-  // Collect first: LMDB views are invalidated by writes.
+  // One revision for all keys (etcd's revoke is one TxnWrite), in key
+  // order, a chunk at a time: a lease may hold very many keys, and a copy
+  // of them all, or the store's pages their deletes map, would stay with
+  // the member. Keys are collected before they are deleted (LMDB's views
+  // do not survive writes); a chunk's attachments go with it, so the next
+  // chunk starts at the lease's first remaining one.
   const std::string prefix = IdKey(id);
   std::vector<std::string> keys;
-  {
-    mvcc::Cursor c = attachments->NewCursor();
-    for (bool on = c.Seek(prefix); on && c.key().starts_with(prefix); on = c.Next()) {
-      keys.emplace_back(c.key().substr(prefix.size()));
+  bool began = false;
+  Status st;
+  for (bool more = true; more && st.ok();) {
+    keys.clear();
+    {
+      mvcc::Cursor c = attachments->NewCursor();
+      for (bool on = c.Seek(prefix); on && c.key().starts_with(prefix); on = c.Next()) {
+        keys.emplace_back(c.key().substr(prefix.size()));
+        if (keys.size() == kRevokeChunkKeys) break;
+      }
+      st = c.status();
     }
-    ETCDPP_RETURN_IF_ERROR(c.status());
-  }
-  // One revision for all keys (etcd's revoke is one TxnWrite), in key order.
-  if (!keys.empty()) {
-    txn.BeginRevision();
+    if (!st.ok() || keys.empty()) break;
+    if (!began) txn.BeginRevision();
+    began = true;
     for (const std::string& key : keys) {
       auto n = txn.DeleteRange(key, {});
       if (!n.ok()) {
-        txn.EndRevision();
-        return n.status();
+        st = n.status();
+        break;
       }
+      st = attachments->Delete(AttachmentKey(id, key));
+      if (!st.ok()) break;
     }
-    txn.EndRevision();
+    txn.ReleaseWalkedPages();
+    more = keys.size() == kRevokeChunkKeys;
   }
-  for (const std::string& key : keys) {
-    ETCDPP_RETURN_IF_ERROR(attachments->Delete(AttachmentKey(id, key)));
-  }
+  if (began) txn.EndRevision();
+  ETCDPP_RETURN_IF_ERROR(st);
   auto table = txn.OpenTable(kLeaseTable);
   if (!table.ok()) return table.status();
   ETCDPP_RETURN_IF_ERROR(table->Delete(prefix));

@@ -1029,6 +1029,8 @@ Result<size_t> WriteTxn::DeleteChunk(std::string* from, std::string_view end, bo
   return doomed.size();
 }
 
+void WriteTxn::ReleaseWalkedPages() { mutable_store_->env_->BoundMappedPagesOfAWalk(); }
+
 Status WriteTxn::FinishUnfinishedDelete() {
   assert(!in_scope_);
   if (!unfinished_delete_) return Status::OK();

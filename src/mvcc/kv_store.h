@@ -331,6 +331,12 @@ class WriteTxn : public ReadView {
                               const std::function<void(const KeyValueView&)>& on_delete = {},
                               const DeleteParts* parts = nullptr);
 
+  // After many changes of keys all over the store (a lease revoke's
+  // deletes): lets go of the store's pages they mapped, as DeleteRange does
+  // after each chunk of its keys (LmdbEnv::BoundMappedPagesOfAWalk). The
+  // pages this transaction changed are its own copies and stay.
+  void ReleaseWalkedPages();
+
   // A copy of the store made between a delete's parts (a backup) holds an
   // unfinished delete that no log will replay. This finishes it from what
   // its marker records (its own revision scope: call outside one), so the

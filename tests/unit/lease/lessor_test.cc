@@ -1,5 +1,6 @@
 #include "lease/lessor.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -204,6 +205,57 @@ TEST_F(LessorTest, PutAttachesAndRevokeDeletesKeysInOneRevision) {
   const int64_t rev = store_->CurrentRevision();
   ASSERT_TRUE(Revoke(3).ok());
   EXPECT_EQ(store_->CurrentRevision(), rev);
+}
+
+// A revoke works through a lease's keys a chunk (1,024) at a time; what a
+// client sees is still one revision holding every key's delete, in key
+// order, and nothing of another lease's keys.
+TEST_F(LessorTest, RevokeOfManyKeysIsOneRevisionInKeyOrder) {
+  ASSERT_TRUE(Grant(1, 60).ok());
+  ASSERT_TRUE(Grant(2, 60).ok());
+  constexpr int kKeys = 2'500;  // two full chunks and a part
+  std::vector<std::string> doomed;
+  ASSERT_TRUE(InTxn([&](mvcc::WriteTxn& t) {
+                for (int i = 0; i < kKeys; ++i) {
+                  // Lease 2's keys sort among lease 1's.
+                  for (int lease : {1, 2}) {
+                    etcdserverpb::PutRequest req;
+                    req.set_key(fmt::format("k/{:05}/{}", i, lease));
+                    req.set_value("v");
+                    req.set_lease(lease);
+                    etcdserverpb::PutResponse resp;
+                    ETCDPP_RETURN_IF_ERROR(kv_->Put(t, req, &resp));
+                    if (lease == 1) doomed.push_back(req.key());
+                  }
+                }
+                return Status::OK();
+              }).ok());
+  BecomePrimary(1);
+  const int64_t before = store_->CurrentRevision();
+  ASSERT_TRUE(Revoke(1).ok());
+  EXPECT_EQ(store_->CurrentRevision(), before + 1);
+
+  auto view = store_->Read();
+  ASSERT_TRUE(view.ok());
+  auto changes = (*view)->Changes(before + 1, before + 1, false);
+  ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+  std::vector<std::string> deleted;
+  int64_t next_sub = 0;
+  for (; (*changes)->Valid(); (*changes)->Next()) {
+    EXPECT_EQ((*changes)->event().type(), mvccpb::Event::DELETE);
+    EXPECT_EQ((*changes)->revision().sub, next_sub++);
+    deleted.push_back((*changes)->event().kv().key());
+  }
+  ASSERT_TRUE((*changes)->status().ok());
+  EXPECT_EQ(deleted, doomed);
+
+  auto left = (*view)->Range("k/", "k0", mvcc::RangeOptions{.count_only = true});
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->count, kKeys);  // lease 2's
+  EXPECT_EQ(Ttl(2).keys_size(), kKeys);
+  // Nothing of lease 1 is left to find again.
+  OpenLessor();
+  EXPECT_EQ(lessor_->Leases(), (std::vector<int64_t>{2}));
 }
 
 TEST_F(LessorTest, OverwriteDeleteAndIgnoreLeaseMoveAttachments) {

@@ -246,6 +246,38 @@ TEST_P(MappedPagesTest, ADeleteInPartsStaysBoundedWithinTheInterval) {
   EXPECT_EQ(all->count, 0);
 }
 
+// Many point deletes in one transaction (a lease revoke's) walk the key
+// table as a DeleteRange does; ReleaseWalkedPages between chunks of them
+// lets go of what they mapped, however recent the last release.
+TEST_P(MappedPagesTest, PointDeletesWithReleasesStayBoundedWithinTheInterval) {
+  auto store = Open(kBound, std::chrono::hours(1));
+  ASSERT_NE(store, nullptr);
+  ASSERT_NO_FATAL_FAILURE(Load(*store, 1, 0));
+  ASSERT_NO_FATAL_FAILURE(Load(*store, 2, 0));
+  ASSERT_GT(store->MappedResidentBytes(), 3 * kBound);
+  uint64_t most = 0;
+  auto w = store->Write();
+  ASSERT_TRUE(w.ok());
+  (*w)->BeginRevision();
+  for (int i = 0; i < kKeys; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof(key), "k%08d", i);
+    auto n = (*w)->DeleteRange(key, {});
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_EQ(*n, 1);
+    if ((i + 1) % 1000 == 0) {
+      (*w)->ReleaseWalkedPages();
+      most = std::max(most, store->MappedResidentBytes());
+    }
+  }
+  (*w)->EndRevision();
+  ASSERT_TRUE((*w)->Commit().ok());
+  EXPECT_LE(most, kBound + kScanSlack);
+  auto all = (*store->Read())->Range("k", "l", RangeOptions{.count_only = true});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->count, 0);
+}
+
 // Without a bound the same load leaves most of the store mapped: the
 // bounded test above measures something.
 TEST_P(MappedPagesTest, WithoutABoundTheStoreStaysMapped) {
