@@ -90,6 +90,20 @@ class MappedPagesTest : public ::testing::TestWithParam<bool> {
     EXPECT_EQ(seen, kKeys);
   }
 
+  // Two passes of Load on a store opened with a release interval of an hour:
+  // the map then holds far more than the bound, for a walk to add to.
+  void LoadTwiceWithinTheInterval(KvStore& store) {
+    ASSERT_NO_FATAL_FAILURE(Load(store, 1, 0));
+    ASSERT_NO_FATAL_FAILURE(Load(store, 2, 0));
+    ASSERT_GT(store.MappedResidentBytes(), 3 * kBound);
+  }
+
+  void ExpectNoKeyLeft(KvStore& store) {
+    auto all = (*store.Read())->Range("k", "l", RangeOptions{.count_only = true});
+    ASSERT_TRUE(all.ok());
+    EXPECT_EQ(all->count, 0);
+  }
+
   testing::TempDir dir_;
 };
 
@@ -219,9 +233,7 @@ TEST_P(MappedPagesTest, ReleasesWaitTheirInterval) {
 TEST_P(MappedPagesTest, ADeleteInPartsStaysBoundedWithinTheInterval) {
   auto store = Open(kBound, std::chrono::hours(1));
   ASSERT_NE(store, nullptr);
-  ASSERT_NO_FATAL_FAILURE(Load(*store, 1, 0));
-  ASSERT_NO_FATAL_FAILURE(Load(*store, 2, 0));
-  ASSERT_GT(store->MappedResidentBytes(), 3 * kBound);
+  ASSERT_NO_FATAL_FAILURE(LoadTwiceWithinTheInterval(*store));
   uint64_t most = 0;
   int parts_committed = 0;
   DeleteParts parts{.keys_per_part = 1000, .before_commit = [&]() -> Status {
@@ -241,9 +253,7 @@ TEST_P(MappedPagesTest, ADeleteInPartsStaysBoundedWithinTheInterval) {
   ASSERT_TRUE((*w)->Commit().ok());
   ASSERT_GT(parts_committed, 5);
   EXPECT_LE(most, kBound + kScanSlack);
-  auto all = (*store->Read())->Range("k", "l", RangeOptions{.count_only = true});
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->count, 0);
+  ExpectNoKeyLeft(*store);
 }
 
 // Many point deletes in one transaction (a lease revoke's) walk the key
@@ -252,9 +262,7 @@ TEST_P(MappedPagesTest, ADeleteInPartsStaysBoundedWithinTheInterval) {
 TEST_P(MappedPagesTest, PointDeletesWithReleasesStayBoundedWithinTheInterval) {
   auto store = Open(kBound, std::chrono::hours(1));
   ASSERT_NE(store, nullptr);
-  ASSERT_NO_FATAL_FAILURE(Load(*store, 1, 0));
-  ASSERT_NO_FATAL_FAILURE(Load(*store, 2, 0));
-  ASSERT_GT(store->MappedResidentBytes(), 3 * kBound);
+  ASSERT_NO_FATAL_FAILURE(LoadTwiceWithinTheInterval(*store));
   uint64_t most = 0;
   auto w = store->Write();
   ASSERT_TRUE(w.ok());
@@ -273,9 +281,7 @@ TEST_P(MappedPagesTest, PointDeletesWithReleasesStayBoundedWithinTheInterval) {
   (*w)->EndRevision();
   ASSERT_TRUE((*w)->Commit().ok());
   EXPECT_LE(most, kBound + kScanSlack);
-  auto all = (*store->Read())->Range("k", "l", RangeOptions{.count_only = true});
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->count, 0);
+  ExpectNoKeyLeft(*store);
 }
 
 // Without a bound the same load leaves most of the store mapped: the
