@@ -334,7 +334,7 @@ class WriteTxn : public ReadView {
   // After many changes of keys all over the store (a lease revoke's
   // deletes): lets go of the store's pages they mapped, as DeleteRange does
   // after each chunk of its keys (LmdbEnv::BoundMappedPagesOfAWalk). The
-  // pages this transaction changed are its own copies and stay.
+  // transaction's own changes are unaffected.
   void ReleaseWalkedPages();
 
   // A copy of the store made between a delete's parts (a backup) holds an
