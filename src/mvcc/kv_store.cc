@@ -1098,7 +1098,7 @@ Result<int64_t> WriteTxn::DeletePartByPart(
     if (!n.ok()) return n.status();
     deleted += static_cast<int64_t>(*n);
     in_part += *n;
-    mutable_store_->env_->BoundMappedPagesOfAWalk();
+    ReleaseWalkedPages();
     if (more && in_part >= parts.keys_per_part) {
       if (parts.before_commit) ETCDPP_RETURN_IF_ERROR(parts.before_commit());
       ETCDPP_RETURN_IF_ERROR(CommitPart(key, end, from, deleted));
@@ -1180,7 +1180,7 @@ Status WriteTxn::RemoveScopeFromLive(std::string_view key, std::string_view end)
       }
     }
     removed += static_cast<int64_t>(slots.size());
-    mutable_store_->env_->BoundMappedPagesOfAWalk();
+    ReleaseWalkedPages();
     if (slots.size() < kChunk) break;
     from = last;
     from.push_back('\0');

@@ -332,9 +332,9 @@ class WriteTxn : public ReadView {
                               const DeleteParts* parts = nullptr);
 
   // After many changes of keys all over the store (a lease revoke's
-  // deletes): lets go of the store's pages they mapped, as DeleteRange does
-  // after each chunk of its keys (LmdbEnv::BoundMappedPagesOfAWalk). The
-  // transaction's own changes are unaffected.
+  // deletes, each chunk of a delete in parts): lets go of the store's pages
+  // they mapped (LmdbEnv::BoundMappedPagesOfAWalk). The transaction's own
+  // changes are unaffected.
   void ReleaseWalkedPages();
 
   // A copy of the store made between a delete's parts (a backup) holds an
