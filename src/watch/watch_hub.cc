@@ -1,5 +1,6 @@
 #include "watch/watch_hub.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -133,7 +134,10 @@ WatchHub::WatchHub(mvcc::KvStore* store, WatchHubOptions options)
     : options_(options), store_(store) {
   SetSyncedRevLocked(store->CurrentRevision());
   next_progress_ = Now() + options_.progress_notify_interval;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "watch-hub");
+    Run();
+  });
 }
 
 WatchHub::~WatchHub() { Stop(); }

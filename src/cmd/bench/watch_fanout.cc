@@ -100,15 +100,16 @@ std::string OptionsError(const WatchFanoutOptions& o) {
   return "";
 }
 
-// Counts an events response a stream just read (`scan`, `wire_bytes` long):
-// its events, and each one's latency from its put's send time in `sent_ns`.
+// Counts an events response a stream read at `now` (`scan`, `wire_bytes`
+// long): its events, and each one's latency from its put's send time in
+// `sent_ns`.
 template <typename Stream>
 void CountEvents(const WatchResponseScan& scan, size_t wire_bytes, int puts,
-                 const std::vector<std::atomic<int64_t>>& sent_ns, Stream& st) {
+                 const std::vector<std::atomic<int64_t>>& sent_ns, Clock::time_point now,
+                 Stream& st) {
   st.got += static_cast<uint64_t>(scan.events);
   st.responses++;
   st.response_bytes += wire_bytes;
-  const auto now = Clock::now();
   const int64_t now_ns = Nanos(now);
   for (std::string_view value : scan.values) {
     const int64_t index = PutIndexOf(value);
@@ -205,6 +206,9 @@ class H2FanoutReader final : public H2CallObserver {
 
   void OnData(H2Call& call) override {
     auto& st = static_cast<H2FanoutStream&>(call);
+    // The responses of one read arrived together: one clock read for all
+    // of them (one per response was 7 % of the generator's samples).
+    const Clock::time_point now = Clock::now();
     std::string_view message;
     size_t consumed = 0;
     bool bad = false;
@@ -221,7 +225,7 @@ class H2FanoutReader final : public H2CallObserver {
       if (scan_.created) {
         if (++st.created == st.watchers) streams_created_.fetch_add(1);
       } else if (scan_.events > 0) {
-        CountEvents(scan_, message.size(), options_.puts, sent_ns_, st);
+        CountEvents(scan_, message.size(), options_.puts, sent_ns_, now, st);
       }
       if (st.created == st.watchers && st.got >= st.want) {
         // Everything came: the stream is reset (as the gRPC reader cancels).
@@ -462,7 +466,7 @@ WatchFanoutResult RunWatchFanout(const WatchFanoutOptions& o) {
           if (st.scan.created) {
             if (++st.created == st.watchers) mark_ready();
           } else if (st.scan.events > 0) {
-            CountEvents(st.scan, wire.size(), o.puts, sent_ns, st);
+            CountEvents(st.scan, wire.size(), o.puts, sent_ns, Clock::now(), st);
           }
           if (st.created == st.watchers && st.got >= st.want) {
             end_stream("");
