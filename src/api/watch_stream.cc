@@ -437,12 +437,10 @@ void WatchStream::EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision
     // response takes the newer header (its revision is the latest one).
     const size_t before = open->size;
     open->size = open->size - open->header->size() + header_bytes_->size() + event_bytes;
-    PinLocked(header_bytes_, open->seq);
+    PinHeaderLocked(open->seq);
     open->header = header_bytes_.get();
-    for (const watch::EncodedEvent& e : events) {
-      PinLocked(e, open->seq);
-      open->more_events.push_back(e.get());
-    }
+    PinEventsLocked(events, open->seq);
+    for (const watch::EncodedEvent& e : events) open->more_events.push_back(e.get());
     queued_bytes_ = queued_bytes_ - before + open->size;
     return;
   }
@@ -450,12 +448,12 @@ void WatchStream::EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision
   Outgoing& o = out_.back();
   o.seq = next_seq_++;
   o.events = true;
-  PinLocked(header_bytes_, o.seq);
+  PinHeaderLocked(o.seq);
   o.header = header_bytes_.get();
   o.watch_id = watch_id;
   o.size = header_bytes_->size() + WatchIdSize(watch_id);
+  PinEventsLocked(events, o.seq);
   for (const watch::EncodedEvent& e : events) {
-    PinLocked(e, o.seq);
     if (o.first_event == nullptr) {
       o.first_event = e.get();
     } else {
@@ -499,12 +497,54 @@ void WatchStream::PinLocked(const watch::EncodedEvent& event, uint64_t seq) {
   pins_.push_back(Pin{event, seq});
 }
 
+// As PinLocked for the current header, which a revision's responses share
+// while their events are pinned between them.
+void WatchStream::PinHeaderLocked(uint64_t seq) {
+  if (header_pin_ >= pins_dropped_ && header_pin_ - pins_dropped_ < pins_.size()) {
+    Pin& pin = pins_[header_pin_ - pins_dropped_];
+    if (pin.event == header_bytes_) {
+      pin.last_seq = std::max(pin.last_seq, seq);
+      return;
+    }
+  }
+  header_pin_ = pins_dropped_ + pins_.size();
+  pins_.push_back(Pin{header_bytes_, seq});
+}
+
+// As PinLocked for each of `events`. Responses of several events come from
+// the hub in rows that share them (each watcher of a key gets the same
+// revisions), so a list equal to the last one pinned takes its pins again.
+void WatchStream::PinEventsLocked(std::span<const watch::EncodedEvent> events, uint64_t seq) {
+  if (events.size() == 1) {
+    PinLocked(events[0], seq);
+    return;
+  }
+  if (list_pin_ >= pins_dropped_ && list_pin_size_ == events.size() &&
+      list_pin_ - pins_dropped_ + events.size() <= pins_.size()) {
+    const size_t first = list_pin_ - pins_dropped_;
+    bool same = true;
+    for (size_t i = 0; i < events.size() && same; ++i) same = pins_[first + i].event == events[i];
+    if (same) {
+      for (size_t i = 0; i < events.size(); ++i) {
+        pins_[first + i].last_seq = std::max(pins_[first + i].last_seq, seq);
+      }
+      return;
+    }
+  }
+  list_pin_ = pins_dropped_ + pins_.size();
+  list_pin_size_ = events.size();
+  for (const watch::EncodedEvent& e : events) pins_.push_back(Pin{e, seq});
+}
+
 // Drops the pins no queued response refers to any more: every response
 // referring to a pin has a position at most its last_seq, and the queue
 // holds positions from its front's on (a staged write holds copies).
 void WatchStream::UnpinLocked() {
   const uint64_t first_queued = out_.empty() ? next_seq_ : out_.front().seq;
-  while (!pins_.empty() && pins_.front().last_seq < first_queued) pins_.pop_front();
+  while (!pins_.empty() && pins_.front().last_seq < first_queued) {
+    pins_.pop_front();
+    ++pins_dropped_;
+  }
 }
 
 void WatchStream::PushLocked(std::string&& bytes) {
@@ -523,6 +563,7 @@ void WatchStream::End(grpc::Status status) {
     if (finishing_) return;
     finishing_ = true;
     out_.clear();
+    pins_dropped_ += pins_.size();
     pins_.clear();
     merge_floor_ = next_seq_;
     open_events_.clear();

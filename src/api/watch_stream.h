@@ -179,6 +179,8 @@ class WatchStream final : public watch::WatchSink {
                             std::span<const watch::EncodedEvent> events);
   Outgoing* OpenEventsLocked(int64_t watch_id);
   void PinLocked(const watch::EncodedEvent& event, uint64_t seq);
+  void PinHeaderLocked(uint64_t seq);
+  void PinEventsLocked(std::span<const watch::EncodedEvent> events, uint64_t seq);
   void UnpinLocked();
   void PushLocked(std::string&& bytes);
 
@@ -214,6 +216,14 @@ class WatchStream final : public watch::WatchSink {
     uint64_t last_seq = 0;
   };
   std::deque<Pin> pins_;
+  // Pins are numbered from the stream's first (pins_dropped_ is the
+  // number of pins_.front()); the header's last pin, and the first of the
+  // last list of several events pinned (list_pin_size_ of them), so that
+  // the next response with the same ones takes those pins again.
+  uint64_t pins_dropped_ = 0;
+  uint64_t header_pin_ = UINT64_MAX;
+  uint64_t list_pin_ = UINT64_MAX;
+  size_t list_pin_size_ = 0;
   size_t queued_bytes_ = 0;     // guarded by mu_: out_ plus the write in flight
   std::set<int64_t> fragment_;  // guarded by mu_: ids that asked for fragments
   // Coalescing (see OpenEventsLocked), guarded by mu_: the queue position

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <limits>
 
 namespace etcdpp::watch {
@@ -129,6 +130,15 @@ struct WatchHub::Watcher {
     return !spec.no_delete;
   }
 };
+
+namespace {
+// A live dispatch gathers revisions until their keys and values pass this
+// (a revision larger than it goes alone): each watcher's response carries
+// its events of all of them, near the size at which a stream stops
+// coalescing responses and far below clients' default receive limit
+// (4 MiB).
+constexpr size_t kMaxGatheredBytes = 64 << 10;
+}  // namespace
 
 WatchHub::WatchHub(mvcc::KvStore* store, WatchHubOptions options)
     : options_(options), store_(store) {
@@ -509,36 +519,54 @@ bool WatchHub::FlushLocked(Watcher* w, int64_t header_rev) {
 }
 
 void WatchHub::FlushTouchedLocked(std::vector<Watcher*>& touched, int64_t rev) {
-  // Grouped by sink: a stream with many watchers of the revision is locked
-  // once for all of them, not once each against its writer. Only
-  // one-event responses are grouped (their event stays in its slot);
-  // the rest, and the watchers of sinks past the few searched, go alone.
+  // Grouped by sink: a stream with many watchers of the dispatch is locked
+  // once for all of them, not once each against its writer. The watchers
+  // of sinks past the few searched go alone.
   constexpr size_t kGroupedSinks = 16;
-  size_t used = 0;  // the first `used` of sink_batches_ are this revision's
+  size_t used = 0;  // the first `used` of sink_batches_ are this dispatch's
+  // A response of several events refers to a list of them that the
+  // watchers in a row with the same pending events share (a fan-out's
+  // watchers of one key all do), so its events are copied, and their
+  // counts taken, once per list, not once per watcher.
+  size_t lists = 0;
+  const Watcher* list_owner = nullptr;
   for (Watcher* w : touched) {
     SinkBatch* batch = nullptr;
-    if (w->pending.size() == 1) {
-      for (size_t i = used; i-- > 0;) {
-        if (sink_batches_[i].sink == w->sink) {
-          batch = &sink_batches_[i];
-          break;
-        }
+    for (size_t i = used; i-- > 0;) {
+      if (sink_batches_[i].sink == w->sink) {
+        batch = &sink_batches_[i];
+        break;
       }
-      if (batch == nullptr && used < kGroupedSinks) {
-        if (used == sink_batches_.size()) sink_batches_.emplace_back();
-        batch = &sink_batches_[used++];
-        batch->sink = w->sink;
-        batch->watchers.clear();
-        batch->responses.clear();
-      }
+    }
+    if (batch == nullptr && used < kGroupedSinks) {
+      if (used == sink_batches_.size()) sink_batches_.emplace_back();
+      batch = &sink_batches_[used++];
+      batch->sink = w->sink;
+      batch->watchers.clear();
+      batch->responses.clear();
     }
     if (batch == nullptr) {
-      if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, rev);
+      const int64_t first = w->pending.front()->rev;
+      if (!FlushLocked(w, rev)) MakeUnsyncedLocked(w, first);
       continue;
     }
+    std::span<const EncodedEvent> events;
+    if (w->pending.size() == 1) {
+      events = std::span(&w->pending[0]->Encoded(w->spec.prev_kv), 1);
+    } else {
+      if (list_owner == nullptr || list_owner->pending != w->pending ||
+          list_owner->spec.prev_kv != w->spec.prev_kv) {
+        if (lists == shared_lists_.size()) shared_lists_.emplace_back();
+        std::vector<EncodedEvent>& list = shared_lists_[lists++];
+        list.clear();
+        for (EventSlot* slot : w->pending) list.push_back(slot->Encoded(w->spec.prev_kv));
+        list_owner = w;
+      }
+      // A later emplace_back moves the lists, not their elements.
+      events = shared_lists_[lists - 1];
+    }
     batch->watchers.push_back(w);
-    batch->responses.push_back(
-        {w->spec.watch_id, std::span(&w->pending[0]->Encoded(w->spec.prev_kv), 1)});
+    batch->responses.push_back({w->spec.watch_id, events});
   }
   for (size_t b = 0; b < used; ++b) {
     SinkBatch& batch = sink_batches_[b];
@@ -546,14 +574,17 @@ void WatchHub::FlushTouchedLocked(std::vector<Watcher*>& touched, int64_t rev) {
     if (sent > 0) NoteQueuedLocked(batch.sink);
     for (size_t i = 0; i < batch.watchers.size(); ++i) {
       Watcher* w = batch.watchers[i];
+      const int64_t first = w->pending.front()->rev;
       w->pending.clear();
       if (i < sent) {
         w->quiet = false;
       } else {
-        MakeUnsyncedLocked(w, rev);
+        MakeUnsyncedLocked(w, first);
       }
     }
   }
+  // The lists hold counts on events the round is done with.
+  for (size_t i = 0; i < lists; ++i) shared_lists_[i].clear();
 }
 
 void WatchHub::NoteQueuedLocked(WatchSink* sink) {
@@ -682,92 +713,131 @@ bool WatchHub::DispatchLiveLocked(const mvcc::ReadView& view, size_t* budget) {
     return true;
   }
   mvcc::ChangeIterator& it = **changes;
-  // Events of the revision being gathered; sent when the revision ends.
-  std::vector<mvccpb::Event> events;
+  // The events read since the last dispatch (a deque: gathered_ points
+  // into it while it grows).
+  std::deque<mvccpb::Event> events;
   size_t read_events = 0;
   bool budget_hit = false;
   int64_t current = 0;
   for (; it.Valid(); it.Next()) {
     const int64_t rev = it.revision().main;
     if (rev != current) {
-      if (current != 0) {
-        DispatchRevisionLocked(current, events);
-        events.clear();
-      }
       if (read_events >= *budget) {
         budget_hit = true;
         break;
       }
+      if (gathered_.bytes >= kMaxGatheredBytes) {
+        DispatchGatheredLocked();
+        events.clear();
+      }
       current = rev;
     }
     events.push_back(it.event());
+    GatherLocked(events.back(), rev);
     read_events++;
   }
   if (!it.status().ok()) {
     spdlog::error("watch: reading the change log failed: {}", it.status().ToString());
+    // The revisions read whole still go out; the one cut short waits for
+    // the next round.
+    while (!gathered_.revs.empty() && gathered_.revs.back() == current) {
+      gathered_.revs.pop_back();
+      gathered_.events.pop_back();
+    }
+    DispatchGatheredLocked();
     return false;
   }
-  if (current != 0) DispatchRevisionLocked(current, events);
+  DispatchGatheredLocked();
   if (!budget_hit) SetSyncedRevLocked(target);
   *budget -= std::min(read_events, *budget);
   return budget_hit;
 }
 
 bool WatchHub::DispatchHeldLocked(size_t* budget) {
+  // How far the batches gathered so far reach (synced_rev_ once sent).
+  int64_t reached = synced_rev_;
+  bool more = false;
   while (!held_.empty()) {
-    const HeldChanges& held = held_.front();
-    if (held.last_rev <= synced_rev_) {
+    HeldChanges& held = held_.front();
+    if (held.last_rev <= reached) {
       held_.pop_front();
       continue;
     }
     // A batch not offered (no watcher then, or too much waiting) leaves a
     // gap that only the commit fills.
-    if (held.first_rev > synced_rev_ + 1) return false;
-    if (*budget == 0) return true;
+    if (held.first_rev > reached + 1) break;
+    if (*budget == 0) {
+      more = true;
+      break;
+    }
     if (synced_count_ == 0) {
+      DispatchGatheredLocked();
       SetSyncedRevLocked(held.last_rev);
+      reached = held.last_rev;
       held_.pop_front();
       continue;
     }
     // Read before a watcher wanting prev_kv came: the store has them.
-    if (synced_prev_kv_ > 0 && !held.prev_kv) return false;
-    const std::span<const mvccpb::Event> events(held.events);
-    size_t begin = 0;
-    while (begin < events.size()) {
-      const int64_t rev = held.revs[begin];
-      size_t end = begin + 1;
-      while (end < events.size() && held.revs[end] == rev) ++end;
-      if (rev > synced_rev_) DispatchRevisionLocked(rev, events.subspan(begin, end - begin));
-      begin = end;
+    if (synced_prev_kv_ > 0 && !held.prev_kv) break;
+    for (size_t i = 0; i < held.events.size(); ++i) {
+      const int64_t rev = held.revs[i];
+      if (rev <= reached) continue;
+      const bool starts_revision = gathered_.revs.empty() || gathered_.revs.back() != rev;
+      if (starts_revision && gathered_.bytes >= kMaxGatheredBytes) DispatchGatheredLocked();
+      GatherLocked(held.events[i], rev);
     }
-    SetSyncedRevLocked(held.last_rev);
-    *budget -= std::min(events.size(), *budget);
+    reached = held.last_rev;
+    *budget -= std::min(held.events.size(), *budget);
+    // Its events stay where gathered_ points until they are sent.
+    dispatched_held_.push_back(std::move(held));
     held_.pop_front();
   }
-  return false;
+  DispatchGatheredLocked();
+  if (reached > synced_rev_) SetSyncedRevLocked(reached);
+  return more;
 }
 
-void WatchHub::DispatchRevisionLocked(int64_t rev, std::span<const mvccpb::Event> events) {
+void WatchHub::GatherLocked(const mvccpb::Event& e, int64_t rev) {
+  gathered_.events.push_back(&e);
+  gathered_.revs.push_back(rev);
+  gathered_.bytes += e.kv().key().size() + e.kv().value().size() + e.prev_kv().value().size();
+}
+
+void WatchHub::DispatchGatheredLocked() {
+  Gathered& gathered = gathered_;
+  if (gathered.events.empty()) {
+    dispatched_held_.clear();
+    return;
+  }
   std::vector<EventSlot>& slots = slot_scratch_;
   std::vector<Watcher*>& matched = matched_scratch_;
   std::vector<Watcher*>& touched = touched_scratch_;
-  // `events` stays put until the end: the slots may point into it.
-  slots.assign(events.size(), EventSlot{});
-  for (size_t i = 0; i < events.size(); ++i) {
-    slots[i].event = &events[i];
+  // `slots` stays put until the end: the watchers' pending lists point
+  // into it.
+  slots.assign(gathered.events.size(), EventSlot{});
+  for (size_t i = 0; i < gathered.events.size(); ++i) {
+    const mvccpb::Event& event = *gathered.events[i];
+    const int64_t rev = gathered.revs[i];
+    slots[i].event = &event;
+    slots[i].rev = rev;
     matched.clear();
-    synced_.Match(events[i].kv().key(), &matched);
+    synced_.Match(event.kv().key(), &matched);
     for (Watcher* w : matched) {
-      if (w->next_rev > rev || !w->Wants(events[i])) continue;
+      if (w->next_rev > rev || !w->Wants(event)) continue;
       if (w->pending.empty()) touched.push_back(w);
       w->pending.push_back(&slots[i]);
     }
   }
-  FlushTouchedLocked(touched, rev);
+  const int64_t last = gathered.revs.back();
+  FlushTouchedLocked(touched, last);
   SendQueuedLocked();
   touched.clear();
   slots.clear();
-  SetSyncedRevLocked(rev);
+  gathered.events.clear();
+  gathered.revs.clear();
+  gathered.bytes = 0;
+  dispatched_held_.clear();
+  SetSyncedRevLocked(last);
 }
 
 bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {

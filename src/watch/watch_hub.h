@@ -249,9 +249,10 @@ class WatchHub {
   struct Watcher;
   // An event read in a round, with its encodings made on first use: one
   // with the prev_kv the read carried, one without (the same when it has
-  // none). Lives for one revision (live) or one batch (catch-up).
+  // none). Lives for one dispatch (live) or one batch (catch-up).
   struct EventSlot {
     const mvccpb::Event* event = nullptr;
+    int64_t rev = 0;  // its main revision
     EncodedEvent with_prev_kv;
     EncodedEvent without_prev_kv;
     const EncodedEvent& Encoded(bool prev_kv);
@@ -310,9 +311,21 @@ class WatchHub {
   // Live dispatch from held_, as far as it goes on from synced_rev_;
   // returns whether it stopped at the budget.
   bool DispatchHeldLocked(size_t* budget);
-  // Sends `events`, every change of revision `rev` (> synced_rev_), to the
-  // synced watchers they match, then moves synced_rev_ to `rev`.
-  void DispatchRevisionLocked(int64_t rev, std::span<const mvccpb::Event> events);
+  // Revisions gathered for one live dispatch: whole revisions after
+  // synced_rev_, in order, each event with its main revision. The events
+  // stay where they were read (the round's deque, or held_ batches kept
+  // in dispatched_held_) until DispatchGatheredLocked.
+  struct Gathered {
+    std::vector<const mvccpb::Event*> events;
+    std::vector<int64_t> revs;
+    size_t bytes = 0;  // of keys and values, for kMaxGatheredBytes
+  };
+  // Appends `e` of revision `rev` to gathered_.
+  void GatherLocked(const mvccpb::Event& e, int64_t rev);
+  // Sends gathered_ to the synced watchers it matches, each watcher's events
+  // of every revision in one response, then moves synced_rev_ to its last
+  // revision and empties it.
+  void DispatchGatheredLocked();
   bool CatchUpLocked(const mvcc::ReadView& view);
   void SendProgressLocked();
   void AnswerProgressRequestsLocked();
@@ -320,9 +333,10 @@ class WatchHub {
   void SetSyncedRevLocked(int64_t rev);
   void MakeSyncedLocked(Watcher* w);
   void MakeUnsyncedLocked(Watcher* w, int64_t next_rev);
-  // Sends the responses of a revision's `touched` watchers (their pending
-  // events), those of one sink in one TrySendEventsBatch; a watcher whose
-  // response found no room becomes unsynced at `rev`.
+  // Sends the responses of a dispatch's `touched` watchers (their pending
+  // events) with header revision `rev`, those of one sink in one
+  // TrySendEventsBatch; a watcher whose response found no room becomes
+  // unsynced at its first pending revision.
   void FlushTouchedLocked(std::vector<Watcher*>& touched, int64_t rev);
   // Remembers that `sink` has events queued (FlushLocked); SendQueuedLocked
   // calls SendQueued once on every sink remembered since its last call.
@@ -377,7 +391,10 @@ class WatchHub {
   size_t synced_prev_kv_ = 0;                // guarded by mu_: synced watchers wanting prev_kv
   std::unordered_set<Watcher*> unsynced_;    // guarded by mu_
   std::vector<EncodedEvent> flush_scratch_;  // guarded by mu_: FlushLocked's response
-  // DispatchRevisionLocked's, kept for their capacity.
+  Gathered gathered_;                        // guarded by mu_
+  // The held_ batches whose events are in gathered_.
+  std::vector<HeldChanges> dispatched_held_;  // guarded by mu_
+  // DispatchGatheredLocked's, kept for their capacity.
   std::vector<EventSlot> slot_scratch_;    // guarded by mu_
   std::vector<Watcher*> matched_scratch_;  // guarded by mu_
   std::vector<Watcher*> touched_scratch_;  // guarded by mu_
@@ -388,6 +405,9 @@ class WatchHub {
     std::vector<WatchSink::EventsResponse> responses;
   };
   std::vector<SinkBatch> sink_batches_;  // guarded by mu_
+  // FlushTouchedLocked's event lists of several events, each shared by the
+  // watchers in a row whose pending events are the same.
+  std::vector<std::vector<EncodedEvent>> shared_lists_;  // guarded by mu_
   // The sinks with events queued since the last SendQueuedLocked, in the
   // order first queued on; the set mirrors a long list, for lookups.
   std::vector<WatchSink*> queued_sinks_;       // guarded by mu_

@@ -239,7 +239,7 @@ class WatchHubTest : public ::testing::Test {
   std::unique_ptr<WatchHub> hub_;
 };
 
-TEST_F(WatchHubTest, LiveKeyWatcherGetsItsEventsInOrderEachInItsOwnResponse) {
+TEST_F(WatchHubTest, LiveKeyWatcherGetsItsEventsInOrder) {
   StartHub();
   TestSink& sink = NewSink();
   const int64_t start = store_->CurrentRevision() + 1;
@@ -257,13 +257,132 @@ TEST_F(WatchHubTest, LiveKeyWatcherGetsItsEventsInOrderEachInItsOwnResponse) {
   EXPECT_EQ(events[1].kv().mod_revision(), r2);
   EXPECT_EQ(events[2].type(), mvccpb::Event::DELETE);
   EXPECT_EQ(events[2].kv().mod_revision(), r3);
-  // Live responses carry one revision each, with it as header revision.
+  // A hub that fell behind the writes sends several revisions in one
+  // response: oldest first, under the header revision of the last one it
+  // dispatched, which is at least that of the response's last event.
   for (const auto& r : sink.Consumed()) {
-    ASSERT_EQ(r.events_size(), 1);
-    EXPECT_EQ(r.header().revision(), r.events(0).kv().mod_revision());
+    ASSERT_GE(r.events_size(), 1);
+    for (int i = 1; i < r.events_size(); ++i) {
+      EXPECT_LT(r.events(i - 1).kv().mod_revision(), r.events(i).kv().mod_revision());
+    }
+    EXPECT_GE(r.header().revision(), r.events(r.events_size() - 1).kv().mod_revision());
   }
   Settle();
   EXPECT_EQ(EventsOf(sink.Consumed(), 7).size(), 3u);  // Nothing twice.
+}
+
+TEST_F(WatchHubTest, AHubThatKeepsUpSendsEachRevisionAlone) {
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  Add(&sink, Spec("a", "", start, 7));
+  std::vector<int64_t> revs;
+  for (int i = 0; i < 3; ++i) {
+    revs.push_back(Put("a", std::to_string(i)));
+    // The hub has sent it before the next write comes.
+    ASSERT_EQ(Collect(&sink, 7, revs.size()).size(), revs.size());
+  }
+  const auto rs = sink.Consumed();
+  ASSERT_EQ(rs.size(), 3u);
+  for (size_t i = 0; i < rs.size(); ++i) {
+    ASSERT_EQ(rs[i].events_size(), 1);
+    EXPECT_EQ(rs[i].events(0).kv().mod_revision(), revs[i]);
+    EXPECT_EQ(rs[i].header().revision(), revs[i]);
+  }
+}
+
+// Writes that pile up while the hub is busy go out together: each watcher
+// gets its events of all of them in one response, and a sink gets one batch
+// and one send for the whole pile.
+TEST_F(WatchHubTest, RevisionsPiledUpBehindTheHubGoOutInOneResponsePerWatcher) {
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  Add(&sink, Spec("k", "", start, 1));
+  Add(&sink, Spec("k", "", start, 2));
+  Add(&sink, Spec("p", "q", start, 3));
+  Settle();
+  scheduler_.Hold();
+  const int64_t r1 = Put("k", "1");
+  const int64_t r2 = Put("pa", "x");
+  const int64_t r3 = Put("k", "2");
+  const int64_t r4 = Put("other", "y");
+  scheduler_.Release(hub_.get());
+  Settle();
+  const auto rs = sink.Consumed();
+  ASSERT_EQ(rs.size(), 3u);
+  for (const auto& r : rs) {
+    EXPECT_EQ(r.header().revision(), r4) << r.watch_id();
+    if (r.watch_id() == 3) {
+      ASSERT_EQ(r.events_size(), 1);
+      EXPECT_EQ(r.events(0).kv().mod_revision(), r2);
+      continue;
+    }
+    ASSERT_EQ(r.events_size(), 2) << r.watch_id();
+    EXPECT_EQ(r.events(0).kv().mod_revision(), r1);
+    EXPECT_EQ(r.events(0).kv().value(), "1");
+    EXPECT_EQ(r.events(1).kv().mod_revision(), r3);
+    EXPECT_EQ(r.events(1).kv().value(), "2");
+  }
+  const std::vector<std::string> want = {"batch 3", "send"};
+  EXPECT_EQ(sink.Calls(), want);
+}
+
+// The same for writes the apply side offered before their commit.
+TEST_F(WatchHubTest, HeldRevisionsPiledUpBehindTheHubGoOutTogether) {
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  Add(&sink, Spec("k", "", start, 1));
+  Settle();
+  auto txn = store_->Write();
+  ASSERT_TRUE(txn.ok());
+  scheduler_.Hold();
+  std::vector<int64_t> revs;
+  for (int i = 0; i < 4; ++i) revs.push_back(PutHeld(**txn, "k", std::to_string(i)));
+  scheduler_.Release(hub_.get());
+  auto events = Collect(&sink, 1, 4);
+  ASSERT_EQ(events.size(), 4u);
+  const auto rs = sink.Consumed();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].header().revision(), revs.back());
+  for (size_t i = 0; i < revs.size(); ++i) {
+    EXPECT_EQ(events[i].kv().mod_revision(), revs[i]);
+  }
+  ASSERT_TRUE((*txn)->Commit().ok());
+  txn->reset();
+  hub_->Notify(store_->CurrentRevision());
+  Settle();
+  EXPECT_EQ(EventsOf(sink.Consumed(), 1).size(), 4u);  // Not again with the commit.
+}
+
+// A pile of large revisions is sent in parts of about 64 KiB of keys and
+// values, each part whole revisions, so no response grows past what clients
+// accept by default.
+TEST_F(WatchHubTest, APileOfLargeRevisionsGoesOutInBoundedResponses) {
+  StartHub();
+  TestSink& sink = NewSink();
+  const int64_t start = store_->CurrentRevision() + 1;
+  Add(&sink, Spec("k", "", start, 1));
+  Settle();
+  scheduler_.Hold();
+  constexpr int kPuts = 10;
+  std::vector<int64_t> revs;
+  for (int i = 0; i < kPuts; ++i) {
+    revs.push_back(Put("k", std::string(20 << 10, static_cast<char>('a' + i))));
+  }
+  scheduler_.Release(hub_.get());
+  Settle();
+  const auto rs = sink.Consumed();
+  const auto events = EventsOf(rs, 1);
+  ASSERT_EQ(events.size(), static_cast<size_t>(kPuts));
+  for (int i = 0; i < kPuts; ++i) EXPECT_EQ(events[i].kv().mod_revision(), revs[i]);
+  EXPECT_GE(rs.size(), 3u);
+  for (const auto& r : rs) {
+    size_t before_last = 0;
+    for (int i = 0; i + 1 < r.events_size(); ++i) before_last += r.events(i).kv().value().size();
+    EXPECT_LT(before_last, size_t{64} << 10);
+  }
 }
 
 TEST_F(WatchHubTest, OneRevisionWithManyKeysIsOneResponse) {
@@ -984,6 +1103,29 @@ TEST_F(WatchHubTest, ABatchThatFindsTheSinkFullLeavesTheRestToCatchUp) {
     EXPECT_EQ(got[0].kv().mod_revision(), rev);
   }
   EXPECT_GE(sink.refused(), 1u);
+}
+
+// A pile that finds the sink full: the watchers it refused resume at their
+// first revision not sent, so each still gets every revision once, in order.
+TEST_F(WatchHubTest, APileThatFindsTheSinkFullIsCaughtUpWhole) {
+  StartHub();
+  TestSink& sink = NewSink(/*capacity=*/3);
+  const int64_t start = store_->CurrentRevision() + 1;
+  for (int i = 0; i < 6; ++i) Add(&sink, Spec("k", "", start, 10 + i));
+  Settle();
+  scheduler_.Hold();
+  std::vector<int64_t> revs;
+  for (int i = 0; i < 4; ++i) revs.push_back(Put("k", std::to_string(i)));
+  Put("x", "y");
+  scheduler_.Release(hub_.get());
+  for (int w = 0; w < 6; ++w) {
+    const auto got = Collect(&sink, 10 + w, revs.size());
+    ASSERT_EQ(got.size(), revs.size()) << "watch " << 10 + w;
+    for (size_t i = 0; i < revs.size(); ++i) EXPECT_EQ(got[i].kv().mod_revision(), revs[i]);
+  }
+  EXPECT_GE(sink.refused(), 1u);
+  Settle();
+  for (int w = 0; w < 6; ++w) EXPECT_EQ(EventsOf(sink.Consumed(), 10 + w).size(), revs.size());
 }
 
 // Progress notifications go, at the end of each interval, to the watchers
