@@ -375,7 +375,7 @@ void WatchStream::Cancel(int64_t id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     fragment_.erase(id);
-    open_events_.erase(id);
+    open_events_.Erase(id);
   }
   WatchResponse canceled;
   canceled.mutable_header()->set_revision(cluster_->revision());
@@ -462,7 +462,7 @@ void WatchStream::EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision
   }
   o.size += event_bytes;
   queued_bytes_ += o.size;
-  open_events_[watch_id] = {o.seq, &o};
+  open_events_.Set(watch_id, {o.seq, &o});
 }
 
 // The events response of `watch_id` that is still queued and may take
@@ -473,13 +473,45 @@ void WatchStream::EnqueueEncodedLocked(int64_t watch_id, int64_t header_revision
 // first queue position still open; an entry below it is never
 // dereferenced (its response may be gone).
 WatchStream::Outgoing* WatchStream::OpenEventsLocked(int64_t watch_id) {
-  auto it = open_events_.find(watch_id);
-  if (it == open_events_.end()) return nullptr;
-  if (it->second.first < merge_floor_) {
-    open_events_.erase(it);
+  OpenEvents::Entry* open = open_events_.Find(watch_id);
+  if (open == nullptr) return nullptr;
+  if (open->seq < merge_floor_) {
+    open_events_.Erase(watch_id);
     return nullptr;
   }
-  return it->second.second;
+  return open->response;
+}
+
+WatchStream::OpenEvents::Entry* WatchStream::OpenEvents::Find(int64_t id) {
+  if (id >= 0 && id < kDenseIds) {
+    if (static_cast<size_t>(id) >= dense_.size()) return nullptr;
+    Entry& entry = dense_[static_cast<size_t>(id)];
+    return entry.response != nullptr ? &entry : nullptr;
+  }
+  auto it = sparse_.find(id);
+  return it != sparse_.end() ? &it->second : nullptr;
+}
+
+void WatchStream::OpenEvents::Set(int64_t id, Entry entry) {
+  if (id >= 0 && id < kDenseIds) {
+    if (static_cast<size_t>(id) >= dense_.size()) dense_.resize(static_cast<size_t>(id) + 1);
+    dense_[static_cast<size_t>(id)] = entry;
+    return;
+  }
+  sparse_[id] = entry;
+}
+
+void WatchStream::OpenEvents::Erase(int64_t id) {
+  if (id >= 0 && id < kDenseIds) {
+    if (static_cast<size_t>(id) < dense_.size()) dense_[static_cast<size_t>(id)] = Entry{};
+    return;
+  }
+  sparse_.erase(id);
+}
+
+void WatchStream::OpenEvents::Clear() {
+  dense_.clear();
+  sparse_.clear();
 }
 
 // Keeps `event` alive while the queued response at `seq` refers to it.
@@ -566,7 +598,7 @@ void WatchStream::End(grpc::Status status) {
     pins_dropped_ += pins_.size();
     pins_.clear();
     merge_floor_ = next_seq_;
-    open_events_.clear();
+    open_events_.Clear();
     queued_bytes_ = writing_bytes_;
     if (writing_) {
       pending_finish_ = std::move(status);

@@ -26,6 +26,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "api/auth_check.h"
 #include "api/leader_monitor.h"
@@ -231,7 +232,28 @@ class WatchStream final : public watch::WatchSink {
   // and each watch id's last queued events response with its position.
   uint64_t next_seq_ = 0;
   uint64_t merge_floor_ = 0;
-  std::unordered_map<int64_t, std::pair<uint64_t, Outgoing*>> open_events_;
+  // Each watch id's last queued events response with its queue position.
+  // A stream numbers its watchers from 0 (as etcd), so ids below kDenseIds
+  // are looked up in a vector by id, once per response of a fan-out, and
+  // only ids a client chose beyond them in a map.
+  class OpenEvents {
+   public:
+    struct Entry {
+      uint64_t seq = 0;
+      Outgoing* response = nullptr;  // null: none
+    };
+    // The id's entry, or null.
+    Entry* Find(int64_t id);
+    void Set(int64_t id, Entry entry);
+    void Erase(int64_t id);
+    void Clear();
+
+   private:
+    static constexpr int64_t kDenseIds = int64_t{1} << 16;
+    std::vector<Entry> dense_;
+    std::unordered_map<int64_t, Entry> sparse_;
+  };
+  OpenEvents open_events_;
   // Writes started by completions since the pump last took over or the
   // queue last ran empty (only the completion of the write in flight
   // touches it).

@@ -626,6 +626,50 @@ TEST_F(WatchServiceTest, StreamBehindGetsRevisionsCoalescedInOrderAndProgressIsN
   EXPECT_LE(event_responses, static_cast<size_t>(kWatchers) * 3);
 }
 
+// Watchers whose ids the client chose, far beyond the ones a stream numbers
+// itself, coalesce in the stream's queue as numbered ones do: revisions
+// written one round at a time while the client reads nothing merge into
+// the responses still queued, each watcher's in order.
+TEST_F(WatchServiceTest, ClientChosenLargeIdsCoalesceLikeNumberedOnes) {
+  options_.answer_before_commit = false;
+  Start();
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 * 1024);
+  auto stub = etcdserverpb::Watch::NewStub(
+      grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  Stream s(stub.get(), 60s);
+  const std::string value(1024, 'v');
+  constexpr int kWatchers = 1000;
+  constexpr int64_t kFirstId = int64_t{1} << 40;
+  for (int i = 0; i < kWatchers; ++i) s.Create("fan", "", 0, kFirstId + 7 * i);
+  for (int i = 0; i < kWatchers; ++i) ASSERT_TRUE(s.Read().created());
+  std::vector<int64_t> revs;
+  // Each put waits for its commit and the hub sends each revision alone:
+  // what merges, merges in the stream.
+  for (int i = 0; i < 4; ++i) revs.push_back(Put("fan", value + std::to_string(i)));
+  std::map<int64_t, std::vector<mvccpb::Event>> got;
+  size_t events = 0;
+  size_t event_responses = 0;
+  while (events < static_cast<size_t>(kWatchers) * revs.size()) {
+    WatchResponse r = s.Read();
+    ASSERT_GT(r.events_size(), 0);
+    event_responses++;
+    events += static_cast<size_t>(r.events_size());
+    for (const auto& e : r.events()) got[r.watch_id()].push_back(e);
+  }
+  ASSERT_EQ(got.size(), static_cast<size_t>(kWatchers));
+  for (const auto& [id, list] : got) {
+    ASSERT_GE(id, kFirstId);
+    ASSERT_EQ(list.size(), revs.size()) << "watch id " << id;
+    for (size_t i = 0; i < list.size(); ++i) {
+      EXPECT_EQ(list[i].kv().mod_revision(), revs[i]) << "watch id " << id;
+    }
+  }
+  // Without coalescing: one response per watcher and revision.
+  EXPECT_LT(event_responses, static_cast<size_t>(kWatchers) * revs.size());
+}
+
 TEST_F(WatchServiceTest, TenThousandWatchersOnOneStream) {
   Start();
   Stream s(watch_.get(), 120s);
