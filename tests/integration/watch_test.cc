@@ -213,6 +213,17 @@ class WatchServiceTest : public ::testing::Test {
     etcdserverpb::CompactionResponse resp;
     ASSERT_TRUE(kv_->Compact(&ctx, req, &resp).ok());
   }
+  // A Watch stub on its own channel whose client takes 8 KiB of a stream at
+  // a time (no BDP growth): with values of 1 KiB, while the client reads
+  // nothing, a revision's thousand responses (1 MiB) cannot all leave the
+  // stream's queue (gRPC itself buffers a few hundred KiB at most).
+  std::unique_ptr<etcdserverpb::Watch::Stub> SlowReaderWatchStub() {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 * 1024);
+    return etcdserverpb::Watch::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
 
   std::filesystem::path dir_;
   std::string address_;  // The client port, once started.
@@ -559,14 +570,7 @@ TEST_F(WatchServiceTest, StreamBehindGetsRevisionsCoalescedInOrderAndProgressIsN
   options_.answer_before_commit = false;
   Start();
   watch::WatchHub* hub = server_->watch_hub();
-  // A client window of 8 KiB (no BDP growth) and values of 1 KiB: while the
-  // client reads nothing, a revision's thousand responses (1 MiB) cannot all
-  // leave the stream's queue (gRPC itself buffers a few hundred KiB at most).
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 * 1024);
-  auto stub = etcdserverpb::Watch::NewStub(
-      grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  auto stub = SlowReaderWatchStub();
   Stream s(stub.get(), 60s);
   const std::string value(1024, 'v');
   constexpr int kWatchers = 1000;
@@ -633,11 +637,7 @@ TEST_F(WatchServiceTest, StreamBehindGetsRevisionsCoalescedInOrderAndProgressIsN
 TEST_F(WatchServiceTest, ClientChosenLargeIdsCoalesceLikeNumberedOnes) {
   options_.answer_before_commit = false;
   Start();
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 * 1024);
-  auto stub = etcdserverpb::Watch::NewStub(
-      grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  auto stub = SlowReaderWatchStub();
   Stream s(stub.get(), 60s);
   const std::string value(1024, 'v');
   constexpr int kWatchers = 1000;
