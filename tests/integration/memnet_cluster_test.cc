@@ -242,6 +242,15 @@ TEST_F(MemNetClusterTest, LoneWritesProposedInlineOnTheLeaderReachEveryMember) {
     InlineProposals::AllowOnThisThread();
     const uint64_t before = metrics::ProposalsInlineTotal().value();
     for (int i = 0; i < kWrites; ++i) {
+      // Lone: the one before is applied everywhere, so the followers'
+      // answers to it are in, not on their way to the leader's loop.
+      ASSERT_TRUE(Eventually([&] {
+        const uint64_t commit = S(leader)->commit_index();
+        for (int m = 0; m < 3; ++m) {
+          if (S(m)->applied_index() != commit) return false;
+        }
+        return true;
+      }));
       Status st = Put(S(leader), fmt::format("lone/{:02}", i), std::to_string(i));
       ASSERT_TRUE(st.ok()) << st.ToString();
     }
@@ -249,7 +258,7 @@ TEST_F(MemNetClusterTest, LoneWritesProposedInlineOnTheLeaderReachEveryMember) {
   });
   client.join();
   // Each found the leader's loop asleep with nothing in flight, but for
-  // one that met a heartbeat or a follower's answer to the one before.
+  // those that met a heartbeat or its answers.
   EXPECT_GE(inline_proposals, static_cast<uint64_t>(kWrites / 2));
   for (int m = 0; m < 3; ++m) {
     EXPECT_EQ(Get(S(m), fmt::format("lone/{:02}", kWrites - 1)), std::to_string(kWrites - 1))
