@@ -1,7 +1,6 @@
 #include "watch/watch_hub.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -147,13 +146,6 @@ WatchHub::WatchHub(mvcc::KvStore* store, WatchHubOptions options)
   next_progress_ = Now() + options_.progress_notify_interval;
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "watch-hub");
-    // SCHED_BATCH: a woken hub waits for its turn instead of preempting a
-    // running thread, so with the cores busy a write's threads are not
-    // pushed aside by the fan-out it causes, and revisions pile up for one
-    // round to gather (docs/watch.md, "The hub's thread does not preempt").
-    // Its share of the CPU stays that of any thread. Best effort.
-    const sched_param param{};
-    pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
     Run();
   });
 }

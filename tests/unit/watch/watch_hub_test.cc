@@ -3,16 +3,12 @@
 #include "watch/watch_hub.h"
 
 #include <gtest/gtest.h>
-#include <sched.h>
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -1213,23 +1209,6 @@ TEST_F(WatchHubTest, ProgressRequestWaitsForTheSinksWatchersToCatchUp) {
   EXPECT_EQ(rs[0].events_size(), 2);
   EXPECT_EQ(rs[1].watch_id(), -1);
   EXPECT_EQ(rs[1].header().revision(), rev);
-}
-
-// The hub's thread is named for top -H and perf, and is a batch thread: a
-// woken hub does not preempt the threads of the writes it fans out.
-TEST_F(WatchHubTest, TheHubThreadIsNamedAndDoesNotPreempt) {
-  StartHub();
-  std::optional<pid_t> hub_tid;
-  ASSERT_TRUE(WaitFor([&] {
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-      std::ifstream comm(task.path() / "comm");
-      std::string name;
-      std::getline(comm, name);
-      if (name == "watch-hub") hub_tid = std::stoi(task.path().filename().string());
-    }
-    return hub_tid.has_value();
-  }));
-  EXPECT_EQ(sched_getscheduler(*hub_tid), SCHED_BATCH);
 }
 
 TEST_F(WatchHubTest, StopTellsSinksAndRefusesNewWatchers) {
