@@ -928,6 +928,7 @@ bool WatchHub::CatchUpLocked(const mvcc::ReadView& view) {
   std::vector<Watcher*> matched;
   for (size_t i = 0; i < events.size(); ++i) {
     slots[i].event = &events[i];
+    slots[i].rev = revs[i];
     matched.clear();
     index.Match(events[i].kv().key(), &matched);
     for (Watcher* w : matched) {
