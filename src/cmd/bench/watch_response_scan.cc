@@ -1,6 +1,7 @@
 #include "cmd/bench/watch_response_scan.h"
 
 #include <cstdint>
+#include <string_view>
 
 namespace etcdpp::bench {
 namespace {
@@ -54,6 +55,17 @@ struct Cursor {
     return true;
   }
 
+  // A length-delimited value: its length (which protobuf caps at 2 GiB),
+  // then that many bytes, returned in `body`.
+  bool ReadBytes(std::string_view* body) {
+    uint64_t length = 0;
+    if (!ReadVarint(&length) || length > INT32_MAX) return false;
+    const uint8_t* start = at;
+    if (!Skip(length)) return false;
+    *body = std::string_view(reinterpret_cast<const char*>(start), length);
+    return true;
+  }
+
   // Skips the fields of a group up to its end tag for `field`.
   bool SkipGroup(uint32_t field, int depth) {
     for (;;) {
@@ -72,8 +84,10 @@ struct Cursor {
         return ReadVarint(&n);
       case kFixed64:
         return Skip(8);
-      case kLengthDelimited:
-        return ReadVarint(&n) && n <= INT32_MAX && Skip(n);
+      case kLengthDelimited: {
+        std::string_view body;
+        return ReadBytes(&body);
+      }
       case kStartGroup:
         // protobuf's own limit on nesting.
         return depth < 100 && SkipGroup(static_cast<uint32_t>(tag >> 3), depth + 1);
@@ -105,12 +119,10 @@ bool WalkFields(std::string_view wire, OnLengthDelimited on_length_delimited, On
     if (!in.ReadTag(&tag)) return false;
     switch (tag & 7) {
       case kLengthDelimited: {
-        uint64_t length = 0;
-        if (!in.ReadVarint(&length) || length > INT32_MAX) return false;
-        if (length > static_cast<uint64_t>(in.end - in.at)) return false;
-        const std::string_view body(reinterpret_cast<const char*>(in.at), length);
-        if (!on_length_delimited(static_cast<uint32_t>(tag), body)) return false;
-        in.at += length;
+        std::string_view body;
+        if (!in.ReadBytes(&body) || !on_length_delimited(static_cast<uint32_t>(tag), body)) {
+          return false;
+        }
         break;
       }
       case kVarint: {
