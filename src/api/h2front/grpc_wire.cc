@@ -25,10 +25,17 @@ int HexValue(char c) {
 
 }  // namespace
 
+void WriteMessagePrefix(uint32_t size, char* at) {
+  at[0] = 0;  // not compressed
+  at[1] = char(size >> 24);
+  at[2] = char(size >> 16);
+  at[3] = char(size >> 8);
+  at[4] = char(size);
+}
+
 void AppendFramedMessage(std::string_view message, std::string* out) {
-  const auto size = static_cast<uint32_t>(message.size());
-  const char prefix[kMessagePrefixBytes] = {0, char(size >> 24), char(size >> 16), char(size >> 8),
-                                            char(size)};
+  char prefix[kMessagePrefixBytes];
+  WriteMessagePrefix(static_cast<uint32_t>(message.size()), prefix);
   out->append(prefix, kMessagePrefixBytes);
   out->append(message);
 }

@@ -30,6 +30,8 @@ namespace etcdpp::api::h2front {
 
 inline constexpr size_t kMessagePrefixBytes = 5;
 
+// Writes the 5-byte prefix of an uncompressed message of `size` bytes at `at`.
+void WriteMessagePrefix(uint32_t size, char* at);
 // Appends `message` to `out` with its 5-byte prefix (uncompressed).
 void AppendFramedMessage(std::string_view message, std::string* out);
 // The length a prefix announces. `prefix` holds at least kMessagePrefixBytes.

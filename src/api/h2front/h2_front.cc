@@ -34,6 +34,7 @@
 #include "api/h2front/grpc_wire.h"
 #include "api/h2front/lease_keepalive_stream.h"
 #include "api/h2front/message_inflater.h"
+#include "api/h2front/reply_bytes.h"
 #include "api/h2front/request_headers.h"
 #include "api/h2front/watch_stream_adapter.h"
 #include "api/kv_handler.h"
@@ -46,7 +47,26 @@ using h2front::Forwarder;
 using h2front::ForwardEvent;
 using h2front::KeepAliveStream;
 using h2front::Metadata;
+using h2front::ReplyBytes;
 using h2front::WatchStreamAdapter;
+
+// Queues `message` serialized behind its gRPC prefix, written in place.
+void AppendMessage(const google::protobuf::MessageLite& message, ReplyBytes* out) {
+  const size_t size = message.ByteSizeLong();
+  char* at = out->Extend(h2front::kMessagePrefixBytes + size);
+  h2front::WriteMessagePrefix(static_cast<uint32_t>(size), at);
+  message.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(at + h2front::kMessagePrefixBytes));
+}
+
+// Queues the serialized `message` behind its gRPC prefix; a large one
+// moves in whole (a relayed snapshot's chunks).
+void AppendFramed(std::string&& message, ReplyBytes* out) {
+  char prefix[h2front::kMessagePrefixBytes];
+  h2front::WriteMessagePrefix(static_cast<uint32_t>(message.size()), prefix);
+  out->Append(std::string_view(prefix, sizeof prefix));
+  out->Append(std::move(message));
+}
 
 // A relayed stream stops reading from gRPC while this much of its reply
 // waits for the client's flow-control window.
@@ -246,9 +266,8 @@ struct Stream {
   // The reply.
   Metadata initial_metadata;
   bool response_submitted = false;
-  bool deferred = false;  // the data provider waits for more
-  std::string outbound;   // framed messages not yet handed to nghttp2
-  size_t outbound_sent = 0;
+  bool deferred = false;         // the data provider waits for more
+  h2front::ReplyBytes outbound;  // framed messages not yet handed to nghttp2
   // A native watch stream's client window (ClientBehind): the largest
   // stream window the client has granted, and since when a write has been
   // waiting for its acknowledgement (none: not waiting on the window).
@@ -326,6 +345,8 @@ class Connection {
   static int OnFrameSend(nghttp2_session* session, const nghttp2_frame* frame, void* self);
   static ssize_t ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void* self);
+  static int SendReplyData(nghttp2_session* session, nghttp2_frame* frame, const uint8_t* framehd,
+                           size_t length, nghttp2_data_source* source, void* self);
 
   Stream* Find(int32_t stream_id);
   void OnRequestHeaders(Stream& stream);
@@ -464,6 +485,7 @@ Connection::Connection(Loop* loop, uint64_t id, int fd, std::optional<std::strin
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, OnFrameRecv);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, OnStreamClose);
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, OnFrameSend);
+  nghttp2_session_callbacks_set_send_data_callback(callbacks, SendReplyData);
   // The window is returned by hand (Consume), so a relayed stream whose
   // gRPC call does not read stops receiving.
   nghttp2_option* option;
@@ -976,9 +998,9 @@ bool Connection::WriteKeepAlive(int32_t stream_id,
                                 const etcdserverpb::LeaseKeepAliveResponse& response) {
   Stream* stream = Find(stream_id);
   if (stream == nullptr || stream->finished) return true;
-  h2front::AppendFramedMessage(response.SerializeAsString(), &stream->outbound);
+  AppendMessage(response, &stream->outbound);
   Wake(*stream);
-  return stream->outbound.size() - stream->outbound_sent < kKeepAliveBufferedBytes;
+  return stream->outbound.size() < kKeepAliveBufferedBytes;
 }
 
 void Connection::RunKeepAlive(int32_t stream_id, const KeepAliveStream::Task& task) {
@@ -1033,16 +1055,10 @@ bool Connection::WriteWatch(int32_t stream_id, std::string&& framed) {
   // its write stays open, so its WatchStream's queue fills and the hub
   // stops sending to it until the stream closes.
   if (stream == nullptr || stream->finished) return false;
-  if (stream->outbound_sent == stream->outbound.size()) {
-    stream->outbound = std::move(framed);
-    stream->outbound_sent = 0;
-  } else {
-    stream->outbound += framed;
-  }
+  stream->outbound.Append(std::move(framed));
   Wake(*stream);
   const bool behind = ClientBehind(*stream);
-  if (stream->outbound.size() - stream->outbound_sent + pending_out_.size() < kWatchBufferedBytes &&
-      !behind) {
+  if (stream->outbound.size() + pending_out_.size() < kWatchBufferedBytes && !behind) {
     return true;
   }
   if (behind) HoldForWindow(*stream);
@@ -1098,7 +1114,7 @@ bool Connection::ResumeWatches() {
     Stream* stream = Find(id);
     if (stream == nullptr || stream->finished || !stream->watch) continue;
     const bool behind = ClientBehind(*stream);
-    if (stream->outbound.size() - stream->outbound_sent >= kWatchBufferedBytes / 2 || behind) {
+    if (stream->outbound.size() >= kWatchBufferedBytes / 2 || behind) {
       // Its own window is what holds it: a later flush (the client's
       // WINDOW_UPDATE) tries again.
       if (behind) HoldForWindow(*stream);
@@ -1116,17 +1132,7 @@ void Connection::AnswerNative(int32_t stream_id, NativeCall& call, const Status&
   Stream* stream = Find(stream_id);
   if (stream == nullptr || stream->answered_locally) return;
   if (!status.ok()) return Finish(*stream, ToGrpcStatus(status), {});
-  const size_t size = call.response->ByteSizeLong();
-  const size_t start = stream->outbound.size();
-  stream->outbound.resize(start + h2front::kMessagePrefixBytes + size);
-  char* prefix = stream->outbound.data() + start;
-  prefix[0] = 0;
-  prefix[1] = char(size >> 24);
-  prefix[2] = char(size >> 16);
-  prefix[3] = char(size >> 8);
-  prefix[4] = char(size);
-  call.response->SerializeWithCachedSizesToArray(
-      reinterpret_cast<uint8_t*>(prefix + h2front::kMessagePrefixBytes));
+  AppendMessage(*call.response, &stream->outbound);
   Finish(*stream, grpc::Status::OK, {});
 }
 
@@ -1149,8 +1155,8 @@ void Connection::Relay(int32_t stream_id, ForwardEvent event) {
       SubmitResponse(*stream);
       return;
     case ForwardEvent::Kind::kMessage:
-      h2front::AppendFramedMessage(event.message, &stream->outbound);
-      if (stream->outbound.size() - stream->outbound_sent < kRelayBufferedBytes) {
+      AppendFramed(std::move(event.message), &stream->outbound);
+      if (stream->outbound.size() < kRelayBufferedBytes) {
         stream->forwarder->ReadMore();
       } else {
         stream->read_paused = true;
@@ -1198,8 +1204,7 @@ void Connection::Fail(Stream& stream, grpc::StatusCode code, const std::string& 
     stream.forwarder->Cancel();
     stream.forwarder.reset();
   }
-  stream.outbound.clear();
-  stream.outbound_sent = 0;
+  stream.outbound.Clear();
   Finish(stream, grpc::Status(code, message), {});
 }
 
@@ -1273,34 +1278,31 @@ void Connection::SubmitResponse(Stream& stream) {
   nghttp2_submit_response(session_, stream.id, headers.data(), headers.size(), &provider);
 }
 
-ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
+ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8_t* /*buf*/,
                               size_t length, uint32_t* data_flags, nghttp2_data_source* source,
                               void* self) {
   auto* stream = static_cast<Stream*>(source->ptr);
-  const size_t n = std::min(length, stream->outbound.size() - stream->outbound_sent);
-  if (n > 0) {
-    std::memcpy(buf, stream->outbound.data() + stream->outbound_sent, n);
-    stream->outbound_sent += n;
-    if (stream->outbound_sent == stream->outbound.size()) {
-      stream->outbound.clear();
-      stream->outbound_sent = 0;
-    }
-  }
-  if (stream->read_paused &&
-      stream->outbound.size() - stream->outbound_sent < kRelayBufferedBytes / 2) {
+  const size_t unsent = stream->outbound.size();
+  const size_t n = std::min(length, unsent);
+  // Not copied into nghttp2's frame buffer: nghttp2 calls SendReplyData
+  // for this frame before the mem_send that asked returns, and that
+  // appends the bytes behind the frame header straight from `outbound`.
+  if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  // What stays queued once this frame's bytes are out.
+  const size_t left = unsent - n;
+  if (stream->read_paused && left < kRelayBufferedBytes / 2) {
     stream->read_paused = false;
     if (stream->forwarder) stream->forwarder->ReadMore();
   }
   // A keep-alive that stopped reading because its replies piled up goes on
   // once they are mostly out (after this callback: see Flush).
-  if (stream->keepalive && stream->keepalive->paused() &&
-      stream->outbound.size() - stream->outbound_sent < kKeepAliveBufferedBytes / 2) {
+  if (stream->keepalive && stream->keepalive->paused() && left < kKeepAliveBufferedBytes / 2) {
     auto& writable = static_cast<Connection*>(self)->writable_keepalives_;
     if (std::find(writable.begin(), writable.end(), stream_id) == writable.end()) {
       writable.push_back(stream_id);
     }
   }
-  if (!stream->outbound.empty()) return static_cast<ssize_t>(n);
+  if (left > 0) return static_cast<ssize_t>(n);
   if (!stream->finished) {
     if (n > 0) return static_cast<ssize_t>(n);
     stream->deferred = true;
@@ -1314,6 +1316,18 @@ ssize_t Connection::ReadReply(nghttp2_session* session, int32_t stream_id, uint8
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
   return static_cast<ssize_t>(n);
+}
+
+int Connection::SendReplyData(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                              size_t length, nghttp2_data_source* source, void* self) {
+  auto* conn = static_cast<Connection*>(self);
+  auto* stream = static_cast<Stream*>(source->ptr);
+  // No padding: the session has no select_padding callback.
+  if (frame->data.padlen != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  constexpr size_t kFrameHeaderBytes = 9;
+  conn->pending_out_.append(reinterpret_cast<const char*>(framehd), kFrameHeaderBytes);
+  stream->outbound.MoveFrontTo(length, &conn->pending_out_);
+  return 0;
 }
 
 bool Connection::OnReadable() {

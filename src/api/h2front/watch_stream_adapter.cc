@@ -112,9 +112,7 @@ char* WatchStreamAdapter::Stage(size_t size) {
   if (staged_.capacity() < end) staged_.reserve(std::max(end, 2 * kWriteBatchBytes));
   staged_.resize(end);
   char* prefix = staged_.data() + start;
-  // The gRPC prefix: not compressed, then the length, big-endian.
-  prefix[0] = 0;
-  for (int i = 0; i < 4; ++i) prefix[1 + i] = static_cast<char>((size >> (8 * (3 - i))) & 0xff);
+  WriteMessagePrefix(static_cast<uint32_t>(size), prefix);
   return prefix + kMessagePrefixBytes;
 }
 
@@ -122,12 +120,7 @@ void WatchStreamAdapter::Write(bool /*more*/) {
   bool post = false;
   {
     std::lock_guard<std::mutex> lock(out_mu_);
-    if (outbox_.empty()) {
-      outbox_.swap(staged_);  // staged_ takes the empty outbox
-    } else {
-      outbox_ += staged_;
-      staged_.clear();
-    }
+    outbox_.push_back(std::exchange(staged_, std::string()));
     write_pending_ = true;
     post = !flush_posted_;
     flush_posted_ = true;
@@ -147,13 +140,13 @@ void WatchStreamAdapter::EndCall(const grpc::Status& status) {
 
 void WatchStreamAdapter::Flush() {
   for (;;) {
-    std::string bytes;
+    std::vector<std::string> batches;
     bool pending = false;
     {
       std::lock_guard<std::mutex> lock(out_mu_);
-      bytes.swap(outbox_);
+      batches.swap(outbox_);
       pending = write_pending_;
-      if (bytes.empty() && (!pending || blocked_ || ended_)) {
+      if (batches.empty() && (!pending || blocked_ || ended_)) {
         // Nothing to do until the next Write (which posts again) or, for a
         // write held back, Writable.
         flush_posted_ = false;
@@ -161,7 +154,9 @@ void WatchStreamAdapter::Flush() {
       }
     }
     if (ended_) continue;  // failed: what the stream still writes is dropped
-    if (!bytes.empty() && !hooks_.write(std::move(bytes))) blocked_ = true;
+    for (std::string& batch : batches) {
+      if (!hooks_.write(std::move(batch))) blocked_ = true;
+    }
     if (pending && !blocked_) {
       {
         std::lock_guard<std::mutex> lock(out_mu_);

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/auth_check.h"
 #include "api/leader_monitor.h"
@@ -124,8 +125,10 @@ class WatchStreamAdapter final : public WatchStream::Writer {
   // time).
   std::string staged_;
 
-  std::mutex out_mu_;           // a leaf
-  std::string outbox_;          // guarded by out_mu_: framed messages for the owner
+  std::mutex out_mu_;  // a leaf
+  // Guarded by out_mu_: the writes' batches of framed messages for the
+  // owner, each handed on whole (never appended to another: ReplyBytes).
+  std::vector<std::string> outbox_;
   bool write_pending_ = false;  // guarded by out_mu_: a Write not yet completed
   bool flush_posted_ = false;   // guarded by out_mu_: a Flush is due on the owner
 
