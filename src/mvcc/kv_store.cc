@@ -1126,18 +1126,18 @@ Status WriteTxn::CommitPart(std::string_view key, std::string_view end, std::str
   PutBigEndian64(static_cast<uint64_t>(compact_rev_), state + 8);
   ETCDPP_RETURN_IF_ERROR(meta.Put(kMetaRevision, std::string_view(state, 16)));
   PublishingCommit(mutable_store_);
-  int rc = mdb_txn_commit(txn_);
+  Status committed = mutable_store_->env_->Commit(txn_, "commit part of a delete");
   // Committed or not, LMDB has freed the transaction and its cursors.
   txn_ = nullptr;
   key_cursor_ = rev_cursor_ = nullptr;
-  if (rc != 0) {
+  if (!committed.ok()) {
     committed_ = failed_ = true;
-    return LmdbError(rc, "commit part of a delete");
+    return committed;
   }
   KvStore* store = mutable_store_;
   store->PublishTables(new_tables_);
   new_tables_.clear();
-  rc = mdb_txn_begin(store->env_->get(), nullptr, 0, &txn_);
+  int rc = mdb_txn_begin(store->env_->get(), nullptr, 0, &txn_);
   if (rc == 0) rc = mdb_cursor_open(txn_, dbis_.key, &key_cursor_);
   if (rc == 0) rc = mdb_cursor_open(txn_, dbis_.rev, &rev_cursor_);
   if (rc != 0) {
@@ -1352,9 +1352,9 @@ Status WriteTxn::Commit() {
   }
   ETCDPP_RETURN_IF_ERROR(WriteState());
   PublishingCommit(mutable_store_);
-  int rc = mdb_txn_commit(txn_);
+  Status st = mutable_store_->env_->Commit(txn_, "commit");
   committed_ = true;  // Even on failure LMDB has freed the transaction.
-  if (rc != 0) return LmdbError(rc, "commit");
+  if (!st.ok()) return st;
   KvStore* s = mutable_store_;
   s->PublishTables(new_tables_);
   s->current_rev_.store(rev_, std::memory_order_release);
@@ -1413,6 +1413,7 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   lmdb.max_readers = options.max_readers;
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;
+  lmdb.deferred_flush = options.deferred_flush;
   lmdb.mapped_bytes_bound = options.mapped_bytes_bound;
   lmdb.min_release_interval = options.min_release_interval;
   if (options.compact_keys_per_txn == 0 || options.compact_keys_per_idle_txn == 0) {
@@ -1484,7 +1485,7 @@ Status KvStore::Init() {
     mdb_txn_abort(txn);
     return s;
   }
-  if ((rc = mdb_txn_commit(txn)) != 0) return LmdbError(rc, "commit init txn");
+  ETCDPP_RETURN_IF_ERROR(env_->Commit(txn, "commit init txn"));
 
   int64_t scheduled = 0, finished = 0;
   {

@@ -62,6 +62,8 @@ struct Options {
   uint64_t map_bytes = 0;
   // See LmdbOptions::write_map.
   bool write_map = true;
+  // See LmdbOptions::deferred_flush (only without write_map).
+  bool deferred_flush = true;
   // See LmdbOptions::mapped_bytes_bound and LmdbEnv::BoundMappedPages.
   uint64_t mapped_bytes_bound = LmdbOptions::kDefaultMappedBytesBound;
   std::chrono::milliseconds min_release_interval = LmdbOptions{}.min_release_interval;

@@ -18,6 +18,7 @@
 
 #include "base/coding.h"
 #include "base/crc32c.h"
+#include "mvcc/flushed_commit.h"
 
 namespace etcdpp::mvcc {
 
@@ -70,10 +71,30 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   if ((rc = mdb_env_set_maxdbs(env, options.max_tables)) != 0) return fail(rc, "set_maxdbs");
   unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | MDB_NORDAHEAD;
   if (options.write_map) flags |= MDB_WRITEMAP;
+  const bool deferred_flush = options.deferred_flush && !options.write_map;
+  if (deferred_flush) {
+    uint64_t dropped = 0;
+    if (Status st = RollBackUnflushedCommit(dir, &dropped); !st.ok()) {
+      mdb_env_close(env);
+      return st;
+    }
+    if (dropped != 0) {
+      spdlog::warn(
+          "{}/data.mdb: its newest commit (transaction {}) was not recorded as on disk; "
+          "opening the one before it, and the WAL applies the rest again",
+          dir, dropped);
+    }
+    flags |= MDB_NOSYNC;
+  }
   rc = mdb_env_open(env, dir.c_str(), flags, 0644);
   if (rc != 0) return fail(rc, "mdb_env_open " + dir);
   std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir, options));
   ETCDPP_RETURN_IF_ERROR(opened->CheckIntegrity());
+  if (deferred_flush) {
+    auto flush = DeferredFlush::Start(env, dir);
+    if (!flush.ok()) return flush.status();
+    opened->flush_ = std::move(flush.value());
+  }
   // The walk read every page: without this a restarted member would keep
   // the whole store mapped until its first bound check.
   if (opened->mapped_bytes_bound_ != 0) opened->ReleaseMappedPages();
@@ -268,11 +289,25 @@ Status LmdbEnv::CheckIntegrity() const {
 }
 
 LmdbEnv::~LmdbEnv() {
+  flush_.reset();  // its flush in flight uses the env
   mdb_env_close(env_);
   if (statm_fd_ >= 0) ::close(statm_fd_);
 }
 
+Status LmdbEnv::Commit(MDB_txn* txn, std::string_view what) {
+  if (flush_) {
+    if (Status st = flush_->BeforeCommit(); !st.ok()) {
+      mdb_txn_abort(txn);
+      return st;
+    }
+  }
+  if (int rc = mdb_txn_commit(txn); rc != 0) return LmdbError(rc, what);
+  if (flush_) flush_->AfterCommit();
+  return Status::OK();
+}
+
 Status LmdbEnv::Sync() {
+  if (flush_) return flush_->Sync();
   int rc = mdb_env_sync(env_, 1);
   return rc == 0 ? Status::OK() : LmdbError(rc, "mdb_env_sync");
 }

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "mvcc/deferred_flush.h"
 
 namespace etcdpp::mvcc {
 
@@ -43,6 +44,12 @@ struct LmdbOptions {
   // copies (about 1.6x faster batched puts). The data file is then sized to
   // the map up front (sparse).
   bool write_map = true;
+  // Without write_map: a commit returns once its pages are written to the
+  // page cache, and a thread of the environment's flushes them
+  // (DeferredFlush); at most the newest commit is ever unflushed, and an
+  // open after a power cut drops it if it was not recorded as flushed
+  // (flushed_commit.h). With write_map the flush stays in the commit.
+  bool deferred_flush = true;
   unsigned max_readers = 4096;
   unsigned max_tables = 64;
   // How many bytes of the map this process may keep mapped before it lets
@@ -72,10 +79,14 @@ struct LmdbOptions {
 // writes the meta page that makes them current, so a power loss at any
 // moment leaves a consistent B-tree: at worst the last commit is undone
 // (its meta page unflushed), which the caller's WAL replays. MDB_NOSYNC
-// would save that flush but lets the OS write a newer meta page before the
-// pages it points to, and a power cut then leaves a corrupt tree
-// (tests/robustness/powerloss shows it). Sync() also flushes the meta page:
-// the caller calls it before giving up WAL entries the store holds.
+// alone would save that flush but lets the OS write a newer meta page
+// before the pages it points to, and a power cut then leaves a corrupt tree
+// (tests/robustness/powerloss shows it). With deferred_flush the env runs
+// MDB_NOSYNC and keeps the order itself: the flush runs after the commit on
+// a thread of its own, the next commit waits for it, and Open rolls back a
+// newest commit not recorded as flushed (deferred_flush.h,
+// flushed_commit.h). Sync() also flushes the meta page: the caller calls
+// it before giving up WAL entries the store holds.
 class LmdbEnv {
  public:
   // Creates `dir` if needed and opens (or creates) the environment in it.
@@ -86,7 +97,12 @@ class LmdbEnv {
 
   MDB_env* get() const { return env_; }
   const std::string& dir() const { return dir_; }
-  // Flushes committed transactions to disk (fsync), the last meta page too.
+  // Commits a write transaction of this environment; every write
+  // transaction ends here or in mdb_txn_abort. On failure LMDB has freed
+  // `txn` all the same.
+  Status Commit(MDB_txn* txn, std::string_view what);
+  // Flushes committed transactions to disk (fsync), the last meta page too,
+  // and with deferred_flush records them as flushed.
   Status Sync();
   // Walks every page the store can reach; Corruption naming the data file if
   // one is damaged or the file is shorter than its pages. Open runs it, so a
@@ -179,6 +195,7 @@ class LmdbEnv {
 
   MDB_env* env_;
   std::string dir_;
+  std::unique_ptr<DeferredFlush> flush_;  // with deferred_flush only
   const uint64_t mapped_bytes_bound_;
   const std::chrono::steady_clock::duration min_release_interval_;
   int statm_fd_ = -1;  // /proc/self/statm, kept open: one pread per check
