@@ -18,6 +18,13 @@ Histogram& BackendCommitDurationSeconds() {
   return h;
 }
 
+Histogram& BackendFlushDurationSeconds() {
+  static Histogram& h = DefaultRegistry().AddHistogram(
+      "etcdpp_disk_backend_flush_duration_seconds",
+      "Time one flush of committed backend pages to disk took, in seconds.", DiskLatencyBuckets());
+  return h;
+}
+
 Counter& LeaderChangesSeenTotal() {
   static Counter& c = DefaultRegistry().AddCounter("etcd_server_leader_changes_seen_total",
                                                    "Times this member saw the leader change.");

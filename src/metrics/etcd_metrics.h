@@ -23,6 +23,10 @@ std::vector<double> DiskLatencyBuckets();
 Histogram& WalFsyncDurationSeconds();
 // The apply thread: one observation per LMDB write transaction commit (seconds).
 Histogram& BackendCommitDurationSeconds();
+// The store's flush thread: each flush of a backend commit to disk, which
+// runs after the commit (mvcc/deferred_flush.h). etcd's commit metric
+// includes its flush; etcdpp's apply thread no longer waits for it.
+Histogram& BackendFlushDurationSeconds();
 // The raft loop: +1 each time the leader this member knows changes (also
 // from none to one).
 Counter& LeaderChangesSeenTotal();

@@ -14,16 +14,19 @@
 
 namespace etcdpp::mvcc {
 
-Result<std::unique_ptr<DeferredFlush>> DeferredFlush::Start(MDB_env* env, const std::string& dir) {
+Result<std::unique_ptr<DeferredFlush>> DeferredFlush::Start(
+    MDB_env* env, const std::string& dir, std::function<void(std::chrono::nanoseconds)> on_flush) {
   if (int rc = mdb_env_sync(env, 1); rc != 0) return LmdbError(rc, "flushing the store");
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) return Status::IOError("open " + dir + ": " + std::strerror(errno));
-  std::unique_ptr<DeferredFlush> flush(new DeferredFlush(env, dir_fd));
+  std::unique_ptr<DeferredFlush> flush(new DeferredFlush(env, dir_fd, std::move(on_flush)));
   ETCDPP_RETURN_IF_ERROR(flush->Sync());
   return flush;
 }
 
-DeferredFlush::DeferredFlush(MDB_env* env, int dir_fd) : env_(env), dir_fd_(dir_fd) {
+DeferredFlush::DeferredFlush(MDB_env* env, int dir_fd,
+                             std::function<void(std::chrono::nanoseconds)> on_flush)
+    : env_(env), dir_fd_(dir_fd), on_flush_(std::move(on_flush)) {
   committed_ = flushed_ = LastCommittedTxnid();
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "store-flush");
@@ -88,7 +91,9 @@ void DeferredFlush::Run() {
     const uint64_t target = committed_;
     lock.unlock();
     // The data pages and the meta page of every commit up to `target`.
+    const auto started = std::chrono::steady_clock::now();
     const int rc = mdb_env_sync(env_, 1);
+    if (rc == 0 && on_flush_) on_flush_(std::chrono::steady_clock::now() - started);
     lock.lock();
     if (rc == 0) {
       flushed_ = target;

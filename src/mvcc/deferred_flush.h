@@ -23,8 +23,10 @@
 
 #include <lmdb.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,7 +43,11 @@ class DeferredFlush {
   // writes pages before the commit, when no order can be kept); `dir` holds
   // its data file. Flushes the file and records that (Sync), so nothing
   // older than this call is ever rolled back.
-  static Result<std::unique_ptr<DeferredFlush>> Start(MDB_env* env, const std::string& dir);
+  // `on_flush`, if set, is told each background flush's duration, on the
+  // flush thread.
+  static Result<std::unique_ptr<DeferredFlush>> Start(
+      MDB_env* env, const std::string& dir,
+      std::function<void(std::chrono::nanoseconds)> on_flush = {});
   // Waits for the flush in flight and records every commit as flushed
   // (unless a flush failed), so a store closed in order opens as it was
   // left. Only a store whose process ended without closing it (a crash, a
@@ -62,12 +68,13 @@ class DeferredFlush {
   Status Sync();
 
  private:
-  DeferredFlush(MDB_env* env, int dir_fd);
+  DeferredFlush(MDB_env* env, int dir_fd, std::function<void(std::chrono::nanoseconds)> on_flush);
   uint64_t LastCommittedTxnid() const;
   void Run();
 
   MDB_env* const env_;
   const int dir_fd_;  // the store's directory, wherever it is renamed to
+  const std::function<void(std::chrono::nanoseconds)> on_flush_;
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t committed_ = 0;        // guarded by mu_: the newest commit's transaction id

@@ -1414,6 +1414,7 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& dir, Options o
   lmdb.max_tables = options.max_tables;
   lmdb.write_map = options.write_map;
   lmdb.deferred_flush = options.deferred_flush;
+  lmdb.on_flush = options.on_flush;
   lmdb.mapped_bytes_bound = options.mapped_bytes_bound;
   lmdb.min_release_interval = options.min_release_interval;
   if (options.compact_keys_per_txn == 0 || options.compact_keys_per_idle_txn == 0) {

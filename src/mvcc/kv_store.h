@@ -64,6 +64,8 @@ struct Options {
   bool write_map = true;
   // See LmdbOptions::deferred_flush (only without write_map).
   bool deferred_flush = true;
+  // See LmdbOptions::on_flush.
+  std::function<void(std::chrono::nanoseconds)> on_flush = {};
   // See LmdbOptions::mapped_bytes_bound and LmdbEnv::BoundMappedPages.
   uint64_t mapped_bytes_bound = LmdbOptions::kDefaultMappedBytesBound;
   std::chrono::milliseconds min_release_interval = LmdbOptions{}.min_release_interval;

@@ -91,7 +91,7 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir, options));
   ETCDPP_RETURN_IF_ERROR(opened->CheckIntegrity());
   if (deferred_flush) {
-    auto flush = DeferredFlush::Start(env, dir);
+    auto flush = DeferredFlush::Start(env, dir, options.on_flush);
     if (!flush.ok()) return flush.status();
     opened->flush_ = std::move(flush.value());
   }

@@ -50,6 +50,9 @@ struct LmdbOptions {
   // open after a power cut drops it if it was not recorded as flushed
   // (flushed_commit.h). With write_map the flush stays in the commit.
   bool deferred_flush = true;
+  // With deferred_flush: told how long each background flush took (on the
+  // flush thread); may be empty.
+  std::function<void(std::chrono::nanoseconds)> on_flush = {};
   unsigned max_readers = 4096;
   unsigned max_tables = 64;
   // How many bytes of the map this process may keep mapped before it lets

@@ -321,6 +321,15 @@ class HttpTest(unittest.TestCase):
             timeout=10, interval=0.01, what="the backend commit of the puts")
         self.assertEqual(value(committed, commit + "_bucket", le="+Inf"),
                          value(committed, commit + "_count"))
+        # The commit's flush to disk follows it on the store's own thread.
+        flush = "etcdpp_disk_backend_flush_duration_seconds"
+        flushed = cluster.wait_until(
+            lambda: (lambda s: s if value(s, flush + "_count")
+                     - value(before, flush + "_count") >= 1 else None)(
+                scrape(self.cluster.members[0].client_port)),
+            timeout=10, interval=0.01, what="the flush of the backend commit")
+        self.assertEqual(value(flushed, flush + "_bucket", le="+Inf"),
+                         value(flushed, flush + "_count"))
         self.assertGreaterEqual(value(after, "etcd_server_leader_changes_seen_total"), 1)
         self.assertEqual(value(after, "etcd_server_proposals_pending"), 0)
         self.assertEqual(value(after, "etcd_server_proposals_failed_total"), 0)
