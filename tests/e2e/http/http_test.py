@@ -313,23 +313,23 @@ class HttpTest(unittest.TestCase):
         # transaction for up to --backend-batch-interval (100 ms), so
         # that commit is counted soon after the puts, not before they return.
         # (Reads of those puts wait for it; the kv tests check that.)
-        commit = "etcd_disk_backend_commit_duration_seconds"
-        committed = cluster.wait_until(
-            lambda: (lambda s: s if value(s, commit + "_count")
-                     - value(before, commit + "_count") >= 1 else None)(
-                scrape(self.cluster.members[0].client_port)),
-            timeout=10, interval=0.01, what="the backend commit of the puts")
-        self.assertEqual(value(committed, commit + "_bucket", le="+Inf"),
-                         value(committed, commit + "_count"))
+        port = self.cluster.members[0].client_port
+
+        def observed_since_before(histogram, what):
+            """The first scrape whose `histogram` counted one more than
+            before the puts; its +Inf bucket holds every observation."""
+            grown = cluster.wait_until(
+                lambda: (lambda s: s if value(s, histogram + "_count")
+                         - value(before, histogram + "_count") >= 1 else None)(scrape(port)),
+                timeout=10, interval=0.01, what=what)
+            self.assertEqual(value(grown, histogram + "_bucket", le="+Inf"),
+                             value(grown, histogram + "_count"))
+
+        observed_since_before("etcd_disk_backend_commit_duration_seconds",
+                              "the backend commit of the puts")
         # The commit's flush to disk follows it on the store's own thread.
-        flush = "etcdpp_disk_backend_flush_duration_seconds"
-        flushed = cluster.wait_until(
-            lambda: (lambda s: s if value(s, flush + "_count")
-                     - value(before, flush + "_count") >= 1 else None)(
-                scrape(self.cluster.members[0].client_port)),
-            timeout=10, interval=0.01, what="the flush of the backend commit")
-        self.assertEqual(value(flushed, flush + "_bucket", le="+Inf"),
-                         value(flushed, flush + "_count"))
+        observed_since_before("etcdpp_disk_backend_flush_duration_seconds",
+                              "the flush of the backend commit")
         self.assertGreaterEqual(value(after, "etcd_server_leader_changes_seen_total"), 1)
         self.assertEqual(value(after, "etcd_server_proposals_pending"), 0)
         self.assertEqual(value(after, "etcd_server_proposals_failed_total"), 0)
