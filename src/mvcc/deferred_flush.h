@@ -4,7 +4,7 @@
 // Why. The apply thread commits the store about every 100 ms (etcd's
 // backend batch interval) and applies nothing while a commit runs; with the
 // flush inside the commit, a commit of ~1,400 pages under `etcdctl check
-// perf --load l` held the apply thread ~27 ms, ~20 of them in fdatasync, and
+// perf --load l` held the apply thread ~24 ms, ~20 of them in fdatasync, and
 // every answer due meanwhile waited (docs/durability.md, "The store's flush
 // off the apply thread").
 //
@@ -63,8 +63,8 @@ class DeferredFlush {
   // nothing (LMDB writes no meta page for an empty transaction).
   void AfterCommit();
   // Every commit so far on disk and recorded (RecordFlushedCommit), so the
-  // next open keeps them all. Costs a flush of the data file and one of the
-  // record.
+  // next open keeps them all. Waits for the flush in flight, then writes and
+  // flushes the record.
   Status Sync();
 
  private:
@@ -81,7 +81,7 @@ class DeferredFlush {
   uint64_t flushed_ = 0;          // guarded by mu_: every commit up to this one is on disk
   std::optional<Status> failed_;  // guarded by mu_
   bool stopping_ = false;         // guarded by mu_
-  std::thread thread_;            // runs Run(); the only caller of mdb_env_sync but Sync
+  std::thread thread_;            // runs Run(); flushes the file for every commit after Start
 };
 
 }  // namespace etcdpp::mvcc
