@@ -1398,10 +1398,13 @@ uint64_t RecordedMapBytes(const std::string& dir) {
 
 Status KvStore::RecordMapFull() {
   const uint64_t bytes = 2 * env_->MapBytes();
+  // Beside the data file wherever it is now: a store swapped in by a
+  // defragmentation was opened in another directory.
+  const std::string dir = env_->CurrentDir();
   spdlog::error(
       "{}: a write needed more than the store's map of {} bytes; it maps {} bytes when next opened",
-      JoinPath(dir(), "data.mdb"), bytes / 2, bytes);
-  return WriteFileAtomically(Env::Default(), JoinPath(dir(), kMapSizeFile),
+      JoinPath(dir, "data.mdb"), bytes / 2, bytes);
+  return WriteFileAtomically(Env::Default(), JoinPath(dir, kMapSizeFile),
                              std::to_string(bytes) + "\n");
 }
 

@@ -107,6 +107,7 @@ LmdbEnv::LmdbEnv(MDB_env* env, std::string dir, const LmdbOptions& options)
       mapped_bytes_bound_(options.mapped_bytes_bound),
       min_release_interval_(options.min_release_interval) {
   mdb_env_set_userctx(env_, this);
+  dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (mapped_bytes_bound_ != 0) {
     statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     file_resident_base_.store(FileResidentBytes(), std::memory_order_relaxed);
@@ -292,6 +293,16 @@ LmdbEnv::~LmdbEnv() {
   flush_.reset();  // its flush in flight uses the env
   mdb_env_close(env_);
   if (statm_fd_ >= 0) ::close(statm_fd_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+std::string LmdbEnv::CurrentDir() const {
+  if (dir_fd_ < 0) return dir_;
+  char target[4096];
+  const std::string link = "/proc/self/fd/" + std::to_string(dir_fd_);
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof(target));
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(target)) return dir_;
+  return std::string(target, static_cast<size_t>(n));
 }
 
 Status LmdbEnv::Commit(MDB_txn* txn, std::string_view what) {

@@ -100,6 +100,10 @@ class LmdbEnv {
 
   MDB_env* get() const { return env_; }
   const std::string& dir() const { return dir_; }
+  // Where the directory is now: a store opened in one directory may be
+  // renamed to another while open (a defragmentation or a snapshot install
+  // swaps it in). dir() if the kernel cannot say.
+  std::string CurrentDir() const;
   // Commits a write transaction of this environment; every write
   // transaction ends here or in mdb_txn_abort. On failure LMDB has freed
   // `txn` all the same.
@@ -202,6 +206,7 @@ class LmdbEnv {
   const uint64_t mapped_bytes_bound_;
   const std::chrono::steady_clock::duration min_release_interval_;
   int statm_fd_ = -1;  // /proc/self/statm, kept open: one pread per check
+  int dir_fd_ = -1;    // the directory, followed across renames (CurrentDir)
   mutable std::atomic<uint64_t> reads_done_{0};
   // File-backed RSS right after the last release: the process's other
   // file pages (its binary, libraries, other stores), the base the bound

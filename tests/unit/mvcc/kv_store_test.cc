@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "unit/mvcc/store_test_util.h"
@@ -783,6 +784,26 @@ TEST(KvStoreQuotaTest, FullMapIsRecordedAndTheNextOpenMapsTwiceAsMuch) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_EQ((*store)->MapBytes(), 2 * map);
   ExpectDeleteOfAll(**store, keys);
+}
+
+// A defragmentation or a snapshot install opens the new store in another
+// directory and then swaps the directories: the record of a full map must
+// land beside the data file where it is now, or the restart maps too
+// little again.
+TEST(KvStoreMapFullTest, RecordGoesWhereTheStoreWasMovedTo) {
+  testing::TempDir dir;
+  const std::string opened_at = dir.path() + "/incoming", moved_to = dir.path() + "/live";
+  const uint64_t map = uint64_t{8} << 20;
+  {
+    auto store = KvStore::Open(opened_at, Options{.map_bytes = map});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    std::filesystem::rename(opened_at, moved_to);
+    ASSERT_TRUE((*store)->RecordMapFull().ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(opened_at));
+  auto store = KvStore::Open(moved_to, Options{.map_bytes = map});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->MapBytes(), 2 * map);
 }
 
 }  // namespace
