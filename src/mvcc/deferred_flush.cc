@@ -1,11 +1,6 @@
 #include "mvcc/deferred_flush.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -15,10 +10,8 @@
 namespace etcdpp::mvcc {
 
 Result<std::unique_ptr<DeferredFlush>> DeferredFlush::Start(
-    MDB_env* env, const std::string& dir, std::function<void(std::chrono::nanoseconds)> on_flush) {
+    MDB_env* env, int dir_fd, std::function<void(std::chrono::nanoseconds)> on_flush) {
   if (int rc = mdb_env_sync(env, 1); rc != 0) return LmdbError(rc, "flushing the store");
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return Status::IOError("open " + dir + ": " + std::strerror(errno));
   std::unique_ptr<DeferredFlush> flush(new DeferredFlush(env, dir_fd, std::move(on_flush)));
   ETCDPP_RETURN_IF_ERROR(flush->Sync());
   return flush;
@@ -46,7 +39,6 @@ DeferredFlush::~DeferredFlush() {
       spdlog::warn("closing the store: {}; its next open drops its newest commit", st.ToString());
     }
   }
-  ::close(dir_fd_);
 }
 
 uint64_t DeferredFlush::LastCommittedTxnid() const {

@@ -40,14 +40,15 @@ namespace etcdpp::mvcc {
 class DeferredFlush {
  public:
   // `env` is open with MDB_NOSYNC and without MDB_WRITEMAP (a write map
-  // writes pages before the commit, when no order can be kept); `dir` holds
-  // its data file. Flushes the file and records that (Sync), so nothing
-  // older than this call is ever rolled back.
+  // writes pages before the commit, when no order can be kept); `dir_fd`
+  // is the directory holding its data file, open for this object's life
+  // (the caller's; LmdbEnv keeps one that follows the directory across
+  // renames). Flushes the file and records that (Sync), so nothing older
+  // than this call is ever rolled back.
   // `on_flush`, if set, is told each background flush's duration, on the
   // flush thread.
   static Result<std::unique_ptr<DeferredFlush>> Start(
-      MDB_env* env, const std::string& dir,
-      std::function<void(std::chrono::nanoseconds)> on_flush = {});
+      MDB_env* env, int dir_fd, std::function<void(std::chrono::nanoseconds)> on_flush = {});
   // Waits for the flush in flight and records every commit as flushed
   // (unless a flush failed), so a store closed in order opens as it was
   // left. Only a store whose process ended without closing it (a crash, a
@@ -73,7 +74,7 @@ class DeferredFlush {
   void Run();
 
   MDB_env* const env_;
-  const int dir_fd_;  // the store's directory, wherever it is renamed to
+  const int dir_fd_;  // the store's directory (not owned), wherever it is renamed to
   const std::function<void(std::chrono::nanoseconds)> on_flush_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -10,6 +10,7 @@
 
 #include "base/coding.h"
 #include "base/crc32c.h"
+#include "base/env.h"
 
 namespace etcdpp::mvcc {
 namespace {
@@ -91,12 +92,9 @@ struct Record {
 // The record in `dir`, or nullopt if there is none or it does not check
 // (then nothing is known, and nothing is rolled back: see the header).
 std::optional<Record> ReadRecord(const std::string& dir) {
-  const std::string path = dir + "/" + kFlushedCommitFile;
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return std::nullopt;
-  char buf[kRecordBytes];
-  auto read = ReadAt(fd.get(), buf, sizeof(buf), 0, path);
-  if (!read.ok() || !*read) return std::nullopt;
+  auto contents = Env::Default()->ReadFile(dir + "/" + kFlushedCommitFile);
+  if (!contents.ok() || contents->size() < kRecordBytes) return std::nullopt;
+  const char* buf = contents->data();
   if (std::memcmp(buf, kMagic, sizeof(kMagic)) != 0) return std::nullopt;
   if (GetBE32(buf + 24) != crc32c::Value(buf, 24)) return std::nullopt;
   return Record{GetBE64(buf + 8), GetBE64(buf + 16)};

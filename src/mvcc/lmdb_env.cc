@@ -91,7 +91,9 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, const Lmd
   std::unique_ptr<LmdbEnv> opened(new LmdbEnv(env, dir, options));
   ETCDPP_RETURN_IF_ERROR(opened->CheckIntegrity());
   if (deferred_flush) {
-    auto flush = DeferredFlush::Start(env, dir, options.on_flush);
+    if (opened->dir_fd_ < 0)
+      return Status::IOError("the store's directory " + dir + " did not open");
+    auto flush = DeferredFlush::Start(env, opened->dir_fd_, options.on_flush);
     if (!flush.ok()) return flush.status();
     opened->flush_ = std::move(flush.value());
   }
