@@ -24,7 +24,10 @@ default all) run in this order, the benchmark connecting to every member:
   seq-put        --conns 1 --clients 1 --total Q put (one client, sequential
                  puts), beside a bare loop of 256-byte writes + fdatasync on
                  the same file system (the members' base dir), measured in the
-                 same run just before it
+                 same run just before it, and the round trip without a disk:
+                 --conns 1 --clients 1 --total Q range foo --consistency s on
+                 the same server; seq-put is reported against the fdatasync
+                 and against the two added up (the floor of a durable put)
 
 --pin selects where processes run: "shared" (default: every process may use
 every core), "pinned" (bare --pin: the servers on core 0, etcdpp-bench on
@@ -196,6 +199,23 @@ def preload(args, pinned, endpoints):
             "seconds": round(time.monotonic() - started, 2), "command": printable(cmd, args.bench)}
 
 
+def round_trip(args, pinned, endpoints):
+    """One client's sequential serializable reads of "foo" on the server
+    about to take seq-put: the request's way there and back through the
+    network stack and the server's front, with no disk on it. A sequential
+    put cannot be answered faster than this plus one fdatasync."""
+    bench_args = ["--conns", "1", "--clients", "1", "--total", str(args.seq_total),
+                  "range", "foo", "--consistency", "s"]
+    summary, error, cmd = run_bench(args, pinned, endpoints, bench_args, args.load_timeout)
+    out = {"command": printable(cmd, args.bench)}
+    if error or not summary:
+        out["error"] = error or "no summary"
+        return out
+    out["average_ms"] = summary.get("average_ms", 0)
+    out["p99_ms"] = summary.get("p99_ms", 0)
+    return out
+
+
 def watch_detail(summary):
     """For the watch loads: how the server packed events into messages and
     how long the puts took meanwhile (a put slowed by the fan-out keeps the
@@ -242,6 +262,7 @@ def run_server(name, binary, setup, args, server_flags=()):
             if load == "seq-put":
                 entry["fdatasync"] = fdatasync_loop(c.base_dir,
                                                     args.fsync_count or args.seq_total)
+                entry["round_trip"] = round_trip(args, pinned, endpoints)
             cpu_before = servers_cpu()
             started = time.monotonic()
             summary, error, cmd = run_bench(args, pinned, endpoints, bench_args,
@@ -268,6 +289,9 @@ def run_server(name, binary, setup, args, server_flags=()):
                 if "fdatasync" in entry and entry["fdatasync"]["average_ms"] > 0:
                     entry["vs_fdatasync"] = round(
                         entry["average_ms"] / entry["fdatasync"]["average_ms"], 2)
+                    if entry["round_trip"].get("average_ms"):
+                        floor = entry["fdatasync"]["average_ms"] + entry["round_trip"]["average_ms"]
+                        entry["vs_floor"] = round(entry["average_ms"] / floor, 2)
             result["loads"][load] = entry
             print(f"  {setup} {name} {load}: {entry.get('throughput', '-')} /s, "
                   f"server {entry.get('server_cpu_us_per_req', '-')} us/req, "
@@ -324,6 +348,11 @@ def print_table(report):
                 print(f"{'':<7} {'  fdatasync':<16} {'':<7} {fmt(f['per_s']):>10} "
                       f"{fmt(f['average_ms'], 2):>8} {fmt(f['p99_ms'], 2):>8}   "
                       f"(seq-put avg / fdatasync avg = {e.get('vs_fdatasync')})")
+            if e.get("round_trip", {}).get("average_ms"):
+                t = e["round_trip"]
+                print(f"{'':<7} {'  round trip':<16} {'':<7} {'':>10} "
+                      f"{fmt(t['average_ms'], 3):>8} {fmt(t['p99_ms'], 2):>8}   "
+                      f"(seq-put avg / (fdatasync + round trip) = {e.get('vs_floor')})")
     for setup, loads in report["ratios"].items():
         print(f"\netcdpp/etcd, {setup}: per s (higher is better), p99 and server CPU "
               f"per request (lower is better)")

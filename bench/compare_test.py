@@ -5,8 +5,8 @@ shared and pinned, a few preloaded keys.
 Checks that the script succeeds, that its JSON has every load for both
 servers in both setups with a nonzero throughput, a count of completed
 requests and the server's and the benchmark's CPU per request, that the
-etcdpp/etcd ratios are there, that seq-put carries its fdatasync baseline,
-and that the plot was written as a PNG.
+etcdpp/etcd ratios are there, that seq-put carries its fdatasync baseline
+and its round-trip floor, and that the plot was written as a PNG.
 
     /usr/bin/python3 bench/compare_test.py --bench build/bin/etcdpp-bench \\
         --etcdpp build/bin/etcdpp [--etcd /usr/bin/etcd]
@@ -73,6 +73,9 @@ def main():
                 if not (seq.get("fdatasync", {}).get("average_ms", 0) > 0
                         and seq.get("vs_fdatasync", 0) > 0):
                     failures.append(f"{setup} {server} seq-put: no fdatasync baseline {seq}")
+                if not (seq.get("round_trip", {}).get("average_ms", 0) > 0
+                        and seq.get("vs_floor", 0) > 0):
+                    failures.append(f"{setup} {server} seq-put: no round-trip floor {seq}")
             ratio = report.get("ratios", {}).get(setup, {})
             missing = [load for load in ALL_LOADS if "throughput" not in ratio.get(load, {})]
             if missing:
