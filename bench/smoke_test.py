@@ -9,7 +9,8 @@ keys modulo --key-space-size), read back with the python etcd3 client, and
 that txn-put makes one revision per transaction, that txn-mixed writes in
 the ratio asked (--rw-ratio), and that watch-latency delivers every event
 to every watcher with a latency for each (with both clients), that
-lease-keepalive (with both clients) has every keep-alive answered; and that the HTTP/2 client's calls
+lease-keepalive (with both clients) has every keep-alive answered, that
+put --rate paces the load (with both clients); and that the HTTP/2 client's calls
 held past their deadline (the server stopped with SIGSTOP for longer than
 --request-timeout) fail as DeadlineExceeded while the load goes on and ends.
 
@@ -67,6 +68,22 @@ def check_deadlines(bench, member):
     if not (summary.get("failed", 0) >= 8 and summary.get("succeeded", 0) > 0 and
             summary["failed"] + summary["succeeded"] == 3000 and "DeadlineExceeded" in err):
         return f"deadlines: exit {proc.returncode}, {summary}, {err[-800:]}"
+    return None
+
+
+def check_rate(bench, endpoint, client):
+    """put --rate: 200 requests at 400 per second from 32 clients all
+    succeed, and the last is not sent before its turn (199/400 s after the
+    first), which a load that ignored the rate would finish far sooner."""
+    cmd = [bench, "--endpoints", endpoint, "--client", client, "--conns", "4", "--clients",
+           "32", "--total", "200", "--json", "put", "--key-space-size", str(KEY_SPACE),
+           "--rate", "400"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
+    summary = json.loads(lines[0]) if lines else {}
+    if r.returncode != 0 or (summary.get("succeeded"), summary.get("failed")) != (200, 0) or \
+            summary.get("rate") != 400 or not summary.get("total_s", 0) >= 199 / 400:
+        return f"put --rate ({client}): exit {r.returncode}, {summary}, {r.stderr[-500:]}"
     return None
 
 
@@ -160,6 +177,11 @@ def main():
                     summary.get("client") != client or not summary.get("per_s", 0) > 0:
                 failures.append(f"lease-keepalive ({client}): exit {r.returncode}, {summary}, "
                                 f"{r.stderr[-500:]}")
+        for client in CLIENTS:
+            checks += 1
+            error = check_rate(args.bench, endpoint, client)
+            if error:
+                failures.append(error)
         checks += 1
         error = check_deadlines(args.bench, c.members[0])
         if error:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <queue>
 #include <thread>
 
 #include <fmt/format.h>
@@ -42,8 +43,12 @@ class Loop final : public H2CallObserver {
   void OnClose(H2Call& call, uint32_t error_code) override;
 
  private:
-  // Claims the next request number and submits it; false when the load is done.
+  // Claims the next request number and submits it, or parks the client
+  // until the number is due (LoadOptions::rate); false when the load is done.
   bool StartNext(Client& client);
+  bool Submit(Client& client, int64_t seq);
+  // Submits the parked clients whose request is due by `now`; how many.
+  int SubmitDue(Clock::time_point now);
   void Fail(const std::string& error) { ++result_->errors[error]; }
   void ScanDeadlines(Clock::time_point now);
 
@@ -52,6 +57,9 @@ class Loop final : public H2CallObserver {
   std::vector<std::unique_ptr<H2Connection>> connections_;
   std::vector<Client*> clients_;
   std::vector<Client*> done_;  // completed during the last input, to restart
+  // Clients whose next request is not yet due, soonest first, with its number.
+  using Parked = std::pair<Clock::time_point, std::pair<int64_t, Client*>>;
+  std::priority_queue<Parked, std::vector<Parked>, std::greater<>> parked_;
   int64_t in_flight_ = 0;
   bool lost_connection_ = false;  // the calls of dead connections are yet to be failed
 };
@@ -60,6 +68,32 @@ bool Loop::StartNext(Client& client) {
   if (!client.connection->alive()) return false;
   const int64_t seq = progress_->next_seq.fetch_add(1, std::memory_order_relaxed);
   if (seq >= progress_->total) return false;
+  const Clock::time_point due = progress_->DueTime(seq);
+  if (due > Clock::now()) {
+    parked_.push({due, {seq, &client}});
+    return true;
+  }
+  return Submit(client, seq);
+}
+
+int Loop::SubmitDue(Clock::time_point now) {
+  int submitted = 0;
+  while (!parked_.empty() && parked_.top().first <= now) {
+    const auto [seq, client] = parked_.top().second;
+    parked_.pop();
+    if (Submit(*client, seq)) {
+      ++submitted;
+    } else {
+      // Its request number is spent: counted as failed, as a call of a
+      // connection that died in flight is.
+      Fail("rpc error: code = Unavailable desc = connection lost");
+    }
+  }
+  return submitted;
+}
+
+bool Loop::Submit(Client& client, int64_t seq) {
+  if (!client.connection->alive()) return false;
   client.out.clear();
   client.sent = 0;
   AppendFramed(client.call->Prepare(seq), &client.out);
@@ -147,9 +181,20 @@ void Loop::Run() {
         }
       }
     }
-    if (in_flight_ == 0) break;
+    int timeout_ms = static_cast<int>(kDeadlineScan.count());
+    if (!parked_.empty()) {
+      const Clock::time_point now = Clock::now();
+      if (SubmitDue(now) > 0 && poller.FlushAll()) lost_connection_ = true;
+      if (!parked_.empty()) {
+        // Rounded up: woken before the next is due, the loop would only wait again.
+        const auto until_due =
+            std::chrono::ceil<std::chrono::milliseconds>(parked_.top().first - now);
+        timeout_ms = std::min(timeout_ms, static_cast<int>(until_due.count()));
+      }
+    }
+    if (in_flight_ == 0 && parked_.empty()) break;
     // Input: ended calls land in done_.
-    if (poller.Poll(static_cast<int>(kDeadlineScan.count()))) lost_connection_ = true;
+    if (poller.Poll(timeout_ms)) lost_connection_ = true;
     const auto now = Clock::now();
     if (now >= next_scan) {
       ScanDeadlines(now);  // the resets go out with the next flush
@@ -167,6 +212,7 @@ LoadResult RunLoadOverH2(const LoadOptions& options, const CallFactory& make_cal
   LoadProgress progress;
   progress.total = options.total;
   progress.request_timeout = options.request_timeout;
+  progress.rate = options.rate;
   const int threads = std::min({options.threads, options.conns, options.clients});
   std::vector<ThreadResult> loop_results(static_cast<size_t>(threads));
   std::vector<std::unique_ptr<Loop>> loops;
@@ -198,6 +244,7 @@ LoadResult RunLoadOverH2(const LoadOptions& options, const CallFactory& make_cal
   }
 
   const Clock::time_point start = Clock::now();
+  progress.start = start;
   std::vector<std::thread> workers;
   for (auto& loop : loops) workers.emplace_back([&loop] { loop->Run(); });
   for (auto& w : workers) w.join();

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <grpcpp/alarm.h>
 
 #include "cmd/bench/stream_channel.h"
 
@@ -13,6 +14,14 @@ namespace etcdpp::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+struct Slot;
+
+// What the queue yields for a slot: its call ended, or its paced wait did.
+struct SlotTag {
+  Slot* slot;
+  bool due;  // the alarm of a request waiting for its turn (LoadOptions::rate)
+};
 
 // A client: one Call and the bookkeeping of its current request.
 struct Slot {
@@ -22,25 +31,46 @@ struct Slot {
   // spares a heap allocation per request.
   std::optional<grpc::ClientContext> context;
   Clock::time_point started;
+  // A paced request waits for its turn on this alarm; `waiting_seq` is its number.
+  grpc::Alarm alarm;
+  int64_t waiting_seq = -1;
+  SlotTag call_tag{this, false};
+  SlotTag due_tag{this, true};
 };
 
 // Drives the slots of one completion queue until none has work left.
 void RunWorker(std::vector<Slot*> slots, LoadProgress* shared, ThreadResult* result) {
   grpc::CompletionQueue queue;
-  // Claims the next request number and starts it; false when the load is done.
-  auto start_next = [&](Slot* slot) {
-    int64_t seq = shared->next_seq.fetch_add(1, std::memory_order_relaxed);
-    if (seq >= shared->total) return false;
+  auto send = [&](Slot* slot, int64_t seq) {
     slot->context.reset();
     slot->context.emplace();
     slot->started = Clock::now();
     slot->context->set_deadline(std::chrono::system_clock::now() + shared->request_timeout);
-    slot->call->Start(slot->stub, &*slot->context, seq, &queue, slot);
+    slot->call->Start(slot->stub, &*slot->context, seq, &queue, &slot->call_tag);
+  };
+  // Claims the next request number and sends it, or sets the slot's alarm
+  // for when it is due; false when the load is done.
+  auto start_next = [&](Slot* slot) {
+    int64_t seq = shared->next_seq.fetch_add(1, std::memory_order_relaxed);
+    if (seq >= shared->total) return false;
+    const Clock::time_point due = shared->DueTime(seq);
+    const Clock::time_point now = Clock::now();
+    if (due > now) {
+      slot->waiting_seq = seq;
+      slot->alarm.Set(
+          &queue,
+          std::chrono::system_clock::now() +
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(due - now),
+          &slot->due_tag);
+    } else {
+      send(slot, seq);
+    }
     return true;
   };
   // Room for every request this thread could complete, so recording a
   // latency never reallocates during the load.
   result->latencies_s.reserve(static_cast<size_t>(shared->total));
+  // Slots with a call or an alarm outstanding.
   int64_t in_flight = 0;
   for (Slot* slot : slots) {
     if (start_next(slot)) ++in_flight;
@@ -48,7 +78,13 @@ void RunWorker(std::vector<Slot*> slots, LoadProgress* shared, ThreadResult* res
   void* tag = nullptr;
   bool ok = false;
   while (in_flight > 0 && queue.Next(&tag, &ok)) {
-    auto* slot = static_cast<Slot*>(tag);
+    const SlotTag& slot_tag = *static_cast<SlotTag*>(tag);
+    Slot* slot = slot_tag.slot;
+    if (slot_tag.due) {
+      send(slot, slot->waiting_seq);
+      slot->waiting_seq = -1;
+      continue;
+    }
     Clock::time_point now = Clock::now();
     result->last_completion = now;
     --in_flight;
@@ -83,6 +119,7 @@ std::string LoadOptionsError(const LoadOptions& options) {
       options.threads < 1 || options.total < 1) {
     return "endpoints, conns, clients, threads and total must be positive";
   }
+  if (!(options.rate >= 0)) return "rate must not be negative";
   return "";
 }
 
@@ -137,12 +174,14 @@ LoadResult RunLoad(const LoadOptions& options, const CallFactory& make_call) {
   LoadProgress shared;
   shared.total = options.total;
   shared.request_timeout = options.request_timeout;
+  shared.rate = options.rate;
   const int threads = std::min(options.threads, options.clients);
   std::vector<std::vector<Slot*>> slots_by_thread(static_cast<size_t>(threads));
   for (int i = 0; i < options.clients; ++i) slots_by_thread[i % threads].push_back(&slots[i]);
   std::vector<ThreadResult> worker_results(static_cast<size_t>(threads));
 
   const Clock::time_point start = Clock::now();
+  shared.start = start;
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back(RunWorker, slots_by_thread[t], &shared, &worker_results[t]);

@@ -62,6 +62,12 @@ struct LoadOptions {
   int clients = 1;
   int64_t total = 10000;
   int threads = 1;  // completion-queue threads
+  // Requests per second over the whole load (0: as fast as the clients
+  // go): request number n is not sent before n / rate seconds after the
+  // load began, so a client whose next request is not yet due waits, and
+  // its latency counts from the send. At most `clients` are in flight, so
+  // a rate the clients cannot keep up with is not reached.
+  double rate = 0;
   std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds connect_timeout{5000};
 };
@@ -82,6 +88,15 @@ struct LoadProgress {
   std::atomic<int64_t> next_seq{0};
   int64_t total = 0;
   std::chrono::milliseconds request_timeout{0};
+  double rate = 0;  // LoadOptions::rate
+  std::chrono::steady_clock::time_point start{};
+
+  // When request `seq` may be sent (LoadOptions::rate); `start` without a rate.
+  std::chrono::steady_clock::time_point DueTime(int64_t seq) const {
+    if (rate <= 0) return start;
+    return start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                       std::chrono::duration<double>(static_cast<double>(seq) / rate));
+  }
 };
 
 // What one thread of a driver measured.

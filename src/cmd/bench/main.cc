@@ -6,6 +6,7 @@
 //   etcdpp-bench --conns 10 --clients 100 --total 100000 range foo --consistency s
 //   etcdpp-bench --total 10000 txn-put --txn-ops 4 --key-space-size 1000
 //   etcdpp-bench --total 10000 txn-mixed --rw-ratio 1 --key-space-size 1000
+//   etcdpp-bench --clients 500 --total 100000 put --rate 8000   (paced, as etcd's --rate)
 //   etcdpp-bench watch --streams 10 --watchers 10000 --puts 1000   (fan-out)
 //   etcdpp-bench watch-latency --streams 10 --watchers-per-stream 10 --put-total 1000
 //       --put-rate 100                                              (put-to-event)
@@ -165,6 +166,10 @@ int Main(int argc, char** argv) {
   put_cmd->add_option("--key-space-size", put.key_space_size, "maximum possible keys")
       ->check(CLI::PositiveNumber);
   put_cmd->add_flag("--sequential-keys", put.sequential_keys, "use sequential keys");
+  const std::string rate_help =
+      "requests per second at most, spread evenly over the load (0: no limit); a "
+      "client waits for its next request's turn and its latency counts from the send";
+  put_cmd->add_option("--rate", load.rate, rate_help)->check(CLI::NonNegativeNumber);
 
   int txn_ops = 1;
   PutOptions txn_put;
@@ -181,6 +186,7 @@ int Main(int argc, char** argv) {
   txn_put_cmd->add_flag("--guard-mod-revision", txn_guarded,
                         "guard each put with a compare on its key's mod_revision that always "
                         "holds (as a Kubernetes update is guarded)");
+  txn_put_cmd->add_option("--rate", load.rate, rate_help)->check(CLI::NonNegativeNumber);
 
   TxnMixedOptions mixed;
   std::string mixed_consistency = "l";
@@ -197,6 +203,7 @@ int Main(int argc, char** argv) {
   txn_mixed_cmd
       ->add_option("--consistency", mixed_consistency, "linearizable (l) or serializable (s)")
       ->check(CLI::IsMember({"l", "s"}));
+  txn_mixed_cmd->add_option("--rate", load.rate, rate_help)->check(CLI::NonNegativeNumber);
 
   std::string range_key, range_end, consistency = "l";
   auto* range_cmd = app.add_subcommand("range", "benchmark range");
@@ -204,6 +211,7 @@ int Main(int argc, char** argv) {
   range_cmd->add_option("end", range_end, "range end (exclusive)");
   range_cmd->add_option("--consistency", consistency, "linearizable (l) or serializable (s)")
       ->check(CLI::IsMember({"l", "s"}));
+  range_cmd->add_option("--rate", load.rate, rate_help)->check(CLI::NonNegativeNumber);
 
   WatchFanoutOptions fanout;
   auto* watch_cmd = app.add_subcommand(
@@ -407,8 +415,9 @@ int Main(int argc, char** argv) {
   std::FILE* report_out = json ? stderr : stdout;
   fmt::print(
       report_out,
-      "{} benchmark: {} requests, {} clients, {} conns, {} threads, {} client, endpoints {}\n", op,
-      load.total, load.clients, load.conns, load.threads, use_h2 ? "h2" : "grpc", endpoints);
+      "{} benchmark: {} requests, {} clients, {} conns, {} threads, {} client, endpoints {}{}\n",
+      op, load.total, load.clients, load.conns, load.threads, use_h2 ? "h2" : "grpc", endpoints,
+      load.rate > 0 ? fmt::format(", at most {} per second", load.rate) : "");
   LoadResult result = use_h2 ? RunLoadOverH2(load, make_call) : RunLoad(load, make_call);
   const double load_cpu_s = OwnCpuSeconds();
   if (!result.setup_error.empty()) {
@@ -426,6 +435,7 @@ int Main(int argc, char** argv) {
         {"threads", std::to_string(load.threads)},
         {"client", JsonString(use_h2 ? "h2" : "grpc")},
     };
+    if (load.rate > 0) fields.emplace_back("rate", fmt::format("{}", load.rate));
     if (op == "put") fields.emplace_back("val_size", std::to_string(put.val_size));
     if (op == "txn-put") {
       fields.emplace_back("val_size", std::to_string(txn_put.val_size));
