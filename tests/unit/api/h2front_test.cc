@@ -1256,7 +1256,7 @@ TEST_F(H2FrontOneLoopTest, ALoopThatFindsWritesWaitingAfterAnInlineFlushStopsFor
   first.join();
   EXPECT_EQ(member_.applied_inline.get(), (std::vector<bool>{true, false}));
 
-  // After the pause (50 ms) the loop proposes inline again.
+  // After the pause (kInlinePause, 5 ms) the loop proposes inline again.
   member_.inline_flush = std::chrono::milliseconds(1);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ASSERT_TRUE(Put("c", "3", &second_put, Context().get()).ok());
