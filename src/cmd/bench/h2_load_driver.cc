@@ -46,6 +46,7 @@ class Loop final : public H2CallObserver {
   // Claims the next request number and submits it, or parks the client
   // until the number is due (LoadOptions::rate); false when the load is done.
   bool StartNext(Client& client);
+  // Sends request `seq` on the client's connection; false if it is dead.
   bool Submit(Client& client, int64_t seq);
   // Submits the parked clients whose request is due by `now`; how many.
   int SubmitDue(Clock::time_point now);
