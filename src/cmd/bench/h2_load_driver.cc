@@ -69,10 +69,12 @@ bool Loop::StartNext(Client& client) {
   if (!client.connection->alive()) return false;
   const int64_t seq = progress_->next_seq.fetch_add(1, std::memory_order_relaxed);
   if (seq >= progress_->total) return false;
-  const Clock::time_point due = progress_->DueTime(seq);
-  if (due > Clock::now()) {
-    parked_.push({due, {seq, &client}});
-    return true;
+  if (progress_->rate > 0) {
+    const Clock::time_point due = progress_->DueTime(seq);
+    if (due > Clock::now()) {
+      parked_.push({due, {seq, &client}});
+      return true;
+    }
   }
   return Submit(client, seq);
 }

@@ -53,18 +53,20 @@ void RunWorker(std::vector<Slot*> slots, LoadProgress* shared, ThreadResult* res
   auto start_next = [&](Slot* slot) {
     int64_t seq = shared->next_seq.fetch_add(1, std::memory_order_relaxed);
     if (seq >= shared->total) return false;
-    const Clock::time_point due = shared->DueTime(seq);
-    const Clock::time_point now = Clock::now();
-    if (due > now) {
-      slot->waiting_seq = seq;
-      slot->alarm.Set(
-          &queue,
-          std::chrono::system_clock::now() +
-              std::chrono::duration_cast<std::chrono::system_clock::duration>(due - now),
-          &slot->due_tag);
-    } else {
-      send(slot, seq);
+    if (shared->rate > 0) {
+      const Clock::time_point due = shared->DueTime(seq);
+      const Clock::time_point now = Clock::now();
+      if (due > now) {
+        slot->waiting_seq = seq;
+        slot->alarm.Set(
+            &queue,
+            std::chrono::system_clock::now() +
+                std::chrono::duration_cast<std::chrono::system_clock::duration>(due - now),
+            &slot->due_tag);
+        return true;
+      }
     }
+    send(slot, seq);
     return true;
   };
   // Room for every request this thread could complete, so recording a
